@@ -1,0 +1,263 @@
+//! The command line: `artemo` alone opens the window; subcommands run headless on the
+//! same engine.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use artemo_engine::manifest::{FileState, Manifest};
+use artemo_engine::worker::{Command, Engine, EngineConfig, JobOutput};
+use clap::{Parser, Subcommand};
+
+/// Artemo: which emotions a painting evokes, where they come from, and why.
+#[derive(Parser, Debug)]
+#[command(name = "artemo", version, about)]
+pub struct Cli {
+    /// Compute threads (default: all cores but one).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Use GPU 0 when this build has CUDA (falls back to the CPU with a message).
+    #[arg(long, global = true)]
+    gpu: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Open the window (the default), optionally on a collection.
+    Gui {
+        /// A folder, manifest CSV or WikiArt root (default: the shipped paintings).
+        path: Option<PathBuf>,
+    },
+    /// Painting collections.
+    Collection {
+        #[command(subcommand)]
+        what: CollectionCmd,
+    },
+    /// Import annotations.
+    Import {
+        #[command(subcommand)]
+        what: ImportCmd,
+    },
+    /// Model weights.
+    Models {
+        #[command(subcommand)]
+        what: ModelsCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CollectionCmd {
+    /// Counts, styles and missing or unreadable files of a collection.
+    Info {
+        /// A folder, manifest CSV or WikiArt root.
+        path: PathBuf,
+        /// Also read every image header to find unreadable files.
+        #[arg(long)]
+        check: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCmd {
+    /// Read an ArtEmis CSV: rows, paintings, emotion counts, split sizes.
+    Artemis {
+        /// The CSV (`art_style,painting,emotion,utterance,repetition`).
+        csv: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelsCmd {
+    /// The models of `models/MODELS.toml` and whether their files are present.
+    List,
+    /// Check every file's sha256 against `models/MODELS.toml`.
+    Verify,
+}
+
+fn engine(cli: &Cli) -> Result<Engine> {
+    let mut cfg = EngineConfig::default();
+    if let Some(t) = cli.threads {
+        cfg.threads = t.max(1);
+    }
+    if cli.gpu {
+        cfg.device = artemo_engine::device::DevicePreference::Gpu;
+    }
+    let e = Engine::start(cfg)?;
+    if let Some(note) = e.device_note() {
+        eprintln!("note: {note}");
+    }
+    Ok(e)
+}
+
+fn progress_printer() -> impl FnMut(f32, Option<Duration>, &str) {
+    |f, eta, msg| {
+        let eta = eta
+            .map(|d| format!(", {}s left", d.as_secs()))
+            .unwrap_or_default();
+        eprintln!("[{:>3.0}%{eta}] {msg}", f * 100.0);
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        None => crate::gui::run(None, &cli_threads(&cli)),
+        Some(Cmd::Gui { path }) => crate::gui::run(path.clone(), &cli_threads(&cli)),
+        Some(Cmd::Collection {
+            what: CollectionCmd::Info { path, check, json },
+        }) => {
+            let e = engine(&cli)?;
+            let out = e.run_blocking(
+                Command::OpenCollection { path: path.clone() },
+                progress_printer(),
+            )?;
+            let JobOutput::Collection(mut c) = out else {
+                return Err(anyhow!("unexpected engine result"));
+            };
+            if *check {
+                c.check_images(|_, _| true);
+            }
+            let info = c.info();
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "name": c.name, "source": c.source, "kind": c.kind, "info": info, "problems": c.problems,
+                    }))?
+                );
+            } else {
+                println!(
+                    "collection: {} ({:?}, {})",
+                    c.name,
+                    c.kind,
+                    c.source.display()
+                );
+                println!("paintings:  {}", info.paintings);
+                println!(
+                    "with title: {}   with description: {}",
+                    info.with_title, info.with_description
+                );
+                println!("styles:");
+                for (s, n) in &info.per_style {
+                    println!("  {s:<32} {n}");
+                }
+                println!("problems:   {}", c.problems.len());
+                for p in &c.problems {
+                    println!("  {}: {}", p.path.display(), p.message);
+                }
+            }
+            Ok(if c.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Some(Cmd::Import {
+            what: ImportCmd::Artemis { csv, json },
+        }) => {
+            let e = engine(&cli)?;
+            let out = e.run_blocking(
+                Command::ImportArtemis { path: csv.clone() },
+                progress_printer(),
+            )?;
+            let JobOutput::ArtemisImport(s) = out else {
+                return Err(anyhow!("unexpected engine result"));
+            };
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!("rows:      {}", s.rows);
+                println!("paintings: {} (styles: {})", s.paintings, s.styles);
+                println!("emotions:");
+                for (k, n) in &s.emotion_counts {
+                    let name = k.split_once(':').map(|(_, n)| n).unwrap_or(k);
+                    println!("  {name:<15} {n}");
+                }
+                println!("splits (85/5/10 by artwork, seed 2021; 41+ annotations set apart):");
+                for (k, n) in &s.split_sizes {
+                    println!("  {k:<6} {n}");
+                }
+                println!(
+                    "dominant emotion: {} paintings (>= half, no tie; ArtEmis), {} (> half; SEVLM)",
+                    s.dominant_at_least_half, s.dominant_more_than_half
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Models { what }) => {
+            let root = artemo_engine::find_models()
+                .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+            let m = Manifest::load(&root.join("MODELS.toml"))?;
+            let mut bad = false;
+            for entry in &m.models {
+                println!("{}  [{}]", entry.name, entry.licence);
+                println!("  {}", entry.description);
+                println!("  enables: {}", entry.enables.join(", "));
+                let states = match what {
+                    ModelsCmd::List => entry
+                        .files
+                        .iter()
+                        .map(|f| {
+                            let p = root.join(&f.path);
+                            let s = if p.is_file() {
+                                FileState::Ok
+                            } else {
+                                FileState::Missing
+                            };
+                            (p, s)
+                        })
+                        .collect(),
+                    ModelsCmd::Verify => Manifest::verify(entry, &root)?,
+                };
+                let present = states.iter().filter(|(_, s)| *s == FileState::Ok).count();
+                println!(
+                    "  files: {present}/{} {}",
+                    states.len(),
+                    if matches!(what, ModelsCmd::Verify) {
+                        "verified"
+                    } else {
+                        "present"
+                    }
+                );
+                for (p, s) in states {
+                    match s {
+                        FileState::Ok => {}
+                        FileState::Missing => {
+                            bad = true;
+                            println!("  missing: {}", p.display());
+                        }
+                        FileState::Mismatch(h) => {
+                            bad = true;
+                            println!("  sha256 mismatch: {} (found {h})", p.display());
+                        }
+                    }
+                }
+            }
+            Ok(if bad {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn cli_threads(cli: &Cli) -> EngineConfig {
+    let mut cfg = EngineConfig::default();
+    if let Some(t) = cli.threads {
+        cfg.threads = t.max(1);
+    }
+    if cli.gpu {
+        cfg.device = artemo_engine::device::DevicePreference::Gpu;
+    }
+    cfg
+}

@@ -1,0 +1,738 @@
+//! The desktop window: a thumbnail grid of the open collection and a viewer for the
+//! selected painting. All decoding runs on the engine's io lane; the UI only uploads
+//! finished pixels as textures.
+
+mod textures;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use artemo_engine::collection::{Collection, Painting};
+use artemo_engine::worker::{
+    Command, Engine, EngineConfig, EventKind, JobId, JobOutput, LoadedImage,
+};
+use egui::{Color32, RichText, TextureHandle, TextureOptions};
+
+use textures::LruCache;
+
+/// Longest side of a thumbnail, in pixels.
+const THUMB_SIDE: u32 = 256;
+/// Longest side of the viewer image (the original file stays untouched on disk).
+const VIEW_SIDE: u32 = 2048;
+/// Thumbnails kept as textures at once.
+const THUMB_CACHE: usize = 600;
+
+/// Settings kept between runs.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Settings {
+    dark: bool,
+    thumb_size: f32,
+    recent: Vec<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dark: true,
+            thumb_size: 140.0,
+            recent: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Thumb(usize),
+    View(usize),
+    Open,
+}
+
+struct Notice {
+    text: String,
+    error: bool,
+}
+
+struct ViewImage {
+    index: usize,
+    texture: TextureHandle,
+    original: (u32, u32),
+}
+
+/// The application state.
+pub struct ArtemoApp {
+    engine: Engine,
+    settings: Settings,
+    collection: Option<Collection>,
+    pending: HashMap<JobId, Pending>,
+    requested: HashSet<usize>,
+    failed: HashMap<usize, String>,
+    thumbs: LruCache<usize, TextureHandle>,
+    selected: Option<usize>,
+    view: Option<ViewImage>,
+    filter: String,
+    path_input: String,
+    notices: Vec<Notice>,
+    progress: Option<(f32, String)>,
+    show_problems: bool,
+    scroll_to_selected: bool,
+}
+
+impl ArtemoApp {
+    /// Creates the app and starts opening `path` (or the shipped collection).
+    pub fn new(
+        ctx: &egui::Context,
+        storage: Option<&dyn eframe::Storage>,
+        path: Option<PathBuf>,
+        mut cfg: EngineConfig,
+    ) -> Result<Self> {
+        let repaint = ctx.clone();
+        cfg.wake = Arc::new(move || repaint.request_repaint());
+        let engine = Engine::start(cfg)?;
+        let settings: Settings = storage
+            .and_then(|s| eframe::get_value(s, "artemo.settings"))
+            .unwrap_or_default();
+        ctx.set_visuals(if settings.dark {
+            egui::Visuals::dark()
+        } else {
+            egui::Visuals::light()
+        });
+        let mut app = ArtemoApp {
+            engine,
+            settings,
+            collection: None,
+            pending: HashMap::new(),
+            requested: HashSet::new(),
+            failed: HashMap::new(),
+            thumbs: LruCache::new(THUMB_CACHE),
+            selected: None,
+            view: None,
+            filter: String::new(),
+            path_input: String::new(),
+            notices: Vec::new(),
+            progress: None,
+            show_problems: false,
+            scroll_to_selected: false,
+        };
+        if let Some(note) = app.engine.device_note() {
+            app.notices.push(Notice {
+                text: note.to_string(),
+                error: false,
+            });
+        }
+        match path.or_else(artemo_engine::default_collection) {
+            Some(p) => app.open(p),
+            None => app.notices.push(Notice {
+                text: "The shipped paintings were not found (set ARTEMO_ASSETS to the assets/ folder); open a folder instead.".into(),
+                error: true,
+            }),
+        }
+        Ok(app)
+    }
+
+    fn open(&mut self, path: PathBuf) {
+        self.path_input = path.display().to_string();
+        match self.engine.submit(Command::OpenCollection { path }) {
+            Ok(id) => {
+                self.pending.insert(id, Pending::Open);
+            }
+            Err(e) => self.notices.push(Notice {
+                text: e.to_string(),
+                error: true,
+            }),
+        }
+    }
+
+    fn set_collection(&mut self, c: Collection) {
+        for id in self.pending.keys().copied().collect::<Vec<_>>() {
+            self.engine.cancel(id);
+        }
+        self.pending.clear();
+        self.requested.clear();
+        self.failed.clear();
+        self.thumbs.clear();
+        self.view = None;
+        self.selected = (!c.paintings.is_empty()).then_some(0);
+        if !c.problems.is_empty() {
+            self.notices.push(Notice {
+                text: format!(
+                    "{}: {} file(s) missing or unreadable (see Problems)",
+                    c.name,
+                    c.problems.len()
+                ),
+                error: true,
+            });
+        }
+        self.settings.recent.retain(|p| p != &c.source);
+        self.settings.recent.insert(0, c.source.clone());
+        self.settings.recent.truncate(8);
+        self.collection = Some(c);
+    }
+
+    fn poll(&mut self, ctx: &egui::Context) {
+        while let Some(ev) = self.engine.try_event() {
+            let Some(kind) = self.pending.get(&ev.job).copied() else {
+                continue;
+            };
+            match ev.kind {
+                EventKind::Started { .. } => {}
+                EventKind::Progress {
+                    fraction, message, ..
+                } => {
+                    if kind == Pending::Open {
+                        self.progress = Some((fraction, message));
+                    }
+                }
+                EventKind::Done(out) => {
+                    self.pending.remove(&ev.job);
+                    match (kind, out) {
+                        (Pending::Open, JobOutput::Collection(c)) => {
+                            self.progress = None;
+                            self.set_collection(*c);
+                        }
+                        (Pending::Thumb(i), JobOutput::Image(img)) => {
+                            let tex = upload(ctx, &format!("thumb-{i}"), &img);
+                            self.thumbs.insert(i, tex);
+                            self.requested.remove(&i);
+                        }
+                        (Pending::View(i), JobOutput::Image(img)) => {
+                            let tex = upload(ctx, &format!("view-{i}"), &img);
+                            self.view = Some(ViewImage {
+                                index: i,
+                                texture: tex,
+                                original: (img.original_width, img.original_height),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                EventKind::Failed(msg) => {
+                    self.pending.remove(&ev.job);
+                    match kind {
+                        Pending::Thumb(i) | Pending::View(i) => {
+                            self.requested.remove(&i);
+                            self.failed.insert(i, msg.clone());
+                        }
+                        Pending::Open => self.progress = None,
+                    }
+                    self.notices.push(Notice {
+                        text: msg,
+                        error: true,
+                    });
+                }
+                EventKind::Cancelled => {
+                    self.pending.remove(&ev.job);
+                    if let Pending::Thumb(i) = kind {
+                        self.requested.remove(&i);
+                    }
+                }
+            }
+        }
+    }
+
+    fn request_thumb(&mut self, i: usize) {
+        if self.thumbs.contains(&i) || self.requested.contains(&i) || self.failed.contains_key(&i) {
+            return;
+        }
+        let Some(p) = self.collection.as_ref().and_then(|c| c.paintings.get(i)) else {
+            return;
+        };
+        if let Ok(id) = self.engine.submit(Command::LoadImage {
+            path: p.path.clone(),
+            max_side: THUMB_SIDE,
+        }) {
+            self.pending.insert(id, Pending::Thumb(i));
+            self.requested.insert(i);
+        }
+    }
+
+    fn ensure_view(&mut self) {
+        let Some(i) = self.selected else { return };
+        if self.view.as_ref().is_some_and(|v| v.index == i)
+            || self.pending.values().any(|p| *p == Pending::View(i))
+        {
+            return;
+        }
+        // Drop stale viewer loads.
+        let stale: Vec<JobId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches!(p, Pending::View(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.engine.cancel(id);
+        }
+        let Some(p) = self.collection.as_ref().and_then(|c| c.paintings.get(i)) else {
+            return;
+        };
+        if self.failed.contains_key(&i) {
+            return;
+        }
+        if let Ok(id) = self.engine.submit(Command::LoadImage {
+            path: p.path.clone(),
+            max_side: VIEW_SIDE,
+        }) {
+            self.pending.insert(id, Pending::View(i));
+        }
+    }
+
+    fn visible(&self) -> Vec<usize> {
+        let Some(c) = &self.collection else {
+            return Vec::new();
+        };
+        let f = self.filter.trim().to_lowercase();
+        c.paintings
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| f.is_empty() || matches_filter(p, &f))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("Artemo");
+            ui.separator();
+            ui.label("Collection:");
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut self.path_input)
+                    .desired_width(320.0)
+                    .hint_text("folder, paintings.csv or WikiArt root"),
+            );
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if ui.button("Open").clicked() || enter {
+                let p = PathBuf::from(self.path_input.trim());
+                self.open(p);
+            }
+            let recent = self.settings.recent.clone();
+            ui.menu_button("Recent", |ui| {
+                if recent.is_empty() {
+                    ui.label("nothing yet");
+                }
+                for p in recent {
+                    if ui.button(p.display().to_string()).clicked() {
+                        self.open(p);
+                        ui.close();
+                    }
+                }
+            });
+            ui.separator();
+            ui.label("Filter:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.filter)
+                    .desired_width(180.0)
+                    .hint_text("title, artist, date, style"),
+            );
+            ui.separator();
+            ui.add(
+                egui::Slider::new(&mut self.settings.thumb_size, 80.0..=260.0)
+                    .text("size")
+                    .show_value(false),
+            );
+            let label = if self.settings.dark { "Light" } else { "Dark" };
+            if ui.button(label).clicked() {
+                self.settings.dark = !self.settings.dark;
+                ui.ctx().set_visuals(if self.settings.dark {
+                    egui::Visuals::dark()
+                } else {
+                    egui::Visuals::light()
+                });
+            }
+        });
+    }
+
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            match &self.collection {
+                Some(c) => {
+                    ui.label(format!(
+                        "{} · {} paintings ({} shown)",
+                        c.name,
+                        c.paintings.len(),
+                        self.visible().len()
+                    ));
+                    if !c.problems.is_empty()
+                        && ui.link(format!("{} problems", c.problems.len())).clicked()
+                    {
+                        self.show_problems = true;
+                    }
+                }
+                None => {
+                    ui.label("no collection open");
+                }
+            }
+            ui.separator();
+            ui.label(format!(
+                "engine: {}, {} thread(s)",
+                self.engine.device_name(),
+                self.engine.threads()
+            ));
+            let loading = self.requested.len();
+            if loading > 0 {
+                ui.separator();
+                ui.spinner();
+                ui.label(format!("decoding {loading} image(s)"));
+            }
+            if let Some((f, msg)) = &self.progress {
+                ui.separator();
+                ui.add(
+                    egui::ProgressBar::new(*f)
+                        .desired_width(120.0)
+                        .text(msg.clone()),
+                );
+            }
+        });
+    }
+
+    fn notices(&mut self, ui: &mut egui::Ui) {
+        let mut dismiss = None;
+        for (i, n) in self.notices.iter().enumerate().rev().take(3) {
+            ui.horizontal(|ui| {
+                let color = if n.error {
+                    Color32::from_rgb(0xCC, 0x66, 0x77)
+                } else {
+                    ui.visuals().text_color()
+                };
+                ui.label(RichText::new(if n.error { "⚠" } else { "ℹ" }).color(color));
+                ui.label(RichText::new(&n.text).color(color));
+                if ui.small_button("dismiss").clicked() {
+                    dismiss = Some(i);
+                }
+            });
+        }
+        if let Some(i) = dismiss {
+            self.notices.remove(i);
+        }
+    }
+
+    fn grid(&mut self, ui: &mut egui::Ui) {
+        let visible = self.visible();
+        if visible.is_empty() {
+            ui.centered_and_justified(|ui| {
+                ui.label(if self.collection.is_none() {
+                    "Opening…"
+                } else {
+                    "No painting matches the filter."
+                });
+            });
+            return;
+        }
+        let cell = self.settings.thumb_size;
+        let spacing = 8.0;
+        let cols = (((ui.available_width() + spacing) / (cell + spacing)).floor() as usize).max(1);
+        let rows = visible.len().div_ceil(cols);
+        let row_h = cell + 22.0 + spacing;
+        let mut clicked = None;
+        let mut scroll = egui::ScrollArea::vertical().auto_shrink([false, false]);
+        if self.scroll_to_selected {
+            if let Some(pos) = self
+                .selected
+                .and_then(|s| visible.iter().position(|&i| i == s))
+            {
+                scroll =
+                    scroll.vertical_scroll_offset(((pos / cols) as f32 * row_h - row_h).max(0.0));
+            }
+            self.scroll_to_selected = false;
+        }
+        scroll.show_rows(ui, row_h, rows, |ui, range| {
+            for r in range {
+                ui.horizontal(|ui| {
+                    for c in 0..cols {
+                        let Some(&i) = visible.get(r * cols + c) else {
+                            break;
+                        };
+                        self.request_thumb(i);
+                        if self.cell(ui, i, cell) {
+                            clicked = Some(i);
+                        }
+                        ui.add_space(spacing - ui.spacing().item_spacing.x);
+                    }
+                });
+                ui.add_space(spacing);
+            }
+        });
+        if let Some(i) = clicked {
+            self.selected = Some(i);
+        }
+    }
+
+    /// Draws one thumbnail cell; returns true when clicked.
+    fn cell(&mut self, ui: &mut egui::Ui, i: usize, size: f32) -> bool {
+        let selected = self.selected == Some(i);
+        let title = self
+            .collection
+            .as_ref()
+            .and_then(|c| c.paintings.get(i))
+            .map(|p| p.display_title().to_string())
+            .unwrap_or_default();
+        let (rect, resp) =
+            ui.allocate_exact_size(egui::vec2(size, size + 22.0), egui::Sense::click());
+        let img_rect = egui::Rect::from_min_size(rect.min, egui::vec2(size, size));
+        let painter = ui.painter_at(rect);
+        let bg = if selected {
+            ui.visuals().selection.bg_fill
+        } else {
+            ui.visuals().faint_bg_color
+        };
+        painter.rect_filled(img_rect, 4.0, bg);
+        if let Some(tex) = self.thumbs.get(&i) {
+            let ts = tex.size_vec2();
+            let scale = ((size - 8.0) / ts.x).min((size - 8.0) / ts.y);
+            let r = egui::Rect::from_center_size(img_rect.center(), ts * scale);
+            painter.image(
+                tex.id(),
+                r,
+                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                Color32::WHITE,
+            );
+        } else if let Some(err) = self.failed.get(&i) {
+            painter.text(
+                img_rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "unreadable",
+                egui::FontId::proportional(12.0),
+                Color32::from_rgb(0xCC, 0x66, 0x77),
+            );
+            let _ = err;
+        } else {
+            painter.text(
+                img_rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "…",
+                egui::FontId::proportional(18.0),
+                ui.visuals().weak_text_color(),
+            );
+        }
+        let text_rect = egui::Rect::from_min_size(
+            egui::pos2(rect.min.x, img_rect.max.y + 2.0),
+            egui::vec2(size, 18.0),
+        );
+        let galley = ui.painter().layout(
+            title.clone(),
+            egui::FontId::proportional(11.0),
+            ui.visuals().text_color(),
+            size,
+        );
+        let clipped = ui.painter().with_clip_rect(text_rect);
+        clipped.galley(text_rect.min, galley, ui.visuals().text_color());
+        if selected {
+            painter.rect_stroke(
+                img_rect,
+                4.0,
+                egui::Stroke::new(2.0, ui.visuals().selection.stroke.color),
+                egui::StrokeKind::Inside,
+            );
+        }
+        let resp = resp.on_hover_text(title);
+        resp.clicked()
+    }
+
+    fn viewer(&mut self, ui: &mut egui::Ui) {
+        let Some(i) = self.selected else {
+            ui.label("Select a painting.");
+            return;
+        };
+        let Some(p) = self
+            .collection
+            .as_ref()
+            .and_then(|c| c.paintings.get(i))
+            .cloned()
+        else {
+            return;
+        };
+        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+            let w = ui.available_width();
+            match &self.view {
+                Some(v) if v.index == i => {
+                    let ts = v.texture.size_vec2();
+                    let max_h = (ui.ctx().content_rect().height() * 0.62).max(200.0);
+                    let scale = (w / ts.x).min(max_h / ts.y);
+                    ui.vertical_centered(|ui| {
+                        ui.add(egui::Image::new((v.texture.id(), ts * scale)));
+                    });
+                    ui.label(RichText::new(format!("{} × {} px", v.original.0, v.original.1)).small().weak());
+                }
+                _ => {
+                    if let Some(err) = self.failed.get(&i) {
+                        ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
+                    } else {
+                        ui.add_sized([w, 240.0], egui::Spinner::new());
+                    }
+                }
+            }
+            ui.add_space(6.0);
+            ui.heading(p.display_title());
+            if let Some(a) = &p.artist {
+                ui.label(RichText::new(a).strong());
+            }
+            let mut meta = Vec::new();
+            if let Some(d) = &p.date {
+                meta.push(d.clone());
+            }
+            if let Some(m) = &p.medium {
+                meta.push(m.clone());
+            }
+            if let Some(s) = &p.style {
+                meta.push(s.replace('_', " "));
+            }
+            if !meta.is_empty() {
+                ui.label(meta.join(" · "));
+            }
+            if let Some(d) = p.plain_description() {
+                ui.add_space(6.0);
+                ui.label(d);
+            }
+            ui.add_space(6.0);
+            ui.label(RichText::new(p.path.display().to_string()).small().weak());
+            ui.add_space(10.0);
+            ui.label(
+                RichText::new("Emotion analysis needs the SEVLM, EmoSEM and PACL models, which are not installed yet.")
+                    .italics()
+                    .weak(),
+            );
+        });
+    }
+
+    fn keyboard(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let visible = self.visible();
+        if visible.is_empty() {
+            return;
+        }
+        let pos = self
+            .selected
+            .and_then(|s| visible.iter().position(|&i| i == s));
+        let (next, prev) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::ArrowRight) || i.key_pressed(egui::Key::ArrowDown),
+                i.key_pressed(egui::Key::ArrowLeft) || i.key_pressed(egui::Key::ArrowUp),
+            )
+        });
+        let new = match (next, prev, pos) {
+            (true, _, Some(p)) => Some((p + 1).min(visible.len() - 1)),
+            (_, true, Some(p)) => Some(p.saturating_sub(1)),
+            (true, _, None) | (_, true, None) => Some(0),
+            _ => None,
+        };
+        if let Some(n) = new {
+            self.selected = Some(visible[n]);
+            self.scroll_to_selected = true;
+        }
+    }
+
+    fn dropped(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        if let Some(p) = dropped.into_iter().next() {
+            self.open(p);
+        }
+    }
+}
+
+fn matches_filter(p: &Painting, f: &str) -> bool {
+    [
+        Some(p.id.as_str()),
+        p.title.as_deref(),
+        p.artist.as_deref(),
+        p.date.as_deref(),
+        p.style.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|s| s.to_lowercase().replace('_', " ").contains(f))
+}
+
+fn upload(ctx: &egui::Context, name: &str, img: &LoadedImage) -> TextureHandle {
+    let ci = egui::ColorImage::from_rgba_unmultiplied(
+        [img.width as usize, img.height as usize],
+        &img.rgba,
+    );
+    ctx.load_texture(name, ci, TextureOptions::LINEAR)
+}
+
+impl eframe::App for ArtemoApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.poll(&ctx);
+        self.dropped(&ctx);
+        self.keyboard(&ctx);
+        self.ensure_view();
+        egui::Panel::top("top").show(ui, |ui| {
+            self.top_bar(ui);
+            self.notices(ui);
+        });
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        egui::Panel::right("viewer")
+            .resizable(true)
+            .default_size((ctx.content_rect().width() * 0.42).max(320.0))
+            .show(ui, |ui| self.viewer(ui));
+        egui::CentralPanel::default_margins().show(ui, |ui| self.grid(ui));
+        if self.show_problems {
+            let problems: Vec<String> = self
+                .collection
+                .as_ref()
+                .map(|c| {
+                    c.problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.path.display(), p.message))
+                        .collect()
+                })
+                .unwrap_or_default();
+            egui::Window::new("Problems")
+                .open(&mut self.show_problems)
+                .show(&ctx, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        for p in problems {
+                            ui.label(p);
+                        }
+                    });
+                });
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, "artemo.settings", &self.settings);
+    }
+}
+
+/// Opens the window.
+pub fn run(path: Option<PathBuf>, cfg: &EngineConfig) -> Result<ExitCode> {
+    if let Some(p) = &path {
+        if !Path::new(p).exists() {
+            return Err(anyhow!("{}: no such file or folder", p.display()));
+        }
+    }
+    let cfg = cfg.clone();
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Artemo")
+            .with_inner_size([1400.0, 900.0])
+            .with_min_inner_size([800.0, 500.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Artemo",
+        options,
+        Box::new(move |cc| {
+            Ok(
+                Box::new(ArtemoApp::new(&cc.egui_ctx, cc.storage, path, cfg)?)
+                    as Box<dyn eframe::App>,
+            )
+        }),
+    )
+    .map_err(|e| anyhow!("the window could not be opened: {e}"))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,17 @@
+//! Artemo: the desktop application and the headless CLI over the same engine.
+
+mod cli;
+mod gui;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

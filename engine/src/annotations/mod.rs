@@ -1,0 +1,11 @@
+//! Annotations in the field's formats: ArtEmis CSV, APOLO stimulus maps, and masks as PNG,
+//! npy and COCO RLE.
+
+pub mod apolo;
+pub mod artemis;
+pub mod mask;
+pub mod rle;
+
+pub use apolo::{ApoloRecord, ApoloSet};
+pub use artemis::{Annotation, ArtworkKey, Dominance, Histogram, Split};
+pub use mask::{LabelMap, Mask};

@@ -1,0 +1,179 @@
+//! The engine's error type: every error names the file and, where it applies, the row,
+//! field or tensor it concerns.
+
+use std::path::{Path, PathBuf};
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong inside the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file was read but its content is malformed.
+    #[error("{path}{}: {message}", location.as_ref().map(|l| format!(" ({l})")).unwrap_or_default())]
+    Parse {
+        /// The file concerned.
+        path: PathBuf,
+        /// Row, line, field or tensor, e.g. "row 12, field `emotion`".
+        location: Option<String>,
+        /// What is wrong and, where possible, what was expected.
+        message: String,
+    },
+    /// An image could not be decoded or is refused (too large, unsupported).
+    #[error("{path}: image: {message}")]
+    Image {
+        /// The image file (or a description of the in-memory source).
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A tokenizer could not be built or failed on input.
+    #[error("tokenizer {name}: {message}")]
+    Tokenizer {
+        /// Which tokenizer.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A tensor operation failed.
+    #[error("tensor: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// The input is valid but the request is not (wrong sizes, unknown names...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A job was cancelled before it finished.
+    #[error("cancelled")]
+    Cancelled,
+    /// The engine thread is gone (shut down or crashed).
+    #[error("the engine has stopped")]
+    EngineStopped,
+}
+
+impl Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// A parse error on `path` at an optional location.
+    pub fn parse(
+        path: impl AsRef<Path>,
+        location: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Parse {
+            path: path.as_ref().to_path_buf(),
+            location,
+            message: message.into(),
+        }
+    }
+
+    /// A parse error on `path` at a given location.
+    pub fn at(
+        path: impl AsRef<Path>,
+        location: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::parse(path, Some(location.into()), message)
+    }
+
+    /// An image error on `path`.
+    pub fn image(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
+        Error::Image {
+            path: path.as_ref().to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads a whole UTF-8 text file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = read_file(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::at(
+            path,
+            format!("byte {}", e.utf8_error().valid_up_to()),
+            "not valid UTF-8",
+        )
+    })
+}
+
+/// Writes a file atomically: to a temporary file in the same folder, flushed, then renamed
+/// over the target, so a crash never leaves a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_error_names_file_and_location() {
+        let e = Error::at("a/b.csv", "row 3, field `emotion`", "unknown emotion `joy`");
+        assert_eq!(
+            e.to_string(),
+            "a/b.csv (row 3, field `emotion`): unknown emotion `joy`"
+        );
+        let e = Error::parse("x.txt", None, "empty");
+        assert_eq!(e.to_string(), "x.txt: empty");
+    }
+
+    #[test]
+    fn atomic_write_replaces_content_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/out.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn read_text_rejects_invalid_utf8_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.txt");
+        std::fs::write(&p, [b'o', b'k', 0xff, 0xfe]).unwrap();
+        let e = read_text(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.txt") && e.contains("byte 2"), "{e}");
+    }
+}

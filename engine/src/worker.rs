@@ -1,0 +1,680 @@
+//! The engine thread: an [`Engine`] handle owns background workers that run jobs sent as
+//! [`Command`]s over a bounded channel and report [`Event`]s (progress with fraction, ETA
+//! and message; result; error; cancellation) on an unbounded channel. Each job has an id
+//! and a cancellation flag checked between steps; a panic inside a job becomes an error
+//! event and the engine keeps serving. A wake-up callback lets a GUI repaint when an
+//! event arrives.
+//!
+//! Two lanes keep the application responsive: `Io` (decoding images, reading files) and
+//! `Compute` (inference, training), each with its own thread, so a long training job
+//! never delays thumbnails.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+
+use crate::annotations::artemis::{read_artemis, summarise, ImportSummary};
+use crate::collection::Collection;
+use crate::device::{default_threads, select_device, DevicePreference};
+use crate::error::{Error, Result};
+
+/// Identifies a job.
+pub type JobId = u64;
+
+/// A job body for [`Command::Run`]: anything that reports through a [`JobContext`].
+pub type JobFn = Box<dyn FnOnce(&JobContext) -> Result<JobOutput> + Send>;
+
+/// What the engine can be asked to do.
+pub enum Command {
+    /// Open a collection (folder, manifest CSV or WikiArt root).
+    OpenCollection {
+        /// What to open.
+        path: PathBuf,
+    },
+    /// Decode an image and downscale it so its longest side is at most `max_side`.
+    LoadImage {
+        /// The image file.
+        path: PathBuf,
+        /// Longest side of the result.
+        max_side: u32,
+    },
+    /// Read an ArtEmis CSV and summarise it.
+    ImportArtemis {
+        /// The CSV.
+        path: PathBuf,
+    },
+    /// Run an arbitrary job on a lane (used by the models and tests).
+    Run {
+        /// A name for messages.
+        name: String,
+        /// Which lane runs it.
+        lane: Lane,
+        /// The work.
+        job: JobFn,
+    },
+}
+
+impl Command {
+    fn lane(&self) -> Lane {
+        match self {
+            Command::OpenCollection { .. }
+            | Command::LoadImage { .. }
+            | Command::ImportArtemis { .. } => Lane::Io,
+            Command::Run { lane, .. } => *lane,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Command::OpenCollection { path } => format!("open {}", path.display()),
+            Command::LoadImage { path, .. } => format!("load {}", path.display()),
+            Command::ImportArtemis { path } => format!("import {}", path.display()),
+            Command::Run { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// Which worker thread runs a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Short reads and decodes.
+    Io,
+    /// Model inference and training.
+    Compute,
+}
+
+/// A decoded, downscaled image (RGBA8, row-major).
+#[derive(Debug, Clone)]
+pub struct LoadedImage {
+    /// The source file.
+    pub path: PathBuf,
+    /// Width of `rgba`.
+    pub width: u32,
+    /// Height of `rgba`.
+    pub height: u32,
+    /// Width of the original image.
+    pub original_width: u32,
+    /// Height of the original image.
+    pub original_height: u32,
+    /// Pixels.
+    pub rgba: Vec<u8>,
+}
+
+/// What a finished job produced.
+#[derive(Debug)]
+pub enum JobOutput {
+    /// Nothing to return.
+    Unit,
+    /// An opened collection.
+    Collection(Box<Collection>),
+    /// A decoded image.
+    Image(LoadedImage),
+    /// An ArtEmis import summary.
+    ArtemisImport(Box<ImportSummary>),
+    /// A text result.
+    Text(String),
+    /// A JSON result.
+    Json(serde_json::Value),
+}
+
+/// What happened to a job.
+#[derive(Debug)]
+pub enum EventKind {
+    /// The job started running.
+    Started {
+        /// Its name.
+        name: String,
+    },
+    /// Progress of a running job.
+    Progress {
+        /// Done share, 0..1.
+        fraction: f32,
+        /// Estimated time left, once there is enough progress to guess it.
+        eta: Option<Duration>,
+        /// What it is doing.
+        message: String,
+    },
+    /// The job finished.
+    Done(JobOutput),
+    /// The job failed (a panic is reported here too).
+    Failed(String),
+    /// The job stopped because it was cancelled.
+    Cancelled,
+}
+
+/// An event about a job.
+#[derive(Debug)]
+pub struct Event {
+    /// The job.
+    pub job: JobId,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Passed to a running job: progress reporting and the cancellation flag.
+pub struct JobContext {
+    id: JobId,
+    cancel: Arc<AtomicBool>,
+    events: Sender<Event>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+    started: Instant,
+    device: candle_core::Device,
+}
+
+impl JobContext {
+    /// The job id.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// True once the job has been cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Returns `Err(Error::Cancelled)` once the job has been cancelled: call it between
+    /// steps with `?`.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The compute device of this engine.
+    pub fn device(&self) -> &candle_core::Device {
+        &self.device
+    }
+
+    /// Reports progress; the ETA is extrapolated from the elapsed time.
+    pub fn progress(&self, fraction: f32, message: impl Into<String>) {
+        let fraction = fraction.clamp(0.0, 1.0);
+        let elapsed = self.started.elapsed();
+        let eta = (fraction > 0.01 && elapsed > Duration::from_millis(200))
+            .then(|| elapsed.mul_f32((1.0 - fraction) / fraction));
+        let _ = self.events.send(Event {
+            job: self.id,
+            kind: EventKind::Progress {
+                fraction,
+                eta,
+                message: message.into(),
+            },
+        });
+        (self.wake)();
+    }
+}
+
+/// Engine settings.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Compute threads (default: all cores but one).
+    pub threads: usize,
+    /// CPU or GPU.
+    pub device: DevicePreference,
+    /// Commands that may wait per lane before `submit` reports the engine busy.
+    pub queue: usize,
+    /// Called after every event (a GUI passes its repaint request here).
+    pub wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            threads: default_threads(),
+            device: DevicePreference::Cpu,
+            queue: 1024,
+            wake: Arc::new(|| {}),
+        }
+    }
+}
+
+struct Queued {
+    id: JobId,
+    cmd: Command,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The handle to the engine's threads. Dropping it stops them after their current job.
+pub struct Engine {
+    lanes: HashMap<Lane, Sender<Queued>>,
+    events: Receiver<Event>,
+    next: AtomicU64,
+    cancels: Arc<Mutex<HashMap<JobId, Arc<AtomicBool>>>>,
+    threads: Vec<JoinHandle<()>>,
+    device_name: String,
+    device_note: Option<String>,
+    n_threads: usize,
+}
+
+impl Engine {
+    /// Starts the engine threads.
+    pub fn start(config: EngineConfig) -> Result<Engine> {
+        let choice = select_device(config.device);
+        let (ev_tx, ev_rx) = unbounded();
+        let cancels: Arc<Mutex<HashMap<JobId, Arc<AtomicBool>>>> = Arc::default();
+        let mut lanes = HashMap::new();
+        let mut threads = Vec::new();
+        let n_threads = config.threads.max(1);
+        for lane in [Lane::Io, Lane::Compute] {
+            let (tx, rx) = bounded::<Queued>(config.queue.max(1));
+            lanes.insert(lane, tx);
+            let events = ev_tx.clone();
+            let wake = config.wake.clone();
+            let cancels = cancels.clone();
+            let device = choice.device.clone();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(if lane == Lane::Compute { n_threads } else { 1 })
+                .thread_name(move |i| format!("artemo-{lane:?}-{i}"))
+                .build()
+                .map_err(|e| Error::Invalid(format!("cannot start the engine threads: {e}")))?;
+            let handle = std::thread::Builder::new()
+                .name(format!("artemo-engine-{lane:?}"))
+                .spawn(move || {
+                    for q in rx {
+                        let ctx = JobContext {
+                            id: q.id,
+                            cancel: q.cancel.clone(),
+                            events: events.clone(),
+                            wake: wake.clone(),
+                            started: Instant::now(),
+                            device: device.clone(),
+                        };
+                        let send = |kind| {
+                            let _ = events.send(Event { job: q.id, kind });
+                            wake();
+                        };
+                        if q.cancel.load(Ordering::Relaxed) {
+                            send(EventKind::Cancelled);
+                        } else {
+                            send(EventKind::Started { name: q.cmd.name() });
+                            let cmd = q.cmd;
+                            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                pool.install(|| run(cmd, &ctx))
+                            }));
+                            let kind = match outcome {
+                                Ok(Ok(out)) => EventKind::Done(out),
+                                Ok(Err(Error::Cancelled)) => EventKind::Cancelled,
+                                Ok(Err(e)) => EventKind::Failed(e.to_string()),
+                                Err(panic) => {
+                                    let msg = panic
+                                        .downcast_ref::<&str>()
+                                        .map(|s| s.to_string())
+                                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                                        .unwrap_or_else(|| "unknown panic".into());
+                                    EventKind::Failed(format!("internal error (panic): {msg}"))
+                                }
+                            };
+                            send(kind);
+                        }
+                        if let Ok(mut c) = cancels.lock() {
+                            c.remove(&q.id);
+                        }
+                    }
+                })
+                .map_err(|e| Error::Invalid(format!("cannot start the engine thread: {e}")))?;
+            threads.push(handle);
+        }
+        Ok(Engine {
+            lanes,
+            events: ev_rx,
+            next: AtomicU64::new(1),
+            cancels,
+            threads,
+            device_name: choice.name,
+            device_note: choice.fallback,
+            n_threads,
+        })
+    }
+
+    /// Queues a command; returns its job id, or an error when the lane's queue is full
+    /// or the engine has stopped.
+    pub fn submit(&self, cmd: Command) -> Result<JobId> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let cancel = Arc::new(AtomicBool::new(false));
+        if let Ok(mut c) = self.cancels.lock() {
+            c.insert(id, cancel.clone());
+        }
+        let lane = cmd.lane();
+        let tx = self.lanes.get(&lane).ok_or(Error::EngineStopped)?;
+        match tx.try_send(Queued { id, cmd, cancel }) {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                if let Ok(mut c) = self.cancels.lock() {
+                    c.remove(&id);
+                }
+                match e {
+                    TrySendError::Full(_) => Err(Error::Invalid(format!(
+                        "the engine's {lane:?} queue is full; try again shortly"
+                    ))),
+                    TrySendError::Disconnected(_) => Err(Error::EngineStopped),
+                }
+            }
+        }
+    }
+
+    /// Asks a queued or running job to stop; returns false for unknown or finished jobs.
+    pub fn cancel(&self, id: JobId) -> bool {
+        match self.cancels.lock().ok().and_then(|c| c.get(&id).cloned()) {
+            Some(flag) => {
+                flag.store(true, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_event(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn wait_event(&self, timeout: Duration) -> Option<Event> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Runs one command and waits for its result, passing progress to `on_progress`
+    /// (the CLI's path). Events of other jobs are dropped.
+    pub fn run_blocking(
+        &self,
+        cmd: Command,
+        mut on_progress: impl FnMut(f32, Option<Duration>, &str),
+    ) -> Result<JobOutput> {
+        let id = self.submit(cmd)?;
+        loop {
+            let ev = self.events.recv().map_err(|_| Error::EngineStopped)?;
+            if ev.job != id {
+                continue;
+            }
+            match ev.kind {
+                EventKind::Started { .. } => {}
+                EventKind::Progress {
+                    fraction,
+                    eta,
+                    message,
+                } => on_progress(fraction, eta, &message),
+                EventKind::Done(out) => return Ok(out),
+                EventKind::Failed(msg) => return Err(Error::Invalid(msg)),
+                EventKind::Cancelled => return Err(Error::Cancelled),
+            }
+        }
+    }
+
+    /// The device name ("CPU", "CUDA GPU 0").
+    pub fn device_name(&self) -> &str {
+        &self.device_name
+    }
+
+    /// Why the requested device was not used, if it was not.
+    pub fn device_note(&self) -> Option<&str> {
+        self.device_note.as_deref()
+    }
+
+    /// Compute threads.
+    pub fn threads(&self) -> usize {
+        self.n_threads
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Ok(c) = self.cancels.lock() {
+            for flag in c.values() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        }
+        self.lanes.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(cmd: Command, ctx: &JobContext) -> Result<JobOutput> {
+    match cmd {
+        Command::OpenCollection { path } => {
+            ctx.progress(0.0, format!("reading {}", path.display()));
+            Ok(JobOutput::Collection(Box::new(Collection::open(&path)?)))
+        }
+        Command::LoadImage { path, max_side } => {
+            let img = crate::imaging::load_image(&path)?;
+            ctx.check()?;
+            let t = crate::imaging::thumbnail(&img, max_side);
+            Ok(JobOutput::Image(LoadedImage {
+                path,
+                width: t.width(),
+                height: t.height(),
+                original_width: img.width(),
+                original_height: img.height(),
+                rgba: t.into_raw(),
+            }))
+        }
+        Command::ImportArtemis { path } => {
+            ctx.progress(0.0, format!("reading {}", path.display()));
+            let rows = read_artemis(&path)?;
+            ctx.check()?;
+            ctx.progress(0.5, format!("{} rows read; summarising", rows.len()));
+            Ok(JobOutput::ArtemisImport(Box::new(summarise(&rows))))
+        }
+        Command::Run { job, .. } => job(ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn engine() -> Engine {
+        Engine::start(EngineConfig {
+            threads: 1,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn wait_for(e: &Engine, id: JobId) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        loop {
+            let ev = e
+                .wait_event(Duration::from_secs(20))
+                .expect("event in time");
+            if ev.job != id {
+                continue;
+            }
+            let end = matches!(
+                ev.kind,
+                EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
+            );
+            out.push(ev.kind);
+            if end {
+                return out;
+            }
+        }
+    }
+
+    #[test]
+    fn progress_then_result_with_wake_calls() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        let e = Engine::start(EngineConfig {
+            threads: 1,
+            wake: Arc::new(move || {
+                w.fetch_add(1, Ordering::Relaxed);
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        let id = e
+            .submit(Command::Run {
+                name: "count".into(),
+                lane: Lane::Compute,
+                job: Box::new(|ctx| {
+                    for i in 0..4 {
+                        ctx.check()?;
+                        ctx.progress(i as f32 / 4.0, format!("step {i}"));
+                    }
+                    Ok(JobOutput::Text("done".into()))
+                }),
+            })
+            .unwrap();
+        let evs = wait_for(&e, id);
+        assert!(matches!(evs[0], EventKind::Started { .. }));
+        let progress = evs
+            .iter()
+            .filter(|k| matches!(k, EventKind::Progress { .. }))
+            .count();
+        assert_eq!(progress, 4);
+        assert!(matches!(evs.last(), Some(EventKind::Done(JobOutput::Text(t))) if t == "done"));
+        assert!(wakes.load(Ordering::Relaxed) >= 6);
+    }
+
+    #[test]
+    fn cancellation_between_steps() {
+        let e = engine();
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        let id = e
+            .submit(Command::Run {
+                name: "long".into(),
+                lane: Lane::Compute,
+                job: Box::new(move |ctx| {
+                    s.store(true, Ordering::Relaxed);
+                    for _ in 0..2000 {
+                        ctx.check()?;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Ok(JobOutput::Unit)
+                }),
+            })
+            .unwrap();
+        while !started.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(e.cancel(id));
+        let evs = wait_for(&e, id);
+        assert!(matches!(evs.last(), Some(EventKind::Cancelled)));
+        assert!(!e.cancel(9999));
+    }
+
+    #[test]
+    fn a_panicking_job_is_reported_and_the_engine_keeps_serving() {
+        let e = engine();
+        let id = e
+            .submit(Command::Run {
+                name: "boom".into(),
+                lane: Lane::Compute,
+                job: Box::new(|_| panic!("kaboom")),
+            })
+            .unwrap();
+        let evs = wait_for(&e, id);
+        assert!(
+            matches!(evs.last(), Some(EventKind::Failed(m)) if m.contains("kaboom")),
+            "{evs:?}"
+        );
+        let out = e
+            .run_blocking(
+                Command::Run {
+                    name: "after".into(),
+                    lane: Lane::Compute,
+                    job: Box::new(|_| Ok(JobOutput::Text("alive".into()))),
+                },
+                |_, _, _| {},
+            )
+            .unwrap();
+        assert!(matches!(out, JobOutput::Text(t) if t == "alive"));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_lanes_run_independently() {
+        let e = engine();
+        let err = e
+            .run_blocking(
+                Command::LoadImage {
+                    path: "/no/such/painting.jpg".into(),
+                    max_side: 64,
+                },
+                |_, _, _| {},
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/no/such/painting.jpg"), "{err}");
+        // A busy compute lane does not delay an image load on the io lane.
+        let gate = Arc::new(AtomicBool::new(false));
+        let g = gate.clone();
+        let long = e
+            .submit(Command::Run {
+                name: "block".into(),
+                lane: Lane::Compute,
+                job: Box::new(move |ctx| {
+                    while !g.load(Ordering::Relaxed) {
+                        ctx.check()?;
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    Ok(JobOutput::Unit)
+                }),
+            })
+            .unwrap();
+        let img = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/paintings/aic/100342.jpg");
+        let out = e
+            .run_blocking(
+                Command::LoadImage {
+                    path: img,
+                    max_side: 64,
+                },
+                |_, _, _| {},
+            )
+            .unwrap();
+        match out {
+            JobOutput::Image(i) => {
+                assert_eq!(
+                    (i.width, i.height, i.original_width, i.original_height),
+                    (46, 64, 460, 640)
+                );
+                assert_eq!(i.rgba.len(), 46 * 64 * 4);
+            }
+            other => panic!("{other:?}"),
+        }
+        gate.store(true, Ordering::Relaxed);
+        assert!(matches!(
+            wait_for(&e, long).last(),
+            Some(EventKind::Done(_))
+        ));
+    }
+
+    #[test]
+    fn bounded_queue_reports_busy() {
+        let e = Engine::start(EngineConfig {
+            threads: 1,
+            queue: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        let gate = Arc::new(AtomicBool::new(false));
+        let mk = |g: Arc<AtomicBool>| Command::Run {
+            name: "wait".into(),
+            lane: Lane::Compute,
+            job: Box::new(move |_| {
+                while !g.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(JobOutput::Unit)
+            }),
+        };
+        let mut results = Vec::new();
+        for _ in 0..4 {
+            results.push(e.submit(mk(gate.clone())).is_ok());
+        }
+        assert!(results.iter().any(|ok| !ok), "{results:?}");
+        gate.store(true, Ordering::Relaxed);
+    }
+
+    use std::path::Path;
+}
