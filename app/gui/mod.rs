@@ -511,12 +511,17 @@ impl ArtemoApp {
             egui::pos2(rect.min.x, img_rect.max.y + 2.0),
             egui::vec2(size, 18.0),
         );
-        let galley = ui.painter().layout(
+        let mut job = egui::text::LayoutJob::single_section(
             title.clone(),
-            egui::FontId::proportional(11.0),
-            ui.visuals().text_color(),
-            size,
+            egui::TextFormat::simple(egui::FontId::proportional(11.0), ui.visuals().text_color()),
         );
+        job.wrap = egui::text::TextWrapping {
+            max_width: size,
+            max_rows: 1,
+            break_anywhere: true,
+            overflow_character: Some('…'),
+        };
+        let galley = ui.painter().layout_job(job);
         let clipped = ui.painter().with_clip_rect(text_rect);
         clipped.galley(text_rect.min, galley, ui.visuals().text_color());
         if selected {

@@ -206,7 +206,7 @@ mod tests {
                 state = state
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                m.data[i] = ((state >> 33) % 3 == 0) as u8;
+                m.data[i] = (state >> 33).is_multiple_of(3) as u8;
             }
             assert_eq!(decode(&encode(&m)).unwrap(), m);
         }
