@@ -1,0 +1,150 @@
+//! Layers shared by the models, each with a training-safe path.
+//!
+//! Candle 0.11 has no backward pass through its fused `layer_norm` and `softmax_last_dim`
+//! kernels: gradients silently vanish. Every layer here therefore has two paths: fused
+//! kernels for inference, and composed operations (`ops::layer_norm_slow`, `ops::softmax`)
+//! when [`Mode::Train`] is selected, so that every parameter receives a gradient.
+
+use candle_core::{Module, Result, Tensor, D};
+use candle_nn::VarBuilder;
+
+/// Which kernels to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Fused kernels (fast, no gradients through norms and softmax).
+    #[default]
+    Infer,
+    /// Composed kernels that support backpropagation.
+    Train,
+}
+
+/// Layer normalisation over the last dimension (`weight`, `bias` as in PyTorch).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Loads `weight` and `bias` of size `dim`.
+    pub fn new(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get_with_hints(dim, "weight", candle_nn::Init::Const(1.0))?;
+        let bias = vb.get_with_hints(dim, "bias", candle_nn::Init::Const(0.0))?;
+        Ok(LayerNorm { weight, bias, eps })
+    }
+
+    /// Normalises `x`.
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
+        match mode {
+            Mode::Infer => candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32),
+            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps as f32),
+        }
+    }
+}
+
+/// Softmax over the last dimension.
+pub fn softmax(x: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Infer => candle_nn::ops::softmax_last_dim(&x.contiguous()?),
+        Mode::Train => candle_nn::ops::softmax(x, D::Minus1),
+    }
+}
+
+/// A linear layer (`weight` [out, in], optional `bias`), as `torch.nn.Linear`.
+pub fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<candle_nn::Linear> {
+    if bias {
+        candle_nn::linear(in_dim, out_dim, vb)
+    } else {
+        candle_nn::linear_no_bias(in_dim, out_dim, vb)
+    }
+}
+
+/// Activation functions used by the checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// GELU with the exact error function (BERT, SAM).
+    GeluErf,
+    /// GELU with the tanh approximation (GPT-2's `gelu_new`).
+    GeluTanh,
+    /// CLIP's `quick_gelu`: x * sigmoid(1.702 x).
+    QuickGelu,
+    /// ReLU.
+    Relu,
+}
+
+impl Activation {
+    /// Parses a Hugging Face `hidden_act` / `activation_function` name.
+    pub fn from_hf(name: &str) -> Option<Self> {
+        match name {
+            "gelu" => Some(Activation::GeluErf),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluTanh),
+            "quick_gelu" => Some(Activation::QuickGelu),
+            "relu" => Some(Activation::Relu),
+            _ => None,
+        }
+    }
+}
+
+impl Module for Activation {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::GeluErf => x.gelu_erf(),
+            Activation::GeluTanh => x.gelu(),
+            Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
+            Activation::Relu => x.relu(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+    use candle_nn::VarMap;
+
+    #[test]
+    fn train_mode_matches_inference_and_carries_gradients() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let ln = LayerNorm::new(4, 1e-5, vb.pp("ln")).unwrap();
+        let x = Var::from_tensor(&Tensor::new(&[[1f32, 2.0, 3.0, 5.0], [0.5, -1.0, 2.0, 0.0]], &dev).unwrap()).unwrap();
+        let a = ln.forward(x.as_tensor(), Mode::Infer).unwrap();
+        let b = ln.forward(x.as_tensor(), Mode::Train).unwrap();
+        let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5, "{diff}");
+        let s = softmax(&b, Mode::Train).unwrap();
+        let w = Tensor::new(&[1f32, 2.0, 3.0, 4.0], &dev).unwrap();
+        let loss = s.broadcast_mul(&w).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        for var in vm.all_vars() {
+            let g = grads.get(var.as_tensor()).expect("gradient for every layer-norm parameter");
+            assert!(g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0);
+        }
+        let s_inf = softmax(&a.detach(), Mode::Infer).unwrap();
+        let diff = (s_inf - s.detach()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-6);
+    }
+
+    #[test]
+    fn activations_table() {
+        let dev = Device::Cpu;
+        let x = Tensor::new(&[-1f32, 0.0, 1.0], &dev).unwrap();
+        // Reference values: torch.nn.functional.gelu (exact and tanh), and x * sigmoid(1.702 x).
+        let cases = [
+            (Activation::GeluErf, [-0.158_655_25f32, 0.0, 0.841_344_7]),
+            (Activation::GeluTanh, [-0.158_808, 0.0, 0.841_192]),
+            (Activation::QuickGelu, [-0.154_204_25, 0.0, 0.845_795_75]),
+            (Activation::Relu, [0.0, 0.0, 1.0]),
+        ];
+        for (act, want) in cases {
+            let got = act.forward(&x).unwrap().to_vec1::<f32>().unwrap();
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-5, "{act:?}: {got:?}");
+            }
+        }
+        assert_eq!(Activation::from_hf("gelu_new"), Some(Activation::GeluTanh));
+        assert_eq!(Activation::from_hf("swish"), None);
+    }
+}
