@@ -51,7 +51,9 @@ impl Weights {
                 tensors.insert(name, t);
             }
         }
-        Ok(Weights { tensors, source: path.to_path_buf() })
+        // Errors name the file itself when there is one.
+        let source = if files.len() == 1 { files[0].clone() } else { path.to_path_buf() };
+        Ok(Weights { tensors, source })
     }
 
     /// Wraps tensors already in memory (tests, conversions); `source` names them in errors.

@@ -1,0 +1,504 @@
+//! GPT-2 decoder in the Hugging Face `GPT2LMHeadModel` layout (`gpt2`, `distilgpt2`),
+//! with optional cross-attention blocks (`add_cross_attention=True`: `crossattention.*`,
+//! `ln_cross_attn.*`), token-type ids embedded through `wte` (as SEVLM does), a tied LM
+//! head, an optional key/value cache, and a training-safe path ([`Mode::Train`]).
+//!
+//! Keys and shapes are HF's exactly, with or without the `transformer.` prefix. HF stores
+//! projections as `Conv1D` with weights [in, out]; they are kept in that orientation and
+//! applied as `x @ W + b`, so checkpoints load and save without transposition.
+//!
+//! Parity: `tools/parity/gpt2.py` runs `transformers.GPT2LMHeadModel` on tiny random
+//! configurations (with and without cross-attention); the tests below match its logits
+//! within 1e-4 and check that cached decoding equals full decoding.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{Embedding, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::loading::Weights;
+use super::nn::{softmax, Activation, LayerNorm, Mode};
+use crate::error::{read_text, Error, Result};
+
+/// The fields of HF's `GPT2Config` that matter here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gpt2Config {
+    /// Vocabulary size (50257 for GPT-2; more with added special tokens).
+    pub vocab_size: usize,
+    /// Maximum positions.
+    pub n_positions: usize,
+    /// Width.
+    pub n_embd: usize,
+    /// Blocks.
+    pub n_layer: usize,
+    /// Attention heads.
+    pub n_head: usize,
+    /// Feed-forward width (default 4 * n_embd).
+    #[serde(default)]
+    pub n_inner: Option<usize>,
+    /// Activation (`gelu_new`).
+    #[serde(default = "default_act")]
+    pub activation_function: String,
+    /// Layer-norm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
+    /// Whether every block has cross-attention.
+    #[serde(default)]
+    pub add_cross_attention: bool,
+    /// Width of the encoder states attended to (HF requires n_embd).
+    #[serde(default)]
+    pub scale_attn_weights: Option<bool>,
+}
+
+fn default_act() -> String {
+    "gelu_new".into()
+}
+
+fn default_eps() -> f64 {
+    1e-5
+}
+
+impl Gpt2Config {
+    /// `distilgpt2` (6 layers, 12 heads, 768 wide), optionally with cross-attention.
+    pub fn distilgpt2(cross_attention: bool) -> Self {
+        Gpt2Config {
+            vocab_size: 50257,
+            n_positions: 1024,
+            n_embd: 768,
+            n_layer: 6,
+            n_head: 12,
+            n_inner: None,
+            activation_function: default_act(),
+            layer_norm_epsilon: 1e-5,
+            add_cross_attention: cross_attention,
+            scale_attn_weights: None,
+        }
+    }
+
+    /// Reads an HF `config.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = read_text(path)?;
+        let cfg: Gpt2Config = serde_json::from_str(&text)
+            .map_err(|e| Error::at(path, format!("line {}", e.line()), e.to_string()))?;
+        if cfg.n_head == 0 || cfg.n_embd % cfg.n_head != 0 {
+            return Err(Error::at(path, "field `n_head`", format!("n_embd {} is not divisible by n_head {}", cfg.n_embd, cfg.n_head)));
+        }
+        if Activation::from_hf(&cfg.activation_function).is_none() {
+            return Err(Error::at(path, "field `activation_function`", format!("unsupported `{}`", cfg.activation_function)));
+        }
+        Ok(cfg)
+    }
+
+    fn inner(&self) -> usize {
+        self.n_inner.unwrap_or(4 * self.n_embd)
+    }
+}
+
+/// HF `Conv1D`: weight [in, out], bias [out]; y = x W + b.
+#[derive(Debug, Clone)]
+struct Conv1D {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+impl Conv1D {
+    fn new(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let weight = vb.get_with_hints((in_dim, out_dim), "weight", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?;
+        let bias = vb.get_with_hints(out_dim, "bias", candle_nn::Init::Const(0.0))?;
+        Ok(Conv1D { weight, bias })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.broadcast_matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    c_attn: Conv1D,
+    q_attn: Option<Conv1D>,
+    c_proj: Conv1D,
+    n_head: usize,
+    scale: bool,
+}
+
+impl Attention {
+    fn new(cfg: &Gpt2Config, cross: bool, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.n_embd;
+        let (c_attn, q_attn) = if cross {
+            (Conv1D::new(d, 2 * d, vb.pp("c_attn"))?, Some(Conv1D::new(d, d, vb.pp("q_attn"))?))
+        } else {
+            (Conv1D::new(d, 3 * d, vb.pp("c_attn"))?, None)
+        };
+        Ok(Attention { c_attn, q_attn, c_proj: Conv1D::new(d, d, vb.pp("c_proj"))?, n_head: cfg.n_head, scale: cfg.scale_attn_weights.unwrap_or(true) })
+    }
+
+    fn heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        x.reshape((b, t, self.n_head, d / self.n_head))?.transpose(1, 2)?.contiguous()
+    }
+
+    /// `kv`: the (already split-into-heads) keys and values to attend to.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>, mode: Mode) -> candle_core::Result<Tensor> {
+        let hd = q.dim(D::Minus1)?;
+        let mut w = q.matmul(&k.t()?)?;
+        if self.scale {
+            w = (w / (hd as f64).sqrt())?;
+        }
+        if let Some(b) = bias {
+            w = w.broadcast_add(b)?;
+        }
+        let p = softmax(&w, mode)?;
+        let out = p.matmul(v)?;
+        let (b, h, t, hd) = out.dims4()?;
+        out.transpose(1, 2)?.reshape((b, t, h * hd))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    ln_1: LayerNorm,
+    attn: Attention,
+    ln_cross_attn: Option<LayerNorm>,
+    crossattention: Option<Attention>,
+    ln_2: LayerNorm,
+    c_fc: Conv1D,
+    c_proj: Conv1D,
+    act: Activation,
+}
+
+impl Block {
+    fn new(cfg: &Gpt2Config, vb: VarBuilder) -> candle_core::Result<Self> {
+        let d = cfg.n_embd;
+        let eps = cfg.layer_norm_epsilon;
+        let (ln_cross_attn, crossattention) = if cfg.add_cross_attention {
+            (Some(LayerNorm::new(d, eps, vb.pp("ln_cross_attn"))?), Some(Attention::new(cfg, true, vb.pp("crossattention"))?))
+        } else {
+            (None, None)
+        };
+        Ok(Block {
+            ln_1: LayerNorm::new(d, eps, vb.pp("ln_1"))?,
+            attn: Attention::new(cfg, false, vb.pp("attn"))?,
+            ln_cross_attn,
+            crossattention,
+            ln_2: LayerNorm::new(d, eps, vb.pp("ln_2"))?,
+            c_fc: Conv1D::new(d, cfg.inner(), vb.pp("mlp").pp("c_fc"))?,
+            c_proj: Conv1D::new(cfg.inner(), d, vb.pp("mlp").pp("c_proj"))?,
+            act: Activation::from_hf(&cfg.activation_function).unwrap_or(Activation::GeluTanh),
+        })
+    }
+}
+
+/// Cached keys and values of earlier positions (self-attention) and of the encoder
+/// states (cross-attention), per block.
+#[derive(Debug, Clone, Default)]
+pub struct Gpt2Cache {
+    self_kv: Vec<Option<(Tensor, Tensor)>>,
+    cross_kv: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl Gpt2Cache {
+    /// Positions already processed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True before the first step.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The GPT-2 decoder with its tied LM head.
+#[derive(Debug, Clone)]
+pub struct Gpt2 {
+    wte: Embedding,
+    wpe: Embedding,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    lm_head: Option<Tensor>,
+    cfg: Gpt2Config,
+}
+
+impl Gpt2 {
+    /// Builds the model from a `VarBuilder` rooted at the `transformer.` level's parent
+    /// (keys `transformer.wte.weight`, ...; pass `vb.pp("transformer")`'s parent).
+    /// With `untied_head`, an `lm_head.weight` variable is created instead of tying to
+    /// `wte`.
+    pub fn new(cfg: &Gpt2Config, vb: VarBuilder, untied_head: bool) -> candle_core::Result<Self> {
+        let t = vb.pp("transformer");
+        let d = cfg.n_embd;
+        let wte = candle_nn::embedding(cfg.vocab_size, d, t.pp("wte"))?;
+        let wpe = candle_nn::embedding(cfg.n_positions, d, t.pp("wpe"))?;
+        let blocks = (0..cfg.n_layer).map(|i| Block::new(cfg, t.pp("h").pp(i))).collect::<candle_core::Result<Vec<_>>>()?;
+        let ln_f = LayerNorm::new(d, cfg.layer_norm_epsilon, t.pp("ln_f"))?;
+        let lm_head = if untied_head { Some(vb.pp("lm_head").get((cfg.vocab_size, d), "weight")?) } else { None };
+        Ok(Gpt2 { wte, wpe, blocks, ln_f, lm_head, cfg: cfg.clone() })
+    }
+
+    /// Loads a checkpoint folder (`config.json` + safetensors) or file (with `cfg`).
+    /// Keys may carry the `transformer.` prefix (`GPT2LMHeadModel`) or not (`GPT2Model`);
+    /// an `lm_head.weight` different from `wte` is kept untied.
+    pub fn load(path: &Path, cfg: Option<Gpt2Config>, device: &Device) -> Result<Self> {
+        let cfg = match cfg {
+            Some(c) => c,
+            None => {
+                let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+                Gpt2Config::load(&dir.join("config.json"))?
+            }
+        };
+        let weights = Weights::load(path, device)?;
+        Self::from_weights(&cfg, weights, device)
+    }
+
+    /// Builds the model from loaded tensors (see [`load`](Self::load)).
+    pub fn from_weights(cfg: &Gpt2Config, weights: Weights, device: &Device) -> Result<Self> {
+        let has_prefix = weights.contains("transformer.wte.weight");
+        let mut w = if has_prefix {
+            weights
+        } else {
+            weights.rename(|k| Some(if k.starts_with("lm_head.") { k.to_string() } else { format!("transformer.{k}") }))
+        };
+        // Buffers of older checkpoints are not parameters.
+        let buffers: Vec<String> = w.names().into_iter().filter(|k| k.ends_with(".attn.bias") || k.ends_with(".attn.masked_bias")).map(str::to_string).collect();
+        for b in buffers {
+            w.remove(&b);
+        }
+        let untied = match (w.get_any("lm_head.weight"), w.get_any("transformer.wte.weight")) {
+            (Ok(h), Ok(e)) => h.dims() != e.dims() || (h - e)?.abs()?.max_all()?.to_scalar::<f32>()? > 0.0,
+            _ => false,
+        };
+        let source = w.source().to_path_buf();
+        let vb = w.var_builder(device);
+        Gpt2::new(cfg, vb, untied).map_err(|e| Error::parse(&source, None, format!("GPT-2 checkpoint: {e}")))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Gpt2Config {
+        &self.cfg
+    }
+
+    /// Token embeddings `wte(ids)`.
+    pub fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(self.wte.forward(ids)?)
+    }
+
+    /// Input embeddings as HF computes them: `wte(ids) + wpe(positions) + wte(token_type_ids)`,
+    /// positions starting at `past_len`.
+    pub fn embed(&self, ids: &Tensor, token_type_ids: Option<&Tensor>, past_len: usize) -> Result<Tensor> {
+        let (_, t) = ids.dims2()?;
+        let mut h = self.wte.forward(ids)?.broadcast_add(&self.position_embeddings(past_len, t, ids.device())?)?;
+        if let Some(tt) = token_type_ids {
+            h = (h + self.wte.forward(tt)?)?;
+        }
+        Ok(h)
+    }
+
+    /// Position embeddings for `t` positions from `past_len`, shape [1, t, d].
+    pub fn position_embeddings(&self, past_len: usize, t: usize, device: &Device) -> Result<Tensor> {
+        if past_len + t > self.cfg.n_positions {
+            return Err(Error::Invalid(format!("sequence of {} tokens exceeds the model's {} positions", past_len + t, self.cfg.n_positions)));
+        }
+        let pos = Tensor::arange(past_len as u32, (past_len + t) as u32, device)?;
+        Ok(self.wpe.forward(&pos)?.unsqueeze(0)?)
+    }
+
+    /// Runs the blocks on input embeddings [B, T, d]. `encoder` [B, S, d] is attended to
+    /// by cross-attention blocks; `attention_mask` [B, past + T] (1 = attend, 0 = padding)
+    /// masks padded positions; with `cache`, earlier positions are reused and the new
+    /// keys/values appended. Returns the final hidden states after `ln_f`.
+    pub fn forward_embeds(&self, embeds: &Tensor, encoder: Option<&Tensor>, attention_mask: Option<&Tensor>, mut cache: Option<&mut Gpt2Cache>, mode: Mode) -> Result<Tensor> {
+        let (b, t, _) = embeds.dims3()?;
+        let device = embeds.device();
+        let past = cache.as_ref().map(|c| c.len).unwrap_or(0);
+        if self.cfg.add_cross_attention && encoder.is_none() {
+            return Err(Error::Invalid("this GPT-2 has cross-attention blocks: encoder states are required".into()));
+        }
+        // Causal mask [T, past + T] plus padding mask [B, 1, 1, past + T].
+        let total = past + t;
+        let causal: Vec<f32> = (0..t).flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let mut bias = Tensor::from_vec(causal, (1, 1, t, total), device)?;
+        if let Some(m) = attention_mask {
+            let m = m.to_dtype(DType::F32)?;
+            if m.dims() != [b, total] {
+                return Err(Error::Invalid(format!("attention mask shape {:?}, expected [{b}, {total}]", m.dims())));
+            }
+            let pad = ((m - 1.0)? * 1e9)?.reshape((b, 1, 1, total))?;
+            bias = bias.broadcast_add(&pad)?;
+        }
+        if let Some(c) = cache.as_deref_mut() {
+            if c.self_kv.len() != self.blocks.len() {
+                c.self_kv = vec![None; self.blocks.len()];
+                c.cross_kv = vec![None; self.blocks.len()];
+            }
+        }
+        let mut h = embeds.clone();
+        for (i, blk) in self.blocks.iter().enumerate() {
+            // Self-attention.
+            let x = blk.ln_1.forward(&h, mode)?;
+            let qkv = blk.attn.c_attn.forward(&x)?;
+            let d = self.cfg.n_embd;
+            let q = blk.attn.heads(&qkv.narrow(D::Minus1, 0, d)?)?;
+            let mut k = blk.attn.heads(&qkv.narrow(D::Minus1, d, d)?)?;
+            let mut v = blk.attn.heads(&qkv.narrow(D::Minus1, 2 * d, d)?)?;
+            if let Some(c) = cache.as_deref_mut() {
+                if let Some((pk, pv)) = &c.self_kv[i] {
+                    k = Tensor::cat(&[pk, &k], 2)?;
+                    v = Tensor::cat(&[pv, &v], 2)?;
+                }
+                c.self_kv[i] = Some((k.clone(), v.clone()));
+            }
+            let a = blk.attn.attend(&q, &k, &v, Some(&bias), mode)?;
+            h = (h + blk.attn.c_proj.forward(&a)?)?;
+            // Cross-attention.
+            if let (Some(ln), Some(ca), Some(enc)) = (&blk.ln_cross_attn, &blk.crossattention, encoder) {
+                let x = ln.forward(&h, mode)?;
+                let q = ca.heads(&ca.q_attn.as_ref().ok_or_else(|| Error::Invalid("cross-attention without q_attn".into()))?.forward(&x)?)?;
+                let cached = cache.as_deref().and_then(|c| c.cross_kv[i].clone());
+                let (k, v) = match cached {
+                    Some(kv) => kv,
+                    None => {
+                        let kv = ca.c_attn.forward(enc)?;
+                        let kv = (ca.heads(&kv.narrow(D::Minus1, 0, d)?)?, ca.heads(&kv.narrow(D::Minus1, d, d)?)?);
+                        if let Some(c) = cache.as_deref_mut() {
+                            c.cross_kv[i] = Some(kv.clone());
+                        }
+                        kv
+                    }
+                };
+                let a = ca.attend(&q, &k, &v, None, mode)?;
+                h = (h + ca.c_proj.forward(&a)?)?;
+            }
+            // Feed-forward.
+            let x = blk.ln_2.forward(&h, mode)?;
+            let m = blk.c_proj.forward(&blk.act.forward(&blk.c_fc.forward(&x)?)?)?;
+            h = (h + m)?;
+        }
+        if let Some(c) = cache {
+            c.len += t;
+        }
+        Ok(self.ln_f.forward(&h, mode)?)
+    }
+
+    /// Vocabulary logits of hidden states (tied to `wte` unless the checkpoint has its own head).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let w = self.lm_head.as_ref().unwrap_or(self.wte.embeddings());
+        Ok(hidden.broadcast_matmul(&w.t()?)?)
+    }
+
+    /// Token ids [B, T] to logits [B, T, V] (see [`forward_embeds`](Self::forward_embeds)).
+    pub fn forward(&self, ids: &Tensor, token_type_ids: Option<&Tensor>, encoder: Option<&Tensor>, attention_mask: Option<&Tensor>, cache: Option<&mut Gpt2Cache>, mode: Mode) -> Result<Tensor> {
+        let past = cache.as_ref().map(|c| c.len).unwrap_or(0);
+        let e = self.embed(ids, token_type_ids, past)?;
+        let h = self.forward_embeds(&e, encoder, attention_mask, cache, mode)?;
+        self.logits(&h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_nn::VarMap;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity/gpt2").join(name)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    /// Reference: transformers 5.23 `GPT2LMHeadModel` (tools/parity/gpt2.py), fp32.
+    #[test]
+    fn matches_pytorch_with_and_without_cross_attention() {
+        let dev = Device::Cpu;
+        let io = candle_core::safetensors::load(fixture("io.safetensors"), &dev).unwrap();
+        for (variant, cross) in [("plain", false), ("cross", true)] {
+            let m = Gpt2::load(&fixture(variant), None, &dev).unwrap();
+            assert_eq!(m.config().add_cross_attention, cross);
+            let ids = &io["input_ids"];
+            let tt = &io["token_type_ids"];
+            let mask = &io["attention_mask"];
+            let enc = cross.then(|| &io["encoder_hidden_states"]);
+            let logits = m.forward(ids, Some(tt), enc, Some(mask), None, Mode::Infer).unwrap();
+            // Padded query positions (row 1, first two tokens) produce undefined outputs in
+            // both implementations; compare the positions that are attended.
+            let want = &io[&format!("{variant}.logits")];
+            let valid = |t: &Tensor| Tensor::cat(&[t.narrow(0, 0, 1).unwrap(), t.narrow(0, 1, 1).unwrap().narrow(1, 2, 5).unwrap()], 1).unwrap();
+            let (logits, want) = (valid(&logits), valid(want));
+            let want = &want;
+            let d = max_diff(&logits, want);
+            assert!(d <= 1e-4, "{variant}: max abs diff {d}");
+            let train = valid(&m.forward(ids, Some(tt), enc, Some(mask), None, Mode::Train).unwrap());
+            assert!(max_diff(&train, want) <= 1e-4, "{variant}: training path differs");
+        }
+    }
+
+    #[test]
+    fn cached_decoding_equals_full_decoding() {
+        let dev = Device::Cpu;
+        let io = candle_core::safetensors::load(fixture("io.safetensors"), &dev).unwrap();
+        let m = Gpt2::load(&fixture("cross"), None, &dev).unwrap();
+        let ids = io["input_ids"].narrow(0, 0, 1).unwrap();
+        let enc = io["encoder_hidden_states"].narrow(0, 0, 1).unwrap();
+        let full = m.forward(&ids, None, Some(&enc), None, None, Mode::Infer).unwrap();
+        let mut cache = Gpt2Cache::default();
+        let t = ids.dim(1).unwrap();
+        let first = m.forward(&ids.narrow(1, 0, 3).unwrap(), None, Some(&enc), None, Some(&mut cache), Mode::Infer).unwrap();
+        let mut parts = vec![first];
+        for i in 3..t {
+            parts.push(m.forward(&ids.narrow(1, i, 1).unwrap(), None, Some(&enc), None, Some(&mut cache), Mode::Infer).unwrap());
+        }
+        assert_eq!(cache.len(), t);
+        let stepped = Tensor::cat(&parts, 1).unwrap();
+        assert!(max_diff(&stepped, &full) <= 1e-4);
+    }
+
+    #[test]
+    fn every_parameter_gets_a_gradient() {
+        let dev = Device::Cpu;
+        let cfg = Gpt2Config { vocab_size: 40, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 2, ..Gpt2Config::distilgpt2(true) };
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let m = Gpt2::new(&cfg, vb, false).unwrap();
+        let ids = Tensor::new(&[[1u32, 5, 7, 2, 9]], &dev).unwrap();
+        let tt = Tensor::new(&[[3u32, 3, 3, 4, 4]], &dev).unwrap();
+        let enc = Tensor::randn(0f32, 1.0, (1, 4, 16), &dev).unwrap();
+        let logits = m.forward(&ids, Some(&tt), Some(&enc), None, None, Mode::Train).unwrap();
+        let targets = Tensor::new(&[5u32, 7, 2, 9, 1], &dev).unwrap();
+        let loss = candle_nn::loss::cross_entropy(&logits.squeeze(0).unwrap(), &targets).unwrap();
+        let grads = loss.backward().unwrap();
+        let data = vm.data().lock().unwrap();
+        assert!(data.len() > 20);
+        for (name, var) in data.iter() {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+            let s = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(s > 0.0, "zero gradient for {name}");
+        }
+    }
+
+    #[test]
+    fn bad_checkpoints_name_file_and_tensor() {
+        let dev = Device::Cpu;
+        let d = tempfile::tempdir().unwrap();
+        std::fs::copy(fixture("plain/config.json"), d.path().join("config.json")).unwrap();
+        let w = candle_core::safetensors::load(fixture("plain/model.safetensors"), &dev).unwrap();
+        let mut w2 = w.clone();
+        w2.remove("transformer.h.1.mlp.c_fc.weight");
+        candle_core::safetensors::save(&w2, d.path().join("model.safetensors")).unwrap();
+        let e = Gpt2::load(d.path(), None, &dev).unwrap_err().to_string();
+        assert!(e.contains("model.safetensors") && e.contains("transformer.h.1.mlp.c_fc.weight"), "{e}");
+        let mut w3 = w.clone();
+        let t = w3["transformer.h.0.attn.c_proj.weight"].t().unwrap().contiguous().unwrap().narrow(0, 0, 8).unwrap();
+        w3.insert("transformer.h.0.attn.c_proj.weight".into(), t);
+        candle_core::safetensors::save(&w3, d.path().join("model.safetensors")).unwrap();
+        let e = Gpt2::load(d.path(), None, &dev).unwrap_err().to_string();
+        assert!(e.contains("transformer.h.0.attn.c_proj.weight") && e.contains("expected"), "{e}");
+        std::fs::write(d.path().join("config.json"), r#"{"vocab_size": 10, "n_positions": 8, "n_embd": 10, "n_layer": 1, "n_head": 3}"#).unwrap();
+        let e = Gpt2::load(d.path(), None, &dev).unwrap_err().to_string();
+        assert!(e.contains("config.json") && e.contains("n_head"), "{e}");
+    }
+}
