@@ -79,8 +79,25 @@ enum ImportCmd {
 enum ModelsCmd {
     /// The models of `models/MODELS.toml` and whether their files are present.
     List,
-    /// Check every file's sha256 against `models/MODELS.toml`.
+    /// Check every file's sha256 against `models/MODELS.toml` (and `LOCAL.toml`).
     Verify,
+    /// Validate a checkpoint folder (keys and shapes) and copy it into `models/NAME/`.
+    Import {
+        /// A folder with `config.json` and safetensors (HF layout), or a SAM checkpoint.
+        dir: PathBuf,
+        /// The name to install it under.
+        #[arg(long = "as")]
+        name: String,
+    },
+    /// Download a checkpoint from the Hugging Face hub into `models/NAME/` (only in builds
+    /// with the `hub` feature; the default build never touches the network).
+    Download {
+        /// Repository id, e.g. `distilgpt2`.
+        repo: String,
+        /// The name to install it under.
+        #[arg(long = "as")]
+        name: String,
+    },
 }
 
 fn engine(cli: &Cli) -> Result<Engine> {
@@ -194,40 +211,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Models { what }) => {
-            let root = artemo_engine::find_models()
-                .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
-            let m = Manifest::load(&root.join("MODELS.toml"))?;
+            let root = artemo_engine::find_models().context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+            match what {
+                ModelsCmd::Import { dir, name } => {
+                    let entry = artemo_engine::models::registry::import(dir, name, &root, &candle_device(&cli).device)?;
+                    println!("imported {} ({} files) into {}", entry.name, entry.files.len(), root.join(name).display());
+                    println!("  enables: {}", entry.enables.join(", "));
+                    return Ok(ExitCode::SUCCESS);
+                }
+                ModelsCmd::Download { repo, name } => return download(repo, name, &root, &cli),
+                ModelsCmd::List | ModelsCmd::Verify => {}
+            }
+            let mut manifests = vec![Manifest::load(&root.join("MODELS.toml"))?];
+            let local = root.join("LOCAL.toml");
+            if local.is_file() {
+                manifests.push(Manifest::load(&local)?);
+            }
             let mut bad = false;
-            for entry in &m.models {
+            for entry in manifests.iter().flat_map(|m| &m.models) {
                 println!("{}  [{}]", entry.name, entry.licence);
                 println!("  {}", entry.description);
                 println!("  enables: {}", entry.enables.join(", "));
                 let states = match what {
-                    ModelsCmd::List => entry
+                    ModelsCmd::Verify => Manifest::verify(entry, &root)?,
+                    _ => entry
                         .files
                         .iter()
                         .map(|f| {
                             let p = root.join(&f.path);
-                            let s = if p.is_file() {
-                                FileState::Ok
-                            } else {
-                                FileState::Missing
-                            };
+                            let s = if p.is_file() { FileState::Ok } else { FileState::Missing };
                             (p, s)
                         })
                         .collect(),
-                    ModelsCmd::Verify => Manifest::verify(entry, &root)?,
                 };
                 let present = states.iter().filter(|(_, s)| *s == FileState::Ok).count();
-                println!(
-                    "  files: {present}/{} {}",
-                    states.len(),
-                    if matches!(what, ModelsCmd::Verify) {
-                        "verified"
-                    } else {
-                        "present"
-                    }
-                );
+                println!("  files: {present}/{} {}", states.len(), if matches!(what, ModelsCmd::Verify) { "verified" } else { "present" });
                 for (p, s) in states {
                     match s {
                         FileState::Ok => {}
@@ -242,13 +260,34 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if bad {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(if bad { ExitCode::from(2) } else { ExitCode::SUCCESS })
         }
     }
+}
+
+fn candle_device(cli: &Cli) -> artemo_engine::device::DeviceChoice {
+    let pref = if cli.gpu { artemo_engine::device::DevicePreference::Gpu } else { artemo_engine::device::DevicePreference::Cpu };
+    let choice = artemo_engine::device::select_device(pref);
+    if let Some(note) = &choice.fallback {
+        eprintln!("note: {note}");
+    }
+    choice
+}
+
+#[cfg(feature = "hub")]
+fn download(repo: &str, name: &str, root: &std::path::Path, cli: &Cli) -> Result<ExitCode> {
+    let dir = artemo_engine::models::hub::download(repo)?;
+    let entry = artemo_engine::models::registry::import(&dir, name, root, &candle_device(cli).device)?;
+    println!("downloaded {repo} and imported it as {} ({} files)", entry.name, entry.files.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "hub"))]
+fn download(repo: &str, _name: &str, _root: &std::path::Path, _cli: &Cli) -> Result<ExitCode> {
+    Err(anyhow!(
+        "this build cannot download `{repo}`: it was built without the `hub` feature, so it never touches the network. \
+         Download the checkpoint yourself and run `artemo models import DIR --as NAME`, or rebuild with `--features hub`."
+    ))
 }
 
 fn cli_threads(cli: &Cli) -> EngineConfig {

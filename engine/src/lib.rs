@@ -12,6 +12,7 @@ pub mod error;
 pub mod imaging;
 pub mod lexicon;
 pub mod manifest;
+pub mod metrics;
 pub mod models;
 pub mod tokenize;
 pub mod worker;

@@ -59,7 +59,8 @@ pub const ASSET_PATH: &str = "tokenizers/clip/bpe_simple_vocab_16e6.txt.gz";
 
 const SOT: &str = "<|startoftext|>";
 const EOT: &str = "<|endoftext|>";
-const SPLIT_PATTERN: &str = r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
+const SPLIT_PATTERN: &str =
+    r"<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+";
 
 /// How [`ClipTokenizer::batch`] pads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,17 +89,25 @@ pub struct ClipTokenizer {
 
 impl std::fmt::Debug for ClipTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipTokenizer").field("vocab_size", &self.vocab_size()).finish()
+        f.debug_struct("ClipTokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .finish()
     }
 }
 
 fn tok_err(message: impl std::fmt::Display) -> Error {
-    Error::Tokenizer { name: "clip".into(), message: message.to_string() }
+    Error::Tokenizer {
+        name: "clip".into(),
+        message: message.to_string(),
+    }
 }
 
 /// GPT-2's reversible byte-to-unicode table, in OpenAI's order (printable bytes first).
 fn bytes_to_unicode() -> Vec<char> {
-    let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~'))
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
     let mut cs = bs.clone();
     let mut n = 0;
     for b in 0..256u32 {
@@ -118,7 +127,13 @@ impl ClipTokenizer {
         let mut text = String::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_string(&mut text)
-            .map_err(|e| Error::parse(path, None, format!("not a gzip-compressed UTF-8 merges file: {e}")))?;
+            .map_err(|e| {
+                Error::parse(
+                    path,
+                    None,
+                    format!("not a gzip-compressed UTF-8 merges file: {e}"),
+                )
+            })?;
         Self::from_merges_text(&text, path)
     }
 
@@ -134,7 +149,10 @@ impl ClipTokenizer {
             return Err(Error::parse(
                 source,
                 None,
-                format!("{} lines, CLIP needs a header line and {NUM_MERGES} merges", lines.len()),
+                format!(
+                    "{} lines, CLIP needs a header line and {NUM_MERGES} merges",
+                    lines.len()
+                ),
             ));
         }
         let mut merges: Merges = Vec::with_capacity(NUM_MERGES);
@@ -142,7 +160,13 @@ impl ClipTokenizer {
             let mut parts = line.split_whitespace();
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(a), Some(b), None) => merges.push((a.to_string(), b.to_string())),
-                _ => return Err(Error::at(source, format!("line {}", i + 2), format!("expected two symbols, found {line:?}"))),
+                _ => {
+                    return Err(Error::at(
+                        source,
+                        format!("line {}", i + 2),
+                        format!("expected two symbols, found {line:?}"),
+                    ))
+                }
             }
         }
         let bytes = bytes_to_unicode();
@@ -151,9 +175,20 @@ impl ClipTokenizer {
         tokens.extend(merges.iter().map(|(a, b)| format!("{a}{b}")));
         tokens.push(SOT.into());
         tokens.push(EOT.into());
-        let vocab: Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let vocab: Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
         if vocab.len() != VOCAB_SIZE {
-            return Err(Error::parse(source, None, format!("vocabulary has {} distinct entries, expected {VOCAB_SIZE}", vocab.len())));
+            return Err(Error::parse(
+                source,
+                None,
+                format!(
+                    "vocabulary has {} distinct entries, expected {VOCAB_SIZE}",
+                    vocab.len()
+                ),
+            ));
         }
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
@@ -166,22 +201,39 @@ impl ClipTokenizer {
         let mut tok = Tokenizer::new(bpe);
         let normalizer = NormalizerSequence::new(vec![
             NormalizerWrapper::from(NFC),
-            NormalizerWrapper::from(Replace::new(tokenizers::normalizers::replace::ReplacePattern::Regex(r"\s+".into()), " ").map_err(tok_err)?),
+            NormalizerWrapper::from(
+                Replace::new(
+                    tokenizers::normalizers::replace::ReplacePattern::Regex(r"\s+".into()),
+                    " ",
+                )
+                .map_err(tok_err)?,
+            ),
             NormalizerWrapper::from(Lowercase),
         ]);
         tok.with_normalizer(Some(normalizer)).map_err(tok_err)?;
-        let split = Split::new(SplitPattern::Regex(SPLIT_PATTERN.into()), SplitDelimiterBehavior::Removed, true).map_err(tok_err)?;
+        let split = Split::new(
+            SplitPattern::Regex(SPLIT_PATTERN.into()),
+            SplitDelimiterBehavior::Removed,
+            true,
+        )
+        .map_err(tok_err)?;
         tok.with_pre_tokenizer(Some(PreTokenizerSequence::new(vec![
             PreTokenizerWrapper::from(split),
             PreTokenizerWrapper::from(ByteLevel::new(false, true, true)),
         ])));
         tok.with_decoder(Some(ByteLevelDecoder::default()));
-        tok.add_special_tokens(&[AddedToken::from(SOT, true), AddedToken::from(EOT, true)]);
-        tok.with_post_processor(Some(
-            RobertaProcessing::new((EOT.into(), EOT_ID), (SOT.into(), SOT_ID)).trim_offsets(false).add_prefix_space(false),
-        ));
-        tok.with_truncation(Some(TruncationParams { max_length: CONTEXT_LENGTH, ..Default::default() }))
+        tok.add_special_tokens([AddedToken::from(SOT, true), AddedToken::from(EOT, true)])
             .map_err(tok_err)?;
+        tok.with_post_processor(Some(
+            RobertaProcessing::new((EOT.into(), EOT_ID), (SOT.into(), SOT_ID))
+                .trim_offsets(false)
+                .add_prefix_space(false),
+        ));
+        tok.with_truncation(Some(TruncationParams {
+            max_length: CONTEXT_LENGTH,
+            ..Default::default()
+        }))
+        .map_err(tok_err)?;
         Ok(ClipTokenizer { inner: tok })
     }
 
@@ -215,11 +267,19 @@ impl ClipTokenizer {
     }
 
     /// Tokenizes `texts` and pads them with `<|endoftext|>` into u32 tensors on `device`.
-    pub fn batch(&self, texts: &[&str], padding: Padding, device: &Device) -> Result<ClipTextBatch> {
+    pub fn batch(
+        &self,
+        texts: &[&str],
+        padding: Padding,
+        device: &Device,
+    ) -> Result<ClipTextBatch> {
         if texts.is_empty() {
             return Err(Error::Invalid("CLIP tokenizer: empty batch".into()));
         }
-        let encoded: Vec<Vec<u32>> = texts.iter().map(|t| self.encode(t)).collect::<Result<_>>()?;
+        let encoded: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| self.encode(t))
+            .collect::<Result<_>>()?;
         let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
         let len = match padding {
             Padding::Longest => lengths.iter().copied().max().unwrap_or(2),
@@ -256,11 +316,20 @@ mod tests {
     fn known_ids_and_vocabulary() {
         let t = tokenizer();
         assert_eq!(t.vocab_size(), VOCAB_SIZE);
-        assert_eq!(t.encode("a photo of a cat").unwrap(), [49406, 320, 1125, 539, 320, 2368, 49407]);
-        assert_eq!(t.tokens("a photo").unwrap(), ["<|startoftext|>", "a</w>", "photo</w>", "<|endoftext|>"]);
+        assert_eq!(
+            t.encode("a photo of a cat").unwrap(),
+            [49406, 320, 1125, 539, 320, 2368, 49407]
+        );
+        assert_eq!(
+            t.tokens("a photo").unwrap(),
+            ["<|startoftext|>", "a</w>", "photo</w>", "<|endoftext|>"]
+        );
         assert_eq!(t.token_to_id("!"), Some(0));
         assert_eq!(t.token_to_id("!</w>"), Some(256));
-        assert_eq!(t.decode(&t.encode("A photo of a CAT").unwrap()).unwrap(), "a photo of a cat");
+        assert_eq!(
+            t.decode(&t.encode("A photo of a CAT").unwrap()).unwrap(),
+            "a photo of a cat"
+        );
     }
 
     /// Reference: HF `CLIPTokenizer` (transformers 5.23.0, tokenizers 0.23.3), built by
@@ -269,7 +338,8 @@ mod tests {
     fn matches_hf_clip_tokenizer() {
         let t = tokenizer();
         let path = root().join("tests/fixtures/parity/clip/tokenizer_ids.json");
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(v["vocab_size"], VOCAB_SIZE);
         assert_eq!(v["pad_token_id"], EOT_ID);
         let cases = v["cases"].as_array().unwrap();
@@ -279,10 +349,18 @@ mod tests {
             let want: Vec<u32> = serde_json::from_value(c["ids"].clone()).unwrap();
             assert_eq!(t.encode(text).unwrap(), want, "{text:?}");
         }
-        assert_eq!(t.decode(&t.encode("a photo of a cat").unwrap()).unwrap(), v["decode_a_photo_of_a_cat"].as_str().unwrap());
+        assert_eq!(
+            t.decode(&t.encode("a photo of a cat").unwrap()).unwrap(),
+            v["decode_a_photo_of_a_cat"].as_str().unwrap()
+        );
         // Padding as HF (`padding="max_length"`): <|endoftext|> with mask 0.
         let p = &v["padded_max_length_12"];
-        let texts: Vec<&str> = p["texts"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+        let texts: Vec<&str> = p["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
         let b = t.batch(&texts, Padding::Longest, &Device::Cpu).unwrap();
         assert_eq!(b.lengths, [7, 4]);
         let ids = b.input_ids.to_vec2::<u32>().unwrap();
@@ -310,13 +388,17 @@ mod tests {
     #[test]
     fn bad_files_are_named() {
         let d = tempfile::tempdir().unwrap();
-        let e = ClipTokenizer::from_bpe_gz(&d.path().join("none.gz")).unwrap_err().to_string();
+        let e = ClipTokenizer::from_bpe_gz(&d.path().join("none.gz"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("none.gz"), "{e}");
         let bad = d.path().join("bad.gz");
         std::fs::write(&bad, b"not gzip").unwrap();
         let e = ClipTokenizer::from_bpe_gz(&bad).unwrap_err().to_string();
         assert!(e.contains("bad.gz"), "{e}");
-        let e = ClipTokenizer::from_merges_text("#version\na b\n", Path::new("short.txt")).unwrap_err().to_string();
+        let e = ClipTokenizer::from_merges_text("#version\na b\n", Path::new("short.txt"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("short.txt") && e.contains("48894"), "{e}");
     }
 }

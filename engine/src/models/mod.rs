@@ -2,5 +2,13 @@
 //! (exact key names and shapes) and proven against PyTorch outputs on tiny random
 //! configurations (`tests/fixtures/parity/`, made by `tools/parity/`).
 
+pub mod bert;
+pub mod clip_text;
+pub mod clip_tokenizer;
+pub mod clip_vision;
+pub mod gpt2;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod loading;
 pub mod nn;
+pub mod registry;

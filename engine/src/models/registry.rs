@@ -1,0 +1,194 @@
+//! Which architecture a checkpoint folder holds, validation of its keys and shapes by
+//! building the model from it, and import into the models folder with a local manifest
+//! (`LOCAL.toml`, same schema as the shipped `MODELS.toml`).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use serde::Serialize;
+
+use super::loading::checkpoint_files;
+use crate::error::{read_text, write_atomic, Error, Result};
+use crate::manifest::{sha256_file, Manifest, ModelEntry, ModelFile};
+
+/// The architectures Artemo can load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Architecture {
+    /// GPT-2 / distilgpt2 (`GPT2LMHeadModel`).
+    Gpt2,
+    /// BERT-family sentence encoder (all-MiniLM-L6-v2 and kin).
+    Bert,
+    /// CLIP (vision and text towers).
+    Clip,
+    /// Segment Anything (HF or FAIR layout, ViT or TinyViT encoder).
+    Sam,
+}
+
+impl Architecture {
+    /// What the architecture enables in Artemo.
+    pub fn enables(self) -> &'static [&'static str] {
+        match self {
+            Architecture::Gpt2 => &["SEVLM decoder", "EmoSEM explainer"],
+            Architecture::Bert => &["text embeddings", "PACL text tower", "EA classifier features", "free-text search"],
+            Architecture::Clip => &["SEVLM image features", "PACL vision tower", "CLIPScore", "zero-shot prompts"],
+            Architecture::Sam => &["EmoSEM image encoder and mask decoder"],
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Gpt2 => "gpt2",
+            Architecture::Bert => "bert",
+            Architecture::Clip => "clip",
+            Architecture::Sam => "sam",
+        }
+    }
+}
+
+/// Reads `config.json`'s `model_type`, or looks at tensor names when there is no config
+/// (original SAM checkpoints).
+pub fn detect(dir: &Path) -> Result<Architecture> {
+    let cfg = dir.join("config.json");
+    if cfg.is_file() {
+        let text = read_text(&cfg)?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::at(&cfg, format!("line {}", e.line()), e.to_string()))?;
+        let mt = v.get("model_type").and_then(|m| m.as_str()).unwrap_or("");
+        return match mt {
+            "gpt2" => Ok(Architecture::Gpt2),
+            "bert" => Ok(Architecture::Bert),
+            "clip" | "clip_vision_model" | "clip_text_model" => Ok(Architecture::Clip),
+            "sam" => Ok(Architecture::Sam),
+            other => Err(Error::at(&cfg, "field `model_type`", format!("`{other}` is not an architecture Artemo loads (gpt2, bert, clip, sam)"))),
+        };
+    }
+    let files = checkpoint_files(dir)?;
+    for f in &files {
+        let bytes = crate::error::read_file(f)?;
+        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::parse(f, None, format!("not a safetensors file: {e}")))?;
+        if st.names().iter().any(|n| n.starts_with("image_encoder.") || n.starts_with("mask_decoder.")) {
+            return Ok(Architecture::Sam);
+        }
+    }
+    Err(Error::io(dir.join("config.json"), std::io::Error::new(std::io::ErrorKind::NotFound, "no config.json, and the tensor names match no known architecture")))
+}
+
+/// Builds the model from the folder, which checks every key and shape.
+pub fn validate(dir: &Path, arch: Architecture, device: &Device) -> Result<()> {
+    match arch {
+        Architecture::Gpt2 => super::gpt2::Gpt2::load(dir, None, device).map(|_| ()),
+        Architecture::Bert => super::bert::Bert::load(dir, device).map(|_| ()),
+        Architecture::Clip => {
+            super::clip_vision::ClipVision::load(dir, device)?;
+            super::clip_text::ClipText::load(dir, device).map(|_| ())
+        }
+        Architecture::Sam => validate_sam(dir, device),
+    }
+}
+
+/// SAM in the original FAIR layout: ViT-B (`image_encoder.blocks.*`) or MobileSAM's
+/// TinyViT (`image_encoder.layers.*`), built with candle-transformers' `Sam`.
+fn validate_sam(dir: &Path, device: &Device) -> Result<()> {
+    use candle_transformers::models::segment_anything::sam::Sam;
+    let w = super::loading::Weights::load(dir, device)?;
+    let source = w.source().to_path_buf();
+    let vb = w.var_builder(device);
+    let built = if w.contains("image_encoder.layers.0.blocks.0.attn.qkv.weight") || w.contains("image_encoder.patch_embed.seq.0.c.weight") {
+        Sam::new_tiny(vb)
+    } else {
+        Sam::new(768, 12, 12, &[2, 5, 8, 11], vb)
+    };
+    built.map(|_| ()).map_err(|e| Error::parse(&source, None, format!("SAM checkpoint (FAIR layout, ViT-B or TinyViT): {e}")))
+}
+
+/// Validates `src` and copies it to `models/<name>/`, recording it in `models/LOCAL.toml`.
+/// Nothing is copied when validation fails; an existing `<name>` is refused.
+pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<ModelEntry> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(Error::Invalid(format!("`{name}` is not a valid model name (no slashes, not hidden)")));
+    }
+    let arch = detect(src)?;
+    validate(src, arch, device)?;
+    let dest = models.join(name);
+    if dest.exists() {
+        return Err(Error::Invalid(format!("{} already exists; choose another name", dest.display())));
+    }
+    let mut files: Vec<PathBuf> = Vec::new();
+    for e in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
+        let p = e.map_err(|e| Error::io(src, e))?.path();
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if p.is_file() && matches!(ext, "json" | "safetensors" | "txt" | "model" | "md") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+    let mut entry_files = Vec::new();
+    for f in &files {
+        let Some(fname) = f.file_name() else { continue };
+        let to = dest.join(fname);
+        let tmp = dest.join(format!(".{}.part", fname.to_string_lossy()));
+        std::fs::copy(f, &tmp).map_err(|e| Error::io(&to, e))?;
+        std::fs::rename(&tmp, &to).map_err(|e| Error::io(&to, e))?;
+        let bytes = std::fs::metadata(&to).map_err(|e| Error::io(&to, e))?.len();
+        entry_files.push(ModelFile { path: format!("{name}/{}", fname.to_string_lossy()), sha256: sha256_file(&to)?, bytes });
+    }
+    let entry = ModelEntry {
+        name: name.to_string(),
+        description: format!("{} checkpoint imported from {}", arch.name(), src.display()),
+        licence: "as supplied by the user (see the checkpoint's model card)".into(),
+        source: src.display().to_string(),
+        enables: arch.enables().iter().map(|s| s.to_string()).collect(),
+        files: entry_files,
+    };
+    let local = models.join("LOCAL.toml");
+    let mut manifest = if local.is_file() { Manifest::load(&local)? } else { Manifest { models: Vec::new() } };
+    manifest.models.retain(|m| m.name != name);
+    manifest.models.push(entry.clone());
+    let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Invalid(format!("cannot write {}: {e}", local.display())))?;
+    write_atomic(&local, text.as_bytes())?;
+    Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(p: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity").join(p)
+    }
+
+    #[test]
+    fn detects_architectures() {
+        assert_eq!(detect(&fixture("gpt2/cross")).unwrap(), Architecture::Gpt2);
+        assert_eq!(detect(&fixture("bert/tiny")).unwrap(), Architecture::Bert);
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
+        let e = detect(d.path()).unwrap_err().to_string();
+        assert!(e.contains("config.json") && e.contains("llama"), "{e}");
+    }
+
+    #[test]
+    fn import_validates_then_copies_and_records() {
+        let models = tempfile::tempdir().unwrap();
+        let e = import(&fixture("gpt2/cross"), "my-gpt2", models.path(), &Device::Cpu).unwrap();
+        assert_eq!(e.files.len(), 2);
+        assert!(models.path().join("my-gpt2/model.safetensors").is_file());
+        let m = Manifest::load(&models.path().join("LOCAL.toml")).unwrap();
+        let entry = m.get("my-gpt2").unwrap();
+        for (_, s) in Manifest::verify(entry, models.path()).unwrap() {
+            assert_eq!(s, crate::manifest::FileState::Ok);
+        }
+        assert!(import(&fixture("gpt2/cross"), "my-gpt2", models.path(), &Device::Cpu).is_err());
+        // A broken checkpoint is refused before anything is copied.
+        let bad = tempfile::tempdir().unwrap();
+        std::fs::copy(fixture("bert/tiny/config.json"), bad.path().join("config.json")).unwrap();
+        let mut w = candle_core::safetensors::load(fixture("bert/tiny/model.safetensors"), &Device::Cpu).unwrap();
+        w.retain(|k, _| !k.contains("encoder.layer.0.attention.self.query.weight"));
+        candle_core::safetensors::save(&w, bad.path().join("model.safetensors")).unwrap();
+        let err = import(bad.path(), "broken", models.path(), &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("encoder.layer.0.attention.self.query.weight"), "{err}");
+        assert!(!models.path().join("broken").exists());
+        assert!(import(&fixture("bert/tiny"), "../x", models.path(), &Device::Cpu).is_err());
+    }
+}
