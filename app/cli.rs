@@ -46,6 +46,18 @@ enum Cmd {
         #[command(subcommand)]
         what: ModelsCmd,
     },
+    /// Benchmarks (build with --release): `bench backbones` times each backbone's forward.
+    Bench {
+        /// What to benchmark (`backbones`).
+        what: String,
+        /// Only the backbones whose name contains this (clip-vit-b16, clip-vit-b32,
+        /// clip-text, distilgpt2, minilm, sam-vit-b, mobilesam).
+        #[arg(long)]
+        only: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -210,6 +222,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Cmd::Bench { what, only, json }) => {
+            if what != "backbones" {
+                return Err(anyhow!("unknown benchmark `{what}` (available: backbones)"));
+            }
+            if cfg!(debug_assertions) {
+                eprintln!("note: this is a debug build; run `cargo run --release -- bench backbones` for meaningful times");
+            }
+            let root = artemo_engine::find_models().context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+            let threads = cli.threads.unwrap_or_else(artemo_engine::device::default_threads);
+            let pool = rayon_pool(threads)?;
+            let rows = pool.install(|| artemo_engine::bench::backbones(&root, only.as_deref(), |n| eprintln!("running {n} ...")))?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<36} {:<32} {:>10}  (CPU, {threads} thread(s), random weights unless stated)", "backbone", "input", "median ms");
+                for r in &rows {
+                    println!("{:<36} {:<32} {:>10.1}", r.name, r.input, r.median_ms);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::Models { what }) => {
             let root = artemo_engine::find_models().context("the models/ folder was not found (set ARTEMO_MODELS)")?;
             match what {
@@ -263,6 +296,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(if bad { ExitCode::from(2) } else { ExitCode::SUCCESS })
         }
     }
+}
+
+fn rayon_pool(threads: usize) -> Result<artemo_engine::ThreadPool> {
+    artemo_engine::thread_pool(threads).map_err(|e| anyhow!("{e}"))
 }
 
 fn candle_device(cli: &Cli) -> artemo_engine::device::DeviceChoice {

@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod annotations;
+pub mod bench;
 pub mod collection;
 pub mod device;
 pub mod emotion;
@@ -19,6 +20,16 @@ pub mod worker;
 
 pub use emotion::{Emotion, Polarity};
 pub use error::{Error, Result};
+pub use rayon::ThreadPool;
+
+/// A compute thread pool of `threads` threads (candle's CPU kernels run on the current
+/// rayon pool).
+pub fn thread_pool(threads: usize) -> Result<ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start {threads} compute threads: {e}")))
+}
 
 use std::path::{Path, PathBuf};
 

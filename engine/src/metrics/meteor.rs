@@ -665,7 +665,7 @@ pub fn meteor_official(jar: &Path, hyps: &[String], refs: &[Vec<String>]) -> Res
         _ => return Err(Error::Invalid("java: no pipes".into())),
     };
     let mut out = BufReader::new(stdout);
-    let mut read_line = |out: &mut BufReader<std::process::ChildStdout>| -> Result<String> {
+    let read_line = |out: &mut BufReader<std::process::ChildStdout>| -> Result<String> {
         let mut s = String::new();
         if out.read_line(&mut s).map_err(io_err)? == 0 {
             return Err(Error::parse(jar, None, "METEOR stopped answering"));
@@ -745,10 +745,16 @@ mod tests {
         // Empty hypothesis.
         let out = meteor(&s(&[""]), &[s(&["cat"])]).unwrap();
         assert_eq!(out.per_item[0], 0.0);
-        // Stem match only ("cats" ~ "cat"), both content words: P = R = 0.6,
-        // one chunk over one match each: frag = 1, penalty 0.6.
+        // Stem match only ("cats" ~ "cat"), content words: P = R = 0.6; every word
+        // matched in one chunk counts as perfect order (no penalty), as in the jar.
         let out = meteor(&s(&["cats"]), &[s(&["cat"])]).unwrap();
-        assert!((out.per_item[0] - 0.6 * 0.4).abs() < 1e-12, "{out:?}");
+        assert!((out.per_item[0] - 0.6).abs() < 1e-12, "{out:?}");
+        // "the cats" vs "cats the dog": 2 of 3 matched in 2 chunks.
+        let out = meteor(&s(&["the cats"]), &[s(&["cats the dog"])]).unwrap();
+        let (p, r) = (1.0, (0.75 + 0.25) / (0.75 * 2.0 + 0.25));
+        let fmean = p * r / (0.85 * p + 0.15 * r);
+        let want = fmean * (1.0 - 0.6 * (2.0f64 / 2.0).powf(0.2));
+        assert!((out.per_item[0] - want).abs() < 1e-12, "{out:?} {want}");
         // Best reference wins.
         let out = meteor(&s(&["a cat"]), &[s(&["dog", "a cat"])]).unwrap();
         assert!((out.per_item[0] - 1.0).abs() < 1e-12);
