@@ -46,6 +46,11 @@ enum Cmd {
         #[command(subcommand)]
         what: ModelsCmd,
     },
+    /// Artemo's own annotations of the shipped paintings (assets/annotations).
+    Annotations {
+        #[command(subcommand)]
+        what: crate::annotations_cmd::AnnotationsCmd,
+    },
     /// Benchmarks (build with --release): `bench backbones` times each backbone's forward.
     Bench {
         /// What to benchmark (`backbones`).
@@ -58,6 +63,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Eval(crate::eval_cmd::EvalCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,6 +148,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         None => crate::gui::run(None, &cli_threads(&cli)),
         Some(Cmd::Gui { path }) => crate::gui::run(path.clone(), &cli_threads(&cli)),
+        Some(Cmd::Eval(e)) => crate::eval_cmd::run(e),
         Some(Cmd::Collection {
             what: CollectionCmd::Info { path, check, json },
         }) => {
@@ -222,6 +230,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Cmd::Annotations { what }) => crate::annotations_cmd::run(what),
         Some(Cmd::Bench { what, only, json }) => {
             if what != "backbones" {
                 return Err(anyhow!("unknown benchmark `{what}` (available: backbones)"));

@@ -1,6 +1,8 @@
 //! Artemo: the desktop application and the headless CLI over the same engine.
 
+mod annotations_cmd;
 mod cli;
+mod eval_cmd;
 mod gui;
 
 use clap::Parser;

@@ -102,5 +102,14 @@ pub fn backbones(models: &std::path::Path, which: Option<&str>, mut progress: im
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
         rows.push(time("mobilesam tinyvit image encoder", "1x3x1024x1024", 3, || m.embeddings(&x).map(|_| ()).map_err(Into::into))?);
     }
+    if wanted("mobilesam") {
+        // Artemo's own TinyViT (models::sam_tiny_vit: exact GELU, folded BatchNorms, direct
+        // depthwise kernel), the one `models::sam::Sam` loads.
+        progress("mobilesam (artemo sam_tiny_vit)");
+        let (_vm, vb) = random_vb(&dev);
+        let m = crate::models::sam_tiny_vit::TinyVit::new(&crate::models::sam_tiny_vit::TinyVitConfig::default(), vb.pp("image_encoder"))?;
+        let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
+        rows.push(time("mobilesam tinyvit image encoder (artemo sam_tiny_vit)", "1x3x1024x1024", 3, || m.forward(&x).map(|_| ()))?);
+    }
     Ok(rows)
 }

@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One of the nine ArtEmis labels. The first eight are the emotions APOLO, EmoSEM and
 /// SEVLM use; `SomethingElse` only appears in imported annotations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Emotion {
     /// amusement (positive)
     Amusement,
@@ -129,6 +128,21 @@ impl Emotion {
             Emotion::Sadness => [0xAA, 0x44, 0x99],     // purple
             Emotion::SomethingElse => [0xDD, 0xDD, 0xDD],
         }
+    }
+}
+
+/// Serialised as ArtEmis writes it ("something else" with a space).
+impl Serialize for Emotion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Parsed with [`Emotion::parse`] (case-insensitive; `_` or `-` for the space).
+impl<'de> Deserialize<'de> for Emotion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Emotion::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown emotion `{s}`")))
     }
 }
 

@@ -343,6 +343,34 @@ pub fn artemis_split(hist: &BTreeMap<ArtworkKey, Histogram>) -> BTreeMap<Artwork
     )
 }
 
+/// Splits artworks 70/10/20 (train/val/test) stratified by their majority emotion: the
+/// artworks of each stratum are shuffled with `seed`, the strata are laid end to end, and
+/// positions are dealt along a repeating pattern of ten slots (7 train, 1 val, 2 test), so
+/// every emotion is spread over the three splits and the totals match the proportions
+/// to within a slot per stratum.
+pub fn stratified_split(hist: &BTreeMap<ArtworkKey, Histogram>, seed: u64) -> BTreeMap<ArtworkKey, Split> {
+    const PATTERN: [Split; 10] = [
+        Split::Train, Split::Test, Split::Train, Split::Train, Split::Val,
+        Split::Train, Split::Test, Split::Train, Split::Train, Split::Train,
+    ];
+    let mut strata: BTreeMap<usize, Vec<&ArtworkKey>> = BTreeMap::new();
+    for (k, h) in hist {
+        let s = h.majority().map(|e| e.index()).unwrap_or(usize::MAX);
+        strata.entry(s).or_default().push(k);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = BTreeMap::new();
+    let mut slot = 0usize;
+    for keys in strata.values_mut() {
+        keys.shuffle(&mut rng);
+        for k in keys.iter() {
+            out.insert((*k).clone(), PATTERN[slot % PATTERN.len()]);
+            slot += 1;
+        }
+    }
+    out
+}
+
 /// Summary of an imported ArtEmis CSV, for `artemo import artemis`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportSummary {
@@ -520,6 +548,10 @@ mod tests {
         );
         let other = split_artworks(&h, (0.85, 0.05), 7, None);
         assert_ne!(a, other);
+        let st = stratified_split(&h, 7);
+        let n = |s| st.values().filter(|&&x| x == s).count();
+        assert_eq!((n(Split::Train), n(Split::Val), n(Split::Test)), (141, 20, 40));
+        assert_eq!(st, stratified_split(&h, 7));
         let s = summarise(&rows);
         assert_eq!((s.rows, s.paintings, s.styles), (641, 201, 1));
         assert_eq!(s.emotion_counts["6:fear"], 41);

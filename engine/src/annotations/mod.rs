@@ -3,8 +3,10 @@
 
 pub mod apolo;
 pub mod artemis;
+pub mod dataset;
 pub mod mask;
 pub mod rle;
+pub mod stimuli;
 
 pub use apolo::{ApoloRecord, ApoloSet};
 pub use artemis::{Annotation, ArtworkKey, Dominance, Histogram, Split};

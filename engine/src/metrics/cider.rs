@@ -58,7 +58,12 @@ fn to_vec(c: &[Counts; N], df: &HashMap<(usize, String), f64>, ref_len: f64) -> 
     let mut length = 0.0;
     for n in 0..N {
         for (g, &tf) in &c[n] {
-            let d = df.get(&(n, g.clone())).copied().unwrap_or(0.0).max(1.0).ln();
+            let d = df
+                .get(&(n, g.clone()))
+                .copied()
+                .unwrap_or(0.0)
+                .max(1.0)
+                .ln();
             let v = tf as f64 * (ref_len - d);
             norm[n] += v * v;
             vec[n].insert(g.clone(), v);

@@ -67,35 +67,110 @@ pub struct MeteorScores {
 const FUNCTION_WORDS: &[&str] = &[
     "the", ",", ".", "to", "of", "and", "a", "in", "that", "for", "\"", "is", "on", "'s", "it",
     "with", "was", "as", "said", "at", "he", "by", "be", "from", "have", "has", "are", "his",
-    "but", "an", "this", "not", "i", "will", "\u{2019}", "they", ")", "-rrb-", "(", "-lrb-",
-    "who", "their", "had", "we", "which", "were", "been", "more", "or", "s", "its", "would",
-    "about", "new", "one", "after", "you", ":", "also", "up", "when", "there", "than", "$",
-    "all", "out", "her", "people", "she", "year", "two", "-", "can", "if", "last", "first",
-    "\u{201C}", "over", "other", "\u{201D}", "into", "some", "what", "so", "--", "no", "time",
-    "years", "could", "?", "'t", "\u{2014}", "'",
+    "but", "an", "this", "not", "i", "will", "\u{2019}", "they", ")", "-rrb-", "(", "-lrb-", "who",
+    "their", "had", "we", "which", "were", "been", "more", "or", "s", "its", "would", "about",
+    "new", "one", "after", "you", ":", "also", "up", "when", "there", "than", "$", "all", "out",
+    "her", "people", "she", "year", "two", "-", "can", "if", "last", "first", "\u{201C}", "over",
+    "other", "\u{201D}", "into", "some", "what", "so", "--", "no", "time", "years", "could", "?",
+    "'t", "\u{2014}", "'",
 ];
 
 /// English non-breaking prefixes of the normaliser (`nonbreaking/english.prefixes`):
 /// (prefix, only before a number).
 const NONBREAKING: &[(&str, bool)] = &[
-    ("A", false), ("B", false), ("C", false), ("D", false), ("E", false), ("F", false),
-    ("G", false), ("H", false), ("I", false), ("J", false), ("K", false), ("L", false),
-    ("M", false), ("N", false), ("O", false), ("P", false), ("Q", false), ("R", false),
-    ("S", false), ("T", false), ("U", false), ("V", false), ("W", false), ("X", false),
-    ("Y", false), ("Z", false), ("Adj", false), ("Adm", false), ("Adv", false),
-    ("Asst", false), ("Bart", false), ("Bldg", false), ("Brig", false), ("Bros", false),
-    ("Capt", false), ("Cmdr", false), ("Col", false), ("Comdr", false), ("Con", false),
-    ("Corp", false), ("Cpl", false), ("DR", false), ("Dr", false), ("Drs", false),
-    ("Ens", false), ("Gen", false), ("Gov", false), ("Hon", false), ("Hr", false),
-    ("Hosp", false), ("Insp", false), ("Lt", false), ("MM", false), ("MR", false),
-    ("MRS", false), ("MS", false), ("Maj", false), ("Messrs", false), ("Mlle", false),
-    ("Mme", false), ("Mr", false), ("Mrs", false), ("Ms", false), ("Msgr", false),
-    ("Op", false), ("Ord", false), ("Pfc", false), ("Ph", false), ("Prof", false),
-    ("Pvt", false), ("Rep", false), ("Reps", false), ("Res", false), ("Rev", false),
-    ("Rt", false), ("Sen", false), ("Sens", false), ("Sfc", false), ("Sgt", false),
-    ("Sr", false), ("St", false), ("Supt", false), ("Surg", false), ("v", false),
-    ("vs", false), ("i.e", false), ("rev", false), ("e.g", false), ("No", true),
-    ("Nos", false), ("Art", true), ("Nr", false), ("pp", true),
+    ("A", false),
+    ("B", false),
+    ("C", false),
+    ("D", false),
+    ("E", false),
+    ("F", false),
+    ("G", false),
+    ("H", false),
+    ("I", false),
+    ("J", false),
+    ("K", false),
+    ("L", false),
+    ("M", false),
+    ("N", false),
+    ("O", false),
+    ("P", false),
+    ("Q", false),
+    ("R", false),
+    ("S", false),
+    ("T", false),
+    ("U", false),
+    ("V", false),
+    ("W", false),
+    ("X", false),
+    ("Y", false),
+    ("Z", false),
+    ("Adj", false),
+    ("Adm", false),
+    ("Adv", false),
+    ("Asst", false),
+    ("Bart", false),
+    ("Bldg", false),
+    ("Brig", false),
+    ("Bros", false),
+    ("Capt", false),
+    ("Cmdr", false),
+    ("Col", false),
+    ("Comdr", false),
+    ("Con", false),
+    ("Corp", false),
+    ("Cpl", false),
+    ("DR", false),
+    ("Dr", false),
+    ("Drs", false),
+    ("Ens", false),
+    ("Gen", false),
+    ("Gov", false),
+    ("Hon", false),
+    ("Hr", false),
+    ("Hosp", false),
+    ("Insp", false),
+    ("Lt", false),
+    ("MM", false),
+    ("MR", false),
+    ("MRS", false),
+    ("MS", false),
+    ("Maj", false),
+    ("Messrs", false),
+    ("Mlle", false),
+    ("Mme", false),
+    ("Mr", false),
+    ("Mrs", false),
+    ("Ms", false),
+    ("Msgr", false),
+    ("Op", false),
+    ("Ord", false),
+    ("Pfc", false),
+    ("Ph", false),
+    ("Prof", false),
+    ("Pvt", false),
+    ("Rep", false),
+    ("Reps", false),
+    ("Res", false),
+    ("Rev", false),
+    ("Rt", false),
+    ("Sen", false),
+    ("Sens", false),
+    ("Sfc", false),
+    ("Sgt", false),
+    ("Sr", false),
+    ("St", false),
+    ("Supt", false),
+    ("Surg", false),
+    ("v", false),
+    ("vs", false),
+    ("i.e", false),
+    ("rev", false),
+    ("e.g", false),
+    ("No", true),
+    ("Nos", false),
+    ("Art", true),
+    ("Nr", false),
+    ("pp", true),
 ];
 
 struct Normalizer {
@@ -128,7 +203,9 @@ fn normalizer() -> Result<&'static Normalizer> {
         let alpha = ALPHA;
         let alnum = format!("0-9{ALPHA}");
         Ok(Normalizer {
-            sep_other: re(format!("([^{alnum} \t\n\x0B\x0C\r.'`,\\-\u{2018}\u{2019}])"))?,
+            sep_other: re(format!(
+                "([^{alnum} \t\n\x0B\x0C\r.'`,\\-\u{2018}\u{2019}])"
+            ))?,
             multi_dot: re(r"\.(\.+)".into())?,
             multi_dot2: re(r"DOTMULTI\.([^.])".into())?,
             comma: re(r"([^0-9]),([^0-9])".into())?,
@@ -172,7 +249,10 @@ pub fn normalize(line: &str) -> Result<String> {
     w = n.sep_other.replace_all(&w, " ${1} ").into_owned();
     w = n.multi_dot.replace_all(&w, " DOTMULTI${1}").into_owned();
     while w.contains("DOTMULTI.") {
-        w = n.multi_dot2.replace_all(&w, "DOTDOTMULTI ${1}").into_owned();
+        w = n
+            .multi_dot2
+            .replace_all(&w, "DOTDOTMULTI ${1}")
+            .into_owned();
         w = w.replace("DOTMULTI.", "DOTDOTMULTI");
     }
     w = n.comma.replace_all(&w, "${1} , ${2}").into_owned();
@@ -192,7 +272,10 @@ pub fn normalize(line: &str) -> Result<String> {
     for (i, word) in words.iter().enumerate() {
         if word.chars().count() > 1 && word.ends_with('.') {
             let pre = &word[..word.len() - 1];
-            let kind = NONBREAKING.iter().find(|(p, _)| *p == pre).map(|(_, num)| *num);
+            let kind = NONBREAKING
+                .iter()
+                .find(|(p, _)| *p == pre)
+                .map(|(_, num)| *num);
             let next = words.get(i + 1);
             if pre.contains('.') && n.nbp1.is_match(pre) {
                 sb.push_str(&word.replace('.', ""));
@@ -297,11 +380,15 @@ struct Stats {
 
 impl Stats {
     fn test_total(&self) -> f64 {
-        (0..MODULES).map(|i| self.test_content[i] + self.test_function[i]).sum()
+        (0..MODULES)
+            .map(|i| self.test_content[i] + self.test_function[i])
+            .sum()
     }
 
     fn ref_total(&self) -> f64 {
-        (0..MODULES).map(|i| self.ref_content[i] + self.ref_function[i]).sum()
+        (0..MODULES)
+            .map(|i| self.ref_content[i] + self.ref_function[i])
+            .sum()
     }
 
     fn perfect(&self) -> bool {
@@ -406,8 +493,14 @@ impl Aligner {
             }
         }
         if mods_used > 1 {
-            let s1: Vec<i32> = w1.iter().map(|w| java_hash(&self.stemmer.stem(w))).collect();
-            let s2: Vec<i32> = w2.iter().map(|w| java_hash(&self.stemmer.stem(w))).collect();
+            let s1: Vec<i32> = w1
+                .iter()
+                .map(|w| java_hash(&self.stemmer.stem(w)))
+                .collect();
+            let s2: Vec<i32> = w2
+                .iter()
+                .map(|w| java_hash(&self.stemmer.stem(w)))
+                .collect();
             for j in 0..w2.len() {
                 for i in 0..w1.len() {
                     if s1[i] == s2[j] && h1[i] != h2[j] {
@@ -593,7 +686,10 @@ fn stdio_fields(hyp: &str, refs: &[String]) -> (String, Vec<String>) {
     while parts.last().is_some_and(|p| p.is_empty()) {
         parts.pop();
     }
-    let test = parts.last().map(|p| java_trim(p).to_string()).unwrap_or_default();
+    let test = parts
+        .last()
+        .map(|p| java_trim(p).to_string())
+        .unwrap_or_default();
     let refs = parts
         .iter()
         .skip(1)
@@ -647,7 +743,10 @@ pub fn meteor_official(jar: &Path, hyps: &[String], refs: &[Vec<String>]) -> Res
             std::io::Error::new(std::io::ErrorKind::NotFound, "METEOR jar not found"),
         ));
     }
-    let dir = jar.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = jar
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mut child = Command::new("java")
         .arg("-Xmx2G")
         .arg("-jar")
@@ -658,7 +757,12 @@ pub fn meteor_official(jar: &Path, hyps: &[String], refs: &[Vec<String>]) -> Res
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| Error::io(jar, std::io::Error::new(e.kind(), format!("running java: {e}"))))?;
+        .map_err(|e| {
+            Error::io(
+                jar,
+                std::io::Error::new(e.kind(), format!("running java: {e}")),
+            )
+        })?;
     let io_err = |e: std::io::Error| Error::io(jar, e);
     let (mut stdin, stdout) = match (child.stdin.take(), child.stdout.take()) {
         (Some(i), Some(o)) => (i, o),
@@ -717,7 +821,10 @@ mod tests {
         // (pycocoevalcap-tokenised input, jar `Normalizer en true` + lower-case)
         let cases = [
             ("it is n't a dog 's life", "it is n 't a dog ' s life"),
-            ("black-and-white u.s. mr. smith", "black and white us mr. smith"),
+            (
+                "black-and-white u.s. mr. smith",
+                "black and white us mr. smith",
+            ),
             ("a $ 5 & b", "a $ 5 & b"),
             ("1,000 a,b", "1,000 a , b"),
             ("", ""),

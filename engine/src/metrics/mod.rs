@@ -1,12 +1,324 @@
-//! The papers' text and segmentation metrics.
+//! The papers' text and segmentation metrics, in pure Rust, each matching a named
+//! reference implementation (see each module's header for the reference and variant).
+//!
+//! Text metrics follow the COCO caption toolkit (pycocoevalcap 1.2) as SEVLM and ArtEmis
+//! use it: captions are PTB-tokenised ([`tokenize`]), then scored with BLEU-1..4
+//! ([`bleu`]), METEOR ([`meteor`], exact + stem modules), ROUGE-L ([`rouge`]) and CIDEr-D
+//! ([`cider`]); diversity ([`diversity`]) counts distinct explanations, lengths and
+//! vocabulary. Emotion metrics: SEVLM's ACC ([`accuracy`]) and ArtEmis' EA
+//! ([`emotion_alignment`], both dominance rules). APOLO's stimulus scores live in
+//! [`segmentation`]. [`Report`] gathers whatever was computed, each value with the label
+//! of its variant; CLIPScore is reported as not available until a CLIP model is given.
+//!
+//! Golden values: `tools/golden/text_metrics.py` runs pycocoevalcap on
+//! `tests/fixtures/golden/text_cases.json` and writes `text_expected.json`; the tests
+//! below require agreement within 1e-6 (tokenisation: exact).
 
+pub mod accuracy;
 pub mod bleu;
 pub mod cider;
+pub mod diversity;
+pub mod emotion_alignment;
 pub mod meteor;
+pub mod predictions;
 pub mod rouge;
+pub mod segmentation;
 pub mod tokenize;
 
+use std::path::PathBuf;
+
+use serde::Serialize;
+
 use crate::error::{Error, Result};
+
+pub use accuracy::{sevlm_accuracy, Accuracy};
+pub use bleu::BleuScores;
+pub use cider::CiderScores;
+pub use diversity::Diversity;
+pub use emotion_alignment::{emotion_alignment, EmotionAlignment, TextEmotionClassifier};
+pub use meteor::MeteorScores;
+pub use predictions::read_predictions;
+pub use rouge::RougeScores;
+pub use segmentation::{ScoreMap, SegmentationReport};
+
+/// What the report says about CLIPScore until a CLIP model is passed in.
+pub const CLIP_SCORE_MISSING: &str = "not available: CLIP ViT-B/32 weights missing";
+
+/// How captions are tokenised before scoring, for reports.
+pub const TOKENIZATION_LABEL: &str = "PTB tokenisation as pycocoevalcap 1.2 (CoreNLP 3.4.1 PTBTokenizer -lowerCase -preserveLines port, punctuation removed)";
+
+/// One computed value and the variant it follows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricValue {
+    /// Short name, e.g. `BLEU-4`.
+    pub metric: String,
+    /// Which variant (reference implementation, rule, options).
+    pub variant: String,
+    /// The value (scale as the metric's papers report it, see `unit`).
+    pub value: f64,
+    /// The value's unit or scale, e.g. `0-1`, `%`, `tokens`.
+    pub unit: String,
+    /// How many items the value is over, where that is meaningful.
+    pub count: Option<usize>,
+}
+
+impl MetricValue {
+    /// A value with its labels.
+    pub fn new(metric: &str, variant: &str, value: f64, unit: &str, count: Option<usize>) -> Self {
+        MetricValue {
+            metric: metric.into(),
+            variant: variant.into(),
+            value,
+            unit: unit.into(),
+            count,
+        }
+    }
+}
+
+/// A value that may be missing, with the reason (never a placeholder number).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Availability {
+    /// Computed.
+    Computed(MetricValue),
+    /// Not computed, and why.
+    NotAvailable(String),
+}
+
+/// Everything an evaluation computed, each value with its variant label.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Items (images) evaluated.
+    pub items: usize,
+    /// How captions were tokenised.
+    pub tokenization: String,
+    /// Every computed value, in table order.
+    pub metrics: Vec<MetricValue>,
+    /// CLIPScore, or why it is missing.
+    pub clip_score: Availability,
+    /// Diversity details, when text was evaluated.
+    pub diversity: Option<Diversity>,
+    /// ACC details, when computed.
+    pub accuracy: Option<Accuracy>,
+    /// EA in both dominance variants, when a classifier was given.
+    pub emotion_alignment: Vec<EmotionAlignment>,
+    /// APOLO segmentation scores, when computed.
+    pub segmentation: Option<SegmentationReport>,
+    /// Remarks (e.g. an optional metric that could not run).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// An empty report over `items` items.
+    pub fn new(items: usize) -> Self {
+        Report {
+            items,
+            tokenization: TOKENIZATION_LABEL.into(),
+            metrics: Vec::new(),
+            clip_score: Availability::NotAvailable(CLIP_SCORE_MISSING.into()),
+            diversity: None,
+            accuracy: None,
+            emotion_alignment: Vec::new(),
+            segmentation: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Adds SEVLM ACC.
+    pub fn add_accuracy(&mut self, acc: Accuracy) {
+        self.metrics.push(MetricValue::new(
+            "ACC",
+            accuracy::ACC_LABEL,
+            acc.accuracy,
+            "0-1",
+            Some(acc.counted),
+        ));
+        self.accuracy = Some(acc);
+    }
+
+    /// Adds EA (both variants).
+    pub fn add_emotion_alignment(&mut self, ea: [EmotionAlignment; 2]) {
+        for e in &ea {
+            self.metrics.push(MetricValue::new(
+                "EA",
+                &e.label,
+                e.value,
+                "0-1",
+                Some(e.counted),
+            ));
+        }
+        self.emotion_alignment = ea.to_vec();
+    }
+
+    /// Adds APOLO segmentation scores.
+    pub fn add_segmentation(&mut self, seg: SegmentationReport) {
+        let n = Some(seg.samples);
+        let v = &seg.variant;
+        for (name, value, unit) in [
+            ("Pr@25 (seg)", seg.seg.pr25, "%"),
+            ("Pr@50 (seg)", seg.seg.pr50, "%"),
+            ("mean IoU (seg)", seg.seg.mean_iou, "0-1"),
+            ("Pr@25 (box)", seg.boxes.pr25, "%"),
+            ("Pr@50 (box)", seg.boxes.pr50, "%"),
+            ("mean IoU (box)", seg.boxes.mean_iou, "0-1"),
+        ] {
+            self.metrics.push(MetricValue::new(name, v, value, unit, n));
+        }
+        self.segmentation = Some(seg);
+    }
+}
+
+/// Options of [`evaluate_text_with`].
+#[derive(Debug, Clone, Default)]
+pub struct TextEvalOptions {
+    /// The official METEOR 1.5 jar; when given and `java` is on the PATH, its score is
+    /// reported beside the exact+stem port.
+    pub meteor_jar: Option<PathBuf>,
+}
+
+/// All text scores with their per-item values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextScores {
+    /// Tokenised hypotheses.
+    pub hypotheses: Vec<String>,
+    /// Tokenised references.
+    pub references: Vec<Vec<String>>,
+    /// BLEU-1..4.
+    pub bleu: BleuScores,
+    /// METEOR (exact+stem).
+    pub meteor: MeteorScores,
+    /// ROUGE-L.
+    pub rouge: RougeScores,
+    /// CIDEr-D.
+    pub cider: CiderScores,
+    /// Diversity of the hypotheses.
+    pub diversity: Diversity,
+}
+
+/// Tokenises like pycocoevalcap's `COCOEvalCap` (all references as one stream, then all
+/// hypotheses) and computes every text metric.
+pub fn score_text(hyps: &[String], refs: &[Vec<String>]) -> Result<TextScores> {
+    check_pairs(hyps, refs)?;
+    if hyps.is_empty() {
+        return Err(Error::Invalid("no caption to evaluate".into()));
+    }
+    let flat: Vec<&str> = refs.iter().flatten().map(String::as_str).collect();
+    let mut tok_flat = tokenize::coco_tokenize(&flat)?.into_iter();
+    let references: Vec<Vec<String>> = refs
+        .iter()
+        .map(|r| tok_flat.by_ref().take(r.len()).collect())
+        .collect();
+    let hypotheses = tokenize::coco_tokenize(hyps)?;
+    Ok(TextScores {
+        bleu: bleu::bleu(&hypotheses, &references)?,
+        meteor: meteor::meteor(&hypotheses, &references)?,
+        rouge: rouge::rouge_l(&hypotheses, &references)?,
+        cider: cider::cider_d(&hypotheses, &references)?,
+        diversity: diversity::diversity(hyps, &hypotheses)?,
+        hypotheses,
+        references,
+    })
+}
+
+/// Every text metric over hypotheses and their references (one list per hypothesis).
+pub fn evaluate_text(hyps: &[String], refs: &[Vec<String>]) -> Result<Report> {
+    evaluate_text_with(hyps, refs, &TextEvalOptions::default())
+}
+
+/// [`evaluate_text`] with options (the official METEOR jar).
+pub fn evaluate_text_with(
+    hyps: &[String],
+    refs: &[Vec<String>],
+    opts: &TextEvalOptions,
+) -> Result<Report> {
+    let t = score_text(hyps, refs)?;
+    let n = Some(hyps.len());
+    let mut r = Report::new(hyps.len());
+    let bleu_v = "pycocoevalcap 1.2 Bleu(4): corpus, closest reference length";
+    for (k, v) in t.bleu.corpus.iter().enumerate() {
+        r.metrics.push(MetricValue::new(
+            &format!("BLEU-{}", k + 1),
+            bleu_v,
+            *v,
+            "0-1",
+            n,
+        ));
+    }
+    r.metrics.push(MetricValue::new(
+        "METEOR",
+        &format!(
+            "{} (METEOR 1.5 port, English rank parameters; no synonym/paraphrase modules)",
+            meteor::METEOR_LABEL
+        ),
+        t.meteor.corpus,
+        "0-1",
+        n,
+    ));
+    if let Some(jar) = &opts.meteor_jar {
+        if java_available() {
+            let off = meteor::meteor_official(jar, &t.hypotheses, &t.references)?;
+            r.metrics.push(MetricValue::new(
+                "METEOR",
+                meteor::METEOR_OFFICIAL_LABEL,
+                off.corpus,
+                "0-1",
+                n,
+            ));
+        } else {
+            r.notes
+                .push("official METEOR not run: `java` is not on the PATH".into());
+        }
+    }
+    r.metrics.push(MetricValue::new(
+        "ROUGE-L",
+        "pycocoevalcap 1.2 Rouge: F (beta 1.2) of max precision / max recall over references, mean",
+        t.rouge.corpus,
+        "0-1",
+        n,
+    ));
+    r.metrics.push(MetricValue::new(
+        "CIDEr-D",
+        "pycocoevalcap 1.2 Cider: sigma 6, clipped, x10, df from this corpus' references",
+        t.cider.corpus,
+        "x10 scale",
+        n,
+    ));
+    let d = &t.diversity;
+    r.metrics.push(MetricValue::new(
+        "Unique",
+        "#distinct / #total generated explanations (exact text)",
+        d.unique,
+        "0-1",
+        n,
+    ));
+    r.metrics.push(MetricValue::new(
+        "mean length",
+        "PTB tokens per explanation (punctuation removed)",
+        d.mean_length,
+        "tokens",
+        n,
+    ));
+    r.metrics.push(MetricValue::new(
+        "vocabulary",
+        "distinct PTB tokens over all explanations",
+        d.vocabulary as f64,
+        "tokens",
+        n,
+    ));
+    r.diversity = Some(t.diversity);
+    Ok(r)
+}
+
+/// Whether `java` can be started.
+pub fn java_available() -> bool {
+    std::process::Command::new("java")
+        .arg("-version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
 
 /// Checks that there is one reference list per hypothesis and no empty list.
 pub(crate) fn check_pairs(hyps: &[String], refs: &[Vec<String>]) -> Result<()> {
@@ -21,4 +333,179 @@ pub(crate) fn check_pairs(hyps: &[String], refs: &[Vec<String>]) -> Result<()> {
         return Err(Error::Invalid(format!("item {i} has no reference")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use std::path::Path;
+
+    /// The documented bound on |official METEOR - METEOR (exact+stem)| for the golden
+    /// corpus score (the official jar also matches synonyms and paraphrases).
+    const METEOR_CORPUS_GAP: f64 = 0.02;
+
+    fn golden_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/golden")
+    }
+
+    fn load(cases: &Path, expected: &Path) -> (Vec<String>, Vec<Vec<String>>, Value) {
+        let c: Value = serde_json::from_str(&std::fs::read_to_string(cases).unwrap()).unwrap();
+        let e: Value = serde_json::from_str(&std::fs::read_to_string(expected).unwrap()).unwrap();
+        let cases = c["cases"].as_array().unwrap();
+        let hyps = cases
+            .iter()
+            .map(|c| c["hypothesis"].as_str().unwrap().to_string())
+            .collect();
+        let refs = cases
+            .iter()
+            .map(|c| {
+                c["references"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .collect();
+        (hyps, refs, e)
+    }
+
+    fn floats(v: &Value) -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    }
+
+    /// Compares every metric with the golden file; returns the max abs diff per metric.
+    fn compare(cases: &Path, expected: &Path) -> Vec<(String, f64)> {
+        let (hyps, refs, e) = load(cases, expected);
+        let t = score_text(&hyps, &refs).unwrap();
+        for (i, tk) in e["tokenized"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(
+                t.hypotheses[i],
+                tk["hypothesis"].as_str().unwrap(),
+                "item {i}"
+            );
+            let want: Vec<&str> = tk["references"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            assert_eq!(t.references[i], want, "item {i}");
+        }
+        let mut diffs = Vec::new();
+        let mut check = |name: &str, corpus: f64, items: &[f64]| {
+            let want_c = e["corpus"][name].as_f64().unwrap();
+            let want_i = floats(&e["per_item"][name]);
+            assert_eq!(want_i.len(), items.len());
+            let mut d = (corpus - want_c).abs();
+            for (k, (a, b)) in items.iter().zip(&want_i).enumerate() {
+                assert!((a - b).abs() < 1e-6, "{name} item {k}: {a} vs {b}");
+                d = d.max((a - b).abs());
+            }
+            assert!(d < 1e-6, "{name} corpus: {corpus} vs {want_c}");
+            diffs.push((name.to_string(), d));
+        };
+        for k in 0..4 {
+            let items: Vec<f64> = t.bleu.per_item.iter().map(|v| v[k]).collect();
+            check(&format!("Bleu_{}", k + 1), t.bleu.corpus[k], &items);
+        }
+        check("ROUGE_L", t.rouge.corpus, &t.rouge.per_item);
+        check("CIDEr", t.cider.corpus, &t.cider.per_item);
+        if e["corpus"].get("METEOR_exact_stem").is_some() {
+            check("METEOR_exact_stem", t.meteor.corpus, &t.meteor.per_item);
+        }
+        if let Some(off) = e["corpus"].get("METEOR").and_then(Value::as_f64) {
+            let gap = (off - t.meteor.corpus).abs();
+            let items = floats(&e["per_item"]["METEOR"]);
+            let max_item = items
+                .iter()
+                .zip(&t.meteor.per_item)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            diffs.push(("METEOR official - exact+stem (corpus)".into(), gap));
+            diffs.push(("METEOR official - exact+stem (max item)".into(), max_item));
+        }
+        diffs
+    }
+
+    #[test]
+    fn golden_text_metrics_match_pycocoevalcap() {
+        let d = golden_dir();
+        let diffs = compare(&d.join("text_cases.json"), &d.join("text_expected.json"));
+        for (name, v) in &diffs {
+            eprintln!("{name:<42} max abs diff {v:.3e}");
+        }
+        let gap = diffs
+            .iter()
+            .find(|(n, _)| n.contains("(corpus)"))
+            .map(|(_, v)| *v)
+            .unwrap_or(0.0);
+        assert!(gap <= METEOR_CORPUS_GAP, "METEOR gap {gap}");
+    }
+
+    /// The same comparison on any generated corpus, run by hand:
+    /// `ARTEMO_GOLDEN_CASES=c.json ARTEMO_GOLDEN_EXPECTED=e.json cargo test -p
+    /// artemo-engine golden_text_metrics_on_a_custom_corpus -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn golden_text_metrics_on_a_custom_corpus() {
+        let (Ok(c), Ok(e)) = (
+            std::env::var("ARTEMO_GOLDEN_CASES"),
+            std::env::var("ARTEMO_GOLDEN_EXPECTED"),
+        ) else {
+            eprintln!("skipped: set ARTEMO_GOLDEN_CASES and ARTEMO_GOLDEN_EXPECTED");
+            return;
+        };
+        for (name, v) in compare(Path::new(&c), Path::new(&e)) {
+            eprintln!("{name:<42} max abs diff {v:.3e}");
+        }
+    }
+
+    #[test]
+    fn official_meteor_when_java_and_the_jar_are_present() {
+        let Some(jar) = std::env::var_os("ARTEMO_METEOR_JAR").map(PathBuf::from) else {
+            eprintln!(
+                "skipped: set ARTEMO_METEOR_JAR to a meteor-1.5.jar to run the official METEOR"
+            );
+            return;
+        };
+        if !java_available() || !jar.is_file() {
+            eprintln!(
+                "skipped: `java` not on the PATH or {} missing",
+                jar.display()
+            );
+            return;
+        }
+        let d = golden_dir();
+        let (hyps, refs, e) = load(&d.join("text_cases.json"), &d.join("text_expected.json"));
+        let t = score_text(&hyps, &refs).unwrap();
+        let off = meteor::meteor_official(&jar, &t.hypotheses, &t.references).unwrap();
+        let want = e["corpus"]["METEOR"].as_f64().unwrap();
+        assert!((off.corpus - want).abs() < 1e-6, "{} vs {want}", off.corpus);
+    }
+
+    #[test]
+    fn report_labels_every_value_and_never_invents_clipscore() {
+        let hyps = vec!["a dog on the grass".to_string(), "a red sky".to_string()];
+        let refs = vec![
+            vec!["A dog on grass.".to_string(), "the dog runs".to_string()],
+            vec!["The sky is red".to_string()],
+        ];
+        let r = evaluate_text(&hyps, &refs).unwrap();
+        let names: Vec<&str> = r.metrics.iter().map(|m| m.metric.as_str()).collect();
+        for want in ["BLEU-1", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D", "Unique"] {
+            assert!(names.contains(&want), "{names:?}");
+        }
+        assert!(r.metrics.iter().all(|m| !m.variant.is_empty()));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["clip_score"], CLIP_SCORE_MISSING);
+        assert!(r.metrics.iter().any(|m| m.variant.contains("exact+stem")));
+        assert!(evaluate_text(&hyps, &refs[..1]).is_err());
+        assert!(evaluate_text(&[], &[]).is_err());
+    }
 }

@@ -40,8 +40,8 @@ use crate::error::{Error, Result};
 /// The punctuation tokens pycocoevalcap removes after tokenisation (compared after
 /// lower-casing, so the bracket entries never match).
 pub const PUNCTUATIONS: [&str; 17] = [
-    "''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-",
-    "--", "...", ";",
+    "''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--",
+    "...", ";",
 ];
 
 /// Tokenises a corpus the way pycocoevalcap's `PTBTokenizer.tokenize` does: one output
@@ -96,11 +96,7 @@ pub fn ptb_tokenize_lines<S: AsRef<str>>(captions: &[S]) -> Result<Vec<Vec<Strin
     if lines.len() != captions.len() {
         return Err(Error::Tokenizer {
             name: "ptb".into(),
-            message: format!(
-                "{} captions gave {} lines",
-                captions.len(),
-                lines.len()
-            ),
+            message: format!("{} captions gave {} lines", captions.len(), lines.len()),
         });
     }
     Ok(lines)
@@ -209,10 +205,7 @@ const MACROS: &[(&str, &str)] = &[
     ("SPACENLS", r"{SPACENL}+"),
     ("SENTEND", r"{SPACENL}(?:{SPACENL}|{JUPPER}|{SGML})"),
     ("DIGIT", r"{JDIGIT}|[\x{7C0}-\x{7C9}]"),
-    (
-        "DATE",
-        r"{DIGIT}{1,2}[\-/]{DIGIT}{1,2}[\-/]{DIGIT}{2,4}",
-    ),
+    ("DATE", r"{DIGIT}{1,2}[\-/]{DIGIT}{1,2}[\-/]{DIGIT}{2,4}"),
     (
         "NUM",
         r"{DIGIT}+|{DIGIT}*(?:[.:,\x{AD}\x{66B}\x{66C}]{DIGIT}+)+",
@@ -324,10 +317,7 @@ const MACROS: &[(&str, &str)] = &[
     ),
     ("ABBREV2", r"{ABBREV4}\."),
     ("ACRONYM", r"{ACRO}\."),
-    (
-        "ABBREV3",
-        r"(?:ca|figs?|prop|nos?|art|bldg|prop|pp|op)\.",
-    ),
+    ("ABBREV3", r"(?:ca|figs?|prop|nos?|art|bldg|prop|pp|op)\."),
     (
         "PHONE",
         r"(?:\([0-9]{2,3}\)[ \x{A0}]?|(?:\+\+?)?(?:[0-9]{2,4}[\- \x{A0}])?[0-9]{2,4}[\- \x{A0}])[0-9]{3,4}[\- \x{A0}]?[0-9]{3,5}|(?:(?:\+\+?)?[0-9]{2,4}\.)?[0-9]{2,4}\.[0-9]{3,4}\.[0-9]{3,5}",
@@ -337,10 +327,7 @@ const MACROS: &[(&str, &str)] = &[
     ("GREATERTHAN", r">|&gt;"),
     ("HYPHEN", r"[\-_\x{58A}\x{2010}\x{2011}]"),
     ("HYPHENS", r"\-+"),
-    (
-        "LDOTS",
-        r"\.{3,5}|(?:\.[ \x{A0}]){2,4}\.|[\x{85}\x{2026}]",
-    ),
+    ("LDOTS", r"\.{3,5}|(?:\.[ \x{A0}]){2,4}\.|[\x{85}\x{2026}]"),
     ("ATS", r"@+"),
     ("UNDS", r"_+"),
     ("ASTS", r"\*+|(?:\\\*){1,3}"),
@@ -357,10 +344,7 @@ const MACROS: &[(&str, &str)] = &[
         r"-(?:RRB|LRB|RCB|LCB|RSB|LSB)-|C\.D\.s|pro-|anti-|S(?:\&|&amp;)P-500|S(?:\&|&amp;)Ls|Cap{APOS}n|c{APOS}est",
     ),
     ("TBSPEC2", r"{APOS}[0-9][0-9]"),
-    (
-        "SMILEY",
-        r"[<>]?[:;=][\-o\*']?[\(\)DPdpO\\\{@\|\[\]]",
-    ),
+    ("SMILEY", r"[<>]?[:;=][\-o\*']?[\(\)DPdpO\\\{@\|\[\]]"),
     (
         "ASIANSMILEY",
         r"[\^x=\~<>]\.\[\^x=\~<>\]|[\-\^x=\~<>']_[\-\^x=\~<>']|\([\-\^x=\~<>'][_.]?[\-\^x=\~<>']\)|\([\^x=\~<>']-[\^x=\~<>'`]\)",
@@ -407,7 +391,11 @@ const RULES: &[Rule] = &[
     r(r"{THING3}", Action::Emit),
     r(r"{DOLSIGN}", Action::Emit),
     r(r"{DOLSIGN2}", Action::Currency),
-    t(r"{ACRONYM}", r"{SPACENLS}(?:{SENTSTART}){SPACENL}", Action::Acronym),
+    t(
+        r"{ACRONYM}",
+        r"{SPACENLS}(?:{SENTSTART}){SPACENL}",
+        Action::Acronym,
+    ),
     t(r"{ABBREV3}", r"{SPACENL}?{JDIGIT}", Action::Emit),
     t(r"(?:pt[eyEY]|co)\.", r"{SPACE}(?:ltd|lim)", Action::Emit),
     t(r"{ABBREV1}", r"{SENTEND}", Action::AbbrevEnd),
@@ -589,7 +577,8 @@ fn lexer() -> Result<&'static Lexer> {
 
 impl Lexer {
     fn build() -> std::result::Result<Lexer, String> {
-        let compile = |p: &str| -> std::result::Result<String, String> { Ok(caseless(&expand(p)?)) };
+        let compile =
+            |p: &str| -> std::result::Result<String, String> { Ok(caseless(&expand(p)?)) };
         let mut all = Vec::new();
         let mut heads = Vec::new();
         let mut tails = Vec::new();
@@ -641,9 +630,7 @@ impl Lexer {
     ) -> Result<()> {
         out.clear();
         let anchored = match pattern {
-            Some(p) => Anchored::Pattern(
-                PatternID::new(p).map_err(|e| tok_err(e.to_string()))?,
-            ),
+            Some(p) => Anchored::Pattern(PatternID::new(p).map_err(|e| tok_err(e.to_string()))?),
             None => Anchored::Yes,
         };
         let input = Input::new(hay).range(start..end).anchored(anchored);
@@ -922,7 +909,10 @@ mod tests {
 
     #[test]
     fn caseless_leaves_classes_and_escapes() {
-        assert_eq!(caseless(r"ab[cD]\x{AD}\p{Lu}(?:e)"), r"[aA][bB][cD]\x{AD}\p{Lu}(?:[eE])");
+        assert_eq!(
+            caseless(r"ab[cD]\x{AD}\p{Lu}(?:e)"),
+            r"[aA][bB][cD]\x{AD}\p{Lu}(?:[eE])"
+        );
         assert_eq!(expand("{HYPHENS}").unwrap(), r"(?:\-+)");
     }
 

@@ -372,7 +372,8 @@ mod tests {
 
     /// Reference: HF `CLIPModel` (transformers 5.23.0, torch 2.15.0, eager attention),
     /// `tools/parity/clip.py`: `text_model(input_ids, attention_mask)` (and without the mask),
-    /// `text_projection(pooler_output)`. Measured max abs diffs are ~1e-6.
+    /// `text_projection(pooler_output)`. Measured max abs diffs (both modes): last_hidden_state
+    /// 2.1e-6, pooled 1.1e-6, text_embeds 9.5e-7.
     #[test]
     fn text_matches_pytorch() {
         let io = io();

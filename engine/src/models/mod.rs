@@ -12,3 +12,6 @@ pub mod hub;
 pub mod loading;
 pub mod nn;
 pub mod registry;
+pub mod sam;
+pub mod sam_decoder;
+pub mod sam_tiny_vit;

@@ -89,16 +89,9 @@ pub fn validate(dir: &Path, arch: Architecture, device: &Device) -> Result<()> {
 /// SAM in the original FAIR layout: ViT-B (`image_encoder.blocks.*`) or MobileSAM's
 /// TinyViT (`image_encoder.layers.*`), built with candle-transformers' `Sam`.
 fn validate_sam(dir: &Path, device: &Device) -> Result<()> {
-    use candle_transformers::models::segment_anything::sam::Sam;
-    let w = super::loading::Weights::load(dir, device)?;
-    let source = w.source().to_path_buf();
-    let vb = w.var_builder(device);
-    let built = if w.contains("image_encoder.layers.0.blocks.0.attn.qkv.weight") || w.contains("image_encoder.patch_embed.seq.0.c.weight") {
-        Sam::new_tiny(vb)
-    } else {
-        Sam::new(768, 12, 12, &[2, 5, 8, 11], vb)
-    };
-    built.map(|_| ()).map_err(|e| Error::parse(&source, None, format!("SAM checkpoint (FAIR layout, ViT-B or TinyViT): {e}")))
+    // Both layouts: Hugging Face (with config.json, converted to FAIR names) and FAIR /
+    // MobileSAM (sizes read from the tensor shapes).
+    super::sam::Sam::load(dir, device).map(|_| ())
 }
 
 /// Validates `src` and copies it to `models/<name>/`, recording it in `models/LOCAL.toml`.

@@ -1,0 +1,259 @@
+//! `artemo eval` (caption and emotion metrics) and `artemo eval-masks` (APOLO stimulus
+//! scores): the engine's metrics from the command line.
+//!
+//! `eval --hyp HYP.csv --refs REFS.csv [--json] [--meteor-jar PATH]`: HYP.csv has the
+//! columns `painting,prediction` (a prediction is "<emotion> because <explanation>" as
+//! SEVLM writes it, or just an explanation); REFS.csv is an ArtEmis CSV. The text
+//! metrics score the explanation part; ACC scores the emotion part when predictions have
+//! one. `eval-masks --pred DIR --gt DIR [--json]` reads `<painting>_<emotion>.npy` score
+//! maps and ground-truth maps (APOLO naming) and prints Pr@25 / Pr@50 (segmentation and
+//! box mode) and mean IoU.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use artemo_engine::annotations::apolo::map_path;
+use artemo_engine::annotations::artemis::{read_artemis, Histogram};
+use artemo_engine::annotations::mask::Mask;
+use artemo_engine::metrics::accuracy::{explanation_text, sevlm_accuracy};
+use artemo_engine::metrics::segmentation::{sample_ious, summarize, SampleIou, ScoreMap};
+use artemo_engine::metrics::{
+    evaluate_text_with, read_predictions, Availability, Report, TextEvalOptions,
+};
+use artemo_engine::{Emotion, Error};
+use clap::{Args, Subcommand};
+
+/// The evaluation commands (flattened into the top-level command list).
+#[derive(Subcommand, Debug)]
+pub enum EvalCmd {
+    /// Caption metrics (BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, diversity) and ACC of
+    /// predictions against ArtEmis references.
+    Eval(EvalArgs),
+    /// APOLO Pr@25 / Pr@50 (segmentation and box mode) and mean IoU of predicted
+    /// score maps against ground-truth maps.
+    EvalMasks(EvalMasksArgs),
+}
+
+/// Arguments of `artemo eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Predictions: a CSV with columns `painting,prediction`.
+    #[arg(long)]
+    hyp: PathBuf,
+    /// References: an ArtEmis CSV (`art_style,painting,emotion,utterance[,repetition]`).
+    #[arg(long)]
+    refs: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// METEOR 1.5 jar: also run the official METEOR (needs `java`).
+    #[arg(long)]
+    meteor_jar: Option<PathBuf>,
+}
+
+/// Arguments of `artemo eval-masks`.
+#[derive(Args, Debug)]
+pub struct EvalMasksArgs {
+    /// Folder of predicted score maps `<painting>_<emotion>.npy`.
+    #[arg(long)]
+    pred: PathBuf,
+    /// Folder of ground-truth maps `<painting>_<emotion>.npy`.
+    #[arg(long)]
+    gt: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs an evaluation command.
+pub fn run(cmd: &EvalCmd) -> Result<ExitCode> {
+    match cmd {
+        EvalCmd::Eval(a) => eval_text(a),
+        EvalCmd::EvalMasks(a) => eval_masks(a),
+    }
+}
+
+fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
+    let preds = read_predictions(&a.hyp)?;
+    let annotations = read_artemis(&a.refs)?;
+    let mut refs_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut hist_by: BTreeMap<String, Histogram> = BTreeMap::new();
+    for ann in &annotations {
+        refs_by
+            .entry(ann.painting.clone())
+            .or_default()
+            .push(ann.utterance.clone());
+        hist_by
+            .entry(ann.painting.clone())
+            .or_default()
+            .add(ann.emotion);
+    }
+    let mut hyps = Vec::with_capacity(preds.len());
+    let mut refs = Vec::with_capacity(preds.len());
+    for (i, (painting, pred)) in preds.iter().enumerate() {
+        let r = refs_by.get(painting).ok_or_else(|| {
+            Error::at(
+                &a.hyp,
+                format!("row {}, field `painting`", i + 2),
+                format!("`{painting}` has no reference in {}", a.refs.display()),
+            )
+        })?;
+        hyps.push(explanation_text(pred));
+        refs.push(r.clone());
+    }
+    let opts = TextEvalOptions {
+        meteor_jar: a.meteor_jar.clone(),
+    };
+    let mut report = evaluate_text_with(&hyps, &refs, &opts).context("text metrics")?;
+    let with_because = preds.iter().filter(|(_, p)| p.contains("because")).count();
+    if with_because > 0 {
+        report.add_accuracy(sevlm_accuracy(&preds, &hist_by)?);
+        if with_because < preds.len() {
+            report.notes.push(format!(
+                "ACC: {} of {} predictions have no \"<emotion> because\" part and count as wrong",
+                preds.len() - with_because,
+                preds.len()
+            ));
+        }
+    } else {
+        report.notes.push(
+            "ACC not computed: no prediction has an \"<emotion> because <explanation>\" form"
+                .into(),
+        );
+    }
+    report
+        .notes
+        .push("EA not computed: no text-to-emotion classifier is installed".into());
+    print_report(&report, a.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `<painting>_<emotion>.npy` -> (painting, emotion).
+fn parse_map_name(name: &str) -> Option<(String, Emotion)> {
+    let stem = name.strip_suffix(".npy")?;
+    Emotion::ALL.iter().find_map(|e| {
+        stem.strip_suffix(e.name())
+            .and_then(|p| p.strip_suffix('_'))
+            .filter(|p| !p.is_empty())
+            .map(|p| (p.to_string(), *e))
+    })
+}
+
+fn eval_masks(a: &EvalMasksArgs) -> Result<ExitCode> {
+    for (dir, what) in [(&a.pred, "--pred"), (&a.gt, "--gt")] {
+        if !dir.is_dir() {
+            anyhow::bail!("{what} {}: not a folder", dir.display());
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&a.gt)
+        .map_err(|e| Error::io(&a.gt, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".npy"))
+        .collect();
+    names.sort();
+    let mut per = Vec::new();
+    let (mut skipped, mut unnamed) = (0usize, Vec::new());
+    for name in &names {
+        let Some((painting, emotion)) = parse_map_name(name) else {
+            unnamed.push(name.clone());
+            continue;
+        };
+        let gt_path = a.gt.join(name);
+        let gt = Mask::read_npy(&gt_path)?;
+        let pred_path = map_path(&a.pred, &painting, emotion);
+        if !pred_path.is_file() {
+            anyhow::bail!(
+                "{}: missing prediction for ground truth {}",
+                pred_path.display(),
+                gt_path.display()
+            );
+        }
+        let pred = ScoreMap::read_npy(&pred_path)?;
+        match sample_ious(&pred, &gt).with_context(|| pred_path.display().to_string())? {
+            Some((seg, boxes)) => per.push(SampleIou {
+                key: format!("{painting}_{}", emotion.name()),
+                seg,
+                boxes,
+            }),
+            None => skipped += 1,
+        }
+    }
+    if per.is_empty() && skipped == 0 {
+        anyhow::bail!(
+            "{}: no ground-truth map named `<painting>_<emotion>.npy`",
+            a.gt.display()
+        );
+    }
+    let mut report = Report::new(per.len());
+    report.add_segmentation(summarize(per, skipped));
+    if !unnamed.is_empty() {
+        report.notes.push(format!(
+            "ignored {} file(s) not named `<painting>_<emotion>.npy`: {}",
+            unnamed.len(),
+            unnamed.join(", ")
+        ));
+    }
+    if skipped > 0 {
+        report
+            .notes
+            .push(format!("{skipped} sample(s) skipped: empty ground truth"));
+    }
+    print_report(&report, a.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &Report, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    println!("items: {}", r.items);
+    if r.segmentation.is_none() {
+        println!("tokenisation: {}", r.tokenization);
+    }
+    println!("{:<16} {:>10}  {:<10} variant", "metric", "value", "unit");
+    for m in &r.metrics {
+        let count = m.count.map(|c| format!(" [n={c}]")).unwrap_or_default();
+        println!(
+            "{:<16} {:>10.4}  {:<10} {}{count}",
+            m.metric, m.value, m.unit, m.variant
+        );
+    }
+    if r.segmentation.is_none() {
+        match &r.clip_score {
+            Availability::Computed(m) => println!(
+                "{:<16} {:>10.4}  {:<10} {}",
+                m.metric, m.value, m.unit, m.variant
+            ),
+            Availability::NotAvailable(why) => println!("{:<16} {why}", "CLIPScore"),
+        }
+    }
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_names() {
+        assert_eq!(
+            parse_map_name("monet_x_awe.npy"),
+            Some(("monet_x".into(), Emotion::Awe))
+        );
+        assert_eq!(
+            parse_map_name("p_something else.npy"),
+            Some(("p".into(), Emotion::SomethingElse))
+        );
+        assert_eq!(parse_map_name("_awe.npy"), None);
+        assert_eq!(parse_map_name("p_joy.npy"), None);
+        assert_eq!(parse_map_name("p_awe.png"), None);
+    }
+}
