@@ -52,7 +52,8 @@ pub enum AnnotationsCmd {
 }
 
 fn dirs() -> Result<(PathBuf, Collection)> {
-    let assets = artemo_engine::find_assets().context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let coll = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
     Ok((assets.join("annotations"), coll))
 }
@@ -64,9 +65,16 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
         AnnotationsCmd::Split { seed } => {
             let rows = read_artemis(&dir.join("artemo-aic.csv"))?;
             let hist = histograms(&rows);
-            let splits = stratified_split(&hist, *seed).into_iter().map(|(k, s)| (k.painting, s)).collect();
+            let splits = stratified_split(&hist, *seed)
+                .into_iter()
+                .map(|(k, s)| (k.painting, s))
+                .collect();
             write_splits(&dir.join("SPLITS.csv"), &splits)?;
-            println!("wrote {} ({} paintings, seed {seed})", dir.join("SPLITS.csv").display(), splits.len());
+            println!(
+                "wrote {} ({} paintings, seed {seed})",
+                dir.join("SPLITS.csv").display(),
+                splits.len()
+            );
             return Ok(ExitCode::SUCCESS);
         }
         AnnotationsCmd::Stats { json } => {
@@ -75,15 +83,40 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
-                println!("responses {} on {} paintings (at least {} each)", s.responses, s.paintings, s.min_responses);
-                println!("per emotion: {}", s.per_emotion.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-                println!("per split (paintings): {:?}; responses: {:?}", s.per_split, s.responses_per_split);
+                println!(
+                    "responses {} on {} paintings (at least {} each)",
+                    s.responses, s.paintings, s.min_responses
+                );
+                println!(
+                    "per emotion: {}",
+                    s.per_emotion
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                println!(
+                    "per split (paintings): {:?}; responses: {:?}",
+                    s.per_split, s.responses_per_split
+                );
                 println!("dominant emotion: {} paintings (>= half, no tie), {} (> half); {:.2} distinct labels per painting", s.dominant_at_least_half, s.dominant_more_than_half, s.mean_distinct_labels);
-                println!("stimulus regions {} on {} paintings: {}", s.stimulus_regions, s.stimulus_paintings, s.stimuli_per_emotion.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+                println!(
+                    "stimulus regions {} on {} paintings: {}",
+                    s.stimulus_regions,
+                    s.stimulus_paintings,
+                    s.stimuli_per_emotion
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
                 if let Some(share) = s.mean_region_share {
                     println!("mean region share of the image: {:.1}%", share * 100.0);
                 }
-                println!("words per utterance: min {}, mean {:.1}, max {}", s.words.0, s.words.1, s.words.2);
+                println!(
+                    "words per utterance: min {}, mean {:.1}, max {}",
+                    s.words.0, s.words.1, s.words.2
+                );
             }
         }
         AnnotationsCmd::Check => {
@@ -95,7 +128,12 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
             if !problems.is_empty() {
                 return Ok(ExitCode::from(2));
             }
-            println!("consistent: {} responses, {} regions, {} splits", set.rows.len(), set.stimuli.len(), set.splits.len());
+            println!(
+                "consistent: {} responses, {} regions, {} splits",
+                set.rows.len(),
+                set.stimuli.len(),
+                set.splits.len()
+            );
         }
         AnnotationsCmd::Rasterize { out, format } => {
             let set = AnnotationSet::load(&dir)?;
@@ -121,11 +159,17 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
             }
             for &i in idx.iter().take(*n) {
                 let s = &set.stimuli[i];
-                let p = coll.get(&s.painting).ok_or_else(|| anyhow!("painting {} missing", s.painting))?;
+                let p = coll
+                    .get(&s.painting)
+                    .ok_or_else(|| anyhow!("painting {} missing", s.painting))?;
                 let img = artemo_engine::imaging::load_image(&p.path)?.to_rgb8();
                 let m = set.mask(s, &coll)?;
                 let o = overlay(&img, &m, s.emotion.color());
-                let f = out.join(format!("{}_{}.png", s.painting, s.emotion.name().replace(' ', "_")));
+                let f = out.join(format!(
+                    "{}_{}.png",
+                    s.painting,
+                    s.emotion.name().replace(' ', "_")
+                ));
                 o.save(&f).with_context(|| f.display().to_string())?;
                 println!("{}  {}: {}", f.display(), s.emotion, s.utterance);
             }
@@ -133,4 +177,3 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-

@@ -238,10 +238,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if cfg!(debug_assertions) {
                 eprintln!("note: this is a debug build; run `cargo run --release -- bench backbones` for meaningful times");
             }
-            let root = artemo_engine::find_models().context("the models/ folder was not found (set ARTEMO_MODELS)")?;
-            let threads = cli.threads.unwrap_or_else(artemo_engine::device::default_threads);
+            let root = artemo_engine::find_models()
+                .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+            let threads = cli
+                .threads
+                .unwrap_or_else(artemo_engine::device::default_threads);
             let pool = rayon_pool(threads)?;
-            let rows = pool.install(|| artemo_engine::bench::backbones(&root, only.as_deref(), |n| eprintln!("running {n} ...")))?;
+            let rows = pool.install(|| {
+                artemo_engine::bench::backbones(&root, only.as_deref(), |n| {
+                    eprintln!("running {n} ...")
+                })
+            })?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
@@ -253,11 +260,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Models { what }) => {
-            let root = artemo_engine::find_models().context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+            let root = artemo_engine::find_models()
+                .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
             match what {
                 ModelsCmd::Import { dir, name } => {
-                    let entry = artemo_engine::models::registry::import(dir, name, &root, &candle_device(&cli).device)?;
-                    println!("imported {} ({} files) into {}", entry.name, entry.files.len(), root.join(name).display());
+                    let entry = artemo_engine::models::registry::import(
+                        dir,
+                        name,
+                        &root,
+                        &candle_device(&cli).device,
+                    )?;
+                    println!(
+                        "imported {} ({} files) into {}",
+                        entry.name,
+                        entry.files.len(),
+                        root.join(name).display()
+                    );
                     println!("  enables: {}", entry.enables.join(", "));
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -281,13 +299,25 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         .iter()
                         .map(|f| {
                             let p = root.join(&f.path);
-                            let s = if p.is_file() { FileState::Ok } else { FileState::Missing };
+                            let s = if p.is_file() {
+                                FileState::Ok
+                            } else {
+                                FileState::Missing
+                            };
                             (p, s)
                         })
                         .collect(),
                 };
                 let present = states.iter().filter(|(_, s)| *s == FileState::Ok).count();
-                println!("  files: {present}/{} {}", states.len(), if matches!(what, ModelsCmd::Verify) { "verified" } else { "present" });
+                println!(
+                    "  files: {present}/{} {}",
+                    states.len(),
+                    if matches!(what, ModelsCmd::Verify) {
+                        "verified"
+                    } else {
+                        "present"
+                    }
+                );
                 for (p, s) in states {
                     match s {
                         FileState::Ok => {}
@@ -302,7 +332,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if bad { ExitCode::from(2) } else { ExitCode::SUCCESS })
+            Ok(if bad {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }
@@ -312,7 +346,11 @@ fn rayon_pool(threads: usize) -> Result<artemo_engine::ThreadPool> {
 }
 
 fn candle_device(cli: &Cli) -> artemo_engine::device::DeviceChoice {
-    let pref = if cli.gpu { artemo_engine::device::DevicePreference::Gpu } else { artemo_engine::device::DevicePreference::Cpu };
+    let pref = if cli.gpu {
+        artemo_engine::device::DevicePreference::Gpu
+    } else {
+        artemo_engine::device::DevicePreference::Cpu
+    };
     let choice = artemo_engine::device::select_device(pref);
     if let Some(note) = &choice.fallback {
         eprintln!("note: {note}");
@@ -323,8 +361,13 @@ fn candle_device(cli: &Cli) -> artemo_engine::device::DeviceChoice {
 #[cfg(feature = "hub")]
 fn download(repo: &str, name: &str, root: &std::path::Path, cli: &Cli) -> Result<ExitCode> {
     let dir = artemo_engine::models::hub::download(repo)?;
-    let entry = artemo_engine::models::registry::import(&dir, name, root, &candle_device(cli).device)?;
-    println!("downloaded {repo} and imported it as {} ({} files)", entry.name, entry.files.len());
+    let entry =
+        artemo_engine::models::registry::import(&dir, name, root, &candle_device(cli).device)?;
+    println!(
+        "downloaded {repo} and imported it as {} ({} files)",
+        entry.name,
+        entry.files.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

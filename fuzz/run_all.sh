@@ -7,6 +7,7 @@ secs=${1:-300}
 for t in artemis_csv npy_mask coco_rle lexicon; do
   mkdir -p corpus/$t
   echo "== $t"
-  RUSTC_BOOTSTRAP=1 cargo fuzz run -O --sanitizer none $t corpus/$t seeds/$t -- -max_total_time=$secs -rss_limit_mb=2048 -print_final_stats=1 2>&1 | grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss|SUMMARY|==[0-9]+== ERROR|.*panicked)" 
+  RUSTC_BOOTSTRAP=1 cargo fuzz run -O --sanitizer none $t corpus/$t seeds/$t -- -max_total_time=$secs -rss_limit_mb=2048 -print_final_stats=1 > log-$t.txt 2>&1
+  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY|==[0-9]+== ERROR)|panicked" log-$t.txt
   echo "exit: ${PIPESTATUS[0]}"
 done

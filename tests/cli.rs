@@ -132,11 +132,28 @@ fn models_import_validates_and_lists_the_new_model() {
         .args(["--as", "tiny-gpt2"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = artemo().env("ARTEMO_MODELS", d.path()).args(["models", "verify"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = artemo()
+        .env("ARTEMO_MODELS", d.path())
+        .args(["models", "verify"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("tiny-gpt2") && stdout.contains("files: 2/2 verified"), "{stdout}");
-    let out = artemo().env("ARTEMO_MODELS", d.path()).args(["models", "import", "/nonexistent/ckpt", "--as", "x"]).output().unwrap();
+    assert!(
+        out.status.success()
+            && stdout.contains("tiny-gpt2")
+            && stdout.contains("files: 2/2 verified"),
+        "{stdout}"
+    );
+    let out = artemo()
+        .env("ARTEMO_MODELS", d.path())
+        .args(["models", "import", "/nonexistent/ckpt", "--as", "x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/ckpt"));
 }
@@ -146,7 +163,10 @@ fn models_download_needs_the_hub_feature() {
     if cfg!(feature = "hub") {
         return;
     }
-    let out = artemo().args(["models", "download", "distilgpt2", "--as", "d"]).output().unwrap();
+    let out = artemo()
+        .args(["models", "download", "distilgpt2", "--as", "d"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("without the `hub` feature"));
 }

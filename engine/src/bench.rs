@@ -29,7 +29,12 @@ pub struct BenchRow {
     pub runs: usize,
 }
 
-fn time(name: &str, input: &str, runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<BenchRow> {
+fn time(
+    name: &str,
+    input: &str,
+    runs: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<BenchRow> {
     f()?;
     let mut ms = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -38,7 +43,12 @@ fn time(name: &str, input: &str, runs: usize, mut f: impl FnMut() -> Result<()>)
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     ms.sort_by(f64::total_cmp);
-    Ok(BenchRow { name: name.into(), input: input.into(), median_ms: ms[ms.len() / 2], runs })
+    Ok(BenchRow {
+        name: name.into(),
+        input: input.into(),
+        median_ms: ms[ms.len() / 2],
+        runs,
+    })
 }
 
 fn random_vb(device: &Device) -> (VarMap, VarBuilder<'static>) {
@@ -49,7 +59,11 @@ fn random_vb(device: &Device) -> (VarMap, VarBuilder<'static>) {
 
 /// Runs every backbone benchmark; `models` is the models folder (for MiniLM); `which`
 /// filters by name substring; `progress` is told each name before it runs.
-pub fn backbones(models: &std::path::Path, which: Option<&str>, mut progress: impl FnMut(&str)) -> Result<Vec<BenchRow>> {
+pub fn backbones(
+    models: &std::path::Path,
+    which: Option<&str>,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<BenchRow>> {
     let dev = Device::Cpu;
     let wanted = |n: &str| which.is_none_or(|w| n.contains(w));
     let mut rows = Vec::new();
@@ -58,21 +72,27 @@ pub fn backbones(models: &std::path::Path, which: Option<&str>, mut progress: im
         let (_vm, vb) = random_vb(&dev);
         let m = ClipVision::new(&ClipVisionConfig::vit_b_16(), vb)?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
-        rows.push(time("clip-vit-b16 vision", "1x3x224x224", 5, || m.forward(&x, Mode::Infer).map(|_| ()))?);
+        rows.push(time("clip-vit-b16 vision", "1x3x224x224", 5, || {
+            m.forward(&x, Mode::Infer).map(|_| ())
+        })?);
     }
     if wanted("clip-vit-b32") {
         progress("clip-vit-b32");
         let (_vm, vb) = random_vb(&dev);
         let m = ClipVision::new(&ClipVisionConfig::vit_b_32(), vb)?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
-        rows.push(time("clip-vit-b32 vision", "1x3x224x224", 5, || m.forward(&x, Mode::Infer).map(|_| ()))?);
+        rows.push(time("clip-vit-b32 vision", "1x3x224x224", 5, || {
+            m.forward(&x, Mode::Infer).map(|_| ())
+        })?);
     }
     if wanted("clip-text") {
         progress("clip-text");
         let (_vm, vb) = random_vb(&dev);
         let m = ClipText::new(&ClipTextConfig::openai_vit_b(), vb)?;
         let ids = Tensor::arange(0u32, 77, &dev)?.unsqueeze(0)?;
-        rows.push(time("clip text", "1x77 tokens", 5, || m.forward(&ids, None, Mode::Infer).map(|_| ()))?);
+        rows.push(time("clip text", "1x77 tokens", 5, || {
+            m.forward(&ids, None, Mode::Infer).map(|_| ())
+        })?);
     }
     if wanted("distilgpt2") {
         progress("distilgpt2");
@@ -80,36 +100,78 @@ pub fn backbones(models: &std::path::Path, which: Option<&str>, mut progress: im
         let m = Gpt2::new(&Gpt2Config::distilgpt2(true), vb, false)?;
         let ids = Tensor::arange(0u32, 30, &dev)?.unsqueeze(0)?;
         let enc = Tensor::randn(0f32, 1.0, (1, 196, 768), &dev)?;
-        rows.push(time("distilgpt2 + cross-attention", "30 tokens, 196 encoder states", 5, || m.forward(&ids, None, Some(&enc), None, None, Mode::Infer).map(|_| ()))?);
+        rows.push(time(
+            "distilgpt2 + cross-attention",
+            "30 tokens, 196 encoder states",
+            5,
+            || {
+                m.forward(&ids, None, Some(&enc), None, None, Mode::Infer)
+                    .map(|_| ())
+            },
+        )?);
     }
     if wanted("minilm") {
         progress("minilm");
         let enc = SentenceEncoder::minilm(models, &dev)?;
-        let texts: Vec<&str> = (0..100).map(|i| if i % 2 == 0 { "The dark sea swallowing the little boat makes me feel afraid." } else { "A quiet meadow at dusk." }).collect();
-        rows.push(time("all-MiniLM-L6-v2 (shipped weights)", "100 sentences, batch 32", 3, || enc.encode(&texts, 32).map(|_| ()))?);
+        let texts: Vec<&str> = (0..100)
+            .map(|i| {
+                if i % 2 == 0 {
+                    "The dark sea swallowing the little boat makes me feel afraid."
+                } else {
+                    "A quiet meadow at dusk."
+                }
+            })
+            .collect();
+        rows.push(time(
+            "all-MiniLM-L6-v2 (shipped weights)",
+            "100 sentences, batch 32",
+            3,
+            || enc.encode(&texts, 32).map(|_| ()),
+        )?);
     }
     if wanted("sam-vit-b") {
         progress("sam-vit-b");
         let (_vm, vb) = random_vb(&dev);
-        let m = candle_transformers::models::segment_anything::sam::Sam::new(768, 12, 12, &[2, 5, 8, 11], vb)?;
+        let m = candle_transformers::models::segment_anything::sam::Sam::new(
+            768,
+            12,
+            12,
+            &[2, 5, 8, 11],
+            vb,
+        )?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
-        rows.push(time("sam vit-b image encoder", "1x3x1024x1024", 2, || m.embeddings(&x).map(|_| ()).map_err(Into::into))?);
+        rows.push(time("sam vit-b image encoder", "1x3x1024x1024", 2, || {
+            m.embeddings(&x).map(|_| ()).map_err(Into::into)
+        })?);
     }
     if wanted("mobilesam") {
         progress("mobilesam");
         let (_vm, vb) = random_vb(&dev);
         let m = candle_transformers::models::segment_anything::sam::Sam::new_tiny(vb)?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
-        rows.push(time("mobilesam tinyvit image encoder", "1x3x1024x1024", 3, || m.embeddings(&x).map(|_| ()).map_err(Into::into))?);
+        rows.push(time(
+            "mobilesam tinyvit image encoder",
+            "1x3x1024x1024",
+            3,
+            || m.embeddings(&x).map(|_| ()).map_err(Into::into),
+        )?);
     }
     if wanted("mobilesam") {
         // Artemo's own TinyViT (models::sam_tiny_vit: exact GELU, folded BatchNorms, direct
         // depthwise kernel), the one `models::sam::Sam` loads.
         progress("mobilesam (artemo sam_tiny_vit)");
         let (_vm, vb) = random_vb(&dev);
-        let m = crate::models::sam_tiny_vit::TinyVit::new(&crate::models::sam_tiny_vit::TinyVitConfig::default(), vb.pp("image_encoder"))?;
+        let m = crate::models::sam_tiny_vit::TinyVit::new(
+            &crate::models::sam_tiny_vit::TinyVitConfig::default(),
+            vb.pp("image_encoder"),
+        )?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
-        rows.push(time("mobilesam tinyvit image encoder (artemo sam_tiny_vit)", "1x3x1024x1024", 3, || m.forward(&x).map(|_| ()))?);
+        rows.push(time(
+            "mobilesam tinyvit image encoder (artemo sam_tiny_vit)",
+            "1x3x1024x1024",
+            3,
+            || m.forward(&x).map(|_| ()),
+        )?);
     }
     Ok(rows)
 }

@@ -149,7 +149,7 @@ def hf_fixture():
     # Prompt B: two points (one with label -1), no box: padded with a not-a-point.
     points_b = torch.tensor([[[[20.0, 10.0], [5.0, 30.0]]], [[[31.0, 0.0], [17.5, 17.5]]]])
     labels_b = torch.tensor([[[1, 0]], [[-1, 1]]])
-    sparse_b, dense_b = model.prompt_encoder(points_b, labels_b, None, None)
+    sparse_b, _ = model.prompt_encoder(points_b, labels_b, None, None)
     # Mask prompt: dense embeddings from a [B, 1, 4h, 4w] mask.
     mask_in = f16_exact(torch.randn(2, 1, 16, 16, generator=g))
     _, dense_mask = model.prompt_encoder(None, None, None, mask_in)

@@ -348,10 +348,21 @@ pub fn artemis_split(hist: &BTreeMap<ArtworkKey, Histogram>) -> BTreeMap<Artwork
 /// positions are dealt along a repeating pattern of ten slots (7 train, 1 val, 2 test), so
 /// every emotion is spread over the three splits and the totals match the proportions
 /// to within a slot per stratum.
-pub fn stratified_split(hist: &BTreeMap<ArtworkKey, Histogram>, seed: u64) -> BTreeMap<ArtworkKey, Split> {
+pub fn stratified_split(
+    hist: &BTreeMap<ArtworkKey, Histogram>,
+    seed: u64,
+) -> BTreeMap<ArtworkKey, Split> {
     const PATTERN: [Split; 10] = [
-        Split::Train, Split::Test, Split::Train, Split::Train, Split::Val,
-        Split::Train, Split::Test, Split::Train, Split::Train, Split::Train,
+        Split::Train,
+        Split::Test,
+        Split::Train,
+        Split::Train,
+        Split::Val,
+        Split::Train,
+        Split::Test,
+        Split::Train,
+        Split::Train,
+        Split::Train,
     ];
     let mut strata: BTreeMap<usize, Vec<&ArtworkKey>> = BTreeMap::new();
     for (k, h) in hist {
@@ -550,7 +561,10 @@ mod tests {
         assert_ne!(a, other);
         let st = stratified_split(&h, 7);
         let n = |s| st.values().filter(|&&x| x == s).count();
-        assert_eq!((n(Split::Train), n(Split::Val), n(Split::Test)), (141, 20, 40));
+        assert_eq!(
+            (n(Split::Train), n(Split::Val), n(Split::Test)),
+            (141, 20, 40)
+        );
         assert_eq!(st, stratified_split(&h, 7));
         let s = summarise(&rows);
         assert_eq!((s.rows, s.paintings, s.styles), (641, 201, 1));

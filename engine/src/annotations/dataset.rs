@@ -69,7 +69,12 @@ impl AnnotationSet {
         let rows = read_artemis(&dir.join("artemo-aic.csv"))?;
         let stimuli = read_stimuli(&dir.join("stimuli.json"))?;
         let splits = read_splits(&dir.join("SPLITS.csv"))?;
-        Ok(AnnotationSet { dir: dir.to_path_buf(), rows, stimuli, splits })
+        Ok(AnnotationSet {
+            dir: dir.to_path_buf(),
+            rows,
+            stimuli,
+            splits,
+        })
     }
 
     /// Consistency problems (empty when consistent): every painting of the collection has
@@ -89,28 +94,45 @@ impl AnnotationSet {
         }
         for (i, r) in self.rows.iter().enumerate() {
             if !ids.contains(r.painting.as_str()) {
-                p.push(format!("artemo-aic.csv row {}: painting {} is not in the collection", i + 2, r.painting));
+                p.push(format!(
+                    "artemo-aic.csv row {}: painting {} is not in the collection",
+                    i + 2,
+                    r.painting
+                ));
             }
         }
         for (i, s) in self.stimuli.iter().enumerate() {
-            if !self.rows.iter().any(|r| r.painting == s.painting && r.emotion == s.emotion && r.utterance == s.utterance) {
+            if !self.rows.iter().any(|r| {
+                r.painting == s.painting && r.emotion == s.emotion && r.utterance == s.utterance
+            }) {
                 p.push(format!("stimuli.json entry {i} ({} {}): no response with this painting, emotion and utterance", s.painting, s.emotion));
             }
             if let Some(pt) = collection.get(&s.painting) {
                 if let (Some(w), Some(h)) = (pt.width, pt.height) {
-                    let out = s.polygons.iter().flatten().any(|[x, y]| *x < -1.0 || *y < -1.0 || *x > w as f32 + 1.0 || *y > h as f32 + 1.0);
+                    let out = s.polygons.iter().flatten().any(|[x, y]| {
+                        *x < -1.0 || *y < -1.0 || *x > w as f32 + 1.0 || *y > h as f32 + 1.0
+                    });
                     if out {
-                        p.push(format!("stimuli.json entry {i} ({} {}): points outside the {w}x{h} image", s.painting, s.emotion));
+                        p.push(format!(
+                            "stimuli.json entry {i} ({} {}): points outside the {w}x{h} image",
+                            s.painting, s.emotion
+                        ));
                     }
                 }
             } else {
-                p.push(format!("stimuli.json entry {i}: painting {} is not in the collection", s.painting));
+                p.push(format!(
+                    "stimuli.json entry {i}: painting {} is not in the collection",
+                    s.painting
+                ));
             }
         }
         let mut seen = BTreeSet::new();
         for s in &self.stimuli {
             if !seen.insert((s.painting.as_str(), s.emotion)) {
-                p.push(format!("stimuli.json: more than one region for ({}, {})", s.painting, s.emotion));
+                p.push(format!(
+                    "stimuli.json: more than one region for ({}, {})",
+                    s.painting, s.emotion
+                ));
             }
         }
         p
@@ -125,17 +147,24 @@ impl AnnotationSet {
         }
         let mut per_emotion = BTreeMap::new();
         for e in Emotion::ALL {
-            per_emotion.insert(e.name().to_string(), self.rows.iter().filter(|r| r.emotion == e).count());
+            per_emotion.insert(
+                e.name().to_string(),
+                self.rows.iter().filter(|r| r.emotion == e).count(),
+            );
         }
         let mut per_split = BTreeMap::new();
         let mut responses_per_split = BTreeMap::new();
         for (painting, s) in &self.splits {
             *per_split.entry(s.name().to_string()).or_insert(0) += 1;
-            *responses_per_split.entry(s.name().to_string()).or_insert(0) += per_painting.get(painting.as_str()).copied().unwrap_or(0);
+            *responses_per_split.entry(s.name().to_string()).or_insert(0) +=
+                per_painting.get(painting.as_str()).copied().unwrap_or(0);
         }
         let mut stimuli_per_emotion = BTreeMap::new();
         for e in Emotion::EIGHT {
-            stimuli_per_emotion.insert(e.name().to_string(), self.stimuli.iter().filter(|s| s.emotion == e).count());
+            stimuli_per_emotion.insert(
+                e.name().to_string(),
+                self.stimuli.iter().filter(|s| s.emotion == e).count(),
+            );
         }
         let shares: Vec<f64> = collection
             .map(|c| {
@@ -149,7 +178,11 @@ impl AnnotationSet {
                     .collect()
             })
             .unwrap_or_default();
-        let words: Vec<usize> = self.rows.iter().map(|r| r.utterance.split_whitespace().count()).collect();
+        let words: Vec<usize> = self
+            .rows
+            .iter()
+            .map(|r| r.utterance.split_whitespace().count())
+            .collect();
         Stats {
             responses: self.rows.len(),
             paintings: per_painting.len(),
@@ -157,13 +190,29 @@ impl AnnotationSet {
             per_emotion,
             per_split,
             responses_per_split,
-            dominant_at_least_half: hist.values().filter(|h| h.dominant(Dominance::AtLeastHalf).is_some()).count(),
-            dominant_more_than_half: hist.values().filter(|h| h.dominant(Dominance::MoreThanHalf).is_some()).count(),
-            mean_distinct_labels: hist.values().map(|h| h.0.iter().filter(|&&c| c > 0).count() as f64).sum::<f64>() / hist.len().max(1) as f64,
+            dominant_at_least_half: hist
+                .values()
+                .filter(|h| h.dominant(Dominance::AtLeastHalf).is_some())
+                .count(),
+            dominant_more_than_half: hist
+                .values()
+                .filter(|h| h.dominant(Dominance::MoreThanHalf).is_some())
+                .count(),
+            mean_distinct_labels: hist
+                .values()
+                .map(|h| h.0.iter().filter(|&&c| c > 0).count() as f64)
+                .sum::<f64>()
+                / hist.len().max(1) as f64,
             stimulus_regions: self.stimuli.len(),
-            stimulus_paintings: self.stimuli.iter().map(|s| s.painting.as_str()).collect::<BTreeSet<_>>().len(),
+            stimulus_paintings: self
+                .stimuli
+                .iter()
+                .map(|s| s.painting.as_str())
+                .collect::<BTreeSet<_>>()
+                .len(),
             stimuli_per_emotion,
-            mean_region_share: (!shares.is_empty()).then(|| shares.iter().sum::<f64>() / shares.len() as f64),
+            mean_region_share: (!shares.is_empty())
+                .then(|| shares.iter().sum::<f64>() / shares.len() as f64),
             words: (
                 words.iter().copied().min().unwrap_or(0),
                 words.iter().sum::<usize>() as f64 / words.len().max(1) as f64,
@@ -175,13 +224,14 @@ impl AnnotationSet {
     /// The mask of one stimulus at its painting's size (read from the collection, or from
     /// the image header when the manifest lacks it).
     pub fn mask(&self, s: &Stimulus, collection: &Collection) -> Result<Mask> {
-        let p = collection
-            .get(&s.painting)
-            .ok_or_else(|| Error::Invalid(format!("painting {} is not in the collection", s.painting)))?;
+        let p = collection.get(&s.painting).ok_or_else(|| {
+            Error::Invalid(format!("painting {} is not in the collection", s.painting))
+        })?;
         let (w, h) = match (p.width, p.height) {
             (Some(w), Some(h)) => (w as usize, h as usize),
             _ => {
-                let (w, h) = image::image_dimensions(&p.path).map_err(|e| Error::image(&p.path, e.to_string()))?;
+                let (w, h) = image::image_dimensions(&p.path)
+                    .map_err(|e| Error::image(&p.path, e.to_string()))?;
                 (w as usize, h as usize)
             }
         };
@@ -191,7 +241,13 @@ impl AnnotationSet {
     /// Writes every region as `<out>/<painting>_<emotion>.png` and/or `.npy` (APOLO
     /// naming; 0/1 at the image's size) and an `apolo.json` listing the paintings with
     /// their response row numbers and splits. Returns the number of masks written.
-    pub fn rasterize_all(&self, collection: &Collection, out: &Path, png: bool, npy: bool) -> Result<usize> {
+    pub fn rasterize_all(
+        &self,
+        collection: &Collection,
+        out: &Path,
+        png: bool,
+        npy: bool,
+    ) -> Result<usize> {
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         let mut n = 0;
         for s in &self.stimuli {
@@ -208,11 +264,26 @@ impl AnnotationSet {
         let mut records = Vec::new();
         let paintings: BTreeSet<&str> = self.stimuli.iter().map(|s| s.painting.as_str()).collect();
         for p in paintings {
-            let ids: Vec<String> = self.rows.iter().enumerate().filter(|(_, r)| r.painting == p).map(|(i, _)| (i + 2).to_string()).collect();
-            let split = self.splits.get(p).map(|s| s.name().to_string()).unwrap_or_default();
-            records.push(ApoloRecord { painting: p.to_string(), artemis_id: ids, split });
+            let ids: Vec<String> = self
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.painting == p)
+                .map(|(i, _)| (i + 2).to_string())
+                .collect();
+            let split = self
+                .splits
+                .get(p)
+                .map(|s| s.name().to_string())
+                .unwrap_or_default();
+            records.push(ApoloRecord {
+                painting: p.to_string(),
+                artemis_id: ids,
+                split,
+            });
         }
-        let text = serde_json::to_string_pretty(&records).map_err(|e| Error::Invalid(e.to_string()))?;
+        let text =
+            serde_json::to_string_pretty(&records).map_err(|e| Error::Invalid(e.to_string()))?;
         write_atomic(&out.join("apolo.json"), text.as_bytes())?;
         Ok(n)
     }
@@ -220,8 +291,12 @@ impl AnnotationSet {
 
 /// Reads `SPLITS.csv` (`painting,split`).
 pub fn read_splits(path: &Path) -> Result<BTreeMap<String, Split>> {
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::parse(path, None, e.to_string()))?;
-    let headers = rdr.headers().map_err(|e| Error::at(path, "header", e.to_string()))?.clone();
+    let mut rdr =
+        csv::Reader::from_path(path).map_err(|e| Error::parse(path, None, e.to_string()))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::at(path, "header", e.to_string()))?
+        .clone();
     if headers.get(0) != Some("painting") || headers.get(1) != Some("split") {
         return Err(Error::at(path, "header", "expected `painting,split`"));
     }
@@ -231,12 +306,26 @@ pub fn read_splits(path: &Path) -> Result<BTreeMap<String, Split>> {
         let rec = rec.map_err(|e| Error::at(path, format!("row {row}"), e.to_string()))?;
         let p = rec.get(0).unwrap_or("").trim();
         if p.is_empty() {
-            return Err(Error::at(path, format!("row {row}, field `painting`"), "empty"));
+            return Err(Error::at(
+                path,
+                format!("row {row}, field `painting`"),
+                "empty",
+            ));
         }
         let s = rec.get(1).unwrap_or("");
-        let split = Split::parse(s).ok_or_else(|| Error::at(path, format!("row {row}, field `split`"), format!("`{s}` is not train, val or test")))?;
+        let split = Split::parse(s).ok_or_else(|| {
+            Error::at(
+                path,
+                format!("row {row}, field `split`"),
+                format!("`{s}` is not train, val or test"),
+            )
+        })?;
         if out.insert(p.to_string(), split).is_some() {
-            return Err(Error::at(path, format!("row {row}, field `painting`"), format!("{p} listed twice")));
+            return Err(Error::at(
+                path,
+                format!("row {row}, field `painting`"),
+                format!("{p} listed twice"),
+            ));
         }
     }
     Ok(out)
@@ -254,13 +343,23 @@ pub fn write_splits(path: &Path, splits: &BTreeMap<String, Split>) -> Result<()>
 /// The painting with `mask` tinted in `color` (alpha 0.55) and its outline drawn.
 pub fn overlay(painting: &RgbImage, mask: &Mask, color: [u8; 3]) -> RgbImage {
     let mut out = painting.clone();
-    let (w, h) = (mask.width.min(out.width() as usize), mask.height.min(out.height() as usize));
+    let (w, h) = (
+        mask.width.min(out.width() as usize),
+        mask.height.min(out.height() as usize),
+    );
     for y in 0..h {
         for x in 0..w {
             if !mask.get(x, y) {
                 continue;
             }
-            let edge = x == 0 || y == 0 || x + 1 == w || y + 1 == h || !mask.get(x - 1, y) || !mask.get(x + 1, y) || !mask.get(x, y - 1) || !mask.get(x, y + 1);
+            let edge = x == 0
+                || y == 0
+                || x + 1 == w
+                || y + 1 == h
+                || !mask.get(x - 1, y)
+                || !mask.get(x + 1, y)
+                || !mask.get(x, y - 1)
+                || !mask.get(x, y + 1);
             let p = out.get_pixel_mut(x as u32, y as u32);
             if edge {
                 *p = Rgb([255, 255, 255]);
@@ -287,7 +386,11 @@ mod tests {
         m.insert("b".to_string(), Split::Test);
         write_splits(&p, &m).unwrap();
         assert_eq!(read_splits(&p).unwrap(), m);
-        for (text, want) in [("painting,split\na,holdout\n", "row 2, field `split`"), ("p,s\n", "header"), ("painting,split\na,train\na,test\n", "listed twice")] {
+        for (text, want) in [
+            ("painting,split\na,holdout\n", "row 2, field `split`"),
+            ("p,s\n", "header"),
+            ("painting,split\na,train\na,test\n", "listed twice"),
+        ] {
             std::fs::write(&p, text).unwrap();
             let e = read_splits(&p).unwrap_err().to_string();
             assert!(e.contains("SPLITS.csv") && e.contains(want), "{e}");

@@ -32,24 +32,50 @@ pub struct Stimulus {
 /// Reads `stimuli.json` (a JSON array of [`Stimulus`]); errors name the entry and field.
 pub fn read_stimuli(path: &Path) -> Result<Vec<Stimulus>> {
     let text = read_text(path)?;
-    let values: Vec<serde_json::Value> =
-        serde_json::from_str(&text).map_err(|e| Error::at(path, format!("line {}, column {}", e.line(), e.column()), e.to_string()))?;
+    let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        Error::at(
+            path,
+            format!("line {}, column {}", e.line(), e.column()),
+            e.to_string(),
+        )
+    })?;
     values
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            let s: Stimulus = serde_json::from_value(v).map_err(|e| Error::at(path, format!("entry {i}"), e.to_string()))?;
+            let s: Stimulus = serde_json::from_value(v)
+                .map_err(|e| Error::at(path, format!("entry {i}"), e.to_string()))?;
             if s.emotion == Emotion::SomethingElse {
-                return Err(Error::at(path, format!("entry {i}, field `emotion`"), "stimuli use the eight emotions, not `something else`"));
+                return Err(Error::at(
+                    path,
+                    format!("entry {i}, field `emotion`"),
+                    "stimuli use the eight emotions, not `something else`",
+                ));
             }
             if s.polygons.is_empty() {
-                return Err(Error::at(path, format!("entry {i}, field `polygons`"), "no polygon"));
+                return Err(Error::at(
+                    path,
+                    format!("entry {i}, field `polygons`"),
+                    "no polygon",
+                ));
             }
             if let Some((k, p)) = s.polygons.iter().enumerate().find(|(_, p)| p.len() < 3) {
-                return Err(Error::at(path, format!("entry {i}, polygon {k}"), format!("{} points; a polygon needs at least 3", p.len())));
+                return Err(Error::at(
+                    path,
+                    format!("entry {i}, polygon {k}"),
+                    format!("{} points; a polygon needs at least 3", p.len()),
+                ));
             }
-            if s.polygons.iter().flatten().any(|[x, y]| !x.is_finite() || !y.is_finite()) {
-                return Err(Error::at(path, format!("entry {i}, field `polygons`"), "coordinates must be finite numbers"));
+            if s.polygons
+                .iter()
+                .flatten()
+                .any(|[x, y]| !x.is_finite() || !y.is_finite())
+            {
+                return Err(Error::at(
+                    path,
+                    format!("entry {i}, field `polygons`"),
+                    "coordinates must be finite numbers",
+                ));
             }
             Ok(s)
         })
@@ -102,7 +128,7 @@ mod tests {
     fn rasterises_squares_triangles_and_unions() {
         // Square covering pixel centres 1..=2 in x and y.
         let sq = vec![[1.0, 1.0], [3.0, 1.0], [3.0, 3.0], [1.0, 3.0]];
-        let m = rasterize(&[sq.clone()], 5, 5);
+        let m = rasterize(std::slice::from_ref(&sq), 5, 5);
         assert_eq!(m.area(), 4);
         assert!(m.get(1, 1) && m.get(2, 2) && !m.get(3, 3) && !m.get(0, 0));
         // Right triangle above the diagonal: the 6 centres with y < x, plus the 4 centres
@@ -111,10 +137,23 @@ mod tests {
         let t = rasterize(&[tri], 4, 4);
         assert_eq!(t.area(), 10, "{:?}", t.data);
         // Union of two overlapping polygons.
-        let u = rasterize(&[sq, vec![[2.0, 2.0], [5.0, 2.0], [5.0, 5.0], [2.0, 5.0]]], 5, 5);
+        let u = rasterize(
+            &[sq, vec![[2.0, 2.0], [5.0, 2.0], [5.0, 5.0], [2.0, 5.0]]],
+            5,
+            5,
+        );
         assert_eq!(u.area(), 4 + 9 - 1);
         // Out-of-image points are clipped.
-        let big = rasterize(&[vec![[-10.0, -10.0], [20.0, -10.0], [20.0, 20.0], [-10.0, 20.0]]], 3, 2);
+        let big = rasterize(
+            &[vec![
+                [-10.0, -10.0],
+                [20.0, -10.0],
+                [20.0, 20.0],
+                [-10.0, 20.0],
+            ]],
+            3,
+            2,
+        );
         assert_eq!(big.area(), 6);
     }
 
@@ -122,14 +161,31 @@ mod tests {
     fn reads_and_rejects_malformed_entries() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("stimuli.json");
-        let s = vec![Stimulus { painting: "p".into(), emotion: Emotion::Fear, utterance: "the dark sea".into(), polygons: vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]] }];
+        let s = vec![Stimulus {
+            painting: "p".into(),
+            emotion: Emotion::Fear,
+            utterance: "the dark sea".into(),
+            polygons: vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]],
+        }];
         write_stimuli(&p, &s).unwrap();
         assert_eq!(read_stimuli(&p).unwrap(), s);
         let cases = [
-            (r#"[{"painting": "p", "emotion": "joy", "utterance": "u", "polygons": [[[0,0],[1,0],[1,1]]]}]"#, "entry 0"),
-            (r#"[{"painting": "p", "emotion": "something_else", "utterance": "u", "polygons": [[[0,0],[1,0],[1,1]]]}]"#, "entry 0, field `emotion`"),
-            (r#"[{"painting": "p", "emotion": "awe", "utterance": "u", "polygons": [[[0,0],[1,0]]]}]"#, "entry 0, polygon 0"),
-            (r#"[{"painting": "p", "emotion": "awe", "utterance": "u", "polygons": []}]"#, "field `polygons`"),
+            (
+                r#"[{"painting": "p", "emotion": "joy", "utterance": "u", "polygons": [[[0,0],[1,0],[1,1]]]}]"#,
+                "entry 0",
+            ),
+            (
+                r#"[{"painting": "p", "emotion": "something_else", "utterance": "u", "polygons": [[[0,0],[1,0],[1,1]]]}]"#,
+                "entry 0, field `emotion`",
+            ),
+            (
+                r#"[{"painting": "p", "emotion": "awe", "utterance": "u", "polygons": [[[0,0],[1,0]]]}]"#,
+                "entry 0, polygon 0",
+            ),
+            (
+                r#"[{"painting": "p", "emotion": "awe", "utterance": "u", "polygons": []}]"#,
+                "field `polygons`",
+            ),
             ("[", "line 1"),
         ];
         for (text, want) in cases {

@@ -1,4 +1,4 @@
-//! ACC: SEVLM's emotion accuracy of generated "<emotion> because <explanation>" texts.
+//! ACC: SEVLM's emotion accuracy of generated `<emotion> because <explanation>` texts.
 //!
 //! Reference: SEVLM's evaluation (BetterZH/SEVLM-code, as summarised in the project's
 //! reference notes): only images whose annotator emotion histogram has a maximum share

@@ -82,15 +82,15 @@ fn to_vec(c: &[Counts; N], df: &HashMap<(usize, String), f64>, ref_len: f64) -> 
 fn sim(h: &Vector, r: &Vector) -> [f64; N] {
     let delta = h.length - r.length;
     let mut val = [0.0; N];
-    for n in 0..N {
+    for (n, v) in val.iter_mut().enumerate() {
         for (g, &vh) in &h.vec[n] {
             let vr = r.vec[n].get(g).copied().unwrap_or(0.0);
-            val[n] += vh.min(vr) * vr;
+            *v += vh.min(vr) * vr;
         }
         if h.norm[n] != 0.0 && r.norm[n] != 0.0 {
-            val[n] /= h.norm[n] * r.norm[n];
+            *v /= h.norm[n] * r.norm[n];
         }
-        val[n] *= std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
+        *v *= std::f64::consts::E.powf(-(delta * delta) / (2.0 * SIGMA * SIGMA));
     }
     val
 }

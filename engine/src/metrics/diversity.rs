@@ -72,7 +72,8 @@ mod tests {
     #[test]
     fn table() {
         // (raw, tokenised, distinct, mean length, vocabulary)
-        let cases: &[(&[&str], &[&str], usize, f64, usize)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], usize, f64, usize);
+        let cases: &[Case] = &[
             (&["a b", "a b", "c"], &["a b", "a b", "c"], 2, 5.0 / 3.0, 3),
             (&["x", " x "], &["x", "x"], 1, 1.0, 1),
             (&["The sky.", "the sky"], &["the sky", "the sky"], 2, 2.0, 2),

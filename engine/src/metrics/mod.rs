@@ -6,7 +6,7 @@
 //! ([`bleu`]), METEOR ([`meteor`], exact + stem modules), ROUGE-L ([`rouge`]) and CIDEr-D
 //! ([`cider`]); diversity ([`diversity`]) counts distinct explanations, lengths and
 //! vocabulary. Emotion metrics: SEVLM's ACC ([`accuracy`]) and ArtEmis' EA
-//! ([`emotion_alignment`], both dominance rules). APOLO's stimulus scores live in
+//! ([`mod@emotion_alignment`], both dominance rules). APOLO's stimulus scores live in
 //! [`segmentation`]. [`Report`] gathers whatever was computed, each value with the label
 //! of its variant; CLIPScore is reported as not available until a CLIP model is given.
 //!

@@ -1,5 +1,5 @@
 //! Prediction files for evaluation: a CSV with the columns `painting,prediction` (one
-//! row per image; a prediction is "<emotion> because <explanation>" as SEVLM writes it,
+//! row per image; a prediction is `<emotion> because <explanation>` as SEVLM writes it,
 //! or just an explanation). Not a metric: the input of [`super::accuracy`] and the text
 //! metrics.
 

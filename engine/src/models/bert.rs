@@ -59,12 +59,21 @@ impl BertConfig {
     /// Reads an HF `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = read_text(path)?;
-        let c: BertConfig = serde_json::from_str(&text).map_err(|e| Error::at(path, format!("line {}", e.line()), e.to_string()))?;
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
-            return Err(Error::at(path, "field `num_attention_heads`", "hidden_size is not divisible by num_attention_heads"));
+        let c: BertConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::at(path, format!("line {}", e.line()), e.to_string()))?;
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
+            return Err(Error::at(
+                path,
+                "field `num_attention_heads`",
+                "hidden_size is not divisible by num_attention_heads",
+            ));
         }
         if Activation::from_hf(&c.hidden_act).is_none() {
-            return Err(Error::at(path, "field `hidden_act`", format!("unsupported `{}`", c.hidden_act)));
+            return Err(Error::at(
+                path,
+                "field `hidden_act`",
+                format!("unsupported `{}`", c.hidden_act),
+            ));
         }
         Ok(c)
     }
@@ -94,7 +103,12 @@ impl Layer {
             value: linear(h, h, true, a.pp("self").pp("value"))?,
             attn_out: linear(h, h, true, a.pp("output").pp("dense"))?,
             attn_ln: LayerNorm::new(h, c.layer_norm_eps, a.pp("output").pp("LayerNorm"))?,
-            inter: linear(h, c.intermediate_size, true, vb.pp("intermediate").pp("dense"))?,
+            inter: linear(
+                h,
+                c.intermediate_size,
+                true,
+                vb.pp("intermediate").pp("dense"),
+            )?,
             out: linear(c.intermediate_size, h, true, vb.pp("output").pp("dense"))?,
             out_ln: LayerNorm::new(h, c.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
             heads: c.num_attention_heads,
@@ -105,15 +119,23 @@ impl Layer {
     fn forward(&self, x: &Tensor, bias: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
         let (b, t, h) = x.dims3()?;
         let hd = h / self.heads;
-        let split = |y: Tensor| y.reshape((b, t, self.heads, hd))?.transpose(1, 2)?.contiguous();
+        let split = |y: Tensor| {
+            y.reshape((b, t, self.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
         let q = split(self.query.forward(x)?)?;
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
         let w = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?.broadcast_add(bias)?;
         let p = softmax(&w, mode)?;
         let ctx = p.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
-        let x = self.attn_ln.forward(&(self.attn_out.forward(&ctx)? + x)?, mode)?;
-        let f = self.out.forward(&self.act.forward(&self.inter.forward(&x)?)?)?;
+        let x = self
+            .attn_ln
+            .forward(&(self.attn_out.forward(&ctx)? + x)?, mode)?;
+        let f = self
+            .out
+            .forward(&self.act.forward(&self.inter.forward(&x)?)?)?;
         self.out_ln.forward(&(f + x)?, mode)
     }
 }
@@ -136,10 +158,20 @@ impl Bert {
         let h = cfg.hidden_size;
         Ok(Bert {
             word: candle_nn::embedding(cfg.vocab_size, h, e.pp("word_embeddings"))?,
-            position: candle_nn::embedding(cfg.max_position_embeddings, h, e.pp("position_embeddings"))?,
-            token_type: candle_nn::embedding(cfg.type_vocab_size, h, e.pp("token_type_embeddings"))?,
+            position: candle_nn::embedding(
+                cfg.max_position_embeddings,
+                h,
+                e.pp("position_embeddings"),
+            )?,
+            token_type: candle_nn::embedding(
+                cfg.type_vocab_size,
+                h,
+                e.pp("token_type_embeddings"),
+            )?,
             ln: LayerNorm::new(h, cfg.layer_norm_eps, e.pp("LayerNorm"))?,
-            layers: (0..cfg.num_hidden_layers).map(|i| Layer::new(cfg, vb.pp("encoder").pp("layer").pp(i))).collect::<candle_core::Result<_>>()?,
+            layers: (0..cfg.num_hidden_layers)
+                .map(|i| Layer::new(cfg, vb.pp("encoder").pp("layer").pp(i)))
+                .collect::<candle_core::Result<_>>()?,
             cfg: cfg.clone(),
         })
     }
@@ -158,10 +190,14 @@ impl Bert {
             if !(k.starts_with("embeddings.") || k.starts_with("encoder.")) {
                 return None;
             }
-            Some(k.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias"))
+            Some(
+                k.replace("LayerNorm.gamma", "LayerNorm.weight")
+                    .replace("LayerNorm.beta", "LayerNorm.bias"),
+            )
         });
         let source = w.source().to_path_buf();
-        Bert::new(cfg, w.var_builder(device)).map_err(|e| Error::parse(&source, None, format!("BERT checkpoint: {e}")))
+        Bert::new(cfg, w.var_builder(device))
+            .map_err(|e| Error::parse(&source, None, format!("BERT checkpoint: {e}")))
     }
 
     /// The configuration.
@@ -173,16 +209,23 @@ impl Bert {
     pub fn forward(&self, ids: &Tensor, mask: &Tensor, mode: Mode) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         if t > self.cfg.max_position_embeddings {
-            return Err(Error::Invalid(format!("{t} tokens exceed the model's {} positions", self.cfg.max_position_embeddings)));
+            return Err(Error::Invalid(format!(
+                "{t} tokens exceed the model's {} positions",
+                self.cfg.max_position_embeddings
+            )));
         }
         let dev = ids.device();
         let pos = Tensor::arange(0u32, t as u32, dev)?;
         let types = Tensor::zeros((b, t), DType::U32, dev)?;
-        let x = self.word.forward(ids)?.broadcast_add(&self.position.forward(&pos)?.unsqueeze(0)?)?;
+        let x = self
+            .word
+            .forward(ids)?
+            .broadcast_add(&self.position.forward(&pos)?.unsqueeze(0)?)?;
         let x = (x + self.token_type.forward(&types)?)?;
         let mut x = self.ln.forward(&x, mode)?;
         // HF's extended mask: (1 - mask) * finfo(f32).min.
-        let bias = ((mask.to_dtype(DType::F32)? - 1.0)? * (f32::MAX as f64))?.reshape((b, 1, 1, t))?;
+        let bias =
+            ((mask.to_dtype(DType::F32)? - 1.0)? * (f32::MAX as f64))?.reshape((b, 1, 1, t))?;
         for l in &self.layers {
             x = l.forward(&x, &bias, mode)?;
         }
@@ -200,7 +243,11 @@ pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
 
 /// Rows divided by their L2 norm (clamped at 1e-12, as `torch.nn.functional.normalize`).
 pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
-    let n = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+    let n = x
+        .sqr()?
+        .sum_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-12, f64::MAX)?;
     Ok(x.broadcast_div(&n)?)
 }
 
@@ -220,8 +267,17 @@ impl SentenceEncoder {
     /// Loads a sentence-transformers folder (`config.json`, safetensors, `tokenizer.json`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let bert = Bert::load(dir, device)?;
-        let tokenizer = TextTokenizer::from_hf_json(&dir.join("tokenizer.json"), "wordpiece", Self::MAX_TOKENS)?;
-        Ok(SentenceEncoder { bert, tokenizer, dir: dir.to_path_buf(), device: device.clone() })
+        let tokenizer = TextTokenizer::from_hf_json(
+            &dir.join("tokenizer.json"),
+            "wordpiece",
+            Self::MAX_TOKENS,
+        )?;
+        Ok(SentenceEncoder {
+            bert,
+            tokenizer,
+            dir: dir.to_path_buf(),
+            device: device.clone(),
+        })
     }
 
     /// The shipped all-MiniLM-L6-v2, from the `models/` folder.
@@ -243,12 +299,19 @@ impl SentenceEncoder {
     pub fn encode(&self, texts: &[&str], batch: usize) -> Result<Tensor> {
         let mut out = Vec::new();
         for chunk in texts.chunks(batch.max(1)) {
-            let ids: Vec<Vec<u32>> = chunk.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<_>>()?;
+            let ids: Vec<Vec<u32>> = chunk
+                .iter()
+                .map(|t| self.tokenizer.encode(t))
+                .collect::<Result<_>>()?;
             let t = ids.iter().map(Vec::len).max().unwrap_or(1).max(1);
             let mut flat = Vec::with_capacity(chunk.len() * t);
             let mut mask = Vec::with_capacity(chunk.len() * t);
             for row in &ids {
-                flat.extend(row.iter().copied().chain(std::iter::repeat(0).take(t - row.len())));
+                flat.extend(
+                    row.iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(0, t - row.len())),
+                );
                 mask.extend((0..t).map(|i| (i < row.len()) as u32));
             }
             let ids = Tensor::from_vec(flat, (chunk.len(), t), &self.device)?;
@@ -272,7 +335,16 @@ mod tests {
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     /// Reference: transformers 5.23 `BertModel` (tools/parity/bert.py), fp32.
@@ -282,10 +354,14 @@ mod tests {
         let dir = root().join("tests/fixtures/parity/bert");
         let io = candle_core::safetensors::load(dir.join("io.safetensors"), &dev).unwrap();
         let m = Bert::load(&dir.join("tiny"), &dev).unwrap();
-        let h = m.forward(&io["input_ids"], &io["attention_mask"], Mode::Infer).unwrap();
+        let h = m
+            .forward(&io["input_ids"], &io["attention_mask"], Mode::Infer)
+            .unwrap();
         // Padded positions are compared too: HF computes them the same way.
         assert!(max_diff(&h, &io["last_hidden_state"]) <= 1e-4);
-        let ht = m.forward(&io["input_ids"], &io["attention_mask"], Mode::Train).unwrap();
+        let ht = m
+            .forward(&io["input_ids"], &io["attention_mask"], Mode::Train)
+            .unwrap();
         assert!(max_diff(&ht, &io["last_hidden_state"]) <= 1e-4);
         let pooled = l2_normalize(&mean_pool(&h, &io["attention_mask"]).unwrap()).unwrap();
         assert!(max_diff(&pooled, &io["sentence_embedding"]) <= 1e-4);
@@ -296,9 +372,31 @@ mod tests {
     fn shipped_minilm_matches_sentence_transformers() {
         let dev = Device::Cpu;
         let enc = SentenceEncoder::minilm(&root().join("models"), &dev).unwrap();
-        let refs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/parity/bert/minilm_reference.json")).unwrap()).unwrap();
-        let sentences: Vec<String> = refs["sentences"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect();
-        let want: Vec<Vec<f32>> = refs["embeddings"].as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()).collect();
+        let refs: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                root().join("tests/fixtures/parity/bert/minilm_reference.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let sentences: Vec<String> = refs["sentences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        let want: Vec<Vec<f32>> = refs["embeddings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap() as f32)
+                    .collect()
+            })
+            .collect();
         let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
         let got = enc.encode(&texts, 4).unwrap();
         assert_eq!(got.dims(), &[sentences.len(), 384]);
@@ -310,7 +408,17 @@ mod tests {
     #[test]
     fn every_parameter_gets_a_gradient() {
         let dev = Device::Cpu;
-        let cfg = BertConfig { vocab_size: 30, hidden_size: 8, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 16, hidden_act: "gelu".into(), max_position_embeddings: 16, type_vocab_size: 2, layer_norm_eps: 1e-12 };
+        let cfg = BertConfig {
+            vocab_size: 30,
+            hidden_size: 8,
+            num_hidden_layers: 2,
+            num_attention_heads: 2,
+            intermediate_size: 16,
+            hidden_act: "gelu".into(),
+            max_position_embeddings: 16,
+            type_vocab_size: 2,
+            layer_norm_eps: 1e-12,
+        };
         let vm = candle_nn::VarMap::new();
         let m = Bert::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
         let ids = Tensor::new(&[[1u32, 4, 9, 3]], &dev).unwrap();
@@ -322,8 +430,19 @@ mod tests {
         for (name, var) in vm.data().lock().unwrap().iter() {
             // Only token type 0 is used, so row 1 of the token-type table stays zero-gradient;
             // the table as a whole still receives a gradient.
-            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
-            assert!(g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0, "{name}");
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {name}"));
+            assert!(
+                g.abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+                    > 0.0,
+                "{name}"
+            );
         }
     }
 
@@ -332,13 +451,20 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("config.json"), r#"{"vocab_size": 3, "hidden_size": 5, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 4, "max_position_embeddings": 4}"#).unwrap();
         let e = Bert::load(d.path(), &Device::Cpu).unwrap_err().to_string();
-        assert!(e.contains("config.json") && e.contains("num_attention_heads"), "{e}");
+        assert!(
+            e.contains("config.json") && e.contains("num_attention_heads"),
+            "{e}"
+        );
         let tiny = root().join("tests/fixtures/parity/bert/tiny");
         std::fs::copy(tiny.join("config.json"), d.path().join("config.json")).unwrap();
-        let mut w = candle_core::safetensors::load(tiny.join("model.safetensors"), &Device::Cpu).unwrap();
+        let mut w =
+            candle_core::safetensors::load(tiny.join("model.safetensors"), &Device::Cpu).unwrap();
         w.retain(|k, _| !k.contains("layer.1.output.dense.weight"));
         candle_core::safetensors::save(&w, d.path().join("model.safetensors")).unwrap();
         let e = Bert::load(d.path(), &Device::Cpu).unwrap_err().to_string();
-        assert!(e.contains("model.safetensors") && e.contains("encoder.layer.1.output.dense.weight"), "{e}");
+        assert!(
+            e.contains("model.safetensors") && e.contains("encoder.layer.1.output.dense.weight"),
+            "{e}"
+        );
     }
 }

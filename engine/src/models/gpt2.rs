@@ -81,11 +81,22 @@ impl Gpt2Config {
         let text = read_text(path)?;
         let cfg: Gpt2Config = serde_json::from_str(&text)
             .map_err(|e| Error::at(path, format!("line {}", e.line()), e.to_string()))?;
-        if cfg.n_head == 0 || cfg.n_embd % cfg.n_head != 0 {
-            return Err(Error::at(path, "field `n_head`", format!("n_embd {} is not divisible by n_head {}", cfg.n_embd, cfg.n_head)));
+        if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
+            return Err(Error::at(
+                path,
+                "field `n_head`",
+                format!(
+                    "n_embd {} is not divisible by n_head {}",
+                    cfg.n_embd, cfg.n_head
+                ),
+            ));
         }
         if Activation::from_hf(&cfg.activation_function).is_none() {
-            return Err(Error::at(path, "field `activation_function`", format!("unsupported `{}`", cfg.activation_function)));
+            return Err(Error::at(
+                path,
+                "field `activation_function`",
+                format!("unsupported `{}`", cfg.activation_function),
+            ));
         }
         Ok(cfg)
     }
@@ -104,7 +115,14 @@ struct Conv1D {
 
 impl Conv1D {
     fn new(in_dim: usize, out_dim: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let weight = vb.get_with_hints((in_dim, out_dim), "weight", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?;
+        let weight = vb.get_with_hints(
+            (in_dim, out_dim),
+            "weight",
+            candle_nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+        )?;
         let bias = vb.get_with_hints(out_dim, "bias", candle_nn::Init::Const(0.0))?;
         Ok(Conv1D { weight, bias })
     }
@@ -127,20 +145,38 @@ impl Attention {
     fn new(cfg: &Gpt2Config, cross: bool, vb: VarBuilder) -> candle_core::Result<Self> {
         let d = cfg.n_embd;
         let (c_attn, q_attn) = if cross {
-            (Conv1D::new(d, 2 * d, vb.pp("c_attn"))?, Some(Conv1D::new(d, d, vb.pp("q_attn"))?))
+            (
+                Conv1D::new(d, 2 * d, vb.pp("c_attn"))?,
+                Some(Conv1D::new(d, d, vb.pp("q_attn"))?),
+            )
         } else {
             (Conv1D::new(d, 3 * d, vb.pp("c_attn"))?, None)
         };
-        Ok(Attention { c_attn, q_attn, c_proj: Conv1D::new(d, d, vb.pp("c_proj"))?, n_head: cfg.n_head, scale: cfg.scale_attn_weights.unwrap_or(true) })
+        Ok(Attention {
+            c_attn,
+            q_attn,
+            c_proj: Conv1D::new(d, d, vb.pp("c_proj"))?,
+            n_head: cfg.n_head,
+            scale: cfg.scale_attn_weights.unwrap_or(true),
+        })
     }
 
     fn heads(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
-        x.reshape((b, t, self.n_head, d / self.n_head))?.transpose(1, 2)?.contiguous()
+        x.reshape((b, t, self.n_head, d / self.n_head))?
+            .transpose(1, 2)?
+            .contiguous()
     }
 
     /// `kv`: the (already split-into-heads) keys and values to attend to.
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>, mode: Mode) -> candle_core::Result<Tensor> {
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        bias: Option<&Tensor>,
+        mode: Mode,
+    ) -> candle_core::Result<Tensor> {
         let hd = q.dim(D::Minus1)?;
         let mut w = q.matmul(&k.t()?)?;
         if self.scale {
@@ -173,7 +209,10 @@ impl Block {
         let d = cfg.n_embd;
         let eps = cfg.layer_norm_epsilon;
         let (ln_cross_attn, crossattention) = if cfg.add_cross_attention {
-            (Some(LayerNorm::new(d, eps, vb.pp("ln_cross_attn"))?), Some(Attention::new(cfg, true, vb.pp("crossattention"))?))
+            (
+                Some(LayerNorm::new(d, eps, vb.pp("ln_cross_attn"))?),
+                Some(Attention::new(cfg, true, vb.pp("crossattention"))?),
+            )
         } else {
             (None, None)
         };
@@ -232,10 +271,23 @@ impl Gpt2 {
         let d = cfg.n_embd;
         let wte = candle_nn::embedding(cfg.vocab_size, d, t.pp("wte"))?;
         let wpe = candle_nn::embedding(cfg.n_positions, d, t.pp("wpe"))?;
-        let blocks = (0..cfg.n_layer).map(|i| Block::new(cfg, t.pp("h").pp(i))).collect::<candle_core::Result<Vec<_>>>()?;
+        let blocks = (0..cfg.n_layer)
+            .map(|i| Block::new(cfg, t.pp("h").pp(i)))
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let ln_f = LayerNorm::new(d, cfg.layer_norm_epsilon, t.pp("ln_f"))?;
-        let lm_head = if untied_head { Some(vb.pp("lm_head").get((cfg.vocab_size, d), "weight")?) } else { None };
-        Ok(Gpt2 { wte, wpe, blocks, ln_f, lm_head, cfg: cfg.clone() })
+        let lm_head = if untied_head {
+            Some(vb.pp("lm_head").get((cfg.vocab_size, d), "weight")?)
+        } else {
+            None
+        };
+        Ok(Gpt2 {
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            lm_head,
+            cfg: cfg.clone(),
+        })
     }
 
     /// Loads a checkpoint folder (`config.json` + safetensors) or file (with `cfg`).
@@ -245,7 +297,11 @@ impl Gpt2 {
         let cfg = match cfg {
             Some(c) => c,
             None => {
-                let dir = if path.is_dir() { path.to_path_buf() } else { path.parent().unwrap_or(Path::new(".")).to_path_buf() };
+                let dir = if path.is_dir() {
+                    path.to_path_buf()
+                } else {
+                    path.parent().unwrap_or(Path::new(".")).to_path_buf()
+                };
                 Gpt2Config::load(&dir.join("config.json"))?
             }
         };
@@ -259,20 +315,37 @@ impl Gpt2 {
         let mut w = if has_prefix {
             weights
         } else {
-            weights.rename(|k| Some(if k.starts_with("lm_head.") { k.to_string() } else { format!("transformer.{k}") }))
+            weights.rename(|k| {
+                Some(if k.starts_with("lm_head.") {
+                    k.to_string()
+                } else {
+                    format!("transformer.{k}")
+                })
+            })
         };
         // Buffers of older checkpoints are not parameters.
-        let buffers: Vec<String> = w.names().into_iter().filter(|k| k.ends_with(".attn.bias") || k.ends_with(".attn.masked_bias")).map(str::to_string).collect();
+        let buffers: Vec<String> = w
+            .names()
+            .into_iter()
+            .filter(|k| k.ends_with(".attn.bias") || k.ends_with(".attn.masked_bias"))
+            .map(str::to_string)
+            .collect();
         for b in buffers {
             w.remove(&b);
         }
-        let untied = match (w.get_any("lm_head.weight"), w.get_any("transformer.wte.weight")) {
-            (Ok(h), Ok(e)) => h.dims() != e.dims() || (h - e)?.abs()?.max_all()?.to_scalar::<f32>()? > 0.0,
+        let untied = match (
+            w.get_any("lm_head.weight"),
+            w.get_any("transformer.wte.weight"),
+        ) {
+            (Ok(h), Ok(e)) => {
+                h.dims() != e.dims() || (h - e)?.abs()?.max_all()?.to_scalar::<f32>()? > 0.0
+            }
             _ => false,
         };
         let source = w.source().to_path_buf();
         let vb = w.var_builder(device);
-        Gpt2::new(cfg, vb, untied).map_err(|e| Error::parse(&source, None, format!("GPT-2 checkpoint: {e}")))
+        Gpt2::new(cfg, vb, untied)
+            .map_err(|e| Error::parse(&source, None, format!("GPT-2 checkpoint: {e}")))
     }
 
     /// The configuration.
@@ -287,9 +360,17 @@ impl Gpt2 {
 
     /// Input embeddings as HF computes them: `wte(ids) + wpe(positions) + wte(token_type_ids)`,
     /// positions starting at `past_len`.
-    pub fn embed(&self, ids: &Tensor, token_type_ids: Option<&Tensor>, past_len: usize) -> Result<Tensor> {
+    pub fn embed(
+        &self,
+        ids: &Tensor,
+        token_type_ids: Option<&Tensor>,
+        past_len: usize,
+    ) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
-        let mut h = self.wte.forward(ids)?.broadcast_add(&self.position_embeddings(past_len, t, ids.device())?)?;
+        let mut h = self
+            .wte
+            .forward(ids)?
+            .broadcast_add(&self.position_embeddings(past_len, t, ids.device())?)?;
         if let Some(tt) = token_type_ids {
             h = (h + self.wte.forward(tt)?)?;
         }
@@ -297,9 +378,18 @@ impl Gpt2 {
     }
 
     /// Position embeddings for `t` positions from `past_len`, shape [1, t, d].
-    pub fn position_embeddings(&self, past_len: usize, t: usize, device: &Device) -> Result<Tensor> {
+    pub fn position_embeddings(
+        &self,
+        past_len: usize,
+        t: usize,
+        device: &Device,
+    ) -> Result<Tensor> {
         if past_len + t > self.cfg.n_positions {
-            return Err(Error::Invalid(format!("sequence of {} tokens exceeds the model's {} positions", past_len + t, self.cfg.n_positions)));
+            return Err(Error::Invalid(format!(
+                "sequence of {} tokens exceeds the model's {} positions",
+                past_len + t,
+                self.cfg.n_positions
+            )));
         }
         let pos = Tensor::arange(past_len as u32, (past_len + t) as u32, device)?;
         Ok(self.wpe.forward(&pos)?.unsqueeze(0)?)
@@ -309,21 +399,37 @@ impl Gpt2 {
     /// by cross-attention blocks; `attention_mask` [B, past + T] (1 = attend, 0 = padding)
     /// masks padded positions; with `cache`, earlier positions are reused and the new
     /// keys/values appended. Returns the final hidden states after `ln_f`.
-    pub fn forward_embeds(&self, embeds: &Tensor, encoder: Option<&Tensor>, attention_mask: Option<&Tensor>, mut cache: Option<&mut Gpt2Cache>, mode: Mode) -> Result<Tensor> {
+    pub fn forward_embeds(
+        &self,
+        embeds: &Tensor,
+        encoder: Option<&Tensor>,
+        attention_mask: Option<&Tensor>,
+        mut cache: Option<&mut Gpt2Cache>,
+        mode: Mode,
+    ) -> Result<Tensor> {
         let (b, t, _) = embeds.dims3()?;
         let device = embeds.device();
         let past = cache.as_ref().map(|c| c.len).unwrap_or(0);
         if self.cfg.add_cross_attention && encoder.is_none() {
-            return Err(Error::Invalid("this GPT-2 has cross-attention blocks: encoder states are required".into()));
+            return Err(Error::Invalid(
+                "this GPT-2 has cross-attention blocks: encoder states are required".into(),
+            ));
         }
         // Causal mask [T, past + T] plus padding mask [B, 1, 1, past + T].
         let total = past + t;
-        let causal: Vec<f32> = (0..t).flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let causal: Vec<f32> = (0..t)
+            .flat_map(|i| {
+                (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+            })
+            .collect();
         let mut bias = Tensor::from_vec(causal, (1, 1, t, total), device)?;
         if let Some(m) = attention_mask {
             let m = m.to_dtype(DType::F32)?;
             if m.dims() != [b, total] {
-                return Err(Error::Invalid(format!("attention mask shape {:?}, expected [{b}, {total}]", m.dims())));
+                return Err(Error::Invalid(format!(
+                    "attention mask shape {:?}, expected [{b}, {total}]",
+                    m.dims()
+                )));
             }
             let pad = ((m - 1.0)? * 1e9)?.reshape((b, 1, 1, total))?;
             bias = bias.broadcast_add(&pad)?;
@@ -353,15 +459,25 @@ impl Gpt2 {
             let a = blk.attn.attend(&q, &k, &v, Some(&bias), mode)?;
             h = (h + blk.attn.c_proj.forward(&a)?)?;
             // Cross-attention.
-            if let (Some(ln), Some(ca), Some(enc)) = (&blk.ln_cross_attn, &blk.crossattention, encoder) {
+            if let (Some(ln), Some(ca), Some(enc)) =
+                (&blk.ln_cross_attn, &blk.crossattention, encoder)
+            {
                 let x = ln.forward(&h, mode)?;
-                let q = ca.heads(&ca.q_attn.as_ref().ok_or_else(|| Error::Invalid("cross-attention without q_attn".into()))?.forward(&x)?)?;
+                let q = ca.heads(
+                    &ca.q_attn
+                        .as_ref()
+                        .ok_or_else(|| Error::Invalid("cross-attention without q_attn".into()))?
+                        .forward(&x)?,
+                )?;
                 let cached = cache.as_deref().and_then(|c| c.cross_kv[i].clone());
                 let (k, v) = match cached {
                     Some(kv) => kv,
                     None => {
                         let kv = ca.c_attn.forward(enc)?;
-                        let kv = (ca.heads(&kv.narrow(D::Minus1, 0, d)?)?, ca.heads(&kv.narrow(D::Minus1, d, d)?)?);
+                        let kv = (
+                            ca.heads(&kv.narrow(D::Minus1, 0, d)?)?,
+                            ca.heads(&kv.narrow(D::Minus1, d, d)?)?,
+                        );
                         if let Some(c) = cache.as_deref_mut() {
                             c.cross_kv[i] = Some(kv.clone());
                         }
@@ -373,7 +489,9 @@ impl Gpt2 {
             }
             // Feed-forward.
             let x = blk.ln_2.forward(&h, mode)?;
-            let m = blk.c_proj.forward(&blk.act.forward(&blk.c_fc.forward(&x)?)?)?;
+            let m = blk
+                .c_proj
+                .forward(&blk.act.forward(&blk.c_fc.forward(&x)?)?)?;
             h = (h + m)?;
         }
         if let Some(c) = cache {
@@ -389,7 +507,15 @@ impl Gpt2 {
     }
 
     /// Token ids [B, T] to logits [B, T, V] (see [`forward_embeds`](Self::forward_embeds)).
-    pub fn forward(&self, ids: &Tensor, token_type_ids: Option<&Tensor>, encoder: Option<&Tensor>, attention_mask: Option<&Tensor>, cache: Option<&mut Gpt2Cache>, mode: Mode) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        token_type_ids: Option<&Tensor>,
+        encoder: Option<&Tensor>,
+        attention_mask: Option<&Tensor>,
+        cache: Option<&mut Gpt2Cache>,
+        mode: Mode,
+    ) -> Result<Tensor> {
         let past = cache.as_ref().map(|c| c.len).unwrap_or(0);
         let e = self.embed(ids, token_type_ids, past)?;
         let h = self.forward_embeds(&e, encoder, attention_mask, cache, mode)?;
@@ -404,11 +530,22 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity/gpt2").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/parity/gpt2")
+            .join(name)
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     /// Reference: transformers 5.23 `GPT2LMHeadModel` (tools/parity/gpt2.py), fp32.
@@ -423,17 +560,34 @@ mod tests {
             let tt = &io["token_type_ids"];
             let mask = &io["attention_mask"];
             let enc = cross.then(|| &io["encoder_hidden_states"]);
-            let logits = m.forward(ids, Some(tt), enc, Some(mask), None, Mode::Infer).unwrap();
+            let logits = m
+                .forward(ids, Some(tt), enc, Some(mask), None, Mode::Infer)
+                .unwrap();
             // Padded query positions (row 1, first two tokens) produce undefined outputs in
             // both implementations; compare the positions that are attended.
             let want = &io[&format!("{variant}.logits")];
-            let valid = |t: &Tensor| Tensor::cat(&[t.narrow(0, 0, 1).unwrap(), t.narrow(0, 1, 1).unwrap().narrow(1, 2, 5).unwrap()], 1).unwrap();
+            let valid = |t: &Tensor| {
+                Tensor::cat(
+                    &[
+                        t.narrow(0, 0, 1).unwrap(),
+                        t.narrow(0, 1, 1).unwrap().narrow(1, 2, 5).unwrap(),
+                    ],
+                    1,
+                )
+                .unwrap()
+            };
             let (logits, want) = (valid(&logits), valid(want));
             let want = &want;
             let d = max_diff(&logits, want);
             assert!(d <= 1e-4, "{variant}: max abs diff {d}");
-            let train = valid(&m.forward(ids, Some(tt), enc, Some(mask), None, Mode::Train).unwrap());
-            assert!(max_diff(&train, want) <= 1e-4, "{variant}: training path differs");
+            let train = valid(
+                &m.forward(ids, Some(tt), enc, Some(mask), None, Mode::Train)
+                    .unwrap(),
+            );
+            assert!(
+                max_diff(&train, want) <= 1e-4,
+                "{variant}: training path differs"
+            );
         }
     }
 
@@ -444,13 +598,34 @@ mod tests {
         let m = Gpt2::load(&fixture("cross"), None, &dev).unwrap();
         let ids = io["input_ids"].narrow(0, 0, 1).unwrap();
         let enc = io["encoder_hidden_states"].narrow(0, 0, 1).unwrap();
-        let full = m.forward(&ids, None, Some(&enc), None, None, Mode::Infer).unwrap();
+        let full = m
+            .forward(&ids, None, Some(&enc), None, None, Mode::Infer)
+            .unwrap();
         let mut cache = Gpt2Cache::default();
         let t = ids.dim(1).unwrap();
-        let first = m.forward(&ids.narrow(1, 0, 3).unwrap(), None, Some(&enc), None, Some(&mut cache), Mode::Infer).unwrap();
+        let first = m
+            .forward(
+                &ids.narrow(1, 0, 3).unwrap(),
+                None,
+                Some(&enc),
+                None,
+                Some(&mut cache),
+                Mode::Infer,
+            )
+            .unwrap();
         let mut parts = vec![first];
         for i in 3..t {
-            parts.push(m.forward(&ids.narrow(1, i, 1).unwrap(), None, Some(&enc), None, Some(&mut cache), Mode::Infer).unwrap());
+            parts.push(
+                m.forward(
+                    &ids.narrow(1, i, 1).unwrap(),
+                    None,
+                    Some(&enc),
+                    None,
+                    Some(&mut cache),
+                    Mode::Infer,
+                )
+                .unwrap(),
+            );
         }
         assert_eq!(cache.len(), t);
         let stepped = Tensor::cat(&parts, 1).unwrap();
@@ -460,22 +635,39 @@ mod tests {
     #[test]
     fn every_parameter_gets_a_gradient() {
         let dev = Device::Cpu;
-        let cfg = Gpt2Config { vocab_size: 40, n_positions: 16, n_embd: 16, n_layer: 2, n_head: 2, ..Gpt2Config::distilgpt2(true) };
+        let cfg = Gpt2Config {
+            vocab_size: 40,
+            n_positions: 16,
+            n_embd: 16,
+            n_layer: 2,
+            n_head: 2,
+            ..Gpt2Config::distilgpt2(true)
+        };
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
         let m = Gpt2::new(&cfg, vb, false).unwrap();
         let ids = Tensor::new(&[[1u32, 5, 7, 2, 9]], &dev).unwrap();
         let tt = Tensor::new(&[[3u32, 3, 3, 4, 4]], &dev).unwrap();
         let enc = Tensor::randn(0f32, 1.0, (1, 4, 16), &dev).unwrap();
-        let logits = m.forward(&ids, Some(&tt), Some(&enc), None, None, Mode::Train).unwrap();
+        let logits = m
+            .forward(&ids, Some(&tt), Some(&enc), None, None, Mode::Train)
+            .unwrap();
         let targets = Tensor::new(&[5u32, 7, 2, 9, 1], &dev).unwrap();
         let loss = candle_nn::loss::cross_entropy(&logits.squeeze(0).unwrap(), &targets).unwrap();
         let grads = loss.backward().unwrap();
         let data = vm.data().lock().unwrap();
         assert!(data.len() > 20);
         for (name, var) in data.iter() {
-            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
-            let s = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("no gradient for {name}"));
+            let s = g
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(s > 0.0, "zero gradient for {name}");
         }
     }
@@ -490,14 +682,30 @@ mod tests {
         w2.remove("transformer.h.1.mlp.c_fc.weight");
         candle_core::safetensors::save(&w2, d.path().join("model.safetensors")).unwrap();
         let e = Gpt2::load(d.path(), None, &dev).unwrap_err().to_string();
-        assert!(e.contains("model.safetensors") && e.contains("transformer.h.1.mlp.c_fc.weight"), "{e}");
+        assert!(
+            e.contains("model.safetensors") && e.contains("transformer.h.1.mlp.c_fc.weight"),
+            "{e}"
+        );
         let mut w3 = w.clone();
-        let t = w3["transformer.h.0.attn.c_proj.weight"].t().unwrap().contiguous().unwrap().narrow(0, 0, 8).unwrap();
+        let t = w3["transformer.h.0.attn.c_proj.weight"]
+            .t()
+            .unwrap()
+            .contiguous()
+            .unwrap()
+            .narrow(0, 0, 8)
+            .unwrap();
         w3.insert("transformer.h.0.attn.c_proj.weight".into(), t);
         candle_core::safetensors::save(&w3, d.path().join("model.safetensors")).unwrap();
         let e = Gpt2::load(d.path(), None, &dev).unwrap_err().to_string();
-        assert!(e.contains("transformer.h.0.attn.c_proj.weight") && e.contains("expected"), "{e}");
-        std::fs::write(d.path().join("config.json"), r#"{"vocab_size": 10, "n_positions": 8, "n_embd": 10, "n_layer": 1, "n_head": 3}"#).unwrap();
+        assert!(
+            e.contains("transformer.h.0.attn.c_proj.weight") && e.contains("expected"),
+            "{e}"
+        );
+        std::fs::write(
+            d.path().join("config.json"),
+            r#"{"vocab_size": 10, "n_positions": 8, "n_embd": 10, "n_layer": 1, "n_head": 3}"#,
+        )
+        .unwrap();
         let e = Gpt2::load(d.path(), None, &dev).unwrap_err().to_string();
         assert!(e.contains("config.json") && e.contains("n_head"), "{e}");
     }

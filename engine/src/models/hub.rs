@@ -11,15 +11,26 @@ use crate::error::{Error, Result};
 pub fn download(repo: &str) -> Result<PathBuf> {
     let api = hf_hub::api::sync::Api::new().map_err(|e| Error::Invalid(format!("hub: {e}")))?;
     let r = api.model(repo.to_string());
-    let get = |f: &str| r.get(f).map_err(|e| Error::Invalid(format!("hub {repo}/{f}: {e}")));
+    let get = |f: &str| {
+        r.get(f)
+            .map_err(|e| Error::Invalid(format!("hub {repo}/{f}: {e}")))
+    };
     let config = get("config.json")?;
     match get("model.safetensors") {
         Ok(_) => {}
         Err(single) => {
             let index = get("model.safetensors.index.json").map_err(|_| single)?;
             let text = crate::error::read_text(&index)?;
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::parse(&index, None, e.to_string()))?;
-            let mut shards: Vec<String> = v["weight_map"].as_object().map(|m| m.values().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::parse(&index, None, e.to_string()))?;
+            let mut shards: Vec<String> = v["weight_map"]
+                .as_object()
+                .map(|m| {
+                    m.values()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
             shards.sort();
             shards.dedup();
             for s in shards {

@@ -36,12 +36,15 @@ impl Weights {
         let files = checkpoint_files(path)?;
         let mut tensors = HashMap::new();
         for f in &files {
-            let raw = candle_core::safetensors::load(f, device)
-                .map_err(|e| Error::parse(f, None, format!("not a readable safetensors file: {e}")))?;
+            let raw = candle_core::safetensors::load(f, device).map_err(|e| {
+                Error::parse(f, None, format!("not a readable safetensors file: {e}"))
+            })?;
             for (name, t) in raw {
                 let t = match t.dtype() {
                     DType::F32 => t,
-                    DType::F16 | DType::BF16 | DType::F64 => t.to_dtype(DType::F32).map_err(|e| Error::at(f, format!("tensor `{name}`"), e.to_string()))?,
+                    DType::F16 | DType::BF16 | DType::F64 => t
+                        .to_dtype(DType::F32)
+                        .map_err(|e| Error::at(f, format!("tensor `{name}`"), e.to_string()))?,
                     other => {
                         // Integer buffers (e.g. position ids) are kept as they are.
                         let _ = other;
@@ -52,13 +55,20 @@ impl Weights {
             }
         }
         // Errors name the file itself when there is one.
-        let source = if files.len() == 1 { files[0].clone() } else { path.to_path_buf() };
+        let source = if files.len() == 1 {
+            files[0].clone()
+        } else {
+            path.to_path_buf()
+        };
         Ok(Weights { tensors, source })
     }
 
     /// Wraps tensors already in memory (tests, conversions); `source` names them in errors.
     pub fn from_tensors(tensors: HashMap<String, Tensor>, source: impl Into<PathBuf>) -> Self {
-        Weights { tensors, source: source.into() }
+        Weights {
+            tensors,
+            source: source.into(),
+        }
     }
 
     /// Where the tensors came from.
@@ -78,9 +88,13 @@ impl Weights {
 
     /// A tensor by name, any shape.
     pub fn get_any(&self, name: &str) -> Result<&Tensor> {
-        self.tensors
-            .get(name)
-            .ok_or_else(|| Error::at(&self.source, format!("tensor `{name}`"), "missing from the checkpoint"))
+        self.tensors.get(name).ok_or_else(|| {
+            Error::at(
+                &self.source,
+                format!("tensor `{name}`"),
+                "missing from the checkpoint",
+            )
+        })
     }
 
     /// A tensor by name with an exact shape.
@@ -99,8 +113,15 @@ impl Weights {
     /// Renames tensors (checkpoint layout conversions): `f` returns the new name, or
     /// `None` to drop the tensor.
     pub fn rename(self, f: impl Fn(&str) -> Option<String>) -> Self {
-        let tensors = self.tensors.into_iter().filter_map(|(k, v)| f(&k).map(|n| (n, v))).collect();
-        Weights { tensors, source: self.source }
+        let tensors = self
+            .tensors
+            .into_iter()
+            .filter_map(|(k, v)| f(&k).map(|n| (n, v)))
+            .collect();
+        Weights {
+            tensors,
+            source: self.source,
+        }
     }
 
     /// Replaces a tensor (e.g. a transposed `Conv1D` weight).
@@ -122,7 +143,10 @@ impl Weights {
     /// (a partial checkpoint leaves the other variables as initialised). A tensor whose
     /// shape differs from its variable is an error naming both shapes.
     pub fn load_into(&self, varmap: &VarMap) -> Result<LoadReport> {
-        let data = varmap.data().lock().map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+        let data = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
         let mut report = LoadReport::default();
         let mut used = BTreeSet::new();
         let mut names: Vec<&String> = data.keys().collect();
@@ -145,7 +169,12 @@ impl Weights {
                 None => report.missing.push(name.clone()),
             }
         }
-        let mut unused: Vec<String> = self.tensors.keys().filter(|k| !used.contains(k.as_str())).cloned().collect();
+        let mut unused: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| !used.contains(k.as_str()))
+            .cloned()
+            .collect();
         unused.sort();
         report.unused = unused;
         Ok(report)
@@ -154,7 +183,12 @@ impl Weights {
 
 /// The safetensors files of a checkpoint path.
 pub fn checkpoint_files(path: &Path) -> Result<Vec<PathBuf>> {
-    let not_found = |p: &Path, what: &str| Error::io(p, std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string()));
+    let not_found = |p: &Path, what: &str| {
+        Error::io(
+            p,
+            std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string()),
+        )
+    };
     if path.is_file() {
         if path.extension().is_some_and(|e| e == "json") {
             return shards_from_index(path);
@@ -195,15 +229,21 @@ fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
     let base = index.parent().unwrap_or_else(|| Path::new("."));
     let mut files = BTreeSet::new();
     for (tensor, f) in map {
-        let f = f
-            .as_str()
-            .ok_or_else(|| Error::at(index, format!("weight_map[`{tensor}`]"), "not a file name"))?;
+        let f = f.as_str().ok_or_else(|| {
+            Error::at(index, format!("weight_map[`{tensor}`]"), "not a file name")
+        })?;
         files.insert(f.to_string());
     }
     let files: Vec<PathBuf> = files.into_iter().map(|f| base.join(f)).collect();
     for f in &files {
         if !f.is_file() {
-            return Err(Error::io(f, std::io::Error::new(std::io::ErrorKind::NotFound, format!("shard listed in {} is missing", index.display()))));
+            return Err(Error::io(
+                f,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("shard listed in {} is missing", index.display()),
+                ),
+            ));
         }
     }
     Ok(files)
@@ -212,7 +252,8 @@ fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
 /// Writes tensors as safetensors atomically.
 pub fn save_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    candle_core::safetensors::save(tensors, &tmp).map_err(|e| Error::parse(path, None, e.to_string()))?;
+    candle_core::safetensors::save(tensors, &tmp)
+        .map_err(|e| Error::parse(path, None, e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
@@ -223,8 +264,17 @@ mod tests {
     fn tensors() -> HashMap<String, Tensor> {
         let d = Device::Cpu;
         let mut m = HashMap::new();
-        m.insert("a.weight".to_string(), Tensor::arange(0f32, 6.0, &d).unwrap().reshape((2, 3)).unwrap());
-        m.insert("b.bias".to_string(), Tensor::ones(4, DType::F16, &d).unwrap());
+        m.insert(
+            "a.weight".to_string(),
+            Tensor::arange(0f32, 6.0, &d)
+                .unwrap()
+                .reshape((2, 3))
+                .unwrap(),
+        );
+        m.insert(
+            "b.bias".to_string(),
+            Tensor::ones(4, DType::F16, &d).unwrap(),
+        );
         m
     }
 
@@ -247,7 +297,10 @@ mod tests {
         let mut s1 = HashMap::new();
         s1.insert("a.weight".to_string(), t["a.weight"].clone());
         let mut s2 = HashMap::new();
-        s2.insert("b.bias".to_string(), t["b.bias"].to_dtype(DType::BF16).unwrap());
+        s2.insert(
+            "b.bias".to_string(),
+            t["b.bias"].to_dtype(DType::BF16).unwrap(),
+        );
         save_safetensors(&d.path().join("model-00001-of-00002.safetensors"), &s1).unwrap();
         save_safetensors(&d.path().join("model-00002-of-00002.safetensors"), &s2).unwrap();
         std::fs::write(
@@ -256,17 +309,28 @@ mod tests {
         )
         .unwrap();
         let w = Weights::load(d.path(), &Device::Cpu).unwrap();
-        assert_eq!(w.get("b.bias", &[4]).unwrap().to_vec1::<f32>().unwrap(), vec![1.0; 4]);
+        assert_eq!(
+            w.get("b.bias", &[4]).unwrap().to_vec1::<f32>().unwrap(),
+            vec![1.0; 4]
+        );
         std::fs::remove_file(d.path().join("model-00002-of-00002.safetensors")).unwrap();
-        let e = Weights::load(d.path(), &Device::Cpu).unwrap_err().to_string();
-        assert!(e.contains("model-00002-of-00002.safetensors") && e.contains("missing"), "{e}");
+        let e = Weights::load(d.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model-00002-of-00002.safetensors") && e.contains("missing"),
+            "{e}"
+        );
     }
 
     #[test]
     fn errors_name_file_tensor_and_shapes() {
         let w = Weights::from_tensors(tensors(), "ckpt.safetensors");
         let e = w.get("a.weight", &[3, 2]).unwrap_err().to_string();
-        assert_eq!(e, "ckpt.safetensors (tensor `a.weight`): expected shape [3, 2], found [2, 3]");
+        assert_eq!(
+            e,
+            "ckpt.safetensors (tensor `a.weight`): expected shape [3, 2], found [2, 3]"
+        );
         let e = w.get("c", &[1]).unwrap_err().to_string();
         assert!(e.contains("tensor `c`") && e.contains("missing"), "{e}");
         let d = tempfile::tempdir().unwrap();
@@ -274,7 +338,9 @@ mod tests {
         std::fs::write(&bad, b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage").unwrap();
         let e = Weights::load(&bad, &Device::Cpu).unwrap_err().to_string();
         assert!(e.contains("bad.safetensors"), "{e}");
-        let e = Weights::load(d.path().join("none").as_path(), &Device::Cpu).unwrap_err().to_string();
+        let e = Weights::load(d.path().join("none").as_path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("none"), "{e}");
     }
 
@@ -289,10 +355,17 @@ mod tests {
         assert_eq!(r.loaded, ["a.weight"]);
         assert_eq!(r.missing, ["z.extra"]);
         assert_eq!(r.unused, ["b.bias"]);
-        let a = vm.data().lock().unwrap()["a.weight"].as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let a = vm.data().lock().unwrap()["a.weight"]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(a, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
         let vm2 = VarMap::new();
-        let _ = VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu).get((3, 2), "a.weight").unwrap();
+        let _ = VarBuilder::from_varmap(&vm2, DType::F32, &Device::Cpu)
+            .get((3, 2), "a.weight")
+            .unwrap();
         let e = w.load_into(&vm2).unwrap_err().to_string();
         assert!(e.contains("expected shape [3, 2], found [2, 3]"), "{e}");
     }

@@ -37,8 +37,15 @@ impl LayerNorm {
     /// Normalises `x`.
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor> {
         match mode {
-            Mode::Infer => candle_nn::ops::layer_norm(&x.contiguous()?, &self.weight, &self.bias, self.eps as f32),
-            Mode::Train => candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps as f32),
+            Mode::Infer => candle_nn::ops::layer_norm(
+                &x.contiguous()?,
+                &self.weight,
+                &self.bias,
+                self.eps as f32,
+            ),
+            Mode::Train => {
+                candle_nn::ops::layer_norm_slow(x, &self.weight, &self.bias, self.eps as f32)
+            }
         }
     }
 }
@@ -52,7 +59,12 @@ pub fn softmax(x: &Tensor, mode: Mode) -> Result<Tensor> {
 }
 
 /// A linear layer (`weight` [out, in], optional `bias`), as `torch.nn.Linear`.
-pub fn linear(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<candle_nn::Linear> {
+pub fn linear(
+    in_dim: usize,
+    out_dim: usize,
+    bias: bool,
+    vb: VarBuilder,
+) -> Result<candle_nn::Linear> {
     if bias {
         candle_nn::linear(in_dim, out_dim, vb)
     } else {
@@ -109,21 +121,48 @@ mod tests {
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
         let ln = LayerNorm::new(4, 1e-5, vb.pp("ln")).unwrap();
-        let x = Var::from_tensor(&Tensor::new(&[[1f32, 2.0, 3.0, 5.0], [0.5, -1.0, 2.0, 0.0]], &dev).unwrap()).unwrap();
+        let x = Var::from_tensor(
+            &Tensor::new(&[[1f32, 2.0, 3.0, 5.0], [0.5, -1.0, 2.0, 0.0]], &dev).unwrap(),
+        )
+        .unwrap();
         let a = ln.forward(x.as_tensor(), Mode::Infer).unwrap();
         let b = ln.forward(x.as_tensor(), Mode::Train).unwrap();
-        let diff = (&a - &b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (&a - &b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-5, "{diff}");
         let s = softmax(&b, Mode::Train).unwrap();
         let w = Tensor::new(&[1f32, 2.0, 3.0, 4.0], &dev).unwrap();
         let loss = s.broadcast_mul(&w).unwrap().sum_all().unwrap();
         let grads = loss.backward().unwrap();
         for var in vm.all_vars() {
-            let g = grads.get(var.as_tensor()).expect("gradient for every layer-norm parameter");
-            assert!(g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0);
+            let g = grads
+                .get(var.as_tensor())
+                .expect("gradient for every layer-norm parameter");
+            assert!(
+                g.abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+                    > 0.0
+            );
         }
         let s_inf = softmax(&a.detach(), Mode::Infer).unwrap();
-        let diff = (s_inf - s.detach()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (s_inf - s.detach())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-6);
     }
 

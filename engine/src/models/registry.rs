@@ -29,8 +29,18 @@ impl Architecture {
     pub fn enables(self) -> &'static [&'static str] {
         match self {
             Architecture::Gpt2 => &["SEVLM decoder", "EmoSEM explainer"],
-            Architecture::Bert => &["text embeddings", "PACL text tower", "EA classifier features", "free-text search"],
-            Architecture::Clip => &["SEVLM image features", "PACL vision tower", "CLIPScore", "zero-shot prompts"],
+            Architecture::Bert => &[
+                "text embeddings",
+                "PACL text tower",
+                "EA classifier features",
+                "free-text search",
+            ],
+            Architecture::Clip => &[
+                "SEVLM image features",
+                "PACL vision tower",
+                "CLIPScore",
+                "zero-shot prompts",
+            ],
             Architecture::Sam => &["EmoSEM image encoder and mask decoder"],
         }
     }
@@ -52,25 +62,41 @@ pub fn detect(dir: &Path) -> Result<Architecture> {
     let cfg = dir.join("config.json");
     if cfg.is_file() {
         let text = read_text(&cfg)?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::at(&cfg, format!("line {}", e.line()), e.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::at(&cfg, format!("line {}", e.line()), e.to_string()))?;
         let mt = v.get("model_type").and_then(|m| m.as_str()).unwrap_or("");
         return match mt {
             "gpt2" => Ok(Architecture::Gpt2),
             "bert" => Ok(Architecture::Bert),
             "clip" | "clip_vision_model" | "clip_text_model" => Ok(Architecture::Clip),
             "sam" => Ok(Architecture::Sam),
-            other => Err(Error::at(&cfg, "field `model_type`", format!("`{other}` is not an architecture Artemo loads (gpt2, bert, clip, sam)"))),
+            other => Err(Error::at(
+                &cfg,
+                "field `model_type`",
+                format!("`{other}` is not an architecture Artemo loads (gpt2, bert, clip, sam)"),
+            )),
         };
     }
     let files = checkpoint_files(dir)?;
     for f in &files {
         let bytes = crate::error::read_file(f)?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::parse(f, None, format!("not a safetensors file: {e}")))?;
-        if st.names().iter().any(|n| n.starts_with("image_encoder.") || n.starts_with("mask_decoder.")) {
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::parse(f, None, format!("not a safetensors file: {e}")))?;
+        if st
+            .names()
+            .iter()
+            .any(|n| n.starts_with("image_encoder.") || n.starts_with("mask_decoder."))
+        {
             return Ok(Architecture::Sam);
         }
     }
-    Err(Error::io(dir.join("config.json"), std::io::Error::new(std::io::ErrorKind::NotFound, "no config.json, and the tensor names match no known architecture")))
+    Err(Error::io(
+        dir.join("config.json"),
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no config.json, and the tensor names match no known architecture",
+        ),
+    ))
 }
 
 /// Builds the model from the folder, which checks every key and shape.
@@ -98,13 +124,18 @@ fn validate_sam(dir: &Path, device: &Device) -> Result<()> {
 /// Nothing is copied when validation fails; an existing `<name>` is refused.
 pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<ModelEntry> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-        return Err(Error::Invalid(format!("`{name}` is not a valid model name (no slashes, not hidden)")));
+        return Err(Error::Invalid(format!(
+            "`{name}` is not a valid model name (no slashes, not hidden)"
+        )));
     }
     let arch = detect(src)?;
     validate(src, arch, device)?;
     let dest = models.join(name);
     if dest.exists() {
-        return Err(Error::Invalid(format!("{} already exists; choose another name", dest.display())));
+        return Err(Error::Invalid(format!(
+            "{} already exists; choose another name",
+            dest.display()
+        )));
     }
     let mut files: Vec<PathBuf> = Vec::new();
     for e in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
@@ -124,7 +155,11 @@ pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<
         std::fs::copy(f, &tmp).map_err(|e| Error::io(&to, e))?;
         std::fs::rename(&tmp, &to).map_err(|e| Error::io(&to, e))?;
         let bytes = std::fs::metadata(&to).map_err(|e| Error::io(&to, e))?.len();
-        entry_files.push(ModelFile { path: format!("{name}/{}", fname.to_string_lossy()), sha256: sha256_file(&to)?, bytes });
+        entry_files.push(ModelFile {
+            path: format!("{name}/{}", fname.to_string_lossy()),
+            sha256: sha256_file(&to)?,
+            bytes,
+        });
     }
     let entry = ModelEntry {
         name: name.to_string(),
@@ -135,10 +170,15 @@ pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<
         files: entry_files,
     };
     let local = models.join("LOCAL.toml");
-    let mut manifest = if local.is_file() { Manifest::load(&local)? } else { Manifest { models: Vec::new() } };
+    let mut manifest = if local.is_file() {
+        Manifest::load(&local)?
+    } else {
+        Manifest { models: Vec::new() }
+    };
     manifest.models.retain(|m| m.name != name);
     manifest.models.push(entry.clone());
-    let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Invalid(format!("cannot write {}: {e}", local.display())))?;
+    let text = toml::to_string_pretty(&manifest)
+        .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", local.display())))?;
     write_atomic(&local, text.as_bytes())?;
     Ok(entry)
 }
@@ -148,7 +188,9 @@ mod tests {
     use super::*;
 
     fn fixture(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity").join(p)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/parity")
+            .join(p)
     }
 
     #[test]
@@ -164,7 +206,13 @@ mod tests {
     #[test]
     fn import_validates_then_copies_and_records() {
         let models = tempfile::tempdir().unwrap();
-        let e = import(&fixture("gpt2/cross"), "my-gpt2", models.path(), &Device::Cpu).unwrap();
+        let e = import(
+            &fixture("gpt2/cross"),
+            "my-gpt2",
+            models.path(),
+            &Device::Cpu,
+        )
+        .unwrap();
         assert_eq!(e.files.len(), 2);
         assert!(models.path().join("my-gpt2/model.safetensors").is_file());
         let m = Manifest::load(&models.path().join("LOCAL.toml")).unwrap();
@@ -172,15 +220,32 @@ mod tests {
         for (_, s) in Manifest::verify(entry, models.path()).unwrap() {
             assert_eq!(s, crate::manifest::FileState::Ok);
         }
-        assert!(import(&fixture("gpt2/cross"), "my-gpt2", models.path(), &Device::Cpu).is_err());
+        assert!(import(
+            &fixture("gpt2/cross"),
+            "my-gpt2",
+            models.path(),
+            &Device::Cpu
+        )
+        .is_err());
         // A broken checkpoint is refused before anything is copied.
         let bad = tempfile::tempdir().unwrap();
-        std::fs::copy(fixture("bert/tiny/config.json"), bad.path().join("config.json")).unwrap();
-        let mut w = candle_core::safetensors::load(fixture("bert/tiny/model.safetensors"), &Device::Cpu).unwrap();
+        std::fs::copy(
+            fixture("bert/tiny/config.json"),
+            bad.path().join("config.json"),
+        )
+        .unwrap();
+        let mut w =
+            candle_core::safetensors::load(fixture("bert/tiny/model.safetensors"), &Device::Cpu)
+                .unwrap();
         w.retain(|k, _| !k.contains("encoder.layer.0.attention.self.query.weight"));
         candle_core::safetensors::save(&w, bad.path().join("model.safetensors")).unwrap();
-        let err = import(bad.path(), "broken", models.path(), &Device::Cpu).unwrap_err().to_string();
-        assert!(err.contains("encoder.layer.0.attention.self.query.weight"), "{err}");
+        let err = import(bad.path(), "broken", models.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("encoder.layer.0.attention.self.query.weight"),
+            "{err}"
+        );
         assert!(!models.path().join("broken").exists());
         assert!(import(&fixture("bert/tiny"), "../x", models.path(), &Device::Cpu).is_err());
     }
