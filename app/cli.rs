@@ -46,6 +46,11 @@ enum Cmd {
         #[command(subcommand)]
         what: ModelsCmd,
     },
+    /// Train models (on the engine, with progress).
+    Train {
+        #[command(subcommand)]
+        what: crate::train_cmd::TrainCmd,
+    },
     /// Artemo's own annotations of the shipped paintings (assets/annotations).
     Annotations {
         #[command(subcommand)]
@@ -231,6 +236,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Annotations { what }) => crate::annotations_cmd::run(what),
+        Some(Cmd::Train { what }) => crate::train_cmd::run(what, &engine(&cli)?),
         Some(Cmd::Bench { what, only, json }) => {
             if what != "backbones" {
                 return Err(anyhow!("unknown benchmark `{what}` (available: backbones)"));

@@ -123,9 +123,22 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
                 .into(),
         );
     }
-    report
-        .notes
-        .push("EA not computed: no text-to-emotion classifier is installed".into());
+    let ea_dir = artemo_engine::find_models().map(|m| (m.join("ea-minilm"), m));
+    match ea_dir {
+        Some((dir, models)) if dir.join("head.safetensors").is_file() => {
+            let device = artemo_engine::device::select_device(Default::default()).device;
+            let clf = artemo_engine::text::ea_classifier::EaClassifier::load(&dir, &models, &device)?;
+            let explanations: Vec<(String, String)> = preds
+                .iter()
+                .map(|(p, pred)| (p.clone(), explanation_text(pred)))
+                .collect();
+            let ea = artemo_engine::metrics::emotion_alignment(&explanations, &hist_by, &clf)?;
+            report.add_emotion_alignment(ea);
+        }
+        _ => report.notes.push(
+            "EA not computed: the EA classifier (models/ea-minilm) is not installed; run `artemo train ea-classifier`".into(),
+        ),
+    }
     print_report(&report, a.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ mod annotations_cmd;
 mod cli;
 mod eval_cmd;
 mod gui;
+mod train_cmd;
 
 use clap::Parser;
 

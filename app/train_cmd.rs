@@ -1,0 +1,100 @@
+//! `artemo train ...`: training jobs run on the engine's compute lane with progress.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context, Result};
+use artemo_engine::text::ea_classifier::{train_pipeline, PipelineOptions, TrainConfig};
+use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
+use clap::Subcommand;
+
+/// Training subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TrainCmd {
+    /// The EA metric's text-to-emotion classifier (MiniLM features + MLP head) from
+    /// GoEmotions and the annotations' train split; writes head, config and model card.
+    EaClassifier {
+        /// Output folder (default: models/ea-minilm).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Epochs (model selection also tries a third and two thirds of it).
+        #[arg(long, default_value_t = 12)]
+        epochs: usize,
+        /// Use at most this many GoEmotions training examples.
+        #[arg(long)]
+        max_goemotions: Option<usize>,
+        /// Seed.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Feature cache (default: $ARTEMO_CACHE or ~/.cache/artemo).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+    },
+}
+
+/// The feature cache folder.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("ARTEMO_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("artemo")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/artemo")))
+        .unwrap_or_else(|| std::env::temp_dir().join("artemo-cache"))
+}
+
+/// Runs a training subcommand on `engine`.
+pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let models = artemo_engine::find_models()
+        .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+    match cmd {
+        TrainCmd::EaClassifier {
+            out,
+            epochs,
+            max_goemotions,
+            seed,
+            cache,
+        } => {
+            let out = out.clone().unwrap_or_else(|| models.join("ea-minilm"));
+            let opts = PipelineOptions {
+                max_goemotions: *max_goemotions,
+                train: TrainConfig {
+                    epochs: *epochs,
+                    seed: *seed,
+                    ..Default::default()
+                },
+                cache: cache.clone().unwrap_or_else(cache_dir),
+            };
+            let out2 = out.clone();
+            let job = Command::Run {
+                name: "train EA classifier".into(),
+                lane: Lane::Compute,
+                job: Box::new(move |ctx| {
+                    let r = train_pipeline(&assets, &models, &out2, &opts, |f, m| {
+                        ctx.progress(f, m);
+                        !ctx.is_cancelled()
+                    })?;
+                    Ok(JobOutput::Json(serde_json::to_value(&r).map_err(|e| {
+                        artemo_engine::Error::Invalid(e.to_string())
+                    })?))
+                }),
+            };
+            let mut last = String::new();
+            let res = engine.run_blocking(job, |f, eta, m| {
+                if m != last {
+                    let eta = eta
+                        .map(|d| format!(", {}s left", d.as_secs()))
+                        .unwrap_or_default();
+                    eprintln!("[{:>3.0}%{eta}] {m}", f * 100.0);
+                    last = m.to_string();
+                }
+            })?;
+            let JobOutput::Json(v) = res else {
+                return Err(anyhow!("unexpected engine result"));
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            println!("wrote {} (see MODEL_CARD.md there)", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
