@@ -140,6 +140,8 @@ pub fn backbones(
             vb,
         )?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
+        // candle-transformers' `Sam::embeddings` takes one image [3, H, W].
+        let x = x.squeeze(0)?;
         rows.push(time("sam vit-b image encoder", "1x3x1024x1024", 2, || {
             m.embeddings(&x).map(|_| ()).map_err(Into::into)
         })?);
@@ -149,6 +151,8 @@ pub fn backbones(
         let (_vm, vb) = random_vb(&dev);
         let m = candle_transformers::models::segment_anything::sam::Sam::new_tiny(vb)?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
+        // candle-transformers' `Sam::embeddings` takes one image [3, H, W].
+        let x = x.squeeze(0)?;
         rows.push(time(
             "mobilesam tinyvit image encoder",
             "1x3x1024x1024",
