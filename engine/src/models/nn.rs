@@ -109,6 +109,36 @@ impl Module for Activation {
     }
 }
 
+/// Re-initialises every variable of `vm` deterministically from `seed` (candle's CPU
+/// random generator cannot be seeded): weights with two or more dimensions get PyTorch's
+/// default `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`; vectors named `*.bias` get zeros;
+/// other vectors (norm weights) are left as initialised. Variables are visited in name
+/// order, so the result depends only on the names, shapes and seed.
+pub fn reseed(vm: &candle_nn::VarMap, seed: u64) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    let data = vm
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?;
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for name in names {
+        let var = &data[name];
+        let dims = var.dims().to_vec();
+        if dims.len() >= 2 {
+            let fan_in: usize = dims[1..].iter().product();
+            let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+            let n: usize = dims.iter().product();
+            let vals: Vec<f32> = (0..n).map(|_| rng.gen_range(-bound..bound)).collect();
+            var.set(&Tensor::from_vec(vals, dims.as_slice(), var.device())?)?;
+        } else if name.ends_with(".bias") {
+            var.set(&var.zeros_like()?)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,34 +216,4 @@ mod tests {
         assert_eq!(Activation::from_hf("gelu_new"), Some(Activation::GeluTanh));
         assert_eq!(Activation::from_hf("swish"), None);
     }
-}
-
-/// Re-initialises every variable of `vm` deterministically from `seed` (candle's CPU
-/// random generator cannot be seeded): weights with two or more dimensions get PyTorch's
-/// default `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`; vectors named `*.bias` get zeros;
-/// other vectors (norm weights) are left as initialised. Variables are visited in name
-/// order, so the result depends only on the names, shapes and seed.
-pub fn reseed(vm: &candle_nn::VarMap, seed: u64) -> Result<()> {
-    use rand::{Rng, SeedableRng};
-    let data = vm
-        .data()
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?;
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    for name in names {
-        let var = &data[name];
-        let dims = var.dims().to_vec();
-        if dims.len() >= 2 {
-            let fan_in: usize = dims[1..].iter().product();
-            let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
-            let n: usize = dims.iter().product();
-            let vals: Vec<f32> = (0..n).map(|_| rng.gen_range(-bound..bound)).collect();
-            var.set(&Tensor::from_vec(vals, dims.as_slice(), var.device())?)?;
-        } else if name.ends_with(".bias") {
-            var.set(&var.zeros_like()?)?;
-        }
-    }
-    Ok(())
 }

@@ -112,8 +112,8 @@ pub fn validate(dir: &Path, arch: Architecture, device: &Device) -> Result<()> {
     }
 }
 
-/// SAM in the original FAIR layout: ViT-B (`image_encoder.blocks.*`) or MobileSAM's
-/// TinyViT (`image_encoder.layers.*`), built with candle-transformers' `Sam`.
+/// SAM in the original FAIR layout (ViT `image_encoder.blocks.*` or MobileSAM's TinyViT
+/// `image_encoder.layers.*`) or the HF layout, built through [`super::sam::Sam::load`].
 fn validate_sam(dir: &Path, device: &Device) -> Result<()> {
     // Both layouts: Hugging Face (with config.json, converted to FAIR names) and FAIR /
     // MobileSAM (sizes read from the tensor shapes).
