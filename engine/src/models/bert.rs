@@ -329,22 +329,10 @@ impl SentenceEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::testing::max_diff;
 
     fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     /// Reference: transformers 5.23 `BertModel` (tools/parity/bert.py), fp32.
@@ -427,23 +415,9 @@ mod tests {
         let target = Tensor::randn(0f32, 1.0, h.shape(), &dev).unwrap();
         let loss = (h - target).unwrap().sqr().unwrap().mean_all().unwrap();
         let grads = loss.backward().unwrap();
-        for (name, var) in vm.data().lock().unwrap().iter() {
-            // Only token type 0 is used, so row 1 of the token-type table stays zero-gradient;
-            // the table as a whole still receives a gradient.
-            let g = grads
-                .get(var.as_tensor())
-                .unwrap_or_else(|| panic!("no gradient for {name}"));
-            assert!(
-                g.abs()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-                    > 0.0,
-                "{name}"
-            );
-        }
+        // Only token type 0 is used: row 1 of the token-type table gets no gradient,
+        // but the table as a whole does.
+        crate::models::testing::assert_every_var_has_gradient(&vm, &grads);
     }
 
     #[test]

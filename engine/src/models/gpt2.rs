@@ -526,26 +526,12 @@ impl Gpt2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::testing::max_diff;
     use candle_nn::VarMap;
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/parity/gpt2")
-            .join(name)
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
+        crate::models::testing::parity_dir("gpt2").join(name)
     }
 
     /// Reference: transformers 5.23 `GPT2LMHeadModel` (tools/parity/gpt2.py), fp32.
@@ -655,21 +641,8 @@ mod tests {
         let targets = Tensor::new(&[5u32, 7, 2, 9, 1], &dev).unwrap();
         let loss = candle_nn::loss::cross_entropy(&logits.squeeze(0).unwrap(), &targets).unwrap();
         let grads = loss.backward().unwrap();
-        let data = vm.data().lock().unwrap();
-        assert!(data.len() > 20);
-        for (name, var) in data.iter() {
-            let g = grads
-                .get(var.as_tensor())
-                .unwrap_or_else(|| panic!("no gradient for {name}"));
-            let s = g
-                .abs()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(s > 0.0, "zero gradient for {name}");
-        }
+        assert!(vm.all_vars().len() > 20);
+        crate::models::testing::assert_every_var_has_gradient(&vm, &grads);
     }
 
     #[test]

@@ -15,3 +15,5 @@ pub mod registry;
 pub mod sam;
 pub mod sam_decoder;
 pub mod sam_tiny_vit;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -188,9 +188,7 @@ mod tests {
     use super::*;
 
     fn fixture(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/parity")
-            .join(p)
+        crate::models::testing::parity_dir(p)
     }
 
     #[test]

@@ -780,6 +780,7 @@ pub fn unused_tensors(cfg: &SamConfig, weights: &Weights) -> Result<Vec<String>>
 mod tests {
     use super::*;
     use crate::models::nn::Mode;
+    use crate::models::testing::max_diff;
     use std::collections::HashMap;
 
     fn fixture(sub: &str) -> PathBuf {
@@ -794,20 +795,6 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k, v.to_dtype(candle_core::DType::F32).unwrap()))
             .collect()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     fn check(what: &str, got: &Tensor, want: &Tensor, worst: &mut Vec<(String, f32)>) {

@@ -1,0 +1,49 @@
+//! Helpers shared by the model tests: fixture paths, output comparison, and the check
+//! that every trainable variable received a gradient.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::backprop::GradStore;
+use candle_core::Tensor;
+use candle_nn::VarMap;
+
+/// `tests/fixtures/parity/<model>`.
+pub fn parity_dir(model: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/parity")
+        .join(model)
+}
+
+/// Largest absolute difference between two tensors of the same shape.
+pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "shapes differ");
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Panics unless every variable of `vm` has a finite, non-zero gradient in `grads`.
+pub fn assert_every_var_has_gradient(vm: &VarMap, grads: &GradStore) {
+    let data = vm.data().lock().unwrap();
+    assert!(!data.is_empty(), "no variables");
+    for (name, var) in data.iter() {
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        let s = g
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(s > 0.0 && s.is_finite(), "gradient for {name}: {s}");
+    }
+}
