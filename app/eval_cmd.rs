@@ -51,6 +51,13 @@ pub struct EvalArgs {
     /// METEOR 1.5 jar: also run the official METEOR (needs `java`).
     #[arg(long)]
     meteor_jar: Option<PathBuf>,
+    /// CLIP ViT-B/32 checkpoint folder for CLIPScore (default: models/clip-vit-base-patch32
+    /// when installed).
+    #[arg(long)]
+    clip: Option<PathBuf>,
+    /// The collection holding the paintings' images, for CLIPScore (default: the shipped one).
+    #[arg(long)]
+    images: Option<PathBuf>,
 }
 
 /// Arguments of `artemo eval-masks`.
@@ -123,6 +130,7 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
                 .into(),
         );
     }
+    add_clip_score(a, &preds, &mut report)?;
     let ea_dir = artemo_engine::find_models().map(|m| (m.join("ea-minilm"), m));
     match ea_dir {
         Some((dir, models)) if dir.join("head.safetensors").is_file() => {
@@ -141,6 +149,40 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
     }
     print_report(&report, a.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// CLIPScore when CLIP weights are given or installed; otherwise the report keeps saying
+/// "not available".
+fn add_clip_score(a: &EvalArgs, preds: &[(String, String)], report: &mut Report) -> Result<()> {
+    let dir = a.clip.clone().or_else(|| {
+        artemo_engine::find_models()
+            .map(|m| m.join("clip-vit-base-patch32"))
+            .filter(|d| d.join("config.json").is_file())
+    });
+    let Some(dir) = dir else { return Ok(()) };
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let coll_path = a
+        .images
+        .clone()
+        .unwrap_or_else(|| assets.join("paintings/aic/paintings.csv"));
+    let coll = artemo_engine::collection::Collection::open(&coll_path)?;
+    let device = artemo_engine::device::select_device(Default::default()).device;
+    let scorer = artemo_engine::metrics::clipscore::ClipScorer::load(&dir, &assets, &device)?;
+    let mut pairs = Vec::new();
+    let texts: Vec<String> = preds.iter().map(|(_, p)| explanation_text(p)).collect();
+    for ((painting, _), text) in preds.iter().zip(&texts) {
+        let p = coll.get(painting).ok_or_else(|| {
+            anyhow::anyhow!(
+                "CLIPScore: painting `{painting}` is not in {}",
+                coll_path.display()
+            )
+        })?;
+        pairs.push((p.path.as_path(), text.as_str()));
+    }
+    let scores = scorer.score(&pairs)?;
+    report.set_clip_score(&scores, &dir.display().to_string());
+    Ok(())
 }
 
 /// `<painting>_<emotion>.npy` -> (painting, emotion).

@@ -17,6 +17,7 @@
 pub mod accuracy;
 pub mod bleu;
 pub mod cider;
+pub mod clipscore;
 pub mod diversity;
 pub mod emotion_alignment;
 pub mod meteor;
@@ -122,6 +123,22 @@ impl Report {
             segmentation: None,
             notes: Vec::new(),
         }
+    }
+
+    /// Sets CLIPScore (mean over pairs) computed with a CLIP model.
+    pub fn set_clip_score(&mut self, scores: &[f64], model: &str) {
+        let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
+        let v = MetricValue::new(
+            "CLIPScore",
+            &format!(
+                "2.5 * max(cos, 0), \"A photo depicts \" prefix (jmhessel/clipscore); {model}"
+            ),
+            mean,
+            "0-2.5",
+            Some(scores.len()),
+        );
+        self.metrics.push(v.clone());
+        self.clip_score = Availability::Computed(v);
     }
 
     /// Adds SEVLM ACC.
