@@ -475,11 +475,16 @@ pub fn lemma_candidates(w: &str) -> Vec<String> {
     }
     let n = w.chars().count();
     let strip = |suffix: &str| w.strip_suffix(suffix).map(str::to_string);
+    // "running" -> "run": a doubled final ASCII consonant (by characters, not bytes:
+    // the fuzzer found a panic when the bytes of a multi-byte character repeated).
     let undouble = |stem: &str| -> Option<String> {
-        let b = stem.as_bytes();
-        let l = b.len();
-        (l >= 3 && b[l - 1] == b[l - 2] && !b"aeiouls".contains(&b[l - 1]))
-            .then(|| stem[..l - 1].to_string())
+        let mut rev = stem.chars().rev();
+        let (last, prev) = (rev.next()?, rev.next()?);
+        (stem.chars().count() >= 3
+            && last == prev
+            && last.is_ascii_alphabetic()
+            && !"aeiouls".contains(last))
+        .then(|| stem[..stem.len() - last.len_utf8()].to_string())
     };
     if n > 4 {
         if let Some(s) = strip("ies") {
@@ -679,6 +684,8 @@ mod tests {
             ("happily", true, true),
             ("were", true, true),
             ("xyzzy", false, false),
+            // Found by the fuzzer: repeated bytes inside a multi-byte character.
+            ("c0鏏er", false, false),
             ("...", false, false),
         ];
         for (w, found, via_lemma) in table {
