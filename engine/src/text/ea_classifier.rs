@@ -623,3 +623,46 @@ Licence: the head weights are project-made (MIT OR Apache-2.0); GoEmotions is Ap
         r.goemotions_majority * 100.0
     )
 }
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn models() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
+    }
+
+    /// The shipped head (models/ea-minilm) reads clear explanations as a person would.
+    #[test]
+    fn shipped_classifier_reads_clear_explanations() {
+        let clf = EaClassifier::load(&models().join("ea-minilm"), &models(), &Device::Cpu).unwrap();
+        let table = [
+            (
+                "The dark storm and the tiny boat about to sink terrify me",
+                Emotion::Fear,
+            ),
+            (
+                "The weeping mother holding her dead son breaks my heart",
+                Emotion::Sadness,
+            ),
+            (
+                "The quiet meadow and the cows resting by the river make me feel calm and peaceful",
+                Emotion::Contentment,
+            ),
+            (
+                "The rotting fish and the flies on the table are revolting",
+                Emotion::Disgust,
+            ),
+            (
+                "The dog stealing the sausage from the cook is hilarious",
+                Emotion::Amusement,
+            ),
+        ];
+        let texts: Vec<String> = table.iter().map(|(t, _)| t.to_string()).collect();
+        let got = clf.predict(&texts).unwrap();
+        let want: Vec<Emotion> = table.iter().map(|(_, e)| *e).collect();
+        assert_eq!(got, want);
+        assert!(clf.name().contains("all-MiniLM-L6-v2"));
+    }
+}
