@@ -79,6 +79,19 @@ p3,awe because the mountains are majestic
     assert_eq!(acc["value"].as_f64().unwrap(), 0.5);
     assert_eq!(acc["count"], 2);
     assert_eq!(get("Unique")["value"].as_f64().unwrap(), 1.0);
+    // EA with the shipped classifier (models/ea-minilm), both dominance rules: p1 (awe 3/3)
+    // and p2 (fear 2/3) have a dominant emotion, p3 (1-1 tie) has none.
+    let ea: Vec<&serde_json::Value> = metrics.iter().filter(|m| m["metric"] == "EA").collect();
+    assert_eq!(ea.len(), 2, "{v}");
+    for e in ea {
+        assert_eq!(e["count"], 2);
+        let x = e["value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x));
+        assert!(
+            e["variant"].as_str().unwrap().contains("all-MiniLM-L6-v2"),
+            "{e}"
+        );
+    }
 
     let out = artemo(&["eval", "--hyp", s(&hyp), "--refs", s(&refs)]);
     let table = String::from_utf8_lossy(&out.stdout);
@@ -90,7 +103,8 @@ p3,awe because the mountains are majestic
         "ACC",
         "CLIPScore",
         "not available",
-        "EA not computed",
+        "EA",
+        "all-MiniLM-L6-v2",
     ] {
         assert!(table.contains(want), "{want} missing in\n{table}");
     }
