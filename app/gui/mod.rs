@@ -49,6 +49,7 @@ enum Pending {
     Thumb(usize),
     View(usize),
     Open,
+    Annotations,
 }
 
 struct Notice {
@@ -79,6 +80,10 @@ pub struct ArtemoApp {
     progress: Option<(f32, String)>,
     show_problems: bool,
     scroll_to_selected: bool,
+    /// Human responses per painting id (Artemo's own annotations for the shipped
+    /// collection), with where they came from.
+    responses: HashMap<String, Vec<artemo_engine::annotations::Annotation>>,
+    responses_source: Option<String>,
 }
 
 impl ArtemoApp {
@@ -116,6 +121,8 @@ impl ArtemoApp {
             progress: None,
             show_problems: false,
             scroll_to_selected: false,
+            responses: HashMap::new(),
+            responses_source: None,
         };
         if let Some(note) = app.engine.device_note() {
             app.notices.push(Notice {
@@ -166,6 +173,24 @@ impl ArtemoApp {
                 error: true,
             });
         }
+        self.responses.clear();
+        self.responses_source = None;
+        // The shipped collection comes with Artemo's own annotations.
+        if let Some(a) = artemo_engine::find_assets() {
+            let csv = a.join("annotations/artemo-aic.csv");
+            let shipped = a.join("paintings/aic/paintings.csv");
+            let same = |x: &Path, y: &Path| {
+                x.canonicalize()
+                    .ok()
+                    .zip(y.canonicalize().ok())
+                    .is_some_and(|(x, y)| x == y)
+            };
+            if csv.is_file() && same(&c.source, &shipped) {
+                if let Ok(id) = self.engine.submit(Command::LoadAnnotations { path: csv }) {
+                    self.pending.insert(id, Pending::Annotations);
+                }
+            }
+        }
         self.settings.recent.retain(|p| p != &c.source);
         self.settings.recent.insert(0, c.source.clone());
         self.settings.recent.truncate(8);
@@ -198,6 +223,17 @@ impl ArtemoApp {
                             self.thumbs.insert(i, tex);
                             self.requested.remove(&i);
                         }
+                        (Pending::Annotations, JobOutput::Annotations(rows)) => {
+                            for r in rows {
+                                self.responses
+                                    .entry(r.painting.clone())
+                                    .or_default()
+                                    .push(r);
+                            }
+                            self.responses_source = Some(
+                                "Artemo's own annotations (project-authored; not ArtEmis)".into(),
+                            );
+                        }
                         (Pending::View(i), JobOutput::Image(img)) => {
                             let tex = upload(ctx, &format!("view-{i}"), &img);
                             self.view = Some(ViewImage {
@@ -217,6 +253,7 @@ impl ArtemoApp {
                             self.failed.insert(i, msg.clone());
                         }
                         Pending::Open => self.progress = None,
+                        Pending::Annotations => {}
                     }
                     self.notices.push(Notice {
                         text: msg,
@@ -593,9 +630,26 @@ impl ArtemoApp {
             }
             ui.add_space(6.0);
             ui.label(RichText::new(p.path.display().to_string()).small().weak());
+            if let Some(rows) = self.responses.get(&p.id) {
+                ui.add_space(10.0);
+                ui.separator();
+                ui.label(RichText::new("What viewers felt").strong());
+                if let Some(src) = &self.responses_source {
+                    ui.label(RichText::new(format!("{} responses · {src}", rows.len())).small().weak());
+                }
+                emotion_bars(ui, rows);
+                ui.add_space(4.0);
+                for r in rows {
+                    ui.horizontal_wrapped(|ui| {
+                        let [cr, cg, cb] = r.emotion.color();
+                        ui.label(RichText::new(r.emotion.name()).color(Color32::from_rgb(cr, cg, cb)).strong());
+                        ui.label(&r.utterance);
+                    });
+                }
+            }
             ui.add_space(10.0);
             ui.label(
-                RichText::new("Emotion analysis needs the SEVLM, EmoSEM and PACL models, which are not installed yet.")
+                RichText::new("Predicted emotions, explanations and stimulus masks need the SEVLM, EmoSEM and PACL models, which are not installed yet.")
                     .italics()
                     .weak(),
             );
@@ -646,6 +700,32 @@ impl ArtemoApp {
     }
 }
 
+/// One bar per emotion with votes: the share of responses, in the emotion's colour.
+fn emotion_bars(ui: &mut egui::Ui, rows: &[artemo_engine::annotations::Annotation]) {
+    let mut hist = artemo_engine::annotations::Histogram::default();
+    rows.iter().for_each(|r| hist.add(r.emotion));
+    let total = hist.total().max(1) as f32;
+    for e in artemo_engine::Emotion::ALL {
+        let n = hist.count(e);
+        if n == 0 {
+            continue;
+        }
+        ui.horizontal(|ui| {
+            ui.add_sized([110.0, 16.0], egui::Label::new(e.name()));
+            let [r, g, b] = e.color();
+            let w = (ui.available_width() - 40.0).max(40.0);
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(w, 12.0), egui::Sense::hover());
+            ui.painter()
+                .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+            let filled =
+                egui::Rect::from_min_size(rect.min, egui::vec2(w * n as f32 / total, 12.0));
+            ui.painter()
+                .rect_filled(filled, 2.0, Color32::from_rgb(r, g, b));
+            ui.label(format!("{n}"));
+        });
+    }
+}
+
 fn matches_filter(p: &Painting, f: &str) -> bool {
     [
         Some(p.id.as_str()),
@@ -681,7 +761,8 @@ impl eframe::App for ArtemoApp {
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         egui::Panel::right("viewer")
             .resizable(true)
-            .default_size((ctx.content_rect().width() * 0.42).max(320.0))
+            .default_size(580.0)
+            .size_range(320.0..=1200.0)
             .show(ui, |ui| self.viewer(ui));
         egui::CentralPanel::default_margins().show(ui, |ui| self.grid(ui));
         if self.show_problems {

@@ -44,6 +44,11 @@ pub enum Command {
         /// Longest side of the result.
         max_side: u32,
     },
+    /// Read an ArtEmis CSV (responses of any collection) and return its rows.
+    LoadAnnotations {
+        /// The CSV.
+        path: PathBuf,
+    },
     /// Read an ArtEmis CSV and summarise it.
     ImportArtemis {
         /// The CSV.
@@ -65,7 +70,8 @@ impl Command {
         match self {
             Command::OpenCollection { .. }
             | Command::LoadImage { .. }
-            | Command::ImportArtemis { .. } => Lane::Io,
+            | Command::ImportArtemis { .. }
+            | Command::LoadAnnotations { .. } => Lane::Io,
             Command::Run { lane, .. } => *lane,
         }
     }
@@ -75,6 +81,7 @@ impl Command {
             Command::OpenCollection { path } => format!("open {}", path.display()),
             Command::LoadImage { path, .. } => format!("load {}", path.display()),
             Command::ImportArtemis { path } => format!("import {}", path.display()),
+            Command::LoadAnnotations { path } => format!("read {}", path.display()),
             Command::Run { name, .. } => name.clone(),
         }
     }
@@ -117,6 +124,8 @@ pub enum JobOutput {
     Image(LoadedImage),
     /// An ArtEmis import summary.
     ArtemisImport(Box<ImportSummary>),
+    /// Annotation rows.
+    Annotations(Vec<crate::annotations::Annotation>),
     /// A text result.
     Text(String),
     /// A JSON result.
@@ -463,6 +472,7 @@ fn run(cmd: Command, ctx: &JobContext) -> Result<JobOutput> {
             ctx.progress(0.5, format!("{} rows read; summarising", rows.len()));
             Ok(JobOutput::ArtemisImport(Box::new(summarise(&rows))))
         }
+        Command::LoadAnnotations { path } => Ok(JobOutput::Annotations(read_artemis(&path)?)),
         Command::Run { job, .. } => job(ctx),
     }
 }
