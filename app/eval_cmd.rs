@@ -36,15 +36,32 @@ pub enum EvalCmd {
     EvalMasks(EvalMasksArgs),
 }
 
-/// Arguments of `artemo eval`.
+/// Arguments of `artemo eval`: either a whole task (`--task --data --predictions --out`,
+/// writing report.json, report.md and per_sample.csv) or a quick table of text metrics
+/// (`--hyp --refs`).
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Predictions: a CSV with columns `painting,prediction`.
+    /// The task: sevlm (emotion + explanation), emosem (stimulus masks) or pacl (emotion
+    /// classification).
+    #[arg(long, requires_all = ["data", "predictions", "out"], conflicts_with_all = ["hyp", "refs"])]
+    task: Option<String>,
+    /// References: an ArtEmis CSV, an APOLO `apolo.json` (emosem), or Artemo's annotation
+    /// folder (`assets/annotations`).
     #[arg(long)]
-    hyp: PathBuf,
-    /// References: an ArtEmis CSV (`art_style,painting,emotion,utterance[,repetition]`).
+    data: Option<PathBuf>,
+    /// Predictions: a `painting,prediction` CSV (sevlm), a folder of
+    /// `<painting>_<emotion>.npy` score maps (emosem), or a `painting,emotion` CSV (pacl).
     #[arg(long)]
-    refs: PathBuf,
+    predictions: Option<PathBuf>,
+    /// Output folder for report.json, report.md and per_sample.csv.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Predictions: a CSV with columns `painting,prediction` (quick table mode).
+    #[arg(long, requires = "refs")]
+    hyp: Option<PathBuf>,
+    /// References: an ArtEmis CSV (quick table mode).
+    #[arg(long, requires = "hyp")]
+    refs: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -82,9 +99,78 @@ pub fn run(cmd: &EvalCmd) -> Result<ExitCode> {
     }
 }
 
+fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
+    use artemo_engine::metrics::tasks::{run_task, Task, TaskOptions};
+    let task = Task::parse(task)
+        .ok_or_else(|| anyhow::anyhow!("unknown task `{task}` (sevlm, emosem or pacl)"))?;
+    let (Some(data), Some(preds), Some(out)) = (&a.data, &a.predictions, &a.out) else {
+        anyhow::bail!("--task needs --data, --predictions and --out");
+    };
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let models = artemo_engine::find_models();
+    let device = artemo_engine::device::select_device(Default::default()).device;
+    let coll_path = a
+        .images
+        .clone()
+        .unwrap_or_else(|| assets.join("paintings/aic/paintings.csv"));
+    let coll = artemo_engine::collection::Collection::open(&coll_path)?;
+    let ea = match models.as_ref().map(|m| (m.join("ea-minilm"), m)) {
+        Some((dir, m)) if task == Task::Sevlm && dir.join("head.safetensors").is_file() => Some(
+            artemo_engine::text::ea_classifier::EaClassifier::load(&dir, m, &device)?,
+        ),
+        _ => None,
+    };
+    let clip_dir = a.clip.clone().or_else(|| {
+        models
+            .as_ref()
+            .map(|m| m.join("clip-vit-base-patch32"))
+            .filter(|d| d.join("config.json").is_file())
+    });
+    let scorer = match clip_dir {
+        Some(d) if task == Task::Sevlm => Some(
+            artemo_engine::metrics::clipscore::ClipScorer::load(&d, &assets, &device)?,
+        ),
+        _ => None,
+    };
+    let opts = TaskOptions {
+        meteor_jar: a.meteor_jar.clone(),
+        ea: ea
+            .as_ref()
+            .map(|c| c as &dyn artemo_engine::metrics::TextEmotionClassifier),
+        clip: scorer.as_ref().map(|s| (s, &coll)),
+        collection: Some(&coll),
+    };
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {percent:>3}% {elapsed_precise} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let output = run_task(task, data, preds, &opts, |f, m| {
+        bar.set_position((f * 1000.0) as u64);
+        bar.set_message(m.to_string());
+    })?;
+    bar.finish_and_clear();
+    output.write(out)?;
+    print_report(&output.report, a.json)?;
+    eprintln!(
+        "wrote {}/report.json, report.md and per_sample.csv",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
-    let preds = read_predictions(&a.hyp)?;
-    let annotations = read_artemis(&a.refs)?;
+    if let Some(task) = &a.task {
+        return eval_task(a, task);
+    }
+    let (Some(hyp), Some(refs_path)) = (&a.hyp, &a.refs) else {
+        anyhow::bail!(
+            "give either --task with --data, --predictions and --out, or --hyp with --refs"
+        );
+    };
+    let preds = read_predictions(hyp)?;
+    let annotations = read_artemis(refs_path)?;
     let mut refs_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut hist_by: BTreeMap<String, Histogram> = BTreeMap::new();
     for ann in &annotations {
@@ -102,9 +188,9 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
     for (i, (painting, pred)) in preds.iter().enumerate() {
         let r = refs_by.get(painting).ok_or_else(|| {
             Error::at(
-                &a.hyp,
+                hyp,
                 format!("row {}, field `painting`", i + 2),
-                format!("`{painting}` has no reference in {}", a.refs.display()),
+                format!("`{painting}` has no reference in {}", refs_path.display()),
             )
         })?;
         hyps.push(explanation_text(pred));
@@ -278,7 +364,7 @@ fn print_report(r: &Report, json: bool) -> Result<()> {
             m.metric, m.value, m.unit, m.variant
         );
     }
-    if r.segmentation.is_none() {
+    if r.diversity.is_some() {
         match &r.clip_score {
             Availability::Computed(m) => println!(
                 "{:<16} {:>10.4}  {:<10} {}",

@@ -275,3 +275,94 @@ fn eval_masks_scores_samples_and_skips_empty_ground_truth() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("p1_awe.npy"), "{err}");
 }
+
+/// `artemo eval --task ... --out DIR` on the committed example predictions writes
+/// report.json, report.md and per_sample.csv for each task.
+#[test]
+fn eval_tasks_write_the_three_outputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let data = root.join("assets/annotations");
+    let fx = root.join("tests/fixtures/eval");
+    for (task, preds) in [
+        ("sevlm", fx.join("sevlm_predictions.csv")),
+        ("pacl", fx.join("pacl_predictions.csv")),
+        ("emosem", fx.join("emosem_predictions")),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        let out = artemo(&[
+            "eval",
+            "--task",
+            task,
+            "--data",
+            s(&data),
+            "--predictions",
+            s(&preds),
+            "--out",
+            s(d.path()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{task}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.path().join("report.json")).unwrap())
+                .unwrap();
+        let md = std::fs::read_to_string(d.path().join("report.md")).unwrap();
+        let per = std::fs::read_to_string(d.path().join("per_sample.csv")).unwrap();
+        assert!(
+            md.starts_with("# ") && md.contains("| metric |"),
+            "{task}: {md}"
+        );
+        let value = |name: &str| {
+            json["metrics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["metric"] == name)
+                .unwrap_or_else(|| panic!("{task}: {name}"))["value"]
+                .as_f64()
+                .unwrap()
+        };
+        match task {
+            "sevlm" => {
+                assert_eq!(per.lines().count(), 9);
+                // Every prediction names the dominant emotion of its painting where one exists.
+                assert_eq!(value("ACC"), 1.0);
+                assert!(per.contains("109220,") && per.contains("not counted"));
+            }
+            "pacl" => {
+                // 8 paintings, 7 with a dominant emotion; 4 of them predicted right.
+                assert!((value("Accuracy") - 4.0 / 7.0).abs() < 1e-12);
+                assert!(per.contains("15468,fear,excitement,false"));
+            }
+            _ => {
+                assert_eq!(per.lines().count(), 6);
+                assert_eq!(value("Pr@50 (seg)"), 20.0);
+                assert!(per.contains("16237_awe,"));
+            }
+        }
+    }
+    // A prediction for an emotion whose ground truth is missing is named in the error.
+    let d = tempfile::tempdir().unwrap();
+    let preds = d.path().join("preds");
+    std::fs::create_dir_all(&preds).unwrap();
+    std::fs::copy(
+        fx.join("emosem_predictions/16237_awe.npy"),
+        preds.join("16237_awe.npy"),
+    )
+    .unwrap();
+    let out = artemo(&[
+        "eval",
+        "--task",
+        "emosem",
+        "--data",
+        s(&data),
+        "--predictions",
+        s(&preds),
+        "--out",
+        s(&d.path().join("o")),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("16237_contentment.npy"));
+}

@@ -24,6 +24,7 @@ pub mod meteor;
 pub mod predictions;
 pub mod rouge;
 pub mod segmentation;
+pub mod tasks;
 pub mod tokenize;
 
 use std::path::PathBuf;
