@@ -1,6 +1,11 @@
 //! Tokenisation for the caption metrics: the COCO caption toolkit's PTB tokenisation as
 //! `pycocoevalcap` 1.2 applies it (`tokenizer/ptbtokenizer.py`).
 //!
+//! Licence note (open item): the rules below were transcribed from CoreNLP's
+//! `PTBLexer.flex`, which is GPL-2.0-or-later. Until this module is replaced by a
+//! clean-room implementation written from the observed behaviour (the golden tests are
+//! the specification), distributors of Artemo binaries should treat it as GPL-derived.
+//!
 //! Reference: pycocoevalcap joins every caption of a corpus (newlines inside a caption
 //! replaced by spaces) with `\n`, runs Stanford CoreNLP 3.4.1's
 //! `edu.stanford.nlp.process.PTBTokenizer -preserveLines -lowerCase` over the whole text,
