@@ -329,7 +329,7 @@ impl SentenceEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::testing::max_diff;
+    use crate::models::tests::max_diff;
 
     fn root() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -417,7 +417,7 @@ mod tests {
         let grads = loss.backward().unwrap();
         // Only token type 0 is used: row 1 of the token-type table gets no gradient,
         // but the table as a whole does.
-        crate::models::testing::assert_every_var_has_gradient(&vm, &grads);
+        crate::models::tests::assert_every_var_has_gradient(&vm, &grads);
     }
 
     #[test]

@@ -526,12 +526,12 @@ impl Gpt2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::testing::max_diff;
+    use crate::models::tests::max_diff;
     use candle_nn::VarMap;
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> PathBuf {
-        crate::models::testing::parity_dir("gpt2").join(name)
+        crate::models::tests::parity_dir("gpt2").join(name)
     }
 
     /// Reference: transformers 5.23 `GPT2LMHeadModel` (tools/parity/gpt2.py), fp32.
@@ -642,7 +642,7 @@ mod tests {
         let loss = candle_nn::loss::cross_entropy(&logits.squeeze(0).unwrap(), &targets).unwrap();
         let grads = loss.backward().unwrap();
         assert!(vm.all_vars().len() > 20);
-        crate::models::testing::assert_every_var_has_gradient(&vm, &grads);
+        crate::models::tests::assert_every_var_has_gradient(&vm, &grads);
     }
 
     #[test]

@@ -16,4 +16,4 @@ pub mod sam;
 pub mod sam_decoder;
 pub mod sam_tiny_vit;
 #[cfg(test)]
-pub(crate) mod testing;
+pub(crate) mod tests;

@@ -188,7 +188,7 @@ mod tests {
     use super::*;
 
     fn fixture(p: &str) -> PathBuf {
-        crate::models::testing::parity_dir(p)
+        crate::models::tests::parity_dir(p)
     }
 
     #[test]

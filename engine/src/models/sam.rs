@@ -780,7 +780,7 @@ pub fn unused_tensors(cfg: &SamConfig, weights: &Weights) -> Result<Vec<String>>
 mod tests {
     use super::*;
     use crate::models::nn::Mode;
-    use crate::models::testing::max_diff;
+    use crate::models::tests::max_diff;
     use std::collections::HashMap;
 
     fn fixture(sub: &str) -> PathBuf {
