@@ -134,9 +134,15 @@ impl Weights {
         self.tensors.remove(name)
     }
 
-    /// A read-only `VarBuilder` over these tensors (inference).
+    /// A read-only `VarBuilder` over these tensors (inference). A tensor the model asks
+    /// for and the checkpoint lacks, or has in another shape, is an error naming the file,
+    /// the tensor and the expected (and found) shape.
     pub fn var_builder(&self, device: &Device) -> VarBuilder<'static> {
-        VarBuilder::from_tensors(self.tensors.clone(), DType::F32, device)
+        let backend = CheckedTensors {
+            tensors: self.tensors.clone(),
+            source: self.source.clone(),
+        };
+        VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone())
     }
 
     /// Copies checkpoint tensors into the variables of `varmap` by name, tensor by tensor
@@ -178,6 +184,55 @@ impl Weights {
         unused.sort();
         report.unused = unused;
         Ok(report)
+    }
+}
+
+/// A `VarBuilder` backend over loaded tensors whose errors name the file and both shapes.
+struct CheckedTensors {
+    tensors: HashMap<String, Tensor>,
+    source: PathBuf,
+}
+
+impl candle_nn::var_builder::SimpleBackend for CheckedTensors {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        if !self.tensors.contains_key(name) {
+            return Err(candle_core::Error::Msg(format!(
+                "{} (tensor `{name}`): missing from the checkpoint, expected shape {:?}",
+                self.source.display(),
+                s.dims()
+            )));
+        }
+        let t = self.get_unchecked(name, dtype, dev)?;
+        if t.shape() != &s {
+            return Err(candle_core::Error::Msg(format!(
+                "{} (tensor `{name}`): expected shape {:?}, found {:?}",
+                self.source.display(),
+                s.dims(),
+                t.dims()
+            )));
+        }
+        Ok(t)
+    }
+
+    fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+        match self.tensors.get(name) {
+            Some(t) => t.to_dtype(dtype)?.to_device(dev),
+            None => Err(candle_core::Error::Msg(format!(
+                "{} (tensor `{name}`): missing from the checkpoint",
+                self.source.display()
+            ))),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
     }
 }
 
@@ -342,6 +397,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("none"), "{e}");
+    }
+
+    #[test]
+    fn var_builder_errors_name_file_tensor_and_shapes() {
+        let w = Weights::from_tensors(tensors(), "ckpt.safetensors");
+        let vb = w.var_builder(&Device::Cpu);
+        let e = vb.get((2, 3), "missing.weight").unwrap_err().to_string();
+        assert!(e.contains("ckpt.safetensors (tensor `missing.weight`): missing from the checkpoint, expected shape [2, 3]"), "{e}");
+        let e = vb.get((3, 2), "a.weight").unwrap_err().to_string();
+        assert!(
+            e.contains("ckpt.safetensors (tensor `a.weight`): expected shape [3, 2], found [2, 3]"),
+            "{e}"
+        );
+        assert_eq!(vb.get((2, 3), "a.weight").unwrap().dims(), &[2, 3]);
     }
 
     #[test]
