@@ -459,20 +459,7 @@ mod tests {
         };
         let loss = (wsum(&out.last_hidden_state) + wsum(&out.text_embeds)).unwrap();
         let grads = loss.backward().unwrap();
-        let data = vm.data().lock().unwrap();
-        for (name, var) in data.iter() {
-            let g = grads
-                .get(var.as_tensor())
-                .unwrap_or_else(|| panic!("no gradient for {name}"));
-            let s = g
-                .abs()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(s > 0.0 && s.is_finite(), "gradient for {name}: {s}");
-        }
+        crate::models::tests::assert_every_var_has_gradient(&vm, &grads);
     }
 
     #[test]

@@ -621,19 +621,7 @@ pub(crate) mod tests {
         candle_core::safetensors::load(fixture_dir().join("io.safetensors"), &Device::Cpu).unwrap()
     }
 
-    pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    pub(crate) use crate::models::tests::max_diff;
 
     /// Reference: HF `CLIPModel` (transformers 5.23.0, torch 2.15.0, eager attention),
     /// `tools/parity/clip.py`: `vision_model(pixel_values)`, `post_layernorm(last[:, 1:])`,
@@ -687,20 +675,7 @@ pub(crate) mod tests {
         };
         let loss = (wsum(&out.grid) + wsum(&out.image_embeds)).unwrap();
         let grads = loss.backward().unwrap();
-        let data = vm.data().lock().unwrap();
-        for (name, var) in data.iter() {
-            let g = grads
-                .get(var.as_tensor())
-                .unwrap_or_else(|| panic!("no gradient for {name}"));
-            let s = g
-                .abs()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(s > 0.0, "zero gradient for {name}");
-        }
+        crate::models::tests::assert_every_var_has_gradient(&vm, &grads);
     }
 
     #[test]
