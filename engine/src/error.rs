@@ -142,6 +142,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Parses `text` as a JSON array of `T`; a syntax error names the line and column, a bad
+/// element names its index as `"{what} {i}"` (e.g. "record 3").
+pub fn parse_json_array<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<T>> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
+        Error::at(
+            path,
+            format!("line {}, column {}", e.line(), e.column()),
+            e.to_string(),
+        )
+    })?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v)
+                .map_err(|e| Error::at(path, format!("{what} {i}"), e.to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

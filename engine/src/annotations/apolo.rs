@@ -95,29 +95,15 @@ pub fn map_path(dir: &Path, painting: &str, emotion: Emotion) -> PathBuf {
 
 /// Parses the records of `apolo.json` (a JSON array); errors name the record index.
 pub fn parse_records(text: &str, path: &Path) -> Result<Vec<ApoloRecord>> {
-    let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
-        Error::at(
+    let records: Vec<ApoloRecord> = crate::error::parse_json_array(text, path, "record")?;
+    if let Some(i) = records.iter().position(|r| r.painting.trim().is_empty()) {
+        return Err(Error::at(
             path,
-            format!("line {}, column {}", e.line(), e.column()),
-            e.to_string(),
-        )
-    })?;
-    values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let r: ApoloRecord = serde_json::from_value(v)
-                .map_err(|e| Error::at(path, format!("record {i}"), e.to_string()))?;
-            if r.painting.trim().is_empty() {
-                return Err(Error::at(
-                    path,
-                    format!("record {i}, field `painting`"),
-                    "empty",
-                ));
-            }
-            Ok(r)
-        })
-        .collect()
+            format!("record {i}, field `painting`"),
+            "empty",
+        ));
+    }
+    Ok(records)
 }
 
 #[cfg(test)]

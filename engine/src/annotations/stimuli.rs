@@ -32,19 +32,11 @@ pub struct Stimulus {
 /// Reads `stimuli.json` (a JSON array of [`Stimulus`]); errors name the entry and field.
 pub fn read_stimuli(path: &Path) -> Result<Vec<Stimulus>> {
     let text = read_text(path)?;
-    let values: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
-        Error::at(
-            path,
-            format!("line {}, column {}", e.line(), e.column()),
-            e.to_string(),
-        )
-    })?;
-    values
+    let stimuli: Vec<Stimulus> = crate::error::parse_json_array(&text, path, "entry")?;
+    stimuli
         .into_iter()
         .enumerate()
-        .map(|(i, v)| {
-            let s: Stimulus = serde_json::from_value(v)
-                .map_err(|e| Error::at(path, format!("entry {i}"), e.to_string()))?;
+        .map(|(i, s)| {
             if s.emotion == Emotion::SomethingElse {
                 return Err(Error::at(
                     path,

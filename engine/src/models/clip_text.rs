@@ -451,12 +451,7 @@ mod tests {
         let ids = Tensor::new(&[[48u32, 3, 7, 49, 49, 49], [48, 1, 2, 3, 4, 49]], &dev).unwrap();
         let mask = Tensor::new(&[[1u32, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], &dev).unwrap();
         let out = m.forward(&ids, Some(&mask), Mode::Train).unwrap();
-        let wsum = |t: &Tensor| {
-            (t * Tensor::randn(0f32, 1.0, t.dims(), &dev).unwrap())
-                .unwrap()
-                .sum_all()
-                .unwrap()
-        };
+        let wsum = crate::models::tests::random_weighted_sum;
         let loss = (wsum(&out.last_hidden_state) + wsum(&out.text_embeds)).unwrap();
         let grads = loss.backward().unwrap();
         crate::models::tests::assert_every_var_has_gradient(&vm, &grads);

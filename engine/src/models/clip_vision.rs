@@ -666,13 +666,7 @@ pub(crate) mod tests {
         assert_eq!(vm.all_vars().len(), cfg.expected_tensors().len());
         let x = Tensor::randn(0f32, 1.0, (2, 3, 16, 16), &dev).unwrap();
         let out = m.forward(&x, Mode::Train).unwrap();
-        // Random weights: with layer norms at 1/0, a plain sum would have zero gradient.
-        let wsum = |t: &Tensor| {
-            (t * Tensor::randn(0f32, 1.0, t.dims(), &dev).unwrap())
-                .unwrap()
-                .sum_all()
-                .unwrap()
-        };
+        let wsum = crate::models::tests::random_weighted_sum;
         let loss = (wsum(&out.grid) + wsum(&out.image_embeds)).unwrap();
         let grads = loss.backward().unwrap();
         crate::models::tests::assert_every_var_has_gradient(&vm, &grads);

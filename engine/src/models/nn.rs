@@ -170,20 +170,7 @@ mod tests {
         let w = Tensor::new(&[1f32, 2.0, 3.0, 4.0], &dev).unwrap();
         let loss = s.broadcast_mul(&w).unwrap().sum_all().unwrap();
         let grads = loss.backward().unwrap();
-        for var in vm.all_vars() {
-            let g = grads
-                .get(var.as_tensor())
-                .expect("gradient for every layer-norm parameter");
-            assert!(
-                g.abs()
-                    .unwrap()
-                    .sum_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-                    > 0.0
-            );
-        }
+        crate::models::tests::assert_every_var_has_gradient(&vm, &grads);
         let s_inf = softmax(&a.detach(), Mode::Infer).unwrap();
         let diff = (s_inf - s.detach())
             .unwrap()

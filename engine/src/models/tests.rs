@@ -47,3 +47,12 @@ pub fn assert_every_var_has_gradient(vm: &VarMap, grads: &GradStore) {
         assert!(s > 0.0 && s.is_finite(), "gradient for {name}: {s}");
     }
 }
+
+/// Sum of `t` weighted by random normal values: a loss whose gradient reaches every
+/// parameter even where layer norms start at 1/0 (a plain sum would give zero gradients).
+pub fn random_weighted_sum(t: &Tensor) -> Tensor {
+    (t * Tensor::randn(0f32, 1.0, t.dims(), t.device()).unwrap())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+}
