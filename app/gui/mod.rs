@@ -203,7 +203,7 @@ impl ArtemoApp {
                 continue;
             };
             match ev.kind {
-                EventKind::Started { .. } => {}
+                EventKind::Started { .. } | EventKind::Partial(_) => {}
                 EventKind::Progress {
                     fraction, message, ..
                 } => {

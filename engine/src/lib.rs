@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod models;
 pub mod text;
 pub mod tokenize;
+pub mod train;
 pub mod worker;
 
 pub use emotion::{Emotion, Polarity};

@@ -149,6 +149,9 @@ pub enum EventKind {
         /// What it is doing.
         message: String,
     },
+    /// A piece of output streamed before the job finishes (a generated token, an
+    /// evaluation result of a training run, ...).
+    Partial(JobOutput),
     /// The job finished.
     Done(JobOutput),
     /// The job failed (a panic is reported here too).
@@ -200,6 +203,15 @@ impl JobContext {
     /// The compute device of this engine.
     pub fn device(&self) -> &candle_core::Device {
         &self.device
+    }
+
+    /// Streams a piece of output (see [`EventKind::Partial`]).
+    pub fn partial(&self, output: JobOutput) {
+        let _ = self.events.send(Event {
+            job: self.id,
+            kind: EventKind::Partial(output),
+        });
+        (self.wake)();
     }
 
     /// Reports progress; the ETA is extrapolated from the elapsed time.
@@ -394,7 +406,18 @@ impl Engine {
     pub fn run_blocking(
         &self,
         cmd: Command,
+        on_progress: impl FnMut(f32, Option<Duration>, &str),
+    ) -> Result<JobOutput> {
+        self.run_streaming(cmd, on_progress, |_| {})
+    }
+
+    /// [`run_blocking`](Self::run_blocking) that also hands streamed output
+    /// ([`EventKind::Partial`]) to `on_partial`.
+    pub fn run_streaming(
+        &self,
+        cmd: Command,
         mut on_progress: impl FnMut(f32, Option<Duration>, &str),
+        mut on_partial: impl FnMut(JobOutput),
     ) -> Result<JobOutput> {
         let id = self.submit(cmd)?;
         loop {
@@ -409,6 +432,7 @@ impl Engine {
                     eta,
                     message,
                 } => on_progress(fraction, eta, &message),
+                EventKind::Partial(out) => on_partial(out),
                 EventKind::Done(out) => return Ok(out),
                 EventKind::Failed(msg) => return Err(Error::Invalid(msg)),
                 EventKind::Cancelled => return Err(Error::Cancelled),
