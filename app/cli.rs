@@ -68,6 +68,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Analyse paintings with a model: `analyze IMAGE... --model sevlm` prints the emotion
+    /// distribution and the generated explanation.
+    Analyze(crate::analyze_cmd::AnalyzeArgs),
     #[command(flatten)]
     Eval(crate::eval_cmd::EvalCmd),
 }
@@ -237,12 +240,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Cmd::Annotations { what }) => crate::annotations_cmd::run(what),
         Some(Cmd::Train { what }) => crate::train_cmd::run(what, &engine(&cli)?),
+        Some(Cmd::Analyze(args)) => crate::analyze_cmd::run(args, &engine(&cli)?),
         Some(Cmd::Bench { what, only, json }) => {
-            if what != "backbones" {
-                return Err(anyhow!("unknown benchmark `{what}` (available: backbones)"));
-            }
             if cfg!(debug_assertions) {
-                eprintln!("note: this is a debug build; run `cargo run --release -- bench backbones` for meaningful times");
+                eprintln!("note: this is a debug build; run `cargo run --release -- bench {what}` for meaningful times");
             }
             let root = artemo_engine::find_models()
                 .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
@@ -250,10 +251,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 .threads
                 .unwrap_or_else(artemo_engine::device::default_threads);
             let pool = rayon_pool(threads)?;
-            let rows = pool.install(|| {
-                artemo_engine::bench::backbones(&root, only.as_deref(), |n| {
-                    eprintln!("running {n} ...")
-                })
+            let rows = pool.install(|| -> Result<Vec<artemo_engine::bench::BenchRow>> {
+                let progress = |n: &str| eprintln!("running {n} ...");
+                match what.as_str() {
+                    "backbones" => Ok(artemo_engine::bench::backbones(
+                        &root,
+                        only.as_deref(),
+                        progress,
+                    )?),
+                    "sevlm" => Ok(crate::analyze_cmd::bench_sevlm(only.as_deref(), progress)?),
+                    other => Err(anyhow!(
+                        "unknown benchmark `{other}` (available: backbones, sevlm)"
+                    )),
+                }
             })?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -29,7 +29,8 @@ pub struct BenchRow {
     pub runs: usize,
 }
 
-fn time(
+/// Runs `f` once to warm up, then `runs` times, and reports the median.
+pub fn time(
     name: &str,
     input: &str,
     runs: usize,

@@ -14,6 +14,7 @@ pub mod imaging;
 pub mod lexicon;
 pub mod manifest;
 pub mod metrics;
+pub mod sevlm;
 pub mod models;
 pub mod text;
 pub mod tokenize;
@@ -22,6 +23,7 @@ pub mod worker;
 
 pub use emotion::{Emotion, Polarity};
 pub use error::{Error, Result};
+pub use candle_core::Device;
 pub use rayon::ThreadPool;
 
 /// A compute thread pool of `threads` threads (candle's CPU kernels run on the current

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 pub const GPT2_EOS: u32 = 50256;
 
 /// A tokenizer with the name it is reported under.
+#[derive(Clone)]
 pub struct TextTokenizer {
     name: String,
     inner: Tokenizer,

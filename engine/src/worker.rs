@@ -30,6 +30,60 @@ pub type JobId = u64;
 /// A job body for [`Command::Run`]: anything that reports through a [`JobContext`].
 pub type JobFn = Box<dyn FnOnce(&JobContext) -> Result<JobOutput> + Send>;
 
+/// A loaded model shared between jobs: the first job that needs it loads it (on the
+/// engine, with its device), later jobs reuse it. Cloning shares the slot.
+pub struct ModelSlot<T> {
+    inner: Arc<std::sync::Mutex<Option<Arc<T>>>>,
+}
+
+impl<T> Clone for ModelSlot<T> {
+    fn clone(&self) -> Self {
+        ModelSlot {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<T> Default for ModelSlot<T> {
+    fn default() -> Self {
+        ModelSlot {
+            inner: Arc::new(std::sync::Mutex::new(None)),
+        }
+    }
+}
+
+impl<T> ModelSlot<T> {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The loaded model, loading it with `load` first if the slot is empty.
+    pub fn get_or_load(&self, load: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = g.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(load()?);
+        *g = Some(m.clone());
+        Ok(m)
+    }
+
+    /// The loaded model, if any.
+    pub fn get(&self) -> Option<Arc<T>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .cloned()
+    }
+
+    /// Forgets the loaded model (after new weights are installed).
+    pub fn clear(&self) {
+        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// What the engine can be asked to do.
 pub enum Command {
     /// Open a collection (folder, manifest CSV or WikiArt root).

@@ -1,0 +1,406 @@
+//! SEVLM inference: the emotion distribution from the model's own probabilities of the
+//! emotion words after the prompt, and decoding of "<emotion> because <explanation>"
+//! (greedy by default, nucleus on request), token by token, parsed into emotion and
+//! explanation, each token with its lexicon VAD and the VAD head's prediction.
+//!
+//! Decoding re-runs the whole sequence at every step, as the reference does: the VAD
+//! encoder is bidirectional, so earlier fused embeddings change as tokens are added and a
+//! key/value cache would not be exact.
+
+use candle_core::{DType, Tensor, D};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::emotion::Emotion;
+use crate::error::{Error, Result};
+use crate::models::nn::Mode;
+use crate::sevlm::data::SequenceBuilder;
+use crate::sevlm::model::Sevlm;
+
+/// How to pick the next token.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Decoding {
+    /// Always the most likely token (the reference code's default).
+    Greedy,
+    /// Nucleus sampling (the paper: p = 0.9), reproducible by seed.
+    Nucleus {
+        /// Cumulative probability kept.
+        top_p: f32,
+        /// Logit temperature.
+        temperature: f32,
+        /// Random seed.
+        seed: u64,
+    },
+}
+
+impl Default for Decoding {
+    fn default() -> Self {
+        Decoding::Greedy
+    }
+}
+
+/// Decoding options.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DecodeOptions {
+    /// Greedy or nucleus.
+    pub decoding: Decoding,
+    /// Generated tokens at most (SEVLM: 25).
+    pub max_tokens: usize,
+    /// Keep generating past end tokens (benchmarks only: measures full-length decoding).
+    #[serde(default)]
+    pub ignore_end: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            decoding: Decoding::Greedy,
+            max_tokens: 25,
+            ignore_end: false,
+        }
+    }
+}
+
+/// One generated token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratedToken {
+    /// GPT-2 token id.
+    pub id: u32,
+    /// Its text (with its leading space, if any).
+    pub text: String,
+    /// Probability the model gave it.
+    pub probability: f32,
+    /// True from " because" on.
+    pub in_explanation: bool,
+    /// Lexicon VAD of the token (None: not in the lexicon).
+    pub lexicon_vad: Option<[f32; 3]>,
+    /// The VAD head's prediction for this token (made at the previous position).
+    pub predicted_vad: Option<[f32; 3]>,
+}
+
+/// How the generated text split into emotion and explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ParseState {
+    /// "<emotion> because <explanation>" with a known emotion.
+    Complete,
+    /// The model produced no "because": the text is shown as is, without an explanation.
+    NoBecause,
+    /// The words before "because" are not an ArtEmis emotion.
+    UnknownEmotion {
+        /// What the model wrote.
+        words: String,
+    },
+    /// Nothing was generated (the first token ended the sequence).
+    Empty,
+}
+
+/// A generated emotion + explanation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// Everything after the prompt, as decoded.
+    pub text: String,
+    /// The emotion, if one was parsed.
+    pub emotion: Option<Emotion>,
+    /// The explanation (text after "because"), if any.
+    pub explanation: Option<String>,
+    /// Parsing outcome.
+    pub state: ParseState,
+    /// The tokens, in order.
+    pub tokens: Vec<GeneratedToken>,
+    /// Why generation stopped ("end token", "max tokens").
+    pub stopped: String,
+}
+
+/// Parses generated text (after the prompt) into (emotion, explanation, state).
+pub fn parse(text: &str) -> (Option<Emotion>, Option<String>, ParseState) {
+    let t = text.trim();
+    if t.is_empty() {
+        return (None, None, ParseState::Empty);
+    }
+    let Some(pos) = find_word(t, "because") else {
+        let emotion = Emotion::parse(t);
+        return (emotion, None, ParseState::NoBecause);
+    };
+    let words = t[..pos].trim();
+    let explanation = t[pos + "because".len()..].trim();
+    let explanation = (!explanation.is_empty()).then(|| explanation.to_string());
+    match Emotion::parse(words) {
+        Some(e) => (Some(e), explanation, ParseState::Complete),
+        None => (
+            None,
+            explanation,
+            ParseState::UnknownEmotion {
+                words: words.to_string(),
+            },
+        ),
+    }
+}
+
+/// Byte offset of `word` as a whole word in `text`.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find(word) {
+        let at = from + i;
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+        if boundary(before) && boundary(after) {
+            return Some(at);
+        }
+        from = at + word.len();
+    }
+    None
+}
+
+/// The probability of each ArtEmis label as the continuation of `<bos> the emotion is`
+/// (product of the label's token probabilities, teacher-forced), normalised over the
+/// nine labels. Returned in ArtEmis order with the unnormalised mass.
+pub fn emotion_distribution(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    image: &Tensor,
+) -> Result<(Vec<(Emotion, f32)>, f32)> {
+    let device = image.device();
+    let prompt = seq.prompt_ids()?;
+    let rows: Vec<Vec<u32>> = Emotion::ALL
+        .iter()
+        .map(|&e| seq.emotion_ids(e))
+        .collect::<Result<_>>()?;
+    let t = rows.iter().map(Vec::len).max().unwrap_or(prompt.len());
+    let n = rows.len();
+    let mut ids = Vec::with_capacity(n * t);
+    for r in &rows {
+        ids.extend(r.iter().copied());
+        ids.extend(std::iter::repeat_n(seq.eos(), t - r.len()));
+    }
+    let ids = Tensor::from_vec(ids, (n, t), device)?;
+    let segs = Tensor::full(seq.emotion_segment(), (n, t), device)?;
+    let img = image.broadcast_as((n, image.dim(1)?, image.dim(2)?))?.contiguous()?;
+    let zeros = Tensor::zeros((n, t, 3), DType::F32, device)?;
+    let out = model.forward(&ids, &segs, Some(&zeros), &img, Mode::Infer)?;
+    let logp = candle_nn::ops::log_softmax(&out.logits, D::Minus1)?.to_vec3::<f32>()?;
+    let mut scores = Vec::with_capacity(n);
+    for (r, row) in rows.iter().enumerate() {
+        let mut lp = 0f32;
+        for k in prompt.len()..row.len() {
+            lp += logp[r][k - 1][row[k] as usize];
+        }
+        scores.push(lp.exp());
+    }
+    let mass: f32 = scores.iter().sum();
+    let dist = Emotion::ALL
+        .iter()
+        .zip(&scores)
+        .map(|(&e, &s)| (e, if mass > 0.0 { s / mass } else { 0.0 }))
+        .collect();
+    Ok((dist, mass))
+}
+
+/// Keeps the smallest set of tokens whose probability reaches `top_p` (the reference's
+/// `top_filtering`, top-k off) and samples one with `u` in [0, 1).
+fn nucleus_pick(probs: &[f32], top_p: f32, u: f32) -> usize {
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+    let mut kept = Vec::new();
+    let mut cum = 0f32;
+    for &i in &order {
+        kept.push(i);
+        cum += probs[i];
+        if cum >= top_p {
+            break;
+        }
+    }
+    let total: f32 = kept.iter().map(|&i| probs[i]).sum();
+    let mut acc = 0f32;
+    for &i in &kept {
+        acc += probs[i] / total;
+        if u < acc {
+            return i;
+        }
+    }
+    kept.last().copied().unwrap_or(0)
+}
+
+/// Generates "<emotion> because <explanation>" for one image's grid features
+/// [1, N, encoder_dim]. `on_token` sees every token as it is produced; returning
+/// `false` from `keep_going` stops early (cancellation).
+pub fn generate(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    image: &Tensor,
+    opts: &DecodeOptions,
+    mut on_token: impl FnMut(&GeneratedToken),
+    keep_going: impl Fn() -> bool,
+) -> Result<Generation> {
+    let device = image.device();
+    if image.dims().len() != 3 || image.dim(0)? != 1 {
+        return Err(Error::Invalid(format!(
+            "SEVLM generate: expected image features [1, N, D], got {:?}",
+            image.dims()
+        )));
+    }
+    let mut ids = seq.prompt_ids()?;
+    let mut segs = vec![seq.emotion_segment(); ids.len()];
+    let mut in_exp = false;
+    let mut rng = match opts.decoding {
+        Decoding::Nucleus { seed, .. } => Some(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
+        Decoding::Greedy => None,
+    };
+    let max_pos = model
+        .config()
+        .decoder
+        .n_positions
+        .min(if model.config().use_vad {
+            model.config().vad_encoder.max_positions
+        } else {
+            usize::MAX
+        });
+    let mut tokens = Vec::new();
+    let mut stopped = "max tokens".to_string();
+    for _ in 0..opts.max_tokens {
+        if !keep_going() {
+            return Err(Error::Cancelled);
+        }
+        if ids.len() >= max_pos {
+            stopped = "model length".into();
+            break;
+        }
+        let t = ids.len();
+        let vad: Vec<f32> = ids
+            .iter()
+            .flat_map(|&i| seq.token_vad(i).unwrap_or([0.0; 3]))
+            .collect();
+        let id_t = Tensor::from_vec(ids.clone(), (1, t), device)?;
+        let seg_t = Tensor::from_vec(segs.clone(), (1, t), device)?;
+        let vad_t = Tensor::from_vec(vad, (1, t, 3), device)?;
+        let out = model.forward(&id_t, &seg_t, Some(&vad_t), image, Mode::Infer)?;
+        let mut logits = out.logits.get(0)?.get(t - 1)?;
+        if let Decoding::Nucleus { temperature, .. } = opts.decoding {
+            logits = (logits / temperature.max(1e-4) as f64)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
+        let next = match (&opts.decoding, rng.as_mut()) {
+            (Decoding::Nucleus { top_p, .. }, Some(r)) => {
+                nucleus_pick(&probs, *top_p, r.gen::<f32>())
+            }
+            _ => probs
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map(|(i, _)| i)
+                .unwrap_or(0),
+        } as u32;
+        let next = if seq.is_special(next) && opts.ignore_end {
+            // Benchmarks: take the best ordinary token instead.
+            probs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !seq.is_special(*i as u32))
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i as u32)
+                .unwrap_or(0)
+        } else {
+            next
+        };
+        if seq.is_special(next) {
+            stopped = "end token".into();
+            break;
+        }
+        let predicted_vad = match &out.vad {
+            Some(v) => {
+                let row = v.get(0)?.get(t - 1)?.to_vec1::<f32>()?;
+                Some([row[0], row[1], row[2]])
+            }
+            None => None,
+        };
+        let text = seq.decode(&[next])?;
+        if !in_exp && text.trim() == "because" {
+            in_exp = true;
+        }
+        let tok = GeneratedToken {
+            id: next,
+            text,
+            probability: probs[next as usize],
+            in_explanation: in_exp,
+            lexicon_vad: seq.token_vad(next),
+            predicted_vad,
+        };
+        on_token(&tok);
+        tokens.push(tok);
+        ids.push(next);
+        segs.push(if in_exp {
+            seq.explanation_segment()
+        } else {
+            seq.emotion_segment()
+        });
+    }
+    let gen_ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+    let text = seq.decode(&gen_ids)?.trim().to_string();
+    let (emotion, explanation, state) = parse(&text);
+    Ok(Generation {
+        text,
+        emotion,
+        explanation,
+        state,
+        tokens,
+        stopped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing_table() {
+        let cases: &[(&str, Option<Emotion>, Option<&str>, ParseState)] = &[
+            (
+                "sadness because the sky is dark",
+                Some(Emotion::Sadness),
+                Some("the sky is dark"),
+                ParseState::Complete,
+            ),
+            (
+                " something else because it is odd",
+                Some(Emotion::SomethingElse),
+                Some("it is odd"),
+                ParseState::Complete,
+            ),
+            ("awe", Some(Emotion::Awe), None, ParseState::NoBecause),
+            ("the colors are bright", None, None, ParseState::NoBecause),
+            (
+                "joy because it is sunny",
+                None,
+                Some("it is sunny"),
+                ParseState::UnknownEmotion {
+                    words: "joy".into(),
+                },
+            ),
+            ("fear because", Some(Emotion::Fear), None, ParseState::Complete),
+            ("", None, None, ParseState::Empty),
+            ("   ", None, None, ParseState::Empty),
+            // "becauseof" is not the word "because".
+            ("awe becauseof", None, None, ParseState::NoBecause),
+        ];
+        for (text, e, x, s) in cases {
+            let (ge, gx, gs) = parse(text);
+            assert_eq!(ge, *e, "{text:?}");
+            assert_eq!(gx.as_deref(), *x, "{text:?}");
+            assert_eq!(&gs, s, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn nucleus_keeps_the_smallest_set_reaching_p() {
+        let probs = [0.5, 0.3, 0.15, 0.05];
+        // p = 0.7 keeps tokens 0 and 1 (0.8 >= 0.7): u below 0.5/0.8 picks 0, above picks 1.
+        assert_eq!(nucleus_pick(&probs, 0.7, 0.6), 0);
+        assert_eq!(nucleus_pick(&probs, 0.7, 0.7), 1);
+        assert_eq!(nucleus_pick(&probs, 0.7, 0.999), 1);
+        // p = 0.1 is greedy.
+        assert_eq!(nucleus_pick(&probs, 0.1, 0.99), 0);
+        // p = 1 may reach the tail.
+        assert_eq!(nucleus_pick(&probs, 1.0, 0.99), 3);
+    }
+}

@@ -1,0 +1,273 @@
+//! The demo kit's SEVLM recipe (small configuration, CPU): a compact vocabulary from the
+//! shipped texts, language pretraining in SEVLM's own format on GoEmotions (comments
+//! mapped to one ArtEmis emotion, written as "the emotion is <e> because <comment>", with
+//! a blank image), then SEVLM training on the annotation train split with the frozen
+//! demo image tower's grid features. EmoBank has no categorical emotion and is not used
+//! here.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+
+use crate::annotations::artemis::Split;
+use crate::annotations::dataset::AnnotationSet;
+use crate::emotion::Emotion;
+use crate::error::{Error, Result};
+use crate::sevlm::data::{make_pairs, CompactVocab, Encoded, Example, SequenceBuilder};
+use crate::sevlm::model::{Sevlm, SevlmConfig};
+use crate::sevlm::train::{train, SevlmTrainConfig, StepLosses, TrainData};
+
+/// The responses of an annotation set by split (train, val, test), as SEVLM examples.
+pub fn annotation_examples(set: &AnnotationSet) -> [Vec<Example>; 3] {
+    let mut out: [Vec<Example>; 3] = Default::default();
+    for r in &set.rows {
+        let slot = match set.splits.get(&r.painting) {
+            Some(Split::Train) => 0,
+            Some(Split::Val) => 1,
+            Some(Split::Test) => 2,
+            _ => continue,
+        };
+        out[slot].push(Example {
+            image: r.painting.clone(),
+            emotion: r.emotion,
+            explanation: r.utterance.clone(),
+        });
+    }
+    out
+}
+
+/// GoEmotions' train comments mapped to exactly one ArtEmis emotion (no image).
+pub fn goemotions_examples(assets: &Path) -> Result<Vec<Example>> {
+    let dir = assets.join("text/goemotions");
+    let labels = crate::text::goemotions::read_labels(&dir.join("emotions.txt"))?;
+    Ok(
+        crate::text::goemotions::read_mapped(&dir.join("train.tsv"), &labels)?
+            .into_iter()
+            .map(|e| Example {
+                image: String::new(),
+                emotion: e.emotion,
+                explanation: e.text,
+            })
+            .collect(),
+    )
+}
+
+/// The compact vocabulary: every GPT-2 token of the prompt, the emotion words, "because"
+/// and the `always` texts, plus the tokens seen at least `min_count` times in `extra`.
+pub fn build_vocab(
+    seq: &SequenceBuilder,
+    always: &[Example],
+    extra: &[Example],
+    min_count: usize,
+) -> Result<CompactVocab> {
+    let tok = seq.tokenizer();
+    let mut kept: Vec<u32> = Vec::new();
+    for e in Emotion::ALL {
+        kept.extend(tok.encode(&format!("{} {} because", "the emotion is", e.name()))?);
+    }
+    for ex in always {
+        kept.extend(tok.encode(&format!(" because {}", ex.explanation.trim()))?);
+    }
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for ex in extra {
+        for id in tok.encode(&format!(" because {}", ex.explanation.trim()))? {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    kept.extend(counts.into_iter().filter(|(_, c)| *c >= min_count).map(|(i, _)| i));
+    Ok(CompactVocab::new(kept))
+}
+
+/// Hyper-parameters of the kit's SEVLM stages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KitSevlmConfig {
+    /// Pretraining passes over GoEmotions (may be fractional through `max_pretrain`).
+    pub pretrain_epochs: usize,
+    /// At most this many GoEmotions examples.
+    pub max_pretrain: usize,
+    /// Pretraining learning rate.
+    pub pretrain_lr: f64,
+    /// SEVLM training on the annotations.
+    pub train: SevlmTrainConfig,
+    /// Tokens seen fewer times in GoEmotions are left out of the vocabulary.
+    pub min_count: usize,
+    /// Decoder width, layers, heads.
+    pub width: usize,
+    /// Decoder layers.
+    pub layers: usize,
+    /// Decoder heads.
+    pub heads: usize,
+}
+
+impl KitSevlmConfig {
+    /// The full preset.
+    pub fn full(seed: u64) -> Self {
+        KitSevlmConfig {
+            pretrain_epochs: 1,
+            max_pretrain: 12_000,
+            pretrain_lr: 1e-3,
+            train: SevlmTrainConfig {
+                epochs: 12,
+                batch_pairs: 16,
+                lr_decoder: 5e-4,
+                lr_vad_encoder: 1e-3,
+                seed,
+                ..Default::default()
+            },
+            min_count: 3,
+            width: 192,
+            layers: 3,
+            heads: 4,
+        }
+    }
+
+    /// The minutes-long smoke-test preset.
+    pub fn quick(seed: u64) -> Self {
+        let mut c = Self::full(seed);
+        c.max_pretrain = 256;
+        c.train.epochs = 1;
+        c.width = 64;
+        c.layers = 1;
+        c.heads = 2;
+        c.min_count = 50;
+        c
+    }
+}
+
+/// Progress of the kit's SEVLM stages.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KitProgress {
+    /// "pretrain" or "sevlm".
+    pub stage: &'static str,
+    /// The step's losses.
+    pub losses: StepLosses,
+    /// Steps in the stage.
+    pub total: usize,
+}
+
+/// Trains the kit's SEVLM. `grids` [n_images, N, D] are the frozen tower's features of
+/// the paintings named by `images` (same order). Returns the model, its variables,
+/// config and every step's losses.
+#[allow(clippy::too_many_arguments)]
+pub fn train_small(
+    grids: &Tensor,
+    images: &[String],
+    set: &AnnotationSet,
+    assets: &Path,
+    seq_full: &SequenceBuilder,
+    kit: &KitSevlmConfig,
+    device: &Device,
+    mut progress: impl FnMut(&KitProgress),
+    keep_going: impl Fn() -> bool,
+) -> Result<(Sevlm, VarMap, SevlmConfig, Vec<StepLosses>)> {
+    let [train_ex, _, _] = annotation_examples(set);
+    let mut pre = goemotions_examples(assets)?;
+    pre.truncate(kit.max_pretrain);
+    let vocab = build_vocab(seq_full, &train_ex, &pre, kit.min_count)?;
+    let (_, n_tok, dim) = grids.dims3()?;
+    let mut cfg = SevlmConfig::small();
+    cfg.name = "demo-small".into();
+    cfg.decoder.n_embd = kit.width;
+    cfg.decoder.n_layer = kit.layers;
+    cfg.decoder.n_head = kit.heads;
+    cfg.encoder_dim = dim;
+    let cfg = cfg.with_compact_vocab(&vocab);
+    let seq = SequenceBuilder::for_config(
+        seq_full.tokenizer().clone(),
+        seq_full.lexicon().clone(),
+        &cfg,
+    );
+    let (model, vm) = Sevlm::init(&cfg, kit.train.seed, device)?;
+    let mut log = Vec::new();
+
+    // Stage 1: language pretraining with a blank image (index n_images).
+    let blank = Tensor::zeros((1, n_tok, dim), DType::F32, grids.device())?;
+    let all_images = Tensor::cat(&[grids, &blank], 0)?;
+    let blank_idx = images.len();
+    let pre_seqs: Vec<(Encoded, usize)> = pre
+        .iter()
+        // Comments with tokens outside the vocabulary are skipped.
+        .filter_map(|e| seq.encode(e.emotion, &e.explanation).ok())
+        .map(|s| (s, blank_idx))
+        .collect();
+    if !pre_seqs.is_empty() && kit.pretrain_epochs > 0 {
+        let data = TrainData {
+            sequences: pre_seqs,
+            images: all_images.clone(),
+            paired: false,
+        };
+        let tc = SevlmTrainConfig {
+            epochs: kit.pretrain_epochs,
+            batch_pairs: 2 * kit.train.batch_pairs,
+            lr_decoder: kit.pretrain_lr,
+            lr_vad_encoder: kit.pretrain_lr,
+            alpha: 0.0,
+            ..kit.train.clone()
+        };
+        let r = train(
+            &model,
+            &vm,
+            &data,
+            &tc,
+            device,
+            |s, total| {
+                progress(&KitProgress {
+                    stage: "pretrain",
+                    losses: *s,
+                    total,
+                })
+            },
+            &keep_going,
+        )?;
+        log.extend(r.steps);
+    }
+
+    // Stage 2: SEVLM on the annotation pairs.
+    let index: HashMap<&str, usize> = images
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i))
+        .collect();
+    let usable: Vec<Example> = train_ex
+        .into_iter()
+        .filter(|e| index.contains_key(e.image.as_str()))
+        .collect();
+    let pairs = make_pairs(&usable, kit.train.seed);
+    if pairs.len() < 2 {
+        return Err(Error::Invalid(
+            "the annotation train split has fewer than 2 usable pairs".into(),
+        ));
+    }
+    let mut seqs = Vec::with_capacity(pairs.len() * 2);
+    for (a, b) in pairs {
+        for i in [a, b] {
+            let e = &usable[i];
+            seqs.push((seq.encode(e.emotion, &e.explanation)?, index[e.image.as_str()]));
+        }
+    }
+    let data = TrainData {
+        sequences: seqs,
+        images: all_images,
+        paired: true,
+    };
+    let r = train(
+        &model,
+        &vm,
+        &data,
+        &kit.train,
+        device,
+        |s, total| {
+            progress(&KitProgress {
+                stage: "sevlm",
+                losses: *s,
+                total,
+            })
+        },
+        &keep_going,
+    )?;
+    log.extend(r.steps);
+    Ok((model, vm, cfg, log))
+}

@@ -1,0 +1,261 @@
+//! SEVLM: the emotion a painting evokes and a generated explanation, with VAD modelling
+//! (Zhang et al., `../shared/seeds/000_d48ea99648b07239.txt`; checkpoint layout of
+//! BetterZH/SEVLM-code).
+//!
+//! - [`model`]: the network (GPT-2 + cross-attention, VAD encoder and fusion, VAD head,
+//!   contrastive head) and its configurations (`paper`, `small`, `tiny`).
+//! - [`vad_encoder`]: the bidirectional VAD transformer.
+//! - [`data`]: training sequences with segments, labels and per-token lexicon VAD; pairs.
+//! - [`train`]: the losses and the training loop.
+//! - [`generate`]: emotion distribution, greedy/nucleus decoding, parsing.
+//! - [`checkpoint`]: loading the reference release.
+//! - [`bench`]: training-step and generation benchmarks.
+//! - [`kit`]: the demo kit's SEVLM recipe (pretraining + training of the small model).
+
+pub mod bench;
+pub mod checkpoint;
+pub mod data;
+pub mod generate;
+pub mod kit;
+pub mod model;
+pub mod train;
+pub mod vad_encoder;
+
+use std::path::{Path, PathBuf};
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+
+use crate::emotion::Emotion;
+use crate::error::{write_atomic, Error, Result};
+use crate::imaging::{load_image, preprocess_sevlm};
+use crate::models::clip_vision::ClipVision;
+use crate::models::nn::Mode;
+use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
+
+pub use data::{Example, SequenceBuilder};
+pub use generate::{DecodeOptions, Decoding, GeneratedToken, Generation, ParseState};
+pub use model::{ImageEncoderKind, Sevlm, SevlmConfig};
+pub use train::{SevlmTrainConfig, TrainData, TrainReport};
+
+/// Writes a model folder: `config.json` and `model.safetensors` (both atomically).
+pub fn save(dir: &Path, cfg: &SevlmConfig, vm: &VarMap) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let json = serde_json::to_string_pretty(cfg)
+        .map_err(|e| Error::Invalid(format!("SEVLM config: {e}")))?;
+    write_atomic(&dir.join("config.json"), json.as_bytes())?;
+    crate::train::save_varmap(vm, &dir.join("model.safetensors"))
+}
+
+/// Turns an image into the grid features SEVLM attends to, [1, N, encoder_dim].
+pub trait ImageFeaturizer: Send + Sync {
+    /// A short name for messages and caches ("clip-vit-b-16", "patch-tower").
+    fn name(&self) -> &str;
+    /// Grid features of one image file.
+    fn features(&self, image: &Path, device: &Device) -> Result<Tensor>;
+}
+
+/// The paper's image encoder: CLIP ViT-B/16, post-LN grid tokens, on SEVLM's transform
+/// (224 x 224 squash, ImageNet mean/std).
+pub struct ClipGridFeaturizer {
+    clip: ClipVision,
+}
+
+impl ClipGridFeaturizer {
+    /// Wraps a loaded CLIP vision tower.
+    pub fn new(clip: ClipVision) -> Self {
+        ClipGridFeaturizer { clip }
+    }
+}
+
+impl ImageFeaturizer for ClipGridFeaturizer {
+    fn name(&self) -> &str {
+        "clip-vit-b-16"
+    }
+
+    fn features(&self, image: &Path, device: &Device) -> Result<Tensor> {
+        let img = load_image(image)?;
+        let p = preprocess_sevlm(&img);
+        let x = Tensor::from_vec(p.data, (1, 3, p.height, p.width), device)?;
+        Ok(self.clip.forward(&x, Mode::Infer)?.grid)
+    }
+}
+
+/// A loaded SEVLM with its tokenizer, lexicon and image encoder.
+pub struct SevlmRuntime {
+    /// The network.
+    pub model: Sevlm,
+    /// Tokenizer + lexicon.
+    pub seq: SequenceBuilder,
+    /// The image encoder.
+    pub featurizer: Box<dyn ImageFeaturizer>,
+    /// Where the weights came from (shown to users).
+    pub source: PathBuf,
+}
+
+/// Where SEVLM weights are looked for, in order: `models/sevlm` (installed real
+/// weights), then `models/demo/sevlm` (the demo kit).
+pub fn locate(models: &Path) -> Option<PathBuf> {
+    ["sevlm", "demo/sevlm"]
+        .iter()
+        .map(|d| models.join(d))
+        .find(|d| d.join("config.json").exists() && d.join("model.safetensors").exists())
+}
+
+/// Loads a SEVLM model folder with the shipped GPT-2 tokenizer and VAD lexicon
+/// (`assets`) and the image encoder its config names: CLIP ViT-B/16 from `clip`
+/// (default: `<dir>/clip`, then `models/clip-vit-base-patch16`).
+pub fn load_runtime(
+    dir: &Path,
+    assets: &Path,
+    models: &Path,
+    clip: Option<&Path>,
+    device: &Device,
+) -> Result<SevlmRuntime> {
+    let model = Sevlm::load(dir, device)?;
+    runtime_for(model, dir, assets, models, clip, device)
+}
+
+/// Loads a converted reference release (see [`checkpoint`]) as a runtime.
+pub fn load_reference_runtime(
+    decoder_dir: &Path,
+    emo_encoder: Option<&Path>,
+    assets: &Path,
+    models: &Path,
+    clip: Option<&Path>,
+    device: &Device,
+) -> Result<SevlmRuntime> {
+    let (model, _) = checkpoint::load_reference(decoder_dir, emo_encoder, device)?;
+    runtime_for(model, decoder_dir, assets, models, clip, device)
+}
+
+fn runtime_for(
+    model: Sevlm,
+    dir: &Path,
+    assets: &Path,
+    models: &Path,
+    clip: Option<&Path>,
+    device: &Device,
+) -> Result<SevlmRuntime> {
+    let cfg = model.config().clone();
+    let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
+    let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
+    let seq = SequenceBuilder::for_config(tokenizer, lexicon, &cfg);
+    let featurizer: Box<dyn ImageFeaturizer> = match cfg.image_encoder {
+        ImageEncoderKind::ClipVitB16 => {
+            let candidates: Vec<PathBuf> = match clip {
+                Some(c) => vec![c.to_path_buf()],
+                None => vec![dir.join("clip"), models.join("clip-vit-base-patch16")],
+            };
+            let found = candidates.iter().find(|c| c.exists()).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "SEVLM in {} needs CLIP ViT-B/16 weights: none at {} (import them with `artemo models import DIR --as clip-vit-base-patch16`)",
+                    dir.display(),
+                    candidates
+                        .iter()
+                        .map(|c| c.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ))
+            })?;
+            Box::new(ClipGridFeaturizer::new(ClipVision::load(found, device)?))
+        }
+        ImageEncoderKind::PatchTower => {
+            return Err(Error::Invalid(format!(
+                "SEVLM in {} uses the demo kit's patch tower, which is not part of this build",
+                dir.display()
+            )))
+        }
+    };
+    Ok(SevlmRuntime {
+        model,
+        seq,
+        featurizer,
+        source: dir.to_path_buf(),
+    })
+}
+
+/// SEVLM's answer for one painting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// The image file.
+    pub image: PathBuf,
+    /// The model's probability of each ArtEmis label after the prompt (normalised).
+    pub distribution: Vec<(Emotion, f32)>,
+    /// Probability mass of the nine labels before normalisation (low values mean the
+    /// model would rather write something else after the prompt).
+    pub label_mass: f32,
+    /// The generated emotion and explanation.
+    pub generation: Generation,
+    /// Where the weights came from.
+    pub model: String,
+}
+
+impl SevlmRuntime {
+    /// Analyses one image: distribution, then generation with tokens streamed to `on_token`.
+    pub fn analyze(
+        &self,
+        image: &Path,
+        opts: &DecodeOptions,
+        device: &Device,
+        on_token: impl FnMut(&GeneratedToken),
+        keep_going: impl Fn() -> bool,
+    ) -> Result<Analysis> {
+        let feats = self.featurizer.features(image, device)?;
+        let (distribution, label_mass) =
+            generate::emotion_distribution(&self.model, &self.seq, &feats)?;
+        let generation =
+            generate::generate(&self.model, &self.seq, &feats, opts, on_token, keep_going)?;
+        Ok(Analysis {
+            image: image.to_path_buf(),
+            distribution,
+            label_mass,
+            generation,
+            model: self.source.display().to_string(),
+        })
+    }
+}
+
+/// The engine job behind the GUI's "explain" and `artemo analyze --model sevlm`: takes
+/// the model from `slot` (loading it with `load` the first time), analyses `images` in order, streaming every token as a `JobOutput::Json` partial
+/// (`{"image": i, "token": {...}}`) and every finished analysis as
+/// `{"image": i, "analysis": {...}}`; the final output is the JSON array of analyses.
+pub fn analyze_job(
+    slot: ModelSlot<SevlmRuntime>,
+    load: impl FnOnce(&Device) -> Result<SevlmRuntime> + Send + 'static,
+    images: Vec<PathBuf>,
+    opts: DecodeOptions,
+) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        ctx.progress(0.0, "loading SEVLM");
+        let runtime = slot.get_or_load(|| load(ctx.device()))?;
+        let mut all = Vec::with_capacity(images.len());
+        for (i, img) in images.iter().enumerate() {
+            ctx.check()?;
+            ctx.progress(
+                i as f32 / images.len().max(1) as f32,
+                format!("explaining {}", img.display()),
+            );
+            let a = runtime.analyze(
+                img,
+                &opts,
+                ctx.device(),
+                |t| {
+                    ctx.partial(JobOutput::Json(
+                        serde_json::json!({"image": i, "token": t}),
+                    ))
+                },
+                || !ctx.is_cancelled(),
+            )?;
+            let v = serde_json::to_value(&a)
+                .map_err(|e| Error::Invalid(format!("SEVLM result: {e}")))?;
+            ctx.partial(JobOutput::Json(serde_json::json!({"image": i, "analysis": v})));
+            all.push(v);
+        }
+        ctx.progress(1.0, "done");
+        Ok(JobOutput::Json(serde_json::Value::Array(all)))
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,428 @@
+//! The SEVLM network: GPT-2 decoder with cross-attention over image grid features, the
+//! VAD emotion encoder fused into explanation embeddings, the VAD head and the
+//! contrastive ("language reward") head. Paper: Zhang et al., "SEVLM"
+//! (`../shared/seeds/000_d48ea99648b07239.txt`); checkpoint layout: BetterZH/SEVLM-code
+//! (`models/gpt.py`, NLX-GPT based).
+//!
+//! Our key tree is the reference's with two prefixes, so a reference release maps by
+//! prefixing alone (see [`crate::sevlm::checkpoint`]):
+//!
+//! | our key | reference |
+//! |---|---|
+//! | `decoder.transformer.{wte,wpe,h.*,ln_f}` | `nle_model_<e>/` `transformer.*` (distilgpt2 + cross-attention, vocab 50261) |
+//! | `decoder.transformer.VAD_linear.{weight [d, d+3], bias}` | `transformer.VAD_linear.*` |
+//! | `decoder.VAD_head.{weight [3, d], bias}` | `VAD_head.*` |
+//! | `decoder.sim_mlp.pred.{0,2,4,6,8}.*` | `sim_mlp.pred.*` (LanguageReward) |
+//! | `decoder.lm_head.weight` (only when untied) | `lm_head.weight` (tied to `wte` in the release) |
+//! | `emo_encoder.*` | `emo_encoder_state_dict` of `ckpt_stats_<e>.tar` |
+//! | `encoder_proj.{weight,bias}` | none: only when the image features are not `n_embd` wide (our small configuration) |
+//!
+//! Paper vs code, where we follow the code: the VAD fusion starts at a fixed position
+//! (`emotion_span` = 6: `<bos> the emotion is <emotion> because`), the contrastive head
+//! averages the emotion positions `[0, 6)` and explanation positions `[6, T)` of
+//! sequences padded to `max_seq_len` (padding included), and decoding is greedy by
+//! default although the paper reports nucleus sampling.
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::{Linear, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::models::gpt2::{Gpt2, Gpt2Config};
+use crate::models::loading::Weights;
+use crate::models::nn::{linear, Mode};
+use crate::sevlm::vad_encoder::{VadEncoder, VadEncoderConfig};
+
+/// Special tokens SEVLM adds to GPT-2's vocabulary, in the order the reference adds them
+/// (ids 50257..50260).
+pub const SPECIAL_TOKENS: [&str; 4] = ["<pad>", "<prefix>", "<emotion>", "<explanation>"];
+
+/// GPT-2's `<|endoftext|>` (SEVLM's `<bos>` and `<eos>`).
+pub const EOS_ID: u32 = 50256;
+/// `<pad>`.
+pub const PAD_ID: u32 = 50257;
+/// `<prefix>` segment id.
+pub const PREFIX_ID: u32 = 50258;
+/// `<emotion>` segment id.
+pub const EMOTION_SEGMENT: u32 = 50259;
+/// `<explanation>` segment id.
+pub const EXPLANATION_SEGMENT: u32 = 50260;
+/// GPT-2's vocabulary plus the four special tokens.
+pub const VOCAB_SIZE: usize = 50261;
+
+/// Which image encoder produces the grid features the decoder attends to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageEncoderKind {
+    /// CLIP ViT-B/16, post-LN grid tokens, ImageNet statistics (the paper's encoder).
+    ClipVitB16,
+    /// The demo kit's patch tower (see `models::patch_tower`), frozen.
+    PatchTower,
+}
+
+/// Everything that defines a SEVLM model (saved as `config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SevlmConfig {
+    /// Name of the configuration ("paper", "small", ...).
+    pub name: String,
+    /// The GPT-2 decoder (cross-attention on, vocabulary 50261).
+    pub decoder: Gpt2Config,
+    /// Width of the image grid features.
+    pub encoder_dim: usize,
+    /// The image encoder.
+    pub image_encoder: ImageEncoderKind,
+    /// The VAD encoder, fusion and VAD head.
+    pub use_vad: bool,
+    /// The VAD encoder's shape.
+    pub vad_encoder: VadEncoderConfig,
+    /// The contrastive head.
+    pub use_cl: bool,
+    /// Positions before the explanation (`<bos> the emotion is <e> because`).
+    pub emotion_span: usize,
+    /// Training sequence length (padding included).
+    pub max_seq_len: usize,
+    /// The prompt after `<bos>`.
+    pub prompt: String,
+    /// The GPT-2 ids a small model keeps (its vocabulary, in model-id order); `None`:
+    /// GPT-2's full vocabulary plus the four specials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_vocab: Option<Vec<u32>>,
+}
+
+impl SevlmConfig {
+    /// The paper's model: CLIP ViT-B/16 grid (768) + distilgpt2 with cross-attention.
+    pub fn paper() -> Self {
+        let mut decoder = Gpt2Config::distilgpt2(true);
+        decoder.vocab_size = VOCAB_SIZE;
+        SevlmConfig {
+            name: "paper".into(),
+            decoder,
+            encoder_dim: 768,
+            image_encoder: ImageEncoderKind::ClipVitB16,
+            use_vad: true,
+            vad_encoder: VadEncoderConfig::default(),
+            use_cl: true,
+            emotion_span: 6,
+            max_seq_len: 30,
+            prompt: "the emotion is".into(),
+            compact_vocab: None,
+        }
+    }
+
+    /// The demo kit's CPU model: a 4-layer, 256-wide GPT-2 over the patch tower's grid.
+    pub fn small() -> Self {
+        let mut c = Self::paper();
+        c.name = "small".into();
+        c.decoder.n_embd = 256;
+        c.decoder.n_layer = 4;
+        c.decoder.n_head = 4;
+        c.decoder.n_positions = 64;
+        c.encoder_dim = 192;
+        c.image_encoder = ImageEncoderKind::PatchTower;
+        c.vad_encoder.max_positions = 64;
+        c
+    }
+
+    /// A tiny configuration for tests (same vocabulary, 32 wide).
+    pub fn tiny(encoder_dim: usize) -> Self {
+        let mut c = Self::small();
+        c.name = "tiny".into();
+        c.decoder.n_embd = 32;
+        c.decoder.n_layer = 2;
+        c.decoder.n_head = 2;
+        c.decoder.n_positions = 40;
+        c.encoder_dim = encoder_dim;
+        c.vad_encoder.max_positions = 40;
+        c
+    }
+
+    /// Reads `config.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = crate::error::read_text(path)?;
+        serde_json::from_str(&text).map_err(|e| Error::parse(path, None, e.to_string()))
+    }
+
+    /// Gives the model a compact vocabulary (sets `decoder.vocab_size`).
+    pub fn with_compact_vocab(mut self, vocab: &crate::sevlm::data::CompactVocab) -> Self {
+        self.decoder.vocab_size = vocab.len();
+        self.compact_vocab = Some(vocab.gpt2_ids().to_vec());
+        self
+    }
+
+    /// Checks that the pieces fit together.
+    pub fn validate(&self) -> Result<()> {
+        if !self.decoder.add_cross_attention {
+            return Err(Error::Invalid(
+                "SEVLM config: the decoder needs cross-attention".into(),
+            ));
+        }
+        match &self.compact_vocab {
+            None if self.decoder.vocab_size < VOCAB_SIZE => {
+                return Err(Error::Invalid(format!(
+                    "SEVLM config: vocabulary {} is smaller than GPT-2 + 4 special tokens ({VOCAB_SIZE})",
+                    self.decoder.vocab_size
+                )))
+            }
+            Some(v) if v.len() != self.decoder.vocab_size => {
+                return Err(Error::Invalid(format!(
+                    "SEVLM config: compact vocabulary of {} ids but decoder vocab_size {}",
+                    v.len(),
+                    self.decoder.vocab_size
+                )))
+            }
+            _ => {}
+        }
+        if self.max_seq_len > self.decoder.n_positions
+            || (self.use_vad && self.max_seq_len > self.vad_encoder.max_positions)
+        {
+            return Err(Error::Invalid(format!(
+                "SEVLM config: max_seq_len {} exceeds the decoder's or VAD encoder's positions",
+                self.max_seq_len
+            )));
+        }
+        if self.emotion_span >= self.max_seq_len {
+            return Err(Error::Invalid(
+                "SEVLM config: emotion_span must be shorter than max_seq_len".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The reference's `LanguageReward`: Linear(2d + e -> d), 3 x (ReLU, Linear d -> d),
+/// ReLU, Linear(d -> 1).
+#[derive(Debug, Clone)]
+struct SimMlp {
+    layers: Vec<Linear>,
+}
+
+impl SimMlp {
+    fn new(im_dim: usize, d: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let p = vb.pp("pred");
+        Ok(SimMlp {
+            layers: vec![
+                linear(2 * d + im_dim, d, true, p.pp("0"))?,
+                linear(d, d, true, p.pp("2"))?,
+                linear(d, d, true, p.pp("4"))?,
+                linear(d, d, true, p.pp("6"))?,
+                linear(d, 1, true, p.pp("8"))?,
+            ],
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut h = x.clone();
+        let n = self.layers.len();
+        for (i, l) in self.layers.iter().enumerate() {
+            h = l.forward(&h)?;
+            if i + 1 < n {
+                h = h.relu()?;
+            }
+        }
+        h.squeeze(D::Minus1)
+    }
+}
+
+/// Outputs of one forward pass.
+#[derive(Debug, Clone)]
+pub struct SevlmOutput {
+    /// Final hidden states [B, T, d].
+    pub hidden: Tensor,
+    /// Vocabulary logits [B, T, V].
+    pub logits: Tensor,
+    /// The VAD head at every position [B, T, 3] (position t predicts token t + 1).
+    pub vad: Option<Tensor>,
+}
+
+/// The SEVLM model.
+#[derive(Debug, Clone)]
+pub struct Sevlm {
+    cfg: SevlmConfig,
+    gpt: Gpt2,
+    vad_linear: Option<Linear>,
+    vad_head: Option<Linear>,
+    emo_encoder: Option<VadEncoder>,
+    sim_mlp: Option<SimMlp>,
+    encoder_proj: Option<Linear>,
+}
+
+impl Sevlm {
+    /// Builds the model from `vb` (keys in the module header).
+    pub fn new(cfg: &SevlmConfig, vb: VarBuilder, untied_head: bool) -> Result<Self> {
+        cfg.validate()?;
+        let d = cfg.decoder.n_embd;
+        let dec = vb.pp("decoder");
+        let gpt = Gpt2::new(&cfg.decoder, dec.clone(), untied_head)?;
+        let (vad_linear, vad_head, emo_encoder) = if cfg.use_vad {
+            (
+                Some(linear(d + 3, d, true, dec.pp("transformer").pp("VAD_linear"))?),
+                Some(linear(d, 3, true, dec.pp("VAD_head"))?),
+                Some(VadEncoder::new(&cfg.vad_encoder, vb.pp("emo_encoder"))?),
+            )
+        } else {
+            (None, None, None)
+        };
+        let sim_mlp = if cfg.use_cl {
+            Some(SimMlp::new(cfg.encoder_dim, d, dec.pp("sim_mlp"))?)
+        } else {
+            None
+        };
+        let encoder_proj = if cfg.encoder_dim != d {
+            Some(linear(cfg.encoder_dim, d, true, vb.pp("encoder_proj"))?)
+        } else {
+            None
+        };
+        Ok(Sevlm {
+            cfg: cfg.clone(),
+            gpt,
+            vad_linear,
+            vad_head,
+            emo_encoder,
+            sim_mlp,
+            encoder_proj,
+        })
+    }
+
+    /// A freshly initialised, trainable model: every variable lives in the returned
+    /// `VarMap`. Initialisation is deterministic by `seed`: PyTorch's default uniform for
+    /// matrices, GPT-2's N(0, 0.02) for the token and position tables.
+    pub fn init(cfg: &SevlmConfig, seed: u64, device: &Device) -> Result<(Self, VarMap)> {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, device);
+        let model = Self::new(cfg, vb, false)?;
+        crate::models::nn::reseed(&vm, seed)?;
+        gpt2_embedding_init(&vm, seed)?;
+        Ok((model, vm))
+    }
+
+    /// Loads a model folder written by [`crate::sevlm::save`]: `config.json` +
+    /// `model.safetensors`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let cfg = SevlmConfig::load(&dir.join("config.json"))?;
+        let weights = Weights::load(&dir.join("model.safetensors"), device)?;
+        Self::from_weights(&cfg, &weights, device)
+    }
+
+    /// Builds the model from loaded tensors (keys as in the module header).
+    pub fn from_weights(cfg: &SevlmConfig, weights: &Weights, device: &Device) -> Result<Self> {
+        let untied = untied_head(weights, "decoder.")?;
+        let source = weights.source().to_path_buf();
+        Self::new(cfg, weights.var_builder(device), untied)
+            .map_err(|e| Error::parse(&source, None, format!("SEVLM checkpoint: {e}")))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SevlmConfig {
+        &self.cfg
+    }
+
+    /// The decoder.
+    pub fn gpt(&self) -> &Gpt2 {
+        &self.gpt
+    }
+
+    /// Projects image grid features [B, N, encoder_dim] to the decoder width.
+    pub fn encoder_states(&self, image: &Tensor) -> Result<Tensor> {
+        Ok(match &self.encoder_proj {
+            Some(p) => p.forward(image)?,
+            None => image.clone(),
+        })
+    }
+
+    /// Runs the model on token ids [B, T], segment ids [B, T], per-token lexicon VAD
+    /// [B, T, 3] (ignored without the VAD modules) and image grid features
+    /// [B, N, encoder_dim]. No padding mask, as the reference: padding sits at the end,
+    /// where the causal mask hides it from real tokens.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        segments: &Tensor,
+        vad: Option<&Tensor>,
+        image: &Tensor,
+        mode: Mode,
+    ) -> Result<SevlmOutput> {
+        let (_, t) = ids.dims2()?;
+        let mut emb = self.gpt.embed(ids, Some(segments), 0)?;
+        let span = self.cfg.emotion_span;
+        if let (Some(enc), Some(lin), Some(v)) = (&self.emo_encoder, &self.vad_linear, vad) {
+            if t > span {
+                let ef = enc.forward(v, mode)?;
+                let head = emb.narrow(1, 0, span)?;
+                let tail = Tensor::cat(
+                    &[&emb.narrow(1, span, t - span)?, &ef.narrow(1, span, t - span)?],
+                    D::Minus1,
+                )?;
+                let tail = lin.forward(&tail)?;
+                emb = Tensor::cat(&[&head, &tail], 1)?;
+            }
+        }
+        let enc = self.encoder_states(image)?;
+        let hidden = self.gpt.forward_embeds(&emb, Some(&enc), None, None, mode)?;
+        let logits = self.gpt.logits(&hidden)?;
+        let vad = match &self.vad_head {
+            Some(h) => Some(h.forward(&hidden)?),
+            None => None,
+        };
+        Ok(SevlmOutput {
+            hidden,
+            logits,
+            vad,
+        })
+    }
+
+    /// The contrastive head's score of (image mean [B, encoder_dim], emotion-span mean
+    /// [B, d], explanation mean [B, d]) -> [B].
+    pub fn similarity(&self, image: &Tensor, emotion: &Tensor, explanation: &Tensor) -> Result<Tensor> {
+        let head = self
+            .sim_mlp
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("this SEVLM has no contrastive head".into()))?;
+        let x = Tensor::cat(&[image, emotion, explanation], D::Minus1)?;
+        Ok(head.forward(&x)?)
+    }
+}
+
+/// True when `prefix lm_head.weight` exists and differs from `prefix transformer.wte.weight`.
+fn untied_head(w: &Weights, prefix: &str) -> Result<bool> {
+    let head = format!("{prefix}lm_head.weight");
+    let wte = format!("{prefix}transformer.wte.weight");
+    if !w.contains(&head) {
+        return Ok(false);
+    }
+    let (h, e) = (w.get_any(&head)?, w.get_any(&wte)?);
+    Ok(h.dims() != e.dims() || (h - e)?.abs()?.max_all()?.to_scalar::<f32>()? > 0.0)
+}
+
+/// GPT-2's initialisation of the token and position tables: N(0, 0.02), seeded.
+fn gpt2_embedding_init(vm: &VarMap, seed: u64) -> Result<()> {
+    use rand::SeedableRng;
+    use rand_distr_free::normal;
+    let data = vm
+        .data()
+        .lock()
+        .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5e71_0002);
+    let mut names: Vec<&String> = data
+        .keys()
+        .filter(|k| k.ends_with("transformer.wte.weight") || k.ends_with("transformer.wpe.weight"))
+        .collect();
+    names.sort();
+    for name in names {
+        let var = &data[name];
+        let n = var.elem_count();
+        let vals: Vec<f32> = (0..n).map(|_| 0.02 * normal(&mut rng)).collect();
+        var.set(&Tensor::from_vec(vals, var.dims(), var.device())?)?;
+    }
+    Ok(())
+}
+
+/// A standard normal sample without the `rand_distr` crate (Box-Muller).
+mod rand_distr_free {
+    use rand::Rng;
+    pub fn normal(rng: &mut impl Rng) -> f32 {
+        let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.gen();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}

@@ -1,0 +1,365 @@
+//! SEVLM tests. References: the reference code's loss definitions (`models/gpt.py`),
+//! hand-computed values, and behaviour (overfitting, reproducibility).
+
+use super::*;
+use crate::models::tests::max_diff;
+use crate::sevlm::data::{Encoded, IGNORE};
+use crate::sevlm::generate::{emotion_distribution, generate};
+use crate::sevlm::model::{EXPLANATION_SEGMENT, VOCAB_SIZE};
+use crate::sevlm::train::{
+    contrastive_loss, language_loss, losses, masked_vad_loss, negative_indices,
+    trainable_groups, Batch,
+};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+fn builder(max_len: usize) -> SequenceBuilder {
+    let assets = crate::find_assets().expect("assets");
+    let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(&assets).unwrap();
+    let lex = crate::lexicon::VadLexicon::parse(
+        "term\tvalence\tarousal\tdominance\nsad\t-0.75\t-0.5\t-0.5\nbright\t0.5\t0.25\t0.25\ndark\t-0.5\t-0.25\t-0.75\nsky\t0.25\t0.0\t0.0\n",
+        std::path::Path::new("test-lexicon.tsv"),
+        crate::lexicon::LexiconFormat::NrcV2,
+    )
+    .unwrap();
+    SequenceBuilder::new(tok, lex, "the emotion is", max_len)
+}
+
+fn tiny() -> SevlmConfig {
+    let mut c = SevlmConfig::tiny(16);
+    c.max_seq_len = 16;
+    c
+}
+
+#[test]
+fn shapes_for_both_configurations() {
+    let dev = Device::Cpu;
+    for cfg in [SevlmConfig::paper(), SevlmConfig::small()] {
+        let vb = VarBuilder::zeros(DType::F32, &dev);
+        let m = Sevlm::new(&cfg, vb, false).unwrap();
+        let t = cfg.max_seq_len;
+        let ids = Tensor::zeros((2, t), DType::U32, &dev).unwrap();
+        let segs = Tensor::full(EXPLANATION_SEGMENT, (2, t), &dev).unwrap();
+        let vad = Tensor::zeros((2, t, 3), DType::F32, &dev).unwrap();
+        let img = Tensor::zeros((2, 196, cfg.encoder_dim), DType::F32, &dev).unwrap();
+        let out = m.forward(&ids, &segs, Some(&vad), &img, Mode::Infer).unwrap();
+        assert_eq!(out.logits.dims(), &[2, t, VOCAB_SIZE], "{}", cfg.name);
+        assert_eq!(out.hidden.dims(), &[2, t, cfg.decoder.n_embd]);
+        assert_eq!(out.vad.unwrap().dims(), &[2, t, 3]);
+        let d = cfg.decoder.n_embd;
+        let s = m
+            .similarity(
+                &Tensor::zeros((2, cfg.encoder_dim), DType::F32, &dev).unwrap(),
+                &Tensor::zeros((2, d), DType::F32, &dev).unwrap(),
+                &Tensor::zeros((2, d), DType::F32, &dev).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(s.dims(), &[2]);
+    }
+    // The paper configuration is distilgpt2 + cross-attention over 768-wide CLIP grids.
+    let p = SevlmConfig::paper();
+    assert_eq!((p.decoder.n_layer, p.decoder.n_embd, p.encoder_dim), (6, 768, 768));
+}
+
+fn paired_batch(seq: &SequenceBuilder, dev: &Device, dim: usize) -> (Batch, Tensor) {
+    let images = Tensor::randn(0f32, 1.0, (2, 9, dim), dev).unwrap();
+    let seqs = vec![
+        (seq.encode(Emotion::Awe, "the bright sky").unwrap(), 0),
+        (seq.encode(Emotion::Sadness, "the dark sky is sad").unwrap(), 0),
+        (seq.encode(Emotion::Fear, "dark shapes").unwrap(), 1),
+        (seq.encode(Emotion::Contentment, "a bright calm sky").unwrap(), 1),
+    ];
+    let refs: Vec<&(Encoded, usize)> = seqs.iter().collect();
+    (Batch::new(&refs, &images, dev).unwrap(), images)
+}
+
+#[test]
+fn every_trainable_parameter_gets_a_gradient() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let seq = builder(cfg.max_seq_len);
+    let (model, vm) = Sevlm::init(&cfg, 3, &dev).unwrap();
+    let (batch, _) = paired_batch(&seq, &dev, 16);
+    let l = losses(&model, &batch, Some(&[1, 0]), 2.0, 1.0, Mode::Train).unwrap();
+    assert!(l.vad.is_some() && l.contrastive.is_some());
+    let grads = l.total.backward().unwrap();
+    let (dec, vad) = trainable_groups(&vm);
+    assert!(!dec.is_empty() && !vad.is_empty());
+    let data = vm.data().lock().unwrap();
+    let mut checked = 0;
+    for (name, var) in data.iter() {
+        let g = grads.get(var.as_tensor());
+        if name.starts_with("emo_encoder.decoder.") {
+            // The reference's unused head: loaded, never trained.
+            assert!(g.is_none(), "{name}");
+            continue;
+        }
+        if name == "decoder.sim_mlp.pred.8.bias" {
+            // The score's final bias shifts positive and negative scores alike, and the
+            // contrastive softmax is shift-invariant: its gradient is zero by design (up
+            // to the 1e-8 epsilon), in the reference too.
+            let s = g.unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(s < 1e-6, "{name}: {s}");
+            checked += 1;
+            continue;
+        }
+        let s = g
+            .unwrap_or_else(|| panic!("no gradient for {name}"))
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(s > 0.0 && s.is_finite(), "{name}: {s}");
+        checked += 1;
+    }
+    assert_eq!(checked, dec.len() + vad.len());
+}
+
+/// Hand computation: pos = [1, 0], negs = [[0, 0], [1, 2]].
+/// Row 0: e / (e + 1 + 1) = 2.718282 / 4.718282 = 0.576117 -> -ln = 0.551444.
+/// Row 1: 1 / (1 + e + e^2) = 1 / 11.107338 = 0.090031 -> -ln = 2.407606.
+/// Mean = 1.479525.
+#[test]
+fn contrastive_loss_matches_hand_computed_value() {
+    let dev = Device::Cpu;
+    let pos = Tensor::new(&[1f32, 0.0], &dev).unwrap();
+    let negs = Tensor::new(&[[0f32, 0.0], [1.0, 2.0]], &dev).unwrap();
+    let l = contrastive_loss(&pos, &negs).unwrap().to_scalar::<f32>().unwrap();
+    assert!((l - 1.479525).abs() < 1e-5, "{l}");
+    // Negative layout: swap inside pairs; pair i takes pair perm[i]'s sequences.
+    let (swap, other) = negative_indices(3, &[2, 0, 1]);
+    assert_eq!(swap, vec![1, 0, 3, 2, 5, 4]);
+    assert_eq!(other, vec![4, 5, 0, 1, 2, 3]);
+}
+
+/// Hand computation of the masked VAD MSE: rows with an all-zero target are skipped.
+/// Rows kept: (pred 1,0,0 vs 0,0,1) -> 1 + 0 + 1 = 2; (0.5,0.5,0.5 vs 0.5,0.5,0) -> 0.25.
+/// Mean over 2 rows x 3 = 2.25 / 6 = 0.375.
+#[test]
+fn vad_and_language_losses_match_hand_computed_values() {
+    let dev = Device::Cpu;
+    let pred = Tensor::new(&[[[1f32, 0.0, 0.0], [9.0, 9.0, 9.0], [0.5, 0.5, 0.5]]], &dev).unwrap();
+    let target = Tensor::new(&[[[0f32, 0.0, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.0]]], &dev).unwrap();
+    let l = masked_vad_loss(&pred, &target).unwrap().unwrap().to_scalar::<f32>().unwrap();
+    assert!((l - 0.375).abs() < 1e-6, "{l}");
+    let zero = Tensor::zeros((1, 2, 3), DType::F32, &dev).unwrap();
+    assert!(masked_vad_loss(&zero, &zero).unwrap().is_none());
+    // Language loss: vocabulary 2, uniform logits -> ln 2 per scored token; the IGNORE
+    // label (and the first position, which has no predecessor) are not scored.
+    let logits = Tensor::zeros((1, 3, 2), DType::F32, &dev).unwrap();
+    let labels = Tensor::new(&[[IGNORE, 1, IGNORE]], &dev).unwrap();
+    let l = language_loss(&logits, &labels).unwrap().to_scalar::<f32>().unwrap();
+    assert!((l - std::f32::consts::LN_2).abs() < 1e-6, "{l}");
+    let none = Tensor::new(&[[IGNORE, IGNORE, IGNORE]], &dev).unwrap();
+    assert!(language_loss(&logits, &none).is_err());
+}
+
+#[test]
+fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
+    let dev = Device::Cpu;
+    let mut cfg = tiny();
+    cfg.decoder.n_embd = 48;
+    cfg.decoder.n_head = 2;
+    let seq = builder(cfg.max_seq_len);
+    let (model, vm) = Sevlm::init(&cfg, 11, &dev).unwrap();
+    let targets = [
+        (Emotion::Awe, "the bright sky is vast"),
+        (Emotion::Sadness, "a dark room"),
+        (Emotion::Fear, "dark shapes in the woods"),
+        (Emotion::Contentment, "a calm green field"),
+    ];
+    // Four distinct images, far apart.
+    let images = Tensor::randn(0f32, 1.0, (4, 9, 16), &dev).unwrap();
+    let sequences: Vec<(Encoded, usize)> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, (e, x))| (seq.encode(*e, x).unwrap(), i))
+        .collect();
+    let data = TrainData {
+        sequences,
+        images: images.clone(),
+        paired: false,
+    };
+    let tc = SevlmTrainConfig {
+        epochs: 150,
+        batch_pairs: 4,
+        lr_decoder: 3e-3,
+        lr_vad_encoder: 3e-3,
+        clip: 1.0,
+        ..Default::default()
+    };
+    let report = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, || true).unwrap();
+    let first = report.steps.first().unwrap().language;
+    let last = report.steps.last().unwrap().language;
+    assert!(last < 0.05 * first, "language loss {first} -> {last}");
+    for (i, (e, x)) in targets.iter().enumerate() {
+        let img = images.narrow(0, i, 1).unwrap();
+        let g = generate(&model, &seq, &img, &DecodeOptions::default(), |_| {}, || true).unwrap();
+        assert_eq!(g.state, ParseState::Complete, "{}", g.text);
+        assert_eq!(g.emotion, Some(*e));
+        assert_eq!(g.explanation.as_deref(), Some(*x));
+        assert_eq!(g.stopped, "end token");
+        // The emotion distribution comes from the same model: the trained emotion wins.
+        let (dist, _) = emotion_distribution(&model, &seq, &img).unwrap();
+        let best = dist.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap().0;
+        assert_eq!(best, *e);
+        assert!((dist.iter().map(|d| d.1).sum::<f32>() - 1.0).abs() < 1e-4);
+        // Tokens carry the VAD head's prediction and the lexicon's value.
+        assert!(g.tokens.iter().all(|t| t.predicted_vad.is_some()));
+        if x.contains("dark") {
+            let dark = g.tokens.iter().find(|t| t.text.trim() == "dark").unwrap();
+            assert_eq!(dark.lexicon_vad, Some([-0.5, -0.25, -0.75]));
+            assert!(dark.in_explanation);
+        }
+    }
+    // Training is deterministic by seed.
+    let (model2, vm2) = Sevlm::init(&cfg, 11, &dev).unwrap();
+    let tc2 = SevlmTrainConfig { epochs: 3, ..tc.clone() };
+    let r1 = train::train(&model2, &vm2, &data, &tc2, &dev, |_, _| {}, || true).unwrap();
+    let (model3, vm3) = Sevlm::init(&cfg, 11, &dev).unwrap();
+    let r2 = train::train(&model3, &vm3, &data, &tc2, &dev, |_, _| {}, || true).unwrap();
+    assert_eq!(r1, r2);
+}
+
+#[test]
+fn paired_training_runs_all_three_losses_and_cancels() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let seq = builder(cfg.max_seq_len);
+    let (model, vm) = Sevlm::init(&cfg, 5, &dev).unwrap();
+    let (_, images) = paired_batch(&seq, &dev, 16);
+    let ex = [
+        (Emotion::Awe, "the bright sky", 0),
+        (Emotion::Sadness, "the dark sky is sad", 0),
+        (Emotion::Fear, "dark shapes", 1),
+        (Emotion::Contentment, "a bright calm sky", 1),
+    ];
+    let data = TrainData {
+        sequences: ex
+            .iter()
+            .map(|(e, x, i)| (seq.encode(*e, x).unwrap(), *i))
+            .collect(),
+        images,
+        paired: true,
+    };
+    let tc = SevlmTrainConfig {
+        epochs: 2,
+        batch_pairs: 2,
+        ..Default::default()
+    };
+    let mut seen = 0;
+    let r = train::train(&model, &vm, &data, &tc, &dev, |_, total| {
+        seen += 1;
+        assert_eq!(total, 2);
+    }, || true)
+    .unwrap();
+    assert_eq!(seen, 2);
+    assert!(r.steps.iter().all(|s| s.contrastive.is_some() && s.vad.is_some()));
+    let cancelled = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, || false);
+    assert!(matches!(cancelled, Err(crate::Error::Cancelled)));
+}
+
+#[test]
+fn nucleus_sampling_is_reproducible_by_seed() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let seq = builder(cfg.max_seq_len);
+    let (model, _vm) = Sevlm::init(&cfg, 9, &dev).unwrap();
+    let img = Tensor::randn(0f32, 1.0, (1, 9, 16), &dev).unwrap();
+    let opts = |seed| DecodeOptions {
+        decoding: Decoding::Nucleus {
+            top_p: 0.9,
+            temperature: 1.0,
+            seed,
+        },
+        max_tokens: 8,
+        ignore_end: false,
+    };
+    let run = |seed| {
+        generate(&model, &seq, &img, &opts(seed), |_| {}, || true)
+            .unwrap()
+            .tokens
+            .iter()
+            .map(|t| t.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(1), run(1));
+    // An untrained model spreads its probability: different seeds give different text.
+    assert!((2..6).any(|s| run(s) != run(1)));
+    // Streaming sees the same tokens as the result; cancellation stops.
+    let mut streamed = Vec::new();
+    let g = generate(&model, &seq, &img, &opts(1), |t| streamed.push(t.id), || true).unwrap();
+    assert_eq!(streamed, g.tokens.iter().map(|t| t.id).collect::<Vec<_>>());
+    assert!(matches!(
+        generate(&model, &seq, &img, &opts(1), |_| {}, || false),
+        Err(crate::Error::Cancelled)
+    ));
+}
+
+#[test]
+fn save_load_and_reference_layout_round_trip() {
+    let dev = Device::Cpu;
+    // The reference has no image projection: features are as wide as the decoder.
+    let mut cfg = tiny();
+    cfg.encoder_dim = cfg.decoder.n_embd;
+    let (model, vm) = Sevlm::init(&cfg, 4, &dev).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    save(dir.path(), &cfg, &vm).unwrap();
+    let loaded = Sevlm::load(dir.path(), &dev).unwrap();
+    let seq = builder(cfg.max_seq_len);
+    let (batch, _) = paired_batch(&seq, &dev, 32);
+    let a = model
+        .forward(&batch.ids, &batch.segments, Some(&batch.vad), &batch.image, Mode::Infer)
+        .unwrap();
+    let b = loaded
+        .forward(&batch.ids, &batch.segments, Some(&batch.vad), &batch.image, Mode::Infer)
+        .unwrap();
+    assert!(max_diff(&a.logits, &b.logits) < 1e-6);
+
+    // The reference release layout: decoder keys without prefix in nle_model_0/, the VAD
+    // encoder in its own file, an HF GPT-2 config with SEVLM's extra fields.
+    let w = crate::models::loading::Weights::load(&dir.path().join("model.safetensors"), &dev)
+        .unwrap();
+    let mut dec = std::collections::HashMap::new();
+    let mut emo = std::collections::HashMap::new();
+    for n in w.names() {
+        let t = w.get_any(n).unwrap().clone();
+        if let Some(k) = n.strip_prefix("decoder.") {
+            dec.insert(k.to_string(), t);
+        } else if let Some(k) = n.strip_prefix("emo_encoder.") {
+            emo.insert(k.to_string(), t);
+        }
+    }
+    let rel = tempfile::tempdir().unwrap();
+    let md = rel.path().join("nle_model_0");
+    std::fs::create_dir_all(&md).unwrap();
+    crate::models::loading::save_safetensors(&md.join("model.safetensors"), &dec).unwrap();
+    let emo_path = rel.path().join("emo_encoder.safetensors");
+    crate::models::loading::save_safetensors(&emo_path, &emo).unwrap();
+    let mut hf: serde_json::Value = serde_json::to_value(&cfg.decoder).unwrap();
+    hf["len_prefix"] = 0.into();
+    hf["use_cl_loss"] = true.into();
+    hf["use_VAD_loss"] = true.into();
+    hf["encoder_dim"] = cfg.decoder.n_embd.into();
+    std::fs::write(md.join("config.json"), hf.to_string()).unwrap();
+    let (r, rcfg) = checkpoint::load_reference(&md, Some(&emo_path), &dev).unwrap();
+    assert!(rcfg.use_vad && rcfg.use_cl);
+    assert_eq!(rcfg.vad_encoder.max_positions, cfg.vad_encoder.max_positions);
+    // Same decoder and VAD encoder: identical logits.
+    let c = r
+        .forward(&batch.ids, &batch.segments, Some(&batch.vad), &batch.image, Mode::Infer)
+        .unwrap();
+    assert!(max_diff(&a.logits, &c.logits) < 1e-5);
+    // A release that uses the VAD encoder but is given none names the field.
+    let err = checkpoint::load_reference(&md, None, &dev).unwrap_err().to_string();
+    assert!(err.contains("use_VAD_loss"), "{err}");
+    // A missing tensor names the file and tensor.
+    dec.remove("transformer.h.0.ln_1.weight");
+    crate::models::loading::save_safetensors(&md.join("model.safetensors"), &dec).unwrap();
+    let err = checkpoint::load_reference(&md, Some(&emo_path), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("h.0.ln_1.weight"), "{err}");
+}
