@@ -159,17 +159,34 @@ fn vad_and_language_losses_match_hand_computed_values() {
 #[test]
 fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
     let dev = Device::Cpu;
-    let mut cfg = tiny();
-    cfg.decoder.n_embd = 48;
-    cfg.decoder.n_head = 2;
-    let seq = builder(cfg.max_seq_len);
-    let (model, vm) = Sevlm::init(&cfg, 11, &dev).unwrap();
     let targets = [
         (Emotion::Awe, "the bright sky is vast"),
         (Emotion::Sadness, "a dark room"),
         (Emotion::Fear, "dark shapes in the woods"),
         (Emotion::Contentment, "a calm green field"),
     ];
+    // A compact vocabulary (the kit's mechanism) keeps the test fast: the output layer
+    // has a few dozen ids instead of 50,261.
+    let full = builder(16);
+    let vocab = crate::sevlm::kit::build_vocab(
+        &full,
+        &targets
+            .iter()
+            .map(|(e, x)| Example {
+                image: String::new(),
+                emotion: *e,
+                explanation: x.to_string(),
+            })
+            .collect::<Vec<_>>(),
+        &[],
+        1,
+    )
+    .unwrap();
+    let mut cfg = tiny().with_compact_vocab(&vocab);
+    cfg.decoder.n_embd = 48;
+    cfg.decoder.n_head = 2;
+    let seq = builder(cfg.max_seq_len).with_vocab(Some(vocab));
+    let (model, vm) = Sevlm::init(&cfg, 11, &dev).unwrap();
     // Four distinct images, far apart.
     let images = Tensor::randn(0f32, 1.0, (4, 9, 16), &dev).unwrap();
     let sequences: Vec<(Encoded, usize)> = targets
