@@ -108,7 +108,14 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     let emo = args.emo_encoder.clone();
     let load = move |device: &artemo_engine::Device| {
         if reference {
-            sevlm::load_reference_runtime(&dir2, emo.as_deref(), &assets, &models, clip.as_deref(), device)
+            sevlm::load_reference_runtime(
+                &dir2,
+                emo.as_deref(),
+                &assets,
+                &models,
+                clip.as_deref(),
+                device,
+            )
         } else {
             sevlm::load_runtime(&dir2, &assets, &models, clip.as_deref(), device)
         }
@@ -154,7 +161,9 @@ fn print_analysis(a: &serde_json::Value) {
     let g = &a["generation"];
     match g["state"]["state"].as_str() {
         Some("complete") => {}
-        Some("no_because") => println!("  (the model wrote no \"because\": no explanation to show)"),
+        Some("no_because") => {
+            println!("  (the model wrote no \"because\": no explanation to show)")
+        }
         Some("unknown_emotion") => println!(
             "  (\"{}\" is not an ArtEmis emotion)",
             g["state"]["words"].as_str().unwrap_or("")
@@ -167,11 +176,14 @@ fn print_analysis(a: &serde_json::Value) {
         for row in d {
             let name = row[0].as_str().unwrap_or("?");
             let p = row[1].as_f64().unwrap_or(0.0);
-            println!("    {name:<15} {:>5.1}% {}", p * 100.0, "#".repeat((p * 40.0).round() as usize));
+            println!(
+                "    {name:<15} {:>5.1}% {}",
+                p * 100.0,
+                "#".repeat((p * 40.0).round() as usize)
+            );
         }
     }
 }
-
 
 /// `artemo bench sevlm`: one training step and generation speed, paper and small
 /// configurations (random weights).

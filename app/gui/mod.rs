@@ -2,6 +2,7 @@
 //! selected painting. All decoding runs on the engine's io lane; the UI only uploads
 //! finished pixels as textures.
 
+mod explain;
 mod textures;
 
 use std::collections::{HashMap, HashSet};
@@ -84,6 +85,7 @@ pub struct ArtemoApp {
     /// collection), with where they came from.
     responses: HashMap<String, Vec<artemo_engine::annotations::Annotation>>,
     responses_source: Option<String>,
+    explain: explain::Explain,
 }
 
 impl ArtemoApp {
@@ -123,6 +125,7 @@ impl ArtemoApp {
             scroll_to_selected: false,
             responses: HashMap::new(),
             responses_source: None,
+            explain: explain::Explain::new(),
         };
         if let Some(note) = app.engine.device_note() {
             app.notices.push(Notice {
@@ -199,6 +202,16 @@ impl ArtemoApp {
 
     fn poll(&mut self, ctx: &egui::Context) {
         while let Some(ev) = self.engine.try_event() {
+            if self.explain.owns(ev.job) {
+                match ev.kind {
+                    EventKind::Partial(out) => self.explain.on_partial(ev.job, out),
+                    EventKind::Done(_) => self.explain.on_end(ev.job, None),
+                    EventKind::Failed(msg) => self.explain.on_end(ev.job, Some(msg)),
+                    EventKind::Cancelled => self.explain.on_end(ev.job, Some("cancelled".into())),
+                    _ => {}
+                }
+                continue;
+            }
             let Some(kind) = self.pending.get(&ev.job).copied() else {
                 continue;
             };
@@ -586,74 +599,90 @@ impl ArtemoApp {
         else {
             return;
         };
-        egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-            let w = ui.available_width();
-            match &self.view {
-                Some(v) if v.index == i => {
-                    let ts = v.texture.size_vec2();
-                    let max_h = (ui.ctx().content_rect().height() * 0.62).max(200.0);
-                    let scale = (w / ts.x).min(max_h / ts.y);
-                    ui.vertical_centered(|ui| {
-                        ui.add(egui::Image::new((v.texture.id(), ts * scale)));
-                    });
-                    ui.label(RichText::new(format!("{} × {} px", v.original.0, v.original.1)).small().weak());
-                }
-                _ => {
-                    if let Some(err) = self.failed.get(&i) {
-                        ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
-                    } else {
-                        ui.add_sized([w, 240.0], egui::Spinner::new());
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                let w = ui.available_width();
+                match &self.view {
+                    Some(v) if v.index == i => {
+                        let ts = v.texture.size_vec2();
+                        let max_h = (ui.ctx().content_rect().height() * 0.62).max(200.0);
+                        let scale = (w / ts.x).min(max_h / ts.y);
+                        ui.vertical_centered(|ui| {
+                            ui.add(egui::Image::new((v.texture.id(), ts * scale)));
+                        });
+                        ui.label(
+                            RichText::new(format!("{} × {} px", v.original.0, v.original.1))
+                                .small()
+                                .weak(),
+                        );
+                    }
+                    _ => {
+                        if let Some(err) = self.failed.get(&i) {
+                            ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
+                        } else {
+                            ui.add_sized([w, 240.0], egui::Spinner::new());
+                        }
                     }
                 }
-            }
-            ui.add_space(6.0);
-            ui.heading(p.display_title());
-            if let Some(a) = &p.artist {
-                ui.label(RichText::new(a).strong());
-            }
-            let mut meta = Vec::new();
-            if let Some(d) = &p.date {
-                meta.push(d.clone());
-            }
-            if let Some(m) = &p.medium {
-                meta.push(m.clone());
-            }
-            if let Some(s) = &p.style {
-                meta.push(s.replace('_', " "));
-            }
-            if !meta.is_empty() {
-                ui.label(meta.join(" · "));
-            }
-            if let Some(d) = p.plain_description() {
                 ui.add_space(6.0);
-                ui.label(d);
-            }
-            ui.add_space(6.0);
-            ui.label(RichText::new(p.path.display().to_string()).small().weak());
-            if let Some(rows) = self.responses.get(&p.id) {
+                ui.heading(p.display_title());
+                if let Some(a) = &p.artist {
+                    ui.label(RichText::new(a).strong());
+                }
+                let mut meta = Vec::new();
+                if let Some(d) = &p.date {
+                    meta.push(d.clone());
+                }
+                if let Some(m) = &p.medium {
+                    meta.push(m.clone());
+                }
+                if let Some(s) = &p.style {
+                    meta.push(s.replace('_', " "));
+                }
+                if !meta.is_empty() {
+                    ui.label(meta.join(" · "));
+                }
+                if let Some(d) = p.plain_description() {
+                    ui.add_space(6.0);
+                    ui.label(d);
+                }
+                ui.add_space(6.0);
+                ui.label(RichText::new(p.path.display().to_string()).small().weak());
+                if let Some(rows) = self.responses.get(&p.id) {
+                    ui.add_space(10.0);
+                    ui.separator();
+                    ui.label(RichText::new("What viewers felt").strong());
+                    if let Some(src) = &self.responses_source {
+                        ui.label(
+                            RichText::new(format!("{} responses · {src}", rows.len()))
+                                .small()
+                                .weak(),
+                        );
+                    }
+                    emotion_bars(ui, rows);
+                    ui.add_space(4.0);
+                    for r in rows {
+                        ui.horizontal_wrapped(|ui| {
+                            let [cr, cg, cb] = r.emotion.color();
+                            ui.label(
+                                RichText::new(r.emotion.name())
+                                    .color(Color32::from_rgb(cr, cg, cb))
+                                    .strong(),
+                            );
+                            ui.label(&r.utterance);
+                        });
+                    }
+                }
                 ui.add_space(10.0);
                 ui.separator();
-                ui.label(RichText::new("What viewers felt").strong());
-                if let Some(src) = &self.responses_source {
-                    ui.label(RichText::new(format!("{} responses · {src}", rows.len())).small().weak());
-                }
-                emotion_bars(ui, rows);
-                ui.add_space(4.0);
-                for r in rows {
-                    ui.horizontal_wrapped(|ui| {
-                        let [cr, cg, cb] = r.emotion.color();
-                        ui.label(RichText::new(r.emotion.name()).color(Color32::from_rgb(cr, cg, cb)).strong());
-                        ui.label(&r.utterance);
+                if let Some(n) = self.explain.ui(ui, &self.engine, &p.path) {
+                    self.notices.push(Notice {
+                        text: n,
+                        error: true,
                     });
                 }
-            }
-            ui.add_space(10.0);
-            ui.label(
-                RichText::new("Predicted emotions, explanations and stimulus masks need the SEVLM, EmoSEM and PACL models, which are not installed yet.")
-                    .italics()
-                    .weak(),
-            );
-        });
+            });
     }
 
     fn keyboard(&mut self, ctx: &egui::Context) {

@@ -14,16 +14,16 @@ pub mod imaging;
 pub mod lexicon;
 pub mod manifest;
 pub mod metrics;
-pub mod sevlm;
 pub mod models;
+pub mod sevlm;
 pub mod text;
 pub mod tokenize;
 pub mod train;
 pub mod worker;
 
+pub use candle_core::Device;
 pub use emotion::{Emotion, Polarity};
 pub use error::{Error, Result};
-pub use candle_core::Device;
 pub use rayon::ThreadPool;
 
 /// A compute thread pool of `threads` threads (candle's CPU kernels run on the current

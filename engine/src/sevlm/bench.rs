@@ -34,7 +34,10 @@ pub fn run(
     let mut kept: Vec<u32> = (0..8000).collect();
     for t in texts {
         kept.extend(seq.tokenizer().encode(t)?);
-        kept.extend(seq.tokenizer().encode(" because the emotion is awe sadness")?);
+        kept.extend(
+            seq.tokenizer()
+                .encode(" because the emotion is awe sadness")?,
+        );
     }
     let small = SevlmConfig::small().with_compact_vocab(&CompactVocab::new(kept));
     for cfg in [SevlmConfig::paper(), small] {
@@ -45,7 +48,8 @@ pub fn run(
         let (model, vm) = Sevlm::init(&cfg, 1, &dev)?;
         let n_img = 196;
         let images = Tensor::randn(0f32, 1.0, (pairs, n_img, cfg.encoder_dim), &dev)?;
-        let seqb = SequenceBuilder::for_config(seq.tokenizer().clone(), seq.lexicon().clone(), &cfg);
+        let seqb =
+            SequenceBuilder::for_config(seq.tokenizer().clone(), seq.lexicon().clone(), &cfg);
         let mut seqs: Vec<(Encoded, usize)> = Vec::new();
         for i in 0..pairs {
             seqs.push((seqb.encode(Emotion::Awe, texts[0])?, i));
@@ -81,7 +85,11 @@ pub fn run(
         let secs = t.elapsed().as_secs_f64();
         let n = g.tokens.len().max(1);
         rows.push(BenchRow {
-            name: format!("sevlm-{} generation ({:.1} tokens/s)", cfg.name, n as f64 / secs),
+            name: format!(
+                "sevlm-{} generation ({:.1} tokens/s)",
+                cfg.name,
+                n as f64 / secs
+            ),
             input: format!("{n} tokens, greedy, full re-run per token"),
             median_ms: secs * 1000.0 / n as f64,
             runs: 1,

@@ -54,7 +54,10 @@ pub struct CompactVocab {
 impl CompactVocab {
     /// From the kept GPT-2 ids (the five special ids 50256..50260 are always added).
     pub fn new(ids: impl IntoIterator<Item = u32>) -> Self {
-        let mut v: Vec<u32> = ids.into_iter().chain(EOS_ID..=EXPLANATION_SEGMENT).collect();
+        let mut v: Vec<u32> = ids
+            .into_iter()
+            .chain(EOS_ID..=EXPLANATION_SEGMENT)
+            .collect();
         v.sort_unstable();
         v.dedup();
         let to_model = v.iter().enumerate().map(|(i, &g)| (g, i as u32)).collect();
@@ -94,7 +97,12 @@ pub struct SequenceBuilder {
 impl SequenceBuilder {
     /// A builder with the GPT-2 tokenizer, a VAD lexicon, the prompt ("the emotion is")
     /// and the padded length.
-    pub fn new(tokenizer: TextTokenizer, lexicon: VadLexicon, prompt: &str, max_len: usize) -> Self {
+    pub fn new(
+        tokenizer: TextTokenizer,
+        lexicon: VadLexicon,
+        prompt: &str,
+        max_len: usize,
+    ) -> Self {
         SequenceBuilder {
             tokenizer,
             lexicon,
@@ -167,7 +175,8 @@ impl SequenceBuilder {
 
     /// Model id of the `<explanation>` segment token.
     pub fn explanation_segment(&self) -> u32 {
-        self.to_model(EXPLANATION_SEGMENT).unwrap_or(EXPLANATION_SEGMENT)
+        self.to_model(EXPLANATION_SEGMENT)
+            .unwrap_or(EXPLANATION_SEGMENT)
     }
 
     /// True for the end token and the four added specials (generation stops there).
@@ -340,8 +349,17 @@ mod tests {
         assert_eq!(
             toks,
             vec![
-                "<|endoftext|>", "the", "Ġemotion", "Ġis", "Ġsadness", "Ġbecause", "Ġthe",
-                "Ġcolors", "Ġare", "Ġdark", "<|endoftext|>"
+                "<|endoftext|>",
+                "the",
+                "Ġemotion",
+                "Ġis",
+                "Ġsadness",
+                "Ġbecause",
+                "Ġthe",
+                "Ġcolors",
+                "Ġare",
+                "Ġdark",
+                "<|endoftext|>"
             ]
         );
         // Emotion segment up to the emotion word, explanation from "because" on.
@@ -366,7 +384,9 @@ mod tests {
     #[test]
     fn compact_vocabulary_maps_both_ways() {
         let full = builder(30);
-        let e = full.encode(Emotion::Sadness, "the colors are dark").unwrap();
+        let e = full
+            .encode(Emotion::Sadness, "the colors are dark")
+            .unwrap();
         let vocab = CompactVocab::new(e.ids[..e.len].iter().copied());
         // 9 distinct ordinary tokens + the 5 specials.
         assert_eq!(vocab.len(), 14);

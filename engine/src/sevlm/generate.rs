@@ -176,7 +176,9 @@ pub fn emotion_distribution(
     }
     let ids = Tensor::from_vec(ids, (n, t), device)?;
     let segs = Tensor::full(seq.emotion_segment(), (n, t), device)?;
-    let img = image.broadcast_as((n, image.dim(1)?, image.dim(2)?))?.contiguous()?;
+    let img = image
+        .broadcast_as((n, image.dim(1)?, image.dim(2)?))?
+        .contiguous()?;
     let zeros = Tensor::zeros((n, t, 3), DType::F32, device)?;
     let out = model.forward(&ids, &segs, Some(&zeros), &img, Mode::Infer)?;
     let logp = candle_nn::ops::log_softmax(&out.logits, D::Minus1)?.to_vec3::<f32>()?;
@@ -377,7 +379,12 @@ mod tests {
                     words: "joy".into(),
                 },
             ),
-            ("fear because", Some(Emotion::Fear), None, ParseState::Complete),
+            (
+                "fear because",
+                Some(Emotion::Fear),
+                None,
+                ParseState::Complete,
+            ),
             ("", None, None, ParseState::Empty),
             ("   ", None, None, ParseState::Empty),
             // "becauseof" is not the word "because".

@@ -77,7 +77,12 @@ pub fn build_vocab(
             *counts.entry(id).or_default() += 1;
         }
     }
-    kept.extend(counts.into_iter().filter(|(_, c)| *c >= min_count).map(|(i, _)| i));
+    kept.extend(
+        counts
+            .into_iter()
+            .filter(|(_, c)| *c >= min_count)
+            .map(|(i, _)| i),
+    );
     Ok(CompactVocab::new(kept))
 }
 
@@ -245,7 +250,10 @@ pub fn train_small(
     for (a, b) in pairs {
         for i in [a, b] {
             let e = &usable[i];
-            seqs.push((seq.encode(e.emotion, &e.explanation)?, index[e.image.as_str()]));
+            seqs.push((
+                seq.encode(e.emotion, &e.explanation)?,
+                index[e.image.as_str()],
+            ));
         }
     }
     let data = TrainData {

@@ -21,10 +21,10 @@ pub mod model;
 pub mod train;
 pub mod vad_encoder;
 
-use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
@@ -240,16 +240,14 @@ pub fn analyze_job(
                 img,
                 &opts,
                 ctx.device(),
-                |t| {
-                    ctx.partial(JobOutput::Json(
-                        serde_json::json!({"image": i, "token": t}),
-                    ))
-                },
+                |t| ctx.partial(JobOutput::Json(serde_json::json!({"image": i, "token": t}))),
                 || !ctx.is_cancelled(),
             )?;
             let v = serde_json::to_value(&a)
                 .map_err(|e| Error::Invalid(format!("SEVLM result: {e}")))?;
-            ctx.partial(JobOutput::Json(serde_json::json!({"image": i, "analysis": v})));
+            ctx.partial(JobOutput::Json(
+                serde_json::json!({"image": i, "analysis": v}),
+            ));
             all.push(v);
         }
         ctx.progress(1.0, "done");

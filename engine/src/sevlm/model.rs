@@ -256,7 +256,12 @@ impl Sevlm {
         let gpt = Gpt2::new(&cfg.decoder, dec.clone(), untied_head)?;
         let (vad_linear, vad_head, emo_encoder) = if cfg.use_vad {
             (
-                Some(linear(d + 3, d, true, dec.pp("transformer").pp("VAD_linear"))?),
+                Some(linear(
+                    d + 3,
+                    d,
+                    true,
+                    dec.pp("transformer").pp("VAD_linear"),
+                )?),
                 Some(linear(d, 3, true, dec.pp("VAD_head"))?),
                 Some(VadEncoder::new(&cfg.vad_encoder, vb.pp("emo_encoder"))?),
             )
@@ -350,7 +355,10 @@ impl Sevlm {
                 let ef = enc.forward(v, mode)?;
                 let head = emb.narrow(1, 0, span)?;
                 let tail = Tensor::cat(
-                    &[&emb.narrow(1, span, t - span)?, &ef.narrow(1, span, t - span)?],
+                    &[
+                        &emb.narrow(1, span, t - span)?,
+                        &ef.narrow(1, span, t - span)?,
+                    ],
                     D::Minus1,
                 )?;
                 let tail = lin.forward(&tail)?;
@@ -358,7 +366,9 @@ impl Sevlm {
             }
         }
         let enc = self.encoder_states(image)?;
-        let hidden = self.gpt.forward_embeds(&emb, Some(&enc), None, None, mode)?;
+        let hidden = self
+            .gpt
+            .forward_embeds(&emb, Some(&enc), None, None, mode)?;
         let logits = self.gpt.logits(&hidden)?;
         let vad = match &self.vad_head {
             Some(h) => Some(h.forward(&hidden)?),
@@ -373,7 +383,12 @@ impl Sevlm {
 
     /// The contrastive head's score of (image mean [B, encoder_dim], emotion-span mean
     /// [B, d], explanation mean [B, d]) -> [B].
-    pub fn similarity(&self, image: &Tensor, emotion: &Tensor, explanation: &Tensor) -> Result<Tensor> {
+    pub fn similarity(
+        &self,
+        image: &Tensor,
+        emotion: &Tensor,
+        explanation: &Tensor,
+    ) -> Result<Tensor> {
         let head = self
             .sim_mlp
             .as_ref()

@@ -7,8 +7,8 @@ use crate::sevlm::data::{Encoded, IGNORE};
 use crate::sevlm::generate::{emotion_distribution, generate};
 use crate::sevlm::model::{EXPLANATION_SEGMENT, VOCAB_SIZE};
 use crate::sevlm::train::{
-    contrastive_loss, language_loss, losses, masked_vad_loss, negative_indices,
-    trainable_groups, Batch,
+    contrastive_loss, language_loss, losses, masked_vad_loss, negative_indices, trainable_groups,
+    Batch,
 };
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -42,7 +42,9 @@ fn shapes_for_both_configurations() {
         let segs = Tensor::full(EXPLANATION_SEGMENT, (2, t), &dev).unwrap();
         let vad = Tensor::zeros((2, t, 3), DType::F32, &dev).unwrap();
         let img = Tensor::zeros((2, 196, cfg.encoder_dim), DType::F32, &dev).unwrap();
-        let out = m.forward(&ids, &segs, Some(&vad), &img, Mode::Infer).unwrap();
+        let out = m
+            .forward(&ids, &segs, Some(&vad), &img, Mode::Infer)
+            .unwrap();
         assert_eq!(out.logits.dims(), &[2, t, VOCAB_SIZE], "{}", cfg.name);
         assert_eq!(out.hidden.dims(), &[2, t, cfg.decoder.n_embd]);
         assert_eq!(out.vad.unwrap().dims(), &[2, t, 3]);
@@ -58,16 +60,26 @@ fn shapes_for_both_configurations() {
     }
     // The paper configuration is distilgpt2 + cross-attention over 768-wide CLIP grids.
     let p = SevlmConfig::paper();
-    assert_eq!((p.decoder.n_layer, p.decoder.n_embd, p.encoder_dim), (6, 768, 768));
+    assert_eq!(
+        (p.decoder.n_layer, p.decoder.n_embd, p.encoder_dim),
+        (6, 768, 768)
+    );
 }
 
 fn paired_batch(seq: &SequenceBuilder, dev: &Device, dim: usize) -> (Batch, Tensor) {
     let images = Tensor::randn(0f32, 1.0, (2, 9, dim), dev).unwrap();
     let seqs = vec![
         (seq.encode(Emotion::Awe, "the bright sky").unwrap(), 0),
-        (seq.encode(Emotion::Sadness, "the dark sky is sad").unwrap(), 0),
+        (
+            seq.encode(Emotion::Sadness, "the dark sky is sad").unwrap(),
+            0,
+        ),
         (seq.encode(Emotion::Fear, "dark shapes").unwrap(), 1),
-        (seq.encode(Emotion::Contentment, "a bright calm sky").unwrap(), 1),
+        (
+            seq.encode(Emotion::Contentment, "a bright calm sky")
+                .unwrap(),
+            1,
+        ),
     ];
     let refs: Vec<&(Encoded, usize)> = seqs.iter().collect();
     (Batch::new(&refs, &images, dev).unwrap(), images)
@@ -98,7 +110,14 @@ fn every_trainable_parameter_gets_a_gradient() {
             // The score's final bias shifts positive and negative scores alike, and the
             // contrastive softmax is shift-invariant: its gradient is zero by design (up
             // to the 1e-8 epsilon), in the reference too.
-            let s = g.unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let s = g
+                .unwrap()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(s < 1e-6, "{name}: {s}");
             checked += 1;
             continue;
@@ -126,7 +145,10 @@ fn contrastive_loss_matches_hand_computed_value() {
     let dev = Device::Cpu;
     let pos = Tensor::new(&[1f32, 0.0], &dev).unwrap();
     let negs = Tensor::new(&[[0f32, 0.0], [1.0, 2.0]], &dev).unwrap();
-    let l = contrastive_loss(&pos, &negs).unwrap().to_scalar::<f32>().unwrap();
+    let l = contrastive_loss(&pos, &negs)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!((l - 1.479525).abs() < 1e-5, "{l}");
     // Negative layout: swap inside pairs; pair i takes pair perm[i]'s sequences.
     let (swap, other) = negative_indices(3, &[2, 0, 1]);
@@ -140,9 +162,21 @@ fn contrastive_loss_matches_hand_computed_value() {
 #[test]
 fn vad_and_language_losses_match_hand_computed_values() {
     let dev = Device::Cpu;
-    let pred = Tensor::new(&[[[1f32, 0.0, 0.0], [9.0, 9.0, 9.0], [0.5, 0.5, 0.5]]], &dev).unwrap();
-    let target = Tensor::new(&[[[0f32, 0.0, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.0]]], &dev).unwrap();
-    let l = masked_vad_loss(&pred, &target).unwrap().unwrap().to_scalar::<f32>().unwrap();
+    let pred = Tensor::new(
+        &[[[1f32, 0.0, 0.0], [9.0, 9.0, 9.0], [0.5, 0.5, 0.5]]],
+        &dev,
+    )
+    .unwrap();
+    let target = Tensor::new(
+        &[[[0f32, 0.0, 1.0], [0.0, 0.0, 0.0], [0.5, 0.5, 0.0]]],
+        &dev,
+    )
+    .unwrap();
+    let l = masked_vad_loss(&pred, &target)
+        .unwrap()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!((l - 0.375).abs() < 1e-6, "{l}");
     let zero = Tensor::zeros((1, 2, 3), DType::F32, &dev).unwrap();
     assert!(masked_vad_loss(&zero, &zero).unwrap().is_none());
@@ -150,7 +184,10 @@ fn vad_and_language_losses_match_hand_computed_values() {
     // label (and the first position, which has no predecessor) are not scored.
     let logits = Tensor::zeros((1, 3, 2), DType::F32, &dev).unwrap();
     let labels = Tensor::new(&[[IGNORE, 1, IGNORE]], &dev).unwrap();
-    let l = language_loss(&logits, &labels).unwrap().to_scalar::<f32>().unwrap();
+    let l = language_loss(&logits, &labels)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!((l - std::f32::consts::LN_2).abs() < 1e-6, "{l}");
     let none = Tensor::new(&[[IGNORE, IGNORE, IGNORE]], &dev).unwrap();
     assert!(language_loss(&logits, &none).is_err());
@@ -213,7 +250,15 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
     assert!(last < 0.05 * first, "language loss {first} -> {last}");
     for (i, (e, x)) in targets.iter().enumerate() {
         let img = images.narrow(0, i, 1).unwrap();
-        let g = generate(&model, &seq, &img, &DecodeOptions::default(), |_| {}, || true).unwrap();
+        let g = generate(
+            &model,
+            &seq,
+            &img,
+            &DecodeOptions::default(),
+            |_| {},
+            || true,
+        )
+        .unwrap();
         assert_eq!(g.state, ParseState::Complete, "{}", g.text);
         assert_eq!(g.emotion, Some(*e));
         assert_eq!(g.explanation.as_deref(), Some(*x));
@@ -233,7 +278,10 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
     }
     // Training is deterministic by seed.
     let (model2, vm2) = Sevlm::init(&cfg, 11, &dev).unwrap();
-    let tc2 = SevlmTrainConfig { epochs: 3, ..tc.clone() };
+    let tc2 = SevlmTrainConfig {
+        epochs: 3,
+        ..tc.clone()
+    };
     let r1 = train::train(&model2, &vm2, &data, &tc2, &dev, |_, _| {}, || true).unwrap();
     let (model3, vm3) = Sevlm::init(&cfg, 11, &dev).unwrap();
     let r2 = train::train(&model3, &vm3, &data, &tc2, &dev, |_, _| {}, || true).unwrap();
@@ -267,13 +315,24 @@ fn paired_training_runs_all_three_losses_and_cancels() {
         ..Default::default()
     };
     let mut seen = 0;
-    let r = train::train(&model, &vm, &data, &tc, &dev, |_, total| {
-        seen += 1;
-        assert_eq!(total, 2);
-    }, || true)
+    let r = train::train(
+        &model,
+        &vm,
+        &data,
+        &tc,
+        &dev,
+        |_, total| {
+            seen += 1;
+            assert_eq!(total, 2);
+        },
+        || true,
+    )
     .unwrap();
     assert_eq!(seen, 2);
-    assert!(r.steps.iter().all(|s| s.contrastive.is_some() && s.vad.is_some()));
+    assert!(r
+        .steps
+        .iter()
+        .all(|s| s.contrastive.is_some() && s.vad.is_some()));
     let cancelled = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, || false);
     assert!(matches!(cancelled, Err(crate::Error::Cancelled)));
 }
@@ -307,7 +366,15 @@ fn nucleus_sampling_is_reproducible_by_seed() {
     assert!((2..6).any(|s| run(s) != run(1)));
     // Streaming sees the same tokens as the result; cancellation stops.
     let mut streamed = Vec::new();
-    let g = generate(&model, &seq, &img, &opts(1), |t| streamed.push(t.id), || true).unwrap();
+    let g = generate(
+        &model,
+        &seq,
+        &img,
+        &opts(1),
+        |t| streamed.push(t.id),
+        || true,
+    )
+    .unwrap();
     assert_eq!(streamed, g.tokens.iter().map(|t| t.id).collect::<Vec<_>>());
     assert!(matches!(
         generate(&model, &seq, &img, &opts(1), |_| {}, || false),
@@ -328,17 +395,29 @@ fn save_load_and_reference_layout_round_trip() {
     let seq = builder(cfg.max_seq_len);
     let (batch, _) = paired_batch(&seq, &dev, 32);
     let a = model
-        .forward(&batch.ids, &batch.segments, Some(&batch.vad), &batch.image, Mode::Infer)
+        .forward(
+            &batch.ids,
+            &batch.segments,
+            Some(&batch.vad),
+            &batch.image,
+            Mode::Infer,
+        )
         .unwrap();
     let b = loaded
-        .forward(&batch.ids, &batch.segments, Some(&batch.vad), &batch.image, Mode::Infer)
+        .forward(
+            &batch.ids,
+            &batch.segments,
+            Some(&batch.vad),
+            &batch.image,
+            Mode::Infer,
+        )
         .unwrap();
     assert!(max_diff(&a.logits, &b.logits) < 1e-6);
 
     // The reference release layout: decoder keys without prefix in nle_model_0/, the VAD
     // encoder in its own file, an HF GPT-2 config with SEVLM's extra fields.
-    let w = crate::models::loading::Weights::load(&dir.path().join("model.safetensors"), &dev)
-        .unwrap();
+    let w =
+        crate::models::loading::Weights::load(&dir.path().join("model.safetensors"), &dev).unwrap();
     let mut dec = std::collections::HashMap::new();
     let mut emo = std::collections::HashMap::new();
     for n in w.names() {
@@ -363,14 +442,25 @@ fn save_load_and_reference_layout_round_trip() {
     std::fs::write(md.join("config.json"), hf.to_string()).unwrap();
     let (r, rcfg) = checkpoint::load_reference(&md, Some(&emo_path), &dev).unwrap();
     assert!(rcfg.use_vad && rcfg.use_cl);
-    assert_eq!(rcfg.vad_encoder.max_positions, cfg.vad_encoder.max_positions);
+    assert_eq!(
+        rcfg.vad_encoder.max_positions,
+        cfg.vad_encoder.max_positions
+    );
     // Same decoder and VAD encoder: identical logits.
     let c = r
-        .forward(&batch.ids, &batch.segments, Some(&batch.vad), &batch.image, Mode::Infer)
+        .forward(
+            &batch.ids,
+            &batch.segments,
+            Some(&batch.vad),
+            &batch.image,
+            Mode::Infer,
+        )
         .unwrap();
     assert!(max_diff(&a.logits, &c.logits) < 1e-5);
     // A release that uses the VAD encoder but is given none names the field.
-    let err = checkpoint::load_reference(&md, None, &dev).unwrap_err().to_string();
+    let err = checkpoint::load_reference(&md, None, &dev)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("use_VAD_loss"), "{err}");
     // A missing tensor names the file and tensor.
     dec.remove("transformer.h.0.ln_1.weight");

@@ -98,7 +98,10 @@ impl Batch {
             .iter()
             .flat_map(|s| s.0.segments.iter().copied())
             .collect();
-        let labels: Vec<i64> = seqs.iter().flat_map(|s| s.0.labels.iter().copied()).collect();
+        let labels: Vec<i64> = seqs
+            .iter()
+            .flat_map(|s| s.0.labels.iter().copied())
+            .collect();
         let vad: Vec<f32> = seqs
             .iter()
             .flat_map(|s| s.0.vad.iter().flat_map(|v| v.iter().copied()))
@@ -147,7 +150,11 @@ pub fn language_loss(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 /// The reference's `CustomMSELoss`: mean squared error over the rows whose target is not
 /// all zero (tokens with a lexicon VAD). None when no row qualifies.
 pub fn masked_vad_loss(pred: &Tensor, target: &Tensor) -> Result<Option<Tensor>> {
-    let rows = target.abs()?.sum_keepdim(D::Minus1)?.gt(0f64)?.to_dtype(DType::F32)?;
+    let rows = target
+        .abs()?
+        .sum_keepdim(D::Minus1)?
+        .gt(0f64)?
+        .to_dtype(DType::F32)?;
     let n = rows.sum_all()?.to_scalar::<f32>()?;
     if n == 0.0 {
         return Ok(None);
@@ -310,7 +317,11 @@ pub fn train(
     if n < unit || n % unit != 0 {
         return Err(Error::Invalid(format!(
             "SEVLM training needs {} sequences, got {n}",
-            if data.paired { "an even number of paired" } else { "some" }
+            if data.paired {
+                "an even number of paired"
+            } else {
+                "some"
+            }
         )));
     }
     let units = n / unit;

@@ -126,10 +126,7 @@ impl VadEncoder {
             let v = split(l.value.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
             let p = softmax(&scores, mode)?;
-            let a = p
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, t, d))?;
+            let a = p.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
             let y = l.norm1.forward(&(&x + a)?, mode)?;
             let f = l.fc2.forward(&l.fc0.forward(&y)?.relu()?)?;
             let y = l.norm2.forward(&(&y + f)?, mode)?;
@@ -158,7 +155,9 @@ mod tests {
         let enc = VadEncoder::new(&cfg, vb).unwrap();
         // Fixed inputs (VAD-like values in -1..1): random rows of 3 values can have a
         // near-zero variance, where layer norm amplifies rounding differences.
-        let vals: Vec<f32> = (0..30).map(|i| ((i * 37 % 17) as f32 / 8.0) - 1.0).collect();
+        let vals: Vec<f32> = (0..30)
+            .map(|i| ((i * 37 % 17) as f32 / 8.0) - 1.0)
+            .collect();
         let x = Tensor::from_vec(vals, (2, 5, 3), &dev).unwrap();
         let y = enc.forward(&x, Mode::Train).unwrap();
         assert_eq!(y.dims(), &[2, 5, 3]);

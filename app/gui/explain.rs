@@ -1,0 +1,330 @@
+//! The viewer's "Emotion and explanation" section (SEVLM): the model's emotion
+//! distribution, the generated explanation with each word coloured by valence, a VAD
+//! strip (lexicon vs the model's VAD head), greedy or nucleus regeneration. Inference runs
+//! on the engine's compute lane; tokens arrive as they are generated.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken, SevlmRuntime};
+use artemo_engine::worker::{Command, Engine, JobId, JobOutput, Lane, ModelSlot};
+use egui::{Color32, RichText};
+
+/// One painting's explanation state.
+#[derive(Default)]
+struct Entry {
+    job: Option<JobId>,
+    tokens: Vec<GeneratedToken>,
+    analysis: Option<Analysis>,
+    error: Option<String>,
+}
+
+/// The SEVLM section's state.
+pub struct Explain {
+    slot: ModelSlot<SevlmRuntime>,
+    dir: Option<PathBuf>,
+    models: Option<PathBuf>,
+    entries: HashMap<PathBuf, Entry>,
+    sample: bool,
+    top_p: f32,
+    temperature: f32,
+    seed: u64,
+}
+
+impl Explain {
+    /// Finds installed SEVLM weights (real ones first, then the demo kit).
+    pub fn new() -> Self {
+        let models = artemo_engine::find_models();
+        let dir = models.as_deref().and_then(sevlm::locate);
+        Explain {
+            slot: ModelSlot::new(),
+            dir,
+            models,
+            entries: HashMap::new(),
+            sample: false,
+            top_p: 0.9,
+            temperature: 1.0,
+            seed: 0,
+        }
+    }
+
+    /// Whether `job` is one of ours.
+    pub fn owns(&self, job: JobId) -> bool {
+        self.entries.values().any(|e| e.job == Some(job))
+    }
+
+    fn start(&mut self, engine: &Engine, image: &Path) -> Result<(), String> {
+        let Some(dir) = self.dir.clone() else {
+            return Err("SEVLM weights are not installed".into());
+        };
+        let assets = artemo_engine::find_assets().ok_or("the assets/ folder was not found")?;
+        let models = self
+            .models
+            .clone()
+            .ok_or("the models/ folder was not found")?;
+        let decoding = if self.sample {
+            Decoding::Nucleus {
+                top_p: self.top_p,
+                temperature: self.temperature,
+                seed: self.seed,
+            }
+        } else {
+            Decoding::Greedy
+        };
+        let opts = DecodeOptions {
+            decoding,
+            max_tokens: 25,
+            ignore_end: false,
+        };
+        let load = move |device: &artemo_engine::Device| {
+            sevlm::load_runtime(&dir, &assets, &models, None, device)
+        };
+        let job = engine
+            .submit(Command::Run {
+                name: "explain".into(),
+                lane: Lane::Compute,
+                job: sevlm::analyze_job(self.slot.clone(), load, vec![image.to_path_buf()], opts),
+            })
+            .map_err(|e| e.to_string())?;
+        self.entries.insert(
+            image.to_path_buf(),
+            Entry {
+                job: Some(job),
+                ..Default::default()
+            },
+        );
+        Ok(())
+    }
+
+    fn entry_of(&mut self, job: JobId) -> Option<&mut Entry> {
+        self.entries.values_mut().find(|e| e.job == Some(job))
+    }
+
+    /// A streamed token or finished analysis.
+    pub fn on_partial(&mut self, job: JobId, out: JobOutput) {
+        let Some(e) = self.entry_of(job) else { return };
+        if let JobOutput::Json(v) = out {
+            if let Some(t) = v.get("token") {
+                if let Ok(t) = serde_json::from_value::<GeneratedToken>(t.clone()) {
+                    e.tokens.push(t);
+                }
+            } else if let Some(a) = v.get("analysis") {
+                match serde_json::from_value::<Analysis>(a.clone()) {
+                    Ok(a) => e.analysis = Some(a),
+                    Err(err) => e.error = Some(format!("unreadable SEVLM result: {err}")),
+                }
+            }
+        }
+    }
+
+    /// The job ended (`error`: why it failed).
+    pub fn on_end(&mut self, job: JobId, error: Option<String>) {
+        if let Some(e) = self.entry_of(job) {
+            e.job = None;
+            if error.is_some() {
+                e.error = error;
+            }
+        }
+    }
+
+    /// Draws the section for the painting at `image`; starts a greedy explanation the
+    /// first time a painting is shown.
+    pub fn ui(&mut self, ui: &mut egui::Ui, engine: &Engine, image: &Path) -> Option<String> {
+        ui.label(RichText::new("Emotion and explanation (SEVLM)").strong());
+        let Some(dir) = self.dir.clone() else {
+            ui.label(
+                RichText::new(
+                    "SEVLM weights are not installed, so no prediction is shown. Train the demo kit \
+                     (`artemo train --preset demo`) or install real weights in models/sevlm \
+                     (`artemo models import`), then restart.",
+                )
+                .italics(),
+            );
+            return None;
+        };
+        let demo = dir.components().any(|c| c.as_os_str() == "demo");
+        ui.label(
+            RichText::new(if demo {
+                format!("demo models ({}) — small CPU models trained here; see models/demo/MODEL_CARD.md", dir.display())
+            } else {
+                format!("weights: {}", dir.display())
+            })
+            .small()
+            .weak(),
+        );
+        let mut notice = None;
+        if !self.entries.contains_key(image) {
+            if let Err(e) = self.start(engine, image) {
+                notice = Some(e);
+            }
+        }
+        ui.horizontal(|ui| {
+            let busy = self.entries.get(image).is_some_and(|e| e.job.is_some());
+            ui.checkbox(&mut self.sample, "nucleus sampling");
+            if self.sample {
+                ui.add(egui::Slider::new(&mut self.top_p, 0.1..=1.0).text("top-p"));
+                ui.add(egui::DragValue::new(&mut self.seed).prefix("seed "));
+            }
+            if ui
+                .add_enabled(!busy, egui::Button::new("Regenerate"))
+                .on_hover_text("Run SEVLM again with these decoding settings")
+                .clicked()
+            {
+                if let Err(e) = self.start(engine, image) {
+                    notice = Some(e);
+                }
+            }
+            if busy {
+                ui.spinner();
+            }
+        });
+        let Some(e) = self.entries.get(image) else {
+            return notice;
+        };
+        if let Some(err) = &e.error {
+            ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
+        }
+        if let Some(a) = &e.analysis {
+            distribution(ui, a);
+        }
+        let tokens = match &e.analysis {
+            Some(a) => &a.generation.tokens,
+            None => &e.tokens,
+        };
+        if !tokens.is_empty() {
+            ui.add_space(4.0);
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing.x = 0.0;
+                for t in tokens {
+                    let rt = RichText::new(&t.text).size(16.0);
+                    let rt = match t.lexicon_vad {
+                        Some(v) if t.in_explanation => rt.color(valence_color(v[0])),
+                        _ => rt,
+                    };
+                    ui.label(rt).on_hover_text(token_tip(t));
+                }
+            });
+            vad_strip(ui, tokens);
+        }
+        if let Some(a) = &e.analysis {
+            use artemo_engine::sevlm::ParseState;
+            let note = match &a.generation.state {
+                ParseState::Complete => None,
+                ParseState::NoBecause => Some(
+                    "The model wrote no \"because\": there is no explanation to show.".to_string(),
+                ),
+                ParseState::UnknownEmotion { words } => {
+                    Some(format!("\"{words}\" is not one of the ArtEmis emotions."))
+                }
+                ParseState::Empty => Some("The model generated nothing.".to_string()),
+            };
+            if let Some(n) = note {
+                ui.label(RichText::new(n).italics());
+            }
+        }
+        notice
+    }
+}
+
+/// Valence -1..1 on a blue (negative) - grey - orange (positive) scale, which stays
+/// readable under the common colour-vision deficiencies.
+pub fn valence_color(v: f32) -> Color32 {
+    let v = v.clamp(-1.0, 1.0);
+    let grey = [150.0, 150.0, 150.0];
+    let end = if v < 0.0 {
+        [51.0, 119.0, 221.0]
+    } else {
+        [230.0, 120.0, 20.0]
+    };
+    let t = v.abs();
+    let c = |i: usize| (grey[i] + (end[i] - grey[i]) * t) as u8;
+    Color32::from_rgb(c(0), c(1), c(2))
+}
+
+fn token_tip(t: &GeneratedToken) -> String {
+    let f = |v: Option<[f32; 3]>| match v {
+        Some(v) => format!("V {:+.2}  A {:+.2}  D {:+.2}", v[0], v[1], v[2]),
+        None => "—".into(),
+    };
+    format!(
+        "\"{}\"  p = {:.2}\nlexicon: {}\nmodel's VAD head: {}",
+        t.text.trim(),
+        t.probability,
+        f(t.lexicon_vad),
+        f(t.predicted_vad)
+    )
+}
+
+fn distribution(ui: &mut egui::Ui, a: &Analysis) {
+    ui.label(
+        RichText::new(format!(
+            "model probability of each emotion word after \"the emotion is\" (label mass {:.0}%)",
+            a.label_mass * 100.0
+        ))
+        .small()
+        .weak(),
+    );
+    let mut rows = a.distribution.clone();
+    rows.sort_by(|x, y| y.1.total_cmp(&x.1));
+    for (e, p) in rows.iter().take(5) {
+        ui.horizontal(|ui| {
+            ui.add_sized([110.0, 16.0], egui::Label::new(e.name()));
+            let [r, g, b] = e.color();
+            let w = (ui.available_width() - 50.0).max(40.0);
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(w, 12.0), egui::Sense::hover());
+            ui.painter()
+                .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+            let filled = egui::Rect::from_min_size(rect.min, egui::vec2(w * p, 12.0));
+            ui.painter()
+                .rect_filled(filled, 2.0, Color32::from_rgb(r, g, b));
+            ui.label(format!("{:.0}%", p * 100.0));
+        });
+    }
+}
+
+/// Two rows of cells per explanation token: valence from the lexicon (top) and from the
+/// model's VAD head (bottom); hover a cell for all three dimensions.
+fn vad_strip(ui: &mut egui::Ui, tokens: &[GeneratedToken]) {
+    let exp: Vec<&GeneratedToken> = tokens.iter().filter(|t| t.in_explanation).collect();
+    if exp.is_empty() {
+        return;
+    }
+    ui.add_space(2.0);
+    ui.label(
+        RichText::new("valence per token: lexicon (top) · model's VAD head (bottom)")
+            .small()
+            .weak(),
+    );
+    let cell = ((ui.available_width() - 8.0) / exp.len() as f32).clamp(6.0, 28.0);
+    let (rect, resp) = ui.allocate_exact_size(
+        egui::vec2(cell * exp.len() as f32, 20.0),
+        egui::Sense::hover(),
+    );
+    let p = ui.painter();
+    for (i, t) in exp.iter().enumerate() {
+        let x = rect.min.x + i as f32 * cell;
+        let top = egui::Rect::from_min_size(egui::pos2(x, rect.min.y), egui::vec2(cell - 1.0, 9.0));
+        let bot = egui::Rect::from_min_size(
+            egui::pos2(x, rect.min.y + 10.0),
+            egui::vec2(cell - 1.0, 9.0),
+        );
+        match t.lexicon_vad {
+            Some(v) => p.rect_filled(top, 1.0, valence_color(v[0])),
+            None => p.rect_stroke(
+                top,
+                1.0,
+                egui::Stroke::new(1.0, ui.visuals().weak_text_color()),
+                egui::StrokeKind::Inside,
+            ),
+        };
+        if let Some(v) = t.predicted_vad {
+            p.rect_filled(bot, 1.0, valence_color(v[0]));
+        }
+    }
+    if let Some(pos) = resp.hover_pos() {
+        let i = ((pos.x - rect.min.x) / cell) as usize;
+        if let Some(t) = exp.get(i) {
+            resp.on_hover_text(token_tip(t));
+        }
+    }
+}
