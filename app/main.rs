@@ -2,6 +2,7 @@
 
 mod annotations_cmd;
 mod cli;
+mod embed_cmd;
 mod eval_cmd;
 mod gui;
 mod train_cmd;
