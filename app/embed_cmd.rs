@@ -218,8 +218,13 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
             || ctx.is_cancelled(),
         )?;
         model.save(&out2)?;
-        let json = serde_json::to_value(&report)
-            .map_err(|e| artemo_engine::Error::Invalid(e.to_string()))?;
+        ctx.progress(1.0, "linear probe on the test split");
+        let probe = artemo_engine::pacl::probe::painting_probe(
+            &model,
+            &assets,
+            &artemo_engine::pacl::probe::ProbeConfig::default(),
+        )?;
+        let json = serde_json::json!({ "train": report, "probe": probe });
         artemo_engine::error::write_atomic(
             &out2.join("report.json"),
             serde_json::to_string_pretty(&json)
@@ -232,11 +237,11 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
     println!(
         "partition: {}",
         serde_json::from_value::<artemo_engine::pacl::partition::PartitionCounts>(
-            v["counts"].clone()
+            v["train"]["counts"].clone()
         )?
         .summary()
     );
-    if let Some(eps) = v["epochs"].as_array() {
+    if let Some(eps) = v["train"]["epochs"].as_array() {
         for e in eps {
             println!(
                 "epoch {:>3} {:<8} loss {:.4}",
@@ -245,6 +250,18 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
                 e["loss"].as_f64().unwrap_or(f64::NAN)
             );
         }
+    }
+    let p = &v["probe"];
+    println!(
+        "dominant-emotion linear probe ({} train / {} test paintings), accuracy / weighted F1:",
+        p["train"], p["test"]
+    );
+    for k in ["pacl", "descriptors", "majority"] {
+        println!(
+            "  {k:<12} {:.3} / {:.3}",
+            p[k]["accuracy"].as_f64().unwrap_or(f64::NAN),
+            p[k]["weighted_f1"].as_f64().unwrap_or(f64::NAN)
+        );
     }
     println!("wrote {} (config.json, model.safetensors, report.json)", out.display());
     Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::projection::{pca_2d, tsne, Method, Projection, TsneConfig};
 use super::zeroshot::{class_embeddings, classify, embed_texts, rank, Hit, ZeroShot};
 use super::PaclModel;
-use crate::collection::{Collection, Problem};
+use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::models::bert::SentenceEncoder;
@@ -77,13 +77,22 @@ impl Embeddings {
     }
 }
 
+/// A painting that could not be embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The image file.
+    pub path: PathBuf,
+    /// Why.
+    pub message: String,
+}
+
 /// What embedding a collection produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbedResult {
     /// The embeddings.
     pub embeddings: Embeddings,
     /// Paintings that could not be read (skipped).
-    pub skipped: Vec<Problem>,
+    pub skipped: Vec<Skipped>,
     /// Seconds.
     pub seconds: f64,
 }
@@ -115,7 +124,7 @@ pub fn embed_collection(
                     ids.push(chunk[i].id.clone());
                     ok.push(d);
                 }
-                Err(e) => skipped.push(Problem {
+                Err(e) => skipped.push(Skipped {
                     path: chunk[i].path.clone(),
                     message: e.to_string(),
                 }),

@@ -114,7 +114,6 @@ pub fn normalize(x: &Tensor) -> Result<Tensor> {
 }
 
 /// The trainable part of PACL: the vision tower and both projections.
-#[derive(Debug)]
 pub struct PaclModel {
     cfg: PaclConfig,
     tower: PatchTower,
@@ -122,6 +121,15 @@ pub struct PaclModel {
     q_t: Linear,
     varmap: VarMap,
     device: Device,
+}
+
+impl std::fmt::Debug for PaclModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaclModel")
+            .field("config", &self.cfg)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PaclModel {

@@ -90,6 +90,10 @@ pub struct PartitionCounts {
     pub factual_evaluator: String,
     /// Which emotional evaluator.
     pub emotional_evaluator: String,
+    /// 10th, 25th, 50th, 75th and 90th percentiles of the factual scores.
+    pub factual_percentiles: [f32; 5],
+    /// The same for the emotional scores.
+    pub emotional_percentiles: [f32; 5],
 }
 
 impl PartitionCounts {
@@ -127,6 +131,16 @@ pub fn partition(
         .zip(emotional)
         .map(|(&f, &e)| Partition::from_matches(f > sigma_factual, e > sigma_emotional))
         .collect()
+}
+
+/// The 10th, 25th, 50th, 75th and 90th percentiles (nearest rank; zeros when empty).
+pub fn percentiles(scores: &[f32]) -> [f32; 5] {
+    let mut v = scores.to_vec();
+    v.sort_by(f32::total_cmp);
+    if v.is_empty() {
+        return [0.0; 5];
+    }
+    [0.1, 0.25, 0.5, 0.75, 0.9].map(|q| v[((v.len() - 1) as f32 * q).round() as usize])
 }
 
 /// Counts the partitions.
@@ -221,6 +235,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.total(), 10);
+        let q = percentiles(&f);
+        // Sorted: 0.1 0.2 0.5 0.69 0.7 0.71 0.75 0.8 0.9 0.95; ranks 1, 2, 5 (4.5 rounds up), 7, 8.
+        assert_eq!(q, [0.2, 0.5, 0.71, 0.8, 0.9]);
         assert!(c.summary().starts_with("strong 3 (30.0%), partial 5 (50.0%"));
     }
 

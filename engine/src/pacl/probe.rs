@@ -226,6 +226,87 @@ pub fn evaluate(
     Ok((p, scores(test_y, &pred, classes)))
 }
 
+/// A linear-probe comparison on the shipped paintings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaintingProbeReport {
+    /// Training paintings (train split) and test paintings (test split).
+    pub train: usize,
+    /// Test paintings.
+    pub test: usize,
+    /// Probe on the PACL embeddings.
+    pub pacl: ProbeScores,
+    /// Probe on the fixed descriptor statistics (the tower's input, untrained baseline).
+    pub descriptors: ProbeScores,
+    /// Always predicting the most frequent training label.
+    pub majority: ProbeScores,
+}
+
+/// Most frequent emotion (ArtEmis order breaks ties) of each painting's responses.
+fn dominant_labels(
+    set: &crate::annotations::dataset::AnnotationSet,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts: std::collections::BTreeMap<String, [usize; 9]> = Default::default();
+    for r in &set.rows {
+        let i = crate::emotion::Emotion::ALL
+            .iter()
+            .position(|e| *e == r.emotion)
+            .unwrap_or(8);
+        counts.entry(r.painting.clone()).or_insert([0; 9])[i] += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(p, c)| {
+            let best = (0..9).max_by(|&a, &b| c[a].cmp(&c[b]).then(b.cmp(&a))).unwrap_or(0);
+            (p, best)
+        })
+        .collect()
+}
+
+/// Trains probes for the dominant emotion (9 classes) of the shipped paintings: on the
+/// train split, scored on the test split, with PACL embeddings, with the descriptor
+/// statistics, and the majority-class baseline.
+pub fn painting_probe(
+    model: &super::PaclModel,
+    assets: &std::path::Path,
+    cfg: &ProbeConfig,
+) -> Result<PaintingProbeReport> {
+    use crate::annotations::artemis::Split;
+    let collection =
+        crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let set = crate::annotations::dataset::AnnotationSet::load(&assets.join("annotations"))?;
+    let labels = dominant_labels(&set);
+    let mut parts: [(Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>); 2] = Default::default();
+    for p in &collection.paintings {
+        let k = match set.splits.get(&p.id) {
+            Some(Split::Train) => 0,
+            Some(Split::Test) => 1,
+            _ => continue,
+        };
+        let Some(&y) = labels.get(&p.id) else { continue };
+        let d = crate::models::patch_tower::file_descriptors(&p.path, &model.config().tower)?;
+        let e = model.embed(std::slice::from_ref(&d), 1, |_, _| true)?;
+        parts[k].0.extend(e);
+        parts[k].1.push(d.global());
+        parts[k].2.push(y);
+    }
+    let [(tr_e, tr_d, tr_y), (te_e, te_d, te_y)] = parts;
+    let (_, pacl) = evaluate(&tr_e, &tr_y, &te_e, &te_y, 9, cfg)?;
+    let (_, descriptors) = evaluate(&tr_d, &tr_y, &te_d, &te_y, 9, cfg)?;
+    let mut freq = [0usize; 9];
+    for &y in &tr_y {
+        freq[y] += 1;
+    }
+    let maj = (0..9).max_by(|&a, &b| freq[a].cmp(&freq[b]).then(b.cmp(&a))).unwrap_or(0);
+    let majority = scores(&te_y, &vec![maj; te_y.len()], 9);
+    Ok(PaintingProbeReport {
+        train: tr_y.len(),
+        test: te_y.len(),
+        pacl,
+        descriptors,
+        majority,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

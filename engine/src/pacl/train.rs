@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::kmeans::kmeans;
 use super::losses::{pacl_loss, LossKind};
 use super::partition::{
-    affective_description, count, partition, Partition, PartitionCounts, PAPER_SIGMA,
+    affective_description, count, partition, percentiles, Partition, PartitionCounts, PAPER_SIGMA,
     STANDIN_SIGMA_EMOTIONAL, STANDIN_SIGMA_FACTUAL,
 };
 use super::schedule::{partition_of, Cycler, Phase};
@@ -312,6 +312,8 @@ pub fn prepare(
             emotional_evaluator:
                 "MiniLM cosine(text, top-3 adjective-noun phrases from colour/light/texture descriptors)"
                     .into(),
+            factual_percentiles: percentiles(&factual),
+            emotional_percentiles: percentiles(&emotional),
         },
     })
 }
