@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
 use artemo_engine::pacl::jobs::{
-    embed_job, project_job, search_job, zero_shot_job, EmbedResult, Embeddings,
-    ProjectionResult, SearchResult, ZeroShotResult,
+    embed_job, project_job, search_job, zero_shot_job, EmbedResult, Embeddings, ProjectionResult,
+    SearchResult, ZeroShotResult,
 };
 use artemo_engine::pacl::projection::{Method, TsneConfig};
 use artemo_engine::worker::{Command, Engine, JobFn, JobOutput, Lane};
@@ -125,9 +125,14 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             seed: args.seed,
             ..Default::default()
         };
-        let p: ProjectionResult = run_json(engine, "project", project_job(emb.clone(), method, cfg))?;
+        let p: ProjectionResult =
+            run_json(engine, "project", project_job(emb.clone(), method, cfg))?;
         artemo_engine::error::write_atomic(map, serde_json::to_string_pretty(&p)?.as_bytes())?;
-        println!("wrote the {:?} map to {}", p.projection.method, map.display());
+        println!(
+            "wrote the {:?} map to {}",
+            p.projection.method,
+            map.display()
+        );
     }
     if let Some(out) = &args.zero_shot {
         let z: ZeroShotResult = run_json(
@@ -140,7 +145,10 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         for p in &z.predictions {
             *counts.entry(p.emotion.name()).or_insert(0usize) += 1;
         }
-        println!("zero-shot predictions written to {}: {counts:?}", out.display());
+        println!(
+            "zero-shot predictions written to {}: {counts:?}",
+            out.display()
+        );
     }
     if let Some(q) = &args.search {
         let s: SearchResult = run_json(
@@ -263,7 +271,10 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
             p[k]["weighted_f1"].as_f64().unwrap_or(f64::NAN)
         );
     }
-    println!("wrote {} (config.json, model.safetensors, report.json)", out.display());
+    println!(
+        "wrote {} (config.json, model.safetensors, report.json)",
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -274,7 +285,8 @@ pub fn run_bench(only: Option<&str>, json: bool, threads: Option<usize>) -> Resu
     }
     let threads = threads.unwrap_or_else(artemo_engine::device::default_threads);
     let pool = artemo_engine::thread_pool(threads).map_err(|e| anyhow!("{e}"))?;
-    let rows = pool.install(|| artemo_engine::pacl::bench::run(only, |n| eprintln!("running {n} ...")))?;
+    let rows =
+        pool.install(|| artemo_engine::pacl::bench::run(only, |n| eprintln!("running {n} ...")))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {

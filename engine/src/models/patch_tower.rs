@@ -274,7 +274,11 @@ pub fn descriptors_tensor(batch: &[&Descriptors], device: &Device) -> Result<Ten
         }
         flat.extend_from_slice(&d.data);
     }
-    Ok(Tensor::from_vec(flat, (batch.len(), g * g, DESC_DIM), device)?)
+    Ok(Tensor::from_vec(
+        flat,
+        (batch.len(), g * g, DESC_DIM),
+        device,
+    )?)
 }
 
 fn hsl(r: f32, g: f32, b: f32) -> (f32, f32, f32) {
@@ -606,10 +610,7 @@ mod tests {
         let d = Descriptors { grid: g, data };
         let f = d.flip_horizontal();
         assert_eq!(f.patch(0, 0)[0], d.patch(0, 2)[0]);
-        assert_eq!(
-            f.patch(0, 0)[ORIENT_START],
-            d.patch(0, 2)[ORIENT_START + 7]
-        );
+        assert_eq!(f.patch(0, 0)[ORIENT_START], d.patch(0, 2)[ORIENT_START + 7]);
         assert_eq!(f.flip_horizontal(), d);
         let c = d.crop(1, 1, 2);
         // Side 2 resampled to 3: source cells 1,1,2 along each axis.

@@ -49,10 +49,15 @@ pub fn run(which: Option<&str>, mut progress: impl FnMut(&str)) -> Result<Vec<Be
     let mut rows = Vec::new();
     if wanted("descriptors") {
         progress("descriptors");
-        rows.push(timed("patch descriptors", "640x480 -> 14x14x29", 10, || {
-            image_descriptors(&img, &cfg.tower);
-            Ok(())
-        })?);
+        rows.push(timed(
+            "patch descriptors",
+            "640x480 -> 14x14x29",
+            10,
+            || {
+                image_descriptors(&img, &cfg.tower);
+                Ok(())
+            },
+        )?);
     }
     let d: Descriptors = image_descriptors(&img, &cfg.tower);
     if wanted("embed") {

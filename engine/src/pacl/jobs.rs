@@ -134,7 +134,10 @@ pub fn embed_collection(
             vectors.extend(model.embed(&ok, 32, |_, _| true)?);
         }
         let done = (c * 32 + chunk.len()).min(n);
-        if !progress(done as f32 / n.max(1) as f32, &format!("{done}/{n} paintings")) {
+        if !progress(
+            done as f32 / n.max(1) as f32,
+            &format!("{done}/{n} paintings"),
+        ) {
             return Err(Error::Cancelled);
         }
     }
@@ -347,7 +350,10 @@ mod tests {
         )
         .unwrap();
         let r = embed_collection(&model, &coll, |_, _| true).unwrap();
-        assert_eq!(r.embeddings.ids.len() + r.skipped.len(), coll.paintings.len());
+        assert_eq!(
+            r.embeddings.ids.len() + r.skipped.len(),
+            coll.paintings.len()
+        );
         assert!(r.embeddings.ids.contains(&"p0".to_string()));
         assert_eq!(r.embeddings.dim(), 8);
         assert!(matches!(

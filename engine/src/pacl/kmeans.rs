@@ -105,7 +105,10 @@ fn lloyd(points: &[Vec<f32>], mut centroids: Vec<Vec<f32>>, max_iter: usize) -> 
         }
         for j in 0..k {
             if counts[j] > 0 {
-                centroids[j] = sums[j].iter().map(|s| (s / counts[j] as f64) as f32).collect();
+                centroids[j] = sums[j]
+                    .iter()
+                    .map(|s| (s / counts[j] as f64) as f32)
+                    .collect();
             }
         }
     }
@@ -168,7 +171,12 @@ mod tests {
         let mut truth = Vec::new();
         for (c, centre) in centres.iter().enumerate() {
             for _ in 0..40 {
-                pts.push(centre.iter().map(|v| v + rng.gen_range(-1.0..1.0)).collect());
+                pts.push(
+                    centre
+                        .iter()
+                        .map(|v| v + rng.gen_range(-1.0..1.0))
+                        .collect(),
+                );
                 truth.push(c);
             }
         }

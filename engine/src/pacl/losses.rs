@@ -127,15 +127,15 @@ pub fn pair_sets(kind: LossKind, s: &[f32], n: usize, f: &[usize], e: &[usize]) 
             // Image anchor i against text j: excluded when t_j is a possible false negative.
             let excl_v = match kind {
                 LossKind::L1 => false,
-                LossKind::L2 => mf[i * n + j],                  // t_j in m_f^-1(v_i)
-                LossKind::L3 => me[i * n + j],                  // t_j in m_e(v_i)
+                LossKind::L2 => mf[i * n + j], // t_j in m_f^-1(v_i)
+                LossKind::L3 => me[i * n + j], // t_j in m_e(v_i)
                 LossKind::L4 => mf[i * n + j] || me[i * n + j], // union
             };
             // Text anchor i against image j.
             let excl_t = match kind {
                 LossKind::L1 => false,
-                LossKind::L2 => mf[j * n + i],                  // v_j in m_f(t_i)
-                LossKind::L3 => me[j * n + i],                  // v_j in m_e^-1(t_i)
+                LossKind::L2 => mf[j * n + i], // v_j in m_f(t_i)
+                LossKind::L3 => me[j * n + i], // v_j in m_e^-1(t_i)
                 LossKind::L4 => mf[j * n + i] || me[j * n + i], // union
             };
             sets.den_v[i * n + j] = (j != i && !excl_v) || j == pv;
@@ -231,7 +231,12 @@ mod tests {
         // zv = identity, zt = S^T, so zv . zt^T = S exactly.
         let dev = Device::Cpu;
         let zv = Tensor::eye(4, candle_core::DType::F32, &dev).unwrap();
-        let zt = Tensor::new(&S, &dev).unwrap().t().unwrap().contiguous().unwrap();
+        let zt = Tensor::new(&S, &dev)
+            .unwrap()
+            .t()
+            .unwrap()
+            .contiguous()
+            .unwrap();
         pacl_loss(kind, &zv, &zt, &F, &E, 1.0)
             .unwrap()
             .to_scalar::<f32>()
@@ -284,7 +289,12 @@ mod tests {
         // With tau = 0.07 the logits are S / 0.07.
         let dev = Device::Cpu;
         let zv = Tensor::eye(4, candle_core::DType::F32, &dev).unwrap();
-        let zt = Tensor::new(&S, &dev).unwrap().t().unwrap().contiguous().unwrap();
+        let zt = Tensor::new(&S, &dev)
+            .unwrap()
+            .t()
+            .unwrap()
+            .contiguous()
+            .unwrap();
         let got = pacl_loss(LossKind::L1, &zv, &zt, &F, &E, 0.07)
             .unwrap()
             .to_scalar::<f32>()
@@ -373,7 +383,13 @@ mod tests {
             let l = pacl_loss(kind, zv.as_tensor(), &zt, &F, &E, 0.07).unwrap();
             let g = l.backward().unwrap();
             let g = g.get(zv.as_tensor()).unwrap();
-            let s = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let s = g
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(s.is_finite() && s > 0.0, "{kind:?}: {s}");
         }
     }

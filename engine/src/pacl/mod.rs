@@ -198,8 +198,8 @@ impl PaclModel {
     /// Writes `config.json` and `model.safetensors` into `dir` (created if needed).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let json = serde_json::to_string_pretty(&self.cfg)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_string_pretty(&self.cfg).map_err(|e| Error::Invalid(e.to_string()))?;
         write_atomic(&dir.join("config.json"), json.as_bytes())?;
         crate::train::save_varmap(&self.varmap, &dir.join("model.safetensors"))
     }
@@ -294,7 +294,9 @@ mod tests {
         let g = cfg.tower.grid;
         let d = Descriptors {
             grid: g,
-            data: (0..g * g * DESC_DIM).map(|i| (i % 7) as f32 / 7.0).collect(),
+            data: (0..g * g * DESC_DIM)
+                .map(|i| (i % 7) as f32 / 7.0)
+                .collect(),
         };
         let e = m.embed(&[d.clone(), d.clone(), d], 2, |_, _| true).unwrap();
         assert_eq!(e.len(), 3);

@@ -200,7 +200,10 @@ pub fn affective_phrases(global: &[f32]) -> Vec<(&'static str, f32)> {
     let total: f32 = hues.iter().sum();
     if total > 1e-6 {
         for (h, name) in hues.iter().zip(HUES) {
-            add(name, (h / total - 0.4) / 0.6 + 0.05 * (total > 0.15) as u8 as f32);
+            add(
+                name,
+                (h / total - 0.4) / 0.6 + 0.05 * (total > 0.15) as u8 as f32,
+            );
         }
     }
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
@@ -238,7 +241,9 @@ mod tests {
         let q = percentiles(&f);
         // Sorted: 0.1 0.2 0.5 0.69 0.7 0.71 0.75 0.8 0.9 0.95; ranks 1, 2, 5 (4.5 rounds up), 7, 8.
         assert_eq!(q, [0.2, 0.5, 0.71, 0.8, 0.9]);
-        assert!(c.summary().starts_with("strong 3 (30.0%), partial 5 (50.0%"));
+        assert!(c
+            .summary()
+            .starts_with("strong 3 (30.0%), partial 5 (50.0%"));
     }
 
     #[test]
@@ -261,7 +266,10 @@ mod tests {
         bright[16] = 0.3;
         bright[19] = 0.1;
         let d = affective_description(&bright);
-        assert!(d.contains("fiery red hues") && d.contains("warm golden tones"), "{d}");
+        assert!(
+            d.contains("fiery red hues") && d.contains("warm golden tones"),
+            "{d}"
+        );
         assert!(!d.contains("dark"));
     }
 }

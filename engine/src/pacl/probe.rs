@@ -200,13 +200,21 @@ pub fn scores(truth: &[usize], pred: &[usize], classes: usize) -> ProbeScores {
     let mut wf1 = 0.0;
     for c in 0..classes {
         let denom = 2.0 * tp[c] + fp[c] + fneg[c];
-        let f1 = if denom > 0.0 { 2.0 * tp[c] / denom } else { 0.0 };
+        let f1 = if denom > 0.0 {
+            2.0 * tp[c] / denom
+        } else {
+            0.0
+        };
         if total > 0.0 {
             wf1 += f1 * support[c] / total;
         }
     }
     ProbeScores {
-        accuracy: if n > 0 { correct as f64 / n as f64 } else { 0.0 },
+        accuracy: if n > 0 {
+            correct as f64 / n as f64
+        } else {
+            0.0
+        },
         weighted_f1: wf1,
         n,
     }
@@ -256,7 +264,9 @@ fn dominant_labels(
     counts
         .into_iter()
         .map(|(p, c)| {
-            let best = (0..9).max_by(|&a, &b| c[a].cmp(&c[b]).then(b.cmp(&a))).unwrap_or(0);
+            let best = (0..9)
+                .max_by(|&a, &b| c[a].cmp(&c[b]).then(b.cmp(&a)))
+                .unwrap_or(0);
             (p, best)
         })
         .collect()
@@ -282,7 +292,9 @@ pub fn painting_probe(
             Some(Split::Test) => 1,
             _ => continue,
         };
-        let Some(&y) = labels.get(&p.id) else { continue };
+        let Some(&y) = labels.get(&p.id) else {
+            continue;
+        };
         let d = crate::models::patch_tower::file_descriptors(&p.path, &model.config().tower)?;
         let e = model.embed(std::slice::from_ref(&d), 1, |_, _| true)?;
         parts[k].0.extend(e);
@@ -296,7 +308,9 @@ pub fn painting_probe(
     for &y in &tr_y {
         freq[y] += 1;
     }
-    let maj = (0..9).max_by(|&a, &b| freq[a].cmp(&freq[b]).then(b.cmp(&a))).unwrap_or(0);
+    let maj = (0..9)
+        .max_by(|&a, &b| freq[a].cmp(&freq[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
     let majority = scores(&te_y, &vec![maj; te_y.len()], 9);
     Ok(PaintingProbeReport {
         train: tr_y.len(),
@@ -329,12 +343,23 @@ mod tests {
         let x: Vec<Vec<f32>> = (0..60)
             .map(|i| {
                 let c = (i % 3) as f32;
-                vec![c * 3.0 + (i as f32 * 0.37).sin(), -c * 2.0 + (i as f32 * 0.11).cos(), 5.0]
+                vec![
+                    c * 3.0 + (i as f32 * 0.37).sin(),
+                    -c * 2.0 + (i as f32 * 0.11).cos(),
+                    5.0,
+                ]
             })
             .collect();
         let y: Vec<usize> = (0..60).map(|i| i % 3).collect();
-        let (_, s) = evaluate(&x[..45], &y[..45], &x[45..], &y[45..], 3, &ProbeConfig::default())
-            .unwrap();
+        let (_, s) = evaluate(
+            &x[..45],
+            &y[..45],
+            &x[45..],
+            &y[45..],
+            3,
+            &ProbeConfig::default(),
+        )
+        .unwrap();
         assert_eq!(s.accuracy, 1.0);
         assert_eq!(s.weighted_f1, 1.0);
         assert!(LinearProbe::fit(&x, &y[..3], 3, &ProbeConfig::default()).is_err());

@@ -167,7 +167,12 @@ pub fn pca_2d(data: &[Vec<f32>], seed: u64) -> Result<Projection> {
         method: Method::Pca,
         points: p
             .into_iter()
-            .map(|r| [r.first().copied().unwrap_or(0.0), r.get(1).copied().unwrap_or(0.0)])
+            .map(|r| {
+                [
+                    r.first().copied().unwrap_or(0.0),
+                    r.get(1).copied().unwrap_or(0.0),
+                ]
+            })
             .collect(),
     })
 }
@@ -218,7 +223,11 @@ fn affinities(x: &[Vec<f32>], perplexity: f64) -> (Vec<usize>, Vec<usize>, Vec<f
                 }
                 if h > target {
                     lo = beta;
-                    beta = if hi.is_finite() { (beta + hi) / 2.0 } else { beta * 2.0 };
+                    beta = if hi.is_finite() {
+                        (beta + hi) / 2.0
+                    } else {
+                        beta * 2.0
+                    };
                 } else {
                     hi = beta;
                     beta = (beta + lo) / 2.0;
@@ -327,7 +336,8 @@ impl QuadTree {
                         return;
                     }
                     // Split: push the resident points down, then continue with p.
-                    let (cx, cy, h) = (self.nodes[idx].cx, self.nodes[idx].cy, self.nodes[idx].half);
+                    let (cx, cy, h) =
+                        (self.nodes[idx].cx, self.nodes[idx].cy, self.nodes[idx].half);
                     let base = self.nodes.len();
                     for q in 0..4 {
                         let dx = if q & 1 == 1 { h / 2.0 } else { -h / 2.0 };
@@ -475,9 +485,9 @@ pub fn tsne(
             }
         }
         // Keep the map centred.
-        let (mx, my) = y
-            .iter()
-            .fold((0.0, 0.0), |a, p| (a.0 + p[0] / n as f64, a.1 + p[1] / n as f64));
+        let (mx, my) = y.iter().fold((0.0, 0.0), |a, p| {
+            (a.0 + p[0] / n as f64, a.1 + p[1] / n as f64)
+        });
         for p in &mut y {
             p[0] -= mx;
             p[1] -= my;
@@ -526,7 +536,10 @@ mod tests {
             .collect();
         let (_, comps) = principal_components(&data, 2, 0).unwrap();
         let c = &comps[0];
-        assert!((c[0] - 0.7071).abs() < 0.01 && (c[1] - 0.7071).abs() < 0.01, "{c:?}");
+        assert!(
+            (c[0] - 0.7071).abs() < 0.01 && (c[1] - 0.7071).abs() < 0.01,
+            "{c:?}"
+        );
         let dot: f64 = comps[0].iter().zip(&comps[1]).map(|(a, b)| a * b).sum();
         assert!(dot.abs() < 1e-6);
         let p = pca_2d(&data, 0).unwrap();
@@ -547,7 +560,9 @@ mod tests {
         let pts = &p.points;
         let centroid = |r: std::ops::Range<usize>| {
             let n = r.len() as f32;
-            r.fold([0f32; 2], |a, i| [a[0] + pts[i][0] / n, a[1] + pts[i][1] / n])
+            r.fold([0f32; 2], |a, i| {
+                [a[0] + pts[i][0] / n, a[1] + pts[i][1] / n]
+            })
         };
         let (a, b) = (centroid(0..60), centroid(60..120));
         let gap = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
@@ -574,6 +589,9 @@ mod tests {
             assert_eq!(i < 60, nn < 60);
         }
         assert_eq!(p, tsne(&data, &cfg, |_| true).unwrap());
-        assert!(matches!(tsne(&data, &cfg, |_| false), Err(Error::Cancelled)));
+        assert!(matches!(
+            tsne(&data, &cfg, |_| false),
+            Err(Error::Cancelled)
+        ));
     }
 }

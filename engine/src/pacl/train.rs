@@ -281,7 +281,14 @@ pub fn prepare(
     let k = opts.k.max(1);
     let z = zscore(&globals);
     let f_labels = kmeans(&z, k.min(z.len()), opts.seed, 4, 300)?.labels;
-    let e_labels = kmeans(&text_features, k.min(text_features.len()), opts.seed ^ 1, 4, 300)?.labels;
+    let e_labels = kmeans(
+        &text_features,
+        k.min(text_features.len()),
+        opts.seed ^ 1,
+        4,
+        300,
+    )?
+    .labels;
     progress(1.0, "prepared");
     Ok(TrainData {
         image_ids: paintings.iter().map(|p| p.id.clone()).collect(),
@@ -348,8 +355,8 @@ pub fn zscore(rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
 /// Synthetic data for tests and benchmarks: `n` paintings in two colour families, texts in two matching
 /// families, partitions cycling through all four.
 pub fn synthetic_data(n: usize, grid: usize, text_dim: usize) -> TrainData {
-    use rand::Rng;
     use crate::models::patch_tower::DESC_DIM;
+    use rand::Rng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
     let images: Vec<Descriptors> = (0..n)
         .map(|i| Descriptors {
@@ -439,7 +446,11 @@ pub fn train(
             data.text_features.len()
         )));
     }
-    if let Some(f) = data.text_features.iter().find(|f| f.len() != model_cfg.text_dim) {
+    if let Some(f) = data
+        .text_features
+        .iter()
+        .find(|f| f.len() != model_cfg.text_dim)
+    {
         return Err(Error::Invalid(format!(
             "PACL training: text features of width {}, the model expects {}",
             f.len(),
@@ -460,7 +471,8 @@ pub fn train(
     .with_clip(cfg.clip_norm);
     let tower_vars = vars_with_prefix(model.varmap(), &["vision."]);
     let proj_vars = vars_with_prefix(model.varmap(), &["q_v.", "q_t."]);
-    let parameters = crate::train::count_params(&tower_vars) + crate::train::count_params(&proj_vars);
+    let parameters =
+        crate::train::count_params(&tower_vars) + crate::train::count_params(&proj_vars);
     opt.add_group(
         tower_vars,
         AdamWParams {

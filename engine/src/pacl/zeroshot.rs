@@ -113,7 +113,10 @@ pub fn classify(
                 .map(|(i, _)| i)
                 .unwrap_or(0);
             ZeroShot {
-                emotion: emotions.get(best).copied().unwrap_or(Emotion::SomethingElse),
+                emotion: emotions
+                    .get(best)
+                    .copied()
+                    .unwrap_or(Emotion::SomethingElse),
                 cosines: cos,
                 probabilities: ex.into_iter().map(|e| e / s).collect(),
             }
