@@ -56,9 +56,13 @@ enum Cmd {
         #[command(subcommand)]
         what: crate::annotations_cmd::AnnotationsCmd,
     },
-    /// Benchmarks (build with --release): `bench backbones` times each backbone's forward.
+    /// PACL image embeddings of a collection (`--out embeddings.npy` or `.csv`), with an
+    /// optional map, zero-shot emotions and search.
+    Embed(crate::embed_cmd::EmbedArgs),
+    /// Benchmarks (build with --release): `bench backbones` times each backbone's forward;
+    /// `bench pacl` PACL's descriptors, embedding throughput, a training step and t-SNE.
     Bench {
-        /// What to benchmark (`backbones`).
+        /// What to benchmark (`backbones`, `pacl`).
         what: String,
         /// Only the backbones whose name contains this (clip-vit-b16, clip-vit-b32,
         /// clip-text, distilgpt2, minilm, sam-vit-b, mobilesam).
@@ -241,6 +245,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Annotations { what }) => crate::annotations_cmd::run(what),
         Some(Cmd::Train { what }) => crate::train_cmd::run(what, &engine(&cli)?),
         Some(Cmd::Analyze(args)) => crate::analyze_cmd::run(args, &engine(&cli)?),
+        Some(Cmd::Embed(args)) => crate::embed_cmd::run_embed(args, &engine(&cli)?),
+        Some(Cmd::Bench { what, only, json }) if what == "pacl" => {
+            crate::embed_cmd::run_bench(only.as_deref(), *json, cli.threads)
+        }
         Some(Cmd::Bench { what, only, json }) => {
             if cfg!(debug_assertions) {
                 eprintln!("note: this is a debug build; run `cargo run --release -- bench {what}` for meaningful times");
@@ -261,7 +269,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     )?),
                     "sevlm" => Ok(crate::analyze_cmd::bench_sevlm(only.as_deref(), progress)?),
                     other => Err(anyhow!(
-                        "unknown benchmark `{other}` (available: backbones, sevlm)"
+                        "unknown benchmark `{other}` (available: backbones, sevlm, pacl)"
                     )),
                 }
             })?;

@@ -3,6 +3,7 @@
 mod analyze_cmd;
 mod annotations_cmd;
 mod cli;
+mod embed_cmd;
 mod eval_cmd;
 mod gui;
 mod train_cmd;

@@ -30,6 +30,8 @@ pub enum TrainCmd {
         #[arg(long)]
         cache: Option<PathBuf>,
     },
+    /// PACL on the shipped paintings and texts (small vision tower, frozen MiniLM).
+    Pacl(crate::embed_cmd::TrainPaclArgs),
 }
 
 /// The feature cache folder.
@@ -48,6 +50,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
     match cmd {
+        TrainCmd::Pacl(args) => crate::embed_cmd::run_train(args, engine),
         TrainCmd::EaClassifier {
             out,
             epochs,

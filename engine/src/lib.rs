@@ -15,6 +15,7 @@ pub mod lexicon;
 pub mod manifest;
 pub mod metrics;
 pub mod models;
+pub mod pacl;
 pub mod sevlm;
 pub mod text;
 pub mod tokenize;

@@ -11,6 +11,7 @@ pub mod gpt2;
 pub mod hub;
 pub mod loading;
 pub mod nn;
+pub mod patch_tower;
 pub mod registry;
 pub mod sam;
 pub mod sam_decoder;

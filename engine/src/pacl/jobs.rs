@@ -1,0 +1,364 @@
+//! Engine commands over PACL models: embed a collection (progress and cancel), project
+//! embeddings to 2-D, zero-shot classify, free-text search. Each function returns a
+//! [`JobFn`] for `Command::Run` whose output is `JobOutput::Json` of a typed result
+//! ([`EmbedResult`], [`ProjectionResult`], [`ZeroShotResult`], [`SearchResult`]); the
+//! same work is available as plain functions for the CLI and tests.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::projection::{pca_2d, tsne, Method, Projection, TsneConfig};
+use super::zeroshot::{class_embeddings, classify, embed_texts, rank, Hit, ZeroShot};
+use super::PaclModel;
+use crate::collection::Collection;
+use crate::emotion::Emotion;
+use crate::error::{write_atomic, Error, Result};
+use crate::models::bert::SentenceEncoder;
+use crate::models::patch_tower::{file_descriptors, Descriptors};
+use crate::worker::{JobContext, JobFn, JobOutput};
+
+/// Embeddings of a collection's paintings (unit norm).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embeddings {
+    /// Painting ids, one per row.
+    pub ids: Vec<String>,
+    /// Vectors.
+    pub vectors: Vec<Vec<f32>>,
+}
+
+impl Embeddings {
+    /// Width.
+    pub fn dim(&self) -> usize {
+        self.vectors.first().map(Vec::len).unwrap_or(0)
+    }
+
+    /// Writes `.npy` (float32 `[N, dim]`, with the ids in `<stem>.ids.txt` beside it) or
+    /// `.csv` (`id,e0,e1,...`), by the extension of `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("npy") => {
+                use ndarray_npy::WriteNpyExt;
+                let flat: Vec<f32> = self.vectors.concat();
+                let a = ndarray::Array2::from_shape_vec((self.vectors.len(), self.dim()), flat)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+                let mut bytes = Vec::new();
+                a.write_npy(&mut bytes)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+                write_atomic(path, &bytes)?;
+                let ids = path.with_extension("ids.txt");
+                let mut text = self.ids.join("\n");
+                text.push('\n');
+                write_atomic(&ids, text.as_bytes())
+            }
+            Some("csv") => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                let mut header = vec!["id".to_string()];
+                header.extend((0..self.dim()).map(|i| format!("e{i}")));
+                w.write_record(&header)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+                for (id, v) in self.ids.iter().zip(&self.vectors) {
+                    let mut rec = vec![id.clone()];
+                    rec.extend(v.iter().map(|x| format!("{x}")));
+                    w.write_record(&rec)
+                        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+                }
+                let bytes = w
+                    .into_inner()
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+                write_atomic(path, &bytes)
+            }
+            _ => Err(Error::Invalid(format!(
+                "{}: the output must end in .npy or .csv",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// A painting that could not be embedded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The image file.
+    pub path: PathBuf,
+    /// Why.
+    pub message: String,
+}
+
+/// What embedding a collection produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedResult {
+    /// The embeddings.
+    pub embeddings: Embeddings,
+    /// Paintings that could not be read (skipped).
+    pub skipped: Vec<Skipped>,
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// Embeds every painting of `collection` (unreadable images are skipped and listed).
+/// `progress(fraction, message)` returns false to stop ([`Error::Cancelled`]).
+pub fn embed_collection(
+    model: &PaclModel,
+    collection: &Collection,
+    mut progress: impl FnMut(f32, &str) -> bool,
+) -> Result<EmbedResult> {
+    let t0 = std::time::Instant::now();
+    let cfg = &model.config().tower;
+    let n = collection.paintings.len();
+    let mut ids = Vec::new();
+    let mut vectors = Vec::new();
+    let mut skipped = Vec::new();
+    // Chunks: descriptors in parallel over images, then one batched forward.
+    for (c, chunk) in collection.paintings.chunks(32).enumerate() {
+        let descs: Vec<(usize, Result<Descriptors>)> = chunk
+            .par_iter()
+            .enumerate()
+            .map(|(i, p)| (i, file_descriptors(&p.path, cfg)))
+            .collect();
+        let mut ok = Vec::new();
+        for (i, d) in descs {
+            match d {
+                Ok(d) => {
+                    ids.push(chunk[i].id.clone());
+                    ok.push(d);
+                }
+                Err(e) => skipped.push(Skipped {
+                    path: chunk[i].path.clone(),
+                    message: e.to_string(),
+                }),
+            }
+        }
+        if !ok.is_empty() {
+            vectors.extend(model.embed(&ok, 32, |_, _| true)?);
+        }
+        let done = (c * 32 + chunk.len()).min(n);
+        if !progress(
+            done as f32 / n.max(1) as f32,
+            &format!("{done}/{n} paintings"),
+        ) {
+            return Err(Error::Cancelled);
+        }
+    }
+    Ok(EmbedResult {
+        embeddings: Embeddings { ids, vectors },
+        skipped,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The sentence encoder a model was trained with: `text_model` as a path if it is one,
+/// else a folder under `models`.
+pub fn text_encoder(model: &PaclModel, models: &Path) -> Result<SentenceEncoder> {
+    let name = &model.config().text_model;
+    let p = PathBuf::from(name);
+    let dir = if p.is_absolute() && p.exists() {
+        p
+    } else {
+        models.join(name)
+    };
+    SentenceEncoder::load(&dir, model.device())
+}
+
+fn json<T: Serialize>(v: &T) -> Result<JobOutput> {
+    Ok(JobOutput::Json(
+        serde_json::to_value(v).map_err(|e| Error::Invalid(e.to_string()))?,
+    ))
+}
+
+/// Job: load the model in `model_dir`, open `collection` and embed it ([`EmbedResult`]).
+pub fn embed_job(model_dir: PathBuf, collection: PathBuf) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        ctx.progress(0.0, "loading the PACL model");
+        let model = PaclModel::load(&model_dir, ctx.device())?;
+        let coll = Collection::open(&collection)?;
+        let r = embed_collection(&model, &coll, |f, m| {
+            ctx.progress(f, m);
+            !ctx.is_cancelled()
+        })?;
+        json(&r)
+    })
+}
+
+/// A projection with the painting ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionResult {
+    /// Ids, one per point.
+    pub ids: Vec<String>,
+    /// The map.
+    pub projection: Projection,
+}
+
+/// Projects embeddings (PCA or t-SNE with `tsne_cfg`), with progress and cancel.
+pub fn project(
+    embeddings: &Embeddings,
+    method: Method,
+    tsne_cfg: &TsneConfig,
+    progress: impl FnMut(f32) -> bool,
+) -> Result<ProjectionResult> {
+    let projection = match method {
+        Method::Pca => pca_2d(&embeddings.vectors, tsne_cfg.seed)?,
+        Method::Tsne => tsne(&embeddings.vectors, tsne_cfg, progress)?,
+    };
+    Ok(ProjectionResult {
+        ids: embeddings.ids.clone(),
+        projection,
+    })
+}
+
+/// Job: [`project`] ([`ProjectionResult`]).
+pub fn project_job(embeddings: Embeddings, method: Method, tsne_cfg: TsneConfig) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        let r = project(&embeddings, method, &tsne_cfg, |f| {
+            ctx.progress(f, "t-SNE");
+            !ctx.is_cancelled()
+        })?;
+        json(&r)
+    })
+}
+
+/// Zero-shot predictions for a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZeroShotResult {
+    /// Ids, one per prediction.
+    pub ids: Vec<String>,
+    /// The classes, in the order of the cosines.
+    pub emotions: Vec<Emotion>,
+    /// Per painting.
+    pub predictions: Vec<ZeroShot>,
+}
+
+/// Zero-shot classification of embeddings into the eight emotions.
+pub fn zero_shot(
+    model: &PaclModel,
+    encoder: &SentenceEncoder,
+    embeddings: &Embeddings,
+) -> Result<ZeroShotResult> {
+    let emotions = Emotion::EIGHT.to_vec();
+    let classes = class_embeddings(model, encoder, &emotions)?;
+    let predictions = classify(
+        &embeddings.vectors,
+        &classes,
+        &emotions,
+        model.config().temperature,
+    );
+    Ok(ZeroShotResult {
+        ids: embeddings.ids.clone(),
+        emotions,
+        predictions,
+    })
+}
+
+/// Job: [`zero_shot`] with the model in `model_dir` and its text encoder under `models`.
+pub fn zero_shot_job(model_dir: PathBuf, models: PathBuf, embeddings: Embeddings) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        let model = PaclModel::load(&model_dir, ctx.device())?;
+        let enc = text_encoder(&model, &models)?;
+        ctx.check()?;
+        json(&zero_shot(&model, &enc, &embeddings)?)
+    })
+}
+
+/// Search results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResult {
+    /// The query.
+    pub query: String,
+    /// Hits, best first, with ids.
+    pub hits: Vec<(String, Hit)>,
+}
+
+/// Ranks the collection by cosine with a free-text query ("paintings that feel lonely").
+pub fn search(
+    model: &PaclModel,
+    encoder: &SentenceEncoder,
+    embeddings: &Embeddings,
+    query: &str,
+    top: usize,
+) -> Result<SearchResult> {
+    let q = embed_texts(model, encoder, &[query])?;
+    let q = q.first().cloned().unwrap_or_default();
+    let hits = rank(&q, &embeddings.vectors, top)
+        .into_iter()
+        .map(|h| (embeddings.ids[h.index].clone(), h))
+        .collect();
+    Ok(SearchResult {
+        query: query.to_string(),
+        hits,
+    })
+}
+
+/// Job: [`search`].
+pub fn search_job(
+    model_dir: PathBuf,
+    models: PathBuf,
+    embeddings: Embeddings,
+    query: String,
+    top: usize,
+) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        let model = PaclModel::load(&model_dir, ctx.device())?;
+        let enc = text_encoder(&model, &models)?;
+        ctx.check()?;
+        json(&search(&model, &enc, &embeddings, &query, top)?)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_npy_and_csv() {
+        let e = Embeddings {
+            ids: vec!["a".into(), "b".into()],
+            vectors: vec![vec![1.0, 0.0, 0.5], vec![0.0, 1.0, -0.5]],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let npy = dir.path().join("e.npy");
+        e.write(&npy).unwrap();
+        use ndarray_npy::ReadNpyExt;
+        let a = ndarray::Array2::<f32>::read_npy(std::fs::File::open(&npy).unwrap()).unwrap();
+        assert_eq!(a.shape(), &[2, 3]);
+        assert_eq!(a[[1, 2]], -0.5);
+        let ids = std::fs::read_to_string(dir.path().join("e.ids.txt")).unwrap();
+        assert_eq!(ids, "a\nb\n");
+        let csv = dir.path().join("e.csv");
+        e.write(&csv).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        assert!(text.starts_with("id,e0,e1,e2\na,1,0,0.5\n"), "{text}");
+        assert!(e.write(&dir.path().join("e.txt")).is_err());
+        let p = project(&e, Method::Pca, &TsneConfig::default(), |_| true).unwrap();
+        assert_eq!(p.ids, e.ids);
+    }
+
+    #[test]
+    fn embeds_a_folder_and_skips_unreadable_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, c) in [[200u8, 30, 30], [30, 30, 200]].iter().enumerate() {
+            image::RgbImage::from_pixel(40, 40, image::Rgb(*c))
+                .save(dir.path().join(format!("p{i}.png")))
+                .unwrap();
+        }
+        std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
+        let coll = Collection::open(dir.path()).unwrap();
+        let model = PaclModel::new(
+            &super::super::PaclConfig::tiny(6),
+            &candle_core::Device::Cpu,
+            1,
+        )
+        .unwrap();
+        let r = embed_collection(&model, &coll, |_, _| true).unwrap();
+        assert_eq!(
+            r.embeddings.ids.len() + r.skipped.len(),
+            coll.paintings.len()
+        );
+        assert!(r.embeddings.ids.contains(&"p0".to_string()));
+        assert_eq!(r.embeddings.dim(), 8);
+        assert!(matches!(
+            embed_collection(&model, &coll, |_, _| false),
+            Err(Error::Cancelled)
+        ));
+    }
+}

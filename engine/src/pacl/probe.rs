@@ -1,0 +1,367 @@
+//! Linear probe on frozen embeddings (the paper's linear evaluation, Section 4.4):
+//! multinomial logistic regression trained by full-batch gradient descent with L2
+//! regularisation on standardised features, deterministic; reported as accuracy and
+//! weighted F1 (per-class F1 weighted by the class's share of the true labels, as
+//! scikit-learn's `f1_score(average="weighted")`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Probe settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProbeConfig {
+    /// Gradient steps.
+    pub iterations: usize,
+    /// Step size.
+    pub lr: f32,
+    /// L2 penalty on the weights.
+    pub l2: f32,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        ProbeConfig {
+            iterations: 500,
+            lr: 0.5,
+            l2: 1e-3,
+        }
+    }
+}
+
+/// A trained probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinearProbe {
+    /// Classes.
+    pub classes: usize,
+    /// Feature means (standardisation).
+    pub mean: Vec<f32>,
+    /// Feature standard deviations.
+    pub std: Vec<f32>,
+    /// Weights `[classes][dim]`.
+    pub weights: Vec<Vec<f32>>,
+    /// Biases.
+    pub bias: Vec<f32>,
+}
+
+fn softmax(z: &mut [f32]) {
+    let m = z.iter().copied().fold(f32::MIN, f32::max);
+    let mut s = 0.0;
+    for v in z.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    z.iter_mut().for_each(|v| *v /= s);
+}
+
+impl LinearProbe {
+    /// Trains on `x` (rows) with labels `y` in `0..classes`.
+    pub fn fit(x: &[Vec<f32>], y: &[usize], classes: usize, cfg: &ProbeConfig) -> Result<Self> {
+        let n = x.len();
+        let d = x.first().map(Vec::len).unwrap_or(0);
+        if n == 0 || n != y.len() || classes < 2 {
+            return Err(Error::Invalid(format!(
+                "linear probe: {n} rows, {} labels, {classes} classes",
+                y.len()
+            )));
+        }
+        if let Some(i) = y.iter().position(|&c| c >= classes) {
+            return Err(Error::Invalid(format!(
+                "linear probe: label {} of row {i} is not below {classes}",
+                y[i]
+            )));
+        }
+        let mut mean = vec![0f32; d];
+        for r in x {
+            for (m, v) in mean.iter_mut().zip(r) {
+                *m += v / n as f32;
+            }
+        }
+        let mut std = vec![0f32; d];
+        for r in x {
+            for ((s, v), m) in std.iter_mut().zip(r).zip(&mean) {
+                *s += (v - m) * (v - m) / n as f32;
+            }
+        }
+        let std: Vec<f32> = std.into_iter().map(|s| s.sqrt().max(1e-6)).collect();
+        let xs: Vec<Vec<f32>> = x
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .zip(&mean)
+                    .zip(&std)
+                    .map(|((v, m), s)| (v - m) / s)
+                    .collect()
+            })
+            .collect();
+        let mut p = LinearProbe {
+            classes,
+            mean,
+            std,
+            weights: vec![vec![0f32; d]; classes],
+            bias: vec![0f32; classes],
+        };
+        for _ in 0..cfg.iterations {
+            let mut gw = vec![vec![0f32; d]; classes];
+            let mut gb = vec![0f32; classes];
+            for (r, &t) in xs.iter().zip(y) {
+                let mut z = p.logits_std(r);
+                softmax(&mut z);
+                z[t] -= 1.0;
+                for c in 0..classes {
+                    gb[c] += z[c] / n as f32;
+                    for (g, v) in gw[c].iter_mut().zip(r) {
+                        *g += z[c] * v / n as f32;
+                    }
+                }
+            }
+            for c in 0..classes {
+                p.bias[c] -= cfg.lr * gb[c];
+                for (w, g) in p.weights[c].iter_mut().zip(&gw[c]) {
+                    *w -= cfg.lr * (g + cfg.l2 * *w);
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    fn logits_std(&self, r: &[f32]) -> Vec<f32> {
+        self.weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(w, b)| b + w.iter().zip(r).map(|(a, v)| a * v).sum::<f32>())
+            .collect()
+    }
+
+    /// Class probabilities of one row.
+    pub fn predict_proba(&self, x: &[f32]) -> Vec<f32> {
+        let r: Vec<f32> = x
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.std)
+            .map(|((v, m), s)| (v - m) / s)
+            .collect();
+        let mut z = self.logits_std(&r);
+        softmax(&mut z);
+        z
+    }
+
+    /// The most probable class of each row.
+    pub fn predict(&self, x: &[Vec<f32>]) -> Vec<usize> {
+        x.iter()
+            .map(|r| {
+                let p = self.predict_proba(r);
+                (0..p.len())
+                    .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+/// Accuracy and weighted F1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProbeScores {
+    /// Share of correct predictions.
+    pub accuracy: f64,
+    /// Per-class F1 weighted by true-label support.
+    pub weighted_f1: f64,
+    /// Rows scored.
+    pub n: usize,
+}
+
+/// Scores predictions against truth.
+pub fn scores(truth: &[usize], pred: &[usize], classes: usize) -> ProbeScores {
+    let n = truth.len().min(pred.len());
+    let mut tp = vec![0f64; classes];
+    let mut fp = vec![0f64; classes];
+    let mut fneg = vec![0f64; classes];
+    let mut support = vec![0f64; classes];
+    let mut correct = 0;
+    for (&t, &p) in truth.iter().zip(pred) {
+        if t < classes {
+            support[t] += 1.0;
+        }
+        if t == p {
+            correct += 1;
+            if t < classes {
+                tp[t] += 1.0;
+            }
+        } else {
+            if p < classes {
+                fp[p] += 1.0;
+            }
+            if t < classes {
+                fneg[t] += 1.0;
+            }
+        }
+    }
+    let total: f64 = support.iter().sum();
+    let mut wf1 = 0.0;
+    for c in 0..classes {
+        let denom = 2.0 * tp[c] + fp[c] + fneg[c];
+        let f1 = if denom > 0.0 {
+            2.0 * tp[c] / denom
+        } else {
+            0.0
+        };
+        if total > 0.0 {
+            wf1 += f1 * support[c] / total;
+        }
+    }
+    ProbeScores {
+        accuracy: if n > 0 {
+            correct as f64 / n as f64
+        } else {
+            0.0
+        },
+        weighted_f1: wf1,
+        n,
+    }
+}
+
+/// Trains a probe on `(train_x, train_y)` and scores it on `(test_x, test_y)`.
+pub fn evaluate(
+    train_x: &[Vec<f32>],
+    train_y: &[usize],
+    test_x: &[Vec<f32>],
+    test_y: &[usize],
+    classes: usize,
+    cfg: &ProbeConfig,
+) -> Result<(LinearProbe, ProbeScores)> {
+    let p = LinearProbe::fit(train_x, train_y, classes, cfg)?;
+    let pred = p.predict(test_x);
+    Ok((p, scores(test_y, &pred, classes)))
+}
+
+/// A linear-probe comparison on the shipped paintings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaintingProbeReport {
+    /// Training paintings (train split) and test paintings (test split).
+    pub train: usize,
+    /// Test paintings.
+    pub test: usize,
+    /// Probe on the PACL embeddings.
+    pub pacl: ProbeScores,
+    /// Probe on the fixed descriptor statistics (the tower's input, untrained baseline).
+    pub descriptors: ProbeScores,
+    /// Always predicting the most frequent training label.
+    pub majority: ProbeScores,
+}
+
+/// Most frequent emotion (ArtEmis order breaks ties) of each painting's responses.
+fn dominant_labels(
+    set: &crate::annotations::dataset::AnnotationSet,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts: std::collections::BTreeMap<String, [usize; 9]> = Default::default();
+    for r in &set.rows {
+        let i = crate::emotion::Emotion::ALL
+            .iter()
+            .position(|e| *e == r.emotion)
+            .unwrap_or(8);
+        counts.entry(r.painting.clone()).or_insert([0; 9])[i] += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(p, c)| {
+            let best = (0..9)
+                .max_by(|&a, &b| c[a].cmp(&c[b]).then(b.cmp(&a)))
+                .unwrap_or(0);
+            (p, best)
+        })
+        .collect()
+}
+
+/// Trains probes for the dominant emotion (9 classes) of the shipped paintings: on the
+/// train split, scored on the test split, with PACL embeddings, with the descriptor
+/// statistics, and the majority-class baseline.
+pub fn painting_probe(
+    model: &super::PaclModel,
+    assets: &std::path::Path,
+    cfg: &ProbeConfig,
+) -> Result<PaintingProbeReport> {
+    use crate::annotations::artemis::Split;
+    let collection =
+        crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let set = crate::annotations::dataset::AnnotationSet::load(&assets.join("annotations"))?;
+    let labels = dominant_labels(&set);
+    let mut parts: [(Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>); 2] = Default::default();
+    for p in &collection.paintings {
+        let k = match set.splits.get(&p.id) {
+            Some(Split::Train) => 0,
+            Some(Split::Test) => 1,
+            _ => continue,
+        };
+        let Some(&y) = labels.get(&p.id) else {
+            continue;
+        };
+        let d = crate::models::patch_tower::file_descriptors(&p.path, &model.config().tower)?;
+        let e = model.embed(std::slice::from_ref(&d), 1, |_, _| true)?;
+        parts[k].0.extend(e);
+        parts[k].1.push(d.global());
+        parts[k].2.push(y);
+    }
+    let [(tr_e, tr_d, tr_y), (te_e, te_d, te_y)] = parts;
+    let (_, pacl) = evaluate(&tr_e, &tr_y, &te_e, &te_y, 9, cfg)?;
+    let (_, descriptors) = evaluate(&tr_d, &tr_y, &te_d, &te_y, 9, cfg)?;
+    let mut freq = [0usize; 9];
+    for &y in &tr_y {
+        freq[y] += 1;
+    }
+    let maj = (0..9)
+        .max_by(|&a, &b| freq[a].cmp(&freq[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    let majority = scores(&te_y, &vec![maj; te_y.len()], 9);
+    Ok(PaintingProbeReport {
+        train: tr_y.len(),
+        test: te_y.len(),
+        pacl,
+        descriptors,
+        majority,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weighted_f1_by_hand() {
+        // truth 0,0,0,1,1,2; pred 0,0,1,1,2,2.
+        // class 0: tp 2, fp 0, fn 1 -> F1 = 4/5; support 3
+        // class 1: tp 1, fp 1, fn 1 -> F1 = 2/4; support 2
+        // class 2: tp 1, fp 1, fn 0 -> F1 = 2/3; support 1
+        // weighted = (3 * 0.8 + 2 * 0.5 + 1 * 2/3) / 6
+        let s = scores(&[0, 0, 0, 1, 1, 2], &[0, 0, 1, 1, 2, 2], 3);
+        assert!((s.accuracy - 4.0 / 6.0).abs() < 1e-12);
+        let want = (3.0 * 0.8 + 2.0 * 0.5 + 2.0 / 3.0) / 6.0;
+        assert!((s.weighted_f1 - want).abs() < 1e-12, "{}", s.weighted_f1);
+    }
+
+    #[test]
+    fn probe_separates_blobs() {
+        let x: Vec<Vec<f32>> = (0..60)
+            .map(|i| {
+                let c = (i % 3) as f32;
+                vec![
+                    c * 3.0 + (i as f32 * 0.37).sin(),
+                    -c * 2.0 + (i as f32 * 0.11).cos(),
+                    5.0,
+                ]
+            })
+            .collect();
+        let y: Vec<usize> = (0..60).map(|i| i % 3).collect();
+        let (_, s) = evaluate(
+            &x[..45],
+            &y[..45],
+            &x[45..],
+            &y[45..],
+            3,
+            &ProbeConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(s.accuracy, 1.0);
+        assert_eq!(s.weighted_f1, 1.0);
+        assert!(LinearProbe::fit(&x, &y[..3], 3, &ProbeConfig::default()).is_err());
+    }
+}

@@ -1,0 +1,645 @@
+//! PACL training: data preparation (stages 1 and 2) and the adaptive contrastive loop
+//! (stage 3), deterministic by seed.
+//!
+//! Data: `(image, text)` pairs from the shipped assets, train split only (`SPLITS.csv`):
+//! every annotation utterance of a training painting, plus its title and its curatorial
+//! description (as in PACL's social-media posts, these are noisy: the partition decides
+//! how each pair is used). Augmentation: every step re-crops and flips each image's
+//! descriptor grid ([`Descriptors::augment`]). A sub-batch never holds the same painting
+//! twice (a painting has several texts; a second copy would be a false negative).
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use super::kmeans::kmeans;
+use super::losses::{pacl_loss, LossKind};
+use super::partition::{
+    affective_description, count, partition, percentiles, Partition, PartitionCounts, PAPER_SIGMA,
+    STANDIN_SIGMA_EMOTIONAL, STANDIN_SIGMA_FACTUAL,
+};
+use super::schedule::{partition_of, Cycler, Phase};
+use super::{cosine, PaclConfig, PaclModel};
+use crate::annotations::artemis::Split;
+use crate::annotations::dataset::AnnotationSet;
+use crate::collection::Collection;
+use crate::error::{Error, Result};
+use crate::metrics::clipscore::ClipScorer;
+use crate::models::bert::SentenceEncoder;
+use crate::models::nn::Mode;
+use crate::models::patch_tower::{descriptors_tensor, file_descriptors, Descriptors};
+use crate::train::{vars_with_prefix, AdamW, AdamWParams, Schedule};
+
+/// Training settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Epochs (the schedule switches at each third).
+    pub epochs: usize,
+    /// Pairs per sub-batch (a step has four, one per partition).
+    pub sub_batch: usize,
+    /// Steps per epoch (default: all pairs once, `ceil(pairs / (4 * sub_batch))`).
+    pub steps_per_epoch: Option<usize>,
+    /// Peak learning rate of the vision tower.
+    pub lr_tower: f64,
+    /// Peak learning rate of the projections (paper: 1e-3).
+    pub lr_proj: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Warm-up steps before the cosine decay.
+    pub warmup_steps: usize,
+    /// Gradient clipping (global L2 norm).
+    pub clip_norm: f64,
+    /// Weights of L1..L4 (released code: 1, 0.6, 0.6, 0.1; paper Eq. 16-17: all 1).
+    pub loss_weights: [f64; 4],
+    /// Smallest crop side (share of the grid) of the augmentation.
+    pub min_crop: f32,
+    /// Clusters of the pseudo-labels (paper: 2).
+    pub k: usize,
+    /// Seed of initialisation, sampling and augmentation.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 30,
+            sub_batch: 16,
+            steps_per_epoch: None,
+            lr_tower: 5e-4,
+            lr_proj: 1e-3,
+            weight_decay: 0.05,
+            warmup_steps: 20,
+            clip_norm: 1.0,
+            loss_weights: [1.0, 0.6, 0.6, 0.1],
+            min_crop: 0.7,
+            k: 2,
+            seed: 2026,
+        }
+    }
+}
+
+/// Where a text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextSource {
+    /// An annotation utterance.
+    Utterance,
+    /// The painting's title.
+    Title,
+    /// The painting's curatorial description.
+    Description,
+}
+
+/// One image-text pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    /// Index into [`TrainData::images`].
+    pub image: usize,
+    /// The text.
+    pub text: String,
+    /// Where it came from.
+    pub source: TextSource,
+    /// Factual score (Eq. 1 or its stand-in).
+    pub factual: f32,
+    /// Emotional score (Eq. 2 stand-in).
+    pub emotional: f32,
+    /// Stage-1 partition.
+    pub partition: Partition,
+    /// Stage-2 emotional pseudo-label of the text.
+    pub emotional_label: usize,
+}
+
+/// Everything training needs, prepared once (serialisable, so it can be cached).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainData {
+    /// Painting ids.
+    pub image_ids: Vec<String>,
+    /// Fixed descriptors per painting.
+    pub images: Vec<Descriptors>,
+    /// Stage-2 factual pseudo-label per painting.
+    pub factual_labels: Vec<usize>,
+    /// The pairs.
+    pub pairs: Vec<Pair>,
+    /// Frozen text-encoder features per pair (unit norm).
+    pub text_features: Vec<Vec<f32>>,
+    /// Partition sizes.
+    pub counts: PartitionCounts,
+}
+
+/// Options of [`prepare`].
+#[derive(Debug, Clone, Default)]
+pub struct PrepareOptions {
+    /// Factual threshold (default: 0.7 with CLIP, the stand-in's otherwise).
+    pub sigma_factual: Option<f32>,
+    /// Emotional threshold (default: the stand-in's).
+    pub sigma_emotional: Option<f32>,
+    /// Clusters (K).
+    pub k: usize,
+    /// Seed of k-means.
+    pub seed: u64,
+    /// Use at most this many training paintings (quick runs).
+    pub max_paintings: Option<usize>,
+}
+
+fn metadata_text(p: &crate::collection::Painting) -> String {
+    let mut parts = vec![p.display_title().to_string()];
+    if let Some(a) = &p.artist {
+        parts.push(a.clone());
+    }
+    if let Some(d) = &p.date {
+        parts.push(d.clone());
+    }
+    if let Some(m) = &p.medium {
+        parts.push(m.clone());
+    }
+    if let Some(d) = p.plain_description() {
+        parts.push(d);
+    }
+    parts.join(". ")
+}
+
+/// Stages 1 and 2 on the shipped assets: descriptors of every training painting, pairs
+/// (utterances, titles, descriptions), text features, scores, partition and
+/// pseudo-labels. `clip` is the factual evaluator when CLIP weights are installed.
+/// `progress(fraction, message)` returns false to stop.
+pub fn prepare(
+    assets: &Path,
+    encoder: &SentenceEncoder,
+    tower: &crate::models::patch_tower::PatchTowerConfig,
+    clip: Option<&ClipScorer>,
+    opts: &PrepareOptions,
+    mut progress: impl FnMut(f32, &str) -> bool,
+) -> Result<TrainData> {
+    let collection = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let set = AnnotationSet::load(&assets.join("annotations"))?;
+    let mut paintings: Vec<&crate::collection::Painting> = collection
+        .paintings
+        .iter()
+        .filter(|p| set.splits.get(&p.id) == Some(&Split::Train))
+        .collect();
+    if let Some(m) = opts.max_paintings {
+        paintings.truncate(m);
+    }
+    if paintings.len() < 2 {
+        return Err(Error::Invalid(format!(
+            "PACL: {} training paintings in {}",
+            paintings.len(),
+            set.dir.display()
+        )));
+    }
+    let mut images = Vec::with_capacity(paintings.len());
+    for (i, p) in paintings.iter().enumerate() {
+        images.push(file_descriptors(&p.path, tower)?);
+        if !progress(0.4 * i as f32 / paintings.len() as f32, "image descriptors") {
+            return Err(Error::Cancelled);
+        }
+    }
+    let index: std::collections::HashMap<&str, usize> = paintings
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let mut pairs: Vec<(usize, String, TextSource)> = Vec::new();
+    for row in &set.rows {
+        if let Some(&i) = index.get(row.painting.as_str()) {
+            pairs.push((i, row.utterance.clone(), TextSource::Utterance));
+        }
+    }
+    for (i, p) in paintings.iter().enumerate() {
+        if let Some(t) = &p.title {
+            pairs.push((i, t.clone(), TextSource::Title));
+        }
+        if let Some(d) = p.plain_description() {
+            // Keep the first ~60 words: MiniLM reads 256 tokens, and the opening
+            // sentences carry the subject.
+            let short: Vec<&str> = d.split_whitespace().take(60).collect();
+            pairs.push((i, short.join(" "), TextSource::Description));
+        }
+    }
+    let texts: Vec<&str> = pairs.iter().map(|p| p.1.as_str()).collect();
+    let mut text_features = Vec::with_capacity(texts.len());
+    for (c, chunk) in texts.chunks(64).enumerate() {
+        text_features.extend(encoder.encode(chunk, 32)?.to_vec2::<f32>()?);
+        if !progress(
+            0.4 + 0.3 * ((c + 1) * 64).min(texts.len()) as f32 / texts.len() as f32,
+            "text features",
+        ) {
+            return Err(Error::Cancelled);
+        }
+    }
+    // Stage 1: factual scores.
+    let (factual, factual_name, sigma_f_default) = match clip {
+        Some(scorer) => {
+            let ps: Vec<(&Path, &str)> = pairs
+                .iter()
+                .map(|(i, t, _)| (paintings[*i].path.as_path(), t.as_str()))
+                .collect();
+            let s = scorer.score(&ps)?;
+            let cos = s
+                .into_iter()
+                .map(|v| (v / crate::metrics::clipscore::W) as f32)
+                .collect::<Vec<_>>();
+            (cos, "CLIP image-text cosine".to_string(), PAPER_SIGMA)
+        }
+        None => {
+            let meta: Vec<String> = paintings.iter().map(|p| metadata_text(p)).collect();
+            let refs: Vec<&str> = meta.iter().map(String::as_str).collect();
+            let m = encoder.encode(&refs, 16)?.to_vec2::<f32>()?;
+            let cos = pairs
+                .iter()
+                .zip(&text_features)
+                .map(|((i, _, _), t)| cosine(&m[*i], t))
+                .collect();
+            (
+                cos,
+                "MiniLM cosine(text, title + artist + date + medium + description)".to_string(),
+                STANDIN_SIGMA_FACTUAL,
+            )
+        }
+    };
+    if !progress(0.8, "emotional scores") {
+        return Err(Error::Cancelled);
+    }
+    // Stage 1: emotional scores from adjective-noun phrases of each image.
+    let globals: Vec<Vec<f32>> = images.iter().map(Descriptors::global).collect();
+    let anps: Vec<String> = globals.iter().map(|g| affective_description(g)).collect();
+    let refs: Vec<&str> = anps.iter().map(String::as_str).collect();
+    let anp_feats = encoder.encode(&refs, 32)?.to_vec2::<f32>()?;
+    let emotional: Vec<f32> = pairs
+        .iter()
+        .zip(&text_features)
+        .map(|((i, _, _), t)| cosine(&anp_feats[*i], t))
+        .collect();
+    let sigma_f = opts.sigma_factual.unwrap_or(sigma_f_default);
+    let sigma_e = opts.sigma_emotional.unwrap_or(STANDIN_SIGMA_EMOTIONAL);
+    let parts = partition(&factual, &emotional, sigma_f, sigma_e);
+    let c = count(&parts);
+    // Stage 2: pseudo-labels.
+    let k = opts.k.max(1);
+    let z = zscore(&globals);
+    let f_labels = kmeans(&z, k.min(z.len()), opts.seed, 4, 300)?.labels;
+    let e_labels = kmeans(
+        &text_features,
+        k.min(text_features.len()),
+        opts.seed ^ 1,
+        4,
+        300,
+    )?
+    .labels;
+    progress(1.0, "prepared");
+    Ok(TrainData {
+        image_ids: paintings.iter().map(|p| p.id.clone()).collect(),
+        images,
+        factual_labels: f_labels,
+        pairs: pairs
+            .into_iter()
+            .enumerate()
+            .map(|(j, (image, text, source))| Pair {
+                image,
+                text,
+                source,
+                factual: factual[j],
+                emotional: emotional[j],
+                partition: parts[j],
+                emotional_label: e_labels[j],
+            })
+            .collect(),
+        text_features,
+        counts: PartitionCounts {
+            strong: c[0],
+            partial_emotional: c[1],
+            partial_factual: c[2],
+            weak: c[3],
+            sigma_factual: sigma_f,
+            sigma_emotional: sigma_e,
+            factual_evaluator: factual_name,
+            emotional_evaluator:
+                "MiniLM cosine(text, top-3 adjective-noun phrases from colour/light/texture descriptors)"
+                    .into(),
+            factual_percentiles: percentiles(&factual),
+            emotional_percentiles: percentiles(&emotional),
+        },
+    })
+}
+
+/// Per-feature z-scores of the rows (constant features become 0).
+pub fn zscore(rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let n = rows.len().max(1) as f32;
+    let d = rows.first().map(Vec::len).unwrap_or(0);
+    let mut mean = vec![0f32; d];
+    for r in rows {
+        for (m, v) in mean.iter_mut().zip(r) {
+            *m += v / n;
+        }
+    }
+    let mut sd = vec![0f32; d];
+    for r in rows {
+        for ((s, v), m) in sd.iter_mut().zip(r).zip(&mean) {
+            *s += (v - m) * (v - m) / n;
+        }
+    }
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .zip(&mean)
+                .zip(&sd)
+                .map(|((v, m), s)| if *s > 1e-12 { (v - m) / s.sqrt() } else { 0.0 })
+                .collect()
+        })
+        .collect()
+}
+
+/// Synthetic data for tests and benchmarks: `n` paintings in two colour families, texts in two matching
+/// families, partitions cycling through all four.
+pub fn synthetic_data(n: usize, grid: usize, text_dim: usize) -> TrainData {
+    use crate::models::patch_tower::DESC_DIM;
+    use rand::Rng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let images: Vec<Descriptors> = (0..n)
+        .map(|i| Descriptors {
+            grid,
+            data: (0..grid * grid * DESC_DIM)
+                .map(|j| ((i % 2) as f32) * ((j % 3) as f32) + rng.gen_range(0.0..0.2))
+                .collect(),
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    let mut feats = Vec::new();
+    for i in 0..n {
+        for t in 0..2 {
+            let j = pairs.len();
+            pairs.push(Pair {
+                image: i,
+                text: format!("text {i} {t}"),
+                source: TextSource::Utterance,
+                factual: 0.0,
+                emotional: 0.0,
+                partition: Partition::ALL[j % 4],
+                emotional_label: i % 2,
+            });
+            let mut f: Vec<f32> = (0..text_dim).map(|_| rng.gen_range(-0.1..0.1)).collect();
+            f[i % 2] += 1.0;
+            feats.push(f);
+        }
+    }
+    TrainData {
+        image_ids: (0..n).map(|i| i.to_string()).collect(),
+        images,
+        factual_labels: (0..n).map(|i| i % 2).collect(),
+        pairs,
+        text_features: feats,
+        counts: PartitionCounts::default(),
+    }
+}
+
+/// One epoch's numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Schedule phase.
+    pub phase: Phase,
+    /// Mean weighted total loss per step.
+    pub loss: f64,
+    /// Mean of each of L1..L4 over the steps that used it (None: not used).
+    pub losses: [Option<f64>; 4],
+    /// Seconds.
+    pub seconds: f64,
+}
+
+/// What a training run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Settings.
+    pub config: TrainConfig,
+    /// Partition sizes.
+    pub counts: PartitionCounts,
+    /// Per epoch.
+    pub epochs: Vec<EpochReport>,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Seconds in all.
+    pub seconds: f64,
+}
+
+/// Stage 3: trains a fresh model of `model_cfg` on `data`. `progress(fraction, message)`
+/// is told each step; `cancel()` is checked between steps (true: stop with
+/// [`Error::Cancelled`]). Deterministic by `cfg.seed` (for a given thread count).
+pub fn train(
+    model_cfg: &PaclConfig,
+    cfg: &TrainConfig,
+    data: &TrainData,
+    device: &Device,
+    mut progress: impl FnMut(f32, &str),
+    cancel: impl Fn() -> bool,
+) -> Result<(PaclModel, TrainReport)> {
+    let start = Instant::now();
+    if data.pairs.is_empty() || data.text_features.len() != data.pairs.len() {
+        return Err(Error::Invalid(format!(
+            "PACL training: {} pairs, {} text features",
+            data.pairs.len(),
+            data.text_features.len()
+        )));
+    }
+    if let Some(f) = data
+        .text_features
+        .iter()
+        .find(|f| f.len() != model_cfg.text_dim)
+    {
+        return Err(Error::Invalid(format!(
+            "PACL training: text features of width {}, the model expects {}",
+            f.len(),
+            model_cfg.text_dim
+        )));
+    }
+    let model = PaclModel::new(model_cfg, device, cfg.seed)?;
+    let sub = cfg.sub_batch.max(2);
+    let steps_per_epoch = cfg
+        .steps_per_epoch
+        .unwrap_or_else(|| data.pairs.len().div_ceil(4 * sub))
+        .max(1);
+    let total = steps_per_epoch * cfg.epochs.max(1);
+    let mut opt = AdamW::new(Schedule::Cosine {
+        warmup: cfg.warmup_steps.min(total / 4),
+        total,
+    })
+    .with_clip(cfg.clip_norm);
+    let tower_vars = vars_with_prefix(model.varmap(), &["vision."]);
+    let proj_vars = vars_with_prefix(model.varmap(), &["q_v.", "q_t."]);
+    let parameters =
+        crate::train::count_params(&tower_vars) + crate::train::count_params(&proj_vars);
+    opt.add_group(
+        tower_vars,
+        AdamWParams {
+            lr: cfg.lr_tower,
+            weight_decay: cfg.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    opt.add_group(
+        proj_vars,
+        AdamWParams {
+            lr: cfg.lr_proj,
+            weight_decay: cfg.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let mut cyclers: Vec<Cycler> = Partition::ALL
+        .iter()
+        .enumerate()
+        .map(|(k, part)| {
+            let items = (0..data.pairs.len())
+                .filter(|&j| data.pairs[j].partition == *part)
+                .collect();
+            Cycler::new(items, cfg.seed.wrapping_add(101 * (k as u64 + 1)))
+        })
+        .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xa5a5);
+    let mut epochs = Vec::new();
+    let mut step = 0;
+    for epoch in 0..cfg.epochs {
+        let t0 = Instant::now();
+        let phase = Phase::of(epoch, cfg.epochs);
+        let mut sum = 0.0;
+        let mut per = [(0.0f64, 0usize); 4];
+        for _ in 0..steps_per_epoch {
+            if cancel() {
+                return Err(Error::Cancelled);
+            }
+            // Draw one sub-batch per loss of the phase, distinct paintings in each.
+            let mut groups: Vec<(LossKind, Vec<usize>)> = Vec::new();
+            for &kind in phase.losses() {
+                let c = &mut cyclers[partition_of(kind).index()];
+                let idx = c.take_distinct(sub, |j| data.pairs[j].image);
+                if idx.len() >= 2 {
+                    groups.push((kind, idx));
+                }
+            }
+            if groups.is_empty() {
+                continue;
+            }
+            let augmented: Vec<Descriptors> = groups
+                .iter()
+                .flat_map(|(_, idx)| idx.iter())
+                .map(|&j| data.images[data.pairs[j].image].augment(&mut rng, cfg.min_crop))
+                .collect();
+            let refs: Vec<&Descriptors> = augmented.iter().collect();
+            let zv_all = model.image_features(&descriptors_tensor(&refs, device)?, Mode::Train)?;
+            let feats: Vec<f32> = groups
+                .iter()
+                .flat_map(|(_, idx)| idx.iter())
+                .flat_map(|&j| data.text_features[j].iter().copied())
+                .collect();
+            let zt_all = model.text_features(&Tensor::from_vec(
+                feats,
+                (augmented.len(), model_cfg.text_dim),
+                device,
+            )?)?;
+            let mut loss: Option<Tensor> = None;
+            let mut off = 0;
+            for (kind, idx) in &groups {
+                let n = idx.len();
+                let f: Vec<usize> = idx
+                    .iter()
+                    .map(|&j| data.factual_labels[data.pairs[j].image])
+                    .collect();
+                let e: Vec<usize> = idx.iter().map(|&j| data.pairs[j].emotional_label).collect();
+                let l = pacl_loss(
+                    *kind,
+                    &zv_all.narrow(0, off, n)?,
+                    &zt_all.narrow(0, off, n)?,
+                    &f,
+                    &e,
+                    model_cfg.temperature,
+                )?;
+                off += n;
+                let k = *kind as usize;
+                let v = l.to_scalar::<f32>()? as f64;
+                per[k].0 += v;
+                per[k].1 += 1;
+                let w = (l * cfg.loss_weights[k])?;
+                loss = Some(match loss {
+                    Some(acc) => (acc + w)?,
+                    None => w,
+                });
+            }
+            let Some(loss) = loss else { continue };
+            sum += loss.to_scalar::<f32>()? as f64;
+            opt.backward_step(&loss)?;
+            step += 1;
+            progress(
+                step as f32 / total as f32,
+                &format!("epoch {}/{} ({phase:?})", epoch + 1, cfg.epochs),
+            );
+        }
+        epochs.push(EpochReport {
+            epoch,
+            phase,
+            loss: sum / steps_per_epoch as f64,
+            losses: per.map(|(s, n)| (n > 0).then(|| s / n as f64)),
+            seconds: t0.elapsed().as_secs_f64(),
+        });
+    }
+    Ok((
+        model,
+        TrainReport {
+            config: cfg.clone(),
+            counts: data.counts.clone(),
+            epochs,
+            steps: step,
+            parameters,
+            seconds: start.elapsed().as_secs_f64(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_lowers_the_loss_and_is_deterministic() {
+        let dev = Device::Cpu;
+        let mcfg = PaclConfig::tiny(6);
+        let data = synthetic_data(24, mcfg.tower.grid, 6);
+        let cfg = TrainConfig {
+            epochs: 6,
+            sub_batch: 4,
+            steps_per_epoch: Some(4),
+            warmup_steps: 0,
+            lr_tower: 3e-3,
+            lr_proj: 3e-3,
+            ..Default::default()
+        };
+        let mut fractions = Vec::new();
+        let (m, r) = train(&mcfg, &cfg, &data, &dev, |f, _| fractions.push(f), || false).unwrap();
+        assert_eq!(r.epochs.len(), 6);
+        assert_eq!(r.epochs[0].phase, Phase::Strong);
+        assert!(r.epochs[0].losses[1].is_none() && r.epochs[5].losses[3].is_some());
+        assert_eq!(r.steps, 24);
+        assert!((fractions.last().copied().unwrap() - 1.0).abs() < 1e-6);
+        let l1_first = r.epochs[0].losses[0].unwrap();
+        let l1_last = r.epochs[5].losses[0].unwrap();
+        assert!(l1_last < l1_first, "L1 {l1_first} -> {l1_last}");
+        let (m2, r2) = train(&mcfg, &cfg, &data, &dev, |_, _| {}, || false).unwrap();
+        assert_eq!(r.epochs[5].loss, r2.epochs[5].loss);
+        let e1 = m.embed(&data.images[..3], 3, |_, _| true).unwrap();
+        let e2 = m2.embed(&data.images[..3], 3, |_, _| true).unwrap();
+        assert_eq!(e1, e2);
+        assert!(matches!(
+            train(&mcfg, &cfg, &data, &dev, |_, _| {}, || true),
+            Err(Error::Cancelled)
+        ));
+    }
+
+    #[test]
+    fn zscore_standardises() {
+        let z = zscore(&[vec![1.0, 5.0], vec![3.0, 5.0]]);
+        assert_eq!(z, vec![vec![-1.0, 0.0], vec![1.0, 0.0]]);
+    }
+}

@@ -1,0 +1,172 @@
+//! Zero-shot emotion classification and free-text search with a PACL model (Section
+//! 4.5.2): class prompts and queries go through the frozen text tower and `q_t`; images
+//! are compared by cosine in the joint space.
+//!
+//! Each emotion's class embedding is the mean of its prompt embeddings over
+//! [`TEMPLATES`] (CLIP's prompt ensembling), renormalised. The paper's best prompt is
+//! "The photo makes me feel so [C]!"; ArtEmis labels are nouns, so `[C]` is filled with
+//! the matching adjective where the sentence needs one ("so amused", "so sad") and with
+//! the noun in "A photo with [C] emotion.".
+
+use serde::{Deserialize, Serialize};
+
+use super::{cosine, PaclModel};
+use crate::emotion::Emotion;
+use crate::error::Result;
+use crate::models::bert::SentenceEncoder;
+
+/// Prompt templates: `{adj}` is replaced by the adjective, `{noun}` by the label.
+pub const TEMPLATES: [&str; 4] = [
+    "The photo makes me feel so {adj}!",
+    "A photo with {noun} emotion.",
+    "This painting makes me feel {adj}.",
+    "A painting that evokes {noun}.",
+];
+
+/// The adjective used in "feel so [C]" for an emotion.
+pub fn adjective(e: Emotion) -> &'static str {
+    match e {
+        Emotion::Amusement => "amused",
+        Emotion::Awe => "awed",
+        Emotion::Contentment => "content",
+        Emotion::Excitement => "excited",
+        Emotion::Anger => "angry",
+        Emotion::Disgust => "disgusted",
+        Emotion::Fear => "afraid",
+        Emotion::Sadness => "sad",
+        Emotion::SomethingElse => "something else",
+    }
+}
+
+/// The prompts of one emotion.
+pub fn prompts(e: Emotion) -> Vec<String> {
+    TEMPLATES
+        .iter()
+        .map(|t| t.replace("{adj}", adjective(e)).replace("{noun}", e.name()))
+        .collect()
+}
+
+/// Unit-norm joint-space embeddings of free texts (frozen encoder, then `q_t`).
+pub fn embed_texts(
+    model: &PaclModel,
+    encoder: &SentenceEncoder,
+    texts: &[&str],
+) -> Result<Vec<Vec<f32>>> {
+    let enc = encoder.encode(texts, 32)?.to_device(model.device())?;
+    Ok(model.text_features(&enc)?.to_vec2::<f32>()?)
+}
+
+/// Class embeddings of `emotions` (prompt ensemble, renormalised).
+pub fn class_embeddings(
+    model: &PaclModel,
+    encoder: &SentenceEncoder,
+    emotions: &[Emotion],
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(emotions.len());
+    for &e in emotions {
+        let ps = prompts(e);
+        let refs: Vec<&str> = ps.iter().map(String::as_str).collect();
+        let z = embed_texts(model, encoder, &refs)?;
+        let dim = z.first().map(Vec::len).unwrap_or(0);
+        let mut mean = vec![0f32; dim];
+        for r in &z {
+            for (m, v) in mean.iter_mut().zip(r) {
+                *m += v;
+            }
+        }
+        let n = mean.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        out.push(mean.into_iter().map(|x| x / n).collect());
+    }
+    Ok(out)
+}
+
+/// One image's zero-shot result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZeroShot {
+    /// The predicted emotion (highest cosine).
+    pub emotion: Emotion,
+    /// Cosine with each class, in the classes' order.
+    pub cosines: Vec<f32>,
+    /// Softmax of cosine / temperature.
+    pub probabilities: Vec<f32>,
+}
+
+/// Classifies image embeddings against class embeddings.
+pub fn classify(
+    images: &[Vec<f32>],
+    classes: &[Vec<f32>],
+    emotions: &[Emotion],
+    temperature: f64,
+) -> Vec<ZeroShot> {
+    images
+        .iter()
+        .map(|img| {
+            let cos: Vec<f32> = classes.iter().map(|c| cosine(img, c)).collect();
+            let t = temperature.max(1e-6) as f32;
+            let m = cos.iter().copied().fold(f32::MIN, f32::max);
+            let ex: Vec<f32> = cos.iter().map(|c| ((c - m) / t).exp()).collect();
+            let s: f32 = ex.iter().sum();
+            let best = cos
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            ZeroShot {
+                emotion: emotions
+                    .get(best)
+                    .copied()
+                    .unwrap_or(Emotion::SomethingElse),
+                cosines: cos,
+                probabilities: ex.into_iter().map(|e| e / s).collect(),
+            }
+        })
+        .collect()
+}
+
+/// A search hit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    /// Index into the searched embeddings.
+    pub index: usize,
+    /// Cosine with the query.
+    pub score: f32,
+}
+
+/// The `top` images closest to `query` (an embedding), best first (ties by index).
+pub fn rank(query: &[f32], images: &[Vec<f32>], top: usize) -> Vec<Hit> {
+    let mut hits: Vec<Hit> = images
+        .iter()
+        .enumerate()
+        .map(|(index, v)| Hit {
+            index,
+            score: cosine(query, v),
+        })
+        .collect();
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+    hits.truncate(top);
+    hits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_and_ranking() {
+        let p = prompts(Emotion::Sadness);
+        assert_eq!(p[0], "The photo makes me feel so sad!");
+        assert_eq!(p[1], "A photo with sadness emotion.");
+        let imgs = vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0]];
+        let hits = rank(&[0.0, 1.0], &imgs, 2);
+        assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), [2, 1]);
+        assert!((hits[1].score - 0.8).abs() < 1e-6);
+        let classes = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        let z = classify(&imgs, &classes, &[Emotion::Awe, Emotion::Fear], 0.07);
+        assert_eq!(z[0].emotion, Emotion::Awe);
+        assert_eq!(z[2].emotion, Emotion::Fear);
+        assert_eq!(z[1].emotion, Emotion::Fear);
+        let s: f32 = z[1].probabilities.iter().sum();
+        assert!((s - 1.0).abs() < 1e-5);
+    }
+}
