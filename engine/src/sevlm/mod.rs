@@ -81,6 +81,31 @@ impl ImageFeaturizer for ClipGridFeaturizer {
     }
 }
 
+/// The demo kit's image encoder: the PACL-trained patch tower's grid (frozen).
+pub struct TowerFeaturizer {
+    pacl: crate::pacl::PaclModel,
+}
+
+impl TowerFeaturizer {
+    /// Wraps a loaded PACL model.
+    pub fn new(pacl: crate::pacl::PaclModel) -> Self {
+        TowerFeaturizer { pacl }
+    }
+}
+
+impl ImageFeaturizer for TowerFeaturizer {
+    fn name(&self) -> &str {
+        "patch-tower"
+    }
+
+    fn features(&self, image: &Path, device: &Device) -> Result<Tensor> {
+        let tower = self.pacl.tower();
+        let d = crate::models::patch_tower::file_descriptors(image, tower.config())?;
+        let x = crate::models::patch_tower::descriptors_tensor(&[&d], device)?;
+        Ok(tower.forward(&x, Mode::Infer)?.grid)
+    }
+}
+
 /// A loaded SEVLM with its tokenizer, lexicon and image encoder.
 pub struct SevlmRuntime {
     /// The network.
@@ -161,10 +186,28 @@ fn runtime_for(
             Box::new(ClipGridFeaturizer::new(ClipVision::load(found, device)?))
         }
         ImageEncoderKind::PatchTower => {
-            return Err(Error::Invalid(format!(
-                "SEVLM in {} uses the demo kit's patch tower, which is not part of this build",
-                dir.display()
-            )))
+            let candidates: Vec<PathBuf> = [dir.parent().map(|p| p.join("pacl"))]
+                .into_iter()
+                .flatten()
+                .chain([models.join("demo/pacl"), models.join("pacl")])
+                .collect();
+            let found = candidates
+                .iter()
+                .find(|c| c.join("config.json").exists())
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "SEVLM in {} needs the demo kit's image tower (a PACL model): none at {}",
+                        dir.display(),
+                        candidates
+                            .iter()
+                            .map(|c| c.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ))
+                })?;
+            Box::new(TowerFeaturizer {
+                pacl: crate::pacl::PaclModel::load(found, device)?,
+            })
         }
     };
     Ok(SevlmRuntime {
