@@ -46,11 +46,9 @@ enum Cmd {
         #[command(subcommand)]
         what: ModelsCmd,
     },
-    /// Train models (on the engine, with progress).
-    Train {
-        #[command(subcommand)]
-        what: crate::train_cmd::TrainCmd,
-    },
+    /// Train models (on the engine, with progress): `train --preset demo` builds the demo
+    /// kit in models/demo; subcommands train single models.
+    Train(crate::train_cmd::TrainArgs),
     /// Artemo's own annotations of the shipped paintings (assets/annotations).
     Annotations {
         #[command(subcommand)]
@@ -243,7 +241,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Annotations { what }) => crate::annotations_cmd::run(what),
-        Some(Cmd::Train { what }) => crate::train_cmd::run(what, &engine(&cli)?),
+        Some(Cmd::Train(args)) => crate::train_cmd::run_args(args, &engine(&cli)?),
         Some(Cmd::Analyze(args)) => crate::analyze_cmd::run(args, &engine(&cli)?),
         Some(Cmd::Embed(args)) => crate::embed_cmd::run_embed(args, &engine(&cli)?),
         Some(Cmd::Bench { what, only, json }) if what == "pacl" => {

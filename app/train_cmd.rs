@@ -43,6 +43,82 @@ pub fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("artemo-cache"))
 }
 
+/// `artemo train`: a preset or a subcommand.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TrainArgs {
+    /// `demo`: train the demo kit (PACL tower, SEVLM) from the shipped assets into
+    /// models/demo, evaluate it on the test split beside baselines, write the model card.
+    #[arg(long)]
+    preset: Option<String>,
+    /// The minutes-long smoke-test version of the preset.
+    #[arg(long)]
+    quick: bool,
+    /// Output folder (default: models/demo).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Seed.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+    /// Retrain every stage instead of resuming after the last finished one.
+    #[arg(long)]
+    fresh: bool,
+    #[command(subcommand)]
+    what: Option<TrainCmd>,
+}
+
+/// Runs `artemo train`.
+pub fn run_args(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
+    match (&args.preset, &args.what) {
+        (_, Some(cmd)) => run(cmd, engine),
+        (Some(p), None) if p == "demo" => run_demo(args, engine),
+        (Some(p), None) => Err(anyhow!("unknown preset `{p}` (available: demo)")),
+        (None, None) => Err(anyhow!(
+            "say what to train: `artemo train --preset demo`, or a subcommand (see `artemo train --help`)"
+        )),
+    }
+}
+
+fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let models = artemo_engine::find_models()
+        .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+    let opts = artemo_engine::demo::DemoOptions {
+        out: args.out.clone().unwrap_or_else(|| models.join("demo")),
+        quick: args.quick,
+        seed: args.seed,
+        resume: !args.fresh,
+    };
+    let opts2 = opts.clone();
+    let job = Command::Run {
+        name: "train demo kit".into(),
+        lane: Lane::Compute,
+        job: Box::new(move |ctx| {
+            let r = artemo_engine::demo::run(&assets, &models, &opts2, ctx.device(), ctx)?;
+            Ok(JobOutput::Json(serde_json::to_value(&r).map_err(|e| {
+                artemo_engine::Error::Invalid(e.to_string())
+            })?))
+        }),
+    };
+    let mut last = String::new();
+    let res = engine.run_blocking(job, |f, eta, m| {
+        if m != last {
+            let eta = eta
+                .map(|d| format!(", {}s left", d.as_secs()))
+                .unwrap_or_default();
+            eprintln!("[{:>3.0}%{eta}] {m}", f * 100.0);
+            last = m.to_string();
+        }
+    })?;
+    let JobOutput::Json(v) = res else {
+        return Err(anyhow!("unexpected engine result"));
+    };
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    println!("wrote {}", opts.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs a training subcommand on `engine`.
 pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
     let assets = artemo_engine::find_assets()

@@ -7,6 +7,7 @@
 pub mod annotations;
 pub mod bench;
 pub mod collection;
+pub mod demo;
 pub mod device;
 pub mod emotion;
 pub mod error;

@@ -1,0 +1,373 @@
+//! The demo kit: small models trained here from the shipped assets only
+//! (`artemo train --preset demo`), evaluated on the annotation test split beside
+//! baselines, written to `models/demo/` with a model card.
+//!
+//! Stages (each skipped when its output exists and `resume` is set, so an interrupted
+//! run continues from the last finished stage):
+//! 1. `pacl/`: the patch tower trained with PACL against the frozen MiniLM text tower.
+//! 2. `sevlm/`: the small SEVLM over the tower's frozen grid ([`crate::sevlm::kit`]).
+//! 3. `eval/`: SEVLM's greedy predictions on the test split and three baselines
+//!    (majority class, chance, nearest-neighbour retrieval), scored by the same code as
+//!    `artemo eval --task sevlm`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::annotations::artemis::Split;
+use crate::annotations::dataset::AnnotationSet;
+use crate::collection::Collection;
+use crate::emotion::Emotion;
+use crate::error::{write_atomic, Error, Result};
+use crate::metrics::tasks::{run_task, Task, TaskOptions};
+use crate::models::nn::Mode;
+use crate::models::patch_tower::{descriptors_tensor, file_descriptors, Descriptors};
+use crate::pacl::PaclModel;
+use crate::sevlm::kit::{train_small, KitSevlmConfig};
+use crate::sevlm::SequenceBuilder;
+
+/// Options of a demo-kit run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoOptions {
+    /// Output folder (`models/demo`).
+    pub out: PathBuf,
+    /// The minutes-long smoke-test preset.
+    pub quick: bool,
+    /// Seed of every stage.
+    pub seed: u64,
+    /// Skip stages whose output exists.
+    pub resume: bool,
+}
+
+/// Progress sink and cancellation of a run.
+pub trait Progress {
+    /// Reports `fraction` of the whole run with a message.
+    fn report(&self, fraction: f32, message: &str);
+    /// True once the run should stop.
+    fn cancelled(&self) -> bool;
+}
+
+impl Progress for crate::worker::JobContext {
+    fn report(&self, fraction: f32, message: &str) {
+        self.progress(fraction, message);
+    }
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoReport {
+    /// Options used.
+    pub options: DemoOptions,
+    /// Seconds per stage.
+    pub seconds: BTreeMap<String, f64>,
+    /// Metrics per system (sevlm, majority, chance, retrieval): name -> value.
+    pub sevlm_eval: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Test paintings evaluated.
+    pub test_paintings: usize,
+}
+
+fn done(dir: &Path) -> bool {
+    dir.join("config.json").is_file() && dir.join("model.safetensors").is_file()
+}
+
+/// Runs the demo-kit pipeline.
+pub fn run(
+    assets: &Path,
+    models: &Path,
+    opts: &DemoOptions,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<DemoReport> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| Error::io(&opts.out, e))?;
+    let mut seconds = BTreeMap::new();
+    let check = || {
+        if progress.cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
+
+    // Stage 1: PACL tower.
+    let pacl_dir = opts.out.join("pacl");
+    if !(opts.resume && done(&pacl_dir)) {
+        let t = Instant::now();
+        train_pacl(assets, models, &pacl_dir, opts, device, progress)?;
+        seconds.insert("pacl".into(), t.elapsed().as_secs_f64());
+    }
+    check()?;
+    let pacl = PaclModel::load(&pacl_dir, device)?;
+
+    // Tower grids of every painting (frozen).
+    progress.report(0.35, "image features of every painting");
+    let collection = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let set = AnnotationSet::load(&assets.join("annotations"))?;
+    let tower_cfg = pacl.tower().config().clone();
+    let descs: Vec<Descriptors> = collection
+        .paintings
+        .iter()
+        .map(|p| file_descriptors(&p.path, &tower_cfg))
+        .collect::<Result<_>>()?;
+    let ids: Vec<String> = collection.paintings.iter().map(|p| p.id.clone()).collect();
+    let mut grids = Vec::new();
+    for chunk in descs.chunks(16) {
+        let refs: Vec<&Descriptors> = chunk.iter().collect();
+        let x = descriptors_tensor(&refs, device)?;
+        grids.push(pacl.tower().forward(&x, Mode::Infer)?.grid);
+    }
+    let grids = Tensor::cat(&grids, 0)?;
+    let embeds = pacl.embed(&descs, 32, |_, _| true)?;
+    check()?;
+
+    // Stage 2: SEVLM.
+    let sevlm_dir = opts.out.join("sevlm");
+    let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
+    let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
+    let seq_full = SequenceBuilder::new(tokenizer, lexicon, "the emotion is", 30);
+    if !(opts.resume && done(&sevlm_dir)) {
+        let t = Instant::now();
+        let kit = if opts.quick {
+            KitSevlmConfig::quick(opts.seed)
+        } else {
+            KitSevlmConfig::full(opts.seed)
+        };
+        let (_model, vm, cfg, log) = train_small(
+            &grids,
+            &ids,
+            &set,
+            assets,
+            &seq_full,
+            &kit,
+            device,
+            |p| {
+                let base = if p.stage == "pretrain" { 0.4 } else { 0.6 };
+                progress.report(
+                    base + 0.2 * p.losses.step as f32 / p.total.max(1) as f32,
+                    &format!(
+                        "SEVLM {} step {}/{} loss {:.3}",
+                        p.stage, p.losses.step, p.total, p.losses.total
+                    ),
+                )
+            },
+            || progress.cancelled(),
+        )?;
+        crate::sevlm::save(&sevlm_dir, &cfg, &vm)?;
+        let json = serde_json::json!({ "kit": kit, "steps": log });
+        write_atomic(
+            &sevlm_dir.join("train_log.json"),
+            serde_json::to_string(&json)
+                .map_err(|e| Error::Invalid(e.to_string()))?
+                .as_bytes(),
+        )?;
+        seconds.insert("sevlm".into(), t.elapsed().as_secs_f64());
+    }
+    check()?;
+
+    // Stage 3: evaluation on the test split.
+    let t = Instant::now();
+    let rt = crate::sevlm::load_runtime(&sevlm_dir, assets, models, None, device)?;
+    let eval_dir = opts.out.join("eval");
+    let test: Vec<usize> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| set.splits.get(*id) == Some(&Split::Test))
+        .map(|(i, _)| i)
+        .collect();
+    let mut preds: Vec<(String, String)> = Vec::new();
+    for (k, &i) in test.iter().enumerate() {
+        check()?;
+        progress.report(
+            0.8 + 0.15 * k as f32 / test.len().max(1) as f32,
+            &format!("SEVLM on test painting {}/{}", k + 1, test.len()),
+        );
+        let g = crate::sevlm::generate::generate(
+            &rt.model,
+            &rt.seq,
+            &grids.narrow(0, i, 1)?,
+            &Default::default(),
+            |_| {},
+            || !progress.cancelled(),
+        )?;
+        preds.push((ids[i].clone(), g.text));
+    }
+    let baselines = baselines(&set, &ids, &embeds, &test, opts.seed);
+    let mut systems = vec![("sevlm".to_string(), preds)];
+    systems.extend(baselines);
+    let ea = crate::text::ea_classifier::EaClassifier::load(&models.join("ea-minilm"), models, device).ok();
+    let mut sevlm_eval = BTreeMap::new();
+    for (name, rows) in &systems {
+        let dir = eval_dir.join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let csv = dir.join("predictions.csv");
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["painting", "prediction"])
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        for (p, text) in rows {
+            w.write_record([p, text]).map_err(|e| Error::Invalid(e.to_string()))?;
+        }
+        let bytes = w.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
+        write_atomic(&csv, &bytes)?;
+        let topts = TaskOptions {
+            ea: ea.as_ref().map(|c| c as &dyn crate::metrics::TextEmotionClassifier),
+            collection: Some(&collection),
+            ..Default::default()
+        };
+        let out = run_task(Task::Sevlm, &assets.join("annotations"), &csv, &topts, |_, _| {})?;
+        out.write(&dir)?;
+        let m: BTreeMap<String, f64> = out
+            .report
+            .metrics
+            .iter()
+            .map(|m| {
+                let key = if m.variant.is_empty() {
+                    m.metric.clone()
+                } else {
+                    format!("{} ({})", m.metric, m.variant)
+                };
+                (key, m.value)
+            })
+            .collect();
+        sevlm_eval.insert(name.clone(), m);
+    }
+    seconds.insert("eval".into(), t.elapsed().as_secs_f64());
+    let report = DemoReport {
+        options: opts.clone(),
+        seconds,
+        sevlm_eval,
+        test_paintings: test.len(),
+    };
+    write_atomic(
+        &eval_dir.join("summary.json"),
+        serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .as_bytes(),
+    )?;
+    progress.report(1.0, "done");
+    Ok(report)
+}
+
+/// The baselines' predictions (`emotion because explanation`) for the test paintings:
+/// majority (the most frequent train emotion with its most typical... first train
+/// utterance), chance (a uniformly random emotion and a random train utterance of it),
+/// retrieval (the train painting closest in PACL embedding: its first utterance, as is).
+fn baselines(
+    set: &AnnotationSet,
+    ids: &[String],
+    embeds: &[Vec<f32>],
+    test: &[usize],
+    seed: u64,
+) -> Vec<(String, Vec<(String, String)>)> {
+    let train_rows: Vec<&crate::annotations::Annotation> = set
+        .rows
+        .iter()
+        .filter(|r| set.splits.get(&r.painting) == Some(&Split::Train))
+        .collect();
+    let mut counts = [0usize; 9];
+    for r in &train_rows {
+        counts[r.emotion.index()] += 1;
+    }
+    let majority = Emotion::ALL[(0..9).max_by_key(|&i| (counts[i], 9 - i)).unwrap_or(0)];
+    let first_of = |e: Emotion| {
+        train_rows
+            .iter()
+            .find(|r| r.emotion == e)
+            .map(|r| r.utterance.clone())
+            .unwrap_or_default()
+    };
+    let maj_text = format!("{} because {}", majority.name(), first_of(majority));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut chance = Vec::new();
+    let mut majority_rows = Vec::new();
+    let mut retrieval = Vec::new();
+    let train_idx: Vec<usize> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| set.splits.get(*id) == Some(&Split::Train))
+        .map(|(i, _)| i)
+        .collect();
+    for &i in test {
+        majority_rows.push((ids[i].clone(), maj_text.clone()));
+        let e = *Emotion::EIGHT.choose(&mut rng).unwrap_or(&Emotion::Awe);
+        let of_e: Vec<&&crate::annotations::Annotation> =
+            train_rows.iter().filter(|r| r.emotion == e).collect();
+        let u = of_e.choose(&mut rng).map(|r| r.utterance.clone()).unwrap_or_default();
+        chance.push((ids[i].clone(), format!("{} because {u}", e.name())));
+        let best = train_idx
+            .iter()
+            .copied()
+            .max_by(|&a, &b| {
+                crate::pacl::cosine(&embeds[i], &embeds[a])
+                    .total_cmp(&crate::pacl::cosine(&embeds[i], &embeds[b]))
+            })
+            .unwrap_or(0);
+        let r = train_rows.iter().find(|r| r.painting == ids[best]);
+        let text = r
+            .map(|r| format!("{} because {}", r.emotion.name(), r.utterance))
+            .unwrap_or_default();
+        retrieval.push((ids[i].clone(), text));
+    }
+    vec![
+        ("majority".into(), majority_rows),
+        ("chance".into(), chance),
+        ("retrieval".into(), retrieval),
+    ]
+}
+
+fn train_pacl(
+    assets: &Path,
+    models: &Path,
+    out: &Path,
+    opts: &DemoOptions,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<()> {
+    use crate::pacl::train::{prepare, PrepareOptions};
+    use crate::pacl::{train, PaclConfig, TrainConfig};
+    let cfg = PaclConfig::default();
+    let enc = crate::models::bert::SentenceEncoder::load(&models.join(&cfg.text_model), device)?;
+    let popts = PrepareOptions {
+        k: 2,
+        seed: opts.seed,
+        max_paintings: opts.quick.then_some(40),
+        ..Default::default()
+    };
+    let data = prepare(assets, &enc, &cfg.tower, None, &popts, |f, m| {
+        progress.report(0.05 * f, m);
+        !progress.cancelled()
+    })?;
+    let tc = TrainConfig {
+        epochs: if opts.quick { 3 } else { 30 },
+        steps_per_epoch: opts.quick.then_some(5),
+        seed: opts.seed,
+        ..Default::default()
+    };
+    let (model, report) = train(
+        &cfg,
+        &tc,
+        &data,
+        device,
+        |f, m| progress.report(0.05 + 0.3 * f, m),
+        || progress.cancelled(),
+    )?;
+    model.save(out)?;
+    let probe = crate::pacl::probe::painting_probe(
+        &model,
+        assets,
+        &crate::pacl::probe::ProbeConfig::default(),
+    )?;
+    let json = serde_json::json!({ "train": report, "probe": probe });
+    write_atomic(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(&json)
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .as_bytes(),
+    )
+}
