@@ -143,15 +143,32 @@ impl Explain {
             return None;
         };
         let demo = dir.components().any(|c| c.as_os_str() == "demo");
-        ui.label(
-            RichText::new(if demo {
-                format!("demo models ({}) — small CPU models trained here; see models/demo/MODEL_CARD.md", dir.display())
-            } else {
-                format!("weights: {}", dir.display())
-            })
-            .small()
-            .weak(),
-        );
+        if demo {
+            ui.horizontal_wrapped(|ui| {
+                egui::Frame::new()
+                    .fill(Color32::from_rgb(0xDD, 0xAA, 0x33))
+                    .corner_radius(3.0)
+                    .inner_margin(egui::Margin::symmetric(6, 2))
+                    .show(ui, |ui| {
+                        ui.label(RichText::new("DEMO MODELS").strong().color(Color32::BLACK));
+                    });
+                ui.label(
+                    RichText::new(
+                        "small CPU models trained on the shipped data; far weaker than the papers'",
+                    )
+                    .small(),
+                );
+                if let Some(card) = dir.parent().map(|p| p.join("MODEL_CARD.md")) {
+                    ui.hyperlink_to("model card", format!("file://{}", card.display()));
+                }
+            });
+        } else {
+            ui.label(
+                RichText::new(format!("weights: {}", dir.display()))
+                    .small()
+                    .weak(),
+            );
+        }
         let mut notice = None;
         if !self.entries.contains_key(image) {
             if let Err(e) = self.start(engine, image) {

@@ -201,7 +201,9 @@ pub fn run(
     let baselines = baselines(&set, &ids, &embeds, &test, opts.seed);
     let mut systems = vec![("sevlm".to_string(), preds)];
     systems.extend(baselines);
-    let ea = crate::text::ea_classifier::EaClassifier::load(&models.join("ea-minilm"), models, device).ok();
+    let ea =
+        crate::text::ea_classifier::EaClassifier::load(&models.join("ea-minilm"), models, device)
+            .ok();
     let mut sevlm_eval = BTreeMap::new();
     for (name, rows) in &systems {
         let dir = eval_dir.join(name);
@@ -211,16 +213,25 @@ pub fn run(
         w.write_record(["painting", "prediction"])
             .map_err(|e| Error::Invalid(e.to_string()))?;
         for (p, text) in rows {
-            w.write_record([p, text]).map_err(|e| Error::Invalid(e.to_string()))?;
+            w.write_record([p, text])
+                .map_err(|e| Error::Invalid(e.to_string()))?;
         }
         let bytes = w.into_inner().map_err(|e| Error::Invalid(e.to_string()))?;
         write_atomic(&csv, &bytes)?;
         let topts = TaskOptions {
-            ea: ea.as_ref().map(|c| c as &dyn crate::metrics::TextEmotionClassifier),
+            ea: ea
+                .as_ref()
+                .map(|c| c as &dyn crate::metrics::TextEmotionClassifier),
             collection: Some(&collection),
             ..Default::default()
         };
-        let out = run_task(Task::Sevlm, &assets.join("annotations"), &csv, &topts, |_, _| {})?;
+        let out = run_task(
+            Task::Sevlm,
+            &assets.join("annotations"),
+            &csv,
+            &topts,
+            |_, _| {},
+        )?;
         out.write(&dir)?;
         let m: BTreeMap<String, f64> = out
             .report
@@ -250,8 +261,130 @@ pub fn run(
             .map_err(|e| Error::Invalid(e.to_string()))?
             .as_bytes(),
     )?;
+    let card = model_card(&report, &opts.out)?;
+    write_atomic(&opts.out.join("MODEL_CARD.md"), card.as_bytes())?;
     progress.report(1.0, "done");
     Ok(report)
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// The model card: what was trained on what, sizes, times, and every SEVLM metric
+/// beside the baselines (numbers as measured by this run).
+pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
+    let mut s = String::new();
+    s.push_str(
+        "# Artemo demo models
+
+",
+    );
+    s.push_str(
+        "**Demo models**: small CPU models trained on this repository's shipped assets only \
+",
+    );
+    s.push_str(
+        "(267 public-domain paintings, Artemo's own 1,335 annotations, GoEmotions, the pretrained \
+",
+    );
+    s.push_str(
+        "all-MiniLM-L6-v2 text encoder). No pretrained vision or language model was used. They \
+",
+    );
+    s.push_str(
+        "are far weaker than the papers' models and are shipped so that the application shows \
+",
+    );
+    s.push_str("real, trained output offline. Install real weights to replace them.\n\n");
+    s.push_str(&format!(
+        "Preset: {} · seed {} · regenerate with `artemo train --preset demo{} --fresh`.\n\n",
+        if report.options.quick {
+            "quick (smoke test)"
+        } else {
+            "full"
+        },
+        report.options.seed,
+        if report.options.quick { " --quick" } else { "" }
+    ));
+    s.push_str("## Models\n\n| folder | what | size |\n|---|---|---|\n");
+    for (d, what) in [
+        ("pacl", "PACL: patch tower (fixed colour/light/texture descriptors + 4-layer transformer) trained against frozen MiniLM; projections q_v, q_t"),
+        ("sevlm", "SEVLM small: GPT-2-layout decoder with cross-attention over the frozen tower grid, VAD encoder and heads, compact vocabulary; pretrained on GoEmotions in SEVLM format, then trained on the annotation train split"),
+    ] {
+        s.push_str(&format!(
+            "| `{d}/` | {what} | {:.1} MiB |\n",
+            dir_bytes(&out.join(d)) as f64 / 1048576.0
+        ));
+    }
+    s.push_str("\n## Training time (this machine, 2 CPU threads)\n\n");
+    for (k, v) in &report.seconds {
+        s.push_str(&format!("- {k}: {:.1} min\n", v / 60.0));
+    }
+    s.push_str(&format!(
+        "\n## SEVLM on the annotation test split ({} paintings)\n\n",
+        report.test_paintings
+    ));
+    s.push_str(
+        "Scored by `artemo eval --task sevlm` (reports in `eval/<system>/`). Baselines: \
+",
+    );
+    s.push_str(
+        "*majority* writes the most frequent train emotion with one train explanation of it; \
+",
+    );
+    s.push_str(
+        "*chance* a uniformly random emotion with a random train explanation of it; *retrieval* \
+",
+    );
+    s.push_str("copies the first response of the train painting closest in PACL embedding.\n\n");
+    let systems: Vec<&String> = report.sevlm_eval.keys().collect();
+    let mut metrics: Vec<&String> = report.sevlm_eval.values().flat_map(|m| m.keys()).collect();
+    metrics.sort();
+    metrics.dedup();
+    s.push_str("| metric |");
+    for sys in &systems {
+        s.push_str(&format!(" {sys} |"));
+    }
+    s.push_str("\n|---|");
+    for _ in &systems {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for m in metrics {
+        s.push_str(&format!("| {m} |"));
+        for sys in &systems {
+            match report.sevlm_eval[*sys].get(m) {
+                Some(v) => s.push_str(&format!(" {v:.4} |")),
+                None => s.push_str(" — |"),
+            }
+        }
+        s.push('\n');
+    }
+    if let Ok(text) = std::fs::read_to_string(out.join("pacl/report.json")) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            let p = &v["probe"];
+            s.push_str(&format!(
+                "\n## PACL\n\nPartition of the training pairs: {}.\n\nDominant-emotion linear probe on frozen embeddings ({} train / {} test paintings), accuracy / weighted F1:\n\n",
+                v["train"]["counts"]["strong"].as_u64().map(|_| v["train"]["counts"].to_string()).unwrap_or_default(),
+                p["train"], p["test"]
+            ));
+            for k in ["pacl", "descriptors", "majority"] {
+                s.push_str(&format!(
+                    "- {k}: {:.3} / {:.3}\n",
+                    p[k]["accuracy"].as_f64().unwrap_or(f64::NAN),
+                    p[k]["weighted_f1"].as_f64().unwrap_or(f64::NAN)
+                ));
+            }
+        }
+    }
+    Ok(s)
 }
 
 /// The baselines' predictions (`emotion because explanation`) for the test paintings:
@@ -298,7 +431,10 @@ fn baselines(
         let e = *Emotion::EIGHT.choose(&mut rng).unwrap_or(&Emotion::Awe);
         let of_e: Vec<&&crate::annotations::Annotation> =
             train_rows.iter().filter(|r| r.emotion == e).collect();
-        let u = of_e.choose(&mut rng).map(|r| r.utterance.clone()).unwrap_or_default();
+        let u = of_e
+            .choose(&mut rng)
+            .map(|r| r.utterance.clone())
+            .unwrap_or_default();
         chance.push((ids[i].clone(), format!("{} because {u}", e.name())));
         let best = train_idx
             .iter()
