@@ -17,11 +17,11 @@
 //!   contrast") and embeds them and the text with the shipped MiniLM.
 //!
 //! Thresholds: the paper uses sigma = 0.7 for both CLIP and BERTweet cosines. MiniLM
-//! cosines between a sentence and short metadata or phrase lists are much lower (on the
-//! shipped annotation train split the factual stand-in has median 0.26 and the emotional
-//! stand-in 0.13; see `docs/pacl.md`), so 0.7 would put every pair in the weak partition.
-//! The stand-ins therefore use their own thresholds ([`STANDIN_SIGMA_FACTUAL`],
-//! [`STANDIN_SIGMA_EMOTIONAL`]), chosen so that roughly as many pairs match as in the
+//! cosines between a sentence and short metadata or phrase lists are much lower (see the
+//! percentiles `prepare` reports in `PartitionCounts` and `docs/pacl.md`), so 0.7 would put
+//! nearly every pair in the weak partition. The stand-ins therefore use their own
+//! thresholds ([`STANDIN_SIGMA_FACTUAL`], [`STANDIN_SIGMA_EMOTIONAL`]), meant to make the
+//! partition sizes comparable to the
 //! paper's TumEmo partition (22% strong, 51% partial, 27% weak); CLIP keeps 0.7.
 
 use serde::{Deserialize, Serialize};
