@@ -112,10 +112,10 @@ impl KitSevlmConfig {
     pub fn full(seed: u64) -> Self {
         KitSevlmConfig {
             pretrain_epochs: 1,
-            max_pretrain: 4_000,
+            max_pretrain: 3_000,
             pretrain_lr: 1e-3,
             train: SevlmTrainConfig {
-                epochs: 8,
+                epochs: 6,
                 batch_pairs: 16,
                 lr_decoder: 5e-4,
                 lr_vad_encoder: 1e-3,

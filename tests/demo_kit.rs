@@ -1,0 +1,108 @@
+//! The demo kit's smoke test: `artemo train --preset demo --quick` trains the PACL tower
+//! and the small SEVLM from the shipped assets, evaluates them beside the baselines and
+//! writes the model card; `artemo analyze` then runs on the result, and `artemo eval`
+//! reproduces the card's numbers from the written predictions.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn artemo() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_artemo"));
+    c.env("ARTEMO_ASSETS", root().join("assets"))
+        .env("ARTEMO_MODELS", root().join("models"))
+        .args(["--threads", "2"]);
+    c
+}
+
+fn ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn quick_demo_kit_trains_evaluates_and_analyses() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("demo");
+    let r = artemo()
+        .args(["train", "--preset", "demo", "--quick", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    ok(&r);
+    for f in [
+        "pacl/config.json",
+        "pacl/model.safetensors",
+        "pacl/report.json",
+        "sevlm/config.json",
+        "sevlm/model.safetensors",
+        "sevlm/train_log.json",
+        "eval/summary.json",
+        "MODEL_CARD.md",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["test_paintings"], 10);
+    for sys in ["sevlm", "majority", "chance", "retrieval"] {
+        let m = &summary["sevlm_eval"][sys];
+        assert!(m["BLEU-1"].is_number(), "{sys}: {m}");
+        assert!(m["CIDEr-D"].is_number(), "{sys}: {m}");
+    }
+    let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("Demo models") && card.contains("| retrieval |") || card.contains("retrieval"));
+
+    // The card's numbers are reproduced by `artemo eval` from the written predictions.
+    let ev = d.path().join("eval-sevlm");
+    let r = artemo()
+        .args(["eval", "--task", "sevlm", "--data"])
+        .arg(root().join("assets/annotations"))
+        .arg("--predictions")
+        .arg(out.join("eval/sevlm/predictions.csv"))
+        .arg("--out")
+        .arg(&ev)
+        .output()
+        .unwrap();
+    ok(&r);
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("report.json")).unwrap()).unwrap();
+    let bleu1 = rep["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "BLEU-1")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    let card_bleu1 = summary["sevlm_eval"]["sevlm"]["BLEU-1"].as_f64().unwrap();
+    assert!((bleu1 - card_bleu1).abs() < 1e-9, "{bleu1} vs {card_bleu1}");
+
+    // The trained model analyses a painting: a distribution over the nine labels and a
+    // parsed generation.
+    let csv = std::fs::read_to_string(root().join("assets/paintings/aic/paintings.csv")).unwrap();
+    let file = csv.lines().nth(1).unwrap().split(',').nth(1).unwrap().to_string();
+    let img = root().join("assets/paintings/aic").join(file);
+    let r = artemo()
+        .args(["analyze", "--model", "sevlm", "--json", "--weights"])
+        .arg(out.join("sevlm"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    ok(&r);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let a = &v[0];
+    let dist = a["distribution"].as_array().unwrap();
+    assert_eq!(dist.len(), 9);
+    let sum: f64 = dist.iter().map(|d| d[1].as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-3, "{sum}");
+    assert!(a["generation"]["state"]["state"].is_string());
+}
