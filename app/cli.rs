@@ -70,6 +70,17 @@ enum Cmd {
     },
     #[command(flatten)]
     Eval(crate::eval_cmd::EvalCmd),
+    /// Analyse one painting with a model (`--model emosem`: per-emotion stimulus masks and
+    /// explanations).
+    Analyze {
+        /// The painting.
+        image: PathBuf,
+        /// Which model (`emosem`).
+        #[arg(long)]
+        model: String,
+        #[command(flatten)]
+        emosem: crate::analyze_emosem::EmosemArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,9 +248,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Cmd::Annotations { what }) => crate::annotations_cmd::run(what),
         Some(Cmd::Train { what }) => crate::train_cmd::run(what, &engine(&cli)?),
+        Some(Cmd::Analyze {
+            image,
+            model,
+            emosem,
+        }) => match model.as_str() {
+            "emosem" => crate::analyze_emosem::run(image, emosem, &engine(&cli)?),
+            other => Err(anyhow!("unknown model `{other}` (available: emosem)")),
+        },
+        Some(Cmd::Bench { what, only, json }) if what == "emosem" => {
+            crate::analyze_emosem::bench(only.as_deref(), *json, cli.threads)
+        }
         Some(Cmd::Bench { what, only, json }) => {
             if what != "backbones" {
-                return Err(anyhow!("unknown benchmark `{what}` (available: backbones)"));
+                return Err(anyhow!(
+                    "unknown benchmark `{what}` (available: backbones, emosem)"
+                ));
             }
             if cfg!(debug_assertions) {
                 eprintln!("note: this is a debug build; run `cargo run --release -- bench backbones` for meaningful times");
@@ -347,7 +371,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn rayon_pool(threads: usize) -> Result<artemo_engine::ThreadPool> {
+pub(crate) fn rayon_pool(threads: usize) -> Result<artemo_engine::ThreadPool> {
     artemo_engine::thread_pool(threads).map_err(|e| anyhow!("{e}"))
 }
 

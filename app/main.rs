@@ -1,5 +1,6 @@
 //! Artemo: the desktop application and the headless CLI over the same engine.
 
+mod analyze_emosem;
 mod annotations_cmd;
 mod cli;
 mod eval_cmd;

@@ -8,6 +8,7 @@ pub mod annotations;
 pub mod bench;
 pub mod collection;
 pub mod device;
+pub mod emosem;
 pub mod emotion;
 pub mod error;
 pub mod imaging;
