@@ -105,7 +105,11 @@ pub fn run(image: &std::path::Path, args: &EmosemArgs, engine: &Engine) -> Resul
         bail!("unexpected engine result");
     };
     if let Some(out) = &args.out {
-        println!("wrote {} ({} emotions)", out.display(), v["emotions"].as_array().map_or(0, |a| a.len()));
+        println!(
+            "wrote {} ({} emotions)",
+            out.display(),
+            v["emotions"].as_array().map_or(0, |a| a.len())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

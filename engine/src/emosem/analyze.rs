@@ -80,8 +80,8 @@ pub fn analyze(
     };
     check()?;
     progress(0.2, "encoding the image");
-    let (w, h) = image::image_dimensions(&req.image)
-        .map_err(|e| Error::image(&req.image, e.to_string()))?;
+    let (w, h) =
+        image::image_dimensions(&req.image).map_err(|e| Error::image(&req.image, e.to_string()))?;
     let features = encoder.encode_file(&req.image, device)?;
     check()?;
     let emotions: Vec<Emotion> = if req.emotions.is_empty() {
@@ -107,7 +107,11 @@ pub fn analyze(
             0.3 + 0.7 * results.len() as f32 / emotions.len() as f32,
             &format!(
                 "segmenting and explaining {}",
-                group.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+                group
+                    .iter()
+                    .map(|e| e.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         );
         let (masks, ids) = model.analyze(&features, &group)?;

@@ -45,12 +45,18 @@ fn time(name: &str, runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<Em
 
 /// Fixed prompt ids (the prompt's length matters, not its words).
 fn bench_prompt_ids() -> Vec<Vec<u32>> {
-    (0..8).map(|i| vec![8612, 262, 9335, 329, 262, 9942, 1000 + i]).collect()
+    (0..8)
+        .map(|i| vec![8612, 262, 9335, 329, 262, 9942, 1000 + i])
+        .collect()
 }
 
 /// Runs the benchmark: `paper` includes the paper-size configuration (slow on a CPU: a
 /// SAM ViT-B forward at 1024 pixels), `runs` timed runs per row; `progress` names each row.
-pub fn run(paper: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<Vec<EmosemBenchRow>> {
+pub fn run(
+    paper: bool,
+    runs: usize,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<EmosemBenchRow>> {
     let dev = Device::Cpu;
     let runs = runs.max(1);
     let mut rows = Vec::new();
@@ -58,10 +64,22 @@ pub fn run(paper: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<V
 
     // Small configuration: patch-colour tower (14x14, 16-pixel patches) + small decoder.
     progress("small");
-    let tower = PatchColourGrid { side: 14, patch: 16 };
-    let cfg = EmosemConfig::small(Paradigm::Multi, 14, PatchColourGrid::DIM, PatchColourGrid::NAME);
+    let tower = PatchColourGrid {
+        side: 14,
+        patch: 16,
+    };
+    let cfg = EmosemConfig::small(
+        Paradigm::Multi,
+        14,
+        PatchColourGrid::DIM,
+        PatchColourGrid::NAME,
+    );
     let vm = VarMap::new();
-    let model = Emosem::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev), bench_prompt_ids())?;
+    let model = Emosem::new(
+        &cfg,
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        bench_prompt_ids(),
+    )?;
     let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(640, 480, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
     }));
@@ -72,44 +90,66 @@ pub fn run(paper: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<V
     })?);
     cache.store(&key, &tower.encode(&img, &dev)?)?;
     rows.push(time("small: grid from cache", runs, || {
-        cache.get_or_compute(&key, &dev, || tower.encode(&img, &dev)).map(|_| ())
+        cache
+            .get_or_compute(&key, &dev, || tower.encode(&img, &dev))
+            .map(|_| ())
     })?);
     let feats = ImageFeatures::Grid {
         grid: tower.encode(&img, &dev)?,
     };
-    rows.push(time("small multi: decoder + 8 masks + 8 explanations", runs, || {
-        model.analyze(&feats, &EMOTIONS).map(|_| ())
-    })?);
+    rows.push(time(
+        "small multi: decoder + 8 masks + 8 explanations",
+        runs,
+        || model.analyze(&feats, &EMOTIONS).map(|_| ()),
+    )?);
     let single_cfg = EmosemConfig {
         paradigm: Paradigm::Single,
         ..cfg.clone()
     };
     let vm = VarMap::new();
-    let single = Emosem::new(&single_cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev), bench_prompt_ids())?;
-    rows.push(time("small single: 8 x (decoder + explanation)", runs, || {
-        for e in EMOTIONS {
-            single.analyze(&feats, &[e])?;
-        }
-        Ok(())
-    })?);
+    let single = Emosem::new(
+        &single_cfg,
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        bench_prompt_ids(),
+    )?;
+    rows.push(time(
+        "small single: 8 x (decoder + explanation)",
+        runs,
+        || {
+            for e in EMOTIONS {
+                single.analyze(&feats, &[e])?;
+            }
+            Ok(())
+        },
+    )?);
 
     if paper {
         progress("paper: SAM ViT-B encoder");
         let vm = VarMap::new();
-        let sam = Sam::new(&SamConfig::vit_b(), VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+        let sam = Sam::new(
+            &SamConfig::vit_b(),
+            VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        )?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
         let cache = EmbeddingCache::new(dir.join("sam"), sha256_bytes(b"random sam"));
-        rows.push(time("paper: SAM ViT-B encoder 1024px (cold)", runs, || {
-            sam.image_embeddings(&x).map(|_| ())
-        })?);
+        rows.push(time(
+            "paper: SAM ViT-B encoder 1024px (cold)",
+            runs,
+            || sam.image_embeddings(&x).map(|_| ()),
+        )?);
         let emb = sam.image_embeddings(&x)?;
         cache.store(&key, &emb)?;
         rows.push(time("paper: SAM embedding from cache", runs, || {
-            cache.get_or_compute(&key, &dev, || sam.image_embeddings(&x)).map(|_| ())
+            cache
+                .get_or_compute(&key, &dev, || sam.image_embeddings(&x))
+                .map(|_| ())
         })?);
         progress("paper: CLIP ViT-B/16");
         let vm = VarMap::new();
-        let clip = ClipVision::new(&ClipVisionConfig::vit_b_16(), VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+        let clip = ClipVision::new(
+            &ClipVisionConfig::vit_b_16(),
+            VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        )?;
         let cx = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
         rows.push(time("paper: CLIP ViT-B/16 grid (cold)", runs, || {
             clip.forward(&cx, Mode::Infer).map(|_| ())
@@ -123,7 +163,11 @@ pub fn run(paper: bool, runs: usize, mut progress: impl FnMut(&str)) -> Result<V
         for paradigm in [Paradigm::Multi, Paradigm::Single] {
             let cfg = EmosemConfig::paper(paradigm);
             let vm = VarMap::new();
-            let m = Emosem::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev), bench_prompt_ids())?;
+            let m = Emosem::new(
+                &cfg,
+                VarBuilder::from_varmap(&vm, DType::F32, &dev),
+                bench_prompt_ids(),
+            )?;
             let name = match paradigm {
                 Paradigm::Multi => "paper multi: decoder + 8 masks + 8 explanations",
                 Paradigm::Single => "paper single: 8 x (decoder + explanation)",

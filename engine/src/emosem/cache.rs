@@ -226,7 +226,10 @@ mod tests {
             x.flatten_all().unwrap().to_vec1::<f32>().unwrap()
                 == fresh.flatten_all().unwrap().to_vec1::<f32>().unwrap()
         };
-        assert!(same(&a) && same(&b), "cached embedding differs from the fresh one");
+        assert!(
+            same(&a) && same(&b),
+            "cached embedding differs from the fresh one"
+        );
 
         // Truncated file: recomputed and rewritten.
         let path = cache.path(&image);

@@ -57,7 +57,10 @@ impl ImageFeatures {
 
     /// Concatenates single-image features into a batch.
     pub fn stack(items: &[ImageFeatures]) -> Result<ImageFeatures> {
-        if items.iter().all(|f| matches!(f, ImageFeatures::Grid { .. })) {
+        if items
+            .iter()
+            .all(|f| matches!(f, ImageFeatures::Grid { .. }))
+        {
             let g = items
                 .iter()
                 .filter_map(|f| match f {
@@ -261,7 +264,12 @@ impl ImageEncoder {
     }
 
     /// Features of encoded image bytes; `path` names them in errors.
-    pub fn encode_bytes(&self, bytes: &[u8], path: &Path, device: &Device) -> Result<ImageFeatures> {
+    pub fn encode_bytes(
+        &self,
+        bytes: &[u8],
+        path: &Path,
+        device: &Device,
+    ) -> Result<ImageFeatures> {
         match self {
             ImageEncoder::Grid(t) => {
                 let img = decode_image(bytes, path)?;

@@ -74,6 +74,10 @@ mod tests {
         assert!(lg < 0.01 && lb > 0.9, "{lg} {lb}");
         // Large logits stay finite.
         let big = (t.clone() * 1e4).unwrap();
-        assert!(focal(&big.neg().unwrap(), &t).unwrap().to_vec1::<f32>().unwrap()[0].is_finite());
+        assert!(focal(&big.neg().unwrap(), &t)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0]
+            .is_finite());
     }
 }

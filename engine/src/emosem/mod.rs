@@ -320,7 +320,9 @@ impl EmosemConfig {
 
     /// True when the variable `name` trains.
     pub fn is_trainable(&self, name: &str) -> bool {
-        self.trainable_prefixes().iter().any(|p| name.starts_with(p))
+        self.trainable_prefixes()
+            .iter()
+            .any(|p| name.starts_with(p))
     }
 
     /// Reads `config.json`.
@@ -529,9 +531,7 @@ impl Emosem {
                         "EmoSEM: grid of {n} cells, the model takes {s}x{s}"
                     )));
                 }
-                neck.forward(grid)?
-                    .transpose(1, 2)?
-                    .reshape((b, c, s, s))?
+                neck.forward(grid)?.transpose(1, 2)?.reshape((b, c, s, s))?
             }
             _ => {
                 return Err(Error::Invalid(
@@ -616,13 +616,22 @@ impl Emosem {
                         .emotion_projector
                         .as_ref()
                         .ok_or_else(|| Error::Invalid("EmoSEM: no emotion projector".into()))?;
-                    let p = proj.forward(&words)?.unsqueeze(0)?.broadcast_as((b, l, c))?;
+                    let p = proj
+                        .forward(&words)?
+                        .unsqueeze(0)?
+                        .broadcast_as((b, l, c))?;
                     let m = self.mask_tokens.unsqueeze(0)?.broadcast_as((b, 1, c))?;
                     let extra = Tensor::cat(&[&p, &m], 1)?.contiguous()?;
                     let sparse = Tensor::zeros((b, 0, c), DType::F32, dev)?;
-                    let out =
-                        self.decoder
-                            .forward(&imgs, &pe, &sparse, &dense, false, Some(&extra), mode)?;
+                    let out = self.decoder.forward(
+                        &imgs,
+                        &pe,
+                        &sparse,
+                        &dense,
+                        false,
+                        Some(&extra),
+                        mode,
+                    )?;
                     let ext = out
                         .extra_tokens
                         .ok_or_else(|| Error::Invalid("EmoSEM: decoder lost the tokens".into()))?;
@@ -662,9 +671,9 @@ impl Emosem {
                 let m = self.mask_tokens.unsqueeze(0)?.broadcast_as((n_img, k, c))?;
                 let m = m.contiguous()?;
                 let sparse = Tensor::zeros((n_img, 0, c), DType::F32, dev)?;
-                let out = self
-                    .decoder
-                    .forward(vision, &pe, &sparse, &dense, false, Some(&m), mode)?;
+                let out =
+                    self.decoder
+                        .forward(vision, &pe, &sparse, &dense, false, Some(&m), mode)?;
                 let ext = out
                     .extra_tokens
                     .ok_or_else(|| Error::Invalid("EmoSEM: decoder lost the tokens".into()))?;
@@ -678,9 +687,7 @@ impl Emosem {
                     .map(|q| (q.image * k + q.emotion.index()) as u32)
                     .collect();
                 let idx = Tensor::new(flat, dev)?;
-                let masks = all
-                    .reshape((n_img * k, hu, wu))?
-                    .index_select(&idx, 0)?;
+                let masks = all.reshape((n_img * k, hu, wu))?.index_select(&idx, 0)?;
                 let prefixes = if self.cfg.mask_prefix {
                     let toks = ext.reshape((n_img * k, 1, c))?.index_select(&idx, 0)?;
                     let pre = self.prefix(&toks)?;
@@ -699,10 +706,13 @@ impl Emosem {
     }
 
     /// Input embeddings `[f, wte(<bos> x)] + wpe` of one explanation sequence.
-    fn sequence_embeds(&self, prefix: Option<&Tensor>, ids: &[u32], dev: &Device) -> Result<Tensor> {
-        let toks = self
-            .explainer
-            .embed_tokens(&Tensor::new(ids, dev)?)?;
+    fn sequence_embeds(
+        &self,
+        prefix: Option<&Tensor>,
+        ids: &[u32],
+        dev: &Device,
+    ) -> Result<Tensor> {
+        let toks = self.explainer.embed_tokens(&Tensor::new(ids, dev)?)?;
         let seq = match prefix {
             Some(p) => Tensor::cat(&[p, &toks], 0)?,
             None => toks,
@@ -723,7 +733,9 @@ impl Emosem {
         mode: Mode,
     ) -> Result<Option<Tensor>> {
         let dev = memory.device();
-        let rows: Vec<usize> = (0..tokens.len()).filter(|&i| !tokens[i].is_empty()).collect();
+        let rows: Vec<usize> = (0..tokens.len())
+            .filter(|&i| !tokens[i].is_empty())
+            .collect();
         if rows.is_empty() {
             return Ok(None);
         }
@@ -733,7 +745,11 @@ impl Emosem {
         let mut positions = Vec::new();
         let mut lens = Vec::new();
         for &r in &rows {
-            let lf = prefixes[r].as_ref().map(|p| p.dim(0)).transpose()?.unwrap_or(0);
+            let lf = prefixes[r]
+                .as_ref()
+                .map(|p| p.dim(0))
+                .transpose()?
+                .unwrap_or(0);
             let keep = tokens[r]
                 .len()
                 .min(self.cfg.max_explanation_tokens)
@@ -742,7 +758,11 @@ impl Emosem {
             ids.extend_from_slice(&tokens[r][..keep]);
             let e = self.sequence_embeds(prefixes[r].as_ref(), &ids, dev)?;
             lens.push(e.dim(0)?);
-            for (j, &t) in tokens[r][..keep].iter().chain([GPT2_EOS].iter()).enumerate() {
+            for (j, &t) in tokens[r][..keep]
+                .iter()
+                .chain([GPT2_EOS].iter())
+                .enumerate()
+            {
                 positions.push((seqs.len(), lf + j));
                 targets.push(t);
             }
@@ -792,7 +812,10 @@ impl Emosem {
         let dev = memory.device().clone();
         let mut out = vec![Vec::new(); prefixes.len()];
         let len_of = |p: &Option<Tensor>| p.as_ref().map(|t| t.dim(0)).transpose();
-        let lens = prefixes.iter().map(len_of).collect::<candle_core::Result<Vec<_>>>()?;
+        let lens = prefixes
+            .iter()
+            .map(len_of)
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let mut groups: Vec<(Option<usize>, Vec<usize>)> = Vec::new();
         for (i, l) in lens.iter().enumerate() {
             match groups.iter_mut().find(|(gl, _)| gl == l) {
@@ -800,10 +823,12 @@ impl Emosem {
                 None => groups.push((*l, vec![i])),
             }
         }
-        let max_new = self
-            .cfg
-            .max_explanation_tokens
-            .min(self.cfg.explainer.n_positions.saturating_sub(1 + lens.iter().flatten().max().copied().unwrap_or(0)));
+        let max_new = self.cfg.max_explanation_tokens.min(
+            self.cfg
+                .explainer
+                .n_positions
+                .saturating_sub(1 + lens.iter().flatten().max().copied().unwrap_or(0)),
+        );
         for (_, members) in groups {
             let b = members.len();
             let first = members
@@ -818,9 +843,13 @@ impl Emosem {
             let mut cache = Gpt2Cache::default();
             let mut done = vec![false; b];
             for _ in 0..max_new {
-                let h = self
-                    .explainer
-                    .forward_embeds(&x, Some(&mem), None, Some(&mut cache), Mode::Infer)?;
+                let h = self.explainer.forward_embeds(
+                    &x,
+                    Some(&mem),
+                    None,
+                    Some(&mut cache),
+                    Mode::Infer,
+                )?;
                 let last = h.i((.., h.dim(1)? - 1))?;
                 let next: Vec<u32> = self.explainer.logits(&last)?.argmax(D::Minus1)?.to_vec1()?;
                 for (j, &t) in next.iter().enumerate() {
@@ -860,7 +889,9 @@ impl Emosem {
             .collect();
         let d = self.decode(&v, &queries, Mode::Infer)?;
         let mem = self.memory(features)?;
-        let mem = mem.broadcast_as((queries.len(), mem.dim(1)?, mem.dim(2)?))?.contiguous()?;
+        let mem = mem
+            .broadcast_as((queries.len(), mem.dim(1)?, mem.dim(2)?))?
+            .contiguous()?;
         let ids = self.explain(&d.prefixes, &mem)?;
         Ok((d.masks, ids))
     }

@@ -71,12 +71,7 @@ impl EmotionResult {
             emotion: self.emotion.name().to_string(),
             explanation: self.explanation.clone(),
             area_share: self.area_share,
-            max_probability: self
-                .probability
-                .data
-                .iter()
-                .copied()
-                .fold(0.0, f32::max),
+            max_probability: self.probability.data.iter().copied().fold(0.0, f32::max),
             components: self.components.clone(),
         }
     }
@@ -147,7 +142,9 @@ pub fn postprocess(
 /// same size.
 pub fn dominant_map(results: &[EmotionResult]) -> Result<LabelMap> {
     let Some(first) = results.first() else {
-        return Err(Error::Invalid("EmoSEM: no result for a dominant map".into()));
+        return Err(Error::Invalid(
+            "EmoSEM: no result for a dominant map".into(),
+        ));
     };
     let (w, h) = (first.probability.width, first.probability.height);
     if results

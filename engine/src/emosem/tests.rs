@@ -143,8 +143,12 @@ fn both_paradigms_produce_the_right_shapes() {
         ..tiny(Paradigm::Single, 4, 8)
     };
     let vm = VarMap::new();
-    let m = Emosem::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev), fake_prompts())
-        .unwrap();
+    let m = Emosem::new(
+        &cfg,
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        fake_prompts(),
+    )
+    .unwrap();
     let v = m.vision_tokens(&grid(1, 4, 8, &dev)).unwrap();
     let d = m
         .decode(
@@ -157,9 +161,7 @@ fn both_paradigms_produce_the_right_shapes() {
         )
         .unwrap();
     assert!(d.prefixes[0].is_none());
-    assert!(!vm
-        .all_vars()
-        .is_empty());
+    assert!(!vm.all_vars().is_empty());
     assert!(vm
         .data()
         .lock()
@@ -176,7 +178,11 @@ fn var_values(vm: &VarMap) -> std::collections::BTreeMap<String, Vec<f32>> {
         .map(|(k, v)| {
             (
                 k.clone(),
-                v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
             )
         })
         .collect()
@@ -200,7 +206,8 @@ fn gradients_reach_exactly_the_trainable_parameters_and_frozen_ones_stay_unchang
         let items: Vec<TrainItem> = (0..2)
             .map(|_| TrainItem {
                 features: grid(1, 4, 8, &dev),
-                targets: [Emotion::Awe, Emotion::Anger]
+                // Every emotion, so that each Multi-Masks hypernetwork is supervised.
+                targets: EMOTIONS
                     .iter()
                     .map(|&emotion| Target {
                         emotion,
@@ -222,11 +229,24 @@ fn gradients_reach_exactly_the_trainable_parameters_and_frozen_ones_stay_unchang
             // frozen in every mode.
             if cfg.is_trainable(name) {
                 trainable += 1;
-                let g = g.unwrap_or_else(|| panic!("{paradigm:?}/{finetune:?}: no gradient for {name}"));
-                let s = g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-                assert!(s > 0.0, "{paradigm:?}/{finetune:?}: zero gradient for {name}");
+                let g = g
+                    .unwrap_or_else(|| panic!("{paradigm:?}/{finetune:?}: no gradient for {name}"));
+                let s = g
+                    .abs()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(
+                    s > 0.0,
+                    "{paradigm:?}/{finetune:?}: zero gradient for {name}"
+                );
             } else {
-                assert!(g.is_none(), "{paradigm:?}/{finetune:?}: frozen {name} got a gradient");
+                assert!(
+                    g.is_none(),
+                    "{paradigm:?}/{finetune:?}: frozen {name} got a gradient"
+                );
             }
         }
         drop(data);
@@ -272,7 +292,11 @@ const PALETTE: [[u8; 3]; 8] = [
 
 /// A `side*patch`-pixel square image on grey with two patch-aligned rectangles of two
 /// emotions' colours, and their masks at pixel resolution.
-fn painted(rng: &mut impl Rng, side: usize, patch: usize) -> (image::RgbImage, Vec<(Emotion, Vec<f32>)>) {
+fn painted(
+    rng: &mut impl Rng,
+    side: usize,
+    patch: usize,
+) -> (image::RgbImage, Vec<(Emotion, Vec<f32>)>) {
     let n = side * patch;
     let mut img = image::RgbImage::from_pixel(n as u32, n as u32, image::Rgb([150, 150, 150]));
     let mut taken = vec![false; side * side];
@@ -284,7 +308,9 @@ fn painted(rng: &mut impl Rng, side: usize, patch: usize) -> (image::RgbImage, V
     let mut out = Vec::new();
     for e in [a, b] {
         loop {
-            let (w, h) = (rng.gen_range(2..=4), rng.gen_range(2..=4));
+            // At most half the side, so that the second rectangle always fits.
+            let most = (side / 2).clamp(2, 4);
+            let (w, h) = (rng.gen_range(2..=most), rng.gen_range(2..=most));
             let (x0, y0) = (rng.gen_range(0..=side - w), rng.gen_range(0..=side - h));
             let cells: Vec<usize> = (y0..y0 + h)
                 .flat_map(|y| (x0..x0 + w).map(move |x| y * side + x))
@@ -345,7 +371,14 @@ fn mean_iou(model: &Emosem, items: &[TrainItem]) -> f64 {
             .collect();
         let d = model.decode(&v, &q, Mode::Infer).unwrap();
         for (j, t) in it.targets.iter().enumerate() {
-            let l: Vec<f32> = d.masks.i(j).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let l: Vec<f32> = d
+                .masks
+                .i(j)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
             let (mut inter, mut uni) = (0usize, 0usize);
             for (p, g) in l.iter().zip(&t.mask) {
                 let (p, g) = (*p > 0.0, *g > 0.5);
@@ -379,7 +412,17 @@ fn learn(paradigm: Paradigm, steps: usize) -> (f64, f64, super::train::TrainRepo
         ..Default::default()
     };
     let mut calls = 0;
-    let report = train(&cfg, &vm, fake_prompts(), &data, &tc, &dev, |_| calls += 1, || false).unwrap();
+    let report = train(
+        &cfg,
+        &vm,
+        fake_prompts(),
+        &data,
+        &tc,
+        &dev,
+        |_| calls += 1,
+        || false,
+    )
+    .unwrap();
     assert_eq!(calls, steps);
     let model = Emosem::from_varmap(&cfg, &vm, fake_prompts(), &dev).unwrap();
     (before, mean_iou(&model, &held_out), report)
@@ -407,8 +450,8 @@ fn tiny_multi_masks_model_learns_painted_shapes() {
 #[test]
 fn training_stops_when_cancelled() {
     let dev = Device::Cpu;
-    let tower = PatchColourGrid { side: 4, patch: 4 };
-    let cfg = tiny(Paradigm::Single, 4, PatchColourGrid::DIM);
+    let tower = PatchColourGrid { side: 8, patch: 4 };
+    let cfg = tiny(Paradigm::Single, 8, PatchColourGrid::DIM);
     let data = synthetic(2, 1, &tower, &dev);
     let vm = VarMap::new();
     let n = std::cell::Cell::new(0);
@@ -450,7 +493,14 @@ fn saved_model_loads_and_the_analysis_job_writes_every_output() {
     let f = grid(1, 4, PatchColourGrid::DIM, &dev);
     let (a, ia) = m.analyze(&f, &EMOTIONS).unwrap();
     let (b, ib) = loaded.analyze(&f, &EMOTIONS).unwrap();
-    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff < 1e-5, "{diff}");
     assert_eq!(ia, ib);
 
@@ -501,7 +551,12 @@ fn pretrained_sam_and_gpt2_tensors_initialise_the_right_variables() {
     let cfg = tiny(Paradigm::Multi, 4, 8);
     // A "SAM checkpoint": the decoder and prompt encoder of another random model.
     let src = VarMap::new();
-    Emosem::new(&cfg, VarBuilder::from_varmap(&src, DType::F32, &dev), fake_prompts()).unwrap();
+    Emosem::new(
+        &cfg,
+        VarBuilder::from_varmap(&src, DType::F32, &dev),
+        fake_prompts(),
+    )
+    .unwrap();
     let mut sam = std::collections::HashMap::new();
     let mut gpt = std::collections::HashMap::new();
     for (k, v) in src.data().lock().unwrap().iter() {
@@ -527,7 +582,15 @@ fn pretrained_sam_and_gpt2_tensors_initialise_the_right_variables() {
     .unwrap();
     let data = vm.data().lock().unwrap();
     let same = |a: &Tensor, b: &Tensor| {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() == 0.0
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            == 0.0
     };
     let src = src.data().lock().unwrap();
     for (k, v) in data.iter() {
@@ -543,7 +606,10 @@ fn pretrained_sam_and_gpt2_tensors_initialise_the_right_variables() {
     }
     // Every emotion's hypernetwork starts as SAM's hypernetwork 0.
     let h0 = &sam["mask_decoder.output_hypernetworks_mlps.0.layers.2.weight"];
-    assert!(same(data["mask_head.hypernetworks.7.layers.2.weight"].as_tensor(), h0));
+    assert!(same(
+        data["mask_head.hypernetworks.7.layers.2.weight"].as_tensor(),
+        h0
+    ));
 }
 
 #[test]
@@ -557,7 +623,12 @@ fn stimulus_training_data_comes_from_the_shipped_annotations() {
         assert!(ex.image.is_file());
         for t in &ex.targets {
             assert_eq!(t.mask.len(), 56 * 56);
-            assert!(t.mask.iter().any(|&v| v == 1.0), "{} {:?}", ex.painting, t.emotion);
+            assert!(
+                t.mask.iter().any(|&v| v == 1.0),
+                "{} {:?}",
+                ex.painting,
+                t.emotion
+            );
             assert!(!t.tokens.is_empty() && t.emotion != Emotion::SomethingElse);
         }
     }

@@ -88,7 +88,8 @@ pub fn load_stimuli(
         })?;
         let (w, h) = match (p.width, p.height) {
             (Some(w), Some(h)) => (w, h),
-            _ => image::image_dimensions(&p.path).map_err(|e| Error::image(&p.path, e.to_string()))?,
+            _ => image::image_dimensions(&p.path)
+                .map_err(|e| Error::image(&p.path, e.to_string()))?,
         };
         let (ch, cw) = content(w, h);
         let sx = cw * mask_side as f32 / w as f32;
@@ -210,7 +211,10 @@ pub fn optimizer(cfg: &EmosemConfig, vm: &VarMap, tc: &TrainConfig) -> Result<Ad
         weight_decay: tc.weight_decay,
         ..AdamWParams::with_lr(lr)
     };
-    opt.add_group(vars_with_prefix(vm, &["explainer."]), params(tc.lr_explainer))?;
+    opt.add_group(
+        vars_with_prefix(vm, &["explainer."]),
+        params(tc.lr_explainer),
+    )?;
     opt.add_group(vars_with_prefix(vm, &others), params(lr_mask))?;
     Ok(opt)
 }
@@ -223,7 +227,8 @@ pub fn batch_loss(
     items: &[&TrainItem],
     mode: Mode,
 ) -> Result<(Tensor, Option<Tensor>)> {
-    let feats = ImageFeatures::stack(&items.iter().map(|i| i.features.clone()).collect::<Vec<_>>())?;
+    let feats =
+        ImageFeatures::stack(&items.iter().map(|i| i.features.clone()).collect::<Vec<_>>())?;
     let vision = model.vision_tokens(&feats)?;
     let dev = vision.device().clone();
     let mut queries = Vec::new();
@@ -248,7 +253,9 @@ pub fn batch_loss(
         }
     }
     if queries.is_empty() {
-        return Err(Error::Invalid("EmoSEM training: a batch without targets".into()));
+        return Err(Error::Invalid(
+            "EmoSEM training: a batch without targets".into(),
+        ));
     }
     let decoded = model.decode(&vision, &queries, mode)?;
     let target = Tensor::from_vec(masks, (queries.len(), side, side), &dev)?;
