@@ -429,6 +429,7 @@ fn learn(paradigm: Paradigm, steps: usize) -> (f64, f64, super::train::TrainRepo
 }
 
 #[test]
+#[ignore = "about 37 s in the dev profile on 2 shared cores (300 steps); the fast variants below assert learning in every run"]
 fn tiny_single_mask_model_learns_painted_shapes_to_iou_above_0_9() {
     let (before, after, report) = learn(Paradigm::Single, 300);
     assert!(
@@ -439,10 +440,29 @@ fn tiny_single_mask_model_learns_painted_shapes_to_iou_above_0_9() {
 }
 
 #[test]
+#[ignore = "about 7 s in the dev profile on 2 shared cores (150 steps); see the fast variants"]
 fn tiny_multi_masks_model_learns_painted_shapes() {
     let (before, after, report) = learn(Paradigm::Multi, 150);
     assert!(
         after > 0.8 && after > before + 0.3,
+        "held-out IoU {after:.3} (before training {before:.3}); {report:?}"
+    );
+}
+
+#[test]
+fn fast_single_mask_learning_improves_held_out_iou() {
+    let (before, after, report) = learn(Paradigm::Single, 40);
+    assert!(
+        after > before + 0.2 && report.last_mask_loss < report.first_mask_loss,
+        "held-out IoU {after:.3} (before training {before:.3}); {report:?}"
+    );
+}
+
+#[test]
+fn fast_multi_masks_learning_improves_held_out_iou() {
+    let (before, after, report) = learn(Paradigm::Multi, 80);
+    assert!(
+        after > before + 0.2 && report.last_mask_loss < report.first_mask_loss,
         "held-out IoU {after:.3} (before training {before:.3}); {report:?}"
     );
 }
