@@ -643,12 +643,7 @@ fn stimulus_training_data_comes_from_the_shipped_annotations() {
         assert!(ex.image.is_file());
         for t in &ex.targets {
             assert_eq!(t.mask.len(), 56 * 56);
-            assert!(
-                t.mask.iter().any(|&v| v == 1.0),
-                "{} {:?}",
-                ex.painting,
-                t.emotion
-            );
+            assert!(t.mask.contains(&1.0), "{} {:?}", ex.painting, t.emotion);
             assert!(!t.tokens.is_empty() && t.emotion != Emotion::SomethingElse);
         }
     }
@@ -656,5 +651,5 @@ fn stimulus_training_data_comes_from_the_shipped_annotations() {
     let padded = train::load_stimuli(&assets, Some(split), 56, |_, _| (0.5, 1.0), &tok).unwrap();
     let t = &padded[0].targets[0];
     assert!(t.mask[28 * 56..].iter().all(|&v| v == 0.0));
-    assert!(t.mask[..28 * 56].iter().any(|&v| v == 1.0));
+    assert!(t.mask[..28 * 56].contains(&1.0));
 }
