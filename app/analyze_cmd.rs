@@ -15,6 +15,8 @@ use clap::{Args, ValueEnum};
 pub enum ModelChoice {
     /// Emotion + explanation (SEVLM).
     Sevlm,
+    /// Per-emotion stimulus masks and their explanations (EmoSEM); one image.
+    Emosem,
 }
 
 /// Arguments of `artemo analyze`.
@@ -26,8 +28,8 @@ pub struct AnalyzeArgs {
     /// The model.
     #[arg(long, value_enum, default_value = "sevlm")]
     model: ModelChoice,
-    /// A SEVLM model folder (config.json + model.safetensors); default: models/sevlm,
-    /// then the demo kit (models/demo/sevlm).
+    /// The model folder (config.json + model.safetensors); default: models/<model>,
+    /// then the demo kit (models/demo/<model>).
     #[arg(long)]
     weights: Option<PathBuf>,
     /// A converted SEVLM reference release: its `nle_model_<epoch>` folder (see
@@ -58,12 +60,18 @@ pub struct AnalyzeArgs {
     /// Print JSON (the analyses) instead of text.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    emosem: crate::analyze_emosem::EmosemArgs,
 }
 
 /// Runs `artemo analyze`.
 pub fn run(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     match args.model {
         ModelChoice::Sevlm => run_sevlm(args, engine),
+        ModelChoice::Emosem => match args.images.as_slice() {
+            [one] => crate::analyze_emosem::run(one, args.weights.as_deref(), &args.emosem, engine),
+            _ => Err(anyhow!("--model emosem analyses one image at a time")),
+        },
     }
 }
 

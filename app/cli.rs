@@ -70,8 +70,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Analyse paintings with a model: `analyze IMAGE... --model sevlm` prints the emotion
-    /// distribution and the generated explanation.
+    /// Analyse paintings with a model: `--model sevlm` prints the emotion distribution and
+    /// the generated explanation; `--model emosem` writes per-emotion stimulus masks and
+    /// their explanations.
     Analyze(crate::analyze_cmd::AnalyzeArgs),
     #[command(flatten)]
     Eval(crate::eval_cmd::EvalCmd),
@@ -247,6 +248,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Bench { what, only, json }) if what == "pacl" => {
             crate::embed_cmd::run_bench(only.as_deref(), *json, cli.threads)
         }
+        Some(Cmd::Bench { what, only, json }) if what == "emosem" => {
+            crate::analyze_emosem::bench(only.as_deref(), *json, cli.threads)
+        }
         Some(Cmd::Bench { what, only, json }) => {
             if cfg!(debug_assertions) {
                 eprintln!("note: this is a debug build; run `cargo run --release -- bench {what}` for meaningful times");
@@ -267,7 +271,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     )?),
                     "sevlm" => Ok(crate::analyze_cmd::bench_sevlm(only.as_deref(), progress)?),
                     other => Err(anyhow!(
-                        "unknown benchmark `{other}` (available: backbones, sevlm, pacl)"
+                        "unknown benchmark `{other}` (available: backbones, sevlm, pacl, emosem)"
                     )),
                 }
             })?;
@@ -363,7 +367,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn rayon_pool(threads: usize) -> Result<artemo_engine::ThreadPool> {
+pub(crate) fn rayon_pool(threads: usize) -> Result<artemo_engine::ThreadPool> {
     artemo_engine::thread_pool(threads).map_err(|e| anyhow!("{e}"))
 }
 

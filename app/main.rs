@@ -1,6 +1,7 @@
 //! Artemo: the desktop application and the headless CLI over the same engine.
 
 mod analyze_cmd;
+mod analyze_emosem;
 mod annotations_cmd;
 mod cli;
 mod embed_cmd;

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod collection;
 pub mod demo;
 pub mod device;
+pub mod emosem;
 pub mod emotion;
 pub mod error;
 pub mod imaging;

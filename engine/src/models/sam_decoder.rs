@@ -758,6 +758,9 @@ pub struct MaskDecoderOutput {
     pub mask_tokens: Tensor,
     /// The extra tokens' output embeddings, `[B, K, D]`, when extra tokens were given.
     pub extra_tokens: Option<Tensor>,
+    /// The upscaled image embedding the hypernetworks' outputs are multiplied with,
+    /// `[B, D / 8, 4h, 4w]` (EmoSEM applies its own mask tokens' hypernetworks to it).
+    pub upscaled: Tensor,
 }
 
 /// SAM's mask decoder with extra-token support (`mask_decoder.*`, FAIR names).
@@ -929,6 +932,7 @@ impl MaskDecoder {
             iou_token,
             mask_tokens,
             extra_tokens: extra,
+            upscaled: up,
         })
     }
 }

@@ -1,0 +1,145 @@
+//! `artemo analyze IMAGE --model emosem [--single EMOTION | --multi] --out DIR`: EmoSEM's
+//! per-emotion stimulus masks and explanations, run as an engine job with progress and
+//! each emotion's result printed as it streams in.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use artemo_engine::emosem::analyze::{analyze_job, default_model, AnalyzeRequest};
+use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
+use artemo_engine::Emotion;
+use clap::Args;
+
+/// EmoSEM's options of `artemo analyze`.
+#[derive(Args, Debug, Clone)]
+pub struct EmosemArgs {
+    /// Segment and explain one emotion (Single-Mask query).
+    #[arg(long, value_name = "EMOTION", conflicts_with = "multi")]
+    pub single: Option<String>,
+    /// Segment and explain all eight emotions (the default).
+    #[arg(long)]
+    pub multi: bool,
+    /// Output folder: masks/<image>_<emotion>.png, npy/<image>_<emotion>.npy (probability
+    /// maps, `artemo eval --task emosem` input), dominant.png, explanations.json.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Embedding cache (paper configuration; default: $ARTEMO_CACHE or ~/.cache/artemo).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+}
+
+/// Runs the EmoSEM analysis of `image` on `engine`.
+/// `weights`: the EmoSEM model folder (config.json + model.safetensors; default:
+/// models/emosem, then the demo kit's).
+pub fn run(
+    image: &std::path::Path,
+    weights: Option<&std::path::Path>,
+    args: &EmosemArgs,
+    engine: &Engine,
+) -> Result<ExitCode> {
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let models = artemo_engine::find_models()
+        .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+    let model = match weights {
+        Some(w) => w.to_path_buf(),
+        None => default_model(&models).ok_or_else(|| {
+            anyhow!(
+                "no EmoSEM model in {} (train one, or pass --weights DIR)",
+                models.join("emosem").display()
+            )
+        })?,
+    };
+    let emotions = match &args.single {
+        Some(name) => {
+            let e = Emotion::parse(name)
+                .filter(|e| *e != Emotion::SomethingElse)
+                .ok_or_else(|| {
+                    anyhow!("unknown emotion `{name}` (one of the eight ArtEmis emotions)")
+                })?;
+            vec![e]
+        }
+        None => Vec::new(),
+    };
+    if !image.is_file() {
+        bail!("{}: no such image", image.display());
+    }
+    let req = AnalyzeRequest {
+        model,
+        image: image.to_path_buf(),
+        emotions,
+        out: args.out.clone(),
+        assets,
+        models,
+        cache: Some(
+            args.cache
+                .clone()
+                .unwrap_or_else(crate::train_cmd::cache_dir)
+                .join("emosem"),
+        ),
+        tower: None,
+    };
+    let job = Command::Run {
+        name: format!("EmoSEM {}", image.display()),
+        lane: Lane::Compute,
+        job: analyze_job(req),
+    };
+    let mut last = String::new();
+    let res = engine.run_streaming(
+        job,
+        |f, _eta, m| {
+            if m != last {
+                eprintln!("[{:>3.0}%] {m}", f * 100.0);
+                last = m.to_string();
+            }
+        },
+        |partial| {
+            if let JobOutput::Json(v) = partial {
+                println!(
+                    "{:<12} area {:>5.1}%  {}",
+                    v["emotion"].as_str().unwrap_or("?"),
+                    v["area_share"].as_f64().unwrap_or(0.0) * 100.0,
+                    v["explanation"].as_str().unwrap_or("")
+                );
+            }
+        },
+    )?;
+    let JobOutput::Json(v) = res else {
+        bail!("unexpected engine result");
+    };
+    if let Some(out) = &args.out {
+        println!(
+            "wrote {} ({} emotions)",
+            out.display(),
+            v["emotions"].as_array().map_or(0, |a| a.len())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `artemo bench emosem [--only small] [--json]`: encoder (cold and cached) and decoder +
+/// 8 explanations times of the small and paper configurations (random weights).
+pub fn bench(only: Option<&str>, json: bool, threads: Option<usize>) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; run `cargo run --release -- bench emosem` for meaningful times");
+    }
+    let threads = threads.unwrap_or_else(artemo_engine::device::default_threads);
+    let paper = only.is_none_or(|o| o.contains("paper"));
+    let pool = crate::cli::rayon_pool(threads)?;
+    let rows = pool.install(|| {
+        artemo_engine::emosem::bench::run(paper, 3, |n| eprintln!("running {n} ..."))
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<52} {:>10}  (CPU, {threads} thread(s), random weights)",
+            "EmoSEM", "median ms"
+        );
+        for r in &rows {
+            println!("{:<52} {:>10.1}", r.name, r.median_ms);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

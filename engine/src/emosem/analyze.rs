@@ -1,0 +1,180 @@
+//! The EmoSEM analysis of one painting as an engine job: load the model folder and its
+//! frozen image encoders, segment and explain the requested emotions, stream each
+//! emotion's summary as it is ready ([`JobContext::partial`]), and write the masks, score
+//! maps, dominant map and `explanations.json` when an output folder is given.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, IndexOp};
+
+use super::features::{GridEncoder, ImageEncoder};
+use super::postprocess::{postprocess, write_outputs, EmotionResult, Logits};
+use super::{Emosem, ImageSource, Paradigm, EMOTIONS};
+use crate::emotion::Emotion;
+use crate::error::{Error, Result};
+use crate::tokenize::TextTokenizer;
+use crate::worker::{JobContext, JobFn, JobOutput};
+
+/// What to analyse.
+pub struct AnalyzeRequest {
+    /// The model folder (`config.json` + `model.safetensors`).
+    pub model: PathBuf,
+    /// The painting.
+    pub image: PathBuf,
+    /// The emotions: one (Single-Mask) or several; empty = all eight.
+    pub emotions: Vec<Emotion>,
+    /// Where to write the outputs (nothing is written when `None`).
+    pub out: Option<PathBuf>,
+    /// The assets folder (GPT-2 tokenizer).
+    pub assets: PathBuf,
+    /// The models folder (SAM and CLIP checkpoints of the paper configuration).
+    pub models: PathBuf,
+    /// Embedding cache folder (paper configuration).
+    pub cache: Option<PathBuf>,
+    /// The grid tower when the model uses one that the engine cannot resolve by name.
+    pub tower: Option<Box<dyn GridEncoder>>,
+}
+
+/// The result of an analysis.
+pub struct Analysis {
+    /// Per emotion, in request order.
+    pub results: Vec<EmotionResult>,
+    /// The written files, when an output folder was given.
+    pub written: Option<super::postprocess::Written>,
+}
+
+/// Runs an analysis; `on_result` receives each emotion's result as soon as it is ready and
+/// `cancelled` is checked between stages.
+pub fn analyze(
+    req: AnalyzeRequest,
+    device: &Device,
+    mut progress: impl FnMut(f32, &str),
+    mut on_result: impl FnMut(&EmotionResult),
+    cancelled: impl Fn() -> bool,
+) -> Result<Analysis> {
+    let check = || {
+        if cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
+    progress(0.0, "loading the EmoSEM model");
+    let tok = TextTokenizer::gpt2_from_assets(&req.assets)?;
+    let model = Emosem::load(&req.model, &tok, device)?;
+    let cfg = model.config().clone();
+    let encoder = match (req.tower, &cfg.image) {
+        (Some(t), ImageSource::Grid { side, dim, .. }) => {
+            if t.side() != *side || t.dim() != *dim {
+                return Err(Error::Invalid(format!(
+                    "EmoSEM: tower `{}` gives {}x{}x{}, the model takes {side}x{side}x{dim}",
+                    t.name(),
+                    t.side(),
+                    t.side(),
+                    t.dim()
+                )));
+            }
+            ImageEncoder::Grid(t)
+        }
+        (_, source) => ImageEncoder::open(source, &req.models, req.cache.as_deref(), device)?,
+    };
+    check()?;
+    progress(0.2, "encoding the image");
+    let (w, h) =
+        image::image_dimensions(&req.image).map_err(|e| Error::image(&req.image, e.to_string()))?;
+    let features = encoder.encode_file(&req.image, device)?;
+    check()?;
+    let emotions: Vec<Emotion> = if req.emotions.is_empty() {
+        EMOTIONS.to_vec()
+    } else {
+        req.emotions.clone()
+    };
+    if cfg.paradigm == Paradigm::Single && emotions.is_empty() {
+        return Err(Error::Invalid("EmoSEM: no emotion requested".into()));
+    }
+    let content = encoder.content_share(w, h);
+    let side = cfg.mask_side();
+    let mut results = Vec::with_capacity(emotions.len());
+    // Single-Mask runs one decoder pass per emotion (streamed as each finishes);
+    // Multi-Masks segments all requested emotions in one pass.
+    let groups: Vec<Vec<Emotion>> = match cfg.paradigm {
+        Paradigm::Single => emotions.iter().map(|&e| vec![e]).collect(),
+        Paradigm::Multi => vec![emotions.clone()],
+    };
+    for group in groups {
+        check()?;
+        progress(
+            0.3 + 0.7 * results.len() as f32 / emotions.len() as f32,
+            &format!(
+                "segmenting and explaining {}",
+                group
+                    .iter()
+                    .map(|e| e.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        let (masks, ids) = model.analyze(&features, &group)?;
+        for (j, &e) in group.iter().enumerate() {
+            let logits: Vec<f32> = masks.i(j)?.flatten_all()?.to_vec1()?;
+            let text = tok.decode(&ids[j])?.trim().to_string();
+            let r = postprocess(
+                e,
+                &Logits {
+                    data: &logits,
+                    width: side,
+                    height: side,
+                    content,
+                },
+                w as usize,
+                h as usize,
+                text,
+            )?;
+            on_result(&r);
+            results.push(r);
+        }
+    }
+    let written = match &req.out {
+        Some(out) => {
+            let stem = req
+                .image
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            Some(write_outputs(out, &stem, &results)?)
+        }
+        None => None,
+    };
+    progress(1.0, "done");
+    Ok(Analysis { results, written })
+}
+
+/// The engine command: a job that runs [`analyze`] with the job's progress, cancellation
+/// and device, streams each emotion's summary as `JobOutput::Json`, and returns
+/// `{"emotions": [...], "written": {...}}`.
+pub fn analyze_job(req: AnalyzeRequest) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        let a = analyze(
+            req,
+            ctx.device(),
+            |f, m| ctx.progress(f, m),
+            |r| {
+                if let Ok(v) = serde_json::to_value(r.summary()) {
+                    ctx.partial(JobOutput::Json(v));
+                }
+            },
+            || ctx.is_cancelled(),
+        )?;
+        let summaries: Vec<_> = a.results.iter().map(EmotionResult::summary).collect();
+        Ok(JobOutput::Json(serde_json::json!({
+            "emotions": summaries,
+            "written": a.written,
+        })))
+    })
+}
+
+/// The default model folder: `models/emosem` when it exists.
+pub fn default_model(models: &Path) -> Option<PathBuf> {
+    let p = models.join("emosem");
+    p.join("config.json").is_file().then_some(p)
+}

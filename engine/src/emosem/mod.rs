@@ -1,0 +1,965 @@
+//! EmoSEM: per-emotion stimulus masks and their explanations (Zhang, Li, Guo and Wang,
+//! "EmoSEM: Segment and Explain Emotion Stimuli in Visual Art", arXiv 2504.14658), in the
+//! Single-Mask and Multi-Masks paradigms.
+//!
+//! The paper has no public code; this follows its text and the project's reference notes
+//! (SCA is the closest template). Pipeline:
+//!
+//! - Vision tokens `v` `[B, C, h, w]`: in the `paper` configuration SAM ViT-B's frozen image
+//!   embedding `[B, 256, 64, 64]` (computed once per image and cached on disk, see
+//!   [`cache`]); in the `small` configuration a frozen small tower's grid `[B, G*G, D]`
+//!   mapped by a trained `neck` (`Linear D -> C`, reshaped row-major to `[B, C, G, G]`).
+//! - Emotion projector (Single-Mask): the GPT-2 word embeddings (the explainer's `wte`,
+//!   used as a fixed text encoder: the embeddings are detached here) of
+//!   "generate the mask for the emotion <e>" -> `Linear(n_embd -> C)` = prompt tokens `p`.
+//! - Learnable mask token(s) `mask_tokens.weight` `[K, C]`: K = 1 (Single-Mask) or 8
+//!   (Multi-Masks, one per emotion in ArtEmis order; no emotion prompt in that paradigm).
+//! - Feature mixer: SAM's two-way transformer (`mask_decoder.transformer.*`, 2 blocks),
+//!   frozen by default. `[p, m]` enter as the decoder's extra tokens (after SAM's own IoU
+//!   and mask tokens, which stay in the token set as in SCA; their outputs are unused), no
+//!   sparse prompts, and `prompt_encoder.no_mask_embed` as the dense prompt.
+//! - Mask head: SAM's `output_upscaling` (2 x 2x2 stride-2 transposed convolutions, written
+//!   as a matmul with a backward pass) and one hypernetwork MLP per mask token
+//!   (`mask_head.hypernetworks.{k}.layers.{0,1,2}`, SAM's MLP layout) whose output is a
+//!   dynamic linear classifier over the upscaled embedding: mask logits `[4h, 4w]`
+//!   (256 x 256 for the paper configuration). FT-MH (default) trains the mask head only;
+//!   FT-MD trains the whole mask decoder ([`Finetune`]).
+//! - Prefix projector: a per-token MLP (`Linear C -> hidden`, GELU, `Linear hidden ->
+//!   n_embd`) on `[p', m']` giving the prefix `f = [p'', m'']` (each part switchable off for
+//!   the paper's ablation, [`EmosemConfig::prompt_prefix`], [`EmosemConfig::mask_prefix`]);
+//!   Multi-Masks uses `m'_k` only.
+//! - Explainer: GPT-2 with cross-attention (`explainer.transformer.*`, Hugging Face keys)
+//!   over CLIP ViT-B/16 grid tokens (paper, width 768) or the small tower's grid (through
+//!   `visual_proj`, `Linear D -> n_embd`, when the widths differ). Input: `[f, <bos>, x]`;
+//!   greedy decoding, at most 25 tokens, stops at `<|endoftext|>` (the paper samples with
+//!   nucleus p = 0.9; greedy is deterministic and what SEVLM's reference code does).
+//! - Losses ([`losses`]): Dice + Focal on the mask logits at their own resolution (the
+//!   ground truth is downsampled; no bilinear upsampling, which has no backward in candle),
+//!   cross-entropy on the explanation; Multi-Masks sums over the emotions an image has.
+//!   AdamW groups: explainer 2e-4; the rest 1e-4 (Single-Mask) or 8e-5 (Multi-Masks).
+//!
+//! Checkpoint layout (`model.safetensors` + `config.json` in one folder): the keys above at
+//! the root. `prompt_encoder.*` and `mask_decoder.*` are SAM's FAIR names, so a SAM
+//! checkpoint initialises them directly; `explainer.transformer.*` are `GPT2LMHeadModel`'s
+//! names under `explainer.` ([`init_from_pretrained`]).
+//!
+//! Deviations (documented): the emotion-prompt word embeddings are frozen (the paper does
+//! not say whether the text encoder trains); the small configuration's `neck` and
+//! `visual_proj` train at the mask-side learning rate; inference masks use sigmoid > 0.5
+//! ([`postprocess`]), while evaluation follows APOLO (min-max normalise, > 0.35).
+
+pub mod analyze;
+pub mod bench;
+pub mod cache;
+pub mod features;
+pub mod losses;
+pub mod postprocess;
+pub mod train;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
+use candle_nn::{Linear, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+use crate::emotion::Emotion;
+use crate::error::{read_text, write_atomic, Error, Result};
+use crate::models::gpt2::{Gpt2, Gpt2Cache, Gpt2Config};
+use crate::models::loading::Weights;
+use crate::models::nn::{linear, Mode};
+use crate::models::sam_decoder::{
+    MaskDecoder, PromptEncoder, SamMaskDecoderConfig, SamPromptEncoderConfig,
+};
+use crate::tokenize::{TextTokenizer, GPT2_EOS};
+
+pub use features::ImageFeatures;
+
+/// The eight emotions EmoSEM segments, in ArtEmis order (mask token `k` is emotion `k`).
+pub const EMOTIONS: [Emotion; 8] = [
+    Emotion::Amusement,
+    Emotion::Awe,
+    Emotion::Contentment,
+    Emotion::Excitement,
+    Emotion::Anger,
+    Emotion::Disgust,
+    Emotion::Fear,
+    Emotion::Sadness,
+];
+
+/// The paper's two paradigms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Paradigm {
+    /// One learnable mask token, conditioned on an emotion prompt (the paper's default).
+    Single,
+    /// Eight learnable mask tokens, one per emotion, no prompt.
+    Multi,
+}
+
+/// Which parts of SAM's mask decoder train (the paper's Fig. 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finetune {
+    /// FT-MH (default): the mask head (upscaling + hypernetworks); the mixer is frozen.
+    MaskHead,
+    /// FT-MD: the whole mask decoder (mixer, SAM's tokens and the upscaling) as well.
+    MaskDecoder,
+}
+
+/// Where the vision tokens come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ImageSource {
+    /// SAM ViT-B embeddings `[B, 256, 64, 64]` and CLIP ViT-B/16 grid tokens `[B, 196, 768]`.
+    Paper {
+        /// SAM checkpoint (folder or file), relative to the models folder.
+        sam: String,
+        /// CLIP ViT-B/16 vision checkpoint, relative to the models folder.
+        clip: String,
+    },
+    /// A frozen small tower's grid `[B, side * side, dim]` (row-major), used both as vision
+    /// tokens (through the trained neck) and as the explainer's memory.
+    Grid {
+        /// Grid side G.
+        side: usize,
+        /// Feature width D.
+        dim: usize,
+        /// The tower's name ([`features::grid_encoder`] resolves it).
+        tower: String,
+    },
+}
+
+/// Everything that defines an EmoSEM model (`config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmosemConfig {
+    /// Single-Mask or Multi-Masks.
+    pub paradigm: Paradigm,
+    /// The image side.
+    pub image: ImageSource,
+    /// SAM's prompt encoder (its dense positional encoding and `no_mask_embed` are used).
+    pub prompt_encoder: SamPromptEncoderConfig,
+    /// SAM's mask decoder.
+    pub mask_decoder: SamMaskDecoderConfig,
+    /// Two-way transformer blocks used (2).
+    pub mixer_blocks: usize,
+    /// The explainer (GPT-2 with cross-attention).
+    pub explainer: Gpt2Config,
+    /// Width of the explainer's memory tokens before `visual_proj` (768 for CLIP ViT-B/16).
+    pub memory_dim: usize,
+    /// Hidden width of the prefix projector.
+    pub prefix_hidden: usize,
+    /// Emit the emotional prompt prefix p'' (Single-Mask only).
+    pub prompt_prefix: bool,
+    /// Emit the mask prefix m''.
+    pub mask_prefix: bool,
+    /// Which decoder parts train.
+    pub finetune: Finetune,
+    /// The emotion prompt; `{}` is replaced by the emotion's name.
+    pub prompt_template: String,
+    /// Longest generated explanation in tokens (25).
+    pub max_explanation_tokens: usize,
+}
+
+impl EmosemConfig {
+    /// The paper's configuration: SAM ViT-B (256-wide decoder, 64x64 embedding), distilgpt2
+    /// with cross-attention over CLIP ViT-B/16 grid tokens.
+    pub fn paper(paradigm: Paradigm) -> Self {
+        EmosemConfig {
+            paradigm,
+            image: ImageSource::Paper {
+                sam: "sam-vit-base".into(),
+                clip: "clip-vit-base-patch16".into(),
+            },
+            prompt_encoder: SamPromptEncoderConfig::default(),
+            mask_decoder: SamMaskDecoderConfig::fair(),
+            mixer_blocks: 2,
+            explainer: Gpt2Config::distilgpt2(true),
+            memory_dim: 768,
+            prefix_hidden: 768,
+            prompt_prefix: true,
+            mask_prefix: true,
+            finetune: Finetune::MaskHead,
+            prompt_template: "generate the mask for the emotion {}".into(),
+            max_explanation_tokens: 25,
+        }
+    }
+
+    /// A small CPU configuration over a `side` x `side` grid of `dim`-wide features: a
+    /// 64-wide SAM-style decoder (4 heads, MLP 256) and a 4-layer, 256-wide GPT-2 layout
+    /// explainer (GPT-2's vocabulary).
+    pub fn small(paradigm: Paradigm, side: usize, dim: usize, tower: &str) -> Self {
+        let c = 64;
+        EmosemConfig {
+            paradigm,
+            image: ImageSource::Grid {
+                side,
+                dim,
+                tower: tower.into(),
+            },
+            prompt_encoder: SamPromptEncoderConfig {
+                hidden_size: c,
+                image_size: side * 16,
+                patch_size: 16,
+                ..Default::default()
+            },
+            mask_decoder: SamMaskDecoderConfig {
+                hidden_size: c,
+                mlp_dim: 256,
+                num_attention_heads: 4,
+                iou_head_hidden_dim: c,
+                ..SamMaskDecoderConfig::fair()
+            },
+            mixer_blocks: 2,
+            explainer: Gpt2Config {
+                n_positions: 64,
+                n_embd: 256,
+                n_layer: 4,
+                n_head: 4,
+                ..Gpt2Config::distilgpt2(true)
+            },
+            memory_dim: dim,
+            prefix_hidden: 256,
+            prompt_prefix: true,
+            mask_prefix: true,
+            finetune: Finetune::MaskHead,
+            prompt_template: "generate the mask for the emotion {}".into(),
+            max_explanation_tokens: 25,
+        }
+    }
+
+    /// Mask tokens: 1 (Single-Mask) or 8 (Multi-Masks).
+    pub fn num_mask_tokens(&self) -> usize {
+        match self.paradigm {
+            Paradigm::Single => 1,
+            Paradigm::Multi => 8,
+        }
+    }
+
+    /// Side of the vision-token grid.
+    pub fn grid_side(&self) -> usize {
+        self.prompt_encoder.image_embedding_size()
+    }
+
+    /// Side of the mask logits (4 x the grid side).
+    pub fn mask_side(&self) -> usize {
+        4 * self.grid_side()
+    }
+
+    fn uses_prompt(&self) -> bool {
+        self.paradigm == Paradigm::Single
+    }
+
+    fn has_prefix(&self) -> bool {
+        self.mask_prefix || (self.prompt_prefix && self.uses_prompt())
+    }
+
+    /// Checks that the parts fit together.
+    pub fn validate(&self) -> Result<()> {
+        let c = self.mask_decoder.hidden_size;
+        if self.prompt_encoder.hidden_size != c {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: prompt encoder width {} differs from the mask decoder's {c}",
+                self.prompt_encoder.hidden_size
+            )));
+        }
+        if let ImageSource::Grid { side, dim, .. } = &self.image {
+            if *side != self.grid_side() || *dim == 0 {
+                return Err(Error::Invalid(format!(
+                    "EmoSEM: grid {side}x{side}x{dim} does not match the prompt encoder's {} cells per side",
+                    self.grid_side()
+                )));
+            }
+        }
+        if !self.explainer.add_cross_attention {
+            return Err(Error::Invalid(
+                "EmoSEM: the explainer needs cross-attention (`add_cross_attention`)".into(),
+            ));
+        }
+        if self.explainer.vocab_size <= GPT2_EOS as usize {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: the explainer's vocabulary ({}) must cover GPT-2's BPE ids",
+                self.explainer.vocab_size
+            )));
+        }
+        if !self.prompt_template.contains("{}") {
+            return Err(Error::Invalid(
+                "EmoSEM: `prompt_template` needs a `{}` for the emotion".into(),
+            ));
+        }
+        if self.mixer_blocks == 0 || self.mixer_blocks > self.mask_decoder.num_hidden_layers {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: `mixer_blocks` {} (1..={})",
+                self.mixer_blocks, self.mask_decoder.num_hidden_layers
+            )));
+        }
+        Ok(())
+    }
+
+    /// Name prefixes of the variables that train (the rest stays frozen).
+    pub fn trainable_prefixes(&self) -> Vec<&'static str> {
+        let mut p = vec![
+            "mask_tokens.",
+            "mask_head.",
+            "emotion_projector.",
+            "prefix_projector.",
+            "explainer.",
+            "neck.",
+            "visual_proj.",
+            "mask_decoder.output_upscaling.",
+        ];
+        if self.finetune == Finetune::MaskDecoder {
+            p.extend([
+                "mask_decoder.transformer.",
+                "mask_decoder.iou_token.",
+                "mask_decoder.mask_tokens.",
+            ]);
+        }
+        p
+    }
+
+    /// True when the variable `name` trains.
+    pub fn is_trainable(&self, name: &str) -> bool {
+        self.trainable_prefixes()
+            .iter()
+            .any(|p| name.starts_with(p))
+    }
+
+    /// Reads `config.json`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = read_text(path)?;
+        let cfg: EmosemConfig = serde_json::from_str(&text)
+            .map_err(|e| Error::at(path, format!("line {}", e.line()), e.to_string()))?;
+        cfg.validate()
+            .map_err(|e| Error::at(path, "EmoSEM configuration", e.to_string()))?;
+        Ok(cfg)
+    }
+
+    /// Writes `config.json` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Invalid(e.to_string()))?;
+        write_atomic(path, text.as_bytes())
+    }
+}
+
+/// Token ids of the emotion prompt for each of the eight emotions.
+pub fn prompt_ids(cfg: &EmosemConfig, tok: &TextTokenizer) -> Result<Vec<Vec<u32>>> {
+    EMOTIONS
+        .iter()
+        .map(|e| tok.encode(&cfg.prompt_template.replace("{}", e.name())))
+        .collect()
+}
+
+/// SAM's hypernetwork MLP layout (`layers.{i}`, ReLU between layers).
+#[derive(Debug, Clone)]
+struct Mlp {
+    layers: Vec<Linear>,
+}
+
+impl Mlp {
+    fn new(dims: &[usize], vb: VarBuilder) -> candle_core::Result<Self> {
+        let layers = dims
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| linear(w[0], w[1], true, vb.pp("layers").pp(i)))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Mlp { layers })
+    }
+
+    fn forward(&self, x: &Tensor, gelu: bool) -> candle_core::Result<Tensor> {
+        let mut x = x.clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            x = l.forward(&x)?;
+            if i + 1 < self.layers.len() {
+                x = if gelu { x.gelu_erf()? } else { x.relu()? };
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// One mask query: which image (row of the vision tokens) and which emotion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query {
+    /// Row of the image batch.
+    pub image: usize,
+    /// The emotion to segment.
+    pub emotion: Emotion,
+}
+
+/// What the segmentation path returns for a list of queries.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// Mask logits `[Q, 4h, 4w]`, in query order.
+    pub masks: Tensor,
+    /// The explainer prefix of each query, `[l_f, n_embd]` (`None` when both prefixes are
+    /// switched off).
+    pub prefixes: Vec<Option<Tensor>>,
+}
+
+/// The EmoSEM model (everything after the frozen image encoders).
+#[derive(Debug, Clone)]
+pub struct Emosem {
+    cfg: EmosemConfig,
+    prompt_encoder: PromptEncoder,
+    decoder: MaskDecoder,
+    mask_tokens: Tensor,
+    hypernetworks: Vec<Mlp>,
+    emotion_projector: Option<Linear>,
+    neck: Option<Linear>,
+    visual_proj: Option<Linear>,
+    prefix_projector: Option<Mlp>,
+    explainer: Gpt2,
+    prompt_ids: Vec<Vec<u32>>,
+}
+
+impl Emosem {
+    /// Builds the model from `vb` at the checkpoint root. `prompt_ids` are
+    /// [`prompt_ids`]'s (one list per emotion).
+    pub fn new(cfg: &EmosemConfig, vb: VarBuilder, prompt_ids: Vec<Vec<u32>>) -> Result<Self> {
+        cfg.validate()?;
+        if prompt_ids.len() != 8 || prompt_ids.iter().any(|p| p.is_empty()) {
+            return Err(Error::Invalid(
+                "EmoSEM: one non-empty prompt per emotion is needed".into(),
+            ));
+        }
+        let c = cfg.mask_decoder.hidden_size;
+        let n = cfg.explainer.n_embd;
+        let k = cfg.num_mask_tokens();
+        let hypernetworks = (0..k)
+            .map(|i| Mlp::new(&[c, c, c, c / 8], vb.pp("mask_head.hypernetworks").pp(i)))
+            .collect::<candle_core::Result<_>>()?;
+        let neck = match &cfg.image {
+            ImageSource::Grid { dim, .. } => Some(linear(*dim, c, true, vb.pp("neck"))?),
+            ImageSource::Paper { .. } => None,
+        };
+        let visual_proj = (cfg.memory_dim != n)
+            .then(|| linear(cfg.memory_dim, n, true, vb.pp("visual_proj")))
+            .transpose()?;
+        let emotion_projector = cfg
+            .uses_prompt()
+            .then(|| linear(n, c, true, vb.pp("emotion_projector")))
+            .transpose()?;
+        let prefix_projector = cfg
+            .has_prefix()
+            .then(|| Mlp::new(&[c, cfg.prefix_hidden, n], vb.pp("prefix_projector")))
+            .transpose()?;
+        Ok(Emosem {
+            prompt_encoder: PromptEncoder::new(&cfg.prompt_encoder, vb.pp("prompt_encoder"))?,
+            decoder: MaskDecoder::new(&cfg.mask_decoder, vb.pp("mask_decoder"))?
+                .with_num_blocks(cfg.mixer_blocks),
+            mask_tokens: vb.pp("mask_tokens").get_with_hints(
+                (k, c),
+                "weight",
+                candle_nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 1.0,
+                },
+            )?,
+            hypernetworks,
+            emotion_projector,
+            neck,
+            visual_proj,
+            prefix_projector,
+            explainer: Gpt2::new(&cfg.explainer, vb.pp("explainer"), false)?,
+            prompt_ids,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EmosemConfig {
+        &self.cfg
+    }
+
+    /// Loads a model folder (`config.json` + `model.safetensors`) for inference.
+    pub fn load(dir: &Path, tok: &TextTokenizer, device: &Device) -> Result<Self> {
+        let cfg = EmosemConfig::load(&dir.join("config.json"))?;
+        let w = Weights::load(&dir.join("model.safetensors"), device)?;
+        let ids = prompt_ids(&cfg, tok)?;
+        let file = dir.join("model.safetensors");
+        Self::new(&cfg, w.var_builder(device), ids)
+            .map_err(|e| Error::at(&file, "EmoSEM checkpoint", e.to_string()))
+    }
+
+    /// Builds the model over the variables of `vm` (created there if missing): trainable
+    /// variables stay variables, frozen ones become plain tensors, so gradients reach
+    /// exactly [`EmosemConfig::trainable_prefixes`].
+    pub fn from_varmap(
+        cfg: &EmosemConfig,
+        vm: &VarMap,
+        prompt_ids: Vec<Vec<u32>>,
+        device: &Device,
+    ) -> Result<Self> {
+        Emosem::new(
+            cfg,
+            VarBuilder::from_varmap(vm, DType::F32, device),
+            prompt_ids.clone(),
+        )?;
+        let tensors: HashMap<String, Tensor> = {
+            let data = vm
+                .data()
+                .lock()
+                .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+            data.iter()
+                .map(|(k, v)| {
+                    let t = if cfg.is_trainable(k) {
+                        v.as_tensor().clone()
+                    } else {
+                        v.as_tensor().detach()
+                    };
+                    (k.clone(), t)
+                })
+                .collect()
+        };
+        Emosem::new(
+            cfg,
+            VarBuilder::from_tensors(tensors, DType::F32, device),
+            prompt_ids,
+        )
+    }
+
+    /// Vision tokens `[B, C, h, w]` of image features.
+    pub fn vision_tokens(&self, f: &ImageFeatures) -> Result<Tensor> {
+        let (c, s) = (self.cfg.mask_decoder.hidden_size, self.cfg.grid_side());
+        let v = match (f, &self.neck) {
+            (ImageFeatures::Paper { sam, .. }, None) => sam.clone(),
+            (ImageFeatures::Grid { grid }, Some(neck)) => {
+                let (b, n, _) = grid.dims3()?;
+                if n != s * s {
+                    return Err(Error::Invalid(format!(
+                        "EmoSEM: grid of {n} cells, the model takes {s}x{s}"
+                    )));
+                }
+                neck.forward(grid)?.transpose(1, 2)?.reshape((b, c, s, s))?
+            }
+            _ => {
+                return Err(Error::Invalid(
+                    "EmoSEM: image features of the wrong kind for this configuration".into(),
+                ))
+            }
+        };
+        if v.dims()[1..] != [c, s, s] {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: vision tokens {:?}, the decoder takes [B, {c}, {s}, {s}]",
+                v.dims()
+            )));
+        }
+        Ok(v)
+    }
+
+    /// The explainer's memory `[B, N, n_embd]` of image features.
+    pub fn memory(&self, f: &ImageFeatures) -> Result<Tensor> {
+        let m = match f {
+            ImageFeatures::Paper { clip_grid, .. } => clip_grid,
+            ImageFeatures::Grid { grid } => grid,
+        };
+        Ok(match &self.visual_proj {
+            Some(p) => p.forward(m)?,
+            None => m.clone(),
+        })
+    }
+
+    fn mask_logits(&self, k: usize, token: &Tensor, up: &Tensor) -> Result<Tensor> {
+        let (b, cu, hu, wu) = up.dims4()?;
+        let h = self.hypernetworks[k].forward(token, false)?; // [b, cu]
+        Ok(h.unsqueeze(1)?
+            .matmul(&up.reshape((b, cu, hu * wu))?)?
+            .reshape((b, hu, wu))?)
+    }
+
+    fn prefix(&self, tokens: &Tensor) -> Result<Option<Tensor>> {
+        match &self.prefix_projector {
+            Some(p) => Ok(Some(p.forward(tokens, true)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs the segmentation path for `queries` over vision tokens `[N, C, h, w]`.
+    pub fn decode(&self, vision: &Tensor, queries: &[Query], mode: Mode) -> Result<Decoded> {
+        if queries.is_empty() {
+            return Err(Error::Invalid("EmoSEM: no mask query".into()));
+        }
+        let (n_img, c, _, _) = vision.dims4()?;
+        if let Some(q) = queries
+            .iter()
+            .find(|q| q.image >= n_img || q.emotion == Emotion::SomethingElse)
+        {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: query {q:?} (images: {n_img}; emotions: the eight)"
+            )));
+        }
+        let dev = vision.device();
+        let pe = self.prompt_encoder.dense_pe()?;
+        let (_, dense) = self.prompt_encoder.forward(None, None, None)?;
+        match self.cfg.paradigm {
+            Paradigm::Single => {
+                let mut masks: Vec<Option<Tensor>> = vec![None; queries.len()];
+                let mut prefixes: Vec<Option<Tensor>> = vec![None; queries.len()];
+                for e in EMOTIONS {
+                    let qs: Vec<usize> = (0..queries.len())
+                        .filter(|&i| queries[i].emotion == e)
+                        .collect();
+                    if qs.is_empty() {
+                        continue;
+                    }
+                    let b = qs.len();
+                    let rows: Vec<u32> = qs.iter().map(|&i| queries[i].image as u32).collect();
+                    let imgs = vision.index_select(&Tensor::new(rows, dev)?, 0)?;
+                    let ids = &self.prompt_ids[e.index()];
+                    let l = ids.len();
+                    let words = self
+                        .explainer
+                        .embed_tokens(&Tensor::new(ids.as_slice(), dev)?)?
+                        .detach();
+                    let proj = self
+                        .emotion_projector
+                        .as_ref()
+                        .ok_or_else(|| Error::Invalid("EmoSEM: no emotion projector".into()))?;
+                    let p = proj
+                        .forward(&words)?
+                        .unsqueeze(0)?
+                        .broadcast_as((b, l, c))?;
+                    let m = self.mask_tokens.unsqueeze(0)?.broadcast_as((b, 1, c))?;
+                    let extra = Tensor::cat(&[&p, &m], 1)?.contiguous()?;
+                    let sparse = Tensor::zeros((b, 0, c), DType::F32, dev)?;
+                    let out = self.decoder.forward(
+                        &imgs,
+                        &pe,
+                        &sparse,
+                        &dense,
+                        false,
+                        Some(&extra),
+                        mode,
+                    )?;
+                    let ext = out
+                        .extra_tokens
+                        .ok_or_else(|| Error::Invalid("EmoSEM: decoder lost the tokens".into()))?;
+                    let m_out = ext.i((.., l))?;
+                    let logits = self.mask_logits(0, &m_out, &out.upscaled)?;
+                    let mut parts = Vec::new();
+                    if self.cfg.prompt_prefix {
+                        parts.push(ext.narrow(1, 0, l)?);
+                    }
+                    if self.cfg.mask_prefix {
+                        parts.push(ext.narrow(1, l, 1)?);
+                    }
+                    let pre = if parts.is_empty() {
+                        None
+                    } else {
+                        self.prefix(&Tensor::cat(&parts, 1)?)?
+                    };
+                    for (j, &qi) in qs.iter().enumerate() {
+                        masks[qi] = Some(logits.i(j)?);
+                        prefixes[qi] = match &pre {
+                            Some(p) => Some(p.i(j)?),
+                            None => None,
+                        };
+                    }
+                }
+                let masks = masks
+                    .into_iter()
+                    .map(|m| m.ok_or_else(|| Error::Invalid("EmoSEM: unanswered query".into())))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Decoded {
+                    masks: Tensor::stack(&masks, 0)?,
+                    prefixes,
+                })
+            }
+            Paradigm::Multi => {
+                let k = 8;
+                let m = self.mask_tokens.unsqueeze(0)?.broadcast_as((n_img, k, c))?;
+                let m = m.contiguous()?;
+                let sparse = Tensor::zeros((n_img, 0, c), DType::F32, dev)?;
+                let out =
+                    self.decoder
+                        .forward(vision, &pe, &sparse, &dense, false, Some(&m), mode)?;
+                let ext = out
+                    .extra_tokens
+                    .ok_or_else(|| Error::Invalid("EmoSEM: decoder lost the tokens".into()))?;
+                let per_k = (0..k)
+                    .map(|i| self.mask_logits(i, &ext.i((.., i))?, &out.upscaled))
+                    .collect::<Result<Vec<_>>>()?;
+                let all = Tensor::stack(&per_k, 1)?; // [n, 8, H, W]
+                let (_, _, hu, wu) = all.dims4()?;
+                let flat: Vec<u32> = queries
+                    .iter()
+                    .map(|q| (q.image * k + q.emotion.index()) as u32)
+                    .collect();
+                let idx = Tensor::new(flat, dev)?;
+                let masks = all.reshape((n_img * k, hu, wu))?.index_select(&idx, 0)?;
+                let prefixes = if self.cfg.mask_prefix {
+                    let toks = ext.reshape((n_img * k, 1, c))?.index_select(&idx, 0)?;
+                    let pre = self.prefix(&toks)?;
+                    match pre {
+                        Some(p) => (0..queries.len())
+                            .map(|i| Ok(Some(p.i(i)?)))
+                            .collect::<Result<Vec<_>>>()?,
+                        None => vec![None; queries.len()],
+                    }
+                } else {
+                    vec![None; queries.len()]
+                };
+                Ok(Decoded { masks, prefixes })
+            }
+        }
+    }
+
+    /// Input embeddings `[f, wte(<bos> x)] + wpe` of one explanation sequence.
+    fn sequence_embeds(
+        &self,
+        prefix: Option<&Tensor>,
+        ids: &[u32],
+        dev: &Device,
+    ) -> Result<Tensor> {
+        let toks = self.explainer.embed_tokens(&Tensor::new(ids, dev)?)?;
+        let seq = match prefix {
+            Some(p) => Tensor::cat(&[p, &toks], 0)?,
+            None => toks,
+        };
+        let t = seq.dim(0)?;
+        Ok(seq.broadcast_add(&self.explainer.position_embeddings(0, t, dev)?.squeeze(0)?)?)
+    }
+
+    /// Teacher-forced explanation loss (mean token cross-entropy) for queries with
+    /// explanations: `memory` `[Q, N, n_embd]` (one row per query), `tokens[q]` the
+    /// explanation's GPT-2 ids without `<bos>`/`<eos>` (empty: no explanation, skipped).
+    /// Returns `None` when no query has an explanation.
+    pub fn explanation_loss(
+        &self,
+        prefixes: &[Option<Tensor>],
+        memory: &Tensor,
+        tokens: &[Vec<u32>],
+        mode: Mode,
+    ) -> Result<Option<Tensor>> {
+        let dev = memory.device();
+        let rows: Vec<usize> = (0..tokens.len())
+            .filter(|&i| !tokens[i].is_empty())
+            .collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let max_pos = self.cfg.explainer.n_positions;
+        let mut seqs = Vec::new();
+        let mut targets = Vec::new();
+        let mut positions = Vec::new();
+        let mut lens = Vec::new();
+        for &r in &rows {
+            let lf = prefixes[r]
+                .as_ref()
+                .map(|p| p.dim(0))
+                .transpose()?
+                .unwrap_or(0);
+            let keep = tokens[r]
+                .len()
+                .min(self.cfg.max_explanation_tokens)
+                .min(max_pos.saturating_sub(lf + 1));
+            let mut ids = vec![GPT2_EOS];
+            ids.extend_from_slice(&tokens[r][..keep]);
+            let e = self.sequence_embeds(prefixes[r].as_ref(), &ids, dev)?;
+            lens.push(e.dim(0)?);
+            for (j, &t) in tokens[r][..keep]
+                .iter()
+                .chain([GPT2_EOS].iter())
+                .enumerate()
+            {
+                positions.push((seqs.len(), lf + j));
+                targets.push(t);
+            }
+            seqs.push(e);
+        }
+        let t_max = *lens.iter().max().unwrap_or(&1);
+        let n = self.cfg.explainer.n_embd;
+        let padded = seqs
+            .iter()
+            .map(|s| {
+                let t = s.dim(0)?;
+                if t < t_max {
+                    Ok(Tensor::cat(
+                        &[s, &Tensor::zeros((t_max - t, n), DType::F32, dev)?],
+                        0,
+                    )?)
+                } else {
+                    Ok(s.clone())
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let embeds = Tensor::stack(&padded, 0)?;
+        let mem = memory.index_select(
+            &Tensor::new(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), dev)?,
+            0,
+        )?;
+        let hidden = self
+            .explainer
+            .forward_embeds(&embeds, Some(&mem), None, None, mode)?;
+        let flat_idx: Vec<u32> = positions
+            .iter()
+            .map(|&(row, pos)| (row * t_max + pos) as u32)
+            .collect();
+        let h = hidden
+            .reshape((rows.len() * t_max, n))?
+            .index_select(&Tensor::new(flat_idx, dev)?, 0)?;
+        let logits = self.explainer.logits(&h)?;
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let tgt = Tensor::new(targets, dev)?.unsqueeze(1)?;
+        let picked = logp.gather(&tgt, 1)?;
+        Ok(Some(picked.mean_all()?.neg()?))
+    }
+
+    /// Greedy explanations (GPT-2 ids without `<eos>`), one per prefix; `memory`
+    /// `[Q, N, n_embd]`. Queries with equal prefix lengths are decoded together.
+    pub fn explain(&self, prefixes: &[Option<Tensor>], memory: &Tensor) -> Result<Vec<Vec<u32>>> {
+        let dev = memory.device().clone();
+        let mut out = vec![Vec::new(); prefixes.len()];
+        let len_of = |p: &Option<Tensor>| p.as_ref().map(|t| t.dim(0)).transpose();
+        let lens = prefixes
+            .iter()
+            .map(len_of)
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let mut groups: Vec<(Option<usize>, Vec<usize>)> = Vec::new();
+        for (i, l) in lens.iter().enumerate() {
+            match groups.iter_mut().find(|(gl, _)| gl == l) {
+                Some((_, g)) => g.push(i),
+                None => groups.push((*l, vec![i])),
+            }
+        }
+        let max_new = self.cfg.max_explanation_tokens.min(
+            self.cfg
+                .explainer
+                .n_positions
+                .saturating_sub(1 + lens.iter().flatten().max().copied().unwrap_or(0)),
+        );
+        for (_, members) in groups {
+            let b = members.len();
+            let first = members
+                .iter()
+                .map(|&i| self.sequence_embeds(prefixes[i].as_ref(), &[GPT2_EOS], &dev))
+                .collect::<Result<Vec<_>>>()?;
+            let mut x = Tensor::stack(&first, 0)?;
+            let mem = memory.index_select(
+                &Tensor::new(members.iter().map(|&i| i as u32).collect::<Vec<_>>(), &dev)?,
+                0,
+            )?;
+            let mut cache = Gpt2Cache::default();
+            let mut done = vec![false; b];
+            for _ in 0..max_new {
+                let h = self.explainer.forward_embeds(
+                    &x,
+                    Some(&mem),
+                    None,
+                    Some(&mut cache),
+                    Mode::Infer,
+                )?;
+                let last = h.i((.., h.dim(1)? - 1))?;
+                let next: Vec<u32> = self.explainer.logits(&last)?.argmax(D::Minus1)?.to_vec1()?;
+                for (j, &t) in next.iter().enumerate() {
+                    if done[j] {
+                        continue;
+                    }
+                    if t == GPT2_EOS || t as usize >= 50257 {
+                        done[j] = true;
+                    } else {
+                        out[members[j]].push(t);
+                    }
+                }
+                if done.iter().all(|&d| d) {
+                    break;
+                }
+                let ids = Tensor::new(next, &dev)?.unsqueeze(1)?;
+                x = self
+                    .explainer
+                    .embed_tokens(&ids)?
+                    .broadcast_add(&self.explainer.position_embeddings(cache.len(), 1, &dev)?)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Segments and explains `emotions` for one image: mask logits `[E, 4h, 4w]` and the
+    /// explanations' ids.
+    pub fn analyze(
+        &self,
+        features: &ImageFeatures,
+        emotions: &[Emotion],
+    ) -> Result<(Tensor, Vec<Vec<u32>>)> {
+        let v = self.vision_tokens(features)?;
+        let queries: Vec<Query> = emotions
+            .iter()
+            .map(|&emotion| Query { image: 0, emotion })
+            .collect();
+        let d = self.decode(&v, &queries, Mode::Infer)?;
+        let mem = self.memory(features)?;
+        let mem = mem
+            .broadcast_as((queries.len(), mem.dim(1)?, mem.dim(2)?))?
+            .contiguous()?;
+        let ids = self.explain(&d.prefixes, &mem)?;
+        Ok((d.masks, ids))
+    }
+}
+
+/// Saves a model folder: `config.json` and every variable of `vm` in `model.safetensors`.
+pub fn save(cfg: &EmosemConfig, vm: &VarMap, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    crate::train::save_varmap(vm, &dir.join("model.safetensors"))?;
+    cfg.save(&dir.join("config.json"))
+}
+
+/// Initialises `vm` (built for `cfg`) from pretrained checkpoints: a SAM checkpoint in FAIR
+/// names (`prompt_encoder.*`, `mask_decoder.*`; the hypernetworks and mask tokens start
+/// from SAM's single-mask token and hypernetwork 0) and a GPT-2 checkpoint (its
+/// `transformer.*` tensors under `explainer.`; cross-attention stays as initialised).
+/// Returns the names loaded.
+pub fn init_from_pretrained(
+    cfg: &EmosemConfig,
+    vm: &VarMap,
+    sam: Option<&Weights>,
+    gpt2: Option<&Weights>,
+) -> Result<Vec<String>> {
+    let mut loaded = Vec::new();
+    if let Some(w) = sam {
+        let mut picked: HashMap<String, Tensor> = HashMap::new();
+        for name in w.names() {
+            if name.starts_with("prompt_encoder.") || name.starts_with("mask_decoder.") {
+                picked.insert(name.to_string(), w.get_any(name)?.clone());
+            }
+            if let Some(rest) = name.strip_prefix("mask_decoder.output_hypernetworks_mlps.0.") {
+                for k in 0..cfg.num_mask_tokens() {
+                    picked.insert(
+                        format!("mask_head.hypernetworks.{k}.{rest}"),
+                        w.get_any(name)?.clone(),
+                    );
+                }
+            }
+        }
+        if let Ok(t) = w.get_any("mask_decoder.mask_tokens.weight") {
+            let row = t.narrow(0, 0, 1)?;
+            let k = cfg.num_mask_tokens();
+            picked.insert("mask_tokens.weight".into(), row.repeat((k, 1))?);
+        }
+        let r = Weights::from_tensors(picked, w.source()).load_into(vm)?;
+        loaded.extend(r.loaded);
+    }
+    if let Some(w) = gpt2 {
+        let mut picked: HashMap<String, Tensor> = HashMap::new();
+        for name in w.names() {
+            if name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") {
+                continue;
+            }
+            let key = if name.starts_with("transformer.") {
+                format!("explainer.{name}")
+            } else if name.starts_with("lm_head.") {
+                continue;
+            } else {
+                format!("explainer.transformer.{name}")
+            };
+            picked.insert(key, w.get_any(name)?.clone());
+        }
+        let r = Weights::from_tensors(picked, w.source()).load_into(vm)?;
+        loaded.extend(r.loaded);
+    }
+    loaded.sort();
+    Ok(loaded)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

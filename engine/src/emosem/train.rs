@@ -1,0 +1,354 @@
+//! EmoSEM training: data from the shipped stimulus annotations
+//! (`assets/annotations/stimuli.json` polygons rasterised at the mask resolution, with
+//! their utterances as explanations) and the training loop (Dice + Focal + cross-entropy,
+//! AdamW with the paper's learning-rate groups), with progress and cancellation for the
+//! engine and the demo-kit pipeline.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use super::features::ImageFeatures;
+use super::losses::mask_loss;
+use super::{Emosem, EmosemConfig, Paradigm, Query};
+use crate::annotations::artemis::Split;
+use crate::annotations::dataset::read_splits;
+use crate::annotations::stimuli::{rasterize, read_stimuli};
+use crate::collection::Collection;
+use crate::emotion::Emotion;
+use crate::error::{Error, Result};
+use crate::models::nn::Mode;
+use crate::tokenize::TextTokenizer;
+use crate::train::{vars_with_prefix, AdamW, AdamWParams, Schedule};
+
+/// One supervised emotion of an image.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The emotion.
+    pub emotion: Emotion,
+    /// The 0/1 mask at the model's mask resolution, row-major (`mask_side²` values).
+    pub mask: Vec<f32>,
+    /// The explanation's GPT-2 ids (empty: mask only).
+    pub tokens: Vec<u32>,
+}
+
+/// One training image: its frozen features (`[1, ...]`) and its targets.
+#[derive(Debug, Clone)]
+pub struct TrainItem {
+    /// Frozen image features of this one image.
+    pub features: ImageFeatures,
+    /// Its supervised emotions.
+    pub targets: Vec<Target>,
+}
+
+/// One annotated painting before its features are computed.
+#[derive(Debug, Clone)]
+pub struct StimulusExample {
+    /// Painting id.
+    pub painting: String,
+    /// The image file.
+    pub image: PathBuf,
+    /// Targets at the mask resolution.
+    pub targets: Vec<Target>,
+}
+
+/// Reads the stimulus annotations of `split` (all splits when `None`) and rasterises each
+/// region at `mask_side` x `mask_side`, in the frame where the image covers the top-left
+/// share `content(width, height)` = (height share, width share) (1, 1 for squashed grid
+/// towers; SAM's padding otherwise). Explanations are the regions' utterances.
+pub fn load_stimuli(
+    assets: &Path,
+    split: Option<Split>,
+    mask_side: usize,
+    content: impl Fn(u32, u32) -> (f32, f32),
+    tok: &TextTokenizer,
+) -> Result<Vec<StimulusExample>> {
+    let ann = assets.join("annotations");
+    let stimuli = read_stimuli(&ann.join("stimuli.json"))?;
+    let splits = read_splits(&ann.join("SPLITS.csv"))?;
+    let collection = Collection::open_manifest(&assets.join("paintings/aic/paintings.csv"))?;
+    let mut by_painting: BTreeMap<String, StimulusExample> = BTreeMap::new();
+    for s in stimuli {
+        if let Some(want) = split {
+            if splits.get(&s.painting) != Some(&want) {
+                continue;
+            }
+        }
+        let p = collection.get(&s.painting).ok_or_else(|| {
+            Error::Invalid(format!(
+                "stimuli.json: painting {} is not in the collection",
+                s.painting
+            ))
+        })?;
+        let (w, h) = match (p.width, p.height) {
+            (Some(w), Some(h)) => (w, h),
+            _ => image::image_dimensions(&p.path)
+                .map_err(|e| Error::image(&p.path, e.to_string()))?,
+        };
+        let (ch, cw) = content(w, h);
+        let sx = cw * mask_side as f32 / w as f32;
+        let sy = ch * mask_side as f32 / h as f32;
+        let polys: Vec<Vec<[f32; 2]>> = s
+            .polygons
+            .iter()
+            .map(|poly| poly.iter().map(|[x, y]| [x * sx, y * sy]).collect())
+            .collect();
+        let m = rasterize(&polys, mask_side, mask_side);
+        let tokens = tok.encode(s.utterance.trim())?;
+        by_painting
+            .entry(s.painting.clone())
+            .or_insert_with(|| StimulusExample {
+                painting: s.painting.clone(),
+                image: p.path.clone(),
+                targets: Vec::new(),
+            })
+            .targets
+            .push(Target {
+                emotion: s.emotion,
+                mask: m.data.iter().map(|&v| v as f32).collect(),
+                tokens,
+            });
+    }
+    Ok(by_painting.into_values().collect())
+}
+
+/// Training settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Images per step.
+    pub batch_images: usize,
+    /// Learning rate of the explainer (the paper: 2e-4).
+    pub lr_explainer: f64,
+    /// Learning rate of the emotion projector, mask head, prefix projector, neck and
+    /// visual projection; `None`: the paper's 1e-4 (Single-Mask) or 8e-5 (Multi-Masks).
+    pub lr_mask: Option<f64>,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Linear warm-up steps (then linear decay to 0).
+    pub warmup: usize,
+    /// Global gradient-norm clip.
+    pub clip: Option<f64>,
+    /// Weight of the explanation loss.
+    pub lm_weight: f64,
+    /// Shuffling seed.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 1000,
+            batch_images: 4,
+            lr_explainer: 2e-4,
+            lr_mask: None,
+            weight_decay: 0.01,
+            warmup: 0,
+            clip: Some(1.0),
+            lm_weight: 1.0,
+            seed: 2025,
+        }
+    }
+}
+
+/// Progress of a training run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TrainProgress {
+    /// Steps done.
+    pub step: usize,
+    /// Total steps.
+    pub steps: usize,
+    /// Mask loss (Dice + Focal) of this step.
+    pub mask_loss: f32,
+    /// Explanation loss of this step (0 without explanations).
+    pub lm_loss: f32,
+}
+
+/// What a training run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// Steps done.
+    pub steps: usize,
+    /// Mean mask loss over the first tenth of the steps.
+    pub first_mask_loss: f32,
+    /// Mean mask loss over the last tenth of the steps.
+    pub last_mask_loss: f32,
+    /// Mean explanation loss over the last tenth of the steps.
+    pub last_lm_loss: f32,
+    /// Trainable parameters.
+    pub trainable_params: usize,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// The optimiser for `cfg` over `vm`: the explainer at `lr_explainer`, the other trainable
+/// variables at the mask-side rate.
+pub fn optimizer(cfg: &EmosemConfig, vm: &VarMap, tc: &TrainConfig) -> Result<AdamW> {
+    let lr_mask = tc.lr_mask.unwrap_or(match cfg.paradigm {
+        Paradigm::Single => 1e-4,
+        Paradigm::Multi => 8e-5,
+    });
+    let others: Vec<&str> = cfg
+        .trainable_prefixes()
+        .into_iter()
+        .filter(|p| *p != "explainer.")
+        .collect();
+    let mut opt = AdamW::new(Schedule::Linear {
+        warmup: tc.warmup,
+        total: tc.steps,
+    });
+    if let Some(c) = tc.clip {
+        opt = opt.with_clip(c);
+    }
+    let params = |lr| AdamWParams {
+        weight_decay: tc.weight_decay,
+        ..AdamWParams::with_lr(lr)
+    };
+    opt.add_group(
+        vars_with_prefix(vm, &["explainer."]),
+        params(tc.lr_explainer),
+    )?;
+    opt.add_group(vars_with_prefix(vm, &others), params(lr_mask))?;
+    Ok(opt)
+}
+
+/// The losses of one batch: (mask loss, explanation loss if any). Single-Mask averages
+/// the mask loss over queries; Multi-Masks sums it over each image's emotions and
+/// averages over images (the paper's Eq. 10).
+pub fn batch_loss(
+    model: &Emosem,
+    items: &[&TrainItem],
+    mode: Mode,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let feats =
+        ImageFeatures::stack(&items.iter().map(|i| i.features.clone()).collect::<Vec<_>>())?;
+    let vision = model.vision_tokens(&feats)?;
+    let dev = vision.device().clone();
+    let mut queries = Vec::new();
+    let mut masks = Vec::new();
+    let mut tokens = Vec::new();
+    let side = model.config().mask_side();
+    for (i, item) in items.iter().enumerate() {
+        for t in &item.targets {
+            if t.mask.len() != side * side {
+                return Err(Error::Invalid(format!(
+                    "EmoSEM training: a {} mask has {} values, the model predicts {side}x{side}",
+                    t.emotion.name(),
+                    t.mask.len()
+                )));
+            }
+            queries.push(Query {
+                image: i,
+                emotion: t.emotion,
+            });
+            masks.extend_from_slice(&t.mask);
+            tokens.push(t.tokens.clone());
+        }
+    }
+    if queries.is_empty() {
+        return Err(Error::Invalid(
+            "EmoSEM training: a batch without targets".into(),
+        ));
+    }
+    let decoded = model.decode(&vision, &queries, mode)?;
+    let target = Tensor::from_vec(masks, (queries.len(), side, side), &dev)?;
+    let per_query = mask_loss(&decoded.masks, &target)?;
+    let mask = match model.config().paradigm {
+        Paradigm::Single => per_query.mean_all()?,
+        Paradigm::Multi => (per_query.sum_all()? / items.len() as f64)?,
+    };
+    let memory = model.memory(&feats)?;
+    let rows = Tensor::new(
+        queries.iter().map(|q| q.image as u32).collect::<Vec<_>>(),
+        &dev,
+    )?;
+    let memory = memory.index_select(&rows, 0)?;
+    let lm = model.explanation_loss(&decoded.prefixes, &memory, &tokens, mode)?;
+    Ok((mask, lm))
+}
+
+/// Trains the model whose variables are in `vm` on `data`. `progress` is called after
+/// every step; training stops with [`Error::Cancelled`] when `cancelled()` turns true.
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    cfg: &EmosemConfig,
+    vm: &VarMap,
+    prompt_ids: Vec<Vec<u32>>,
+    data: &[TrainItem],
+    tc: &TrainConfig,
+    device: &Device,
+    mut progress: impl FnMut(TrainProgress),
+    cancelled: impl Fn() -> bool,
+) -> Result<TrainReport> {
+    if data.is_empty() {
+        return Err(Error::Invalid("EmoSEM training: no data".into()));
+    }
+    let start = Instant::now();
+    let model = Emosem::from_varmap(cfg, vm, prompt_ids, device)?;
+    let mut opt = optimizer(cfg, vm, tc)?;
+    let trainable = crate::train::count_params(&vars_with_prefix(vm, &cfg.trainable_prefixes()));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tc.seed);
+    let mut order: Vec<usize> = Vec::new();
+    let mut history: Vec<(f32, f32)> = Vec::with_capacity(tc.steps);
+    for step in 0..tc.steps {
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let mut batch = Vec::with_capacity(tc.batch_images);
+        while batch.len() < tc.batch_images.max(1).min(data.len()) {
+            if order.is_empty() {
+                order = (0..data.len()).collect();
+                order.shuffle(&mut rng);
+            }
+            if let Some(i) = order.pop() {
+                batch.push(&data[i]);
+            }
+        }
+        let (mask, lm) = batch_loss(&model, &batch, Mode::Train)?;
+        let ml = mask.to_scalar::<f32>()?;
+        let (loss, ll) = match lm {
+            Some(l) => {
+                let v = l.to_scalar::<f32>()?;
+                ((mask + (l * tc.lm_weight)?)?, v)
+            }
+            None => (mask, 0.0),
+        };
+        if !ml.is_finite() || !ll.is_finite() {
+            return Err(Error::Invalid(format!(
+                "EmoSEM training diverged at step {step} (mask loss {ml}, explanation loss {ll})"
+            )));
+        }
+        opt.backward_step(&loss)?;
+        history.push((ml, ll));
+        progress(TrainProgress {
+            step: step + 1,
+            steps: tc.steps,
+            mask_loss: ml,
+            lm_loss: ll,
+        });
+    }
+    let tenth = (history.len() / 10).max(1);
+    let mean = |s: &[(f32, f32)], f: fn(&(f32, f32)) -> f32| {
+        if s.is_empty() {
+            0.0
+        } else {
+            s.iter().map(f).sum::<f32>() / s.len() as f32
+        }
+    };
+    let last = &history[history.len().saturating_sub(tenth)..];
+    Ok(TrainReport {
+        steps: history.len(),
+        first_mask_loss: mean(&history[..tenth.min(history.len())], |h| h.0),
+        last_mask_loss: mean(last, |h| h.0),
+        last_lm_loss: mean(last, |h| h.1),
+        trainable_params: trainable,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
