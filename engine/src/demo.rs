@@ -172,7 +172,7 @@ pub fn run(
                     ),
                 )
             },
-            || progress.cancelled(),
+            || !progress.cancelled(),
         )?;
         crate::sevlm::save(&sevlm_dir, &cfg, &vm)?;
         let json = serde_json::json!({ "kit": kit, "steps": log });
