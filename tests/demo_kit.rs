@@ -59,7 +59,10 @@ fn quick_demo_kit_trains_evaluates_and_analyses() {
         assert!(m["CIDEr-D"].is_number(), "{sys}: {m}");
     }
     let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
-    assert!(card.contains("Demo models") && card.contains("| retrieval |") || card.contains("retrieval"));
+    assert!(
+        card.contains("Demo models") && card.contains("| retrieval |")
+            || card.contains("retrieval")
+    );
 
     // The card's numbers are reproduced by `artemo eval` from the written predictions.
     let ev = d.path().join("eval-sevlm");
@@ -89,7 +92,14 @@ fn quick_demo_kit_trains_evaluates_and_analyses() {
     // The trained model analyses a painting: a distribution over the nine labels and a
     // parsed generation.
     let csv = std::fs::read_to_string(root().join("assets/paintings/aic/paintings.csv")).unwrap();
-    let file = csv.lines().nth(1).unwrap().split(',').nth(1).unwrap().to_string();
+    let file = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .to_string();
     let img = root().join("assets/paintings/aic").join(file);
     let r = artemo()
         .args(["analyze", "--model", "sevlm", "--json", "--weights"])

@@ -113,17 +113,19 @@ pub fn run(
     if opts.quick {
         // The smoke test: 30 train and 10 test paintings.
         let (mut tr, mut te) = (0, 0);
-        collection.paintings.retain(|p| match set.splits.get(&p.id) {
-            Some(Split::Train) if tr < 30 => {
-                tr += 1;
-                true
-            }
-            Some(Split::Test) if te < 10 => {
-                te += 1;
-                true
-            }
-            _ => false,
-        });
+        collection
+            .paintings
+            .retain(|p| match set.splits.get(&p.id) {
+                Some(Split::Train) if tr < 30 => {
+                    tr += 1;
+                    true
+                }
+                Some(Split::Test) if te < 10 => {
+                    te += 1;
+                    true
+                }
+                _ => false,
+            });
     }
     let tower_cfg = pacl.tower().config().clone();
     let descs: Vec<Descriptors> = collection

@@ -67,7 +67,10 @@ mod tests {
         vb.pp("vad").get(4, "w").unwrap();
         let dec = vars_with_prefix(&vm, &["dec."]);
         let rest = vars_without_prefix(&vm, &["dec."]);
-        assert_eq!(dec.iter().map(|v| v.elem_count()).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            dec.iter().map(|v| v.elem_count()).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert_eq!(count_params(&rest), 4);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("w.safetensors");

@@ -82,7 +82,8 @@ impl Schedule {
                 if step < warmup {
                     step as f64 / warmup.max(1) as f64
                 } else {
-                    ((total.saturating_sub(step)) as f64 / (total.saturating_sub(warmup)).max(1) as f64)
+                    ((total.saturating_sub(step)) as f64
+                        / (total.saturating_sub(warmup)).max(1) as f64)
                         .clamp(0.0, 1.0)
                 }
             }
@@ -271,15 +272,24 @@ mod tests {
 
     #[test]
     fn schedules_match_transformers() {
-        let l = Schedule::Linear { warmup: 0, total: 10 };
+        let l = Schedule::Linear {
+            warmup: 0,
+            total: 10,
+        };
         assert_eq!(l.factor(0), 1.0);
         assert!((l.factor(5) - 0.5).abs() < 1e-12);
         assert_eq!(l.factor(10), 0.0);
-        let w = Schedule::Linear { warmup: 2, total: 12 };
+        let w = Schedule::Linear {
+            warmup: 2,
+            total: 12,
+        };
         assert_eq!(w.factor(1), 0.5);
         assert_eq!(w.factor(2), 1.0);
         assert!((w.factor(7) - 0.5).abs() < 1e-12);
-        let c = Schedule::Cosine { warmup: 0, total: 4 };
+        let c = Schedule::Cosine {
+            warmup: 0,
+            total: 4,
+        };
         assert_eq!(c.factor(0), 1.0);
         assert!((c.factor(2) - 0.5).abs() < 1e-12);
         assert!(c.factor(4).abs() < 1e-12);
