@@ -97,7 +97,7 @@ fn quick_demo_kit_trains_evaluates_and_analyses() {
         .nth(1)
         .unwrap()
         .split(',')
-        .nth(1)
+        .next()
         .unwrap()
         .to_string();
     let img = root().join("assets/paintings/aic").join(file);
