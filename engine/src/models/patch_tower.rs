@@ -143,13 +143,13 @@ impl PatchTowerConfig {
 
     /// Checks the numbers fit together.
     pub fn validate(&self) -> Result<()> {
-        if self.grid == 0 || self.image_size % self.grid != 0 {
+        if self.grid == 0 || !self.image_size.is_multiple_of(self.grid) {
             return Err(Error::Invalid(format!(
                 "patch tower: image_size {} is not a positive multiple of grid {}",
                 self.image_size, self.grid
             )));
         }
-        if self.heads == 0 || self.dim % self.heads != 0 {
+        if self.heads == 0 || !self.dim.is_multiple_of(self.heads) {
             return Err(Error::Invalid(format!(
                 "patch tower: dim {} is not divisible by heads {}",
                 self.dim, self.heads

@@ -285,6 +285,7 @@ pub fn painting_probe(
         crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
     let set = crate::annotations::dataset::AnnotationSet::load(&assets.join("annotations"))?;
     let labels = dominant_labels(&set);
+    #[allow(clippy::type_complexity)]
     let mut parts: [(Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<usize>); 2] = Default::default();
     for p in &collection.paintings {
         let k = match set.splits.get(&p.id) {

@@ -247,7 +247,7 @@ fn affinities(x: &[Vec<f32>], perplexity: f64) -> (Vec<usize>, Vec<usize>, Vec<f
             triples.push((j, i, p));
         }
     }
-    triples.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    triples.sort_by_key(|a| (a.0, a.1));
     let mut start = vec![0usize; n + 1];
     let mut cols = Vec::with_capacity(triples.len());
     let mut vals: Vec<f64> = Vec::with_capacity(triples.len());
@@ -540,7 +540,8 @@ mod tests {
         let (_, comps) = principal_components(&data, 2, 0).unwrap();
         let c = &comps[0];
         assert!(
-            (c[0] - 0.7071).abs() < 0.01 && (c[1] - 0.7071).abs() < 0.01,
+            (c[0] - std::f64::consts::FRAC_1_SQRT_2).abs() < 0.01
+                && (c[1] - std::f64::consts::FRAC_1_SQRT_2).abs() < 0.01,
             "{c:?}"
         );
         let dot: f64 = comps[0].iter().zip(&comps[1]).map(|(a, b)| a * b).sum();

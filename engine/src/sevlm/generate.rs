@@ -18,9 +18,10 @@ use crate::sevlm::data::SequenceBuilder;
 use crate::sevlm::model::Sevlm;
 
 /// How to pick the next token.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub enum Decoding {
     /// Always the most likely token (the reference code's default).
+    #[default]
     Greedy,
     /// Nucleus sampling (the paper: p = 0.9), reproducible by seed.
     Nucleus {
@@ -31,12 +32,6 @@ pub enum Decoding {
         /// Random seed.
         seed: u64,
     },
-}
-
-impl Default for Decoding {
-    fn default() -> Self {
-        Decoding::Greedy
-    }
 }
 
 /// Decoding options.

@@ -68,7 +68,7 @@ fn shapes_for_both_configurations() {
 
 fn paired_batch(seq: &SequenceBuilder, dev: &Device, dim: usize) -> (Batch, Tensor) {
     let images = Tensor::randn(0f32, 1.0, (2, 9, dim), dev).unwrap();
-    let seqs = vec![
+    let seqs = [
         (seq.encode(Emotion::Awe, "the bright sky").unwrap(), 0),
         (
             seq.encode(Emotion::Sadness, "the dark sky is sad").unwrap(),

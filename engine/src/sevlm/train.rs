@@ -314,7 +314,7 @@ pub fn train(
 ) -> Result<TrainReport> {
     let n = data.sequences.len();
     let unit = if data.paired { 2 } else { 1 };
-    if n < unit || n % unit != 0 {
+    if n < unit || !n.is_multiple_of(unit) {
         return Err(Error::Invalid(format!(
             "SEVLM training needs {} sequences, got {n}",
             if data.paired {
