@@ -429,7 +429,8 @@ fn learn(paradigm: Paradigm, steps: usize) -> (f64, f64, super::train::TrainRepo
 }
 
 #[test]
-#[ignore = "about 37 s in the dev profile on 2 shared cores (300 steps); the fast variants below assert learning in every run"]
+// About 28 s in the dev profile on 2 cores (300 steps): kept in CI because it is the
+// issue's acceptance check (IoU > 0.9 on painted shapes).
 fn tiny_single_mask_model_learns_painted_shapes_to_iou_above_0_9() {
     let (before, after, report) = learn(Paradigm::Single, 300);
     assert!(
@@ -440,7 +441,6 @@ fn tiny_single_mask_model_learns_painted_shapes_to_iou_above_0_9() {
 }
 
 #[test]
-#[ignore = "about 7 s in the dev profile on 2 shared cores (150 steps); see the fast variants"]
 fn tiny_multi_masks_model_learns_painted_shapes() {
     let (before, after, report) = learn(Paradigm::Multi, 150);
     assert!(
