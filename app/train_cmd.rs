@@ -101,19 +101,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
             })?))
         }),
     };
-    let mut last = String::new();
-    let res = engine.run_blocking(job, |f, eta, m| {
-        if m != last {
-            let eta = eta
-                .map(|d| format!(", {}s left", d.as_secs()))
-                .unwrap_or_default();
-            eprintln!("[{:>3.0}%{eta}] {m}", f * 100.0);
-            last = m.to_string();
-        }
-    })?;
-    let JobOutput::Json(v) = res else {
-        return Err(anyhow!("unexpected engine result"));
-    };
+    let v = run_json_job(engine, job)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     println!("wrote {}", opts.out.display());
     Ok(ExitCode::SUCCESS)
@@ -158,22 +146,28 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                     })?))
                 }),
             };
-            let mut last = String::new();
-            let res = engine.run_blocking(job, |f, eta, m| {
-                if m != last {
-                    let eta = eta
-                        .map(|d| format!(", {}s left", d.as_secs()))
-                        .unwrap_or_default();
-                    eprintln!("[{:>3.0}%{eta}] {m}", f * 100.0);
-                    last = m.to_string();
-                }
-            })?;
-            let JobOutput::Json(v) = res else {
-                return Err(anyhow!("unexpected engine result"));
-            };
+            let v = run_json_job(engine, job)?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             println!("wrote {} (see MODEL_CARD.md there)", out.display());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Runs a job that returns JSON, printing its progress lines on stderr.
+fn run_json_job(engine: &Engine, job: Command) -> Result<serde_json::Value> {
+    let mut last = String::new();
+    let res = engine.run_blocking(job, |f, eta, m| {
+        if m != last {
+            let eta = eta
+                .map(|d| format!(", {}s left", d.as_secs()))
+                .unwrap_or_default();
+            eprintln!("[{:>3.0}%{eta}] {m}", f * 100.0);
+            last = m.to_string();
+        }
+    })?;
+    match res {
+        JobOutput::Json(v) => Ok(v),
+        _ => Err(anyhow!("unexpected engine result")),
     }
 }

@@ -10,31 +10,9 @@ use rand::{Rng, SeedableRng};
 
 use super::train::{synthetic_data, train, TrainConfig};
 use super::{PaclConfig, PaclModel};
-use crate::bench::BenchRow;
+use crate::bench::{time as timed, BenchRow};
 use crate::error::Result;
 use crate::models::patch_tower::{image_descriptors, Descriptors};
-
-fn timed(
-    name: &str,
-    input: &str,
-    runs: usize,
-    mut f: impl FnMut() -> Result<()>,
-) -> Result<BenchRow> {
-    f()?;
-    let mut ms = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        f()?;
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    ms.sort_by(f64::total_cmp);
-    Ok(BenchRow {
-        name: name.into(),
-        input: input.into(),
-        median_ms: ms[ms.len() / 2],
-        runs,
-    })
-}
 
 /// Runs the PACL benchmarks; `which` filters by name substring (descriptors, embed,
 /// train-step, tsne); `progress` is told each name before it runs.
