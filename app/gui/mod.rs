@@ -3,7 +3,13 @@
 //! finished pixels as textures.
 
 mod explain;
+mod map;
+mod masks;
+mod models_panel;
+mod panel;
+mod review;
 mod textures;
+mod train_panel;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,6 +23,7 @@ use artemo_engine::worker::{
 };
 use egui::{Color32, RichText, TextureHandle, TextureOptions};
 
+use panel::{Action, Component, Shared, Tab};
 use textures::LruCache;
 
 /// Longest side of a thumbnail, in pixels.
@@ -33,6 +40,7 @@ struct Settings {
     dark: bool,
     thumb_size: f32,
     recent: Vec<PathBuf>,
+    tab: Tab,
 }
 
 impl Default for Settings {
@@ -41,6 +49,7 @@ impl Default for Settings {
             dark: true,
             thumb_size: 140.0,
             recent: Vec::new(),
+            tab: Tab::Collection,
         }
     }
 }
@@ -62,6 +71,25 @@ struct ViewImage {
     index: usize,
     texture: TextureHandle,
     original: (u32, u32),
+}
+
+/// The panels' view of the app (disjoint borrows of its fields).
+macro_rules! shared {
+    ($s:ident) => {
+        Shared {
+            engine: &$s.engine,
+            collection: $s.collection.as_ref(),
+            selected: $s.selected,
+            thumbs: &mut $s.thumbs,
+            responses: &$s.responses,
+            view: $s
+                .view
+                .as_ref()
+                .filter(|v| Some(v.index) == $s.selected)
+                .map(|v| (&v.texture, v.original)),
+            actions: Vec::new(),
+        }
+    };
 }
 
 /// The application state.
@@ -86,6 +114,14 @@ pub struct ArtemoApp {
     responses: HashMap<String, Vec<artemo_engine::annotations::Annotation>>,
     responses_source: Option<String>,
     explain: explain::Explain,
+    masks: masks::Masks,
+    review: review::Review,
+    map: map::Map,
+    train: train_panel::TrainPanel,
+    models: models_panel::ModelsPanel,
+    /// Restricts the grid to these paintings (a selection made on the map).
+    only: Option<Vec<usize>>,
+    show_shortcuts: bool,
 }
 
 impl ArtemoApp {
@@ -126,6 +162,13 @@ impl ArtemoApp {
             responses: HashMap::new(),
             responses_source: None,
             explain: explain::Explain::new(),
+            masks: masks::Masks::new(),
+            review: review::Review::new(),
+            map: map::Map::new(),
+            train: train_panel::TrainPanel::new(),
+            models: models_panel::ModelsPanel::new(),
+            only: None,
+            show_shortcuts: false,
         };
         if let Some(note) = app.engine.device_note() {
             app.notices.push(Notice {
@@ -166,6 +209,7 @@ impl ArtemoApp {
         self.thumbs.clear();
         self.view = None;
         self.selected = (!c.paintings.is_empty()).then_some(0);
+        self.only = None;
         if !c.problems.is_empty() {
             self.notices.push(Notice {
                 text: format!(
@@ -212,6 +256,24 @@ impl ArtemoApp {
                 }
                 continue;
             }
+            let mut actions = Vec::new();
+            let comps: [&mut dyn Component; 5] = [
+                &mut self.masks,
+                &mut self.review,
+                &mut self.map,
+                &mut self.train,
+                &mut self.models,
+            ];
+            let mut ev = Some(ev);
+            for c in comps {
+                if let Some(e) = ev.take_if(|e| c.owns(e.job)) {
+                    c.on_event(ctx, e.job, e.kind, &mut actions);
+                }
+            }
+            let Some(ev) = ev else {
+                self.apply(actions);
+                continue;
+            };
             let Some(kind) = self.pending.get(&ev.job).copied() else {
                 continue;
             };
@@ -338,6 +400,7 @@ impl ArtemoApp {
         c.paintings
             .iter()
             .enumerate()
+            .filter(|(i, _)| self.only.as_ref().is_none_or(|o| o.contains(i)))
             .filter(|(_, p)| f.is_empty() || matches_filter(p, &f))
             .map(|(i, _)| i)
             .collect()
@@ -410,6 +473,13 @@ impl ArtemoApp {
                     {
                         self.show_problems = true;
                     }
+                    if let Some(o) = &self.only {
+                        ui.separator();
+                        ui.label(format!("selection of {} from the map", o.len()));
+                        if ui.small_button("show all").clicked() {
+                            self.only = None;
+                        }
+                    }
                 }
                 None => {
                     ui.label("no collection open");
@@ -477,6 +547,7 @@ impl ArtemoApp {
         let rows = visible.len().div_ceil(cols);
         let row_h = cell + 22.0 + spacing;
         let mut clicked = None;
+        let mut opened = None;
         let mut scroll = egui::ScrollArea::vertical().auto_shrink([false, false]);
         if self.scroll_to_selected {
             if let Some(pos) = self
@@ -496,8 +567,10 @@ impl ArtemoApp {
                             break;
                         };
                         self.request_thumb(i);
-                        if self.cell(ui, i, cell) {
-                            clicked = Some(i);
+                        match self.cell(ui, i, cell) {
+                            (_, true) => opened = Some(i),
+                            (true, false) => clicked = Some(i),
+                            _ => {}
                         }
                         ui.add_space(spacing - ui.spacing().item_spacing.x);
                     }
@@ -508,10 +581,14 @@ impl ArtemoApp {
         if let Some(i) = clicked {
             self.selected = Some(i);
         }
+        if let Some(i) = opened {
+            self.selected = Some(i);
+            self.settings.tab = Tab::Painting;
+        }
     }
 
-    /// Draws one thumbnail cell; returns true when clicked.
-    fn cell(&mut self, ui: &mut egui::Ui, i: usize, size: f32) -> bool {
+    /// Draws one thumbnail cell; returns (clicked, double-clicked).
+    fn cell(&mut self, ui: &mut egui::Ui, i: usize, size: f32) -> (bool, bool) {
         let selected = self.selected == Some(i);
         let title = self
             .collection
@@ -582,11 +659,13 @@ impl ArtemoApp {
                 egui::StrokeKind::Inside,
             );
         }
-        let resp = resp.on_hover_text(title);
-        resp.clicked()
+        let resp = resp.on_hover_text(format!("{title}\n(double-click to open)"));
+        (resp.clicked(), resp.double_clicked())
     }
 
-    fn viewer(&mut self, ui: &mut egui::Ui) {
+    /// The selected painting's details; with its image (Collection tab) or with the
+    /// masks' controls (Painting tab, whose canvas shows the image).
+    fn viewer(&mut self, ui: &mut egui::Ui, with_image: bool) {
         let Some(i) = self.selected else {
             ui.label("Select a painting.");
             return;
@@ -604,6 +683,7 @@ impl ArtemoApp {
             .show(ui, |ui| {
                 let w = ui.available_width();
                 match &self.view {
+                    _ if !with_image => {}
                     Some(v) if v.index == i => {
                         let ts = v.texture.size_vec2();
                         let max_h = (ui.ctx().content_rect().height() * 0.62).max(200.0);
@@ -674,6 +754,14 @@ impl ArtemoApp {
                         });
                     }
                 }
+                if !with_image {
+                    ui.add_space(10.0);
+                    ui.separator();
+                    let mut sh = shared!(self);
+                    self.masks.controls(ui, &mut sh);
+                    let actions = sh.actions;
+                    self.apply(actions);
+                }
                 ui.add_space(10.0);
                 ui.separator();
                 if let Some(n) = self.explain.ui(ui, &self.engine, &p.path) {
@@ -685,9 +773,105 @@ impl ArtemoApp {
             });
     }
 
+    /// Applies the actions panels asked for.
+    fn apply(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Select(i) => {
+                    self.selected = Some(i);
+                    self.scroll_to_selected = true;
+                }
+                Action::OpenPainting(i) => {
+                    self.selected = Some(i);
+                    self.settings.tab = Tab::Painting;
+                }
+                Action::ShowOnly(v) => {
+                    self.only = (!v.is_empty()).then_some(v);
+                    self.settings.tab = Tab::Collection;
+                }
+                Action::Goto(t) => self.settings.tab = t,
+                Action::OpenCollection(p) => self.open(p),
+                Action::WantThumb(i) => self.request_thumb(i),
+                Action::Notice { text, error } => self.notices.push(Notice { text, error }),
+            }
+        }
+    }
+
+    fn tab_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            for t in Tab::ALL {
+                let r = ui
+                    .selectable_label(self.settings.tab == t, RichText::new(t.label()).strong())
+                    .on_hover_text(format!("Ctrl+{}", t as usize + 1));
+                if r.clicked() {
+                    self.settings.tab = t;
+                }
+            }
+            ui.separator();
+            if ui
+                .button("?")
+                .on_hover_text("Keyboard shortcuts (?)")
+                .clicked()
+            {
+                self.show_shortcuts = !self.show_shortcuts;
+            }
+        });
+    }
+
+    fn shortcuts_window(&mut self, ctx: &egui::Context) {
+        let mut open = self.show_shortcuts;
+        egui::Window::new("Keyboard shortcuts")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+            .show(ctx, |ui| {
+                egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                    for (k, what) in SHORTCUTS {
+                        ui.label(RichText::new(*k).monospace().strong());
+                        ui.label(*what);
+                        ui.end_row();
+                    }
+                });
+            });
+        self.show_shortcuts = open;
+    }
+
     fn keyboard(&mut self, ctx: &egui::Context) {
         if ctx.egui_wants_keyboard_input() {
             return;
+        }
+        let (help, fullscreen, escape, enter) = ctx.input(|i| {
+            (
+                i.events.iter().any(|e| matches!(e, egui::Event::Text(t) if t == "?")),
+                i.key_pressed(egui::Key::F11),
+                i.key_pressed(egui::Key::Escape),
+                i.key_pressed(egui::Key::Enter),
+            )
+        });
+        if help {
+            self.show_shortcuts = !self.show_shortcuts;
+        }
+        if escape && self.show_shortcuts {
+            self.show_shortcuts = false;
+        }
+        if fullscreen {
+            let on = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!on));
+        }
+        for t in Tab::ALL {
+            if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, t.key())) {
+                self.settings.tab = t;
+            }
+        }
+        if !matches!(self.settings.tab, Tab::Collection | Tab::Painting) {
+            return;
+        }
+        if enter && self.settings.tab == Tab::Collection && self.selected.is_some() {
+            self.settings.tab = Tab::Painting;
+        }
+        if escape && self.settings.tab == Tab::Painting && !self.show_shortcuts {
+            self.settings.tab = Tab::Collection;
         }
         let visible = self.visible();
         if visible.is_empty() {
@@ -728,6 +912,24 @@ impl ArtemoApp {
         }
     }
 }
+
+/// The shortcut overlay's rows.
+const SHORTCUTS: &[(&str, &str)] = &[
+    ("?", "show or hide this overlay"),
+    ("Ctrl+1 … Ctrl+6", "Collection, Painting, Review, Map, Train, Models"),
+    ("← → ↑ ↓", "previous / next painting (Collection, Painting)"),
+    ("Enter", "open the selected painting"),
+    ("Esc", "back to the collection; close this overlay"),
+    ("F11", "fullscreen"),
+    ("F", "Painting: fit to window"),
+    ("+ / − / wheel", "Painting: zoom; drag to pan"),
+    ("M", "Painting: show or hide the emotion masks"),
+    ("N / P", "Review: next / previous painting"),
+    ("U / X", "Review: next unreviewed / next failing"),
+    ("A / R / G", "Review: accept / reject / flag"),
+    ("B / E", "Review: brush / eraser"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "Review: undo / redo"),
+];
 
 /// One bar per emotion with votes: the share of responses, in the emotion's colour.
 fn emotion_bars(ui: &mut egui::Ui, rows: &[artemo_engine::annotations::Annotation]) {
@@ -778,6 +980,17 @@ fn upload(ctx: &egui::Context, name: &str, img: &LoadedImage) -> TextureHandle {
 
 impl eframe::App for ArtemoApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.frame(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, "artemo.settings", &self.settings);
+    }
+}
+
+impl ArtemoApp {
+    /// Draws one frame (what `eframe::App::ui` does; the snapshot tests call it directly).
+    pub fn frame(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
         self.dropped(&ctx);
@@ -785,15 +998,55 @@ impl eframe::App for ArtemoApp {
         self.ensure_view();
         egui::Panel::top("top").show(ui, |ui| {
             self.top_bar(ui);
+            self.tab_bar(ui);
             self.notices(ui);
         });
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
-        egui::Panel::right("viewer")
-            .resizable(true)
-            .default_size(580.0)
-            .size_range(320.0..=1200.0)
-            .show(ui, |ui| self.viewer(ui));
-        egui::CentralPanel::default_margins().show(ui, |ui| self.grid(ui));
+        let mut sh = shared!(self);
+        match self.settings.tab {
+            Tab::Collection | Tab::Painting => {
+                drop(sh);
+                let painting = self.settings.tab == Tab::Painting;
+                egui::Panel::right("viewer")
+                    .resizable(true)
+                    .default_size(if painting { 420.0 } else { 580.0 })
+                    .size_range(320.0..=1200.0)
+                    .show(ui, |ui| self.viewer(ui, !painting));
+                egui::CentralPanel::default_margins().show(ui, |ui| {
+                    if painting {
+                        let mut sh = shared!(self);
+                        self.masks.canvas(ui, &mut sh);
+                        let actions = sh.actions;
+                        self.apply(actions);
+                    } else {
+                        self.grid(ui);
+                    }
+                });
+            }
+            Tab::Review => {
+                egui::CentralPanel::default_margins().show(ui, |ui| self.review.ui(ui, &mut sh));
+                let actions = sh.actions;
+                self.apply(actions);
+            }
+            Tab::Map => {
+                egui::CentralPanel::default_margins().show(ui, |ui| self.map.ui(ui, &mut sh));
+                let actions = sh.actions;
+                self.apply(actions);
+            }
+            Tab::Train => {
+                egui::CentralPanel::default_margins().show(ui, |ui| self.train.ui(ui, &mut sh));
+                let actions = sh.actions;
+                self.apply(actions);
+            }
+            Tab::Models => {
+                egui::CentralPanel::default_margins().show(ui, |ui| self.models.ui(ui, &mut sh));
+                let actions = sh.actions;
+                self.apply(actions);
+            }
+        }
+        if self.show_shortcuts {
+            self.shortcuts_window(&ctx);
+        }
         if self.show_problems {
             let problems: Vec<String> = self
                 .collection
@@ -817,9 +1070,6 @@ impl eframe::App for ArtemoApp {
         }
     }
 
-    fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, "artemo.settings", &self.settings);
-    }
 }
 
 /// Opens the window.

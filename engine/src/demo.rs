@@ -42,6 +42,9 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Skip stages whose output exists.
     pub resume: bool,
+    /// Overrides the preset's SEVLM hyper-parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sevlm_kit: Option<KitSevlmConfig>,
 }
 
 /// Progress sink and cancellation of a run.
@@ -151,10 +154,10 @@ pub fn run(
     let seq_full = SequenceBuilder::new(tokenizer, lexicon, "the emotion is", 30);
     if !(opts.resume && done(&sevlm_dir)) {
         let t = Instant::now();
-        let kit = if opts.quick {
-            KitSevlmConfig::quick(opts.seed)
-        } else {
-            KitSevlmConfig::full(opts.seed)
+        let kit = match (&opts.sevlm_kit, opts.quick) {
+            (Some(k), _) => k.clone(),
+            (None, true) => KitSevlmConfig::quick(opts.seed),
+            (None, false) => KitSevlmConfig::full(opts.seed),
         };
         let (_model, vm, cfg, log) = train_small(
             &grids,

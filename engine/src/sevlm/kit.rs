@@ -86,20 +86,25 @@ pub fn build_vocab(
     Ok(CompactVocab::new(kept))
 }
 
-/// Hyper-parameters of the kit's SEVLM stages.
+/// Hyper-parameters of the kit's SEVLM stages (`artemo train --preset demo --kit FILE`
+/// reads them from JSON; missing fields take the full preset's values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct KitSevlmConfig {
-    /// Pretraining passes over GoEmotions (may be fractional through `max_pretrain`).
+    /// Pretraining passes over the selected GoEmotions comments.
     pub pretrain_epochs: usize,
-    /// At most this many GoEmotions examples.
+    /// GoEmotions comments looked at for the vocabulary (0: all).
+    pub pretrain_pool: usize,
+    /// At most this many pretraining comments: those of the pool whose every token is in
+    /// the vocabulary, in file order.
     pub max_pretrain: usize,
     /// Pretraining learning rate.
     pub pretrain_lr: f64,
     /// SEVLM training on the annotations.
     pub train: SevlmTrainConfig,
-    /// Tokens seen fewer times in GoEmotions are left out of the vocabulary.
+    /// Tokens seen fewer times in the GoEmotions pool are left out of the vocabulary.
     pub min_count: usize,
-    /// Decoder width, layers, heads.
+    /// Decoder width.
     pub width: usize,
     /// Decoder layers.
     pub layers: usize,
@@ -107,22 +112,35 @@ pub struct KitSevlmConfig {
     pub heads: usize,
 }
 
+impl Default for KitSevlmConfig {
+    fn default() -> Self {
+        Self::full(2026)
+    }
+}
+
 impl KitSevlmConfig {
     /// The full preset.
+    ///
+    /// The first recipe (pretraining on the 26 fully covered comments of a 3,000-comment
+    /// pool, then 6 epochs at a peak learning rate of 5e-4) degenerated into repeating
+    /// "the"; this one covers thousands of comments and trains longer at a higher rate
+    /// with warm-up.
     pub fn full(seed: u64) -> Self {
         KitSevlmConfig {
             pretrain_epochs: 1,
-            max_pretrain: 3_000,
-            pretrain_lr: 1e-3,
+            pretrain_pool: 0,
+            max_pretrain: 6_000,
+            pretrain_lr: 2e-3,
             train: SevlmTrainConfig {
-                epochs: 6,
+                epochs: 14,
                 batch_pairs: 16,
-                lr_decoder: 5e-4,
-                lr_vad_encoder: 1e-3,
+                lr_decoder: 1.5e-3,
+                lr_vad_encoder: 1.5e-3,
+                warmup: 40,
                 seed,
                 ..Default::default()
             },
-            min_count: 3,
+            min_count: 4,
             width: 192,
             layers: 3,
             heads: 4,
@@ -132,8 +150,10 @@ impl KitSevlmConfig {
     /// The minutes-long smoke-test preset.
     pub fn quick(seed: u64) -> Self {
         let mut c = Self::full(seed);
+        c.pretrain_pool = 2_000;
         c.max_pretrain = 256;
         c.train.epochs = 1;
+        c.train.warmup = 2;
         c.width = 64;
         c.layers = 1;
         c.heads = 2;
@@ -169,9 +189,11 @@ pub fn train_small(
     keep_going: impl Fn() -> bool,
 ) -> Result<(Sevlm, VarMap, SevlmConfig, Vec<StepLosses>)> {
     let [train_ex, _, _] = annotation_examples(set);
-    let mut pre = goemotions_examples(assets)?;
-    pre.truncate(kit.max_pretrain);
-    let vocab = build_vocab(seq_full, &train_ex, &pre, kit.min_count)?;
+    let mut pool = goemotions_examples(assets)?;
+    if kit.pretrain_pool > 0 {
+        pool.truncate(kit.pretrain_pool);
+    }
+    let vocab = build_vocab(seq_full, &train_ex, &pool, kit.min_count)?;
     let (_, n_tok, dim) = grids.dims3()?;
     let mut cfg = SevlmConfig::small();
     cfg.name = "demo-small".into();
@@ -192,10 +214,11 @@ pub fn train_small(
     let blank = Tensor::zeros((1, n_tok, dim), DType::F32, grids.device())?;
     let all_images = Tensor::cat(&[grids, &blank], 0)?;
     let blank_idx = images.len();
-    let pre_seqs: Vec<(Encoded, usize)> = pre
+    let pre_seqs: Vec<(Encoded, usize)> = pool
         .iter()
         // Comments with tokens outside the vocabulary are skipped.
         .filter_map(|e| seq.encode(e.emotion, &e.explanation).ok())
+        .take(kit.max_pretrain)
         .map(|s| (s, blank_idx))
         .collect();
     if !pre_seqs.is_empty() && kit.pretrain_epochs > 0 {
@@ -210,6 +233,7 @@ pub fn train_small(
             lr_decoder: kit.pretrain_lr,
             lr_vad_encoder: kit.pretrain_lr,
             alpha: 0.0,
+            warmup: kit.train.warmup / 2,
             ..kit.train.clone()
         };
         let r = train(

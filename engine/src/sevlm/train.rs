@@ -1,6 +1,6 @@
 //! SEVLM training: language cross-entropy + masked VAD MSE + alpha x ternary contrastive
 //! loss over batches of paired sequences, AdamW with two learning-rate groups (decoder and
-//! heads; VAD encoder), linear decay without warm-up, gradient clipping, deterministic by
+//! heads; VAD encoder), linear decay (the reference has no warm-up; the demo kit uses one), gradient clipping, deterministic by
 //! seed. Follows `GPT2LMHeadModel.forward` and `get_optimizer` of BetterZH/SEVLM-code.
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
@@ -39,6 +39,9 @@ pub struct SevlmTrainConfig {
     pub clip: f64,
     /// Seed of shuffling and negatives.
     pub seed: u64,
+    /// Linear warm-up steps before the linear decay (the reference: 0).
+    #[serde(default)]
+    pub warmup: usize,
 }
 
 impl Default for SevlmTrainConfig {
@@ -53,6 +56,7 @@ impl Default for SevlmTrainConfig {
             vad_weight: 1.0,
             clip: 1.0,
             seed: 2026,
+            warmup: 0,
         }
     }
 }
@@ -331,7 +335,7 @@ pub fn train(
     let (dec, vad) = trainable_groups(vm);
     let parameters = crate::train::count_params(&dec) + crate::train::count_params(&vad);
     let mut opt = AdamW::new(Schedule::Linear {
-        warmup: 0,
+        warmup: cfg.warmup.min(total_steps),
         total: total_steps,
     })
     .with_clip(cfg.clip);

@@ -1,0 +1,26 @@
+//! The Models tab: installed weights, licences, what each enables, import.
+
+use super::panel::{Action, Component, Shared};
+use artemo_engine::worker::{EventKind, JobId};
+
+/// The tab's state.
+pub struct ModelsPanel {}
+
+impl ModelsPanel {
+    /// The tab before first use.
+    pub fn new() -> Self {
+        ModelsPanel {}
+    }
+
+    /// Draws the tab.
+    pub fn ui(&mut self, ui: &mut egui::Ui, _shared: &mut Shared) {
+        ui.label("Under construction in this build.");
+    }
+}
+
+impl Component for ModelsPanel {
+    fn owns(&self, _job: JobId) -> bool {
+        false
+    }
+    fn on_event(&mut self, _: &egui::Context, _: JobId, _: EventKind, _: &mut Vec<Action>) {}
+}

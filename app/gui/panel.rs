@@ -1,0 +1,128 @@
+//! What the window's panels share: the engine jobs they own, the state of the app they
+//! read, and the actions they ask of the app (the app applies them after the frame).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use artemo_engine::annotations::Annotation;
+use artemo_engine::collection::Collection;
+use artemo_engine::worker::{Engine, EventKind, JobId};
+use egui::TextureHandle;
+
+use super::textures::LruCache;
+
+/// The tabs of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Tab {
+    /// The thumbnail grid with the selected painting's details.
+    Collection,
+    /// One painting, large, with pan/zoom and the emotion masks.
+    Painting,
+    /// Ground truth vs prediction review of stimulus masks.
+    Review,
+    /// The collection as an emotion-aware embedding map.
+    Map,
+    /// Fine-tuning with live curves.
+    Train,
+    /// Installed weights and what they enable.
+    Models,
+}
+
+impl Tab {
+    /// Every tab in display order.
+    pub const ALL: [Tab; 6] = [
+        Tab::Collection,
+        Tab::Painting,
+        Tab::Review,
+        Tab::Map,
+        Tab::Train,
+        Tab::Models,
+    ];
+
+    /// The tab's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tab::Collection => "Collection",
+            Tab::Painting => "Painting",
+            Tab::Review => "Review",
+            Tab::Map => "Map",
+            Tab::Train => "Train",
+            Tab::Models => "Models",
+        }
+    }
+
+    /// The keyboard shortcut (with Ctrl/Cmd) that opens the tab.
+    pub fn key(self) -> egui::Key {
+        match self {
+            Tab::Collection => egui::Key::Num1,
+            Tab::Painting => egui::Key::Num2,
+            Tab::Review => egui::Key::Num3,
+            Tab::Map => egui::Key::Num4,
+            Tab::Train => egui::Key::Num5,
+            Tab::Models => egui::Key::Num6,
+        }
+    }
+}
+
+/// What a panel asks of the app.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Select painting `index` of the open collection.
+    Select(usize),
+    /// Select painting `index` and switch to the Painting tab.
+    OpenPainting(usize),
+    /// Restrict the collection grid to these paintings (e.g. a selection on the map) and
+    /// switch to the Collection tab; an empty list clears the restriction.
+    ShowOnly(Vec<usize>),
+    /// Switch to a tab.
+    Goto(Tab),
+    /// Open a collection (folder, manifest CSV or WikiArt root).
+    OpenCollection(PathBuf),
+    /// Load the thumbnail of painting `index` (it arrives in `Shared::thumbs`).
+    WantThumb(usize),
+    /// Show a notice; `error` marks a problem the user must act on.
+    Notice {
+        /// What happened and what to do.
+        text: String,
+        /// A problem rather than information.
+        error: bool,
+    },
+}
+
+/// The app state a panel reads while it draws, and where it leaves its actions.
+pub struct Shared<'a> {
+    /// The engine: submit jobs here, and claim them with `Component::owns`.
+    pub engine: &'a Engine,
+    /// The open collection.
+    pub collection: Option<&'a Collection>,
+    /// The selected painting's index.
+    pub selected: Option<usize>,
+    /// Thumbnail textures by painting index (ask with `Action::WantThumb`).
+    pub thumbs: &'a mut LruCache<usize, TextureHandle>,
+    /// Human responses per painting id.
+    pub responses: &'a HashMap<String, Vec<Annotation>>,
+    /// The viewer texture of the selected painting (longest side <= 2048) with the
+    /// original's size, once decoded.
+    pub view: Option<(&'a TextureHandle, (u32, u32))>,
+    /// Actions for the app.
+    pub actions: Vec<Action>,
+}
+
+impl Shared<'_> {
+    /// Queues a notice.
+    pub fn notice(&mut self, text: impl Into<String>, error: bool) {
+        self.actions.push(Action::Notice {
+            text: text.into(),
+            error,
+        });
+    }
+}
+
+/// A panel that owns engine jobs.
+pub trait Component {
+    /// True when `job` was submitted by this component.
+    fn owns(&self, job: JobId) -> bool;
+    /// Handles an event of one of its jobs (`Started`, `Progress`, `Partial`, `Done`,
+    /// `Failed`, `Cancelled`).
+    fn on_event(&mut self, ctx: &egui::Context, job: JobId, kind: EventKind, actions: &mut Vec<Action>);
+}

@@ -1,0 +1,13 @@
+//! Artemo's application crate: the desktop window (`gui`) and the headless CLI (`cli`),
+//! both over the engine crate `artemo-engine`. The `artemo` binary is `main.rs`; the
+//! library exists so that the integration and UI snapshot tests in `tests/` can drive
+//! the window's panels headless.
+
+mod analyze_cmd;
+mod analyze_emosem;
+mod annotations_cmd;
+pub mod cli;
+mod embed_cmd;
+mod eval_cmd;
+pub mod gui;
+mod train_cmd;
