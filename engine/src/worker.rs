@@ -184,6 +184,9 @@ pub enum JobOutput {
     Text(String),
     /// A JSON result.
     Json(serde_json::Value),
+    /// A typed result for an in-process caller (masks, embeddings, curves...): the
+    /// submitter downcasts it to the type its job documents.
+    Any(Box<dyn std::any::Any + Send>),
 }
 
 /// What happened to a job.
