@@ -63,8 +63,9 @@ pub struct TrainArgs {
     /// Retrain every stage instead of resuming after the last finished one.
     #[arg(long)]
     fresh: bool,
-    /// JSON file of SEVLM kit hyper-parameters overriding the preset's (fields as in
-    /// `models/demo/sevlm/train_log.json`'s `kit`; missing fields keep the full preset's).
+    /// JSON file overriding the preset's hyper-parameters: `{"sevlm": {...}, "emosem":
+    /// {...}}`, fields as in `models/demo/{sevlm,emosem}/train_log.json`'s `kit` (missing
+    /// fields keep the full preset's).
     #[arg(long, value_name = "FILE")]
     kit: Option<PathBuf>,
     #[command(subcommand)]
@@ -88,23 +89,31 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
-    let sevlm_kit = match &args.kit {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct KitFile {
+        sevlm: Option<artemo_engine::sevlm::kit::KitSevlmConfig>,
+        emosem: Option<artemo_engine::emosem::kit::KitEmosemConfig>,
+    }
+    let kit: Option<KitFile> = match &args.kit {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .with_context(|| format!("{}: cannot read the kit file", p.display()))?;
             Some(
                 serde_json::from_str(&text)
-                    .with_context(|| format!("{}: not a SEVLM kit configuration", p.display()))?,
+                    .with_context(|| format!("{}: not a demo-kit configuration", p.display()))?,
             )
         }
         None => None,
     };
+    let (sevlm_kit, emosem_kit) = kit.map(|k| (k.sevlm, k.emosem)).unwrap_or_default();
     let opts = artemo_engine::demo::DemoOptions {
         out: args.out.clone().unwrap_or_else(|| models.join("demo")),
         quick: args.quick,
         seed: args.seed,
         resume: !args.fresh,
         sevlm_kit,
+        emosem_kit,
     };
     let opts2 = opts.clone();
     let job = Command::Run {

@@ -45,6 +45,9 @@ pub struct DemoOptions {
     /// Overrides the preset's SEVLM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sevlm_kit: Option<KitSevlmConfig>,
+    /// Overrides the preset's EmoSEM hyper-parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emosem_kit: Option<crate::emosem::kit::KitEmosemConfig>,
 }
 
 /// Progress sink and cancellation of a run.
@@ -75,6 +78,12 @@ pub struct DemoReport {
     pub sevlm_eval: BTreeMap<String, BTreeMap<String, f64>>,
     /// Test paintings evaluated.
     pub test_paintings: usize,
+    /// EmoSEM mask metrics per system (emosem, prior, chance): name -> value.
+    #[serde(default)]
+    pub emosem_eval: BTreeMap<String, BTreeMap<String, f64>>,
+    /// EmoSEM's explanations of the test paintings: (painting, emotion, text).
+    #[serde(default)]
+    pub emosem_explanations: Vec<(String, String, String)>,
 }
 
 fn done(dir: &Path) -> bool {
@@ -205,7 +214,7 @@ pub fn run(
     for (k, &i) in test.iter().enumerate() {
         check()?;
         progress.report(
-            0.8 + 0.15 * k as f32 / test.len().max(1) as f32,
+            0.8 + 0.04 * k as f32 / test.len().max(1) as f32,
             &format!("SEVLM on test painting {}/{}", k + 1, test.len()),
         );
         let g = crate::sevlm::generate::generate(
@@ -272,11 +281,100 @@ pub fn run(
         sevlm_eval.insert(name.clone(), m);
     }
     seconds.insert("eval".into(), t.elapsed().as_secs_f64());
+    check()?;
+
+    // Stage 4: EmoSEM over the frozen tower, trained on the stimulus masks.
+    let emosem_dir = opts.out.join("emosem");
+    let tower_rel = opts
+        .out
+        .strip_prefix(models)
+        .ok()
+        .map(|r| r.join("pacl").to_string_lossy().replace('\\', "/"))
+        .unwrap_or_else(|| "demo/pacl".into());
+    let tower = crate::emosem::kit::PaclTowerGrid::from_model(
+        PaclModel::load(&pacl_dir, device)?,
+        &tower_rel,
+    );
+    let quick_ids: Option<Vec<String>> = opts.quick.then(|| ids.clone());
+    if !(opts.resume && done(&emosem_dir)) {
+        let t = Instant::now();
+        let kit = match (&opts.emosem_kit, opts.quick) {
+            (Some(k), _) => k.clone(),
+            (None, true) => crate::emosem::kit::KitEmosemConfig::quick(opts.seed),
+            (None, false) => crate::emosem::kit::KitEmosemConfig::full(opts.seed),
+        };
+        let (cfg, vm, r) = crate::emosem::kit::train_kit(
+            assets,
+            &tower,
+            &kit,
+            opts.quick.then_some(30),
+            device,
+            |p| {
+                progress.report(
+                    0.85 + 0.1 * p.step as f32 / p.steps.max(1) as f32,
+                    &format!(
+                        "EmoSEM step {}/{} mask loss {:.3} explanation loss {:.3}",
+                        p.step, p.steps, p.mask_loss, p.lm_loss
+                    ),
+                )
+            },
+            || progress.cancelled(),
+        )?;
+        crate::emosem::save(&cfg, &vm, &emosem_dir)?;
+        let json = serde_json::json!({ "kit": kit, "report": r });
+        write_atomic(
+            &emosem_dir.join("train_log.json"),
+            serde_json::to_string(&json)
+                .map_err(|e| Error::Invalid(e.to_string()))?
+                .as_bytes(),
+        )?;
+        seconds.insert("emosem".into(), t.elapsed().as_secs_f64());
+    }
+    check()?;
+    let t = Instant::now();
+    progress.report(0.96, "EmoSEM on the test paintings");
+    let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
+    let emosem = crate::emosem::Emosem::load(&emosem_dir, &tok, device)?;
+    let (dirs, emosem_explanations) = crate::emosem::kit::write_predictions(
+        &emosem,
+        assets,
+        &tower,
+        quick_ids.as_deref(),
+        &eval_dir.join("emosem"),
+        opts.seed,
+        device,
+        || progress.cancelled(),
+    )?;
+    let mut emosem_eval = BTreeMap::new();
+    for (name, npy) in &dirs {
+        let out = run_task(
+            Task::Emosem,
+            &assets.join("annotations"),
+            npy,
+            &TaskOptions {
+                collection: Some(&collection),
+                ..Default::default()
+            },
+            |_, _| {},
+        )?;
+        out.write(&eval_dir.join("emosem").join(name))?;
+        emosem_eval.insert(
+            name.clone(),
+            out.report
+                .metrics
+                .iter()
+                .map(|m| (m.metric.clone(), m.value))
+                .collect(),
+        );
+    }
+    seconds.insert("emosem_eval".into(), t.elapsed().as_secs_f64());
     let report = DemoReport {
         options: opts.clone(),
         seconds,
         sevlm_eval,
         test_paintings: test.len(),
+        emosem_eval,
+        emosem_explanations,
     };
     write_atomic(
         &eval_dir.join("summary.json"),

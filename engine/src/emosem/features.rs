@@ -194,11 +194,30 @@ impl GridEncoder for PatchColourGrid {
 }
 
 /// The grid tower named `name` for a model configured with `side` and `dim`. Known here:
-/// [`PatchColourGrid`] (`patch-colour`, 16-pixel patches). Other towers (the demo kit's)
-/// are supplied by the caller through [`ImageEncoder::Grid`].
-pub fn grid_encoder(name: &str, side: usize, dim: usize) -> Result<Box<dyn GridEncoder>> {
+/// [`PatchColourGrid`] (`patch-colour`, 16-pixel patches) and trained PACL patch towers
+/// (`pacl:<folder under models/>`, e.g. the demo kit's `pacl:demo/pacl`). Other towers are
+/// supplied by the caller through [`ImageEncoder::Grid`].
+pub fn grid_encoder(
+    name: &str,
+    side: usize,
+    dim: usize,
+    models: &Path,
+    device: &Device,
+) -> Result<Box<dyn GridEncoder>> {
     if name == PatchColourGrid::NAME && dim == PatchColourGrid::DIM {
         return Ok(Box::new(PatchColourGrid { side, patch: 16 }));
+    }
+    if let Some(rel) = name.strip_prefix(super::kit::PACL_TOWER_PREFIX) {
+        let t = super::kit::PaclTowerGrid::load(models, rel, device)?;
+        if t.side() != side || t.dim() != dim {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: the tower `{name}` gives {}x{}x{}, the model takes {side}x{side}x{dim}",
+                t.side(),
+                t.side(),
+                t.dim()
+            )));
+        }
+        return Ok(Box::new(t));
     }
     Err(Error::Invalid(format!(
         "EmoSEM: the grid tower `{name}` ({side}x{side}x{dim}) is not available here; pass it to the analysis explicitly"
@@ -252,7 +271,9 @@ impl ImageEncoder {
                 })
             }
             ImageSource::Grid { side, dim, tower } => {
-                Ok(ImageEncoder::Grid(grid_encoder(tower, *side, *dim)?))
+                Ok(ImageEncoder::Grid(grid_encoder(
+                tower, *side, *dim, models, device,
+            )?))
             }
         }
     }

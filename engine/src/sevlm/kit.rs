@@ -130,12 +130,12 @@ impl KitSevlmConfig {
             pretrain_epochs: 1,
             pretrain_pool: 0,
             max_pretrain: 6_000,
-            pretrain_lr: 2e-3,
+            pretrain_lr: 1.5e-3,
             train: SevlmTrainConfig {
                 epochs: 14,
                 batch_pairs: 16,
-                lr_decoder: 1.5e-3,
-                lr_vad_encoder: 1.5e-3,
+                lr_decoder: 1e-3,
+                lr_vad_encoder: 1e-3,
                 warmup: 40,
                 seed,
                 ..Default::default()

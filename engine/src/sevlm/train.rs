@@ -338,7 +338,9 @@ pub fn train(
         warmup: cfg.warmup.min(total_steps),
         total: total_steps,
     })
-    .with_clip(cfg.clip);
+    .with_clip(cfg.clip)
+    .with_skip_nonfinite();
+    let mut skipped_in_a_row = 0usize;
     opt.add_group(
         dec,
         AdamWParams {
@@ -386,6 +388,18 @@ pub fn train(
                 Mode::Train,
             )?;
             let r = opt.backward_step(&l.total)?;
+            if r.skipped {
+                // A non-finite gradient: the update is skipped; give up after 10 in a row.
+                skipped_in_a_row += 1;
+                if skipped_in_a_row >= 10 {
+                    return Err(Error::Invalid(format!(
+                        "SEVLM training: 10 steps in a row had non-finite gradients (last at step {}): lower the learning rate",
+                        opt.steps()
+                    )));
+                }
+                continue;
+            }
+            skipped_in_a_row = 0;
             let s = StepLosses {
                 step: opt.steps(),
                 epoch,

@@ -116,6 +116,7 @@ pub struct AdamW {
     schedule: Schedule,
     step: usize,
     clip: Option<f64>,
+    skip_nonfinite: bool,
 }
 
 /// What one [`AdamW::step`] did.
@@ -127,6 +128,9 @@ pub struct StepReport {
     pub lr_factor: f64,
     /// Variables that received no gradient this step.
     pub without_gradient: usize,
+    /// The update was skipped because a gradient was not finite (only with
+    /// [`AdamW::with_skip_nonfinite`]).
+    pub skipped: bool,
 }
 
 impl AdamW {
@@ -137,6 +141,7 @@ impl AdamW {
             schedule,
             step: 0,
             clip: None,
+            skip_nonfinite: false,
         }
     }
 
@@ -144,6 +149,14 @@ impl AdamW {
     /// (`torch.nn.utils.clip_grad_norm_`).
     pub fn with_clip(mut self, max_norm: f64) -> Self {
         self.clip = Some(max_norm);
+        self
+    }
+
+    /// Skips (rather than fails) a step whose gradients are not finite: the variables and
+    /// moments stay as they were, the step counter does not advance, and the report says
+    /// `skipped` (mixed-precision trainers do the same on overflow).
+    pub fn with_skip_nonfinite(mut self) -> Self {
+        self.skip_nonfinite = true;
         self
     }
 
@@ -216,6 +229,14 @@ impl AdamW {
             flat.push(gv);
         }
         let grad_norm = sq.sqrt();
+        if !grad_norm.is_finite() && self.skip_nonfinite {
+            return Ok(StepReport {
+                grad_norm,
+                lr_factor: self.schedule.factor(self.step),
+                without_gradient: missing,
+                skipped: true,
+            });
+        }
         if !grad_norm.is_finite() {
             return Err(Error::Invalid(format!(
                 "non-finite gradient norm ({grad_norm}) at step {}: lower the learning rate",
@@ -261,6 +282,7 @@ impl AdamW {
             grad_norm,
             lr_factor: factor,
             without_gradient: missing,
+            skipped: false,
         })
     }
 }

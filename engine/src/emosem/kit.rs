@@ -1,0 +1,313 @@
+//! The demo kit's EmoSEM (small configuration, CPU): Multi-Masks over the frozen demo
+//! PACL patch tower's grid (14 x 14 x 192, [`PaclTowerGrid`]), trained on Artemo's own
+//! stimulus annotations of the train split (polygons rasterised at the 56 x 56 mask
+//! resolution, explanations = the regions' utterances). With no pretrained SAM the whole
+//! mask decoder trains (FT-MD) and the explainer is a small GPT-2 layout trained from
+//! scratch; its explanations are weak and the model card says so.
+//!
+//! Evaluation writes `<painting>_<emotion>.npy` score maps of the test paintings for the
+//! model and two baselines (the train split's mean mask per emotion, "prior", and seeded
+//! uniform noise, "chance") and scores them with `artemo eval --task emosem`.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use image::DynamicImage;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::features::{GridEncoder, ImageFeatures};
+use super::train::{load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport};
+use super::{Emosem, EmosemConfig, Finetune, Paradigm, EMOTIONS};
+use crate::annotations::artemis::Split;
+use crate::error::{read_file, Error, Result};
+use crate::models::gpt2::Gpt2Config;
+use crate::models::nn::Mode;
+use crate::models::patch_tower::{descriptors_tensor, image_descriptors};
+use crate::pacl::PaclModel;
+use crate::tokenize::TextTokenizer;
+use crate::error::write_atomic;
+
+/// The tower-name prefix of a PACL patch tower: `pacl:<folder relative to models/>`.
+pub const PACL_TOWER_PREFIX: &str = "pacl:";
+
+/// A trained PACL patch tower used as EmoSEM's frozen grid encoder.
+pub struct PaclTowerGrid {
+    model: PaclModel,
+    name: String,
+}
+
+impl PaclTowerGrid {
+    /// Loads the PACL model in `models/<rel>`; the encoder is named `pacl:<rel>`.
+    pub fn load(models: &Path, rel: &str, device: &Device) -> Result<Self> {
+        Ok(PaclTowerGrid {
+            model: PaclModel::load(&models.join(rel), device)?,
+            name: format!("{PACL_TOWER_PREFIX}{rel}"),
+        })
+    }
+
+    /// Wraps an already loaded PACL model named `pacl:<rel>`.
+    pub fn from_model(model: PaclModel, rel: &str) -> Self {
+        PaclTowerGrid {
+            model,
+            name: format!("{PACL_TOWER_PREFIX}{rel}"),
+        }
+    }
+}
+
+impl GridEncoder for PaclTowerGrid {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn side(&self) -> usize {
+        self.model.tower().config().grid
+    }
+
+    fn dim(&self) -> usize {
+        self.model.tower().config().dim
+    }
+
+    fn encode(&self, image: &DynamicImage, device: &Device) -> Result<Tensor> {
+        let d = image_descriptors(image, self.model.tower().config());
+        let x = descriptors_tensor(&[&d], device)?;
+        Ok(self.model.tower().forward(&x, Mode::Infer)?.grid)
+    }
+}
+
+/// Hyper-parameters of the kit's EmoSEM stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KitEmosemConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Images per step.
+    pub batch_images: usize,
+    /// Learning rate of the mask side.
+    pub lr_mask: f64,
+    /// Learning rate of the explainer.
+    pub lr_explainer: f64,
+    /// Warm-up steps.
+    pub warmup: usize,
+    /// Weight of the explanation loss.
+    pub lm_weight: f64,
+    /// Explainer width.
+    pub explainer_width: usize,
+    /// Explainer layers.
+    pub explainer_layers: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for KitEmosemConfig {
+    fn default() -> Self {
+        Self::full(2026)
+    }
+}
+
+impl KitEmosemConfig {
+    /// The full preset.
+    pub fn full(seed: u64) -> Self {
+        KitEmosemConfig {
+            steps: 1200,
+            batch_images: 8,
+            lr_mask: 1e-3,
+            lr_explainer: 1e-3,
+            warmup: 50,
+            lm_weight: 0.5,
+            explainer_width: 128,
+            explainer_layers: 2,
+            seed,
+        }
+    }
+
+    /// The smoke-test preset.
+    pub fn quick(seed: u64) -> Self {
+        KitEmosemConfig {
+            steps: 20,
+            batch_images: 4,
+            warmup: 2,
+            explainer_width: 32,
+            explainer_layers: 1,
+            ..Self::full(seed)
+        }
+    }
+
+    /// The model configuration over `tower`.
+    pub fn model_config(&self, tower: &dyn GridEncoder) -> EmosemConfig {
+        let base = EmosemConfig::small(Paradigm::Multi, tower.side(), tower.dim(), &tower.name());
+        let heads = if self.explainer_width >= 128 { 4 } else { 2 };
+        EmosemConfig {
+            explainer: Gpt2Config {
+                n_embd: self.explainer_width,
+                n_layer: self.explainer_layers,
+                n_head: heads,
+                ..base.explainer.clone()
+            },
+            prefix_hidden: self.explainer_width,
+            finetune: Finetune::MaskDecoder,
+            ..base
+        }
+    }
+}
+
+/// Training examples: the stimuli of `split` with their frozen grid features.
+pub fn examples(
+    assets: &Path,
+    split: Split,
+    cfg: &EmosemConfig,
+    tower: &dyn GridEncoder,
+    tok: &TextTokenizer,
+    device: &Device,
+) -> Result<Vec<(StimulusExample, TrainItem)>> {
+    let stimuli = load_stimuli(assets, Some(split), cfg.mask_side(), |_, _| (1.0, 1.0), tok)?;
+    stimuli
+        .into_iter()
+        .map(|s| {
+            let img = crate::imaging::decode_image(&read_file(&s.image)?, &s.image)?;
+            let item = TrainItem {
+                features: ImageFeatures::Grid {
+                    grid: tower.encode(&img, device)?,
+                },
+                targets: s.targets.clone(),
+            };
+            Ok((s, item))
+        })
+        .collect()
+}
+
+/// Trains the kit's EmoSEM on the train split. Returns the configuration, the variables
+/// and the report.
+pub fn train_kit(
+    assets: &Path,
+    tower: &dyn GridEncoder,
+    kit: &KitEmosemConfig,
+    limit_paintings: Option<usize>,
+    device: &Device,
+    progress: impl FnMut(super::train::TrainProgress),
+    cancelled: impl Fn() -> bool,
+) -> Result<(EmosemConfig, VarMap, TrainReport)> {
+    let tok = TextTokenizer::gpt2_from_assets(assets)?;
+    let cfg = kit.model_config(tower);
+    cfg.validate()?;
+    let mut data: Vec<TrainItem> = examples(assets, Split::Train, &cfg, tower, &tok, device)?
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    if let Some(n) = limit_paintings {
+        data.truncate(n);
+    }
+    let prompts = super::prompt_ids(&cfg, &tok)?;
+    let vm = VarMap::new();
+    Emosem::from_varmap(&cfg, &vm, prompts.clone(), device)?;
+    crate::models::nn::reseed(&vm, kit.seed)?;
+    let tc = TrainConfig {
+        steps: kit.steps,
+        batch_images: kit.batch_images,
+        lr_explainer: kit.lr_explainer,
+        lr_mask: Some(kit.lr_mask),
+        warmup: kit.warmup,
+        lm_weight: kit.lm_weight,
+        seed: kit.seed,
+        ..Default::default()
+    };
+    let report = train(&cfg, &vm, prompts, &data, &tc, device, progress, cancelled)?;
+    Ok((cfg, vm, report))
+}
+
+/// Writes `<painting>_<emotion>.npy` score maps (`side` x `side`) into `dir`.
+pub fn write_score_map(dir: &Path, painting: &str, emotion_name: &str, side: usize, data: Vec<f32>) -> Result<PathBuf> {
+    let path = dir.join(format!("{painting}_{emotion_name}.npy"));
+    let arr = ndarray::Array2::from_shape_vec((side, side), data)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    ndarray_npy::WriteNpyExt::write_npy(&arr, &mut bytes)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    write_atomic(&path, &bytes)?;
+    Ok(path)
+}
+
+/// Writes the test predictions of the model (`emosem/`), of the prior baseline (`prior/`:
+/// the train split's mean mask of each emotion) and of the chance baseline (`chance/`:
+/// seeded uniform noise) under `out`, one folder per system. Returns the folders and the
+/// model's explanations per (painting, emotion).
+#[allow(clippy::too_many_arguments)]
+pub fn write_predictions(
+    model: &Emosem,
+    assets: &Path,
+    tower: &dyn GridEncoder,
+    only: Option<&[String]>,
+    out: &Path,
+    seed: u64,
+    device: &Device,
+    cancelled: impl Fn() -> bool,
+) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String, String)>)> {
+    let cfg = model.config().clone();
+    let tok = TextTokenizer::gpt2_from_assets(assets)?;
+    let side = cfg.mask_side();
+    let train_ex = examples(assets, Split::Train, &cfg, tower, &tok, device)?;
+    let mut test_ex = examples(assets, Split::Test, &cfg, tower, &tok, device)?;
+    if let Some(keep) = only {
+        test_ex.retain(|(s, _)| keep.contains(&s.painting));
+    }
+    // The prior: the mean train mask of each emotion (all emotions' mean when none).
+    let mut sums = vec![vec![0f32; side * side]; EMOTIONS.len()];
+    let mut counts = vec![0usize; EMOTIONS.len()];
+    let mut all = vec![0f32; side * side];
+    let mut n_all = 0usize;
+    for (s, _) in &train_ex {
+        for t in &s.targets {
+            if let Some(k) = EMOTIONS.iter().position(|e| *e == t.emotion) {
+                sums[k].iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
+                counts[k] += 1;
+            }
+            all.iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
+            n_all += 1;
+        }
+    }
+    let prior: Vec<Vec<f32>> = sums
+        .into_iter()
+        .zip(&counts)
+        .map(|(s, &c)| {
+            if c > 0 {
+                s.into_iter().map(|v| v / c as f32).collect()
+            } else {
+                all.iter().map(|v| v / n_all.max(1) as f32).collect()
+            }
+        })
+        .collect();
+    let dirs: Vec<(String, PathBuf)> = ["emosem", "prior", "chance"]
+        .iter()
+        .map(|n| (n.to_string(), out.join(n).join("npy")))
+        .collect();
+    for (_, d) in &dirs {
+        std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut explanations = Vec::new();
+    for (s, item) in &test_ex {
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let ImageFeatures::Grid { grid } = &item.features else {
+            return Err(Error::Invalid("EmoSEM kit: expected grid features".into()));
+        };
+        let f = ImageFeatures::Grid { grid: grid.clone() };
+        let (masks, ids) = model.analyze(&f, &EMOTIONS)?;
+        let probs = candle_nn::ops::sigmoid(&masks.to_dtype(DType::F32)?)?;
+        for (k, e) in EMOTIONS.iter().enumerate() {
+            let p: Vec<f32> = probs.get(k)?.flatten_all()?.to_vec1()?;
+            write_score_map(&dirs[0].1, &s.painting, e.name(), side, p)?;
+            write_score_map(&dirs[1].1, &s.painting, e.name(), side, prior[k].clone())?;
+            let noise: Vec<f32> = (0..side * side).map(|_| rng.gen::<f32>()).collect();
+            write_score_map(&dirs[2].1, &s.painting, e.name(), side, noise)?;
+            explanations.push((
+                s.painting.clone(),
+                e.name().to_string(),
+                tok.decode(&ids[k])?.trim().to_string(),
+            ));
+        }
+    }
+    Ok((dirs, explanations))
+}
