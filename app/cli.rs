@@ -60,7 +60,8 @@ enum Cmd {
     /// Benchmarks (build with --release): `bench backbones` times each backbone's forward;
     /// `bench pacl` PACL's descriptors, embedding throughput, a training step and t-SNE.
     Bench {
-        /// What to benchmark (`backbones`, `pacl`).
+        /// What to benchmark (`backbones`, `sevlm`, `pacl`, `emosem`, `demo`: the demo
+        /// kit's whole-painting inference).
         what: String,
         /// Only the backbones whose name contains this (clip-vit-b16, clip-vit-b32,
         /// clip-text, distilgpt2, minilm, sam-vit-b, mobilesam).
@@ -270,8 +271,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         progress,
                     )?),
                     "sevlm" => Ok(crate::analyze_cmd::bench_sevlm(only.as_deref(), progress)?),
+                    "demo" => {
+                        // The demo kit's whole-painting inference on 12 shipped paintings.
+                        let assets = artemo_engine::find_assets()
+                            .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+                        let c = artemo_engine::collection::Collection::open(
+                            &assets.join("paintings/aic/paintings.csv"),
+                        )?;
+                        let paintings: Vec<std::path::PathBuf> =
+                            c.paintings.iter().take(12).map(|p| p.path.clone()).collect();
+                        progress("the demo kit on 12 shipped paintings");
+                        Ok(artemo_engine::demo::bench_inference(
+                            &root.join("demo"),
+                            &assets,
+                            &root,
+                            &paintings,
+                            &artemo_engine::Device::Cpu,
+                        )?)
+                    }
                     other => Err(anyhow!(
-                        "unknown benchmark `{other}` (available: backbones, sevlm, pacl, emosem)"
+                        "unknown benchmark `{other}` (available: backbones, sevlm, pacl, emosem, demo)"
                     )),
                 }
             })?;

@@ -68,6 +68,9 @@ pub struct TrainArgs {
     /// fields keep the full preset's).
     #[arg(long, value_name = "FILE")]
     kit: Option<PathBuf>,
+    /// Retrain only this stage of the preset and stop (`emosem`); the PACL tower must exist.
+    #[arg(long, value_parser = ["emosem"])]
+    only: Option<String>,
     #[command(subcommand)]
     what: Option<TrainCmd>,
 }
@@ -114,6 +117,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         resume: !args.fresh,
         sevlm_kit,
         emosem_kit,
+        only: args.only.clone(),
     };
     let opts2 = opts.clone();
     let job = Command::Run {

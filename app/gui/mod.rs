@@ -3,6 +3,7 @@
 //! finished pixels as textures.
 
 mod explain;
+mod frames;
 mod map;
 mod masks;
 mod models_panel;
@@ -23,7 +24,8 @@ use artemo_engine::worker::{
 };
 use egui::{Color32, RichText, TextureHandle, TextureOptions};
 
-use panel::{Action, Component, Shared, Tab};
+use panel::{Action, Component, Shared};
+pub use panel::Tab;
 use textures::LruCache;
 
 /// Longest side of a thumbnail, in pixels.
@@ -122,6 +124,10 @@ pub struct ArtemoApp {
     /// Restricts the grid to these paintings (a selection made on the map).
     only: Option<Vec<usize>>,
     show_shortcuts: bool,
+    /// Engine jobs started and not yet ended (for the frame-time statistics).
+    running: HashSet<JobId>,
+    frames: frames::FrameStats,
+    show_frame_time: bool,
 }
 
 impl ArtemoApp {
@@ -169,6 +175,9 @@ impl ArtemoApp {
             models: models_panel::ModelsPanel::new(),
             only: None,
             show_shortcuts: false,
+            running: HashSet::new(),
+            frames: frames::FrameStats::new(),
+            show_frame_time: true,
         };
         if let Some(note) = app.engine.device_note() {
             app.notices.push(Notice {
@@ -246,6 +255,15 @@ impl ArtemoApp {
 
     fn poll(&mut self, ctx: &egui::Context) {
         while let Some(ev) = self.engine.try_event() {
+            match &ev.kind {
+                EventKind::Started { .. } => {
+                    self.running.insert(ev.job);
+                }
+                EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled => {
+                    self.running.remove(&ev.job);
+                }
+                _ => {}
+            }
             if self.explain.owns(ev.job) {
                 match ev.kind {
                     EventKind::Partial(out) => self.explain.on_partial(ev.job, out),
@@ -407,7 +425,7 @@ impl ArtemoApp {
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
             ui.heading("Artemo");
             ui.separator();
             ui.label("Collection:");
@@ -491,6 +509,19 @@ impl ArtemoApp {
                 self.engine.device_name(),
                 self.engine.threads()
             ));
+            if let Some(f) = self.frames.summary(false).filter(|_| self.show_frame_time) {
+                ui.separator();
+                let busy = self.frames.summary(true);
+                ui.label(RichText::new(format!("frame {:.1} ms", f.p95_ms)).small().weak())
+                    .on_hover_text(format!(
+                        "UI time per frame over the last {} frames: median {:.2} ms, 95th percentile {:.2} ms, worst {:.2} ms{}",
+                        f.frames,
+                        f.p50_ms,
+                        f.p95_ms,
+                        f.max_ms,
+                        busy.map(|b| format!("\nwhile an engine job runs ({} frames): median {:.2} ms, 95th percentile {:.2} ms, worst {:.2} ms", b.frames, b.p50_ms, b.p95_ms, b.max_ms)).unwrap_or_default()
+                    ));
+            }
             let loading = self.requested.len();
             if loading > 0 {
                 ui.separator();
@@ -824,6 +855,7 @@ impl ArtemoApp {
             .open(&mut open)
             .collapsible(false)
             .resizable(false)
+            .min_width(520.0)
             .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
             .show(ctx, |ui| {
                 egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
@@ -989,8 +1021,36 @@ impl eframe::App for ArtemoApp {
 }
 
 impl ArtemoApp {
+    /// True once the collection is open and no engine job of the app is pending (thumbnail
+    /// and viewer decodes included): what snapshot tests wait for.
+    pub fn settled(&self) -> bool {
+        self.collection.is_some() && self.pending.is_empty() && self.running.is_empty()
+    }
+
+    /// Shows or hides the frame time in the status bar (snapshot tests hide it: it varies).
+    pub fn show_frame_time(&mut self, on: bool) {
+        self.show_frame_time = on;
+    }
+
+    /// Switches to a tab.
+    pub fn set_tab(&mut self, tab: Tab) {
+        self.settings.tab = tab;
+    }
+
+    /// The current tab.
+    pub fn tab(&self) -> Tab {
+        self.settings.tab
+    }
+
     /// Draws one frame (what `eframe::App::ui` does; the snapshot tests call it directly).
     pub fn frame(&mut self, ui: &mut egui::Ui) {
+        let started = std::time::Instant::now();
+        self.draw(ui);
+        let busy = !self.running.is_empty();
+        self.frames.record(started.elapsed(), busy);
+    }
+
+    fn draw(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
         self.dropped(&ctx);

@@ -5,10 +5,12 @@
 //! Stages (each skipped when its output exists and `resume` is set, so an interrupted
 //! run continues from the last finished stage):
 //! 1. `pacl/`: the patch tower trained with PACL against the frozen MiniLM text tower.
-//! 2. `sevlm/`: the small SEVLM over the tower's frozen grid ([`crate::sevlm::kit`]).
-//! 3. `eval/`: SEVLM's greedy predictions on the test split and three baselines
+//! 2. `emosem/`: EmoSEM Multi-Masks over the tower's frozen grid ([`crate::emosem::kit`]).
+//! 3. `sevlm/`: the small SEVLM over the tower's frozen grid ([`crate::sevlm::kit`]).
+//! 4. `eval/`: SEVLM's greedy predictions on the test split and three baselines
 //!    (majority class, chance, nearest-neighbour retrieval), scored by the same code as
-//!    `artemo eval --task sevlm`.
+//!    `artemo eval --task sevlm`; EmoSEM's score maps of the test paintings beside the
+//!    prior and chance baselines, scored as `artemo eval --task emosem`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,9 @@ pub struct DemoOptions {
     /// Overrides the preset's SEVLM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sevlm_kit: Option<KitSevlmConfig>,
+    /// Retrain only this stage (`emosem`) and stop; other stages must exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<String>,
     /// Overrides the preset's EmoSEM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emosem_kit: Option<crate::emosem::kit::KitEmosemConfig>,
@@ -156,7 +161,67 @@ pub fn run(
     let embeds = pacl.embed(&descs, 32, |_, _| true)?;
     check()?;
 
-    // Stage 2: SEVLM.
+    // Stage 2: EmoSEM over the frozen tower, trained on the stimulus masks.
+    let emosem_dir = opts.out.join("emosem");
+    let tower_rel = opts
+        .out
+        .strip_prefix(models)
+        .ok()
+        .map(|r| r.join("pacl").to_string_lossy().replace('\\', "/"))
+        .unwrap_or_else(|| "demo/pacl".into());
+    let tower = crate::emosem::kit::PaclTowerGrid::from_model(
+        PaclModel::load(&pacl_dir, device)?,
+        &tower_rel,
+    );
+    let quick_ids: Option<Vec<String>> = opts.quick.then(|| ids.clone());
+    if opts.only.as_deref() == Some("emosem") || (opts.only.is_none() && !(opts.resume && done(&emosem_dir))) {
+        let t = Instant::now();
+        let kit = match (&opts.emosem_kit, opts.quick) {
+            (Some(k), _) => k.clone(),
+            (None, true) => crate::emosem::kit::KitEmosemConfig::quick(opts.seed),
+            (None, false) => crate::emosem::kit::KitEmosemConfig::full(opts.seed),
+        };
+        let (cfg, vm, r) = crate::emosem::kit::train_kit(
+            assets,
+            &tower,
+            &kit,
+            opts.quick.then_some(30),
+            device,
+            |p| {
+                progress.report(
+                    0.36 + 0.04 * p.step as f32 / p.steps.max(1) as f32,
+                    &format!(
+                        "EmoSEM step {}/{} mask loss {:.3} explanation loss {:.3}",
+                        p.step, p.steps, p.mask_loss, p.lm_loss
+                    ),
+                )
+            },
+            || progress.cancelled(),
+        )?;
+        crate::emosem::save(&cfg, &vm, &emosem_dir)?;
+        let json = serde_json::json!({ "kit": kit, "report": r });
+        write_atomic(
+            &emosem_dir.join("train_log.json"),
+            serde_json::to_string(&json)
+                .map_err(|e| Error::Invalid(e.to_string()))?
+                .as_bytes(),
+        )?;
+        seconds.insert("emosem".into(), t.elapsed().as_secs_f64());
+    }
+    check()?;
+    if opts.only.as_deref() == Some("emosem") {
+        progress.report(1.0, "done (EmoSEM stage only)");
+        return Ok(DemoReport {
+            options: opts.clone(),
+            seconds,
+            sevlm_eval: BTreeMap::new(),
+            test_paintings: 0,
+            emosem_eval: BTreeMap::new(),
+            emosem_explanations: Vec::new(),
+        });
+    }
+
+    // Stage 3: SEVLM.
     let sevlm_dir = opts.out.join("sevlm");
     let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
     let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
@@ -200,7 +265,7 @@ pub fn run(
     }
     check()?;
 
-    // Stage 3: evaluation on the test split.
+    // Evaluation on the test split: SEVLM, then EmoSEM.
     let t = Instant::now();
     let rt = crate::sevlm::load_runtime(&sevlm_dir, assets, models, None, device)?;
     let eval_dir = opts.out.join("eval");
@@ -283,54 +348,6 @@ pub fn run(
     seconds.insert("eval".into(), t.elapsed().as_secs_f64());
     check()?;
 
-    // Stage 4: EmoSEM over the frozen tower, trained on the stimulus masks.
-    let emosem_dir = opts.out.join("emosem");
-    let tower_rel = opts
-        .out
-        .strip_prefix(models)
-        .ok()
-        .map(|r| r.join("pacl").to_string_lossy().replace('\\', "/"))
-        .unwrap_or_else(|| "demo/pacl".into());
-    let tower = crate::emosem::kit::PaclTowerGrid::from_model(
-        PaclModel::load(&pacl_dir, device)?,
-        &tower_rel,
-    );
-    let quick_ids: Option<Vec<String>> = opts.quick.then(|| ids.clone());
-    if !(opts.resume && done(&emosem_dir)) {
-        let t = Instant::now();
-        let kit = match (&opts.emosem_kit, opts.quick) {
-            (Some(k), _) => k.clone(),
-            (None, true) => crate::emosem::kit::KitEmosemConfig::quick(opts.seed),
-            (None, false) => crate::emosem::kit::KitEmosemConfig::full(opts.seed),
-        };
-        let (cfg, vm, r) = crate::emosem::kit::train_kit(
-            assets,
-            &tower,
-            &kit,
-            opts.quick.then_some(30),
-            device,
-            |p| {
-                progress.report(
-                    0.85 + 0.1 * p.step as f32 / p.steps.max(1) as f32,
-                    &format!(
-                        "EmoSEM step {}/{} mask loss {:.3} explanation loss {:.3}",
-                        p.step, p.steps, p.mask_loss, p.lm_loss
-                    ),
-                )
-            },
-            || progress.cancelled(),
-        )?;
-        crate::emosem::save(&cfg, &vm, &emosem_dir)?;
-        let json = serde_json::json!({ "kit": kit, "report": r });
-        write_atomic(
-            &emosem_dir.join("train_log.json"),
-            serde_json::to_string(&json)
-                .map_err(|e| Error::Invalid(e.to_string()))?
-                .as_bytes(),
-        )?;
-        seconds.insert("emosem".into(), t.elapsed().as_secs_f64());
-    }
-    check()?;
     let t = Instant::now();
     progress.report(0.96, "EmoSEM on the test paintings");
     let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
@@ -398,8 +415,37 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// The model card: what was trained on what, sizes, times, and every SEVLM metric
-/// beside the baselines (numbers as measured by this run).
+/// A markdown table: one row per metric, one column per system.
+fn metric_table(eval: &BTreeMap<String, BTreeMap<String, f64>>, digits: usize) -> String {
+    let mut s = String::new();
+    let systems: Vec<&String> = eval.keys().collect();
+    let mut metrics: Vec<&String> = eval.values().flat_map(|m| m.keys()).collect();
+    metrics.sort();
+    metrics.dedup();
+    s.push_str("| metric |");
+    for sys in &systems {
+        s.push_str(&format!(" {sys} |"));
+    }
+    s.push_str("\n|---|");
+    for _ in &systems {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for m in metrics {
+        s.push_str(&format!("| {m} |"));
+        for sys in &systems {
+            match eval[*sys].get(m) {
+                Some(v) => s.push_str(&format!(" {v:.digits$} |")),
+                None => s.push_str(" — |"),
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The model card (`MODEL_CARD.md`): what was trained on what, sizes, times, and every
+/// SEVLM and EmoSEM metric beside the baselines (numbers as measured by this run).
 pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
     let mut s = String::new();
     s.push_str(
@@ -438,6 +484,7 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
     for (d, what) in [
         ("pacl", "PACL: patch tower (fixed colour/light/texture descriptors + 4-layer transformer) trained against frozen MiniLM; projections q_v, q_t"),
         ("sevlm", "SEVLM small: GPT-2-layout decoder with cross-attention over the frozen tower grid, VAD encoder and heads, compact vocabulary; pretrained on GoEmotions in SEVLM format, then trained on the annotation train split"),
+        ("emosem", "EmoSEM small, Multi-Masks: SAM-layout mask decoder (64 wide, trained whole: FT-MD) and a small GPT-2-layout explainer over the frozen tower grid; trained on the stimulus regions of the train split"),
     ] {
         s.push_str(&format!(
             "| `{d}/` | {what} | {:.1} MiB |\n",
@@ -447,6 +494,19 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
     s.push_str("\n## Training time (this machine, 2 CPU threads)\n\n");
     for (k, v) in &report.seconds {
         s.push_str(&format!("- {k}: {:.1} min\n", v / 60.0));
+    }
+    if !report.seconds.contains_key("pacl") {
+        // Resumed after the PACL stage: its time is in its own report.
+        let secs = std::fs::read_to_string(out.join("pacl/report.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["train"]["seconds"].as_f64());
+        if let Some(secs) = secs {
+            s.push_str(&format!(
+                "- pacl: {:.1} min (an earlier run of the same preset, resumed here; `pacl/report.json`)\n",
+                secs / 60.0
+            ));
+        }
     }
     s.push_str(&format!(
         "\n## SEVLM on the annotation test split ({} paintings)\n\n",
@@ -465,28 +525,25 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
 ",
     );
     s.push_str("copies the first response of the train painting closest in PACL embedding.\n\n");
-    let systems: Vec<&String> = report.sevlm_eval.keys().collect();
-    let mut metrics: Vec<&String> = report.sevlm_eval.values().flat_map(|m| m.keys()).collect();
-    metrics.sort();
-    metrics.dedup();
-    s.push_str("| metric |");
-    for sys in &systems {
-        s.push_str(&format!(" {sys} |"));
-    }
-    s.push_str("\n|---|");
-    for _ in &systems {
-        s.push_str("---|");
-    }
-    s.push('\n');
-    for m in metrics {
-        s.push_str(&format!("| {m} |"));
-        for sys in &systems {
-            match report.sevlm_eval[*sys].get(m) {
-                Some(v) => s.push_str(&format!(" {v:.4} |")),
-                None => s.push_str(" — |"),
+    s.push_str(&metric_table(&report.sevlm_eval, 4));
+    if !report.emosem_eval.is_empty() {
+        s.push_str(
+            "\n## EmoSEM on the annotation test split\n\n\
+             Multi-Masks over the frozen PACL tower grid (14 x 14), masks at 56 x 56, trained on the \
+             train split's stimulus regions (Artemo's own polygons). Scored by `artemo eval --task \
+             emosem` on every ground-truth region of the test paintings (reports in \
+             `eval/emosem/<system>/`; APOLO's rule: min-max normalised score map > 0.35). \
+             Baselines: *prior* predicts the train split's mean mask of each emotion (where \
+             annotators tend to draw), *chance* seeded uniform noise.\n\n",
+        );
+        s.push_str(&metric_table(&report.emosem_eval, 3));
+        if !report.emosem_explanations.is_empty() {
+            s.push_str("\nSample EmoSEM explanations (first test painting; the explainer is a small GPT-2 layout trained from scratch on the region utterances, and its text is weak):\n\n");
+            let first = &report.emosem_explanations[0].0;
+            for (p, e, t) in report.emosem_explanations.iter().filter(|r| &r.0 == first) {
+                s.push_str(&format!("- {p} · {e}: \"{t}\"\n"));
             }
         }
-        s.push('\n');
     }
     if let Ok(text) = std::fs::read_to_string(out.join("pacl/report.json")) {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
@@ -627,4 +684,95 @@ fn train_pacl(
             .map_err(|e| Error::Invalid(e.to_string()))?
             .as_bytes(),
     )
+}
+
+/// One painting's full demo-kit inference, timed: SEVLM's emotion distribution and greedy
+/// explanation, EmoSEM's eight masks with their explanations, and the PACL embedding,
+/// each model loaded once beforehand (as the app keeps them). `kit` is the demo-kit
+/// folder (`models/demo`). Returns per-part medians and the whole painting's median and
+/// worst over `paintings`.
+pub fn bench_inference(
+    kit: &Path,
+    assets: &Path,
+    models: &Path,
+    paintings: &[PathBuf],
+    device: &Device,
+) -> Result<Vec<crate::bench::BenchRow>> {
+    use crate::bench::BenchRow;
+    let rt = crate::sevlm::load_runtime(&kit.join("sevlm"), assets, models, None, device)?;
+    let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
+    let emosem = crate::emosem::Emosem::load(&kit.join("emosem"), &tok, device)?;
+    let tower = match &emosem.config().image {
+        crate::emosem::ImageSource::Grid { side, dim, tower } => {
+            crate::emosem::features::grid_encoder(tower, *side, *dim, models, device)?
+        }
+        crate::emosem::ImageSource::Paper { .. } => {
+            return Err(Error::Invalid(
+                "the demo-kit benchmark expects a grid-tower EmoSEM".into(),
+            ))
+        }
+    };
+    let pacl = PaclModel::load(&kit.join("pacl"), device)?;
+    let cfg = pacl.tower().config().clone();
+    let mut parts: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut whole = Vec::new();
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    for (k, p) in paintings.iter().enumerate() {
+        let all = Instant::now();
+        let t = Instant::now();
+        let grid = rt.featurizer.features(p, device)?;
+        let (_dist, _) = crate::sevlm::generate::emotion_distribution(&rt.model, &rt.seq, &grid)?;
+        let g = crate::sevlm::generate::generate(
+            &rt.model,
+            &rt.seq,
+            &grid,
+            &Default::default(),
+            |_| {},
+            || true,
+        )?;
+        parts.entry("sevlm: features + distribution + explanation").or_default().push(ms(t));
+        let t = Instant::now();
+        let img = crate::imaging::decode_image(&crate::error::read_file(p)?, p)?;
+        let f = crate::emosem::features::ImageFeatures::Grid {
+            grid: tower.encode(&img, device)?,
+        };
+        let (masks, ids) = emosem.analyze(&f, &crate::emosem::EMOTIONS)?;
+        let _probs = candle_nn::ops::sigmoid(&masks)?.flatten_all()?.to_vec1::<f32>()?;
+        for i in &ids {
+            tok.decode(i)?;
+        }
+        parts.entry("emosem: features + 8 masks + 8 explanations").or_default().push(ms(t));
+        let t = Instant::now();
+        let d = file_descriptors(p, &cfg)?;
+        pacl.embed(&[d], 1, |_, _| true)?;
+        parts.entry("pacl: descriptors + embedding").or_default().push(ms(t));
+        let total = ms(all);
+        // The first painting warms caches and allocators; it is reported in "worst".
+        if k > 0 || paintings.len() == 1 {
+            whole.push(total);
+        }
+        let _ = g;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let n = paintings.len();
+    let mut rows: Vec<BenchRow> = parts
+        .into_iter()
+        .map(|(name, mut v)| BenchRow {
+            name: name.into(),
+            input: format!("{n} shipped paintings"),
+            median_ms: median(&mut v),
+            runs: v.len(),
+        })
+        .collect();
+    let worst = whole.iter().copied().fold(0.0, f64::max);
+    rows.push(BenchRow {
+        name: "whole painting (emotion + explanation + 8 masks + embedding)".into(),
+        input: format!("{n} shipped paintings; worst {worst:.0} ms"),
+        median_ms: median(&mut whole),
+        runs: whole.len(),
+    });
+    Ok(rows)
 }

@@ -173,8 +173,11 @@ pub fn analyze_job(req: AnalyzeRequest) -> JobFn {
     })
 }
 
-/// The default model folder: `models/emosem` when it exists.
+/// The default model folder: `models/emosem` (installed weights) when it exists, else the
+/// demo kit's `models/demo/emosem`.
 pub fn default_model(models: &Path) -> Option<PathBuf> {
-    let p = models.join("emosem");
-    p.join("config.json").is_file().then_some(p)
+    ["emosem", "demo/emosem"]
+        .iter()
+        .map(|d| models.join(d))
+        .find(|p| p.join("config.json").is_file())
 }

@@ -110,13 +110,13 @@ impl KitEmosemConfig {
     /// The full preset.
     pub fn full(seed: u64) -> Self {
         KitEmosemConfig {
-            steps: 1200,
+            steps: 600,
             batch_images: 8,
             lr_mask: 1e-3,
             lr_explainer: 1e-3,
-            warmup: 50,
+            warmup: 30,
             lm_weight: 0.5,
-            explainer_width: 128,
+            explainer_width: 96,
             explainer_layers: 2,
             seed,
         }
@@ -137,7 +137,11 @@ impl KitEmosemConfig {
     /// The model configuration over `tower`.
     pub fn model_config(&self, tower: &dyn GridEncoder) -> EmosemConfig {
         let base = EmosemConfig::small(Paradigm::Multi, tower.side(), tower.dim(), &tower.name());
-        let heads = if self.explainer_width >= 128 { 4 } else { 2 };
+        let heads = if self.explainer_width % 4 == 0 && self.explainer_width >= 64 {
+            4
+        } else {
+            2
+        };
         EmosemConfig {
             explainer: Gpt2Config {
                 n_embd: self.explainer_width,

@@ -132,7 +132,7 @@ impl KitSevlmConfig {
             max_pretrain: 6_000,
             pretrain_lr: 1.5e-3,
             train: SevlmTrainConfig {
-                epochs: 14,
+                epochs: 10,
                 batch_pairs: 16,
                 lr_decoder: 1e-3,
                 lr_vad_encoder: 1e-3,

@@ -156,6 +156,21 @@ fn contrastive_loss_matches_hand_computed_value() {
     assert_eq!(other, vec![4, 5, 0, 1, 2, 3]);
 }
 
+/// Scores past f32's exp range (the raw formula gives inf / inf = NaN): the loss is the
+/// same as for the scores shifted down, and its gradient is finite.
+#[test]
+fn contrastive_loss_is_finite_for_large_scores() {
+    let dev = Device::Cpu;
+    let pos = candle_core::Var::new(&[201f32, 300.0], &dev).unwrap();
+    let negs = Tensor::new(&[[200f32, 200.0], [301.0, 302.0]], &dev).unwrap();
+    let l = contrastive_loss(pos.as_tensor(), &negs).unwrap();
+    let v = l.to_scalar::<f32>().unwrap();
+    assert!((v - 1.479525).abs() < 1e-4, "{v}");
+    let g = l.backward().unwrap();
+    let gp: Vec<f32> = g.get(pos.as_tensor()).unwrap().to_vec1().unwrap();
+    assert!(gp.iter().all(|x| x.is_finite()), "{gp:?}");
+}
+
 /// Hand computation of the masked VAD MSE: rows with an all-zero target are skipped.
 /// Rows kept: (pred 1,0,0 vs 0,0,1) -> 1 + 0 + 1 = 2; (0.5,0.5,0.5 vs 0.5,0.5,0) -> 0.25.
 /// Mean over 2 rows x 3 = 2.25 / 6 = 0.375.

@@ -168,11 +168,19 @@ pub fn masked_vad_loss(pred: &Tensor, target: &Tensor) -> Result<Option<Tensor>>
 }
 
 /// The contrastive loss from scores: `mean(-log(eps + e^pos / (eps + e^pos + sum e^neg)))`,
-/// `pos` [B], `negs` [B, K].
+/// `pos` [B], `negs` [B, K]. Computed with the row maximum subtracted before `exp` (the
+/// reference exponentiates raw scores, which overflows f32 once the scores pass ~88 and
+/// turns every gradient into NaN when the score head grows at the demo kit's learning
+/// rates); the inner eps then scales by `e^-max`, a difference below 1e-8 at the
+/// reference's score range.
 pub fn contrastive_loss(pos: &Tensor, negs: &Tensor) -> Result<Tensor> {
-    let ep = pos.exp()?;
-    let en = negs.exp()?.sum(D::Minus1)?;
-    let ratio = (&ep / ((&ep + en)? + CL_EPS)?)?;
+    let all = Tensor::cat(&[&pos.unsqueeze(1)?, negs], 1)?;
+    let m = all.max_keepdim(D::Minus1)?.detach();
+    let e = all.broadcast_sub(&m)?.exp()?;
+    let ep = e.narrow(1, 0, 1)?.squeeze(1)?;
+    let total = e.sum(D::Minus1)?;
+    let eps = (m.squeeze(1)?.neg()?.clamp(-1e4f32, 80f32)?.exp()? * CL_EPS)?;
+    let ratio = (&ep / (total + eps)?)?;
     Ok((ratio + CL_EPS)?.log()?.neg()?.mean_all()?)
 }
 

@@ -1,0 +1,123 @@
+//! UI snapshot tests of the window's frame (top bar, tabs, collection grid, viewer,
+//! shortcut overlay) on shipped paintings, rendered headless with egui_kittest (wgpu on
+//! Mesa's lavapipe in CI). Update the PNGs with `UPDATE_SNAPSHOTS=1 cargo test --test ui_app`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use artemo::gui::{ArtemoApp, Tab};
+use artemo_engine::worker::EngineConfig;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
+}
+
+/// A folder with `n` shipped paintings (the first `n` files of the manifest, sorted).
+fn small_collection(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(assets().join("paintings/aic"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    for f in files.iter().take(n) {
+        std::fs::copy(f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+type State = Option<ArtemoApp>;
+
+/// A harness over the app on `collection`, with no model weights installed (an empty
+/// models folder) so that every model section shows its "not installed" state.
+fn harness(collection: PathBuf, size: (f32, f32)) -> (Harness<'static, State>, tempfile::TempDir) {
+    let models = tempfile::tempdir().unwrap();
+    // Read when the app starts (the first frame), before any other test thread could
+    // change it: every test in this file sets the same value.
+    std::env::set_var("ARTEMO_MODELS", models.path());
+    std::env::set_var("ARTEMO_ASSETS", assets());
+    let cfg = EngineConfig {
+        threads: 1,
+        ..Default::default()
+    };
+    let h = Harness::builder()
+        .with_size(size)
+        .wgpu()
+        .build_ui_state(
+            move |ui, state: &mut State| {
+                let app = state.get_or_insert_with(|| {
+                    let mut a = ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
+                        .expect("the app starts");
+                    a.show_frame_time(false);
+                    a
+                });
+                app.frame(ui);
+            },
+            None,
+        );
+    (h, models)
+}
+
+/// Steps until the app has opened its collection and decoded what it shows.
+fn settle(h: &mut Harness<'static, State>) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if h.state().as_ref().is_some_and(|a| a.settled()) {
+            // A few more frames to lay out what arrived.
+            h.run_steps(3);
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the app did not settle");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn collection_tab_shows_the_grid_and_the_selected_painting() {
+    let dir = small_collection(6);
+    let (mut h, _models) = harness(dir.path().to_path_buf(), (1100.0, 700.0));
+    settle(&mut h);
+    assert_eq!(h.state().as_ref().unwrap().tab(), Tab::Collection);
+    for t in Tab::ALL {
+        h.get_by_label(t.label());
+    }
+    h.get_by_label_contains("6 paintings");
+    h.get_by_label_contains("SEVLM weights are not installed");
+    h.snapshot("app_collection");
+}
+
+#[test]
+fn question_mark_opens_the_shortcut_overlay_and_ctrl_digits_switch_tabs() {
+    let dir = small_collection(3);
+    let (mut h, _models) = harness(dir.path().to_path_buf(), (1000.0, 650.0));
+    settle(&mut h);
+    h.get_by_label("?").click();
+    h.run_steps(6);
+    h.get_by_label("Keyboard shortcuts");
+    h.get_by_label_contains("Review: brush / eraser");
+    h.snapshot("app_shortcuts");
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert!(h.query_by_label("Keyboard shortcuts").is_none());
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
+    h.run_steps(2);
+    assert_eq!(h.state().as_ref().unwrap().tab(), Tab::Map);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num1);
+    h.run_steps(2);
+    assert_eq!(h.state().as_ref().unwrap().tab(), Tab::Collection);
+}
+
+#[test]
+fn the_light_theme_switches_from_the_top_bar() {
+    let dir = small_collection(4);
+    let (mut h, _models) = harness(dir.path().to_path_buf(), (1000.0, 650.0));
+    settle(&mut h);
+    h.get_by_label("Light").click();
+    h.run_steps(3);
+    h.get_by_label("Dark");
+    h.snapshot("app_light");
+}
