@@ -31,6 +31,27 @@ fn small_collection(n: usize) -> tempfile::TempDir {
 
 type State = Option<ArtemoApp>;
 
+/// The tests of this file render one at a time: lavapipe shares the machine's cores, and
+/// parallel renders on a busy 2-core machine can pass kittest's 10 s GPU wait.
+static GPU: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    GPU.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A snapshot, with the render retried twice when the software GPU times out.
+fn snap(h: &mut Harness<'static, State>, name: &str) {
+    for attempt in 0..3 {
+        match h.try_snapshot(name) {
+            Ok(()) => return,
+            Err(egui_kittest::SnapshotError::RenderError { err }) if attempt < 2 => {
+                eprintln!("render of {name} failed ({err}); retrying");
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+}
+
 /// A harness over the app on `collection`, with no model weights installed (an empty
 /// models folder) so that every model section shows its "not installed" state.
 fn harness(collection: PathBuf, size: (f32, f32)) -> (Harness<'static, State>, tempfile::TempDir) {
@@ -78,6 +99,7 @@ fn settle(h: &mut Harness<'static, State>) {
 
 #[test]
 fn collection_tab_shows_the_grid_and_the_selected_painting() {
+    let _gpu = serial();
     let dir = small_collection(6);
     let (mut h, _models) = harness(dir.path().to_path_buf(), (1100.0, 700.0));
     settle(&mut h);
@@ -87,11 +109,12 @@ fn collection_tab_shows_the_grid_and_the_selected_painting() {
     }
     h.get_by_label_contains("6 paintings");
     h.get_by_label_contains("SEVLM weights are not installed");
-    h.snapshot("app_collection");
+    snap(&mut h, "app_collection");
 }
 
 #[test]
 fn question_mark_opens_the_shortcut_overlay_and_ctrl_digits_switch_tabs() {
+    let _gpu = serial();
     let dir = small_collection(3);
     let (mut h, _models) = harness(dir.path().to_path_buf(), (1000.0, 650.0));
     settle(&mut h);
@@ -99,7 +122,7 @@ fn question_mark_opens_the_shortcut_overlay_and_ctrl_digits_switch_tabs() {
     h.run_steps(6);
     h.get_by_label("Keyboard shortcuts");
     h.get_by_label_contains("Review: brush / eraser");
-    h.snapshot("app_shortcuts");
+    snap(&mut h, "app_shortcuts");
     h.key_press(egui::Key::Escape);
     h.run_steps(2);
     assert!(h.query_by_label("Keyboard shortcuts").is_none());
@@ -113,11 +136,12 @@ fn question_mark_opens_the_shortcut_overlay_and_ctrl_digits_switch_tabs() {
 
 #[test]
 fn the_light_theme_switches_from_the_top_bar() {
+    let _gpu = serial();
     let dir = small_collection(4);
     let (mut h, _models) = harness(dir.path().to_path_buf(), (1000.0, 650.0));
     settle(&mut h);
     h.get_by_label("Light").click();
     h.run_steps(3);
     h.get_by_label("Dark");
-    h.snapshot("app_light");
+    snap(&mut h, "app_light");
 }
