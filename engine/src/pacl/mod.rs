@@ -46,6 +46,7 @@
 pub mod bench;
 pub mod jobs;
 pub mod kmeans;
+pub mod map_job;
 pub mod losses;
 pub mod partition;
 pub mod probe;
