@@ -141,9 +141,11 @@ impl Map {
     }
 
     fn start_map(&mut self, shared: &mut Shared, coll: &Collection) {
-        let (Some(model_dir), Some(models), Some(key)) =
-            (self.model_dir.clone(), self.models.clone(), self.current.clone())
-        else {
+        let (Some(model_dir), Some(models), Some(key)) = (
+            self.model_dir.clone(),
+            self.models.clone(),
+            self.current.clone(),
+        ) else {
             return;
         };
         let req = MapRequest {
@@ -301,7 +303,12 @@ impl Map {
                 }
             });
         }
-        let Some(data) = self.current.as_ref().and_then(|k| self.cache.get(k)).cloned() else {
+        let Some(data) = self
+            .current
+            .as_ref()
+            .and_then(|k| self.cache.get(k))
+            .cloned()
+        else {
             if self.progress.is_none() && self.error.is_none() {
                 if ui.button("Compute the map").clicked() {
                     self.start_map(shared, coll);
@@ -310,7 +317,7 @@ impl Map {
             ui.label(
                 RichText::new(format!(
                     "PACL weights: {}. The map is computed once per collection and cached.",
-                    model_dir.display()
+                    shown(self.models.as_deref(), &model_dir)
                 ))
                 .small()
                 .weak(),
@@ -327,11 +334,14 @@ impl Map {
         let styles = point_styles(&data, coll, shared, colour, k);
         egui::Panel::right("map-side")
             .resizable(true)
-            .default_size(280.0)
+            .default_size(300.0)
+            .size_range(220.0..=520.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-                    self.side(ui, shared, coll, &data, &styles, colour, k, &model_dir);
-                });
+                egui::ScrollArea::vertical()
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| {
+                        self.side(ui, shared, coll, &data, &styles, colour, k, &model_dir);
+                    });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {
             self.canvas(ui, shared, coll, &data, points, &styles);
@@ -353,9 +363,10 @@ impl Map {
         let models = self.models.clone();
         match &models {
             Some(m) => {
-                ui.label("Looked in:");
+                ui.label("Looked in:")
+                    .on_hover_text(format!("models/ is {}", m.display()));
                 for d in map_job::PACL_DIRS {
-                    ui.label(RichText::new(format!("  {}", m.join(d).display())).monospace());
+                    ui.label(RichText::new(format!("  models/{d}")).monospace());
                 }
             }
             None => {
@@ -435,8 +446,12 @@ impl Map {
             if !self.query.is_empty() && ui.button("Clear").clicked() {
                 self.clear_search();
             }
-            ui.add(egui::DragValue::new(&mut self.top).range(1..=100).prefix("closest "))
-                .on_hover_text("How many PACL matches to highlight");
+            ui.add(
+                egui::DragValue::new(&mut self.top)
+                    .range(1..=100)
+                    .prefix("closest "),
+            )
+            .on_hover_text("How many PACL matches to highlight");
             if self.jobs.values().any(|p| matches!(p, Pending::Search(_))) {
                 ui.spinner();
             }
@@ -465,15 +480,23 @@ impl Map {
             });
         }
         if colour == ColourBy::Cluster {
-            ui.label(RichText::new(format!("k-means, k = {k}, on the PACL embeddings")).small().weak());
+            ui.label(
+                RichText::new(format!("k-means, k = {k}, on the PACL embeddings"))
+                    .small()
+                    .weak(),
+            );
         }
         ui.add_space(6.0);
         ui.separator();
         if !self.selection.is_empty() {
-            ui.label(RichText::new(format!("Selection: {} paintings", self.selection.len())).strong());
+            ui.label(
+                RichText::new(format!("Selection: {} paintings", self.selection.len())).strong(),
+            );
             ui.horizontal(|ui| {
                 if ui.button("Show in the grid").clicked() {
-                    shared.actions.push(Action::ShowOnly(self.selection.clone()));
+                    shared
+                        .actions
+                        .push(Action::ShowOnly(self.selection.clone()));
                 }
                 if ui.button("Clear").clicked() {
                     self.selection.clear();
@@ -521,31 +544,52 @@ impl Map {
                     Method::Tsne => "t-SNE",
                     Method::Pca => "PCA",
                 },
-                if data.from_cache { "from the cache" } else { "computed now" }
+                if data.from_cache {
+                    "from the cache"
+                } else {
+                    "computed now"
+                }
             ))
             .small(),
         );
         if !data.skipped.is_empty() {
-            ui.collapsing(format!("{} unreadable painting(s) not mapped", data.skipped.len()), |ui| {
-                for s in &data.skipped {
-                    ui.label(RichText::new(format!("{}: {}", s.path.display(), s.message)).small());
-                }
-            });
+            ui.collapsing(
+                format!("{} unreadable painting(s) not mapped", data.skipped.len()),
+                |ui| {
+                    for s in &data.skipped {
+                        ui.label(
+                            RichText::new(format!("{}: {}", s.path.display(), s.message)).small(),
+                        );
+                    }
+                },
+            );
         }
         if let Err(e) = &data.zero_shot {
-            ui.label(RichText::new(format!("no zero-shot emotions: {e}")).small().weak());
+            ui.label(
+                RichText::new(format!("no zero-shot emotions: {e}"))
+                    .small()
+                    .weak(),
+            );
         }
         let demo = model_dir.components().any(|c| c.as_os_str() == "demo");
         ui.label(
             RichText::new(format!(
                 "PACL weights: {}{}",
-                model_dir.display(),
-                if demo { " (demo kit: small CPU model, far weaker than the paper's)" } else { "" }
+                shown(self.models.as_deref(), model_dir),
+                if demo {
+                    " (demo kit: small CPU model, far weaker than the paper's)"
+                } else {
+                    ""
+                }
             ))
             .small()
             .weak(),
         );
-        if ui.small_button("Recompute").on_hover_text("Drop this collection's map and compute it again").clicked() {
+        if ui
+            .small_button("Recompute")
+            .on_hover_text("Drop this collection's map and compute it again")
+            .clicked()
+        {
             if let Some(key) = self.current.clone() {
                 self.cache.remove(&key);
                 let dir = crate::train_cmd::cache_dir();
@@ -628,7 +672,10 @@ impl Map {
         }
         self.centre = Some(centre);
         // Screen positions of every point.
-        let screen: Vec<Pos2> = points.iter().map(|p| to_screen(centre, scale, *p)).collect();
+        let screen: Vec<Pos2> = points
+            .iter()
+            .map(|p| to_screen(centre, scale, *p))
+            .collect();
         // Hover: nearest point within reach.
         let reach = (self.point_size + 4.0).max(8.0);
         let hovered = resp.hover_pos().and_then(|hp| {
@@ -740,7 +787,11 @@ impl Map {
         );
         if let Some(j) = hovered {
             let i = data.indices[j];
-            painter.circle_stroke(screen[j], r + 3.0, Stroke::new(2.0, ui.visuals().strong_text_color()));
+            painter.circle_stroke(
+                screen[j],
+                r + 3.0,
+                Stroke::new(2.0, ui.visuals().strong_text_color()),
+            );
             if !shared.thumbs.contains(&i) {
                 shared.actions.push(Action::WantThumb(i));
             }
@@ -809,7 +860,9 @@ fn point_styles(
     let caption;
     match colour {
         ColourBy::Human => {
-            caption = "Dominant emotion of the human responses (at least half of the votes, no tie)".to_string();
+            caption =
+                "Dominant emotion of the human responses (at least half of the votes, no tie)"
+                    .to_string();
             for &i in &data.indices {
                 let rows = coll
                     .paintings
@@ -891,6 +944,14 @@ fn point_styles(
     }
 }
 
+/// `models/...` for a folder under the models folder, else the full path.
+fn shown(models: Option<&std::path::Path>, p: &std::path::Path) -> String {
+    match models.and_then(|m| p.strip_prefix(m).ok()) {
+        Some(rel) => format!("models/{}", rel.display()),
+        None => p.display().to_string(),
+    }
+}
+
 /// A cheap fingerprint of a collection's ids (order included).
 fn fingerprint(c: &Collection) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -921,13 +982,27 @@ impl Component for Map {
         self.jobs.contains_key(&job)
     }
 
-    fn on_event(&mut self, ctx: &egui::Context, job: JobId, kind: EventKind, actions: &mut Vec<Action>) {
+    fn on_event(
+        &mut self,
+        ctx: &egui::Context,
+        job: JobId,
+        kind: EventKind,
+        actions: &mut Vec<Action>,
+    ) {
         let Some(p) = self.jobs.get(&job).cloned() else {
             return;
         };
-        let end = matches!(kind, EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled);
+        let end = matches!(
+            kind,
+            EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
+        );
         match (p, kind) {
-            (Pending::Map(key), EventKind::Progress { fraction, message, .. }) => {
+            (
+                Pending::Map(key),
+                EventKind::Progress {
+                    fraction, message, ..
+                },
+            ) => {
                 if self.current.as_ref() == Some(&key) {
                     self.progress = Some((fraction, message));
                 }
@@ -945,7 +1020,10 @@ impl Component for Map {
                 self.progress = None;
                 self.error = Some(format!("the map could not be computed: {msg}"));
                 self.stop();
-                actions.push(Action::Notice { text: format!("Map: {msg}"), error: true });
+                actions.push(Action::Notice {
+                    text: format!("Map: {msg}"),
+                    error: true,
+                });
             }
             (Pending::Map(key), EventKind::Cancelled) if self.current.as_ref() == Some(&key) => {
                 self.progress = None;

@@ -137,7 +137,10 @@ fn hex(b: &[u8]) -> String {
 /// The model key: SHA-256 of `config.json` and `model.safetensors`.
 pub fn model_key(dir: &Path) -> Result<String> {
     let files = [dir.join("config.json"), dir.join("model.safetensors")];
-    Ok(hex(&crate::emosem::cache::sha256_files(&files, "pacl-map v1")?))
+    Ok(hex(&crate::emosem::cache::sha256_files(
+        &files,
+        "pacl-map v1",
+    )?))
 }
 
 /// The collection key: SHA-256 over every painting's id and file bytes (a missing file
@@ -198,7 +201,12 @@ fn write_cache(path: &Path, d: &MapData) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-fn project(vectors: &[Vec<f32>], method: Method, cfg: &TsneConfig, ctx: &Progress) -> Result<Vec<[f32; 2]>> {
+fn project(
+    vectors: &[Vec<f32>],
+    method: Method,
+    cfg: &TsneConfig,
+    ctx: &Progress,
+) -> Result<Vec<[f32; 2]>> {
     if vectors.is_empty() {
         return Ok(Vec::new());
     }
@@ -281,7 +289,9 @@ pub fn compute_map(
                 let start = pos.get(id.as_str()).copied().unwrap_or(0);
                 let i = (start..req.paintings.len())
                     .find(|&j| !used[j] && req.paintings[j].id == *id)
-                    .ok_or_else(|| Error::Invalid(format!("embedded id {id} not in the collection")))?;
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("embedded id {id} not in the collection"))
+                    })?;
                 used[i] = true;
                 indices.push(i);
             }
@@ -358,11 +368,7 @@ pub fn map_job(req: MapRequest, slot: ModelSlot<LoadedPacl>) -> JobFn {
 
 /// Free-text search over a map's embeddings through PACL's text tower: every embedded
 /// painting's cosine with the query, best first ([`Hit::index`] indexes the embeddings).
-pub fn search_map(
-    loaded: &LoadedPacl,
-    embeddings: &Embeddings,
-    query: &str,
-) -> Result<Vec<Hit>> {
+pub fn search_map(loaded: &LoadedPacl, embeddings: &Embeddings, query: &str) -> Result<Vec<Hit>> {
     let enc = loaded.encoder.as_ref().map_err(|e| {
         Error::Invalid(format!(
             "free-text search needs the PACL text encoder ({}): {e}",
@@ -397,9 +403,15 @@ mod tests {
 
     fn folder() -> (tempfile::TempDir, Vec<Painting>) {
         let dir = tempfile::tempdir().unwrap();
-        for (i, c) in [[200u8, 30, 30], [30, 30, 200], [30, 200, 30], [220, 220, 40], [10, 10, 10]]
-            .iter()
-            .enumerate()
+        for (i, c) in [
+            [200u8, 30, 30],
+            [30, 30, 200],
+            [30, 200, 30],
+            [220, 220, 40],
+            [10, 10, 10],
+        ]
+        .iter()
+        .enumerate()
         {
             image::RgbImage::from_pixel(32, 32, image::Rgb(*c))
                 .save(dir.path().join(format!("p{i}.png")))
@@ -415,8 +427,12 @@ mod tests {
         let models = tempfile::tempdir().unwrap();
         assert!(locate(models.path()).is_none());
         let mdir = models.path().join("pacl");
-        let m = PaclModel::new(&super::super::PaclConfig::tiny(6), &candle_core::Device::Cpu, 1)
-            .unwrap();
+        let m = PaclModel::new(
+            &super::super::PaclConfig::tiny(6),
+            &candle_core::Device::Cpu,
+            1,
+        )
+        .unwrap();
         m.save(&mdir).unwrap();
         assert_eq!(locate(models.path()), Some(mdir.clone()));
         let cache = tempfile::tempdir().unwrap();
@@ -473,7 +489,9 @@ mod tests {
         ));
         // Search without a text encoder names what is missing.
         let loaded = slot.get().unwrap();
-        let e = search_map(&loaded, &a.embeddings, "lonely").unwrap_err().to_string();
+        let e = search_map(&loaded, &a.embeddings, "lonely")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("text encoder"), "{e}");
     }
 }

@@ -46,8 +46,8 @@
 pub mod bench;
 pub mod jobs;
 pub mod kmeans;
-pub mod map_job;
 pub mod losses;
+pub mod map_job;
 pub mod partition;
 pub mod probe;
 pub mod projection;
