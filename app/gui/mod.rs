@@ -875,7 +875,9 @@ impl ArtemoApp {
         }
         let (help, fullscreen, escape, enter) = ctx.input(|i| {
             (
-                i.events.iter().any(|e| matches!(e, egui::Event::Text(t) if t == "?")),
+                i.events
+                    .iter()
+                    .any(|e| matches!(e, egui::Event::Text(t) if t == "?")),
                 i.key_pressed(egui::Key::F11),
                 i.key_pressed(egui::Key::Escape),
                 i.key_pressed(egui::Key::Enter),
@@ -948,7 +950,10 @@ impl ArtemoApp {
 /// The shortcut overlay's rows.
 const SHORTCUTS: &[(&str, &str)] = &[
     ("?", "show or hide this overlay"),
-    ("Ctrl+1 … Ctrl+6", "Collection, Painting, Review, Map, Train, Models"),
+    (
+        "Ctrl+1 … Ctrl+6",
+        "Collection, Painting, Review, Map, Train, Models",
+    ),
     ("← → ↑ ↓", "previous / next painting (Collection, Painting)"),
     ("Enter", "open the selected painting"),
     ("Esc", "back to the collection; close this overlay"),
@@ -1053,7 +1058,10 @@ impl ArtemoApp {
     fn draw(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll(&ctx);
-        self.dropped(&ctx);
+        // On the Models tab a dropped folder is offered for import instead.
+        if self.settings.tab != Tab::Models {
+            self.dropped(&ctx);
+        }
         self.keyboard(&ctx);
         self.ensure_view();
         egui::Panel::top("top").show(ui, |ui| {
@@ -1129,7 +1137,6 @@ impl ArtemoApp {
                 });
         }
     }
-
 }
 
 /// Opens the window.

@@ -1,26 +1,870 @@
-//! The Models tab: installed weights, licences, what each enables, import.
+//! The Models tab: the weights of `models/MODELS.toml` (and `models/LOCAL.toml`, where
+//! imports are recorded), whether each is installed, its size, licence, source and what
+//! it enables; sha256 verification as an engine job; the demo kit's model card; where
+//! each feature looks for its weights; and import of a checkpoint folder (picked,
+//! typed or dropped), validated by the engine's import code before anything is copied.
 
-use super::panel::{Action, Component, Shared};
-use artemo_engine::worker::{EventKind, JobId};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+
+use artemo_engine::manifest::{sha256_file, FileState, Manifest, ModelEntry};
+use artemo_engine::worker::{Command, EventKind, JobContext, JobId, JobOutput, Lane};
+use egui::{Color32, RichText};
+
+use super::panel::{Action, Component, Shared, Tab};
+
+const RED: Color32 = Color32::from_rgb(0xCC, 0x66, 0x77);
+const GREEN: Color32 = Color32::from_rgb(0x44, 0xAA, 0x77);
+const AMBER: Color32 = Color32::from_rgb(0xDD, 0xAA, 0x33);
+
+/// One manifest entry with the presence of its files.
+#[derive(Debug, Clone)]
+struct Row {
+    entry: ModelEntry,
+    /// Recorded in `LOCAL.toml` (imported here) rather than shipped.
+    local: bool,
+    /// Present files.
+    present: usize,
+}
+
+/// Where one feature looks for weights.
+#[derive(Debug, Clone)]
+struct Feature {
+    what: &'static str,
+    tab: Option<Tab>,
+    looks_in: Vec<String>,
+    found: Option<PathBuf>,
+}
+
+/// What the listing job found.
+#[derive(Debug, Clone)]
+struct Listing {
+    root: PathBuf,
+    rows: Vec<Row>,
+    features: Vec<Feature>,
+    /// Problems reading `LOCAL.toml` (the shipped manifest failing fails the job).
+    warnings: Vec<String>,
+}
+
+enum Verify {
+    Running(f32, String),
+    Done(Vec<(PathBuf, FileState)>),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Pending {
+    List,
+    Verify(String),
+    Card,
+    Import,
+}
 
 /// The tab's state.
-pub struct ModelsPanel {}
+pub struct ModelsPanel {
+    models: Option<PathBuf>,
+    listing: Option<Listing>,
+    list_error: Option<String>,
+    jobs: HashMap<JobId, Pending>,
+    verify: HashMap<String, Verify>,
+    card: Option<Result<String, String>>,
+    show_card: bool,
+    import_path: String,
+    import_name: String,
+    import_progress: Option<String>,
+    import_result: Option<Result<String, String>>,
+    picker: Option<Receiver<Option<PathBuf>>>,
+}
 
 impl ModelsPanel {
-    /// The tab before first use.
+    /// The tab before first use (the manifest is read when it is first shown).
     pub fn new() -> Self {
-        ModelsPanel {}
+        ModelsPanel {
+            models: artemo_engine::find_models(),
+            listing: None,
+            list_error: None,
+            jobs: HashMap::new(),
+            verify: HashMap::new(),
+            card: None,
+            show_card: false,
+            import_path: String::new(),
+            import_name: String::new(),
+            import_progress: None,
+            import_result: None,
+            picker: None,
+        }
+    }
+
+    fn submit(
+        &mut self,
+        shared: &mut Shared,
+        name: &str,
+        lane: Lane,
+        p: Pending,
+        job: artemo_engine::worker::JobFn,
+    ) {
+        match shared.engine.submit(Command::Run {
+            name: name.into(),
+            lane,
+            job,
+        }) {
+            Ok(id) => {
+                self.jobs.insert(id, p);
+            }
+            Err(e) => shared.notice(format!("{name}: {e}"), true),
+        }
+    }
+
+    fn refresh(&mut self, shared: &mut Shared) {
+        let Some(root) = self.models.clone() else {
+            return;
+        };
+        self.list_error = None;
+        self.submit(
+            shared,
+            "read the model manifests",
+            Lane::Io,
+            Pending::List,
+            Box::new(move |_ctx: &JobContext| Ok(JobOutput::Any(Box::new(list(&root)?)))),
+        );
+    }
+
+    fn start_verify(&mut self, shared: &mut Shared, entries: Vec<ModelEntry>) {
+        let Some(root) = self.models.clone() else {
+            return;
+        };
+        for entry in entries {
+            let name = entry.name.clone();
+            if matches!(self.verify.get(&name), Some(Verify::Running(..))) {
+                continue;
+            }
+            self.verify
+                .insert(name.clone(), Verify::Running(0.0, "queued".into()));
+            let root = root.clone();
+            self.submit(
+                shared,
+                &format!("verify {name}"),
+                Lane::Io,
+                Pending::Verify(name),
+                Box::new(move |ctx: &JobContext| {
+                    Ok(JobOutput::Any(Box::new(verify(&entry, &root, ctx)?)))
+                }),
+            );
+        }
+    }
+
+    fn start_card(&mut self, shared: &mut Shared) {
+        self.show_card = true;
+        let Some(root) = self.models.clone() else {
+            self.card = Some(Err("the models/ folder was not found".into()));
+            return;
+        };
+        let path = root.join("demo/MODEL_CARD.md");
+        self.submit(
+            shared,
+            "read the model card",
+            Lane::Io,
+            Pending::Card,
+            Box::new(move |_ctx: &JobContext| {
+                Ok(JobOutput::Text(artemo_engine::error::read_text(&path)?))
+            }),
+        );
+    }
+
+    fn start_import(&mut self, shared: &mut Shared) {
+        let Some(root) = self.models.clone() else {
+            return;
+        };
+        let mut src = PathBuf::from(self.import_path.trim());
+        if src.is_file() {
+            // A checkpoint file: its folder holds the config and weights.
+            if let Some(p) = src.parent() {
+                src = p.to_path_buf();
+            }
+        }
+        let name = self.import_name.trim().to_string();
+        self.import_result = None;
+        self.import_progress = Some(format!("validating {}", src.display()));
+        self.submit(
+            shared,
+            "import weights",
+            Lane::Compute,
+            Pending::Import,
+            Box::new(move |ctx: &JobContext| {
+                ctx.progress(0.0, format!("validating {}", src.display()));
+                let e = artemo_engine::models::registry::import(&src, &name, &root, ctx.device())?;
+                Ok(JobOutput::Any(Box::new(e)))
+            }),
+        );
+    }
+
+    fn set_import_source(&mut self, p: PathBuf) {
+        let folder = if p.is_file() {
+            p.parent().map(Path::to_path_buf).unwrap_or(p.clone())
+        } else {
+            p.clone()
+        };
+        if self.import_name.trim().is_empty() {
+            if let Some(n) = folder.file_name() {
+                self.import_name = n.to_string_lossy().into_owned();
+            }
+        }
+        self.import_path = p.display().to_string();
+        self.import_result = None;
     }
 
     /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut egui::Ui, _shared: &mut Shared) {
-        ui.label("Under construction in this build.");
+    pub fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        let Some(root) = self.models.clone() else {
+            ui.heading("Models");
+            ui.label(
+                "The models/ folder was not found: set ARTEMO_MODELS to a folder holding MODELS.toml.",
+            );
+            return;
+        };
+        if self.listing.is_none()
+            && self.list_error.is_none()
+            && !self.jobs.values().any(|p| *p == Pending::List)
+        {
+            self.refresh(shared);
+        }
+        // Files dropped on the window while this tab is open are offered for import.
+        let dropped: Option<PathBuf> = ui.ctx().input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .find(|p| !p.as_os_str().is_empty())
+        });
+        if let Some(p) = dropped {
+            self.set_import_source(p);
+        }
+        if let Some(rx) = &self.picker {
+            if let Ok(r) = rx.try_recv() {
+                self.picker = None;
+                if let Some(p) = r {
+                    self.set_import_source(p);
+                }
+            }
+        }
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.heading("Installed weights");
+                    if ui.button("Refresh").clicked() {
+                        self.refresh(shared);
+                    }
+                    let entries: Vec<ModelEntry> = self
+                        .listing
+                        .as_ref()
+                        .map(|l| l.rows.iter().map(|r| r.entry.clone()).collect())
+                        .unwrap_or_default();
+                    if ui
+                        .add_enabled(!entries.is_empty(), egui::Button::new("Verify all"))
+                        .on_hover_text("Check every file's sha256 against the manifest")
+                        .clicked()
+                    {
+                        self.start_verify(shared, entries);
+                    }
+                    if ui.button("Demo kit model card").clicked() {
+                        self.start_card(shared);
+                    }
+                });
+                ui.label(
+                    RichText::new("models/ (shipped weights: MODELS.toml; imported: LOCAL.toml)")
+                        .small()
+                        .weak(),
+                )
+                .on_hover_text(format!("models/ is {}", root.display()));
+                if let Some(e) = &self.list_error {
+                    ui.colored_label(RED, e);
+                }
+                let Some(listing) = self.listing.clone() else {
+                    ui.spinner();
+                    return;
+                };
+                for w in &listing.warnings {
+                    ui.colored_label(RED, w);
+                }
+                ui.add_space(6.0);
+                for row in &listing.rows {
+                    self.row_ui(ui, shared, row);
+                    ui.add_space(4.0);
+                }
+                ui.add_space(8.0);
+                ui.separator();
+                ui.heading("Where each feature looks for weights");
+                egui::Grid::new("features")
+                    .striped(true)
+                    .num_columns(3)
+                    .show(ui, |ui| {
+                        ui.label(RichText::new("feature").strong());
+                        ui.label(RichText::new("looks in (in order)").strong());
+                        ui.label(RichText::new("uses").strong());
+                        ui.end_row();
+                        for f in &listing.features {
+                            match f.tab {
+                                Some(t) => {
+                                    if ui
+                                        .link(f.what)
+                                        .on_hover_text(format!("open the {} tab", t.label()))
+                                        .clicked()
+                                    {
+                                        shared.actions.push(Action::Goto(t));
+                                    }
+                                }
+                                None => {
+                                    ui.label(f.what);
+                                }
+                            }
+                            ui.label(RichText::new(f.looks_in.join("\n")).monospace().small());
+                            match &f.found {
+                                Some(p) => {
+                                    let rel = p.strip_prefix(&listing.root).unwrap_or(p);
+                                    ui.colored_label(GREEN, format!("found: {}", rel.display()));
+                                }
+                                None => {
+                                    ui.colored_label(RED, "not installed");
+                                }
+                            }
+                            ui.end_row();
+                        }
+                    });
+                ui.add_space(8.0);
+                ui.separator();
+                self.import_ui(ui, shared);
+            });
+        self.card_window(ui.ctx());
+    }
+
+    fn row_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared, row: &Row) {
+        let e = &row.entry;
+        let n = e.files.len();
+        let bytes: u64 = e.files.iter().map(|f| f.bytes).sum();
+        let demo =
+            e.name.starts_with("demo") || e.files.iter().any(|f| f.path.starts_with("demo/"));
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new(&e.name).strong().size(15.0));
+                if demo {
+                    badge(ui, "DEMO KIT", AMBER);
+                }
+                if row.local {
+                    badge(ui, "IMPORTED", Color32::from_rgb(0x56, 0xB4, 0xE9));
+                }
+                if row.present == n {
+                    ui.colored_label(GREEN, "installed");
+                } else if row.present == 0 {
+                    ui.colored_label(RED, "missing");
+                } else {
+                    ui.colored_label(RED, format!("incomplete: {}/{} files", row.present, n));
+                }
+                ui.label(RichText::new(format!("{} · {} file(s)", human_bytes(bytes), n)).weak());
+            });
+            ui.label(RichText::new(kind(e)).italics())
+                .on_hover_text(&e.description);
+            egui::Grid::new(("model", &e.name))
+                .num_columns(2)
+                .show(ui, |ui| {
+                    ui.label(RichText::new("licence").weak());
+                    ui.label(&e.licence);
+                    ui.end_row();
+                    ui.label(RichText::new("source").weak());
+                    ui.label(&e.source);
+                    ui.end_row();
+                    ui.label(RichText::new("enables").weak());
+                    ui.horizontal_wrapped(|ui| {
+                        for (j, what) in e.enables.iter().enumerate() {
+                            if j > 0 {
+                                ui.label(RichText::new("·").weak());
+                            }
+                            match feature_tab(what) {
+                                Some(t) => {
+                                    if ui
+                                        .link(what)
+                                        .on_hover_text(format!("used by the {} tab", t.label()))
+                                        .clicked()
+                                    {
+                                        shared.actions.push(Action::Goto(t));
+                                    }
+                                }
+                                None => {
+                                    ui.label(what);
+                                }
+                            }
+                        }
+                    });
+                    ui.end_row();
+                    ui.label(RichText::new("sha256").weak());
+                    ui.horizontal_wrapped(|ui| {
+                        let running = matches!(self.verify.get(&e.name), Some(Verify::Running(..)));
+                        match self.verify.get(&e.name) {
+                            None => {
+                                ui.label(RichText::new("not verified").weak());
+                            }
+                            Some(Verify::Running(f, m)) => {
+                                ui.add(
+                                    egui::ProgressBar::new(*f)
+                                        .desired_width(200.0)
+                                        .text(m.clone()),
+                                );
+                            }
+                            Some(Verify::Failed(m)) => {
+                                ui.colored_label(RED, m);
+                            }
+                            Some(Verify::Done(states)) => {
+                                let ok = states.iter().filter(|s| s.1 == FileState::Ok).count();
+                                if ok == states.len() {
+                                    ui.colored_label(GREEN, format!("all {ok} file(s) match"));
+                                } else {
+                                    ui.colored_label(
+                                        RED,
+                                        format!("{ok}/{} file(s) match", states.len()),
+                                    );
+                                }
+                            }
+                        }
+                        if ui
+                            .add_enabled(!running, egui::Button::new("Verify").small())
+                            .clicked()
+                        {
+                            self.start_verify(shared, vec![e.clone()]);
+                        }
+                        if demo && ui.small_button("model card").clicked() {
+                            self.start_card(shared);
+                        }
+                    });
+                    ui.end_row();
+                });
+            if let Some(Verify::Done(states)) = self.verify.get(&e.name) {
+                for (p, s) in states {
+                    match s {
+                        FileState::Ok => {}
+                        FileState::Missing => {
+                            ui.colored_label(RED, format!("missing: {}", p.display()));
+                        }
+                        FileState::Mismatch(h) => {
+                            ui.colored_label(
+                                RED,
+                                format!("sha256 mismatch: {} (found {h})", p.display()),
+                            );
+                        }
+                    }
+                }
+            }
+            ui.collapsing(format!("files ({n})"), |ui| {
+                for f in &e.files {
+                    ui.label(
+                        RichText::new(format!("{}  {}", f.path, human_bytes(f.bytes)))
+                            .monospace()
+                            .small(),
+                    );
+                }
+            });
+        });
+    }
+
+    fn import_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        ui.heading("Import weights");
+        ui.label(
+            "A Hugging Face checkpoint folder (config.json + safetensors: GPT-2/distilgpt2, BERT/MiniLM, \
+             CLIP) or a SAM checkpoint. Every tensor's name and shape is checked by building the model \
+             before anything is copied into models/NAME/ and recorded in LOCAL.toml. \
+             You can also drop a folder or file on this tab.",
+        );
+        let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
+        if hovering {
+            ui.colored_label(AMBER, "drop to import this folder or file");
+        }
+        ui.horizontal(|ui| {
+            ui.label("From:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.import_path)
+                    .desired_width(380.0)
+                    .hint_text("checkpoint folder or file"),
+            );
+            let picking = self.picker.is_some();
+            if ui
+                .add_enabled(!picking, egui::Button::new("Folder…"))
+                .clicked()
+            {
+                self.pick(false);
+            }
+            if ui
+                .add_enabled(!picking, egui::Button::new("File…"))
+                .clicked()
+            {
+                self.pick(true);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.label("Install as:");
+            ui.add(
+                egui::TextEdit::singleline(&mut self.import_name)
+                    .desired_width(200.0)
+                    .hint_text("e.g. clip-vit-base-patch16"),
+            );
+            ui.label(RichText::new("(into models/NAME/)").weak());
+            let busy = self.jobs.values().any(|p| *p == Pending::Import);
+            let ready = !self.import_path.trim().is_empty() && !self.import_name.trim().is_empty();
+            if ui
+                .add_enabled(ready && !busy, egui::Button::new("Validate and import"))
+                .clicked()
+            {
+                self.start_import(shared);
+            }
+            if busy {
+                ui.spinner();
+            }
+        });
+        ui.label(
+            RichText::new(
+                "Names the features look for: sevlm, emosem, pacl, clip-vit-base-patch16 (see the table above).",
+            )
+            .small()
+            .weak(),
+        );
+        if let Some(m) = &self.import_progress {
+            ui.label(m);
+        }
+        match &self.import_result {
+            Some(Ok(m)) => {
+                ui.colored_label(GREEN, m);
+            }
+            Some(Err(m)) => {
+                ui.colored_label(RED, format!("import refused: {m}"));
+            }
+            None => {}
+        }
+    }
+
+    fn pick(&mut self, file: bool) {
+        let (tx, rx) = channel();
+        let start = self.models.clone();
+        // The dialog blocks its thread (xdg portal); the UI polls the answer.
+        let spawned = std::thread::Builder::new()
+            .name("artemo-file-dialog".into())
+            .spawn(move || {
+                let mut d = rfd::FileDialog::new().set_title(if file {
+                    "Choose a checkpoint file"
+                } else {
+                    "Choose a checkpoint folder"
+                });
+                if let Some(s) = start {
+                    d = d.set_directory(s);
+                }
+                let r = if file { d.pick_file() } else { d.pick_folder() };
+                let _ = tx.send(r);
+            });
+        if spawned.is_ok() {
+            self.picker = Some(rx);
+        }
+    }
+
+    fn card_window(&mut self, ctx: &egui::Context) {
+        if !self.show_card {
+            return;
+        }
+        let mut open = self.show_card;
+        egui::Window::new("Demo kit model card")
+            .open(&mut open)
+            .default_size([640.0, 520.0])
+            .vscroll(true)
+            .show(ctx, |ui| match &self.card {
+                None => {
+                    ui.spinner();
+                }
+                Some(Err(e)) => {
+                    ui.colored_label(RED, e);
+                }
+                Some(Ok(text)) => markdown(ui, text),
+            });
+        self.show_card = open;
     }
 }
 
-impl Component for ModelsPanel {
-    fn owns(&self, _job: JobId) -> bool {
-        false
+fn badge(ui: &mut egui::Ui, text: &str, fill: Color32) {
+    egui::Frame::new()
+        .fill(fill)
+        .corner_radius(3.0)
+        .inner_margin(egui::Margin::symmetric(6, 1))
+        .show(ui, |ui| {
+            ui.label(RichText::new(text).strong().small().color(Color32::BLACK));
+        });
+}
+
+/// The kind of model: the description's first clause (after a "Demo kit:" prefix).
+fn kind(e: &ModelEntry) -> String {
+    let mut d = e.description.trim();
+    if let Some(rest) = d.strip_prefix("Demo kit:") {
+        d = rest.trim();
     }
-    fn on_event(&mut self, _: &egui::Context, _: JobId, _: EventKind, _: &mut Vec<Action>) {}
+    let cut = d.find([':', '(', ';']).unwrap_or(d.len());
+    let k = d[..cut].trim();
+    if k.is_empty() {
+        d.to_string()
+    } else {
+        k.to_string()
+    }
+}
+
+/// The tab a manifest "enables" item is used in, if any.
+fn feature_tab(what: &str) -> Option<Tab> {
+    let w = what.to_lowercase();
+    if w.contains("map") || w.contains("zero-shot") || w.contains("search") || w.contains("pacl") {
+        Some(Tab::Map)
+    } else if w.contains("sevlm") || w.contains("emosem") || w.contains("image features") {
+        Some(Tab::Painting)
+    } else {
+        None
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} GiB", b / 1024f64.powi(3))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / 1024f64.powi(2))
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{b} B")
+    }
+}
+
+/// Reads the manifests and checks which files and feature folders exist (the listing
+/// job's body, on the engine).
+fn list(root: &Path) -> artemo_engine::Result<Listing> {
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
+    let shipped = Manifest::load(&root.join("MODELS.toml"))?;
+    let mut manifests = vec![(shipped, false)];
+    let local = root.join("LOCAL.toml");
+    if local.is_file() {
+        match Manifest::load(&local) {
+            Ok(m) => manifests.push((m, true)),
+            Err(e) => warnings.push(e.to_string()),
+        }
+    }
+    for (m, is_local) in manifests {
+        for entry in m.models {
+            let present = entry
+                .files
+                .iter()
+                .filter(|f| root.join(&f.path).is_file())
+                .count();
+            rows.push(Row {
+                entry,
+                local: is_local,
+                present,
+            });
+        }
+    }
+    let rel = |d: &str| format!("models/{d}");
+    let features = vec![
+        Feature {
+            what: "Emotion and explanation (SEVLM)",
+            tab: Some(Tab::Painting),
+            looks_in: ["sevlm", "demo/sevlm"].iter().map(|d| rel(d)).collect(),
+            found: artemo_engine::sevlm::locate(root),
+        },
+        Feature {
+            what: "Emotion masks (EmoSEM)",
+            tab: Some(Tab::Painting),
+            looks_in: vec![rel("emosem")],
+            found: artemo_engine::emosem::analyze::default_model(root),
+        },
+        Feature {
+            what: "Embedding map, zero-shot, search (PACL)",
+            tab: Some(Tab::Map),
+            looks_in: artemo_engine::pacl::map_job::PACL_DIRS
+                .iter()
+                .map(|d| rel(d))
+                .collect(),
+            found: artemo_engine::pacl::map_job::locate(root),
+        },
+        Feature {
+            what: "PACL text tower, EA features (MiniLM)",
+            tab: Some(Tab::Map),
+            looks_in: vec![rel("all-MiniLM-L6-v2")],
+            found: Some(root.join("all-MiniLM-L6-v2")).filter(|d| {
+                d.join("config.json").is_file() && d.join("model.safetensors").is_file()
+            }),
+        },
+        Feature {
+            what: "SEVLM image features (CLIP ViT-B/16)",
+            tab: None,
+            looks_in: vec!["<sevlm folder>/clip".into(), rel("clip-vit-base-patch16")],
+            found: artemo_engine::sevlm::locate(root)
+                .map(|d| d.join("clip"))
+                .into_iter()
+                .chain([root.join("clip-vit-base-patch16")])
+                .find(|d| d.join("config.json").is_file()),
+        },
+        Feature {
+            what: "EA metric classifier (artemo eval)",
+            tab: None,
+            looks_in: vec![rel("ea-minilm")],
+            found: Some(root.join("ea-minilm")).filter(|d| d.join("config.json").is_file()),
+        },
+    ];
+    Ok(Listing {
+        root: root.to_path_buf(),
+        rows,
+        features,
+        warnings,
+    })
+}
+
+/// Checks every file's sha256 with progress by bytes (the verify job's body).
+fn verify(
+    entry: &ModelEntry,
+    root: &Path,
+    ctx: &JobContext,
+) -> artemo_engine::Result<Vec<(PathBuf, FileState)>> {
+    let total: u64 = entry.files.iter().map(|f| f.bytes).sum::<u64>().max(1);
+    let mut done = 0u64;
+    let mut out = Vec::with_capacity(entry.files.len());
+    for f in &entry.files {
+        ctx.check()?;
+        ctx.progress(done as f32 / total as f32, format!("hashing {}", f.path));
+        let p = root.join(&f.path);
+        let state = if !p.is_file() {
+            FileState::Missing
+        } else {
+            let h = sha256_file(&p)?;
+            if h == f.sha256.to_lowercase() {
+                FileState::Ok
+            } else {
+                FileState::Mismatch(h)
+            }
+        };
+        done += f.bytes;
+        out.push((p, state));
+    }
+    ctx.progress(1.0, "verified");
+    Ok(out)
+}
+
+/// A light Markdown rendering: headings, tables in monospace, paragraphs.
+fn markdown(ui: &mut egui::Ui, text: &str) {
+    let mut para = String::new();
+    let flush = |ui: &mut egui::Ui, para: &mut String| {
+        if !para.trim().is_empty() {
+            ui.label(para.trim().replace("**", "").replace('`', ""));
+            ui.add_space(4.0);
+        }
+        para.clear();
+    };
+    for line in text.lines() {
+        let t = line.trim_end();
+        if let Some(h) = t.strip_prefix('#') {
+            flush(ui, &mut para);
+            let level = h.chars().take_while(|c| *c == '#').count() + 1;
+            let h = h.trim_start_matches('#').trim();
+            ui.label(
+                RichText::new(h)
+                    .strong()
+                    .size(if level == 1 { 20.0 } else { 16.0 }),
+            );
+            ui.add_space(2.0);
+        } else if t.starts_with('|') {
+            flush(ui, &mut para);
+            if t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ')) {
+                continue;
+            }
+            ui.label(RichText::new(t.replace('`', "")).monospace().small());
+        } else if t.is_empty() {
+            flush(ui, &mut para);
+        } else {
+            para.push_str(t);
+            para.push(' ');
+        }
+    }
+    flush(ui, &mut para);
+}
+
+impl Component for ModelsPanel {
+    fn owns(&self, job: JobId) -> bool {
+        self.jobs.contains_key(&job)
+    }
+
+    fn on_event(
+        &mut self,
+        ctx: &egui::Context,
+        job: JobId,
+        kind: EventKind,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(p) = self.jobs.get(&job).cloned() else {
+            return;
+        };
+        let end = matches!(
+            kind,
+            EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
+        );
+        match (p, kind) {
+            (Pending::List, EventKind::Done(JobOutput::Any(b))) => {
+                if let Ok(l) = b.downcast::<Listing>() {
+                    self.listing = Some(*l);
+                }
+            }
+            (Pending::List, EventKind::Failed(m)) => self.list_error = Some(m),
+            (
+                Pending::Verify(n),
+                EventKind::Progress {
+                    fraction, message, ..
+                },
+            ) => {
+                self.verify.insert(n, Verify::Running(fraction, message));
+            }
+            (Pending::Verify(n), EventKind::Done(JobOutput::Any(b))) => {
+                if let Ok(s) = b.downcast::<Vec<(PathBuf, FileState)>>() {
+                    self.verify.insert(n, Verify::Done(*s));
+                }
+            }
+            (Pending::Verify(n), EventKind::Failed(m)) => {
+                self.verify.insert(n, Verify::Failed(m));
+            }
+            (Pending::Verify(n), EventKind::Cancelled) => {
+                self.verify.remove(&n);
+            }
+            (Pending::Card, EventKind::Done(JobOutput::Text(t))) => self.card = Some(Ok(t)),
+            (Pending::Card, EventKind::Failed(m)) => self.card = Some(Err(m)),
+            (Pending::Import, EventKind::Progress { message, .. }) => {
+                self.import_progress = Some(message);
+            }
+            (Pending::Import, EventKind::Done(JobOutput::Any(b))) => {
+                self.import_progress = None;
+                if let Ok(e) = b.downcast::<ModelEntry>() {
+                    let msg = format!(
+                        "imported {} ({} files); enables: {}. Restart Artemo for the features to pick it up.",
+                        e.name,
+                        e.files.len(),
+                        e.enables.join(", ")
+                    );
+                    actions.push(Action::Notice {
+                        text: msg.clone(),
+                        error: false,
+                    });
+                    self.import_result = Some(Ok(msg));
+                    self.listing = None;
+                }
+            }
+            (Pending::Import, EventKind::Failed(m)) => {
+                self.import_progress = None;
+                self.import_result = Some(Err(m));
+            }
+            (Pending::Import, EventKind::Cancelled) => self.import_progress = None,
+            _ => {}
+        }
+        if end {
+            self.jobs.remove(&job);
+        }
+        ctx.request_repaint();
+    }
 }

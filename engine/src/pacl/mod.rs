@@ -47,6 +47,7 @@ pub mod bench;
 pub mod jobs;
 pub mod kmeans;
 pub mod losses;
+pub mod map_job;
 pub mod partition;
 pub mod probe;
 pub mod projection;

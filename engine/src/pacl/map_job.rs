@@ -1,0 +1,497 @@
+//! The embedding map of a collection as one engine job: PACL embeddings, a 2-D projection
+//! (PCA or t-SNE), k-means clusters and zero-shot emotions, cached on disk per (model,
+//! collection content) and reused across methods and cluster counts; plus a free-text
+//! search job that keeps the model and its text encoder loaded.
+//!
+//! Cache: `<cache>/pacl-map/<model key>-<collection key>.json` ([`MapData`]), where the
+//! model key is the SHA-256 of the model's `config.json` and `model.safetensors` and the
+//! collection key the SHA-256 of every painting's id and file bytes, in order. A cache
+//! file that cannot be read or parsed, or whose keys differ, is ignored and rewritten
+//! (atomically).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::jobs::{embed_collection, search, text_encoder, zero_shot, Embeddings, Skipped};
+use super::kmeans::kmeans;
+use super::projection::{pca_2d, tsne, Method, TsneConfig};
+use super::zeroshot::Hit;
+use super::PaclModel;
+use crate::collection::{Collection, Painting};
+use crate::emotion::Emotion;
+use crate::error::{write_atomic, Error, Result};
+use crate::models::bert::SentenceEncoder;
+use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
+
+/// Where PACL weights are looked for, in order: `models/pacl` (a model trained or
+/// installed by the user, `artemo train pacl` writes there), then `models/demo/pacl`
+/// (the demo kit).
+pub const PACL_DIRS: [&str; 2] = ["pacl", "demo/pacl"];
+
+/// The first folder of [`PACL_DIRS`] under `models` holding `config.json` and
+/// `model.safetensors`.
+pub fn locate(models: &Path) -> Option<PathBuf> {
+    PACL_DIRS
+        .iter()
+        .map(|d| models.join(d))
+        .find(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
+}
+
+/// A PACL model with its frozen text encoder (the encoder is absent when its folder
+/// cannot be loaded; the reason is kept).
+pub struct LoadedPacl {
+    /// Where it came from.
+    pub dir: PathBuf,
+    /// The model.
+    pub model: PaclModel,
+    /// The text encoder, or why it could not be loaded.
+    pub encoder: std::result::Result<SentenceEncoder, String>,
+}
+
+/// Loads the model in `dir` and the text encoder its config names (under `models`).
+pub fn load_pacl(dir: &Path, models: &Path, device: &candle_core::Device) -> Result<LoadedPacl> {
+    let model = PaclModel::load(dir, device)?;
+    let encoder = text_encoder(&model, models).map_err(|e| e.to_string());
+    Ok(LoadedPacl {
+        dir: dir.to_path_buf(),
+        model,
+        encoder,
+    })
+}
+
+/// What the map job should compute.
+#[derive(Debug, Clone)]
+pub struct MapRequest {
+    /// The PACL model folder.
+    pub model_dir: PathBuf,
+    /// The models folder (for the text encoder).
+    pub models: PathBuf,
+    /// The paintings, in collection order.
+    pub paintings: Vec<Painting>,
+    /// Projection.
+    pub method: Method,
+    /// t-SNE settings (its seed is also PCA's).
+    pub tsne: TsneConfig,
+    /// k-means clusters.
+    pub k: usize,
+    /// Cache folder (`None`: no disk cache).
+    pub cache: Option<PathBuf>,
+}
+
+/// Zero-shot emotions of the mapped paintings (PACL's text tower with prompt ensembles).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapZeroShot {
+    /// Predicted emotion per mapped painting.
+    pub emotions: Vec<Emotion>,
+    /// Probability of the predicted emotion.
+    pub confidence: Vec<f32>,
+}
+
+/// A collection's map: everything the Map tab draws.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapData {
+    /// SHA-256 (hex) of the model files.
+    pub model_key: String,
+    /// SHA-256 (hex) of the collection's ids and image bytes.
+    pub collection_key: String,
+    /// The model folder.
+    pub model_dir: PathBuf,
+    /// Embeddings of the paintings that could be read (ids in collection order).
+    pub embeddings: Embeddings,
+    /// Index into the collection of every embedded painting.
+    pub indices: Vec<usize>,
+    /// Paintings that could not be read.
+    pub skipped: Vec<Skipped>,
+    /// Projections made so far, by method name (`pca`, `tsne`), one point per embedding.
+    pub projections: BTreeMap<String, Vec<[f32; 2]>>,
+    /// k-means labels by k.
+    pub clusters: BTreeMap<usize, Vec<usize>>,
+    /// Zero-shot emotions, or why there are none.
+    pub zero_shot: std::result::Result<MapZeroShot, String>,
+    /// Whether this result came from the disk cache.
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+/// The key of a projection method in [`MapData::projections`].
+pub fn method_key(m: Method) -> &'static str {
+    match m {
+        Method::Pca => "pca",
+        Method::Tsne => "tsne",
+    }
+}
+
+impl MapData {
+    /// The points of `method`, if computed.
+    pub fn points(&self, method: Method) -> Option<&[[f32; 2]]> {
+        self.projections.get(method_key(method)).map(Vec::as_slice)
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The model key: SHA-256 of `config.json` and `model.safetensors`.
+pub fn model_key(dir: &Path) -> Result<String> {
+    let files = [dir.join("config.json"), dir.join("model.safetensors")];
+    Ok(hex(&crate::emosem::cache::sha256_files(
+        &files,
+        "pacl-map v1",
+    )?))
+}
+
+/// The collection key: SHA-256 over every painting's id and file bytes (a missing file
+/// counts as empty with a marker), in order. `progress` gets the done share and returns
+/// false to stop.
+pub fn collection_key(
+    paintings: &[Painting],
+    mut progress: impl FnMut(f32) -> bool,
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    for (i, p) in paintings.iter().enumerate() {
+        h.update(p.id.as_bytes());
+        h.update([0u8]);
+        match std::fs::File::open(&p.path) {
+            Ok(mut f) => loop {
+                let n = f.read(&mut buf).map_err(|e| Error::io(&p.path, e))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            },
+            Err(_) => h.update(b"\x00missing\x00"),
+        }
+        h.update([0xffu8]);
+        if !progress((i + 1) as f32 / paintings.len().max(1) as f32) {
+            return Err(Error::Cancelled);
+        }
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// The cache file of a (model, collection) pair.
+pub fn cache_file(cache: &Path, model_key: &str, collection_key: &str) -> PathBuf {
+    cache.join("pacl-map").join(format!(
+        "{}-{}.json",
+        &model_key[..16.min(model_key.len())],
+        &collection_key[..16.min(collection_key.len())]
+    ))
+}
+
+fn read_cache(path: &Path, model_key: &str, collection_key: &str) -> Option<MapData> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let d: MapData = serde_json::from_str(&text).ok()?;
+    (d.model_key == model_key
+        && d.collection_key == collection_key
+        && d.indices.len() == d.embeddings.ids.len())
+    .then_some(d)
+}
+
+fn write_cache(path: &Path, d: &MapData) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let text = serde_json::to_string(d).map_err(|e| Error::Invalid(e.to_string()))?;
+    write_atomic(path, text.as_bytes())
+}
+
+fn project(
+    vectors: &[Vec<f32>],
+    method: Method,
+    cfg: &TsneConfig,
+    ctx: &Progress,
+) -> Result<Vec<[f32; 2]>> {
+    if vectors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let p = match method {
+        Method::Pca => pca_2d(vectors, cfg.seed)?,
+        Method::Tsne => tsne(vectors, cfg, |f| ctx.report(0.85 + 0.13 * f, "t-SNE"))?,
+    };
+    Ok(p.points)
+}
+
+/// Progress reporting for [`compute_map`]: `report(fraction, message)` returns false to
+/// stop.
+pub struct Progress<'a> {
+    report: Box<dyn Fn(f32, &str) -> bool + 'a>,
+}
+
+impl<'a> Progress<'a> {
+    /// Wraps a callback.
+    pub fn new(f: impl Fn(f32, &str) -> bool + 'a) -> Self {
+        Progress {
+            report: Box::new(f),
+        }
+    }
+
+    fn report(&self, f: f32, m: &str) -> bool {
+        (self.report)(f, m)
+    }
+}
+
+/// Computes (or completes from the cache) the map of `req`; the model comes from `slot`
+/// (loaded on first use).
+pub fn compute_map(
+    req: &MapRequest,
+    slot: &ModelSlot<LoadedPacl>,
+    device: &candle_core::Device,
+    progress: &Progress,
+) -> Result<MapData> {
+    let stop = || Error::Cancelled;
+    if !progress.report(0.0, "hashing the model and the collection") {
+        return Err(stop());
+    }
+    let mkey = model_key(&req.model_dir)?;
+    let ckey = collection_key(&req.paintings, |f| {
+        progress.report(0.05 * f, "hashing the collection")
+    })?;
+    let cache_path = req.cache.as_deref().map(|c| cache_file(c, &mkey, &ckey));
+    let cached = cache_path
+        .as_deref()
+        .and_then(|p| read_cache(p, &mkey, &ckey));
+    let from_cache = cached.is_some();
+    let mut changed = false;
+    let mut data = match cached {
+        Some(d) => d,
+        None => {
+            if !progress.report(0.05, "loading the PACL model") {
+                return Err(stop());
+            }
+            let loaded = slot.get_or_load(|| load_pacl(&req.model_dir, &req.models, device))?;
+            let coll = Collection {
+                name: String::new(),
+                source: PathBuf::new(),
+                kind: crate::collection::CollectionKind::Folder,
+                paintings: req.paintings.clone(),
+                problems: Vec::new(),
+            };
+            let r = embed_collection(&loaded.model, &coll, |f, m| {
+                progress.report(0.05 + 0.7 * f, &format!("embedding {m}"))
+            })?;
+            let pos: std::collections::HashMap<&str, usize> = req
+                .paintings
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.as_str(), i))
+                .collect();
+            // Ids are unique in a collection except for duplicated stems; map each embedded
+            // id to the first unused painting with that id.
+            let mut used = vec![false; req.paintings.len()];
+            let mut indices = Vec::with_capacity(r.embeddings.ids.len());
+            for id in &r.embeddings.ids {
+                let start = pos.get(id.as_str()).copied().unwrap_or(0);
+                let i = (start..req.paintings.len())
+                    .find(|&j| !used[j] && req.paintings[j].id == *id)
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("embedded id {id} not in the collection"))
+                    })?;
+                used[i] = true;
+                indices.push(i);
+            }
+            if !progress.report(0.78, "zero-shot emotions") {
+                return Err(stop());
+            }
+            let zs = match &loaded.encoder {
+                Ok(enc) => zero_shot(&loaded.model, enc, &r.embeddings)
+                    .map(|z| MapZeroShot {
+                        emotions: z.predictions.iter().map(|p| p.emotion).collect(),
+                        confidence: z
+                            .predictions
+                            .iter()
+                            .map(|p| p.probabilities.iter().copied().fold(0.0, f32::max))
+                            .collect(),
+                    })
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("the text encoder could not be loaded: {e}")),
+            };
+            changed = true;
+            MapData {
+                model_key: mkey.clone(),
+                collection_key: ckey.clone(),
+                model_dir: req.model_dir.clone(),
+                embeddings: r.embeddings,
+                indices,
+                skipped: r.skipped,
+                projections: BTreeMap::new(),
+                clusters: BTreeMap::new(),
+                zero_shot: zs,
+                from_cache: false,
+            }
+        }
+    };
+    if !data.projections.contains_key(method_key(req.method)) {
+        if !progress.report(0.85, "projecting") {
+            return Err(stop());
+        }
+        let pts = project(&data.embeddings.vectors, req.method, &req.tsne, progress)?;
+        data.projections.insert(method_key(req.method).into(), pts);
+        changed = true;
+    }
+    let n = data.embeddings.vectors.len();
+    let k = req.k.clamp(1, n.max(1));
+    if n > 0 && !data.clusters.contains_key(&k) {
+        if !progress.report(0.98, "k-means") {
+            return Err(stop());
+        }
+        let km = kmeans(&data.embeddings.vectors, k, req.tsne.seed, 4, 300)?;
+        data.clusters.insert(k, km.labels);
+        changed = true;
+    }
+    if changed {
+        if let Some(p) = &cache_path {
+            write_cache(p, &data)?;
+        }
+    }
+    data.from_cache = from_cache;
+    progress.report(1.0, "map ready");
+    Ok(data)
+}
+
+/// Job: [`compute_map`]; the output is `JobOutput::Any(Box<MapData>)`.
+pub fn map_job(req: MapRequest, slot: ModelSlot<LoadedPacl>) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        let progress = Progress::new(|f, m| {
+            ctx.progress(f, m);
+            !ctx.is_cancelled()
+        });
+        let d = compute_map(&req, &slot, ctx.device(), &progress)?;
+        Ok(JobOutput::Any(Box::new(d)))
+    })
+}
+
+/// Free-text search over a map's embeddings through PACL's text tower: every embedded
+/// painting's cosine with the query, best first ([`Hit::index`] indexes the embeddings).
+pub fn search_map(loaded: &LoadedPacl, embeddings: &Embeddings, query: &str) -> Result<Vec<Hit>> {
+    let enc = loaded.encoder.as_ref().map_err(|e| {
+        Error::Invalid(format!(
+            "free-text search needs the PACL text encoder ({}): {e}",
+            loaded.model.config().text_model
+        ))
+    })?;
+    let r = search(&loaded.model, enc, embeddings, query, embeddings.ids.len())?;
+    Ok(r.hits.into_iter().map(|(_, h)| h).collect())
+}
+
+/// Job: [`search_map`] with the model in `slot` (loaded from `model_dir` on first use);
+/// the output is `JobOutput::Any(Box<Vec<Hit>>)`.
+pub fn search_job(
+    model_dir: PathBuf,
+    models: PathBuf,
+    embeddings: Embeddings,
+    query: String,
+    slot: ModelSlot<LoadedPacl>,
+) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        ctx.progress(0.0, "loading the PACL text tower");
+        let loaded = slot.get_or_load(|| load_pacl(&model_dir, &models, ctx.device()))?;
+        ctx.check()?;
+        let hits = search_map(&loaded, &embeddings, &query)?;
+        Ok(JobOutput::Any(Box::new(hits)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder() -> (tempfile::TempDir, Vec<Painting>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, c) in [
+            [200u8, 30, 30],
+            [30, 30, 200],
+            [30, 200, 30],
+            [220, 220, 40],
+            [10, 10, 10],
+        ]
+        .iter()
+        .enumerate()
+        {
+            image::RgbImage::from_pixel(32, 32, image::Rgb(*c))
+                .save(dir.path().join(format!("p{i}.png")))
+                .unwrap();
+        }
+        let c = Collection::open(dir.path()).unwrap();
+        (dir, c.paintings)
+    }
+
+    #[test]
+    fn computes_caches_and_completes_maps() {
+        let (dir, paintings) = folder();
+        let models = tempfile::tempdir().unwrap();
+        assert!(locate(models.path()).is_none());
+        let mdir = models.path().join("pacl");
+        let m = PaclModel::new(
+            &super::super::PaclConfig::tiny(6),
+            &candle_core::Device::Cpu,
+            1,
+        )
+        .unwrap();
+        m.save(&mdir).unwrap();
+        assert_eq!(locate(models.path()), Some(mdir.clone()));
+        let cache = tempfile::tempdir().unwrap();
+        let req = MapRequest {
+            model_dir: mdir.clone(),
+            models: models.path().to_path_buf(),
+            paintings: paintings.clone(),
+            method: Method::Pca,
+            tsne: TsneConfig {
+                iterations: 50,
+                ..Default::default()
+            },
+            k: 2,
+            cache: Some(cache.path().to_path_buf()),
+        };
+        let slot = ModelSlot::new();
+        let dev = candle_core::Device::Cpu;
+        let ok = Progress::new(|_, _| true);
+        let a = compute_map(&req, &slot, &dev, &ok).unwrap();
+        assert!(!a.from_cache);
+        assert_eq!(a.indices, (0..5).collect::<Vec<_>>());
+        assert_eq!(a.points(Method::Pca).unwrap().len(), 5);
+        assert!(a.points(Method::Tsne).is_none());
+        assert_eq!(a.clusters[&2].len(), 5);
+        // No MiniLM in the temp models folder: zero-shot says why.
+        assert!(a.zero_shot.as_ref().unwrap_err().contains("text encoder"));
+        // Second run: from the cache, completed with t-SNE and another k.
+        let req2 = MapRequest {
+            method: Method::Tsne,
+            k: 3,
+            ..req.clone()
+        };
+        let b = compute_map(&req2, &ModelSlot::new(), &dev, &ok).unwrap();
+        assert!(b.from_cache);
+        assert_eq!(b.points(Method::Pca), a.points(Method::Pca));
+        assert_eq!(b.points(Method::Tsne).unwrap().len(), 5);
+        assert!(b.clusters.contains_key(&2) && b.clusters.contains_key(&3));
+        // Changed image bytes: another collection key, recomputed.
+        image::RgbImage::from_pixel(32, 32, image::Rgb([1u8, 2, 3]))
+            .save(dir.path().join("p0.png"))
+            .unwrap();
+        let c = compute_map(&req, &slot, &dev, &ok).unwrap();
+        assert!(!c.from_cache);
+        assert_ne!(c.collection_key, a.collection_key);
+        // A corrupt cache file is ignored.
+        let f = cache_file(cache.path(), &c.model_key, &c.collection_key);
+        std::fs::write(&f, "{").unwrap();
+        assert!(!compute_map(&req, &slot, &dev, &ok).unwrap().from_cache);
+        // Cancellation.
+        let stop = Progress::new(|_, _| false);
+        assert!(matches!(
+            compute_map(&req, &slot, &dev, &stop),
+            Err(Error::Cancelled)
+        ));
+        // Search without a text encoder names what is missing.
+        let loaded = slot.get().unwrap();
+        let e = search_map(&loaded, &a.embeddings, "lonely")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("text encoder"), "{e}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Snapshot tests of the Map tab: the map of a small collection (eight shipped paintings,
+//! `tests/fixtures/map/paintings.csv`) with the shipped demo PACL model, computed on the
+//! engine and cached; and the "not installed" state when no PACL weights are found.
+//! One test function, because the models folder is chosen through `ARTEMO_MODELS`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use artemo::gui::ArtemoApp;
+use artemo_engine::worker::EngineConfig;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+fn harness(collection: &str) -> Harness<'static, Option<ArtemoApp>> {
+    let path = PathBuf::from(collection);
+    let cfg = EngineConfig {
+        threads: 1,
+        ..Default::default()
+    };
+    Harness::builder()
+        .with_size([1000.0, 640.0])
+        .build_ui_state(
+            move |ui, app: &mut Option<ArtemoApp>| {
+                let app = app.get_or_insert_with(|| {
+                    ArtemoApp::new(ui.ctx(), None, Some(path.clone()), cfg.clone()).unwrap()
+                });
+                app.frame(ui);
+            },
+            None,
+        )
+}
+
+/// Steps until a label containing `text` shows (the engine works in the background).
+/// Steps until no thumbnail is being decoded (the status bar's spinner is animated).
+fn settle(h: &mut Harness<'_, Option<ArtemoApp>>) {
+    let t0 = Instant::now();
+    while h.query_by_label_contains("decoding").is_some() && t0.elapsed() < Duration::from_secs(60)
+    {
+        h.step();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    h.run_steps(2);
+}
+
+fn wait_for(h: &mut Harness<'_, Option<ArtemoApp>>, text: &str, secs: u64) {
+    let t0 = Instant::now();
+    loop {
+        h.step();
+        if h.query_by_label_contains(text).is_some() {
+            h.run_steps(3);
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "`{text}` did not show within {secs}s"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+fn goto_map(h: &mut Harness<'_, Option<ArtemoApp>>) {
+    wait_for(h, "8 paintings", 30);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
+    h.run_steps(2);
+}
+
+#[test]
+fn map_tab() {
+    let mut results = egui_kittest::SnapshotResults::new();
+    let cache = tempfile::tempdir().unwrap();
+    let empty_models = tempfile::tempdir().unwrap();
+    std::fs::write(empty_models.path().join("MODELS.toml"), "").unwrap();
+    // Without PACL weights: say so, offer the Models tab.
+    std::env::set_var("ARTEMO_CACHE", cache.path());
+    std::env::set_var("ARTEMO_MODELS", empty_models.path());
+    {
+        let mut h = harness("tests/fixtures/map/paintings.csv");
+        goto_map(&mut h);
+        h.get_by_label_contains("PACL weights are not installed");
+        h.get_by_label("Open the Models tab");
+        settle(&mut h);
+        h.snapshot("map_not_installed");
+        h.get_by_label("Open the Models tab").click();
+        h.run_steps(2);
+        h.get_by_label_contains("Installed weights");
+        results.extend_harness(&mut h);
+    }
+    // The shipped demo PACL model: computed on the engine, then drawn.
+    std::env::remove_var("ARTEMO_MODELS");
+    let mut h = harness("tests/fixtures/map/paintings.csv");
+    goto_map(&mut h);
+    wait_for(&mut h, "paintings mapped", 240);
+    h.get_by_label_contains("8 of 8 paintings mapped");
+    h.get_by_label_contains("computed now");
+    // No human responses for this subset: coloured by PACL zero-shot, and it says so.
+    h.get_by_label_contains("PACL zero-shot emotion (model prediction");
+    settle(&mut h);
+    h.snapshot("map_zero_shot");
+    // Search: title/artist substring matches and PACL's closest paintings, highlighted.
+    let search = h
+        .get_all_by_role(egui::accesskit::Role::TextInput)
+        .max_by(|a, b| a.rect().min.y.total_cmp(&b.rect().min.y))
+        .unwrap();
+    search.focus();
+    search.type_text("portrait");
+    h.run_steps(1);
+    h.key_press(egui::Key::Enter);
+    wait_for(&mut h, "closest to \"portrait\"", 120);
+    h.get_by_label_contains("2 title/artist match(es)");
+    assert!(h.get_all_by_label("Portrait of a Girl").count() >= 1);
+    settle(&mut h);
+    h.snapshot("map_search");
+    // Colour by k-means cluster.
+    h.get_by_label("cluster").click();
+    h.run_steps(2);
+    wait_for(&mut h, "k-means cluster of the PACL embeddings", 60);
+    let files: Vec<_> = std::fs::read_dir(cache.path().join("pacl-map"))
+        .unwrap()
+        .collect();
+    assert_eq!(files.len(), 1, "one cached map");
+    // A second window on the same collection reads the map from the disk cache.
+    results.extend_harness(&mut h);
+    drop(h);
+    let mut h = harness("tests/fixtures/map/paintings.csv");
+    goto_map(&mut h);
+    wait_for(&mut h, "from the cache", 60);
+    results.extend_harness(&mut h);
+    results.unwrap();
+}

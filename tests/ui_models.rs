@@ -1,0 +1,117 @@
+//! Snapshot tests of the Models tab: the shipped manifest's entries with their state,
+//! licences and what they enable, sha256 verification as an engine job, the demo kit's
+//! model card, where each feature looks for weights, and an import that is refused with
+//! an error naming the file.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use artemo::gui::ArtemoApp;
+use artemo_engine::worker::EngineConfig;
+use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::Harness;
+
+fn harness() -> Harness<'static, Option<ArtemoApp>> {
+    let path = PathBuf::from("tests/fixtures/map/paintings.csv");
+    let cfg = EngineConfig {
+        threads: 1,
+        ..Default::default()
+    };
+    Harness::builder()
+        .with_size([1000.0, 1500.0])
+        .build_ui_state(
+            move |ui, app: &mut Option<ArtemoApp>| {
+                let app = app.get_or_insert_with(|| {
+                    ArtemoApp::new(ui.ctx(), None, Some(path.clone()), cfg.clone()).unwrap()
+                });
+                app.frame(ui);
+            },
+            None,
+        )
+}
+
+/// Steps until no thumbnail is being decoded (the status bar's spinner is animated).
+fn settle(h: &mut Harness<'_, Option<ArtemoApp>>) {
+    let t0 = Instant::now();
+    while h.query_by_label_contains("decoding").is_some() && t0.elapsed() < Duration::from_secs(60)
+    {
+        h.step();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    h.run_steps(2);
+}
+
+fn wait_for(h: &mut Harness<'_, Option<ArtemoApp>>, text: &str, secs: u64) {
+    let t0 = Instant::now();
+    loop {
+        h.step();
+        if h.query_by_label_contains(text).is_some() {
+            h.run_steps(3);
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(secs),
+            "`{text}` did not show within {secs}s"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+#[test]
+fn models_tab() {
+    let mut h = harness();
+    wait_for(&mut h, "8 paintings", 30);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num6);
+    wait_for(&mut h, "Where each feature looks for weights", 30);
+    h.get_by_label("demo-pacl");
+    h.get_by_label("DEMO KIT");
+    h.get_by_label_contains("MIT OR Apache-2.0 (trained by the Artemo project");
+    h.get_by_label("found: demo/pacl");
+    // Verify the demo kit's files (sha256 on the engine).
+    let verify: Vec<_> = h.get_all_by_label("Verify").collect();
+    assert_eq!(verify.len(), 3);
+    verify[2].click();
+    wait_for(&mut h, "all 4 file(s) match", 60);
+    settle(&mut h);
+    h.snapshot("models_tab");
+    // An import that fails validation names the file.
+    let bad = tempfile::tempdir().unwrap();
+    std::fs::write(bad.path().join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
+    let inputs: Vec<_> = h
+        .get_all_by_role(egui::accesskit::Role::TextInput)
+        .collect();
+    let from = inputs
+        .iter()
+        .find(|n| n.value().is_some_and(|v| v.is_empty()) && n.rect().min.y > 300.0)
+        .unwrap();
+    from.focus();
+    from.type_text(&bad.path().display().to_string());
+    h.run_steps(2);
+    let inputs: Vec<_> = h
+        .get_all_by_role(egui::accesskit::Role::TextInput)
+        .collect();
+    let name = inputs
+        .iter()
+        .max_by(|a, b| a.rect().min.y.total_cmp(&b.rect().min.y))
+        .unwrap();
+    name.focus();
+    name.type_text("llama-test");
+    h.run_steps(2);
+    h.get_by_label("Validate and import").click();
+    wait_for(&mut h, "import refused", 60);
+    let node = h.get_by_label_contains("import refused");
+    let msg = node
+        .accesskit_node()
+        .label()
+        .filter(|l| !l.is_empty())
+        .or_else(|| node.value())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("config.json") && msg.contains("llama") && msg.contains("model_type"),
+        "{msg}"
+    );
+    assert!(!std::path::Path::new("models/llama-test").exists());
+    // The demo kit's model card, rendered as text in a window.
+    h.get_by_label("Demo kit model card").click();
+    wait_for(&mut h, "Artemo demo models", 30);
+}
