@@ -9,7 +9,7 @@ mod models_panel;
 mod panel;
 mod review;
 mod textures;
-mod train_panel;
+pub mod train_panel;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -989,6 +989,11 @@ impl eframe::App for ArtemoApp {
 }
 
 impl ArtemoApp {
+    /// The Train tab's panel (the UI tests set up a tiny run through it).
+    pub fn train_panel(&mut self) -> &mut train_panel::TrainPanel {
+        &mut self.train
+    }
+
     /// Draws one frame (what `eframe::App::ui` does; the snapshot tests call it directly).
     pub fn frame(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
