@@ -843,7 +843,9 @@ impl ArtemoApp {
         }
         let (help, fullscreen, escape, enter) = ctx.input(|i| {
             (
-                i.events.iter().any(|e| matches!(e, egui::Event::Text(t) if t == "?")),
+                i.events
+                    .iter()
+                    .any(|e| matches!(e, egui::Event::Text(t) if t == "?")),
                 i.key_pressed(egui::Key::F11),
                 i.key_pressed(egui::Key::Escape),
                 i.key_pressed(egui::Key::Enter),
@@ -916,7 +918,10 @@ impl ArtemoApp {
 /// The shortcut overlay's rows.
 const SHORTCUTS: &[(&str, &str)] = &[
     ("?", "show or hide this overlay"),
-    ("Ctrl+1 … Ctrl+6", "Collection, Painting, Review, Map, Train, Models"),
+    (
+        "Ctrl+1 … Ctrl+6",
+        "Collection, Painting, Review, Map, Train, Models",
+    ),
     ("← → ↑ ↓", "previous / next painting (Collection, Painting)"),
     ("Enter", "open the selected painting"),
     ("Esc", "back to the collection; close this overlay"),
@@ -1074,7 +1079,6 @@ impl ArtemoApp {
                 });
         }
     }
-
 }
 
 /// Opens the window.

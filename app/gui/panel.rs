@@ -124,5 +124,11 @@ pub trait Component {
     fn owns(&self, job: JobId) -> bool;
     /// Handles an event of one of its jobs (`Started`, `Progress`, `Partial`, `Done`,
     /// `Failed`, `Cancelled`).
-    fn on_event(&mut self, ctx: &egui::Context, job: JobId, kind: EventKind, actions: &mut Vec<Action>);
+    fn on_event(
+        &mut self,
+        ctx: &egui::Context,
+        job: JobId,
+        kind: EventKind,
+        actions: &mut Vec<Action>,
+    );
 }

@@ -385,9 +385,7 @@ impl TrainPanel {
                         with_image: Some((_, _, 0)),
                         ..
                     }) => {
-                        return Some(
-                            "none of the CSV's paintings is in the open collection".into(),
-                        )
+                        return Some("none of the CSV's paintings is in the open collection".into())
                     }
                     Some(CsvCheck::Ok { .. }) => {}
                 }
@@ -536,9 +534,12 @@ impl TrainPanel {
                 }
             }
             ui.horizontal(|ui| {
-                ui.label("Paintings at most");
-                ui.add(egui::DragValue::new(&mut self.form.max_paintings).range(0..=100_000))
-                    .on_hover_text("0: all training paintings; fewer for a quick look");
+                labelled(
+                    ui,
+                    "Paintings at most",
+                    egui::DragValue::new(&mut self.form.max_paintings).range(0..=100_000),
+                )
+                .on_hover_text("0: all training paintings; fewer for a quick look");
             });
 
             ui.add_space(8.0);
@@ -565,14 +566,11 @@ impl TrainPanel {
             match self.form.model {
                 ModelChoice::Scratch => {
                     egui::Grid::new("train-arch").num_columns(2).show(ui, |ui| {
-                        ui.label("Width");
-                        ui.add(egui::DragValue::new(&mut self.form.width).range(8..=1024));
+                        labelled(ui, "Width", egui::DragValue::new(&mut self.form.width).range(8..=1024));
                         ui.end_row();
-                        ui.label("Layers");
-                        ui.add(egui::DragValue::new(&mut self.form.layers).range(1..=12));
+                        labelled(ui, "Layers", egui::DragValue::new(&mut self.form.layers).range(1..=12));
                         ui.end_row();
-                        ui.label("Heads");
-                        ui.add(egui::DragValue::new(&mut self.form.heads).range(1..=16));
+                        labelled(ui, "Heads", egui::DragValue::new(&mut self.form.heads).range(1..=16));
                         ui.end_row();
                     });
                 }
@@ -582,7 +580,8 @@ impl TrainPanel {
                             egui::TextEdit::singleline(&mut self.form.checkpoint)
                                 .desired_width(ui.available_width() - 70.0)
                                 .hint_text("models/demo/sevlm"),
-                        );
+                        )
+                        .on_hover_text("SEVLM checkpoint folder");
                         if ui.button("Browse…").clicked() {
                             self.pick(PickTarget::Checkpoint, ui.ctx());
                         }
@@ -618,69 +617,58 @@ impl TrainPanel {
                 .num_columns(2)
                 .striped(true)
                 .show(ui, |ui| {
-                    ui.label("Epochs");
-                    ui.add(egui::DragValue::new(&mut t.epochs).range(1..=1000));
+                    labelled(ui, "Epochs", egui::DragValue::new(&mut t.epochs).range(1..=1000));
                     ui.end_row();
-                    ui.label("Pairs per batch");
-                    ui.add(egui::DragValue::new(&mut t.batch_pairs).range(1..=512));
+                    labelled(ui, "Pairs per batch", egui::DragValue::new(&mut t.batch_pairs).range(1..=512));
                     ui.end_row();
-                    ui.label("LR decoder + heads");
-                    ui.add(lr_value(&mut t.lr_decoder));
+                    labelled(ui, "LR decoder + heads", lr_value(&mut t.lr_decoder));
                     ui.end_row();
-                    ui.label("LR VAD encoder");
-                    ui.add(lr_value(&mut t.lr_vad_encoder));
+                    labelled(ui, "LR VAD encoder", lr_value(&mut t.lr_vad_encoder));
                     ui.end_row();
-                    ui.label("Warm-up steps");
-                    ui.add(egui::DragValue::new(&mut t.warmup).range(0..=100_000));
+                    labelled(ui, "Warm-up steps", egui::DragValue::new(&mut t.warmup).range(0..=100_000));
                     ui.end_row();
-                    ui.label("Weight decay");
-                    ui.add(egui::DragValue::new(&mut t.weight_decay).speed(0.001).range(0.0..=1.0));
+                    labelled(ui, "Weight decay", egui::DragValue::new(&mut t.weight_decay).speed(0.001).range(0.0..=1.0));
                     ui.end_row();
-                    ui.label("α (contrastive)");
-                    ui.add(egui::DragValue::new(&mut t.alpha).speed(0.05).range(0.0..=100.0));
+                    labelled(ui, "α (contrastive)", egui::DragValue::new(&mut t.alpha).speed(0.05).range(0.0..=100.0));
                     ui.end_row();
-                    ui.label("VAD loss weight");
-                    ui.add(egui::DragValue::new(&mut t.vad_weight).speed(0.05).range(0.0..=100.0));
+                    labelled(ui, "VAD loss weight", egui::DragValue::new(&mut t.vad_weight).speed(0.05).range(0.0..=100.0));
                     ui.end_row();
-                    ui.label("Gradient clip");
-                    ui.add(egui::DragValue::new(&mut t.clip).speed(0.05).range(0.0..=100.0));
+                    labelled(ui, "Gradient clip", egui::DragValue::new(&mut t.clip).speed(0.05).range(0.0..=100.0));
                     ui.end_row();
-                    ui.label("Seed");
-                    ui.add(egui::DragValue::new(&mut t.seed));
+                    labelled(ui, "Seed", egui::DragValue::new(&mut t.seed));
                     ui.end_row();
                 });
 
             ui.add_space(8.0);
             ui.heading("Evaluation and checkpoints");
             egui::Grid::new("train-eval").num_columns(2).show(ui, |ui| {
-                ui.label("Evaluate every (steps)");
-                ui.add(egui::DragValue::new(&mut self.form.eval_every).range(1..=100_000));
+                labelled(ui, "Evaluate every (steps)", egui::DragValue::new(&mut self.form.eval_every).range(1..=100_000));
                 ui.end_row();
-                ui.label("Validation paintings generated");
-                ui.add(egui::DragValue::new(&mut self.form.eval_paintings).range(1..=1000));
+                labelled(ui, "Validation paintings generated", egui::DragValue::new(&mut self.form.eval_paintings).range(1..=1000));
                 ui.end_row();
-                ui.label("Probe paintings");
-                ui.add(egui::DragValue::new(&mut self.form.probes).range(1..=12));
+                labelled(ui, "Probe paintings", egui::DragValue::new(&mut self.form.probes).range(1..=12));
                 ui.end_row();
-                ui.label("Best checkpoints kept");
-                ui.add(egui::DragValue::new(&mut self.form.keep).range(1..=50));
+                labelled(ui, "Best checkpoints kept", egui::DragValue::new(&mut self.form.keep).range(1..=50));
                 ui.end_row();
-                ui.label("Best by");
+                let l = ui.label("Best by");
                 egui::ComboBox::from_id_salt("train-best-by")
                     .selected_text(self.form.best_by.name())
                     .show_ui(ui, |ui| {
                         for b in BestBy::ALL {
                             ui.selectable_value(&mut self.form.best_by, b, b.name());
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(l.id);
                 ui.end_row();
             });
-            ui.label("Output folder");
+            let l = ui.label("Output folder");
             ui.horizontal(|ui| {
                 ui.add(
                     egui::TextEdit::singleline(&mut self.form.out)
                         .desired_width(ui.available_width() - 70.0),
-                );
+                )
+                .labelled_by(l.id);
                 if ui.button("Browse…").clicked() {
                     self.pick(PickTarget::Out, ui.ctx());
                 }
@@ -692,24 +680,27 @@ impl TrainPanel {
         let blocker = self.blocker(shared);
         ui.horizontal(|ui| {
             let can_start = blocker.is_none();
-            let start = ui.add_enabled(can_start, egui::Button::new(RichText::new("▶ Start").strong()));
+            let start = ui.add_enabled(
+                can_start,
+                egui::Button::new(RichText::new("Start").strong()),
+            );
             if start.clicked() {
                 self.start(shared);
             }
             if self.running() {
                 if self.control.is_paused() {
-                    if ui.button("⏵ Resume").clicked() {
+                    if ui.button("Resume").clicked() {
                         self.control.resume();
                     }
                 } else if ui
-                    .add_enabled(!self.control.is_stopping(), egui::Button::new("⏸ Pause"))
+                    .add_enabled(!self.control.is_stopping(), egui::Button::new("Pause"))
                     .on_hover_text("waits before the next step")
                     .clicked()
                 {
                     self.control.pause();
                 }
                 if ui
-                    .add_enabled(!self.control.is_stopping(), egui::Button::new("⏹ Stop"))
+                    .add_enabled(!self.control.is_stopping(), egui::Button::new("Stop"))
                     .on_hover_text("finishes the current step, evaluates and saves a checkpoint")
                     .clicked()
                 {
@@ -738,9 +729,11 @@ impl TrainPanel {
             ui.add(egui::ProgressBar::new(self.fraction).text(text));
             if self.running() {
                 ui.label(
-                    RichText::new("Other model work (explanations, masks) waits while training runs.")
-                        .small()
-                        .weak(),
+                    RichText::new(
+                        "Other model work (explanations, masks) waits while training runs.",
+                    )
+                    .small()
+                    .weak(),
                 );
             }
         }
@@ -818,11 +811,17 @@ impl TrainPanel {
                     .x_axis_label("step")
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        for (k, c) in [("val loss", C_TOTAL), ("val language", C_LANG), ("val VAD", C_VAD)] {
+                        for (k, c) in [
+                            ("val loss", C_TOTAL),
+                            ("val language", C_LANG),
+                            ("val VAD", C_VAD),
+                        ] {
                             let pts = self.metric_points(k);
                             if !pts.is_empty() {
                                 p.line(Line::new(k, PlotPoints::from(pts.clone())).color(c));
-                                p.points(Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0));
+                                p.points(
+                                    Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0),
+                                );
                             }
                         }
                     });
@@ -837,11 +836,18 @@ impl TrainPanel {
                     .include_y(0.0)
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        for (k, c) in [("BLEU-1", C_TOTAL), ("BLEU-4", C_LANG), ("ROUGE-L", C_VAD), ("ACC", C_CL)] {
+                        for (k, c) in [
+                            ("BLEU-1", C_TOTAL),
+                            ("BLEU-4", C_LANG),
+                            ("ROUGE-L", C_VAD),
+                            ("ACC", C_CL),
+                        ] {
                             let pts = self.metric_points(k);
                             if !pts.is_empty() {
                                 p.line(Line::new(k, PlotPoints::from(pts.clone())).color(c));
-                                p.points(Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0));
+                                p.points(
+                                    Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0),
+                                );
                             }
                         }
                     });
@@ -858,9 +864,15 @@ impl TrainPanel {
 
     fn probes_ui(&self, ui: &mut egui::Ui, shared: &mut Shared) {
         let Some(p) = &self.prepared else { return };
-        ui.label(RichText::new("Probe paintings (validation), regenerated at every evaluation").strong());
+        ui.label(
+            RichText::new("Probe paintings (validation), regenerated at every evaluation").strong(),
+        );
         let last = self.evals.last();
-        let prev = self.evals.len().checked_sub(2).and_then(|i| self.evals.get(i));
+        let prev = self
+            .evals
+            .len()
+            .checked_sub(2)
+            .and_then(|i| self.evals.get(i));
         let index_of = |id: &str| -> Option<usize> {
             shared
                 .collection
@@ -923,7 +935,7 @@ impl TrainPanel {
                                     let ok = q.human == Some(e);
                                     emotion_label(ui, e);
                                     if ok {
-                                        ui.label(RichText::new("✔").color(OK));
+                                        ui.label(RichText::new("match").color(OK));
                                     }
                                 }
                                 ui.label(q.text.clone());
@@ -968,16 +980,25 @@ impl TrainPanel {
                 ui.end_row();
                 for c in &self.checkpoints {
                     if c.best {
-                        ui.label(RichText::new(format!("★ best ({metric})")).color(OK).strong());
+                        ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
                     } else {
                         ui.label("");
                     }
                     ui.label(c.step.to_string());
                     ui.label(c.epoch.to_string());
                     for k in ["val loss", "BLEU-1", "ACC"] {
-                        ui.label(c.metrics.get(k).map(|v| format!("{v:.4}")).unwrap_or("—".into()));
+                        ui.label(
+                            c.metrics
+                                .get(k)
+                                .map(|v| format!("{v:.4}"))
+                                .unwrap_or("—".into()),
+                        );
                     }
-                    ui.label(RichText::new(c.dir.display().to_string()).small().monospace());
+                    ui.label(
+                        RichText::new(c.dir.display().to_string())
+                            .small()
+                            .monospace(),
+                    );
                     ui.end_row();
                 }
             });
@@ -1019,11 +1040,16 @@ impl Default for TrainPanel {
 
 impl Component for TrainPanel {
     fn owns(&self, job: JobId) -> bool {
-        self.job == Some(job)
-            || matches!(self.csv_check, Some(CsvCheck::Reading(id)) if id == job)
+        self.job == Some(job) || matches!(self.csv_check, Some(CsvCheck::Reading(id)) if id == job)
     }
 
-    fn on_event(&mut self, _: &egui::Context, job: JobId, kind: EventKind, actions: &mut Vec<Action>) {
+    fn on_event(
+        &mut self,
+        _: &egui::Context,
+        job: JobId,
+        kind: EventKind,
+        _: &mut Vec<Action>,
+    ) {
         if let Some(CsvCheck::Reading(id)) = self.csv_check {
             if id == job {
                 match kind {
@@ -1072,17 +1098,6 @@ impl Component for TrainPanel {
                             s.steps,
                             s.total_steps
                         );
-                        if let Some(b) = s.checkpoints.iter().find(|c| c.best) {
-                            actions.push(Action::Notice {
-                                text: format!(
-                                    "Training {}: best checkpoint (step {}) in {}",
-                                    if s.stopped { "stopped" } else { "finished" },
-                                    b.step,
-                                    b.dir.display()
-                                ),
-                                error: false,
-                            });
-                        }
                         self.summary = Some(*s);
                     }
                 }
@@ -1117,9 +1132,19 @@ fn lr_value(v: &mut f64) -> egui::DragValue<'_> {
         .custom_parser(|s| s.trim().parse::<f64>().ok())
 }
 
+/// A grid row: a label and the widget it names (for screen readers too).
+fn labelled(ui: &mut egui::Ui, text: &str, widget: impl egui::Widget) -> egui::Response {
+    let l = ui.label(text);
+    ui.add(widget).labelled_by(l.id)
+}
+
 fn emotion_label(ui: &mut egui::Ui, e: Emotion) {
     let [r, g, b] = e.color();
-    ui.label(RichText::new(e.name()).color(Color32::from_rgb(r, g, b)).strong());
+    ui.label(
+        RichText::new(e.name())
+            .color(Color32::from_rgb(r, g, b))
+            .strong(),
+    );
 }
 
 fn duration(s: f64) -> String {

@@ -55,14 +55,11 @@ impl Corpus {
         let set = AnnotationSet::load(&assets.join("annotations"))?;
         let coll =
             crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
-        let images: BTreeMap<String, PathBuf> = coll
-            .paintings
-            .into_iter()
-            .map(|p| (p.id, p.path))
-            .collect();
+        let images: BTreeMap<String, PathBuf> =
+            coll.paintings.into_iter().map(|p| (p.id, p.path)).collect();
         let [tr, va, te] = crate::sevlm::kit::annotation_examples(&set);
         let mut c = Corpus {
-            source: format!("Artemo's own annotations ({})", set.dir.display()),
+            source: "Artemo's own annotations".to_string(),
             splits: [tr, va, te],
             images,
             without_image: 0,
@@ -153,10 +150,18 @@ impl Corpus {
 
     fn require(&self, file: &Path) -> Result<()> {
         if self.splits[0].is_empty() {
-            return Err(Error::at(file, "splits", "no training response with an image"));
+            return Err(Error::at(
+                file,
+                "splits",
+                "no training response with an image",
+            ));
         }
         if self.splits[1].is_empty() {
-            return Err(Error::at(file, "splits", "no validation response with an image"));
+            return Err(Error::at(
+                file,
+                "splits",
+                "no validation response with an image",
+            ));
         }
         Ok(())
     }
@@ -379,7 +384,9 @@ impl Parts {
                             models.join("demo/pacl").display()
                         ))
                     })?;
-                Box::new(TowerFeaturizer::new(crate::pacl::PaclModel::load(&dir, device)?))
+                Box::new(TowerFeaturizer::new(crate::pacl::PaclModel::load(
+                    &dir, device,
+                )?))
             }
             SevlmInit::Checkpoint(dir) => {
                 crate::sevlm::load_runtime(dir, assets, models, None, device)?.featurizer
@@ -396,7 +403,7 @@ impl Parts {
 fn build_model(
     init: &SevlmInit,
     parts: &Parts,
-    train_ex: &[Example],
+    texts: &[Example],
     encoder_dim: usize,
     seed: u64,
     device: &Device,
@@ -419,7 +426,9 @@ fn build_model(
                     "decoder width {width} must be a positive multiple of the heads ({heads})"
                 )));
             }
-            let vocab = build_vocab(&parts.seq_full, train_ex, &[], 1)?;
+            // The output layer covers the tokens of the training and validation texts
+            // (validation included so that its loss is defined on every response).
+            let vocab = build_vocab(&parts.seq_full, texts, &[], 1)?;
             let mut cfg = SevlmConfig::small();
             cfg.name = "small (Train tab)".into();
             cfg.decoder.n_embd = *width;
@@ -455,7 +464,11 @@ fn build_model(
                         .to_scalar::<f32>()?
                         > 0.0);
             let vm = VarMap::new();
-            let model = Sevlm::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, device), untied)?;
+            let model = Sevlm::new(
+                &cfg,
+                VarBuilder::from_varmap(&vm, DType::F32, device),
+                untied,
+            )?;
             let report = w.load_into(&vm)?;
             if let Some(m) = report.missing.first() {
                 return Err(Error::at(
@@ -526,10 +539,11 @@ pub fn run(
         .collect();
     let encoder_dim = images.dim(2)?;
 
+    let texts: Vec<Example> = train_ex.iter().chain(val_ex).cloned().collect();
     let (model, vm, mcfg, seq) = build_model(
         &cfg.init,
         parts,
-        train_ex,
+        &texts,
         encoder_dim,
         cfg.train.seed,
         device,
@@ -588,7 +602,10 @@ pub fn run(
     }
     let mut val_refs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut val_hist: BTreeMap<String, Histogram> = BTreeMap::new();
-    for e in val_ex.iter().filter(|e| index.contains_key(e.image.as_str())) {
+    for e in val_ex
+        .iter()
+        .filter(|e| index.contains_key(e.image.as_str()))
+    {
         val_refs
             .entry(e.image.clone())
             .or_default()
@@ -632,12 +649,8 @@ pub fn run(
         out: cfg.out.clone(),
     }));
 
-    let mut store = CheckpointStore::new(
-        &cfg.out,
-        cfg.keep,
-        cfg.best_by.name(),
-        cfg.best_by.goal(),
-    )?;
+    let mut store =
+        CheckpointStore::new(&cfg.out, cfg.keep, cfg.best_by.name(), cfg.best_by.goal())?;
     let evaluate = |step: usize, epoch: usize| -> Result<EvalRecord> {
         let t0 = Instant::now();
         let mut metrics = BTreeMap::new();
@@ -876,7 +889,9 @@ mod tests {
                 .bytes()
                 .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
             let v: Vec<f32> = (0u32..4 * 16)
-                .map(|k| (((h.wrapping_add(k.wrapping_mul(2_654_435_761))) % 1000) as f32 / 500.0) - 1.0)
+                .map(|k| {
+                    (((h.wrapping_add(k.wrapping_mul(2_654_435_761))) % 1000) as f32 / 500.0) - 1.0
+                })
                 .collect();
             Ok(Tensor::from_vec(v, (1, 4, 16), device)?)
         }
@@ -910,7 +925,8 @@ mod tests {
         };
         for p in 0..6 {
             let id = format!("p{p}");
-            c.images.insert(id.clone(), PathBuf::from(format!("{id}.jpg")));
+            c.images
+                .insert(id.clone(), PathBuf::from(format!("{id}.jpg")));
             let slot = if p < 4 { 0 } else { 1 };
             for (k, (e, t)) in texts.iter().enumerate() {
                 if (k + p) % 4 == 3 {
@@ -1018,7 +1034,9 @@ mod tests {
         assert!(cfg.out.join("best.json").is_file());
         assert!(cfg.out.join("history.json").is_file());
         // Loss goes down on this tiny set.
-        assert!(evals.last().unwrap().metrics["val language"] < evals[0].metrics["val language"] + 1.0);
+        assert!(
+            evals.last().unwrap().metrics["val language"] < evals[0].metrics["val language"] + 1.0
+        );
     }
 
     #[test]
@@ -1133,6 +1151,9 @@ mod tests {
         let msg = Corpus::artemis(&ok, BTreeMap::new())
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("ok.csv") && msg.contains("open collection"), "{msg}");
+        assert!(
+            msg.contains("ok.csv") && msg.contains("open collection"),
+            "{msg}"
+        );
     }
 }

@@ -179,7 +179,9 @@ impl CheckpointStore {
     ) -> Result<CheckpointInfo> {
         let name = format!("step-{step:06}");
         let dir = self.root.join(&name);
-        let tmp = self.root.join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = self
+            .root
+            .join(format!(".{name}.tmp-{}", std::process::id()));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         }
@@ -239,10 +241,8 @@ impl CheckpointStore {
             .map(|&i| self.kept[i].step)
             .chain(latest)
             .collect();
-        let (stay, drop): (Vec<CheckpointInfo>, Vec<CheckpointInfo>) = self
-            .kept
-            .drain(..)
-            .partition(|c| keep.contains(&c.step));
+        let (stay, drop): (Vec<CheckpointInfo>, Vec<CheckpointInfo>) =
+            self.kept.drain(..).partition(|c| keep.contains(&c.step));
         for c in drop {
             if c.dir.exists() {
                 std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))?;
@@ -280,7 +280,9 @@ impl CheckpointStore {
 /// shipped demo models, installed weights, the checkpoint a session starts from).
 pub fn check_output_dir(out: &Path, protected: &[PathBuf]) -> Result<()> {
     if out.as_os_str().is_empty() {
-        return Err(Error::Invalid("choose an output folder for the checkpoints".into()));
+        return Err(Error::Invalid(
+            "choose an output folder for the checkpoints".into(),
+        ));
     }
     let norm = |p: &Path| -> PathBuf {
         // The nearest existing ancestor, canonicalised, with the rest appended.
@@ -357,7 +359,13 @@ mod tests {
         // No temporary folder is left behind.
         let hidden = std::fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
             .count();
         assert_eq!(hidden, 0);
     }
