@@ -10,7 +10,7 @@ mod models_panel;
 mod panel;
 mod review;
 mod textures;
-mod train_panel;
+pub mod train_panel;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -1045,6 +1045,11 @@ impl ArtemoApp {
     /// The current tab.
     pub fn tab(&self) -> Tab {
         self.settings.tab
+    }
+
+    /// The Train tab's panel (the UI tests set up a tiny run through it).
+    pub fn train_panel(&mut self) -> &mut train_panel::TrainPanel {
+        &mut self.train
     }
 
     /// Draws one frame (what `eframe::App::ui` does; the snapshot tests call it directly).

@@ -1,26 +1,1159 @@
-//! The Train tab: fine-tuning with live curves.
+//! The Train tab: SEVLM fine-tuning or training from scratch with live curves.
+//!
+//! Left: data source (the shipped annotations, or an ArtEmis CSV over the open
+//! collection, checked on the engine's io lane as soon as it is picked), model (a new
+//! small SEVLM over the demo kit's image tower, or a checkpoint folder such as
+//! `models/demo/sevlm`), the hyper-parameters pre-filled with the paper's values (and a
+//! "CPU demo recipe" preset), evaluation and checkpoint settings, output folder.
+//! Right: start / pause / resume / stop, progress with ETA, loss and metric curves, the
+//! probe paintings regenerated at every evaluation and the kept checkpoints (best
+//! marked). The session runs on the engine's compute lane
+//! (`artemo_engine::sevlm::session::session_job`); its events arrive as typed partials.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+
+use artemo_engine::emotion::Emotion;
+use artemo_engine::sevlm::kit::KitSevlmConfig;
+use artemo_engine::sevlm::session::{
+    session_job, BestBy, DataSource, EvalRecord, Prepared, SessionConfig, SessionEvent, SevlmInit,
+    StepRecord, Summary,
+};
+use artemo_engine::sevlm::SevlmTrainConfig;
+use artemo_engine::train::session::{check_output_dir, CheckpointInfo, Control};
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane};
+use egui::{Color32, RichText};
+use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::panel::{Action, Component, Shared};
-use artemo_engine::worker::{EventKind, JobId};
+
+/// Which data the session trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataChoice {
+    /// Artemo's own annotations on the shipped paintings.
+    Shipped,
+    /// An ArtEmis CSV over the open collection.
+    Artemis,
+}
+
+/// Where the model starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// A new small SEVLM over the demo kit's tower.
+    Scratch,
+    /// A SEVLM checkpoint folder.
+    Checkpoint,
+}
+
+/// The form: everything a session is started with.
+#[derive(Debug, Clone)]
+pub struct Form {
+    /// Data source.
+    pub data: DataChoice,
+    /// The ArtEmis CSV (when `data` is `Artemis`).
+    pub csv: String,
+    /// Model start.
+    pub model: ModelChoice,
+    /// Checkpoint folder (when `model` is `Checkpoint`).
+    pub checkpoint: String,
+    /// New model's decoder width, layers, heads.
+    pub width: usize,
+    /// Decoder layers.
+    pub layers: usize,
+    /// Decoder heads.
+    pub heads: usize,
+    /// Training hyper-parameters.
+    pub train: SevlmTrainConfig,
+    /// Evaluate every this many steps.
+    pub eval_every: usize,
+    /// Validation paintings generated at each evaluation.
+    pub eval_paintings: usize,
+    /// Probe paintings shown.
+    pub probes: usize,
+    /// Checkpoints kept.
+    pub keep: usize,
+    /// Metric ranking checkpoints.
+    pub best_by: BestBy,
+    /// Paintings at most (0: all).
+    pub max_paintings: usize,
+    /// Output folder.
+    pub out: String,
+}
+
+impl Form {
+    /// The paper's hyper-parameters (SEVLM), a new demo-shaped model, shipped data.
+    pub fn paper(checkpoint: Option<&Path>, out: &Path) -> Self {
+        let kit = KitSevlmConfig::full(2026);
+        Form {
+            data: DataChoice::Shipped,
+            csv: String::new(),
+            model: if checkpoint.is_some() {
+                ModelChoice::Checkpoint
+            } else {
+                ModelChoice::Scratch
+            },
+            checkpoint: checkpoint
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            width: kit.width,
+            layers: kit.layers,
+            heads: kit.heads,
+            train: SevlmTrainConfig::default(),
+            eval_every: 50,
+            eval_paintings: 16,
+            probes: 4,
+            keep: 3,
+            best_by: BestBy::ValLoss,
+            max_paintings: 0,
+            out: out.display().to_string(),
+        }
+    }
+
+    /// The demo kit's CPU recipe (`KitSevlmConfig::full`): higher learning rates with
+    /// warm-up, batches of 16 pairs, 14 epochs, a 3-layer 192-wide decoder.
+    pub fn cpu_recipe(&mut self) {
+        let kit = KitSevlmConfig::full(self.train.seed);
+        self.train = kit.train;
+        self.width = kit.width;
+        self.layers = kit.layers;
+        self.heads = kit.heads;
+        self.eval_every = 25;
+    }
+
+    fn session(&self) -> SessionConfig {
+        SessionConfig {
+            train: self.train.clone(),
+            init: match self.model {
+                ModelChoice::Scratch => SevlmInit::Scratch {
+                    width: self.width,
+                    layers: self.layers,
+                    heads: self.heads,
+                },
+                ModelChoice::Checkpoint => {
+                    SevlmInit::Checkpoint(PathBuf::from(self.checkpoint.trim()))
+                }
+            },
+            out: PathBuf::from(self.out.trim()),
+            eval_every: self.eval_every,
+            eval_paintings: self.eval_paintings,
+            probes: self.probes,
+            keep: self.keep,
+            best_by: self.best_by,
+            max_paintings: self.max_paintings,
+        }
+    }
+}
+
+/// An ArtEmis CSV check (rows read on the engine's io lane).
+#[derive(Debug, Clone)]
+enum CsvCheck {
+    Reading(JobId),
+    Ok {
+        responses: usize,
+        paintings: std::collections::BTreeSet<String>,
+        /// (collection it was counted against, paintings with an image there).
+        with_image: Option<(PathBuf, usize, usize)>,
+    },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Idle,
+    Running,
+    Finished,
+    Failed,
+}
 
 /// The tab's state.
-pub struct TrainPanel {}
+pub struct TrainPanel {
+    /// The form (public for the UI tests, which set a tiny run).
+    pub form: Form,
+    assets: Option<PathBuf>,
+    models: Option<PathBuf>,
+    tower: bool,
+    job: Option<JobId>,
+    control: Arc<Control>,
+    state: State,
+    status: String,
+    error: Option<String>,
+    fraction: f32,
+    eta: Option<f64>,
+    prepared: Option<Prepared>,
+    steps: Vec<StepRecord>,
+    evals: Vec<EvalRecord>,
+    checkpoints: Vec<CheckpointInfo>,
+    summary: Option<Summary>,
+    csv_check: Option<CsvCheck>,
+    picking: Option<(PickTarget, Receiver<Option<PathBuf>>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PickTarget {
+    Csv,
+    Checkpoint,
+    Out,
+}
 
 impl TrainPanel {
-    /// The tab before first use.
+    /// The tab before first use: the paper's defaults, starting from the demo kit's
+    /// SEVLM when it is installed.
     pub fn new() -> Self {
-        TrainPanel {}
+        let models = artemo_engine::find_models();
+        let checkpoint = models
+            .as_ref()
+            .map(|m| m.join("demo/sevlm"))
+            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file());
+        let tower = models.as_ref().is_some_and(|m| {
+            m.join("demo/pacl/config.json").is_file() || m.join("pacl/config.json").is_file()
+        });
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        TrainPanel {
+            form: Form::paper(checkpoint.as_deref(), &home.join("artemo-runs/sevlm")),
+            assets: artemo_engine::find_assets(),
+            models,
+            tower,
+            job: None,
+            control: Arc::new(Control::new()),
+            state: State::Idle,
+            status: String::new(),
+            error: None,
+            fraction: 0.0,
+            eta: None,
+            prepared: None,
+            steps: Vec::new(),
+            evals: Vec::new(),
+            checkpoints: Vec::new(),
+            summary: None,
+            csv_check: None,
+            picking: None,
+        }
+    }
+
+    /// True while a session runs.
+    pub fn running(&self) -> bool {
+        self.state == State::Running
+    }
+
+    /// True while the running session is paused.
+    pub fn paused(&self) -> bool {
+        self.running() && self.control.is_paused()
+    }
+
+    /// Steps received so far.
+    pub fn steps_seen(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The session's end, once it finished.
+    pub fn summary(&self) -> Option<&Summary> {
+        self.summary.as_ref()
+    }
+
+    /// Why the last session failed.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
     }
 
     /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut egui::Ui, _shared: &mut Shared) {
-        ui.label("Under construction in this build.");
+    pub fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        self.poll_picker(shared);
+        self.count_with_image(shared);
+        egui::Panel::left("train-form")
+            .resizable(true)
+            .default_size(340.0)
+            .size_range(280.0..=520.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| self.form_ui(ui, shared));
+            });
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| self.run_ui(ui, shared));
+        });
+    }
+
+    fn pick(&mut self, target: PickTarget, ctx: &egui::Context) {
+        if self.picking.is_some() {
+            return;
+        }
+        let (tx, rx) = channel();
+        let ctx = ctx.clone();
+        // The portal dialog blocks: it runs on its own thread, never the UI's.
+        std::thread::spawn(move || {
+            let d = rfd::FileDialog::new();
+            let r = match target {
+                PickTarget::Csv => d.add_filter("ArtEmis CSV", &["csv"]).pick_file(),
+                PickTarget::Checkpoint | PickTarget::Out => d.pick_folder(),
+            };
+            let _ = tx.send(r);
+            ctx.request_repaint();
+        });
+        self.picking = Some((target, rx));
+    }
+
+    /// Counts the CSV's paintings present in the open collection (again when it changes).
+    fn count_with_image(&mut self, shared: &Shared) {
+        let Some(CsvCheck::Ok {
+            paintings,
+            with_image,
+            ..
+        }) = &mut self.csv_check
+        else {
+            return;
+        };
+        let Some(c) = shared.collection else {
+            *with_image = None;
+            return;
+        };
+        if with_image
+            .as_ref()
+            .is_some_and(|w| w.0 == c.source && w.1 == c.paintings.len())
+        {
+            return;
+        }
+        let n = c
+            .paintings
+            .iter()
+            .filter(|p| paintings.contains(&p.id))
+            .count();
+        *with_image = Some((c.source.clone(), c.paintings.len(), n));
+    }
+
+    fn poll_picker(&mut self, shared: &mut Shared) {
+        let Some((target, rx)) = &self.picking else {
+            return;
+        };
+        let target = *target;
+        match rx.try_recv() {
+            Ok(Some(p)) => {
+                self.picking = None;
+                let s = p.display().to_string();
+                match target {
+                    PickTarget::Csv => {
+                        self.form.csv = s;
+                        self.check_csv(shared);
+                    }
+                    PickTarget::Checkpoint => self.form.checkpoint = s,
+                    PickTarget::Out => self.form.out = s,
+                }
+            }
+            Ok(None) | Err(std::sync::mpsc::TryRecvError::Disconnected) => self.picking = None,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+    }
+
+    fn check_csv(&mut self, shared: &mut Shared) {
+        let path = PathBuf::from(self.form.csv.trim());
+        if path.as_os_str().is_empty() {
+            self.csv_check = None;
+            return;
+        }
+        match shared.engine.submit(Command::LoadAnnotations { path }) {
+            Ok(id) => self.csv_check = Some(CsvCheck::Reading(id)),
+            Err(e) => self.csv_check = Some(CsvCheck::Failed(e.to_string())),
+        }
+    }
+
+    /// Why Start is not possible now (None: it is).
+    fn blocker(&self, shared: &Shared) -> Option<String> {
+        if self.running() {
+            return Some("a session is running".into());
+        }
+        if self.assets.is_none() {
+            return Some("the assets/ folder was not found (set ARTEMO_ASSETS)".into());
+        }
+        let Some(models) = &self.models else {
+            return Some("the models/ folder was not found (set ARTEMO_MODELS)".into());
+        };
+        match self.form.data {
+            DataChoice::Shipped => {}
+            DataChoice::Artemis => {
+                if shared.collection.is_none() {
+                    return Some("open the collection holding the CSV's paintings".into());
+                }
+                match &self.csv_check {
+                    None => return Some("choose an ArtEmis CSV".into()),
+                    Some(CsvCheck::Reading(_)) => return Some("reading the CSV…".into()),
+                    Some(CsvCheck::Failed(e)) => return Some(e.clone()),
+                    Some(CsvCheck::Ok {
+                        with_image: Some((_, _, 0)),
+                        ..
+                    }) => {
+                        return Some("none of the CSV's paintings is in the open collection".into())
+                    }
+                    Some(CsvCheck::Ok { .. }) => {}
+                }
+            }
+        }
+        match self.form.model {
+            ModelChoice::Scratch if !self.tower => {
+                return Some(format!(
+                    "a new SEVLM needs the demo kit's image tower ({}): run `artemo train --preset demo`",
+                    models.join("demo/pacl").display()
+                ))
+            }
+            ModelChoice::Checkpoint => {
+                let d = Path::new(self.form.checkpoint.trim());
+                if !d.join("config.json").is_file() || !d.join("model.safetensors").is_file() {
+                    return Some(format!(
+                        "{}: not a SEVLM folder (config.json + model.safetensors)",
+                        d.display()
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if self.form.model == ModelChoice::Scratch
+            && (self.form.heads == 0 || !self.form.width.is_multiple_of(self.form.heads))
+        {
+            return Some("the width must be a multiple of the heads".into());
+        }
+        let mut protected = vec![models.join("demo"), models.join("sevlm")];
+        if self.form.model == ModelChoice::Checkpoint {
+            protected.push(PathBuf::from(self.form.checkpoint.trim()));
+        }
+        if let Err(e) = check_output_dir(Path::new(self.form.out.trim()), &protected) {
+            return Some(e.to_string());
+        }
+        None
+    }
+
+    /// Starts a session with the form's settings.
+    pub fn start(&mut self, shared: &mut Shared) {
+        if let Some(why) = self.blocker(shared) {
+            self.error = Some(why);
+            return;
+        }
+        let (Some(assets), Some(models)) = (self.assets.clone(), self.models.clone()) else {
+            return;
+        };
+        let source = match self.form.data {
+            DataChoice::Shipped => DataSource::Shipped,
+            DataChoice::Artemis => DataSource::ArtemisCsv {
+                csv: PathBuf::from(self.form.csv.trim()),
+                images: shared
+                    .collection
+                    .map(|c| {
+                        c.paintings
+                            .iter()
+                            .map(|p| (p.id.clone(), p.path.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            },
+        };
+        self.control = Arc::new(Control::new());
+        let job = session_job(
+            source,
+            self.form.session(),
+            assets,
+            models,
+            self.control.clone(),
+        );
+        match shared.engine.submit(Command::Run {
+            name: "train SEVLM".into(),
+            lane: Lane::Compute,
+            job,
+        }) {
+            Ok(id) => {
+                self.job = Some(id);
+                self.state = State::Running;
+                self.status = "waiting for the engine".into();
+                self.error = None;
+                self.fraction = 0.0;
+                self.eta = None;
+                self.prepared = None;
+                self.steps.clear();
+                self.evals.clear();
+                self.checkpoints.clear();
+                self.summary = None;
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    fn form_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        let enabled = !self.running();
+        ui.add_enabled_ui(enabled, |ui| {
+            ui.heading("Data");
+            ui.radio_value(
+                &mut self.form.data,
+                DataChoice::Shipped,
+                "Shipped annotations (Artemo's own, 267 paintings)",
+            );
+            ui.radio_value(
+                &mut self.form.data,
+                DataChoice::Artemis,
+                "ArtEmis CSV over the open collection",
+            );
+            if self.form.data == DataChoice::Artemis {
+                ui.horizontal(|ui| {
+                    let r = ui.add(
+                        egui::TextEdit::singleline(&mut self.form.csv)
+                            .desired_width(ui.available_width() - 70.0)
+                            .hint_text("artemis_dataset_release_v0.csv"),
+                    );
+                    if r.lost_focus() {
+                        self.check_csv(shared);
+                    }
+                    if ui.button("Browse…").clicked() {
+                        self.pick(PickTarget::Csv, ui.ctx());
+                    }
+                });
+                match &self.csv_check {
+                    Some(CsvCheck::Reading(_)) => {
+                        ui.horizontal(|ui| {
+                            ui.spinner();
+                            ui.label("reading…");
+                        });
+                    }
+                    Some(CsvCheck::Ok {
+                        responses,
+                        paintings,
+                        with_image,
+                    }) => {
+                        let n = with_image.as_ref().map(|w| w.2).unwrap_or(0);
+                        ui.label(
+                            RichText::new(format!(
+                                "{responses} responses on {} paintings; {n} of them in the open collection; split 85/5/10 by artwork (ArtEmis' seed)",
+                                paintings.len()
+                            ))
+                            .small(),
+                        );
+                    }
+                    Some(CsvCheck::Failed(e)) => {
+                        ui.colored_label(ERROR, e);
+                    }
+                    None => {}
+                }
+            }
+            ui.horizontal(|ui| {
+                labelled(
+                    ui,
+                    "Paintings at most",
+                    egui::DragValue::new(&mut self.form.max_paintings).range(0..=100_000),
+                )
+                .on_hover_text("0: all training paintings; fewer for a quick look");
+            });
+
+            ui.add_space(8.0);
+            ui.heading("Model");
+            ui.add_enabled_ui(self.tower, |ui| {
+                ui.radio_value(
+                    &mut self.form.model,
+                    ModelChoice::Scratch,
+                    "New small SEVLM (demo-kit image tower, frozen)",
+                );
+            });
+            if !self.tower {
+                ui.label(
+                    RichText::new("needs models/demo/pacl: run `artemo train --preset demo`")
+                        .small()
+                        .weak(),
+                );
+            }
+            ui.radio_value(
+                &mut self.form.model,
+                ModelChoice::Checkpoint,
+                "SEVLM checkpoint (fine-tune)",
+            );
+            match self.form.model {
+                ModelChoice::Scratch => {
+                    egui::Grid::new("train-arch").num_columns(2).show(ui, |ui| {
+                        labelled(ui, "Width", egui::DragValue::new(&mut self.form.width).range(8..=1024));
+                        ui.end_row();
+                        labelled(ui, "Layers", egui::DragValue::new(&mut self.form.layers).range(1..=12));
+                        ui.end_row();
+                        labelled(ui, "Heads", egui::DragValue::new(&mut self.form.heads).range(1..=16));
+                        ui.end_row();
+                    });
+                }
+                ModelChoice::Checkpoint => {
+                    ui.horizontal(|ui| {
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.form.checkpoint)
+                                .desired_width(ui.available_width() - 70.0)
+                                .hint_text("models/demo/sevlm"),
+                        )
+                        .on_hover_text("SEVLM checkpoint folder");
+                        if ui.button("Browse…").clicked() {
+                            self.pick(PickTarget::Checkpoint, ui.ctx());
+                        }
+                    });
+                }
+            }
+
+            ui.add_space(8.0);
+            ui.heading("Hyper-parameters");
+            ui.horizontal(|ui| {
+                if ui
+                    .button("Paper defaults")
+                    .on_hover_text("SEVLM's published values: 30 epochs, 32 pairs, lr 2e-5 / 4e-5, alpha 2")
+                    .clicked()
+                {
+                    let seed = self.form.train.seed;
+                    self.form.train = SevlmTrainConfig {
+                        seed,
+                        ..Default::default()
+                    };
+                    self.form.eval_every = 50;
+                }
+                if ui
+                    .button("CPU demo recipe")
+                    .on_hover_text("the demo kit's small-model recipe (artemo train --preset demo)")
+                    .clicked()
+                {
+                    self.form.cpu_recipe();
+                }
+            });
+            let t = &mut self.form.train;
+            egui::Grid::new("train-hp")
+                .num_columns(2)
+                .striped(true)
+                .show(ui, |ui| {
+                    labelled(ui, "Epochs", egui::DragValue::new(&mut t.epochs).range(1..=1000));
+                    ui.end_row();
+                    labelled(ui, "Pairs per batch", egui::DragValue::new(&mut t.batch_pairs).range(1..=512));
+                    ui.end_row();
+                    labelled(ui, "LR decoder + heads", lr_value(&mut t.lr_decoder));
+                    ui.end_row();
+                    labelled(ui, "LR VAD encoder", lr_value(&mut t.lr_vad_encoder));
+                    ui.end_row();
+                    labelled(ui, "Warm-up steps", egui::DragValue::new(&mut t.warmup).range(0..=100_000));
+                    ui.end_row();
+                    labelled(ui, "Weight decay", egui::DragValue::new(&mut t.weight_decay).speed(0.001).range(0.0..=1.0));
+                    ui.end_row();
+                    labelled(ui, "α (contrastive)", egui::DragValue::new(&mut t.alpha).speed(0.05).range(0.0..=100.0));
+                    ui.end_row();
+                    labelled(ui, "VAD loss weight", egui::DragValue::new(&mut t.vad_weight).speed(0.05).range(0.0..=100.0));
+                    ui.end_row();
+                    labelled(ui, "Gradient clip", egui::DragValue::new(&mut t.clip).speed(0.05).range(0.0..=100.0));
+                    ui.end_row();
+                    labelled(ui, "Seed", egui::DragValue::new(&mut t.seed));
+                    ui.end_row();
+                });
+
+            ui.add_space(8.0);
+            ui.heading("Evaluation and checkpoints");
+            egui::Grid::new("train-eval").num_columns(2).show(ui, |ui| {
+                labelled(ui, "Evaluate every (steps)", egui::DragValue::new(&mut self.form.eval_every).range(1..=100_000));
+                ui.end_row();
+                labelled(ui, "Validation paintings generated", egui::DragValue::new(&mut self.form.eval_paintings).range(1..=1000));
+                ui.end_row();
+                labelled(ui, "Probe paintings", egui::DragValue::new(&mut self.form.probes).range(1..=12));
+                ui.end_row();
+                labelled(ui, "Best checkpoints kept", egui::DragValue::new(&mut self.form.keep).range(1..=50));
+                ui.end_row();
+                let l = ui.label("Best by");
+                egui::ComboBox::from_id_salt("train-best-by")
+                    .selected_text(self.form.best_by.name())
+                    .show_ui(ui, |ui| {
+                        for b in BestBy::ALL {
+                            ui.selectable_value(&mut self.form.best_by, b, b.name());
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                ui.end_row();
+            });
+            let l = ui.label("Output folder");
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.form.out)
+                        .desired_width(ui.available_width() - 70.0),
+                )
+                .labelled_by(l.id);
+                if ui.button("Browse…").clicked() {
+                    self.pick(PickTarget::Out, ui.ctx());
+                }
+            });
+        });
+    }
+
+    fn run_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        let blocker = self.blocker(shared);
+        ui.horizontal(|ui| {
+            let can_start = blocker.is_none();
+            let start = ui.add_enabled(
+                can_start,
+                egui::Button::new(RichText::new("Start").strong()),
+            );
+            if start.clicked() {
+                self.start(shared);
+            }
+            if self.running() {
+                if self.control.is_paused() {
+                    if ui.button("Resume").clicked() {
+                        self.control.resume();
+                    }
+                } else if ui
+                    .add_enabled(!self.control.is_stopping(), egui::Button::new("Pause"))
+                    .on_hover_text("waits before the next step")
+                    .clicked()
+                {
+                    self.control.pause();
+                }
+                if ui
+                    .add_enabled(!self.control.is_stopping(), egui::Button::new("Stop"))
+                    .on_hover_text("finishes the current step, evaluates and saves a checkpoint")
+                    .clicked()
+                {
+                    self.control.stop();
+                }
+            }
+            if !self.running() {
+                if let Some(why) = &blocker {
+                    ui.label(RichText::new(why).color(ERROR));
+                }
+            }
+        });
+        if let Some(e) = &self.error {
+            ui.colored_label(ERROR, e);
+        }
+        if self.running() || self.state == State::Finished {
+            let mut text = self.status.clone();
+            if self.running() && self.control.is_paused() {
+                text = format!("paused · {text}");
+            } else if self.running() && self.control.is_stopping() {
+                text = format!("stopping · {text}");
+            }
+            if let (true, Some(eta)) = (self.running() && !self.control.is_paused(), self.eta) {
+                text.push_str(&format!(" · ETA {}", duration(eta)));
+            }
+            ui.add(egui::ProgressBar::new(self.fraction).text(text));
+            if self.running() {
+                ui.label(
+                    RichText::new(
+                        "Other model work (explanations, masks) waits while training runs.",
+                    )
+                    .small()
+                    .weak(),
+                );
+            }
+        }
+        if let Some(p) = &self.prepared {
+            ui.label(
+                RichText::new(format!(
+                    "{} · {} · {} training pairs, {} validation responses ({} paintings generated) · {} parameters{}",
+                    p.model,
+                    p.source,
+                    p.train_pairs,
+                    p.val_sequences,
+                    p.eval_paintings,
+                    p.parameters,
+                    if p.skipped > 0 {
+                        format!(" · {} responses skipped (no image or words outside the vocabulary)", p.skipped)
+                    } else {
+                        String::new()
+                    }
+                ))
+                .small(),
+            );
+        }
+        if self.state == State::Idle {
+            ui.add_space(12.0);
+            ui.label("Choose data, a model and hyper-parameters on the left, then Start. Curves, probe paintings and checkpoints appear here as the session runs.");
+            return;
+        }
+        ui.add_space(6.0);
+        self.curves(ui);
+        ui.add_space(6.0);
+        self.probes_ui(ui, shared);
+        ui.add_space(6.0);
+        self.checkpoints_ui(ui);
+    }
+
+    fn curves(&self, ui: &mut egui::Ui) {
+        let h = 190.0;
+        let w = ((ui.available_width() - 16.0) / 3.0).max(160.0);
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.set_width(w);
+                ui.label(RichText::new("Training loss").strong());
+                let series = |f: &dyn Fn(&StepRecord) -> Option<f32>| -> Vec<[f64; 2]> {
+                    self.steps
+                        .iter()
+                        .filter_map(|s| f(s).map(|v| [s.losses.step as f64, v as f64]))
+                        .collect()
+                };
+                let total = series(&|s| Some(s.losses.total));
+                let lang = series(&|s| Some(s.losses.language));
+                let vad = series(&|s| s.losses.vad);
+                let cl = series(&|s| s.losses.contrastive);
+                Plot::new("train-loss")
+                    .height(h)
+                    .legend(Legend::default())
+                    .x_axis_label("step")
+                    .allow_scroll(false)
+                    .show(ui, |p| {
+                        p.line(Line::new("total", PlotPoints::from(total)).color(C_TOTAL));
+                        p.line(Line::new("language", PlotPoints::from(lang)).color(C_LANG));
+                        if !vad.is_empty() {
+                            p.line(Line::new("VAD", PlotPoints::from(vad)).color(C_VAD));
+                        }
+                        if !cl.is_empty() {
+                            p.line(Line::new("contrastive", PlotPoints::from(cl)).color(C_CL));
+                        }
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.set_width(w);
+                ui.label(RichText::new("Validation loss").strong());
+                Plot::new("train-val")
+                    .height(h)
+                    .legend(Legend::default())
+                    .x_axis_label("step")
+                    .allow_scroll(false)
+                    .show(ui, |p| {
+                        for (k, c) in [
+                            ("val loss", C_TOTAL),
+                            ("val language", C_LANG),
+                            ("val VAD", C_VAD),
+                        ] {
+                            let pts = self.metric_points(k);
+                            if !pts.is_empty() {
+                                p.line(Line::new(k, PlotPoints::from(pts.clone())).color(c));
+                                p.points(
+                                    Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0),
+                                );
+                            }
+                        }
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.set_width(w);
+                ui.label(RichText::new("Text metrics (validation)").strong());
+                Plot::new("train-metrics")
+                    .height(h)
+                    .legend(Legend::default())
+                    .x_axis_label("step")
+                    .include_y(0.0)
+                    .allow_scroll(false)
+                    .show(ui, |p| {
+                        for (k, c) in [
+                            ("BLEU-1", C_TOTAL),
+                            ("BLEU-4", C_LANG),
+                            ("ROUGE-L", C_VAD),
+                            ("ACC", C_CL),
+                        ] {
+                            let pts = self.metric_points(k);
+                            if !pts.is_empty() {
+                                p.line(Line::new(k, PlotPoints::from(pts.clone())).color(c));
+                                p.points(
+                                    Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0),
+                                );
+                            }
+                        }
+                    });
+            });
+        });
+    }
+
+    fn metric_points(&self, key: &str) -> Vec<[f64; 2]> {
+        self.evals
+            .iter()
+            .filter_map(|e| e.metrics.get(key).map(|v| [e.step as f64, *v]))
+            .collect()
+    }
+
+    fn probes_ui(&self, ui: &mut egui::Ui, shared: &mut Shared) {
+        let Some(p) = &self.prepared else { return };
+        ui.label(
+            RichText::new("Probe paintings (validation), regenerated at every evaluation").strong(),
+        );
+        let last = self.evals.last();
+        let prev = self
+            .evals
+            .len()
+            .checked_sub(2)
+            .and_then(|i| self.evals.get(i));
+        let index_of = |id: &str| -> Option<usize> {
+            shared
+                .collection
+                .and_then(|c| c.paintings.iter().position(|q| q.id == id))
+        };
+        egui::Grid::new("train-probes")
+            .num_columns(4)
+            .striped(true)
+            .spacing([12.0, 6.0])
+            .show(ui, |ui| {
+                ui.label(RichText::new("painting").weak());
+                ui.label(RichText::new("viewers").weak());
+                ui.label(
+                    RichText::new(match last {
+                        Some(e) => format!("step {}", e.step),
+                        None => "latest".into(),
+                    })
+                    .weak(),
+                );
+                ui.label(
+                    RichText::new(match prev {
+                        Some(e) => format!("step {}", e.step),
+                        None => "before".into(),
+                    })
+                    .weak(),
+                );
+                ui.end_row();
+                for (id, _) in &p.probes {
+                    ui.horizontal(|ui| {
+                        if let Some(i) = index_of(id) {
+                            match shared.thumbs.get(&i) {
+                                Some(t) => {
+                                    let s = t.size_vec2();
+                                    let k = 56.0 / s.x.max(s.y);
+                                    ui.add(egui::Image::new((t.id(), s * k)));
+                                }
+                                None => {
+                                    shared.actions.push(Action::WantThumb(i));
+                                    ui.add_sized([56.0, 56.0], egui::Spinner::new());
+                                }
+                            }
+                        }
+                        ui.label(id);
+                    });
+                    let probe = |e: Option<&EvalRecord>| {
+                        e.and_then(|e| e.probes.iter().find(|q| &q.painting == id).cloned())
+                    };
+                    let now = probe(last);
+                    match now.as_ref().and_then(|q| q.human) {
+                        Some(h) => emotion_label(ui, h),
+                        None => {
+                            ui.label(RichText::new("no majority").weak());
+                        }
+                    }
+                    match &now {
+                        Some(q) => {
+                            ui.horizontal_wrapped(|ui| {
+                                ui.set_max_width(420.0);
+                                if let Some(e) = q.emotion {
+                                    let ok = q.human == Some(e);
+                                    emotion_label(ui, e);
+                                    if ok {
+                                        ui.label(RichText::new("match").color(OK));
+                                    }
+                                }
+                                ui.label(q.text.clone());
+                            });
+                        }
+                        None => {
+                            ui.label(RichText::new("after the first evaluation").weak());
+                        }
+                    }
+                    match probe(prev) {
+                        Some(q) => {
+                            ui.horizontal_wrapped(|ui| {
+                                ui.set_max_width(320.0);
+                                ui.label(RichText::new(q.text).weak());
+                            });
+                        }
+                        None => {
+                            ui.label("");
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+    }
+
+    fn checkpoints_ui(&self, ui: &mut egui::Ui) {
+        ui.label(RichText::new("Checkpoints").strong());
+        if self.checkpoints.is_empty() {
+            ui.label(RichText::new("saved at every evaluation; the best are kept").weak());
+            return;
+        }
+        let metric = self.form.best_by.name();
+        egui::Grid::new("train-ckpt")
+            .num_columns(6)
+            .striped(true)
+            .spacing([14.0, 4.0])
+            .show(ui, |ui| {
+                for h in ["", "step", "epoch", "val loss", "BLEU-1", "ACC"] {
+                    ui.label(RichText::new(h).weak());
+                }
+                ui.label(RichText::new("folder").weak());
+                ui.end_row();
+                for c in &self.checkpoints {
+                    if c.best {
+                        ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
+                    } else {
+                        ui.label("");
+                    }
+                    ui.label(c.step.to_string());
+                    ui.label(c.epoch.to_string());
+                    for k in ["val loss", "BLEU-1", "ACC"] {
+                        ui.label(
+                            c.metrics
+                                .get(k)
+                                .map(|v| format!("{v:.4}"))
+                                .unwrap_or("—".into()),
+                        );
+                    }
+                    ui.label(
+                        RichText::new(c.dir.display().to_string())
+                            .small()
+                            .monospace(),
+                    );
+                    ui.end_row();
+                }
+            });
+        if let Some(s) = &self.summary {
+            ui.label(
+                RichText::new(format!(
+                    "{} after {} of {} steps · {} evaluations",
+                    if s.stopped { "Stopped" } else { "Finished" },
+                    s.steps,
+                    s.total_steps,
+                    s.evaluations
+                ))
+                .strong(),
+            );
+        }
+    }
+
+    fn on_partial(&mut self, ev: SessionEvent) {
+        match ev {
+            SessionEvent::Prepared(p) => {
+                self.status = format!("{} steps planned", p.total_steps);
+                self.prepared = Some(p);
+            }
+            SessionEvent::Step(s) => {
+                self.eta = Some(s.eta_s);
+                self.steps.push(s);
+            }
+            SessionEvent::Eval(e) => self.evals.push(e),
+            SessionEvent::Checkpoints(c) => self.checkpoints = c,
+        }
+    }
+}
+
+impl Default for TrainPanel {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl Component for TrainPanel {
-    fn owns(&self, _job: JobId) -> bool {
-        false
+    fn owns(&self, job: JobId) -> bool {
+        self.job == Some(job) || matches!(self.csv_check, Some(CsvCheck::Reading(id)) if id == job)
     }
-    fn on_event(&mut self, _: &egui::Context, _: JobId, _: EventKind, _: &mut Vec<Action>) {}
+
+    fn on_event(
+        &mut self,
+        _: &egui::Context,
+        job: JobId,
+        kind: EventKind,
+        _: &mut Vec<Action>,
+    ) {
+        if let Some(CsvCheck::Reading(id)) = self.csv_check {
+            if id == job {
+                match kind {
+                    EventKind::Done(JobOutput::Annotations(rows)) => {
+                        let paintings: std::collections::BTreeSet<&str> =
+                            rows.iter().map(|r| r.painting.as_str()).collect();
+                        self.csv_check = Some(CsvCheck::Ok {
+                            responses: rows.len(),
+                            paintings: paintings.into_iter().map(String::from).collect(),
+                            with_image: None,
+                        });
+                    }
+                    EventKind::Failed(msg) => self.csv_check = Some(CsvCheck::Failed(msg)),
+                    EventKind::Cancelled => self.csv_check = None,
+                    _ => {}
+                }
+                return;
+            }
+        }
+        if self.job != Some(job) {
+            return;
+        }
+        match kind {
+            EventKind::Started { .. } => self.status = "starting".into(),
+            EventKind::Progress {
+                fraction, message, ..
+            } => {
+                self.fraction = fraction;
+                self.status = message;
+            }
+            EventKind::Partial(JobOutput::Any(b)) => {
+                if let Ok(ev) = b.downcast::<SessionEvent>() {
+                    self.on_partial(*ev);
+                }
+            }
+            EventKind::Partial(_) => {}
+            EventKind::Done(out) => {
+                self.job = None;
+                self.state = State::Finished;
+                self.fraction = 1.0;
+                if let JobOutput::Any(b) = out {
+                    if let Ok(s) = b.downcast::<Summary>() {
+                        self.status = format!(
+                            "{} at step {}/{}",
+                            if s.stopped { "stopped" } else { "finished" },
+                            s.steps,
+                            s.total_steps
+                        );
+                        self.summary = Some(*s);
+                    }
+                }
+            }
+            EventKind::Failed(msg) => {
+                self.job = None;
+                self.state = State::Failed;
+                self.error = Some(format!("training failed: {msg}"));
+            }
+            EventKind::Cancelled => {
+                self.job = None;
+                self.state = State::Failed;
+                self.error = Some("training cancelled".into());
+            }
+        }
+    }
+}
+
+const ERROR: Color32 = Color32::from_rgb(0xCC, 0x66, 0x77);
+const OK: Color32 = Color32::from_rgb(0x44, 0xAA, 0x99);
+// Paul Tol's bright scheme (colour-blind safe).
+const C_TOTAL: Color32 = Color32::from_rgb(0x44, 0x77, 0xAA);
+const C_LANG: Color32 = Color32::from_rgb(0xEE, 0x66, 0x77);
+const C_VAD: Color32 = Color32::from_rgb(0x22, 0x88, 0x33);
+const C_CL: Color32 = Color32::from_rgb(0xCC, 0xBB, 0x44);
+
+fn lr_value(v: &mut f64) -> egui::DragValue<'_> {
+    egui::DragValue::new(v)
+        .speed(1e-6)
+        .range(0.0..=1.0)
+        .custom_formatter(|x, _| format!("{x:.1e}"))
+        .custom_parser(|s| s.trim().parse::<f64>().ok())
+}
+
+/// A grid row: a label and the widget it names (for screen readers too).
+fn labelled(ui: &mut egui::Ui, text: &str, widget: impl egui::Widget) -> egui::Response {
+    let l = ui.label(text);
+    ui.add(widget).labelled_by(l.id)
+}
+
+fn emotion_label(ui: &mut egui::Ui, e: Emotion) {
+    let [r, g, b] = e.color();
+    ui.label(
+        RichText::new(e.name())
+            .color(Color32::from_rgb(r, g, b))
+            .strong(),
+    );
+}
+
+fn duration(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{s} s")
+    }
 }

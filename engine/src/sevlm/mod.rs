@@ -18,6 +18,7 @@ pub mod data;
 pub mod generate;
 pub mod kit;
 pub mod model;
+pub mod session;
 pub mod train;
 pub mod vad_encoder;
 

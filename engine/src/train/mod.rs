@@ -2,6 +2,7 @@
 //! and checkpoint saving.
 
 pub mod optim;
+pub mod session;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,0 +1,144 @@
+//! Snapshot tests of the Train tab (egui_kittest, wgpu): the idle form, and a tiny real
+//! SEVLM session on the shipped data (6 paintings, a 32-wide one-layer model over the
+//! demo kit's tower) started, paused, resumed and finished through the panel's buttons.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use artemo::gui::train_panel::{DataChoice, ModelChoice};
+use artemo::gui::ArtemoApp;
+use artemo_engine::worker::EngineConfig;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+fn app() -> ArtemoApp {
+    let ctx = egui::Context::default();
+    // Relative to the package root (the tests' working folder), so that the path shown
+    // in the top bar is the same on every machine.
+    ArtemoApp::new(
+        &ctx,
+        None,
+        Some(PathBuf::from("assets/paintings/aic/paintings.csv")),
+        EngineConfig {
+            threads: 1,
+            ..Default::default()
+        },
+    )
+    .expect("app")
+}
+
+fn harness(app: ArtemoApp) -> Harness<'static, ArtemoApp> {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1360.0, 900.0))
+        .build_ui_state(|ui, app: &mut ArtemoApp| app.frame(ui), app);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num5);
+    h.run_steps(3);
+    h
+}
+
+/// Frames until `done` holds (with time for the engine to work between frames).
+fn run_until(
+    h: &mut Harness<'static, ArtemoApp>,
+    what: &str,
+    done: impl Fn(&mut ArtemoApp) -> bool,
+) {
+    let t0 = Instant::now();
+    while !done(h.state_mut()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(15));
+        h.step();
+    }
+}
+
+fn out_dir(name: &str) -> PathBuf {
+    // A fixed path: it is shown in the snapshots.
+    let d = std::env::temp_dir().join(format!("artemo-ui-train/{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn train_tab_idle() {
+    let mut a = app();
+    let f = &mut a.train_panel().form;
+    f.model = ModelChoice::Scratch;
+    f.out = out_dir("idle").display().to_string();
+    let mut h = harness(a);
+    h.run_steps(4);
+    assert!(h.query_by_label("Paper defaults").is_some());
+    assert!(h.query_by_label("Start").is_some());
+    h.snapshot("train_idle");
+}
+
+#[test]
+fn train_tab_tiny_run_pause_resume_finish() {
+    let mut a = app();
+    let out = out_dir("tiny");
+    {
+        let f = &mut a.train_panel().form;
+        f.data = DataChoice::Shipped;
+        f.model = ModelChoice::Scratch;
+        f.width = 32;
+        f.layers = 1;
+        f.heads = 2;
+        f.max_paintings = 6;
+        f.train.epochs = 3;
+        f.train.batch_pairs = 4;
+        f.train.lr_decoder = 3e-3;
+        f.train.lr_vad_encoder = 3e-3;
+        f.eval_every = 4;
+        f.eval_paintings = 2;
+        f.probes = 2;
+        f.keep = 2;
+        f.out = out.display().to_string();
+    }
+    let mut h = harness(a);
+    // The shipped collection must be open before the run (probe thumbnails).
+    run_until(&mut h, "the collection", |_| true);
+    h.get_by_label("Start").click();
+    h.run_steps(2);
+    assert!(h.state_mut().train_panel().running());
+    // Pause at once: the session waits before its first step.
+    h.get_by_label("Pause").click();
+    h.run_steps(2);
+    assert!(h.state_mut().train_panel().paused());
+    std::thread::sleep(Duration::from_millis(1500));
+    h.run_steps(2);
+    let seen = h.state_mut().train_panel().steps_seen();
+    std::thread::sleep(Duration::from_millis(700));
+    h.run_steps(2);
+    assert_eq!(
+        h.state_mut().train_panel().steps_seen(),
+        seen,
+        "steps while paused"
+    );
+    h.get_by_label("Resume").click();
+    h.run_steps(2);
+    assert!(!h.state_mut().train_panel().paused());
+    run_until(&mut h, "the end of the run", |a| {
+        let p = a.train_panel();
+        p.summary().is_some() || p.error().is_some()
+    });
+    let p = h.state_mut().train_panel();
+    assert_eq!(p.error(), None);
+    let s = p.summary().expect("summary").clone();
+    assert!(!s.stopped);
+    assert_eq!(s.steps, s.total_steps);
+    assert!(s.evaluations >= 2);
+    let best = s
+        .checkpoints
+        .iter()
+        .find(|c| c.best)
+        .expect("a best checkpoint");
+    assert!(best.dir.join("model.safetensors").is_file());
+    assert!(out.join("best.json").is_file());
+    // Probe thumbnails load on the io lane.
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(25));
+        h.step();
+    }
+    h.snapshot("train_after_tiny_run");
+}
