@@ -55,6 +55,7 @@ pub mod features;
 pub mod losses;
 pub mod postprocess;
 pub mod train;
+pub mod view;
 
 use std::collections::HashMap;
 use std::path::Path;
