@@ -1,44 +1,765 @@
 //! The Painting tab's canvas (pan, zoom, fit, fullscreen) and EmoSEM's eight emotion
-//! masks over the painting.
+//! masks over the painting: per-emotion toggle and colour, opacity, fill / contour /
+//! probability styles, the dominant emotion per pixel, a hover readout of the emotions
+//! under the cursor, each mask's explanation, and Single-Mask for a chosen emotion.
+//!
+//! The masks are computed by an engine job (`emosem::view::view_job`) at most
+//! [`MASK_SIDE`] pixels on a side; each emotion streams in as it is ready.
 
-use super::panel::{Action, Component, Shared};
-use artemo_engine::worker::{EventKind, JobId};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
-/// The canvas and masks state.
-pub struct Masks {}
+use artemo_engine::emosem::view::{self, MaskRuntime, ViewResult, ViewSize};
+use artemo_engine::emosem::EMOTIONS;
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::Emotion;
+use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, TextureOptions, Vec2};
 
-impl Masks {
-    /// A canvas with no masks computed yet.
-    pub fn new() -> Self {
-        Masks {}
+use super::panel::{Action, Component, Shared, Tab};
+use super::textures::LruCache;
+
+/// Longest side of the computed probability maps.
+const MASK_SIDE: usize = 768;
+/// Paintings whose masks stay in memory.
+const KEEP_PAINTINGS: usize = 4;
+/// Mask textures kept on the GPU.
+const TEXTURE_CACHE: usize = 48;
+/// Linear when minified, nearest when magnified (deep zoom shows pixels).
+pub(super) const PIXEL_TEXTURE: TextureOptions = TextureOptions {
+    magnification: egui::TextureFilter::Nearest,
+    minification: egui::TextureFilter::Linear,
+    wrap_mode: egui::TextureWrapMode::ClampToEdge,
+    mipmap_mode: None,
+};
+
+/// Pan and zoom of an image in a canvas: `scale` screen points per image pixel, `pan` the
+/// image's top-left corner relative to the canvas' top-left.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ViewXform {
+    scale: f32,
+    pan: Vec2,
+    fit: bool,
+}
+
+impl ViewXform {
+    pub(super) fn new() -> Self {
+        ViewXform {
+            scale: 1.0,
+            pan: Vec2::ZERO,
+            fit: true,
+        }
     }
 
-    /// Draws the painting (central area).
-    pub fn canvas(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
-        match shared.view {
-            Some((tex, _)) => {
-                let ts = tex.size_vec2();
-                let avail = ui.available_size();
-                let scale = (avail.x / ts.x).min(avail.y / ts.y);
-                ui.centered_and_justified(|ui| {
-                    ui.add(egui::Image::new((tex.id(), ts * scale)));
-                });
+    /// Fit the image to the canvas (again on every resize until the user zooms).
+    pub(super) fn fit(&mut self) {
+        self.fit = true;
+    }
+
+    pub(super) fn zoom_percent(&self) -> f32 {
+        self.scale * 100.0
+    }
+
+    fn fit_now(&mut self, rect: Rect, img: Vec2) {
+        let s = (rect.width() / img.x).min(rect.height() / img.y).max(1e-4);
+        self.scale = s;
+        self.pan = (rect.size() - img * s) * 0.5;
+    }
+
+    /// Zooms by `factor` keeping the image point under `at` (screen) in place.
+    pub(super) fn zoom_at(&mut self, rect: Rect, at: Pos2, factor: f32) {
+        let new = (self.scale * factor).clamp(0.01, 64.0);
+        let f = new / self.scale;
+        let local = at - rect.min;
+        self.pan = local - (local - self.pan) * f;
+        self.scale = new;
+        self.fit = false;
+    }
+
+    /// Handles wheel / pinch zoom and dragging (`drag_pans`: the primary button pans; the
+    /// middle and secondary buttons always do), and the +, −, F and 0 keys when `keys`.
+    pub(super) fn interact(
+        &mut self,
+        ui: &egui::Ui,
+        resp: &egui::Response,
+        rect: Rect,
+        img: Vec2,
+        drag_pans: bool,
+        keys: bool,
+    ) {
+        if self.fit {
+            self.fit_now(rect, img);
+        }
+        if let Some(pos) = resp.hover_pos() {
+            let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
+            let factor = zoom * (scroll / 300.0).exp();
+            if (factor - 1.0).abs() > 1e-4 {
+                self.zoom_at(rect, pos, factor);
             }
-            None => {
-                ui.centered_and_justified(|ui| ui.spinner());
+        }
+        let drag = resp.dragged_by(egui::PointerButton::Middle)
+            || resp.dragged_by(egui::PointerButton::Secondary)
+            || (drag_pans && resp.dragged_by(egui::PointerButton::Primary));
+        if drag {
+            self.pan += resp.drag_delta();
+            self.fit = false;
+        }
+        if keys && !ui.ctx().egui_wants_keyboard_input() {
+            let (plus, minus, f, one) = ui.input(|i| {
+                let plain = !i.modifiers.command && !i.modifiers.alt;
+                (
+                    plain && (i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals)),
+                    plain && i.key_pressed(egui::Key::Minus),
+                    plain && i.key_pressed(egui::Key::F),
+                    plain && i.key_pressed(egui::Key::Num0),
+                )
+            });
+            let c = resp.hover_pos().unwrap_or(rect.center());
+            if plus {
+                self.zoom_at(rect, c, 1.25);
+            }
+            if minus {
+                self.zoom_at(rect, c, 0.8);
+            }
+            if one {
+                let c = rect.center();
+                self.zoom_at(rect, c, 1.0 / self.scale);
+            }
+            if f {
+                self.fit_now(rect, img);
+                self.fit = true;
             }
         }
     }
 
-    /// Draws the masks' controls (side panel).
-    pub fn controls(&mut self, ui: &mut egui::Ui, _shared: &mut Shared) {
-        ui.label("Emotion masks: under construction in this build.");
+    /// Where the image lies on screen.
+    pub(super) fn image_rect(&self, rect: Rect, img: Vec2) -> Rect {
+        Rect::from_min_size(rect.min + self.pan, img * self.scale)
+    }
+
+    /// Screen point -> image pixel coordinates (may lie outside the image).
+    pub(super) fn to_image(&self, rect: Rect, p: Pos2) -> Pos2 {
+        ((p - rect.min - self.pan) / self.scale).to_pos2()
     }
 }
 
-impl Component for Masks {
-    fn owns(&self, _job: JobId) -> bool {
-        false
+/// Draws the toolbar of a canvas (fit, 1:1, −, +, zoom %); returns true when something was
+/// pressed.
+pub(super) fn zoom_toolbar(ui: &mut egui::Ui, xf: &mut ViewXform, rect: Rect) {
+    if ui.button("Fit").on_hover_text("Fit to window (F)").clicked() {
+        xf.fit();
     }
-    fn on_event(&mut self, _: &egui::Context, _: JobId, _: EventKind, _: &mut Vec<Action>) {}
+    if ui.button("1:1").on_hover_text("One image pixel per screen pixel (0)").clicked() {
+        let s = xf.scale;
+        xf.zoom_at(rect, rect.center(), 1.0 / s);
+    }
+    if ui.button("−").on_hover_text("Zoom out (−, wheel)").clicked() {
+        xf.zoom_at(rect, rect.center(), 0.8);
+    }
+    if ui.button("+").on_hover_text("Zoom in (+, wheel)").clicked() {
+        xf.zoom_at(rect, rect.center(), 1.25);
+    }
+    ui.label(format!("{:.0}%", xf.zoom_percent()));
+}
+
+/// How masks are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Style {
+    /// The product mask (probability > 0.5), filled.
+    Fill,
+    /// The product mask's outline.
+    Contour,
+    /// The probability as opacity.
+    Probability,
+}
+
+/// Which masks are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compose {
+    /// Every enabled emotion, each in its colour.
+    All,
+    /// Per pixel, the enabled emotion with the highest probability above 0.5.
+    Dominant,
+    /// One chosen emotion (Single-Mask).
+    Single(Emotion),
+}
+
+/// The masks of one painting.
+struct PaintingMasks {
+    path: PathBuf,
+    results: HashMap<Emotion, ViewResult>,
+    requested: HashSet<Emotion>,
+    jobs: Vec<JobId>,
+    error: Option<String>,
+    dominant: Option<(u64, TextureHandle)>,
+}
+
+/// The canvas and masks state.
+pub struct Masks {
+    slot: ModelSlot<MaskRuntime>,
+    dir: Option<PathBuf>,
+    models: Option<PathBuf>,
+    paintings: Vec<PaintingMasks>,
+    textures: LruCache<(PathBuf, Emotion, Style), TextureHandle>,
+    xf: ViewXform,
+    last_image: Option<PathBuf>,
+    show: bool,
+    enabled: [bool; 8],
+    colors: [Color32; 8],
+    opacity: f32,
+    style: Style,
+    compose: Compose,
+}
+
+fn emotion_color(e: Emotion) -> Color32 {
+    let [r, g, b] = e.color();
+    Color32::from_rgb(r, g, b)
+}
+
+fn slot_of(e: Emotion) -> usize {
+    EMOTIONS.iter().position(|x| *x == e).unwrap_or(0)
+}
+
+impl Masks {
+    /// A canvas with no masks computed yet; finds installed EmoSEM weights.
+    pub fn new() -> Self {
+        let models = artemo_engine::find_models();
+        let dir = models.as_deref().and_then(view::locate);
+        Masks {
+            slot: ModelSlot::new(),
+            dir,
+            models,
+            paintings: Vec::new(),
+            textures: LruCache::new(TEXTURE_CACHE),
+            xf: ViewXform::new(),
+            last_image: None,
+            show: false,
+            enabled: [true; 8],
+            colors: EMOTIONS.map(emotion_color),
+            opacity: 0.55,
+            style: Style::Fill,
+            compose: Compose::All,
+        }
+    }
+
+    fn entry(&mut self, path: &PathBuf) -> &mut PaintingMasks {
+        if let Some(i) = self.paintings.iter().position(|p| &p.path == path) {
+            let e = self.paintings.remove(i);
+            self.paintings.insert(0, e);
+        } else {
+            self.paintings.insert(
+                0,
+                PaintingMasks {
+                    path: path.clone(),
+                    results: HashMap::new(),
+                    requested: HashSet::new(),
+                    jobs: Vec::new(),
+                    error: None,
+                    dominant: None,
+                },
+            );
+            self.paintings.truncate(KEEP_PAINTINGS);
+        }
+        &mut self.paintings[0]
+    }
+
+    fn current_path(shared: &Shared) -> Option<PathBuf> {
+        let c = shared.collection?;
+        c.paintings.get(shared.selected?).map(|p| p.path.clone())
+    }
+
+    /// Starts the jobs for the emotions the current mode needs.
+    fn request(&mut self, shared: &mut Shared, path: &PathBuf) {
+        let Some(dir) = self.dir.clone() else { return };
+        let want: Vec<Emotion> = match self.compose {
+            Compose::Single(e) => vec![e],
+            _ => EMOTIONS.to_vec(),
+        };
+        let slot = self.slot.clone();
+        let models = self.models.clone();
+        let e = self.entry(path);
+        if e.error.is_some() {
+            return;
+        }
+        let missing: Vec<Emotion> = want
+            .into_iter()
+            .filter(|x| !e.requested.contains(x))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let Some(assets) = artemo_engine::find_assets() else {
+            e.error = Some("the assets/ folder was not found (set ARTEMO_ASSETS)".into());
+            return;
+        };
+        let models = models.unwrap_or_else(|| dir.clone());
+        let load = move |device: &artemo_engine::Device| {
+            view::load_runtime(&dir, &assets, &models, device)
+        };
+        let job = view::view_job(
+            slot,
+            load,
+            path.clone(),
+            missing.clone(),
+            ViewSize::MaxSide(MASK_SIDE),
+        );
+        match shared.engine.submit(Command::Run {
+            name: "EmoSEM masks".into(),
+            lane: Lane::Compute,
+            job,
+        }) {
+            Ok(id) => {
+                e.jobs.push(id);
+                e.requested.extend(missing);
+            }
+            Err(err) => shared.notice(format!("EmoSEM: {err}"), true),
+        }
+    }
+
+    /// Draws the painting (central area).
+    pub fn canvas(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        let Some((tex, original)) = shared.view else {
+            ui.centered_and_justified(|ui| ui.spinner());
+            return;
+        };
+        let tex = tex.clone();
+        let path = Self::current_path(shared);
+        if path != self.last_image {
+            self.xf.fit();
+            // Stop computing masks of paintings no longer shown.
+            for p in &mut self.paintings {
+                if Some(&p.path) != path.as_ref() {
+                    for j in p.jobs.drain(..) {
+                        shared.engine.cancel(j);
+                    }
+                    p.requested.retain(|e| p.results.contains_key(e));
+                }
+            }
+            self.last_image = path.clone();
+        }
+        let keys = !ui.ctx().egui_wants_keyboard_input();
+        if keys && ui.input(|i| i.key_pressed(egui::Key::M) && !i.modifiers.command) {
+            self.show = !self.show;
+        }
+        if self.show {
+            if let Some(p) = &path {
+                self.request(shared, p);
+            }
+        }
+        let img = Vec2::new(original.0.max(1) as f32, original.1.max(1) as f32);
+        let mut toolbar_rect = ui.available_rect_before_wrap();
+        ui.horizontal(|ui| {
+            toolbar_rect = ui.max_rect();
+            zoom_toolbar(ui, &mut self.xf, toolbar_rect);
+            ui.separator();
+            ui.toggle_value(&mut self.show, "Emotion masks")
+                .on_hover_text("Show or hide the EmoSEM masks (M)");
+            let full = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
+            if ui
+                .button(if full { "Leave fullscreen" } else { "Fullscreen" })
+                .on_hover_text("F11")
+                .clicked()
+            {
+                ui.ctx()
+                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!full));
+            }
+        });
+        let (rect, resp) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
+        self.xf.interact(ui, &resp, rect, img, true, true);
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 0.0, ui.visuals().extreme_bg_color);
+        let irect = self.xf.image_rect(rect, img);
+        let uv = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
+        painter.image(tex.id(), irect, uv, Color32::WHITE);
+        let Some(path) = path else { return };
+        if self.show {
+            self.draw_masks(ui, &painter, irect, &path);
+        }
+        if let Some(pos) = resp.hover_pos() {
+            let p = self.xf.to_image(rect, pos);
+            if p.x >= 0.0 && p.y >= 0.0 && p.x < img.x && p.y < img.y {
+                let readout = self.readout(&path, p, img);
+                let (x, y) = (p.x as u32, p.y as u32);
+                resp.on_hover_ui_at_pointer(|ui| {
+                    ui.label(RichText::new(format!("pixel {x}, {y}")).small().weak());
+                    for (e, prob, top) in readout {
+                        ui.horizontal(|ui| {
+                            let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
+                            ui.painter().rect_filled(r, 2.0, self.colors[slot_of(e)]);
+                            let t = format!("{:<12} {:>3.0}%", e.name(), prob * 100.0);
+                            let t = RichText::new(t).monospace();
+                            ui.label(if top { t.strong() } else { t.weak() });
+                        });
+                    }
+                });
+            }
+        }
+    }
+
+    /// The emotions under image point `p` (original pixels), highest probability first,
+    /// with whether each is in its mask; only computed, enabled emotions.
+    fn readout(&self, path: &PathBuf, p: Pos2, img: Vec2) -> Vec<(Emotion, f32, bool)> {
+        let Some(e) = self.paintings.iter().find(|x| &x.path == path) else {
+            return Vec::new();
+        };
+        let mut rows: Vec<(Emotion, f32, bool)> = e
+            .results
+            .values()
+            .filter(|r| self.visible(r.result.emotion))
+            .map(|r| {
+                let m = &r.result.probability;
+                let x = ((p.x / img.x * m.width as f32) as usize).min(m.width - 1);
+                let y = ((p.y / img.y * m.height as f32) as usize).min(m.height - 1);
+                let v = m.data[y * m.width + x];
+                (r.result.emotion, v, r.result.mask.get(x, y))
+            })
+            .collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        rows
+    }
+
+    fn visible(&self, e: Emotion) -> bool {
+        match self.compose {
+            Compose::Single(s) => s == e,
+            _ => self.enabled[slot_of(e)],
+        }
+    }
+
+    fn draw_masks(&mut self, ui: &egui::Ui, painter: &egui::Painter, irect: Rect, path: &PathBuf) {
+        let uv = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
+        let ctx = ui.ctx().clone();
+        let Some(i) = self.paintings.iter().position(|p| &p.path == path) else {
+            return;
+        };
+        if self.compose == Compose::Dominant {
+            let key = self.dominant_key();
+            let entry = &mut self.paintings[i];
+            if entry.results.is_empty() {
+                return;
+            }
+            if entry.dominant.as_ref().is_none_or(|(k, _)| *k != key) {
+                let img = dominant_image(&entry.results, &self.enabled, &self.colors, self.style);
+                let tex = ctx.load_texture("emosem-dominant", img, PIXEL_TEXTURE);
+                entry.dominant = Some((key, tex));
+            }
+            if let Some((_, t)) = &entry.dominant {
+                painter.image(t.id(), irect, uv, Color32::WHITE.gamma_multiply(self.opacity));
+            }
+            return;
+        }
+        let mut order: Vec<Emotion> = self.paintings[i]
+            .results
+            .keys()
+            .copied()
+            .filter(|e| self.visible(*e))
+            .collect();
+        order.sort_by_key(|e| slot_of(*e));
+        for e in order {
+            let key = (path.clone(), e, self.style);
+            if !self.textures.contains(&key) {
+                let Some(r) = self.paintings[i].results.get(&e) else {
+                    continue;
+                };
+                let img = layer_image(r, self.style);
+                let name = format!("emosem-{}-{:?}", e.name(), self.style);
+                self.textures.insert(key.clone(), ctx.load_texture(name, img, PIXEL_TEXTURE));
+            }
+            if let Some(t) = self.textures.get(&key) {
+                let tint = self.colors[slot_of(e)].gamma_multiply(self.opacity);
+                painter.image(t.id(), irect, uv, tint);
+            }
+        }
+    }
+
+    fn dominant_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.enabled.hash(&mut h);
+        for c in &self.colors {
+            c.to_array().hash(&mut h);
+        }
+        self.style.hash(&mut h);
+        h.finish()
+    }
+
+    /// Draws the masks' controls (side panel).
+    pub fn controls(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        ui.label(RichText::new("Where the emotions are (EmoSEM)").strong());
+        let Some(dir) = self.dir.clone() else {
+            ui.label(
+                RichText::new(
+                    "EmoSEM weights are not installed, so no mask is shown. Train the demo kit \
+                     (`artemo train --preset demo`) or install real weights in models/emosem \
+                     (`artemo models import`), then restart.",
+                )
+                .italics(),
+            );
+            if ui.button("Open the Models tab").clicked() {
+                shared.actions.push(Action::Goto(Tab::Models));
+            }
+            return;
+        };
+        if dir.components().any(|c| c.as_os_str() == "demo") {
+            ui.horizontal_wrapped(|ui| {
+                egui::Frame::new()
+                    .fill(Color32::from_rgb(0xDD, 0xAA, 0x33))
+                    .corner_radius(3.0)
+                    .inner_margin(egui::Margin::symmetric(6, 2))
+                    .show(ui, |ui| {
+                        ui.label(RichText::new("DEMO MODEL").strong().color(Color32::BLACK));
+                    });
+                ui.label(RichText::new("small CPU EmoSEM trained on the shipped regions").small());
+            });
+        } else {
+            ui.label(RichText::new(format!("weights: {}", dir.display())).small().weak());
+        }
+        ui.horizontal(|ui| {
+            ui.toggle_value(&mut self.show, "Show masks (M)");
+            let path = Self::current_path(shared);
+            if let Some(e) = path.as_ref().and_then(|p| self.paintings.iter().find(|x| &x.path == p))
+            {
+                if !e.jobs.is_empty() {
+                    ui.spinner();
+                    ui.label(format!("{}/8", e.results.len()));
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.compose, Compose::All, "All")
+                .on_hover_text("Every enabled emotion in its colour");
+            ui.selectable_value(&mut self.compose, Compose::Dominant, "Dominant")
+                .on_hover_text("Per pixel, the enabled emotion with the highest probability above 50%");
+            let single = match self.compose {
+                Compose::Single(e) => Some(e),
+                _ => None,
+            };
+            if ui
+                .selectable_label(single.is_some(), "Single-Mask")
+                .on_hover_text("One chosen emotion")
+                .clicked()
+            {
+                self.compose = Compose::Single(single.unwrap_or(Emotion::Awe));
+            }
+            if let Compose::Single(mut e) = self.compose {
+                egui::ComboBox::from_id_salt("single-emotion")
+                    .selected_text(e.name())
+                    .show_ui(ui, |ui| {
+                        for x in EMOTIONS {
+                            ui.selectable_value(&mut e, x, x.name());
+                        }
+                    });
+                self.compose = Compose::Single(e);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.style, Style::Fill, "Fill");
+            ui.selectable_value(&mut self.style, Style::Contour, "Contour");
+            ui.selectable_value(&mut self.style, Style::Probability, "Probability")
+                .on_hover_text("Opacity follows the model's probability");
+            ui.add(egui::Slider::new(&mut self.opacity, 0.05..=1.0).text("opacity"));
+        });
+        let path = Self::current_path(shared);
+        let entry = path
+            .as_ref()
+            .and_then(|p| self.paintings.iter().find(|x| &x.path == p));
+        if let Some(err) = entry.and_then(|e| e.error.as_ref()) {
+            ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
+        }
+        if !self.show && entry.is_none_or(|e| e.results.is_empty()) {
+            ui.label(RichText::new("Turn the masks on (M) to compute them.").weak());
+        }
+        ui.add_space(4.0);
+        let results: Vec<Option<ViewResult>> = EMOTIONS
+            .iter()
+            .map(|e| entry.and_then(|x| x.results.get(e).cloned()))
+            .collect();
+        for (k, e) in EMOTIONS.into_iter().enumerate() {
+            if let Compose::Single(s) = self.compose {
+                if s != e {
+                    continue;
+                }
+            }
+            let r = &results[k];
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut self.enabled[k], "");
+                ui.color_edit_button_srgba(&mut self.colors[k])
+                    .on_hover_text("The mask's colour");
+                ui.add_sized([92.0, 16.0], egui::Label::new(RichText::new(e.name()).strong()));
+                match r {
+                    Some(r) => {
+                        let max = r.result.probability.data.iter().copied().fold(0.0, f32::max);
+                        ui.label(
+                            RichText::new(format!(
+                                "{:>4.1}% of the image · max p {:.2}",
+                                r.result.area_share * 100.0,
+                                max
+                            ))
+                            .small(),
+                        );
+                    }
+                    None => {
+                        ui.label(RichText::new("—").weak());
+                    }
+                }
+            });
+            if let Some(r) = r {
+                let text = if r.result.explanation.is_empty() {
+                    "(no explanation generated)".to_string()
+                } else {
+                    format!("“{}”", r.result.explanation)
+                };
+                let regions = r.result.components.len();
+                ui.indent(("why", k), |ui| {
+                    ui.label(RichText::new(text).italics());
+                    if regions > 0 {
+                        ui.label(
+                            RichText::new(format!(
+                                "{regions} region{} above 50%",
+                                if regions == 1 { "" } else { "s" }
+                            ))
+                            .small()
+                            .weak(),
+                        );
+                    } else {
+                        ui.label(RichText::new("no pixel above 50%").small().weak());
+                    }
+                });
+            }
+        }
+        if self.colors != EMOTIONS.map(emotion_color) && ui.small_button("Reset colours").clicked()
+        {
+            self.colors = EMOTIONS.map(emotion_color);
+        }
+    }
+}
+
+/// The texture of one emotion's layer: white with the style's alpha (tinted when drawn).
+fn layer_image(r: &ViewResult, style: Style) -> ColorImage {
+    let m = &r.result.mask;
+    let p = &r.result.probability;
+    let (w, h) = (m.width, m.height);
+    let mut px = vec![Color32::TRANSPARENT; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let a = match style {
+                Style::Fill => m.get(x, y) as u8 * 255,
+                Style::Contour => (m.get(x, y) && on_edge(m, x, y)) as u8 * 255,
+                Style::Probability => (p.data[y * w + x].clamp(0.0, 1.0) * 255.0) as u8,
+            };
+            if a > 0 {
+                px[y * w + x] = Color32::from_white_alpha(a);
+            }
+        }
+    }
+    ColorImage::new([w, h], px)
+}
+
+/// True when a mask pixel has a neighbour (within 2 pixels, so the line stays visible
+/// when the map is shown smaller) outside the mask.
+fn on_edge(m: &artemo_engine::annotations::Mask, x: usize, y: usize) -> bool {
+    let (w, h) = (m.width as i64, m.height as i64);
+    for (dx, dy) in [(-2i64, 0i64), (2, 0), (0, -2), (0, 2), (-1, 0), (1, 0), (0, -1), (0, 1)] {
+        let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+        if nx < 0 || ny < 0 || nx >= w || ny >= h || !m.get(nx as usize, ny as usize) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Per pixel, the colour of the enabled emotion with the highest probability above the
+/// product threshold (0.5); fill or contour as the style asks (the probability style
+/// weights the colour's opacity by the winning probability).
+fn dominant_image(
+    results: &HashMap<Emotion, ViewResult>,
+    enabled: &[bool; 8],
+    colors: &[Color32; 8],
+    style: Style,
+) -> ColorImage {
+    let layers: Vec<&ViewResult> = EMOTIONS
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| enabled[*k])
+        .filter_map(|(_, e)| results.get(e))
+        .collect();
+    let Some(first) = results.values().next() else {
+        return ColorImage::new([1, 1], vec![Color32::TRANSPARENT]);
+    };
+    let (w, h) = (first.result.probability.width, first.result.probability.height);
+    let threshold = artemo_engine::emosem::postprocess::THRESHOLD;
+    let mut label = vec![u8::MAX; w * h];
+    let mut best = vec![0f32; w * h];
+    for (i, (l, b)) in label.iter_mut().zip(best.iter_mut()).enumerate() {
+        let mut top = threshold;
+        for r in &layers {
+            let p = r.result.probability.data.get(i).copied().unwrap_or(0.0);
+            if p > top {
+                top = p;
+                *l = slot_of(r.result.emotion) as u8;
+            }
+        }
+        *b = top;
+    }
+    let mut px = vec![Color32::TRANSPARENT; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let l = label[i];
+            if l == u8::MAX {
+                continue;
+            }
+            let show = match style {
+                Style::Contour => [(-1i64, 0i64), (1, 0), (0, -1), (0, 1), (-2, 0), (2, 0), (0, -2), (0, 2)]
+                    .iter()
+                    .any(|(dx, dy)| {
+                        let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                        nx < 0
+                            || ny < 0
+                            || nx >= w as i64
+                            || ny >= h as i64
+                            || label[ny as usize * w + nx as usize] != l
+                    }),
+                _ => true,
+            };
+            if show {
+                let c = colors[l as usize];
+                px[i] = match style {
+                    Style::Probability => c.gamma_multiply(best[i]),
+                    _ => c,
+                };
+            }
+        }
+    }
+    ColorImage::new([w, h], px)
+}
+
+impl Component for Masks {
+    fn owns(&self, job: JobId) -> bool {
+        self.paintings.iter().any(|p| p.jobs.contains(&job))
+    }
+
+    fn on_event(&mut self, ctx: &egui::Context, job: JobId, kind: EventKind, actions: &mut Vec<Action>) {
+        let Some(entry) = self.paintings.iter_mut().find(|p| p.jobs.contains(&job)) else {
+            return;
+        };
+        match kind {
+            EventKind::Partial(JobOutput::Any(any)) => {
+                if let Ok(r) = any.downcast::<ViewResult>() {
+                    let e = r.result.emotion;
+                    entry.dominant = None;
+                    // Layers are computed once per painting (the same model gives the
+                    // same map), so cached textures of `e` stay valid.
+                    entry.results.insert(e, *r);
+                    ctx.request_repaint();
+                }
+            }
+            EventKind::Done(_) | EventKind::Cancelled => entry.jobs.retain(|j| *j != job),
+            EventKind::Failed(msg) => {
+                entry.jobs.retain(|j| *j != job);
+                let text = format!("EmoSEM could not compute the masks: {msg}");
+                entry.error = Some(text.clone());
+                actions.push(Action::Notice { text, error: true });
+            }
+            _ => {}
+        }
+    }
 }

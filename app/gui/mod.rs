@@ -312,7 +312,7 @@ impl ArtemoApp {
                             self.set_collection(*c);
                         }
                         (Pending::Thumb(i), JobOutput::Image(img)) => {
-                            let tex = upload(ctx, &format!("thumb-{i}"), &img);
+                            let tex = upload(ctx, &format!("thumb-{i}"), &img, TextureOptions::LINEAR);
                             self.thumbs.insert(i, tex);
                             self.requested.remove(&i);
                         }
@@ -328,7 +328,9 @@ impl ArtemoApp {
                             );
                         }
                         (Pending::View(i), JobOutput::Image(img)) => {
-                            let tex = upload(ctx, &format!("view-{i}"), &img);
+                            // Nearest when magnified: deep zoom shows the pixels.
+                            let tex =
+                                upload(ctx, &format!("view-{i}"), &img, masks::PIXEL_TEXTURE);
                             self.view = Some(ViewImage {
                                 index: i,
                                 texture: tex,
@@ -1007,12 +1009,17 @@ fn matches_filter(p: &Painting, f: &str) -> bool {
     .any(|s| s.to_lowercase().replace('_', " ").contains(f))
 }
 
-fn upload(ctx: &egui::Context, name: &str, img: &LoadedImage) -> TextureHandle {
+fn upload(
+    ctx: &egui::Context,
+    name: &str,
+    img: &LoadedImage,
+    options: TextureOptions,
+) -> TextureHandle {
     let ci = egui::ColorImage::from_rgba_unmultiplied(
         [img.width as usize, img.height as usize],
         &img.rgba,
     );
-    ctx.load_texture(name, ci, TextureOptions::LINEAR)
+    ctx.load_texture(name, ci, options)
 }
 
 impl eframe::App for ArtemoApp {

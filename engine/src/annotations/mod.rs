@@ -5,6 +5,7 @@ pub mod apolo;
 pub mod artemis;
 pub mod dataset;
 pub mod mask;
+pub mod review;
 pub mod rle;
 pub mod stimuli;
 

@@ -56,6 +56,7 @@ pub mod kit;
 pub mod losses;
 pub mod postprocess;
 pub mod train;
+pub mod view;
 
 use std::collections::HashMap;
 use std::path::Path;
