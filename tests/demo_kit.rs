@@ -1,7 +1,8 @@
 //! The demo kit's smoke test: `artemo train --preset demo --quick` trains the PACL tower
 //! and the small SEVLM from the shipped assets, evaluates them beside the baselines and
 //! writes the model card; `artemo analyze` then runs on the result, and `artemo eval`
-//! reproduces the card's numbers from the written predictions.
+//! reproduces the card's numbers from the written predictions. The shipped kit's numbers
+//! are reproduced the same way from `models/demo/eval/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,6 +45,9 @@ fn quick_demo_kit_trains_evaluates_and_analyses() {
         "sevlm/config.json",
         "sevlm/model.safetensors",
         "sevlm/train_log.json",
+        "emosem/config.json",
+        "emosem/model.safetensors",
+        "emosem/train_log.json",
         "eval/summary.json",
         "MODEL_CARD.md",
     ] {
@@ -57,6 +61,10 @@ fn quick_demo_kit_trains_evaluates_and_analyses() {
         let m = &summary["sevlm_eval"][sys];
         assert!(m["BLEU-1"].is_number(), "{sys}: {m}");
         assert!(m["CIDEr-D"].is_number(), "{sys}: {m}");
+    }
+    for sys in ["emosem", "prior", "chance"] {
+        let m = &summary["emosem_eval"][sys];
+        assert!(m["mean IoU (seg)"].is_number(), "{sys}: {m}");
     }
     let card = std::fs::read_to_string(out.join("MODEL_CARD.md")).unwrap();
     assert!(
@@ -115,4 +123,63 @@ fn quick_demo_kit_trains_evaluates_and_analyses() {
     let sum: f64 = dist.iter().map(|d| d[1].as_f64().unwrap()).sum();
     assert!((sum - 1.0).abs() < 1e-3, "{sum}");
     assert!(a["generation"]["state"]["state"].is_string());
+}
+
+/// The value of `metric` in an `artemo eval` report.
+fn metric(report: &Path, metric: &str) -> f64 {
+    let rep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    rep["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {metric} in {}", report.display()))["value"]
+        .as_f64()
+        .unwrap()
+}
+
+/// The shipped kit's model card numbers are reproduced by `artemo eval` from the shipped
+/// predictions (SEVLM: every system; EmoSEM: the model's score maps).
+#[test]
+fn shipped_demo_kit_numbers_are_reproduced_by_eval() {
+    let kit = root().join("models/demo");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kit.join("eval/summary.json")).unwrap())
+            .unwrap();
+    let d = tempfile::tempdir().unwrap();
+    for sys in ["sevlm", "majority", "chance", "retrieval"] {
+        let ev = d.path().join(sys);
+        let r = artemo()
+            .args(["eval", "--task", "sevlm", "--data"])
+            .arg(root().join("assets/annotations"))
+            .arg("--predictions")
+            .arg(kit.join("eval").join(sys).join("predictions.csv"))
+            .arg("--out")
+            .arg(&ev)
+            .output()
+            .unwrap();
+        ok(&r);
+        for m in ["BLEU-1", "ROUGE-L", "CIDEr-D", "ACC"] {
+            let got = metric(&ev.join("report.json"), m);
+            let card = summary["sevlm_eval"][sys][m].as_f64().unwrap();
+            assert!((got - card).abs() < 1e-9, "{sys} {m}: {got} vs {card}");
+        }
+    }
+    let ev = d.path().join("emosem");
+    let r = artemo()
+        .args(["eval", "--task", "emosem", "--data"])
+        .arg(root().join("assets/annotations"))
+        .arg("--predictions")
+        .arg(kit.join("eval/emosem/emosem/npy"))
+        .arg("--out")
+        .arg(&ev)
+        .output()
+        .unwrap();
+    ok(&r);
+    for m in ["Pr@25 (seg)", "Pr@50 (seg)", "mean IoU (seg)", "mean IoU (box)"] {
+        let got = metric(&ev.join("report.json"), m);
+        let card = summary["emosem_eval"]["emosem"][m].as_f64().unwrap();
+        assert!((got - card).abs() < 1e-9, "emosem {m}: {got} vs {card}");
+    }
 }

@@ -110,13 +110,13 @@ impl KitEmosemConfig {
     /// The full preset.
     pub fn full(seed: u64) -> Self {
         KitEmosemConfig {
-            steps: 600,
-            batch_images: 8,
+            steps: 300,
+            batch_images: 6,
             lr_mask: 1e-3,
             lr_explainer: 1e-3,
-            warmup: 30,
+            warmup: 20,
             lm_weight: 0.5,
-            explainer_width: 96,
+            explainer_width: 64,
             explainer_layers: 2,
             seed,
         }
