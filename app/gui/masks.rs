@@ -137,7 +137,7 @@ impl ViewXform {
     }
 
     /// Screen point -> image pixel coordinates (may lie outside the image).
-    pub(super) fn to_image(&self, rect: Rect, p: Pos2) -> Pos2 {
+    pub(super) fn image_point(&self, rect: Rect, p: Pos2) -> Pos2 {
         ((p - rect.min - self.pan) / self.scale).to_pos2()
     }
 }
@@ -391,7 +391,7 @@ impl Masks {
             self.draw_masks(ui, &painter, irect, &path);
         }
         if let Some(pos) = resp.hover_pos() {
-            let p = self.xf.to_image(rect, pos);
+            let p = self.xf.image_point(rect, pos);
             if p.x >= 0.0 && p.y >= 0.0 && p.x < img.x && p.y < img.y {
                 let readout = self.readout(&path, p, img);
                 let (x, y) = (p.x as u32, p.y as u32);

@@ -1139,7 +1139,7 @@ impl Review {
                 }
                 if resp.dragged_by(egui::PointerButton::Primary) {
                     if let Some(pos) = resp.interact_pointer_pos() {
-                        let p = self.xf.to_image(rect, pos);
+                        let p = self.xf.image_point(rect, pos);
                         let from = c.stroke.unwrap_or(p);
                         paint_line(&mut c.gt, from, p, self.radius, self.tool == Tool::Brush);
                         c.stroke = Some(p);
@@ -1214,10 +1214,8 @@ impl Component for Review {
         match kind {
             EventKind::Progress {
                 fraction, message, ..
-            } => {
-                if what == Pending::Predictions {
-                    self.progress = Some((fraction, message));
-                }
+            } if what == Pending::Predictions => {
+                self.progress = Some((fraction, message));
             }
             EventKind::Partial(JobOutput::Any(any)) => {
                 if let Ok(p) = any.downcast::<ReviewPrediction>() {

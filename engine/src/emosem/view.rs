@@ -294,6 +294,9 @@ pub struct ReviewPrediction {
     pub explanation: String,
 }
 
+/// Samples of one image at one ground-truth size `[height, width]`.
+type ImageGroup = (PathBuf, [usize; 2], Vec<(ItemKey, CocoRle)>);
+
 /// The engine job of the Review tab: for each sample `(item, image, ground truth)`, in
 /// the given order (grouped by image), the model's prediction at the ground truth's size,
 /// streamed as `JobOutput::Any(Box<ReviewPrediction>)`. Returns `JobOutput::Unit`.
@@ -306,7 +309,7 @@ pub fn review_job(
         ctx.progress(0.0, "loading EmoSEM");
         let rt = slot.get_or_load(|| load(ctx.device()))?;
         // Group consecutive samples of one image and size.
-        let mut groups: Vec<(PathBuf, [usize; 2], Vec<(ItemKey, CocoRle)>)> = Vec::new();
+        let mut groups: Vec<ImageGroup> = Vec::new();
         for (k, img, gt) in samples {
             match groups.last_mut() {
                 Some((p, size, v)) if *p == img && *size == gt.size => v.push((k, gt)),
