@@ -137,7 +137,7 @@ impl ViewXform {
     }
 
     /// Screen point -> image pixel coordinates (may lie outside the image).
-    pub(super) fn to_image(&self, rect: Rect, p: Pos2) -> Pos2 {
+    pub(super) fn image_point(&self, rect: Rect, p: Pos2) -> Pos2 {
         ((p - rect.min - self.pan) / self.scale).to_pos2()
     }
 }
@@ -145,14 +145,26 @@ impl ViewXform {
 /// Draws the toolbar of a canvas (fit, 1:1, −, +, zoom %); returns true when something was
 /// pressed.
 pub(super) fn zoom_toolbar(ui: &mut egui::Ui, xf: &mut ViewXform, rect: Rect) {
-    if ui.button("Fit").on_hover_text("Fit to window (F)").clicked() {
+    if ui
+        .button("Fit")
+        .on_hover_text("Fit to window (F)")
+        .clicked()
+    {
         xf.fit();
     }
-    if ui.button("1:1").on_hover_text("One image pixel per screen pixel (0)").clicked() {
+    if ui
+        .button("1:1")
+        .on_hover_text("One image pixel per screen pixel (0)")
+        .clicked()
+    {
         let s = xf.scale;
         xf.zoom_at(rect, rect.center(), 1.0 / s);
     }
-    if ui.button("−").on_hover_text("Zoom out (−, wheel)").clicked() {
+    if ui
+        .button("−")
+        .on_hover_text("Zoom out (−, wheel)")
+        .clicked()
+    {
         xf.zoom_at(rect, rect.center(), 0.8);
     }
     if ui.button("+").on_hover_text("Zoom in (+, wheel)").clicked() {
@@ -355,7 +367,11 @@ impl Masks {
                 .on_hover_text("Show or hide the EmoSEM masks (M)");
             let full = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
             if ui
-                .button(if full { "Leave fullscreen" } else { "Fullscreen" })
+                .button(if full {
+                    "Leave fullscreen"
+                } else {
+                    "Fullscreen"
+                })
                 .on_hover_text("F11")
                 .clicked()
             {
@@ -375,7 +391,7 @@ impl Masks {
             self.draw_masks(ui, &painter, irect, &path);
         }
         if let Some(pos) = resp.hover_pos() {
-            let p = self.xf.to_image(rect, pos);
+            let p = self.xf.image_point(rect, pos);
             if p.x >= 0.0 && p.y >= 0.0 && p.x < img.x && p.y < img.y {
                 let readout = self.readout(&path, p, img);
                 let (x, y) = (p.x as u32, p.y as u32);
@@ -442,7 +458,12 @@ impl Masks {
                 entry.dominant = Some((key, tex));
             }
             if let Some((_, t)) = &entry.dominant {
-                painter.image(t.id(), irect, uv, Color32::WHITE.gamma_multiply(self.opacity));
+                painter.image(
+                    t.id(),
+                    irect,
+                    uv,
+                    Color32::WHITE.gamma_multiply(self.opacity),
+                );
             }
             return;
         }
@@ -461,7 +482,8 @@ impl Masks {
                 };
                 let img = layer_image(r, self.style);
                 let name = format!("emosem-{}-{:?}", e.name(), self.style);
-                self.textures.insert(key.clone(), ctx.load_texture(name, img, PIXEL_TEXTURE));
+                self.textures
+                    .insert(key.clone(), ctx.load_texture(name, img, PIXEL_TEXTURE));
             }
             if let Some(t) = self.textures.get(&key) {
                 let tint = self.colors[slot_of(e)].gamma_multiply(self.opacity);
@@ -507,15 +529,24 @@ impl Masks {
                     .show(ui, |ui| {
                         ui.label(RichText::new("DEMO MODEL").strong().color(Color32::BLACK));
                     });
-                ui.label(RichText::new("small CPU EmoSEM trained on the shipped regions").small());
+                ui.label(
+                    RichText::new("the demo kit's small CPU EmoSEM; far weaker than the paper's")
+                        .small(),
+                );
             });
         } else {
-            ui.label(RichText::new(format!("weights: {}", dir.display())).small().weak());
+            ui.label(
+                RichText::new(format!("weights: {}", dir.display()))
+                    .small()
+                    .weak(),
+            );
         }
         ui.horizontal(|ui| {
             ui.toggle_value(&mut self.show, "Show masks (M)");
             let path = Self::current_path(shared);
-            if let Some(e) = path.as_ref().and_then(|p| self.paintings.iter().find(|x| &x.path == p))
+            if let Some(e) = path
+                .as_ref()
+                .and_then(|p| self.paintings.iter().find(|x| &x.path == p))
             {
                 if !e.jobs.is_empty() {
                     ui.spinner();
@@ -527,7 +558,9 @@ impl Masks {
             ui.selectable_value(&mut self.compose, Compose::All, "All")
                 .on_hover_text("Every enabled emotion in its colour");
             ui.selectable_value(&mut self.compose, Compose::Dominant, "Dominant")
-                .on_hover_text("Per pixel, the enabled emotion with the highest probability above 50%");
+                .on_hover_text(
+                    "Per pixel, the enabled emotion with the highest probability above 50%",
+                );
             let single = match self.compose {
                 Compose::Single(e) => Some(e),
                 _ => None,
@@ -540,7 +573,7 @@ impl Masks {
                 self.compose = Compose::Single(single.unwrap_or(Emotion::Awe));
             }
             if let Compose::Single(mut e) = self.compose {
-                egui::ComboBox::from_id_salt("single-emotion")
+                egui::ComboBox::new("single-emotion", "emotion")
                     .selected_text(e.name())
                     .show_ui(ui, |ui| {
                         for x in EMOTIONS {
@@ -580,13 +613,23 @@ impl Masks {
             }
             let r = &results[k];
             ui.horizontal(|ui| {
-                ui.checkbox(&mut self.enabled[k], "");
                 ui.color_edit_button_srgba(&mut self.colors[k])
                     .on_hover_text("The mask's colour");
-                ui.add_sized([92.0, 16.0], egui::Label::new(RichText::new(e.name()).strong()));
+                let w = ui.spacing().interact_size.y + 100.0;
+                ui.add_sized(
+                    [w, 18.0],
+                    egui::Checkbox::new(&mut self.enabled[k], RichText::new(e.name()).strong()),
+                )
+                .on_hover_text("Show this emotion's mask");
                 match r {
                     Some(r) => {
-                        let max = r.result.probability.data.iter().copied().fold(0.0, f32::max);
+                        let max = r
+                            .result
+                            .probability
+                            .data
+                            .iter()
+                            .copied()
+                            .fold(0.0, f32::max);
                         ui.label(
                             RichText::new(format!(
                                 "{:>4.1}% of the image · max p {:.2}",
@@ -657,7 +700,16 @@ fn layer_image(r: &ViewResult, style: Style) -> ColorImage {
 /// when the map is shown smaller) outside the mask.
 fn on_edge(m: &artemo_engine::annotations::Mask, x: usize, y: usize) -> bool {
     let (w, h) = (m.width as i64, m.height as i64);
-    for (dx, dy) in [(-2i64, 0i64), (2, 0), (0, -2), (0, 2), (-1, 0), (1, 0), (0, -1), (0, 1)] {
+    for (dx, dy) in [
+        (-2i64, 0i64),
+        (2, 0),
+        (0, -2),
+        (0, 2),
+        (-1, 0),
+        (1, 0),
+        (0, -1),
+        (0, 1),
+    ] {
         let (nx, ny) = (x as i64 + dx, y as i64 + dy);
         if nx < 0 || ny < 0 || nx >= w || ny >= h || !m.get(nx as usize, ny as usize) {
             return true;
@@ -684,7 +736,10 @@ fn dominant_image(
     let Some(first) = results.values().next() else {
         return ColorImage::new([1, 1], vec![Color32::TRANSPARENT]);
     };
-    let (w, h) = (first.result.probability.width, first.result.probability.height);
+    let (w, h) = (
+        first.result.probability.width,
+        first.result.probability.height,
+    );
     let threshold = artemo_engine::emosem::postprocess::THRESHOLD;
     let mut label = vec![u8::MAX; w * h];
     let mut best = vec![0f32; w * h];
@@ -708,16 +763,25 @@ fn dominant_image(
                 continue;
             }
             let show = match style {
-                Style::Contour => [(-1i64, 0i64), (1, 0), (0, -1), (0, 1), (-2, 0), (2, 0), (0, -2), (0, 2)]
-                    .iter()
-                    .any(|(dx, dy)| {
-                        let (nx, ny) = (x as i64 + dx, y as i64 + dy);
-                        nx < 0
-                            || ny < 0
-                            || nx >= w as i64
-                            || ny >= h as i64
-                            || label[ny as usize * w + nx as usize] != l
-                    }),
+                Style::Contour => [
+                    (-1i64, 0i64),
+                    (1, 0),
+                    (0, -1),
+                    (0, 1),
+                    (-2, 0),
+                    (2, 0),
+                    (0, -2),
+                    (0, 2),
+                ]
+                .iter()
+                .any(|(dx, dy)| {
+                    let (nx, ny) = (x as i64 + dx, y as i64 + dy);
+                    nx < 0
+                        || ny < 0
+                        || nx >= w as i64
+                        || ny >= h as i64
+                        || label[ny as usize * w + nx as usize] != l
+                }),
                 _ => true,
             };
             if show {
@@ -737,7 +801,13 @@ impl Component for Masks {
         self.paintings.iter().any(|p| p.jobs.contains(&job))
     }
 
-    fn on_event(&mut self, ctx: &egui::Context, job: JobId, kind: EventKind, actions: &mut Vec<Action>) {
+    fn on_event(
+        &mut self,
+        ctx: &egui::Context,
+        job: JobId,
+        kind: EventKind,
+        actions: &mut Vec<Action>,
+    ) {
         let Some(entry) = self.paintings.iter_mut().find(|p| p.jobs.contains(&job)) else {
             return;
         };

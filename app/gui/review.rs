@@ -129,26 +129,24 @@ fn sessions_dir() -> PathBuf {
 
 fn mask_image(m: &Mask, color: Color32, contour: bool) -> ColorImage {
     let (w, h) = (m.width, m.height);
+    let outside = |x: i64, y: i64| {
+        x < 0 || y < 0 || x >= w as i64 || y >= h as i64 || !m.get(x as usize, y as usize)
+    };
     let mut px = vec![Color32::TRANSPARENT; w * h];
     for y in 0..h {
         for x in 0..w {
             if !m.get(x, y) {
                 continue;
             }
-            let edge = x == 0
-                || y == 0
-                || x + 1 == w
-                || y + 1 == h
-                || !m.get(x - 1, y)
-                || !m.get(x + 1, y)
-                || !m.get(x, y - 1)
-                || !m.get(x, y + 1);
+            // A 3-pixel outline, so the region stays visible on any painting.
+            let (xi, yi) = (x as i64, y as i64);
+            let edge = (-3i64..=3).any(|d| outside(xi + d, yi) || outside(xi, yi + d));
             px[y * w + x] = if edge {
                 color
             } else if contour {
-                color.gamma_multiply(0.25)
+                color.gamma_multiply(0.2)
             } else {
-                color.gamma_multiply(0.6)
+                color.gamma_multiply(0.5)
             };
         }
     }
@@ -196,7 +194,10 @@ impl Review {
 
     fn open_source(&mut self, shared: &mut Shared, gt: GroundTruth) {
         let Some(collection) = shared.collection.cloned() else {
-            shared.notice("Open a collection first: the ground truth is matched to its paintings.", true);
+            shared.notice(
+                "Open a collection first: the ground truth is matched to its paintings.",
+                true,
+            );
             return;
         };
         for (id, p) in self.pending.iter() {
@@ -285,7 +286,9 @@ impl Review {
 
     fn record(&mut self, shared: &mut Shared, op: ReviewOp) {
         rv::apply(&mut self.states, &op);
-        let Some(j) = self.journal.clone() else { return };
+        let Some(j) = self.journal.clone() else {
+            return;
+        };
         let job = Box::new(move |_: &artemo_engine::worker::JobContext| {
             let mut g = j.lock().unwrap_or_else(|e| e.into_inner());
             g.record(op)?;
@@ -393,7 +396,11 @@ impl Review {
         }
         if let Some(c) = self.current.as_mut() {
             if c.gt_tex.is_none() {
-                c.gt_tex = Some(ctx.load_texture("review-gt", mask_image(&c.gt, GT_COLOR, false), PIXEL_TEXTURE));
+                c.gt_tex = Some(ctx.load_texture(
+                    "review-gt",
+                    mask_image(&c.gt, GT_COLOR, false),
+                    PIXEL_TEXTURE,
+                ));
             }
             if c.pred_tex.is_none() {
                 if let Some(p) = &c.pred {
@@ -412,7 +419,11 @@ impl Review {
         let Some(c) = &self.current else { return };
         let Some(k) = self.key() else { return };
         let iou = c.pred.as_ref().and_then(|p| p.iou(&c.gt).ok().flatten());
-        let iou = if c.gt.is_empty() { None } else { Some(iou.unwrap_or(0.0)) };
+        let iou = if c.gt.is_empty() {
+            None
+        } else {
+            Some(iou.unwrap_or(0.0))
+        };
         self.live_iou.insert(k, iou);
     }
 
@@ -434,7 +445,9 @@ impl Review {
     }
 
     fn undo(&mut self, shared: &mut Shared, redo: bool) {
-        let Some(c) = self.current.as_mut() else { return };
+        let Some(c) = self.current.as_mut() else {
+            return;
+        };
         let (from, to) = if redo {
             (&mut c.redo, &mut c.undo)
         } else {
@@ -491,20 +504,36 @@ impl Review {
             self.set_verdict(shared, Verdict::Flagged);
         }
         if pressed(Key::B) {
-            self.tool = if self.tool == Tool::Brush { Tool::Pan } else { Tool::Brush };
+            self.tool = if self.tool == Tool::Brush {
+                Tool::Pan
+            } else {
+                Tool::Brush
+            };
         }
         if pressed(Key::E) {
-            self.tool = if self.tool == Tool::Eraser { Tool::Pan } else { Tool::Eraser };
+            self.tool = if self.tool == Tool::Eraser {
+                Tool::Pan
+            } else {
+                Tool::Eraser
+            };
         }
     }
 
     fn poll_dialog(&mut self, shared: &mut Shared) {
         let Some(rx) = &self.dialog else { return };
-        let Ok((what, path)) = rx.try_recv() else { return };
+        let Ok((what, path)) = rx.try_recv() else {
+            return;
+        };
         self.dialog = None;
         let Some(path) = path else { return };
         match what {
-            DialogFor::Apolo => self.open_source(shared, GroundTruth::Apolo { json: path, maps: None }),
+            DialogFor::Apolo => self.open_source(
+                shared,
+                GroundTruth::Apolo {
+                    json: path,
+                    maps: None,
+                },
+            ),
             DialogFor::Export(format) => self.export(shared, format, path),
         }
     }
@@ -546,7 +575,10 @@ impl Review {
             .collect();
         let job = Box::new(move |ctx: &artemo_engine::worker::JobContext| {
             let n = rv::export(&rows, format, &out, &|| ctx.is_cancelled())?;
-            Ok(JobOutput::Text(format!("Exported {n} masks to {}", out.display())))
+            Ok(JobOutput::Text(format!(
+                "Exported {n} masks to {}",
+                out.display()
+            )))
         });
         match shared.engine.submit(Command::Run {
             name: "review: export".into(),
@@ -594,7 +626,9 @@ impl Review {
             } else if self.source.is_some() {
                 ui.label("No ground-truth region matches a painting of the open collection.");
             } else {
-                ui.label("Open ground truth to review: Artemo's stimulus regions or an APOLO root.");
+                ui.label(
+                    "Open ground truth to review: Artemo's stimulus regions or an APOLO root.",
+                );
             }
             return;
         }
@@ -617,7 +651,11 @@ impl Review {
                     self.open_source(shared, GroundTruth::Stimuli { json });
                 }
             }
-            if ui.button("Open APOLO…").on_hover_text("apolo.json with its apolo_pixel_map/ folder").clicked() {
+            if ui
+                .button("Open APOLO…")
+                .on_hover_text("apolo.json with its apolo_pixel_map/ folder")
+                .clicked()
+            {
                 self.dialog(&ctx, DialogFor::Apolo);
             }
             if let Some(s) = &self.source {
@@ -636,7 +674,13 @@ impl Review {
                         ui.close();
                     }
                 }
-                ui.label(RichText::new("Rejected items are left out; fixed masks replace the ground truth.").small().weak());
+                ui.label(
+                    RichText::new(
+                        "Rejected items are left out; fixed masks replace the ground truth.",
+                    )
+                    .small()
+                    .weak(),
+                );
             });
             if self.busy(Pending::Export) {
                 ui.spinner();
@@ -666,8 +710,12 @@ impl Review {
                         .small()
                         .weak(),
                     );
-                    if let Some((f, m)) = &self.progress {
-                        ui.add(egui::ProgressBar::new(*f).desired_width(160.0).text(m.clone()));
+                    if let Some((f, _)) = &self.progress {
+                        ui.add(
+                            egui::ProgressBar::new(*f)
+                                .desired_width(160.0)
+                                .text(format!("predicting {:.0}%", f * 100.0)),
+                        );
                     }
                 }
             }
@@ -706,26 +754,36 @@ impl Review {
             .map(|p| p.display_title().to_string())
             .unwrap_or_else(|| s.key.painting.clone());
         ui.horizontal_wrapped(|ui| {
-            if ui.button("◀ Prev").on_hover_text("P").clicked() {
+            if ui.button("< Prev").on_hover_text("P").clicked() {
                 self.goto(self.cur.saturating_sub(1));
             }
             ui.label(format!("{}/{n}", self.cur + 1));
-            if ui.button("Next ▶").on_hover_text("N").clicked() {
+            if ui.button("Next >").on_hover_text("N").clicked() {
                 self.goto((self.cur + 1).min(n - 1));
             }
             if ui.button("Next unreviewed").on_hover_text("U").clicked() {
-                if let Some(i) = self.next_where(|s, x| s.states.get(&x.key).and_then(|st| st.verdict).is_none()) {
+                if let Some(i) =
+                    self.next_where(|s, x| s.states.get(&x.key).and_then(|st| st.verdict).is_none())
+                {
                     self.goto(i);
                 }
             }
-            if ui.button("Next failing").on_hover_text("X: next item with IoU < 0.5").clicked() {
+            if ui
+                .button("Next failing")
+                .on_hover_text("X: next item with IoU < 0.5")
+                .clicked()
+            {
                 if let Some(i) = self.next_where(|s, x| s.iou_of(&x.key).is_some_and(|v| v < 0.5)) {
                     self.goto(i);
                 }
             }
             ui.separator();
             let [r, g, b] = s.key.emotion.color();
-            ui.label(RichText::new(s.key.emotion.name()).strong().color(Color32::from_rgb(r, g, b)));
+            ui.label(
+                RichText::new(s.key.emotion.name())
+                    .strong()
+                    .color(Color32::from_rgb(r, g, b)),
+            );
             ui.label(RichText::new(format!("{title} ({})", s.key.painting)).strong());
         });
         if let Some(u) = &s.utterance {
@@ -738,13 +796,33 @@ impl Review {
                     .fill(color)
                     .corner_radius(3.0)
                     .inner_margin(egui::Margin::symmetric(6, 2))
-                    .show(ui, |ui| ui.label(RichText::new(text).strong().color(Color32::WHITE)));
+                    .show(ui, |ui| {
+                        ui.label(RichText::new(text).strong().color(Color32::WHITE))
+                    });
             };
             match iou {
                 Some(v) => {
-                    badge(ui, format!("IoU {v:.3}"), if v >= 0.5 { PASS } else if v >= 0.25 { Color32::from_rgb(0xB0, 0x80, 0x20) } else { FAIL });
-                    badge(ui, format!("Pr@25 {}", if v >= 0.25 { "✔" } else { "✘" }), if v >= 0.25 { PASS } else { FAIL });
-                    badge(ui, format!("Pr@50 {}", if v >= 0.5 { "✔" } else { "✘" }), if v >= 0.5 { PASS } else { FAIL });
+                    badge(
+                        ui,
+                        format!("IoU {v:.3}"),
+                        if v >= 0.5 {
+                            PASS
+                        } else if v >= 0.25 {
+                            Color32::from_rgb(0xB0, 0x80, 0x20)
+                        } else {
+                            FAIL
+                        },
+                    );
+                    badge(
+                        ui,
+                        format!("Pr@25 {}", if v >= 0.25 { "pass" } else { "fail" }),
+                        if v >= 0.25 { PASS } else { FAIL },
+                    );
+                    badge(
+                        ui,
+                        format!("Pr@50 {}", if v >= 0.5 { "pass" } else { "fail" }),
+                        if v >= 0.5 { PASS } else { FAIL },
+                    );
                 }
                 None => {
                     let why = if self.dir.is_none() {
@@ -777,24 +855,48 @@ impl Review {
                     self.set_verdict(shared, v);
                 }
             }
-            let mut note = self.current.as_ref().map(|c| c.note.clone()).unwrap_or_default();
-            let r = ui.add(egui::TextEdit::singleline(&mut note).hint_text("note").desired_width(220.0));
+            let mut note = self
+                .current
+                .as_ref()
+                .map(|c| c.note.clone())
+                .unwrap_or_default();
+            let r = ui.add(
+                egui::TextEdit::singleline(&mut note)
+                    .hint_text("note")
+                    .desired_width(220.0),
+            );
             if let Some(c) = self.current.as_mut() {
                 c.note = note.clone();
             }
-            let saved = self.states.get(&s.key).map(|st| st.note.clone()).unwrap_or_default();
+            let saved = self
+                .states
+                .get(&s.key)
+                .map(|st| st.note.clone())
+                .unwrap_or_default();
             if r.lost_focus() && note != saved {
-                self.record(shared, ReviewOp::Note { item: s.key.clone(), note });
+                self.record(
+                    shared,
+                    ReviewOp::Note {
+                        item: s.key.clone(),
+                        note,
+                    },
+                );
             }
         });
         ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut self.layout, Layout::SideBySide, "Side by side");
-            if ui.selectable_value(&mut self.layout, Layout::Overlay, "Overlay").changed() {
+            if ui
+                .selectable_value(&mut self.layout, Layout::Overlay, "Overlay")
+                .changed()
+            {
                 if let Some(c) = self.current.as_mut() {
                     c.pred_tex = None;
                 }
             }
-            if ui.selectable_value(&mut self.layout, Layout::Swipe, "Swipe").changed() {
+            if ui
+                .selectable_value(&mut self.layout, Layout::Swipe, "Swipe")
+                .changed()
+            {
                 if let Some(c) = self.current.as_mut() {
                     c.pred_tex = None;
                 }
@@ -809,10 +911,18 @@ impl Review {
                 .as_ref()
                 .map(|c| (!c.undo.is_empty(), !c.redo.is_empty()))
                 .unwrap_or((false, false));
-            if ui.add_enabled(can_undo, egui::Button::new("Undo")).on_hover_text("Ctrl+Z").clicked() {
+            if ui
+                .add_enabled(can_undo, egui::Button::new("Undo"))
+                .on_hover_text("Ctrl+Z")
+                .clicked()
+            {
                 self.undo(shared, false);
             }
-            if ui.add_enabled(can_redo, egui::Button::new("Redo")).on_hover_text("Ctrl+Shift+Z").clicked() {
+            if ui
+                .add_enabled(can_redo, egui::Button::new("Redo"))
+                .on_hover_text("Ctrl+Shift+Z")
+                .clicked()
+            {
                 self.undo(shared, true);
             }
             let has_pred = self.current.as_ref().is_some_and(|c| c.pred.is_some());
@@ -842,7 +952,9 @@ impl Review {
             ui.label(RichText::new("ground truth (under review)").small());
             let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
             ui.painter().rect_filled(r, 2.0, PRED_COLOR);
-            ui.label(RichText::new("EmoSEM prediction (APOLO binarisation: min-max, > 0.35)").small());
+            ui.label(
+                RichText::new("EmoSEM prediction (APOLO binarisation: min-max, > 0.35)").small(),
+            );
         });
     }
 
@@ -864,9 +976,16 @@ impl Review {
             Layout::SideBySide => {
                 let w = (full.width() - 8.0) / 2.0;
                 vec![
-                    (Rect::from_min_size(full.min, Vec2::new(w, full.height())), true, false),
                     (
-                        Rect::from_min_size(full.min + Vec2::new(w + 8.0, 0.0), Vec2::new(w, full.height())),
+                        Rect::from_min_size(full.min, Vec2::new(w, full.height())),
+                        true,
+                        false,
+                    ),
+                    (
+                        Rect::from_min_size(
+                            full.min + Vec2::new(w + 8.0, 0.0),
+                            Vec2::new(w, full.height()),
+                        ),
                         false,
                         true,
                     ),
@@ -882,7 +1001,8 @@ impl Review {
             let id = ui.make_persistent_id(("review-pane", pi));
             let resp = ui.interact(rect, id, Sense::click_and_drag());
             let painting_tool = self.tool != Tool::Pan && show_gt;
-            self.xf.interact(ui, &resp, rect, img, !painting_tool, pi == 0);
+            self.xf
+                .interact(ui, &resp, rect, img, !painting_tool, pi == 0);
             let painter = ui.painter_at(rect);
             painter.rect_filled(rect, 0.0, ui.visuals().extreme_bg_color);
             let irect = self.xf.image_rect(rect, img);
@@ -891,17 +1011,27 @@ impl Review {
                     painter.image(t.id(), irect, uv, Color32::WHITE);
                 }
                 None => {
-                    painter.text(rect.center(), egui::Align2::CENTER_CENTER, "loading the painting…", egui::FontId::proportional(14.0), ui.visuals().weak_text_color());
+                    painter.text(
+                        rect.center(),
+                        egui::Align2::CENTER_CENTER,
+                        "loading the painting…",
+                        egui::FontId::proportional(14.0),
+                        ui.visuals().weak_text_color(),
+                    );
                 }
             }
             let zoom = self.xf_scale();
-            let Some(c) = self.current.as_mut() else { return };
+            let Some(c) = self.current.as_mut() else {
+                return;
+            };
             let swipe_x = rect.min.x + self.swipe * rect.width();
             if show_gt {
                 if let Some(t) = &c.gt_tex {
                     if self.layout == Layout::Swipe {
                         let clip = Rect::from_min_max(rect.min, Pos2::new(swipe_x, rect.max.y));
-                        painter.with_clip_rect(clip).image(t.id(), irect, uv, Color32::WHITE);
+                        painter
+                            .with_clip_rect(clip)
+                            .image(t.id(), irect, uv, Color32::WHITE);
                     } else {
                         painter.image(t.id(), irect, uv, Color32::WHITE);
                     }
@@ -912,7 +1042,9 @@ impl Review {
                     Some(t) => {
                         if self.layout == Layout::Swipe {
                             let clip = Rect::from_min_max(Pos2::new(swipe_x, rect.min.y), rect.max);
-                            painter.with_clip_rect(clip).image(t.id(), irect, uv, Color32::WHITE);
+                            painter
+                                .with_clip_rect(clip)
+                                .image(t.id(), irect, uv, Color32::WHITE);
                         } else {
                             painter.image(t.id(), irect, uv, Color32::WHITE);
                         }
@@ -923,7 +1055,13 @@ impl Review {
                         } else {
                             "predicting…"
                         };
-                        painter.text(rect.center_top() + Vec2::new(0.0, 24.0), egui::Align2::CENTER_CENTER, msg, egui::FontId::proportional(15.0), Color32::WHITE);
+                        painter.text(
+                            rect.center_top() + Vec2::new(0.0, 24.0),
+                            egui::Align2::CENTER_CENTER,
+                            msg,
+                            egui::FontId::proportional(15.0),
+                            Color32::WHITE,
+                        );
                     }
                     None => {}
                 }
@@ -934,15 +1072,46 @@ impl Review {
                 _ => "",
             };
             if !label.is_empty() {
-                painter.text(rect.left_top() + Vec2::new(8.0, 6.0), egui::Align2::LEFT_TOP, label, egui::FontId::proportional(14.0), Color32::WHITE);
+                painter.text(
+                    rect.left_top() + Vec2::new(8.0, 6.0),
+                    egui::Align2::LEFT_TOP,
+                    label,
+                    egui::FontId::proportional(14.0),
+                    Color32::WHITE,
+                );
             }
             if self.layout == Layout::Swipe {
-                painter.line_segment([Pos2::new(swipe_x, rect.min.y), Pos2::new(swipe_x, rect.max.y)], Stroke::new(2.0, Color32::WHITE));
-                let handle = Rect::from_center_size(Pos2::new(swipe_x, rect.center().y), Vec2::new(18.0, 48.0));
+                painter.line_segment(
+                    [
+                        Pos2::new(swipe_x, rect.min.y),
+                        Pos2::new(swipe_x, rect.max.y),
+                    ],
+                    Stroke::new(2.0, Color32::WHITE),
+                );
+                let handle = Rect::from_center_size(
+                    Pos2::new(swipe_x, rect.center().y),
+                    Vec2::new(18.0, 48.0),
+                );
                 painter.rect_filled(handle, 4.0, Color32::WHITE);
-                painter.text(rect.left_top() + Vec2::new(8.0, 6.0), egui::Align2::LEFT_TOP, "◀ ground truth", egui::FontId::proportional(14.0), GT_COLOR);
-                painter.text(rect.right_top() + Vec2::new(-8.0, 6.0), egui::Align2::RIGHT_TOP, "prediction ▶", egui::FontId::proportional(14.0), PRED_COLOR);
-                let h = ui.interact(handle.expand(4.0), ui.make_persistent_id("review-swipe-handle"), Sense::drag());
+                painter.text(
+                    rect.left_top() + Vec2::new(8.0, 6.0),
+                    egui::Align2::LEFT_TOP,
+                    "< ground truth",
+                    egui::FontId::proportional(14.0),
+                    GT_COLOR,
+                );
+                painter.text(
+                    rect.right_top() + Vec2::new(-8.0, 6.0),
+                    egui::Align2::RIGHT_TOP,
+                    "prediction >",
+                    egui::FontId::proportional(14.0),
+                    PRED_COLOR,
+                );
+                let h = ui.interact(
+                    handle.expand(4.0),
+                    ui.make_persistent_id("review-swipe-handle"),
+                    Sense::drag(),
+                );
                 if h.dragged() {
                     if let Some(p) = h.interact_pointer_pos() {
                         self.swipe = ((p.x - rect.min.x) / rect.width()).clamp(0.0, 1.0);
@@ -954,7 +1123,11 @@ impl Review {
             }
             if painting_tool {
                 if let Some(pos) = resp.hover_pos() {
-                    painter.circle_stroke(pos, self.radius * zoom, Stroke::new(1.5, Color32::WHITE));
+                    painter.circle_stroke(
+                        pos,
+                        self.radius * zoom,
+                        Stroke::new(1.5, Color32::WHITE),
+                    );
                 }
                 if resp.drag_started_by(egui::PointerButton::Primary) {
                     c.undo.push(c.gt.clone());
@@ -966,7 +1139,7 @@ impl Review {
                 }
                 if resp.dragged_by(egui::PointerButton::Primary) {
                     if let Some(pos) = resp.interact_pointer_pos() {
-                        let p = self.xf.to_image(rect, pos);
+                        let p = self.xf.image_point(rect, pos);
                         let from = c.stroke.unwrap_or(p);
                         paint_line(&mut c.gt, from, p, self.radius, self.tool == Tool::Brush);
                         c.stroke = Some(p);
@@ -1004,8 +1177,14 @@ fn paint_line(m: &mut Mask, a: Pos2, b: Pos2, radius: f32, on: bool) {
     let steps = ((b - a).length() / (radius * 0.5).max(0.5)).ceil().max(1.0) as usize;
     for k in 0..=steps {
         let p = a + (b - a) * (k as f32 / steps as f32);
-        let (x0, x1) = ((p.x - radius).floor().max(0.0) as usize, (p.x + radius).ceil().max(0.0) as usize);
-        let (y0, y1) = ((p.y - radius).floor().max(0.0) as usize, (p.y + radius).ceil().max(0.0) as usize);
+        let (x0, x1) = (
+            (p.x - radius).floor().max(0.0) as usize,
+            (p.x + radius).ceil().max(0.0) as usize,
+        );
+        let (y0, y1) = (
+            (p.y - radius).floor().max(0.0) as usize,
+            (p.y + radius).ceil().max(0.0) as usize,
+        );
         for y in y0..y1.min(m.height) {
             for x in x0..x1.min(m.width) {
                 let d = Vec2::new(x as f32 + 0.5 - p.x, y as f32 + 0.5 - p.y);
@@ -1022,15 +1201,21 @@ impl Component for Review {
         self.pending.contains_key(&job)
     }
 
-    fn on_event(&mut self, ctx: &egui::Context, job: JobId, kind: EventKind, actions: &mut Vec<Action>) {
+    fn on_event(
+        &mut self,
+        ctx: &egui::Context,
+        job: JobId,
+        kind: EventKind,
+        actions: &mut Vec<Action>,
+    ) {
         let Some(what) = self.pending.get(&job).copied() else {
             return;
         };
         match kind {
-            EventKind::Progress { fraction, message, .. } => {
-                if what == Pending::Predictions {
-                    self.progress = Some((fraction, message));
-                }
+            EventKind::Progress {
+                fraction, message, ..
+            } if what == Pending::Predictions => {
+                self.progress = Some((fraction, message));
             }
             EventKind::Partial(JobOutput::Any(any)) => {
                 if let Ok(p) = any.downcast::<ReviewPrediction>() {
@@ -1067,11 +1252,9 @@ impl Component for Review {
                             self.cur = 0;
                             self.current = None;
                             // Resume at the first item without a verdict.
-                            if let Some(i) = self
-                                .samples
-                                .iter()
-                                .position(|s| self.states.get(&s.key).and_then(|st| st.verdict).is_none())
-                            {
+                            if let Some(i) = self.samples.iter().position(|s| {
+                                self.states.get(&s.key).and_then(|st| st.verdict).is_none()
+                            }) {
                                 self.cur = i;
                             }
                             self.needs_predictions = true;
@@ -1082,10 +1265,16 @@ impl Component for Review {
                             [img.width as usize, img.height as usize],
                             &img.rgba,
                         );
-                        self.images.insert(i, ctx.load_texture(format!("review-{i}"), ci, PIXEL_TEXTURE));
+                        self.images.insert(
+                            i,
+                            ctx.load_texture(format!("review-{i}"), ci, PIXEL_TEXTURE),
+                        );
                     }
                     (Pending::Predictions, _) => self.progress = None,
-                    (Pending::Export, JobOutput::Text(t)) => actions.push(Action::Notice { text: t, error: false }),
+                    (Pending::Export, JobOutput::Text(t)) => actions.push(Action::Notice {
+                        text: t,
+                        error: false,
+                    }),
                     _ => {}
                 }
             }

@@ -254,8 +254,7 @@ impl ReviewJournal {
             seq: self.seq + 1,
             op,
         };
-        let mut line =
-            serde_json::to_vec(&entry).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut line = serde_json::to_vec(&entry).map_err(|e| Error::Invalid(e.to_string()))?;
         line.push(b'\n');
         let jpath = self.dir.join("journal.jsonl");
         self.journal
@@ -316,7 +315,9 @@ impl GroundTruth {
     /// A short description for the window.
     pub fn describe(&self) -> String {
         match self {
-            GroundTruth::Stimuli { json } => format!("Artemo's own stimulus regions ({})", json.display()),
+            GroundTruth::Stimuli { json } => {
+                format!("Artemo's own stimulus regions ({})", json.display())
+            }
             GroundTruth::Apolo { json, .. } => format!("APOLO ({})", json.display()),
         }
     }
@@ -456,8 +457,11 @@ pub fn export(
             return Err(Error::Cancelled);
         }
         match format {
-            ExportFormat::Png => rle::decode(r)?
-                .write_png(&out.join(format!("{}_{}.png", k.painting, k.emotion.name())))?,
+            ExportFormat::Png => rle::decode(r)?.write_png(&out.join(format!(
+                "{}_{}.png",
+                k.painting,
+                k.emotion.name()
+            )))?,
             ExportFormat::ApoloNpy => {
                 rle::decode(r)?.write_npy(&super::apolo::map_path(out, &k.painting, k.emotion))?
             }
@@ -580,7 +584,13 @@ mod tests {
             .unwrap();
         }
         let (j, rec) = ReviewJournal::open(dir.path()).unwrap();
-        assert_eq!(rec, Recovery { replayed: 2, torn_bytes: 0 });
+        assert_eq!(
+            rec,
+            Recovery {
+                replayed: 2,
+                torn_bytes: 0
+            }
+        );
         assert_eq!(j.state()[&key("b", Emotion::Fear)].note, "after the crash");
     }
 
@@ -606,7 +616,11 @@ mod tests {
             .unwrap();
         }
         // A crash while writing a new snapshot leaves only a temporary file behind.
-        std::fs::write(dir.path().join(".snapshot.json.tmp-999"), b"{\"format\":1,\"se").unwrap();
+        std::fs::write(
+            dir.path().join(".snapshot.json.tmp-999"),
+            b"{\"format\":1,\"se",
+        )
+        .unwrap();
         let (j, rec) = ReviewJournal::open(dir.path()).unwrap();
         assert_eq!(rec.replayed, 1);
         assert_eq!(j.state().len(), 9);
@@ -634,7 +648,10 @@ mod tests {
         )
         .unwrap();
         let err = ReviewJournal::open(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("journal.jsonl") && err.contains("line 1"), "{err}");
+        assert!(
+            err.contains("journal.jsonl") && err.contains("line 1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -654,16 +671,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rows = vec![
             (first.key.clone(), first.gt.clone(), Some(Verdict::Accepted)),
-            (key("x", Emotion::Fear), first.gt.clone(), Some(Verdict::Rejected)),
+            (
+                key("x", Emotion::Fear),
+                first.gt.clone(),
+                Some(Verdict::Rejected),
+            ),
         ];
         let no = || false;
-        assert_eq!(export(&rows, ExportFormat::Png, dir.path(), &no).unwrap(), 1);
-        assert_eq!(export(&rows, ExportFormat::ApoloNpy, dir.path(), &no).unwrap(), 1);
-        assert_eq!(export(&rows, ExportFormat::CocoRle, dir.path(), &no).unwrap(), 1);
+        assert_eq!(
+            export(&rows, ExportFormat::Png, dir.path(), &no).unwrap(),
+            1
+        );
+        assert_eq!(
+            export(&rows, ExportFormat::ApoloNpy, dir.path(), &no).unwrap(),
+            1
+        );
+        assert_eq!(
+            export(&rows, ExportFormat::CocoRle, dir.path(), &no).unwrap(),
+            1
+        );
         assert!(!dir.path().join("x_fear.png").exists());
         let stem = format!("{}_{}", first.key.painting, first.key.emotion.name());
-        assert_eq!(Mask::read_png(&dir.path().join(format!("{stem}.png"))).unwrap(), m);
-        assert_eq!(Mask::read_npy(&dir.path().join(format!("{stem}.npy"))).unwrap(), m);
+        assert_eq!(
+            Mask::read_png(&dir.path().join(format!("{stem}.png"))).unwrap(),
+            m
+        );
+        assert_eq!(
+            Mask::read_npy(&dir.path().join(format!("{stem}.npy"))).unwrap(),
+            m
+        );
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("masks_rle.json")).unwrap())
                 .unwrap();

@@ -21,8 +21,8 @@ use crate::annotations::mask::Mask;
 use crate::annotations::review::ItemKey;
 use crate::annotations::rle::{self, CocoRle};
 use crate::emotion::Emotion;
-use crate::metrics::segmentation::{sample_ious, THRESHOLD as SEG_THRESHOLD};
 use crate::error::{Error, Result};
+use crate::metrics::segmentation::{sample_ious, THRESHOLD as SEG_THRESHOLD};
 use crate::models::nn::Mode;
 use crate::tokenize::TextTokenizer;
 use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
@@ -190,8 +190,7 @@ pub fn run_view(
     mut on_result: impl FnMut(ViewResult),
     cancelled: impl Fn() -> bool,
 ) -> Result<()> {
-    let (w, h) =
-        image::image_dimensions(image).map_err(|e| Error::image(image, e.to_string()))?;
+    let (w, h) = image::image_dimensions(image).map_err(|e| Error::image(image, e.to_string()))?;
     let features = rt.encoder.encode_file(image, device)?;
     let cfg = rt.model.config();
     let emotions: Vec<Emotion> = if emotions.is_empty() {
@@ -295,6 +294,9 @@ pub struct ReviewPrediction {
     pub explanation: String,
 }
 
+/// Samples of one image at one ground-truth size `[height, width]`.
+type ImageGroup = (PathBuf, [usize; 2], Vec<(ItemKey, CocoRle)>);
+
 /// The engine job of the Review tab: for each sample `(item, image, ground truth)`, in
 /// the given order (grouped by image), the model's prediction at the ground truth's size,
 /// streamed as `JobOutput::Any(Box<ReviewPrediction>)`. Returns `JobOutput::Unit`.
@@ -307,7 +309,7 @@ pub fn review_job(
         ctx.progress(0.0, "loading EmoSEM");
         let rt = slot.get_or_load(|| load(ctx.device()))?;
         // Group consecutive samples of one image and size.
-        let mut groups: Vec<(PathBuf, [usize; 2], Vec<(ItemKey, CocoRle)>)> = Vec::new();
+        let mut groups: Vec<ImageGroup> = Vec::new();
         for (k, img, gt) in samples {
             match groups.last_mut() {
                 Some((p, size, v)) if *p == img && *size == gt.size => v.push((k, gt)),
@@ -317,7 +319,10 @@ pub fn review_job(
         let n = groups.len().max(1);
         for (gi, (img, [h, w], items)) in groups.into_iter().enumerate() {
             ctx.check()?;
-            ctx.progress(gi as f32 / n as f32, format!("predicting {}", img.display()));
+            ctx.progress(
+                gi as f32 / n as f32,
+                format!("predicting {}", img.display()),
+            );
             let emotions: Vec<Emotion> = items.iter().map(|(k, _)| k.emotion).collect();
             let mut results = Vec::new();
             run_view(
@@ -358,7 +363,11 @@ pub fn write_initial_model(cfg: &EmosemConfig, assets: &Path, dir: &Path, seed: 
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let ids = prompt_ids(cfg, &tok)?;
     let vm = VarMap::new();
-    Emosem::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu), ids)?;
+    Emosem::new(
+        cfg,
+        VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+        ids,
+    )?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut vars: Vec<(String, candle_core::Var)> = vm
         .data()
@@ -408,7 +417,12 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let models = tmp.path();
         assert!(locate(models).is_none());
-        let mut cfg = EmosemConfig::small(Paradigm::Multi, 4, PatchColourGrid::DIM, PatchColourGrid::NAME);
+        let mut cfg = EmosemConfig::small(
+            Paradigm::Multi,
+            4,
+            PatchColourGrid::DIM,
+            PatchColourGrid::NAME,
+        );
         cfg.explainer.n_embd = 16;
         cfg.explainer.n_layer = 1;
         cfg.explainer.n_head = 2;
@@ -441,7 +455,10 @@ mod tests {
         assert_eq!(got.len(), 8);
         for r in &got {
             assert_eq!(r.image_size, (90, 60));
-            assert_eq!((r.result.probability.width, r.result.probability.height), (45, 30));
+            assert_eq!(
+                (r.result.probability.width, r.result.probability.height),
+                (45, 30)
+            );
         }
         let mut one = Vec::new();
         run_view(
@@ -456,7 +473,10 @@ mod tests {
         .unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].result.emotion, Emotion::Fear);
-        assert_eq!((one[0].result.mask.width, one[0].result.mask.height), (10, 20));
+        assert_eq!(
+            (one[0].result.mask.width, one[0].result.mask.height),
+            (10, 20)
+        );
     }
 
     #[test]
