@@ -600,6 +600,19 @@ impl Masks {
         if !self.show && entry.is_none_or(|e| e.results.is_empty()) {
             ui.label(RichText::new("Turn the masks on (M) to compute them.").weak());
         }
+        if self.style != Style::Probability
+            && entry.is_some_and(|e| {
+                e.results.len() == 8 && e.results.values().all(|r| r.result.mask.is_empty())
+            })
+        {
+            ui.label(
+                RichText::new(
+                    "No pixel is above 50% for any emotion: the Probability style shows where \
+                     the model leans.",
+                )
+                .italics(),
+            );
+        }
         ui.add_space(4.0);
         let results: Vec<Option<ViewResult>> = EMOTIONS
             .iter()
