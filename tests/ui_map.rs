@@ -86,7 +86,11 @@ fn map_tab() {
         results.extend_harness(&mut h);
     }
     // The shipped demo PACL model: computed on the engine, then drawn.
-    std::env::remove_var("ARTEMO_MODELS");
+    // This checkout's models folder (not one found beside the test executable).
+    std::env::set_var(
+        "ARTEMO_MODELS",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models"),
+    );
     let mut h = harness("tests/fixtures/map/paintings.csv");
     goto_map(&mut h);
     wait_for(&mut h, "paintings mapped", 240);

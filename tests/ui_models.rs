@@ -59,6 +59,11 @@ fn wait_for(h: &mut Harness<'_, Option<ArtemoApp>>, text: &str, secs: u64) {
 
 #[test]
 fn models_tab() {
+    // This checkout's models folder (not one found beside the test executable).
+    std::env::set_var(
+        "ARTEMO_MODELS",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models"),
+    );
     let mut h = harness();
     wait_for(&mut h, "8 paintings", 30);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num6);

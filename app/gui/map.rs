@@ -309,10 +309,11 @@ impl Map {
             .and_then(|k| self.cache.get(k))
             .cloned()
         else {
-            if self.progress.is_none() && self.error.is_none() {
-                if ui.button("Compute the map").clicked() {
-                    self.start_map(shared, coll);
-                }
+            if self.progress.is_none()
+                && self.error.is_none()
+                && ui.button("Compute the map").clicked()
+            {
+                self.start_map(shared, coll);
             }
             ui.label(
                 RichText::new(format!(
@@ -735,7 +736,12 @@ impl Map {
         }
         if resp.clicked() {
             if let Some(j) = hovered {
-                shared.actions.push(Action::OpenPainting(data.indices[j]));
+                // Ctrl+click marks the painting without leaving the map.
+                if ui.input(|i| i.modifiers.command) {
+                    shared.actions.push(Action::Select(data.indices[j]));
+                } else {
+                    shared.actions.push(Action::OpenPainting(data.indices[j]));
+                }
             }
         }
         // Draw: dimmed when a search or selection highlights some points.
@@ -766,6 +772,14 @@ impl Map {
                 painter.circle_stroke(*s, r + 3.0, Stroke::new(2.0, Color32::WHITE));
             }
         }
+        // The painting selected in the grid or viewer.
+        if let Some(j) = shared
+            .selected
+            .and_then(|s| data.indices.iter().position(|&i| i == s))
+        {
+            let c = ui.visuals().selection.stroke.color;
+            painter.circle_stroke(screen[j], r + 5.0, Stroke::new(2.0, c));
+        }
         let sel_stroke = Stroke::new(1.5, ui.visuals().selection.stroke.color);
         match (self.tool, self.drag.len()) {
             (Tool::Box, 2) => {
@@ -781,7 +795,7 @@ impl Map {
         painter.text(
             rect.left_bottom() + Vec2::new(8.0, -6.0),
             egui::Align2::LEFT_BOTTOM,
-            "wheel: zoom · right-drag: pan · double-click: reset · click: open",
+            "wheel: zoom · right-drag: pan · double-click: reset · click: open · ctrl+click: select",
             egui::FontId::proportional(11.0),
             ui.visuals().weak_text_color(),
         );
@@ -1002,10 +1016,8 @@ impl Component for Map {
                 EventKind::Progress {
                     fraction, message, ..
                 },
-            ) => {
-                if self.current.as_ref() == Some(&key) {
-                    self.progress = Some((fraction, message));
-                }
+            ) if self.current.as_ref() == Some(&key) => {
+                self.progress = Some((fraction, message));
             }
             (Pending::Map(key), EventKind::Done(JobOutput::Any(b))) => {
                 self.progress = None;

@@ -455,15 +455,17 @@ impl ModelsPanel {
                     }
                 }
             }
-            ui.collapsing(format!("files ({n})"), |ui| {
-                for f in &e.files {
-                    ui.label(
-                        RichText::new(format!("{}  {}", f.path, human_bytes(f.bytes)))
-                            .monospace()
-                            .small(),
-                    );
-                }
-            });
+            egui::CollapsingHeader::new(format!("files ({n})"))
+                .id_salt(("model-files", &e.name))
+                .show(ui, |ui| {
+                    for f in &e.files {
+                        ui.label(
+                            RichText::new(format!("{}  {}", f.path, human_bytes(f.bytes)))
+                                .monospace()
+                                .small(),
+                        );
+                    }
+                });
         });
     }
 

@@ -220,8 +220,10 @@ fn project(
 /// Progress reporting for [`compute_map`]: `report(fraction, message)` returns false to
 /// stop.
 pub struct Progress<'a> {
-    report: Box<dyn Fn(f32, &str) -> bool + 'a>,
+    report: ReportFn<'a>,
 }
+
+type ReportFn<'a> = Box<dyn Fn(f32, &str) -> bool + 'a>;
 
 impl<'a> Progress<'a> {
     /// Wraps a callback.
