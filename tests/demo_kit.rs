@@ -177,7 +177,12 @@ fn shipped_demo_kit_numbers_are_reproduced_by_eval() {
         .output()
         .unwrap();
     ok(&r);
-    for m in ["Pr@25 (seg)", "Pr@50 (seg)", "mean IoU (seg)", "mean IoU (box)"] {
+    for m in [
+        "Pr@25 (seg)",
+        "Pr@50 (seg)",
+        "mean IoU (seg)",
+        "mean IoU (box)",
+    ] {
         let got = metric(&ev.join("report.json"), m);
         let card = summary["emosem_eval"]["emosem"][m].as_f64().unwrap();
         assert!((got - card).abs() < 1e-9, "emosem {m}: {got} vs {card}");

@@ -64,21 +64,18 @@ fn harness(collection: PathBuf, size: (f32, f32)) -> (Harness<'static, State>, t
         threads: 1,
         ..Default::default()
     };
-    let h = Harness::builder()
-        .with_size(size)
-        .wgpu()
-        .build_ui_state(
-            move |ui, state: &mut State| {
-                let app = state.get_or_insert_with(|| {
-                    let mut a = ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
-                        .expect("the app starts");
-                    a.show_frame_time(false);
-                    a
-                });
-                app.frame(ui);
-            },
-            None,
-        );
+    let h = Harness::builder().with_size(size).wgpu().build_ui_state(
+        move |ui, state: &mut State| {
+            let app = state.get_or_insert_with(|| {
+                let mut a = ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
+                    .expect("the app starts");
+                a.show_frame_time(false);
+                a
+            });
+            app.frame(ui);
+        },
+        None,
+    );
     (h, models)
 }
 
@@ -92,7 +89,10 @@ fn settle(h: &mut Harness<'static, State>) {
             h.run_steps(3);
             return;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "the app did not settle");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the app did not settle"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

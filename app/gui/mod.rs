@@ -24,8 +24,8 @@ use artemo_engine::worker::{
 };
 use egui::{Color32, RichText, TextureHandle, TextureOptions};
 
-use panel::{Action, Component, Shared};
 pub use panel::Tab;
+use panel::{Action, Component, Shared};
 use textures::LruCache;
 
 /// Longest side of a thumbnail, in pixels.
@@ -312,7 +312,8 @@ impl ArtemoApp {
                             self.set_collection(*c);
                         }
                         (Pending::Thumb(i), JobOutput::Image(img)) => {
-                            let tex = upload(ctx, &format!("thumb-{i}"), &img, TextureOptions::LINEAR);
+                            let tex =
+                                upload(ctx, &format!("thumb-{i}"), &img, TextureOptions::LINEAR);
                             self.thumbs.insert(i, tex);
                             self.requested.remove(&i);
                         }
@@ -329,8 +330,7 @@ impl ArtemoApp {
                         }
                         (Pending::View(i), JobOutput::Image(img)) => {
                             // Nearest when magnified: deep zoom shows the pixels.
-                            let tex =
-                                upload(ctx, &format!("view-{i}"), &img, masks::PIXEL_TEXTURE);
+                            let tex = upload(ctx, &format!("view-{i}"), &img, masks::PIXEL_TEXTURE);
                             self.view = Some(ViewImage {
                                 index: i,
                                 texture: tex,

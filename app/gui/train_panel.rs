@@ -1043,13 +1043,7 @@ impl Component for TrainPanel {
         self.job == Some(job) || matches!(self.csv_check, Some(CsvCheck::Reading(id)) if id == job)
     }
 
-    fn on_event(
-        &mut self,
-        _: &egui::Context,
-        job: JobId,
-        kind: EventKind,
-        _: &mut Vec<Action>,
-    ) {
+    fn on_event(&mut self, _: &egui::Context, job: JobId, kind: EventKind, _: &mut Vec<Action>) {
         if let Some(CsvCheck::Reading(id)) = self.csv_check {
             if id == job {
                 match kind {

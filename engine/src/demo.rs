@@ -174,7 +174,9 @@ pub fn run(
         &tower_rel,
     );
     let quick_ids: Option<Vec<String>> = opts.quick.then(|| ids.clone());
-    if opts.only.as_deref() == Some("emosem") || (opts.only.is_none() && !(opts.resume && done(&emosem_dir))) {
+    if opts.only.as_deref() == Some("emosem")
+        || (opts.only.is_none() && !(opts.resume && done(&emosem_dir)))
+    {
         let t = Instant::now();
         let kit = match (&opts.emosem_kit, opts.quick) {
             (Some(k), _) => k.clone(),
@@ -730,22 +732,33 @@ pub fn bench_inference(
             |_| {},
             || true,
         )?;
-        parts.entry("sevlm: features + distribution + explanation").or_default().push(ms(t));
+        parts
+            .entry("sevlm: features + distribution + explanation")
+            .or_default()
+            .push(ms(t));
         let t = Instant::now();
         let img = crate::imaging::decode_image(&crate::error::read_file(p)?, p)?;
         let f = crate::emosem::features::ImageFeatures::Grid {
             grid: tower.encode(&img, device)?,
         };
         let (masks, ids) = emosem.analyze(&f, &crate::emosem::EMOTIONS)?;
-        let _probs = candle_nn::ops::sigmoid(&masks)?.flatten_all()?.to_vec1::<f32>()?;
+        let _probs = candle_nn::ops::sigmoid(&masks)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
         for i in &ids {
             tok.decode(i)?;
         }
-        parts.entry("emosem: features + 8 masks + 8 explanations").or_default().push(ms(t));
+        parts
+            .entry("emosem: features + 8 masks + 8 explanations")
+            .or_default()
+            .push(ms(t));
         let t = Instant::now();
         let d = file_descriptors(p, &cfg)?;
         pacl.embed(&[d], 1, |_, _| true)?;
-        parts.entry("pacl: descriptors + embedding").or_default().push(ms(t));
+        parts
+            .entry("pacl: descriptors + embedding")
+            .or_default()
+            .push(ms(t));
         let total = ms(all);
         // The first painting warms caches and allocators; it is reported in "worst".
         if k > 0 || paintings.len() == 1 {

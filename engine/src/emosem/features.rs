@@ -270,11 +270,9 @@ impl ImageEncoder {
                     clip_cache: cache(&clip_path, "emosem-clip-grid-224")?,
                 })
             }
-            ImageSource::Grid { side, dim, tower } => {
-                Ok(ImageEncoder::Grid(grid_encoder(
+            ImageSource::Grid { side, dim, tower } => Ok(ImageEncoder::Grid(grid_encoder(
                 tower, *side, *dim, models, device,
-            )?))
-            }
+            )?)),
         }
     }
 

@@ -21,13 +21,13 @@ use super::features::{GridEncoder, ImageFeatures};
 use super::train::{load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport};
 use super::{Emosem, EmosemConfig, Finetune, Paradigm, EMOTIONS};
 use crate::annotations::artemis::Split;
+use crate::error::write_atomic;
 use crate::error::{read_file, Error, Result};
 use crate::models::gpt2::Gpt2Config;
 use crate::models::nn::Mode;
 use crate::models::patch_tower::{descriptors_tensor, image_descriptors};
 use crate::pacl::PaclModel;
 use crate::tokenize::TextTokenizer;
-use crate::error::write_atomic;
 
 /// The tower-name prefix of a PACL patch tower: `pacl:<folder relative to models/>`.
 pub const PACL_TOWER_PREFIX: &str = "pacl:";
@@ -221,7 +221,13 @@ pub fn train_kit(
 }
 
 /// Writes `<painting>_<emotion>.npy` score maps (`side` x `side`) into `dir`.
-pub fn write_score_map(dir: &Path, painting: &str, emotion_name: &str, side: usize, data: Vec<f32>) -> Result<PathBuf> {
+pub fn write_score_map(
+    dir: &Path,
+    painting: &str,
+    emotion_name: &str,
+    side: usize,
+    data: Vec<f32>,
+) -> Result<PathBuf> {
     let path = dir.join(format!("{painting}_{emotion_name}.npy"));
     let arr = ndarray::Array2::from_shape_vec((side, side), data)
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
