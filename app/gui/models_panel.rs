@@ -677,7 +677,8 @@ fn list(root: &Path) -> artemo_engine::Result<Listing> {
         Feature {
             what: "Emotion masks (EmoSEM)",
             tab: Some(Tab::Painting),
-            looks_in: vec![rel("emosem")],
+            // As `emosem::analyze::default_model` on main: real weights, then the demo kit.
+            looks_in: ["emosem", "demo/emosem"].iter().map(|d| rel(d)).collect(),
             found: artemo_engine::emosem::analyze::default_model(root),
         },
         Feature {
