@@ -493,17 +493,19 @@ impl TrainPanel {
                 "ArtEmis CSV over the open collection",
             );
             if self.form.data == DataChoice::Artemis {
-                ui.horizontal(|ui| {
+                // Right to left: the button first, the field takes exactly what is left
+                // (a field sized from the panel's width would grow the panel every frame).
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("Browse…").clicked() {
+                        self.pick(PickTarget::Csv, ui.ctx());
+                    }
                     let r = ui.add(
                         egui::TextEdit::singleline(&mut self.form.csv)
-                            .desired_width(ui.available_width() - 70.0)
+                            .desired_width(ui.available_width())
                             .hint_text("artemis_dataset_release_v0.csv"),
                     );
                     if r.lost_focus() {
                         self.check_csv(shared);
-                    }
-                    if ui.button("Browse…").clicked() {
-                        self.pick(PickTarget::Csv, ui.ctx());
                     }
                 });
                 match &self.csv_check {
@@ -575,16 +577,16 @@ impl TrainPanel {
                     });
                 }
                 ModelChoice::Checkpoint => {
-                    ui.horizontal(|ui| {
-                        ui.add(
-                            egui::TextEdit::singleline(&mut self.form.checkpoint)
-                                .desired_width(ui.available_width() - 70.0)
-                                .hint_text("models/demo/sevlm"),
-                        )
-                        .on_hover_text("SEVLM checkpoint folder");
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                         if ui.button("Browse…").clicked() {
                             self.pick(PickTarget::Checkpoint, ui.ctx());
                         }
+                        ui.add(
+                            egui::TextEdit::singleline(&mut self.form.checkpoint)
+                                .desired_width(ui.available_width())
+                                .hint_text("models/demo/sevlm"),
+                        )
+                        .on_hover_text("SEVLM checkpoint folder");
                     });
                 }
             }
@@ -663,15 +665,15 @@ impl TrainPanel {
                 ui.end_row();
             });
             let l = ui.label("Output folder");
-            ui.horizontal(|ui| {
-                ui.add(
-                    egui::TextEdit::singleline(&mut self.form.out)
-                        .desired_width(ui.available_width() - 70.0),
-                )
-                .labelled_by(l.id);
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if ui.button("Browse…").clicked() {
                     self.pick(PickTarget::Out, ui.ctx());
                 }
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.form.out)
+                        .desired_width(ui.available_width()),
+                )
+                .labelled_by(l.id);
             });
         });
     }
@@ -900,7 +902,7 @@ impl TrainPanel {
                     .weak(),
                 );
                 ui.end_row();
-                for (id, _) in &p.probes {
+                for (id, _, human) in &p.probes {
                     ui.horizontal(|ui| {
                         if let Some(i) = index_of(id) {
                             match shared.thumbs.get(&i) {
@@ -921,8 +923,8 @@ impl TrainPanel {
                         e.and_then(|e| e.probes.iter().find(|q| &q.painting == id).cloned())
                     };
                     let now = probe(last);
-                    match now.as_ref().and_then(|q| q.human) {
-                        Some(h) => emotion_label(ui, h),
+                    match human {
+                        Some(h) => emotion_label(ui, *h),
                         None => {
                             ui.label(RichText::new("no majority").weak());
                         }

@@ -280,8 +280,9 @@ pub struct Prepared {
     pub parameters: usize,
     /// Steps of the whole run.
     pub total_steps: usize,
-    /// The probe paintings: (id, image file).
-    pub probes: Vec<(String, PathBuf)>,
+    /// The probe paintings: (id, image file, the viewers' dominant emotion (> half of
+    /// the votes) if any).
+    pub probes: Vec<(String, PathBuf, Option<Emotion>)>,
     /// The output folder.
     pub out: PathBuf,
 }
@@ -644,7 +645,15 @@ pub fn run(
         total_steps,
         probes: probes
             .iter()
-            .map(|p| (p.clone(), corpus.images[p].clone()))
+            .map(|p| {
+                (
+                    p.clone(),
+                    corpus.images[p].clone(),
+                    val_hist
+                        .get(p)
+                        .and_then(|h| h.dominant(Dominance::MoreThanHalf)),
+                )
+            })
             .collect(),
         out: cfg.out.clone(),
     }));
@@ -1126,7 +1135,7 @@ mod tests {
             &corpus(),
             &cfg,
             &parts(),
-            &[demo.clone()],
+            std::slice::from_ref(&demo),
             &Device::Cpu,
             &Control::new(),
             &mut |_| {},
