@@ -550,7 +550,7 @@ impl ArtemoApp {
                 } else {
                     ui.visuals().text_color()
                 };
-                ui.label(RichText::new(if n.error { "⚠" } else { "ℹ" }).color(color));
+                ui.label(RichText::new(if n.error { "(!)" } else { "(i)" }).color(color));
                 ui.label(RichText::new(&n.text).color(color));
                 if ui.small_button("dismiss").clicked() {
                     dismiss = Some(i);
