@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use artemo::gui::ArtemoApp;
 use artemo_engine::worker::EngineConfig;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
 fn harness() -> Harness<'static, Option<ArtemoApp>> {

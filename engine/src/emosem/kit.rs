@@ -137,7 +137,7 @@ impl KitEmosemConfig {
     /// The model configuration over `tower`.
     pub fn model_config(&self, tower: &dyn GridEncoder) -> EmosemConfig {
         let base = EmosemConfig::small(Paradigm::Multi, tower.side(), tower.dim(), &tower.name());
-        let heads = if self.explainer_width % 4 == 0 && self.explainer_width >= 64 {
+        let heads = if self.explainer_width.is_multiple_of(4) && self.explainer_width >= 64 {
             4
         } else {
             2
@@ -220,6 +220,12 @@ pub fn train_kit(
     Ok((cfg, vm, report))
 }
 
+/// One generated explanation: (painting, emotion, text).
+pub type Explanation = (String, String, String);
+
+/// A system's name and the folder of its score maps.
+pub type SystemDir = (String, PathBuf);
+
 /// Writes `<painting>_<emotion>.npy` score maps (`side` x `side`) into `dir`.
 pub fn write_score_map(
     dir: &Path,
@@ -252,7 +258,7 @@ pub fn write_predictions(
     seed: u64,
     device: &Device,
     cancelled: impl Fn() -> bool,
-) -> Result<(Vec<(String, PathBuf)>, Vec<(String, String, String)>)> {
+) -> Result<(Vec<SystemDir>, Vec<Explanation>)> {
     let cfg = model.config().clone();
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let side = cfg.mask_side();
