@@ -14,9 +14,17 @@ fn assets() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets")
 }
 
-/// A folder with `n` shipped paintings (the first `n` files of the manifest, sorted).
+/// A folder with `n` shipped paintings (the first `n` files of the manifest, sorted). Its
+/// name is fixed (the path shows in the window, and a random name would move the layout
+/// between runs).
 fn small_collection(n: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    // A leftover of an interrupted run would stop the fixed name from being created.
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(format!("artemo-ui-{n}")));
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("artemo-ui-{n}"))
+        .rand_bytes(0)
+        .tempdir()
+        .unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(assets().join("paintings/aic"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -63,18 +71,24 @@ fn harness(collection: PathBuf, size: (f32, f32)) -> (Harness<'static, State>, t
         threads: 1,
         ..Default::default()
     };
-    let h = Harness::builder().with_size(size).wgpu().build_ui_state(
-        move |ui, state: &mut State| {
-            let app = state.get_or_insert_with(|| {
-                let mut a = ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
-                    .expect("the app starts");
-                a.show_frame_time(false);
-                a
-            });
-            app.frame(ui);
-        },
-        None,
-    );
+    let h = Harness::builder()
+        // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
+        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
+        .with_size(size)
+        .wgpu()
+        .build_ui_state(
+            move |ui, state: &mut State| {
+                let app = state.get_or_insert_with(|| {
+                    let mut a =
+                        ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
+                            .expect("the app starts");
+                    a.show_frame_time(false);
+                    a
+                });
+                app.frame(ui);
+            },
+            None,
+        );
     (h, models)
 }
 

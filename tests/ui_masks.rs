@@ -56,6 +56,8 @@ fn painting_tab_shows_the_eight_masks() {
     std::env::set_var("ARTEMO_MODELS", tmp.path());
     std::env::set_var("ARTEMO_REVIEW_DIR", tmp.path().join("review"));
     let mut h = Harness::builder()
+        // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
+        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
         .with_size([1100.0, 720.0])
         .wgpu()
         .build_ui_state(

@@ -18,6 +18,8 @@ fn harness() -> Harness<'static, Option<ArtemoApp>> {
         ..Default::default()
     };
     Harness::builder()
+        // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
+        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
         .with_size([1000.0, 1500.0])
         .build_ui_state(
             move |ui, app: &mut Option<ArtemoApp>| {

@@ -55,6 +55,8 @@ fn review_tab_compares_ground_truth_and_prediction() {
     std::env::set_var("ARTEMO_MODELS", tmp.path());
     std::env::set_var("ARTEMO_REVIEW_DIR", &review_dir);
     let mut h = Harness::builder()
+        // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
+        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
         .with_size([1200.0, 760.0])
         .wgpu()
         .build_ui_state(

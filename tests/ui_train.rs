@@ -29,6 +29,8 @@ fn app() -> ArtemoApp {
 
 fn harness(app: ArtemoApp) -> Harness<'static, ArtemoApp> {
     let mut h = Harness::builder()
+        // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
+        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
         .with_size(egui::vec2(1360.0, 900.0))
         .build_ui_state(|ui, app: &mut ArtemoApp| app.frame(ui), app);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num5);
