@@ -176,8 +176,5 @@ pub fn analyze_job(req: AnalyzeRequest) -> JobFn {
 /// The default model folder: `models/emosem` (installed weights) when it exists, else the
 /// demo kit's `models/demo/emosem`.
 pub fn default_model(models: &Path) -> Option<PathBuf> {
-    ["emosem", "demo/emosem"]
-        .iter()
-        .map(|d| models.join(d))
-        .find(|p| p.join("config.json").is_file())
+    super::view::locate(models)
 }

@@ -220,7 +220,7 @@ pub fn grid_encoder(
         return Ok(Box::new(t));
     }
     Err(Error::Invalid(format!(
-        "EmoSEM: the grid tower `{name}` ({side}x{side}x{dim}) is not available here; pass it to the analysis explicitly"
+        "EmoSEM: the grid tower `{name}` ({side}x{side}x{dim}) is not available here (known: `patch-colour`, and trained PACL towers as `pacl:<folder under models/>`); pass it to the analysis explicitly"
     )))
 }
 

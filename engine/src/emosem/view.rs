@@ -12,18 +12,16 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use image::DynamicImage;
 
-use super::features::{GridEncoder, ImageEncoder};
+use super::features::ImageEncoder;
 use super::postprocess::{postprocess, EmotionResult, Logits};
-use super::{prompt_ids, save, Emosem, EmosemConfig, ImageSource, Paradigm, EMOTIONS};
+use super::{prompt_ids, save, Emosem, EmosemConfig, Paradigm, EMOTIONS};
 use crate::annotations::mask::Mask;
 use crate::annotations::review::ItemKey;
 use crate::annotations::rle::{self, CocoRle};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::metrics::segmentation::{sample_ious, THRESHOLD as SEG_THRESHOLD};
-use crate::models::nn::Mode;
 use crate::tokenize::TextTokenizer;
 use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
 
@@ -52,33 +50,6 @@ impl MaskRuntime {
     }
 }
 
-/// The PACL-trained patch tower (the demo kit's) as an EmoSEM grid encoder.
-struct PaclGrid {
-    pacl: crate::pacl::PaclModel,
-    dir: PathBuf,
-}
-
-impl GridEncoder for PaclGrid {
-    fn name(&self) -> String {
-        format!("pacl-tower ({})", self.dir.display())
-    }
-
-    fn side(&self) -> usize {
-        self.pacl.tower().config().grid
-    }
-
-    fn dim(&self) -> usize {
-        self.pacl.tower().config().dim
-    }
-
-    fn encode(&self, image: &DynamicImage, device: &Device) -> Result<Tensor> {
-        let tower = self.pacl.tower();
-        let d = crate::models::patch_tower::image_descriptors(image, tower.config());
-        let x = crate::models::patch_tower::descriptors_tensor(&[&d], device)?;
-        Ok(tower.forward(&x, Mode::Infer)?.grid)
-    }
-}
-
 /// Loads the model folder `dir` with the shipped GPT-2 tokenizer (`assets`) and the image
 /// encoder its configuration names (SAM and CLIP from `models` for the paper
 /// configuration).
@@ -91,46 +62,8 @@ pub fn load_runtime(
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let model = Emosem::load(dir, &tok, device)?;
     let cfg = model.config().clone();
-    let encoder = match ImageEncoder::open(&cfg.image, models, None, device) {
-        Ok(e) => e,
-        Err(first) => match &cfg.image {
-            ImageSource::Grid { side, dim, tower } => {
-                let candidates: Vec<PathBuf> = [dir.parent().map(|p| p.join("pacl"))]
-                    .into_iter()
-                    .flatten()
-                    .chain([models.join("demo/pacl"), models.join("pacl")])
-                    .collect();
-                let found = candidates.iter().find(|c| c.join("config.json").is_file());
-                let Some(found) = found else {
-                    return Err(Error::Invalid(format!(
-                        "EmoSEM in {} needs the image tower `{tower}`: {first}; no PACL tower at {}",
-                        dir.display(),
-                        candidates
-                            .iter()
-                            .map(|c| c.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(" or ")
-                    )));
-                };
-                let g = PaclGrid {
-                    pacl: crate::pacl::PaclModel::load(found, device)?,
-                    dir: found.clone(),
-                };
-                if g.side() != *side || g.dim() != *dim {
-                    return Err(Error::Invalid(format!(
-                        "EmoSEM in {} takes a {side}x{side}x{dim} grid (`{tower}`); the PACL tower in {} gives {}x{}x{}",
-                        dir.display(),
-                        found.display(),
-                        g.side(),
-                        g.side(),
-                        g.dim()
-                    )));
-                }
-                ImageEncoder::Grid(Box::new(g))
-            }
-            ImageSource::Paper { .. } => return Err(first),
-        },
-    };
+    // Grid towers named `pacl:<folder>` (the demo kit's) resolve in `ImageEncoder::open`.
+    let encoder = ImageEncoder::open(&cfg.image, models, None, device)?;
     Ok(MaskRuntime {
         model,
         encoder,
