@@ -24,7 +24,11 @@ fn harness(collection: &str) -> Harness<'static, Option<ArtemoApp>> {
         .build_ui_state(
             move |ui, app: &mut Option<ArtemoApp>| {
                 let app = app.get_or_insert_with(|| {
-                    ArtemoApp::new(ui.ctx(), None, Some(path.clone()), cfg.clone()).unwrap()
+                    let mut a =
+                        ArtemoApp::new(ui.ctx(), None, Some(path.clone()), cfg.clone()).unwrap();
+                    // The frame time differs from run to run.
+                    a.show_frame_time(false);
+                    a
                 });
                 app.frame(ui);
             },

@@ -164,7 +164,7 @@ impl Explain {
             });
         } else {
             ui.label(
-                RichText::new(format!("weights: {}", dir.display()))
+                RichText::new(format!("weights: {}", artemo_engine::shown_path(&dir)))
                     .small()
                     .weak(),
             );

@@ -536,7 +536,7 @@ impl Masks {
             });
         } else {
             ui.label(
-                RichText::new(format!("weights: {}", dir.display()))
+                RichText::new(format!("weights: {}", artemo_engine::shown_path(&dir)))
                     .small()
                     .weak(),
             );

@@ -196,7 +196,7 @@ impl ArtemoApp {
     }
 
     fn open(&mut self, path: PathBuf) {
-        self.path_input = path.display().to_string();
+        self.path_input = artemo_engine::shown_path(&path);
         match self.engine.submit(Command::OpenCollection { path }) {
             Ok(id) => {
                 self.pending.insert(id, Pending::Open);
@@ -438,7 +438,7 @@ impl ArtemoApp {
             );
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if ui.button("Open").clicked() || enter {
-                let p = PathBuf::from(self.path_input.trim());
+                let p = artemo_engine::resolve_shown(&self.path_input);
                 self.open(p);
             }
             let recent = self.settings.recent.clone();
@@ -447,7 +447,7 @@ impl ArtemoApp {
                     ui.label("nothing yet");
                 }
                 for p in recent {
-                    if ui.button(p.display().to_string()).clicked() {
+                    if ui.button(artemo_engine::shown_path(&p)).clicked() {
                         self.open(p);
                         ui.close();
                     }
@@ -761,7 +761,12 @@ impl ArtemoApp {
                     ui.label(d);
                 }
                 ui.add_space(6.0);
-                ui.label(RichText::new(p.path.display().to_string()).small().weak());
+                ui.label(
+                    RichText::new(artemo_engine::shown_path(&p.path))
+                        .small()
+                        .weak(),
+                )
+                .on_hover_text(p.path.display().to_string());
                 if let Some(rows) = self.responses.get(&p.id) {
                     ui.add_space(10.0);
                     ui.separator();

@@ -704,7 +704,7 @@ impl Review {
                     ui.label(
                         RichText::new(format!(
                             "predictions: {}{}",
-                            d.display(),
+                            artemo_engine::shown_path(d),
                             if demo { " (demo model)" } else { "" }
                         ))
                         .small()
@@ -1236,7 +1236,7 @@ impl Component for Review {
                             let mut msg = format!(
                                 "{} regions; decisions autosaved in {}",
                                 self.samples.len(),
-                                l.journal.dir().display()
+                                artemo_engine::shown_path(l.journal.dir())
                             );
                             if self.missing > 0 {
                                 msg.push_str(&format!(

@@ -52,6 +52,71 @@ pub fn find_models() -> Option<PathBuf> {
     find_dir("ARTEMO_MODELS", "models", "MODELS.toml")
 }
 
+/// A path as the user should read it: under the shipped `assets/` or `models/` folder it
+/// is shown relative to that folder (`assets/paintings/aic/100026.jpg`), under the home
+/// folder as `~/...`, anywhere else in full. The text is for display only; [`resolve_shown`]
+/// turns it back into a path.
+pub fn shown_path(p: &Path) -> String {
+    let roots = [("assets", find_assets()), ("models", find_models())];
+    for (name, root) in roots {
+        if let Some(rel) = root.as_deref().and_then(|r| strip_root(p, r)) {
+            return if rel.as_os_str().is_empty() {
+                format!("{name}/")
+            } else {
+                format!("{name}/{}", rel.display())
+            };
+        }
+    }
+    if let Some(rel) = home_dir().as_deref().and_then(|h| strip_root(p, h)) {
+        return format!("~/{}", rel.display());
+    }
+    p.display().to_string()
+}
+
+/// The path a user typed (or a [`shown_path`] text): `~/` expands to the home folder, and
+/// a relative `assets/...` or `models/...` that does not exist from the working folder is
+/// looked up in the shipped folders.
+pub fn resolve_shown(text: &str) -> PathBuf {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix("~/") {
+        if let Some(h) = home_dir() {
+            return h.join(rest);
+        }
+    }
+    let p = PathBuf::from(text);
+    if p.is_relative() && !p.exists() {
+        for (name, root) in [("assets", find_assets()), ("models", find_models())] {
+            if let (Ok(rest), Some(root)) = (p.strip_prefix(name), root) {
+                let c = root.join(rest);
+                if c.exists() {
+                    return c;
+                }
+            }
+        }
+    }
+    p
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|h| h.is_absolute() && h.parent().is_some())
+}
+
+/// `p` relative to `root`, also when one of them is spelled with `..` or symlinks.
+fn strip_root(p: &Path, root: &Path) -> Option<PathBuf> {
+    if let Ok(rel) = p.strip_prefix(root) {
+        if !rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Some(rel.to_path_buf());
+        }
+    }
+    let (p, root) = (p.canonicalize().ok()?, root.canonicalize().ok()?);
+    p.strip_prefix(&root).ok().map(Path::to_path_buf)
+}
+
 fn find_dir(env: &str, name: &str, marker: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(env).map(PathBuf::from) {
         if p.join(marker).exists() {
@@ -73,4 +138,31 @@ fn find_dir(env: &str, name: &str, marker: &str) -> Option<PathBuf> {
 /// The shipped painting collection's manifest, if the assets are found.
 pub fn default_collection() -> Option<PathBuf> {
     find_assets().map(|a| a.join("paintings/aic/paintings.csv"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_paths_are_shown_relative_and_resolve_back() {
+        let assets = find_assets().expect("assets/");
+        let csv = assets.join("paintings/aic/paintings.csv");
+        let shown = shown_path(&csv);
+        assert_eq!(shown, "assets/paintings/aic/paintings.csv");
+        // Also when spelled through `..` (canonical comparison).
+        let roundabout = assets.join("paintings/../paintings/aic/paintings.csv");
+        assert_eq!(shown_path(&roundabout), shown);
+        // From any working folder the text resolves to the same file.
+        assert_eq!(
+            resolve_shown(&shown).canonicalize().unwrap(),
+            csv.canonicalize().unwrap()
+        );
+        // Paths elsewhere are left as they are.
+        assert_eq!(shown_path(Path::new("/nowhere/x.csv")), "/nowhere/x.csv");
+        assert_eq!(
+            resolve_shown(" /nowhere/x.csv "),
+            PathBuf::from("/nowhere/x.csv")
+        );
+    }
 }

@@ -316,9 +316,12 @@ impl GroundTruth {
     pub fn describe(&self) -> String {
         match self {
             GroundTruth::Stimuli { json } => {
-                format!("Artemo's own stimulus regions ({})", json.display())
+                format!(
+                    "Artemo's own stimulus regions ({})",
+                    crate::shown_path(json)
+                )
             }
-            GroundTruth::Apolo { json, .. } => format!("APOLO ({})", json.display()),
+            GroundTruth::Apolo { json, .. } => format!("APOLO ({})", crate::shown_path(json)),
         }
     }
 
