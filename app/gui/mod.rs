@@ -2,6 +2,7 @@
 //! selected painting. All decoding runs on the engine's io lane; the UI only uploads
 //! finished pixels as textures.
 
+mod browse;
 mod explain;
 mod frames;
 mod map;
@@ -115,6 +116,11 @@ pub struct ArtemoApp {
     /// collection), with where they came from.
     responses: HashMap<String, Vec<artemo_engine::annotations::Annotation>>,
     responses_source: Option<String>,
+    /// Where the responses being loaded come from (shown once they arrive).
+    responses_loading: Option<String>,
+    /// Bumped whenever the collection or its responses change (the browse facets follow).
+    generation: u64,
+    browse: browse::Browse,
     explain: explain::Explain,
     masks: masks::Masks,
     review: review::Review,
@@ -167,6 +173,9 @@ impl ArtemoApp {
             scroll_to_selected: false,
             responses: HashMap::new(),
             responses_source: None,
+            responses_loading: None,
+            generation: 0,
+            browse: browse::Browse::new(),
             explain: explain::Explain::new(),
             masks: masks::Masks::new(),
             review: review::Review::new(),
@@ -208,6 +217,62 @@ impl ArtemoApp {
         }
     }
 
+    /// Loads an ArtEmis-format CSV of responses for the open collection (replacing the
+    /// responses shown so far once it has been read).
+    fn load_responses(&mut self, path: PathBuf) {
+        match self
+            .engine
+            .submit(Command::LoadAnnotations { path: path.clone() })
+        {
+            Ok(id) => {
+                self.responses_loading = Some(artemo_engine::shown_path(&path));
+                self.pending.insert(id, Pending::Annotations);
+            }
+            Err(e) => self.notices.push(Notice {
+                text: format!("{}: {e}", path.display()),
+                error: true,
+            }),
+        }
+    }
+
+    fn take_responses(&mut self, rows: Vec<artemo_engine::annotations::Annotation>) {
+        let source = self.responses_loading.take().unwrap_or_default();
+        let ids: HashSet<&str> = self
+            .collection
+            .iter()
+            .flat_map(|c| c.paintings.iter().map(|p| p.id.as_str()))
+            .collect();
+        let mut by: HashMap<String, Vec<_>> = HashMap::new();
+        let total = rows.len();
+        for r in rows {
+            if ids.contains(r.painting.as_str()) {
+                by.entry(r.painting.clone()).or_default().push(r);
+            }
+        }
+        if by.is_empty() {
+            self.notices.push(Notice {
+                text: format!(
+                    "{source}: none of its {total} responses names a painting of this collection                      (the `painting` column must be the image's file name without extension)"
+                ),
+                error: true,
+            });
+            return;
+        }
+        let matched: usize = by.values().map(Vec::len).sum();
+        if matched < total {
+            self.notices.push(Notice {
+                text: format!(
+                    "{source}: {matched} of {total} responses matched {} paintings; the rest name                      paintings not in this collection",
+                    by.len()
+                ),
+                error: false,
+            });
+        }
+        self.responses = by;
+        self.responses_source = Some(source);
+        self.generation += 1;
+    }
+
     fn set_collection(&mut self, c: Collection) {
         for id in self.pending.keys().copied().collect::<Vec<_>>() {
             self.engine.cancel(id);
@@ -231,6 +296,7 @@ impl ArtemoApp {
         }
         self.responses.clear();
         self.responses_source = None;
+        self.generation += 1;
         // The shipped collection comes with Artemo's own annotations.
         if let Some(a) = artemo_engine::find_assets() {
             let csv = a.join("annotations/artemo-aic.csv");
@@ -243,6 +309,8 @@ impl ArtemoApp {
             };
             if csv.is_file() && same(&c.source, &shipped) {
                 if let Ok(id) = self.engine.submit(Command::LoadAnnotations { path: csv }) {
+                    self.responses_loading =
+                        Some("Artemo's own annotations (project-authored; not ArtEmis)".into());
                     self.pending.insert(id, Pending::Annotations);
                 }
             }
@@ -318,15 +386,7 @@ impl ArtemoApp {
                             self.requested.remove(&i);
                         }
                         (Pending::Annotations, JobOutput::Annotations(rows)) => {
-                            for r in rows {
-                                self.responses
-                                    .entry(r.painting.clone())
-                                    .or_default()
-                                    .push(r);
-                            }
-                            self.responses_source = Some(
-                                "Artemo's own annotations (project-authored; not ArtEmis)".into(),
-                            );
+                            self.take_responses(rows);
                         }
                         (Pending::View(i), JobOutput::Image(img)) => {
                             // Nearest when magnified: deep zoom shows the pixels.
@@ -348,7 +408,7 @@ impl ArtemoApp {
                             self.failed.insert(i, msg.clone());
                         }
                         Pending::Open => self.progress = None,
-                        Pending::Annotations => {}
+                        Pending::Annotations => self.responses_loading = None,
                     }
                     self.notices.push(Notice {
                         text: msg,
@@ -417,13 +477,30 @@ impl ArtemoApp {
             return Vec::new();
         };
         let f = self.filter.trim().to_lowercase();
-        c.paintings
+        let mut v: Vec<usize> = c
+            .paintings
             .iter()
             .enumerate()
             .filter(|(i, _)| self.only.as_ref().is_none_or(|o| o.contains(i)))
             .filter(|(_, p)| f.is_empty() || matches_filter(p, &f))
+            .filter(|(i, p)| self.browse.keep(*i, p))
             .map(|(i, _)| i)
-            .collect()
+            .collect();
+        self.browse.sort(&mut v, c);
+        v
+    }
+
+    fn browse_bar(&mut self, ui: &mut egui::Ui) {
+        let Some(c) = &self.collection else { return };
+        let total = c.paintings.len();
+        let shown = self.visible().len();
+        let source = self.responses_source.clone();
+        if let Some(browse::BrowseAction::LoadResponses(p)) =
+            self.browse.ui(ui, shown, total, source.as_deref())
+        {
+            self.load_responses(p);
+        }
+        ui.separator();
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui) {
@@ -1044,6 +1121,12 @@ impl ArtemoApp {
         self.collection.is_some() && self.pending.is_empty() && self.running.is_empty()
     }
 
+    /// Loads an ArtEmis-format CSV of responses for the open collection (what the browse
+    /// bar's Responses… button does after its dialog).
+    pub fn load_responses_csv(&mut self, path: PathBuf) {
+        self.load_responses(path);
+    }
+
     /// Shows or hides the frame time in the status bar (snapshot tests hide it: it varies).
     pub fn show_frame_time(&mut self, on: bool) {
         self.show_frame_time = on;
@@ -1087,6 +1170,9 @@ impl ArtemoApp {
             self.notices(ui);
         });
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        if let Some(c) = &self.collection {
+            self.browse.refresh(self.generation, c, &self.responses);
+        }
         let mut sh = shared!(self);
         match self.settings.tab {
             Tab::Collection | Tab::Painting => {
@@ -1104,6 +1190,7 @@ impl ArtemoApp {
                         let actions = sh.actions;
                         self.apply(actions);
                     } else {
+                        self.browse_bar(ui);
                         self.grid(ui);
                     }
                 });
