@@ -336,24 +336,26 @@ impl Browse {
         let f = &facets;
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 6.0;
-            // Artist.
+            // Artist (a folder of files has none).
             let label = self.artist.clone().unwrap_or_else(|| "any artist".into());
-            egui::ComboBox::from_id_salt("browse-artist")
-                .selected_text(truncate(&label, 28))
-                .width(190.0)
-                .height(420.0)
-                .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.artist, None, "any artist");
-                    for (a, n) in &f.artists {
-                        ui.selectable_value(
-                            &mut self.artist,
-                            Some(a.clone()),
-                            format!("{a} ({n})"),
-                        );
-                    }
-                })
-                .response
-                .on_hover_text("Artist");
+            if !f.artists.is_empty() {
+                egui::ComboBox::from_id_salt("browse-artist")
+                    .selected_text(truncate(&label, 28))
+                    .width(190.0)
+                    .height(420.0)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut self.artist, None, "any artist");
+                        for (a, n) in &f.artists {
+                            ui.selectable_value(
+                                &mut self.artist,
+                                Some(a.clone()),
+                                format!("{a} ({n})"),
+                            );
+                        }
+                    })
+                    .response
+                    .on_hover_text("Artist");
+            }
             // Style.
             if !f.styles.is_empty() {
                 let label = self.style.clone().unwrap_or_else(|| "any style".into());
