@@ -54,6 +54,10 @@ pub struct AnalyzeArgs {
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Never repeat the previous token or a bigram (off by default, as in the reference
+    /// code and the evaluation).
+    #[arg(long)]
+    block_repeats: bool,
     /// Generated tokens at most.
     #[arg(long, default_value_t = 25)]
     max_tokens: usize,
@@ -110,6 +114,7 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
         decoding,
         max_tokens: args.max_tokens,
         ignore_end: false,
+        block_repeats: args.block_repeats,
     };
     let (dir2, clip) = (dir.clone(), args.clip.clone());
     let reference = args.reference.is_some();

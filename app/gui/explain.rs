@@ -26,6 +26,8 @@ pub struct Explain {
     models: Option<PathBuf>,
     entries: HashMap<PathBuf, Entry>,
     sample: bool,
+    /// Block repeated tokens and bigrams (the small demo models loop without it).
+    block_repeats: bool,
     top_p: f32,
     temperature: f32,
     seed: u64,
@@ -42,6 +44,7 @@ impl Explain {
             models,
             entries: HashMap::new(),
             sample: false,
+            block_repeats: true,
             top_p: 0.9,
             temperature: 1.0,
             seed: 0,
@@ -75,6 +78,7 @@ impl Explain {
             decoding,
             max_tokens: 25,
             ignore_end: false,
+            block_repeats: self.block_repeats,
         };
         let load = move |device: &artemo_engine::Device| {
             sevlm::load_runtime(&dir, &assets, &models, None, device)
@@ -178,6 +182,11 @@ impl Explain {
         ui.horizontal(|ui| {
             let busy = self.entries.get(image).is_some_and(|e| e.job.is_some());
             ui.checkbox(&mut self.sample, "nucleus sampling");
+            ui.checkbox(&mut self.block_repeats, "block repeats")
+                .on_hover_text(
+                    "Never repeat the previous word or a word pair (small models loop without it; \
+                 the evaluation decodes without it, as the reference code does)",
+                );
             if self.sample {
                 ui.add(egui::Slider::new(&mut self.top_p, 0.1..=1.0).text("top-p"));
                 ui.add(egui::DragValue::new(&mut self.seed).prefix("seed "));

@@ -161,6 +161,15 @@ pub struct EmosemConfig {
     pub prompt_template: String,
     /// Longest generated explanation in tokens (25).
     pub max_explanation_tokens: usize,
+    /// Greedy explanations never repeat the previous token or a bigram
+    /// ([`crate::text::repeats`]; not in the paper, whose code decodes plainly). On by
+    /// default, also for configurations written before the option existed.
+    #[serde(default = "yes")]
+    pub block_repeats: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl EmosemConfig {
@@ -184,6 +193,7 @@ impl EmosemConfig {
             finetune: Finetune::MaskHead,
             prompt_template: "generate the mask for the emotion {}".into(),
             max_explanation_tokens: 25,
+            block_repeats: true,
         }
     }
 
@@ -227,6 +237,7 @@ impl EmosemConfig {
             finetune: Finetune::MaskHead,
             prompt_template: "generate the mask for the emotion {}".into(),
             max_explanation_tokens: 25,
+            block_repeats: true,
         }
     }
 
@@ -853,7 +864,18 @@ impl Emosem {
                     Mode::Infer,
                 )?;
                 let last = h.i((.., h.dim(1)? - 1))?;
-                let next: Vec<u32> = self.explainer.logits(&last)?.argmax(D::Minus1)?.to_vec1()?;
+                let logits = self.explainer.logits(&last)?;
+                let next: Vec<u32> = if self.cfg.block_repeats {
+                    let rows: Vec<Vec<f32>> = logits.to_dtype(DType::F32)?.to_vec2()?;
+                    rows.iter()
+                        .enumerate()
+                        .map(|(j, r)| {
+                            crate::text::repeats::best_unblocked(r, &out[members[j]], |_| true)
+                        })
+                        .collect()
+                } else {
+                    logits.argmax(D::Minus1)?.to_vec1()?
+                };
                 for (j, &t) in next.iter().enumerate() {
                     if done[j] {
                         continue;

@@ -44,6 +44,10 @@ pub struct DecodeOptions {
     /// Keep generating past end tokens (benchmarks only: measures full-length decoding).
     #[serde(default)]
     pub ignore_end: bool,
+    /// Never repeat the previous token or a bigram ([`crate::text::repeats`]); off in the
+    /// evaluation (the reference decodes plainly).
+    #[serde(default)]
+    pub block_repeats: bool,
 }
 
 impl Default for DecodeOptions {
@@ -52,6 +56,7 @@ impl Default for DecodeOptions {
             decoding: Decoding::Greedy,
             max_tokens: 25,
             ignore_end: false,
+            block_repeats: false,
         }
     }
 }
@@ -277,26 +282,38 @@ pub fn generate(
             logits = (logits / temperature.max(1e-4) as f64)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
+        let generated: Vec<u32> = tokens.iter().map(|t: &GeneratedToken| t.id).collect();
         let next = match (&opts.decoding, rng.as_mut()) {
             (Decoding::Nucleus { top_p, .. }, Some(r)) => {
-                nucleus_pick(&probs, *top_p, r.gen::<f32>())
+                let mut p = probs.clone();
+                if opts.block_repeats {
+                    crate::text::repeats::mask_blocked(&mut p, &generated);
+                }
+                nucleus_pick(&p, *top_p, r.gen::<f32>()) as u32
+            }
+            _ if opts.block_repeats => {
+                crate::text::repeats::best_unblocked(&probs, &generated, |_| true)
             }
             _ => probs
                 .iter()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
                 .map(|(i, _)| i)
-                .unwrap_or(0),
-        } as u32;
+                .unwrap_or(0) as u32,
+        };
         let next = if seq.is_special(next) && opts.ignore_end {
             // Benchmarks: take the best ordinary token instead.
-            probs
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !seq.is_special(*i as u32))
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i as u32)
-                .unwrap_or(0)
+            if opts.block_repeats {
+                crate::text::repeats::best_unblocked(&probs, &generated, |i| !seq.is_special(i))
+            } else {
+                probs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !seq.is_special(*i as u32))
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i as u32)
+                    .unwrap_or(0)
+            }
         } else {
             next
         };

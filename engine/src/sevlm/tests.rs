@@ -367,6 +367,7 @@ fn nucleus_sampling_is_reproducible_by_seed() {
         },
         max_tokens: 8,
         ignore_end: false,
+        block_repeats: false,
     };
     let run = |seed| {
         generate(&model, &seq, &img, &opts(seed), |_| {}, || true)
@@ -484,4 +485,42 @@ fn save_load_and_reference_layout_round_trip() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("h.0.ln_1.weight"), "{err}");
+}
+
+#[test]
+fn block_repeats_leaves_no_repeated_token_or_bigram() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let seq = builder(cfg.max_seq_len);
+    let (model, _vm) = Sevlm::init(&cfg, 9, &dev).unwrap();
+    let img = Tensor::randn(0f32, 1.0, (1, 9, 16), &dev).unwrap();
+    for decoding in [
+        Decoding::Greedy,
+        Decoding::Nucleus {
+            top_p: 0.9,
+            temperature: 1.0,
+            seed: 3,
+        },
+    ] {
+        let opts = DecodeOptions {
+            decoding,
+            max_tokens: 16,
+            ignore_end: true,
+            block_repeats: true,
+        };
+        // `ignore_end` keeps the untrained model talking for all 16 tokens.
+        let ids: Vec<u32> = generate(&model, &seq, &img, &opts, |_| {}, || true)
+            .unwrap()
+            .tokens
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids.len(), 16);
+        for k in 1..ids.len() {
+            assert!(
+                !crate::text::repeats::blocked(&ids[..k], ids[k]),
+                "{decoding:?}: {ids:?} repeats at {k}"
+            );
+        }
+    }
 }

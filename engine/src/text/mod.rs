@@ -3,3 +3,4 @@
 
 pub mod ea_classifier;
 pub mod goemotions;
+pub mod repeats;
