@@ -1,7 +1,6 @@
 //! Snapshot tests of the Models tab: the shipped manifest's entries with their state,
 //! licences and what they enable, sha256 verification as an engine job, the demo kit's
-//! model card, where each feature looks for weights, and an import that is refused with
-//! an error naming the file.
+//! model card and where each feature looks for weights (the import form: `ui_models_import.rs`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -89,8 +88,7 @@ fn models_tab() {
     wait_for(&mut h, "all 3 file(s) match", 60);
     settle(&mut h);
     h.snapshot("models_tab");
-    // (Import validation errors naming the file and field are covered by `tests/cli.rs`'s
-    // `models import`; driving the import form here needs it in view, below six entries.)
+    // (The import form is driven in `tests/ui_models_import.rs`, on an empty models folder.)
     // The demo kit's model card, rendered as text in a window.
     h.get_by_label("Demo kit model card").click();
     wait_for(&mut h, "Artemo demo models", 30);

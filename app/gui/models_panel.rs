@@ -482,12 +482,13 @@ impl ModelsPanel {
             ui.colored_label(AMBER, "drop to import this folder or file");
         }
         ui.horizontal(|ui| {
-            ui.label("From:");
+            let from = ui.label("From:");
             ui.add(
                 egui::TextEdit::singleline(&mut self.import_path)
                     .desired_width(380.0)
                     .hint_text("checkpoint folder or file"),
-            );
+            )
+            .labelled_by(from.id);
             let picking = self.picker.is_some();
             if ui
                 .add_enabled(!picking, egui::Button::new("Folder…"))
@@ -503,12 +504,13 @@ impl ModelsPanel {
             }
         });
         ui.horizontal(|ui| {
-            ui.label("Install as:");
+            let name = ui.label("Install as:");
             ui.add(
                 egui::TextEdit::singleline(&mut self.import_name)
                     .desired_width(200.0)
                     .hint_text("e.g. clip-vit-base-patch16"),
-            );
+            )
+            .labelled_by(name.id);
             ui.label(RichText::new("(into models/NAME/)").weak());
             let busy = self.jobs.values().any(|p| *p == Pending::Import);
             let ready = !self.import_path.trim().is_empty() && !self.import_name.trim().is_empty();
