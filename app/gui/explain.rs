@@ -34,6 +34,16 @@ pub struct Explain {
 }
 
 impl Explain {
+    /// Looks for the weights again (after an import); a change drops what was computed.
+    pub fn relocate(&mut self) {
+        let dir = self.models.as_deref().and_then(sevlm::locate);
+        if dir != self.dir {
+            self.dir = dir;
+            self.slot = ModelSlot::new();
+            self.entries.clear();
+        }
+    }
+
     /// Finds installed SEVLM weights (real ones first, then the demo kit).
     pub fn new() -> Self {
         let models = artemo_engine::find_models();

@@ -100,6 +100,19 @@ pub struct Map {
 }
 
 impl Map {
+    /// Looks for the weights again (after an import); a change drops the computed maps.
+    pub fn relocate(&mut self) {
+        let dir = self.models.as_deref().and_then(map_job::locate);
+        if dir != self.model_dir {
+            self.model_dir = dir;
+            self.slot = ModelSlot::new();
+            self.cache.clear();
+            self.current = None;
+        }
+    }
+}
+
+impl Map {
     /// Finds the PACL weights (`models/pacl`, then the demo kit's).
     pub fn new() -> Self {
         let models = artemo_engine::find_models();

@@ -232,6 +232,17 @@ fn slot_of(e: Emotion) -> usize {
 }
 
 impl Masks {
+    /// Looks for the weights again (after an import); a change drops what was computed.
+    pub fn relocate(&mut self) {
+        let dir = self.models.as_deref().and_then(view::locate);
+        if dir != self.dir {
+            self.dir = dir;
+            self.slot = ModelSlot::new();
+            self.paintings.clear();
+            self.textures = LruCache::new(TEXTURE_CACHE);
+        }
+    }
+
     /// A canvas with no masks computed yet; finds installed EmoSEM weights.
     pub fn new() -> Self {
         let models = artemo_engine::find_models();

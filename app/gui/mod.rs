@@ -907,6 +907,12 @@ impl ArtemoApp {
                 Action::Goto(t) => self.settings.tab = t,
                 Action::OpenCollection(p) => self.open(p),
                 Action::WantThumb(i) => self.request_thumb(i),
+                Action::ModelsChanged => {
+                    self.explain.relocate();
+                    self.masks.relocate();
+                    self.review.relocate();
+                    self.map.relocate();
+                }
                 Action::Notice { text, error } => self.notices.push(Notice { text, error }),
             }
         }

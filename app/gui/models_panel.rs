@@ -847,7 +847,7 @@ impl Component for ModelsPanel {
                 self.import_progress = None;
                 if let Ok(e) = b.downcast::<ModelEntry>() {
                     let msg = format!(
-                        "imported {} ({} files); enables: {}. Restart Artemo for the features to pick it up.",
+                        "imported {} ({} files); enables: {}.",
                         e.name,
                         e.files.len(),
                         e.enables.join(", ")
@@ -858,6 +858,7 @@ impl Component for ModelsPanel {
                     });
                     self.import_result = Some(Ok(msg));
                     self.listing = None;
+                    actions.push(Action::ModelsChanged);
                 }
             }
             (Pending::Import, EventKind::Failed(m)) => {

@@ -80,6 +80,8 @@ pub enum Action {
     OpenCollection(PathBuf),
     /// Load the thumbnail of painting `index` (it arrives in `Shared::thumbs`).
     WantThumb(usize),
+    /// Weights were installed: every panel looks for its model again.
+    ModelsChanged,
     /// Show a notice; `error` marks a problem the user must act on.
     Notice {
         /// What happened and what to do.

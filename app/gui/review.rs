@@ -154,6 +154,17 @@ fn mask_image(m: &Mask, color: Color32, contour: bool) -> ColorImage {
 }
 
 impl Review {
+    /// Looks for the weights again (after an import); a change drops the predictions.
+    pub fn relocate(&mut self) {
+        let dir = self.models.as_deref().and_then(view::locate);
+        if dir != self.dir {
+            self.dir = dir;
+            self.slot = ModelSlot::new();
+            self.preds.clear();
+            self.live_iou.clear();
+        }
+    }
+
     /// The tab before first use; finds installed EmoSEM weights.
     pub fn new() -> Self {
         let models = artemo_engine::find_models();
