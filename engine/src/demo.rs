@@ -540,7 +540,7 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
         );
         s.push_str(&metric_table(&report.emosem_eval, 3));
         if !report.emosem_explanations.is_empty() {
-            s.push_str("\nSample EmoSEM explanations (first test painting; the explainer is a small GPT-2 layout trained from scratch on the region utterances, and its text is weak):\n\n");
+            s.push_str("\nSample EmoSEM explanations (first test painting, greedy with repeat blocking; the explainer is a small GPT-2 layout trained from scratch on the region utterances, and its text is weak and the same for every emotion):\n\n");
             let first = &report.emosem_explanations[0].0;
             for (p, e, t) in report.emosem_explanations.iter().filter(|r| &r.0 == first) {
                 s.push_str(&format!("- {p} · {e}: \"{t}\"\n"));
