@@ -624,6 +624,20 @@ impl Masks {
                 .italics(),
             );
         }
+        if let Some(e) = entry.filter(|e| e.results.len() > 1) {
+            let mut texts = e.results.values().map(|r| &r.result.explanation);
+            let first = texts.next();
+            if first.is_some_and(|f| !f.is_empty() && texts.all(|t| t == f.as_str())) {
+                ui.label(
+                    RichText::new(
+                        "Every emotion got the same explanation: this model's explainer does not \
+                         follow the emotion (see its model card).",
+                    )
+                    .small()
+                    .italics(),
+                );
+            }
+        }
         ui.add_space(4.0);
         let results: Vec<Option<ViewResult>> = EMOTIONS
             .iter()
