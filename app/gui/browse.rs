@@ -378,109 +378,130 @@ impl Browse {
             }
             // Years.
             if let Some((lo, hi)) = f.years {
-                let mut on = self.years.is_some();
-                if ui
-                    .checkbox(&mut on, "years")
-                    .on_hover_text("Keep dated paintings in this span (undated ones are hidden)")
-                    .changed()
-                {
-                    self.years = on.then_some((lo, hi));
-                }
-                if let Some((a, b)) = &mut self.years {
-                    let from = ui.label("from");
-                    ui.add(egui::DragValue::new(a).range(lo..=hi).speed(1.0))
-                        .labelled_by(from.id);
-                    let to = ui.label("to");
-                    ui.add(egui::DragValue::new(b).range(lo..=hi).speed(1.0))
-                        .labelled_by(to.id);
-                    if *a > *b {
-                        std::mem::swap(a, b);
+                // Each group wraps as a whole.
+                ui.horizontal(|ui| {
+                    let mut on = self.years.is_some();
+                    if ui
+                        .checkbox(&mut on, "years")
+                        .on_hover_text(
+                            "Keep dated paintings in this span (undated ones are hidden)",
+                        )
+                        .changed()
+                    {
+                        self.years = on.then_some((lo, hi));
                     }
-                }
+                    if let Some((a, b)) = &mut self.years {
+                        let from = ui.label("from");
+                        ui.add(egui::DragValue::new(a).range(lo..=hi).speed(1.0))
+                            .labelled_by(from.id);
+                        let to = ui.label("to");
+                        ui.add(egui::DragValue::new(b).range(lo..=hi).speed(1.0))
+                            .labelled_by(to.id);
+                        if *a > *b {
+                            std::mem::swap(a, b);
+                        }
+                    }
+                });
             }
             ui.separator();
             // Dominant emotion.
             let have = total > f.without;
+            let dark = ui.visuals().dark_mode;
             ui.add_enabled_ui(have, |ui| {
-                let text = match self.emotion {
-                    EmotionFilter::Any => "any emotion".to_string(),
-                    EmotionFilter::Dominant(e) => format!("dominant: {}", e.name()),
-                    EmotionFilter::Split => "split votes".into(),
-                    EmotionFilter::NoResponses => "no responses".into(),
-                };
-                egui::ComboBox::from_id_salt("browse-emotion")
-                    .selected_text(text)
-                    .width(170.0)
-                    .height(420.0)
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut self.emotion, EmotionFilter::Any, "any emotion");
-                        for e in Emotion::ALL {
-                            let n = f.emotions.get(&e).copied().unwrap_or(0);
-                            let [r, g, b] = e.color();
+                ui.horizontal(|ui| {
+                    let text = match self.emotion {
+                        EmotionFilter::Any => "any emotion".to_string(),
+                        EmotionFilter::Dominant(e) => format!("dominant: {}", e.name()),
+                        EmotionFilter::Split => "split votes".into(),
+                        EmotionFilter::NoResponses => "no responses".into(),
+                    };
+                    egui::ComboBox::from_id_salt("browse-emotion")
+                        .selected_text(text)
+                        .width(170.0)
+                        .height(420.0)
+                        .show_ui(ui, |ui| {
                             ui.selectable_value(
                                 &mut self.emotion,
-                                EmotionFilter::Dominant(e),
-                                RichText::new(format!("{} ({n})", e.name()))
-                                    .color(Color32::from_rgb(r, g, b)),
+                                EmotionFilter::Any,
+                                "any emotion",
                             );
-                        }
-                        ui.selectable_value(
-                            &mut self.emotion,
-                            EmotionFilter::Split,
-                            format!("split votes ({})", f.split),
-                        );
-                        ui.selectable_value(
-                            &mut self.emotion,
-                            EmotionFilter::NoResponses,
-                            format!("no responses ({})", f.without),
-                        );
-                    })
-                    .response
-                    .on_hover_text(
-                        "Dominant emotion of the human responses: at least half of the votes, \
+                            for e in Emotion::ALL {
+                                let n = f.emotions.get(&e).copied().unwrap_or(0);
+                                let [r, g, b] = e.color();
+                                ui.selectable_value(
+                                    &mut self.emotion,
+                                    EmotionFilter::Dominant(e),
+                                    RichText::new(format!("{} ({n})", e.name())).color({
+                                        let c = Color32::from_rgb(r, g, b);
+                                        // Dark palette colours (fear) lightened to stay legible.
+                                        if dark {
+                                            c.lerp_to_gamma(Color32::WHITE, 0.35)
+                                        } else {
+                                            c
+                                        }
+                                    }),
+                                );
+                            }
+                            ui.selectable_value(
+                                &mut self.emotion,
+                                EmotionFilter::Split,
+                                format!("split votes ({})", f.split),
+                            );
+                            ui.selectable_value(
+                                &mut self.emotion,
+                                EmotionFilter::NoResponses,
+                                format!("no responses ({})", f.without),
+                            );
+                        })
+                        .response
+                        .on_hover_text(
+                            "Dominant emotion of the human responses: at least half of the votes, \
                          no tie (the ArtEmis rule)",
-                    );
-                let amb = ui.label("ambiguity");
-                let (a, b) = &mut self.ambiguity;
-                ui.add(
-                    egui::DragValue::new(a)
-                        .range(0.0..=1.0)
-                        .speed(0.01)
-                        .fixed_decimals(2),
-                )
-                .labelled_by(amb.id)
-                .on_hover_text(
-                    "Normalised entropy of the responses' emotions: 0 when every annotator \
+                        );
+                    let amb = ui.label("ambiguity");
+                    let (a, b) = &mut self.ambiguity;
+                    ui.add(
+                        egui::DragValue::new(a)
+                            .range(0.0..=1.0)
+                            .speed(0.01)
+                            .fixed_decimals(2),
+                    )
+                    .labelled_by(amb.id)
+                    .on_hover_text(
+                        "Normalised entropy of the responses' emotions: 0 when every annotator \
                      chose the same emotion, 1 when the votes spread evenly over all nine",
-                );
-                let to = ui.label("to");
-                ui.add(
-                    egui::DragValue::new(b)
-                        .range(0.0..=1.0)
-                        .speed(0.01)
-                        .fixed_decimals(2),
-                )
-                .labelled_by(to.id);
-                if *a > *b {
-                    std::mem::swap(a, b);
-                }
+                    );
+                    let to = ui.label("to");
+                    ui.add(
+                        egui::DragValue::new(b)
+                            .range(0.0..=1.0)
+                            .speed(0.01)
+                            .fixed_decimals(2),
+                    )
+                    .labelled_by(to.id);
+                    if *a > *b {
+                        std::mem::swap(a, b);
+                    }
+                });
             })
             .response
             .on_disabled_hover_text(
                 "No human responses for this collection: load an ArtEmis CSV with Responses…",
             );
             ui.separator();
-            let sort = ui.label("sort");
-            egui::ComboBox::from_id_salt("browse-sort")
-                .selected_text(self.sort.label())
-                .width(130.0)
-                .show_ui(ui, |ui| {
-                    for s in Sort::ALL {
-                        ui.selectable_value(&mut self.sort, s, s.label());
-                    }
-                })
-                .response
-                .labelled_by(sort.id);
+            ui.horizontal(|ui| {
+                let sort = ui.label("sort");
+                egui::ComboBox::from_id_salt("browse-sort")
+                    .selected_text(self.sort.label())
+                    .width(130.0)
+                    .show_ui(ui, |ui| {
+                        for s in Sort::ALL {
+                            ui.selectable_value(&mut self.sort, s, s.label());
+                        }
+                    })
+                    .response
+                    .labelled_by(sort.id);
+            });
             if ui
                 .add_enabled(self.active(), egui::Button::new("Clear"))
                 .clicked()

@@ -500,6 +500,14 @@ impl ArtemoApp {
         {
             self.load_responses(p);
         }
+        // A painting the filters hide gives way to the first one shown.
+        let visible = self.visible();
+        if let Some(&first) = visible.first() {
+            if self.selected.is_none_or(|s| !visible.contains(&s)) {
+                self.selected = Some(first);
+                self.scroll_to_selected = true;
+            }
+        }
         ui.separator();
     }
 
