@@ -26,6 +26,8 @@ pub struct Explain {
     models: Option<PathBuf>,
     entries: HashMap<PathBuf, Entry>,
     sample: bool,
+    /// The "Open the Models tab" button was clicked (the window switches tabs).
+    pub want_models_tab: bool,
     /// Block repeated tokens and bigrams (the small demo models loop without it).
     block_repeats: bool,
     top_p: f32,
@@ -54,6 +56,7 @@ impl Explain {
             models,
             entries: HashMap::new(),
             sample: false,
+            want_models_tab: false,
             block_repeats: true,
             top_p: 0.9,
             temperature: 1.0,
@@ -150,10 +153,22 @@ impl Explain {
                 RichText::new(
                     "SEVLM weights are not installed, so no prediction is shown. Train the demo kit \
                      (`artemo train --preset demo`) or install real weights in models/sevlm \
-                     (`artemo models import`), then restart.",
+                     (Models tab → Import weights, or `artemo models import`).",
                 )
                 .italics(),
             );
+            ui.horizontal(|ui| {
+                if ui.button("Open the Models tab").clicked() {
+                    self.want_models_tab = true;
+                }
+                if ui
+                    .button("Look again")
+                    .on_hover_text("After installing weights outside the window")
+                    .clicked()
+                {
+                    self.relocate();
+                }
+            });
             return None;
         };
         let demo = dir.components().any(|c| c.as_os_str() == "demo");

@@ -522,13 +522,22 @@ impl Masks {
                 RichText::new(
                     "EmoSEM weights are not installed, so no mask is shown. Train the demo kit \
                      (`artemo train --preset demo`) or install real weights in models/emosem \
-                     (`artemo models import`), then restart.",
+                     (Models tab → Import weights, or `artemo models import`).",
                 )
                 .italics(),
             );
-            if ui.button("Open the Models tab").clicked() {
-                shared.actions.push(Action::Goto(Tab::Models));
-            }
+            ui.horizontal(|ui| {
+                if ui.button("Open the Models tab").clicked() {
+                    shared.actions.push(Action::Goto(Tab::Models));
+                }
+                if ui
+                    .button("Look again")
+                    .on_hover_text("After installing weights outside the window")
+                    .clicked()
+                {
+                    self.relocate();
+                }
+            });
             return;
         };
         if dir.components().any(|c| c.as_os_str() == "demo") {

@@ -852,30 +852,17 @@ impl ArtemoApp {
                         .weak(),
                 )
                 .on_hover_text(p.path.display().to_string());
-                if let Some(rows) = self.responses.get(&p.id) {
-                    ui.add_space(10.0);
-                    ui.separator();
-                    ui.label(RichText::new("What viewers felt").strong());
-                    if let Some(src) = &self.responses_source {
-                        ui.label(
-                            RichText::new(format!("{} responses · {src}", rows.len()))
-                                .small()
-                                .weak(),
-                        );
-                    }
-                    emotion_bars(ui, rows);
-                    ui.add_space(4.0);
-                    for r in rows {
-                        ui.horizontal_wrapped(|ui| {
-                            let [cr, cg, cb] = r.emotion.color();
-                            ui.label(
-                                RichText::new(r.emotion.name())
-                                    .color(Color32::from_rgb(cr, cg, cb))
-                                    .strong(),
-                            );
-                            ui.label(&r.utterance);
-                        });
-                    }
+                // The models' output first, then what people said.
+                ui.add_space(10.0);
+                ui.separator();
+                if let Some(n) = self.explain.ui(ui, &self.engine, &p.path) {
+                    self.notices.push(Notice {
+                        text: n,
+                        error: true,
+                    });
+                }
+                if std::mem::take(&mut self.explain.want_models_tab) {
+                    self.settings.tab = Tab::Models;
                 }
                 if !with_image {
                     ui.add_space(10.0);
@@ -885,13 +872,34 @@ impl ArtemoApp {
                     let actions = sh.actions;
                     self.apply(actions);
                 }
-                ui.add_space(10.0);
-                ui.separator();
-                if let Some(n) = self.explain.ui(ui, &self.engine, &p.path) {
-                    self.notices.push(Notice {
-                        text: n,
-                        error: true,
-                    });
+                if let Some(rows) = self.responses.get(&p.id) {
+                    ui.add_space(10.0);
+                    ui.separator();
+                    egui::CollapsingHeader::new(RichText::new("What viewers felt").strong())
+                        .id_salt("viewers-felt")
+                        .default_open(true)
+                        .show(ui, |ui| {
+                            if let Some(src) = &self.responses_source {
+                                ui.label(
+                                    RichText::new(format!("{} responses · {src}", rows.len()))
+                                        .small()
+                                        .weak(),
+                                );
+                            }
+                            emotion_bars(ui, rows);
+                            ui.add_space(4.0);
+                            for r in rows {
+                                ui.horizontal_wrapped(|ui| {
+                                    let [cr, cg, cb] = r.emotion.color();
+                                    ui.label(
+                                        RichText::new(r.emotion.name())
+                                            .color(Color32::from_rgb(cr, cg, cb))
+                                            .strong(),
+                                    );
+                                    ui.label(&r.utterance);
+                                });
+                            }
+                        });
                 }
             });
     }
