@@ -153,7 +153,7 @@ impl Explain {
                 RichText::new(
                     "SEVLM weights are not installed, so no prediction is shown. Train the demo kit \
                      (`artemo train --preset demo`) or install real weights in models/sevlm \
-                     (Models tab → Import weights, or `artemo models import`).",
+                     (the Models tab's Import weights, or `artemo models import`).",
                 )
                 .italics(),
             );

@@ -522,7 +522,7 @@ impl Masks {
                 RichText::new(
                     "EmoSEM weights are not installed, so no mask is shown. Train the demo kit \
                      (`artemo train --preset demo`) or install real weights in models/emosem \
-                     (Models tab → Import weights, or `artemo models import`).",
+                     (the Models tab's Import weights, or `artemo models import`).",
                 )
                 .italics(),
             );
