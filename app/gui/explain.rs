@@ -246,8 +246,10 @@ impl Explain {
             ui.add_space(4.0);
             ui.horizontal_wrapped(|ui| {
                 ui.spacing_mut().item_spacing.x = 0.0;
-                for t in tokens {
-                    let rt = RichText::new(&t.text).size(16.0);
+                for (k, t) in tokens.iter().enumerate() {
+                    // The first token's leading space belongs to the hidden prompt.
+                    let text = if k == 0 { t.text.trim_start() } else { &t.text };
+                    let rt = RichText::new(text).size(16.0);
                     let rt = match t.lexicon_vad {
                         Some(v) if t.in_explanation => rt.color(valence_color(v[0])),
                         _ => rt,

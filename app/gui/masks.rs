@@ -220,6 +220,8 @@ pub struct Masks {
     opacity: f32,
     style: Style,
     compose: Compose,
+    /// The style was switched to Probability once because no mask passed 50%.
+    auto_probability: bool,
 }
 
 fn emotion_color(e: Emotion) -> Color32 {
@@ -261,6 +263,7 @@ impl Masks {
             opacity: 0.55,
             style: Style::Fill,
             compose: Compose::All,
+            auto_probability: false,
         }
     }
 
@@ -620,16 +623,24 @@ impl Masks {
         if !self.show && entry.is_none_or(|e| e.results.is_empty()) {
             ui.label(RichText::new("Turn the masks on (M) to compute them.").weak());
         }
-        if self.style != Style::Probability
-            && entry.is_some_and(|e| {
-                e.results.len() == 8 && e.results.values().all(|r| r.result.mask.is_empty())
-            })
-        {
+        let all_empty = entry.is_some_and(|e| {
+            e.results.len() == 8 && e.results.values().all(|r| r.result.mask.is_empty())
+        });
+        if all_empty && !self.auto_probability {
+            // Fill and Contour would draw nothing: show where the model leans instead, once
+            // (the user may switch back).
+            self.auto_probability = true;
+            self.style = Style::Probability;
+        }
+        if all_empty {
             ui.label(
-                RichText::new(
+                RichText::new(if self.style == Style::Probability {
+                    "No pixel is above 50% for any emotion, so the masks are drawn with the \
+                     Probability style: opacity follows where the model leans."
+                } else {
                     "No pixel is above 50% for any emotion: the Probability style shows where \
-                     the model leans.",
-                )
+                     the model leans."
+                })
                 .italics(),
             );
         }
