@@ -189,7 +189,8 @@ enum Style {
 enum Compose {
     /// Every enabled emotion, each in its colour.
     All,
-    /// Per pixel, the enabled emotion with the highest probability above 0.5.
+    /// Per pixel, the enabled emotion with the highest probability (above 0.5 unless the
+    /// style is Probability).
     Dominant,
     /// One chosen emotion (Single-Mask).
     Single(Emotion),
@@ -582,7 +583,8 @@ impl Masks {
                 .on_hover_text("Every enabled emotion in its colour");
             ui.selectable_value(&mut self.compose, Compose::Dominant, "Dominant")
                 .on_hover_text(
-                    "Per pixel, the enabled emotion with the highest probability above 50%",
+                    "Per pixel, the enabled emotion with the highest probability (above 50% \
+                     with Fill and Contour)",
                 );
             let single = match self.compose {
                 Compose::Single(e) => Some(e),
@@ -798,7 +800,13 @@ fn dominant_image(
         first.result.probability.width,
         first.result.probability.height,
     );
-    let threshold = artemo_engine::emosem::postprocess::THRESHOLD;
+    // The Probability style shows the leading emotion everywhere (its opacity is its
+    // probability); Fill and Contour only where it passes the product threshold.
+    let threshold = if style == Style::Probability {
+        0.0
+    } else {
+        artemo_engine::emosem::postprocess::THRESHOLD
+    };
     let mut label = vec![u8::MAX; w * h];
     let mut best = vec![0f32; w * h];
     for (i, (l, b)) in label.iter_mut().zip(best.iter_mut()).enumerate() {
