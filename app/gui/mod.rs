@@ -108,6 +108,8 @@ pub struct ArtemoApp {
     view: Option<ViewImage>,
     filter: String,
     path_input: String,
+    /// The system folder dialog's answer, while it is open (it runs on its own thread).
+    open_dialog: Option<std::sync::mpsc::Receiver<Option<PathBuf>>>,
     notices: Vec<Notice>,
     progress: Option<(f32, String)>,
     show_problems: bool,
@@ -167,6 +169,7 @@ impl ArtemoApp {
             view: None,
             filter: String::new(),
             path_input: String::new(),
+            open_dialog: None,
             notices: Vec::new(),
             progress: None,
             show_problems: false,
@@ -525,6 +528,31 @@ impl ArtemoApp {
             if ui.button("Open").clicked() || enter {
                 let p = artemo_engine::resolve_shown(&self.path_input);
                 self.open(p);
+            }
+            if let Some(rx) = &self.open_dialog {
+                if let Ok(picked) = rx.try_recv() {
+                    self.open_dialog = None;
+                    if let Some(p) = picked {
+                        self.open(p);
+                    }
+                }
+            }
+            if ui
+                .add_enabled(self.open_dialog.is_none(), egui::Button::new("Folder…"))
+                .on_hover_text("Choose a folder of paintings or a WikiArt root")
+                .clicked()
+            {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let ctx = ui.ctx().clone();
+                // The system dialog blocks its thread (xdg portal); the window keeps drawing.
+                std::thread::spawn(move || {
+                    let picked = rfd::FileDialog::new()
+                        .set_title("Open a folder of paintings")
+                        .pick_folder();
+                    let _ = tx.send(picked);
+                    ctx.request_repaint();
+                });
+                self.open_dialog = Some(rx);
             }
             let recent = self.settings.recent.clone();
             ui.menu_button("Recent", |ui| {

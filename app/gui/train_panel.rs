@@ -492,6 +492,15 @@ impl TrainPanel {
                 DataChoice::Artemis,
                 "ArtEmis CSV over the open collection",
             );
+            ui.label(
+                RichText::new(
+                    "This panel trains SEVLM. EmoSEM trains from the command line for now, on \
+                     Artemo's stimulus regions (`artemo train --preset demo --only emosem \
+                     --out DIR`); training on APOLO is not available yet.",
+                )
+                .small()
+                .weak(),
+            );
             if self.form.data == DataChoice::Artemis {
                 // Right to left: the button first, the field takes exactly what is left
                 // (a field sized from the panel's width would grow the panel every frame).
