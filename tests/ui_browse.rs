@@ -3,31 +3,15 @@
 //! dominant emotion (computed here independently from the CSV), the ambiguity sort puts the
 //! most split painting first, and a CSV of responses can replace the shipped ones.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+mod common;
 
-use artemo::gui::ArtemoApp;
+use std::collections::BTreeMap;
+
 use artemo_engine::annotations::artemis::{histograms, read_artemis};
 use artemo_engine::annotations::Dominance;
-use artemo_engine::worker::EngineConfig;
 use artemo_engine::Emotion;
+use common::{shipped_app, wait_for};
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
-
-type State = Option<ArtemoApp>;
-
-fn wait_for(h: &mut Harness<'_, State>, what: &str, ok: impl Fn(&Harness<'_, State>) -> bool) {
-    let start = Instant::now();
-    while !ok(h) {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-        h.step();
-    }
-    h.run_steps(3);
-}
 
 #[test]
 fn browse_bar_filters_by_dominant_emotion_and_sorts_by_ambiguity() {
@@ -47,25 +31,7 @@ fn browse_bar_filters_by_dominant_emotion_and_sorts_by_ambiguity() {
     let contentment = dominant[&Emotion::Contentment];
     assert!(contentment > 0);
 
-    let mut h = Harness::builder()
-        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
-        .with_size([1280.0, 760.0])
-        .wgpu()
-        .build_ui_state(
-            |ui, app: &mut State| {
-                let app = app.get_or_insert_with(|| {
-                    let cfg = EngineConfig {
-                        threads: 1,
-                        ..Default::default()
-                    };
-                    let mut a = ArtemoApp::new(ui.ctx(), None, None, cfg).unwrap();
-                    a.show_frame_time(false);
-                    a
-                });
-                app.frame(ui);
-            },
-            None,
-        );
+    let mut h = shipped_app([1280.0, 760.0]);
     wait_for(&mut h, "the shipped responses", |h| {
         h.query_by_label_contains("responses · Artemo's own")
             .is_some()

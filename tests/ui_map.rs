@@ -3,68 +3,18 @@
 //! engine and cached; and the "not installed" state when no PACL weights are found.
 //! One test function, because the models folder is chosen through `ARTEMO_MODELS`.
 
+mod common;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use artemo::gui::ArtemoApp;
-use artemo_engine::worker::EngineConfig;
+use common::{app_on, settle, wait_label as wait_for, H};
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
 
-fn harness(collection: &str) -> Harness<'static, Option<ArtemoApp>> {
-    let path = PathBuf::from(collection);
-    let cfg = EngineConfig {
-        threads: 1,
-        ..Default::default()
-    };
-    Harness::builder()
-        // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
-        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
-        .with_size([1000.0, 640.0])
-        .build_ui_state(
-            move |ui, app: &mut Option<ArtemoApp>| {
-                let app = app.get_or_insert_with(|| {
-                    let mut a =
-                        ArtemoApp::new(ui.ctx(), None, Some(path.clone()), cfg.clone()).unwrap();
-                    // The frame time differs from run to run.
-                    a.show_frame_time(false);
-                    a
-                });
-                app.frame(ui);
-            },
-            None,
-        )
+fn harness(collection: &str) -> H<'static> {
+    app_on(Some(PathBuf::from(collection)), [1000.0, 640.0], false)
 }
 
-/// Steps until a label containing `text` shows (the engine works in the background).
-/// Steps until no thumbnail is being decoded (the status bar's spinner is animated).
-fn settle(h: &mut Harness<'_, Option<ArtemoApp>>) {
-    let t0 = Instant::now();
-    while h.query_by_label_contains("decoding").is_some() && t0.elapsed() < Duration::from_secs(60)
-    {
-        h.step();
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    h.run_steps(2);
-}
-
-fn wait_for(h: &mut Harness<'_, Option<ArtemoApp>>, text: &str, secs: u64) {
-    let t0 = Instant::now();
-    loop {
-        h.step();
-        if h.query_by_label_contains(text).is_some() {
-            h.run_steps(3);
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "`{text}` did not show within {secs}s"
-        );
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
-
-fn goto_map(h: &mut Harness<'_, Option<ArtemoApp>>) {
+fn goto_map(h: &mut H<'_>) {
     wait_for(h, "8 paintings", 30);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
     h.run_steps(2);

@@ -2,64 +2,19 @@
 //! licences and what they enable, sha256 verification as an engine job, the demo kit's
 //! model card and where each feature looks for weights (the import form: `ui_models_import.rs`).
 
+mod common;
+
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
-use artemo::gui::ArtemoApp;
-use artemo_engine::worker::EngineConfig;
+use common::{app_on, settle, wait_label as wait_for, H};
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
 
-fn harness() -> Harness<'static, Option<ArtemoApp>> {
-    let path = PathBuf::from("tests/fixtures/map/paintings.csv");
-    let cfg = EngineConfig {
-        threads: 1,
-        ..Default::default()
-    };
-    Harness::builder()
-        // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
-        .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
-        .with_size([1000.0, 1500.0])
-        .build_ui_state(
-            move |ui, app: &mut Option<ArtemoApp>| {
-                let app = app.get_or_insert_with(|| {
-                    let mut a =
-                        ArtemoApp::new(ui.ctx(), None, Some(path.clone()), cfg.clone()).unwrap();
-                    // The frame time differs from run to run.
-                    a.show_frame_time(false);
-                    a
-                });
-                app.frame(ui);
-            },
-            None,
-        )
-}
-
-/// Steps until no thumbnail is being decoded (the status bar's spinner is animated).
-fn settle(h: &mut Harness<'_, Option<ArtemoApp>>) {
-    let t0 = Instant::now();
-    while h.query_by_label_contains("decoding").is_some() && t0.elapsed() < Duration::from_secs(60)
-    {
-        h.step();
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    h.run_steps(2);
-}
-
-fn wait_for(h: &mut Harness<'_, Option<ArtemoApp>>, text: &str, secs: u64) {
-    let t0 = Instant::now();
-    loop {
-        h.step();
-        if h.query_by_label_contains(text).is_some() {
-            h.run_steps(3);
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(secs),
-            "`{text}` did not show within {secs}s"
-        );
-        std::thread::sleep(Duration::from_millis(30));
-    }
+fn harness() -> H<'static> {
+    app_on(
+        Some(PathBuf::from("tests/fixtures/map/paintings.csv")),
+        [1000.0, 1500.0],
+        false,
+    )
 }
 
 #[test]

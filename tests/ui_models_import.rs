@@ -2,33 +2,19 @@
 //! checkpoint is refused with an error naming what is missing, and a real (tiny, random)
 //! GPT-2 checkpoint is validated, copied into the models folder and listed with its state.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use artemo::gui::ArtemoApp;
-use artemo_engine::worker::EngineConfig;
+use common::{app_on, wait_label, H};
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
 
-type State = Option<ArtemoApp>;
-
-fn wait_for(h: &mut Harness<'_, State>, text: &str) {
-    let t0 = Instant::now();
-    loop {
-        h.step();
-        if h.query_by_label_contains(text).is_some() {
-            h.run_steps(3);
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "`{text}` did not show within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(30));
-    }
+fn wait_for(h: &mut H<'_>, text: &str) {
+    wait_label(h, text, 60);
 }
 
-fn import(h: &mut Harness<'_, State>, from: &str, name: &str) {
+fn import(h: &mut H<'_>, from: &str, name: &str) {
     for (label, text) in [("From:", from), ("Install as:", name)] {
         let field = h.get_by_label(label);
         field.focus();
@@ -48,22 +34,11 @@ fn import_form_refuses_a_non_checkpoint_and_installs_a_checkpoint() {
     std::fs::write(models.path().join("MODELS.toml"), "").unwrap();
     // SAFETY of the environment: this test binary holds this one test.
     std::env::set_var("ARTEMO_MODELS", models.path());
-    let cfg = EngineConfig {
-        threads: 1,
-        ..Default::default()
-    };
-    let collection = PathBuf::from("tests/fixtures/map/paintings.csv");
-    let mut h = Harness::builder()
-        .with_size([1000.0, 900.0])
-        .build_ui_state(
-            move |ui, app: &mut State| {
-                app.get_or_insert_with(|| {
-                    ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone()).unwrap()
-                })
-                .frame(ui);
-            },
-            None,
-        );
+    let mut h = app_on(
+        Some(PathBuf::from("tests/fixtures/map/paintings.csv")),
+        [1000.0, 900.0],
+        false,
+    );
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num6);
     wait_for(&mut h, "Import weights");
 
@@ -102,7 +77,7 @@ fn import_form_refuses_a_non_checkpoint_and_installs_a_checkpoint() {
     .unwrap();
     import(&mut h, &mixed.path().display().to_string(), "mixed");
     wait_for(&mut h, "import refused: ");
-    let shown = |h: &Harness<'_, State>| {
+    let shown = |h: &H<'_>| {
         h.query_all_by(|n| {
             n.value()
                 .is_some_and(|l| l.starts_with("import refused:") && l.contains("wte"))

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::panel::{weights_absent, weights_source, AbsentChoice};
 use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken, SevlmRuntime};
 use artemo_engine::worker::{Command, Engine, JobId, JobOutput, Lane, ModelSlot};
 use egui::{Color32, RichText};
@@ -149,55 +150,20 @@ impl Explain {
     pub fn ui(&mut self, ui: &mut egui::Ui, engine: &Engine, image: &Path) -> Option<String> {
         ui.label(RichText::new("Emotion and explanation (SEVLM)").strong());
         let Some(dir) = self.dir.clone() else {
-            ui.label(
-                RichText::new(
-                    "SEVLM weights are not installed, so no prediction is shown. Train the demo kit \
-                     (`artemo train --preset demo`) or install real weights in models/sevlm \
-                     (the Models tab's Import weights, or `artemo models import`).",
-                )
-                .italics(),
-            );
-            ui.horizontal(|ui| {
-                if ui.button("Open the Models tab").clicked() {
-                    self.want_models_tab = true;
-                }
-                if ui
-                    .button("Look again")
-                    .on_hover_text("After installing weights outside the window")
-                    .clicked()
-                {
-                    self.relocate();
-                }
-            });
+            match weights_absent(ui, "SEVLM", "prediction", "sevlm") {
+                Some(AbsentChoice::ModelsTab) => self.want_models_tab = true,
+                Some(AbsentChoice::LookAgain) => self.relocate(),
+                None => {}
+            }
             return None;
         };
-        let demo = dir.components().any(|c| c.as_os_str() == "demo");
-        if demo {
-            ui.horizontal_wrapped(|ui| {
-                egui::Frame::new()
-                    .fill(Color32::from_rgb(0xDD, 0xAA, 0x33))
-                    .corner_radius(3.0)
-                    .inner_margin(egui::Margin::symmetric(6, 2))
-                    .show(ui, |ui| {
-                        ui.label(RichText::new("DEMO MODELS").strong().color(Color32::BLACK));
-                    });
-                ui.label(
-                    RichText::new(
-                        "small CPU models trained on the shipped data; far weaker than the papers'",
-                    )
-                    .small(),
-                );
-                if let Some(card) = dir.parent().map(|p| p.join("MODEL_CARD.md")) {
-                    ui.hyperlink_to("model card", format!("file://{}", card.display()));
-                }
-            });
-        } else {
-            ui.label(
-                RichText::new(format!("weights: {}", artemo_engine::shown_path(&dir)))
-                    .small()
-                    .weak(),
-            );
-        }
+        weights_source(
+            ui,
+            &dir,
+            "DEMO MODELS",
+            "small CPU models trained on the shipped data; far weaker than the papers'",
+            true,
+        );
         let mut notice = None;
         if !self.entries.contains_key(image) {
             if let Err(e) = self.start(engine, image) {

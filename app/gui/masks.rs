@@ -15,7 +15,7 @@ use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlo
 use artemo_engine::Emotion;
 use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, TextureOptions, Vec2};
 
-use super::panel::{Action, Component, Shared, Tab};
+use super::panel::{weights_absent, weights_source, AbsentChoice, Action, Component, Shared, Tab};
 use super::textures::LruCache;
 
 /// Longest side of the computed probability maps.
@@ -522,49 +522,20 @@ impl Masks {
     pub fn controls(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         ui.label(RichText::new("Where the emotions are (EmoSEM)").strong());
         let Some(dir) = self.dir.clone() else {
-            ui.label(
-                RichText::new(
-                    "EmoSEM weights are not installed, so no mask is shown. Train the demo kit \
-                     (`artemo train --preset demo`) or install real weights in models/emosem \
-                     (the Models tab's Import weights, or `artemo models import`).",
-                )
-                .italics(),
-            );
-            ui.horizontal(|ui| {
-                if ui.button("Open the Models tab").clicked() {
-                    shared.actions.push(Action::Goto(Tab::Models));
-                }
-                if ui
-                    .button("Look again")
-                    .on_hover_text("After installing weights outside the window")
-                    .clicked()
-                {
-                    self.relocate();
-                }
-            });
+            match weights_absent(ui, "EmoSEM", "mask", "emosem") {
+                Some(AbsentChoice::ModelsTab) => shared.actions.push(Action::Goto(Tab::Models)),
+                Some(AbsentChoice::LookAgain) => self.relocate(),
+                None => {}
+            }
             return;
         };
-        if dir.components().any(|c| c.as_os_str() == "demo") {
-            ui.horizontal_wrapped(|ui| {
-                egui::Frame::new()
-                    .fill(Color32::from_rgb(0xDD, 0xAA, 0x33))
-                    .corner_radius(3.0)
-                    .inner_margin(egui::Margin::symmetric(6, 2))
-                    .show(ui, |ui| {
-                        ui.label(RichText::new("DEMO MODEL").strong().color(Color32::BLACK));
-                    });
-                ui.label(
-                    RichText::new("the demo kit's small CPU EmoSEM; far weaker than the paper's")
-                        .small(),
-                );
-            });
-        } else {
-            ui.label(
-                RichText::new(format!("weights: {}", artemo_engine::shown_path(&dir)))
-                    .small()
-                    .weak(),
-            );
-        }
+        weights_source(
+            ui,
+            &dir,
+            "DEMO MODEL",
+            "the demo kit's small CPU EmoSEM; far weaker than the paper's",
+            false,
+        );
         ui.horizontal(|ui| {
             ui.toggle_value(&mut self.show, "Show masks (M)");
             let path = Self::current_path(shared);
