@@ -489,19 +489,18 @@ impl Browse {
                 "No human responses for this collection: load an ArtEmis CSV with Responses…",
             );
             ui.separator();
-            ui.horizontal(|ui| {
-                let sort = ui.label("sort");
-                egui::ComboBox::from_id_salt("browse-sort")
-                    .selected_text(self.sort.label())
-                    .width(130.0)
-                    .show_ui(ui, |ui| {
-                        for s in Sort::ALL {
-                            ui.selectable_value(&mut self.sort, s, s.label());
-                        }
-                    })
-                    .response
-                    .labelled_by(sort.id);
-            });
+            // Not grouped: a group's width is unknown when the row decides to wrap.
+            let sort = ui.label("sort");
+            egui::ComboBox::from_id_salt("browse-sort")
+                .selected_text(self.sort.label())
+                .width(130.0)
+                .show_ui(ui, |ui| {
+                    for s in Sort::ALL {
+                        ui.selectable_value(&mut self.sort, s, s.label());
+                    }
+                })
+                .response
+                .labelled_by(sort.id);
             if ui
                 .add_enabled(self.active(), egui::Button::new("Clear"))
                 .clicked()

@@ -812,6 +812,9 @@ impl ArtemoApp {
     /// The selected painting's details; with its image (Collection tab) or with the
     /// masks' controls (Painting tab, whose canvas shows the image).
     fn viewer(&mut self, ui: &mut egui::Ui, with_image: bool) {
+        // A resizable panel keeps the width its content takes: fill it, so that it does not
+        // shrink to a short message shown while the collection opens.
+        ui.set_min_width(ui.available_width());
         let Some(i) = self.selected else {
             ui.label("Select a painting.");
             return;
