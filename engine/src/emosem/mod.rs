@@ -55,6 +55,7 @@ pub mod features;
 pub mod kit;
 pub mod losses;
 pub mod postprocess;
+pub mod session;
 pub mod train;
 pub mod view;
 

@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::features::ImageFeatures;
 use super::losses::mask_loss;
@@ -119,7 +119,8 @@ pub fn load_stimuli(
 }
 
 /// Training settings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     /// Optimiser steps.
     pub steps: usize,
@@ -284,21 +285,36 @@ pub fn train(
     data: &[TrainItem],
     tc: &TrainConfig,
     device: &Device,
-    mut progress: impl FnMut(TrainProgress),
+    progress: impl FnMut(TrainProgress),
     cancelled: impl Fn() -> bool,
+) -> Result<TrainReport> {
+    let model = Emosem::from_varmap(cfg, vm, prompt_ids, device)?;
+    train_model(&model, vm, data, tc, progress, || !cancelled())
+}
+
+/// Trains `model`, built over `vm` by [`Emosem::from_varmap`], on `data`. `progress` is
+/// called after every step; `keep_going` before every step (false ends the run with
+/// [`Error::Cancelled`]: a session's pause and stop gate).
+pub fn train_model(
+    model: &Emosem,
+    vm: &VarMap,
+    data: &[TrainItem],
+    tc: &TrainConfig,
+    mut progress: impl FnMut(TrainProgress),
+    mut keep_going: impl FnMut() -> bool,
 ) -> Result<TrainReport> {
     if data.is_empty() {
         return Err(Error::Invalid("EmoSEM training: no data".into()));
     }
+    let cfg = model.config();
     let start = Instant::now();
-    let model = Emosem::from_varmap(cfg, vm, prompt_ids, device)?;
     let mut opt = optimizer(cfg, vm, tc)?;
     let trainable = crate::train::count_params(&vars_with_prefix(vm, &cfg.trainable_prefixes()));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tc.seed);
     let mut order: Vec<usize> = Vec::new();
     let mut history: Vec<(f32, f32)> = Vec::with_capacity(tc.steps);
     for step in 0..tc.steps {
-        if cancelled() {
+        if !keep_going() {
             return Err(Error::Cancelled);
         }
         let mut batch = Vec::with_capacity(tc.batch_images);
@@ -311,7 +327,7 @@ pub fn train(
                 batch.push(&data[i]);
             }
         }
-        let (mask, lm) = batch_loss(&model, &batch, Mode::Train)?;
+        let (mask, lm) = batch_loss(model, &batch, Mode::Train)?;
         let ml = mask.to_scalar::<f32>()?;
         let (loss, ll) = match lm {
             Some(l) => {

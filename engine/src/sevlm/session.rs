@@ -342,20 +342,7 @@ pub enum SessionEvent {
     Checkpoints(Vec<CheckpointInfo>),
 }
 
-/// How a session ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Steps done.
-    pub steps: usize,
-    /// Steps planned.
-    pub total_steps: usize,
-    /// True when stopped before the end.
-    pub stopped: bool,
-    /// The kept checkpoints.
-    pub checkpoints: Vec<CheckpointInfo>,
-    /// Evaluations made.
-    pub evaluations: usize,
-}
+pub use crate::train::session::Summary;
 
 /// The tokenizer/lexicon builder (full GPT-2 vocabulary) and the image encoder a session
 /// needs.

@@ -83,6 +83,21 @@ impl Control {
     }
 }
 
+/// How a session ended (any model).
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Steps done.
+    pub steps: usize,
+    /// Steps planned.
+    pub total_steps: usize,
+    /// True when stopped before the end.
+    pub stopped: bool,
+    /// The kept checkpoints.
+    pub checkpoints: Vec<CheckpointInfo>,
+    /// Evaluations made.
+    pub evaluations: usize,
+}
+
 /// Whether a metric is better low (losses) or high (BLEU, accuracy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Goal {
