@@ -1,12 +1,16 @@
-//! Snapshot tests of the Train tab (egui_kittest, wgpu): the idle form, and a tiny real
+//! Snapshot tests of the Train tab (egui_kittest, wgpu): the idle form, a tiny real
 //! SEVLM session on the shipped data (6 paintings, a 32-wide one-layer model over the
-//! demo kit's tower) started, paused, resumed and finished through the panel's buttons.
+//! demo kit's tower) started, paused, resumed and finished through the panel's buttons,
+//! and tiny real EmoSEM sessions on the shipped stimulus regions (chosen through the
+//! form's radio button): one run to the end, one stopped after its first evaluation.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use artemo::gui::train_panel::{DataChoice, ModelChoice};
+use artemo::gui::train_masks::{MaskData, MaskModel};
+use artemo::gui::train_panel::{DataChoice, ModelChoice, Trainee};
 use artemo::gui::ArtemoApp;
+use artemo_engine::emosem::Paradigm;
 use artemo_engine::worker::EngineConfig;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -153,4 +157,90 @@ fn train_tab_tiny_run_pause_resume_finish() {
         h.step();
     }
     snap(&mut h, "train_after_tiny_run");
+}
+
+/// Chooses EmoSEM through the form and sets a tiny Multi-Masks run on the shipped
+/// regions (4 training paintings, a 16-wide one-layer explainer).
+fn emosem_harness(out: &std::path::Path, steps: usize) -> Harness<'static, ArtemoApp> {
+    let mut h = harness(app());
+    h.get_by_label("EmoSEM: stimulus masks and their explanations")
+        .click();
+    h.run_steps(2);
+    assert_eq!(h.state_mut().train_panel().trainee, Trainee::Emosem);
+    let f = &mut h.state_mut().train_panel().mask_form;
+    f.data = MaskData::Shipped;
+    f.model = MaskModel::Scratch;
+    f.paradigm = Paradigm::Multi;
+    f.explainer_width = 16;
+    f.explainer_layers = 1;
+    f.max_paintings = 4;
+    f.train.steps = steps;
+    f.train.batch_images = 2;
+    f.train.lr_explainer = 3e-3;
+    f.lr_mask = 3e-3;
+    f.eval_every = 3;
+    f.probes = 1;
+    f.keep = 2;
+    f.out = out.display().to_string();
+    h.run_steps(2);
+    h
+}
+
+#[test]
+fn train_tab_emosem_tiny_run() {
+    let out = out_dir("emosem");
+    let mut h = emosem_harness(&out, 6);
+    assert!(h.query_by_label("Images per batch").is_some());
+    assert!(h.query_by_label("Multi-Masks").is_some());
+    snap(&mut h, "train_emosem_idle");
+    h.get_by_label("Start").click();
+    h.run_steps(2);
+    assert!(h.state_mut().train_panel().running());
+    run_until(&mut h, "the end of the EmoSEM run", |a| {
+        let p = a.train_panel();
+        p.summary().is_some() || p.error().is_some()
+    });
+    let p = h.state_mut().train_panel();
+    assert_eq!(p.error(), None);
+    let s = p.summary().expect("summary").clone();
+    assert_eq!((s.steps, s.total_steps, s.evaluations), (6, 6, 2));
+    assert_eq!(p.evals_seen(), 2);
+    let best = s
+        .checkpoints
+        .iter()
+        .find(|c| c.best)
+        .expect("a best checkpoint");
+    assert!(best.dir.join("config.json").is_file());
+    assert!(best.metrics.contains_key("mean IoU"));
+    // Probe thumbnails load on the io lane.
+    for _ in 0..40 {
+        std::thread::sleep(Duration::from_millis(25));
+        h.step();
+    }
+    assert!(h.query_by_label("Checkpoints").is_some());
+    snap(&mut h, "train_emosem_after_run");
+}
+
+#[test]
+fn train_tab_emosem_stop_saves_a_checkpoint() {
+    let out = out_dir("emosem-stop");
+    let mut h = emosem_harness(&out, 500);
+    h.get_by_label("Start").click();
+    h.run_steps(2);
+    run_until(&mut h, "the first evaluation", |a| {
+        a.train_panel().evals_seen() >= 1
+    });
+    h.get_by_label("Stop").click();
+    run_until(&mut h, "the stopped run's summary", |a| {
+        let p = a.train_panel();
+        p.summary().is_some() || p.error().is_some()
+    });
+    let p = h.state_mut().train_panel();
+    assert_eq!(p.error(), None);
+    let s = p.summary().expect("summary").clone();
+    assert!(s.stopped);
+    assert!(s.steps < 500);
+    // The step it stopped at was evaluated and saved.
+    assert!(s.checkpoints.iter().any(|c| c.step == s.steps));
+    assert!(out.join("best.json").is_file());
 }

@@ -11,6 +11,7 @@ mod models_panel;
 mod panel;
 mod review;
 mod textures;
+pub mod train_masks;
 pub mod train_panel;
 
 use std::collections::{HashMap, HashSet};

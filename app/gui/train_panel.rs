@@ -1,6 +1,7 @@
-//! The Train tab: SEVLM fine-tuning or training from scratch with live curves.
+//! The Train tab: SEVLM or EmoSEM fine-tuning or training from scratch with live curves.
 //!
-//! Left: data source (the shipped annotations, or an ArtEmis CSV over the open
+//! Left: the model to train (SEVLM or EmoSEM, `train_masks.rs` holding EmoSEM's form and
+//! run view); for SEVLM: data source (the shipped annotations, or an ArtEmis CSV over the open
 //! collection, checked on the engine's io lane as soon as it is picked), model (a new
 //! small SEVLM over the demo kit's image tower, or a checkpoint folder such as
 //! `models/demo/sevlm`), the hyper-parameters pre-filled with the paper's values (and a
@@ -27,6 +28,18 @@ use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::panel::{Action, Component, Shared};
+use super::train_masks::{paper_lr_mask, MaskData, MaskForm, MaskModel, MaskRun};
+use artemo_engine::emosem::session::{MaskBestBy, MaskDataSource, MaskSessionEvent};
+use artemo_engine::emosem::Paradigm;
+
+/// Which model the tab trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trainee {
+    /// SEVLM: emotion + explanation.
+    Sevlm,
+    /// EmoSEM: stimulus masks + explanations.
+    Emosem,
+}
 
 /// Which data the session trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +181,15 @@ enum State {
 
 /// The tab's state.
 pub struct TrainPanel {
-    /// The form (public for the UI tests, which set a tiny run).
+    /// Which model the form trains.
+    pub trainee: Trainee,
+    /// The SEVLM form (public for the UI tests, which set a tiny run).
     pub form: Form,
+    /// The EmoSEM form.
+    pub mask_form: MaskForm,
+    /// The model of the session running or last run.
+    run_kind: Trainee,
+    mask: MaskRun,
     assets: Option<PathBuf>,
     models: Option<PathBuf>,
     tower: bool,
@@ -194,6 +214,10 @@ enum PickTarget {
     Csv,
     Checkpoint,
     Out,
+    ApoloJson,
+    ApoloMaps,
+    MaskCheckpoint,
+    MaskOut,
 }
 
 impl TrainPanel {
@@ -211,8 +235,19 @@ impl TrainPanel {
         let home = std::env::var_os("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."));
+        let mask_checkpoint = models
+            .as_ref()
+            .map(|m| m.join("demo/emosem"))
+            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file());
         TrainPanel {
+            trainee: Trainee::Sevlm,
             form: Form::paper(checkpoint.as_deref(), &home.join("artemo-runs/sevlm")),
+            mask_form: MaskForm::paper(
+                mask_checkpoint.as_deref(),
+                &home.join("artemo-runs/emosem"),
+            ),
+            run_kind: Trainee::Sevlm,
+            mask: MaskRun::default(),
             assets: artemo_engine::find_assets(),
             models,
             tower,
@@ -245,7 +280,18 @@ impl TrainPanel {
 
     /// Steps received so far.
     pub fn steps_seen(&self) -> usize {
-        self.steps.len()
+        match self.run_kind {
+            Trainee::Sevlm => self.steps.len(),
+            Trainee::Emosem => self.mask.steps.len(),
+        }
+    }
+
+    /// Evaluations received so far.
+    pub fn evals_seen(&self) -> usize {
+        match self.run_kind {
+            Trainee::Sevlm => self.evals.len(),
+            Trainee::Emosem => self.mask.evals.len(),
+        }
     }
 
     /// The session's end, once it finished.
@@ -289,7 +335,12 @@ impl TrainPanel {
             let d = rfd::FileDialog::new();
             let r = match target {
                 PickTarget::Csv => d.add_filter("ArtEmis CSV", &["csv"]).pick_file(),
-                PickTarget::Checkpoint | PickTarget::Out => d.pick_folder(),
+                PickTarget::ApoloJson => d.add_filter("APOLO", &["json"]).pick_file(),
+                PickTarget::Checkpoint
+                | PickTarget::Out
+                | PickTarget::ApoloMaps
+                | PickTarget::MaskCheckpoint
+                | PickTarget::MaskOut => d.pick_folder(),
             };
             let _ = tx.send(r);
             ctx.request_repaint();
@@ -341,6 +392,10 @@ impl TrainPanel {
                     }
                     PickTarget::Checkpoint => self.form.checkpoint = s,
                     PickTarget::Out => self.form.out = s,
+                    PickTarget::ApoloJson => self.mask_form.apolo_json = s,
+                    PickTarget::ApoloMaps => self.mask_form.apolo_maps = s,
+                    PickTarget::MaskCheckpoint => self.mask_form.checkpoint = s,
+                    PickTarget::MaskOut => self.mask_form.out = s,
                 }
             }
             Ok(None) | Err(std::sync::mpsc::TryRecvError::Disconnected) => self.picking = None,
@@ -371,6 +426,22 @@ impl TrainPanel {
         let Some(models) = &self.models else {
             return Some("the models/ folder was not found (set ARTEMO_MODELS)".into());
         };
+        if self.trainee == Trainee::Emosem {
+            let f = &self.mask_form;
+            if let Some(why) = f.apolo_blocker(shared.collection.is_some()) {
+                return Some(why);
+            }
+            if let Some(why) = f.model_blocker(self.tower, models) {
+                return Some(why);
+            }
+            let mut protected = vec![models.join("demo"), models.join("emosem")];
+            if f.model == MaskModel::Checkpoint {
+                protected.push(f.checkpoint_dir());
+            }
+            return check_output_dir(&f.out_dir(), &protected)
+                .err()
+                .map(|e| e.to_string());
+        }
         match self.form.data {
             DataChoice::Shipped => {}
             DataChoice::Artemis => {
@@ -433,6 +504,35 @@ impl TrainPanel {
         let (Some(assets), Some(models)) = (self.assets.clone(), self.models.clone()) else {
             return;
         };
+        if self.trainee == Trainee::Emosem {
+            let f = &self.mask_form;
+            let source = match f.data {
+                MaskData::Shipped => MaskDataSource::Shipped,
+                MaskData::Apolo => MaskDataSource::Apolo {
+                    json: artemo_engine::resolve_shown(f.apolo_json.trim()),
+                    maps: f.apolo_maps_dir(),
+                    images: shared
+                        .collection
+                        .map(|c| {
+                            c.paintings
+                                .iter()
+                                .map(|p| (p.id.clone(), p.path.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                },
+            };
+            self.control = Arc::new(Control::new());
+            let job = artemo_engine::emosem::session::session_job(
+                source,
+                f.session(),
+                assets,
+                models,
+                self.control.clone(),
+            );
+            self.submit(shared, "train EmoSEM", job, Trainee::Emosem);
+            return;
+        }
         let source = match self.form.data {
             DataChoice::Shipped => DataSource::Shipped,
             DataChoice::Artemis => DataSource::ArtemisCsv {
@@ -456,12 +556,24 @@ impl TrainPanel {
             models,
             self.control.clone(),
         );
+        self.submit(shared, "train SEVLM", job, Trainee::Sevlm);
+    }
+
+    fn submit(
+        &mut self,
+        shared: &mut Shared,
+        name: &str,
+        job: artemo_engine::worker::JobFn,
+        kind: Trainee,
+    ) {
         match shared.engine.submit(Command::Run {
-            name: "train SEVLM".into(),
+            name: name.into(),
             lane: Lane::Compute,
             job,
         }) {
             Ok(id) => {
+                self.run_kind = kind;
+                self.mask.clear();
                 self.job = Some(id);
                 self.state = State::Running;
                 self.status = "waiting for the engine".into();
@@ -481,6 +593,22 @@ impl TrainPanel {
     fn form_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let enabled = !self.running();
         ui.add_enabled_ui(enabled, |ui| {
+            ui.heading("Model to train");
+            ui.radio_value(
+                &mut self.trainee,
+                Trainee::Sevlm,
+                "SEVLM: emotion and explanation",
+            );
+            ui.radio_value(
+                &mut self.trainee,
+                Trainee::Emosem,
+                "EmoSEM: stimulus masks and their explanations",
+            );
+            ui.add_space(8.0);
+            if self.trainee == Trainee::Emosem {
+                self.mask_form_ui(ui);
+                return;
+            }
             ui.heading("Data");
             ui.radio_value(
                 &mut self.form.data,
@@ -491,15 +619,6 @@ impl TrainPanel {
                 &mut self.form.data,
                 DataChoice::Artemis,
                 "ArtEmis CSV over the open collection",
-            );
-            ui.label(
-                RichText::new(
-                    "This panel trains SEVLM. EmoSEM trains from the command line for now, on \
-                     Artemo's stimulus regions (`artemo train --preset demo --only emosem \
-                     --out DIR`); training on APOLO is not available yet.",
-                )
-                .small()
-                .weak(),
             );
             if self.form.data == DataChoice::Artemis {
                 // Right to left: the button first, the field takes exactly what is left
@@ -687,6 +806,247 @@ impl TrainPanel {
         });
     }
 
+    fn mask_form_ui(&mut self, ui: &mut egui::Ui) {
+        let tower = self.tower;
+        let mut pick = None;
+        let f = &mut self.mask_form;
+        ui.heading("Data");
+        ui.radio_value(
+            &mut f.data,
+            MaskData::Shipped,
+            "Artemo's stimulus regions (shipped paintings)",
+        );
+        ui.radio_value(
+            &mut f.data,
+            MaskData::Apolo,
+            "APOLO (apolo.json + maps) over the open collection",
+        );
+        if f.data == MaskData::Apolo {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button("Browse…").clicked() {
+                    pick = Some(PickTarget::ApoloJson);
+                }
+                ui.add(
+                    egui::TextEdit::singleline(&mut f.apolo_json)
+                        .desired_width(ui.available_width())
+                        .hint_text("apolo.json"),
+                )
+                .on_hover_text("APOLO's apolo.json");
+            });
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button("Browse…").clicked() {
+                    pick = Some(PickTarget::ApoloMaps);
+                }
+                ui.add(
+                    egui::TextEdit::singleline(&mut f.apolo_maps)
+                        .desired_width(ui.available_width())
+                        .hint_text("maps: apolo_pixel_map/ beside the JSON"),
+                )
+                .on_hover_text("the folder of <painting>_<emotion>.npy maps");
+            });
+            ui.label(
+                RichText::new(
+                    "APOLO's test split is held out (for `artemo eval-masks`); every tenth \
+                     other painting validates. APOLO has no explanations: only the masks learn.",
+                )
+                .small()
+                .weak(),
+            );
+        }
+        ui.horizontal(|ui| {
+            labelled(
+                ui,
+                "Paintings at most",
+                egui::DragValue::new(&mut f.max_paintings).range(0..=100_000),
+            )
+            .on_hover_text("0: all training paintings; fewer for a quick look");
+        });
+
+        ui.add_space(8.0);
+        ui.heading("Model");
+        ui.add_enabled_ui(tower, |ui| {
+            ui.radio_value(
+                &mut f.model,
+                MaskModel::Scratch,
+                "New small EmoSEM (demo-kit image tower, frozen)",
+            );
+        });
+        if !tower {
+            ui.label(
+                RichText::new("needs models/demo/pacl: run `artemo train --preset demo`")
+                    .small()
+                    .weak(),
+            );
+        }
+        ui.radio_value(
+            &mut f.model,
+            MaskModel::Checkpoint,
+            "EmoSEM checkpoint (fine-tune)",
+        );
+        match f.model {
+            MaskModel::Scratch => {
+                ui.horizontal(|ui| {
+                    let before = f.paradigm;
+                    ui.radio_value(&mut f.paradigm, Paradigm::Multi, "Multi-Masks");
+                    ui.radio_value(&mut f.paradigm, Paradigm::Single, "Single-Mask");
+                    if f.paradigm != before && f.lr_mask == paper_lr_mask(before) {
+                        f.lr_mask = paper_lr_mask(f.paradigm);
+                    }
+                });
+                egui::Grid::new("mask-arch").num_columns(2).show(ui, |ui| {
+                    labelled(
+                        ui,
+                        "Explainer width",
+                        egui::DragValue::new(&mut f.explainer_width).range(8..=1024),
+                    );
+                    ui.end_row();
+                    labelled(
+                        ui,
+                        "Explainer layers",
+                        egui::DragValue::new(&mut f.explainer_layers).range(1..=12),
+                    );
+                    ui.end_row();
+                });
+            }
+            MaskModel::Checkpoint => {
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("Browse…").clicked() {
+                        pick = Some(PickTarget::MaskCheckpoint);
+                    }
+                    ui.add(
+                        egui::TextEdit::singleline(&mut f.checkpoint)
+                            .desired_width(ui.available_width())
+                            .hint_text("models/demo/emosem"),
+                    )
+                    .on_hover_text("EmoSEM checkpoint folder");
+                });
+            }
+        }
+
+        ui.add_space(8.0);
+        ui.heading("Hyper-parameters");
+        ui.horizontal(|ui| {
+            if ui
+                .button("Paper defaults")
+                .on_hover_text("EmoSEM's published values: lr 2e-4 (explainer), 1e-4 Single-Mask / 8e-5 Multi-Masks (mask side)")
+                .clicked()
+            {
+                f.paper_values();
+            }
+            if ui
+                .button("CPU demo recipe")
+                .on_hover_text("the demo kit's small-model recipe (artemo train --preset demo)")
+                .clicked()
+            {
+                f.cpu_recipe();
+            }
+        });
+        let t = &mut f.train;
+        egui::Grid::new("mask-hp")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                labelled(
+                    ui,
+                    "Steps",
+                    egui::DragValue::new(&mut t.steps).range(1..=1_000_000),
+                );
+                ui.end_row();
+                labelled(
+                    ui,
+                    "Images per batch",
+                    egui::DragValue::new(&mut t.batch_images).range(1..=256),
+                );
+                ui.end_row();
+                labelled(ui, "LR explainer", lr_value(&mut t.lr_explainer));
+                ui.end_row();
+                labelled(ui, "LR mask side", lr_value(&mut f.lr_mask));
+                ui.end_row();
+                labelled(
+                    ui,
+                    "Warm-up steps",
+                    egui::DragValue::new(&mut t.warmup).range(0..=100_000),
+                );
+                ui.end_row();
+                labelled(
+                    ui,
+                    "Weight decay",
+                    egui::DragValue::new(&mut t.weight_decay)
+                        .speed(0.001)
+                        .range(0.0..=1.0),
+                );
+                ui.end_row();
+                labelled(
+                    ui,
+                    "Explanation loss weight",
+                    egui::DragValue::new(&mut t.lm_weight)
+                        .speed(0.05)
+                        .range(0.0..=100.0),
+                );
+                ui.end_row();
+                let mut clip = t.clip.unwrap_or(0.0);
+                if labelled(
+                    ui,
+                    "Gradient clip (0: off)",
+                    egui::DragValue::new(&mut clip)
+                        .speed(0.05)
+                        .range(0.0..=100.0),
+                )
+                .changed()
+                {
+                    t.clip = (clip > 0.0).then_some(clip);
+                }
+                ui.end_row();
+                labelled(ui, "Seed", egui::DragValue::new(&mut t.seed));
+                ui.end_row();
+            });
+
+        ui.add_space(8.0);
+        ui.heading("Evaluation and checkpoints");
+        egui::Grid::new("mask-eval").num_columns(2).show(ui, |ui| {
+            labelled(
+                ui,
+                "Evaluate every (steps)",
+                egui::DragValue::new(&mut f.eval_every).range(1..=100_000),
+            );
+            ui.end_row();
+            labelled(
+                ui,
+                "Probe paintings",
+                egui::DragValue::new(&mut f.probes).range(1..=12),
+            );
+            ui.end_row();
+            labelled(
+                ui,
+                "Best checkpoints kept",
+                egui::DragValue::new(&mut f.keep).range(1..=50),
+            );
+            ui.end_row();
+            let l = ui.label("Best by");
+            egui::ComboBox::from_id_salt("mask-best-by")
+                .selected_text(f.best_by.name())
+                .show_ui(ui, |ui| {
+                    for b in MaskBestBy::ALL {
+                        ui.selectable_value(&mut f.best_by, b, b.name());
+                    }
+                })
+                .response
+                .labelled_by(l.id);
+            ui.end_row();
+        });
+        let l = ui.label("Output folder");
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Browse…").clicked() {
+                pick = Some(PickTarget::MaskOut);
+            }
+            ui.add(egui::TextEdit::singleline(&mut f.out).desired_width(ui.available_width()))
+                .labelled_by(l.id);
+        });
+        if let Some(t) = pick {
+            self.pick(t, ui.ctx());
+        }
+    }
+
     fn run_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let blocker = self.blocker(shared);
         ui.horizontal(|ui| {
@@ -747,6 +1107,17 @@ impl TrainPanel {
                     .weak(),
                 );
             }
+        }
+        if self.run_kind == Trainee::Emosem && self.state != State::Idle {
+            self.mask.prepared_ui(ui);
+            ui.add_space(6.0);
+            self.mask.curves(ui);
+            ui.add_space(6.0);
+            self.mask.probes_ui(ui, shared);
+            ui.add_space(6.0);
+            self.mask.checkpoints_ui(ui, self.mask_form.best_by.name());
+            self.summary_ui(ui);
+            return;
         }
         if let Some(p) = &self.prepared {
             ui.label(
@@ -1013,6 +1384,10 @@ impl TrainPanel {
                     ui.end_row();
                 }
             });
+        self.summary_ui(ui);
+    }
+
+    fn summary_ui(&self, ui: &mut egui::Ui) {
         if let Some(s) = &self.summary {
             ui.label(
                 RichText::new(format!(
@@ -1085,11 +1460,16 @@ impl Component for TrainPanel {
                 self.fraction = fraction;
                 self.status = message;
             }
-            EventKind::Partial(JobOutput::Any(b)) => {
-                if let Ok(ev) = b.downcast::<SessionEvent>() {
-                    self.on_partial(*ev);
+            EventKind::Partial(JobOutput::Any(b)) => match b.downcast::<SessionEvent>() {
+                Ok(ev) => self.on_partial(*ev),
+                Err(b) => {
+                    if let Ok(ev) = b.downcast::<MaskSessionEvent>() {
+                        if let Some(eta) = self.mask.on_event(*ev) {
+                            self.eta = Some(eta);
+                        }
+                    }
                 }
-            }
+            },
             EventKind::Partial(_) => {}
             EventKind::Done(out) => {
                 self.job = None;
