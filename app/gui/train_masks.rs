@@ -180,7 +180,7 @@ impl MaskForm {
                 "a new EmoSEM needs the demo kit's image tower ({}): run `artemo train --preset demo`",
                 artemo_engine::shown_path(&models.join("demo/pacl"))
             )),
-            MaskModel::Scratch if self.explainer_width < 8 || self.explainer_width % 2 != 0 => {
+            MaskModel::Scratch if self.explainer_width < 8 || !self.explainer_width.is_multiple_of(2) => {
                 Some("the explainer width must be even and at least 8".into())
             }
             MaskModel::Checkpoint => {

@@ -581,7 +581,7 @@ fn build_model(
                     "a new EmoSEM is built over a grid tower".into(),
                 ));
             };
-            if *explainer_width < 8 || explainer_width % 2 != 0 {
+            if *explainer_width < 8 || !explainer_width.is_multiple_of(2) {
                 return Err(Error::Invalid(format!(
                     "explainer width {explainer_width} must be an even number of at least 8"
                 )));
