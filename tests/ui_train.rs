@@ -219,6 +219,17 @@ fn train_tab_emosem_tiny_run() {
     }
     assert!(h.query_by_label("Checkpoints").is_some());
     snap(&mut h, "train_emosem_after_run");
+    // A checkpoint goes to the Painting tab without a restart.
+    h.get_all_by_label("Use in Painting tab")
+        .next()
+        .expect("a Use button")
+        .click();
+    h.run_steps(2);
+    let used = h.state_mut().mask_weights().map(|p| p.to_path_buf());
+    assert!(
+        s.checkpoints.iter().any(|c| Some(&c.dir) == used.as_ref()),
+        "{used:?}"
+    );
 }
 
 #[test]

@@ -24,6 +24,8 @@ struct Entry {
 pub struct Explain {
     slot: ModelSlot<SevlmRuntime>,
     dir: Option<PathBuf>,
+    /// A checkpoint chosen in the Train tab, used instead of the installed weights.
+    pinned: Option<PathBuf>,
     models: Option<PathBuf>,
     entries: HashMap<PathBuf, Entry>,
     sample: bool,
@@ -39,12 +41,23 @@ pub struct Explain {
 impl Explain {
     /// Looks for the weights again (after an import); a change drops what was computed.
     pub fn relocate(&mut self) {
-        let dir = self.models.as_deref().and_then(sevlm::locate);
+        let dir = self
+            .pinned
+            .clone()
+            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
+            .or_else(|| self.models.as_deref().and_then(sevlm::locate));
         if dir != self.dir {
             self.dir = dir;
             self.slot = ModelSlot::new();
             self.entries.clear();
         }
+    }
+
+    /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
+    /// installed ones again); explanations already made are dropped.
+    pub fn pin(&mut self, dir: Option<PathBuf>) {
+        self.pinned = dir;
+        self.relocate();
     }
 
     /// Finds installed SEVLM weights (real ones first, then the demo kit).
@@ -54,6 +67,7 @@ impl Explain {
         Explain {
             slot: ModelSlot::new(),
             dir,
+            pinned: None,
             models,
             entries: HashMap::new(),
             sample: false,
@@ -164,6 +178,9 @@ impl Explain {
             "small CPU models trained on the shipped data; far weaker than the papers'",
             true,
         );
+        if self.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
+            self.pin(None);
+        }
         let mut notice = None;
         if !self.entries.contains_key(image) {
             if let Err(e) = self.start(engine, image) {

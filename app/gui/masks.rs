@@ -210,6 +210,8 @@ struct PaintingMasks {
 pub struct Masks {
     slot: ModelSlot<MaskRuntime>,
     dir: Option<PathBuf>,
+    /// A checkpoint chosen in the Train tab, used instead of the installed weights.
+    pinned: Option<PathBuf>,
     models: Option<PathBuf>,
     paintings: Vec<PaintingMasks>,
     textures: LruCache<(PathBuf, Emotion, Style), TextureHandle>,
@@ -237,13 +239,29 @@ fn slot_of(e: Emotion) -> usize {
 impl Masks {
     /// Looks for the weights again (after an import); a change drops what was computed.
     pub fn relocate(&mut self) {
-        let dir = self.models.as_deref().and_then(view::locate);
+        let dir = self
+            .pinned
+            .clone()
+            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
+            .or_else(|| self.models.as_deref().and_then(view::locate));
         if dir != self.dir {
             self.dir = dir;
             self.slot = ModelSlot::new();
             self.paintings.clear();
             self.textures = LruCache::new(TEXTURE_CACHE);
         }
+    }
+
+    /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
+    /// installed ones again); masks already computed are dropped.
+    pub fn pin(&mut self, dir: Option<PathBuf>) {
+        self.pinned = dir;
+        self.relocate();
+    }
+
+    /// The weights folder in use, if any.
+    pub fn weights_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
     }
 
     /// A canvas with no masks computed yet; finds installed EmoSEM weights.
@@ -253,6 +271,7 @@ impl Masks {
         Masks {
             slot: ModelSlot::new(),
             dir,
+            pinned: None,
             models,
             paintings: Vec::new(),
             textures: LruCache::new(TEXTURE_CACHE),
@@ -536,6 +555,9 @@ impl Masks {
             "the demo kit's small CPU EmoSEM; far weaker than the paper's",
             false,
         );
+        if self.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
+            self.pin(None);
+        }
         ui.horizontal(|ui| {
             ui.toggle_value(&mut self.show, "Show masks (M)");
             let path = Self::current_path(shared);

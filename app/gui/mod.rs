@@ -955,6 +955,21 @@ impl ArtemoApp {
                 Action::Goto(t) => self.settings.tab = t,
                 Action::OpenCollection(p) => self.open(p),
                 Action::WantThumb(i) => self.request_thumb(i),
+                Action::UseCheckpoint { masks, dir } => {
+                    let shown = artemo_engine::shown_path(&dir);
+                    if masks {
+                        self.masks.pin(Some(dir));
+                    } else {
+                        self.explain.pin(Some(dir));
+                    }
+                    self.notices.push(Notice {
+                        text: format!(
+                            "The Painting tab now uses {} {shown}",
+                            if masks { "EmoSEM" } else { "SEVLM" }
+                        ),
+                        error: false,
+                    });
+                }
                 Action::ModelsChanged => {
                     self.explain.relocate();
                     self.masks.relocate();
@@ -1194,6 +1209,11 @@ impl ArtemoApp {
     /// The current tab.
     pub fn tab(&self) -> Tab {
         self.settings.tab
+    }
+
+    /// The EmoSEM weights folder the Painting tab uses, if any.
+    pub fn mask_weights(&self) -> Option<&std::path::Path> {
+        self.masks.weights_dir()
     }
 
     /// The Train tab's panel (the UI tests set up a tiny run through it).

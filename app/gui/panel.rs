@@ -82,6 +82,14 @@ pub enum Action {
     WantThumb(usize),
     /// Weights were installed: every panel looks for its model again.
     ModelsChanged,
+    /// Use a trained checkpoint folder in the Painting tab (`masks`: EmoSEM, else SEVLM)
+    /// instead of the installed weights, until the user goes back to them.
+    UseCheckpoint {
+        /// EmoSEM (true) or SEVLM (false).
+        masks: bool,
+        /// The checkpoint folder.
+        dir: PathBuf,
+    },
     /// Show a notice; `error` marks a problem the user must act on.
     Notice {
         /// What happened and what to do.

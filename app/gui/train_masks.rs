@@ -508,14 +508,14 @@ impl MaskRun {
     }
 
     /// The kept checkpoints.
-    pub fn checkpoints_ui(&self, ui: &mut egui::Ui, metric: &str) {
+    pub fn checkpoints_ui(&self, ui: &mut egui::Ui, metric: &str, actions: &mut Vec<Action>) {
         ui.label(RichText::new("Checkpoints").strong());
         if self.checkpoints.is_empty() {
             ui.label(RichText::new("saved at every evaluation; the best are kept").weak());
             return;
         }
         egui::Grid::new("mask-ckpt")
-            .num_columns(7)
+            .num_columns(8)
             .striped(true)
             .spacing([14.0, 4.0])
             .show(ui, |ui| {
@@ -552,6 +552,16 @@ impl MaskRun {
                             .small()
                             .monospace(),
                     );
+                    if ui
+                        .small_button("Use in Painting tab")
+                        .on_hover_text("show this checkpoint's masks in the Painting tab")
+                        .clicked()
+                    {
+                        actions.push(Action::UseCheckpoint {
+                            masks: true,
+                            dir: c.dir.clone(),
+                        });
+                    }
                     ui.end_row();
                 }
             });

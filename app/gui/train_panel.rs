@@ -1115,7 +1115,8 @@ impl TrainPanel {
             ui.add_space(6.0);
             self.mask.probes_ui(ui, shared);
             ui.add_space(6.0);
-            self.mask.checkpoints_ui(ui, self.mask_form.best_by.name());
+            self.mask
+                .checkpoints_ui(ui, self.mask_form.best_by.name(), &mut shared.actions);
             self.summary_ui(ui);
             return;
         }
@@ -1148,7 +1149,7 @@ impl TrainPanel {
         ui.add_space(6.0);
         self.probes_ui(ui, shared);
         ui.add_space(6.0);
-        self.checkpoints_ui(ui);
+        self.checkpoints_ui(ui, &mut shared.actions);
     }
 
     fn curves(&self, ui: &mut egui::Ui) {
@@ -1343,7 +1344,7 @@ impl TrainPanel {
             });
     }
 
-    fn checkpoints_ui(&self, ui: &mut egui::Ui) {
+    fn checkpoints_ui(&self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         ui.label(RichText::new("Checkpoints").strong());
         if self.checkpoints.is_empty() {
             ui.label(RichText::new("saved at every evaluation; the best are kept").weak());
@@ -1351,7 +1352,7 @@ impl TrainPanel {
         }
         let metric = self.form.best_by.name();
         egui::Grid::new("train-ckpt")
-            .num_columns(6)
+            .num_columns(8)
             .striped(true)
             .spacing([14.0, 4.0])
             .show(ui, |ui| {
@@ -1377,10 +1378,20 @@ impl TrainPanel {
                         );
                     }
                     ui.label(
-                        RichText::new(c.dir.display().to_string())
+                        RichText::new(artemo_engine::shown_path(&c.dir))
                             .small()
                             .monospace(),
                     );
+                    if ui
+                        .small_button("Use in Painting tab")
+                        .on_hover_text("explain paintings with this checkpoint in the Painting tab")
+                        .clicked()
+                    {
+                        actions.push(Action::UseCheckpoint {
+                            masks: false,
+                            dir: c.dir.clone(),
+                        });
+                    }
                     ui.end_row();
                 }
             });
