@@ -107,7 +107,7 @@ impl Form {
                 ModelChoice::Scratch
             },
             checkpoint: checkpoint
-                .map(|p| p.display().to_string())
+                .map(artemo_engine::shown_path)
                 .unwrap_or_default(),
             width: kit.width,
             layers: kit.layers,
@@ -119,7 +119,7 @@ impl Form {
             keep: 3,
             best_by: BestBy::ValLoss,
             max_paintings: 0,
-            out: out.display().to_string(),
+            out: artemo_engine::shown_path(out),
         }
     }
 
@@ -144,10 +144,10 @@ impl Form {
                     heads: self.heads,
                 },
                 ModelChoice::Checkpoint => {
-                    SevlmInit::Checkpoint(PathBuf::from(self.checkpoint.trim()))
+                    SevlmInit::Checkpoint(artemo_engine::resolve_shown(&self.checkpoint))
                 }
             },
-            out: PathBuf::from(self.out.trim()),
+            out: artemo_engine::resolve_shown(&self.out),
             eval_every: self.eval_every,
             eval_paintings: self.eval_paintings,
             probes: self.probes,
@@ -404,7 +404,7 @@ impl TrainPanel {
     }
 
     fn check_csv(&mut self, shared: &mut Shared) {
-        let path = PathBuf::from(self.form.csv.trim());
+        let path = artemo_engine::resolve_shown(&self.form.csv);
         if path.as_os_str().is_empty() {
             self.csv_check = None;
             return;
@@ -470,7 +470,7 @@ impl TrainPanel {
                 ))
             }
             ModelChoice::Checkpoint => {
-                let d = Path::new(self.form.checkpoint.trim());
+                let d = &artemo_engine::resolve_shown(&self.form.checkpoint);
                 if !d.join("config.json").is_file() || !d.join("model.safetensors").is_file() {
                     return Some(format!(
                         "{}: not a SEVLM folder (config.json + model.safetensors)",
@@ -487,9 +487,9 @@ impl TrainPanel {
         }
         let mut protected = vec![models.join("demo"), models.join("sevlm")];
         if self.form.model == ModelChoice::Checkpoint {
-            protected.push(PathBuf::from(self.form.checkpoint.trim()));
+            protected.push(artemo_engine::resolve_shown(&self.form.checkpoint));
         }
-        if let Err(e) = check_output_dir(Path::new(self.form.out.trim()), &protected) {
+        if let Err(e) = check_output_dir(&artemo_engine::resolve_shown(&self.form.out), &protected) {
             return Some(e.to_string());
         }
         None
@@ -536,7 +536,7 @@ impl TrainPanel {
         let source = match self.form.data {
             DataChoice::Shipped => DataSource::Shipped,
             DataChoice::Artemis => DataSource::ArtemisCsv {
-                csv: PathBuf::from(self.form.csv.trim()),
+                csv: artemo_engine::resolve_shown(&self.form.csv),
                 images: shared
                     .collection
                     .map(|c| {
@@ -623,7 +623,7 @@ impl TrainPanel {
             if self.form.data == DataChoice::Artemis {
                 // Right to left: the button first, the field takes exactly what is left
                 // (a field sized from the panel's width would grow the panel every frame).
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                path_row(ui, |ui| {
                     if ui.button("Browse…").clicked() {
                         self.pick(PickTarget::Csv, ui.ctx());
                     }
@@ -705,7 +705,7 @@ impl TrainPanel {
                     });
                 }
                 ModelChoice::Checkpoint => {
-                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    path_row(ui, |ui| {
                         if ui.button("Browse…").clicked() {
                             self.pick(PickTarget::Checkpoint, ui.ctx());
                         }
@@ -793,7 +793,7 @@ impl TrainPanel {
                 ui.end_row();
             });
             let l = ui.label("Output folder");
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            path_row(ui, |ui| {
                 if ui.button("Browse…").clicked() {
                     self.pick(PickTarget::Out, ui.ctx());
                 }
@@ -822,7 +822,7 @@ impl TrainPanel {
             "APOLO (apolo.json + maps) over the open collection",
         );
         if f.data == MaskData::Apolo {
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            path_row(ui, |ui| {
                 if ui.button("Browse…").clicked() {
                     pick = Some(PickTarget::ApoloJson);
                 }
@@ -833,7 +833,7 @@ impl TrainPanel {
                 )
                 .on_hover_text("APOLO's apolo.json");
             });
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            path_row(ui, |ui| {
                 if ui.button("Browse…").clicked() {
                     pick = Some(PickTarget::ApoloMaps);
                 }
@@ -909,7 +909,7 @@ impl TrainPanel {
                 });
             }
             MaskModel::Checkpoint => {
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                path_row(ui, |ui| {
                     if ui.button("Browse…").clicked() {
                         pick = Some(PickTarget::MaskCheckpoint);
                     }
@@ -1035,7 +1035,7 @@ impl TrainPanel {
             ui.end_row();
         });
         let l = ui.label("Output folder");
-        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+        path_row(ui, |ui| {
             if ui.button("Browse…").clicked() {
                 pick = Some(PickTarget::MaskOut);
             }
@@ -1526,6 +1526,15 @@ fn lr_value(v: &mut f64) -> egui::DragValue<'_> {
         .range(0.0..=1.0)
         .custom_formatter(|x, _| format!("{x:.1e}"))
         .custom_parser(|s| s.trim().parse::<f64>().ok())
+}
+
+/// A one-line row laid out right to left (a Browse button first, then a field taking
+/// exactly what is left), one widget tall: a bare right-to-left layout would take the
+/// whole remaining height and push the rest of the form out of view.
+fn path_row<R>(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
+    let size = egui::vec2(ui.available_width(), ui.spacing().interact_size.y);
+    ui.allocate_ui_with_layout(size, egui::Layout::right_to_left(egui::Align::Center), add)
+        .inner
 }
 
 /// A grid row: a label and the widget it names (for screen readers too).
