@@ -958,13 +958,19 @@ impl ArtemoApp {
                 Action::UseCheckpoint { masks, dir } => {
                     let shown = artemo_engine::shown_path(&dir);
                     if masks {
+                        self.review.pin(Some(dir.clone()));
                         self.masks.pin(Some(dir));
                     } else {
                         self.explain.pin(Some(dir));
                     }
                     self.notices.push(Notice {
                         text: format!(
-                            "The Painting tab now uses {} {shown}",
+                            "{} now uses {} {shown}",
+                            if masks {
+                                "The Painting and Review tabs"
+                            } else {
+                                "The Painting tab"
+                            },
                             if masks { "EmoSEM" } else { "SEVLM" }
                         ),
                         error: false,

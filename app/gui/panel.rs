@@ -82,7 +82,7 @@ pub enum Action {
     WantThumb(usize),
     /// Weights were installed: every panel looks for its model again.
     ModelsChanged,
-    /// Use a trained checkpoint folder in the Painting tab (`masks`: EmoSEM, else SEVLM)
+    /// Use a trained checkpoint folder in the Painting tab (`masks`: EmoSEM, also in Review; else SEVLM)
     /// instead of the installed weights, until the user goes back to them.
     UseCheckpoint {
         /// EmoSEM (true) or SEVLM (false).

@@ -82,6 +82,8 @@ struct Current {
 pub struct Review {
     slot: ModelSlot<MaskRuntime>,
     dir: Option<PathBuf>,
+    /// A checkpoint chosen in the Train tab, used instead of the installed weights.
+    pinned: Option<PathBuf>,
     models: Option<PathBuf>,
     source: Option<GroundTruth>,
     samples: Vec<ReviewSample>,
@@ -156,13 +158,24 @@ fn mask_image(m: &Mask, color: Color32, contour: bool) -> ColorImage {
 impl Review {
     /// Looks for the weights again (after an import); a change drops the predictions.
     pub fn relocate(&mut self) {
-        let dir = self.models.as_deref().and_then(view::locate);
+        let dir = self
+            .pinned
+            .clone()
+            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
+            .or_else(|| self.models.as_deref().and_then(view::locate));
         if dir != self.dir {
             self.dir = dir;
             self.slot = ModelSlot::new();
             self.preds.clear();
             self.live_iou.clear();
         }
+    }
+
+    /// Uses the checkpoint folder `dir` for predictions instead of the installed weights
+    /// (`None`: the installed ones again); predictions already made are dropped.
+    pub fn pin(&mut self, dir: Option<PathBuf>) {
+        self.pinned = dir;
+        self.relocate();
     }
 
     /// The tab before first use; finds installed EmoSEM weights.
@@ -172,6 +185,7 @@ impl Review {
         Review {
             slot: ModelSlot::new(),
             dir,
+            pinned: None,
             models,
             source: None,
             samples: Vec::new(),
@@ -721,6 +735,11 @@ impl Review {
                         .small()
                         .weak(),
                     );
+                    if self.pinned.is_some()
+                        && ui.small_button("Use the installed weights").clicked()
+                    {
+                        self.pin(None);
+                    }
                     if let Some((f, _)) = &self.progress {
                         ui.add(
                             egui::ProgressBar::new(*f)

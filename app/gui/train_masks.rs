@@ -554,7 +554,7 @@ impl MaskRun {
                     );
                     if ui
                         .small_button("Use in Painting tab")
-                        .on_hover_text("show this checkpoint's masks in the Painting tab")
+                        .on_hover_text("show this checkpoint's masks in the Painting tab (and its predictions in Review)")
                         .clicked()
                     {
                         actions.push(Action::UseCheckpoint {

@@ -489,7 +489,8 @@ impl TrainPanel {
         if self.form.model == ModelChoice::Checkpoint {
             protected.push(artemo_engine::resolve_shown(&self.form.checkpoint));
         }
-        if let Err(e) = check_output_dir(&artemo_engine::resolve_shown(&self.form.out), &protected) {
+        if let Err(e) = check_output_dir(&artemo_engine::resolve_shown(&self.form.out), &protected)
+        {
             return Some(e.to_string());
         }
         None
