@@ -509,63 +509,84 @@ impl MaskRun {
 
     /// The kept checkpoints.
     pub fn checkpoints_ui(&self, ui: &mut egui::Ui, metric: &str, actions: &mut Vec<Action>) {
-        ui.label(RichText::new("Checkpoints").strong());
-        if self.checkpoints.is_empty() {
-            ui.label(RichText::new("saved at every evaluation; the best are kept").weak());
-            return;
-        }
-        egui::Grid::new("mask-ckpt")
-            .num_columns(8)
-            .striped(true)
-            .spacing([14.0, 4.0])
-            .show(ui, |ui| {
-                for h in [
-                    "",
-                    "step",
-                    "epoch",
-                    "mean IoU",
-                    "Pr@25",
-                    "val mask loss",
-                    "folder",
-                ] {
-                    ui.label(RichText::new(h).weak());
+        checkpoint_table(
+            ui,
+            "mask-ckpt",
+            &self.checkpoints,
+            metric,
+            &[("mean IoU", 3), ("Pr@25", 1), ("val mask loss", 4)],
+            true,
+            actions,
+        );
+    }
+}
+
+/// The kept checkpoints of a session (the best marked) with the `columns` metrics
+/// (name, decimals) and a button that uses each in the Painting tab (`masks`: an EmoSEM
+/// checkpoint, also in Review; else SEVLM).
+pub fn checkpoint_table(
+    ui: &mut egui::Ui,
+    id: &str,
+    checkpoints: &[CheckpointInfo],
+    metric: &str,
+    columns: &[(&str, usize)],
+    masks: bool,
+    actions: &mut Vec<Action>,
+) {
+    ui.label(RichText::new("Checkpoints").strong());
+    if checkpoints.is_empty() {
+        ui.label(RichText::new("saved at every evaluation; the best are kept").weak());
+        return;
+    }
+    egui::Grid::new(id)
+        .num_columns(columns.len() + 5)
+        .striped(true)
+        .spacing([14.0, 4.0])
+        .show(ui, |ui| {
+            let names = columns.iter().map(|c| c.0);
+            for h in ["", "step", "epoch"].into_iter().chain(names).chain(["folder"]) {
+                ui.label(RichText::new(h).weak());
+            }
+            ui.end_row();
+            for c in checkpoints {
+                if c.best {
+                    ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
+                } else {
+                    ui.label("");
+                }
+                ui.label(c.step.to_string());
+                ui.label(c.epoch.to_string());
+                for (k, d) in columns {
+                    ui.label(
+                        c.metrics
+                            .get(*k)
+                            .map(|v| format!("{v:.d$}"))
+                            .unwrap_or("—".into()),
+                    );
+                }
+                ui.label(
+                    RichText::new(artemo_engine::shown_path(&c.dir))
+                        .small()
+                        .monospace(),
+                );
+                let hover = if masks {
+                    "show this checkpoint's masks in the Painting tab (and its predictions in Review)"
+                } else {
+                    "explain paintings with this checkpoint in the Painting tab"
+                };
+                if ui
+                    .small_button("Use in Painting tab")
+                    .on_hover_text(hover)
+                    .clicked()
+                {
+                    actions.push(Action::UseCheckpoint {
+                        masks,
+                        dir: c.dir.clone(),
+                    });
                 }
                 ui.end_row();
-                for c in &self.checkpoints {
-                    if c.best {
-                        ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
-                    } else {
-                        ui.label("");
-                    }
-                    ui.label(c.step.to_string());
-                    ui.label(c.epoch.to_string());
-                    for (k, d) in [("mean IoU", 3), ("Pr@25", 1), ("val mask loss", 4)] {
-                        ui.label(
-                            c.metrics
-                                .get(k)
-                                .map(|v| format!("{v:.d$}"))
-                                .unwrap_or("—".into()),
-                        );
-                    }
-                    ui.label(
-                        RichText::new(artemo_engine::shown_path(&c.dir))
-                            .small()
-                            .monospace(),
-                    );
-                    if ui
-                        .small_button("Use in Painting tab")
-                        .on_hover_text("show this checkpoint's masks in the Painting tab (and its predictions in Review)")
-                        .clicked()
-                    {
-                        actions.push(Action::UseCheckpoint {
-                            masks: true,
-                            dir: c.dir.clone(),
-                        });
-                    }
-                    ui.end_row();
-                }
-            });
-    }
+            }
+        });
 }
 
 /// The probe's overlay: the min-max normalised probability in the emotion's colour

@@ -28,7 +28,7 @@ use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::panel::{Action, Component, Shared};
-use super::train_masks::{paper_lr_mask, MaskData, MaskForm, MaskModel, MaskRun};
+use super::train_masks::{checkpoint_table, paper_lr_mask, MaskData, MaskForm, MaskModel, MaskRun};
 use artemo_engine::emosem::session::{MaskBestBy, MaskDataSource, MaskSessionEvent};
 use artemo_engine::emosem::Paradigm;
 
@@ -1346,56 +1346,15 @@ impl TrainPanel {
     }
 
     fn checkpoints_ui(&self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-        ui.label(RichText::new("Checkpoints").strong());
-        if self.checkpoints.is_empty() {
-            ui.label(RichText::new("saved at every evaluation; the best are kept").weak());
-            return;
-        }
-        let metric = self.form.best_by.name();
-        egui::Grid::new("train-ckpt")
-            .num_columns(8)
-            .striped(true)
-            .spacing([14.0, 4.0])
-            .show(ui, |ui| {
-                for h in ["", "step", "epoch", "val loss", "BLEU-1", "ACC"] {
-                    ui.label(RichText::new(h).weak());
-                }
-                ui.label(RichText::new("folder").weak());
-                ui.end_row();
-                for c in &self.checkpoints {
-                    if c.best {
-                        ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
-                    } else {
-                        ui.label("");
-                    }
-                    ui.label(c.step.to_string());
-                    ui.label(c.epoch.to_string());
-                    for k in ["val loss", "BLEU-1", "ACC"] {
-                        ui.label(
-                            c.metrics
-                                .get(k)
-                                .map(|v| format!("{v:.4}"))
-                                .unwrap_or("—".into()),
-                        );
-                    }
-                    ui.label(
-                        RichText::new(artemo_engine::shown_path(&c.dir))
-                            .small()
-                            .monospace(),
-                    );
-                    if ui
-                        .small_button("Use in Painting tab")
-                        .on_hover_text("explain paintings with this checkpoint in the Painting tab")
-                        .clicked()
-                    {
-                        actions.push(Action::UseCheckpoint {
-                            masks: false,
-                            dir: c.dir.clone(),
-                        });
-                    }
-                    ui.end_row();
-                }
-            });
+        checkpoint_table(
+            ui,
+            "train-ckpt",
+            &self.checkpoints,
+            self.form.best_by.name(),
+            &[("val loss", 4), ("BLEU-1", 4), ("ACC", 4)],
+            false,
+            actions,
+        );
         self.summary_ui(ui);
     }
 

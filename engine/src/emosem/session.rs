@@ -961,8 +961,7 @@ pub fn run(
         &cfg.train,
         |s| {
             *last.borrow_mut() = s.step;
-            let active = (started.elapsed().saturating_sub(control.paused_time())).as_secs_f64();
-            let eta = active / s.step.max(1) as f64 * s.steps.saturating_sub(s.step) as f64;
+            let (active, eta) = control.timing(started, s.step, s.steps);
             {
                 let mut em = emit_cell.borrow_mut();
                 (*em)(MaskSessionEvent::Step(MaskStep {
@@ -997,11 +996,7 @@ pub fn run(
     if let Some(e) = failure.into_inner() {
         return Err(e);
     }
-    let stopped = match result {
-        Ok(_) => false,
-        Err(Error::Cancelled) if !cancelled() && control.is_stopping() => true,
-        Err(e) => return Err(e),
-    };
+    let stopped = control.outcome(result, cancelled)?;
     let done = *last.borrow();
     if done > 0 && *last_eval.borrow() != done {
         progress(

@@ -754,8 +754,7 @@ pub fn run(
         device,
         |s, total| {
             *last.borrow_mut() = Some((s.step, s.epoch));
-            let active = (started.elapsed().saturating_sub(control.paused_time())).as_secs_f64();
-            let eta = active / s.step.max(1) as f64 * total.saturating_sub(s.step) as f64;
+            let (active, eta) = control.timing(started, s.step, total);
             {
                 let mut em = emit_cell.borrow_mut();
                 (*em)(SessionEvent::Step(StepRecord {
@@ -788,11 +787,7 @@ pub fn run(
     if let Some(e) = failure.into_inner() {
         return Err(e);
     }
-    let stopped = match result {
-        Ok(_) => false,
-        Err(Error::Cancelled) if !cancelled() && control.is_stopping() => true,
-        Err(e) => return Err(e),
-    };
+    let stopped = control.outcome(result, cancelled)?;
     let done = last.borrow().map(|l| l.0).unwrap_or(0);
     if let Some((step, epoch)) = *last.borrow() {
         if *last_eval.borrow() != step {

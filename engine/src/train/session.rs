@@ -61,6 +61,29 @@ impl Control {
         Duration::from_nanos(self.paused_nanos.load(Ordering::Relaxed))
     }
 
+    /// (seconds of active training since `started`, pauses left out; estimated seconds
+    /// left) after `step` of `total` steps.
+    pub fn timing(&self, started: Instant, step: usize, total: usize) -> (f64, f64) {
+        let active = started
+            .elapsed()
+            .saturating_sub(self.paused_time())
+            .as_secs_f64();
+        (
+            active,
+            active / step.max(1) as f64 * total.saturating_sub(step) as f64,
+        )
+    }
+
+    /// How a training loop gated by [`Control::gate`] ended: `Ok(false)` when it finished,
+    /// `Ok(true)` when it stopped gracefully; a cancellation or failure stays an error.
+    pub fn outcome<T>(&self, result: Result<T>, cancelled: &dyn Fn() -> bool) -> Result<bool> {
+        match result {
+            Ok(_) => Ok(false),
+            Err(Error::Cancelled) if !cancelled() && self.is_stopping() => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Called before every step (a training loop's `keep_going`): waits while paused,
     /// then returns true to go on, false once stopped or `cancelled()`.
     pub fn gate(&self, cancelled: &dyn Fn() -> bool) -> bool {
