@@ -21,15 +21,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use super::features::{ImageEncoder, ImageFeatures};
+use super::features::ImageEncoder;
 use super::kit::{KitEmosemConfig, PaclTowerGrid};
-use super::losses::mask_loss;
-use super::train::{train_model, Target, TrainConfig, TrainItem, TrainProgress};
-use super::{prompt_ids, Emosem, EmosemConfig, Paradigm, Query};
+use super::train::{forward_batch, train_model, Target, TrainConfig, TrainItem, TrainProgress};
+use super::{prompt_ids, Emosem, EmosemConfig, Paradigm};
 use crate::annotations::apolo::ApoloSet;
 use crate::annotations::artemis::Split;
 use crate::annotations::dataset::read_splits;
@@ -698,48 +697,37 @@ fn evaluate(
         if cancelled() {
             return Err(Error::Cancelled);
         }
-        let feats = ImageFeatures::stack(
-            &chunk
-                .iter()
-                .map(|p| p.item.features.clone())
-                .collect::<Vec<_>>(),
-        )?;
-        let vision = model.vision_tokens(&feats)?;
-        let dev = vision.device().clone();
-        let mut queries = Vec::new();
-        let mut truth = Vec::new();
-        let mut tokens = Vec::new();
-        let mut keys = Vec::new();
-        for (i, p) in chunk.iter().enumerate() {
-            for t in &p.item.targets {
-                queries.push(Query {
-                    image: i,
-                    emotion: t.emotion,
-                });
-                truth.extend_from_slice(&t.mask);
-                tokens.push(t.tokens.clone());
-                keys.push(format!("{}_{}", p.painting, t.emotion.name()));
-            }
-        }
-        if queries.is_empty() {
+        let items: Vec<&TrainItem> = chunk
+            .iter()
+            .map(|p| &p.item)
+            .filter(|i| !i.targets.is_empty())
+            .collect();
+        if items.is_empty() {
             continue;
         }
-        let decoded = model.decode(&vision, &queries, Mode::Infer)?;
-        let target = Tensor::from_vec(truth.clone(), (queries.len(), side, side), &dev)?;
-        let per_query: Vec<f32> = mask_loss(&decoded.masks, &target)?.to_vec1()?;
+        let pass = forward_batch(model, &items, Mode::Infer)?;
+        let per_query: Vec<f32> = pass.mask_per_query.to_vec1()?;
         mask_sum += per_query.iter().map(|&v| v as f64).sum::<f64>();
         queries_n += per_query.len();
-        let memory = model.memory(&feats)?;
-        let rows = Tensor::new(
-            queries.iter().map(|q| q.image as u32).collect::<Vec<_>>(),
-            &dev,
-        )?;
-        let memory = memory.index_select(&rows, 0)?;
-        if let Some(l) = model.explanation_loss(&decoded.prefixes, &memory, &tokens, Mode::Infer)? {
-            let n = tokens.iter().filter(|t| !t.is_empty()).count();
+        if let Some(l) = pass.explanation {
+            let n = items
+                .iter()
+                .flat_map(|i| &i.targets)
+                .filter(|t| !t.tokens.is_empty())
+                .count();
             lm_sum += l.to_scalar::<f32>()? as f64 * n as f64;
             lm_n += n;
         }
+        // The queries follow the paintings' targets in order.
+        let mut truth = Vec::new();
+        let mut keys = Vec::new();
+        for p in chunk {
+            for t in &p.item.targets {
+                truth.extend_from_slice(&t.mask);
+                keys.push(format!("{}_{}", p.painting, t.emotion.name()));
+            }
+        }
+        let decoded = pass.decoded;
         let probs = super::losses::sigmoid(&decoded.masks.to_dtype(DType::F32)?)?;
         for (q, key) in keys.into_iter().enumerate() {
             let p: Vec<f32> = probs.get(q)?.flatten_all()?.to_vec1()?;

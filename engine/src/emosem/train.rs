@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features::ImageFeatures;
 use super::losses::mask_loss;
-use super::{Emosem, EmosemConfig, Paradigm, Query};
+use super::{Decoded, Emosem, EmosemConfig, Paradigm, Query};
 use crate::annotations::artemis::Split;
 use crate::annotations::dataset::read_splits;
 use crate::annotations::stimuli::{rasterize, read_stimuli};
@@ -220,14 +220,23 @@ pub fn optimizer(cfg: &EmosemConfig, vm: &VarMap, tc: &TrainConfig) -> Result<Ad
     Ok(opt)
 }
 
-/// The losses of one batch: (mask loss, explanation loss if any). Single-Mask averages
-/// the mask loss over queries; Multi-Masks sums it over each image's emotions and
-/// averages over images (the paper's Eq. 10).
-pub fn batch_loss(
-    model: &Emosem,
-    items: &[&TrainItem],
-    mode: Mode,
-) -> Result<(Tensor, Option<Tensor>)> {
+/// One batch through the model: one query per target (images in order, then their
+/// targets in order), the decoded masks and prefixes, the mask loss per query `[Q]` and
+/// the explanation loss (mean over the tokens of the targets that have one), if any.
+pub struct BatchPass {
+    /// The queries.
+    pub queries: Vec<Query>,
+    /// Mask logits `[Q, side, side]` and prefixes.
+    pub decoded: Decoded,
+    /// Dice + Focal per query, `[Q]`.
+    pub mask_per_query: Tensor,
+    /// The explanation loss, when some target has an explanation.
+    pub explanation: Option<Tensor>,
+}
+
+/// Runs `items` through `model` (see [`BatchPass`]); a target whose mask is not at the
+/// model's mask resolution, or a batch without targets, is an error.
+pub fn forward_batch(model: &Emosem, items: &[&TrainItem], mode: Mode) -> Result<BatchPass> {
     let feats =
         ImageFeatures::stack(&items.iter().map(|i| i.features.clone()).collect::<Vec<_>>())?;
     let vision = model.vision_tokens(&feats)?;
@@ -260,19 +269,36 @@ pub fn batch_loss(
     }
     let decoded = model.decode(&vision, &queries, mode)?;
     let target = Tensor::from_vec(masks, (queries.len(), side, side), &dev)?;
-    let per_query = mask_loss(&decoded.masks, &target)?;
-    let mask = match model.config().paradigm {
-        Paradigm::Single => per_query.mean_all()?,
-        Paradigm::Multi => (per_query.sum_all()? / items.len() as f64)?,
-    };
+    let mask_per_query = mask_loss(&decoded.masks, &target)?;
     let memory = model.memory(&feats)?;
     let rows = Tensor::new(
         queries.iter().map(|q| q.image as u32).collect::<Vec<_>>(),
         &dev,
     )?;
     let memory = memory.index_select(&rows, 0)?;
-    let lm = model.explanation_loss(&decoded.prefixes, &memory, &tokens, mode)?;
-    Ok((mask, lm))
+    let explanation = model.explanation_loss(&decoded.prefixes, &memory, &tokens, mode)?;
+    Ok(BatchPass {
+        queries,
+        decoded,
+        mask_per_query,
+        explanation,
+    })
+}
+
+/// The losses of one batch: (mask loss, explanation loss if any). Single-Mask averages
+/// the mask loss over queries; Multi-Masks sums it over each image's emotions and
+/// averages over images (the paper's Eq. 10).
+pub fn batch_loss(
+    model: &Emosem,
+    items: &[&TrainItem],
+    mode: Mode,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let pass = forward_batch(model, items, mode)?;
+    let mask = match model.config().paradigm {
+        Paradigm::Single => pass.mask_per_query.mean_all()?,
+        Paradigm::Multi => (pass.mask_per_query.sum_all()? / items.len() as f64)?,
+    };
+    Ok((mask, pass.explanation))
 }
 
 /// Trains the model whose variables are in `vm` on `data`. `progress` is called after
