@@ -135,6 +135,39 @@ fn find_dir(env: &str, name: &str, marker: &str) -> Option<PathBuf> {
     built.join(marker).exists().then_some(built)
 }
 
+/// The user's Artemo data folder, where every command and the window write their outputs
+/// by default (logs, training runs, review journals, caches): `$ARTEMO_DATA`, else
+/// `$XDG_DATA_HOME/artemo`, else `~/.local/share/artemo`. `None` only when no home folder
+/// is known. The folder is not created here.
+pub fn user_data_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ARTEMO_DATA").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+    {
+        return Some(p.join("artemo"));
+    }
+    home_dir().map(|h| h.join(".local/share/artemo"))
+}
+
+/// Whether `p` lies inside the shipped `assets/` or `models/` folder (also through `..` or
+/// symlinks; a path that does not exist yet is judged by its nearest existing ancestor).
+/// Commands refuse to write there unless told to explicitly (`--overwrite-shipped`).
+pub fn is_shipped(p: &Path) -> bool {
+    let p = if p.is_relative() {
+        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+    } else {
+        p.to_path_buf()
+    };
+    let existing = p.ancestors().find(|a| a.exists()).map(Path::to_path_buf);
+    [find_assets(), find_models()].into_iter().flatten().any(|root| {
+        strip_root(&p, &root).is_some()
+            || existing.as_deref().is_some_and(|e| strip_root(e, &root).is_some())
+    })
+}
+
 /// The shipped painting collection's manifest, if the assets are found.
 pub fn default_collection() -> Option<PathBuf> {
     find_assets().map(|a| a.join("paintings/aic/paintings.csv"))
@@ -164,5 +197,16 @@ mod tests {
             resolve_shown(" /nowhere/x.csv "),
             PathBuf::from("/nowhere/x.csv")
         );
+    }
+
+    #[test]
+    fn shipped_folders_are_recognised() {
+        let assets = find_assets().expect("assets/");
+        let models = find_models().expect("models/");
+        assert!(is_shipped(&assets.join("annotations/SPLITS.csv")));
+        assert!(is_shipped(&models.join("demo/new-folder/x.json")));
+        assert!(is_shipped(&models));
+        assert!(!is_shipped(Path::new("/tmp/artemo-elsewhere/x")));
+        assert!(!is_shipped(&std::env::temp_dir()));
     }
 }
