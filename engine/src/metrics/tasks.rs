@@ -273,7 +273,11 @@ fn sevlm(
             ea_pred[i].map(|e| e.name().to_string()).unwrap_or_default(),
             ea,
             format!("{:.6}", scores.bleu.per_item[i][3]),
-            format!("{:.6}", scores.meteor.per_item[i]),
+            scores
+                .meteor
+                .as_ref()
+                .map(|m| format!("{:.6}", m.per_item[i]))
+                .unwrap_or_default(),
             format!("{:.6}", scores.rouge.per_item[i]),
             format!("{:.6}", scores.cider.per_item[i]),
             clip[i].map(|c| format!("{c:.6}")).unwrap_or_default(),

@@ -2,8 +2,7 @@
 //! shipped texts, language pretraining in SEVLM's own format on GoEmotions (comments
 //! mapped to one ArtEmis emotion, written as "the emotion is <e> because <comment>", with
 //! a blank image), then SEVLM training on the annotation train split with the frozen
-//! demo image tower's grid features. EmoBank has no categorical emotion and is not used
-//! here.
+//! demo image tower's grid features.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Text corpora shipped with Artemo (GoEmotions, EmoBank) and the text-to-emotion
+//! Text corpora shipped with Artemo (GoEmotions) and the text-to-emotion
 //! classifier used by the EA metric.
 
 pub mod ea_classifier;
