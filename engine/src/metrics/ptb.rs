@@ -74,7 +74,7 @@ fn normalize_char(ch: char) -> Option<char> {
 
 fn is_untokenisable(c: char) -> bool {
     (c.is_control() && c != '\t')
-        || matches!(c, '\u{feff}' | '\u{fffd}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{2012}')
+        || matches!(c, '\u{feff}' | '\u{fffd}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{2012}' | '\u{fe00}'..='\u{fe0f}')
         || (c as u32) > 0xFFFF
 }
 
@@ -287,8 +287,9 @@ impl<'a> Lexer<'a> {
                     j += 1;
                 }
                 if j - i >= 3 {
+                    // a run of dots is cut into tokens of at most five dots
                     self.emit("...")?;
-                    self.i = j;
+                    self.i = i + (j - i).min(5);
                 } else if self.at(i + 1) == Some(' ') && self.at(i + 2) == Some('.') && self.at(i + 3) == Some(' ') && self.at(i + 4) == Some('.') {
                     self.emit("...")?;
                     self.i = i + 5;
@@ -324,6 +325,19 @@ impl<'a> Lexer<'a> {
                     self.emit_chars(i, j)?;
                     self.i = j;
                 }
+            }
+            '*' => {
+                let mut j = i;
+                while self.at(j) == Some('*') {
+                    j += 1;
+                }
+                self.emit_chars(i, j)?;
+                self.i = j;
+            }
+            '+' if self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) && !self.at(i.wrapping_sub(1)).is_some_and(is_alnum) => {
+                let e = self.number_end(i + 1);
+                self.emit_chars(i, e)?;
+                self.i = e;
             }
             '?' | '!' => {
                 let mut j = i;
@@ -402,7 +416,7 @@ impl<'a> Lexer<'a> {
         }
         match self.at(j) {
             Some(')') | Some('(') => Some(j + 1),
-            Some('D') | Some('P') | Some('p') if !self.at(j + 1).is_some_and(is_alnum) => Some(j + 1),
+            Some('D') | Some('P') | Some('p') | Some('O') | Some('o') | Some('3') | Some('|') | Some('[') | Some(']') if !self.at(j + 1).is_some_and(is_alnum) => Some(j + 1),
             _ => None,
         }
     }
@@ -584,7 +598,9 @@ impl<'a> Lexer<'a> {
         let mut j = i;
         // upper-case AT&T-style
         while let Some(c) = self.at(j) {
-            if is_alnum(c) || c == '_' {
+            if is_letter(c) && j > i && self.at(j - 1).is_some_and(|d| d.is_ascii_digit()) && self.t[i..j].contains(&'.') && self.t[i].is_ascii_digit() {
+                break;
+            } else if is_alnum(c) || c == '_' {
                 j += 1;
             } else if matches!(c, '-' | '.' | '/' | ',' | ':') && self.at(j + 1).is_some_and(is_alnum) && self.at(j.wrapping_sub(1)).is_some_and(is_alnum) {
                 if c == ',' || c == ':' {
@@ -685,7 +701,7 @@ impl<'a> Lexer<'a> {
             self.emit(&w[..cut])?;
             return self.emit(&w[cut..]);
         }
-        for suf in ["'s", "'re", "'ve", "'ll", "'d", "'m"] {
+        for suf in ["'em", "'s", "'re", "'ve", "'ll", "'d", "'m"] {
             if lw.ends_with(suf) && lw.len() > suf.len() {
                 let cut = w.len() - suf.len();
                 self.emit(&w[..cut])?;
