@@ -817,17 +817,22 @@ mod tests {
         let ours = ptb_tokenize_lines(&caps).expect("tokenize");
         eprintln!("tokenised {} lines ({} bytes) in {:?}", caps.len(), text.len(), t.elapsed());
         let mut diffs = 0;
+        let mut all = String::new();
         for (k, cap) in caps.iter().enumerate() {
             let mine = ours[k].join(" ");
             let theirs = jar_lines.get(k).copied().unwrap_or("");
             if mine != theirs {
                 diffs += 1;
+                all.push_str(&format!("{}\t{}\t{}\n", k + 1, theirs, mine));
                 if diffs <= 40 {
                     eprintln!("line {}: {:?}\n  jar:  {}\n  ours: {}", k + 1, cap, theirs, mine);
                 }
             }
         }
         eprintln!("{} of {} lines differ", diffs, caps.len());
+        if let Ok(p) = std::env::var("ARTEMO_PTB_DIFF_ALL") {
+            std::fs::write(p, all).expect("write ARTEMO_PTB_DIFF_ALL");
+        }
         assert_eq!(diffs, 0);
     }
 }
