@@ -638,7 +638,7 @@ impl<'a> Lexer<'a> {
         }
         // abbreviations
         let w: String = self.t[i..j].iter().collect();
-        if self.at(j) == Some('.') && !self.at(j + 1).is_some_and(|d| d == '.' && false) {
+        if self.at(j) == Some('.') {
             let single = w.chars().count() == 1 && w.chars().all(|c| c.is_ascii_alphabetic());
             let acronym = w.contains('.') && w.split('.').all(|p| p.chars().count() == 1 && p.chars().all(|c| c.is_alphabetic()));
             if single {
