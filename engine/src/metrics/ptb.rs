@@ -65,7 +65,6 @@ fn normalize_char(ch: char) -> Option<char> {
         '\u{ad}' => None,
         '\n' | '\r' | '\u{0b}' | '\u{0c}' | '\u{2028}' | '\u{2029}' => Some(' '),
         '\u{85}' => Some('\u{2026}'),
-        '\u{2019}' => Some('\''),
         c if is_untokenisable(c) => Some(' '),
         c if c != '\u{a0}' && (c.is_whitespace() || c == '\u{200b}') => Some(' '),
         c => Some(c),
@@ -76,6 +75,16 @@ fn is_untokenisable(c: char) -> bool {
     (c.is_control() && c != '\t')
         || matches!(c, '\u{feff}' | '\u{fffd}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{2012}' | '\u{fe00}'..='\u{fe0f}')
         || (c as u32) > 0xFFFF
+}
+
+/// ASCII apostrophe or the typographic right single quote (the jar keeps the latter as is inside
+/// most tokens and normalises it to `'` only in clitics and stand-alone quote tokens).
+fn is_apos(c: char) -> bool {
+    c == '\'' || c == '\u{2019}'
+}
+
+fn norm_apos(s: &str) -> String {
+    s.replace('\u{2019}', "'")
 }
 
 fn is_space(c: char) -> bool {
@@ -255,7 +264,7 @@ impl<'a> Lexer<'a> {
                 self.emit(q)?;
                 self.i += 1;
             }
-            '\'' => self.apostrophe(i)?,
+            '\'' | '\u{2019}' => self.apostrophe(i)?,
             '`' => {
                 if self.at(i + 1) == Some('`') {
                     self.emit("``")?;
@@ -472,11 +481,13 @@ impl<'a> Lexer<'a> {
     }
 
     fn apostrophe(&mut self, i: usize) -> Result<()> {
-        if self.at(i + 1) == Some('\'') {
+        let q = self.at(i);
+        if self.at(i + 1) == q {
             self.emit("''")?;
             self.i = i + 2;
             return Ok(());
         }
+        let typo = q == Some('\u{2019}');
         // word length after the apostrophe
         let mut j = i + 1;
         while self.at(j).is_some_and(is_letter) {
@@ -484,20 +495,62 @@ impl<'a> Lexer<'a> {
         }
         let w: String = self.t[i + 1..j].iter().collect::<String>().to_lowercase();
         let boundary = !self.at(j).is_some_and(is_alnum);
+        let after_letter = i > 0 && self.at(i - 1).is_some_and(is_letter);
+        if typo {
+            // a clitic glued to more letters still splits off after a word: `c’mon -> c 'm on`
+            if after_letter {
+                for cl in ["s", "re", "ve", "ll", "d", "m"] {
+                    if w.starts_with(cl) && (boundary || w.len() > cl.len()) {
+                        let e = i + 1 + cl.len();
+                        self.emit(&norm_apos(&self.t[i..e].iter().collect::<String>()))?;
+                        self.i = e;
+                        return Ok(());
+                    }
+                }
+            }
+            if boundary && matches!(w.as_str(), "em" | "cause" | "n") {
+                let e = if w == "n" && self.at(j) == q { j + 1 } else { j };
+                self.emit_chars(i, e)?;
+                self.i = e;
+                return Ok(());
+            }
+            if w.is_empty() && self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) {
+                let mut k = i + 1;
+                while self.at(k).is_some_and(|d| d.is_ascii_digit()) {
+                    k += 1;
+                }
+                if k - i == 3 {
+                    if self.at(k) == Some('s') && !self.at(k + 1).is_some_and(is_alnum) {
+                        k += 1;
+                    }
+                    if !self.at(k).is_some_and(is_alnum) {
+                        self.emit_chars(i, k)?;
+                        self.i = k;
+                        return Ok(());
+                    }
+                }
+            }
+            return self.one("'");
+        }
         if boundary && (w == "twas" || w == "tis") {
             self.emit_chars(i, i + 2)?;
             self.emit_chars(i + 2, j)?;
             self.i = j;
             return Ok(());
         }
-        if boundary && matches!(w.as_str(), "s" | "re" | "ve" | "ll" | "d" | "m" | "em" | "cause") {
-            self.emit_chars(i, j)?;
-            self.i = j;
+        if w.starts_with("em") {
+            self.emit_chars(i, i + 3)?;
+            self.i = i + 3;
             return Ok(());
         }
         if w == "n" && self.at(j) == Some('\'') {
             self.emit_chars(i, j + 1)?;
             self.i = j + 1;
+            return Ok(());
+        }
+        if boundary && matches!(w.as_str(), "s" | "re" | "ve" | "ll" | "d" | "m" | "cause" | "til" | "till" | "n") {
+            self.emit_chars(i, j)?;
+            self.i = j;
             return Ok(());
         }
         if w.is_empty() && self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) {
@@ -509,7 +562,8 @@ impl<'a> Lexer<'a> {
                 if self.at(k) == Some('s') && !self.at(k + 1).is_some_and(is_alnum) {
                     k += 1;
                 }
-                if !self.at(k).is_some_and(is_alnum) {
+                // `'99` is a token only before whitespace or the end: `'06.` -> `' 06 .`
+                if self.at(k).is_none_or(is_space) {
                     self.emit_chars(i, k)?;
                     self.i = k;
                     return Ok(());
@@ -618,6 +672,22 @@ impl<'a> Lexer<'a> {
                 if self.at(j) != Some('&') {
                     break;
                 }
+            } else if c == '\u{2019}' && self.at(j + 1).is_some_and(is_letter) && self.at(j - 1).is_some_and(is_letter) {
+                // typographic apostrophe: `O’Connell` (one capital before) stays, `n’t` is a clitic,
+                // a clitic glued to more letters splits (`c’mon -> c 'm on`, in `apostrophe`)
+                let mut k = j + 1;
+                while self.at(k).is_some_and(is_letter) {
+                    k += 1;
+                }
+                let rest: String = self.t[j + 1..k].iter().collect::<String>().to_lowercase();
+                let clitic = ["s", "re", "ve", "ll", "d", "m"].iter().any(|cl| rest.starts_with(cl));
+                let name = j == i + 1 && self.t[i].is_uppercase();
+                let nt = rest == "t" && self.at(j - 1).is_some_and(|d| d == 'n' || d == 'N') && !self.at(k).is_some_and(is_alnum);
+                if name || nt || (!clitic && k - j - 1 >= 2) {
+                    j += 1;
+                } else {
+                    break;
+                }
             } else if c == '\'' && self.at(j + 1).is_some_and(is_letter) && self.at(j - 1).is_some_and(is_letter) {
                 // internal apostrophe: only if >= 2 letters follow, or a clitic follows
                 let mut k = j + 1;
@@ -633,7 +703,7 @@ impl<'a> Lexer<'a> {
                 break;
             }
         }
-        if self.at(j) == Some('\'') && j == i + 2 && self.t[i..j].iter().collect::<String>().eq_ignore_ascii_case("ol") && !self.at(j + 1).is_some_and(is_alnum) {
+        if self.at(j).is_some_and(is_apos) && j == i + 2 && self.t[i..j].iter().collect::<String>().eq_ignore_ascii_case("ol") && !self.at(j + 1).is_some_and(is_alnum) {
             j += 1;
         }
         // abbreviations
@@ -678,34 +748,40 @@ impl<'a> Lexer<'a> {
     }
 
     fn split_word(&mut self, w: &str) -> Result<()> {
-        let lw = w.to_lowercase();
-        for (whole, cut) in [("cannot", 3), ("gonna", 3), ("wanna", 3), ("gotta", 3), ("gimme", 3), ("lemme", 3)] {
+        // detection on a lower-cased copy with `’` read as `'`; stems keep their characters,
+        // clitic tokens are written with `'`
+        let wc: Vec<char> = w.chars().collect();
+        let lw: String = wc.iter().map(|&c| if c == '\u{2019}' { '\'' } else { c.to_lowercase().next().unwrap_or(c) }).collect();
+        let n = wc.len();
+        let piece = |a: usize, b: usize| wc[a..b].iter().collect::<String>();
+        for whole in ["cannot", "gonna", "wanna", "gotta", "gimme", "lemme"] {
             if lw == whole {
-                self.emit(&w[..cut])?;
-                return self.emit(&w[cut..]);
+                self.emit(&piece(0, 3))?;
+                return self.emit(&piece(3, n));
             }
         }
-        if lw.starts_with("y'") && lw.len() > 2 {
-            self.emit(&w[..2])?;
-            return self.split_word(&w[2..]);
+        if lw.starts_with("y'") && n > 2 {
+            self.emit(&piece(0, 2))?;
+            return self.split_word(&piece(2, n));
         }
         if let Some(p) = lw.find("'n'") {
-            if p > 0 && lw.len() > p + 3 {
-                self.emit(&w[..p])?;
-                self.emit(&w[p..p + 3])?;
-                return self.split_word(&w[p + 3..]);
+            let p = lw[..p].chars().count();
+            if p > 0 && n > p + 3 {
+                self.emit(&piece(0, p))?;
+                self.emit(&piece(p, p + 3))?;
+                return self.split_word(&piece(p + 3, n));
             }
         }
-        if lw.ends_with("n't") && lw.len() > 3 {
-            let cut = w.len() - 3;
-            self.emit(&w[..cut])?;
-            return self.emit(&w[cut..]);
+        if lw.ends_with("n't") && n > 3 {
+            self.emit(&piece(0, n - 3))?;
+            return self.emit(&norm_apos(&piece(n - 3, n)));
         }
         for suf in ["'em", "'s", "'re", "'ve", "'ll", "'d", "'m"] {
-            if lw.ends_with(suf) && lw.len() > suf.len() {
-                let cut = w.len() - suf.len();
-                self.emit(&w[..cut])?;
-                return self.emit(&w[cut..]);
+            let k = suf.len();
+            if lw.ends_with(suf) && n > k {
+                self.emit(&piece(0, n - k))?;
+                let c = piece(n - k, n);
+                return self.emit(&if suf == "'em" { c } else { norm_apos(&c) });
             }
         }
         self.emit(w)
