@@ -495,7 +495,7 @@ impl<'a> Lexer<'a> {
         }
         let w: String = self.t[i + 1..j].iter().collect::<String>().to_lowercase();
         let boundary = !self.at(j).is_some_and(is_alnum);
-        let after_letter = i > 0 && self.at(i - 1).is_some_and(is_letter);
+        let after_letter = i > 0 && self.at(i - 1).is_some_and(|d| !is_space(d));
         if typo {
             // a clitic glued to more letters still splits off after a word: `c’mon -> c 'm on`
             if after_letter {
@@ -683,7 +683,11 @@ impl<'a> Lexer<'a> {
                 let clitic = ["s", "re", "ve", "ll", "d", "m"].iter().any(|cl| rest.starts_with(cl));
                 let name = j == i + 1 && self.t[i].is_uppercase();
                 let nt = rest == "t" && self.at(j - 1).is_some_and(|d| d == 'n' || d == 'N') && !self.at(k).is_some_and(is_alnum);
-                if name || nt || (!clitic && k - j - 1 >= 2) {
+                if nt {
+                    j += 2;
+                    break;
+                }
+                if name || (!clitic && k - j - 1 >= 2) {
                     j += 1;
                 } else {
                     break;
@@ -694,7 +698,13 @@ impl<'a> Lexer<'a> {
                 while self.at(k).is_some_and(is_letter) {
                     k += 1;
                 }
-                if k - j - 1 >= 2 || self.at(j + 1).is_some_and(|d| matches!(d, 's' | 'S' | 'd' | 'D' | 'm' | 'M' | 't' | 'T')) {
+                let nt = k == j + 2 && self.at(j + 1).is_some_and(|d| d == 't' || d == 'T') && self.at(j - 1).is_some_and(|d| d == 'n' || d == 'N');
+                if nt {
+                    // `n't` ends the word: `don't-miss -> do n't - miss`
+                    j += 2;
+                    break;
+                }
+                if k - j - 1 >= 2 || self.at(j + 1).is_some_and(|d| matches!(d, 's' | 'S' | 'd' | 'D' | 'm' | 'M')) {
                     j += 1;
                 } else {
                     break;
@@ -760,7 +770,7 @@ impl<'a> Lexer<'a> {
                 return self.emit(&piece(3, n));
             }
         }
-        if lw.starts_with("y'") && n > 2 {
+        if lw.starts_with("y'") && n > 2 && !matches!(&lw[2..], "s" | "d" | "m" | "re" | "ve" | "ll") {
             self.emit(&piece(0, 2))?;
             return self.split_word(&piece(2, n));
         }
