@@ -356,18 +356,36 @@ impl<'a> Lexer<'a> {
                 self.emit_chars(i, j)?;
                 self.i = j;
             }
+            ',' | ':' if self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) && !(c == ':' && self.at(i + 1) == Some('3') && !self.at(i + 2).is_some_and(is_alnum)) => {
+                // `,29`, `:09` glued to a number are one token (like `.5`)
+                let j = self.number_end(i + 1);
+                self.emit_chars(i, j)?;
+                self.i = j;
+            }
+            '_' | '#' if self.at(i + 1) == Some(c) => {
+                let mut j = i;
+                while self.at(j) == Some(c) {
+                    j += 1;
+                }
+                self.emit_chars(i, j)?;
+                self.i = j;
+            }
+            '<' if self.at(i + 1) == Some('<') => {
+                self.emit("<<")?;
+                self.i = i + 2;
+            }
+            '>' if self.at(i + 1) == Some('>') => {
+                self.emit(">>")?;
+                self.i = i + 2;
+            }
+            '>' if matches!(self.at(i + 1), Some(':') | Some('=')) && self.emoticon(i + 1).is_some() => {
+                if let Some(j) = self.emoticon(i + 1) {
+                    self.emit_emoticon(i, j)?;
+                }
+            }
             ':' | ';' | '=' => {
                 if let Some(j) = self.emoticon(i) {
-                    let s: String = self.t[i..j]
-                        .iter()
-                        .map(|&ch| match ch {
-                            ')' => "-RRB-".to_string(),
-                            '(' => "-LRB-".to_string(),
-                            o => o.to_string(),
-                        })
-                        .collect();
-                    self.emit(&s)?;
-                    self.i = j;
+                    self.emit_emoticon(i, j)?;
                 } else {
                     self.one_char(c)?;
                 }
@@ -418,6 +436,20 @@ impl<'a> Lexer<'a> {
         Ok(())
     }
 
+    fn emit_emoticon(&mut self, i: usize, j: usize) -> Result<()> {
+        let s: String = self.t[i..j]
+            .iter()
+            .map(|&ch| match ch {
+                ')' => "-RRB-".to_string(),
+                '(' => "-LRB-".to_string(),
+                o => o.to_string(),
+            })
+            .collect();
+        self.emit(&s)?;
+        self.i = j;
+        Ok(())
+    }
+
     fn emoticon(&self, i: usize) -> Option<usize> {
         let mut j = i + 1;
         if matches!(self.at(j), Some('-') | Some('o') | Some('\'')) && matches!(self.at(j + 1), Some(')') | Some('(') | Some('D') | Some('P') | Some('p')) {
@@ -425,7 +457,7 @@ impl<'a> Lexer<'a> {
         }
         match self.at(j) {
             Some(')') | Some('(') => Some(j + 1),
-            Some('D') | Some('P') | Some('p') | Some('O') | Some('o') | Some('3') | Some('|') | Some('[') | Some(']') if !self.at(j + 1).is_some_and(is_alnum) => Some(j + 1),
+            Some('D') | Some('P') | Some('p') | Some('O') | Some('3') | Some('|') | Some('[') | Some(']') if !self.at(j + 1).is_some_and(is_alnum) => Some(j + 1),
             _ => None,
         }
     }
@@ -651,17 +683,42 @@ impl<'a> Lexer<'a> {
     fn word(&mut self, i: usize) -> Result<()> {
         let mut j = i;
         // upper-case AT&T-style
+        let numeric = self.t[i].is_ascii_digit();
+        let (mut seen_sep, mut seen_dash, mut seen_slash, mut seen_under) = (false, false, false, false);
         while let Some(c) = self.at(j) {
-            if is_letter(c) && j > i && self.at(j - 1).is_some_and(|d| d.is_ascii_digit()) && self.t[i..j].contains(&'.') && self.t[i].is_ascii_digit() {
+            if is_letter(c) && j > i && self.at(j - 1).is_some_and(|d| d.is_ascii_digit()) && seen_sep && numeric {
+                // `6:30am -> 6:30 am`, `1,500mg -> 1,500 mg`, `1.3k -> 1.3 k` (but `5km` stays)
                 break;
-            } else if is_alnum(c) || c == '_' {
+            } else if is_alnum(c) {
+                j += 1;
+            } else if c == '_' {
+                // one underscore between word characters joins (`x_y`), not after a slash (`r/the _ donald`)
+                if seen_slash || !self.at(j + 1).is_some_and(is_alnum) || !self.at(j.wrapping_sub(1)).is_some_and(is_alnum) {
+                    break;
+                }
+                seen_under = true;
                 j += 1;
             } else if matches!(c, '-' | '.' | '/' | ',' | ':') && self.at(j + 1).is_some_and(is_alnum) && self.at(j.wrapping_sub(1)).is_some_and(is_alnum) {
+                let digit_next = self.at(j + 1).is_some_and(|d| d.is_ascii_digit());
                 if c == ',' || c == ':' {
-                    // only between digits
-                    if !(self.at(j - 1).is_some_and(|d| d.is_ascii_digit()) && self.at(j + 1).is_some_and(|d| d.is_ascii_digit())) {
+                    // only between digits, in a number
+                    if !(numeric && self.at(j - 1).is_some_and(|d| d.is_ascii_digit()) && digit_next) || seen_dash {
                         break;
                     }
+                    seen_sep = true;
+                } else if c == '.' {
+                    // `pt.2 -> pt .2`, `5-7.5 -> 5-7 .5`, `head_meme.gif -> head_meme . gif`
+                    if (digit_next && !numeric) || (digit_next && seen_dash) || seen_under {
+                        break;
+                    }
+                    seen_sep = true;
+                } else if c == '-' {
+                    if numeric && seen_sep && self.t[i..j].contains(&':') {
+                        break;
+                    }
+                    seen_dash = true;
+                } else {
+                    seen_slash = true;
                 }
                 j += 1;
             } else if c == '&' && self.at(j + 1).is_some_and(|d| d.is_ascii_uppercase()) && self.at(j - 1).is_some_and(|d| d.is_ascii_uppercase()) && self.t[i..j].iter().all(|d| d.is_ascii_uppercase() || *d == '&') {
