@@ -317,7 +317,7 @@ impl<'a> Lexer<'a> {
                 }
                 let n = j - i;
                 if n == 1 {
-                    if self.at(j).is_some_and(|d| d.is_ascii_digit()) && !self.at(i.wrapping_sub(1)).is_some_and(is_alnum) {
+                    if self.at(j).is_some_and(|d| d.is_ascii_digit()) && !self.at(i.wrapping_sub(1)).is_some_and(is_letter) {
                         let e = self.number_end(j);
                         self.emit_chars(i, e)?;
                         self.i = e;
@@ -343,7 +343,7 @@ impl<'a> Lexer<'a> {
                 self.emit_chars(i, j)?;
                 self.i = j;
             }
-            '+' if self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) && !self.at(i.wrapping_sub(1)).is_some_and(is_alnum) => {
+            '+' if self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) => {
                 let e = self.number_end(i + 1);
                 self.emit_chars(i, e)?;
                 self.i = e;
@@ -707,8 +707,10 @@ impl<'a> Lexer<'a> {
                     }
                     seen_sep = true;
                 } else if c == '.' {
-                    // `pt.2 -> pt .2`, `5-7.5 -> 5-7 .5`, `head_meme.gif -> head_meme . gif`
-                    if (digit_next && !numeric) || (digit_next && seen_dash) || seen_under {
+                    // `pt.2 -> pt .2`, `5-7.5 -> 5-7 .5`, `head_meme.gif -> head_meme . gif`,
+                    // `1.thats -> 1 . thats`, `al-anon.org -> al-anon . org`, `a/b.c -> a/b . c`
+                    let letter_next = self.at(j + 1).is_some_and(is_letter);
+                    if (digit_next && !numeric) || (digit_next && seen_dash) || seen_under || (letter_next && (numeric || seen_dash || seen_slash)) {
                         break;
                     }
                     seen_sep = true;
@@ -718,8 +720,17 @@ impl<'a> Lexer<'a> {
                     }
                     seen_dash = true;
                 } else {
+                    // at most three parts (`a/b/c / d`), ASCII only (`café / fix`), not after a decimal (`3.0 / x`)
+                    let slashes = self.t[i..j].iter().filter(|&&d| d == '/').count();
+                    let ascii = self.t[i..j].iter().all(|d| d.is_ascii()) && self.at(j + 1).is_some_and(|d| d.is_ascii());
+                    if slashes >= 2 || !ascii || (numeric && seen_sep) {
+                        break;
+                    }
                     seen_slash = true;
                 }
+                j += 1;
+            } else if matches!(c, '!' | '?') && self.at(j + 1).is_some_and(is_letter) && self.at(j.wrapping_sub(1)).is_some_and(is_letter) {
+                // `comment!this`, `btw?i` stay one token
                 j += 1;
             } else if c == '&' && self.at(j + 1).is_some_and(|d| d.is_ascii_uppercase()) && self.at(j - 1).is_some_and(|d| d.is_ascii_uppercase()) && self.t[i..j].iter().all(|d| d.is_ascii_uppercase() || *d == '&') {
                 j += 1;
