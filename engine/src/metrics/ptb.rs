@@ -189,14 +189,15 @@ impl<'a> Lexer<'a> {
         while self.at(j).is_some_and(|c| c.is_alphabetic()) {
             j += 1;
         }
-        if j == s || self.at(j).is_some_and(is_alnum) {
+        // a starter glued to a clitic is no starter: `the L. It's -> the l. it 's`
+        if j == s || self.at(j).is_some_and(|c| is_alnum(c) || is_apos(c)) {
             return false;
         }
         let w: String = self.t[s..j].iter().collect();
         if STARTERS.contains(&w.as_str()) {
             return true;
         }
-        matches!(w.as_str(), "Mr" | "Mrs" | "Ms") && self.at(j) == Some('.')
+        matches!(w.as_str(), "Mr" | "Ms") && self.at(j) == Some('.')
     }
 
     /// Whitespace followed by an upper-case letter.
@@ -403,7 +404,7 @@ impl<'a> Lexer<'a> {
                 self.i = j;
             }
             '<' => {
-                if self.at(i + 1).is_some_and(|d| d.is_ascii_alphabetic() || d == '/' || d == '!') {
+                if self.at(i + 1).is_some_and(|d| d.is_ascii_alphabetic() || d == '/' || d == '!') && !self.starts_with_ci(i + 1, "http") {
                     let mut j = i + 1;
                     while self.at(j).is_some_and(|d| d != '>' && d != '<' && d != '\n') && j - i < 200 {
                         j += 1;
@@ -594,8 +595,8 @@ impl<'a> Lexer<'a> {
                 if self.at(k) == Some('s') && !self.at(k + 1).is_some_and(is_alnum) {
                     k += 1;
                 }
-                // `'99` is a token only before whitespace or the end: `'06.` -> `' 06 .`
-                if self.at(k).is_none_or(is_space) {
+                // `'99` is a token only before whitespace or the end: `'06.` -> `' 06 .` (`'90s,` stays)
+                if self.at(k).is_none_or(is_space) || (self.at(k - 1) == Some('s') && !self.at(k).is_some_and(is_alnum)) {
                     self.emit_chars(i, k)?;
                     self.i = k;
                     return Ok(());
@@ -786,10 +787,22 @@ impl<'a> Lexer<'a> {
         }
         // abbreviations
         let w: String = self.t[i..j].iter().collect();
+        if self.at(j) == Some('$') && self.t[i..j].iter().all(|d| d.is_ascii_uppercase()) {
+            // `HK$ 50`, `US$5 -> us$ 5`
+            self.emit(&format!("{w}$"))?;
+            self.i = j + 1;
+            return Ok(());
+        }
         if self.at(j) == Some('.') {
             let single = w.chars().count() == 1 && w.chars().all(|c| c.is_ascii_alphabetic());
             let acronym = w.contains('.') && w.split('.').all(|p| p.chars().count() == 1 && p.chars().all(|c| c.is_alphabetic()));
-            if single {
+            if matches!(w.as_str(), "no" | "No" | "NO") && self.at(j + 1).is_some_and(is_space) && self.at(j + 2).is_some_and(|d| d.is_ascii_digit()) {
+                // `no. 1`
+                self.emit(&format!("{w}."))?;
+                self.i = j + 1;
+                return Ok(());
+            }
+            if single || matches!(w.as_str(), "Ex" | "Pt" | "Ibid") {
                 if self.starter_follows(j + 1) {
                     self.emit(&w)?;
                     self.emit(".")?;
@@ -815,7 +828,7 @@ impl<'a> Lexer<'a> {
                 self.i = j + 1;
                 return Ok(());
             }
-            if OTHER_ABBREVS.contains(&w.as_str()) {
+            if OTHER_ABBREVS.contains(&w.as_str()) || w == "MtG" {
                 self.emit(&format!("{w}."))?;
                 self.i = j + 1;
                 return Ok(());
