@@ -100,7 +100,7 @@ fn is_mark(c: char) -> bool {
 }
 
 fn is_alnum(c: char) -> bool {
-    is_letter(c) || c.is_numeric()
+    is_letter(c) || (c.is_numeric() && !matches!(c as u32, 0xB2..=0xBE | 0x2070..=0x218F))
 }
 
 const FINAL_ABBREVS: &[&str] = &[
@@ -515,6 +515,11 @@ impl<'a> Lexer<'a> {
 
     fn apostrophe(&mut self, i: usize) -> Result<()> {
         let q = self.at(i);
+        if q == Some('\'') && self.at(i + 1) == q && self.at(i + 2) == q {
+            self.emit("'''")?;
+            self.i = i + 3;
+            return Ok(());
+        }
         if self.at(i + 1) == q {
             self.emit("''")?;
             self.i = i + 2;
@@ -711,7 +716,7 @@ impl<'a> Lexer<'a> {
                     // `pt.2 -> pt .2`, `5-7.5 -> 5-7 .5`, `head_meme.gif -> head_meme . gif`,
                     // `1.thats -> 1 . thats`, `al-anon.org -> al-anon . org`, `a/b.c -> a/b . c`
                     let letter_next = self.at(j + 1).is_some_and(is_letter);
-                    if (digit_next && !numeric) || (digit_next && seen_dash) || seen_under || (letter_next && (numeric || seen_dash || seen_slash)) {
+                    if (digit_next && !numeric) || (digit_next && seen_dash) || seen_under || (letter_next && (numeric || seen_slash || (seen_dash && self.at(j.wrapping_sub(2)).is_some_and(is_letter)))) {
                         break;
                     }
                     seen_sep = true;
@@ -741,6 +746,14 @@ impl<'a> Lexer<'a> {
                 if self.at(j) != Some('&') {
                     break;
                 }
+            } else if matches!(c, '`' | '\u{2018}')
+                && self.at(j.wrapping_sub(1)).is_some_and(|d| d == 'n' || d == 'N')
+                && self.at(j + 1).is_some_and(|d| d == 't' || d == 'T')
+                && !self.at(j + 2).is_some_and(is_alnum)
+            {
+                // `don`t -> do n`t`
+                j += 2;
+                break;
             } else if c == '\u{2019}' && self.at(j + 1).is_some_and(is_letter) && self.at(j - 1).is_some_and(is_letter) {
                 // typographic apostrophe: `O’Connell` (one capital before) stays, `n’t` is a clitic,
                 // a clitic glued to more letters splits (`c’mon -> c 'm on`, in `apostrophe`)
@@ -782,7 +795,8 @@ impl<'a> Lexer<'a> {
                 break;
             }
         }
-        if self.at(j).is_some_and(is_apos) && j == i + 2 && self.t[i..j].iter().collect::<String>().eq_ignore_ascii_case("ol") && !self.at(j + 1).is_some_and(is_alnum) {
+        let stem: String = self.t[i..j].iter().collect();
+        if self.at(j).is_some_and(is_apos) && (stem.eq_ignore_ascii_case("ol") || stem.eq_ignore_ascii_case("dunkin")) && !self.at(j + 1).is_some_and(is_alnum) {
             j += 1;
         }
         // abbreviations
@@ -795,7 +809,20 @@ impl<'a> Lexer<'a> {
         }
         if self.at(j) == Some('.') {
             let single = w.chars().count() == 1 && w.chars().all(|c| c.is_ascii_alphabetic());
-            let acronym = w.contains('.') && w.split('.').all(|p| p.chars().count() == 1 && p.chars().all(|c| c.is_alphabetic()));
+            // `then-u.s.`: the part after the last hyphen decides
+            let tail = w.rsplit('-').next().unwrap_or(&w);
+            let acronym = tail.contains('.') && tail.split('.').all(|p| p.chars().count() == 1 && p.chars().all(|c| c.is_alphabetic()));
+            let known = acronym || FINAL_ABBREVS.contains(&w.as_str()) || OTHER_ABBREVS.contains(&w.as_str());
+            if known && self.at(j + 1) == Some('-') && self.at(j + 2).is_some_and(is_letter) {
+                // `Fla.-based`, `N.J.-based` stay one token
+                let mut e = j + 2;
+                while self.at(e).is_some_and(|d| is_alnum(d) || (d == '-' && self.at(e + 1).is_some_and(is_alnum))) {
+                    e += 1;
+                }
+                self.emit_chars(i, e)?;
+                self.i = e;
+                return Ok(());
+            }
             if matches!(w.as_str(), "no" | "No" | "NO") && self.at(j + 1).is_some_and(is_space) && self.at(j + 2).is_some_and(|d| d.is_ascii_digit()) {
                 // `no. 1`
                 self.emit(&format!("{w}."))?;
@@ -862,6 +889,10 @@ impl<'a> Lexer<'a> {
                 self.emit(&piece(p, p + 3))?;
                 return self.split_word(&piece(p + 3, n));
             }
+        }
+        if (lw.ends_with("n`t") || lw.ends_with("n\u{2018}t")) && n > 3 {
+            self.emit(&piece(0, n - 3))?;
+            return self.emit(&piece(n - 3, n).replace('\u{2018}', "`"));
         }
         if lw.ends_with("n't") && n > 3 {
             self.emit(&piece(0, n - 3))?;
