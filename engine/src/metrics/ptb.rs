@@ -940,6 +940,9 @@ mod tests {
             ("a...b a....b", "a. . . b a. ... b"),
             ("smart \u{201c}quotes\u{201d} it\u{2019}s", "smart `` quotes '' it 's"),
             ("a\u{ad}b x\u{1f600}y", "ab x y"),
+            ("Y\u{2019}all c\u{2019}mon C\u{2019}mon don`t gov't 'email", "y\u{2019} all c 'm on c\u{2019}mon do n`t gov ' t 'em ail"),
+            ("HK$50 at 6:30am, my no. 1 r/the_donald _x_ a/b/c/d 1+1", "hk$ 50 at 6:30 am , my no. 1 r/the _ donald _ x _ a/b/c / d 1 +1"),
+            ("the L. It's x Fla.-based then-U.S. x\u{b3} in '06. the '90s,", "the l. it 's x fla.-based then-u.s. x \u{b3} in ' 06 . the '90s ,"),
         ];
         for (input, want) in cases {
             assert_eq!(tok(input), want, "input {input:?}");
