@@ -1,7 +1,7 @@
 //! BLEU-1..4 as the COCO caption toolkit computes it: pycocoevalcap 1.2 `Bleu(4)`
 //! (`bleu/bleu_scorer.py`, David Chiang's scorer as modified by Hao Fang and Tsung-Yi Lin).
 //!
-//! Variant: corpus BLEU over pre-tokenised captions (see [`super::tokenize`]), tokens
+//! Variant: corpus BLEU over pre-tokenised captions (see [`super::ptb`]), tokens
 //! split on white space like Python's `str.split()`, clipped n-gram counts against the
 //! maximum count over the references, effective reference length "closest" (the
 //! reference length nearest to the hypothesis length, the shorter one on a tie), and the
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::tokenize::python_split;
+use super::ptb::python_split;
 use crate::error::{Error, Result};
 
 const TINY: f64 = 1e-15;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::tokenize::python_split;
+use super::ptb::python_split;
 use crate::error::{Error, Result};
 
 /// The toolkit's sigma.

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::tokenize::python_split;
+use super::ptb::python_split;
 use crate::error::{Error, Result};
 
 /// Diversity of a set of generated explanations.

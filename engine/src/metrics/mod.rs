@@ -2,7 +2,7 @@
 //! reference implementation (see each module's header for the reference and variant).
 //!
 //! Text metrics follow the COCO caption toolkit (pycocoevalcap 1.2) as SEVLM and ArtEmis
-//! use it: captions are PTB-tokenised ([`tokenize`]), then scored with BLEU-1..4
+//! use it: captions are PTB-tokenised ([`ptb`], clean-room, `docs/ptb-tokenizer.md`), then scored with BLEU-1..4
 //! ([`bleu`]), METEOR ([`meteor`], exact + stem modules), ROUGE-L ([`rouge`]) and CIDEr-D
 //! ([`cider`]); diversity ([`diversity`]) counts distinct explanations, lengths and
 //! vocabulary. Emotion metrics: SEVLM's ACC ([`accuracy`]) and ArtEmis' EA
@@ -25,7 +25,7 @@ pub mod predictions;
 pub mod rouge;
 pub mod segmentation;
 pub mod tasks;
-pub mod tokenize;
+pub mod ptb;
 
 use std::path::PathBuf;
 
@@ -221,12 +221,12 @@ pub fn score_text(hyps: &[String], refs: &[Vec<String>]) -> Result<TextScores> {
         return Err(Error::Invalid("no caption to evaluate".into()));
     }
     let flat: Vec<&str> = refs.iter().flatten().map(String::as_str).collect();
-    let mut tok_flat = tokenize::coco_tokenize(&flat)?.into_iter();
+    let mut tok_flat = ptb::coco_tokenize(&flat)?.into_iter();
     let references: Vec<Vec<String>> = refs
         .iter()
         .map(|r| tok_flat.by_ref().take(r.len()).collect())
         .collect();
-    let hypotheses = tokenize::coco_tokenize(hyps)?;
+    let hypotheses = ptb::coco_tokenize(hyps)?;
     Ok(TextScores {
         bleu: bleu::bleu(&hypotheses, &references)?,
         meteor: meteor::meteor(&hypotheses, &references)?,
