@@ -774,6 +774,8 @@ pub fn meteor(hyps: &[String], refs: &[Vec<String>]) -> Result<MeteorScores> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
