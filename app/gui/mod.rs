@@ -1280,6 +1280,12 @@ impl ArtemoApp {
         self.settings.tab
     }
 
+    /// Uses a trained checkpoint folder as the Train tab's "Use in Painting tab" does
+    /// (`masks`: EmoSEM, in the Painting and Review tabs; else SEVLM).
+    pub fn use_checkpoint(&mut self, masks: bool, dir: PathBuf) {
+        self.apply(vec![Action::UseCheckpoint { masks, dir }]);
+    }
+
     /// The EmoSEM weights folder the Painting tab uses, if any.
     pub fn mask_weights(&self) -> Option<&std::path::Path> {
         self.masks.weights_dir()
