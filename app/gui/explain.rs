@@ -239,7 +239,7 @@ impl Explain {
                     distribution(ui, a);
                 })
                 .response
-                .on_disabled_hover_text("The previous run's distribution, until the new one arrives");
+                .on_hover_text("The previous run's distribution, until the new one arrives");
             }
             (None, None) => {}
         }

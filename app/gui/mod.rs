@@ -724,7 +724,7 @@ impl ArtemoApp {
                     note.text.clone()
                 };
                 ui.add(egui::Label::new(RichText::new(text).color(color)).truncate())
-                    .on_hover_text(&note.text);
+                    .on_hover_text(note.text.as_str());
             });
         }
         if n > NOTICES_SHOWN {

@@ -737,8 +737,8 @@ impl Review {
                     ui.spinner();
                     ui.label("Reading the ground truth…");
                 });
-            } else if let Some(src) = &self.source {
-                self.no_ground_truth(ui, shared, src.clone());
+            } else if let Some(src) = self.source.clone() {
+                self.no_ground_truth(ui, shared, src);
             } else {
                 ui.label(
                     "Open ground truth to review: Artemo's stimulus regions or an APOLO root.",
