@@ -55,8 +55,8 @@ pub fn init(file: bool) -> Option<PathBuf> {
         match log_path().map(|p| open_log(&p, MAX_LOG_BYTES).map(|f| (p, f))) {
             Some(Ok((p, f))) => {
                 opened = Some(p);
-                let filter = EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| EnvFilter::new("info"));
+                let filter =
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
                 Some(
                     fmt::layer()
                         .with_ansi(false)
@@ -79,7 +79,11 @@ pub fn init(file: bool) -> Option<PathBuf> {
         .with(to_file)
         .try_init();
     if let Some(p) = &opened {
-        tracing::info!("Artemo {} started; log {}", env!("CARGO_PKG_VERSION"), p.display());
+        tracing::info!(
+            "Artemo {} started; log {}",
+            env!("CARGO_PKG_VERSION"),
+            p.display()
+        );
     }
     opened
 }

@@ -84,18 +84,17 @@ fn harness(collection: PathBuf, size: (f32, f32)) -> (Harness<'static, State>, t
         b = b.wgpu();
     }
     let h = b.build_ui_state(
-            move |ui, state: &mut State| {
-                let app = state.get_or_insert_with(|| {
-                    let mut a =
-                        ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
-                            .expect("the app starts");
-                    a.show_frame_time(false);
-                    a
-                });
-                app.frame(ui);
-            },
-            None,
-        );
+        move |ui, state: &mut State| {
+            let app = state.get_or_insert_with(|| {
+                let mut a = ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
+                    .expect("the app starts");
+                a.show_frame_time(false);
+                a
+            });
+            app.frame(ui);
+        },
+        None,
+    );
     (h, models)
 }
 

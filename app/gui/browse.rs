@@ -427,15 +427,16 @@ impl Browse {
             let have = total > f.without;
             let dark = ui.visuals().dark_mode;
             self.wrap_before(ui, 1);
-            let group = ui.add_enabled_ui(have, |ui| {
-                ui.horizontal(|ui| {
-                    let text = match self.emotion {
-                        EmotionFilter::Any => "any emotion".to_string(),
-                        EmotionFilter::Dominant(e) => format!("dominant: {}", e.name()),
-                        EmotionFilter::Split => "split votes".into(),
-                        EmotionFilter::NoResponses => "no responses".into(),
-                    };
-                    egui::ComboBox::from_id_salt("browse-emotion")
+            let group = ui
+                .add_enabled_ui(have, |ui| {
+                    ui.horizontal(|ui| {
+                        let text = match self.emotion {
+                            EmotionFilter::Any => "any emotion".to_string(),
+                            EmotionFilter::Dominant(e) => format!("dominant: {}", e.name()),
+                            EmotionFilter::Split => "split votes".into(),
+                            EmotionFilter::NoResponses => "no responses".into(),
+                        };
+                        egui::ComboBox::from_id_salt("browse-emotion")
                         .selected_text(text)
                         .width(170.0)
                         .height(420.0)
@@ -478,9 +479,9 @@ impl Browse {
                             "Dominant emotion of the human responses: at least half of the votes, \
                          no tie (the ArtEmis rule)",
                         );
-                    let amb = ui.label("ambiguity");
-                    let (a, b) = &mut self.ambiguity;
-                    ui.add(
+                        let amb = ui.label("ambiguity");
+                        let (a, b) = &mut self.ambiguity;
+                        ui.add(
                         egui::DragValue::new(a)
                             .range(0.0..=1.0)
                             .speed(0.01)
@@ -491,23 +492,23 @@ impl Browse {
                         "Normalised entropy of the responses' emotions: 0 when every annotator \
                      chose the same emotion, 1 when the votes spread evenly over all nine",
                     );
-                    let to = ui.label("to");
-                    ui.add(
-                        egui::DragValue::new(b)
-                            .range(0.0..=1.0)
-                            .speed(0.01)
-                            .fixed_decimals(2),
-                    )
-                    .labelled_by(to.id);
-                    if *a > *b {
-                        std::mem::swap(a, b);
-                    }
-                });
-            })
-            .response
-            .on_disabled_hover_text(
-                "No human responses for this collection: load an ArtEmis CSV with Responses…",
-            );
+                        let to = ui.label("to");
+                        ui.add(
+                            egui::DragValue::new(b)
+                                .range(0.0..=1.0)
+                                .speed(0.01)
+                                .fixed_decimals(2),
+                        )
+                        .labelled_by(to.id);
+                        if *a > *b {
+                            std::mem::swap(a, b);
+                        }
+                    });
+                })
+                .response
+                .on_disabled_hover_text(
+                    "No human responses for this collection: load an ArtEmis CSV with Responses…",
+                );
             self.measured(ui, 1, group.rect.width());
             ui.separator();
             // Not grouped: a group's width is unknown when the row decides to wrap.

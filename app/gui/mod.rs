@@ -312,11 +312,14 @@ impl ArtemoApp {
         self.selected = (!c.paintings.is_empty()).then_some(0);
         self.only = None;
         if !c.problems.is_empty() {
-            self.notice(format!(
+            self.notice(
+                format!(
                     "{}: {} file(s) missing or unreadable (see Problems)",
                     c.name,
                     c.problems.len()
-                ), true);
+                ),
+                true,
+            );
         }
         self.responses.clear();
         self.responses_source = None;
@@ -697,7 +700,13 @@ impl ArtemoApp {
             .retain(|n| n.error || n.shown_at.is_none_or(|t| now - t < INFO_SECS));
         let mut dismiss = None;
         let n = self.notices.len();
-        for (i, note) in self.notices.iter_mut().enumerate().rev().take(NOTICES_SHOWN) {
+        for (i, note) in self
+            .notices
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .take(NOTICES_SHOWN)
+        {
             let shown_at = *note.shown_at.get_or_insert(now);
             if !note.error {
                 let left = (INFO_SECS - (now - shown_at)).max(0.0);
@@ -710,11 +719,7 @@ impl ArtemoApp {
                 } else {
                     ui.visuals().text_color()
                 };
-                if ui
-                    .small_button("×")
-                    .on_hover_text("Dismiss")
-                    .clicked()
-                {
+                if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                     dismiss = Some(i);
                 }
                 ui.label(RichText::new(if note.error { "(!)" } else { "(i)" }).color(color));
@@ -1029,7 +1034,8 @@ impl ArtemoApp {
                     } else {
                         self.explain.pin(Some(dir));
                     }
-                    self.notice(format!(
+                    self.notice(
+                        format!(
                             "{} now uses {} {shown}",
                             if masks {
                                 "The Painting and Review tabs"
@@ -1037,7 +1043,9 @@ impl ArtemoApp {
                                 "The Painting tab"
                             },
                             if masks { "EmoSEM" } else { "SEVLM" }
-                        ), false);
+                        ),
+                        false,
+                    );
                 }
                 Action::ModelsChanged => {
                     self.explain.relocate();
