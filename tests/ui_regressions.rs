@@ -53,7 +53,9 @@ fn review_predicts_again_at_once_with_a_checkpoint_from_the_train_tab() {
         .use_checkpoint(true, ckpt.clone());
     h.run_steps(2);
     assert!(
-        h.query_all_by_label_contains("checkpoint-7").next().is_some(),
+        h.query_all_by_label_contains("checkpoint-7")
+            .next()
+            .is_some(),
         "the Review tab names the checkpoint it predicts with"
     );
     // Before the fix the old job's predictions were dropped and none were started again:
