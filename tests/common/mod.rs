@@ -49,7 +49,10 @@ pub fn gpu() -> bool {
                 "{REQUIRE_GPU}=1 but no GPU adapter renders snapshots: {why} \
                  (install mesa-vulkan-drivers and libvulkan1)"
             );
-            eprintln!(
+            // Straight to stderr: libtest captures `eprintln!` of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED snapshot: no GPU adapter renders snapshots here ({why}); \
                  install Mesa lavapipe (mesa-vulkan-drivers, libvulkan1) to compare them, \
                  {REQUIRE_GPU}=1 makes this an error"
