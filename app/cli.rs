@@ -155,6 +155,13 @@ fn progress_printer() -> impl FnMut(f32, Option<Duration>, &str) {
     }
 }
 
+impl Cli {
+    /// Whether this command line opens the window (the default).
+    pub fn is_gui(&self) -> bool {
+        matches!(self.command, None | Some(Cmd::Gui { .. }))
+    }
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {

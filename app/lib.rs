@@ -10,4 +10,5 @@ pub mod cli;
 mod embed_cmd;
 mod eval_cmd;
 pub mod gui;
+pub mod logging;
 mod train_cmd;

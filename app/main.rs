@@ -4,6 +4,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = artemo::cli::Cli::parse();
+    artemo::logging::init(args.is_gui());
     match artemo::cli::run(args) {
         Ok(code) => code,
         Err(e) => {

@@ -2,6 +2,8 @@
 //! shortcut overlay) on shipped paintings, rendered headless with egui_kittest (wgpu on
 //! Mesa's lavapipe in CI). Update the PNGs with `UPDATE_SNAPSHOTS=1 cargo test --test ui_app`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// A snapshot, with the render retried twice when the software GPU times out.
 fn snap(h: &mut Harness<'static, State>, name: &str) {
+    if !common::gpu() {
+        return;
+    }
     for attempt in 0..3 {
         match h.try_snapshot(name) {
             Ok(()) => return,
@@ -71,24 +76,25 @@ fn harness(collection: PathBuf, size: (f32, f32)) -> (Harness<'static, State>, t
         threads: 1,
         ..Default::default()
     };
-    let h = Harness::builder()
+    let mut b = Harness::builder()
         // A few hundred pixels of antialiasing and path-text noise between runs are tolerated.
         .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
-        .with_size(size)
-        .wgpu()
-        .build_ui_state(
-            move |ui, state: &mut State| {
-                let app = state.get_or_insert_with(|| {
-                    let mut a =
-                        ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
-                            .expect("the app starts");
-                    a.show_frame_time(false);
-                    a
-                });
-                app.frame(ui);
-            },
-            None,
-        );
+        .with_size(size);
+    if common::gpu() {
+        b = b.wgpu();
+    }
+    let h = b.build_ui_state(
+        move |ui, state: &mut State| {
+            let app = state.get_or_insert_with(|| {
+                let mut a = ArtemoApp::new(ui.ctx(), None, Some(collection.clone()), cfg.clone())
+                    .expect("the app starts");
+                a.show_frame_time(false);
+                a
+            });
+            app.frame(ui);
+        },
+        None,
+    );
     (h, models)
 }
 

@@ -51,7 +51,7 @@ fn browse_bar_filters_by_dominant_emotion_and_sorts_by_ambiguity() {
     wait_for(&mut h, "the thumbnails", |h| {
         h.state().as_ref().is_some_and(|a| a.settled())
     });
-    h.snapshot("collection_browse_contentment");
+    common::snapshot(&mut h, "collection_browse_contentment");
 
     // A CSV of responses of the user's own replaces the shipped ones: one painting, split.
     let first = rows[0].painting.clone();

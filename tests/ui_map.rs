@@ -35,7 +35,7 @@ fn map_tab() {
         h.get_by_label_contains("PACL weights are not installed");
         h.get_by_label("Open the Models tab");
         settle(&mut h);
-        h.snapshot("map_not_installed");
+        common::snapshot(&mut h, "map_not_installed");
         h.get_by_label("Open the Models tab").click();
         h.run_steps(2);
         h.get_by_label_contains("Installed weights");
@@ -55,7 +55,7 @@ fn map_tab() {
     // No human responses for this subset: coloured by PACL zero-shot, and it says so.
     h.get_by_label_contains("PACL zero-shot emotion (model prediction");
     settle(&mut h);
-    h.snapshot("map_zero_shot");
+    common::snapshot(&mut h, "map_zero_shot");
     // Search: title/artist substring matches and PACL's closest paintings, highlighted.
     let search = h
         .get_all_by_role(egui::accesskit::Role::TextInput)
@@ -69,7 +69,7 @@ fn map_tab() {
     h.get_by_label_contains("2 title/artist match(es)");
     assert!(h.get_all_by_label("Portrait of a Girl").count() >= 1);
     settle(&mut h);
-    h.snapshot("map_search");
+    common::snapshot(&mut h, "map_search");
     // Colour by k-means cluster.
     h.get_by_label("cluster").click();
     h.run_steps(2);

@@ -29,11 +29,11 @@ fn painting_tab_shows_the_eight_masks() {
     });
     h.hover_at(egui::pos2(300.0, 360.0));
     h.run_steps(4);
-    h.snapshot("painting_masks_all");
+    common::snapshot(&mut h, "painting_masks_all");
     h.get_by_label("Dominant").click();
     h.get_by_label("Contour").click();
     h.run_steps(4);
-    h.snapshot("painting_masks_dominant_contour");
+    common::snapshot(&mut h, "painting_masks_dominant_contour");
     h.get_by_label("Single-Mask").click();
     h.run_steps(4);
     assert_eq!(h.query_all_by_label_contains("of the image").count(), 1);
@@ -42,5 +42,5 @@ fn painting_tab_shows_the_eight_masks() {
         h.key_press(Key::Plus);
     }
     h.run_steps(4);
-    h.snapshot("painting_single_mask_zoomed");
+    common::snapshot(&mut h, "painting_single_mask_zoomed");
 }

@@ -42,7 +42,7 @@ fn models_tab() {
     verify[2].click();
     wait_for(&mut h, "all 3 file(s) match", 60);
     settle(&mut h);
-    h.snapshot("models_tab");
+    common::snapshot(&mut h, "models_tab");
     // (The import form is driven in `tests/ui_models_import.rs`, on an empty models folder.)
     // The demo kit's model card, rendered as text in a window.
     h.get_by_label("Demo kit model card").click();

@@ -36,15 +36,15 @@ fn review_tab_compares_ground_truth_and_prediction() {
     // The running totals and the progress of the background predictions depend on timing.
     let timing = egui::Rect::from_min_max(egui::pos2(0.0, 86.0), egui::pos2(1200.0, 122.0));
     h.mask(timing);
-    h.snapshot("review_side_by_side");
+    common::snapshot(&mut h, "review_side_by_side");
     h.get_by_label("Overlay").click();
     h.run_steps(3);
     h.mask(timing);
-    h.snapshot("review_overlay");
+    common::snapshot(&mut h, "review_overlay");
     h.get_by_label("Swipe").click();
     h.run_steps(3);
     h.mask(timing);
-    h.snapshot("review_swipe");
+    common::snapshot(&mut h, "review_swipe");
     // Accept with the keyboard: autosaved in the journal.
     h.key_press(Key::A);
     h.run_steps(3);

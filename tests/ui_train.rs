@@ -4,6 +4,8 @@
 //! and tiny real EmoSEM sessions on the shipped stimulus regions (chosen through the
 //! form's radio button): one run to the end, one stopped after its first evaluation.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -49,7 +51,7 @@ fn snap(h: &mut Harness<'static, ArtemoApp>, name: &str) {
         egui::pos2(0.0, 870.0),
         egui::pos2(1360.0, 900.0),
     ));
-    h.snapshot(name);
+    common::snapshot(h, name);
 }
 
 /// Frames until `done` holds (with time for the engine to work between frames).

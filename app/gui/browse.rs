@@ -90,6 +90,8 @@ struct Facets {
 pub enum BrowseAction {
     /// Load an ArtEmis-format CSV of responses for the open collection.
     LoadResponses(PathBuf),
+    /// Tell the user something (an error).
+    Notice(String),
 }
 
 /// The browse bar's state.
@@ -104,7 +106,12 @@ pub struct Browse {
     ambiguity: (f32, f32),
     sort: Sort,
     facets: Facets,
-    dialog: Option<std::sync::mpsc::Receiver<Option<PathBuf>>>,
+    dialog: Option<std::sync::mpsc::Receiver<((), super::dialog::Picked)>>,
+    /// The responses CSV's path typed by hand (when no system dialog could open).
+    typed: Option<String>,
+    /// The widths the years and emotion groups took last frame (a group that no longer
+    /// fits its row starts a new one instead of overflowing under the detail panel).
+    group_widths: [f32; 2],
 }
 
 /// The first run of three or four digits in a date as written by a museum ("c. 1650",
@@ -326,9 +333,19 @@ impl Browse {
     ) -> Option<BrowseAction> {
         let mut action = None;
         if let Some(rx) = &self.dialog {
-            if let Ok(picked) = rx.try_recv() {
+            if let Ok(((), picked)) = rx.try_recv() {
                 self.dialog = None;
-                action = picked.map(BrowseAction::LoadResponses);
+                match picked {
+                    super::dialog::Picked::Path(p) => action = Some(BrowseAction::LoadResponses(p)),
+                    super::dialog::Picked::Cancelled => {}
+                    super::dialog::Picked::Unavailable => {
+                        self.typed = Some(String::new());
+                        action = Some(BrowseAction::Notice(format!(
+                            "{} type the CSV's path in the field beside Responses… instead.",
+                            super::dialog::UNAVAILABLE
+                        )));
+                    }
+                }
             }
         }
         // Taken out for the frame so the closures below can change the filters.
@@ -379,7 +396,8 @@ impl Browse {
             // Years.
             if let Some((lo, hi)) = f.years {
                 // Each group wraps as a whole.
-                ui.horizontal(|ui| {
+                self.wrap_before(ui, 0);
+                let group = ui.horizontal(|ui| {
                     let mut on = self.years.is_some();
                     if ui
                         .checkbox(&mut on, "years")
@@ -402,20 +420,23 @@ impl Browse {
                         }
                     }
                 });
+                self.measured(ui, 0, group.response.rect.width());
             }
             ui.separator();
             // Dominant emotion.
             let have = total > f.without;
             let dark = ui.visuals().dark_mode;
-            ui.add_enabled_ui(have, |ui| {
-                ui.horizontal(|ui| {
-                    let text = match self.emotion {
-                        EmotionFilter::Any => "any emotion".to_string(),
-                        EmotionFilter::Dominant(e) => format!("dominant: {}", e.name()),
-                        EmotionFilter::Split => "split votes".into(),
-                        EmotionFilter::NoResponses => "no responses".into(),
-                    };
-                    egui::ComboBox::from_id_salt("browse-emotion")
+            self.wrap_before(ui, 1);
+            let group = ui
+                .add_enabled_ui(have, |ui| {
+                    ui.horizontal(|ui| {
+                        let text = match self.emotion {
+                            EmotionFilter::Any => "any emotion".to_string(),
+                            EmotionFilter::Dominant(e) => format!("dominant: {}", e.name()),
+                            EmotionFilter::Split => "split votes".into(),
+                            EmotionFilter::NoResponses => "no responses".into(),
+                        };
+                        egui::ComboBox::from_id_salt("browse-emotion")
                         .selected_text(text)
                         .width(170.0)
                         .height(420.0)
@@ -458,9 +479,9 @@ impl Browse {
                             "Dominant emotion of the human responses: at least half of the votes, \
                          no tie (the ArtEmis rule)",
                         );
-                    let amb = ui.label("ambiguity");
-                    let (a, b) = &mut self.ambiguity;
-                    ui.add(
+                        let amb = ui.label("ambiguity");
+                        let (a, b) = &mut self.ambiguity;
+                        ui.add(
                         egui::DragValue::new(a)
                             .range(0.0..=1.0)
                             .speed(0.01)
@@ -471,23 +492,24 @@ impl Browse {
                         "Normalised entropy of the responses' emotions: 0 when every annotator \
                      chose the same emotion, 1 when the votes spread evenly over all nine",
                     );
-                    let to = ui.label("to");
-                    ui.add(
-                        egui::DragValue::new(b)
-                            .range(0.0..=1.0)
-                            .speed(0.01)
-                            .fixed_decimals(2),
-                    )
-                    .labelled_by(to.id);
-                    if *a > *b {
-                        std::mem::swap(a, b);
-                    }
-                });
-            })
-            .response
-            .on_disabled_hover_text(
-                "No human responses for this collection: load an ArtEmis CSV with Responses…",
-            );
+                        let to = ui.label("to");
+                        ui.add(
+                            egui::DragValue::new(b)
+                                .range(0.0..=1.0)
+                                .speed(0.01)
+                                .fixed_decimals(2),
+                        )
+                        .labelled_by(to.id);
+                        if *a > *b {
+                            std::mem::swap(a, b);
+                        }
+                    });
+                })
+                .response
+                .on_disabled_hover_text(
+                    "No human responses for this collection: load an ArtEmis CSV with Responses…",
+                );
+            self.measured(ui, 1, group.rect.width());
             ui.separator();
             // Not grouped: a group's width is unknown when the row decides to wrap.
             let sort = ui.label("sort");
@@ -521,22 +543,50 @@ impl Browse {
                         .into(),
                 });
             if resp.clicked() {
-                let (tx, rx) = std::sync::mpsc::channel();
-                let ctx = ui.ctx().clone();
-                // The system dialog runs on its own thread so the window keeps drawing.
-                std::thread::spawn(move || {
-                    let picked = rfd::FileDialog::new()
+                self.dialog = Some(super::dialog::spawn(ui.ctx(), (), || {
+                    rfd::FileDialog::new()
                         .set_title("ArtEmis responses (CSV)")
                         .add_filter("CSV", &["csv"])
-                        .pick_file();
-                    let _ = tx.send(picked);
-                    ctx.request_repaint();
-                });
-                self.dialog = Some(rx);
+                        .pick_file()
+                }));
+            }
+            if let Some(text) = &mut self.typed {
+                let edit = ui.add(
+                    egui::TextEdit::singleline(text)
+                        .desired_width(260.0)
+                        .hint_text("path of an ArtEmis-format CSV"),
+                );
+                let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button("Load").clicked() || enter) && !text.trim().is_empty() {
+                    action = Some(BrowseAction::LoadResponses(artemo_engine::resolve_shown(
+                        text.trim(),
+                    )));
+                    self.typed = None;
+                } else if ui.small_button("Cancel").clicked() {
+                    self.typed = None;
+                }
             }
         });
         self.facets = facets;
         action
+    }
+
+    /// Starts a new row before group `k` when it did not fit the rest of this one last
+    /// frame (a nested group does not wrap by itself: it would run under the next panel).
+    fn wrap_before(&self, ui: &mut egui::Ui, k: usize) {
+        let w = self.group_widths[k];
+        let at_start = ui.cursor().min.x <= ui.max_rect().min.x + 1.0;
+        if w > 0.0 && !at_start && ui.available_size_before_wrap().x < w {
+            ui.end_row();
+        }
+    }
+
+    /// Records group `k`'s width; a change redraws the frame so the row wraps at once.
+    fn measured(&mut self, ui: &egui::Ui, k: usize, w: f32) {
+        if (self.group_widths[k] - w).abs() > 0.5 {
+            self.group_widths[k] = w;
+            ui.ctx().request_discard("browse bar group width");
+        }
     }
 
     /// Sets the filters from code (tests and the map's "open as grid").

@@ -17,6 +17,9 @@ struct Entry {
     job: Option<JobId>,
     tokens: Vec<GeneratedToken>,
     analysis: Option<Analysis>,
+    /// The last run's result, shown (dimmed) while a regeneration streams, so that the
+    /// section keeps its size.
+    previous: Option<Analysis>,
     error: Option<String>,
 }
 
@@ -118,10 +121,15 @@ impl Explain {
                 job: sevlm::analyze_job(self.slot.clone(), load, vec![image.to_path_buf()], opts),
             })
             .map_err(|e| e.to_string())?;
+        let previous = self
+            .entries
+            .remove(image)
+            .and_then(|e| e.analysis.or(e.previous));
         self.entries.insert(
             image.to_path_buf(),
             Entry {
                 job: Some(job),
+                previous,
                 ..Default::default()
             },
         );
@@ -187,7 +195,8 @@ impl Explain {
                 notice = Some(e);
             }
         }
-        ui.horizontal(|ui| {
+        // Wrapped: the sampling controls must not widen the side panel.
+        ui.horizontal_wrapped(|ui| {
             let busy = self.entries.get(image).is_some_and(|e| e.job.is_some());
             ui.checkbox(&mut self.sample, "nucleus sampling");
             ui.checkbox(&mut self.block_repeats, "block repeats")
@@ -208,8 +217,12 @@ impl Explain {
                     notice = Some(e);
                 }
             }
+            // The spinner's room is kept while idle, so the row never changes width.
+            let size = ui.spacing().interact_size.y;
             if busy {
-                ui.spinner();
+                ui.add_sized([size, size], egui::Spinner::new());
+            } else {
+                ui.add_space(size);
             }
         });
         let Some(e) = self.entries.get(image) else {
@@ -218,8 +231,17 @@ impl Explain {
         if let Some(err) = &e.error {
             ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
         }
-        if let Some(a) = &e.analysis {
-            distribution(ui, a);
+        match (&e.analysis, &e.previous) {
+            (Some(a), _) => distribution(ui, a),
+            (None, Some(a)) => {
+                ui.scope(|ui| {
+                    ui.disable();
+                    distribution(ui, a);
+                })
+                .response
+                .on_hover_text("The previous run's distribution, until the new one arrives");
+            }
+            (None, None) => {}
         }
         let tokens = match &e.analysis {
             Some(a) => &a.generation.tokens,

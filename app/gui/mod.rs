@@ -3,6 +3,7 @@
 //! finished pixels as textures.
 
 mod browse;
+pub mod dialog;
 mod explain;
 mod frames;
 mod map;
@@ -66,10 +67,22 @@ enum Pending {
     Annotations,
 }
 
+/// A banner under the tabs.
 struct Notice {
     text: String,
     error: bool,
+    /// How many times it was raised (identical notices merge).
+    count: usize,
+    /// When it was first drawn (the window's clock), for expiry.
+    shown_at: Option<f64>,
 }
+
+/// Information banners go after this many seconds; errors stay until dismissed.
+const INFO_SECS: f64 = 10.0;
+/// Banners shown at once (newest first); older ones are counted.
+const NOTICES_SHOWN: usize = 2;
+/// Banners kept at all.
+const NOTICES_KEPT: usize = 20;
 
 struct ViewImage {
     index: usize,
@@ -110,7 +123,9 @@ pub struct ArtemoApp {
     filter: String,
     path_input: String,
     /// The system folder dialog's answer, while it is open (it runs on its own thread).
-    open_dialog: Option<std::sync::mpsc::Receiver<Option<PathBuf>>>,
+    open_dialog: Option<std::sync::mpsc::Receiver<((), dialog::Picked)>>,
+    /// Focus the collection path field next frame (no folder dialog could open).
+    focus_path: bool,
     notices: Vec<Notice>,
     progress: Option<(f32, String)>,
     show_problems: bool,
@@ -171,6 +186,7 @@ impl ArtemoApp {
             filter: String::new(),
             path_input: String::new(),
             open_dialog: None,
+            focus_path: false,
             notices: Vec::new(),
             progress: None,
             show_problems: false,
@@ -193,19 +209,36 @@ impl ArtemoApp {
             show_frame_time: true,
         };
         if let Some(note) = app.engine.device_note() {
-            app.notices.push(Notice {
-                text: note.to_string(),
-                error: false,
-            });
+            app.notice(note.to_string(), false);
         }
         match path.or_else(artemo_engine::default_collection) {
             Some(p) => app.open(p),
-            None => app.notices.push(Notice {
-                text: "The shipped paintings were not found (set ARTEMO_ASSETS to the assets/ folder); open a folder instead.".into(),
-                error: true,
-            }),
+            None => app.notice("The shipped paintings were not found (set ARTEMO_ASSETS to the assets/ folder); open a folder instead.", true),
         }
         Ok(app)
+    }
+
+    /// Raises a banner (merged with an identical one, which moves to the top).
+    fn notice(&mut self, text: impl Into<String>, error: bool) {
+        let text = text.into();
+        if error {
+            tracing::warn!("notice: {text}");
+        } else {
+            tracing::info!("notice: {text}");
+        }
+        let count = match self.notices.iter().position(|n| n.text == text) {
+            Some(i) => self.notices.remove(i).count + 1,
+            None => 1,
+        };
+        self.notices.push(Notice {
+            text,
+            error,
+            count,
+            shown_at: None,
+        });
+        if self.notices.len() > NOTICES_KEPT {
+            self.notices.remove(0);
+        }
     }
 
     fn open(&mut self, path: PathBuf) {
@@ -214,10 +247,7 @@ impl ArtemoApp {
             Ok(id) => {
                 self.pending.insert(id, Pending::Open);
             }
-            Err(e) => self.notices.push(Notice {
-                text: e.to_string(),
-                error: true,
-            }),
+            Err(e) => self.notice(e.to_string(), true),
         }
     }
 
@@ -232,10 +262,7 @@ impl ArtemoApp {
                 self.responses_loading = Some(artemo_engine::shown_path(&path));
                 self.pending.insert(id, Pending::Annotations);
             }
-            Err(e) => self.notices.push(Notice {
-                text: format!("{}: {e}", path.display()),
-                error: true,
-            }),
+            Err(e) => self.notice(format!("{}: {e}", path.display()), true),
         }
     }
 
@@ -254,23 +281,17 @@ impl ArtemoApp {
             }
         }
         if by.is_empty() {
-            self.notices.push(Notice {
-                text: format!(
+            self.notice(format!(
                     "{source}: none of its {total} responses names a painting of this collection                      (the `painting` column must be the image's file name without extension)"
-                ),
-                error: true,
-            });
+                ), true);
             return;
         }
         let matched: usize = by.values().map(Vec::len).sum();
         if matched < total {
-            self.notices.push(Notice {
-                text: format!(
+            self.notice(format!(
                     "{source}: {matched} of {total} responses matched {} paintings; the rest name                      paintings not in this collection",
                     by.len()
-                ),
-                error: false,
-            });
+                ), false);
         }
         self.responses = by;
         self.responses_source = Some(source);
@@ -284,19 +305,21 @@ impl ArtemoApp {
         self.pending.clear();
         self.requested.clear();
         self.failed.clear();
+        // Problems of the collection shown before are no longer the user's concern.
+        self.notices.retain(|n| !n.error);
         self.thumbs.clear();
         self.view = None;
         self.selected = (!c.paintings.is_empty()).then_some(0);
         self.only = None;
         if !c.problems.is_empty() {
-            self.notices.push(Notice {
-                text: format!(
+            self.notice(
+                format!(
                     "{}: {} file(s) missing or unreadable (see Problems)",
                     c.name,
                     c.problems.len()
                 ),
-                error: true,
-            });
+                true,
+            );
         }
         self.responses.clear();
         self.responses_source = None;
@@ -406,18 +429,24 @@ impl ArtemoApp {
                 }
                 EventKind::Failed(msg) => {
                     self.pending.remove(&ev.job);
-                    match kind {
+                    // A bad file fails its thumbnail and its viewer decode alike: said once.
+                    let new = match kind {
                         Pending::Thumb(i) | Pending::View(i) => {
                             self.requested.remove(&i);
-                            self.failed.insert(i, msg.clone());
+                            self.failed.insert(i, msg.clone()).as_ref() != Some(&msg)
                         }
-                        Pending::Open => self.progress = None,
-                        Pending::Annotations => self.responses_loading = None,
+                        Pending::Open => {
+                            self.progress = None;
+                            true
+                        }
+                        Pending::Annotations => {
+                            self.responses_loading = None;
+                            true
+                        }
+                    };
+                    if new {
+                        self.notice(msg, true);
                     }
-                    self.notices.push(Notice {
-                        text: msg,
-                        error: true,
-                    });
                 }
                 EventKind::Cancelled => {
                     self.pending.remove(&ev.job);
@@ -499,10 +528,10 @@ impl ArtemoApp {
         let total = c.paintings.len();
         let shown = self.visible().len();
         let source = self.responses_source.clone();
-        if let Some(browse::BrowseAction::LoadResponses(p)) =
-            self.browse.ui(ui, shown, total, source.as_deref())
-        {
-            self.load_responses(p);
+        match self.browse.ui(ui, shown, total, source.as_deref()) {
+            Some(browse::BrowseAction::LoadResponses(p)) => self.load_responses(p),
+            Some(browse::BrowseAction::Notice(text)) => self.notice(text, true),
+            None => {}
         }
         // A painting the filters hide gives way to the first one shown.
         let visible = self.visible();
@@ -525,16 +554,30 @@ impl ArtemoApp {
                     .desired_width(320.0)
                     .hint_text("folder, paintings.csv or WikiArt root"),
             );
+            if std::mem::take(&mut self.focus_path) {
+                edit.request_focus();
+            }
             let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if ui.button("Open").clicked() || enter {
                 let p = artemo_engine::resolve_shown(&self.path_input);
                 self.open(p);
             }
             if let Some(rx) = &self.open_dialog {
-                if let Ok(picked) = rx.try_recv() {
+                if let Ok(((), picked)) = rx.try_recv() {
                     self.open_dialog = None;
-                    if let Some(p) = picked {
-                        self.open(p);
+                    match picked {
+                        dialog::Picked::Path(p) => self.open(p),
+                        dialog::Picked::Cancelled => {}
+                        dialog::Picked::Unavailable => {
+                            self.notice(
+                                format!(
+                                    "{} type the folder's path in the Collection field and press Open.",
+                                    dialog::UNAVAILABLE
+                                ),
+                                true,
+                            );
+                            self.focus_path = true;
+                        }
                     }
                 }
             }
@@ -543,17 +586,12 @@ impl ArtemoApp {
                 .on_hover_text("Choose a folder of paintings or a WikiArt root")
                 .clicked()
             {
-                let (tx, rx) = std::sync::mpsc::channel();
-                let ctx = ui.ctx().clone();
                 // The system dialog blocks its thread (xdg portal); the window keeps drawing.
-                std::thread::spawn(move || {
-                    let picked = rfd::FileDialog::new()
+                self.open_dialog = Some(dialog::spawn(ui.ctx(), (), || {
+                    rfd::FileDialog::new()
                         .set_title("Open a folder of paintings")
-                        .pick_folder();
-                    let _ = tx.send(picked);
-                    ctx.request_repaint();
-                });
-                self.open_dialog = Some(rx);
+                        .pick_folder()
+                }));
             }
             let recent = self.settings.recent.clone();
             ui.menu_button("Recent", |ui| {
@@ -656,18 +694,53 @@ impl ArtemoApp {
     }
 
     fn notices(&mut self, ui: &mut egui::Ui) {
+        let now = ui.input(|i| i.time);
+        // Information expires; errors wait for the user.
+        self.notices
+            .retain(|n| n.error || n.shown_at.is_none_or(|t| now - t < INFO_SECS));
         let mut dismiss = None;
-        for (i, n) in self.notices.iter().enumerate().rev().take(3) {
+        let n = self.notices.len();
+        for (i, note) in self
+            .notices
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .take(NOTICES_SHOWN)
+        {
+            let shown_at = *note.shown_at.get_or_insert(now);
+            if !note.error {
+                let left = (INFO_SECS - (now - shown_at)).max(0.0);
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_secs_f64(left + 0.05));
+            }
             ui.horizontal(|ui| {
-                let color = if n.error {
+                let color = if note.error {
                     Color32::from_rgb(0xCC, 0x66, 0x77)
                 } else {
                     ui.visuals().text_color()
                 };
-                ui.label(RichText::new(if n.error { "(!)" } else { "(i)" }).color(color));
-                ui.label(RichText::new(&n.text).color(color));
-                if ui.small_button("dismiss").clicked() {
+                if ui.small_button("×").on_hover_text("Dismiss").clicked() {
                     dismiss = Some(i);
+                }
+                ui.label(RichText::new(if note.error { "(!)" } else { "(i)" }).color(color));
+                let text = if note.count > 1 {
+                    format!("{} (×{})", note.text, note.count)
+                } else {
+                    note.text.clone()
+                };
+                ui.add(egui::Label::new(RichText::new(text).color(color)).truncate())
+                    .on_hover_text(note.text.as_str());
+            });
+        }
+        if n > NOTICES_SHOWN {
+            ui.horizontal(|ui| {
+                ui.label(
+                    RichText::new(format!("{} older notice(s)", n - NOTICES_SHOWN))
+                        .small()
+                        .weak(),
+                );
+                if ui.small_button("clear all").clicked() {
+                    self.notices.clear();
                 }
             });
         }
@@ -676,7 +749,7 @@ impl ArtemoApp {
         }
     }
 
-    fn grid(&mut self, ui: &mut egui::Ui) {
+    fn grid(&mut self, ui: &mut egui::Ui, width: f32) {
         let visible = self.visible();
         if visible.is_empty() {
             ui.centered_and_justified(|ui| {
@@ -690,7 +763,8 @@ impl ArtemoApp {
         }
         let cell = self.settings.thumb_size;
         let spacing = 8.0;
-        let cols = (((ui.available_width() + spacing) / (cell + spacing)).floor() as usize).max(1);
+        let width = width.min(ui.available_width());
+        let cols = (((width + spacing) / (cell + spacing)).floor() as usize).max(1);
         let rows = visible.len().div_ceil(cols);
         let row_h = cell + 22.0 + spacing;
         let mut clicked = None;
@@ -888,10 +962,7 @@ impl ArtemoApp {
                 ui.add_space(10.0);
                 ui.separator();
                 if let Some(n) = self.explain.ui(ui, &self.engine, &p.path) {
-                    self.notices.push(Notice {
-                        text: n,
-                        error: true,
-                    });
+                    self.notice(n, true);
                 }
                 if std::mem::take(&mut self.explain.want_models_tab) {
                     self.settings.tab = Tab::Models;
@@ -963,8 +1034,8 @@ impl ArtemoApp {
                     } else {
                         self.explain.pin(Some(dir));
                     }
-                    self.notices.push(Notice {
-                        text: format!(
+                    self.notice(
+                        format!(
                             "{} now uses {} {shown}",
                             if masks {
                                 "The Painting and Review tabs"
@@ -973,8 +1044,8 @@ impl ArtemoApp {
                             },
                             if masks { "EmoSEM" } else { "SEVLM" }
                         ),
-                        error: false,
-                    });
+                        false,
+                    );
                 }
                 Action::ModelsChanged => {
                     self.explain.relocate();
@@ -982,7 +1053,7 @@ impl ArtemoApp {
                     self.review.relocate();
                     self.map.relocate();
                 }
-                Action::Notice { text, error } => self.notices.push(Notice { text, error }),
+                Action::Notice { text, error } => self.notice(text, error),
             }
         }
     }
@@ -1217,6 +1288,12 @@ impl ArtemoApp {
         self.settings.tab
     }
 
+    /// Uses a trained checkpoint folder as the Train tab's "Use in Painting tab" does
+    /// (`masks`: EmoSEM, in the Painting and Review tabs; else SEVLM).
+    pub fn use_checkpoint(&mut self, masks: bool, dir: PathBuf) {
+        self.apply(vec![Action::UseCheckpoint { masks, dir }]);
+    }
+
     /// The EmoSEM weights folder the Painting tab uses, if any.
     pub fn mask_weights(&self) -> Option<&std::path::Path> {
         self.masks.weights_dir()
@@ -1270,8 +1347,11 @@ impl ArtemoApp {
                         let actions = sh.actions;
                         self.apply(actions);
                     } else {
+                        // The panel's width, before anything drawn could widen it: the
+                        // grid's columns never run under the detail panel.
+                        let width = ui.available_width();
                         self.browse_bar(ui);
-                        self.grid(ui);
+                        self.grid(ui, width);
                     }
                 });
             }

@@ -21,6 +21,7 @@ use artemo_engine::emosem::view::{self, MaskRuntime, ReviewPrediction};
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
 use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Vec2};
 
+use super::dialog::{self, Picked};
 use super::masks::{zoom_toolbar, ViewXform, PIXEL_TEXTURE};
 use super::panel::{Action, Component, Shared, Tab};
 use super::textures::LruCache;
@@ -61,6 +62,7 @@ enum Pending {
 struct Loaded {
     samples: Vec<ReviewSample>,
     missing: usize,
+    mismatched: usize,
     journal: ReviewJournal,
     recovery: Recovery,
 }
@@ -88,6 +90,9 @@ pub struct Review {
     source: Option<GroundTruth>,
     samples: Vec<ReviewSample>,
     missing: usize,
+    /// Paintings of the ground truth whose file name is in the collection but whose image
+    /// is not the annotated one.
+    mismatched: usize,
     preds: HashMap<ItemKey, ReviewPrediction>,
     states: BTreeMap<ItemKey, ItemState>,
     live_iou: HashMap<ItemKey, Option<f64>>,
@@ -104,13 +109,19 @@ pub struct Review {
     radius: f32,
     swipe: f32,
     xf: ViewXform,
-    dialog: Option<std::sync::mpsc::Receiver<(DialogFor, Option<PathBuf>)>>,
-    tried_default: bool,
+    dialog: Option<std::sync::mpsc::Receiver<(DialogFor, Picked)>>,
+    /// A path typed instead of using the system dialog (when none could open).
+    typed: Option<(DialogFor, String)>,
+    /// The collection the ground truth was matched to (its source and size): another one
+    /// opened reloads the ground truth.
+    opened_for: Option<(PathBuf, usize)>,
     needs_predictions: bool,
+    /// Prediction jobs of weights no longer used, to cancel.
+    stale: Vec<JobId>,
     queued: Vec<ReviewOp>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DialogFor {
     Apolo,
     Export(ExportFormat),
@@ -168,6 +179,24 @@ impl Review {
             self.slot = ModelSlot::new();
             self.preds.clear();
             self.live_iou.clear();
+            // The running predictions are of the old weights: cancel them (next frame,
+            // with the engine at hand) and predict again with the new ones at once.
+            let old: Vec<JobId> = self
+                .pending
+                .iter()
+                .filter(|(_, p)| **p == Pending::Predictions)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in old {
+                self.pending.remove(&id);
+                self.stale.push(id);
+            }
+            self.progress = None;
+            if let Some(c) = self.current.as_mut() {
+                c.pred = None;
+                c.pred_tex = None;
+            }
+            self.needs_predictions = true;
         }
     }
 
@@ -190,6 +219,7 @@ impl Review {
             source: None,
             samples: Vec::new(),
             missing: 0,
+            mismatched: 0,
             preds: HashMap::new(),
             states: BTreeMap::new(),
             live_iou: HashMap::new(),
@@ -207,8 +237,10 @@ impl Review {
             swipe: 0.5,
             xf: ViewXform::new(),
             dialog: None,
-            tried_default: false,
+            typed: None,
+            opened_for: None,
             needs_predictions: false,
+            stale: Vec::new(),
             queued: Vec::new(),
         }
     }
@@ -233,6 +265,10 @@ impl Review {
         self.pending
             .retain(|_, p| !matches!(p, Pending::GroundTruth | Pending::Predictions));
         self.samples.clear();
+        self.missing = 0;
+        self.mismatched = 0;
+        self.status = None;
+        self.opened_for = Some((collection.source.clone(), collection.paintings.len()));
         self.preds.clear();
         self.states.clear();
         self.live_iou.clear();
@@ -244,12 +280,12 @@ impl Review {
         let session = sessions_dir().join(gt.tag());
         let job = Box::new(move |ctx: &artemo_engine::worker::JobContext| {
             ctx.progress(0.0, "reading the ground truth");
-            let (samples, missing) =
-                rv::load_ground_truth(&gt, &collection, &|| ctx.is_cancelled())?;
+            let found = rv::load_ground_truth(&gt, &collection, &|| ctx.is_cancelled())?;
             let (journal, recovery) = ReviewJournal::open(&session)?;
             Ok(JobOutput::Any(Box::new(Loaded {
-                samples,
-                missing,
+                samples: found.samples,
+                missing: found.missing,
+                mismatched: found.mismatched,
                 journal,
                 recovery,
             })))
@@ -546,11 +582,24 @@ impl Review {
 
     fn poll_dialog(&mut self, shared: &mut Shared) {
         let Some(rx) = &self.dialog else { return };
-        let Ok((what, path)) = rx.try_recv() else {
+        let Ok((what, picked)) = rx.try_recv() else {
             return;
         };
         self.dialog = None;
-        let Some(path) = path else { return };
+        match picked {
+            Picked::Path(path) => self.picked(shared, what, path),
+            Picked::Cancelled => {}
+            Picked::Unavailable => {
+                shared.notice(
+                    format!("{} type the path below instead.", dialog::UNAVAILABLE),
+                    true,
+                );
+                self.typed = Some((what, String::new()));
+            }
+        }
+    }
+
+    fn picked(&mut self, shared: &mut Shared, what: DialogFor, path: PathBuf) {
         match what {
             DialogFor::Apolo => self.open_source(
                 shared,
@@ -567,23 +616,52 @@ impl Review {
         if self.dialog.is_some() {
             return;
         }
-        let (tx, rx) = std::sync::mpsc::channel();
-        let ctx = ctx.clone();
-        // The system dialog runs on its own thread so the window keeps drawing.
-        std::thread::spawn(move || {
-            let picked = match what {
-                DialogFor::Apolo => rfd::FileDialog::new()
-                    .set_title("APOLO apolo.json (maps in apolo_pixel_map/ beside it)")
-                    .add_filter("APOLO", &["json"])
-                    .pick_file(),
-                DialogFor::Export(_) => rfd::FileDialog::new()
-                    .set_title("Export the reviewed masks to")
-                    .pick_folder(),
+        self.dialog = Some(dialog::spawn(ctx, what, move || match what {
+            DialogFor::Apolo => rfd::FileDialog::new()
+                .set_title("APOLO apolo.json (maps in apolo_pixel_map/ beside it)")
+                .add_filter("APOLO", &["json"])
+                .pick_file(),
+            DialogFor::Export(_) => rfd::FileDialog::new()
+                .set_title("Export the reviewed masks to")
+                .pick_folder(),
+        }));
+    }
+
+    /// The path field shown when the system dialog could not open.
+    fn typed_path(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+        let Some((what, text)) = &mut self.typed else {
+            return;
+        };
+        let what = *what;
+        let mut go = false;
+        let mut close = false;
+        ui.horizontal_wrapped(|ui| {
+            let label = ui.label(match what {
+                DialogFor::Apolo => "apolo.json:",
+                DialogFor::Export(_) => "export to folder:",
+            });
+            let edit = ui
+                .add(
+                    egui::TextEdit::singleline(text)
+                        .desired_width(360.0)
+                        .hint_text("a path on this computer"),
+                )
+                .labelled_by(label.id);
+            let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let verb = match what {
+                DialogFor::Apolo => "Open",
+                DialogFor::Export(_) => "Export",
             };
-            let _ = tx.send((what, picked));
-            ctx.request_repaint();
+            go = ui.button(verb).clicked() || enter;
+            close = ui.small_button("Cancel").clicked();
         });
-        self.dialog = Some(rx);
+        if go && !text.trim().is_empty() {
+            let path = artemo_engine::resolve_shown(text.trim());
+            self.typed = None;
+            self.picked(shared, what, path);
+        } else if close {
+            self.typed = None;
+        }
     }
 
     fn export(&mut self, shared: &mut Shared, format: ExportFormat, out: PathBuf) {
@@ -621,13 +699,23 @@ impl Review {
     pub fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let ctx = ui.ctx().clone();
         self.poll_dialog(shared);
-        if !self.tried_default && shared.collection.is_some() {
-            self.tried_default = true;
-            if let Some(a) = artemo_engine::find_assets() {
-                let json = a.join("annotations/stimuli.json");
-                if json.is_file() {
-                    self.open_source(shared, GroundTruth::Stimuli { json });
-                }
+        for id in self.stale.drain(..) {
+            shared.engine.cancel(id);
+        }
+        // The ground truth follows the open collection (the shipped regions at first).
+        let now = shared
+            .collection
+            .map(|c| (c.source.clone(), c.paintings.len()));
+        if now.is_some() && now != self.opened_for {
+            self.opened_for = now;
+            let gt = self.source.clone().or_else(|| {
+                artemo_engine::find_assets()
+                    .map(|a| a.join("annotations/stimuli.json"))
+                    .filter(|j| j.is_file())
+                    .map(|json| GroundTruth::Stimuli { json })
+            });
+            if let Some(gt) = gt {
+                self.open_source(shared, gt);
             }
         }
         if std::mem::take(&mut self.needs_predictions) {
@@ -639,6 +727,7 @@ impl Review {
         }
         self.ensure_current(&ctx, shared);
         self.top_bar(ui, shared);
+        self.typed_path(ui, shared);
         if let Some(e) = &self.error {
             ui.colored_label(FAIL, e);
         }
@@ -648,8 +737,8 @@ impl Review {
                     ui.spinner();
                     ui.label("Reading the ground truth…");
                 });
-            } else if self.source.is_some() {
-                ui.label("No ground-truth region matches a painting of the open collection.");
+            } else if let Some(src) = self.source.clone() {
+                self.no_ground_truth(ui, shared, src);
             } else {
                 ui.label(
                     "Open ground truth to review: Artemo's stimulus regions or an APOLO root.",
@@ -660,6 +749,42 @@ impl Review {
         self.item_bar(ui, shared);
         ui.separator();
         self.canvas(ui, shared);
+    }
+
+    /// What the tab says when the ground truth covers no painting of the open collection.
+    fn no_ground_truth(&mut self, ui: &mut egui::Ui, shared: &mut Shared, src: GroundTruth) {
+        ui.add_space(8.0);
+        ui.label(RichText::new("No ground truth for this collection.").strong());
+        let mut why = format!(
+            "{} annotates other paintings: none of this collection's paintings is one of them",
+            src.describe()
+        );
+        if self.mismatched > 0 {
+            why.push_str(&format!(
+                " ({} file names match annotated paintings, but the images differ from the annotated ones)",
+                self.mismatched
+            ));
+        }
+        why.push('.');
+        ui.label(why);
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .button("Open APOLO…")
+                .on_hover_text("apolo.json with its apolo_pixel_map/ folder, for WikiArt paintings")
+                .clicked()
+            {
+                self.dialog(ui.ctx(), DialogFor::Apolo);
+            }
+            if let Some(shipped) = artemo_engine::default_collection() {
+                if ui
+                    .button("Open the shipped collection")
+                    .on_hover_text("The 267 paintings Artemo's stimulus regions annotate")
+                    .clicked()
+                {
+                    shared.actions.push(Action::OpenCollection(shipped));
+                }
+            }
+        });
     }
 
     fn top_bar(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
@@ -1262,12 +1387,19 @@ impl Component for Review {
                             let l = *l;
                             self.samples = l.samples;
                             self.missing = l.missing;
+                            self.mismatched = l.mismatched;
                             self.states = l.journal.state().clone();
                             let mut msg = format!(
                                 "{} regions; decisions autosaved in {}",
                                 self.samples.len(),
                                 artemo_engine::shown_path(l.journal.dir())
                             );
+                            if l.mismatched > 0 {
+                                msg.push_str(&format!(
+                                    "; {} paintings left out: their images are not the annotated ones",
+                                    l.mismatched
+                                ));
+                            }
                             if self.missing > 0 {
                                 msg.push_str(&format!(
                                     "; {} paintings of the ground truth are not in the open collection",

@@ -371,21 +371,39 @@ impl Engine {
                         if q.cancel.load(Ordering::Relaxed) {
                             send(EventKind::Cancelled);
                         } else {
-                            send(EventKind::Started { name: q.cmd.name() });
+                            let name = q.cmd.name();
+                            tracing::debug!(job = q.id, lane = ?lane, "{name}: started");
+                            send(EventKind::Started { name: name.clone() });
                             let cmd = q.cmd;
                             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
                                 pool.install(|| run(cmd, &ctx))
                             }));
+                            let secs = ctx.started.elapsed().as_secs_f64();
                             let kind = match outcome {
-                                Ok(Ok(out)) => EventKind::Done(out),
-                                Ok(Err(Error::Cancelled)) => EventKind::Cancelled,
-                                Ok(Err(e)) => EventKind::Failed(e.to_string()),
+                                Ok(Ok(out)) => {
+                                    tracing::debug!(job = q.id, secs, "{name}: done");
+                                    EventKind::Done(out)
+                                }
+                                Ok(Err(Error::Cancelled)) => {
+                                    tracing::debug!(job = q.id, secs, "{name}: cancelled");
+                                    EventKind::Cancelled
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::error!(
+                                        job = q.id,
+                                        secs,
+                                        "{name}: failed: {}",
+                                        cause_chain(&e)
+                                    );
+                                    EventKind::Failed(e.to_string())
+                                }
                                 Err(panic) => {
                                     let msg = panic
                                         .downcast_ref::<&str>()
                                         .map(|s| s.to_string())
                                         .or_else(|| panic.downcast_ref::<String>().cloned())
                                         .unwrap_or_else(|| "unknown panic".into());
+                                    tracing::error!(job = q.id, secs, "{name}: panicked: {msg}");
                                     EventKind::Failed(format!("internal error (panic): {msg}"))
                                 }
                             };
@@ -556,6 +574,23 @@ fn run(cmd: Command, ctx: &JobContext) -> Result<JobOutput> {
         Command::LoadAnnotations { path } => Ok(JobOutput::Annotations(read_artemis(&path)?)),
         Command::Run { job, .. } => job(ctx),
     }
+}
+
+/// An error with its sources, `outer: inner: ...` (for the log; the window shows the
+/// outer message).
+pub fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let m = s.to_string();
+        // thiserror messages often repeat their source's text already.
+        if !out.contains(&m) {
+            out.push_str(": ");
+            out.push_str(&m);
+        }
+        src = s.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use artemo::gui::ArtemoApp;
@@ -15,14 +16,73 @@ use artemo_engine::worker::EngineConfig;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 
+/// Set (to 1) where snapshots must be taken, never skipped (CI: `.ci/run`).
+pub const REQUIRE_GPU: &str = "ARTEMO_REQUIRE_GPU_SNAPSHOTS";
+
+/// Whether snapshots can be rendered here: a wgpu adapter (Mesa's lavapipe on CI) was
+/// found, checked once per test binary. Without one, snapshot tests still drive the
+/// window and check what they assert, skip only the images, and say why on stderr;
+/// with `ARTEMO_REQUIRE_GPU_SNAPSHOTS=1` a missing adapter fails them instead.
+pub fn gpu() -> bool {
+    static FOUND: OnceLock<Result<(), String>> = OnceLock::new();
+    let found = FOUND.get_or_init(|| {
+        // kittest's own setup, as `.wgpu()` uses it; it panics when no adapter answers.
+        std::panic::catch_unwind(|| {
+            drop(egui_kittest::wgpu::create_render_state(
+                egui_kittest::wgpu::default_wgpu_setup(),
+                Default::default(),
+            ))
+        })
+        .map_err(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "no wgpu adapter".into())
+        })
+    });
+    match found {
+        Ok(()) => true,
+        Err(why) => {
+            let required = std::env::var(REQUIRE_GPU).is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "{REQUIRE_GPU}=1 but no GPU adapter renders snapshots: {why} \
+                 (install mesa-vulkan-drivers and libvulkan1)"
+            );
+            // Straight to stderr: libtest captures `eprintln!` of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED snapshot: no GPU adapter renders snapshots here ({why}); \
+                 install Mesa lavapipe (mesa-vulkan-drivers, libvulkan1) to compare them, \
+                 {REQUIRE_GPU}=1 makes this an error"
+            );
+            false
+        }
+    }
+}
+
+/// `h.snapshot(name)` where snapshots can be rendered (see [`gpu`]); otherwise the reason
+/// it is skipped is printed.
+pub fn snapshot<S>(h: &mut Harness<'_, S>, name: &str) {
+    if gpu() {
+        h.snapshot(name);
+    }
+}
+
 /// The harness over the app.
 pub type H<'a> = Harness<'a, Option<ArtemoApp>>;
 
 /// A models folder holding only a tiny (untrained, seeded) EmoSEM, where the demo kit
 /// would install it.
 pub fn tiny_emosem(root: &Path) {
-    let assets = artemo_engine::find_assets().expect("assets/");
     std::fs::write(root.join("MODELS.toml"), "").unwrap();
+    tiny_emosem_at(&root.join("demo/emosem"), 11);
+}
+
+/// A tiny (untrained) EmoSEM checkpoint folder at `dir`, initialised with `seed`.
+pub fn tiny_emosem_at(dir: &Path, seed: u64) {
+    let assets = artemo_engine::find_assets().expect("assets/");
     let mut cfg = EmosemConfig::small(
         Paradigm::Multi,
         4,
@@ -34,7 +94,7 @@ pub fn tiny_emosem(root: &Path) {
     cfg.explainer.n_head = 2;
     cfg.prefix_hidden = 16;
     cfg.max_explanation_tokens = 5;
-    write_initial_model(&cfg, &assets, &root.join("demo/emosem"), 11).unwrap();
+    write_initial_model(&cfg, &assets, dir, seed).unwrap();
 }
 
 /// The app on the shipped collection (one compute thread, no frame-time readout),
@@ -51,7 +111,7 @@ pub fn app_on(collection: Option<PathBuf>, size: [f32; 2], wgpu: bool) -> H<'sta
         // A few hundred pixels of antialiasing noise between runs are tolerated.
         .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
         .with_size(size);
-    if wgpu {
+    if wgpu && gpu() {
         b = b.wgpu();
     }
     b.build_ui_state(

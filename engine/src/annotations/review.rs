@@ -17,7 +17,7 @@
 //! unreadable line before the last is an error naming the file and line.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -356,27 +356,86 @@ pub struct ReviewSample {
     pub gt: CocoRle,
 }
 
-/// The samples of `gt` whose painting is in `collection`, sorted by painting and emotion,
-/// and how many were left out because their painting is not in the collection.
+/// What [`load_ground_truth`] found in the open collection.
+#[derive(Debug, Clone, Default)]
+pub struct GroundTruthMatch {
+    /// The samples whose painting is in the collection, sorted by painting and emotion.
+    pub samples: Vec<ReviewSample>,
+    /// Paintings of the ground truth absent from the collection (no painting of that id).
+    pub missing: usize,
+    /// Paintings of the ground truth whose id is in the collection but whose image is not
+    /// the one annotated (its sha256 differs from the shipped manifest's): left out.
+    pub mismatched: usize,
+}
+
+/// The sha256 of each shipped painting by id, from the manifest beside the stimulus
+/// regions (`<assets>/paintings/aic/paintings.csv` for `<assets>/annotations/stimuli.json`);
+/// `None` when there is no such manifest (then paintings are matched by id alone).
+fn shipped_hashes(stimuli_json: &Path) -> Result<Option<HashMap<String, String>>> {
+    let Some(assets) = stimuli_json.parent().and_then(Path::parent) else {
+        return Ok(None);
+    };
+    let manifest = assets.join("paintings/aic/paintings.csv");
+    if !manifest.is_file() {
+        return Ok(None);
+    }
+    let c = Collection::open_manifest(&manifest)?;
+    Ok(Some(
+        c.paintings
+            .into_iter()
+            .filter_map(|p| Some((p.id, p.sha256?.to_ascii_lowercase())))
+            .collect(),
+    ))
+}
+
+/// The samples of `gt` whose painting is in `collection`: matched by painting id and, for
+/// Artemo's stimulus regions, by the image's sha256 against the shipped manifest (a
+/// collection that reuses the shipped file names for other pictures gets no ground truth).
 pub fn load_ground_truth(
     gt: &GroundTruth,
     collection: &Collection,
     cancelled: &dyn Fn() -> bool,
-) -> Result<(Vec<ReviewSample>, usize)> {
+) -> Result<GroundTruthMatch> {
     let mut out = Vec::new();
     let mut missing = 0usize;
+    let mut mismatched = 0usize;
     let index_of = |id: &str| collection.paintings.iter().position(|p| p.id == id);
     match gt {
         GroundTruth::Stimuli { json } => {
+            let expected = shipped_hashes(json)?;
+            // Per painting index: whether its image is the annotated one.
+            let mut same: HashMap<usize, bool> = HashMap::new();
+            let mut counted = HashSet::new();
             for s in read_stimuli(json)? {
                 if cancelled() {
                     return Err(Error::Cancelled);
                 }
                 let Some(i) = index_of(&s.painting) else {
-                    missing += 1;
+                    if counted.insert(s.painting.clone()) {
+                        missing += 1;
+                    }
                     continue;
                 };
                 let p = &collection.paintings[i];
+                if let Some(expected) = &expected {
+                    let ok = match same.get(&i) {
+                        Some(ok) => *ok,
+                        None => {
+                            let ok = match expected.get(&s.painting) {
+                                Some(want) => crate::manifest::sha256_file(&p.path)? == *want,
+                                None => false,
+                            };
+                            same.insert(i, ok);
+                            if !ok {
+                                mismatched += 1;
+                            }
+                            ok
+                        }
+                    };
+                    if !ok {
+                        continue;
+                    }
+                }
                 let (w, h) = match (p.width, p.height) {
                     (Some(w), Some(h)) => (w, h),
                     _ => image::image_dimensions(&p.path)
@@ -427,7 +486,11 @@ pub fn load_ground_truth(
         }
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok((out, missing))
+    Ok(GroundTruthMatch {
+        samples: out,
+        missing,
+        mismatched,
+    })
 }
 
 /// What [`export`] writes.
@@ -658,14 +721,34 @@ mod tests {
     }
 
     #[test]
+    fn stimuli_ground_truth_needs_the_annotated_image_not_only_its_id() {
+        let assets = crate::find_assets().expect("assets");
+        let dir = tempfile::tempdir().unwrap();
+        let aic = assets.join("paintings/aic");
+        // 100342 (Saint Francis) is a copy of another painting here; 100343 is itself.
+        std::fs::copy(aic.join("100344.jpg"), dir.path().join("100342.jpg")).unwrap();
+        std::fs::copy(aic.join("100343.jpg"), dir.path().join("100343.jpg")).unwrap();
+        let c = Collection::open_folder(dir.path()).unwrap();
+        let gt = GroundTruth::Stimuli {
+            json: assets.join("annotations/stimuli.json"),
+        };
+        let found = load_ground_truth(&gt, &c, &|| false).unwrap();
+        assert_eq!(found.mismatched, 1);
+        assert!(!found.samples.is_empty());
+        assert!(found.samples.iter().all(|s| s.key.painting == "100343"));
+    }
+
+    #[test]
     fn stimuli_ground_truth_and_every_export_format() {
         let assets = crate::find_assets().expect("assets");
         let c = Collection::open_manifest(&assets.join("paintings/aic/paintings.csv")).unwrap();
         let gt = GroundTruth::Stimuli {
             json: assets.join("annotations/stimuli.json"),
         };
-        let (samples, missing) = load_ground_truth(&gt, &c, &|| false).unwrap();
+        let found = load_ground_truth(&gt, &c, &|| false).unwrap();
+        let (samples, missing) = (found.samples, found.missing);
         assert_eq!(missing, 0);
+        assert_eq!(found.mismatched, 0);
         assert_eq!(samples.len(), 796);
         assert!(samples.windows(2).all(|w| w[0].key < w[1].key));
         let first = &samples[0];
