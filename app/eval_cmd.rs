@@ -118,7 +118,6 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
             out.display()
         );
     }
-    artemo_engine::error::clean_stale_temps(out);
     let assets = artemo_engine::find_assets()
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let models = artemo_engine::find_models();
