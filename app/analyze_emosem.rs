@@ -115,9 +115,10 @@ pub fn run(
         bail!("unexpected engine result");
     };
     let size = |k: &str| {
-        v[k].as_array()
-            .map(|a| format!("{}x{}", a[0], a.get(1).unwrap_or(&serde_json::Value::Null)))
-            .unwrap_or_else(|| "?".into())
+        match v[k].as_array().map(|a| a.as_slice()) {
+            Some([w, h]) => format!("{w}x{h}"),
+            _ => "?".into(),
+        }
     };
     let (image_size, map_size) = (size("image_size"), size("map_size"));
     if image_size == map_size {
