@@ -46,10 +46,10 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     sample: bool,
     /// Nucleus probability mass, in (0, 1].
-    #[arg(long, default_value_t = 0.9, value_parser = parse_top_p)]
+    #[arg(long, default_value_t = 0.9, value_parser = parse_top_p, allow_negative_numbers = true)]
     top_p: f32,
     /// Sampling temperature, a finite number above 0.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_temperature)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_temperature, allow_negative_numbers = true)]
     temperature: f32,
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
@@ -128,7 +128,7 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     let mut warnings = Vec::new();
     for img in &args.images {
         crate::cli::require_image_file(img)?;
-        warnings.extend(crate::cli::image_warnings(img)?);
+        warnings.push(crate::cli::image_warnings(img)?);
     }
     let decoding = if args.sample {
         Decoding::Nucleus {
@@ -192,8 +192,13 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     )?;
     if json {
         if let JobOutput::Json(mut v) = out {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("warnings".into(), serde_json::json!(warnings));
+            // One analysis per image, each with its image's warnings (a truncated file).
+            if let Some(a) = v.as_array_mut() {
+                for (analysis, w) in a.iter_mut().zip(&warnings) {
+                    if let Some(o) = analysis.as_object_mut() {
+                        o.insert("warnings".into(), serde_json::json!(w));
+                    }
+                }
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
         }

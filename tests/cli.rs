@@ -336,7 +336,10 @@ fn truncated_jpeg_is_reported_and_a_folder_is_not_an_image() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("warning:") && err.contains("truncated JPEG"), "{err}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["warnings"][0].as_str().unwrap().contains("truncated"), "{v}");
+    assert!(
+        v[0]["warnings"][0].as_str().unwrap().contains("truncated"),
+        "{v}"
+    );
 
     let out = artemo().arg("analyze").arg(&dir).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
