@@ -84,7 +84,9 @@ fn parse_top_p(s: &str) -> Result<f32, String> {
     if v > 0.0 && v <= 1.0 {
         Ok(v)
     } else {
-        Err(format!("{v} is outside (0, 1]: top-p is a probability mass"))
+        Err(format!(
+            "{v} is outside (0, 1]: top-p is a probability mass"
+        ))
     }
 }
 
@@ -93,7 +95,9 @@ fn parse_temperature(s: &str) -> Result<f32, String> {
     if v > 0.0 && v <= 100.0 {
         Ok(v)
     } else {
-        Err(format!("{v} is outside (0, 100]: the temperature divides the logits"))
+        Err(format!(
+            "{v} is outside (0, 100]: the temperature divides the logits"
+        ))
     }
 }
 

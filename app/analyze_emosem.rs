@@ -114,11 +114,9 @@ pub fn run(
     let JobOutput::Json(v) = res else {
         bail!("unexpected engine result");
     };
-    let size = |k: &str| {
-        match v[k].as_array().map(|a| a.as_slice()) {
-            Some([w, h]) => format!("{w}x{h}"),
-            _ => "?".into(),
-        }
+    let size = |k: &str| match v[k].as_array().map(|a| a.as_slice()) {
+        Some([w, h]) => format!("{w}x{h}"),
+        _ => "?".into(),
     };
     let (image_size, map_size) = (size("image_size"), size("map_size"));
     if image_size == map_size {

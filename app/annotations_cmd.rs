@@ -69,7 +69,10 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
         AnnotationsCmd::Split { seed, out } => {
             let target = crate::cli::output_path(out.as_deref(), "annotations/SPLITS.csv")?;
             if target.is_dir() {
-                return Err(anyhow!("{}: is a folder; give a file name", target.display()));
+                return Err(anyhow!(
+                    "{}: is a folder; give a file name",
+                    target.display()
+                ));
             }
             let rows = read_artemis(&dir.join("artemo-aic.csv"))?;
             let hist = histograms(&rows);

@@ -450,7 +450,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let mut manifests = vec![(Manifest::load(&root.join("MODELS.toml"))?, root.clone())];
             for dir in [root.clone(), user_models] {
                 let local = dir.join("LOCAL.toml");
-                if local.is_file() && !manifests.iter().any(|(_, r)| r.join("LOCAL.toml") == local) {
+                if local.is_file() && !manifests.iter().any(|(_, r)| r.join("LOCAL.toml") == local)
+                {
                     manifests.push((Manifest::load(&local)?, dir));
                 }
             }

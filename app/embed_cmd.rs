@@ -136,7 +136,11 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             doubtful
                 .iter()
                 .cloned()
-                .chain(coll.problems.iter().map(|p| format!("{}: {}", p.path.display(), p.message)))
+                .chain(
+                    coll.problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.path.display(), p.message))
+                )
                 .collect::<Vec<_>>()
                 .join("; ")
         );

@@ -156,7 +156,10 @@ fn models_import_validates_and_lists_the_new_model() {
         "{stdout}"
     );
     // Installed in the user's models folder, not in the models folder found.
-    assert!(data.path().join("models/tiny-gpt2/model.safetensors").is_file());
+    assert!(data
+        .path()
+        .join("models/tiny-gpt2/model.safetensors")
+        .is_file());
     assert!(!d.path().join("tiny-gpt2").exists());
     let out = artemo()
         .env("ARTEMO_MODELS", d.path())
@@ -200,7 +203,14 @@ fn train_demo_refuses_the_shipped_kit_without_overwrite_shipped() {
     let t = std::time::Instant::now();
     // Explicitly, and by default when the user data folder would resolve into models/.
     for args in [
-        vec!["train", "--preset", "demo", "--quick", "--out", "models/demo"],
+        vec![
+            "train",
+            "--preset",
+            "demo",
+            "--quick",
+            "--out",
+            "models/demo",
+        ],
         vec!["train", "pacl", "--quick", "--out", "models/pacl-new"],
         vec!["train", "ea-classifier", "--out", "models/ea-minilm"],
     ] {
@@ -212,7 +222,8 @@ fn train_demo_refuses_the_shipped_kit_without_overwrite_shipped() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(
-            err.contains("refusing to write into the shipped") && err.contains("--overwrite-shipped"),
+            err.contains("refusing to write into the shipped")
+                && err.contains("--overwrite-shipped"),
             "{err}"
         );
     }
@@ -240,7 +251,11 @@ fn annotations_split_leaves_the_shipped_splits_alone() {
         .args(["annotations", "split", "--seed", "7"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(data.path().join("annotations/SPLITS.csv").is_file());
     assert_eq!(sha(&shipped), before);
     let out = with_data(data.path())
@@ -324,17 +339,34 @@ fn truncated_jpeg_is_reported_and_a_folder_is_not_an_image() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("cut.jpg") && stdout.contains("truncated"), "{stdout}");
+    assert!(
+        stdout.contains("cut.jpg") && stdout.contains("truncated"),
+        "{stdout}"
+    );
 
-    let out = artemo().args(["--strict", "analyze"]).arg(&cut).output().unwrap();
+    let out = artemo()
+        .args(["--strict", "analyze"])
+        .arg(&cut)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("truncated JPEG") && err.contains("--strict"), "{err}");
+    assert!(
+        err.contains("truncated JPEG") && err.contains("--strict"),
+        "{err}"
+    );
 
-    let out = artemo().args(["analyze", "--json"]).arg(&cut).output().unwrap();
+    let out = artemo()
+        .args(["analyze", "--json"])
+        .arg(&cut)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains("warning:") && err.contains("truncated JPEG"), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("truncated JPEG"),
+        "{err}"
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         v[0]["warnings"][0].as_str().unwrap().contains("truncated"),

@@ -135,7 +135,11 @@ pub fn env_dir_problems() -> Vec<String> {
             Some(format!(
                 "{env}={}: the folder has no {marker}, so it is not an Artemo {} folder",
                 p.display(),
-                if env == "ARTEMO_ASSETS" { "assets" } else { "models" }
+                if env == "ARTEMO_ASSETS" {
+                    "assets"
+                } else {
+                    "models"
+                }
             ))
         } else {
             None
@@ -186,15 +190,22 @@ pub fn user_data_dir() -> Option<PathBuf> {
 /// Commands refuse to write there unless told to explicitly (`--overwrite-shipped`).
 pub fn is_shipped(p: &Path) -> bool {
     let p = if p.is_relative() {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     } else {
         p.to_path_buf()
     };
     let existing = p.ancestors().find(|a| a.exists()).map(Path::to_path_buf);
-    [find_assets(), find_models()].into_iter().flatten().any(|root| {
-        strip_root(&p, &root).is_some()
-            || existing.as_deref().is_some_and(|e| strip_root(e, &root).is_some())
-    })
+    [find_assets(), find_models()]
+        .into_iter()
+        .flatten()
+        .any(|root| {
+            strip_root(&p, &root).is_some()
+                || existing
+                    .as_deref()
+                    .is_some_and(|e| strip_root(e, &root).is_some())
+        })
 }
 
 /// The shipped painting collection's manifest, if the assets are found.

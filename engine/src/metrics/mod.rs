@@ -468,7 +468,11 @@ mod tests {
         assert!(t.elapsed().as_secs() < 30, "{:?}", t.elapsed());
         assert_eq!(r.truncated.hypotheses, 1);
         assert_eq!(r.truncated.references, 1);
-        assert!(r.notes.iter().any(|n| n.contains("truncated")), "{:?}", r.notes);
+        assert!(
+            r.notes.iter().any(|n| n.contains("truncated")),
+            "{:?}",
+            r.notes
+        );
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["truncated"]["max_words"], MAX_WORDS);
     }

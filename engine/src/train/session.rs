@@ -476,7 +476,9 @@ mod tests {
         assert!(d.ends_with("runs/sevlm"), "{}", d.display());
         assert!(!crate::is_shipped(&d));
         let models = crate::find_models().unwrap();
-        let e = check_output_dir(&models.join("my-run"), &[]).unwrap_err().to_string();
+        let e = check_output_dir(&models.join("my-run"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("shipped"), "{e}");
     }
 
