@@ -302,9 +302,17 @@ impl Collection {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
+                    // The csv crate counts records from 0 with the header; say rows only.
+                    let message = match e.kind() {
+                        csv::ErrorKind::Utf8 { err, .. } => format!(
+                            "row {row}, field {}: not valid UTF-8 (save the manifest as UTF-8)",
+                            err.field() + 1
+                        ),
+                        _ => format!("row {row}: {e}"),
+                    };
                     problems.push(Problem {
                         path: csv_path.to_path_buf(),
-                        message: format!("row {row}: {e}"),
+                        message,
                     });
                     continue;
                 }

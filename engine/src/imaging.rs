@@ -40,6 +40,9 @@ pub fn load_image(path: &Path) -> Result<DynamicImage> {
 
 /// Decodes image bytes; `path` names the source in errors.
 pub fn decode_image(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
+    if bytes.is_empty() {
+        return Err(Error::image(path, "empty file (0 bytes)"));
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::image(path, e.to_string()))?;
@@ -91,6 +94,9 @@ pub fn check_image_file(path: &Path) -> Result<ImageCheck> {
         return Err(Error::image(path, "is a folder, not an image file"));
     }
     let bytes = read_file(path)?;
+    if bytes.is_empty() {
+        return Err(Error::image(path, "empty file (0 bytes)"));
+    }
     let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| Error::image(path, e.to_string()))?;
