@@ -45,11 +45,11 @@ pub struct AnalyzeArgs {
     /// Nucleus sampling instead of greedy decoding.
     #[arg(long)]
     sample: bool,
-    /// Nucleus probability mass.
-    #[arg(long, default_value_t = 0.9)]
+    /// Nucleus probability mass, in (0, 1].
+    #[arg(long, default_value_t = 0.9, value_parser = parse_top_p, allow_negative_numbers = true)]
     top_p: f32,
-    /// Sampling temperature.
-    #[arg(long, default_value_t = 1.0)]
+    /// Sampling temperature, a finite number above 0.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_temperature, allow_negative_numbers = true)]
     temperature: f32,
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
@@ -58,14 +58,47 @@ pub struct AnalyzeArgs {
     /// code and the evaluation).
     #[arg(long)]
     block_repeats: bool,
-    /// Generated tokens at most.
-    #[arg(long, default_value_t = 25)]
-    max_tokens: usize,
+    /// Generated tokens at most (1 to 1000).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_tokens: u16,
     /// Print JSON (the analyses) instead of text.
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     emosem: crate::analyze_emosem::EmosemArgs,
+}
+
+fn parse_f32(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !v.is_finite() {
+        return Err(format!("`{s}` is not a finite number"));
+    }
+    Ok(v)
+}
+
+fn parse_top_p(s: &str) -> Result<f32, String> {
+    let v = parse_f32(s)?;
+    if v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is outside (0, 1]: top-p is a probability mass"
+        ))
+    }
+}
+
+fn parse_temperature(s: &str) -> Result<f32, String> {
+    let v = parse_f32(s)?;
+    if v > 0.0 && v <= 100.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} is outside (0, 100]: the temperature divides the logits"
+        ))
+    }
 }
 
 /// Runs `artemo analyze`.
@@ -93,15 +126,15 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
             )
         })?,
     };
+    if args.reference.is_none() {
+        artemo_engine::models::registry::expect_kind(&dir, "sevlm", "--weights")?;
+    }
+    let mut warnings = Vec::new();
     for img in &args.images {
-        if !img.is_file() {
-            return Err(anyhow!("{}: no such image file", img.display()));
-        }
+        crate::cli::require_image_file(img)?;
+        warnings.push(crate::cli::image_warnings(img)?);
     }
     let decoding = if args.sample {
-        if !(args.top_p > 0.0 && args.top_p <= 1.0) {
-            return Err(anyhow!("--top-p must be in (0, 1], got {}", args.top_p));
-        }
         Decoding::Nucleus {
             top_p: args.top_p,
             temperature: args.temperature,
@@ -112,7 +145,7 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     };
     let opts = DecodeOptions {
         decoding,
-        max_tokens: args.max_tokens,
+        max_tokens: usize::from(args.max_tokens),
         ignore_end: false,
         block_repeats: args.block_repeats,
     };
@@ -162,7 +195,15 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
         },
     )?;
     if json {
-        if let JobOutput::Json(v) = out {
+        if let JobOutput::Json(mut v) = out {
+            // One analysis per image, each with its image's warnings (a truncated file).
+            if let Some(a) = v.as_array_mut() {
+                for (analysis, w) in a.iter_mut().zip(&warnings) {
+                    if let Some(o) = analysis.as_object_mut() {
+                        o.insert("warnings".into(), serde_json::json!(w));
+                    }
+                }
+            }
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
     }

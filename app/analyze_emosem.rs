@@ -62,9 +62,15 @@ pub fn run(
         }
         None => Vec::new(),
     };
-    if !image.is_file() {
-        bail!("{}: no such image", image.display());
+    crate::cli::require_image_file(image)?;
+    artemo_engine::models::registry::expect_kind(&model, "emosem", "--weights")?;
+    if let Some(out) = &args.out {
+        crate::cli::check_writable(out)?;
+        if out.exists() && !out.is_dir() {
+            bail!("--out {}: exists and is not a folder", out.display());
+        }
     }
+    let warnings = crate::cli::image_warnings(image)?;
     let req = AnalyzeRequest {
         model,
         image: image.to_path_buf(),
@@ -108,6 +114,36 @@ pub fn run(
     let JobOutput::Json(v) = res else {
         bail!("unexpected engine result");
     };
+    let size = |k: &str| match v[k].as_array().map(|a| a.as_slice()) {
+        Some([w, h]) => format!("{w}x{h}"),
+        _ => "?".into(),
+    };
+    let (image_size, map_size) = (size("image_size"), size("map_size"));
+    if image_size == map_size {
+        println!("maps at the image's size, {map_size} px");
+    } else {
+        println!(
+            "maps at {map_size} px (the image is {image_size} px; maps are at most {} px on the long side)",
+            artemo_engine::emosem::analyze::MAX_MAP_SIDE
+        );
+    }
+    if let Some(out) = &args.out {
+        if !warnings.is_empty() {
+            // Doubtful input is recorded beside the outputs.
+            let p = out.join("explanations.json");
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                if let Ok(mut j) = serde_json::from_str::<serde_json::Value>(&text) {
+                    if let Some(o) = j.as_object_mut() {
+                        o.insert("warnings".into(), serde_json::json!(warnings));
+                    }
+                    artemo_engine::error::write_atomic(
+                        &p,
+                        serde_json::to_string_pretty(&j)?.as_bytes(),
+                    )?;
+                }
+            }
+        }
+    }
     if let Some(out) = &args.out {
         println!(
             "wrote {} ({} emotions)",

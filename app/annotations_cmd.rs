@@ -31,11 +31,15 @@ pub enum AnnotationsCmd {
         #[arg(long, default_value = "png,npy")]
         format: String,
     },
-    /// Write `SPLITS.csv`: 70/10/20 by painting, stratified by majority emotion.
+    /// Write a `SPLITS.csv`: 70/10/20 by painting, stratified by majority emotion.
     Split {
         /// Seed.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// Output file (default: <user data>/annotations/SPLITS.csv). Replacing the shipped
+        /// assets/annotations/SPLITS.csv needs --overwrite-shipped.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Render overlays of `n` random regions (seeded) to PNG files for checking by eye.
     Overlay {
@@ -62,17 +66,26 @@ fn dirs() -> Result<(PathBuf, Collection)> {
 pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
     let (dir, coll) = dirs()?;
     match cmd {
-        AnnotationsCmd::Split { seed } => {
+        AnnotationsCmd::Split { seed, out } => {
+            let target = crate::cli::output_path(out.as_deref(), "annotations/SPLITS.csv")?;
+            if target.is_dir() {
+                return Err(anyhow!(
+                    "{}: is a folder; give a file name",
+                    target.display()
+                ));
+            }
             let rows = read_artemis(&dir.join("artemo-aic.csv"))?;
             let hist = histograms(&rows);
             let splits = stratified_split(&hist, *seed)
                 .into_iter()
                 .map(|(k, s)| (k.painting, s))
                 .collect();
-            write_splits(&dir.join("SPLITS.csv"), &splits)?;
+            let replaced = target.exists();
+            write_splits(&target, &splits)?;
             println!(
-                "wrote {} ({} paintings, seed {seed})",
-                dir.join("SPLITS.csv").display(),
+                "{} {} ({} paintings, seed {seed})",
+                if replaced { "replaced" } else { "wrote" },
+                target.display(),
                 splits.len()
             );
             return Ok(ExitCode::SUCCESS);
@@ -136,6 +149,7 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
             );
         }
         AnnotationsCmd::Rasterize { out, format } => {
+            crate::cli::check_writable(out)?;
             let set = AnnotationSet::load(&dir)?;
             let png = format.split(',').any(|f| f.trim() == "png");
             let npy = format.split(',').any(|f| f.trim() == "npy");
@@ -146,6 +160,7 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
             println!("wrote {n} masks and apolo.json to {}", out.display());
         }
         AnnotationsCmd::Overlay { out, n, seed } => {
+            crate::cli::check_writable(out)?;
             let set = AnnotationSet::load(&dir)?;
             std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
             let mut idx: Vec<usize> = (0..set.stimuli.len()).collect();

@@ -1,11 +1,12 @@
 //! The command line: `artemo` alone opens the window; subcommands run headless on the
 //! same engine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use artemo_engine::manifest::{FileState, Manifest};
 use artemo_engine::worker::{Command, Engine, EngineConfig, JobOutput};
 use clap::{Parser, Subcommand};
@@ -20,6 +21,15 @@ pub struct Cli {
     /// Use GPU 0 when this build has CUDA (falls back to the CPU with a message).
     #[arg(long, global = true)]
     gpu: bool,
+    /// Allow writing into the shipped assets/ and models/ folders (maintainers
+    /// regenerating the demo kit or the splits: `train --preset demo --out models/demo
+    /// --overwrite-shipped`). Without it every command refuses to write there.
+    #[arg(long, global = true)]
+    overwrite_shipped: bool,
+    /// Refuse doubtful inputs (truncated images, duplicate annotation rows) instead of
+    /// warning about them.
+    #[arg(long, global = true)]
+    strict: bool,
     #[command(subcommand)]
     command: Option<Cmd>,
 }
@@ -162,8 +172,99 @@ impl Cli {
     }
 }
 
+/// An error with its causes, each said once: a cause whose text the message already
+/// contains (an engine error that prints its I/O source) is not repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
+
+static OVERWRITE_SHIPPED: AtomicBool = AtomicBool::new(false);
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// Whether `--strict` was given.
+pub(crate) fn strict() -> bool {
+    STRICT.load(Ordering::Relaxed)
+}
+
+/// Refuses to write `path` inside the shipped `assets/` or `models/` folders unless
+/// `--overwrite-shipped` was given.
+pub(crate) fn check_writable(path: &Path) -> Result<()> {
+    if artemo_engine::is_shipped(path) && !OVERWRITE_SHIPPED.load(Ordering::Relaxed) {
+        bail!(
+            "{}: refusing to write into the shipped {} folder; choose another --out (by default outputs go to {}), or pass --overwrite-shipped to regenerate shipped files on purpose",
+            path.display(),
+            artemo_engine::shown_path(path).split('/').next().unwrap_or("assets/ or models/"),
+            user_data().map(|d| d.display().to_string()).unwrap_or_else(|_| "the user data folder".into())
+        );
+    }
+    Ok(())
+}
+
+/// The user data folder (`$ARTEMO_DATA`, `$XDG_DATA_HOME/artemo`, `~/.local/share/artemo`).
+pub(crate) fn user_data() -> Result<PathBuf> {
+    artemo_engine::user_data_dir()
+        .context("no user data folder: set ARTEMO_DATA (or HOME) or pass --out")
+}
+
+/// `explicit`, else `<user data>/<default_rel>`; refused inside the shipped folders unless
+/// `--overwrite-shipped`.
+pub(crate) fn output_path(explicit: Option<&Path>, default_rel: &str) -> Result<PathBuf> {
+    let p = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => user_data()?.join(default_rel),
+    };
+    check_writable(&p)?;
+    Ok(p)
+}
+
+/// An image argument that exists and is a file (a folder is named as such).
+pub(crate) fn require_image_file(p: &Path) -> Result<()> {
+    if p.is_dir() {
+        bail!("{}: is a folder, not an image file", p.display());
+    }
+    if !p.is_file() {
+        bail!("{}: no such image file", p.display());
+    }
+    Ok(())
+}
+
+/// Checks an image by the decoder's rules; its warnings (a truncated file) are printed,
+/// returned for JSON reports, or refused with `--strict`.
+pub(crate) fn image_warnings(p: &Path) -> Result<Vec<String>> {
+    let c = artemo_engine::imaging::check_image_file(p)?;
+    let w: Vec<String> = c
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {w}", p.display()))
+        .collect();
+    if strict() && !w.is_empty() {
+        bail!("{} (refused: --strict)", w.join("; "));
+    }
+    for w in &w {
+        eprintln!("warning: {w}");
+    }
+    Ok(w)
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    OVERWRITE_SHIPPED.store(cli.overwrite_shipped, Ordering::Relaxed);
+    STRICT.store(cli.strict, Ordering::Relaxed);
+    let problems = artemo_engine::env_dir_problems();
+    if !problems.is_empty() {
+        bail!(
+            "{} (fix or unset the variable; Artemo does not fall back to another folder)",
+            problems.join("; ")
+        );
+    }
     match &cli.command {
         None => crate::gui::run(None, &cli_threads(&cli)),
         Some(Cmd::Gui { path }) => crate::gui::run(path.clone(), &cli_threads(&cli)),
@@ -228,6 +329,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let JobOutput::ArtemisImport(s) = out else {
                 return Err(anyhow!("unexpected engine result"));
             };
+            if let Some(w) =
+                artemo_engine::annotations::artemis::describe_duplicates(csv, &s.duplicates)
+            {
+                if strict() {
+                    bail!("{w} (refused: --strict)");
+                }
+                eprintln!("warning: {w}");
+            }
             if *json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -246,6 +355,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     "dominant emotion: {} paintings (>= half, no tie; ArtEmis), {} (> half; SEVLM)",
                     s.dominant_at_least_half, s.dominant_more_than_half
                 );
+                println!("duplicate rows: {}", s.duplicates.len());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -314,19 +424,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Models { what }) => {
             let root = artemo_engine::find_models()
                 .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+            // Imports go to the user's models folder; the shipped one only on purpose.
+            let user_models = if cli.overwrite_shipped {
+                root.clone()
+            } else {
+                user_data()?.join("models")
+            };
             match what {
                 ModelsCmd::Import { dir, name } => {
+                    check_writable(&user_models.join(name))?;
+                    std::fs::create_dir_all(&user_models)
+                        .with_context(|| format!("{}: cannot create", user_models.display()))?;
                     let entry = artemo_engine::models::registry::import(
                         dir,
                         name,
-                        &root,
+                        &user_models,
                         &candle_device(&cli).device,
                     )?;
                     println!(
-                        "imported {} ({} files) into {}",
+                        "imported {} ({} files) into {} (recorded in {})",
                         entry.name,
                         entry.files.len(),
-                        root.join(name).display()
+                        user_models.join(name).display(),
+                        user_models.join("LOCAL.toml").display()
                     );
                     println!("  enables: {}", entry.enables.join(", "));
                     return Ok(ExitCode::SUCCESS);
@@ -334,18 +454,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 ModelsCmd::Download { repo, name } => return download(repo, name, &root, &cli),
                 ModelsCmd::List | ModelsCmd::Verify => {}
             }
-            let mut manifests = vec![Manifest::load(&root.join("MODELS.toml"))?];
-            let local = root.join("LOCAL.toml");
-            if local.is_file() {
-                manifests.push(Manifest::load(&local)?);
+            let mut manifests = vec![(Manifest::load(&root.join("MODELS.toml"))?, root.clone())];
+            for dir in [root.clone(), user_models] {
+                let local = dir.join("LOCAL.toml");
+                if local.is_file() && !manifests.iter().any(|(_, r)| r.join("LOCAL.toml") == local)
+                {
+                    manifests.push((Manifest::load(&local)?, dir));
+                }
             }
             let mut bad = false;
-            for entry in manifests.iter().flat_map(|m| &m.models) {
+            for (entry, root) in manifests
+                .iter()
+                .flat_map(|(m, r)| m.models.iter().map(move |e| (e, r)))
+            {
                 println!("{}  [{}]", entry.name, entry.licence);
                 println!("  {}", entry.description);
                 println!("  enables: {}", entry.enables.join(", "));
                 let states = match what {
-                    ModelsCmd::Verify => Manifest::verify(entry, &root)?,
+                    ModelsCmd::Verify => Manifest::verify(entry, root)?,
                     _ => entry
                         .files
                         .iter()

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use artemo_engine::pacl::jobs::{
     embed_job, project_job, search_job, zero_shot_job, EmbedResult, Embeddings, ProjectionResult,
     SearchResult, ZeroShotResult,
@@ -95,10 +95,62 @@ fn run_json<T: serde::de::DeserializeOwned>(engine: &Engine, name: &str, job: Jo
 pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+    // Everything that could refuse the command is checked before any work.
+    match args.out.extension().and_then(|e| e.to_str()) {
+        Some("npy" | "csv") => {}
+        _ => bail!(
+            "--out {}: the embeddings are written as .npy or .csv; give a file name ending in one of them",
+            args.out.display()
+        ),
+    }
+    for p in [Some(&args.out), args.map.as_ref(), args.zero_shot.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        crate::cli::check_writable(p)?;
+        if p.is_dir() {
+            bail!("{}: is a folder; give a file name", p.display());
+        }
+    }
     let model = match &args.model {
         Some(m) => m.clone(),
         None => default_model(&models)?,
     };
+    artemo_engine::models::registry::expect_kind(&model, "pacl", "--model")?;
+    // The collection's own problems (rows whose file is missing) and doubtful images
+    // (truncated files), listed before embedding; refused with --strict.
+    let coll = artemo_engine::collection::Collection::open(&args.collection)?;
+    let mut doubtful = Vec::new();
+    for p in &coll.paintings {
+        if let Ok(c) = artemo_engine::imaging::check_image_file(&p.path) {
+            for w in c.warnings {
+                doubtful.push(format!("{} ({}): {w}", p.path.display(), p.id));
+            }
+        }
+    }
+    if crate::cli::strict() && !(doubtful.is_empty() && coll.problems.is_empty()) {
+        bail!(
+            "{} doubtful image(s) and {} collection problem(s) (refused: --strict): {}",
+            doubtful.len(),
+            coll.problems.len(),
+            doubtful
+                .iter()
+                .cloned()
+                .chain(
+                    coll.problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.path.display(), p.message))
+                )
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    for p in &coll.problems {
+        eprintln!("warning: dropped {}: {}", p.path.display(), p.message);
+    }
+    for w in &doubtful {
+        eprintln!("warning: {w}");
+    }
     let r: EmbedResult = run_json(
         engine,
         "embed collection",
@@ -112,8 +164,18 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         r.seconds,
         args.out.display()
     );
+    let dropped = r.skipped.len() + coll.problems.len();
+    if dropped > 0 {
+        println!("dropped {dropped} row(s) of the collection:");
+    }
+    for p in &coll.problems {
+        println!("  dropped {}: {}", p.path.display(), p.message);
+    }
     for p in &r.skipped {
         println!("  skipped {}: {}", p.path.display(), p.message);
+    }
+    for w in &doubtful {
+        println!("  embedded, but doubtful: {w}");
     }
     let emb: Embeddings = r.embeddings;
     if let Some(map) = &args.map {
@@ -167,7 +229,8 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
 /// `artemo train pacl` arguments.
 #[derive(Args, Debug)]
 pub struct TrainPaclArgs {
-    /// Output folder (default: models/pacl).
+    /// Output folder (default: <user data>/models/pacl; the shipped folder needs
+    /// --overwrite-shipped).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Epochs (the progressive schedule switches at each third).
@@ -190,7 +253,7 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
-    let out = args.out.clone().unwrap_or_else(|| models.join("pacl"));
+    let out = crate::cli::output_path(args.out.as_deref(), "models/pacl")?;
     let quick = args.quick;
     let (epochs, seed) = (args.epochs, args.seed);
     let out2 = out.clone();

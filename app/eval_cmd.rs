@@ -89,6 +89,10 @@ pub struct EvalMasksArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Resize a predicted map whose shape differs from its ground truth (bilinear)
+    /// instead of refusing it.
+    #[arg(long)]
+    resize: bool,
 }
 
 /// Runs an evaluation command.
@@ -106,6 +110,14 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
     let (Some(data), Some(preds), Some(out)) = (&a.data, &a.predictions, &a.out) else {
         anyhow::bail!("--task needs --data, --predictions and --out");
     };
+    // Refused before any work.
+    crate::cli::check_writable(out)?;
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!(
+            "--out {}: exists and is not a folder (report.json, report.md and per_sample.csv go into a folder)",
+            out.display()
+        );
+    }
     let assets = artemo_engine::find_assets()
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let models = artemo_engine::find_models();
@@ -152,6 +164,7 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
     })?;
     bar.finish_and_clear();
     output.write(out)?;
+    warn_truncated(&output.report);
     print_report(&output.report, a.json)?;
     eprintln!(
         "wrote {}/report.json, report.md and per_sample.csv",
@@ -171,6 +184,13 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
     };
     let preds = read_predictions(hyp)?;
     let annotations = read_artemis(refs_path)?;
+    let dups = artemo_engine::annotations::artemis::duplicate_rows(&annotations);
+    if let Some(w) = artemo_engine::annotations::artemis::describe_duplicates(refs_path, &dups) {
+        if crate::cli::strict() {
+            anyhow::bail!("{w} (refused: --strict)");
+        }
+        eprintln!("warning: {w}");
+    }
     let mut refs_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut hist_by: BTreeMap<String, Histogram> = BTreeMap::new();
     for ann in &annotations {
@@ -200,6 +220,14 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
         meteor_jar: a.meteor_jar.clone(),
     };
     let mut report = evaluate_text_with(&hyps, &refs, &opts).context("text metrics")?;
+    warn_truncated(&report);
+    if !dups.is_empty() {
+        report.notes.push(format!(
+            "{} duplicate reference row(s) in {} were scored as given",
+            dups.len(),
+            refs_path.display()
+        ));
+    }
     let with_because = preds.iter().filter(|(_, p)| p.contains("because")).count();
     if with_because > 0 {
         report.add_accuracy(sevlm_accuracy(&preds, &hist_by)?);
@@ -235,6 +263,14 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
     }
     print_report(&report, a.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr when texts were cut to the metrics' word limit (the JSON report has
+/// the counts in `truncated`).
+fn warn_truncated(r: &Report) {
+    if r.truncated.any() {
+        eprintln!("warning: {}", r.truncated.describe());
+    }
 }
 
 /// CLIPScore when CLIP weights are given or installed; otherwise the report keeps saying
@@ -314,6 +350,18 @@ fn eval_masks(a: &EvalMasksArgs) -> Result<ExitCode> {
             );
         }
         let pred = ScoreMap::read_npy(&pred_path)?;
+        if (pred.width, pred.height) != (gt.width, gt.height) && !a.resize {
+            anyhow::bail!(
+                "{}: the predicted map is {}x{} (width x height) but its ground truth {} is {}x{}; \
+                 pass --resize to resize predictions to the ground truth",
+                pred_path.display(),
+                pred.width,
+                pred.height,
+                gt_path.display(),
+                gt.width,
+                gt.height
+            );
+        }
         match sample_ious(&pred, &gt).with_context(|| pred_path.display().to_string())? {
             Some((seg, boxes)) => per.push(SampleIou {
                 key: format!("{painting}_{}", emotion.name()),

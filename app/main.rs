@@ -8,7 +8,7 @@ fn main() -> std::process::ExitCode {
     match artemo::cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", artemo::cli::error_text(&e));
             std::process::ExitCode::FAILURE
         }
     }

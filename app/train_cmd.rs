@@ -14,7 +14,8 @@ pub enum TrainCmd {
     /// The EA metric's text-to-emotion classifier (MiniLM features + MLP head) from
     /// GoEmotions and the annotations' train split; writes head, config and model card.
     EaClassifier {
-        /// Output folder (default: models/ea-minilm).
+        /// Output folder (default: <user data>/models/ea-minilm; the shipped
+        /// models/ea-minilm needs --overwrite-shipped).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Epochs (model selection also tries a third and two thirds of it).
@@ -47,14 +48,17 @@ pub fn cache_dir() -> PathBuf {
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct TrainArgs {
-    /// `demo`: train the demo kit (PACL tower, SEVLM) from the shipped assets into
-    /// models/demo, evaluate it on the test split beside baselines, write the model card.
+    /// `demo`: train the demo kit (PACL tower, SEVLM, EmoSEM) from the shipped assets into
+    /// <user data>/models/demo, evaluate it on the test split beside baselines, write the
+    /// model card.
     #[arg(long)]
     preset: Option<String>,
     /// The minutes-long smoke-test version of the preset.
     #[arg(long)]
     quick: bool,
-    /// Output folder (default: models/demo).
+    /// Output folder (default: <user data>/models/demo, where <user data> is $ARTEMO_DATA,
+    /// $XDG_DATA_HOME/artemo or ~/.local/share/artemo). The shipped models/demo is only
+    /// written with --overwrite-shipped.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Seed.
@@ -110,8 +114,9 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         None => None,
     };
     let (sevlm_kit, emosem_kit) = kit.map(|k| (k.sevlm, k.emosem)).unwrap_or_default();
+    let out = crate::cli::output_path(args.out.as_deref(), "models/demo")?;
     let opts = artemo_engine::demo::DemoOptions {
-        out: args.out.clone().unwrap_or_else(|| models.join("demo")),
+        out,
         quick: args.quick,
         seed: args.seed,
         resume: !args.fresh,
@@ -132,7 +137,11 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
     };
     let v = run_json_job(engine, job)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
-    println!("wrote {}", opts.out.display());
+    println!(
+        "wrote {} (use it with e.g. `artemo analyze IMAGE --weights {}`)",
+        opts.out.display(),
+        opts.out.join("sevlm").display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -151,7 +160,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
             seed,
             cache,
         } => {
-            let out = out.clone().unwrap_or_else(|| models.join("ea-minilm"));
+            let out = crate::cli::output_path(out.as_deref(), "models/ea-minilm")?;
             let opts = PipelineOptions {
                 max_goemotions: *max_goemotions,
                 train: TrainConfig {

@@ -124,7 +124,13 @@ fn models_verify_checks_the_shipped_encoder() {
 #[test]
 fn models_import_validates_and_lists_the_new_model() {
     let d = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("MODELS.toml"), "").unwrap();
+    let artemo = || {
+        let mut c = artemo();
+        c.env("ARTEMO_DATA", data.path());
+        c
+    };
     let out = artemo()
         .env("ARTEMO_MODELS", d.path())
         .args(["models", "import"])
@@ -149,6 +155,12 @@ fn models_import_validates_and_lists_the_new_model() {
             && stdout.contains("files: 2/2 verified"),
         "{stdout}"
     );
+    // Installed in the user's models folder, not in the models folder found.
+    assert!(data
+        .path()
+        .join("models/tiny-gpt2/model.safetensors")
+        .is_file());
+    assert!(!d.path().join("tiny-gpt2").exists());
     let out = artemo()
         .env("ARTEMO_MODELS", d.path())
         .args(["models", "import", "/nonexistent/ckpt", "--as", "x"])
@@ -169,4 +181,300 @@ fn models_download_needs_the_hub_feature() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("without the `hub` feature"));
+}
+
+fn with_data(data: &Path) -> Command {
+    let mut c = artemo();
+    c.env("ARTEMO_DATA", data);
+    c
+}
+
+fn sha(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// `train --preset demo` never writes into the shipped kit unless told to, and the
+/// refusal comes before any work.
+#[test]
+fn train_demo_refuses_the_shipped_kit_without_overwrite_shipped() {
+    let data = tempfile::tempdir().unwrap();
+    let card = root().join("models/demo/MODEL_CARD.md");
+    let before = sha(&card);
+    let t = std::time::Instant::now();
+    // Explicitly, and by default when the user data folder would resolve into models/.
+    for args in [
+        vec![
+            "train",
+            "--preset",
+            "demo",
+            "--quick",
+            "--out",
+            "models/demo",
+        ],
+        vec!["train", "pacl", "--quick", "--out", "models/pacl-new"],
+        vec!["train", "ea-classifier", "--out", "models/ea-minilm"],
+    ] {
+        let out = with_data(data.path())
+            .current_dir(root())
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("refusing to write into the shipped")
+                && err.contains("--overwrite-shipped"),
+            "{err}"
+        );
+    }
+    let out = artemo()
+        .env("ARTEMO_DATA", root())
+        .args(["train", "--preset", "demo", "--quick"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing to write into the shipped"), "{err}");
+    assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
+    assert_eq!(sha(&card), before);
+    assert!(!root().join("models/pacl-new").exists());
+}
+
+/// `annotations split` writes to the user folder; the shipped SPLITS.csv is replaced only
+/// with --overwrite-shipped.
+#[test]
+fn annotations_split_leaves_the_shipped_splits_alone() {
+    let data = tempfile::tempdir().unwrap();
+    let shipped = root().join("assets/annotations/SPLITS.csv");
+    let before = sha(&shipped);
+    let out = with_data(data.path())
+        .args(["annotations", "split", "--seed", "7"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(data.path().join("annotations/SPLITS.csv").is_file());
+    assert_eq!(sha(&shipped), before);
+    let out = with_data(data.path())
+        .args(["annotations", "split", "--seed", "7", "--out"])
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing to write into the shipped"), "{err}");
+    assert_eq!(sha(&shipped), before);
+    // rasterize and overlay refuse the shipped folders too.
+    for cmd in ["rasterize", "overlay"] {
+        let out = with_data(data.path())
+            .args(["annotations", cmd, "--out"])
+            .arg(root().join("assets/annotations/x"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+    }
+    assert!(!root().join("assets/annotations/x").exists());
+}
+
+/// `models verify` covers the demo kit's evaluation reports.
+#[test]
+fn models_verify_covers_the_demo_reports() {
+    let out = artemo().args(["models", "verify"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let block = stdout
+        .split("demo-eval")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no demo-eval entry in\n{stdout}"));
+    assert!(block.contains("files: 25/25 verified"), "{block}");
+}
+
+/// ARTEMO_MODELS / ARTEMO_ASSETS pointing at a missing or wrong folder is an error, not
+/// a fallback to the checkout's folders.
+#[test]
+fn artemo_env_folders_that_are_missing_are_errors() {
+    let empty = tempfile::tempdir().unwrap();
+    for (var, val) in [
+        ("ARTEMO_MODELS", PathBuf::from("/nonexistent/artemo-models")),
+        ("ARTEMO_ASSETS", empty.path().to_path_buf()),
+    ] {
+        let out = artemo()
+            .env(var, &val)
+            .args(["models", "list"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{var}: {err}");
+        assert!(
+            err.contains(var) && err.contains(&val.display().to_string()),
+            "{err}"
+        );
+    }
+}
+
+/// A JPEG cut to 30 %: `collection info --check` reports it, `analyze` warns (text and
+/// JSON) and `--strict` refuses it; a folder as image is named a folder.
+#[test]
+fn truncated_jpeg_is_reported_and_a_folder_is_not_an_image() {
+    let d = tempfile::tempdir().unwrap();
+    // Busy content, so that the scan data (not the header) is most of the file.
+    let img = image::RgbImage::from_fn(480, 320, |x, y| {
+        let h = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).rotate_left(x % 13);
+        image::Rgb([h as u8, (h >> 8) as u8, (h >> 16) as u8])
+    });
+    let full = d.path().join("full.jpg");
+    img.save(&full).unwrap();
+    let bytes = std::fs::read(&full).unwrap();
+    let dir = d.path().join("coll");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut = dir.join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 10]).unwrap();
+    let out = artemo()
+        .args(["collection", "info", "--check"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("cut.jpg") && stdout.contains("truncated"),
+        "{stdout}"
+    );
+
+    let out = artemo()
+        .args(["--strict", "analyze"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("truncated JPEG") && err.contains("--strict"),
+        "{err}"
+    );
+
+    let out = artemo()
+        .args(["analyze", "--json"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("truncated JPEG"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v[0]["warnings"][0].as_str().unwrap().contains("truncated"),
+        "{v}"
+    );
+
+    let out = artemo().arg("analyze").arg(&dir).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a folder, not an image file"), "{err}");
+}
+
+/// A model folder of the other model is named for what it holds.
+#[test]
+fn weights_of_the_other_model_are_named() {
+    let img = root().join("assets/paintings/aic/100026.jpg");
+    for (model, weights, holds, wants) in [
+        ("sevlm", "models/demo/emosem", "EmoSEM", "SEVLM"),
+        ("emosem", "models/demo/sevlm", "SEVLM", "EmoSEM"),
+    ] {
+        let out = artemo()
+            .args(["analyze", "--model", model, "--weights"])
+            .arg(root().join(weights))
+            .arg(&img)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!("holds {holds} weights"))
+                && err.contains(&format!("{wants} weights are expected")),
+            "{err}"
+        );
+    }
+}
+
+/// Invalid decoding options are refused by the argument parser.
+#[test]
+fn invalid_decoding_options_are_refused() {
+    let img = root().join("assets/paintings/aic/100026.jpg");
+    for args in [
+        ["--temperature", "-1"],
+        ["--temperature", "NaN"],
+        ["--temperature", "inf"],
+        ["--top-p", "0"],
+        ["--top-p", "1.5"],
+        ["--max-tokens", "0"],
+    ] {
+        let out = artemo()
+            .args(["analyze", "--sample"])
+            .args(args)
+            .arg(&img)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(args[0]), "{err}");
+    }
+}
+
+/// `embed --out x.txt` is refused before any work; the shipped folders are refused too.
+#[test]
+fn embed_refuses_a_bad_output_before_work() {
+    let d = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let out = artemo()
+        .arg("embed")
+        .arg(root().join("assets/paintings/aic/paintings.csv"))
+        .arg("--out")
+        .arg(d.path().join("x.txt"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(".npy or .csv"), "{err}");
+    assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+    let out = artemo()
+        .arg("embed")
+        .arg(root().join("assets/paintings/aic/paintings.csv"))
+        .arg("--out")
+        .arg(root().join("models/e.npy"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!root().join("models/e.npy").exists());
+}
+
+/// Duplicate ArtEmis rows are reported by `import artemis` with their row numbers.
+#[test]
+fn import_artemis_reports_duplicate_rows() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("a.csv");
+    std::fs::write(
+        &csv,
+        "art_style,painting,emotion,utterance,repetition\n\
+         Baroque,p1,awe,a vast sky,1\n\
+         Baroque,p2,fear,dark water,1\n\
+         Baroque,p1,awe,a vast sky,1\n",
+    )
+    .unwrap();
+    let out = artemo()
+        .args(["import", "artemis", "--json"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("row 4 repeats row 2"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["duplicates"], serde_json::json!([[4, 2]]));
 }

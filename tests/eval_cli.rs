@@ -243,7 +243,22 @@ fn eval_masks_scores_samples_and_skips_empty_ground_truth() {
         npy_f32(2, 2, &[0.0, 0.0, 0.0, 1.0]),
     )
     .unwrap();
+    // The 1x2 prediction does not match its 2x2 ground truth: refused unless --resize.
     let out = artemo(&["eval-masks", "--pred", s(&pred), "--gt", s(&gt), "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("p1_awe.npy") && err.contains("--resize"),
+        "{err}"
+    );
+    let out = artemo(&[
+        "eval-masks",
+        "--pred",
+        s(&pred),
+        "--gt",
+        s(&gt),
+        "--json",
+        "--resize",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -258,7 +273,7 @@ fn eval_masks_scores_samples_and_skips_empty_ground_truth() {
     assert_eq!(seg["boxes"]["pr50"].as_f64().unwrap(), 50.0);
     assert_eq!(seg["seg"]["mean_iou"].as_f64().unwrap(), 0.5);
 
-    let out = artemo(&["eval-masks", "--pred", s(&pred), "--gt", s(&gt)]);
+    let out = artemo(&["eval-masks", "--pred", s(&pred), "--gt", s(&gt), "--resize"]);
     let table = String::from_utf8_lossy(&out.stdout);
     for want in ["Pr@25 (seg)", "Pr@50 (box)", "mean IoU (seg)", "skipped"] {
         assert!(table.contains(want), "{want} missing in\n{table}");
@@ -365,4 +380,86 @@ fn eval_tasks_write_the_three_outputs() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("16237_contentment.npy"));
+}
+
+/// A transposed prediction (3x2 against a 2x3 ground truth) is refused, naming both
+/// shapes, instead of being resized into a plausible score.
+#[test]
+fn eval_masks_refuses_a_transposed_prediction() {
+    let d = tempfile::tempdir().unwrap();
+    let (pred, gt) = (d.path().join("pred"), d.path().join("gt"));
+    std::fs::create_dir_all(&pred).unwrap();
+    std::fs::create_dir_all(&gt).unwrap();
+    Mask::from_values(3, 2, &[1, 1, 0, 0, 0, 0])
+        .unwrap()
+        .write_npy(&gt.join("p1_awe.npy"))
+        .unwrap();
+    std::fs::write(
+        pred.join("p1_awe.npy"),
+        npy_f32(3, 2, &[1.0, 0.0, 1.0, 0.0, 0.0, 0.0]),
+    )
+    .unwrap();
+    let out = artemo(&["eval-masks", "--pred", s(&pred), "--gt", s(&gt)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("2x3") && err.contains("3x2") && err.contains("--resize"),
+        "{err}"
+    );
+}
+
+/// `eval --out` naming an existing file is refused before any work, with the OS error
+/// (if any) said once.
+#[test]
+fn eval_out_that_is_a_file_is_refused_once() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("taken");
+    std::fs::write(&file, b"x").unwrap();
+    let out = artemo(&[
+        "eval",
+        "--task",
+        "sevlm",
+        "--data",
+        s(&root.join("assets/annotations")),
+        "--predictions",
+        s(&root.join("tests/fixtures/eval/sevlm_predictions.csv")),
+        "--out",
+        s(&file),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("exists and is not a folder"), "{err}");
+    assert!(err.matches("os error").count() <= 1, "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"x");
+}
+
+/// Duplicate reference rows are reported with their row numbers; an enormous reference
+/// is cut to the word limit (said on stderr and in the JSON) and scored in seconds.
+#[test]
+fn eval_reports_duplicates_and_caps_long_references() {
+    let d = tempfile::tempdir().unwrap();
+    let long = "word ".repeat(300_000);
+    let refs = format!(
+        "{REFS}Impressionism,p1,awe,the sky is so big and bright,3\nBaroque,p2,fear,{long},3\n"
+    );
+    let (h, r) = text_files(
+        d.path(),
+        "painting,prediction\np1,awe because the sky is vast\np2,fear because the storm\np3,awe because the mountains\n",
+    );
+    std::fs::write(&r, refs).unwrap();
+    let t = std::time::Instant::now();
+    let out = artemo(&["eval", "--hyp", s(&h), "--refs", s(&r), "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
+    assert!(err.contains("row 10 repeats row 3"), "{err}");
+    assert!(err.contains("truncated"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["truncated"]["references"], 1);
+    assert_eq!(v["truncated"]["hypotheses"], 0);
+    assert!(v["truncated"]["max_words"].as_u64().unwrap() >= 1000);
+    // --strict refuses the duplicates.
+    let out = artemo(&["--strict", "eval", "--hyp", s(&h), "--refs", s(&r)]);
+    assert_eq!(out.status.code(), Some(1));
 }

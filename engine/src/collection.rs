@@ -302,9 +302,17 @@ impl Collection {
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
+                    // The csv crate counts records from 0 with the header; say rows only.
+                    let message = match e.kind() {
+                        csv::ErrorKind::Utf8 { err, .. } => format!(
+                            "row {row}, field {}: not valid UTF-8 (save the manifest as UTF-8)",
+                            err.field() + 1
+                        ),
+                        _ => format!("row {row}: {e}"),
+                    };
                     problems.push(Problem {
                         path: csv_path.to_path_buf(),
-                        message: format!("row {row}: {e}"),
+                        message,
                     });
                     continue;
                 }
@@ -368,8 +376,9 @@ impl Collection {
         })
     }
 
-    /// Reads every image's header (not its pixels) and records the unreadable ones as
-    /// problems; returns how many were unreadable. `progress` gets (done, total).
+    /// Checks every image by the decoder's rules without decoding its pixels (header,
+    /// size limits, a complete file: [`crate::imaging::check_image_file`]) and records
+    /// the unreadable or truncated ones as problems; returns how many were unreadable. `progress` gets (done, total).
     pub fn check_images(&mut self, mut progress: impl FnMut(usize, usize) -> bool) -> usize {
         let total = self.paintings.len();
         let mut bad = 0;
@@ -377,16 +386,29 @@ impl Collection {
             if !progress(i, total) {
                 break;
             }
-            let ok = image::ImageReader::open(&p.path)
-                .and_then(|r| r.with_guessed_format())
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()));
-            if let Err(e) = ok {
-                bad += 1;
-                self.problems.push(Problem {
-                    path: p.path.clone(),
-                    message: format!("unreadable image: {e}"),
-                });
+            // The decoder's own rules (format, sizes, allocation) and a complete file.
+            match crate::imaging::check_image_file(&p.path) {
+                Ok(c) if c.warnings.is_empty() => {}
+                Ok(c) => {
+                    bad += 1;
+                    self.problems.push(Problem {
+                        path: p.path.clone(),
+                        message: c.warnings.join("; "),
+                    });
+                }
+                Err(e) => {
+                    bad += 1;
+                    let e = e.to_string();
+                    let shown = p.path.display().to_string();
+                    let e = e
+                        .strip_prefix(&format!("{shown}: "))
+                        .unwrap_or(&e)
+                        .to_string();
+                    self.problems.push(Problem {
+                        path: p.path.clone(),
+                        message: format!("unreadable image: {e}"),
+                    });
+                }
             }
         }
         bad

@@ -126,6 +126,8 @@ pub fn run(
     // Tower grids of every painting (frozen).
     progress.report(0.35, "image features of every painting");
     let mut collection = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    // Every painting's size, for rasterising ground truth (the quick run keeps fewer).
+    let all_paintings = collection.clone();
     let set = AnnotationSet::load(&assets.join("annotations"))?;
     if opts.quick {
         // The smoke test: 30 train and 10 test paintings.
@@ -163,12 +165,12 @@ pub fn run(
 
     // Stage 2: EmoSEM over the frozen tower, trained on the stimulus masks.
     let emosem_dir = opts.out.join("emosem");
-    let tower_rel = opts
-        .out
-        .strip_prefix(models)
-        .ok()
+    let out_abs = std::path::absolute(&opts.out).unwrap_or_else(|_| opts.out.clone());
+    let tower_rel = crate::strip_root(&out_abs, models)
         .map(|r| r.join("pacl").to_string_lossy().replace('\\', "/"))
-        .unwrap_or_else(|| "demo/pacl".into());
+        // Outside the models folder (a user folder): the tower by its absolute path, so
+        // the kit's EmoSEM uses this run's tower, not the shipped one.
+        .unwrap_or_else(|| out_abs.join("pacl").to_string_lossy().into_owned());
     let tower = crate::emosem::kit::PaclTowerGrid::from_model(
         PaclModel::load(&pacl_dir, device)?,
         &tower_rel,
@@ -371,7 +373,7 @@ pub fn run(
             &assets.join("annotations"),
             npy,
             &TaskOptions {
-                collection: Some(&collection),
+                collection: Some(&all_paintings),
                 ..Default::default()
             },
             |_, _| {},

@@ -115,8 +115,10 @@ pub fn read_text(path: &Path) -> Result<String> {
     })
 }
 
-/// Writes a file atomically: to a temporary file in the same folder, flushed, then renamed
-/// over the target, so a crash never leaves a half-written file.
+/// Writes a file atomically: to a uniquely named temporary file in the same folder
+/// (`.<name>.tmp-<pid>-<random>`, so threads and processes never share one), flushed, then
+/// renamed over the target, so a crash never leaves a half-written file. Temporary files
+/// left by killed writers are removed by [`clean_stale_temps`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path
@@ -128,18 +130,58 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
+    let prefix = format!(".{name}.tmp-{}-", std::process::id());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    // On failure the temporary file is removed when `persist`'s error is dropped.
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Removes the temporary files (`.<name>.tmp-<pid>` and `.<name>.tmp-<pid>-<random>`) that
+/// [`write_atomic`] writers left in `dir` when they were killed: those of processes that
+/// no longer run (on systems without `/proc`, those older than a day). Returns how many
+/// were removed; a folder that cannot be read is left alone.
+pub fn clean_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let own = std::process::id();
+    let proc_fs = Path::new("/proc/self").exists();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_owner(&name) else {
+            continue;
+        };
+        let stale = if pid == own {
+            false
+        } else if proc_fs {
+            !Path::new("/proc").join(pid.to_string()).exists()
+        } else {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 24 * 3600)
+        };
+        if stale && e.path().is_file() && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The writer's process id in a [`write_atomic`] temporary file name.
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp-")?;
+    let pid = tail.split('-').next()?;
+    pid.parse().ok()
 }
 
 /// Parses `text` as a JSON array of `T`; a syntax error names the line and column, a bad
@@ -190,6 +232,42 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn stale_temps_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A pid that cannot be running (above Linux's pid_max).
+        std::fs::write(dir.path().join(".a.npy.tmp-4999999"), b"x").unwrap();
+        std::fs::write(dir.path().join(".b.json.tmp-4999999-Xy12ab"), b"x").unwrap();
+        let own = format!(".c.json.tmp-{}-abc", std::process::id());
+        std::fs::write(dir.path().join(&own), b"x").unwrap();
+        std::fs::write(dir.path().join("keep.tmp-1"), b"x").unwrap();
+        if Path::new("/proc/self").exists() {
+            assert_eq!(clean_stale_temps(dir.path()), 2);
+            assert!(dir.path().join(&own).exists());
+            assert!(dir.path().join("keep.tmp-1").exists());
+        }
+    }
+
+    #[test]
+    fn atomic_writes_from_threads_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("same.txt");
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let p = &p;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_atomic(p, format!("{i}").repeat(1000).as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(text.len(), 1000);
+        assert!(text.chars().all(|c| c == text.chars().next().unwrap()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub fn load_image(path: &Path) -> Result<DynamicImage> {
 
 /// Decodes image bytes; `path` names the source in errors.
 pub fn decode_image(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
+    if bytes.is_empty() {
+        return Err(Error::image(path, "empty file (0 bytes)"));
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::image(path, e.to_string()))?;
@@ -68,6 +71,91 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
         img.apply_orientation(o);
     }
     Ok(img)
+}
+
+/// What [`check_image_file`] found in an image that decodes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImageCheck {
+    /// Width in pixels (before EXIF orientation).
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Problems that do not stop decoding but make the result doubtful (a truncated
+    /// file decodes to an image whose missing part is grey).
+    pub warnings: Vec<String>,
+}
+
+/// Checks an image file by the decoder's own rules without decoding its pixels: a known
+/// format, a readable header, sides and allocation within [`MAX_SIDE`] and [`MAX_ALLOC`]
+/// (the same limits as [`load_image`]), and a complete file (see [`truncation`]). A
+/// folder is refused as such.
+pub fn check_image_file(path: &Path) -> Result<ImageCheck> {
+    if path.is_dir() {
+        return Err(Error::image(path, "is a folder, not an image file"));
+    }
+    let bytes = read_file(path)?;
+    if bytes.is_empty() {
+        return Err(Error::image(path, "empty file (0 bytes)"));
+    }
+    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+        .with_guessed_format()
+        .map_err(|e| Error::image(path, e.to_string()))?;
+    let Some(format) = reader.format() else {
+        return Err(Error::image(path, "unknown or unsupported image format"));
+    };
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(|e| describe(path, e))?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(Error::image(path, "image has zero width or height"));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::image(
+            path,
+            format!("{width}x{height} pixels: sides over {MAX_SIDE} px are refused"),
+        ));
+    }
+    let warnings = truncation(&bytes, format).into_iter().collect();
+    Ok(ImageCheck {
+        width,
+        height,
+        warnings,
+    })
+}
+
+/// Why the encoded `bytes` look cut short, if they do: a JPEG must end with its
+/// end-of-image marker (`FF D9`, trailing padding allowed) and a PNG with its `IEND`
+/// chunk. The decoders accept such files silently and fill the missing rows.
+pub fn truncation(bytes: &[u8], format: image::ImageFormat) -> Option<String> {
+    match format {
+        image::ImageFormat::Jpeg => {
+            let end = bytes
+                .iter()
+                .rposition(|&b| b != 0 && !b.is_ascii_whitespace())
+                .map_or(0, |i| i + 1);
+            let body = &bytes[..end];
+            (!body.ends_with(&[0xFF, 0xD9])).then(|| {
+                format!(
+                    "truncated JPEG: no end-of-image marker (FFD9) after {} bytes; the missing part decodes as grey",
+                    bytes.len()
+                )
+            })
+        }
+        image::ImageFormat::Png => {
+            let has_iend = bytes.len() >= 12 && &bytes[bytes.len() - 8..bytes.len() - 4] == b"IEND";
+            (!has_iend).then(|| {
+                format!(
+                    "truncated PNG: no IEND chunk at the end of its {} bytes",
+                    bytes.len()
+                )
+            })
+        }
+        _ => None,
+    }
 }
 
 fn describe(path: &Path, e: image::ImageError) -> Error {
@@ -247,6 +335,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/no/such.jpg"), "{e}");
+    }
+
+    #[test]
+    fn truncated_jpeg_and_png_are_reported_and_header_limits_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+        }));
+        for (fmt, name) in [(ImageFormat::Jpeg, "a.jpg"), (ImageFormat::Png, "a.png")] {
+            let bytes = encode(&img, fmt);
+            let whole = dir.path().join(name);
+            std::fs::write(&whole, &bytes).unwrap();
+            let c = check_image_file(&whole).unwrap();
+            assert_eq!((c.width, c.height), (64, 48));
+            assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+            let cut = dir.path().join(format!("cut-{name}"));
+            std::fs::write(&cut, &bytes[..bytes.len() * 3 / 10]).unwrap();
+            let w = check_image_file(&cut).map(|c| c.warnings.join(" "));
+            match w {
+                Ok(w) => assert!(w.contains("truncated"), "{name}: {w}"),
+                Err(e) => assert!(e.to_string().contains("cut-"), "{e}"),
+            }
+        }
+        // A folder is named as such.
+        let e = check_image_file(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a folder"), "{e}");
+    }
+
+    #[test]
+    fn header_check_refuses_what_decoding_refuses() {
+        // A PNG header claiming 30000 x 30000 px.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        png.extend_from_slice(&30000u32.to_be_bytes());
+        png.extend_from_slice(&30000u32.to_be_bytes());
+        png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("huge.png");
+        std::fs::write(&p, &png).unwrap();
+        assert!(load_image(&p).is_err());
+        let e = check_image_file(&p).unwrap_err().to_string();
+        assert!(e.contains("huge.png"), "{e}");
     }
 
     #[test]

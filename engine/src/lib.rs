@@ -117,11 +117,44 @@ fn strip_root(p: &Path, root: &Path) -> Option<PathBuf> {
     p.strip_prefix(&root).ok().map(Path::to_path_buf)
 }
 
-fn find_dir(env: &str, name: &str, marker: &str) -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(env).map(PathBuf::from) {
-        if p.join(marker).exists() {
-            return Some(p);
+/// Why `$ARTEMO_ASSETS` or `$ARTEMO_MODELS` cannot be used, when one is set to a folder
+/// that does not exist or lacks its marker (`paintings/`, `MODELS.toml`). Such a setting
+/// is never silently replaced by the checkout's folders: [`find_assets`] and
+/// [`find_models`] then find nothing, and commands report this text.
+pub fn env_dir_problems() -> Vec<String> {
+    [
+        ("ARTEMO_ASSETS", "paintings/"),
+        ("ARTEMO_MODELS", "MODELS.toml"),
+    ]
+    .into_iter()
+    .filter_map(|(env, marker)| {
+        let p = PathBuf::from(std::env::var_os(env).filter(|p| !p.is_empty())?);
+        if !p.is_dir() {
+            Some(format!("{env}={}: no such folder", p.display()))
+        } else if !p.join(marker.trim_end_matches('/')).exists() {
+            Some(format!(
+                "{env}={}: the folder has no {marker}, so it is not an Artemo {} folder",
+                p.display(),
+                if env == "ARTEMO_ASSETS" {
+                    "assets"
+                } else {
+                    "models"
+                }
+            ))
+        } else {
+            None
         }
+    })
+    .collect()
+}
+
+fn find_dir(env: &str, name: &str, marker: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+    {
+        // Set explicitly: that folder or nothing (never the checkout's behind the user's back).
+        return p.join(marker).exists().then_some(p);
     }
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1) {

@@ -399,6 +399,51 @@ pub struct ImportSummary {
     pub dominant_at_least_half: usize,
     /// Artworks with a dominant emotion (> half).
     pub dominant_more_than_half: usize,
+    /// Rows repeating an earlier row exactly (style, painting, emotion, utterance), as
+    /// `[row, first row]` CSV row numbers (the header is row 1).
+    pub duplicates: Vec<[usize; 2]>,
+}
+
+/// Rows that repeat an earlier row exactly (style, painting, emotion and utterance), as
+/// `[row, first row]` CSV row numbers of rows read by [`read_artemis`] (header = row 1).
+pub fn duplicate_rows(rows: &[Annotation]) -> Vec<[usize; 2]> {
+    let mut first: std::collections::HashMap<(&str, &str, Emotion, &str), usize> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, a) in rows.iter().enumerate() {
+        let key = (
+            a.art_style.as_str(),
+            a.painting.as_str(),
+            a.emotion,
+            a.utterance.as_str(),
+        );
+        match first.get(&key) {
+            Some(&j) => out.push([i + 2, j + 2]),
+            None => {
+                first.insert(key, i);
+            }
+        }
+    }
+    out
+}
+
+/// A warning naming duplicated rows (at most 10 listed), or `None` when there are none.
+pub fn describe_duplicates(path: &Path, dups: &[[usize; 2]]) -> Option<String> {
+    if dups.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = dups
+        .iter()
+        .take(10)
+        .map(|[r, f]| format!("row {r} repeats row {f}"))
+        .collect();
+    Some(format!(
+        "{}: {} duplicate row(s) (same style, painting, emotion and utterance): {}{}",
+        path.display(),
+        dups.len(),
+        listed.join(", "),
+        if dups.len() > 10 { ", ..." } else { "" }
+    ))
 }
 
 /// Summarises annotation rows.
@@ -432,12 +477,27 @@ pub fn summarise(rows: &[Annotation]) -> ImportSummary {
             .values()
             .filter(|h| h.dominant(Dominance::MoreThanHalf).is_some())
             .count(),
+        duplicates: duplicate_rows(rows),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn duplicate_rows_are_found_with_their_row_numbers() {
+        let csv = "art_style,painting,emotion,utterance\n\
+                   a,p1,awe,the sky\n\
+                   a,p2,fear,dark water\n\
+                   a,p1,awe,the sky\n\
+                   a,p1,awe,the sky \n";
+        let rows = read_artemis_from(csv.as_bytes(), Path::new("x.csv")).unwrap();
+        assert_eq!(duplicate_rows(&rows), vec![[4, 2], [5, 2]]);
+        assert_eq!(summarise(&rows).duplicates.len(), 2);
+        let w = describe_duplicates(Path::new("x.csv"), &duplicate_rows(&rows)).unwrap();
+        assert!(w.contains("row 4 repeats row 2"), "{w}");
+    }
 
     fn ann(style: &str, painting: &str, e: Emotion) -> Annotation {
         Annotation {

@@ -35,12 +35,34 @@ pub struct AnalyzeRequest {
     pub tower: Option<Box<dyn GridEncoder>>,
 }
 
+/// The longest side of the probability maps and masks: the model's mask frame is
+/// upsampled to the image's size but never beyond this many pixels on the long side (a
+/// 19,000 px painting gets 2048 px maps, not 1.4 GB of float maps).
+pub const MAX_MAP_SIDE: usize = 2048;
+
+/// The size (width, height) of the maps for an image of `width` x `height`: the image's
+/// own size, scaled down (aspect kept) so that its longest side is at most
+/// [`MAX_MAP_SIDE`].
+pub fn map_size(width: usize, height: usize) -> (usize, usize) {
+    let long = width.max(height);
+    if long <= MAX_MAP_SIDE {
+        return (width, height);
+    }
+    let scale = MAX_MAP_SIDE as f64 / long as f64;
+    let s = |v: usize| ((v as f64 * scale).round() as usize).clamp(1, MAX_MAP_SIDE);
+    (s(width), s(height))
+}
+
 /// The result of an analysis.
 pub struct Analysis {
     /// Per emotion, in request order.
     pub results: Vec<EmotionResult>,
     /// The written files, when an output folder was given.
     pub written: Option<super::postprocess::Written>,
+    /// The image's size (width, height).
+    pub image_size: (usize, usize),
+    /// The maps' size (width, height): see [`map_size`].
+    pub map_size: (usize, usize),
 }
 
 /// Runs an analysis; `on_result` receives each emotion's result as soon as it is ready and
@@ -94,6 +116,7 @@ pub fn analyze(
     }
     let content = encoder.content_share(w, h);
     let side = cfg.mask_side();
+    let (mw, mh) = map_size(w as usize, h as usize);
     let mut results = Vec::with_capacity(emotions.len());
     // Single-Mask runs one decoder pass per emotion (streamed as each finishes);
     // Multi-Masks segments all requested emotions in one pass.
@@ -126,8 +149,8 @@ pub fn analyze(
                     height: side,
                     content,
                 },
-                w as usize,
-                h as usize,
+                mw,
+                mh,
                 text,
             )?;
             on_result(&r);
@@ -146,7 +169,12 @@ pub fn analyze(
         None => None,
     };
     progress(1.0, "done");
-    Ok(Analysis { results, written })
+    Ok(Analysis {
+        results,
+        written,
+        image_size: (w as usize, h as usize),
+        map_size: (mw, mh),
+    })
 }
 
 /// The engine command: a job that runs [`analyze`] with the job's progress, cancellation
@@ -169,6 +197,9 @@ pub fn analyze_job(req: AnalyzeRequest) -> JobFn {
         Ok(JobOutput::Json(serde_json::json!({
             "emotions": summaries,
             "written": a.written,
+            "image_size": [a.image_size.0, a.image_size.1],
+            "map_size": [a.map_size.0, a.map_size.1],
+            "max_map_side": MAX_MAP_SIDE,
         })))
     })
 }
@@ -177,4 +208,18 @@ pub fn analyze_job(req: AnalyzeRequest) -> JobFn {
 /// demo kit's `models/demo/emosem`.
 pub fn default_model(models: &Path) -> Option<PathBuf> {
     super::view::locate(models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_are_at_most_2048_px_on_the_long_side() {
+        assert_eq!(map_size(640, 480), (640, 480));
+        assert_eq!(map_size(2048, 100), (2048, 100));
+        assert_eq!(map_size(19_000, 9_500), (2048, 1024));
+        assert_eq!(map_size(6_000, 4_000), (2048, 1365));
+        assert_eq!(map_size(30_000, 3), (2048, 1));
+    }
 }

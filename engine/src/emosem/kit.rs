@@ -298,6 +298,11 @@ pub fn write_predictions(
         .map(|n| (n.to_string(), out.join(n).join("npy")))
         .collect();
     for (_, d) in &dirs {
+        // Maps of an earlier run (another preset, other test paintings) would be scored
+        // with this run's: start from an empty folder.
+        if d.exists() {
+            std::fs::remove_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

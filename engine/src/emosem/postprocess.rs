@@ -173,6 +173,10 @@ pub fn dominant_map(results: &[EmotionResult]) -> Result<LabelMap> {
     })
 }
 
+/// The file [`write_outputs`] keeps in its folder while it writes: present after an
+/// interrupted run.
+pub const INCOMPLETE_MARKER: &str = "INCOMPLETE";
+
 /// Files written by [`write_outputs`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Written {
@@ -194,6 +198,20 @@ pub fn write_outputs(out: &Path, stem: &str, results: &[EmotionResult]) -> Resul
     for d in [&npy_dir, &png_dir] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
     }
+    // Until the last file is written the folder carries a marker, so an interrupted run
+    // is recognisable; temporary files of killed earlier runs are removed.
+    for d in [out, &npy_dir, &png_dir] {
+        crate::error::clean_stale_temps(d);
+    }
+    let marker = out.join(INCOMPLETE_MARKER);
+    write_atomic(
+        &marker,
+        format!(
+            "an EmoSEM analysis of `{stem}` is being written here (process {}); if this file remains, the run was interrupted and the folder is incomplete\n",
+            std::process::id()
+        )
+        .as_bytes(),
+    )?;
     let mut written = Written {
         score_maps: Vec::new(),
         masks: Vec::new(),
@@ -224,16 +242,51 @@ pub fn write_outputs(out: &Path, stem: &str, results: &[EmotionResult]) -> Resul
     let json = serde_json::json!({
         "image": stem,
         "threshold": THRESHOLD,
+        "map_size": results.first().map(|r| [r.probability.width, r.probability.height]),
         "emotions": results.iter().map(EmotionResult::summary).collect::<Vec<_>>(),
     });
     let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Invalid(e.to_string()))?;
     write_atomic(&written.explanations, text.as_bytes())?;
+    std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
     Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_are_marked_incomplete_until_written_and_stale_temps_go() {
+        let d = tempfile::tempdir().unwrap();
+        let logits = vec![1f32; 16];
+        let l = Logits {
+            data: &logits,
+            width: 4,
+            height: 4,
+            content: (1.0, 1.0),
+        };
+        let r = postprocess(Emotion::Awe, &l, 8, 8, "x".into()).unwrap();
+        std::fs::create_dir_all(d.path().join("npy")).unwrap();
+        let stale = d.path().join("npy/.p_awe.npy.tmp-4999999");
+        std::fs::write(&stale, b"half").unwrap();
+        // An interrupted earlier run: its marker is still there.
+        std::fs::write(d.path().join(INCOMPLETE_MARKER), b"x").unwrap();
+        write_outputs(d.path(), "p", &[r]).unwrap();
+        assert!(!d.path().join(INCOMPLETE_MARKER).exists());
+        assert!(d.path().join("explanations.json").is_file());
+        if Path::new("/proc/self").exists() {
+            assert!(!stale.exists());
+        }
+        let j: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.path().join("explanations.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(j["map_size"], serde_json::json!([8, 8]));
+        // Writing into a file instead of a folder fails, and nothing claims completion.
+        let f = d.path().join("file");
+        std::fs::write(&f, b"").unwrap();
+        assert!(write_outputs(&f, "p", &[]).is_err());
+    }
 
     #[test]
     fn postprocess_crops_resizes_thresholds_and_finds_components() {

@@ -424,7 +424,8 @@ impl Default for EmosemSessionConfig {
                 explainer_width: kit.explainer_width,
                 explainer_layers: kit.explainer_layers,
             },
-            out: PathBuf::new(),
+            // The user's data folder (`<data>/runs/emosem`), never the shipped folders.
+            out: crate::train::session::default_output_dir("emosem").unwrap_or_default(),
             eval_every: 50,
             probes: 4,
             keep: 3,

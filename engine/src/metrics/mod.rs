@@ -108,6 +108,8 @@ pub struct Report {
     pub segmentation: Option<SegmentationReport>,
     /// Remarks (e.g. an optional metric that could not run).
     pub notes: Vec<String>,
+    /// Texts cut to [`MAX_WORDS`] words before scoring (all zero when none was).
+    pub truncated: Truncated,
 }
 
 impl Report {
@@ -123,6 +125,7 @@ impl Report {
             emotion_alignment: Vec::new(),
             segmentation: None,
             notes: Vec::new(),
+            truncated: Truncated::default(),
         }
     }
 
@@ -211,6 +214,62 @@ pub struct TextScores {
     pub cider: CiderScores,
     /// Diversity of the hypotheses.
     pub diversity: Diversity,
+    /// Texts (hypotheses and references) cut to [`MAX_WORDS`] words before scoring.
+    pub truncated: Truncated,
+}
+
+/// The most words of one hypothesis or reference that the text metrics score; longer
+/// texts are cut to their first `MAX_WORDS` words (whitespace-separated) before
+/// tokenisation, which bounds METEOR's alignment (quadratic in the text length) so any
+/// input evaluates in seconds. Captions and ArtEmis utterances are far shorter (ArtEmis'
+/// longest are around 100 words).
+pub const MAX_WORDS: usize = 1000;
+
+/// How many texts were cut to [`MAX_WORDS`] words.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Truncated {
+    /// Hypotheses cut.
+    pub hypotheses: usize,
+    /// References cut.
+    pub references: usize,
+    /// The limit applied.
+    pub max_words: usize,
+}
+
+impl Truncated {
+    /// True when any text was cut.
+    pub fn any(&self) -> bool {
+        self.hypotheses + self.references > 0
+    }
+
+    /// A sentence for notes and warnings.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} hypothesis(es) and {} reference(s) longer than {} words were truncated to their first {} words before scoring",
+            self.hypotheses, self.references, self.max_words, self.max_words
+        )
+    }
+}
+
+/// `text` cut after its first `max` whitespace-separated words, when it has more.
+pub fn cap_words(text: &str, max: usize) -> Option<&str> {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if in_word {
+                in_word = false;
+                words += 1;
+                if words == max {
+                    let rest = &text[i..];
+                    return (!rest.trim_start().is_empty()).then_some(&text[..i]);
+                }
+            }
+        } else {
+            in_word = true;
+        }
+    }
+    None
 }
 
 /// Tokenises like pycocoevalcap's `COCOEvalCap` (all references as one stream, then all
@@ -220,7 +279,32 @@ pub fn score_text(hyps: &[String], refs: &[Vec<String>]) -> Result<TextScores> {
     if hyps.is_empty() {
         return Err(Error::Invalid("no caption to evaluate".into()));
     }
-    let flat: Vec<&str> = refs.iter().flatten().map(String::as_str).collect();
+    let mut truncated = Truncated {
+        max_words: MAX_WORDS,
+        ..Default::default()
+    };
+    let flat: Vec<&str> = refs
+        .iter()
+        .flatten()
+        .map(|r| match cap_words(r, MAX_WORDS) {
+            Some(cut) => {
+                truncated.references += 1;
+                cut
+            }
+            None => r.as_str(),
+        })
+        .collect();
+    let capped_hyps: Vec<String> = hyps
+        .iter()
+        .map(|h| match cap_words(h, MAX_WORDS) {
+            Some(cut) => {
+                truncated.hypotheses += 1;
+                cut.to_string()
+            }
+            None => h.clone(),
+        })
+        .collect();
+    let hyps = &capped_hyps[..];
     let mut tok_flat = ptb::coco_tokenize(&flat)?.into_iter();
     let references: Vec<Vec<String>> = refs
         .iter()
@@ -235,6 +319,7 @@ pub fn score_text(hyps: &[String], refs: &[Vec<String>]) -> Result<TextScores> {
         diversity: diversity::diversity(hyps, &hypotheses)?,
         hypotheses,
         references,
+        truncated,
     })
 }
 
@@ -327,6 +412,10 @@ pub fn evaluate_text_with(
         n,
     ));
     r.diversity = Some(t.diversity);
+    if t.truncated.any() {
+        r.notes.push(t.truncated.describe());
+    }
+    r.truncated = t.truncated;
     Ok(r)
 }
 
@@ -365,6 +454,31 @@ mod tests {
     /// The documented bound on |official METEOR - METEOR (exact+stem)| for the golden
     /// corpus score (the official jar also matches synonyms and paraphrases).
     const METEOR_CORPUS_GAP: f64 = 0.02;
+
+    #[test]
+    fn long_texts_are_capped_counted_and_reported() {
+        assert_eq!(cap_words("a b c", 2), Some("a b"));
+        assert_eq!(cap_words("a b ", 2), None);
+        assert_eq!(cap_words("  a  b", 5), None);
+        let huge = "word ".repeat(200_000);
+        let hyps = vec!["a calm river".to_string(), huge.clone()];
+        let refs = vec![
+            vec![huge, "a quiet river at dusk".into()],
+            vec!["a storm at sea".into()],
+        ];
+        let t = std::time::Instant::now();
+        let r = evaluate_text(&hyps, &refs).unwrap();
+        assert!(t.elapsed().as_secs() < 30, "{:?}", t.elapsed());
+        assert_eq!(r.truncated.hypotheses, 1);
+        assert_eq!(r.truncated.references, 1);
+        assert!(
+            r.notes.iter().any(|n| n.contains("truncated")),
+            "{:?}",
+            r.notes
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["truncated"]["max_words"], MAX_WORDS);
+    }
 
     fn golden_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/golden")

@@ -43,7 +43,12 @@ pub struct ScoreMap {
 impl ScoreMap {
     /// A map from row-major values; sizes must agree and values be finite.
     pub fn new(width: usize, height: usize, data: Vec<f32>) -> Result<Self> {
-        if width == 0 || height == 0 || data.len() != width * height {
+        if width == 0 || height == 0 {
+            return Err(Error::Invalid(format!(
+                "empty score map: shape (height {height}, width {width}); a map needs at least one pixel"
+            )));
+        }
+        if data.len() != width * height {
             return Err(Error::Invalid(format!(
                 "score map of {width}x{height} needs {} values, got {}",
                 width * height,

@@ -82,6 +82,7 @@ impl TaskOutput {
     /// Writes `report.json`, `report.md` and `per_sample.csv` into `dir` atomically.
     pub fn write(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::error::clean_stale_temps(dir);
         let json = serde_json::to_string_pretty(&self.report)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         crate::error::write_atomic(&dir.join("report.json"), json.as_bytes())?;

@@ -120,6 +120,106 @@ fn validate_sam(dir: &Path, device: &Device) -> Result<()> {
     super::sam::Sam::load(dir, device).map(|_| ())
 }
 
+/// Which of Artemo's models a model folder holds, read from its `config.json` keys:
+/// `"emosem"` (`paradigm` + `image`), `"sevlm"` (`name` + `decoder`), `"pacl"` (`tower` +
+/// `text_model`), or a Hugging Face `model_type` (`"gpt2"`, `"clip"`...). `None` when the
+/// folder has no readable `config.json`.
+pub fn folder_kind(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let has = |k: &str| v.get(k).is_some();
+    if has("paradigm") && has("image") {
+        Some("emosem".into())
+    } else if has("decoder") && has("name") {
+        Some("sevlm".into())
+    } else if has("tower") && has("text_model") {
+        Some("pacl".into())
+    } else {
+        v.get("model_type")
+            .and_then(|m| m.as_str())
+            .map(|m| m.to_string())
+    }
+}
+
+/// Refuses a model folder that holds another model than `expected` (`"sevlm"`,
+/// `"emosem"`...), saying which it holds; `what` names the option (`--weights`).
+pub fn expect_kind(dir: &Path, expected: &str, what: &str) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::io(
+            dir,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{what}: no such model folder"),
+            ),
+        ));
+    }
+    match folder_kind(dir) {
+        Some(k) if k != expected => {
+            let show = |k: &str| match k {
+                "emosem" => "EmoSEM".to_string(),
+                "sevlm" => "SEVLM".to_string(),
+                "pacl" => "PACL".to_string(),
+                other => format!("`{other}`"),
+            };
+            Err(Error::Invalid(format!(
+                "{what} {}: this folder holds {} weights, but {} weights are expected here",
+                dir.display(),
+                show(&k),
+                show(expected)
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Refuses checkpoints whose tensors are not floating point (f16, bf16, f32, f64) or hold
+/// NaN or infinite values, naming the file and the tensor.
+pub fn check_values(dir: &Path) -> Result<()> {
+    use safetensors::Dtype;
+    for f in checkpoint_files(dir)? {
+        let bytes = crate::error::read_file(&f)?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::parse(&f, None, format!("not a safetensors file: {e}")))?;
+        let mut names = st.names();
+        names.sort();
+        for name in names {
+            let t = st
+                .tensor(name)
+                .map_err(|e| Error::at(&f, format!("tensor `{name}`"), e.to_string()))?;
+            let data = t.data();
+            let bad = match t.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .position(|c| !f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite()),
+                Dtype::F64 => data.chunks_exact(8).position(|c| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(c);
+                    !f64::from_le_bytes(b).is_finite()
+                }),
+                // Exponent bits all ones: infinite or NaN.
+                Dtype::F16 => data
+                    .chunks_exact(2)
+                    .position(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7C00 == 0x7C00),
+                Dtype::BF16 => data
+                    .chunks_exact(2)
+                    .position(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7F80 == 0x7F80),
+                other => {
+                    let what = format!("{other:?} values: weights must be floating point");
+                    return Err(Error::at(&f, format!("tensor `{name}`"), what));
+                }
+            };
+            if let Some(i) = bad {
+                return Err(Error::at(
+                    &f,
+                    format!("tensor `{name}`"),
+                    format!("value {i} is NaN or infinite"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Validates `src` and copies it to `models/<name>/`, recording it in `models/LOCAL.toml`.
 /// Nothing is copied when validation fails; an existing `<name>` is refused.
 pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<ModelEntry> {
@@ -129,6 +229,7 @@ pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<
         )));
     }
     let arch = detect(src)?;
+    check_values(src)?;
     validate(src, arch, device)?;
     let dest = models.join(name);
     if dest.exists() {
@@ -192,6 +293,31 @@ mod tests {
     }
 
     #[test]
+    fn model_folders_say_what_they_hold() {
+        let models = crate::find_models().unwrap();
+        assert_eq!(
+            folder_kind(&models.join("demo/emosem")).as_deref(),
+            Some("emosem")
+        );
+        assert_eq!(
+            folder_kind(&models.join("demo/sevlm")).as_deref(),
+            Some("sevlm")
+        );
+        assert_eq!(
+            folder_kind(&models.join("demo/pacl")).as_deref(),
+            Some("pacl")
+        );
+        let e = expect_kind(&models.join("demo/emosem"), "sevlm", "--weights")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("holds EmoSEM weights") && e.contains("SEVLM weights are expected"),
+            "{e}"
+        );
+        assert!(expect_kind(&models.join("demo/sevlm"), "sevlm", "--weights").is_ok());
+    }
+
+    #[test]
     fn detects_architectures() {
         assert_eq!(detect(&fixture("gpt2/cross")).unwrap(), Architecture::Gpt2);
         assert_eq!(detect(&fixture("bert/tiny")).unwrap(), Architecture::Bert);
@@ -199,6 +325,37 @@ mod tests {
         std::fs::write(d.path().join("config.json"), r#"{"model_type": "llama"}"#).unwrap();
         let e = detect(d.path()).unwrap_err().to_string();
         assert!(e.contains("config.json") && e.contains("llama"), "{e}");
+    }
+
+    #[test]
+    fn import_refuses_integer_and_non_finite_tensors_naming_them() {
+        let models = tempfile::tempdir().unwrap();
+        let orig =
+            candle_core::safetensors::load(fixture("bert/tiny/model.safetensors"), &Device::Cpu)
+                .unwrap();
+        let victim = "encoder.layer.0.attention.self.query.weight";
+        for (case, expect) in [("int", "I64"), ("nan", "NaN")] {
+            let bad = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                fixture("bert/tiny/config.json"),
+                bad.path().join("config.json"),
+            )
+            .unwrap();
+            let mut w = orig.clone();
+            let t = &w[victim];
+            let t = if case == "int" {
+                t.to_dtype(candle_core::DType::I64).unwrap()
+            } else {
+                (t.clone() * f64::NAN).unwrap()
+            };
+            w.insert(victim.to_string(), t);
+            candle_core::safetensors::save(&w, bad.path().join("model.safetensors")).unwrap();
+            let err = import(bad.path(), case, models.path(), &Device::Cpu)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(victim) && err.contains(expect), "{err}");
+            assert!(!models.path().join(case).exists());
+        }
     }
 
     #[test]

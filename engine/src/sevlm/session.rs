@@ -250,7 +250,8 @@ impl Default for SessionConfig {
                 layers: 3,
                 heads: 4,
             },
-            out: PathBuf::new(),
+            // The user's data folder (`<data>/runs/sevlm`), never the shipped folders.
+            out: crate::train::session::default_output_dir("sevlm").unwrap_or_default(),
             eval_every: 50,
             eval_paintings: 16,
             probes: 4,

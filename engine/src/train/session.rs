@@ -314,13 +314,30 @@ impl CheckpointStore {
     }
 }
 
+/// The Train tab's default output folder for `model`'s checkpoints (`sevlm`, `emosem`):
+/// `<user data>/runs/<model>` (see [`crate::user_data_dir`]), never inside the shipped
+/// folders. `None` only when no home folder is known.
+pub fn default_output_dir(model: &str) -> Option<PathBuf> {
+    crate::user_data_dir().map(|d| d.join("runs").join(model))
+}
+
 /// Refuses an output folder that is, contains or lies inside one of `protected` (the
-/// shipped demo models, installed weights, the checkpoint a session starts from).
+/// shipped demo models, installed weights, the checkpoint a session starts from) or lies
+/// in the shipped `assets/` or `models/` folders.
 pub fn check_output_dir(out: &Path, protected: &[PathBuf]) -> Result<()> {
     if out.as_os_str().is_empty() {
         return Err(Error::Invalid(
             "choose an output folder for the checkpoints".into(),
         ));
+    }
+    if crate::is_shipped(out) {
+        return Err(Error::Invalid(format!(
+            "{}: refusing to write checkpoints into the shipped assets/ or models/ folder (choose another folder, e.g. {})",
+            out.display(),
+            default_output_dir("<model>")
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "~/.local/share/artemo/runs/<model>".into())
+        )));
     }
     let norm = |p: &Path| -> PathBuf {
         // The nearest existing ancestor, canonicalised, with the rest appended.
@@ -451,6 +468,18 @@ mod tests {
         assert!(!c.gate(&|| false));
         // Cancellation too.
         assert!(!Control::new().gate(&|| true));
+    }
+
+    #[test]
+    fn default_output_is_a_user_folder_and_shipped_folders_are_refused() {
+        let d = default_output_dir("sevlm").unwrap();
+        assert!(d.ends_with("runs/sevlm"), "{}", d.display());
+        assert!(!crate::is_shipped(&d));
+        let models = crate::find_models().unwrap();
+        let e = check_output_dir(&models.join("my-run"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shipped"), "{e}");
     }
 
     #[test]
