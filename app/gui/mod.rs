@@ -13,6 +13,7 @@ mod models_panel;
 mod nav;
 mod panel;
 mod review;
+mod table;
 mod textures;
 pub mod train_masks;
 pub mod train_panel;
