@@ -419,47 +419,68 @@ impl MaskRun {
             .small()
             .weak(),
         );
-        egui::Grid::new("mask-probes")
-            .num_columns(4)
-            .striped(true)
-            .spacing([12.0, 6.0])
-            .show(ui, |ui| {
-                for h in ["painting", "emotion", "IoU", "explanation"] {
-                    ui.label(RichText::new(h).weak());
+        let before = |q: &MaskProbe| {
+            prev.iter()
+                .find(|p| p.painting == q.painting && p.emotion == q.emotion)
+                .and_then(|p| p.iou)
+        };
+        sortable_table(
+            ui,
+            "mask-probes",
+            &[
+                Col::new("painting", 120.0),
+                Col::new("emotion", 100.0),
+                Col::new("IoU", 90.0),
+                Col::rest("explanation"),
+            ],
+            probes.len(),
+            116.0,
+            |r, c| {
+                let q = &probes[r];
+                match c {
+                    0 => Key::text(&q.painting),
+                    1 => Key::text(q.emotion.name()),
+                    2 => Key::num(q.iou),
+                    _ => Key::text(&q.explanation),
                 }
-                ui.end_row();
-                for (k, q) in probes.iter().enumerate() {
-                    ui.vertical(|ui| {
-                        self.overlay(ui, shared, step, k, q);
-                        ui.label(RichText::new(&q.painting).small());
-                    });
-                    let [r, g, b] = q.emotion.color();
-                    ui.label(
-                        RichText::new(q.emotion.name())
-                            .color(Color32::from_rgb(r, g, b))
-                            .strong(),
-                    );
-                    let before = prev
-                        .iter()
-                        .find(|p| p.painting == q.painting && p.emotion == q.emotion)
-                        .and_then(|p| p.iou);
-                    ui.vertical(|ui| {
-                        ui.label(q.iou.map(|v| format!("{v:.3}")).unwrap_or("—".into()));
-                        if let Some(b) = before {
-                            ui.label(RichText::new(format!("before {b:.3}")).small().weak());
-                        }
-                    });
-                    ui.horizontal_wrapped(|ui| {
-                        ui.set_max_width(420.0);
-                        if q.explanation.is_empty() {
-                            ui.label(RichText::new("(empty)").weak());
-                        } else {
-                            ui.label(&q.explanation);
-                        }
-                    });
-                    ui.end_row();
+            },
+            |ui, r, c| {
+                let q = &probes[r];
+                match c {
+                    0 => {
+                        ui.vertical(|ui| {
+                            self.overlay(ui, shared, step, r, q);
+                            ui.label(RichText::new(&q.painting).small());
+                        });
+                    }
+                    1 => {
+                        let [cr, cg, cb] = q.emotion.color();
+                        ui.label(
+                            RichText::new(q.emotion.name())
+                                .color(Color32::from_rgb(cr, cg, cb))
+                                .strong(),
+                        );
+                    }
+                    2 => {
+                        ui.vertical(|ui| {
+                            ui.label(q.iou.map(|v| format!("{v:.3}")).unwrap_or("—".into()));
+                            if let Some(b) = before(q) {
+                                ui.label(RichText::new(format!("before {b:.3}")).small().weak());
+                            }
+                        });
+                    }
+                    _ => {
+                        ui.horizontal_wrapped(|ui| {
+                            if q.explanation.is_empty() {
+                                ui.label(RichText::new("(empty)").weak());
+                            } else {
+                                ui.label(&q.explanation);
+                            }
+                        });
+                    }
                 }
-            });
+            },
+        );
     }
 
     fn overlay(
