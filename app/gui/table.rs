@@ -123,7 +123,7 @@ pub fn order(rows: usize, sort: SortBy, key: impl Fn(usize, usize) -> Key) -> Ve
 /// col)` draws a cell. It does not scroll by itself (place it in a scroll area).
 pub fn sortable_table(
     ui: &mut egui::Ui,
-    id: impl Hash,
+    id: impl Hash + std::fmt::Debug,
     cols: &[Col<'_>],
     rows: usize,
     row_height: f32,
