@@ -119,6 +119,22 @@ pub fn order(rows: usize, sort: SortBy, key: impl Fn(usize, usize) -> Key) -> Ve
     v
 }
 
+/// A small triangle after the sorted column's header: up for ascending, down for
+/// descending (drawn: the default fonts lack arrow glyphs).
+fn sort_arrow(ui: &mut egui::Ui, descending: bool) {
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+    let c = rect.center();
+    let (tip, base) = if descending { (4.0, -4.0) } else { (-4.0, 4.0) };
+    let points = vec![
+        egui::pos2(c.x, c.y + tip),
+        egui::pos2(c.x - 4.0, c.y + base),
+        egui::pos2(c.x + 4.0, c.y + base),
+    ];
+    let color = ui.visuals().weak_text_color();
+    ui.painter()
+        .add(egui::Shape::convex_polygon(points, color, egui::Stroke::NONE));
+}
+
 /// Draws a table of `rows` rows `row_height` high: `key(row, col)` sorts, `cell(ui, row,
 /// col)` draws a cell. It does not scroll by itself (place it in a scroll area).
 pub fn sortable_table(
@@ -153,19 +169,13 @@ pub fn sortable_table(
                         ui.label(RichText::new(c.name).weak());
                         return;
                     }
-                    let arrow = match (sort.col == Some(k), sort.descending) {
-                        (true, false) => " ⬆",
-                        (true, true) => " ⬇",
-                        _ => "",
-                    };
-                    if ui
-                        .add(
-                            egui::Button::new(RichText::new(format!("{}{arrow}", c.name)).weak())
-                                .frame(false),
-                        )
-                        .on_hover_text("Sort by this column (click again: reverse)")
-                        .clicked()
-                    {
+                    let r = ui
+                        .add(egui::Button::new(RichText::new(c.name).weak()).frame(false))
+                        .on_hover_text("Sort by this column (click again: reverse)");
+                    if sort.col == Some(k) {
+                        sort_arrow(ui, sort.descending);
+                    }
+                    if r.clicked() {
                         sort = sort.clicked(k);
                     }
                 });
@@ -246,7 +256,7 @@ mod tests {
         let after = ys(&h);
         // By value, smallest first: gamma (1), beta (2), alpha (3).
         assert!(after[2] < after[1] && after[1] < after[0], "{after:?}");
-        h.get_by_label("value ⬆").click();
+        h.get_by_label("value").click();
         h.run();
         let down = ys(&h);
         assert!(down[0] < down[1] && down[1] < down[2], "{down:?}");
