@@ -53,7 +53,9 @@ fn a_description_credits_the_art_institute_of_chicago() {
     // Tall enough for the whole description under the image.
     let mut h = opened([1100.0, 1200.0]);
     // The first painting has no description; the second (Saint Francis) has one.
-    assert!(h.query_by_label_contains("Art Institute of Chicago, CC BY").is_none());
+    assert!(h
+        .query_by_label_contains("Art Institute of Chicago, CC BY")
+        .is_none());
     h.key_press(Key::ArrowRight);
     wait_for(&mut h, "the description", |h| {
         h.query_by_label_contains("Franciscans").is_some()
@@ -163,7 +165,10 @@ fn mask_settings_are_kept_across_launches() {
     let defaults = saved(&mut h);
     // (eframe stores RON.)
     assert!(defaults.contains("masks:"), "{defaults}");
-    assert!(!defaults.contains("Dominant") && !defaults.contains("Contour"), "{defaults}");
+    assert!(
+        !defaults.contains("Dominant") && !defaults.contains("Contour"),
+        "{defaults}"
+    );
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num2);
     wait_for(&mut h, "the mask controls", |h| {
         h.query_by_label("Contour").is_some()
@@ -172,7 +177,10 @@ fn mask_settings_are_kept_across_launches() {
     h.get_by_label("Contour").click();
     h.run_steps(3);
     let first = saved(&mut h);
-    assert!(first.contains("Dominant") && first.contains("Contour"), "{first}");
+    assert!(
+        first.contains("Dominant") && first.contains("Contour"),
+        "{first}"
+    );
     drop(h);
     // The next launch starts with them (and saves them again unchanged).
     let mut storage = Mem::default();

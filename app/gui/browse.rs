@@ -748,7 +748,11 @@ mod tests {
             paintings: vec![
                 painting("a", "Jean-Antoine Watteau (French, 1684–1721)", "1716"),
                 painting("b", "Jean-Antoine Watteau (French, 1684-1721)", "1717"),
-                painting("c", "Jean-Antoine Watteau  (French, 1684\u{2014}1721)", "1718"),
+                painting(
+                    "c",
+                    "Jean-Antoine Watteau  (French, 1684\u{2014}1721)",
+                    "1718",
+                ),
                 painting("d", "Jean Siméon Chardin (French, 1699–1779)", "1730"),
             ],
             problems: vec![],

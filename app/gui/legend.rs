@@ -26,10 +26,6 @@ pub fn valence_legend(ui: &mut egui::Ui) {
         }
         resp.on_hover_text("lexicon valence from −1 (negative) through 0 (neutral, grey) to +1");
         ui.label(RichText::new("positive").small().color(valence_color(1.0)));
-        ui.label(
-            RichText::new("· plain: no lexicon entry")
-                .small()
-                .weak(),
-        );
+        ui.label(RichText::new("· plain: no lexicon entry").small().weak());
     });
 }

@@ -340,15 +340,11 @@ impl Map {
         self.toolbar(ui, shared, has_human, zs_ok);
         if let Some((f, msg)) = self.progress.clone() {
             ui.horizontal(|ui| {
-                ui.add(
-                    egui::ProgressBar::new(f)
-                        .desired_width(420.0)
-                        .text(format!(
-                            "{} ({:.0}%)",
-                            self.progress_text(shared.engine, &msg),
-                            f * 100.0
-                        )),
-                );
+                ui.add(egui::ProgressBar::new(f).desired_width(420.0).text(format!(
+                    "{} ({:.0}%)",
+                    self.progress_text(shared.engine, &msg),
+                    f * 100.0
+                )));
                 if ui.button("Cancel").clicked() {
                     for (id, p) in &self.jobs {
                         if matches!(p, Pending::Map(_)) {

@@ -567,11 +567,19 @@ impl ModelsPanel {
 fn features_table(ui: &mut egui::Ui, listing: &Listing, shared: &mut Shared) {
     let fs = &listing.features;
     let found = |f: &Feature| {
-        f.found
-            .as_ref()
-            .map(|p| p.strip_prefix(&listing.root).unwrap_or(p).display().to_string())
+        f.found.as_ref().map(|p| {
+            p.strip_prefix(&listing.root)
+                .unwrap_or(p)
+                .display()
+                .to_string()
+        })
     };
-    let lines = fs.iter().map(|f| f.looks_in.len()).max().unwrap_or(1).max(1);
+    let lines = fs
+        .iter()
+        .map(|f| f.looks_in.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     sortable_table(
         ui,
         "features",

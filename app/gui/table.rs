@@ -131,8 +131,11 @@ fn sort_arrow(ui: &mut egui::Ui, descending: bool) {
         egui::pos2(c.x + 4.0, c.y + base),
     ];
     let color = ui.visuals().weak_text_color();
-    ui.painter()
-        .add(egui::Shape::convex_polygon(points, color, egui::Stroke::NONE));
+    ui.painter().add(egui::Shape::convex_polygon(
+        points,
+        color,
+        egui::Stroke::NONE,
+    ));
 }
 
 /// Draws a table of `rows` rows `row_height` high: `key(row, col)` sorts, `cell(ui, row,
