@@ -157,15 +157,22 @@ pub fn user_data_dir() -> Option<PathBuf> {
 /// Commands refuse to write there unless told to explicitly (`--overwrite-shipped`).
 pub fn is_shipped(p: &Path) -> bool {
     let p = if p.is_relative() {
-        std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     } else {
         p.to_path_buf()
     };
     let existing = p.ancestors().find(|a| a.exists()).map(Path::to_path_buf);
-    [find_assets(), find_models()].into_iter().flatten().any(|root| {
-        strip_root(&p, &root).is_some()
-            || existing.as_deref().is_some_and(|e| strip_root(e, &root).is_some())
-    })
+    [find_assets(), find_models()]
+        .into_iter()
+        .flatten()
+        .any(|root| {
+            strip_root(&p, &root).is_some()
+                || existing
+                    .as_deref()
+                    .is_some_and(|e| strip_root(e, &root).is_some())
+        })
 }
 
 /// The shipped painting collection's manifest, if the assets are found.
