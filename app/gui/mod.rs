@@ -8,6 +8,7 @@ mod explain;
 mod frames;
 mod legend;
 mod map;
+mod markdown;
 mod masks;
 mod models_panel;
 mod nav;

@@ -555,7 +555,7 @@ impl ModelsPanel {
                 }
                 Some(Ok(text)) => {
                     // Headings, lists, emphasis, code and tables (GitHub style).
-                    egui_commonmark::CommonMarkViewer::new().show(ui, &mut self.markdown, text);
+                    super::markdown::show(ui, &mut self.markdown, text);
                 }
             });
         self.show_card = open;
@@ -613,7 +613,12 @@ fn features_table(ui: &mut egui::Ui, listing: &Listing, shared: &mut Shared) {
                     }
                 },
                 1 => {
-                    ui.label(RichText::new(f.looks_in.join("\n")).monospace().small());
+                    ui.vertical(|ui| {
+                        ui.spacing_mut().item_spacing.y = 0.0;
+                        for d in &f.looks_in {
+                            ui.label(RichText::new(d).monospace().small());
+                        }
+                    });
                 }
                 _ => match found(f) {
                     Some(rel) => {
