@@ -474,7 +474,7 @@ impl MaskRun {
                             if q.explanation.is_empty() {
                                 ui.label(RichText::new("(empty)").weak());
                             } else {
-                                ui.label(&q.explanation);
+                                ui.add(egui::Label::new(&q.explanation).wrap());
                             }
                         });
                     }
@@ -566,7 +566,7 @@ pub fn checkpoint_table(
         Col::new("epoch", 50.0),
     ];
     cols.extend(columns.iter().map(|(name, _)| Col::new(name, 80.0)));
-    cols.push(Col::new("folder", 220.0));
+    cols.push(Col::new("folder", 310.0));
     cols.push(Col::rest("").fixed());
     let n = columns.len();
     sortable_table(

@@ -1330,7 +1330,7 @@ impl TrainPanel {
                                         ui.label(RichText::new("match").color(OK));
                                     }
                                 }
-                                ui.label(q.text.clone());
+                                ui.add(egui::Label::new(q.text.clone()).wrap());
                             });
                         }
                         None => {
@@ -1340,7 +1340,7 @@ impl TrainPanel {
                     _ => {
                         if let Some(q) = probe(prev, id) {
                             ui.horizontal_wrapped(|ui| {
-                                ui.label(RichText::new(q.text).weak());
+                                ui.add(egui::Label::new(RichText::new(q.text).weak()).wrap());
                             });
                         }
                     }
