@@ -322,13 +322,12 @@ impl ArtemoApp {
         if let Some(a) = artemo_engine::find_assets() {
             let csv = a.join("annotations/artemo-aic.csv");
             let shipped = a.join("paintings/aic/paintings.csv");
-            let same = |x: &Path, y: &Path| {
-                x.canonicalize()
-                    .ok()
-                    .zip(y.canonicalize().ok())
-                    .is_some_and(|(x, y)| x == y)
-            };
-            self.aic_descriptions = same(&c.source, &shipped);
+            self.aic_descriptions = c
+                .source
+                .canonicalize()
+                .ok()
+                .zip(shipped.canonicalize().ok())
+                .is_some_and(|(x, y)| x == y);
             if csv.is_file() && self.aic_descriptions {
                 if let Ok(id) = self.engine.submit(Command::LoadAnnotations { path: csv }) {
                     self.responses_loading =
