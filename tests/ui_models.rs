@@ -47,4 +47,9 @@ fn models_tab() {
     // The demo kit's model card, rendered as text in a window.
     h.get_by_label("Demo kit model card").click();
     wait_for(&mut h, "Artemo demo models", 30);
+    // Markdown rendered: its tables are tables (a cell is a label of its own), not rows
+    // of raw text with pipes.
+    h.get_by_label("7.5 MiB");
+    assert!(h.query_by_label_contains("| `pacl/` |").is_none());
+    assert!(h.query_by_label_contains("## Models").is_none());
 }

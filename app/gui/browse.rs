@@ -77,7 +77,9 @@ struct Info {
 #[derive(Debug, Default)]
 struct Facets {
     generation: u64,
-    artists: Vec<(String, usize)>,
+    /// (key, name shown, count): spellings that differ only by dash type or spacing
+    /// share one key and show the most common spelling.
+    artists: Vec<(String, String, usize)>,
     styles: Vec<(String, usize)>,
     years: Option<(i32, i32)>,
     emotions: BTreeMap<Emotion, usize>,
@@ -92,11 +94,14 @@ pub enum BrowseAction {
     LoadResponses(PathBuf),
     /// Tell the user something (an error).
     Notice(String),
+    /// Clear was pressed: the filters are cleared; the app drops a map selection too.
+    Cleared,
 }
 
 /// The browse bar's state.
 #[derive(Default)]
 pub struct Browse {
+    /// The chosen artist's key (see [`artist_key`]).
     artist: Option<String>,
     style: Option<String>,
     /// The chosen year span; `None` keeps undated paintings too.
@@ -133,6 +138,22 @@ pub fn year_of(date: &str) -> Option<i32> {
         }
     }
     None
+}
+
+/// The artist facet's key: hyphen-like dashes (en, em, minus, figure dash…) become `-`,
+/// and runs of whitespace one space, so "(French, 1695-1736)" and "(French, 1695–1736)"
+/// are one artist.
+pub fn artist_key(name: &str) -> String {
+    let dashes = |c: char| {
+        matches!(
+            c,
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}'
+        )
+    };
+    name.split_whitespace()
+        .map(|w| w.replace(dashes, "-"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Normalised Shannon entropy of the votes: 0 when everyone agrees, 1 when the votes are
@@ -183,11 +204,16 @@ impl Browse {
             generation,
             ..Default::default()
         };
-        let mut artists: BTreeMap<String, usize> = BTreeMap::new();
+        // key -> (count per spelling)
+        let mut artists: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         let mut styles: BTreeMap<String, usize> = BTreeMap::new();
         for p in &coll.paintings {
             if let Some(a) = p.artist.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-                *artists.entry(a.to_string()).or_default() += 1;
+                *artists
+                    .entry(artist_key(a))
+                    .or_default()
+                    .entry(a.to_string())
+                    .or_default() += 1;
             }
             if let Some(s) = p.style.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                 *styles.entry(s.replace('_', " ")).or_default() += 1;
@@ -221,13 +247,25 @@ impl Browse {
                 ambiguity: amb,
             });
         }
-        f.artists = artists.into_iter().collect();
+        f.artists = artists
+            .into_iter()
+            .map(|(key, spellings)| {
+                let n = spellings.values().sum();
+                // The most common spelling (the first in order on a tie).
+                let shown = spellings
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .map(|(s, _)| s.clone())
+                    .unwrap_or_else(|| key.clone());
+                (key, shown, n)
+            })
+            .collect();
         f.styles = styles.into_iter().collect();
         // Filters that no longer name anything in this collection are dropped.
         if self
             .artist
             .as_ref()
-            .is_some_and(|a| !f.artists.iter().any(|(x, _)| x == a))
+            .is_some_and(|a| !f.artists.iter().any(|(x, _, _)| x == a))
         {
             self.artist = None;
         }
@@ -248,7 +286,7 @@ impl Browse {
     pub fn keep(&self, i: usize, p: &Painting) -> bool {
         let info = self.facets.info.get(i);
         if let Some(a) = &self.artist {
-            if p.artist.as_deref().map(str::trim) != Some(a.as_str()) {
+            if p.artist.as_deref().map(artist_key).as_ref() != Some(a) {
                 return false;
             }
         }
@@ -304,7 +342,7 @@ impl Browse {
                     .paintings
                     .get(i)
                     .and_then(|p| p.artist.as_deref())
-                    .map(str::to_lowercase);
+                    .map(|a| artist_key(a).to_lowercase());
                 (artist.is_none(), artist, info(i).year.unwrap_or(i32::MAX))
             }),
             Sort::Year => visible.sort_by_key(|&i| {
@@ -323,13 +361,24 @@ impl Browse {
         }
     }
 
-    /// Draws the bar; `shown` of `total` paintings pass the filters.
+    /// The ambiguity to show with painting `i`'s tile: only while the grid is sorted by
+    /// ambiguity, and only for paintings with responses.
+    pub fn shown_ambiguity(&self, i: usize) -> Option<f32> {
+        if self.sort != Sort::Ambiguity {
+            return None;
+        }
+        self.facets.info.get(i).and_then(|x| x.ambiguity)
+    }
+
+    /// Draws the bar; `shown` of `total` paintings pass the filters; `map_selection`: the
+    /// grid is restricted to a selection made on the map (Clear drops it too).
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         shown: usize,
         total: usize,
         responses_source: Option<&str>,
+        map_selection: bool,
     ) -> Option<BrowseAction> {
         let mut action = None;
         if let Some(rx) = &self.dialog {
@@ -354,7 +403,15 @@ impl Browse {
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing.x = 6.0;
             // Artist (a folder of files has none).
-            let label = self.artist.clone().unwrap_or_else(|| "any artist".into());
+            let label = match &self.artist {
+                Some(k) => f
+                    .artists
+                    .iter()
+                    .find(|(x, _, _)| x == k)
+                    .map(|(_, shown, _)| shown.clone())
+                    .unwrap_or_else(|| k.clone()),
+                None => "any artist".into(),
+            };
             if !f.artists.is_empty() {
                 egui::ComboBox::from_id_salt("browse-artist")
                     .selected_text(truncate(&label, 28))
@@ -362,10 +419,10 @@ impl Browse {
                     .height(420.0)
                     .show_ui(ui, |ui| {
                         ui.selectable_value(&mut self.artist, None, "any artist");
-                        for (a, n) in &f.artists {
+                        for (key, a, n) in &f.artists {
                             ui.selectable_value(
                                 &mut self.artist,
-                                Some(a.clone()),
+                                Some(key.clone()),
                                 format!("{a} ({n})"),
                             );
                         }
@@ -524,10 +581,12 @@ impl Browse {
                 .response
                 .labelled_by(sort.id);
             if ui
-                .add_enabled(self.active(), egui::Button::new("Clear"))
+                .add_enabled(self.active() || map_selection, egui::Button::new("Clear"))
+                .on_hover_text("Clear every filter and the map's selection")
                 .clicked()
             {
                 self.clear();
+                action = Some(BrowseAction::Cleared);
             }
             ui.separator();
             ui.label(format!("{shown} of {total} shown"));
@@ -687,9 +746,12 @@ mod tests {
                 .collect()
         };
         assert_eq!(kept(&b), ["a", "b", "c", "d"]);
-        assert_eq!(b.facets.artists[1], ("Monet".to_string(), 2));
+        assert_eq!(
+            b.facets.artists[1],
+            ("Monet".to_string(), "Monet".to_string(), 2)
+        );
         assert_eq!(b.facets.years, Some((1872, 1899)));
-        b.artist = Some("Monet".into());
+        b.artist = Some(artist_key("Monet"));
         assert_eq!(kept(&b), ["a", "c"]);
         b.clear();
         b.years = Some((1880, 1900));
@@ -708,9 +770,14 @@ mod tests {
         assert_eq!(kept(&b), ["b", "c"]);
         b.clear();
         let mut order = vec![0, 1, 2, 3];
+        assert_eq!(b.shown_ambiguity(1), None);
         b.sort = Sort::Ambiguity;
         b.sort(&mut order, &coll);
         assert_eq!(order, [1, 2, 0, 3]);
+        // Sorted by ambiguity, each tile shows its value (none without responses).
+        assert_eq!(b.shown_ambiguity(0), Some(0.0));
+        assert!(b.shown_ambiguity(1).is_some_and(|a| a > 0.4));
+        assert_eq!(b.shown_ambiguity(3), None);
         b.sort = Sort::Artist;
         b.sort(&mut order, &coll);
         assert_eq!(order, [3, 0, 2, 1]);
@@ -720,5 +787,44 @@ mod tests {
         // Entropy of 2-2-1 over nine labels: 1.52 bits / log2(9).
         let a = b.facets.info[1].ambiguity.unwrap();
         assert!((a - 1.5219 / 9f32.log2()).abs() < 1e-3, "{a}");
+    }
+
+    #[test]
+    fn artists_differing_only_by_dash_type_are_one_facet() {
+        let coll = Collection {
+            name: "t".into(),
+            source: PathBuf::from("t.csv"),
+            kind: artemo_engine::collection::CollectionKind::Manifest,
+            paintings: vec![
+                painting("a", "Jean-Antoine Watteau (French, 1684–1721)", "1716"),
+                painting("b", "Jean-Antoine Watteau (French, 1684-1721)", "1717"),
+                painting(
+                    "c",
+                    "Jean-Antoine Watteau  (French, 1684\u{2014}1721)",
+                    "1718",
+                ),
+                painting("d", "Jean Siméon Chardin (French, 1699–1779)", "1730"),
+            ],
+            problems: vec![],
+        };
+        let mut b = Browse::new();
+        b.refresh(1, &coll, &HashMap::new());
+        assert_eq!(b.facets.artists.len(), 2, "{:?}", b.facets.artists);
+        let (key, shown, n) = &b.facets.artists[1];
+        assert_eq!(*n, 3);
+        assert_eq!(key, "Jean-Antoine Watteau (French, 1684-1721)");
+        // One name shown, a spelling that occurs (here the first in order of the ties).
+        assert!(coll.paintings[..3]
+            .iter()
+            .any(|p| p.artist.as_deref() == Some(shown.as_str())));
+        b.artist = Some(key.clone());
+        let kept: Vec<&str> = coll
+            .paintings
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| b.keep(*i, p))
+            .map(|(_, p)| p.id.as_str())
+            .collect();
+        assert_eq!(kept, ["a", "b", "c"]);
     }
 }

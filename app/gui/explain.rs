@@ -11,10 +11,31 @@ use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedTok
 use artemo_engine::worker::{Command, Engine, JobId, JobOutput, Lane, ModelSlot};
 use egui::{Color32, RichText};
 
+/// The decoding settings an explanation was made with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Made {
+    sample: bool,
+    block_repeats: bool,
+    top_p: f32,
+    temperature: f32,
+    seed: u64,
+}
+
+/// What Regenerate does with the current settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Regenerate {
+    /// Run again (when sampling with the seed already used, a new seed was drawn).
+    Run,
+    /// Greedy decoding with unchanged settings gives the same text: nothing is run.
+    Same,
+}
+
 /// One painting's explanation state.
 #[derive(Default)]
 struct Entry {
     job: Option<JobId>,
+    /// The settings of the explanation shown (or being made).
+    made: Option<Made>,
     tokens: Vec<GeneratedToken>,
     analysis: Option<Analysis>,
     /// The last run's result, shown (dimmed) while a regeneration streams, so that the
@@ -39,6 +60,9 @@ pub struct Explain {
     top_p: f32,
     temperature: f32,
     seed: u64,
+    /// The painting whose Regenerate was pressed with greedy decoding and unchanged
+    /// settings (the note saying why nothing changed shows under it).
+    same_note: Option<PathBuf>,
 }
 
 impl Explain {
@@ -79,7 +103,36 @@ impl Explain {
             top_p: 0.9,
             temperature: 1.0,
             seed: 0,
+            same_note: None,
         }
+    }
+
+    fn made(&self) -> Made {
+        Made {
+            sample: self.sample,
+            block_repeats: self.block_repeats,
+            top_p: self.top_p,
+            temperature: self.temperature,
+            seed: self.seed,
+        }
+    }
+
+    /// What Regenerate does for `image`: greedy decoding with the settings of the
+    /// explanation shown gives the same text, so nothing runs; sampling with the seed
+    /// already used draws the next seed first.
+    fn regenerate(&mut self, image: &Path) -> Regenerate {
+        let last = self.entries.get(image).and_then(|e| e.made);
+        if !self.sample {
+            return if last == Some(self.made()) {
+                Regenerate::Same
+            } else {
+                Regenerate::Run
+            };
+        }
+        if last.is_some_and(|m| m.sample && m.seed == self.seed) {
+            self.seed = self.seed.wrapping_add(1);
+        }
+        Regenerate::Run
     }
 
     /// Whether `job` is one of ours.
@@ -125,11 +178,13 @@ impl Explain {
             .entries
             .remove(image)
             .and_then(|e| e.analysis.or(e.previous));
+        let made = Some(self.made());
         self.entries.insert(
             image.to_path_buf(),
             Entry {
                 job: Some(job),
                 previous,
+                made,
                 ..Default::default()
             },
         );
@@ -210,11 +265,20 @@ impl Explain {
             }
             if ui
                 .add_enabled(!busy, egui::Button::new("Regenerate"))
-                .on_hover_text("Run SEVLM again with these decoding settings")
+                .on_hover_text(
+                    "Run SEVLM again with these decoding settings (sampling with the seed \
+                     already used draws the next seed)",
+                )
                 .clicked()
             {
-                if let Err(e) = self.start(engine, image) {
-                    notice = Some(e);
+                self.same_note = None;
+                match self.regenerate(image) {
+                    Regenerate::Same => self.same_note = Some(image.to_path_buf()),
+                    Regenerate::Run => {
+                        if let Err(e) = self.start(engine, image) {
+                            notice = Some(e);
+                        }
+                    }
                 }
             }
             // The spinner's room is kept while idle, so the row never changes width.
@@ -225,6 +289,14 @@ impl Explain {
                 ui.add_space(size);
             }
         });
+        if !self.sample && self.same_note.as_deref() == Some(image) {
+            ui.label(
+                RichText::new(
+                    "Greedy decoding gives the same text: tick nucleus sampling for another one.",
+                )
+                .italics(),
+            );
+        }
         let Some(e) = self.entries.get(image) else {
             return notice;
         };
@@ -262,6 +334,7 @@ impl Explain {
                     ui.label(rt).on_hover_text(token_tip(t));
                 }
             });
+            super::legend::valence_legend(ui);
             vad_strip(ui, tokens);
         }
         if let Some(a) = &e.analysis {
@@ -384,5 +457,55 @@ fn vad_strip(ui: &mut egui::Ui, tokens: &[GeneratedToken]) {
         if let Some(t) = exp.get(i) {
             resp.on_hover_text(token_tip(t));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(x: &mut Explain, image: &Path) {
+        let made = Some(x.made());
+        x.entries.insert(
+            image.to_path_buf(),
+            Entry {
+                made,
+                ..Default::default()
+            },
+        );
+    }
+
+    #[test]
+    fn regenerate_draws_a_new_seed_when_sampling_and_says_greedy_gives_the_same_text() {
+        let image = Path::new("p.jpg");
+        let mut x = Explain::new();
+        // Greedy, as shown: the same text again, nothing to run.
+        shown(&mut x, image);
+        assert_eq!(x.regenerate(image), Regenerate::Same);
+        // Greedy with another setting: run.
+        x.block_repeats = !x.block_repeats;
+        assert_eq!(x.regenerate(image), Regenerate::Run);
+        // Sampling with the seed already used: the next seed is drawn.
+        x.sample = true;
+        x.seed = 7;
+        shown(&mut x, image);
+        assert_eq!(x.regenerate(image), Regenerate::Run);
+        assert_eq!(x.seed, 8);
+        // A seed the user changed is kept.
+        x.seed = 42;
+        assert_eq!(x.regenerate(image), Regenerate::Run);
+        assert_eq!(x.seed, 42);
+    }
+
+    #[test]
+    fn the_valence_legend_names_both_ends() {
+        use egui_kittest::kittest::Queryable;
+        let mut h = egui_kittest::Harness::builder()
+            .with_size([420.0, 40.0])
+            .build_ui(super::super::legend::valence_legend);
+        h.run();
+        h.get_by_label("negative");
+        h.get_by_label("positive");
+        h.get_by_label_contains("no lexicon entry");
     }
 }

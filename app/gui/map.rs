@@ -63,6 +63,22 @@ const CLUSTER_COLOURS: [[u8; 3]; 12] = [
     [0x94, 0x67, 0xBD],
 ];
 
+/// The map job's progress message until the engine starts it.
+const QUEUED: &str = "queued";
+
+/// "queued", with the jobs ahead on the compute lane (at most three named).
+fn queued_text(behind: &[String]) -> String {
+    match behind {
+        [] => QUEUED.into(),
+        [a] => format!("queued behind: {a}"),
+        [a, b] => format!("queued behind: {a}, {b}"),
+        [a, b, c] => format!("queued behind: {a}, {b}, {c}"),
+        [a, b, c, rest @ ..] => {
+            format!("queued behind: {a}, {b}, {c} and {} more", rest.len())
+        }
+    }
+}
+
 const GREY: Color32 = Color32::from_rgb(0x80, 0x80, 0x80);
 
 /// The tab's state.
@@ -145,6 +161,36 @@ impl Map {
         }
     }
 
+    /// Drops the box/lasso selection (the browse bar's Clear, the status bar's "show all").
+    pub fn clear_selection(&mut self) {
+        self.selection.clear();
+    }
+
+    /// Switches the projection; the view (zoom and centre, in the old projection's
+    /// coordinates) is reset so the new map shows whole.
+    fn set_method(&mut self, m: Method) {
+        if m != self.method {
+            self.method = m;
+            self.zoom = 1.0;
+            self.centre = None;
+        }
+    }
+
+    /// The map job's progress text: while it waits for the compute lane, what it waits
+    /// behind.
+    fn progress_text(&self, engine: &artemo_engine::worker::Engine, msg: &str) -> String {
+        if msg != QUEUED {
+            return msg.to_string();
+        }
+        let behind: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|(_, p)| matches!(p, Pending::Map(_)))
+            .flat_map(|(id, _)| engine.waiting_behind(*id))
+            .collect();
+        queued_text(&behind)
+    }
+
     fn busy(&self) -> bool {
         self.jobs.values().any(|p| matches!(p, Pending::Map(_)))
     }
@@ -179,7 +225,7 @@ impl Map {
         }) {
             Ok(id) => {
                 self.jobs.insert(id, Pending::Map(key));
-                self.progress = Some((0.0, "queued".into()));
+                self.progress = Some((0.0, QUEUED.into()));
             }
             Err(e) => {
                 self.error = Some(e.to_string());
@@ -294,11 +340,11 @@ impl Map {
         self.toolbar(ui, shared, has_human, zs_ok);
         if let Some((f, msg)) = self.progress.clone() {
             ui.horizontal(|ui| {
-                ui.add(
-                    egui::ProgressBar::new(f)
-                        .desired_width(260.0)
-                        .text(format!("{msg} ({:.0}%)", f * 100.0)),
-                );
+                ui.add(egui::ProgressBar::new(f).desired_width(420.0).text(format!(
+                    "{} ({:.0}%)",
+                    self.progress_text(shared.engine, &msg),
+                    f * 100.0
+                )));
                 if ui.button("Cancel").clicked() {
                     for (id, p) in &self.jobs {
                         if matches!(p, Pending::Map(_)) {
@@ -406,8 +452,10 @@ impl Map {
     fn toolbar(&mut self, ui: &mut egui::Ui, shared: &mut Shared, has_human: bool, zs_ok: bool) {
         ui.horizontal_wrapped(|ui| {
             ui.label("Projection:");
-            ui.selectable_value(&mut self.method, Method::Tsne, "t-SNE");
-            ui.selectable_value(&mut self.method, Method::Pca, "PCA");
+            let mut method = self.method;
+            ui.selectable_value(&mut method, Method::Tsne, "t-SNE");
+            ui.selectable_value(&mut method, Method::Pca, "PCA");
+            self.set_method(method);
             ui.separator();
             ui.label("Colour:");
             let mut c = self.colour.unwrap_or(ColourBy::Cluster);
@@ -1032,6 +1080,11 @@ impl Component for Map {
             ) if self.current.as_ref() == Some(&key) => {
                 self.progress = Some((fraction, message));
             }
+            (Pending::Map(key), EventKind::Started { .. })
+                if self.current.as_ref() == Some(&key) =>
+            {
+                self.progress = Some((0.0, "starting".into()));
+            }
             (Pending::Map(key), EventKind::Done(JobOutput::Any(b))) => {
                 self.progress = None;
                 match b.downcast::<MapData>() {
@@ -1082,5 +1135,47 @@ impl Map {
         if let Some((p, f)) = self.current.clone() {
             self.stopped = Some((p, f, self.method, self.k));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switching_the_projection_resets_the_view() {
+        let mut m = Map::new();
+        m.zoom = 4.0;
+        m.centre = Some(Vec2::new(12.0, -3.0));
+        m.set_method(Method::Pca);
+        assert_eq!(m.method, Method::Pca);
+        assert_eq!(m.zoom, 1.0);
+        assert_eq!(m.centre, None);
+        // The same projection again keeps the view.
+        m.zoom = 2.0;
+        m.set_method(Method::Pca);
+        assert_eq!(m.zoom, 2.0);
+    }
+
+    #[test]
+    fn queued_says_what_it_waits_behind() {
+        assert_eq!(queued_text(&[]), "queued");
+        assert_eq!(
+            queued_text(&["review: EmoSEM predictions".into()]),
+            "queued behind: review: EmoSEM predictions"
+        );
+        let many: Vec<String> = (0..5).map(|i| format!("job {i}")).collect();
+        assert_eq!(
+            queued_text(&many),
+            "queued behind: job 0, job 1, job 2 and 2 more"
+        );
+    }
+
+    #[test]
+    fn clear_selection_empties_the_map_selection() {
+        let mut m = Map::new();
+        m.selection = vec![1, 4];
+        m.clear_selection();
+        assert!(m.selection.is_empty());
     }
 }

@@ -174,7 +174,7 @@ pub(super) fn zoom_toolbar(ui: &mut egui::Ui, xf: &mut ViewXform, rect: Rect) {
 }
 
 /// How masks are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 enum Style {
     /// The product mask (probability > 0.5), filled.
     Fill,
@@ -194,6 +194,33 @@ enum Compose {
     Dominant,
     /// One chosen emotion (Single-Mask).
     Single(Emotion),
+}
+
+/// Which masks are drawn, as kept between runs (`Single` by the emotion's slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum SavedCompose {
+    All,
+    Dominant,
+    Single(usize),
+}
+
+/// The mask settings kept between runs (in the app's persisted settings): mode, style,
+/// opacity, and each emotion's toggle and colour. Whether the masks are shown is not kept
+/// (they are computed on demand).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MaskSettings {
+    compose: SavedCompose,
+    style: Style,
+    opacity: f32,
+    enabled: [bool; 8],
+    colors: [[u8; 4]; 8],
+}
+
+impl Default for MaskSettings {
+    fn default() -> Self {
+        Masks::new_settings().settings()
+    }
 }
 
 /// The masks of one painting.
@@ -264,15 +291,13 @@ impl Masks {
         self.dir.as_deref()
     }
 
-    /// A canvas with no masks computed yet; finds installed EmoSEM weights.
-    pub fn new() -> Self {
-        let models = artemo_engine::find_models();
-        let dir = models.as_deref().and_then(view::locate);
+    /// The settings of a fresh canvas (nothing looked up).
+    fn new_settings() -> Self {
         Masks {
             slot: ModelSlot::new(),
-            dir,
+            dir: None,
             pinned: None,
-            models,
+            models: None,
             paintings: Vec::new(),
             textures: LruCache::new(TEXTURE_CACHE),
             xf: ViewXform::new(),
@@ -284,6 +309,51 @@ impl Masks {
             style: Style::Fill,
             compose: Compose::All,
             auto_probability: false,
+        }
+    }
+
+    /// The settings to keep between runs.
+    pub fn settings(&self) -> MaskSettings {
+        MaskSettings {
+            compose: match self.compose {
+                Compose::All => SavedCompose::All,
+                Compose::Dominant => SavedCompose::Dominant,
+                Compose::Single(e) => SavedCompose::Single(slot_of(e)),
+            },
+            style: self.style,
+            opacity: self.opacity,
+            enabled: self.enabled,
+            colors: self.colors.map(|c| c.to_array()),
+        }
+    }
+
+    /// Applies settings kept from an earlier run (out-of-range values are clamped).
+    pub fn apply_settings(&mut self, s: &MaskSettings) {
+        self.compose = match s.compose {
+            SavedCompose::All => Compose::All,
+            SavedCompose::Dominant => Compose::Dominant,
+            SavedCompose::Single(k) => Compose::Single(EMOTIONS[k.min(EMOTIONS.len() - 1)]),
+        };
+        self.style = s.style;
+        self.opacity = if s.opacity.is_finite() {
+            s.opacity.clamp(0.05, 1.0)
+        } else {
+            0.55
+        };
+        self.enabled = s.enabled;
+        self.colors = s
+            .colors
+            .map(|[r, g, b, a]| Color32::from_rgba_premultiplied(r, g, b, a));
+    }
+
+    /// A canvas with no masks computed yet; finds installed EmoSEM weights.
+    pub fn new() -> Self {
+        let models = artemo_engine::find_models();
+        let dir = models.as_deref().and_then(view::locate);
+        Masks {
+            dir,
+            models,
+            ..Self::new_settings()
         }
     }
 
@@ -890,5 +960,34 @@ impl Component for Masks {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn mask_settings_survive_a_round_trip_through_storage() {
+        let mut m = Masks::new_settings();
+        m.compose = Compose::Single(Emotion::Fear);
+        m.style = Style::Contour;
+        m.opacity = 0.8;
+        m.enabled[2] = false;
+        m.colors[0] = Color32::from_rgb(1, 2, 3);
+        let json = serde_json::to_string(&m.settings()).unwrap();
+        let mut fresh = Masks::new_settings();
+        fresh.apply_settings(&serde_json::from_str(&json).unwrap());
+        assert_eq!(fresh.compose, Compose::Single(Emotion::Fear));
+        assert_eq!(fresh.style, Style::Contour);
+        assert_eq!(fresh.opacity, 0.8);
+        assert!(!fresh.enabled[2] && fresh.enabled[3]);
+        assert_eq!(fresh.colors[0], Color32::from_rgb(1, 2, 3));
+        // Settings saved before they existed (or partly) read as the defaults.
+        let old: MaskSettings = serde_json::from_str("{\"opacity\": 0.3}").unwrap();
+        fresh.apply_settings(&old);
+        assert_eq!(fresh.compose, Compose::All);
+        assert_eq!(fresh.opacity, 0.3);
+        assert_eq!(fresh.enabled, [true; 8]);
     }
 }

@@ -3,14 +3,19 @@
 //! finished pixels as textures.
 
 mod browse;
+mod credit;
 pub mod dialog;
 mod explain;
 mod frames;
+mod legend;
 mod map;
+mod markdown;
 mod masks;
 mod models_panel;
+mod nav;
 mod panel;
 mod review;
+mod table;
 mod textures;
 pub mod train_masks;
 pub mod train_panel;
@@ -46,6 +51,8 @@ struct Settings {
     thumb_size: f32,
     recent: Vec<PathBuf>,
     tab: Tab,
+    /// The Painting tab's mask mode, style, opacity, toggles and colours.
+    masks: masks::MaskSettings,
 }
 
 impl Default for Settings {
@@ -55,6 +62,7 @@ impl Default for Settings {
             thumb_size: 140.0,
             recent: Vec::new(),
             tab: Tab::Collection,
+            masks: masks::MaskSettings::default(),
         }
     }
 }
@@ -152,6 +160,11 @@ pub struct ArtemoApp {
     running: HashSet<JobId>,
     frames: frames::FrameStats,
     show_frame_time: bool,
+    /// Thumbnails per row of the grid as last drawn (Up/Down move by a row).
+    grid_cols: usize,
+    /// The open collection is the shipped one, whose descriptions are the Art Institute
+    /// of Chicago's (CC BY 4.0, credited under each).
+    aic_descriptions: bool,
 }
 
 impl ArtemoApp {
@@ -207,7 +220,10 @@ impl ArtemoApp {
             running: HashSet::new(),
             frames: frames::FrameStats::new(),
             show_frame_time: true,
+            grid_cols: 1,
+            aic_descriptions: false,
         };
+        app.masks.apply_settings(&app.settings.masks);
         if let Some(note) = app.engine.device_note() {
             app.notice(note.to_string(), false);
         }
@@ -323,18 +339,19 @@ impl ArtemoApp {
         }
         self.responses.clear();
         self.responses_source = None;
+        self.aic_descriptions = false;
         self.generation += 1;
         // The shipped collection comes with Artemo's own annotations.
         if let Some(a) = artemo_engine::find_assets() {
             let csv = a.join("annotations/artemo-aic.csv");
             let shipped = a.join("paintings/aic/paintings.csv");
-            let same = |x: &Path, y: &Path| {
-                x.canonicalize()
-                    .ok()
-                    .zip(y.canonicalize().ok())
-                    .is_some_and(|(x, y)| x == y)
-            };
-            if csv.is_file() && same(&c.source, &shipped) {
+            self.aic_descriptions = c
+                .source
+                .canonicalize()
+                .ok()
+                .zip(shipped.canonicalize().ok())
+                .is_some_and(|(x, y)| x == y);
+            if csv.is_file() && self.aic_descriptions {
                 if let Ok(id) = self.engine.submit(Command::LoadAnnotations { path: csv }) {
                     self.responses_loading =
                         Some("Artemo's own annotations (project-authored; not ArtEmis)".into());
@@ -528,9 +545,17 @@ impl ArtemoApp {
         let total = c.paintings.len();
         let shown = self.visible().len();
         let source = self.responses_source.clone();
-        match self.browse.ui(ui, shown, total, source.as_deref()) {
+        let map_selection = self.only.is_some();
+        match self
+            .browse
+            .ui(ui, shown, total, source.as_deref(), map_selection)
+        {
             Some(browse::BrowseAction::LoadResponses(p)) => self.load_responses(p),
             Some(browse::BrowseAction::Notice(text)) => self.notice(text, true),
+            Some(browse::BrowseAction::Cleared) => {
+                self.only = None;
+                self.map.clear_selection();
+            }
             None => {}
         }
         // A painting the filters hide gives way to the first one shown.
@@ -650,6 +675,7 @@ impl ArtemoApp {
                         ui.label(format!("selection of {} from the map", o.len()));
                         if ui.small_button("show all").clicked() {
                             self.only = None;
+                            self.map.clear_selection();
                         }
                     }
                 }
@@ -765,6 +791,7 @@ impl ArtemoApp {
         let spacing = 8.0;
         let width = width.min(ui.available_width());
         let cols = (((width + spacing) / (cell + spacing)).floor() as usize).max(1);
+        self.grid_cols = cols;
         let rows = visible.len().div_ceil(cols);
         let row_h = cell + 22.0 + spacing;
         let mut clicked = None;
@@ -817,6 +844,12 @@ impl ArtemoApp {
             .and_then(|c| c.paintings.get(i))
             .map(|p| p.display_title().to_string())
             .unwrap_or_default();
+        // Sorted by ambiguity, the caption leads with the value the grid is ordered by.
+        let ambiguity = self.browse.shown_ambiguity(i);
+        let caption = match ambiguity {
+            Some(a) => format!("{a:.2} · {title}"),
+            None => title.clone(),
+        };
         let (rect, resp) =
             ui.allocate_exact_size(egui::vec2(size, size + 22.0), egui::Sense::click());
         let img_rect = egui::Rect::from_min_size(rect.min, egui::vec2(size, size));
@@ -860,7 +893,7 @@ impl ArtemoApp {
             egui::vec2(size, 18.0),
         );
         let mut job = egui::text::LayoutJob::single_section(
-            title.clone(),
+            caption,
             egui::TextFormat::simple(egui::FontId::proportional(11.0), ui.visuals().text_color()),
         );
         job.wrap = egui::text::TextWrapping {
@@ -880,7 +913,12 @@ impl ArtemoApp {
                 egui::StrokeKind::Inside,
             );
         }
-        let resp = resp.on_hover_text(format!("{title}\n(double-click to open)"));
+        let amb = ambiguity
+            .map(|a| {
+                format!("\nambiguity {a:.2} (entropy of the viewers' emotions: 0 all agree, 1 evenly split)")
+            })
+            .unwrap_or_default();
+        let resp = resp.on_hover_text(format!("{title}{amb}\n(double-click to open)"));
         (resp.clicked(), resp.double_clicked())
     }
 
@@ -950,6 +988,9 @@ impl ArtemoApp {
                 if let Some(d) = p.plain_description() {
                     ui.add_space(6.0);
                     ui.label(d);
+                    if self.aic_descriptions {
+                        credit::aic_description_credit(ui);
+                    }
                 }
                 ui.add_space(6.0);
                 ui.label(
@@ -1144,21 +1185,28 @@ impl ArtemoApp {
         let pos = self
             .selected
             .and_then(|s| visible.iter().position(|&i| i == s));
-        let (next, prev) = ctx.input(|i| {
-            (
-                i.key_pressed(egui::Key::ArrowRight) || i.key_pressed(egui::Key::ArrowDown),
-                i.key_pressed(egui::Key::ArrowLeft) || i.key_pressed(egui::Key::ArrowUp),
-            )
-        });
-        let new = match (next, prev, pos) {
-            (true, _, Some(p)) => Some((p + 1).min(visible.len() - 1)),
-            (_, true, Some(p)) => Some(p.saturating_sub(1)),
-            (true, _, None) | (_, true, None) => Some(0),
-            _ => None,
+        // Up/Down move by a row of the grid on the Collection tab (the Painting tab has
+        // no grid: there they are previous/next).
+        let cols = if self.settings.tab == Tab::Collection {
+            self.grid_cols.max(1)
+        } else {
+            1
         };
-        if let Some(n) = new {
-            self.selected = Some(visible[n]);
-            self.scroll_to_selected = true;
+        let moves = [
+            (egui::Key::ArrowLeft, nav::Move::Prev),
+            (egui::Key::ArrowRight, nav::Move::Next),
+            (egui::Key::ArrowUp, nav::Move::Up),
+            (egui::Key::ArrowDown, nav::Move::Down),
+        ];
+        let m = moves
+            .into_iter()
+            .find(|(k, _)| ctx.input(|i| i.key_pressed(*k)))
+            .map(|(_, m)| m);
+        if let Some(n) = m.and_then(|m| nav::step(pos, visible.len(), cols, m)) {
+            if let Some(&i) = visible.get(n) {
+                self.selected = Some(i);
+                self.scroll_to_selected = true;
+            }
         }
     }
 
@@ -1184,7 +1232,11 @@ const SHORTCUTS: &[(&str, &str)] = &[
         "Ctrl+1 … Ctrl+6",
         "Collection, Painting, Review, Map, Train, Models",
     ),
-    ("← → ↑ ↓", "previous / next painting (Collection, Painting)"),
+    ("← →", "previous / next painting (Collection, Painting)"),
+    (
+        "↑ ↓",
+        "the painting above / below in the grid (Painting: previous / next)",
+    ),
     ("Enter", "open the selected painting"),
     ("Esc", "back to the collection; close this overlay"),
     ("F11", "fullscreen"),
@@ -1256,6 +1308,7 @@ impl eframe::App for ArtemoApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.settings.masks = self.masks.settings();
         eframe::set_value(storage, "artemo.settings", &self.settings);
     }
 }
@@ -1276,6 +1329,21 @@ impl ArtemoApp {
     /// Shows or hides the frame time in the status bar (snapshot tests hide it: it varies).
     pub fn show_frame_time(&mut self, on: bool) {
         self.show_frame_time = on;
+    }
+
+    /// The selected painting's index in the open collection.
+    pub fn selected(&self) -> Option<usize> {
+        self.selected
+    }
+
+    /// Thumbnails per row of the grid, as last drawn.
+    pub fn grid_columns(&self) -> usize {
+        self.grid_cols
+    }
+
+    /// Restricts the grid to these paintings, as a box selection on the map does.
+    pub fn show_only(&mut self, paintings: Vec<usize>) {
+        self.apply(vec![Action::ShowOnly(paintings)]);
     }
 
     /// Switches to a tab.

@@ -13,6 +13,7 @@ use artemo_engine::worker::{Command, EventKind, JobContext, JobId, JobOutput, La
 use egui::{Color32, RichText};
 
 use super::panel::{Action, Component, Shared, Tab};
+use super::table::{sortable_table, Col, Key};
 
 const RED: Color32 = Color32::from_rgb(0xCC, 0x66, 0x77);
 const GREEN: Color32 = Color32::from_rgb(0x44, 0xAA, 0x77);
@@ -70,6 +71,8 @@ pub struct ModelsPanel {
     verify: HashMap<String, Verify>,
     card: Option<Result<String, String>>,
     show_card: bool,
+    /// The model card's rendering state.
+    markdown: egui_commonmark::CommonMarkCache,
     import_path: String,
     import_name: String,
     import_progress: Option<String>,
@@ -88,6 +91,7 @@ impl ModelsPanel {
             verify: HashMap::new(),
             card: None,
             show_card: false,
+            markdown: egui_commonmark::CommonMarkCache::default(),
             import_path: String::new(),
             import_name: String::new(),
             import_progress: None,
@@ -296,42 +300,7 @@ impl ModelsPanel {
                 ui.add_space(8.0);
                 ui.separator();
                 ui.heading("Where each feature looks for weights");
-                egui::Grid::new("features")
-                    .striped(true)
-                    .num_columns(3)
-                    .show(ui, |ui| {
-                        ui.label(RichText::new("feature").strong());
-                        ui.label(RichText::new("looks in (in order)").strong());
-                        ui.label(RichText::new("uses").strong());
-                        ui.end_row();
-                        for f in &listing.features {
-                            match f.tab {
-                                Some(t) => {
-                                    if ui
-                                        .link(f.what)
-                                        .on_hover_text(format!("open the {} tab", t.label()))
-                                        .clicked()
-                                    {
-                                        shared.actions.push(Action::Goto(t));
-                                    }
-                                }
-                                None => {
-                                    ui.label(f.what);
-                                }
-                            }
-                            ui.label(RichText::new(f.looks_in.join("\n")).monospace().small());
-                            match &f.found {
-                                Some(p) => {
-                                    let rel = p.strip_prefix(&listing.root).unwrap_or(p);
-                                    ui.colored_label(GREEN, format!("found: {}", rel.display()));
-                                }
-                                None => {
-                                    ui.colored_label(RED, "not installed");
-                                }
-                            }
-                            ui.end_row();
-                        }
-                    });
+                features_table(ui, &listing, shared);
                 ui.add_space(8.0);
                 ui.separator();
                 self.import_ui(ui, shared);
@@ -584,10 +553,84 @@ impl ModelsPanel {
                 Some(Err(e)) => {
                     ui.colored_label(RED, e);
                 }
-                Some(Ok(text)) => markdown(ui, text),
+                Some(Ok(text)) => {
+                    // Headings, lists, emphasis, code and tables (GitHub style).
+                    super::markdown::show(ui, &mut self.markdown, text);
+                }
             });
         self.show_card = open;
     }
+}
+
+/// Where each feature looks for its weights: a table sortable by feature, folders or
+/// state; a feature's name opens its tab.
+fn features_table(ui: &mut egui::Ui, listing: &Listing, shared: &mut Shared) {
+    let fs = &listing.features;
+    let found = |f: &Feature| {
+        f.found.as_ref().map(|p| {
+            p.strip_prefix(&listing.root)
+                .unwrap_or(p)
+                .display()
+                .to_string()
+        })
+    };
+    let lines = fs
+        .iter()
+        .map(|f| f.looks_in.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    sortable_table(
+        ui,
+        "features",
+        &[
+            Col::new("feature", 280.0),
+            Col::new("looks in (in order)", 260.0),
+            Col::rest("uses"),
+        ],
+        fs.len(),
+        16.0 * lines as f32 + 4.0,
+        |r, c| match c {
+            0 => Key::text(fs[r].what),
+            1 => Key::text(fs[r].looks_in.join(" ")),
+            _ => found(&fs[r]).map_or(Key::Empty, Key::text),
+        },
+        |ui, r, c| {
+            let f = &fs[r];
+            match c {
+                0 => match f.tab {
+                    Some(t) => {
+                        if ui
+                            .link(f.what)
+                            .on_hover_text(format!("open the {} tab", t.label()))
+                            .clicked()
+                        {
+                            shared.actions.push(Action::Goto(t));
+                        }
+                    }
+                    None => {
+                        ui.label(f.what);
+                    }
+                },
+                1 => {
+                    ui.vertical(|ui| {
+                        ui.spacing_mut().item_spacing.y = 0.0;
+                        for d in &f.looks_in {
+                            ui.label(RichText::new(d).monospace().small());
+                        }
+                    });
+                }
+                _ => match found(f) {
+                    Some(rel) => {
+                        ui.colored_label(GREEN, format!("found: {rel}"));
+                    }
+                    None => {
+                        ui.colored_label(RED, "not installed");
+                    }
+                },
+            }
+        },
+    );
 }
 
 fn badge(ui: &mut egui::Ui, text: &str, fill: Color32) {
@@ -753,44 +796,6 @@ fn verify(
     }
     ctx.progress(1.0, "verified");
     Ok(out)
-}
-
-/// A light Markdown rendering: headings, tables in monospace, paragraphs.
-fn markdown(ui: &mut egui::Ui, text: &str) {
-    let mut para = String::new();
-    let flush = |ui: &mut egui::Ui, para: &mut String| {
-        if !para.trim().is_empty() {
-            ui.label(para.trim().replace("**", "").replace('`', ""));
-            ui.add_space(4.0);
-        }
-        para.clear();
-    };
-    for line in text.lines() {
-        let t = line.trim_end();
-        if let Some(h) = t.strip_prefix('#') {
-            flush(ui, &mut para);
-            let level = h.chars().take_while(|c| *c == '#').count() + 1;
-            let h = h.trim_start_matches('#').trim();
-            ui.label(
-                RichText::new(h)
-                    .strong()
-                    .size(if level == 1 { 20.0 } else { 16.0 }),
-            );
-            ui.add_space(2.0);
-        } else if t.starts_with('|') {
-            flush(ui, &mut para);
-            if t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ')) {
-                continue;
-            }
-            ui.label(RichText::new(t.replace('`', "")).monospace().small());
-        } else if t.is_empty() {
-            flush(ui, &mut para);
-        } else {
-            para.push_str(t);
-            para.push(' ');
-        }
-    }
-    flush(ui, &mut para);
 }
 
 impl Component for ModelsPanel {

@@ -20,6 +20,7 @@ use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::panel::{Action, Shared};
+use super::table::{sortable_table, Col, Key};
 
 /// Where EmoSEM's regions come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,47 +419,68 @@ impl MaskRun {
             .small()
             .weak(),
         );
-        egui::Grid::new("mask-probes")
-            .num_columns(4)
-            .striped(true)
-            .spacing([12.0, 6.0])
-            .show(ui, |ui| {
-                for h in ["painting", "emotion", "IoU", "explanation"] {
-                    ui.label(RichText::new(h).weak());
+        let before = |q: &MaskProbe| {
+            prev.iter()
+                .find(|p| p.painting == q.painting && p.emotion == q.emotion)
+                .and_then(|p| p.iou)
+        };
+        sortable_table(
+            ui,
+            "mask-probes",
+            &[
+                Col::new("painting", 120.0),
+                Col::new("emotion", 100.0),
+                Col::new("IoU", 90.0),
+                Col::rest("explanation"),
+            ],
+            probes.len(),
+            116.0,
+            |r, c| {
+                let q = &probes[r];
+                match c {
+                    0 => Key::text(&q.painting),
+                    1 => Key::text(q.emotion.name()),
+                    2 => Key::num(q.iou),
+                    _ => Key::text(&q.explanation),
                 }
-                ui.end_row();
-                for (k, q) in probes.iter().enumerate() {
-                    ui.vertical(|ui| {
-                        self.overlay(ui, shared, step, k, q);
-                        ui.label(RichText::new(&q.painting).small());
-                    });
-                    let [r, g, b] = q.emotion.color();
-                    ui.label(
-                        RichText::new(q.emotion.name())
-                            .color(Color32::from_rgb(r, g, b))
-                            .strong(),
-                    );
-                    let before = prev
-                        .iter()
-                        .find(|p| p.painting == q.painting && p.emotion == q.emotion)
-                        .and_then(|p| p.iou);
-                    ui.vertical(|ui| {
-                        ui.label(q.iou.map(|v| format!("{v:.3}")).unwrap_or("—".into()));
-                        if let Some(b) = before {
-                            ui.label(RichText::new(format!("before {b:.3}")).small().weak());
-                        }
-                    });
-                    ui.horizontal_wrapped(|ui| {
-                        ui.set_max_width(420.0);
-                        if q.explanation.is_empty() {
-                            ui.label(RichText::new("(empty)").weak());
-                        } else {
-                            ui.label(&q.explanation);
-                        }
-                    });
-                    ui.end_row();
+            },
+            |ui, r, c| {
+                let q = &probes[r];
+                match c {
+                    0 => {
+                        ui.vertical(|ui| {
+                            self.overlay(ui, shared, step, r, q);
+                            ui.label(RichText::new(&q.painting).small());
+                        });
+                    }
+                    1 => {
+                        let [cr, cg, cb] = q.emotion.color();
+                        ui.label(
+                            RichText::new(q.emotion.name())
+                                .color(Color32::from_rgb(cr, cg, cb))
+                                .strong(),
+                        );
+                    }
+                    2 => {
+                        ui.vertical(|ui| {
+                            ui.label(q.iou.map(|v| format!("{v:.3}")).unwrap_or("—".into()));
+                            if let Some(b) = before(q) {
+                                ui.label(RichText::new(format!("before {b:.3}")).small().weak());
+                            }
+                        });
+                    }
+                    _ => {
+                        ui.horizontal_wrapped(|ui| {
+                            if q.explanation.is_empty() {
+                                ui.label(RichText::new("(empty)").weak());
+                            } else {
+                                ui.add(egui::Label::new(&q.explanation).wrap());
+                            }
+                        });
+                    }
                 }
-            });
+            },
+        );
     }
 
     fn overlay(
@@ -538,55 +560,82 @@ pub fn checkpoint_table(
         ui.label(RichText::new("saved at every evaluation; the best are kept").weak());
         return;
     }
-    egui::Grid::new(id)
-        .num_columns(columns.len() + 5)
-        .striped(true)
-        .spacing([14.0, 4.0])
-        .show(ui, |ui| {
-            let names = columns.iter().map(|c| c.0);
-            for h in ["", "step", "epoch"].into_iter().chain(names).chain(["folder"]) {
-                ui.label(RichText::new(h).weak());
+    let mut cols = vec![
+        Col::new("best", 120.0),
+        Col::new("step", 56.0),
+        Col::new("epoch", 50.0),
+    ];
+    cols.extend(columns.iter().map(|(name, _)| Col::new(name, 80.0)));
+    cols.push(Col::new("folder", 310.0));
+    cols.push(Col::rest("").fixed());
+    let n = columns.len();
+    sortable_table(
+        ui,
+        id,
+        &cols,
+        checkpoints.len(),
+        22.0,
+        |r, c| {
+            let ck = &checkpoints[r];
+            match c {
+                0 => Key::Num(if ck.best { 0.0 } else { 1.0 }),
+                1 => Key::Num(ck.step as f64),
+                2 => Key::Num(ck.epoch as f64),
+                c if c < 3 + n => Key::num(ck.metrics.get(columns[c - 3].0).copied()),
+                c if c == 3 + n => Key::text(artemo_engine::shown_path(&ck.dir)),
+                _ => Key::Empty,
             }
-            ui.end_row();
-            for c in checkpoints {
-                if c.best {
-                    ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
-                } else {
-                    ui.label("");
+        },
+        |ui, r, c| {
+            let ck = &checkpoints[r];
+            match c {
+                0 => {
+                    if ck.best {
+                        ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
+                    }
                 }
-                ui.label(c.step.to_string());
-                ui.label(c.epoch.to_string());
-                for (k, d) in columns {
+                1 => {
+                    ui.label(ck.step.to_string());
+                }
+                2 => {
+                    ui.label(ck.epoch.to_string());
+                }
+                c if c < 3 + n => {
+                    let (k, d) = columns[c - 3];
                     ui.label(
-                        c.metrics
-                            .get(*k)
+                        ck.metrics
+                            .get(k)
                             .map(|v| format!("{v:.d$}"))
                             .unwrap_or("—".into()),
                     );
                 }
-                ui.label(
-                    RichText::new(artemo_engine::shown_path(&c.dir))
-                        .small()
-                        .monospace(),
-                );
-                let hover = if masks {
-                    "show this checkpoint's masks in the Painting tab (and its predictions in Review)"
-                } else {
-                    "explain paintings with this checkpoint in the Painting tab"
-                };
-                if ui
-                    .small_button("Use in Painting tab")
-                    .on_hover_text(hover)
-                    .clicked()
-                {
-                    actions.push(Action::UseCheckpoint {
-                        masks,
-                        dir: c.dir.clone(),
-                    });
+                c if c == 3 + n => {
+                    ui.label(
+                        RichText::new(artemo_engine::shown_path(&ck.dir))
+                            .small()
+                            .monospace(),
+                    );
                 }
-                ui.end_row();
+                _ => {
+                    let hover = if masks {
+                        "show this checkpoint's masks in the Painting tab (and its predictions in Review)"
+                    } else {
+                        "explain paintings with this checkpoint in the Painting tab"
+                    };
+                    if ui
+                        .small_button("Use in Painting tab")
+                        .on_hover_text(hover)
+                        .clicked()
+                    {
+                        actions.push(Action::UseCheckpoint {
+                            masks,
+                            dir: ck.dir.clone(),
+                        });
+                    }
+                }
             }
-        });
+        },
+    );
 }
 
 /// The probe's overlay: the min-max normalised probability in the emotion's colour

@@ -28,6 +28,7 @@ use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
 use super::panel::{Action, Component, Shared};
+use super::table::{sortable_table, Col, Key};
 use super::train_masks::{checkpoint_table, paper_lr_mask, MaskData, MaskForm, MaskModel, MaskRun};
 use artemo_engine::emosem::session::{MaskBestBy, MaskDataSource, MaskSessionEvent};
 use artemo_engine::emosem::Paradigm;
@@ -1262,30 +1263,43 @@ impl TrainPanel {
                 .collection
                 .and_then(|c| c.paintings.iter().position(|q| q.id == id))
         };
-        egui::Grid::new("train-probes")
-            .num_columns(4)
-            .striped(true)
-            .spacing([12.0, 6.0])
-            .show(ui, |ui| {
-                ui.label(RichText::new("painting").weak());
-                ui.label(RichText::new("viewers").weak());
-                ui.label(
-                    RichText::new(match last {
-                        Some(e) => format!("step {}", e.step),
-                        None => "latest".into(),
-                    })
-                    .weak(),
-                );
-                ui.label(
-                    RichText::new(match prev {
-                        Some(e) => format!("step {}", e.step),
-                        None => "before".into(),
-                    })
-                    .weak(),
-                );
-                ui.end_row();
-                for (id, _, human) in &p.probes {
-                    ui.horizontal(|ui| {
+        let probe = |e: Option<&EvalRecord>, id: &str| {
+            e.and_then(|e| e.probes.iter().find(|q| q.painting == id).cloned())
+        };
+        let latest = match last {
+            Some(e) => format!("step {}", e.step),
+            None => "latest".into(),
+        };
+        let before = match prev {
+            Some(e) => format!("step {}", e.step),
+            None => "before".into(),
+        };
+        let cols = [
+            Col::new("painting", 190.0),
+            Col::new("viewers", 110.0),
+            Col::new(&latest, 420.0),
+            Col::rest(&before),
+        ];
+        let probes = &p.probes;
+        sortable_table(
+            ui,
+            "train-probes",
+            &cols,
+            probes.len(),
+            62.0,
+            |r, c| {
+                let (id, _, human) = &probes[r];
+                match c {
+                    0 => Key::text(id),
+                    1 => human.map_or(Key::Empty, |h| Key::text(h.name())),
+                    2 => probe(last, id).map_or(Key::Empty, |q| Key::text(q.text)),
+                    _ => probe(prev, id).map_or(Key::Empty, |q| Key::text(q.text)),
+                }
+            },
+            |ui, r, c| {
+                let (id, _, human) = &probes[r];
+                match c {
+                    0 => {
                         if let Some(i) = index_of(id) {
                             match shared.thumbs.get(&i) {
                                 Some(t) => {
@@ -1300,49 +1314,39 @@ impl TrainPanel {
                             }
                         }
                         ui.label(id);
-                    });
-                    let probe = |e: Option<&EvalRecord>| {
-                        e.and_then(|e| e.probes.iter().find(|q| &q.painting == id).cloned())
-                    };
-                    let now = probe(last);
-                    match human {
+                    }
+                    1 => match human {
                         Some(h) => emotion_label(ui, *h),
                         None => {
                             ui.label(RichText::new("no majority").weak());
                         }
-                    }
-                    match &now {
+                    },
+                    2 => match probe(last, id) {
                         Some(q) => {
                             ui.horizontal_wrapped(|ui| {
-                                ui.set_max_width(420.0);
                                 if let Some(e) = q.emotion {
-                                    let ok = q.human == Some(e);
                                     emotion_label(ui, e);
-                                    if ok {
+                                    if q.human == Some(e) {
                                         ui.label(RichText::new("match").color(OK));
                                     }
                                 }
-                                ui.label(q.text.clone());
+                                ui.add(egui::Label::new(q.text.clone()).wrap());
                             });
                         }
                         None => {
                             ui.label(RichText::new("after the first evaluation").weak());
                         }
-                    }
-                    match probe(prev) {
-                        Some(q) => {
+                    },
+                    _ => {
+                        if let Some(q) = probe(prev, id) {
                             ui.horizontal_wrapped(|ui| {
-                                ui.set_max_width(320.0);
-                                ui.label(RichText::new(q.text).weak());
+                                ui.add(egui::Label::new(RichText::new(q.text).weak()).wrap());
                             });
                         }
-                        None => {
-                            ui.label("");
-                        }
                     }
-                    ui.end_row();
                 }
-            });
+            },
+        );
     }
 
     fn checkpoints_ui(&self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {

@@ -325,6 +325,9 @@ pub struct Engine {
     events: Receiver<Event>,
     next: AtomicU64,
     cancels: Arc<Mutex<HashMap<JobId, Arc<AtomicBool>>>>,
+    /// Jobs submitted and not yet ended, in submission order, with their lane and name
+    /// (what a queued job waits behind).
+    live: Arc<Mutex<Vec<(JobId, Lane, String)>>>,
     threads: Vec<JoinHandle<()>>,
     device_name: String,
     device_note: Option<String>,
@@ -337,6 +340,7 @@ impl Engine {
         let choice = select_device(config.device);
         let (ev_tx, ev_rx) = unbounded();
         let cancels: Arc<Mutex<HashMap<JobId, Arc<AtomicBool>>>> = Arc::default();
+        let live: Arc<Mutex<Vec<(JobId, Lane, String)>>> = Arc::default();
         let mut lanes = HashMap::new();
         let mut threads = Vec::new();
         let n_threads = config.threads.max(1);
@@ -346,6 +350,7 @@ impl Engine {
             let events = ev_tx.clone();
             let wake = config.wake.clone();
             let cancels = cancels.clone();
+            let live = live.clone();
             let device = choice.device.clone();
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(if lane == Lane::Compute { n_threads } else { 1 })
@@ -412,6 +417,9 @@ impl Engine {
                         if let Ok(mut c) = cancels.lock() {
                             c.remove(&q.id);
                         }
+                        if let Ok(mut l) = live.lock() {
+                            l.retain(|(id, _, _)| *id != q.id);
+                        }
                     }
                 })
                 .map_err(|e| Error::Invalid(format!("cannot start the engine thread: {e}")))?;
@@ -422,6 +430,7 @@ impl Engine {
             events: ev_rx,
             next: AtomicU64::new(1),
             cancels,
+            live,
             threads,
             device_name: choice.name,
             device_note: choice.fallback,
@@ -439,11 +448,18 @@ impl Engine {
         }
         let lane = cmd.lane();
         let tx = self.lanes.get(&lane).ok_or(Error::EngineStopped)?;
+        // Recorded before sending: the lane may finish the job before `try_send` returns.
+        if let Ok(mut l) = self.live.lock() {
+            l.push((id, lane, cmd.name()));
+        }
         match tx.try_send(Queued { id, cmd, cancel }) {
             Ok(()) => Ok(id),
             Err(e) => {
                 if let Ok(mut c) = self.cancels.lock() {
                     c.remove(&id);
+                }
+                if let Ok(mut l) = self.live.lock() {
+                    l.retain(|(x, _, _)| *x != id);
                 }
                 match e {
                     TrySendError::Full(_) => Err(Error::Invalid(format!(
@@ -464,6 +480,23 @@ impl Engine {
             }
             None => false,
         }
+    }
+
+    /// The names of the jobs that job `id` waits behind on its lane (the running one
+    /// first, then those queued before it); empty once it runs, or for unknown jobs.
+    pub fn waiting_behind(&self, id: JobId) -> Vec<String> {
+        let Ok(l) = self.live.lock() else {
+            return Vec::new();
+        };
+        let Some(k) = l.iter().position(|(x, _, _)| *x == id) else {
+            return Vec::new();
+        };
+        let lane = l[k].1;
+        l[..k]
+            .iter()
+            .filter(|(_, la, _)| *la == lane)
+            .map(|(_, _, name)| name.clone())
+            .collect()
     }
 
     /// The next event, if one is waiting.
@@ -773,6 +806,49 @@ mod tests {
             wait_for(&e, long).last(),
             Some(EventKind::Done(_))
         ));
+    }
+
+    #[test]
+    fn a_queued_job_knows_what_it_waits_behind() {
+        let e = engine();
+        let gate = Arc::new(AtomicBool::new(false));
+        let g = gate.clone();
+        let first = e
+            .submit(Command::Run {
+                name: "review: EmoSEM predictions".into(),
+                lane: Lane::Compute,
+                job: Box::new(move |_| {
+                    while !g.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Ok(JobOutput::Unit)
+                }),
+            })
+            .unwrap();
+        let quick = |name: &str, lane| Command::Run {
+            name: name.into(),
+            lane,
+            job: Box::new(|_| Ok(JobOutput::Unit)),
+        };
+        let second = e.submit(quick("explain", Lane::Compute)).unwrap();
+        let io = e.submit(quick("read", Lane::Io)).unwrap();
+        let map = e.submit(quick("embedding map", Lane::Compute)).unwrap();
+        assert_eq!(
+            e.waiting_behind(map),
+            ["review: EmoSEM predictions", "explain"]
+        );
+        assert_eq!(e.waiting_behind(second), ["review: EmoSEM predictions"]);
+        assert!(e.waiting_behind(first).is_empty());
+        wait_for(&e, io);
+        gate.store(true, Ordering::Relaxed);
+        wait_for(&e, map);
+        // Ended jobs are forgotten (just after their last event).
+        let t0 = Instant::now();
+        while !e.live.lock().unwrap().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(e.live.lock().unwrap().is_empty());
+        assert!(e.waiting_behind(map).is_empty());
     }
 
     #[test]
