@@ -91,15 +91,9 @@ pub fn run(
         lane: Lane::Compute,
         job: analyze_job(req),
     };
-    let mut last = String::new();
     let res = engine.run_streaming(
         job,
-        |f, _eta, m| {
-            if m != last {
-                eprintln!("[{:>3.0}%] {m}", f * 100.0);
-                last = m.to_string();
-            }
-        },
+        crate::progress::Progress::new().callback(),
         |partial| {
             if let JobOutput::Json(v) = partial {
                 println!(

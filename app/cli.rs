@@ -157,12 +157,7 @@ fn engine(cli: &Cli) -> Result<Engine> {
 }
 
 fn progress_printer() -> impl FnMut(f32, Option<Duration>, &str) {
-    |f, eta, msg| {
-        let eta = eta
-            .map(|d| format!(", {}s left", d.as_secs()))
-            .unwrap_or_default();
-        eprintln!("[{:>3.0}%{eta}] {msg}", f * 100.0);
-    }
+    crate::progress::Progress::new().callback()
 }
 
 impl Cli {

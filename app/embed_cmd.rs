@@ -68,22 +68,13 @@ fn default_model(models: &Path) -> Result<PathBuf> {
 }
 
 fn run_json<T: serde::de::DeserializeOwned>(engine: &Engine, name: &str, job: JobFn) -> Result<T> {
-    let mut last = String::new();
     let out = engine.run_blocking(
         Command::Run {
             name: name.into(),
             lane: Lane::Compute,
             job,
         },
-        |f, eta, m| {
-            if m != last {
-                let eta = eta
-                    .map(|d| format!(", {}s left", d.as_secs()))
-                    .unwrap_or_default();
-                eprintln!("[{:>3.0}%{eta}] {m}", f * 100.0);
-                last = m.to_string();
-            }
-        },
+        crate::progress::Progress::new().callback(),
     )?;
     let JobOutput::Json(v) = out else {
         return Err(anyhow!("unexpected engine result"));

@@ -153,16 +153,11 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
         clip: scorer.as_ref().map(|s| (s, &coll)),
         collection: Some(&coll),
     };
-    let bar = indicatif::ProgressBar::new(1000);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {percent:>3}% {elapsed_precise} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let mut bar = crate::progress::Progress::new();
     let output = run_task(task, data, preds, &opts, |f, m| {
-        bar.set_position((f * 1000.0) as u64);
-        bar.set_message(m.to_string());
+        bar.update(f, None, m);
     })?;
-    bar.finish_and_clear();
+    drop(bar);
     output.write(out)?;
     warn_truncated(&output.report);
     print_report(&output.report, a.json)?;

@@ -11,4 +11,5 @@ mod embed_cmd;
 mod eval_cmd;
 pub mod gui;
 pub mod logging;
+mod progress;
 mod train_cmd;

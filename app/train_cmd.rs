@@ -194,16 +194,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
 
 /// Runs a job that returns JSON, printing its progress lines on stderr.
 fn run_json_job(engine: &Engine, job: Command) -> Result<serde_json::Value> {
-    let mut last = String::new();
-    let res = engine.run_blocking(job, |f, eta, m| {
-        if m != last {
-            let eta = eta
-                .map(|d| format!(", {}s left", d.as_secs()))
-                .unwrap_or_default();
-            eprintln!("[{:>3.0}%{eta}] {m}", f * 100.0);
-            last = m.to_string();
-        }
-    })?;
+    let res = engine.run_blocking(job, crate::progress::Progress::new().callback())?;
     match res {
         JobOutput::Json(v) => Ok(v),
         _ => Err(anyhow!("unexpected engine result")),

@@ -1,6 +1,7 @@
 //! The Models tab's import form, driven as a user would: a folder that is not a
 //! checkpoint is refused with an error naming what is missing, and a real (tiny, random)
-//! GPT-2 checkpoint is validated, copied into the models folder and listed with its state.
+//! GPT-2 checkpoint is validated, copied into the user's models folder (`<data>/models`, not
+//! the shipped one) and listed with its state.
 
 mod common;
 
@@ -34,6 +35,10 @@ fn import_form_refuses_a_non_checkpoint_and_installs_a_checkpoint() {
     std::fs::write(models.path().join("MODELS.toml"), "").unwrap();
     // SAFETY of the environment: this test binary holds this one test.
     std::env::set_var("ARTEMO_MODELS", models.path());
+    // Imports go to the user's models folder (`<data>/models`), never the shipped one.
+    let data = tempfile::tempdir().unwrap();
+    std::env::set_var("ARTEMO_DATA", data.path());
+    let user_models = data.path().join("models");
     let mut h = app_on(
         Some(PathBuf::from("tests/fixtures/map/paintings.csv")),
         [1000.0, 900.0],
@@ -58,6 +63,7 @@ fn import_form_refuses_a_non_checkpoint_and_installs_a_checkpoint() {
         "the refusal names the folder and the missing weights"
     );
     assert!(!models.path().join("broken").exists());
+    assert!(!user_models.join("broken").exists());
 
     // GPT-2's config with BERT's weights: refused, naming a tensor.
     let mixed = tempfile::tempdir().unwrap();
@@ -92,6 +98,7 @@ fn import_form_refuses_a_non_checkpoint_and_installs_a_checkpoint() {
     }
     assert!(shown(&h), "the refusal names the missing tensor");
     assert!(!models.path().join("mixed").exists());
+    assert!(!user_models.join("mixed").exists());
 
     // The tiny cross-attention GPT-2 the parity tests use.
     let gpt2 = concat!(
@@ -100,8 +107,12 @@ fn import_form_refuses_a_non_checkpoint_and_installs_a_checkpoint() {
     );
     import(&mut h, gpt2, "tiny-gpt2");
     wait_for(&mut h, "imported tiny-gpt2");
-    assert!(models.path().join("tiny-gpt2/config.json").is_file());
-    let local = std::fs::read_to_string(models.path().join("LOCAL.toml")).unwrap();
+    assert!(user_models.join("tiny-gpt2/config.json").is_file());
+    assert!(
+        !models.path().join("tiny-gpt2").exists(),
+        "nothing is written into the shipped models folder"
+    );
+    let local = std::fs::read_to_string(user_models.join("LOCAL.toml")).unwrap();
     assert!(local.contains("tiny-gpt2"), "{local}");
     // The list refreshes and shows the new entry.
     let t0 = Instant::now();

@@ -1,5 +1,5 @@
-//! The Models tab: the weights of `models/MODELS.toml` (and `models/LOCAL.toml`, where
-//! imports are recorded), whether each is installed, its size, licence, source and what
+//! The Models tab: the weights of `models/MODELS.toml` (and the `LOCAL.toml` of the
+//! user's models folder, `<data>/models`, where imports are recorded), whether each is installed, its size, licence, source and what
 //! it enables; sha256 verification as an engine job; the demo kit's model card; where
 //! each feature looks for its weights; and import of a checkpoint folder (picked,
 //! typed or dropped), validated by the engine's import code before anything is copied.
@@ -23,6 +23,8 @@ const AMBER: Color32 = Color32::from_rgb(0xDD, 0xAA, 0x33);
 #[derive(Debug, Clone)]
 struct Row {
     entry: ModelEntry,
+    /// The folder its file paths are relative to (shipped `models/` or the user's).
+    root: PathBuf,
     /// Recorded in `LOCAL.toml` (imported here) rather than shipped.
     local: bool,
     /// Present files.
@@ -134,18 +136,14 @@ impl ModelsPanel {
         );
     }
 
-    fn start_verify(&mut self, shared: &mut Shared, entries: Vec<ModelEntry>) {
-        let Some(root) = self.models.clone() else {
-            return;
-        };
-        for entry in entries {
+    fn start_verify(&mut self, shared: &mut Shared, entries: Vec<(ModelEntry, PathBuf)>) {
+        for (entry, root) in entries {
             let name = entry.name.clone();
             if matches!(self.verify.get(&name), Some(Verify::Running(..))) {
                 continue;
             }
             self.verify
                 .insert(name.clone(), Verify::Running(0.0, "queued".into()));
-            let root = root.clone();
             self.submit(
                 shared,
                 &format!("verify {name}"),
@@ -177,7 +175,12 @@ impl ModelsPanel {
     }
 
     fn start_import(&mut self, shared: &mut Shared) {
-        let Some(root) = self.models.clone() else {
+        // Imports go to the user's models folder (`<data>/models`), never the shipped one.
+        let Some(root) = artemo_engine::user_models_dir() else {
+            shared.notice(
+                "no user data folder to import into: set ARTEMO_DATA or HOME".to_string(),
+                true,
+            );
             return;
         };
         let mut src = PathBuf::from(self.import_path.trim());
@@ -197,6 +200,7 @@ impl ModelsPanel {
             Pending::Import,
             Box::new(move |ctx: &JobContext| {
                 ctx.progress(0.0, format!("validating {}", src.display()));
+                std::fs::create_dir_all(&root).map_err(|e| artemo_engine::Error::io(&root, e))?;
                 let e = artemo_engine::models::registry::import(&src, &name, &root, ctx.device())?;
                 Ok(JobOutput::Any(Box::new(e)))
             }),
@@ -260,10 +264,15 @@ impl ModelsPanel {
                     if ui.button("Refresh").clicked() {
                         self.refresh(shared);
                     }
-                    let entries: Vec<ModelEntry> = self
+                    let entries: Vec<(ModelEntry, PathBuf)> = self
                         .listing
                         .as_ref()
-                        .map(|l| l.rows.iter().map(|r| r.entry.clone()).collect())
+                        .map(|l| {
+                            l.rows
+                                .iter()
+                                .map(|r| (r.entry.clone(), r.root.clone()))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     if ui
                         .add_enabled(!entries.is_empty(), egui::Button::new("Verify all"))
@@ -276,12 +285,20 @@ impl ModelsPanel {
                         self.start_card(shared);
                     }
                 });
+                let user = artemo_engine::user_models_dir()
+                    .map(|d| artemo_engine::shown_path(&d))
+                    .unwrap_or_else(|| "no user data folder".into());
                 ui.label(
-                    RichText::new("models/ (shipped weights: MODELS.toml; imported: LOCAL.toml)")
-                        .small()
-                        .weak(),
+                    RichText::new(
+                        "shipped: models/MODELS.toml · imported: <data>/models/LOCAL.toml",
+                    )
+                    .small()
+                    .weak(),
                 )
-                .on_hover_text(format!("models/ is {}", root.display()));
+                .on_hover_text(format!(
+                    "models/ is {}; <data>/models is {user}",
+                    root.display()
+                ));
                 if let Some(e) = &self.list_error {
                     ui.colored_label(RED, e);
                 }
@@ -400,7 +417,7 @@ impl ModelsPanel {
                             .add_enabled(!running, egui::Button::new("Verify").small())
                             .clicked()
                         {
-                            self.start_verify(shared, vec![e.clone()]);
+                            self.start_verify(shared, vec![(e.clone(), row.root.clone())]);
                         }
                         if demo && ui.small_button("model card").clicked() {
                             self.start_card(shared);
@@ -443,7 +460,7 @@ impl ModelsPanel {
         ui.label(
             "A Hugging Face checkpoint folder (config.json + safetensors: GPT-2/distilgpt2, BERT/MiniLM, \
              CLIP) or a SAM checkpoint. Every tensor's name and shape is checked by building the model \
-             before anything is copied into models/NAME/ and recorded in LOCAL.toml. \
+             before anything is copied into your models folder (<data>/models/NAME/, never the shipped models/) and recorded in its LOCAL.toml. \
              You can also drop a folder or file on this tab.",
         );
         let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
@@ -480,7 +497,10 @@ impl ModelsPanel {
                     .hint_text("e.g. clip-vit-base-patch16"),
             )
             .labelled_by(name.id);
-            ui.label(RichText::new("(into models/NAME/)").weak());
+            let into = artemo_engine::user_models_dir()
+                .map(|d| artemo_engine::shown_path(&d.join("NAME")))
+                .unwrap_or_else(|| "<data>/models/NAME".into());
+            ui.label(RichText::new(format!("(into {into}/)")).weak());
             let busy = self.jobs.values().any(|p| *p == Pending::Import);
             let ready = !self.import_path.trim().is_empty() && !self.import_name.trim().is_empty();
             if ui
@@ -689,29 +709,36 @@ fn list(root: &Path) -> artemo_engine::Result<Listing> {
     let mut rows = Vec::new();
     let mut warnings = Vec::new();
     let shipped = Manifest::load(&root.join("MODELS.toml"))?;
-    let mut manifests = vec![(shipped, false)];
-    let local = root.join("LOCAL.toml");
-    if local.is_file() {
-        match Manifest::load(&local) {
-            Ok(m) => manifests.push((m, true)),
-            Err(e) => warnings.push(e.to_string()),
+    let mut manifests = vec![(shipped, false, root.to_path_buf())];
+    // Imports: the user's models folder, and `models/LOCAL.toml` from older imports or
+    // `--overwrite-shipped`.
+    let user = artemo_engine::user_models_dir();
+    for dir in [Some(root.to_path_buf()), user].into_iter().flatten() {
+        let local = dir.join("LOCAL.toml");
+        if local.is_file() {
+            match Manifest::load(&local) {
+                Ok(m) => manifests.push((m, true, dir)),
+                Err(e) => warnings.push(e.to_string()),
+            }
         }
     }
-    for (m, is_local) in manifests {
+    for (m, is_local, dir) in manifests {
         for entry in m.models {
             let present = entry
                 .files
                 .iter()
-                .filter(|f| root.join(&f.path).is_file())
+                .filter(|f| dir.join(&f.path).is_file())
                 .count();
             rows.push(Row {
                 entry,
+                root: dir.clone(),
                 local: is_local,
                 present,
             });
         }
     }
-    let rel = |d: &str| format!("models/{d}");
+    // Each feature looks in the user's models folder first, then in the shipped one.
+    let rel = |d: &str| format!("{{<data>/models, models}}/{d}");
     let features = vec![
         Feature {
             what: "Emotion and explanation (SEVLM)",

@@ -233,20 +233,19 @@ impl TrainPanel {
         let tower = models.as_ref().is_some_and(|m| {
             m.join("demo/pacl/config.json").is_file() || m.join("pacl/config.json").is_file()
         });
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("."));
+        // Runs go to the user's data folder (`<data>/runs/<model>`), never the shipped ones.
+        let runs = |model: &str| {
+            artemo_engine::train::session::default_output_dir(model)
+                .unwrap_or_else(|| PathBuf::from("artemo-runs").join(model))
+        };
         let mask_checkpoint = models
             .as_ref()
             .map(|m| m.join("demo/emosem"))
             .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file());
         TrainPanel {
             trainee: Trainee::Sevlm,
-            form: Form::paper(checkpoint.as_deref(), &home.join("artemo-runs/sevlm")),
-            mask_form: MaskForm::paper(
-                mask_checkpoint.as_deref(),
-                &home.join("artemo-runs/emosem"),
-            ),
+            form: Form::paper(checkpoint.as_deref(), &runs("sevlm")),
+            mask_form: MaskForm::paper(mask_checkpoint.as_deref(), &runs("emosem")),
             run_kind: Trainee::Sevlm,
             mask: MaskRun::default(),
             assets: artemo_engine::find_assets(),

@@ -185,6 +185,26 @@ pub fn user_data_dir() -> Option<PathBuf> {
     home_dir().map(|h| h.join(".local/share/artemo"))
 }
 
+/// The user's models folder, `<user data>/models`: where `models import`, `train` and the
+/// Models tab put weights unless told otherwise.
+pub fn user_models_dir() -> Option<PathBuf> {
+    user_data_dir().map(|d| d.join("models"))
+}
+
+/// The first of `rels` (in order) that holds `config.json` and `model.safetensors`, each
+/// looked for first in the user's models folder ([`user_models_dir`]), then in `models`.
+/// So installed real weights beat the demo kit wherever they are, and at the same rank the
+/// user's copy (an import, a `train --preset demo` run) beats the shipped one.
+pub fn locate_model(models: &Path, rels: &[&str]) -> Option<PathBuf> {
+    let user = user_models_dir().filter(|u| u.is_dir() && u.as_path() != models);
+    rels.iter().find_map(|rel| {
+        user.iter()
+            .map(|u| u.join(rel))
+            .chain([models.join(rel)])
+            .find(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
+    })
+}
+
 /// Whether `p` lies inside the shipped `assets/` or `models/` folder (also through `..` or
 /// symlinks; a path that does not exist yet is judged by its nearest existing ancestor).
 /// Commands refuse to write there unless told to explicitly (`--overwrite-shipped`).

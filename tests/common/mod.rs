@@ -107,6 +107,7 @@ pub fn shipped_app(size: [f32; 2]) -> H<'static> {
 /// The app on `collection` (the shipped one when `None`), one compute thread, no
 /// frame-time readout; `wgpu` picks the wgpu renderer explicitly.
 pub fn app_on(collection: Option<PathBuf>, size: [f32; 2], wgpu: bool) -> H<'static> {
+    hermetic_user_data();
     let mut b = Harness::builder()
         // A few hundred pixels of antialiasing noise between runs are tolerated.
         .with_options(egui_kittest::SnapshotOptions::new().max_failed_pixels(500))
@@ -130,6 +131,21 @@ pub fn app_on(collection: Option<PathBuf>, size: [f32; 2], wgpu: bool) -> H<'sta
         },
         None,
     )
+}
+
+/// Points `ARTEMO_DATA` (the user's data folder: imported models, runs, logs, review
+/// journals) at an empty folder of this test process unless a test chose one, so the UI
+/// tests never see the user's own imports or runs, nor write into their home.
+pub fn hermetic_user_data() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("ARTEMO_DATA").is_none() {
+            let dir = std::env::temp_dir().join(format!("artemo-ui-data-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::env::set_var("ARTEMO_DATA", &dir);
+        }
+    });
 }
 
 /// Steps until a label containing `text` shows, within `secs` seconds.

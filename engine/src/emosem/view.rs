@@ -25,13 +25,10 @@ use crate::metrics::segmentation::{sample_ious, THRESHOLD as SEG_THRESHOLD};
 use crate::tokenize::TextTokenizer;
 use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
 
-/// Where EmoSEM weights are looked for, in order: `models/emosem`, then
-/// `models/demo/emosem`.
+/// Where EmoSEM weights are looked for, in order: `emosem`, then `demo/emosem`, each in
+/// the user's models folder first, then in `models` ([`crate::locate_model`]).
 pub fn locate(models: &Path) -> Option<PathBuf> {
-    ["emosem", "demo/emosem"]
-        .iter()
-        .map(|d| models.join(d))
-        .find(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
+    crate::locate_model(models, &["emosem", "demo/emosem"])
 }
 
 /// A loaded EmoSEM with its tokenizer and frozen image encoder.

@@ -19,8 +19,7 @@ use crate::error::{Error, Result};
 /// Variant label of the exact+stem port.
 pub const METEOR_LABEL: &str = "METEOR (exact+stem)";
 /// Variant label of the official jar with its default modules.
-pub const METEOR_OFFICIAL_LABEL: &str =
-    "METEOR 1.5 (official jar: exact+stem+synonym+paraphrase)";
+pub const METEOR_OFFICIAL_LABEL: &str = "METEOR 1.5 (official jar: exact+stem+synonym+paraphrase)";
 /// Why METEOR (exact+stem) is missing from a binary built without the `meteor` feature.
 pub const NOT_BUILT: &str = "METEOR (exact+stem) is not in this build: it lives in the \
 LGPL-2.1 crate artemo-meteor (cargo feature `meteor`, on by default); pass --meteor-jar \

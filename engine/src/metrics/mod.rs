@@ -22,10 +22,10 @@ pub mod diversity;
 pub mod emotion_alignment;
 pub mod meteor;
 pub mod predictions;
+pub mod ptb;
 pub mod rouge;
 pub mod segmentation;
 pub mod tasks;
-pub mod ptb;
 
 use std::path::PathBuf;
 

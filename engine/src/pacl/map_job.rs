@@ -30,13 +30,10 @@ use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
 /// (the demo kit).
 pub const PACL_DIRS: [&str; 2] = ["pacl", "demo/pacl"];
 
-/// The first folder of [`PACL_DIRS`] under `models` holding `config.json` and
-/// `model.safetensors`.
+/// The first folder of [`PACL_DIRS`] holding `config.json` and `model.safetensors`, in the
+/// user's models folder first, then under `models` ([`crate::locate_model`]).
 pub fn locate(models: &Path) -> Option<PathBuf> {
-    PACL_DIRS
-        .iter()
-        .map(|d| models.join(d))
-        .find(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
+    crate::locate_model(models, &PACL_DIRS)
 }
 
 /// A PACL model with its frozen text encoder (the encoder is absent when its folder

@@ -119,13 +119,11 @@ pub struct SevlmRuntime {
     pub source: PathBuf,
 }
 
-/// Where SEVLM weights are looked for, in order: `models/sevlm` (installed real
-/// weights), then `models/demo/sevlm` (the demo kit).
+/// Where SEVLM weights are looked for, in order: `sevlm` (installed real weights), then
+/// `demo/sevlm` (the demo kit), each in the user's models folder first, then in `models`
+/// ([`crate::locate_model`]).
 pub fn locate(models: &Path) -> Option<PathBuf> {
-    ["sevlm", "demo/sevlm"]
-        .iter()
-        .map(|d| models.join(d))
-        .find(|d| d.join("config.json").exists() && d.join("model.safetensors").exists())
+    crate::locate_model(models, &["sevlm", "demo/sevlm"])
 }
 
 /// Loads a SEVLM model folder with the shipped GPT-2 tokenizer and VAD lexicon
