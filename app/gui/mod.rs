@@ -67,12 +67,14 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Pending {
     Thumb(usize),
     View(usize),
     Open,
-    Annotations,
+    /// Responses being loaded, with the source they will be shown under (several loads
+    /// may be in flight; each answers for its own source).
+    Annotations(String),
 }
 
 /// A banner under the tabs.
@@ -96,6 +98,8 @@ struct ViewImage {
     index: usize,
     texture: TextureHandle,
     original: (u32, u32),
+    /// The decoder's doubts (a truncated file), shown under the picture.
+    warnings: Vec<String>,
 }
 
 /// The panels' view of the app (disjoint borrows of its fields).
@@ -275,15 +279,19 @@ impl ArtemoApp {
             .submit(Command::LoadAnnotations { path: path.clone() })
         {
             Ok(id) => {
-                self.responses_loading = Some(artemo_engine::shown_path(&path));
-                self.pending.insert(id, Pending::Annotations);
+                let source = artemo_engine::shown_path(&path);
+                self.responses_loading = Some(source.clone());
+                self.pending.insert(id, Pending::Annotations(source));
             }
             Err(e) => self.notice(format!("{}: {e}", path.display()), true),
         }
     }
 
-    fn take_responses(&mut self, rows: Vec<artemo_engine::annotations::Annotation>) {
-        let source = self.responses_loading.take().unwrap_or_default();
+    fn take_responses(
+        &mut self,
+        source: String,
+        rows: Vec<artemo_engine::annotations::Annotation>,
+    ) {
         let ids: HashSet<&str> = self
             .collection
             .iter()
@@ -353,9 +361,10 @@ impl ArtemoApp {
                 .is_some_and(|(x, y)| x == y);
             if csv.is_file() && self.aic_descriptions {
                 if let Ok(id) = self.engine.submit(Command::LoadAnnotations { path: csv }) {
-                    self.responses_loading =
-                        Some("Artemo's own annotations (project-authored; not ArtEmis)".into());
-                    self.pending.insert(id, Pending::Annotations);
+                    let source =
+                        "Artemo's own annotations (project-authored; not ArtEmis)".to_string();
+                    self.responses_loading = Some(source.clone());
+                    self.pending.insert(id, Pending::Annotations(source));
                 }
             }
         }
@@ -404,7 +413,7 @@ impl ArtemoApp {
                 self.apply(actions);
                 continue;
             };
-            let Some(kind) = self.pending.get(&ev.job).copied() else {
+            let Some(kind) = self.pending.get(&ev.job).cloned() else {
                 continue;
             };
             match ev.kind {
@@ -429,16 +438,23 @@ impl ArtemoApp {
                             self.thumbs.insert(i, tex);
                             self.requested.remove(&i);
                         }
-                        (Pending::Annotations, JobOutput::Annotations(rows)) => {
-                            self.take_responses(rows);
+                        (Pending::Annotations(source), JobOutput::Annotations(rows)) => {
+                            if self.responses_loading.as_ref() == Some(&source) {
+                                self.responses_loading = None;
+                            }
+                            self.take_responses(source, rows);
                         }
                         (Pending::View(i), JobOutput::Image(img)) => {
                             // Nearest when magnified: deep zoom shows the pixels.
                             let tex = upload(ctx, &format!("view-{i}"), &img, masks::PIXEL_TEXTURE);
+                            for w in &img.warnings {
+                                tracing::warn!("{}: {w}", img.path.display());
+                            }
                             self.view = Some(ViewImage {
                                 index: i,
                                 texture: tex,
                                 original: (img.original_width, img.original_height),
+                                warnings: img.warnings,
                             });
                         }
                         _ => {}
@@ -456,8 +472,12 @@ impl ArtemoApp {
                             self.progress = None;
                             true
                         }
-                        Pending::Annotations => {
-                            self.responses_loading = None;
+                        Pending::Annotations(source) => {
+                            // Only this load's "loading" label goes; a failed file never
+                            // becomes the responses' source.
+                            if self.responses_loading.as_ref() == Some(&source) {
+                                self.responses_loading = None;
+                            }
                             true
                         }
                     };
@@ -958,6 +978,12 @@ impl ArtemoApp {
                                 .small()
                                 .weak(),
                         );
+                        for w in &v.warnings {
+                            ui.colored_label(
+                                Color32::from_rgb(0xCC, 0x66, 0x77),
+                                format!("(!) {w}: what is shown may be incomplete"),
+                            );
+                        }
                     }
                     _ => {
                         if let Some(err) = self.failed.get(&i) {

@@ -165,6 +165,9 @@ pub struct LoadedImage {
     pub original_height: u32,
     /// Pixels.
     pub rgba: Vec<u8>,
+    /// What makes the pixels doubtful though they decoded (a truncated file: the missing
+    /// part is grey), from [`crate::imaging::check_image_file`].
+    pub warnings: Vec<String>,
 }
 
 /// What a finished job produced.
@@ -587,6 +590,9 @@ fn run(cmd: Command, ctx: &JobContext) -> Result<JobOutput> {
         Command::LoadImage { path, max_side } => {
             let img = crate::imaging::load_image(&path)?;
             ctx.check()?;
+            let warnings = crate::imaging::check_image_file(&path)
+                .map(|c| c.warnings)
+                .unwrap_or_default();
             let t = crate::imaging::thumbnail(&img, max_side);
             Ok(JobOutput::Image(LoadedImage {
                 path,
@@ -595,6 +601,7 @@ fn run(cmd: Command, ctx: &JobContext) -> Result<JobOutput> {
                 original_width: img.width(),
                 original_height: img.height(),
                 rgba: t.into_raw(),
+                warnings,
             }))
         }
         Command::ImportArtemis { path } => {
