@@ -206,3 +206,49 @@ fn a_truncated_image_is_shown_with_a_warning_not_silently() {
     wait_label(&mut h, "what is shown may be incomplete", 60);
     assert!(h.query_by_label_contains("truncat").is_some());
 }
+
+#[test]
+fn the_models_and_train_tabs_say_when_no_file_dialog_can_open() {
+    env();
+    // Tall enough that the Train form's Browse… buttons are on screen.
+    let mut h = app_on(None, [1200.0, 2000.0], false);
+    wait_for(&mut h, "the collection", |h| {
+        h.query_by_label_contains("paintings (").is_some()
+    });
+    // Models tab: the import's Folder… button.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num6);
+    wait_label(&mut h, "Import weights", 30);
+    h.get_all_by_label("Folder…")
+        .last()
+        .expect("import Folder…")
+        .click();
+    wait_label(
+        &mut h,
+        "type the checkpoint's path into the import field instead",
+        10,
+    );
+    // Train tab: the first Browse….
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num5);
+    wait_for(&mut h, "the Train form", |h| {
+        h.query_all_by_label("Browse…").next().is_some()
+    });
+    let want = "type the path into the field beside Browse… instead";
+    let n = h.query_all_by_label("Browse…").count();
+    for i in 0..n {
+        if h.query_by_label_contains(want).is_some() {
+            break;
+        }
+        if let Some(b) = h.query_all_by_label("Browse…").nth(i) {
+            b.click();
+        }
+        for _ in 0..20 {
+            h.step();
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+    let seen: Vec<String> = h
+        .query_all_by_label_contains("could not open")
+        .map(|n| format!("{n:?}").chars().take(300).collect::<String>())
+        .collect();
+    assert!(h.query_by_label_contains(want).is_some(), "n={n} {seen:?}");
+}

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 
 use artemo_engine::manifest::{sha256_file, FileState, Manifest, ModelEntry};
 use artemo_engine::worker::{Command, EventKind, JobContext, JobId, JobOutput, Lane};
@@ -79,7 +79,7 @@ pub struct ModelsPanel {
     import_name: String,
     import_progress: Option<String>,
     import_result: Option<Result<String, String>>,
-    picker: Option<Receiver<Option<PathBuf>>>,
+    picker: Option<Receiver<((), super::dialog::Picked)>>,
 }
 
 impl ModelsPanel {
@@ -249,10 +249,18 @@ impl ModelsPanel {
             self.set_import_source(p);
         }
         if let Some(rx) = &self.picker {
-            if let Ok(r) = rx.try_recv() {
+            if let Ok(((), r)) = rx.try_recv() {
                 self.picker = None;
-                if let Some(p) = r {
-                    self.set_import_source(p);
+                match r {
+                    super::dialog::Picked::Path(p) => self.set_import_source(p),
+                    super::dialog::Picked::Cancelled => {}
+                    super::dialog::Picked::Unavailable => shared.notice(
+                        format!(
+                            "{} type the checkpoint's path into the import field instead.",
+                            super::dialog::UNAVAILABLE
+                        ),
+                        true,
+                    ),
                 }
             }
         }
@@ -480,13 +488,13 @@ impl ModelsPanel {
                 .add_enabled(!picking, egui::Button::new("Folder…"))
                 .clicked()
             {
-                self.pick(false);
+                self.pick(false, ui.ctx());
             }
             if ui
                 .add_enabled(!picking, egui::Button::new("File…"))
                 .clicked()
             {
-                self.pick(true);
+                self.pick(true, ui.ctx());
             }
         });
         ui.horizontal(|ui| {
@@ -534,27 +542,25 @@ impl ModelsPanel {
         }
     }
 
-    fn pick(&mut self, file: bool) {
-        let (tx, rx) = channel();
+    fn pick(&mut self, file: bool, ctx: &egui::Context) {
         let start = self.models.clone();
-        // The dialog blocks its thread (xdg portal); the UI polls the answer.
-        let spawned = std::thread::Builder::new()
-            .name("artemo-file-dialog".into())
-            .spawn(move || {
-                let mut d = rfd::FileDialog::new().set_title(if file {
-                    "Choose a checkpoint file"
-                } else {
-                    "Choose a checkpoint folder"
-                });
-                if let Some(s) = start {
-                    d = d.set_directory(s);
-                }
-                let r = if file { d.pick_file() } else { d.pick_folder() };
-                let _ = tx.send(r);
+        // The dialog blocks its thread (xdg portal); the UI polls the answer, and a dialog
+        // that cannot open is said (`dialog::Picked::Unavailable`).
+        self.picker = Some(super::dialog::spawn(ctx, (), move || {
+            let mut d = rfd::FileDialog::new().set_title(if file {
+                "Choose a checkpoint file"
+            } else {
+                "Choose a checkpoint folder"
             });
-        if spawned.is_ok() {
-            self.picker = Some(rx);
-        }
+            if let Some(s) = start {
+                d = d.set_directory(s);
+            }
+            if file {
+                d.pick_file()
+            } else {
+                d.pick_folder()
+            }
+        }));
     }
 
     fn card_window(&mut self, ctx: &egui::Context) {

@@ -12,7 +12,7 @@
 //! (`artemo_engine::sevlm::session::session_job`); its events arrive as typed partials.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use artemo_engine::emotion::Emotion;
@@ -207,7 +207,7 @@ pub struct TrainPanel {
     checkpoints: Vec<CheckpointInfo>,
     summary: Option<Summary>,
     csv_check: Option<CsvCheck>,
-    picking: Option<(PickTarget, Receiver<Option<PathBuf>>)>,
+    picking: Option<Receiver<(PickTarget, super::dialog::Picked)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,12 +328,11 @@ impl TrainPanel {
         if self.picking.is_some() {
             return;
         }
-        let (tx, rx) = channel();
-        let ctx = ctx.clone();
-        // The portal dialog blocks: it runs on its own thread, never the UI's.
-        std::thread::spawn(move || {
+        // The portal dialog blocks: it runs on its own thread, never the UI's; a dialog that
+        // cannot open is told from a cancelled one (`dialog::Picked::Unavailable`).
+        self.picking = Some(super::dialog::spawn(ctx, target, move || {
             let d = rfd::FileDialog::new();
-            let r = match target {
+            match target {
                 PickTarget::Csv => d.add_filter("ArtEmis CSV", &["csv"]).pick_file(),
                 PickTarget::ApoloJson => d.add_filter("APOLO", &["json"]).pick_file(),
                 PickTarget::Checkpoint
@@ -341,11 +340,8 @@ impl TrainPanel {
                 | PickTarget::ApoloMaps
                 | PickTarget::MaskCheckpoint
                 | PickTarget::MaskOut => d.pick_folder(),
-            };
-            let _ = tx.send(r);
-            ctx.request_repaint();
-        });
-        self.picking = Some((target, rx));
+            }
+        }));
     }
 
     /// Counts the CSV's paintings present in the open collection (again when it changes).
@@ -377,12 +373,11 @@ impl TrainPanel {
     }
 
     fn poll_picker(&mut self, shared: &mut Shared) {
-        let Some((target, rx)) = &self.picking else {
+        let Some(rx) = &self.picking else {
             return;
         };
-        let target = *target;
         match rx.try_recv() {
-            Ok(Some(p)) => {
+            Ok((target, super::dialog::Picked::Path(p))) => {
                 self.picking = None;
                 let s = p.display().to_string();
                 match target {
@@ -398,7 +393,18 @@ impl TrainPanel {
                     PickTarget::MaskOut => self.mask_form.out = s,
                 }
             }
-            Ok(None) | Err(std::sync::mpsc::TryRecvError::Disconnected) => self.picking = None,
+            Ok((_, super::dialog::Picked::Unavailable)) => {
+                self.picking = None;
+                shared.notice(
+                    format!(
+                        "{} type the path into the field beside Browse… instead.",
+                        super::dialog::UNAVAILABLE
+                    ),
+                    true,
+                );
+            }
+            Ok((_, super::dialog::Picked::Cancelled))
+            | Err(std::sync::mpsc::TryRecvError::Disconnected) => self.picking = None,
             Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
     }
