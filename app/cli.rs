@@ -249,6 +249,25 @@ pub(crate) fn image_warnings(p: &Path) -> Result<Vec<String>> {
     Ok(w)
 }
 
+/// Says which checkpoint tensors the imported model does not use (the first ten).
+fn print_unused(unused: &[String]) {
+    if unused.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = unused.iter().take(10).map(String::as_str).collect();
+    let more = unused.len().saturating_sub(shown.len());
+    eprintln!(
+        "warning: {} tensor(s) of the checkpoint are not used by the model (copied anyway): {}{}",
+        unused.len(),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     OVERWRITE_SHIPPED.store(cli.overwrite_shipped, Ordering::Relaxed);
@@ -430,12 +449,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     check_writable(&user_models.join(name))?;
                     std::fs::create_dir_all(&user_models)
                         .with_context(|| format!("{}: cannot create", user_models.display()))?;
-                    let entry = artemo_engine::models::registry::import(
+                    let imported = artemo_engine::models::registry::import(
                         dir,
                         name,
                         &user_models,
                         &candle_device(&cli).device,
                     )?;
+                    let entry = &imported.entry;
                     println!(
                         "imported {} ({} files) into {} (recorded in {})",
                         entry.name,
@@ -444,6 +464,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         user_models.join("LOCAL.toml").display()
                     );
                     println!("  enables: {}", entry.enables.join(", "));
+                    print_unused(&imported.unused);
                     return Ok(ExitCode::SUCCESS);
                 }
                 ModelsCmd::Download { repo, name } => return download(repo, name, &root, &cli),
@@ -534,8 +555,19 @@ fn candle_device(cli: &Cli) -> artemo_engine::device::DeviceChoice {
 #[cfg(feature = "hub")]
 fn download(repo: &str, name: &str, root: &std::path::Path, cli: &Cli) -> Result<ExitCode> {
     let dir = artemo_engine::models::hub::download(repo)?;
-    let entry =
-        artemo_engine::models::registry::import(&dir, name, root, &candle_device(cli).device)?;
+    let user_models = user_data()?.join("models");
+    let _ = root;
+    check_writable(&user_models.join(name))?;
+    std::fs::create_dir_all(&user_models)
+        .with_context(|| format!("{}: cannot create", user_models.display()))?;
+    let imported = artemo_engine::models::registry::import(
+        &dir,
+        name,
+        &user_models,
+        &candle_device(cli).device,
+    )?;
+    print_unused(&imported.unused);
+    let entry = imported.entry;
     println!(
         "downloaded {repo} and imported it as {} ({} files)",
         entry.name,

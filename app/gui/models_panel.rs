@@ -883,13 +883,26 @@ impl Component for ModelsPanel {
             }
             (Pending::Import, EventKind::Done(JobOutput::Any(b))) => {
                 self.import_progress = None;
-                if let Ok(e) = b.downcast::<ModelEntry>() {
-                    let msg = format!(
+                if let Ok(imp) = b.downcast::<artemo_engine::models::registry::Imported>() {
+                    let e = &imp.entry;
+                    let mut msg = format!(
                         "imported {} ({} files); enables: {}.",
                         e.name,
                         e.files.len(),
                         e.enables.join(", ")
                     );
+                    if !imp.unused.is_empty() {
+                        msg.push_str(&format!(
+                            " {} tensor(s) of the checkpoint are not used by the model: {}.",
+                            imp.unused.len(),
+                            imp.unused
+                                .iter()
+                                .take(5)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
                     actions.push(Action::Notice {
                         text: msg.clone(),
                         error: false,

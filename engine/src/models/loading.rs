@@ -16,6 +16,9 @@ use crate::error::{read_text, Error, Result};
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
     source: PathBuf,
+    /// The checkpoint's own name of a renamed tensor (layout conversions), so that
+    /// [`record_used`] reports the names as they are in the file.
+    origin: HashMap<String, String>,
 }
 
 /// What happened when a checkpoint was loaded into trainable variables.
@@ -60,7 +63,11 @@ impl Weights {
         } else {
             path.to_path_buf()
         };
-        Ok(Weights { tensors, source })
+        Ok(Weights {
+            tensors,
+            source,
+            origin: HashMap::new(),
+        })
     }
 
     /// Wraps tensors already in memory (tests, conversions); `source` names them in errors.
@@ -68,7 +75,13 @@ impl Weights {
         Weights {
             tensors,
             source: source.into(),
+            origin: HashMap::new(),
         }
+    }
+
+    /// The checkpoint's own name of `name` (before any [`rename`](Self::rename)).
+    fn original<'a>(&'a self, name: &'a str) -> &'a str {
+        self.origin.get(name).map(String::as_str).unwrap_or(name)
     }
 
     /// Where the tensors came from.
@@ -88,6 +101,7 @@ impl Weights {
 
     /// A tensor by name, any shape.
     pub fn get_any(&self, name: &str) -> Result<&Tensor> {
+        note_used(self.original(name));
         self.tensors.get(name).ok_or_else(|| {
             Error::at(
                 &self.source,
@@ -113,14 +127,19 @@ impl Weights {
     /// Renames tensors (checkpoint layout conversions): `f` returns the new name, or
     /// `None` to drop the tensor.
     pub fn rename(self, f: impl Fn(&str) -> Option<String>) -> Self {
-        let tensors = self
-            .tensors
-            .into_iter()
-            .filter_map(|(k, v)| f(&k).map(|n| (n, v)))
-            .collect();
+        let mut origin = HashMap::new();
+        let mut tensors = HashMap::new();
+        for (k, v) in self.tensors {
+            if let Some(n) = f(&k) {
+                let first = self.origin.get(&k).cloned().unwrap_or_else(|| k.clone());
+                origin.insert(n.clone(), first);
+                tensors.insert(n, v);
+            }
+        }
         Weights {
             tensors,
             source: self.source,
+            origin,
         }
     }
 
@@ -129,8 +148,9 @@ impl Weights {
         self.tensors.insert(name.into(), t);
     }
 
-    /// Removes a tensor.
+    /// Removes a tensor (a known buffer the model does not need: it counts as used).
     pub fn remove(&mut self, name: &str) -> Option<Tensor> {
+        note_used(self.original(name));
         self.tensors.remove(name)
     }
 
@@ -141,6 +161,7 @@ impl Weights {
         let backend = CheckedTensors {
             tensors: self.tensors.clone(),
             source: self.source.clone(),
+            origin: self.origin.clone(),
         };
         VarBuilder::from_backend(Box::new(backend), DType::F32, device.clone())
     }
@@ -187,10 +208,35 @@ impl Weights {
     }
 }
 
+thread_local! {
+    /// Tensor names fetched through [`Weights::var_builder`] on this thread while
+    /// [`record_used`] runs.
+    static USED: std::cell::RefCell<Option<BTreeSet<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (which builds models from checkpoints on this thread) and returns its result
+/// with the names of every checkpoint tensor the models asked for: a checkpoint's other
+/// tensors are unused (`models import` reports them).
+pub fn record_used<R>(f: impl FnOnce() -> R) -> (R, BTreeSet<String>) {
+    USED.with(|u| *u.borrow_mut() = Some(BTreeSet::new()));
+    let r = f();
+    let used = USED.with(|u| u.borrow_mut().take()).unwrap_or_default();
+    (r, used)
+}
+
+fn note_used(name: &str) {
+    USED.with(|u| {
+        if let Some(set) = u.borrow_mut().as_mut() {
+            set.insert(name.to_string());
+        }
+    });
+}
+
 /// A `VarBuilder` backend over loaded tensors whose errors name the file and both shapes.
 struct CheckedTensors {
     tensors: HashMap<String, Tensor>,
     source: PathBuf,
+    origin: HashMap<String, String>,
 }
 
 impl candle_nn::var_builder::SimpleBackend for CheckedTensors {
@@ -223,7 +269,10 @@ impl candle_nn::var_builder::SimpleBackend for CheckedTensors {
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         match self.tensors.get(name) {
-            Some(t) => t.to_dtype(dtype)?.to_device(dev),
+            Some(t) => {
+                note_used(self.origin.get(name).map(String::as_str).unwrap_or(name));
+                t.to_dtype(dtype)?.to_device(dev)
+            }
             None => Err(candle_core::Error::Msg(format!(
                 "{} (tensor `{name}`): missing from the checkpoint",
                 self.source.display()

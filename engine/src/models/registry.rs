@@ -2,6 +2,7 @@
 //! building the model from it, and import into the models folder with a local manifest
 //! (`LOCAL.toml`, same schema as the shipped `MODELS.toml`).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
@@ -175,14 +176,53 @@ pub fn expect_kind(dir: &Path, expected: &str, what: &str) -> Result<()> {
 /// Refuses checkpoints whose tensors are not floating point (f16, bf16, f32, f64) or hold
 /// NaN or infinite values, naming the file and the tensor.
 pub fn check_values(dir: &Path) -> Result<()> {
+    check_values_names(dir).map(|_| ())
+}
+
+/// Where a safetensors file that does not parse goes wrong, naming the tensor when its
+/// header is readable: a tensor whose bytes lie past the end (a truncated download).
+fn diagnose_safetensors(f: &Path, bytes: &[u8], e: impl std::fmt::Display) -> Error {
+    let parsed = (|| {
+        let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+        let header = bytes.get(8..8usize.checked_add(n)?)?;
+        let v: serde_json::Value = serde_json::from_slice(header).ok()?;
+        let data = bytes.len() - 8 - n;
+        let mut worst: Option<(String, u64)> = None;
+        for (name, t) in v.as_object()? {
+            if name == "__metadata__" {
+                continue;
+            }
+            let end = t["data_offsets"][1].as_u64()?;
+            if end > data as u64 && worst.as_ref().is_none_or(|(_, w)| end > *w) {
+                worst = Some((name.clone(), end));
+            }
+        }
+        worst.map(|(name, end)| (name, end, data))
+    })();
+    match parsed {
+        Some((name, end, data)) => Error::at(
+            f,
+            format!("tensor `{name}`"),
+            format!(
+                "its data ends at byte {end} but the file holds only {data} data bytes: the file is truncated ({e})"
+            ),
+        ),
+        None => Error::parse(f, None, format!("not a safetensors file: {e}")),
+    }
+}
+
+/// [`check_values`], returning every tensor name of the checkpoint.
+fn check_values_names(dir: &Path) -> Result<BTreeSet<String>> {
     use safetensors::Dtype;
+    let mut all = BTreeSet::new();
     for f in checkpoint_files(dir)? {
         let bytes = crate::error::read_file(&f)?;
         let st = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::parse(&f, None, format!("not a safetensors file: {e}")))?;
+            .map_err(|e| diagnose_safetensors(&f, &bytes, e))?;
         let mut names = st.names();
         names.sort();
         for name in names {
+            all.insert(name.to_string());
             let t = st
                 .tensor(name)
                 .map_err(|e| Error::at(&f, format!("tensor `{name}`"), e.to_string()))?;
@@ -217,20 +257,32 @@ pub fn check_values(dir: &Path) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(all)
+}
+
+/// A validated import: its manifest entry and the checkpoint tensors the model does not
+/// use (copied, but worth a word: often the wrong checkpoint or an extra head).
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// What was recorded in `LOCAL.toml`.
+    pub entry: ModelEntry,
+    /// Tensors present in the checkpoint that building the model did not ask for.
+    pub unused: Vec<String>,
 }
 
 /// Validates `src` and copies it to `models/<name>/`, recording it in `models/LOCAL.toml`.
 /// Nothing is copied when validation fails; an existing `<name>` is refused.
-pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<ModelEntry> {
+pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<Imported> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(Error::Invalid(format!(
             "`{name}` is not a valid model name (no slashes, not hidden)"
         )));
     }
     let arch = detect(src)?;
-    check_values(src)?;
-    validate(src, arch, device)?;
+    let names = check_values_names(src)?;
+    let (built, used) = crate::models::loading::record_used(|| validate(src, arch, device));
+    built?;
+    let unused: Vec<String> = names.difference(&used).cloned().collect();
     let dest = models.join(name);
     if dest.exists() {
         return Err(Error::Invalid(format!(
@@ -281,7 +333,7 @@ pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<
     let text = toml::to_string_pretty(&manifest)
         .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", local.display())))?;
     write_atomic(&local, text.as_bytes())?;
-    Ok(entry)
+    Ok(Imported { entry, unused })
 }
 
 #[cfg(test)]
@@ -359,6 +411,45 @@ mod tests {
     }
 
     #[test]
+    fn extra_tensors_are_reported_and_a_truncated_file_names_its_tensor() {
+        use candle_core::Tensor;
+        // The parity GPT-2 plus one tensor no GPT-2 has.
+        let src = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixture("gpt2/cross/config.json"),
+            src.path().join("config.json"),
+        )
+        .unwrap();
+        let mut t =
+            candle_core::safetensors::load(fixture("gpt2/cross/model.safetensors"), &Device::Cpu)
+                .unwrap();
+        t.insert(
+            "classifier.extra.weight".into(),
+            Tensor::zeros((2, 2), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        );
+        candle_core::safetensors::save(&t, src.path().join("model.safetensors")).unwrap();
+        let models = tempfile::tempdir().unwrap();
+        let imp = import(src.path(), "extra", models.path(), &Device::Cpu).unwrap();
+        assert_eq!(imp.unused, ["classifier.extra.weight"]);
+
+        // Cut the file: the error names a tensor whose bytes are missing.
+        let bytes = std::fs::read(src.path().join("model.safetensors")).unwrap();
+        std::fs::write(
+            src.path().join("model.safetensors"),
+            &bytes[..bytes.len() - 64],
+        )
+        .unwrap();
+        let err = import(src.path(), "cut", models.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tensor `") && err.contains("truncated"),
+            "{err}"
+        );
+        assert!(!models.path().join("cut").exists());
+    }
+
+    #[test]
     fn import_validates_then_copies_and_records() {
         let models = tempfile::tempdir().unwrap();
         let e = import(
@@ -368,7 +459,9 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        assert_eq!(e.files.len(), 2);
+        assert_eq!(e.entry.files.len(), 2);
+        // Every tensor of the parity checkpoint is used by the model.
+        assert!(e.unused.is_empty(), "{:?}", e.unused);
         assert!(models.path().join("my-gpt2/model.safetensors").is_file());
         let m = Manifest::load(&models.path().join("LOCAL.toml")).unwrap();
         let entry = m.get("my-gpt2").unwrap();
