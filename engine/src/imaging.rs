@@ -40,31 +40,7 @@ pub fn load_image(path: &Path) -> Result<DynamicImage> {
 
 /// Decodes image bytes; `path` names the source in errors.
 pub fn decode_image(bytes: &[u8], path: &Path) -> Result<DynamicImage> {
-    if bytes.is_empty() {
-        return Err(Error::image(path, "empty file (0 bytes)"));
-    }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::image(path, e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(Error::image(path, "unknown or unsupported image format"));
-    }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| describe(path, e))?;
-    let (w, h) = decoder.dimensions();
-    if w == 0 || h == 0 {
-        return Err(Error::image(path, "image has zero width or height"));
-    }
-    if w > MAX_SIDE || h > MAX_SIDE {
-        return Err(Error::image(
-            path,
-            format!("{w}x{h} pixels: sides over {MAX_SIDE} px are refused"),
-        ));
-    }
+    let (mut decoder, _) = checked_decoder(bytes, path)?;
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| describe(path, e))?;
     if let Some(o) = orientation {
@@ -85,19 +61,17 @@ pub struct ImageCheck {
     pub warnings: Vec<String>,
 }
 
-/// Checks an image file by the decoder's own rules without decoding its pixels: a known
-/// format, a readable header, sides and allocation within [`MAX_SIDE`] and [`MAX_ALLOC`]
-/// (the same limits as [`load_image`]), and a complete file (see [`truncation`]). A
-/// folder is refused as such.
-pub fn check_image_file(path: &Path) -> Result<ImageCheck> {
-    if path.is_dir() {
-        return Err(Error::image(path, "is a folder, not an image file"));
-    }
-    let bytes = read_file(path)?;
+/// The decoder for `bytes` with the shared rules applied before any pixel is decoded: not
+/// empty, a known format, a readable header, non-zero sides within [`MAX_SIDE`] and an
+/// allocation within [`MAX_ALLOC`].
+fn checked_decoder<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+) -> Result<(impl ImageDecoder + 'a, image::ImageFormat)> {
     if bytes.is_empty() {
         return Err(Error::image(path, "empty file (0 bytes)"));
     }
-    let mut reader = ImageReader::new(Cursor::new(&bytes[..]))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::image(path, e.to_string()))?;
     let Some(format) = reader.format() else {
@@ -109,16 +83,30 @@ pub fn check_image_file(path: &Path) -> Result<ImageCheck> {
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
     let decoder = reader.into_decoder().map_err(|e| describe(path, e))?;
-    let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 {
         return Err(Error::image(path, "image has zero width or height"));
     }
-    if width > MAX_SIDE || height > MAX_SIDE {
+    if w > MAX_SIDE || h > MAX_SIDE {
         return Err(Error::image(
             path,
-            format!("{width}x{height} pixels: sides over {MAX_SIDE} px are refused"),
+            format!("{w}x{h} pixels: sides over {MAX_SIDE} px are refused"),
         ));
     }
+    Ok((decoder, format))
+}
+
+/// Checks an image file by the decoder's own rules without decoding its pixels: a known
+/// format, a readable header, sides and allocation within [`MAX_SIDE`] and [`MAX_ALLOC`]
+/// (the same limits as [`load_image`]), and a complete file (see [`truncation`]). A
+/// folder is refused as such.
+pub fn check_image_file(path: &Path) -> Result<ImageCheck> {
+    if path.is_dir() {
+        return Err(Error::image(path, "is a folder, not an image file"));
+    }
+    let bytes = read_file(path)?;
+    let (decoder, format) = checked_decoder(&bytes, path)?;
+    let (width, height) = decoder.dimensions();
     let warnings = truncation(&bytes, format).into_iter().collect();
     Ok(ImageCheck {
         width,
