@@ -252,3 +252,26 @@ fn the_models_and_train_tabs_say_when_no_file_dialog_can_open() {
         .collect();
     assert!(h.query_by_label_contains(want).is_some(), "n={n} {seen:?}");
 }
+
+#[test]
+fn responses_with_duplicate_rows_are_reported() {
+    env();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("dups.csv");
+    std::fs::write(
+        &csv,
+        "art_style,painting,emotion,utterance\nx,100342,awe,a calm saint\nx,100342,awe,a calm saint\n",
+    )
+    .unwrap();
+    let mut h = app_on(None, [1200.0, 760.0], false);
+    wait_for(&mut h, "the collection", |h| {
+        h.query_by_label_contains("paintings (").is_some()
+    });
+    h.state_mut()
+        .as_mut()
+        .expect("the app")
+        .load_responses_csv(csv);
+    wait_label(&mut h, "1 duplicate row(s)", 30);
+    // Rows are numbered as lines of the file (the header is line 1).
+    assert!(h.query_by_label_contains("row 3 repeats row 2").is_some());
+}

@@ -292,6 +292,14 @@ impl ArtemoApp {
         source: String,
         rows: Vec<artemo_engine::annotations::Annotation>,
     ) {
+        // Repeated rows would count twice in the histograms: said, never silently taken.
+        let dups = artemo_engine::annotations::artemis::duplicate_rows(&rows);
+        if let Some(w) = artemo_engine::annotations::artemis::describe_duplicates(
+            std::path::Path::new(&source),
+            &dups,
+        ) {
+            self.notice(w, false);
+        }
         let ids: HashSet<&str> = self
             .collection
             .iter()
