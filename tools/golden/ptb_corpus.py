@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the differential-test corpus for engine/src/metrics/ptb.rs (deterministic, >= 120,000 lines).
+"""Build the differential-test corpus for engine/src/metrics/ptb/ (deterministic, >= 120,000 lines).
 
 Sources: the shipped annotation utterances, GoEmotions comments, EmoBank sentences, the AIC painting
 descriptions (HTML stripped, one sentence-ish chunk per line) and generated stress lines for every

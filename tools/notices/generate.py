@@ -50,7 +50,7 @@ Cargo.lock). Do not edit it by hand: edit the script.
 | sentence-transformers all-MiniLM-L6-v2 (`models/all-MiniLM-L6-v2/`) | text encoder | Apache-2.0 | `models/all-MiniLM-L6-v2/LICENSE` |
 | pycocotools `maskApi.c` (COCO RLE string format) | `engine/src/annotations/rle.rs` re-implements the format | BSD-2-Clause | Copyright (c) 2014, Piotr Dollar and Tsung-Yi Lin |
 | pycocoevalcap (BLEU, ROUGE-L, CIDEr-D, tokenisation protocol) | `engine/src/metrics/` re-derive the formulas; tests compare with its output | BSD-2-Clause (its `bleu_scorer.py` header also says "not for commercial use"; Artemo contains none of its code) | Copyright (c) 2015, Xinlei Chen, Hao Fang, Tsung-Yi Lin, and Ramakrishna Vedantam |
-| Stanford CoreNLP PTBTokenizer (behaviour only) | `engine/src/metrics/ptb.rs` is a clean-room tokenizer written from `docs/ptb-tokenizer.md`, a black-box specification; no CoreNLP code | (GPL-2.0-or-later, not included) | |
+| Stanford CoreNLP PTBTokenizer (behaviour only) | `engine/src/metrics/ptb/` is a clean-room tokenizer written from `docs/ptb-tokenizer.md`, a black-box specification; no CoreNLP code | (GPL-2.0-or-later, not included) | |
 | METEOR 1.5 | `meteor/` (crate `artemo-meteor`) | LGPL-2.1-or-later | Copyright (c) Michael Denkowski and Alon Lavie, Carnegie Mellon University; `meteor/LICENSE` |
 | Art Institute of Chicago open access (`assets/paintings/aic/`) | images and metadata | CC0-1.0 | descriptions: CC BY 4.0, "Art Institute of Chicago" (credited wherever shown) |
 | GoEmotions (`assets/text/goemotions/`) | demo kit pretraining, EA classifier | Apache-2.0 | Copyright Google LLC |
