@@ -103,6 +103,22 @@ pub fn run(cmd: &EvalCmd) -> Result<ExitCode> {
     }
 }
 
+/// Says which rows of an ArtEmis CSV repeat an earlier one (refused with `--strict`);
+/// returns how many do.
+fn warn_duplicates(
+    path: &std::path::Path,
+    rows: &[artemo_engine::annotations::Annotation],
+) -> Result<usize> {
+    let dups = artemo_engine::annotations::artemis::duplicate_rows(rows);
+    if let Some(w) = artemo_engine::annotations::artemis::describe_duplicates(path, &dups) {
+        if crate::cli::strict() {
+            anyhow::bail!("{w} (refused: --strict)");
+        }
+        eprintln!("warning: {w}");
+    }
+    Ok(dups.len())
+}
+
 fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
     use artemo_engine::metrics::tasks::{run_task, Task, TaskOptions};
     let task = Task::parse(task)
@@ -117,6 +133,15 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
             "--out {}: exists and is not a folder (report.json, report.md and per_sample.csv go into a folder)",
             out.display()
         );
+    }
+    // An ArtEmis CSV as the data: its repeated rows are said (or refused with --strict),
+    // as for --refs.
+    if data.is_file()
+        && data
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        warn_duplicates(data, &read_artemis(data)?)?;
     }
     let assets = artemo_engine::find_assets()
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
@@ -179,13 +204,7 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
     };
     let preds = read_predictions(hyp)?;
     let annotations = read_artemis(refs_path)?;
-    let dups = artemo_engine::annotations::artemis::duplicate_rows(&annotations);
-    if let Some(w) = artemo_engine::annotations::artemis::describe_duplicates(refs_path, &dups) {
-        if crate::cli::strict() {
-            anyhow::bail!("{w} (refused: --strict)");
-        }
-        eprintln!("warning: {w}");
-    }
+    let dups = warn_duplicates(refs_path, &annotations)?;
     let mut refs_by: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut hist_by: BTreeMap<String, Histogram> = BTreeMap::new();
     for ann in &annotations {
@@ -216,10 +235,10 @@ fn eval_text(a: &EvalArgs) -> Result<ExitCode> {
     };
     let mut report = evaluate_text_with(&hyps, &refs, &opts).context("text metrics")?;
     warn_truncated(&report);
-    if !dups.is_empty() {
+    if dups > 0 {
         report.notes.push(format!(
             "{} duplicate reference row(s) in {} were scored as given",
-            dups.len(),
+            dups,
             refs_path.display()
         ));
     }
