@@ -683,20 +683,11 @@ impl<'a> Lexer<'a> {
                 self.i = e;
                 return Ok(());
             }
-            if w.is_empty() && self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-                let mut k = i + 1;
-                while self.at(k).is_some_and(|d| d.is_ascii_digit()) {
-                    k += 1;
-                }
-                if k - i == 3 {
-                    if self.at(k) == Some('s') && !self.at(k + 1).is_some_and(is_alnum) {
-                        k += 1;
-                    }
-                    if !self.at(k).is_some_and(is_alnum) {
-                        self.emit_chars(i, k)?;
-                        self.i = k;
-                        return Ok(());
-                    }
+            if let Some(k) = self.year_after(i, &w) {
+                if !self.at(k).is_some_and(is_alnum) {
+                    self.emit_chars(i, k)?;
+                    self.i = k;
+                    return Ok(());
                 }
             }
             return self.one("'");
@@ -727,23 +718,14 @@ impl<'a> Lexer<'a> {
             self.i = j;
             return Ok(());
         }
-        if w.is_empty() && self.at(i + 1).is_some_and(|d| d.is_ascii_digit()) {
-            let mut k = i + 1;
-            while self.at(k).is_some_and(|d| d.is_ascii_digit()) {
-                k += 1;
-            }
-            if k - i == 3 {
-                if self.at(k) == Some('s') && !self.at(k + 1).is_some_and(is_alnum) {
-                    k += 1;
-                }
-                // `'99` is a token only before whitespace or the end: `'06.` -> `' 06 .` (`'90s,` stays)
-                if self.at(k).is_none_or(is_space)
-                    || (self.at(k - 1) == Some('s') && !self.at(k).is_some_and(is_alnum))
-                {
-                    self.emit_chars(i, k)?;
-                    self.i = k;
-                    return Ok(());
-                }
+        if let Some(k) = self.year_after(i, &w) {
+            // `'99` is a token only before whitespace or the end: `'06.` -> `' 06 .` (`'90s,` stays)
+            if self.at(k).is_none_or(is_space)
+                || (self.at(k - 1) == Some('s') && !self.at(k).is_some_and(is_alnum))
+            {
+                self.emit_chars(i, k)?;
+                self.i = k;
+                return Ok(());
             }
         }
         if w.chars().count() >= 2 || (w.chars().count() == 1 && self.at(j) == Some('\'')) {
@@ -753,6 +735,26 @@ impl<'a> Lexer<'a> {
         }
         self.i = i + 1;
         Ok(())
+    }
+
+    /// After an apostrophe at `i` with no letters following (`w` empty): the end of a
+    /// two-digit year (`'99`, with a plural `s` when nothing alphanumeric follows it), if
+    /// exactly two digits follow. Each caller decides what may come after it.
+    fn year_after(&self, i: usize, w: &str) -> Option<usize> {
+        if !w.is_empty() {
+            return None;
+        }
+        let mut k = i + 1;
+        while self.at(k).is_some_and(|d| d.is_ascii_digit()) {
+            k += 1;
+        }
+        if k - i != 3 {
+            return None;
+        }
+        if self.at(k) == Some('s') && !self.at(k + 1).is_some_and(is_alnum) {
+            k += 1;
+        }
+        Some(k)
     }
 
     fn email(&self, i: usize) -> Option<usize> {
