@@ -1,6 +1,8 @@
 //! The shipped annotation set (assets/annotations): the counts promised in its README,
 //! consistency with the paintings, and that it reads with the ArtEmis and APOLO loaders.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,7 @@
 //! End-to-end tests of the `artemo` command line on the shipped assets.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -4,6 +4,8 @@
 //! reproduces the card's numbers from the written predictions. The shipped kit's numbers
 //! are reproduced the same way from `models/demo/eval/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

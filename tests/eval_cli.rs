@@ -1,5 +1,7 @@
 //! End-to-end tests of `artemo eval` and `artemo eval-masks` on small temporary files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -2,6 +2,8 @@
 //! shortcut overlay) on shipped paintings, rendered headless with egui_kittest (wgpu on
 //! Mesa's lavapipe in CI). Update the PNGs with `UPDATE_SNAPSHOTS=1 cargo test --test ui_app`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};

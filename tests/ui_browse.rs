@@ -3,6 +3,8 @@
 //! dominant emotion (computed here independently from the CSV), the ambiguity sort puts the
 //! most split painting first, and a CSV of responses can replace the shipped ones.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -3,6 +3,8 @@
 //! engine and cached; and the "not installed" state when no PACL weights are found.
 //! One test function, because the models folder is chosen through `ARTEMO_MODELS`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! Snapshot test of the Painting tab's canvas with EmoSEM's masks, on a shipped painting
 //! and a tiny seeded (untrained) EmoSEM written to a temporary models folder.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{shipped_app, tiny_emosem, wait_for};

@@ -2,6 +2,8 @@
 //! licences and what they enable, sha256 verification as an engine job, the demo kit's
 //! model card and where each feature looks for weights (the import form: `ui_models_import.rs`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! GPT-2 checkpoint is validated, copied into the user's models folder (`<data>/models`, not
 //! the shipped one) and listed with its state.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::PathBuf;

@@ -3,6 +3,8 @@
 //! down in the grid, the browse bar's Clear dropping a map selection, and the Painting
 //! tab's mask settings kept across launches (eframe storage).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::HashMap;

@@ -3,6 +3,8 @@
 //! its width (before, the distribution vanished and the panel changed width). Runs on the
 //! shipped demo SEVLM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{shipped_app, wait_for, H};

@@ -4,6 +4,8 @@
 //! banners that merge, expire and can be dismissed; the years filter not pushing the
 //! grid under the detail panel.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! (untrained) EmoSEM, the three layouts, a verdict, a brush stroke and its undo, and the
 //! journal on disk.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

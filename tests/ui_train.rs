@@ -4,6 +4,8 @@
 //! and tiny real EmoSEM sessions on the shipped stimulus regions (chosen through the
 //! form's radio button): one run to the end, one stopped after its first evaluation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::path::PathBuf;

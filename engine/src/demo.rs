@@ -55,22 +55,7 @@ pub struct DemoOptions {
     pub emosem_kit: Option<crate::emosem::kit::KitEmosemConfig>,
 }
 
-/// Progress sink and cancellation of a run.
-pub trait Progress {
-    /// Reports `fraction` of the whole run with a message.
-    fn report(&self, fraction: f32, message: &str);
-    /// True once the run should stop.
-    fn cancelled(&self) -> bool;
-}
-
-impl Progress for crate::worker::JobContext {
-    fn report(&self, fraction: f32, message: &str) {
-        self.progress(fraction, message);
-    }
-    fn cancelled(&self) -> bool {
-        self.is_cancelled()
-    }
-}
+pub use crate::progress::Progress;
 
 /// What a run produced.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod models;
 pub mod pacl;
+pub mod progress;
 pub mod sevlm;
 pub mod text;
 pub mod tokenize;

@@ -633,6 +633,15 @@ pub fn cause_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+impl crate::progress::Progress for JobContext {
+    fn report(&self, fraction: f32, message: &str) {
+        self.progress(fraction, message);
+    }
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
