@@ -215,7 +215,9 @@ fn train_tab_emosem_tiny_run() {
         .find(|c| c.best)
         .expect("a best checkpoint");
     assert!(best.dir.join("config.json").is_file());
-    assert!(best.metrics.contains_key("mean IoU"));
+    assert!(best
+        .metrics
+        .contains_key(&artemo_engine::train::Metric::MeanIou));
     // Probe thumbnails load on the io lane.
     for _ in 0..40 {
         std::thread::sleep(Duration::from_millis(25));

@@ -3,19 +3,20 @@
 //! hyper-parameters as editable defaults) and the run view (mask and explanation loss
 //! curves, validation IoU / Pr@25 / Pr@50, the probe paintings' regenerated masks drawn
 //! over their thumbnails with the ground truth's outline, and the kept checkpoints). The
-//! session itself is `artemo_engine::emosem::session::session_job`.
+//! session itself is `artemo_engine::jobs::train::session_job::<EmosemSession>`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use artemo_engine::emosem::kit::KitEmosemConfig;
-use artemo_engine::emosem::session::{
-    EmosemInit, EmosemSessionConfig, MaskBestBy, MaskEval, MaskPrepared, MaskProbe,
-    MaskSessionEvent, MaskStep,
-};
+use artemo_engine::emosem::session::{EmosemInit, EmosemSetup, SessionConfig};
 use artemo_engine::emosem::train::TrainConfig;
 use artemo_engine::emosem::Paradigm;
+use artemo_engine::train::events::{
+    DataCounts, EvalRecord, Prepared, RegionProbe, StepRecord, TrainEvent,
+};
 use artemo_engine::train::session::CheckpointInfo;
+use artemo_engine::train::{BestBy, Metric};
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
@@ -70,7 +71,7 @@ pub struct MaskForm {
     /// Checkpoints kept.
     pub keep: usize,
     /// Metric ranking checkpoints.
-    pub best_by: MaskBestBy,
+    pub best_by: BestBy,
     /// Paintings at most (0: all).
     pub max_paintings: usize,
     /// Output folder.
@@ -109,7 +110,7 @@ impl MaskForm {
             eval_every: 50,
             probes: 3,
             keep: 3,
-            best_by: MaskBestBy::MeanIou,
+            best_by: BestBy::MeanIou,
             max_paintings: 0,
             out: artemo_engine::shown_path(out),
         }
@@ -151,19 +152,21 @@ impl MaskForm {
     }
 
     /// The session configuration.
-    pub fn session(&self) -> EmosemSessionConfig {
-        EmosemSessionConfig {
-            train: TrainConfig {
-                lr_mask: Some(self.lr_mask),
-                ..self.train.clone()
-            },
-            init: match self.model {
-                MaskModel::Scratch => EmosemInit::Scratch {
-                    paradigm: self.paradigm,
-                    explainer_width: self.explainer_width,
-                    explainer_layers: self.explainer_layers,
+    pub fn session(&self) -> SessionConfig {
+        SessionConfig {
+            model: EmosemSetup {
+                train: TrainConfig {
+                    lr_mask: Some(self.lr_mask),
+                    ..self.train.clone()
                 },
-                MaskModel::Checkpoint => EmosemInit::Checkpoint(self.checkpoint_dir()),
+                init: match self.model {
+                    MaskModel::Scratch => EmosemInit::Scratch {
+                        paradigm: self.paradigm,
+                        explainer_width: self.explainer_width,
+                        explainer_layers: self.explainer_layers,
+                    },
+                    MaskModel::Checkpoint => EmosemInit::Checkpoint(self.checkpoint_dir()),
+                },
             },
             out: self.out_dir(),
             eval_every: self.eval_every,
@@ -238,11 +241,11 @@ impl MaskForm {
 #[derive(Default)]
 pub struct MaskRun {
     /// Set up.
-    pub prepared: Option<MaskPrepared>,
+    pub prepared: Option<Prepared>,
     /// Steps.
-    pub steps: Vec<MaskStep>,
+    pub steps: Vec<StepRecord>,
     /// Evaluations.
-    pub evals: Vec<MaskEval>,
+    pub evals: Vec<EvalRecord>,
     /// Kept checkpoints.
     pub checkpoints: Vec<CheckpointInfo>,
     textures: HashMap<(usize, usize), egui::TextureHandle>,
@@ -254,49 +257,58 @@ impl MaskRun {
         *self = MaskRun::default();
     }
 
-    /// Takes one event.
-    pub fn on_event(&mut self, ev: MaskSessionEvent) -> Option<f64> {
+    /// Takes one event (the end, [`TrainEvent::Finished`], is the tab's); returns the
+    /// ETA a step brings.
+    pub fn on_event(&mut self, ev: TrainEvent) -> Option<f64> {
         match ev {
-            MaskSessionEvent::Prepared(p) => self.prepared = Some(p),
-            MaskSessionEvent::Step(s) => {
+            TrainEvent::Prepared(p) => self.prepared = Some(p),
+            TrainEvent::Step(s) => {
                 let eta = s.eta_s;
                 self.steps.push(s);
                 return Some(eta);
             }
-            MaskSessionEvent::Eval(e) => {
+            TrainEvent::Eval(e) => {
                 self.evals.push(e);
                 // Only the latest evaluation's overlays are shown.
                 self.textures.clear();
             }
-            MaskSessionEvent::Checkpoints(c) => self.checkpoints = c,
+            TrainEvent::Checkpoints(c) => self.checkpoints = c,
+            TrainEvent::Finished(_) => {}
         }
         None
     }
 
-    fn metric_points(&self, key: &str, scale: f64) -> Vec<[f64; 2]> {
+    fn metric_points(&self, m: Metric, scale: f64) -> Vec<[f64; 2]> {
         self.evals
             .iter()
-            .filter_map(|e| e.metrics.get(key).map(|v| [e.step as f64, *v * scale]))
+            .filter_map(|e| e.get(m).map(|v| [e.step as f64, v * scale]))
             .collect()
     }
 
     /// The one-line description of the prepared run.
     pub fn prepared_ui(&self, ui: &mut egui::Ui) {
         let Some(p) = &self.prepared else { return };
-        ui.label(
-            RichText::new(format!(
-                "{} · {} · {} training paintings ({} regions), {} validation paintings ({} regions) · {} trainable parameters{}",
-                p.model,
-                p.source,
-                p.train.0,
-                p.train.1,
-                p.val.0,
-                p.val.1,
-                p.parameters,
-                if p.explains { "" } else { " · masks only (no explanations in the data)" }
-            ))
-            .small(),
-        );
+        if let DataCounts::Regions {
+            train,
+            val,
+            explains,
+        } = p.data
+        {
+            ui.label(
+                RichText::new(format!(
+                    "{} · {} · {} training paintings ({} regions), {} validation paintings ({} regions) · {} trainable parameters{}",
+                    p.model,
+                    p.source,
+                    train.0,
+                    train.1,
+                    val.0,
+                    val.1,
+                    p.parameters,
+                    if explains { "" } else { " · masks only (no explanations in the data)" }
+                ))
+                .small(),
+            );
+        }
         for n in &p.notes {
             ui.label(RichText::new(n).small().weak());
         }
@@ -310,17 +322,14 @@ impl MaskRun {
             ui.vertical(|ui| {
                 ui.set_width(w);
                 ui.label(RichText::new("Training loss").strong());
-                let mask: Vec<[f64; 2]> = self
-                    .steps
-                    .iter()
-                    .map(|s| [s.progress.step as f64, s.progress.mask_loss as f64])
-                    .collect();
-                let lm: Vec<[f64; 2]> = self
-                    .steps
-                    .iter()
-                    .filter(|s| s.progress.lm_loss > 0.0)
-                    .map(|s| [s.progress.step as f64, s.progress.lm_loss as f64])
-                    .collect();
+                let series = |m: Metric| -> Vec<[f64; 2]> {
+                    self.steps
+                        .iter()
+                        .filter_map(|s| s.losses.get(m).map(|v| [s.losses.step as f64, v]))
+                        .collect()
+                };
+                let mask = series(Metric::MaskLoss);
+                let lm = series(Metric::ExplanationLoss);
                 Plot::new("mask-train-loss")
                     .height(h)
                     .legend(Legend::default())
@@ -336,7 +345,7 @@ impl MaskRun {
             let plot = |ui: &mut egui::Ui,
                         id: &str,
                         title: &str,
-                        series: &[(&str, &str, f64, Color32)],
+                        series: &[(Metric, &str, f64, Color32)],
                         zero: bool| {
                 ui.vertical(|ui| {
                     ui.set_width(w);
@@ -351,7 +360,7 @@ impl MaskRun {
                     }
                     pl.show(ui, |p| {
                         for (key, label, scale, c) in series {
-                            let pts = self.metric_points(key, *scale);
+                            let pts = self.metric_points(*key, *scale);
                             if !pts.is_empty() {
                                 p.line(Line::new(*label, PlotPoints::from(pts.clone())).color(*c));
                                 p.points(
@@ -369,8 +378,8 @@ impl MaskRun {
                 "mask-val-loss",
                 "Validation loss",
                 &[
-                    ("val mask loss", "mask", 1.0, C1),
-                    ("val explanation loss", "explanation", 1.0, C2),
+                    (Metric::ValMaskLoss, "mask", 1.0, C1),
+                    (Metric::ValExplanationLoss, "explanation", 1.0, C2),
                 ],
                 false,
             );
@@ -379,9 +388,9 @@ impl MaskRun {
                 "mask-val-iou",
                 "Segmentation (validation, APOLO's rule)",
                 &[
-                    ("mean IoU", "mean IoU", 1.0, C1),
-                    ("Pr@25", "Pr@25 / 100", 0.01, C2),
-                    ("Pr@50", "Pr@50 / 100", 0.01, C3),
+                    (Metric::MeanIou, "mean IoU", 1.0, C1),
+                    (Metric::Pr25, "Pr@25 / 100", 0.01, C2),
+                    (Metric::Pr50, "Pr@50 / 100", 0.01, C3),
                 ],
                 true,
             );
@@ -398,20 +407,20 @@ impl MaskRun {
         );
         let Some(last) = self.evals.last() else {
             ui.label(RichText::new("after the first evaluation").weak());
-            for (id, _) in &prep.probes {
-                ui.label(id);
+            for p in &prep.probes {
+                ui.label(&p.id);
             }
             return;
         };
-        let prev: Vec<MaskProbe> = self
+        let prev: Vec<RegionProbe> = self
             .evals
             .len()
             .checked_sub(2)
             .and_then(|i| self.evals.get(i))
-            .map(|e| e.probes.clone())
+            .map(|e| e.regions().cloned().collect())
             .unwrap_or_default();
         let step = last.step;
-        let probes = last.probes.clone();
+        let probes: Vec<RegionProbe> = last.regions().cloned().collect();
         ui.label(
             RichText::new(format!(
                 "step {step}: the predicted map in the emotion's colour (min-max normalised, as APOLO's IoU reads it), the ground truth outlined in white"
@@ -419,7 +428,7 @@ impl MaskRun {
             .small()
             .weak(),
         );
-        let before = |q: &MaskProbe| {
+        let before = |q: &RegionProbe| {
             prev.iter()
                 .find(|p| p.painting == q.painting && p.emotion == q.emotion)
                 .and_then(|p| p.iou)
@@ -489,7 +498,7 @@ impl MaskRun {
         shared: &mut Shared,
         step: usize,
         k: usize,
-        q: &MaskProbe,
+        q: &RegionProbe,
     ) {
         let index = shared
             .collection
@@ -536,7 +545,11 @@ impl MaskRun {
             "mask-ckpt",
             &self.checkpoints,
             metric,
-            &[("mean IoU", 3), ("Pr@25", 1), ("val mask loss", 4)],
+            &[
+                (Metric::MeanIou, 3),
+                (Metric::Pr25, 1),
+                (Metric::ValMaskLoss, 4),
+            ],
             true,
             actions,
         );
@@ -551,7 +564,7 @@ pub fn checkpoint_table(
     id: &str,
     checkpoints: &[CheckpointInfo],
     metric: &str,
-    columns: &[(&str, usize)],
+    columns: &[(Metric, usize)],
     masks: bool,
     actions: &mut Vec<Action>,
 ) {
@@ -565,7 +578,7 @@ pub fn checkpoint_table(
         Col::new("step", 56.0),
         Col::new("epoch", 50.0),
     ];
-    cols.extend(columns.iter().map(|(name, _)| Col::new(name, 80.0)));
+    cols.extend(columns.iter().map(|(m, _)| Col::new(m.name(), 80.0)));
     cols.push(Col::new("folder", 310.0));
     cols.push(Col::rest("").fixed());
     let n = columns.len();
@@ -581,7 +594,7 @@ pub fn checkpoint_table(
                 0 => Key::Num(if ck.best { 0.0 } else { 1.0 }),
                 1 => Key::Num(ck.step as f64),
                 2 => Key::Num(ck.epoch as f64),
-                c if c < 3 + n => Key::num(ck.metrics.get(columns[c - 3].0).copied()),
+                c if c < 3 + n => Key::num(ck.metrics.get(&columns[c - 3].0).copied()),
                 c if c == 3 + n => Key::text(artemo_engine::shown_path(&ck.dir)),
                 _ => Key::Empty,
             }
@@ -604,7 +617,7 @@ pub fn checkpoint_table(
                     let (k, d) = columns[c - 3];
                     ui.label(
                         ck.metrics
-                            .get(k)
+                            .get(&k)
                             .map(|v| format!("{v:.d$}"))
                             .unwrap_or("—".into()),
                     );
@@ -640,7 +653,7 @@ pub fn checkpoint_table(
 
 /// The probe's overlay: the min-max normalised probability in the emotion's colour
 /// (alpha), the ground truth's boundary in white.
-fn probe_image(q: &MaskProbe) -> egui::ColorImage {
+fn probe_image(q: &RegionProbe) -> egui::ColorImage {
     let s = q.side.max(1);
     let [r, g, b] = q.emotion.color();
     let on = |x: usize, y: usize| q.truth.get(y * s + x).copied().unwrap_or(0.0) >= 0.5;

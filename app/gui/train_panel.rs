@@ -9,20 +9,23 @@
 //! Right: start / pause / resume / stop, progress with ETA, loss and metric curves, the
 //! probe paintings regenerated at every evaluation and the kept checkpoints (best
 //! marked). The session runs on the engine's compute lane
-//! (`artemo_engine::sevlm::session::session_job`); its events arrive as typed partials.
+//! (`artemo_engine::jobs::train::session_job`); its events arrive as typed partials
+//! (`JobOutput::Training`).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use artemo_engine::emotion::Emotion;
+use artemo_engine::jobs::train::session_job;
 use artemo_engine::sevlm::kit::KitSevlmConfig;
-use artemo_engine::sevlm::session::{
-    session_job, BestBy, DataSource, EvalRecord, Prepared, SessionConfig, SessionEvent, SevlmInit,
-    StepRecord, Summary,
-};
+use artemo_engine::sevlm::session::{SessionConfig, SevlmInit, SevlmSession, SevlmSetup};
 use artemo_engine::sevlm::SevlmTrainConfig;
+use artemo_engine::train::events::{
+    DataCounts, EvalRecord, Prepared, ProbePainting, StepRecord, Summary, TrainEvent,
+};
 use artemo_engine::train::session::{check_output_dir, CheckpointInfo, Control};
+use artemo_engine::train::{BestBy, DataSource, Metric, ModelSetup};
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane};
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
@@ -30,7 +33,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 use super::panel::{Action, Component, Shared};
 use super::table::{sortable_table, Col, Key};
 use super::train_masks::{checkpoint_table, paper_lr_mask, MaskData, MaskForm, MaskModel, MaskRun};
-use artemo_engine::emosem::session::{MaskBestBy, MaskDataSource, MaskSessionEvent};
+use artemo_engine::emosem::session::{EmosemSession, EmosemSetup};
 use artemo_engine::emosem::Paradigm;
 
 /// Which model the tab trains.
@@ -137,20 +140,23 @@ impl Form {
 
     fn session(&self) -> SessionConfig {
         SessionConfig {
-            train: self.train.clone(),
-            init: match self.model {
-                ModelChoice::Scratch => SevlmInit::Scratch {
-                    width: self.width,
-                    layers: self.layers,
-                    heads: self.heads,
+            model: SevlmSetup {
+                train: self.train.clone(),
+                init: match self.model {
+                    ModelChoice::Scratch => SevlmInit::Scratch {
+                        width: self.width,
+                        layers: self.layers,
+                        heads: self.heads,
+                    },
+                    ModelChoice::Checkpoint => {
+                        SevlmInit::Checkpoint(artemo_engine::resolve_shown(&self.checkpoint))
+                    }
                 },
-                ModelChoice::Checkpoint => {
-                    SevlmInit::Checkpoint(artemo_engine::resolve_shown(&self.checkpoint))
-                }
+                eval_paintings: self.eval_paintings,
+                name: Some("small (Train tab)".into()),
             },
             out: artemo_engine::resolve_shown(&self.out),
             eval_every: self.eval_every,
-            eval_paintings: self.eval_paintings,
             probes: self.probes,
             keep: self.keep,
             best_by: self.best_by,
@@ -514,8 +520,8 @@ impl TrainPanel {
         if self.trainee == Trainee::Emosem {
             let f = &self.mask_form;
             let source = match f.data {
-                MaskData::Shipped => MaskDataSource::Shipped,
-                MaskData::Apolo => MaskDataSource::Apolo {
+                MaskData::Shipped => DataSource::Shipped,
+                MaskData::Apolo => DataSource::Apolo {
                     json: artemo_engine::resolve_shown(f.apolo_json.trim()),
                     maps: f.apolo_maps_dir(),
                     images: shared
@@ -530,7 +536,7 @@ impl TrainPanel {
                 },
             };
             self.control = Arc::new(Control::new());
-            let job = artemo_engine::emosem::session::session_job(
+            let job = session_job::<EmosemSession>(
                 source,
                 f.session(),
                 assets,
@@ -556,7 +562,7 @@ impl TrainPanel {
             },
         };
         self.control = Arc::new(Control::new());
-        let job = session_job(
+        let job = session_job::<SevlmSession>(
             source,
             self.form.session(),
             assets,
@@ -791,7 +797,7 @@ impl TrainPanel {
                 egui::ComboBox::from_id_salt("train-best-by")
                     .selected_text(self.form.best_by.name())
                     .show_ui(ui, |ui| {
-                        for b in BestBy::ALL {
+                        for &b in SevlmSetup::BEST_BY {
                             ui.selectable_value(&mut self.form.best_by, b, b.name());
                         }
                     })
@@ -1033,7 +1039,7 @@ impl TrainPanel {
             egui::ComboBox::from_id_salt("mask-best-by")
                 .selected_text(f.best_by.name())
                 .show_ui(ui, |ui| {
-                    for b in MaskBestBy::ALL {
+                    for &b in EmosemSetup::BEST_BY {
                         ui.selectable_value(&mut f.best_by, b, b.name());
                     }
                 })
@@ -1128,23 +1134,31 @@ impl TrainPanel {
             return;
         }
         if let Some(p) = &self.prepared {
-            ui.label(
-                RichText::new(format!(
-                    "{} · {} · {} training pairs, {} validation responses ({} paintings generated) · {} parameters{}",
-                    p.model,
-                    p.source,
-                    p.train_pairs,
-                    p.val_sequences,
-                    p.eval_paintings,
-                    p.parameters,
-                    if p.skipped > 0 {
-                        format!(" · {} responses skipped (no image or words outside the vocabulary)", p.skipped)
-                    } else {
-                        String::new()
-                    }
-                ))
-                .small(),
-            );
+            if let DataCounts::Captions {
+                train_pairs,
+                val_sequences,
+                eval_paintings,
+                skipped,
+            } = p.data
+            {
+                ui.label(
+                    RichText::new(format!(
+                        "{} · {} · {} training pairs, {} validation responses ({} paintings generated) · {} parameters{}",
+                        p.model,
+                        p.source,
+                        train_pairs,
+                        val_sequences,
+                        eval_paintings,
+                        p.parameters,
+                        if skipped > 0 {
+                            format!(" · {skipped} responses skipped (no image or words outside the vocabulary)")
+                        } else {
+                            String::new()
+                        }
+                    ))
+                    .small(),
+                );
+            }
         }
         if self.state == State::Idle {
             ui.add_space(12.0);
@@ -1166,16 +1180,18 @@ impl TrainPanel {
             ui.vertical(|ui| {
                 ui.set_width(w);
                 ui.label(RichText::new("Training loss").strong());
-                let series = |f: &dyn Fn(&StepRecord) -> Option<f32>| -> Vec<[f64; 2]> {
+                let series = |m: Metric| -> Vec<[f64; 2]> {
                     self.steps
                         .iter()
-                        .filter_map(|s| f(s).map(|v| [s.losses.step as f64, v as f64]))
+                        .filter_map(|s: &StepRecord| {
+                            s.losses.get(m).map(|v| [s.losses.step as f64, v])
+                        })
                         .collect()
                 };
-                let total = series(&|s| Some(s.losses.total));
-                let lang = series(&|s| Some(s.losses.language));
-                let vad = series(&|s| s.losses.vad);
-                let cl = series(&|s| s.losses.contrastive);
+                let total = series(Metric::Loss);
+                let lang = series(Metric::Language);
+                let vad = series(Metric::Vad);
+                let cl = series(Metric::Contrastive);
                 Plot::new("train-loss")
                     .height(h)
                     .legend(Legend::default())
@@ -1201,13 +1217,14 @@ impl TrainPanel {
                     .x_axis_label("step")
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        for (k, c) in [
-                            ("val loss", C_TOTAL),
-                            ("val language", C_LANG),
-                            ("val VAD", C_VAD),
+                        for (m, c) in [
+                            (Metric::ValLoss, C_TOTAL),
+                            (Metric::ValLanguage, C_LANG),
+                            (Metric::ValVad, C_VAD),
                         ] {
-                            let pts = self.metric_points(k);
+                            let pts = self.metric_points(m);
                             if !pts.is_empty() {
+                                let k = m.name();
                                 p.line(Line::new(k, PlotPoints::from(pts.clone())).color(c));
                                 p.points(
                                     Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0),
@@ -1226,14 +1243,15 @@ impl TrainPanel {
                     .include_y(0.0)
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        for (k, c) in [
-                            ("BLEU-1", C_TOTAL),
-                            ("BLEU-4", C_LANG),
-                            ("ROUGE-L", C_VAD),
-                            ("ACC", C_CL),
+                        for (m, c) in [
+                            (Metric::Bleu1, C_TOTAL),
+                            (Metric::Bleu4, C_LANG),
+                            (Metric::RougeL, C_VAD),
+                            (Metric::Acc, C_CL),
                         ] {
-                            let pts = self.metric_points(k);
+                            let pts = self.metric_points(m);
                             if !pts.is_empty() {
+                                let k = m.name();
                                 p.line(Line::new(k, PlotPoints::from(pts.clone())).color(c));
                                 p.points(
                                     Points::new(k, PlotPoints::from(pts)).color(c).radius(3.0),
@@ -1245,10 +1263,10 @@ impl TrainPanel {
         });
     }
 
-    fn metric_points(&self, key: &str) -> Vec<[f64; 2]> {
+    fn metric_points(&self, m: Metric) -> Vec<[f64; 2]> {
         self.evals
             .iter()
-            .filter_map(|e| e.metrics.get(key).map(|v| [e.step as f64, *v]))
+            .filter_map(|e| e.get(m).map(|v| [e.step as f64, v]))
             .collect()
     }
 
@@ -1269,7 +1287,7 @@ impl TrainPanel {
                 .and_then(|c| c.paintings.iter().position(|q| q.id == id))
         };
         let probe = |e: Option<&EvalRecord>, id: &str| {
-            e.and_then(|e| e.probes.iter().find(|q| q.painting == id).cloned())
+            e.and_then(|e| e.captions().find(|q| q.painting == id).cloned())
         };
         let latest = match last {
             Some(e) => format!("step {}", e.step),
@@ -1285,7 +1303,7 @@ impl TrainPanel {
             Col::new(&latest, 420.0),
             Col::rest(&before),
         ];
-        let probes = &p.probes;
+        let probes: &[ProbePainting] = &p.probes;
         sortable_table(
             ui,
             "train-probes",
@@ -1293,7 +1311,7 @@ impl TrainPanel {
             probes.len(),
             62.0,
             |r, c| {
-                let (id, _, human) = &probes[r];
+                let ProbePainting { id, human, .. } = &probes[r];
                 match c {
                     0 => Key::text(id),
                     1 => human.map_or(Key::Empty, |h| Key::text(h.name())),
@@ -1302,7 +1320,7 @@ impl TrainPanel {
                 }
             },
             |ui, r, c| {
-                let (id, _, human) = &probes[r];
+                let ProbePainting { id, human, .. } = &probes[r];
                 match c {
                     0 => {
                         if let Some(i) = index_of(id) {
@@ -1360,7 +1378,7 @@ impl TrainPanel {
             "train-ckpt",
             &self.checkpoints,
             self.form.best_by.name(),
-            &[("val loss", 4), ("BLEU-1", 4), ("ACC", 4)],
+            &[(Metric::ValLoss, 4), (Metric::Bleu1, 4), (Metric::Acc, 4)],
             false,
             actions,
         );
@@ -1382,18 +1400,37 @@ impl TrainPanel {
         }
     }
 
-    fn on_partial(&mut self, ev: SessionEvent) {
+    /// A session event: the end is the tab's; the rest goes to the view of the model
+    /// that runs.
+    fn on_train_event(&mut self, ev: TrainEvent) {
+        if let TrainEvent::Finished(s) = ev {
+            self.status = format!(
+                "{} at step {}/{}",
+                if s.stopped { "stopped" } else { "finished" },
+                s.steps,
+                s.total_steps
+            );
+            self.summary = Some(s);
+            return;
+        }
+        if self.run_kind == Trainee::Emosem {
+            if let Some(eta) = self.mask.on_event(ev) {
+                self.eta = Some(eta);
+            }
+            return;
+        }
         match ev {
-            SessionEvent::Prepared(p) => {
+            TrainEvent::Prepared(p) => {
                 self.status = format!("{} steps planned", p.total_steps);
                 self.prepared = Some(p);
             }
-            SessionEvent::Step(s) => {
+            TrainEvent::Step(s) => {
                 self.eta = Some(s.eta_s);
                 self.steps.push(s);
             }
-            SessionEvent::Eval(e) => self.evals.push(e),
-            SessionEvent::Checkpoints(c) => self.checkpoints = c,
+            TrainEvent::Eval(e) => self.evals.push(e),
+            TrainEvent::Checkpoints(c) => self.checkpoints = c,
+            TrainEvent::Finished(_) => {}
         }
     }
 }
@@ -1440,30 +1477,22 @@ impl Component for TrainPanel {
                 self.fraction = fraction;
                 self.status = message;
             }
-            EventKind::Partial(JobOutput::Any(b)) => match b.downcast::<SessionEvent>() {
-                Ok(ev) => self.on_partial(*ev),
-                Err(b) => {
-                    if let Ok(ev) = b.downcast::<MaskSessionEvent>() {
-                        if let Some(eta) = self.mask.on_event(*ev) {
-                            self.eta = Some(eta);
-                        }
-                    }
-                }
-            },
-            EventKind::Partial(_) => {}
+            EventKind::Partial(JobOutput::Training(ev)) => self.on_train_event(*ev),
+            EventKind::Partial(other) => {
+                self.error = Some(format!(
+                    "the training job streamed an unexpected output: {other:?}"
+                ));
+            }
             EventKind::Done(out) => {
                 self.job = None;
                 self.state = State::Finished;
                 self.fraction = 1.0;
-                if let JobOutput::Any(b) = out {
-                    if let Ok(s) = b.downcast::<Summary>() {
-                        self.status = format!(
-                            "{} at step {}/{}",
-                            if s.stopped { "stopped" } else { "finished" },
-                            s.steps,
-                            s.total_steps
-                        );
-                        self.summary = Some(*s);
+                match out {
+                    JobOutput::Training(ev) => self.on_train_event(*ev),
+                    other => {
+                        self.error = Some(format!(
+                            "the training job ended with an unexpected output: {other:?}"
+                        ));
                     }
                 }
             }

@@ -187,7 +187,7 @@ pub fn run(
             },
             || progress.cancelled(),
         )?;
-        crate::emosem::save(&cfg, &vm, &emosem_dir)?;
+        crate::emosem::save(&emosem_dir, &cfg, &vm)?;
         let json = serde_json::json!({ "kit": kit, "report": r });
         write_atomic(
             &emosem_dir.join("train_log.json"),

@@ -13,6 +13,7 @@ pub mod emosem;
 pub mod emotion;
 pub mod error;
 pub mod imaging;
+pub mod jobs;
 pub mod lexicon;
 pub mod manifest;
 pub mod metrics;

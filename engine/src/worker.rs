@@ -187,6 +187,9 @@ pub enum JobOutput {
     Text(String),
     /// A JSON result.
     Json(serde_json::Value),
+    /// An event of a training session (streamed partials and the final
+    /// [`crate::train::TrainEvent::Finished`]).
+    Training(Box<crate::train::TrainEvent>),
     /// A typed result for an in-process caller (masks, embeddings, curves...): the
     /// submitter downcasts it to the type its job documents.
     Any(Box<dyn std::any::Any + Send>),

@@ -923,7 +923,7 @@ impl Emosem {
 }
 
 /// Saves a model folder: `config.json` and every variable of `vm` in `model.safetensors`.
-pub fn save(cfg: &EmosemConfig, vm: &VarMap, dir: &Path) -> Result<()> {
+pub fn save(dir: &Path, cfg: &EmosemConfig, vm: &VarMap) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     crate::train::save_varmap(vm, &dir.join("model.safetensors"))?;
     cfg.save(&dir.join("config.json"))

@@ -1,25 +1,19 @@
-//! An interactive EmoSEM training session (the Train tab with the EmoSEM model): data
-//! from Artemo's own stimulus regions (`stimuli.json` + `SPLITS.csv`) or an APOLO root
-//! (`apolo.json` + per-(painting, emotion) `.npy` maps over an open collection), a model
+//! An interactive EmoSEM training session (the Train tab with the EmoSEM model) as a
+//! [`Trainable`] for the one generic session ([`crate::train::session::run_session`]):
+//! data from Artemo's own stimulus regions or an APOLO root ([`RegionCorpus`]), a model
 //! from scratch (the demo kit's small Single-Mask or Multi-Masks layout over the frozen
-//! PACL patch tower) or from a checkpoint folder (e.g. `models/demo/emosem`),
-//! [`crate::emosem::train::train_model`] with pause / resume / graceful stop
-//! ([`Control`]), periodic evaluation on held-out paintings (mask and explanation loss,
-//! APOLO's mean IoU, Pr@25 and Pr@50 at the model's mask resolution), the best
-//! checkpoints kept by a chosen metric ([`CheckpointStore`]) and a fixed probe set of
-//! validation paintings whose masks and explanations are regenerated at every
-//! evaluation. Everything the GUI draws arrives as [`MaskSessionEvent`]s.
-//!
-//! APOLO ships no training split: its `test` records are never used here (they stay for
-//! `artemo eval-masks`); the other records are split by painting, every tenth (by id)
-//! held out for validation. APOLO has no explanations of its own, so on APOLO only the
-//! mask side learns (the explanation loss is absent).
+//! PACL patch tower) or from a checkpoint folder (e.g. `models/demo/emosem`), EmoSEM's
+//! training steps ([`Trainer`]), evaluation on held-out paintings (mask and explanation
+//! loss, APOLO's mean IoU, Pr@25 and Pr@50 at the model's mask resolution) and a fixed
+//! probe set of validation paintings whose masks and explanations are regenerated at
+//! every evaluation.
 
-use std::cell::RefCell;
+mod corpus;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Instant;
 
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
@@ -27,318 +21,26 @@ use serde::{Deserialize, Serialize};
 
 use super::features::ImageEncoder;
 use super::kit::{KitEmosemConfig, PaclTowerGrid};
-use super::train::{forward_batch, train_model, Target, TrainConfig, TrainItem, TrainProgress};
+use super::train::{forward_batch, Target, TrainConfig, TrainItem, Trainer};
 use super::{prompt_ids, Emosem, EmosemConfig, Paradigm};
-use crate::annotations::apolo::ApoloSet;
-use crate::annotations::artemis::Split;
-use crate::annotations::dataset::read_splits;
 use crate::annotations::mask::Mask;
-use crate::annotations::stimuli::{rasterize, read_stimuli};
-use crate::collection::Collection;
 use crate::emotion::Emotion;
-use crate::error::{write_atomic, Error, Result};
+use crate::error::{Error, Result};
 use crate::metrics::segmentation::{evaluate_segmentation, ScoreMap};
 use crate::models::loading::Weights;
 use crate::models::nn::Mode;
+use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
-use crate::train::session::{check_output_dir, CheckpointInfo, CheckpointStore, Control, Goal};
-use crate::worker::{JobContext, JobFn, JobOutput};
+use crate::train::events::{
+    DataCounts, Evaluation, Prepared as SessionPrepared, Probe, ProbePainting, RegionProbe,
+    StepLosses,
+};
+use crate::train::{BestBy, DataSource, Metric, ModelSetup, Trainable};
 
-pub use crate::train::session::Summary;
+pub use corpus::{Region, RegionCorpus, RegionExample, RegionTarget};
 
-/// Where an annotated region lies in its image.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Region {
-    /// Polygons in image pixels (Artemo's `stimuli.json`).
-    Polygons(Vec<Vec<[f32; 2]>>),
-    /// A 0/1 map over the whole image at any resolution (APOLO's `.npy`).
-    Map(Mask),
-}
-
-/// One annotated emotion of a painting.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegionTarget {
-    /// The emotion.
-    pub emotion: Emotion,
-    /// Where it comes from in the picture.
-    pub region: Region,
-    /// Its explanation, when the data has one.
-    pub explanation: Option<String>,
-}
-
-impl RegionTarget {
-    /// The region as 0/1 values at `side` x `side`, row-major, in the frame where the image
-    /// covers the top-left `content` = (height share, width share) (1, 1 for the grid
-    /// towers, which squash the image; less for SAM, which pads it). Pixels are sampled at
-    /// their centres.
-    pub fn rasterize(&self, size: (u32, u32), side: usize, content: (f32, f32)) -> Vec<f32> {
-        let (w, h) = (size.0.max(1) as f32, size.1.max(1) as f32);
-        let (ch, cw) = content;
-        match &self.region {
-            Region::Polygons(polys) => {
-                let sx = cw * side as f32 / w;
-                let sy = ch * side as f32 / h;
-                let scaled: Vec<Vec<[f32; 2]>> = polys
-                    .iter()
-                    .map(|p| p.iter().map(|[x, y]| [x * sx, y * sy]).collect())
-                    .collect();
-                rasterize(&scaled, side, side)
-                    .data
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect()
-            }
-            Region::Map(m) => {
-                let mut out = vec![0f32; side * side];
-                if m.width == 0 || m.height == 0 || ch <= 0.0 || cw <= 0.0 {
-                    return out;
-                }
-                for y in 0..side {
-                    let v = (y as f32 + 0.5) / side as f32 / ch;
-                    if v >= 1.0 {
-                        continue;
-                    }
-                    let my = ((v * m.height as f32) as usize).min(m.height - 1);
-                    for x in 0..side {
-                        let u = (x as f32 + 0.5) / side as f32 / cw;
-                        if u >= 1.0 {
-                            continue;
-                        }
-                        let mx = ((u * m.width as f32) as usize).min(m.width - 1);
-                        if m.get(mx, my) {
-                            out[y * side + x] = 1.0;
-                        }
-                    }
-                }
-                out
-            }
-        }
-    }
-}
-
-/// One painting with its annotated regions.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegionExample {
-    /// Painting id.
-    pub painting: String,
-    /// The image file.
-    pub image: PathBuf,
-    /// The image's (width, height) in pixels.
-    pub size: (u32, u32),
-    /// Its regions, one per annotated emotion.
-    pub targets: Vec<RegionTarget>,
-}
-
-/// Training and validation paintings with their regions.
-#[derive(Debug, Clone, Default)]
-pub struct RegionCorpus {
-    /// What it was read from (shown to users).
-    pub source: String,
-    /// Training paintings.
-    pub train: Vec<RegionExample>,
-    /// Validation paintings.
-    pub val: Vec<RegionExample>,
-    /// What users should know about the data (held-out splits, records skipped, ...).
-    pub notes: Vec<String>,
-}
-
-fn image_size(path: &Path, w: Option<u32>, h: Option<u32>) -> Result<(u32, u32)> {
-    match (w, h) {
-        (Some(w), Some(h)) => Ok((w, h)),
-        _ => image::image_dimensions(path).map_err(|e| Error::image(path, e.to_string())),
-    }
-}
-
-impl RegionCorpus {
-    /// Artemo's stimulus regions on the shipped paintings, split by `SPLITS.csv` (the test
-    /// split is left out). Explanations are the regions' utterances.
-    pub fn shipped(assets: &Path) -> Result<RegionCorpus> {
-        let ann = assets.join("annotations");
-        let stimuli = read_stimuli(&ann.join("stimuli.json"))?;
-        let splits = read_splits(&ann.join("SPLITS.csv"))?;
-        let collection = Collection::open_manifest(&assets.join("paintings/aic/paintings.csv"))?;
-        let mut by: BTreeMap<String, (Split, RegionExample)> = BTreeMap::new();
-        for s in stimuli {
-            let split = match splits.get(&s.painting) {
-                Some(sp @ (Split::Train | Split::Val)) => *sp,
-                _ => continue,
-            };
-            let p = collection.get(&s.painting).ok_or_else(|| {
-                Error::at(
-                    ann.join("stimuli.json"),
-                    format!("painting `{}`", s.painting),
-                    "not in the shipped collection",
-                )
-            })?;
-            let entry = match by.get_mut(&s.painting) {
-                Some(e) => e,
-                None => {
-                    let size = image_size(&p.path, p.width, p.height)?;
-                    by.entry(s.painting.clone()).or_insert((
-                        split,
-                        RegionExample {
-                            painting: s.painting.clone(),
-                            image: p.path.clone(),
-                            size,
-                            targets: Vec::new(),
-                        },
-                    ))
-                }
-            };
-            entry.1.targets.push(RegionTarget {
-                emotion: s.emotion,
-                region: Region::Polygons(s.polygons),
-                explanation: Some(s.utterance.trim().to_string()).filter(|u| !u.is_empty()),
-            });
-        }
-        let mut c = RegionCorpus {
-            source: "Artemo's stimulus regions".into(),
-            notes: vec![
-                "the test split (SPLITS.csv) is held out for `artemo eval --task emosem`".into(),
-            ],
-            ..Default::default()
-        };
-        for (_, (split, ex)) in by {
-            match split {
-                Split::Val => c.val.push(ex),
-                _ => c.train.push(ex),
-            }
-        }
-        c.require(&ann.join("stimuli.json"))?;
-        Ok(c)
-    }
-
-    /// An APOLO root over an open collection's images (`images`: painting id -> file):
-    /// the records outside APOLO's `test` split whose painting has an image and at least
-    /// one non-empty map, every tenth painting (by id) held out for validation.
-    pub fn apolo(
-        json: &Path,
-        map_dir: Option<&Path>,
-        images: &BTreeMap<String, PathBuf>,
-    ) -> Result<RegionCorpus> {
-        let set = ApoloSet::open(json, map_dir)?;
-        if set.records.is_empty() {
-            return Err(Error::at(json, "records", "the file has no record"));
-        }
-        if !set.map_dir.is_dir() {
-            return Err(Error::at(
-                &set.map_dir,
-                "maps",
-                "the folder of `.npy` maps does not exist (APOLO's `apolo_pixel_map/`)",
-            ));
-        }
-        let mut test = 0usize;
-        let mut without_image = 0usize;
-        let mut without_map = 0usize;
-        let mut by: BTreeMap<String, RegionExample> = BTreeMap::new();
-        for r in &set.records {
-            if r.split.eq_ignore_ascii_case("test") {
-                test += 1;
-                continue;
-            }
-            if by.contains_key(&r.painting) {
-                continue;
-            }
-            let Some(image) = images.get(&r.painting) else {
-                without_image += 1;
-                continue;
-            };
-            let mut targets = Vec::new();
-            for e in Emotion::EIGHT {
-                if let Some(m) = set.load_map(&r.painting, e)? {
-                    if !m.is_empty() {
-                        targets.push(RegionTarget {
-                            emotion: e,
-                            region: Region::Map(m),
-                            explanation: None,
-                        });
-                    }
-                }
-            }
-            if targets.is_empty() {
-                without_map += 1;
-                continue;
-            }
-            let size = image_size(image, None, None)?;
-            by.insert(
-                r.painting.clone(),
-                RegionExample {
-                    painting: r.painting.clone(),
-                    image: image.clone(),
-                    size,
-                    targets,
-                },
-            );
-        }
-        if by.is_empty() {
-            return Err(Error::at(
-                json,
-                "records",
-                format!(
-                    "no usable record: {test} in the test split (held out), {without_image} without an image in the open collection, {without_map} without a non-empty map in {}",
-                    set.map_dir.display()
-                ),
-            ));
-        }
-        let n = by.len();
-        let mut c = RegionCorpus {
-            source: format!("APOLO {}", json.display()),
-            ..Default::default()
-        };
-        for (i, (_, ex)) in by.into_iter().enumerate() {
-            // Every tenth painting validates; with fewer than ten, the last one.
-            if i % 10 == 9 || (n < 10 && i == n - 1) {
-                c.val.push(ex);
-            } else {
-                c.train.push(ex);
-            }
-        }
-        c.notes.push(format!(
-            "APOLO's test split ({test} records) is held out for `artemo eval-masks`; every tenth painting validates"
-        ));
-        if without_image + without_map > 0 {
-            c.notes.push(format!(
-                "{without_image} records without an image in the open collection and {without_map} without a non-empty map were skipped"
-            ));
-        }
-        c.notes.push(
-            "APOLO has no explanations: only the mask side learns (no explanation loss)".into(),
-        );
-        c.require(json)?;
-        Ok(c)
-    }
-
-    /// Keeps the first `n` training paintings (by id) and a fifth as many validation
-    /// paintings (at least 2): a quick look at a run.
-    pub fn limit(&mut self, n: usize) {
-        self.train.truncate(n.max(1));
-        self.val.truncate(n.div_ceil(5).max(2));
-    }
-
-    /// Regions in the training and validation paintings.
-    pub fn regions(&self) -> (usize, usize) {
-        let count = |v: &[RegionExample]| v.iter().map(|e| e.targets.len()).sum();
-        (count(&self.train), count(&self.val))
-    }
-
-    fn require(&self, file: &Path) -> Result<()> {
-        if self.train.is_empty() {
-            return Err(Error::at(
-                file,
-                "splits",
-                "no training painting with a region",
-            ));
-        }
-        if self.val.is_empty() {
-            return Err(Error::at(
-                file,
-                "splits",
-                "no validation painting with a region",
-            ));
-        }
-        Ok(())
-    }
-}
+/// An EmoSEM session's settings.
+pub type SessionConfig = crate::train::session::SessionConfig<EmosemSetup>;
 
 /// Where the model starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -356,189 +58,59 @@ pub enum EmosemInit {
     Checkpoint(PathBuf),
 }
 
-/// The metric that picks the best checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MaskBestBy {
-    /// APOLO's mean IoU on the validation regions (higher is better).
-    MeanIou,
-    /// Pr@25 on the validation regions (higher is better).
-    Pr25,
-    /// Validation mask loss (lower is better).
-    ValMaskLoss,
-}
-
-impl MaskBestBy {
-    /// Every choice.
-    pub const ALL: [MaskBestBy; 3] = [
-        MaskBestBy::MeanIou,
-        MaskBestBy::Pr25,
-        MaskBestBy::ValMaskLoss,
-    ];
-
-    /// The metric's name in [`MaskEval::metrics`].
-    pub fn name(self) -> &'static str {
-        match self {
-            MaskBestBy::MeanIou => "mean IoU",
-            MaskBestBy::Pr25 => "Pr@25",
-            MaskBestBy::ValMaskLoss => "val mask loss",
-        }
-    }
-
-    /// Lower or higher is better.
-    pub fn goal(self) -> Goal {
-        match self {
-            MaskBestBy::ValMaskLoss => Goal::Minimize,
-            _ => Goal::Maximize,
-        }
-    }
-}
-
-/// Everything an EmoSEM session is asked to do.
+/// EmoSEM's half of a [`SessionConfig`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmosemSessionConfig {
+pub struct EmosemSetup {
     /// Training hyper-parameters (the paper's learning rates by default).
     pub train: TrainConfig,
     /// Where the model starts.
     pub init: EmosemInit,
-    /// The output folder (checkpoints, `session.json`, `history.json`).
-    pub out: PathBuf,
-    /// Evaluate every this many steps (and at the end).
-    pub eval_every: usize,
-    /// Probe paintings (the first validation paintings) shown at every evaluation.
-    pub probes: usize,
-    /// Best checkpoints kept.
-    pub keep: usize,
-    /// The metric that ranks checkpoints.
-    pub best_by: MaskBestBy,
-    /// Train on at most this many paintings (0: all; see [`RegionCorpus::limit`]).
-    pub max_paintings: usize,
 }
 
-impl Default for EmosemSessionConfig {
+impl Default for EmosemSetup {
     fn default() -> Self {
         let kit = KitEmosemConfig::full(2026);
-        EmosemSessionConfig {
+        EmosemSetup {
             train: TrainConfig::default(),
             init: EmosemInit::Scratch {
                 paradigm: Paradigm::Multi,
                 explainer_width: kit.explainer_width,
                 explainer_layers: kit.explainer_layers,
             },
-            // The user's data folder (`<data>/runs/emosem`), never the shipped folders.
-            out: crate::train::session::default_output_dir("emosem").unwrap_or_default(),
-            eval_every: 50,
-            probes: 4,
-            keep: 3,
-            best_by: MaskBestBy::MeanIou,
-            max_paintings: 0,
         }
     }
 }
 
-/// What was set up, sent once before the first step.
-#[derive(Debug, Clone, Serialize)]
-pub struct MaskPrepared {
-    /// Data source.
-    pub source: String,
-    /// Model description.
-    pub model: String,
-    /// Training paintings and their regions.
-    pub train: (usize, usize),
-    /// Validation paintings and their regions.
-    pub val: (usize, usize),
-    /// True when the data has explanations (the explainer trains).
-    pub explains: bool,
-    /// Trainable parameters.
-    pub parameters: usize,
-    /// Steps of the whole run.
-    pub total_steps: usize,
-    /// The probe paintings: (id, image file).
-    pub probes: Vec<(String, PathBuf)>,
-    /// Notes on the data.
-    pub notes: Vec<String>,
-    /// The output folder.
-    pub out: PathBuf,
-}
+impl ModelSetup for EmosemSetup {
+    const MODEL: &'static str = "emosem";
+    const BEST_BY: &'static [BestBy] = &[BestBy::MeanIou, BestBy::Pr25, BestBy::ValMaskLoss];
+    const HEADLINE: Metric = Metric::MaskLoss;
 
-/// One training step.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct MaskStep {
-    /// Step, losses.
-    pub progress: TrainProgress,
-    /// Seconds of active training so far (pauses left out).
-    pub active_s: f64,
-    /// Estimated seconds left.
-    pub eta_s: f64,
-}
+    fn init_checkpoint(&self) -> Option<&Path> {
+        match &self.init {
+            EmosemInit::Checkpoint(d) => Some(d),
+            EmosemInit::Scratch { .. } => None,
+        }
+    }
 
-/// One probe region regenerated at an evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MaskProbe {
-    /// Painting id.
-    pub painting: String,
-    /// The annotated emotion.
-    pub emotion: Emotion,
-    /// Side of `map`.
-    pub side: usize,
-    /// (height share, width share) of the map that the image covers.
-    pub content: (f32, f32),
-    /// The predicted probability map (`side²` values, row-major).
-    pub map: Vec<f32>,
-    /// The ground truth at the same size (0/1).
-    pub truth: Vec<f32>,
-    /// IoU with the ground truth (APOLO's rule), when defined.
-    pub iou: Option<f64>,
-    /// The generated explanation.
-    pub explanation: String,
-}
-
-/// One evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MaskEval {
-    /// Step evaluated.
-    pub step: usize,
-    /// Epoch (passes over the training paintings, 1-based).
-    pub epoch: usize,
-    /// Metric name -> value: "val mask loss", "val explanation loss" (with
-    /// explanations), "mean IoU" (0..1), "Pr@25" and "Pr@50" (percent).
-    pub metrics: BTreeMap<String, f64>,
-    /// The probe regions.
-    pub probes: Vec<MaskProbe>,
-    /// Seconds the evaluation took.
-    pub seconds: f64,
-}
-
-/// What an EmoSEM session streams.
-#[derive(Debug, Clone, Serialize)]
-pub enum MaskSessionEvent {
-    /// Set up; training starts.
-    Prepared(MaskPrepared),
-    /// A step finished.
-    Step(MaskStep),
-    /// An evaluation finished.
-    Eval(MaskEval),
-    /// The kept checkpoints after a save (the best marked).
-    Checkpoints(Vec<CheckpointInfo>),
+    fn seed(&self) -> u64 {
+        self.train.seed
+    }
 }
 
 /// The tokenizer and the frozen image encoder a session needs.
-pub struct MaskParts {
+pub struct Parts {
     /// GPT-2 tokenizer.
     pub tok: TextTokenizer,
     /// The frozen image side (a grid tower for a new model).
     pub encoder: ImageEncoder,
 }
 
-impl MaskParts {
+impl Parts {
     /// Loads the shipped tokenizer and the encoder `init` needs: the demo kit's PACL tower
     /// (`models/demo/pacl`, then `models/pacl`) for a new model, the one the checkpoint's
     /// configuration names otherwise.
-    pub fn load(
-        init: &EmosemInit,
-        assets: &Path,
-        models: &Path,
-        device: &Device,
-    ) -> Result<MaskParts> {
+    pub fn load(init: &EmosemInit, assets: &Path, models: &Path, device: &Device) -> Result<Parts> {
         let tok = TextTokenizer::gpt2_from_assets(assets)?;
         let encoder = match init {
             EmosemInit::Scratch { .. } => {
@@ -558,7 +130,7 @@ impl MaskParts {
                 ImageEncoder::open(&cfg.image, models, None, device)?
             }
         };
-        Ok(MaskParts { tok, encoder })
+        Ok(Parts { tok, encoder })
     }
 }
 
@@ -566,7 +138,7 @@ impl MaskParts {
 /// into new variables.
 fn build_model(
     init: &EmosemInit,
-    parts: &MaskParts,
+    parts: &Parts,
     seed: u64,
     device: &Device,
 ) -> Result<(Emosem, VarMap, EmosemConfig)> {
@@ -639,19 +211,18 @@ struct Prepared {
 
 fn prepare(
     examples: &[RegionExample],
-    parts: &MaskParts,
+    parts: &Parts,
     side: usize,
     device: &Device,
-    progress: &dyn Fn(f32, &str),
+    progress: &dyn Progress,
     what: &str,
-    cancelled: &dyn Fn() -> bool,
 ) -> Result<Vec<Prepared>> {
     let mut out = Vec::with_capacity(examples.len());
     for (i, ex) in examples.iter().enumerate() {
-        if cancelled() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
-        progress(
+        progress.report(
             0.0,
             &format!("{what} image features {}/{}", i + 1, examples.len()),
         );
@@ -687,15 +258,15 @@ fn evaluate(
     val: &[Prepared],
     probes: usize,
     tok: &TextTokenizer,
-    cancelled: &dyn Fn() -> bool,
-) -> Result<(BTreeMap<String, f64>, Vec<MaskProbe>)> {
+    progress: &dyn Progress,
+) -> Result<(BTreeMap<Metric, f64>, Vec<Probe>)> {
     let side = model.config().mask_side();
     let (mut mask_sum, mut queries_n) = (0f64, 0usize);
     let (mut lm_sum, mut lm_n) = (0f64, 0usize);
     let mut samples: Vec<(String, ScoreMap, Mask)> = Vec::new();
     let mut maps: HashMap<String, Vec<f32>> = HashMap::new();
     for chunk in val.chunks(4) {
-        if cancelled() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let items: Vec<&TrainItem> = chunk
@@ -746,16 +317,16 @@ fn evaluate(
     }
     let mut metrics = BTreeMap::new();
     if queries_n > 0 {
-        metrics.insert("val mask loss".to_string(), mask_sum / queries_n as f64);
+        metrics.insert(Metric::ValMaskLoss, mask_sum / queries_n as f64);
     }
     if lm_n > 0 {
-        metrics.insert("val explanation loss".to_string(), lm_sum / lm_n as f64);
+        metrics.insert(Metric::ValExplanationLoss, lm_sum / lm_n as f64);
     }
     let report = evaluate_segmentation(&samples)?;
     if report.samples > 0 {
-        metrics.insert("mean IoU".to_string(), report.seg.mean_iou);
-        metrics.insert("Pr@25".to_string(), report.seg.pr25);
-        metrics.insert("Pr@50".to_string(), report.seg.pr50);
+        metrics.insert(Metric::MeanIou, report.seg.mean_iou);
+        metrics.insert(Metric::Pr25, report.seg.pr25);
+        metrics.insert(Metric::Pr50, report.seg.pr50);
     }
     let ious: HashMap<&str, f64> = report
         .per_sample
@@ -765,7 +336,7 @@ fn evaluate(
     // Probes: every region of the first paintings, with a generated explanation.
     let mut out = Vec::new();
     for p in val.iter().take(probes) {
-        if cancelled() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let emotions: Vec<Emotion> = p.item.targets.iter().map(|t| t.emotion).collect();
@@ -775,7 +346,7 @@ fn evaluate(
         let (_, ids) = model.analyze(&p.item.features, &emotions)?;
         for (k, t) in p.item.targets.iter().enumerate() {
             let key = format!("{}_{}", p.painting, t.emotion.name());
-            out.push(MaskProbe {
+            out.push(Probe::Region(RegionProbe {
                 painting: p.painting.clone(),
                 emotion: t.emotion,
                 side,
@@ -784,283 +355,168 @@ fn evaluate(
                 truth: t.mask.clone(),
                 iou: ious.get(key.as_str()).copied(),
                 explanation: tok.decode(&ids[k])?.trim().to_string(),
-            });
+            }));
         }
     }
     Ok((metrics, out))
 }
 
-/// Runs a session. `emit` receives every [`MaskSessionEvent`]; `progress` gets (fraction,
-/// message) for the setup and every step; `cancelled` aborts without saving, while
-/// [`Control::stop`] finishes the current step, evaluates and saves.
-#[allow(clippy::too_many_arguments)]
-pub fn run(
-    corpus: &RegionCorpus,
-    cfg: &EmosemSessionConfig,
-    parts: &MaskParts,
-    protected: &[PathBuf],
-    device: &Device,
-    control: &Control,
-    emit: &mut dyn FnMut(MaskSessionEvent),
-    progress: &dyn Fn(f32, &str),
-    cancelled: &dyn Fn() -> bool,
-) -> Result<Summary> {
-    let mut protected = protected.to_vec();
-    if let EmosemInit::Checkpoint(d) = &cfg.init {
-        protected.push(d.clone());
-    }
-    check_output_dir(&cfg.out, &protected)?;
-    let (model, vm, mcfg) = build_model(&cfg.init, parts, cfg.train.seed, device)?;
-    let side = mcfg.mask_side();
-    let train_p = prepare(
-        &corpus.train,
-        parts,
-        side,
-        device,
-        progress,
-        "training",
-        cancelled,
-    )?;
-    let val_p = prepare(
-        &corpus.val,
-        parts,
-        side,
-        device,
-        progress,
-        "validation",
-        cancelled,
-    )?;
-    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
-    let data: Vec<TrainItem> = train_p.into_iter().map(|p| p.item).collect();
-    let explains = data
-        .iter()
-        .any(|i| i.targets.iter().any(|t| !t.tokens.is_empty()));
-    let parameters = crate::train::count_params(&crate::train::vars_with_prefix(
-        &vm,
-        &mcfg.trainable_prefixes(),
-    ));
-    let total_steps = cfg.train.steps;
-    write_atomic(
-        &cfg.out.join("session.json"),
-        serde_json::to_string_pretty(&serde_json::json!({
-            "source": corpus.source,
-            "notes": corpus.notes,
-            "config": cfg,
-            "model": mcfg,
-        }))
-        .map_err(|e| Error::Invalid(format!("session: {e}")))?
-        .as_bytes(),
-    )?;
-    let paradigm = match mcfg.paradigm {
-        Paradigm::Single => "Single-Mask",
-        Paradigm::Multi => "Multi-Masks",
-    };
-    emit(MaskSessionEvent::Prepared(MaskPrepared {
-        source: corpus.source.clone(),
-        model: format!(
-            "EmoSEM {paradigm} ({} mask decoder, explainer {} layers x {} wide; masks {side}x{side})",
-            match mcfg.finetune {
-                super::Finetune::MaskDecoder => "whole",
-                super::Finetune::MaskHead => "frozen mixer,",
-            },
-            mcfg.explainer.n_layer,
-            mcfg.explainer.n_embd
-        ),
-        train: (
-            corpus.train.len(),
-            data.iter().map(|i| i.targets.len()).sum(),
-        ),
-        val: (
-            corpus.val.len(),
-            val_p.iter().map(|p| p.item.targets.len()).sum(),
-        ),
-        explains,
-        parameters,
-        total_steps,
-        probes: corpus
-            .val
-            .iter()
-            .take(cfg.probes)
-            .map(|e| (e.painting.clone(), e.image.clone()))
-            .collect(),
-        notes: corpus.notes.clone(),
-        out: cfg.out.clone(),
-    }));
-
-    let mut store =
-        CheckpointStore::new(&cfg.out, cfg.keep, cfg.best_by.name(), cfg.best_by.goal())?;
-    let per_epoch = data.len().div_ceil(cfg.train.batch_images.max(1)).max(1);
-    let epoch_of = |step: usize| step.div_ceil(per_epoch).max(1);
-    let history: RefCell<Vec<MaskEval>> = RefCell::new(Vec::new());
-    let store_cell = RefCell::new(&mut store);
-    let emit_cell = RefCell::new(emit);
-    let checkpoint = |step: usize| -> Result<()> {
-        let t0 = Instant::now();
-        let (metrics, probes) = evaluate(&model, &val_p, cfg.probes, &parts.tok, cancelled)?;
-        let rec = MaskEval {
-            step,
-            epoch: epoch_of(step),
-            metrics,
-            probes,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        let mut st = store_cell.borrow_mut();
-        st.save(step, rec.epoch, rec.metrics.clone(), |d| {
-            super::save(&mcfg, &vm, d)
-        })?;
-        let list = st.list().to_vec();
-        drop(st);
-        history.borrow_mut().push(rec.clone());
-        // The history keeps the metrics; the probe maps stay out of it.
-        let slim: Vec<serde_json::Value> = history
-            .borrow()
-            .iter()
-            .map(|h| {
-                serde_json::json!({
-                    "step": h.step,
-                    "epoch": h.epoch,
-                    "metrics": h.metrics,
-                    "probes": h.probes.iter().map(|p| serde_json::json!({
-                        "painting": p.painting,
-                        "emotion": p.emotion.name(),
-                        "iou": p.iou,
-                        "explanation": p.explanation,
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let h = serde_json::to_string_pretty(&slim)
-            .map_err(|e| Error::Invalid(format!("history: {e}")))?;
-        write_atomic(&cfg.out.join("history.json"), h.as_bytes())?;
-        let mut em = emit_cell.borrow_mut();
-        (*em)(MaskSessionEvent::Eval(rec));
-        (*em)(MaskSessionEvent::Checkpoints(list));
-        Ok(())
-    };
-
-    let started = Instant::now();
-    let failure: RefCell<Option<Error>> = RefCell::new(None);
-    let last: RefCell<usize> = RefCell::new(0);
-    let last_eval: RefCell<usize> = RefCell::new(0);
-    let every = cfg.eval_every.max(1);
-    let result = train_model(
-        &model,
-        &vm,
-        &data,
-        &cfg.train,
-        |s| {
-            *last.borrow_mut() = s.step;
-            let (active, eta) = control.timing(started, s.step, s.steps);
-            {
-                let mut em = emit_cell.borrow_mut();
-                (*em)(MaskSessionEvent::Step(MaskStep {
-                    progress: s,
-                    active_s: active,
-                    eta_s: eta,
-                }));
-            }
-            progress(
-                s.step as f32 / s.steps.max(1) as f32,
-                &format!(
-                    "step {}/{} · epoch {} · mask loss {:.3}",
-                    s.step,
-                    s.steps,
-                    epoch_of(s.step),
-                    s.mask_loss
-                ),
-            );
-            if s.step % every == 0 || s.step == s.steps {
-                progress(
-                    s.step as f32 / s.steps.max(1) as f32,
-                    &format!("evaluating at step {}", s.step),
-                );
-                match checkpoint(s.step) {
-                    Ok(()) => *last_eval.borrow_mut() = s.step,
-                    Err(e) => *failure.borrow_mut() = Some(e),
-                }
-            }
-        },
-        || failure.borrow().is_none() && control.gate(cancelled),
-    );
-    if let Some(e) = failure.into_inner() {
-        return Err(e);
-    }
-    let stopped = control.outcome(result, cancelled)?;
-    let done = *last.borrow();
-    if done > 0 && *last_eval.borrow() != done {
-        progress(
-            done as f32 / total_steps.max(1) as f32,
-            &format!("stopped: evaluating and saving step {done}"),
-        );
-        checkpoint(done)?;
-    }
-    let evaluations = history.borrow().len();
-    let checkpoints = store_cell.borrow().list().to_vec();
-    Ok(Summary {
-        steps: done,
-        total_steps,
-        stopped,
-        checkpoints,
-        evaluations,
-    })
+/// An EmoSEM being trained: the model, its prepared data and what evaluation needs.
+pub struct EmosemSession {
+    model: Emosem,
+    vm: VarMap,
+    mcfg: EmosemConfig,
+    tok: TextTokenizer,
+    data: Vec<TrainItem>,
+    val: Vec<Prepared>,
+    probes: usize,
+    per_epoch: usize,
+    trainer: Trainer,
 }
 
-/// Where a session's regions come from (built on the engine).
-#[derive(Debug, Clone)]
-pub enum MaskDataSource {
-    /// Artemo's stimulus regions on the shipped paintings.
-    Shipped,
-    /// An APOLO root over an open collection's paintings (id -> file).
-    Apolo {
-        /// `apolo.json`.
-        json: PathBuf,
-        /// The maps' folder (default: `apolo_pixel_map/` beside the JSON).
-        maps: Option<PathBuf>,
-        /// The collection's images.
-        images: BTreeMap<String, PathBuf>,
-    },
-}
+impl Trainable for EmosemSession {
+    type Setup = EmosemSetup;
+    type Data = RegionCorpus;
+    type Parts = Parts;
+    type Model = Emosem;
 
-/// The engine job of the Train tab's EmoSEM sessions: streams [`MaskSessionEvent`]s as
-/// `JobOutput::Any` partials and ends with a [`Summary`] (`JobOutput::Any`). The output
-/// folder may not touch `models/demo` or installed EmoSEM weights.
-pub fn session_job(
-    source: MaskDataSource,
-    cfg: EmosemSessionConfig,
-    assets: PathBuf,
-    models: PathBuf,
-    control: Arc<Control>,
-) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        ctx.progress(0.0, "reading the regions");
-        let mut corpus = match &source {
-            MaskDataSource::Shipped => RegionCorpus::shipped(&assets)?,
-            MaskDataSource::Apolo { json, maps, images } => {
-                RegionCorpus::apolo(json, maps.as_deref(), images)?
+    fn read_data(source: &DataSource, assets: &Path) -> Result<RegionCorpus> {
+        match source {
+            DataSource::Shipped => RegionCorpus::shipped(assets),
+            DataSource::Apolo { json, maps, images } => {
+                RegionCorpus::apolo(json, maps.as_deref(), images)
             }
-        };
-        if cfg.max_paintings > 0 {
-            corpus.limit(cfg.max_paintings);
+            other => Err(Error::Invalid(format!(
+                "EmoSEM trains on regions (Artemo's stimulus regions or an APOLO root), not on {}",
+                other.kind()
+            ))),
         }
-        ctx.check()?;
-        ctx.progress(0.0, "loading the model's parts");
-        let parts = MaskParts::load(&cfg.init, &assets, &models, ctx.device())?;
-        let protected = [models.join("demo"), models.join("emosem")];
-        let summary = run(
-            &corpus,
-            &cfg,
-            &parts,
-            &protected,
-            ctx.device(),
-            &control,
-            &mut |ev| ctx.partial(JobOutput::Any(Box::new(ev))),
-            &|f, m| ctx.progress(f, m),
-            &|| ctx.is_cancelled(),
-        )?;
-        ctx.progress(1.0, "done");
-        Ok(JobOutput::Any(Box::new(summary)))
-    })
-}
+    }
 
-#[cfg(test)]
-mod tests;
+    fn limit(data: &mut RegionCorpus, n: usize) {
+        data.limit(n);
+    }
+
+    fn load_parts(
+        setup: &EmosemSetup,
+        assets: &Path,
+        models: &Path,
+        device: &Device,
+    ) -> Result<Parts> {
+        Parts::load(&setup.init, assets, models, device)
+    }
+
+    fn prepare(
+        corpus: &RegionCorpus,
+        parts: &Parts,
+        cfg: &SessionConfig,
+        device: &Device,
+        progress: &dyn Progress,
+    ) -> Result<(Self, SessionPrepared)> {
+        let setup = &cfg.model;
+        let (model, vm, mcfg) = build_model(&setup.init, parts, setup.train.seed, device)?;
+        let side = mcfg.mask_side();
+        let train_p = prepare(&corpus.train, parts, side, device, progress, "training")?;
+        let val_p = prepare(&corpus.val, parts, side, device, progress, "validation")?;
+        let data: Vec<TrainItem> = train_p.into_iter().map(|p| p.item).collect();
+        if data.is_empty() {
+            return Err(Error::Invalid("EmoSEM training: no data".into()));
+        }
+        let explains = data
+            .iter()
+            .any(|i| i.targets.iter().any(|t| !t.tokens.is_empty()));
+        let parameters = crate::train::count_params(&crate::train::vars_with_prefix(
+            &vm,
+            &mcfg.trainable_prefixes(),
+        ));
+        let paradigm = match mcfg.paradigm {
+            Paradigm::Single => "Single-Mask",
+            Paradigm::Multi => "Multi-Masks",
+        };
+        let prepared = SessionPrepared {
+            source: corpus.source.clone(),
+            model: format!(
+                "EmoSEM {paradigm} ({} mask decoder, explainer {} layers x {} wide; masks {side}x{side})",
+                match mcfg.finetune {
+                    super::Finetune::MaskDecoder => "whole",
+                    super::Finetune::MaskHead => "frozen mixer,",
+                },
+                mcfg.explainer.n_layer,
+                mcfg.explainer.n_embd
+            ),
+            data: DataCounts::Regions {
+                train: (
+                    corpus.train.len(),
+                    data.iter().map(|i| i.targets.len()).sum(),
+                ),
+                val: (
+                    corpus.val.len(),
+                    val_p.iter().map(|p| p.item.targets.len()).sum(),
+                ),
+                explains,
+            },
+            parameters,
+            total_steps: setup.train.steps,
+            probes: corpus
+                .val
+                .iter()
+                .take(cfg.probes)
+                .map(|e| ProbePainting {
+                    id: e.painting.clone(),
+                    image: e.image.clone(),
+                    human: None,
+                })
+                .collect(),
+            notes: corpus.notes.clone(),
+            out: cfg.out.clone(),
+        };
+        let trainer = Trainer::new(&mcfg, &vm, &setup.train)?;
+        let per_epoch = data.len().div_ceil(setup.train.batch_images.max(1)).max(1);
+        let session = EmosemSession {
+            model,
+            vm,
+            mcfg,
+            tok: parts.tok.clone(),
+            data,
+            val: val_p,
+            probes: cfg.probes,
+            per_epoch,
+            trainer,
+        };
+        Ok((session, prepared))
+    }
+
+    fn model_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.mcfg).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn has_next(&self) -> bool {
+        self.trainer.has_next()
+    }
+
+    fn train_step(&mut self) -> Result<Option<StepLosses>> {
+        let s = self.trainer.step(&self.model, &self.data)?;
+        let mut losses = BTreeMap::from([(Metric::MaskLoss, s.mask_loss as f64)]);
+        if s.lm_loss > 0.0 {
+            losses.insert(Metric::ExplanationLoss, s.lm_loss as f64);
+        }
+        Ok(Some(StepLosses {
+            step: s.step,
+            epoch: s.step.div_ceil(self.per_epoch).max(1),
+            losses,
+        }))
+    }
+
+    fn evaluate(&self, progress: &dyn Progress) -> Result<Evaluation> {
+        let (metrics, probes) = evaluate(&self.model, &self.val, self.probes, &self.tok, progress)?;
+        Ok(Evaluation { metrics, probes })
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        super::save(dir, &self.mcfg, &self.vm)
+    }
+
+    fn load(dir: &Path, parts: &Parts, device: &Device) -> Result<Emosem> {
+        Emosem::load(dir, &parts.tok, device)
+    }
+}

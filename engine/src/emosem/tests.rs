@@ -507,7 +507,7 @@ fn saved_model_loads_and_the_analysis_job_writes_every_output() {
     let m = Emosem::from_varmap(&cfg, &vm, ids.clone(), &dev).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let model_dir = dir.path().join("model");
-    save(&cfg, &vm, &model_dir).unwrap();
+    save(&model_dir, &cfg, &vm).unwrap();
     let loaded = Emosem::load(&model_dir, &tok, &dev).unwrap();
     assert_eq!(loaded.config(), &cfg);
     let f = grid(1, 4, PatchColourGrid::DIM, &dev);

@@ -318,9 +318,81 @@ pub fn train(
     train_model(&model, vm, data, tc, progress, || !cancelled())
 }
 
+/// EmoSEM's optimisation one step at a time: the optimizer, the shuffled order and the
+/// step count. [`train_model`] runs it to the end; a session steps it under its control.
+pub struct Trainer {
+    opt: AdamW,
+    rng: rand_chacha::ChaCha8Rng,
+    order: Vec<usize>,
+    step: usize,
+    steps: usize,
+    batch_images: usize,
+    lm_weight: f64,
+}
+
+impl Trainer {
+    /// An optimizer over the trainable variables of `vm` (the model's `cfg`).
+    pub fn new(cfg: &EmosemConfig, vm: &VarMap, tc: &TrainConfig) -> Result<Self> {
+        Ok(Trainer {
+            opt: optimizer(cfg, vm, tc)?,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(tc.seed),
+            order: Vec::new(),
+            step: 0,
+            steps: tc.steps,
+            batch_images: tc.batch_images,
+            lm_weight: tc.lm_weight,
+        })
+    }
+
+    /// True while steps remain.
+    pub fn has_next(&self) -> bool {
+        self.step < self.steps
+    }
+
+    /// One step on the next batch of `data` (never empty).
+    pub fn step(&mut self, model: &Emosem, data: &[TrainItem]) -> Result<TrainProgress> {
+        if data.is_empty() {
+            return Err(Error::Invalid("EmoSEM training: no data".into()));
+        }
+        let step = self.step;
+        let mut batch = Vec::with_capacity(self.batch_images);
+        while batch.len() < self.batch_images.max(1).min(data.len()) {
+            if self.order.is_empty() {
+                self.order = (0..data.len()).collect();
+                self.order.shuffle(&mut self.rng);
+            }
+            if let Some(i) = self.order.pop() {
+                batch.push(&data[i]);
+            }
+        }
+        let (mask, lm) = batch_loss(model, &batch, Mode::Train)?;
+        let ml = mask.to_scalar::<f32>()?;
+        let (loss, ll) = match lm {
+            Some(l) => {
+                let v = l.to_scalar::<f32>()?;
+                ((mask + (l * self.lm_weight)?)?, v)
+            }
+            None => (mask, 0.0),
+        };
+        if !ml.is_finite() || !ll.is_finite() {
+            return Err(Error::Invalid(format!(
+                "EmoSEM training diverged at step {step} (mask loss {ml}, explanation loss {ll})"
+            )));
+        }
+        self.opt.backward_step(&loss)?;
+        self.step += 1;
+        Ok(TrainProgress {
+            step: step + 1,
+            steps: self.steps,
+            mask_loss: ml,
+            lm_loss: ll,
+        })
+    }
+}
+
 /// Trains `model`, built over `vm` by [`Emosem::from_varmap`], on `data`. `progress` is
 /// called after every step; `keep_going` before every step (false ends the run with
-/// [`Error::Cancelled`]: a session's pause and stop gate).
+/// [`Error::Cancelled`]).
 pub fn train_model(
     model: &Emosem,
     vm: &VarMap,
@@ -334,47 +406,16 @@ pub fn train_model(
     }
     let cfg = model.config();
     let start = Instant::now();
-    let mut opt = optimizer(cfg, vm, tc)?;
+    let mut trainer = Trainer::new(cfg, vm, tc)?;
     let trainable = crate::train::count_params(&vars_with_prefix(vm, &cfg.trainable_prefixes()));
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(tc.seed);
-    let mut order: Vec<usize> = Vec::new();
     let mut history: Vec<(f32, f32)> = Vec::with_capacity(tc.steps);
-    for step in 0..tc.steps {
+    while trainer.has_next() {
         if !keep_going() {
             return Err(Error::Cancelled);
         }
-        let mut batch = Vec::with_capacity(tc.batch_images);
-        while batch.len() < tc.batch_images.max(1).min(data.len()) {
-            if order.is_empty() {
-                order = (0..data.len()).collect();
-                order.shuffle(&mut rng);
-            }
-            if let Some(i) = order.pop() {
-                batch.push(&data[i]);
-            }
-        }
-        let (mask, lm) = batch_loss(model, &batch, Mode::Train)?;
-        let ml = mask.to_scalar::<f32>()?;
-        let (loss, ll) = match lm {
-            Some(l) => {
-                let v = l.to_scalar::<f32>()?;
-                ((mask + (l * tc.lm_weight)?)?, v)
-            }
-            None => (mask, 0.0),
-        };
-        if !ml.is_finite() || !ll.is_finite() {
-            return Err(Error::Invalid(format!(
-                "EmoSEM training diverged at step {step} (mask loss {ml}, explanation loss {ll})"
-            )));
-        }
-        opt.backward_step(&loss)?;
-        history.push((ml, ll));
-        progress(TrainProgress {
-            step: step + 1,
-            steps: tc.steps,
-            mask_loss: ml,
-            lm_loss: ll,
-        });
+        let p = trainer.step(model, data)?;
+        history.push((p.mask_loss, p.lm_loss));
+        progress(p);
     }
     let tenth = (history.len() / 10).max(1);
     let mean = |s: &[(f32, f32)], f: fn(&(f32, f32)) -> f32| {

@@ -326,7 +326,7 @@ pub fn write_initial_model(cfg: &EmosemConfig, assets: &Path, dir: &Path, seed: 
             .collect();
         v.set(&Tensor::from_vec(fresh, t.shape(), t.device())?)?;
     }
-    save(cfg, &vm, dir)
+    save(dir, cfg, &vm)
 }
 
 #[cfg(test)]

@@ -52,7 +52,9 @@ pub mod partition;
 pub mod probe;
 pub mod projection;
 pub mod schedule;
+pub mod session;
 pub mod train;
+pub mod trainer;
 pub mod zeroshot;
 
 use std::path::Path;

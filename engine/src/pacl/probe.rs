@@ -250,7 +250,9 @@ pub struct PaintingProbeReport {
 }
 
 /// Most frequent emotion (ArtEmis order breaks ties) of each painting's responses.
-fn dominant_labels(
+/// Each painting's dominant emotion among its responses (index into
+/// [`crate::emotion::Emotion::ALL`]).
+pub fn dominant_labels(
     set: &crate::annotations::dataset::AnnotationSet,
 ) -> std::collections::BTreeMap<String, usize> {
     let mut counts: std::collections::BTreeMap<String, [usize; 9]> = Default::default();

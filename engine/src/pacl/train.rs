@@ -9,29 +9,25 @@
 //! twice (a painting has several texts; a second copy would be a false negative).
 
 use std::path::Path;
-use std::time::Instant;
 
-use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use super::cosine;
 use super::kmeans::kmeans;
-use super::losses::{pacl_loss, LossKind};
 use super::partition::{
     affective_description, count, partition, percentiles, Partition, PartitionCounts, PAPER_SIGMA,
     STANDIN_SIGMA_EMOTIONAL, STANDIN_SIGMA_FACTUAL,
 };
-use super::schedule::{partition_of, Cycler, Phase};
-use super::{cosine, PaclConfig, PaclModel};
 use crate::annotations::artemis::Split;
 use crate::annotations::dataset::AnnotationSet;
 use crate::collection::Collection;
 use crate::error::{Error, Result};
 use crate::metrics::clipscore::ClipScorer;
 use crate::models::bert::SentenceEncoder;
-use crate::models::nn::Mode;
-use crate::models::patch_tower::{descriptors_tensor, file_descriptors, Descriptors};
-use crate::train::{vars_with_prefix, AdamW, AdamWParams, Schedule};
+use crate::models::patch_tower::{file_descriptors, Descriptors};
+
+pub use super::trainer::{train, EpochReport, TrainReport};
 
 /// Training settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,7 +167,7 @@ pub fn prepare(
     tower: &crate::models::patch_tower::PatchTowerConfig,
     clip: Option<&ClipScorer>,
     opts: &PrepareOptions,
-    mut progress: impl FnMut(f32, &str) -> bool,
+    progress: impl FnMut(f32, &str) -> bool,
 ) -> Result<TrainData> {
     let collection = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
     let set = AnnotationSet::load(&assets.join("annotations"))?;
@@ -190,6 +186,41 @@ pub fn prepare(
             set.dir.display()
         )));
     }
+    let utterances: Vec<(&str, &str)> = set
+        .rows
+        .iter()
+        .map(|r| (r.painting.as_str(), r.utterance.as_str()))
+        .collect();
+    prepare_pairs(
+        &paintings,
+        &utterances,
+        encoder,
+        tower,
+        clip,
+        opts,
+        progress,
+    )
+}
+
+/// Stages 1 and 2 on any paintings: descriptors of every painting, pairs (`utterances`:
+/// (painting id, text) of the paintings, then their titles and descriptions), text
+/// features, scores, partition and pseudo-labels. `progress(fraction, message)` returns
+/// false to stop.
+pub fn prepare_pairs(
+    paintings: &[&crate::collection::Painting],
+    utterances: &[(&str, &str)],
+    encoder: &SentenceEncoder,
+    tower: &crate::models::patch_tower::PatchTowerConfig,
+    clip: Option<&ClipScorer>,
+    opts: &PrepareOptions,
+    mut progress: impl FnMut(f32, &str) -> bool,
+) -> Result<TrainData> {
+    if paintings.len() < 2 {
+        return Err(Error::Invalid(format!(
+            "PACL: {} paintings to train on (at least 2)",
+            paintings.len()
+        )));
+    }
     let mut images = Vec::with_capacity(paintings.len());
     for (i, p) in paintings.iter().enumerate() {
         images.push(file_descriptors(&p.path, tower)?);
@@ -203,9 +234,9 @@ pub fn prepare(
         .map(|(i, p)| (p.id.as_str(), i))
         .collect();
     let mut pairs: Vec<(usize, String, TextSource)> = Vec::new();
-    for row in &set.rows {
-        if let Some(&i) = index.get(row.painting.as_str()) {
-            pairs.push((i, row.utterance.clone(), TextSource::Utterance));
+    for (painting, text) in utterances {
+        if let Some(&i) = index.get(painting) {
+            pairs.push((i, text.to_string(), TextSource::Utterance));
         }
     }
     for (i, p) in paintings.iter().enumerate() {
@@ -395,212 +426,12 @@ pub fn synthetic_data(n: usize, grid: usize, text_dim: usize) -> TrainData {
     }
 }
 
-/// One epoch's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochReport {
-    /// 0-based epoch.
-    pub epoch: usize,
-    /// Schedule phase.
-    pub phase: Phase,
-    /// Mean weighted total loss per step.
-    pub loss: f64,
-    /// Mean of each of L1..L4 over the steps that used it (None: not used).
-    pub losses: [Option<f64>; 4],
-    /// Seconds.
-    pub seconds: f64,
-}
-
-/// What a training run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainReport {
-    /// Settings.
-    pub config: TrainConfig,
-    /// Partition sizes.
-    pub counts: PartitionCounts,
-    /// Per epoch.
-    pub epochs: Vec<EpochReport>,
-    /// Optimizer steps.
-    pub steps: usize,
-    /// Trainable parameters.
-    pub parameters: usize,
-    /// Seconds in all.
-    pub seconds: f64,
-}
-
-/// Stage 3: trains a fresh model of `model_cfg` on `data`. `progress(fraction, message)`
-/// is told each step; `cancel()` is checked between steps (true: stop with
-/// [`Error::Cancelled`]). Deterministic by `cfg.seed` (for a given thread count).
-pub fn train(
-    model_cfg: &PaclConfig,
-    cfg: &TrainConfig,
-    data: &TrainData,
-    device: &Device,
-    mut progress: impl FnMut(f32, &str),
-    cancel: impl Fn() -> bool,
-) -> Result<(PaclModel, TrainReport)> {
-    let start = Instant::now();
-    if data.pairs.is_empty() || data.text_features.len() != data.pairs.len() {
-        return Err(Error::Invalid(format!(
-            "PACL training: {} pairs, {} text features",
-            data.pairs.len(),
-            data.text_features.len()
-        )));
-    }
-    if let Some(f) = data
-        .text_features
-        .iter()
-        .find(|f| f.len() != model_cfg.text_dim)
-    {
-        return Err(Error::Invalid(format!(
-            "PACL training: text features of width {}, the model expects {}",
-            f.len(),
-            model_cfg.text_dim
-        )));
-    }
-    let model = PaclModel::new(model_cfg, device, cfg.seed)?;
-    let sub = cfg.sub_batch.max(2);
-    let steps_per_epoch = cfg
-        .steps_per_epoch
-        .unwrap_or_else(|| data.pairs.len().div_ceil(4 * sub))
-        .max(1);
-    let total = steps_per_epoch * cfg.epochs.max(1);
-    let mut opt = AdamW::new(Schedule::Cosine {
-        warmup: cfg.warmup_steps.min(total / 4),
-        total,
-    })
-    .with_clip(cfg.clip_norm);
-    let tower_vars = vars_with_prefix(model.varmap(), &["vision."]);
-    let proj_vars = vars_with_prefix(model.varmap(), &["q_v.", "q_t."]);
-    let parameters =
-        crate::train::count_params(&tower_vars) + crate::train::count_params(&proj_vars);
-    opt.add_group(
-        tower_vars,
-        AdamWParams {
-            lr: cfg.lr_tower,
-            weight_decay: cfg.weight_decay,
-            ..Default::default()
-        },
-    )?;
-    opt.add_group(
-        proj_vars,
-        AdamWParams {
-            lr: cfg.lr_proj,
-            weight_decay: cfg.weight_decay,
-            ..Default::default()
-        },
-    )?;
-    let mut cyclers: Vec<Cycler> = Partition::ALL
-        .iter()
-        .enumerate()
-        .map(|(k, part)| {
-            let items = (0..data.pairs.len())
-                .filter(|&j| data.pairs[j].partition == *part)
-                .collect();
-            Cycler::new(items, cfg.seed.wrapping_add(101 * (k as u64 + 1)))
-        })
-        .collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xa5a5);
-    let mut epochs = Vec::new();
-    let mut step = 0;
-    for epoch in 0..cfg.epochs {
-        let t0 = Instant::now();
-        let phase = Phase::of(epoch, cfg.epochs);
-        let mut sum = 0.0;
-        let mut per = [(0.0f64, 0usize); 4];
-        for _ in 0..steps_per_epoch {
-            if cancel() {
-                return Err(Error::Cancelled);
-            }
-            // Draw one sub-batch per loss of the phase, distinct paintings in each.
-            let mut groups: Vec<(LossKind, Vec<usize>)> = Vec::new();
-            for &kind in phase.losses() {
-                let c = &mut cyclers[partition_of(kind).index()];
-                let idx = c.take_distinct(sub, |j| data.pairs[j].image);
-                if idx.len() >= 2 {
-                    groups.push((kind, idx));
-                }
-            }
-            if groups.is_empty() {
-                continue;
-            }
-            let augmented: Vec<Descriptors> = groups
-                .iter()
-                .flat_map(|(_, idx)| idx.iter())
-                .map(|&j| data.images[data.pairs[j].image].augment(&mut rng, cfg.min_crop))
-                .collect();
-            let refs: Vec<&Descriptors> = augmented.iter().collect();
-            let zv_all = model.image_features(&descriptors_tensor(&refs, device)?, Mode::Train)?;
-            let feats: Vec<f32> = groups
-                .iter()
-                .flat_map(|(_, idx)| idx.iter())
-                .flat_map(|&j| data.text_features[j].iter().copied())
-                .collect();
-            let zt_all = model.text_features(&Tensor::from_vec(
-                feats,
-                (augmented.len(), model_cfg.text_dim),
-                device,
-            )?)?;
-            let mut loss: Option<Tensor> = None;
-            let mut off = 0;
-            for (kind, idx) in &groups {
-                let n = idx.len();
-                let f: Vec<usize> = idx
-                    .iter()
-                    .map(|&j| data.factual_labels[data.pairs[j].image])
-                    .collect();
-                let e: Vec<usize> = idx.iter().map(|&j| data.pairs[j].emotional_label).collect();
-                let l = pacl_loss(
-                    *kind,
-                    &zv_all.narrow(0, off, n)?,
-                    &zt_all.narrow(0, off, n)?,
-                    &f,
-                    &e,
-                    model_cfg.temperature,
-                )?;
-                off += n;
-                let k = *kind as usize;
-                let v = l.to_scalar::<f32>()? as f64;
-                per[k].0 += v;
-                per[k].1 += 1;
-                let w = (l * cfg.loss_weights[k])?;
-                loss = Some(match loss {
-                    Some(acc) => (acc + w)?,
-                    None => w,
-                });
-            }
-            let Some(loss) = loss else { continue };
-            sum += loss.to_scalar::<f32>()? as f64;
-            opt.backward_step(&loss)?;
-            step += 1;
-            progress(
-                step as f32 / total as f32,
-                &format!("epoch {}/{} ({phase:?})", epoch + 1, cfg.epochs),
-            );
-        }
-        epochs.push(EpochReport {
-            epoch,
-            phase,
-            loss: sum / steps_per_epoch as f64,
-            losses: per.map(|(s, n)| (n > 0).then(|| s / n as f64)),
-            seconds: t0.elapsed().as_secs_f64(),
-        });
-    }
-    Ok((
-        model,
-        TrainReport {
-            config: cfg.clone(),
-            counts: data.counts.clone(),
-            epochs,
-            steps: step,
-            parameters,
-            seconds: start.elapsed().as_secs_f64(),
-        },
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pacl::schedule::Phase;
+    use crate::pacl::PaclConfig;
+    use candle_core::Device;
 
     #[test]
     fn training_lowers_the_loss_and_is_deterministic() {

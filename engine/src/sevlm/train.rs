@@ -312,6 +312,162 @@ pub fn trainable_groups(vm: &VarMap) -> (Vec<candle_core::Var>, Vec<candle_core:
     (dec, vad)
 }
 
+/// SEVLM's optimisation one step at a time: the optimizer, the shuffled order and the
+/// position in it. [`train`] runs it to the end; a session steps it under its control.
+pub struct Trainer {
+    opt: AdamW,
+    rng: rand_chacha::ChaCha8Rng,
+    order: Vec<usize>,
+    unit: usize,
+    per_batch: usize,
+    batches_per_epoch: usize,
+    epochs: usize,
+    epoch: usize,
+    batch: usize,
+    total_steps: usize,
+    parameters: usize,
+    skipped_in_a_row: usize,
+}
+
+impl Trainer {
+    /// An optimizer over the trainable variables of `vm` for `data` (checked).
+    pub fn new(vm: &VarMap, data: &TrainData, cfg: &SevlmTrainConfig) -> Result<Self> {
+        let n = data.sequences.len();
+        let unit = if data.paired { 2 } else { 1 };
+        if n < unit || !n.is_multiple_of(unit) {
+            return Err(Error::Invalid(format!(
+                "SEVLM training needs {} sequences, got {n}",
+                if data.paired {
+                    "an even number of paired"
+                } else {
+                    "some"
+                }
+            )));
+        }
+        let units = n / unit;
+        let per_batch = cfg.batch_pairs.max(1);
+        let batches_per_epoch = units.div_ceil(per_batch);
+        let total_steps = batches_per_epoch * cfg.epochs;
+        let (dec, vad) = trainable_groups(vm);
+        let parameters = crate::train::count_params(&dec) + crate::train::count_params(&vad);
+        let mut opt = AdamW::new(Schedule::Linear {
+            warmup: cfg.warmup.min(total_steps),
+            total: total_steps,
+        })
+        .with_clip(cfg.clip)
+        .with_skip_nonfinite();
+        opt.add_group(
+            dec,
+            AdamWParams {
+                lr: cfg.lr_decoder,
+                weight_decay: cfg.weight_decay,
+                ..Default::default()
+            },
+        )?;
+        if !vad.is_empty() {
+            opt.add_group(
+                vad,
+                AdamWParams {
+                    lr: cfg.lr_vad_encoder,
+                    weight_decay: cfg.weight_decay,
+                    ..Default::default()
+                },
+            )?;
+        }
+        Ok(Trainer {
+            opt,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed),
+            order: (0..units).collect(),
+            unit,
+            per_batch,
+            batches_per_epoch,
+            epochs: cfg.epochs,
+            epoch: 0,
+            batch: batches_per_epoch,
+            total_steps,
+            parameters,
+            skipped_in_a_row: 0,
+        })
+    }
+
+    /// Steps of the whole run.
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    /// Trained parameters.
+    pub fn parameters(&self) -> usize {
+        self.parameters
+    }
+
+    /// True while batches remain.
+    pub fn has_next(&self) -> bool {
+        self.batch < self.batches_per_epoch || self.epoch < self.epochs
+    }
+
+    /// Trains on the next batch; `None` when its update was skipped (a non-finite
+    /// gradient; ten in a row are an error).
+    pub fn step(
+        &mut self,
+        model: &Sevlm,
+        data: &TrainData,
+        cfg: &SevlmTrainConfig,
+        device: &Device,
+    ) -> Result<Option<StepLosses>> {
+        if self.batch >= self.batches_per_epoch {
+            self.epoch += 1;
+            self.batch = 0;
+            self.order.shuffle(&mut self.rng);
+        }
+        let start = self.batch * self.per_batch;
+        let end = (start + self.per_batch).min(self.order.len());
+        self.batch += 1;
+        let chunk = &self.order[start..end];
+        let unit = self.unit;
+        let seqs: Vec<&(Encoded, usize)> = chunk
+            .iter()
+            .flat_map(|&u| (0..unit).map(move |k| u * unit + k))
+            .map(|i| &data.sequences[i])
+            .collect();
+        let batch = Batch::new(&seqs, &data.images, device)?;
+        let perm = if data.paired && chunk.len() >= 2 {
+            Some(derangement(chunk.len(), &mut self.rng)?)
+        } else {
+            None
+        };
+        let l = losses(
+            model,
+            &batch,
+            perm.as_deref(),
+            cfg.alpha,
+            cfg.vad_weight,
+            Mode::Train,
+        )?;
+        let r = self.opt.backward_step(&l.total)?;
+        if r.skipped {
+            // A non-finite gradient: the update is skipped; give up after 10 in a row.
+            self.skipped_in_a_row += 1;
+            if self.skipped_in_a_row >= 10 {
+                return Err(Error::Invalid(format!(
+                    "SEVLM training: 10 steps in a row had non-finite gradients (last at step {}): lower the learning rate",
+                    self.opt.steps()
+                )));
+            }
+            return Ok(None);
+        }
+        self.skipped_in_a_row = 0;
+        Ok(Some(StepLosses {
+            step: self.opt.steps(),
+            epoch: self.epoch,
+            total: l.total.to_scalar::<f32>()?,
+            language: l.language.to_scalar::<f32>()?,
+            vad: l.vad.map(|t| t.to_scalar::<f32>()).transpose()?,
+            contrastive: l.contrastive.map(|t| t.to_scalar::<f32>()).transpose()?,
+            grad_norm: r.grad_norm as f32,
+        }))
+    }
+}
+
 /// Trains `model` (whose variables are in `vm`) on `data`. `on_step` sees every step's
 /// losses with the step count; `keep_going` returning false stops with
 /// `Error::Cancelled` (the weights keep the updates made so far).
@@ -324,102 +480,20 @@ pub fn train(
     mut on_step: impl FnMut(&StepLosses, usize),
     keep_going: impl Fn() -> bool,
 ) -> Result<TrainReport> {
-    let n = data.sequences.len();
-    let unit = if data.paired { 2 } else { 1 };
-    if n < unit || !n.is_multiple_of(unit) {
-        return Err(Error::Invalid(format!(
-            "SEVLM training needs {} sequences, got {n}",
-            if data.paired {
-                "an even number of paired"
-            } else {
-                "some"
-            }
-        )));
-    }
-    let units = n / unit;
-    let per_batch = cfg.batch_pairs.max(1);
-    let batches_per_epoch = units.div_ceil(per_batch);
-    let total_steps = batches_per_epoch * cfg.epochs;
-    let (dec, vad) = trainable_groups(vm);
-    let parameters = crate::train::count_params(&dec) + crate::train::count_params(&vad);
-    let mut opt = AdamW::new(Schedule::Linear {
-        warmup: cfg.warmup.min(total_steps),
-        total: total_steps,
-    })
-    .with_clip(cfg.clip)
-    .with_skip_nonfinite();
-    let mut skipped_in_a_row = 0usize;
-    opt.add_group(
-        dec,
-        AdamWParams {
-            lr: cfg.lr_decoder,
-            weight_decay: cfg.weight_decay,
-            ..Default::default()
-        },
-    )?;
-    if !vad.is_empty() {
-        opt.add_group(
-            vad,
-            AdamWParams {
-                lr: cfg.lr_vad_encoder,
-                weight_decay: cfg.weight_decay,
-                ..Default::default()
-            },
-        )?;
-    }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..units).collect();
+    let mut t = Trainer::new(vm, data, cfg)?;
+    let total_steps = t.total_steps();
     let mut steps = Vec::with_capacity(total_steps);
-    for epoch in 1..=cfg.epochs {
-        order.shuffle(&mut rng);
-        for chunk in order.chunks(per_batch) {
-            if !keep_going() {
-                return Err(Error::Cancelled);
-            }
-            let seqs: Vec<&(Encoded, usize)> = chunk
-                .iter()
-                .flat_map(|&u| (0..unit).map(move |k| u * unit + k))
-                .map(|i| &data.sequences[i])
-                .collect();
-            let batch = Batch::new(&seqs, &data.images, device)?;
-            let perm = if data.paired && chunk.len() >= 2 {
-                Some(derangement(chunk.len(), &mut rng)?)
-            } else {
-                None
-            };
-            let l = losses(
-                model,
-                &batch,
-                perm.as_deref(),
-                cfg.alpha,
-                cfg.vad_weight,
-                Mode::Train,
-            )?;
-            let r = opt.backward_step(&l.total)?;
-            if r.skipped {
-                // A non-finite gradient: the update is skipped; give up after 10 in a row.
-                skipped_in_a_row += 1;
-                if skipped_in_a_row >= 10 {
-                    return Err(Error::Invalid(format!(
-                        "SEVLM training: 10 steps in a row had non-finite gradients (last at step {}): lower the learning rate",
-                        opt.steps()
-                    )));
-                }
-                continue;
-            }
-            skipped_in_a_row = 0;
-            let s = StepLosses {
-                step: opt.steps(),
-                epoch,
-                total: l.total.to_scalar::<f32>()?,
-                language: l.language.to_scalar::<f32>()?,
-                vad: l.vad.map(|t| t.to_scalar::<f32>()).transpose()?,
-                contrastive: l.contrastive.map(|t| t.to_scalar::<f32>()).transpose()?,
-                grad_norm: r.grad_norm as f32,
-            };
+    while t.has_next() {
+        if !keep_going() {
+            return Err(Error::Cancelled);
+        }
+        if let Some(s) = t.step(model, data, cfg, device)? {
             on_step(&s, total_steps);
             steps.push(s);
         }
     }
-    Ok(TrainReport { steps, parameters })
+    Ok(TrainReport {
+        steps,
+        parameters: t.parameters(),
+    })
 }

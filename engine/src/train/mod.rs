@@ -1,8 +1,15 @@
-//! Training utilities shared by the models: the fused AdamW, schedules, variable groups
-//! and checkpoint saving.
+//! Training shared by the models: the fused AdamW, schedules, variable groups and
+//! checkpoint saving, and the one training session ([`session::run_session`]) that
+//! trains any [`Trainable`] with typed events ([`TrainEvent`]) and metric keys
+//! ([`Metric`]).
 
+pub mod control;
+pub mod events;
+pub mod metric;
 pub mod optim;
 pub mod session;
+pub mod store;
+pub mod trainable;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +19,10 @@ use candle_nn::VarMap;
 
 use crate::error::Result;
 
+pub use events::TrainEvent;
+pub use metric::{BestBy, Metric};
 pub use optim::{AdamW, AdamWParams, Schedule, StepReport};
+pub use trainable::{DataSource, ModelSetup, Trainable};
 
 /// The variables of `vm` whose names start with one of `prefixes` (sorted by name, so
 /// that optimizer state is deterministic).

@@ -1,498 +1,209 @@
-//! What every interactive training session shares, whatever the model: the pause /
-//! resume / stop control a GUI holds while the session runs on the engine, and the
-//! checkpoint store that keeps the best checkpoints by a chosen metric (each written
-//! atomically into its own folder, the best recorded in `best.json`).
+//! The one training session of every model ([`run_session`] over a [`Trainable`]): checks
+//! the output folder, prepares, runs the steps under pause / resume / graceful stop
+//! ([`Control`]) and cancellation (`&dyn Progress`), evaluates every `eval_every` steps
+//! and at the end, keeps the best checkpoints ([`CheckpointStore`]), writes
+//! `session.json` and `history.json`, and streams everything as [`TrainEvent`]s.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use super::events::{EvalRecord, StepRecord, TrainEvent};
+use super::metric::BestBy;
+use super::trainable::{ModelSetup, Trainable};
 use crate::error::{write_atomic, Error, Result};
+use crate::progress::Progress;
 
-/// How often a paused session looks at its flags.
-const POLL: Duration = Duration::from_millis(20);
+pub use super::control::Control;
+pub use super::events::Summary;
+pub use super::store::{
+    check_output_dir, default_output_dir, CheckpointInfo, CheckpointStore, Goal,
+};
 
-/// Pause, resume and graceful stop of a running session, shared (in an `Arc`) between
-/// the session and whoever controls it.
-#[derive(Debug, Default)]
-pub struct Control {
-    paused: AtomicBool,
-    stop: AtomicBool,
-    paused_nanos: AtomicU64,
-}
-
-impl Control {
-    /// A control in the running state.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the session to wait before its next step.
-    pub fn pause(&self) {
-        self.paused.store(true, Ordering::Relaxed);
-    }
-
-    /// Lets a paused session go on.
-    pub fn resume(&self) {
-        self.paused.store(false, Ordering::Relaxed);
-    }
-
-    /// Asks the session to stop after the step it is in: it then evaluates and saves.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.resume();
-    }
-
-    /// True while paused.
-    pub fn is_paused(&self) -> bool {
-        self.paused.load(Ordering::Relaxed)
-    }
-
-    /// True once a stop was asked for.
-    pub fn is_stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-
-    /// Time spent waiting in [`Control::gate`] (left out of ETAs).
-    pub fn paused_time(&self) -> Duration {
-        Duration::from_nanos(self.paused_nanos.load(Ordering::Relaxed))
-    }
-
-    /// (seconds of active training since `started`, pauses left out; estimated seconds
-    /// left) after `step` of `total` steps.
-    pub fn timing(&self, started: Instant, step: usize, total: usize) -> (f64, f64) {
-        let active = started
-            .elapsed()
-            .saturating_sub(self.paused_time())
-            .as_secs_f64();
-        (
-            active,
-            active / step.max(1) as f64 * total.saturating_sub(step) as f64,
-        )
-    }
-
-    /// How a training loop gated by [`Control::gate`] ended: `Ok(false)` when it finished,
-    /// `Ok(true)` when it stopped gracefully; a cancellation or failure stays an error.
-    pub fn outcome<T>(&self, result: Result<T>, cancelled: &dyn Fn() -> bool) -> Result<bool> {
-        match result {
-            Ok(_) => Ok(false),
-            Err(Error::Cancelled) if !cancelled() && self.is_stopping() => Ok(true),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Called before every step (a training loop's `keep_going`): waits while paused,
-    /// then returns true to go on, false once stopped or `cancelled()`.
-    pub fn gate(&self, cancelled: &dyn Fn() -> bool) -> bool {
-        let mut since: Option<Instant> = None;
-        let go = loop {
-            if cancelled() || self.is_stopping() {
-                break false;
-            }
-            if !self.is_paused() {
-                break true;
-            }
-            since.get_or_insert_with(Instant::now);
-            std::thread::sleep(POLL);
-        };
-        if let Some(t) = since {
-            self.paused_nanos
-                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        }
-        go
-    }
-}
-
-/// How a session ended (any model).
-#[derive(Debug, Clone, Serialize)]
-pub struct Summary {
-    /// Steps done.
-    pub steps: usize,
-    /// Steps planned.
-    pub total_steps: usize,
-    /// True when stopped before the end.
-    pub stopped: bool,
-    /// The kept checkpoints.
-    pub checkpoints: Vec<CheckpointInfo>,
-    /// Evaluations made.
-    pub evaluations: usize,
-}
-
-/// Whether a metric is better low (losses) or high (BLEU, accuracy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Goal {
-    /// Lower is better.
-    Minimize,
-    /// Higher is better.
-    Maximize,
-}
-
-impl Goal {
-    /// True when `a` is strictly better than `b` (a NaN is never better; anything beats
-    /// a NaN).
-    pub fn better(self, a: f64, b: f64) -> bool {
-        if a.is_nan() {
-            return false;
-        }
-        if b.is_nan() {
-            return true;
-        }
-        match self {
-            Goal::Minimize => a < b,
-            Goal::Maximize => a > b,
-        }
-    }
-}
-
-/// One kept checkpoint.
+/// Everything a session is asked to do: the model's settings (`model`, flattened on
+/// disk) and what every session shares.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointInfo {
-    /// Optimizer step it was taken at.
-    pub step: usize,
-    /// Epoch (1-based).
-    pub epoch: usize,
-    /// Its folder.
-    pub dir: PathBuf,
-    /// The value of the selection metric.
-    pub value: f64,
-    /// Every metric measured at this step.
-    pub metrics: BTreeMap<String, f64>,
-    /// True for the best of the kept checkpoints.
-    pub best: bool,
+pub struct SessionConfig<M> {
+    /// The model's settings (training hyper-parameters, where it starts, ...).
+    #[serde(flatten)]
+    pub model: M,
+    /// The output folder (checkpoints, `session.json`, `history.json`).
+    pub out: PathBuf,
+    /// Evaluate every this many steps (and at the end).
+    pub eval_every: usize,
+    /// Probe paintings (the first validation paintings) shown at every evaluation.
+    pub probes: usize,
+    /// Best checkpoints kept.
+    pub keep: usize,
+    /// The metric that ranks checkpoints.
+    pub best_by: BestBy,
+    /// Train on at most this many paintings (0: all).
+    #[serde(default)]
+    pub max_paintings: usize,
 }
 
-/// Keeps the `keep` best checkpoints of a session by one metric (and always the latest,
-/// so that a stopped session's final state survives) under `root/step-NNNNNN/`, each
-/// written into a hidden temporary folder and renamed into place, and records them in
-/// `root/checkpoints.json` and the best in `root/best.json`.
-#[derive(Debug, Clone)]
-pub struct CheckpointStore {
-    root: PathBuf,
-    keep: usize,
-    metric: String,
-    goal: Goal,
-    kept: Vec<CheckpointInfo>,
+impl<M: ModelSetup> Default for SessionConfig<M> {
+    fn default() -> Self {
+        SessionConfig {
+            model: M::default(),
+            // The user's data folder (`<data>/runs/<model>`), never the shipped folders.
+            out: default_output_dir(M::MODEL).unwrap_or_default(),
+            eval_every: 50,
+            probes: 4,
+            keep: 3,
+            best_by: M::BEST_BY.first().copied().unwrap_or(BestBy::ValLoss),
+            max_paintings: 0,
+        }
+    }
 }
 
-impl CheckpointStore {
-    /// A store writing under `root` (created).
-    pub fn new(root: &Path, keep: usize, metric: &str, goal: Goal) -> Result<Self> {
-        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
-        Ok(CheckpointStore {
-            root: root.to_path_buf(),
-            keep: keep.max(1),
-            metric: metric.to_string(),
-            goal,
-            kept: Vec::new(),
-        })
-    }
+/// What a session trains on.
+pub struct SessionInputs<'a, T: Trainable> {
+    /// The data, already read.
+    pub data: &'a T::Data,
+    /// The frozen parts.
+    pub parts: &'a T::Parts,
+    /// The settings.
+    pub cfg: &'a SessionConfig<T::Setup>,
+    /// Folders the output may not touch (shipped and installed models); the checkpoint
+    /// the session starts from is added.
+    pub protected: &'a [PathBuf],
+    /// Where the tensors live.
+    pub device: &'a Device,
+}
 
-    /// The selection metric's name.
-    pub fn metric(&self) -> &str {
-        &self.metric
-    }
+/// The evaluations, checkpoints and history of a running session.
+struct Book<'a> {
+    out: &'a Path,
+    store: CheckpointStore,
+    history: Vec<EvalRecord>,
+}
 
-    /// The kept checkpoints in step order (the best marked).
-    pub fn list(&self) -> &[CheckpointInfo] {
-        &self.kept
-    }
-
-    /// The best kept checkpoint.
-    pub fn best(&self) -> Option<&CheckpointInfo> {
-        self.kept.iter().find(|c| c.best)
-    }
-
-    /// Saves a checkpoint: `write` fills a fresh folder (the model files), which is then
-    /// renamed to `step-NNNNNN`; `metrics` must hold the selection metric (a missing one
-    /// counts as NaN: never best). Older checkpoints beyond the kept ones are deleted.
-    pub fn save(
+impl Book<'_> {
+    /// Evaluates `t`, saves a checkpoint, writes the history and streams both.
+    fn checkpoint<T: Trainable>(
         &mut self,
+        t: &T,
         step: usize,
         epoch: usize,
-        metrics: BTreeMap<String, f64>,
-        write: impl FnOnce(&Path) -> Result<()>,
-    ) -> Result<CheckpointInfo> {
-        let name = format!("step-{step:06}");
-        let dir = self.root.join(&name);
-        let tmp = self
-            .root
-            .join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let written = write(&tmp).and_then(|_| {
-            let json = serde_json::to_string_pretty(&metrics)
-                .map_err(|e| Error::Invalid(format!("checkpoint metrics: {e}")))?;
-            write_atomic(&tmp.join("metrics.json"), json.as_bytes())
-        });
-        if let Err(e) = written {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        }
-        std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
-        let value = metrics.get(&self.metric).copied().unwrap_or(f64::NAN);
-        self.kept.retain(|c| c.step != step);
-        self.kept.push(CheckpointInfo {
+        emit: &mut dyn FnMut(TrainEvent),
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let t0 = Instant::now();
+        let ev = t.evaluate(progress)?;
+        let rec = EvalRecord {
             step,
             epoch,
-            dir,
-            value,
-            metrics,
-            best: false,
-        });
-        self.prune()?;
-        self.write_index()?;
-        self.kept
-            .iter()
-            .find(|c| c.step == step)
-            .cloned()
-            .ok_or_else(|| Error::Invalid("checkpoint vanished".into()))
-    }
-
-    /// Ranks by the metric, keeps the best `keep` and the latest, marks the best.
-    fn prune(&mut self) -> Result<()> {
-        let goal = self.goal;
-        let mut ranked: Vec<usize> = (0..self.kept.len()).collect();
-        ranked.sort_by(|&a, &b| {
-            let (x, y) = (&self.kept[a], &self.kept[b]);
-            if goal.better(x.value, y.value) {
-                std::cmp::Ordering::Less
-            } else if goal.better(y.value, x.value) {
-                std::cmp::Ordering::Greater
-            } else {
-                // Ties: the earlier checkpoint ranks first.
-                x.step.cmp(&y.step)
-            }
-        });
-        let latest = self.kept.iter().map(|c| c.step).max();
-        let best_step = ranked.first().map(|&i| self.kept[i].step);
-        let keep: Vec<usize> = ranked
-            .iter()
-            .take(self.keep)
-            .map(|&i| self.kept[i].step)
-            .chain(latest)
-            .collect();
-        let (stay, drop): (Vec<CheckpointInfo>, Vec<CheckpointInfo>) =
-            self.kept.drain(..).partition(|c| keep.contains(&c.step));
-        for c in drop {
-            if c.dir.exists() {
-                std::fs::remove_dir_all(&c.dir).map_err(|e| Error::io(&c.dir, e))?;
-            }
-        }
-        self.kept = stay;
-        self.kept.sort_by_key(|c| c.step);
-        for c in &mut self.kept {
-            c.best = Some(c.step) == best_step && !c.value.is_nan();
-        }
-        Ok(())
-    }
-
-    fn write_index(&self) -> Result<()> {
-        let list = serde_json::to_string_pretty(&self.kept)
-            .map_err(|e| Error::Invalid(format!("checkpoint list: {e}")))?;
-        write_atomic(&self.root.join("checkpoints.json"), list.as_bytes())?;
-        if let Some(b) = self.best() {
-            let json = serde_json::json!({
-                "metric": self.metric,
-                "goal": self.goal,
-                "step": b.step,
-                "value": b.value,
-                "dir": b.dir,
-            });
-            let text = serde_json::to_string_pretty(&json)
-                .map_err(|e| Error::Invalid(format!("best checkpoint: {e}")))?;
-            write_atomic(&self.root.join("best.json"), text.as_bytes())?;
-        }
-        Ok(())
-    }
-}
-
-/// The Train tab's default output folder for `model`'s checkpoints (`sevlm`, `emosem`):
-/// `<user data>/runs/<model>` (see [`crate::user_data_dir`]), never inside the shipped
-/// folders. `None` only when no home folder is known.
-pub fn default_output_dir(model: &str) -> Option<PathBuf> {
-    crate::user_data_dir().map(|d| d.join("runs").join(model))
-}
-
-/// Refuses an output folder that is, contains or lies inside one of `protected` (the
-/// shipped demo models, installed weights, the checkpoint a session starts from) or lies
-/// in the shipped `assets/` or `models/` folders.
-pub fn check_output_dir(out: &Path, protected: &[PathBuf]) -> Result<()> {
-    if out.as_os_str().is_empty() {
-        return Err(Error::Invalid(
-            "choose an output folder for the checkpoints".into(),
-        ));
-    }
-    if crate::is_shipped(out) {
-        return Err(Error::Invalid(format!(
-            "{}: refusing to write checkpoints into the shipped assets/ or models/ folder (choose another folder, e.g. {})",
-            out.display(),
-            default_output_dir("<model>")
-                .map(|d| d.display().to_string())
-                .unwrap_or_else(|| "~/.local/share/artemo/runs/<model>".into())
-        )));
-    }
-    let norm = |p: &Path| -> PathBuf {
-        // The nearest existing ancestor, canonicalised, with the rest appended.
-        let abs = if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            std::env::current_dir()
-                .map(|d| d.join(p))
-                .unwrap_or_else(|_| p.to_path_buf())
+            metrics: ev.metrics,
+            probes: ev.probes,
+            seconds: t0.elapsed().as_secs_f64(),
         };
-        let mut head = abs.clone();
-        let mut tail = Vec::new();
-        while !head.exists() {
-            match (head.file_name().map(|n| n.to_os_string()), head.parent()) {
-                (Some(n), Some(parent)) => {
-                    tail.push(n);
-                    head = parent.to_path_buf();
-                }
-                _ => return abs,
-            }
-        }
-        let mut out = head.canonicalize().unwrap_or(head);
-        for n in tail.into_iter().rev() {
-            out.push(n);
-        }
-        out
-    };
-    let o = norm(out);
-    for p in protected {
-        let q = norm(p);
-        if o.starts_with(&q) || q.starts_with(&o) {
-            return Err(Error::Invalid(format!(
-                "{}: refusing to write checkpoints here: it would overwrite {} (choose another folder)",
-                out.display(),
-                p.display()
-            )));
-        }
+        self.store
+            .save(step, epoch, rec.metrics.clone(), |d| t.save(d))?;
+        self.history.push(rec.clone());
+        let slim: Vec<serde_json::Value> =
+            self.history.iter().map(EvalRecord::history_json).collect();
+        let h = serde_json::to_string_pretty(&slim)
+            .map_err(|e| Error::Invalid(format!("history: {e}")))?;
+        write_atomic(&self.out.join("history.json"), h.as_bytes())?;
+        emit(TrainEvent::Eval(rec));
+        emit(TrainEvent::Checkpoints(self.store.list().to_vec()));
+        Ok(())
     }
-    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    fn metrics(v: f64) -> BTreeMap<String, f64> {
-        BTreeMap::from([("val loss".to_string(), v)])
+/// Runs a session. `emit` receives every [`TrainEvent`] but the final
+/// [`TrainEvent::Finished`] (the caller's to send); `progress` gets the setup and every
+/// step, and its cancellation aborts without saving, while [`Control::stop`] finishes the
+/// current step, evaluates and saves.
+pub fn run_session<T: Trainable>(
+    inputs: SessionInputs<'_, T>,
+    control: &Control,
+    emit: &mut dyn FnMut(TrainEvent),
+    progress: &dyn Progress,
+) -> Result<Summary> {
+    let cfg = inputs.cfg;
+    let mut protected = inputs.protected.to_vec();
+    if let Some(d) = cfg.model.init_checkpoint() {
+        protected.push(d.to_path_buf());
     }
+    check_output_dir(&cfg.out, &protected)?;
+    let (mut t, prepared) = T::prepare(inputs.data, inputs.parts, cfg, inputs.device, progress)?;
+    std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
+    let total_steps = prepared.total_steps;
+    let session = serde_json::json!({
+        "source": prepared.source,
+        "notes": prepared.notes,
+        "config": cfg,
+        "model": t.model_json(),
+    });
+    write_atomic(
+        &cfg.out.join("session.json"),
+        serde_json::to_string_pretty(&session)
+            .map_err(|e| Error::Invalid(format!("session: {e}")))?
+            .as_bytes(),
+    )?;
+    emit(TrainEvent::Prepared(prepared));
 
-    #[test]
-    fn best_checkpoints_are_kept_and_marked() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = CheckpointStore::new(dir.path(), 2, "val loss", Goal::Minimize).unwrap();
-        let write = |d: &Path| write_atomic(&d.join("model.safetensors"), b"w");
-        for (step, v) in [(10, 3.0), (20, 2.0), (30, 2.5), (40, 1.5), (50, 4.0)] {
-            s.save(step, 1, metrics(v), write).unwrap();
+    let mut book = Book {
+        out: &cfg.out,
+        store: CheckpointStore::new(&cfg.out, cfg.keep, cfg.best_by.metric(), cfg.best_by.goal())?,
+        history: Vec::new(),
+    };
+    let cancelled = || progress.cancelled();
+    let started = Instant::now();
+    let every = cfg.eval_every.max(1);
+    let fraction = |step: usize| step as f32 / total_steps.max(1) as f32;
+    let (mut last, mut last_eval): (Option<(usize, usize)>, usize) = (None, 0);
+    let mut stopped = false;
+    while t.has_next() {
+        if !control.gate(&cancelled) {
+            if cancelled() {
+                return Err(Error::Cancelled);
+            }
+            stopped = true;
+            break;
         }
-        // Best two (40, 20) and the latest (50).
-        let steps: Vec<usize> = s.list().iter().map(|c| c.step).collect();
-        assert_eq!(steps, vec![20, 40, 50]);
-        assert_eq!(s.best().unwrap().step, 40);
-        assert_eq!(s.list().iter().filter(|c| c.best).count(), 1);
-        for c in s.list() {
-            assert!(c.dir.join("model.safetensors").is_file());
-            assert!(c.dir.join("metrics.json").is_file());
+        let Some(s) = t.train_step()? else { continue };
+        let (step, epoch) = (s.step, s.epoch);
+        last = Some((step, epoch));
+        let (active, eta) = control.timing(started, step, total_steps);
+        let headline = s.get(T::Setup::HEADLINE).unwrap_or(f64::NAN);
+        emit(TrainEvent::Step(StepRecord {
+            losses: s,
+            total_steps,
+            active_s: active,
+            eta_s: eta,
+        }));
+        progress.report(
+            fraction(step),
+            &format!(
+                "step {step}/{total_steps} · epoch {epoch} · {} {headline:.3}",
+                T::Setup::HEADLINE.name()
+            ),
+        );
+        if step % every == 0 || step == total_steps {
+            progress.report(fraction(step), &format!("evaluating at step {step}"));
+            book.checkpoint(&t, step, epoch, emit, progress)?;
+            last_eval = step;
         }
-        assert!(!dir.path().join("step-000010").exists());
-        assert!(!dir.path().join("step-000030").exists());
-        let best: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("best.json")).unwrap())
-                .unwrap();
-        assert_eq!(best["step"], 40);
-        // No temporary folder is left behind.
-        let hidden = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with('.')
-            })
-            .count();
-        assert_eq!(hidden, 0);
     }
-
-    #[test]
-    fn maximised_metric_and_nan_never_best_and_failed_writes_leave_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = CheckpointStore::new(dir.path(), 1, "BLEU-1", Goal::Maximize).unwrap();
-        let ok = |_: &Path| Ok(());
-        s.save(1, 1, BTreeMap::new(), ok).unwrap();
-        assert!(s.best().is_none(), "a missing metric is never best");
-        let m = |v: f64| BTreeMap::from([("BLEU-1".to_string(), v)]);
-        s.save(2, 1, m(0.2), ok).unwrap();
-        s.save(3, 1, m(0.1), ok).unwrap();
-        assert_eq!(s.best().unwrap().step, 2);
-        let err = s.save(4, 1, m(0.9), |_| Err(Error::Invalid("disk full".into())));
-        assert!(err.is_err());
-        assert!(!dir.path().join("step-000004").exists());
-        assert_eq!(s.best().unwrap().step, 2);
-        assert!(Goal::Minimize.better(1.0, f64::NAN));
-        assert!(!Goal::Minimize.better(f64::NAN, 1.0));
+    if let Some((step, epoch)) = last {
+        if last_eval != step {
+            progress.report(
+                fraction(step),
+                &format!("stopped: evaluating and saving step {step}"),
+            );
+            book.checkpoint(&t, step, epoch, emit, progress)?;
+        }
     }
-
-    #[test]
-    fn gate_waits_while_paused_and_stops() {
-        let c = Arc::new(Control::new());
-        assert!(c.gate(&|| false));
-        c.pause();
-        let c2 = c.clone();
-        let t = std::thread::spawn(move || {
-            let t0 = Instant::now();
-            let go = c2.gate(&|| false);
-            (go, t0.elapsed())
-        });
-        std::thread::sleep(Duration::from_millis(120));
-        c.resume();
-        let (go, waited) = t.join().unwrap();
-        assert!(go);
-        assert!(waited >= Duration::from_millis(100), "{waited:?}");
-        assert!(c.paused_time() >= Duration::from_millis(100));
-        // Stop ends a pause and every later gate.
-        c.pause();
-        c.stop();
-        assert!(!c.is_paused());
-        assert!(!c.gate(&|| false));
-        // Cancellation too.
-        assert!(!Control::new().gate(&|| true));
-    }
-
-    #[test]
-    fn default_output_is_a_user_folder_and_shipped_folders_are_refused() {
-        let d = default_output_dir("sevlm").unwrap();
-        assert!(d.ends_with("runs/sevlm"), "{}", d.display());
-        assert!(!crate::is_shipped(&d));
-        let models = crate::find_models().unwrap();
-        let e = check_output_dir(&models.join("my-run"), &[])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("shipped"), "{e}");
-    }
-
-    #[test]
-    fn output_folder_may_not_touch_protected_models() {
-        let dir = tempfile::tempdir().unwrap();
-        let demo = dir.path().join("models/demo");
-        std::fs::create_dir_all(demo.join("sevlm")).unwrap();
-        let p = [demo.clone()];
-        assert!(check_output_dir(&demo, &p).is_err());
-        assert!(check_output_dir(&demo.join("sevlm"), &p).is_err());
-        assert!(check_output_dir(&demo.join("new/run"), &p).is_err());
-        assert!(check_output_dir(&dir.path().join("models"), &p).is_err());
-        assert!(check_output_dir(&dir.path().join("runs/a"), &p).is_ok());
-        assert!(check_output_dir(Path::new(""), &p).is_err());
-    }
+    Ok(Summary {
+        steps: last.map(|l| l.0).unwrap_or(0),
+        total_steps,
+        stopped,
+        checkpoints: book.store.list().to_vec(),
+        evaluations: book.history.len(),
+    })
 }

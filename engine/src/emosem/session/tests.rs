@@ -3,12 +3,43 @@
 //! runs, and a synthetic APOLO root written here.
 
 use super::*;
+use crate::annotations::artemis::Split;
+use crate::annotations::dataset::read_splits;
 use crate::emosem::features::PatchColourGrid;
+use crate::progress::{FnProgress, Silent};
+use crate::train::events::{EvalRecord, StepRecord, Summary, TrainEvent};
+use crate::train::session::{run_session, Control, SessionInputs};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
-fn parts() -> MaskParts {
+/// One session over `corpus` on the CPU; `cancelled` cancels it from the start.
+fn run(
+    corpus: &RegionCorpus,
+    cfg: &SessionConfig,
+    control: &Control,
+    emit: &mut dyn FnMut(TrainEvent),
+    cancelled: bool,
+) -> Result<Summary> {
+    let flag = AtomicBool::new(cancelled);
+    let cancel = FnProgress::with_cancel(|_, _| {}, &flag);
+    let progress: &dyn Progress = if cancelled { &cancel } else { &Silent };
+    run_session::<EmosemSession>(
+        SessionInputs {
+            data: corpus,
+            parts: &parts(),
+            cfg,
+            protected: &[],
+            device: &Device::Cpu,
+        },
+        control,
+        emit,
+        progress,
+    )
+}
+
+fn parts() -> Parts {
     let assets = crate::find_assets().expect("assets");
-    MaskParts {
+    Parts {
         tok: TextTokenizer::gpt2_from_assets(&assets).unwrap(),
         encoder: ImageEncoder::Grid(Box::new(PatchColourGrid { side: 4, patch: 8 })),
     }
@@ -20,49 +51,47 @@ fn shipped(n: usize) -> RegionCorpus {
     c
 }
 
-fn config(out: &Path, steps: usize) -> EmosemSessionConfig {
-    EmosemSessionConfig {
-        train: TrainConfig {
-            steps,
-            batch_images: 2,
-            lr_explainer: 3e-3,
-            lr_mask: Some(3e-3),
-            ..Default::default()
-        },
-        init: EmosemInit::Scratch {
-            paradigm: Paradigm::Multi,
-            explainer_width: 16,
-            explainer_layers: 1,
+fn config(out: &Path, steps: usize) -> SessionConfig {
+    SessionConfig {
+        model: EmosemSetup {
+            train: TrainConfig {
+                steps,
+                batch_images: 2,
+                lr_explainer: 3e-3,
+                lr_mask: Some(3e-3),
+                ..Default::default()
+            },
+            init: EmosemInit::Scratch {
+                paradigm: Paradigm::Multi,
+                explainer_width: 16,
+                explainer_layers: 1,
+            },
         },
         out: out.to_path_buf(),
         eval_every: 2,
         probes: 1,
         keep: 2,
-        best_by: MaskBestBy::MeanIou,
+        best_by: BestBy::MeanIou,
         max_paintings: 0,
     }
 }
 
 fn run_with(
     corpus: &RegionCorpus,
-    cfg: &EmosemSessionConfig,
+    cfg: &SessionConfig,
     control: &Control,
-    on_event: impl Fn(&MaskSessionEvent, &Control),
-) -> (Result<Summary>, Vec<MaskSessionEvent>) {
-    let log: Mutex<Vec<MaskSessionEvent>> = Mutex::default();
+    on_event: impl Fn(&TrainEvent, &Control),
+) -> (Result<Summary>, Vec<TrainEvent>) {
+    let log: Mutex<Vec<TrainEvent>> = Mutex::default();
     let r = run(
         corpus,
         cfg,
-        &parts(),
-        &[],
-        &Device::Cpu,
         control,
         &mut |ev| {
             on_event(&ev, control);
             log.lock().unwrap().push(ev)
         },
-        &|_, _| {},
-        &|| false,
+        false,
     );
     let events = std::mem::take(&mut *log.lock().unwrap());
     (r, events)
@@ -217,44 +246,54 @@ fn run_evaluates_keeps_the_best_by_iou_and_regenerates_probes() {
     let s = r.unwrap();
     assert!(!s.stopped);
     assert_eq!((s.steps, s.total_steps, s.evaluations), (4, 4, 2));
-    let Some(MaskSessionEvent::Prepared(p)) = events.first() else {
+    let Some(TrainEvent::Prepared(p)) = events.first() else {
         panic!("no Prepared first")
     };
-    assert!(p.explains);
-    assert_eq!(p.train.0, 3);
+    let DataCounts::Regions {
+        explains, train, ..
+    } = &p.data
+    else {
+        panic!("not regions: {:?}", p.data)
+    };
+    assert!(explains);
+    assert_eq!(train.0, 3);
     assert_eq!(p.probes.len(), 1);
-    let steps: Vec<&MaskStep> = events
+    let steps: Vec<&StepRecord> = events
         .iter()
         .filter_map(|e| match e {
-            MaskSessionEvent::Step(s) => Some(s),
+            TrainEvent::Step(s) => Some(s),
             _ => None,
         })
         .collect();
     assert_eq!(steps.len(), 4);
-    assert!(steps
-        .iter()
-        .all(|s| s.progress.mask_loss.is_finite() && s.progress.lm_loss > 0.0));
-    let evals: Vec<&MaskEval> = events
+    assert!(steps.iter().all(
+        |s| s.losses.get(Metric::MaskLoss).is_some_and(f64::is_finite)
+            && s.losses
+                .get(Metric::ExplanationLoss)
+                .is_some_and(|v| v > 0.0)
+    ));
+    let evals: Vec<&EvalRecord> = events
         .iter()
         .filter_map(|e| match e {
-            MaskSessionEvent::Eval(r) => Some(r),
+            TrainEvent::Eval(r) => Some(r),
             _ => None,
         })
         .collect();
     assert_eq!(evals.iter().map(|e| e.step).collect::<Vec<_>>(), [2, 4]);
     for e in &evals {
         for k in [
-            "val mask loss",
-            "val explanation loss",
-            "mean IoU",
-            "Pr@25",
-            "Pr@50",
+            Metric::ValMaskLoss,
+            Metric::ValExplanationLoss,
+            Metric::MeanIou,
+            Metric::Pr25,
+            Metric::Pr50,
         ] {
-            assert!(e.metrics[k].is_finite(), "{k}");
+            assert!(e.metrics[&k].is_finite(), "{k}");
         }
-        assert!((0.0..=1.0).contains(&e.metrics["mean IoU"]));
-        assert!(!e.probes.is_empty());
-        for q in &e.probes {
+        assert!((0.0..=1.0).contains(&e.metrics[&Metric::MeanIou]));
+        assert!(e.regions().count() > 0);
+        assert_eq!(e.regions().count(), e.probes.len());
+        for q in e.regions() {
             assert_eq!(q.painting, corpus.val[0].painting);
             assert_eq!(q.map.len(), q.side * q.side);
             assert_eq!(q.truth.len(), q.side * q.side);
@@ -264,7 +303,7 @@ fn run_evaluates_keeps_the_best_by_iou_and_regenerates_probes() {
     let best = s.checkpoints.iter().find(|c| c.best).unwrap();
     let max = evals
         .iter()
-        .map(|e| e.metrics["mean IoU"])
+        .map(|e| e.metrics[&Metric::MeanIou])
         .fold(f64::NEG_INFINITY, f64::max);
     assert_eq!(best.value, max);
     let tok = parts().tok;
@@ -281,8 +320,8 @@ fn stop_saves_then_a_checkpoint_fine_tunes_and_is_protected() {
     let mut cfg = config(&dir.path().join("run"), 20);
     cfg.eval_every = 100;
     let (r, events) = run_with(&corpus, &cfg, &Control::new(), |ev, c| {
-        if let MaskSessionEvent::Step(s) = ev {
-            if s.progress.step == 2 {
+        if let TrainEvent::Step(s) = ev {
+            if s.losses.step == 2 {
                 c.stop();
             }
         }
@@ -290,15 +329,12 @@ fn stop_saves_then_a_checkpoint_fine_tunes_and_is_protected() {
     let s = r.unwrap();
     assert!(s.stopped);
     assert_eq!((s.steps, s.evaluations), (2, 1));
-    assert!(matches!(
-        events.last(),
-        Some(MaskSessionEvent::Checkpoints(_))
-    ));
+    assert!(matches!(events.last(), Some(TrainEvent::Checkpoints(_))));
     let ckpt = s.checkpoints[0].dir.clone();
 
     // Fine-tune from the checkpoint: same shapes, two more steps.
     let mut ft = config(&dir.path().join("ft"), 2);
-    ft.init = EmosemInit::Checkpoint(ckpt.clone());
+    ft.model.init = EmosemInit::Checkpoint(ckpt.clone());
     let (r, _) = run_with(&corpus, &ft, &Control::new(), |_, _| {});
     assert_eq!(r.unwrap().steps, 2);
 
@@ -314,13 +350,9 @@ fn stop_saves_then_a_checkpoint_fine_tunes_and_is_protected() {
     let r = run(
         &corpus,
         &config(&out, 2),
-        &parts(),
-        &[],
-        &Device::Cpu,
         &Control::new(),
         &mut |_| {},
-        &|_, _| {},
-        &|| true,
+        true,
     );
     assert!(matches!(r, Err(Error::Cancelled)));
     assert!(!out.join("best.json").exists());

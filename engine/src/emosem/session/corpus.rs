@@ -1,0 +1,313 @@
+//! The region data of an EmoSEM session: paintings with their annotated regions, from
+//! Artemo's stimulus regions or an APOLO root over an open collection.
+//!
+//! APOLO ships no training split: its `test` records are never used here (they stay for
+//! `artemo eval-masks`); the other records are split by painting, every tenth (by id)
+//! held out for validation. APOLO has no explanations of its own, so on APOLO only the
+//! mask side learns (the explanation loss is absent).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::annotations::apolo::ApoloSet;
+use crate::annotations::artemis::Split;
+use crate::annotations::dataset::read_splits;
+use crate::annotations::mask::Mask;
+use crate::annotations::stimuli::{rasterize, read_stimuli};
+use crate::collection::Collection;
+use crate::emotion::Emotion;
+use crate::error::{Error, Result};
+
+/// Where an annotated region lies in its image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Region {
+    /// Polygons in image pixels (Artemo's `stimuli.json`).
+    Polygons(Vec<Vec<[f32; 2]>>),
+    /// A 0/1 map over the whole image at any resolution (APOLO's `.npy`).
+    Map(Mask),
+}
+
+/// One annotated emotion of a painting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionTarget {
+    /// The emotion.
+    pub emotion: Emotion,
+    /// Where it comes from in the picture.
+    pub region: Region,
+    /// Its explanation, when the data has one.
+    pub explanation: Option<String>,
+}
+
+impl RegionTarget {
+    /// The region as 0/1 values at `side` x `side`, row-major, in the frame where the image
+    /// covers the top-left `content` = (height share, width share) (1, 1 for the grid
+    /// towers, which squash the image; less for SAM, which pads it). Pixels are sampled at
+    /// their centres.
+    pub fn rasterize(&self, size: (u32, u32), side: usize, content: (f32, f32)) -> Vec<f32> {
+        let (w, h) = (size.0.max(1) as f32, size.1.max(1) as f32);
+        let (ch, cw) = content;
+        match &self.region {
+            Region::Polygons(polys) => {
+                let sx = cw * side as f32 / w;
+                let sy = ch * side as f32 / h;
+                let scaled: Vec<Vec<[f32; 2]>> = polys
+                    .iter()
+                    .map(|p| p.iter().map(|[x, y]| [x * sx, y * sy]).collect())
+                    .collect();
+                rasterize(&scaled, side, side)
+                    .data
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect()
+            }
+            Region::Map(m) => {
+                let mut out = vec![0f32; side * side];
+                if m.width == 0 || m.height == 0 || ch <= 0.0 || cw <= 0.0 {
+                    return out;
+                }
+                for y in 0..side {
+                    let v = (y as f32 + 0.5) / side as f32 / ch;
+                    if v >= 1.0 {
+                        continue;
+                    }
+                    let my = ((v * m.height as f32) as usize).min(m.height - 1);
+                    for x in 0..side {
+                        let u = (x as f32 + 0.5) / side as f32 / cw;
+                        if u >= 1.0 {
+                            continue;
+                        }
+                        let mx = ((u * m.width as f32) as usize).min(m.width - 1);
+                        if m.get(mx, my) {
+                            out[y * side + x] = 1.0;
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// One painting with its annotated regions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionExample {
+    /// Painting id.
+    pub painting: String,
+    /// The image file.
+    pub image: PathBuf,
+    /// The image's (width, height) in pixels.
+    pub size: (u32, u32),
+    /// Its regions, one per annotated emotion.
+    pub targets: Vec<RegionTarget>,
+}
+
+/// Training and validation paintings with their regions.
+#[derive(Debug, Clone, Default)]
+pub struct RegionCorpus {
+    /// What it was read from (shown to users).
+    pub source: String,
+    /// Training paintings.
+    pub train: Vec<RegionExample>,
+    /// Validation paintings.
+    pub val: Vec<RegionExample>,
+    /// What users should know about the data (held-out splits, records skipped, ...).
+    pub notes: Vec<String>,
+}
+
+fn image_size(path: &Path, w: Option<u32>, h: Option<u32>) -> Result<(u32, u32)> {
+    match (w, h) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => image::image_dimensions(path).map_err(|e| Error::image(path, e.to_string())),
+    }
+}
+
+impl RegionCorpus {
+    /// Artemo's stimulus regions on the shipped paintings, split by `SPLITS.csv` (the test
+    /// split is left out). Explanations are the regions' utterances.
+    pub fn shipped(assets: &Path) -> Result<RegionCorpus> {
+        let ann = assets.join("annotations");
+        let stimuli = read_stimuli(&ann.join("stimuli.json"))?;
+        let splits = read_splits(&ann.join("SPLITS.csv"))?;
+        let collection = Collection::open_manifest(&assets.join("paintings/aic/paintings.csv"))?;
+        let mut by: BTreeMap<String, (Split, RegionExample)> = BTreeMap::new();
+        for s in stimuli {
+            let split = match splits.get(&s.painting) {
+                Some(sp @ (Split::Train | Split::Val)) => *sp,
+                _ => continue,
+            };
+            let p = collection.get(&s.painting).ok_or_else(|| {
+                Error::at(
+                    ann.join("stimuli.json"),
+                    format!("painting `{}`", s.painting),
+                    "not in the shipped collection",
+                )
+            })?;
+            let entry = match by.get_mut(&s.painting) {
+                Some(e) => e,
+                None => {
+                    let size = image_size(&p.path, p.width, p.height)?;
+                    by.entry(s.painting.clone()).or_insert((
+                        split,
+                        RegionExample {
+                            painting: s.painting.clone(),
+                            image: p.path.clone(),
+                            size,
+                            targets: Vec::new(),
+                        },
+                    ))
+                }
+            };
+            entry.1.targets.push(RegionTarget {
+                emotion: s.emotion,
+                region: Region::Polygons(s.polygons),
+                explanation: Some(s.utterance.trim().to_string()).filter(|u| !u.is_empty()),
+            });
+        }
+        let mut c = RegionCorpus {
+            source: "Artemo's stimulus regions".into(),
+            notes: vec![
+                "the test split (SPLITS.csv) is held out for `artemo eval --task emosem`".into(),
+            ],
+            ..Default::default()
+        };
+        for (_, (split, ex)) in by {
+            match split {
+                Split::Val => c.val.push(ex),
+                _ => c.train.push(ex),
+            }
+        }
+        c.require(&ann.join("stimuli.json"))?;
+        Ok(c)
+    }
+
+    /// An APOLO root over an open collection's images (`images`: painting id -> file):
+    /// the records outside APOLO's `test` split whose painting has an image and at least
+    /// one non-empty map, every tenth painting (by id) held out for validation.
+    pub fn apolo(
+        json: &Path,
+        map_dir: Option<&Path>,
+        images: &BTreeMap<String, PathBuf>,
+    ) -> Result<RegionCorpus> {
+        let set = ApoloSet::open(json, map_dir)?;
+        if set.records.is_empty() {
+            return Err(Error::at(json, "records", "the file has no record"));
+        }
+        if !set.map_dir.is_dir() {
+            return Err(Error::at(
+                &set.map_dir,
+                "maps",
+                "the folder of `.npy` maps does not exist (APOLO's `apolo_pixel_map/`)",
+            ));
+        }
+        let mut test = 0usize;
+        let mut without_image = 0usize;
+        let mut without_map = 0usize;
+        let mut by: BTreeMap<String, RegionExample> = BTreeMap::new();
+        for r in &set.records {
+            if r.split.eq_ignore_ascii_case("test") {
+                test += 1;
+                continue;
+            }
+            if by.contains_key(&r.painting) {
+                continue;
+            }
+            let Some(image) = images.get(&r.painting) else {
+                without_image += 1;
+                continue;
+            };
+            let mut targets = Vec::new();
+            for e in Emotion::EIGHT {
+                if let Some(m) = set.load_map(&r.painting, e)? {
+                    if !m.is_empty() {
+                        targets.push(RegionTarget {
+                            emotion: e,
+                            region: Region::Map(m),
+                            explanation: None,
+                        });
+                    }
+                }
+            }
+            if targets.is_empty() {
+                without_map += 1;
+                continue;
+            }
+            let size = image_size(image, None, None)?;
+            by.insert(
+                r.painting.clone(),
+                RegionExample {
+                    painting: r.painting.clone(),
+                    image: image.clone(),
+                    size,
+                    targets,
+                },
+            );
+        }
+        if by.is_empty() {
+            return Err(Error::at(
+                json,
+                "records",
+                format!(
+                    "no usable record: {test} in the test split (held out), {without_image} without an image in the open collection, {without_map} without a non-empty map in {}",
+                    set.map_dir.display()
+                ),
+            ));
+        }
+        let n = by.len();
+        let mut c = RegionCorpus {
+            source: format!("APOLO {}", json.display()),
+            ..Default::default()
+        };
+        for (i, (_, ex)) in by.into_iter().enumerate() {
+            // Every tenth painting validates; with fewer than ten, the last one.
+            if i % 10 == 9 || (n < 10 && i == n - 1) {
+                c.val.push(ex);
+            } else {
+                c.train.push(ex);
+            }
+        }
+        c.notes.push(format!(
+            "APOLO's test split ({test} records) is held out for `artemo eval-masks`; every tenth painting validates"
+        ));
+        if without_image + without_map > 0 {
+            c.notes.push(format!(
+                "{without_image} records without an image in the open collection and {without_map} without a non-empty map were skipped"
+            ));
+        }
+        c.notes.push(
+            "APOLO has no explanations: only the mask side learns (no explanation loss)".into(),
+        );
+        c.require(json)?;
+        Ok(c)
+    }
+
+    /// Keeps the first `n` training paintings (by id) and a fifth as many validation
+    /// paintings (at least 2): a quick look at a run.
+    pub fn limit(&mut self, n: usize) {
+        self.train.truncate(n.max(1));
+        self.val.truncate(n.div_ceil(5).max(2));
+    }
+
+    /// Regions in the training and validation paintings.
+    pub fn regions(&self) -> (usize, usize) {
+        let count = |v: &[RegionExample]| v.iter().map(|e| e.targets.len()).sum();
+        (count(&self.train), count(&self.val))
+    }
+
+    fn require(&self, file: &Path) -> Result<()> {
+        if self.train.is_empty() {
+            return Err(Error::at(
+                file,
+                "splits",
+                "no training painting with a region",
+            ));
+        }
+        if self.val.is_empty() {
+            return Err(Error::at(
+                file,
+                "splits",
+                "no validation painting with a region",
+            ));
+        }
+        Ok(())
+    }
+}

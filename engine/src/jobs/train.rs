@@ -1,0 +1,53 @@
+//! The training job of the Train tab and the CLI: reads a model's data, loads its frozen
+//! parts and runs the one generic session ([`run_session`]) on the worker, streaming every
+//! [`TrainEvent`] as a typed partial (`JobOutput::Training`) and ending with
+//! [`TrainEvent::Finished`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::train::session::{run_session, Control, SessionConfig, SessionInputs};
+use crate::train::{DataSource, ModelSetup, TrainEvent, Trainable};
+use crate::worker::{JobContext, JobFn, JobOutput};
+
+/// A training session of `T` as an engine job. The output folder may not touch
+/// `models/demo` or the installed weights of the model (`models/<model>`).
+pub fn session_job<T: Trainable + 'static>(
+    source: DataSource,
+    cfg: SessionConfig<T::Setup>,
+    assets: PathBuf,
+    models: PathBuf,
+    control: Arc<Control>,
+) -> JobFn
+where
+    T::Setup: Send + 'static,
+{
+    Box::new(move |ctx: &JobContext| {
+        ctx.progress(0.0, "reading the data");
+        let mut data = T::read_data(&source, &assets)?;
+        if cfg.max_paintings > 0 {
+            T::limit(&mut data, cfg.max_paintings);
+        }
+        ctx.check()?;
+        ctx.progress(0.0, "loading the model's parts");
+        let parts = T::load_parts(&cfg.model, &assets, &models, ctx.device())?;
+        let protected = [
+            models.join("demo"),
+            models.join(<T::Setup as ModelSetup>::MODEL),
+        ];
+        let summary = run_session::<T>(
+            SessionInputs {
+                data: &data,
+                parts: &parts,
+                cfg: &cfg,
+                protected: &protected,
+                device: ctx.device(),
+            },
+            &control,
+            &mut |ev| ctx.partial(JobOutput::Training(Box::new(ev))),
+            ctx,
+        )?;
+        ctx.progress(1.0, "done");
+        Ok(JobOutput::Training(Box::new(TrainEvent::Finished(summary))))
+    })
+}

@@ -1,0 +1,129 @@
+//! What a model implements to be trained by the one generic session
+//! ([`super::session::run_session`]): its settings, how it reads its data and loads its
+//! frozen parts, how it prepares (data + model), one training step, one evaluation, and
+//! saving / loading with one argument order (`save(&self, dir)`, `load(dir, ..)`).
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::events::{Evaluation, Prepared, StepLosses};
+use super::metric::{BestBy, Metric};
+use super::session::SessionConfig;
+use crate::error::Result;
+use crate::progress::Progress;
+
+/// Where a session's data comes from (every model; each accepts some of them).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSource {
+    /// Artemo's own annotations on the shipped paintings (captions for SEVLM, stimulus
+    /// regions for EmoSEM, pairs for PACL).
+    Shipped,
+    /// An ArtEmis CSV over an open collection's paintings (SEVLM).
+    ArtemisCsv {
+        /// The CSV.
+        csv: PathBuf,
+        /// The collection's images (painting id -> file).
+        images: BTreeMap<String, PathBuf>,
+    },
+    /// An APOLO root over an open collection's paintings (EmoSEM).
+    Apolo {
+        /// `apolo.json`.
+        json: PathBuf,
+        /// The maps' folder (default: `apolo_pixel_map/` beside the JSON).
+        maps: Option<PathBuf>,
+        /// The collection's images (painting id -> file).
+        images: BTreeMap<String, PathBuf>,
+    },
+    /// An open collection's paintings with their text (titles, descriptions and any
+    /// annotation utterances) (PACL).
+    Collection {
+        /// The collection's manifest (`paintings.csv` or a folder).
+        manifest: PathBuf,
+    },
+}
+
+impl DataSource {
+    /// A short name for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DataSource::Shipped => "the shipped annotations",
+            DataSource::ArtemisCsv { .. } => "an ArtEmis CSV",
+            DataSource::Apolo { .. } => "an APOLO root",
+            DataSource::Collection { .. } => "a collection",
+        }
+    }
+}
+
+/// The model-specific half of a [`SessionConfig`] (flattened into it on disk).
+pub trait ModelSetup: Debug + Clone + PartialEq + Default + Serialize + DeserializeOwned {
+    /// The model's folder name (`sevlm`, `emosem`, `pacl`): default output under
+    /// `<user data>/runs/<model>`, installed weights under `models/<model>`.
+    const MODEL: &'static str;
+    /// The metrics that may rank checkpoints; the first is the default.
+    const BEST_BY: &'static [BestBy];
+    /// The step loss shown in progress messages.
+    const HEADLINE: Metric;
+    /// The checkpoint the session starts from, if any (never overwritten).
+    fn init_checkpoint(&self) -> Option<&Path>;
+    /// Seed of the run.
+    fn seed(&self) -> u64;
+}
+
+/// A model the generic session can train.
+pub trait Trainable: Sized {
+    /// The model's settings.
+    type Setup: ModelSetup;
+    /// Its data, read from a [`DataSource`].
+    type Data;
+    /// Frozen pieces (tokenizers, image encoders) loaded before preparing.
+    type Parts;
+    /// The inference model a saved folder loads into.
+    type Model;
+
+    /// Reads the data of `source`; a source the model cannot train on is an error naming it.
+    fn read_data(source: &DataSource, assets: &Path) -> Result<Self::Data>;
+
+    /// Keeps the first `n` training paintings (a quick look at a run).
+    fn limit(data: &mut Self::Data, n: usize);
+
+    /// Loads the frozen parts `setup` needs.
+    fn load_parts(
+        setup: &Self::Setup,
+        assets: &Path,
+        models: &Path,
+        device: &Device,
+    ) -> Result<Self::Parts>;
+
+    /// Builds the trainable model and its prepared data; `progress` sees the setup and may
+    /// cancel it.
+    fn prepare(
+        data: &Self::Data,
+        parts: &Self::Parts,
+        cfg: &SessionConfig<Self::Setup>,
+        device: &Device,
+        progress: &dyn Progress,
+    ) -> Result<(Self, Prepared)>;
+
+    /// The model's configuration as written to `session.json`.
+    fn model_json(&self) -> serde_json::Value;
+
+    /// True while training steps remain.
+    fn has_next(&self) -> bool;
+
+    /// One training step; `None` when the step made no update (a skipped batch).
+    fn train_step(&mut self) -> Result<Option<StepLosses>>;
+
+    /// The validation metrics and probes; `progress.cancelled()` aborts.
+    fn evaluate(&self, progress: &dyn Progress) -> Result<Evaluation>;
+
+    /// Writes the model folder (weights and configuration) into `dir`.
+    fn save(&self, dir: &Path) -> Result<()>;
+
+    /// Loads a folder written by [`Trainable::save`].
+    fn load(dir: &Path, parts: &Self::Parts, device: &Device) -> Result<Self::Model>;
+}
