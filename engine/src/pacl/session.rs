@@ -391,3 +391,6 @@ impl Trainable for PaclSession {
         PaclModel::load(dir, device)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,8 +4,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
-
 /// How often a paused session looks at its flags.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -66,16 +64,6 @@ impl Control {
             active,
             active / step.max(1) as f64 * total.saturating_sub(step) as f64,
         )
-    }
-
-    /// How a training loop gated by [`Control::gate`] ended: `Ok(false)` when it finished,
-    /// `Ok(true)` when it stopped gracefully; a cancellation or failure stays an error.
-    pub fn outcome<T>(&self, result: Result<T>, cancelled: &dyn Fn() -> bool) -> Result<bool> {
-        match result {
-            Ok(_) => Ok(false),
-            Err(Error::Cancelled) if !cancelled() && self.is_stopping() => Ok(true),
-            Err(e) => Err(e),
-        }
     }
 
     /// Called before every step (a training loop's `keep_going`): waits while paused,
