@@ -19,6 +19,8 @@ use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlo
 use artemo_engine::Emotion;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 
+use crate::gui::panels::jobs::Jobs;
+use crate::gui::panels::weights::Located;
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::theme;
@@ -83,10 +85,10 @@ fn queued_text(behind: &[String]) -> String {
 
 /// The tab's state.
 pub struct Map {
-    models: Option<PathBuf>,
-    model_dir: Option<PathBuf>,
+    /// The PACL weights in use.
+    weights: Located,
     slot: ModelSlot<LoadedPacl>,
-    jobs: HashMap<JobId, Pending>,
+    jobs: Jobs<Pending>,
     progress: Option<(f32, String)>,
     error: Option<String>,
     /// The collection the map shows (source and a fingerprint of its ids).
@@ -118,9 +120,7 @@ pub struct Map {
 impl Map {
     /// Looks for the weights again (after an import); a change drops the computed maps.
     pub fn relocate(&mut self) {
-        let dir = self.models.as_deref().and_then(map_job::locate);
-        if dir != self.model_dir {
-            self.model_dir = dir;
+        if self.weights.relocate() {
             self.slot = ModelSlot::new();
             self.cache.clear();
             self.current = None;
@@ -131,13 +131,10 @@ impl Map {
 impl Map {
     /// Finds the PACL weights (`models/pacl`, then the demo kit's).
     pub fn new() -> Self {
-        let models = artemo_engine::find_models();
-        let model_dir = models.as_deref().and_then(map_job::locate);
         Map {
-            models,
-            model_dir,
+            weights: Located::find(map_job::locate),
             slot: ModelSlot::new(),
-            jobs: HashMap::new(),
+            jobs: Jobs::default(),
             progress: None,
             error: None,
             current: None,
@@ -192,7 +189,7 @@ impl Map {
     }
 
     fn busy(&self) -> bool {
-        self.jobs.values().any(|p| matches!(p, Pending::Map(_)))
+        self.jobs.any(|p| matches!(p, Pending::Map(_)))
     }
 
     fn data(&self) -> Option<&MapData> {
@@ -201,8 +198,8 @@ impl Map {
 
     fn start_map(&mut self, shared: &mut Shared, coll: &Collection) {
         let (Some(model_dir), Some(models), Some(key)) = (
-            self.model_dir.clone(),
-            self.models.clone(),
+            self.weights.dir.clone(),
+            self.weights.models.clone(),
             self.current.clone(),
         ) else {
             return;
@@ -258,13 +255,15 @@ impl Map {
                 .map(|(i, _)| i)
                 .collect();
         }
-        let (Some(model_dir), Some(models)) = (self.model_dir.clone(), self.models.clone()) else {
+        let (Some(model_dir), Some(models)) =
+            (self.weights.dir.clone(), self.weights.models.clone())
+        else {
             return;
         };
         let Some(emb) = self.data().map(|d| d.embeddings.clone()) else {
             return;
         };
-        for (id, p) in &self.jobs {
+        for (id, p) in self.jobs.iter() {
             if matches!(p, Pending::Search(_)) {
                 shared.engine.cancel(*id);
             }
@@ -295,14 +294,14 @@ impl Map {
             ui.label("No collection is open.");
             return;
         };
-        let Some(model_dir) = self.model_dir.clone() else {
+        let Some(model_dir) = self.weights.dir.clone() else {
             self.not_installed(ui, shared);
             return;
         };
         // Follow the open collection.
         let key = (coll.source.clone(), fingerprint(coll));
         if self.current.as_ref() != Some(&key) {
-            for (id, p) in &self.jobs {
+            for (id, p) in self.jobs.iter() {
                 shared.engine.cancel(*id);
                 let _ = p;
             }
@@ -346,7 +345,7 @@ impl Map {
                     f * 100.0
                 )));
                 if ui.button("Cancel").clicked() {
-                    for (id, p) in &self.jobs {
+                    for (id, p) in self.jobs.iter() {
                         if matches!(p, Pending::Map(_)) {
                             shared.engine.cancel(*id);
                         }
@@ -377,7 +376,7 @@ impl Map {
             ui.label(
                 RichText::new(format!(
                     "PACL weights: {}. The map is computed once per collection and cached.",
-                    shown(self.models.as_deref(), &model_dir)
+                    shown(self.weights.models.as_deref(), &model_dir)
                 ))
                 .small()
                 .weak(),
@@ -420,7 +419,7 @@ impl Map {
             "PACL weights are not installed, so no map is shown. The map needs a PACL model \
              (config.json + model.safetensors) and its text encoder (all-MiniLM-L6-v2).",
         );
-        let models = self.models.clone();
+        let models = self.weights.models.clone();
         match &models {
             Some(m) => {
                 ui.label("Looked in:")
@@ -442,8 +441,8 @@ impl Map {
                 shared.actions.push(Action::Goto(Tab::Models));
             }
             if ui.button("Look again").clicked() {
-                self.models = artemo_engine::find_models();
-                self.model_dir = self.models.as_deref().and_then(map_job::locate);
+                self.weights.models = artemo_engine::find_models();
+                self.weights.dir = self.weights.models.as_deref().and_then(map_job::locate);
                 self.slot.clear();
             }
         });
@@ -514,7 +513,7 @@ impl Map {
                     .prefix("closest "),
             )
             .on_hover_text("How many PACL matches to highlight");
-            if self.jobs.values().any(|p| matches!(p, Pending::Search(_))) {
+            if self.jobs.any(|p| matches!(p, Pending::Search(_))) {
                 ui.spinner();
             }
         });
@@ -637,7 +636,7 @@ impl Map {
         ui.label(
             RichText::new(format!(
                 "PACL weights: {}{}",
-                shown(self.models.as_deref(), model_dir),
+                shown(self.weights.models.as_deref(), model_dir),
                 if demo {
                     " (demo kit: small CPU model, far weaker than the paper's)"
                 } else {
@@ -1066,7 +1065,7 @@ impl Panel for Map {
     }
 
     fn owns(&self, job: JobId) -> bool {
-        self.jobs.contains_key(&job)
+        self.jobs.owns(job)
     }
 
     fn on_event(
@@ -1076,13 +1075,9 @@ impl Panel for Map {
         kind: EventKind,
         actions: &mut Vec<Action>,
     ) {
-        let Some(p) = self.jobs.get(&job).cloned() else {
+        let Some(p) = self.jobs.event(job, &kind) else {
             return;
         };
-        let end = matches!(
-            kind,
-            EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
-        );
         match (p, kind) {
             (
                 Pending::Map(key),
@@ -1134,9 +1129,6 @@ impl Panel for Map {
                 self.search_error = Some(msg);
             }
             _ => {}
-        }
-        if end {
-            self.jobs.remove(&job);
         }
         ctx.request_repaint();
     }

@@ -12,6 +12,7 @@ use artemo_engine::manifest::{sha256_file, FileState, Manifest, ModelEntry};
 use artemo_engine::worker::{Command, EventKind, JobContext, JobId, JobOutput, Lane};
 use egui::{Color32, RichText};
 
+use crate::gui::panels::jobs::Jobs;
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::theme;
@@ -67,7 +68,7 @@ pub struct ModelsPanel {
     models: Option<PathBuf>,
     listing: Option<Listing>,
     list_error: Option<String>,
-    jobs: HashMap<JobId, Pending>,
+    jobs: Jobs<Pending>,
     verify: HashMap<String, Verify>,
     card: Option<Result<String, String>>,
     show_card: bool,
@@ -87,7 +88,7 @@ impl ModelsPanel {
             models: artemo_engine::find_models(),
             listing: None,
             list_error: None,
-            jobs: HashMap::new(),
+            jobs: Jobs::default(),
             verify: HashMap::new(),
             card: None,
             show_card: false,
@@ -231,7 +232,7 @@ impl ModelsPanel {
         };
         if self.listing.is_none()
             && self.list_error.is_none()
-            && !self.jobs.values().any(|p| *p == Pending::List)
+            && !self.jobs.any(|p| *p == Pending::List)
         {
             self.refresh(shared);
         }
@@ -513,7 +514,7 @@ impl ModelsPanel {
                 .map(|d| artemo_engine::shown_path(&d.join("NAME")))
                 .unwrap_or_else(|| "<data>/models/NAME".into());
             ui.label(RichText::new(format!("(into {into}/)")).weak());
-            let busy = self.jobs.values().any(|p| *p == Pending::Import);
+            let busy = self.jobs.any(|p| *p == Pending::Import);
             let ready = !self.import_path.trim().is_empty() && !self.import_name.trim().is_empty();
             if ui
                 .add_enabled(ready && !busy, egui::Button::new("Validate and import"))
@@ -845,7 +846,7 @@ impl Panel for ModelsPanel {
     }
 
     fn owns(&self, job: JobId) -> bool {
-        self.jobs.contains_key(&job)
+        self.jobs.owns(job)
     }
 
     fn on_event(
@@ -855,13 +856,9 @@ impl Panel for ModelsPanel {
         kind: EventKind,
         actions: &mut Vec<Action>,
     ) {
-        let Some(p) = self.jobs.get(&job).cloned() else {
+        let Some(p) = self.jobs.event(job, &kind) else {
             return;
         };
-        let end = matches!(
-            kind,
-            EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
-        );
         match (p, kind) {
             (Pending::List, EventKind::Done(JobOutput::Any(b))) => {
                 if let Ok(l) = b.downcast::<Listing>() {
@@ -930,9 +927,6 @@ impl Panel for ModelsPanel {
             }
             (Pending::Import, EventKind::Cancelled) => self.import_progress = None,
             _ => {}
-        }
-        if end {
-            self.jobs.remove(&job);
         }
         ctx.request_repaint();
     }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::gui::panels::weights::Located;
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Tab};
 use crate::gui::theme;
@@ -50,10 +51,8 @@ struct Entry {
 /// The SEVLM section's state.
 pub struct Explain {
     slot: ModelSlot<SevlmRuntime>,
-    dir: Option<PathBuf>,
-    /// A checkpoint chosen in the Train tab, used instead of the installed weights.
-    pinned: Option<PathBuf>,
-    models: Option<PathBuf>,
+    /// The weights in use: installed, or a checkpoint chosen in the Train tab.
+    weights: Located,
     entries: HashMap<PathBuf, Entry>,
     sample: bool,
     /// The "Open the Models tab" button was clicked (the window switches tabs).
@@ -71,34 +70,30 @@ pub struct Explain {
 impl Explain {
     /// Looks for the weights again (after an import); a change drops what was computed.
     pub fn relocate(&mut self) {
-        let dir = self
-            .pinned
-            .clone()
-            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
-            .or_else(|| self.models.as_deref().and_then(sevlm::locate));
-        if dir != self.dir {
-            self.dir = dir;
-            self.slot = ModelSlot::new();
-            self.entries.clear();
+        if self.weights.relocate() {
+            self.weights_changed();
         }
     }
 
     /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
     /// installed ones again); explanations already made are dropped.
     pub fn pin(&mut self, dir: Option<PathBuf>) {
-        self.pinned = dir;
-        self.relocate();
+        if self.weights.pin(dir) {
+            self.weights_changed();
+        }
+    }
+
+    /// Drops what was computed with the weights used before.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.entries.clear();
     }
 
     /// Finds installed SEVLM weights (real ones first, then the demo kit).
     pub fn new() -> Self {
-        let models = artemo_engine::find_models();
-        let dir = models.as_deref().and_then(sevlm::locate);
         Explain {
             slot: ModelSlot::new(),
-            dir,
-            pinned: None,
-            models,
+            weights: Located::find(sevlm::locate),
             entries: HashMap::new(),
             sample: false,
             want_models_tab: false,
@@ -139,11 +134,12 @@ impl Explain {
     }
 
     fn start(&mut self, engine: &Engine, image: &Path) -> Result<(), String> {
-        let Some(dir) = self.dir.clone() else {
+        let Some(dir) = self.weights.dir.clone() else {
             return Err("SEVLM weights are not installed".into());
         };
         let assets = artemo_engine::find_assets().ok_or("the assets/ folder was not found")?;
         let models = self
+            .weights
             .models
             .clone()
             .ok_or("the models/ folder was not found")?;
@@ -224,7 +220,7 @@ impl Explain {
     /// first time a painting is shown.
     fn section(&mut self, ui: &mut egui::Ui, engine: &Engine, image: &Path) -> Option<String> {
         ui.label(RichText::new("Emotion and explanation (SEVLM)").strong());
-        let Some(dir) = self.dir.clone() else {
+        let Some(dir) = self.weights.dir.clone() else {
             match weights_absent(ui, "SEVLM", "prediction", "sevlm") {
                 Some(AbsentChoice::ModelsTab) => self.want_models_tab = true,
                 Some(AbsentChoice::LookAgain) => self.relocate(),
@@ -239,7 +235,7 @@ impl Explain {
             "small CPU models trained on the shipped data; far weaker than the papers'",
             true,
         );
-        if self.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
+        if self.weights.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
             self.pin(None);
         }
         let mut notice = None;

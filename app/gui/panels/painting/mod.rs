@@ -17,6 +17,7 @@ use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, Vec2
 
 pub mod explain;
 
+use crate::gui::panels::weights::Located;
 use crate::gui::panels::{Panel, SidePanel};
 use crate::gui::state::{Action, AppState, Settings, Shared, Tab};
 use crate::gui::textures::LruCache;
@@ -94,10 +95,8 @@ struct PaintingMasks {
 /// The canvas and masks state.
 pub struct Masks {
     slot: ModelSlot<MaskRuntime>,
-    dir: Option<PathBuf>,
-    /// A checkpoint chosen in the Train tab, used instead of the installed weights.
-    pinned: Option<PathBuf>,
-    models: Option<PathBuf>,
+    /// The weights in use: installed, or a checkpoint chosen in the Train tab.
+    weights: Located,
     paintings: Vec<PaintingMasks>,
     textures: LruCache<(PathBuf, Emotion, Style), TextureHandle>,
     xf: ViewXform,
@@ -119,38 +118,36 @@ fn slot_of(e: Emotion) -> usize {
 impl Masks {
     /// Looks for the weights again (after an import); a change drops what was computed.
     pub fn relocate(&mut self) {
-        let dir = self
-            .pinned
-            .clone()
-            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
-            .or_else(|| self.models.as_deref().and_then(view::locate));
-        if dir != self.dir {
-            self.dir = dir;
-            self.slot = ModelSlot::new();
-            self.paintings.clear();
-            self.textures = LruCache::new(TEXTURE_CACHE);
+        if self.weights.relocate() {
+            self.weights_changed();
         }
     }
 
     /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
     /// installed ones again); masks already computed are dropped.
     pub fn pin(&mut self, dir: Option<PathBuf>) {
-        self.pinned = dir;
-        self.relocate();
+        if self.weights.pin(dir) {
+            self.weights_changed();
+        }
+    }
+
+    /// Drops what was computed with the weights used before.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.paintings.clear();
+        self.textures = LruCache::new(TEXTURE_CACHE);
     }
 
     /// The weights folder in use, if any.
     pub fn weights_dir(&self) -> Option<&std::path::Path> {
-        self.dir.as_deref()
+        self.weights.dir.as_deref()
     }
 
     /// The settings of a fresh canvas (nothing looked up).
     fn new_settings() -> Self {
         Masks {
             slot: ModelSlot::new(),
-            dir: None,
-            pinned: None,
-            models: None,
+            weights: Located::none(view::locate),
             paintings: Vec::new(),
             textures: LruCache::new(TEXTURE_CACHE),
             xf: ViewXform::new(),
@@ -201,11 +198,8 @@ impl Masks {
 
     /// A canvas with no masks computed yet; finds installed EmoSEM weights.
     pub fn new() -> Self {
-        let models = artemo_engine::find_models();
-        let dir = models.as_deref().and_then(view::locate);
         Masks {
-            dir,
-            models,
+            weights: Located::find(view::locate),
             ..Self::new_settings()
         }
     }
@@ -238,13 +232,15 @@ impl Masks {
 
     /// Starts the jobs for the emotions the current mode needs.
     fn request(&mut self, shared: &mut Shared, path: &PathBuf) {
-        let Some(dir) = self.dir.clone() else { return };
+        let Some(dir) = self.weights.dir.clone() else {
+            return;
+        };
         let want: Vec<Emotion> = match self.compose {
             Compose::Single(e) => vec![e],
             _ => EMOTIONS.to_vec(),
         };
         let slot = self.slot.clone();
-        let models = self.models.clone();
+        let models = self.weights.models.clone();
         let e = self.entry(path);
         if e.error.is_some() {
             return;
@@ -463,7 +459,7 @@ impl Masks {
     /// Draws the masks' controls (side panel).
     fn controls(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         ui.label(RichText::new("Where the emotions are (EmoSEM)").strong());
-        let Some(dir) = self.dir.clone() else {
+        let Some(dir) = self.weights.dir.clone() else {
             match weights_absent(ui, "EmoSEM", "mask", "emosem") {
                 Some(AbsentChoice::ModelsTab) => shared.actions.push(Action::Goto(Tab::Models)),
                 Some(AbsentChoice::LookAgain) => self.relocate(),
@@ -478,7 +474,7 @@ impl Masks {
             "the demo kit's small CPU EmoSEM; far weaker than the paper's",
             false,
         );
-        if self.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
+        if self.weights.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
             self.pin(None);
         }
         ui.horizontal(|ui| {

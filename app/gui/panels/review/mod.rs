@@ -22,6 +22,8 @@ use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlo
 use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Vec2};
 
 use crate::gui::dialog::{self, Picked};
+use crate::gui::panels::jobs::Jobs;
+use crate::gui::panels::weights::Located;
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::textures::LruCache;
@@ -81,10 +83,8 @@ struct Current {
 /// The tab's state.
 pub struct Review {
     slot: ModelSlot<MaskRuntime>,
-    dir: Option<PathBuf>,
-    /// A checkpoint chosen in the Train tab, used instead of the installed weights.
-    pinned: Option<PathBuf>,
-    models: Option<PathBuf>,
+    /// The weights in use: installed, or a checkpoint chosen in the Train tab.
+    weights: Located,
     source: Option<GroundTruth>,
     samples: Vec<ReviewSample>,
     missing: usize,
@@ -95,7 +95,7 @@ pub struct Review {
     states: BTreeMap<ItemKey, ItemState>,
     live_iou: HashMap<ItemKey, Option<f64>>,
     journal: Option<Arc<Mutex<ReviewJournal>>>,
-    pending: HashMap<JobId, Pending>,
+    pending: Jobs<Pending>,
     images: LruCache<usize, TextureHandle>,
     error: Option<String>,
     status: Option<String>,
@@ -167,53 +167,41 @@ fn mask_image(m: &Mask, color: Color32, contour: bool) -> ColorImage {
 impl Review {
     /// Looks for the weights again (after an import); a change drops the predictions.
     pub fn relocate(&mut self) {
-        let dir = self
-            .pinned
-            .clone()
-            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
-            .or_else(|| self.models.as_deref().and_then(view::locate));
-        if dir != self.dir {
-            self.dir = dir;
-            self.slot = ModelSlot::new();
-            self.preds.clear();
-            self.live_iou.clear();
-            // The running predictions are of the old weights: cancel them (next frame,
-            // with the engine at hand) and predict again with the new ones at once.
-            let old: Vec<JobId> = self
-                .pending
-                .iter()
-                .filter(|(_, p)| **p == Pending::Predictions)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in old {
-                self.pending.remove(&id);
-                self.stale.push(id);
-            }
-            self.progress = None;
-            if let Some(c) = self.current.as_mut() {
-                c.pred = None;
-                c.pred_tex = None;
-            }
-            self.needs_predictions = true;
+        if self.weights.relocate() {
+            self.weights_changed();
         }
     }
 
     /// Uses the checkpoint folder `dir` for predictions instead of the installed weights
     /// (`None`: the installed ones again); predictions already made are dropped.
     pub fn pin(&mut self, dir: Option<PathBuf>) {
-        self.pinned = dir;
-        self.relocate();
+        if self.weights.pin(dir) {
+            self.weights_changed();
+        }
+    }
+
+    /// Drops what was computed with the weights used before.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.preds.clear();
+        self.live_iou.clear();
+        // The running predictions are of the old weights: cancel them (next frame,
+        // with the engine at hand) and predict again with the new ones at once.
+        let old = self.pending.take(|p| *p == Pending::Predictions);
+        self.stale.extend(old);
+        self.progress = None;
+        if let Some(c) = self.current.as_mut() {
+            c.pred = None;
+            c.pred_tex = None;
+        }
+        self.needs_predictions = true;
     }
 
     /// The tab before first use; finds installed EmoSEM weights.
     pub fn new() -> Self {
-        let models = artemo_engine::find_models();
-        let dir = models.as_deref().and_then(view::locate);
         Review {
             slot: ModelSlot::new(),
-            dir,
-            pinned: None,
-            models,
+            weights: Located::find(view::locate),
             source: None,
             samples: Vec::new(),
             missing: 0,
@@ -222,7 +210,7 @@ impl Review {
             states: BTreeMap::new(),
             live_iou: HashMap::new(),
             journal: None,
-            pending: HashMap::new(),
+            pending: Jobs::default(),
             images: LruCache::new(6),
             error: None,
             status: None,
@@ -244,7 +232,7 @@ impl Review {
     }
 
     fn busy(&self, what: Pending) -> bool {
-        self.pending.values().any(|p| *p == what)
+        self.pending.any(|p| *p == what)
     }
 
     fn open_source(&mut self, shared: &mut Shared, gt: GroundTruth) {
@@ -261,7 +249,7 @@ impl Review {
             }
         }
         self.pending
-            .retain(|_, p| !matches!(p, Pending::GroundTruth | Pending::Predictions));
+            .take(|p| matches!(p, Pending::GroundTruth | Pending::Predictions));
         self.samples.clear();
         self.missing = 0;
         self.mismatched = 0;
@@ -309,7 +297,9 @@ impl Review {
     }
 
     fn start_predictions(&mut self, shared: &mut Shared) {
-        let Some(dir) = self.dir.clone() else { return };
+        let Some(dir) = self.weights.dir.clone() else {
+            return;
+        };
         if self.samples.is_empty() || self.busy(Pending::Predictions) {
             return;
         }
@@ -317,7 +307,7 @@ impl Review {
             self.error = Some("the assets/ folder was not found (set ARTEMO_ASSETS)".into());
             return;
         };
-        let models = self.models.clone().unwrap_or_else(|| dir.clone());
+        let models = self.weights.models.clone().unwrap_or_else(|| dir.clone());
         // From the current item on, then the ones before it.
         let n = self.samples.len();
         let order: Vec<(ItemKey, PathBuf, rle::CocoRle)> = (0..n)
@@ -835,7 +825,7 @@ impl Review {
             }
         });
         ui.horizontal_wrapped(|ui| {
-            match &self.dir {
+            match &self.weights.dir {
                 None => {
                     ui.label(
                         RichText::new(
@@ -858,7 +848,7 @@ impl Review {
                         .small()
                         .weak(),
                     );
-                    if self.pinned.is_some()
+                    if self.weights.pinned.is_some()
                         && ui.small_button("Use the installed weights").clicked()
                     {
                         self.pin(None);
@@ -973,7 +963,7 @@ impl Review {
                     );
                 }
                 None => {
-                    let why = if self.dir.is_none() {
+                    let why = if self.weights.dir.is_none() {
                         "no prediction (weights not installed)"
                     } else if self.preds.contains_key(&s.key) {
                         "empty ground truth"
@@ -1202,7 +1192,7 @@ impl Review {
                         }
                     }
                     None if self.layout == Layout::SideBySide => {
-                        let msg = if self.dir.is_none() {
+                        let msg = if self.weights.dir.is_none() {
                             "Predictions need EmoSEM weights (Models tab)"
                         } else {
                             "predicting…"
@@ -1368,7 +1358,7 @@ impl Panel for Review {
     }
 
     fn owns(&self, job: JobId) -> bool {
-        self.pending.contains_key(&job)
+        self.pending.owns(job)
     }
 
     fn on_event(
@@ -1378,7 +1368,7 @@ impl Panel for Review {
         kind: EventKind,
         actions: &mut Vec<Action>,
     ) {
-        let Some(what) = self.pending.get(&job).copied() else {
+        let Some(what) = self.pending.event(job, &kind) else {
             return;
         };
         match kind {
@@ -1395,7 +1385,6 @@ impl Panel for Review {
                 }
             }
             EventKind::Done(out) => {
-                self.pending.remove(&job);
                 match (what, out) {
                     (Pending::GroundTruth, JobOutput::Any(any)) => {
                         if let Ok(l) = any.downcast::<Loaded>() {
@@ -1456,7 +1445,6 @@ impl Panel for Review {
                 }
             }
             EventKind::Failed(msg) => {
-                self.pending.remove(&job);
                 let text = match what {
                     Pending::GroundTruth => format!("The ground truth could not be read: {msg}"),
                     Pending::Predictions => {
@@ -1472,12 +1460,7 @@ impl Panel for Review {
                 }
                 actions.push(Action::Notice { text, error: true });
             }
-            EventKind::Cancelled => {
-                self.pending.remove(&job);
-                if what == Pending::Predictions {
-                    self.progress = None;
-                }
-            }
+            EventKind::Cancelled if what == Pending::Predictions => self.progress = None,
             _ => {}
         }
     }
