@@ -202,7 +202,7 @@ impl Map {
             method: self.method,
             tsne: TsneConfig::default(),
             k: self.k,
-            cache: Some(crate::train_cmd::cache_dir()),
+            cache: Some(crate::cmd::common::cache_dir()),
         };
         self.error = None;
         self.stopped = None;

@@ -252,7 +252,7 @@ impl Map {
         {
             if let Some(key) = self.current.clone() {
                 self.cache.remove(&key);
-                let dir = crate::train_cmd::cache_dir();
+                let dir = crate::cmd::common::cache_dir();
                 let f = map_job::cache_file(&dir, &data.model_key, &data.collection_key);
                 let _ = std::fs::remove_file(f);
                 self.start_map(shared, coll);

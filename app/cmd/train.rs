@@ -8,6 +8,8 @@ use artemo_engine::text::ea_classifier::{train_pipeline, PipelineOptions, TrainC
 use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
 use clap::Subcommand;
 
+use super::common::run_json;
+
 /// Training subcommands.
 #[derive(Subcommand, Debug)]
 pub enum TrainCmd {
@@ -32,16 +34,7 @@ pub enum TrainCmd {
         cache: Option<PathBuf>,
     },
     /// PACL on the shipped paintings and texts (small vision tower, frozen MiniLM).
-    Pacl(crate::embed_cmd::TrainPaclArgs),
-}
-
-/// The feature cache folder.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("ARTEMO_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("artemo")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/artemo")))
-        .unwrap_or_else(|| std::env::temp_dir().join("artemo-cache"))
+    Pacl(super::embed::TrainPaclArgs),
 }
 
 /// `artemo train`: a preset or a subcommand.
@@ -114,7 +107,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         None => None,
     };
     let (sevlm_kit, emosem_kit) = kit.map(|k| (k.sevlm, k.emosem)).unwrap_or_default();
-    let out = crate::cli::output_path(args.out.as_deref(), "models/demo")?;
+    let out = super::common::output_path(args.out.as_deref(), "models/demo")?;
     let opts = artemo_engine::demo::DemoOptions {
         out,
         quick: args.quick,
@@ -135,7 +128,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
             })?))
         }),
     };
-    let v = run_json_job(engine, job)?;
+    let v = run_json(engine, job)?;
     println!("{}", serde_json::to_string_pretty(&v)?);
     println!(
         "wrote {} (use it with e.g. `artemo analyze IMAGE --weights {}`)",
@@ -152,7 +145,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
     match cmd {
-        TrainCmd::Pacl(args) => crate::embed_cmd::run_train(args, engine),
+        TrainCmd::Pacl(args) => super::embed::run_train(args, engine),
         TrainCmd::EaClassifier {
             out,
             epochs,
@@ -160,7 +153,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
             seed,
             cache,
         } => {
-            let out = crate::cli::output_path(out.as_deref(), "models/ea-minilm")?;
+            let out = super::common::output_path(out.as_deref(), "models/ea-minilm")?;
             let opts = PipelineOptions {
                 max_goemotions: *max_goemotions,
                 train: TrainConfig {
@@ -168,7 +161,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                     seed: *seed,
                     ..Default::default()
                 },
-                cache: cache.clone().unwrap_or_else(cache_dir),
+                cache: cache.clone().unwrap_or_else(super::common::cache_dir),
             };
             let out2 = out.clone();
             let job = Command::Run {
@@ -184,19 +177,10 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                     })?))
                 }),
             };
-            let v = run_json_job(engine, job)?;
+            let v = run_json(engine, job)?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             println!("wrote {} (see MODEL_CARD.md there)", out.display());
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-/// Runs a job that returns JSON, printing its progress lines on stderr.
-fn run_json_job(engine: &Engine, job: Command) -> Result<serde_json::Value> {
-    let res = engine.run_blocking(job, crate::progress::Progress::new().callback())?;
-    match res {
-        JobOutput::Json(v) => Ok(v),
-        _ => Err(anyhow!("unexpected engine result")),
     }
 }

@@ -67,19 +67,16 @@ fn default_model(models: &Path) -> Result<PathBuf> {
     ))
 }
 
+/// Runs a compute-lane job that answers JSON, read as `T`.
 fn run_json<T: serde::de::DeserializeOwned>(engine: &Engine, name: &str, job: JobFn) -> Result<T> {
-    let out = engine.run_blocking(
-        Command::Run {
-            name: name.into(),
-            lane: Lane::Compute,
-            job,
-        },
-        crate::progress::Progress::new().callback(),
-    )?;
-    let JobOutput::Json(v) = out else {
-        return Err(anyhow!("unexpected engine result"));
+    let job = Command::Run {
+        name: name.into(),
+        lane: Lane::Compute,
+        job,
     };
-    Ok(serde_json::from_value(v)?)
+    Ok(serde_json::from_value(super::common::run_json(
+        engine, job,
+    )?)?)
 }
 
 /// Runs `artemo embed`.
@@ -98,7 +95,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         .into_iter()
         .flatten()
     {
-        crate::cli::check_writable(p)?;
+        super::common::check_writable(p)?;
         if p.is_dir() {
             bail!("{}: is a folder; give a file name", p.display());
         }
@@ -119,7 +116,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             }
         }
     }
-    if crate::cli::strict() && !(doubtful.is_empty() && coll.problems.is_empty()) {
+    if super::common::strict() && !(doubtful.is_empty() && coll.problems.is_empty()) {
         bail!(
             "{} doubtful image(s) and {} collection problem(s) (refused: --strict): {}",
             doubtful.len(),
@@ -244,7 +241,7 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
-    let out = crate::cli::output_path(args.out.as_deref(), "models/pacl")?;
+    let out = super::common::output_path(args.out.as_deref(), "models/pacl")?;
     let quick = args.quick;
     let (epochs, seed) = (args.epochs, args.seed);
     let out2 = out.clone();
@@ -329,28 +326,5 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
         "wrote {} (config.json, model.safetensors, report.json)",
         out.display()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Runs `artemo bench pacl`.
-pub fn run_bench(only: Option<&str>, json: bool, threads: Option<usize>) -> Result<ExitCode> {
-    if cfg!(debug_assertions) {
-        eprintln!("note: this is a debug build; run `cargo run --release -- bench pacl` for meaningful times");
-    }
-    let threads = threads.unwrap_or_else(artemo_engine::device::default_threads);
-    let pool = artemo_engine::thread_pool(threads).map_err(|e| anyhow!("{e}"))?;
-    let rows =
-        pool.install(|| artemo_engine::pacl::bench::run(only, |n| eprintln!("running {n} ...")))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        println!(
-            "{:<44} {:<28} {:>10}  (CPU, {threads} thread(s), random weights)",
-            "benchmark", "input", "median ms"
-        );
-        for r in &rows {
-            println!("{:<44} {:<28} {:>10.1}", r.name, r.input, r.median_ms);
-        }
-    }
     Ok(ExitCode::SUCCESS)
 }
