@@ -2,7 +2,8 @@
 //! SEVLM session on the shipped data (6 paintings, a 32-wide one-layer model over the
 //! demo kit's tower) started, paused, resumed and finished through the panel's buttons,
 //! and tiny real EmoSEM sessions on the shipped stimulus regions (chosen through the
-//! form's radio button): one run to the end, one stopped after its first evaluation.
+//! form's radio button): one run to the end, one stopped after its first evaluation; the
+//! PACL form and a tiny PACL session on the open collection's paintings with their text.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use artemo::gui::panels::train::{DataChoice, ModelChoice, Trainee};
-use artemo::gui::panels::train::{MaskData, MaskModel};
+use artemo::gui::panels::train::{MaskData, MaskModel, PaclData};
 use artemo::gui::ArtemoApp;
 use artemo_engine::emosem::Paradigm;
 use artemo_engine::worker::EngineConfig;
@@ -260,4 +261,51 @@ fn train_tab_emosem_stop_saves_a_checkpoint() {
     // The step it stopped at was evaluated and saved.
     assert!(s.checkpoints.iter().any(|c| c.step == s.steps));
     assert!(out.join("best.json").is_file());
+}
+
+#[test]
+fn train_tab_pacl_form_and_tiny_run() {
+    let out = out_dir("pacl");
+    let mut h = harness(app());
+    h.get_by_label("PACL: painting and text embeddings").click();
+    h.run_steps(2);
+    assert_eq!(h.state_mut().train_panel().trainee, Trainee::Pacl);
+    assert!(h.query_by_label("Pairs per sub-batch").is_some());
+    assert!(h.query_by_label("Weight of L4").is_some());
+    snap(&mut h, "train_pacl_idle");
+    let f = &mut h.state_mut().train_panel().pacl_form;
+    f.data = PaclData::Collection;
+    f.max_paintings = 10;
+    f.train.epochs = 3;
+    f.steps_per_epoch = 2;
+    f.train.sub_batch = 4;
+    f.eval_every = 3;
+    f.keep = 1;
+    f.out = out.display().to_string();
+    h.run_steps(2);
+    h.get_by_label("Start").click();
+    h.run_steps(2);
+    assert!(h.state_mut().train_panel().running());
+    run_until(&mut h, "the end of the PACL run", |a| {
+        let p = a.train_panel();
+        p.summary().is_some() || p.error().is_some()
+    });
+    let p = h.state_mut().train_panel();
+    assert_eq!(p.error(), None);
+    let s = p.summary().expect("summary").clone();
+    assert_eq!((s.steps, s.total_steps, s.evaluations), (6, 6, 2));
+    assert_eq!((p.steps_seen(), p.evals_seen()), (6, 2));
+    let best = s
+        .checkpoints
+        .iter()
+        .find(|c| c.best)
+        .expect("a best checkpoint");
+    assert!(best.dir.join("model.safetensors").is_file());
+    assert!(best
+        .metrics
+        .contains_key(&artemo_engine::train::Metric::ProbeAcc));
+    h.run_steps(2);
+    assert!(h
+        .query_by_label("Linear probe (held-out paintings)")
+        .is_some());
 }

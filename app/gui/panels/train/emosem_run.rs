@@ -13,7 +13,7 @@ use artemo_engine::train::Metric;
 use egui::{Color32, RichText};
 
 use super::curves::{self, Curve};
-use super::run_view::{checkpoint_table, probe_thumb};
+use super::run_view::{checkpoint_table, probe_thumb, CheckpointUse};
 use crate::gui::state::{Action, Shared};
 use crate::gui::theme;
 use crate::gui::widgets::table::{sortable_table, Col, Key};
@@ -272,7 +272,7 @@ impl MaskRun {
                 (Metric::Pr25, 1),
                 (Metric::ValMaskLoss, 4),
             ],
-            true,
+            CheckpointUse::Masks,
             actions,
         );
     }

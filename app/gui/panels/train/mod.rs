@@ -1,15 +1,18 @@
-//! The Train tab: SEVLM or EmoSEM fine-tuning or training from scratch with live curves.
+//! The Train tab: SEVLM, EmoSEM or PACL fine-tuning or training from scratch with live
+//! curves.
 //!
-//! Left: the model to train and its form (`sevlm_form.rs`, `emosem_form.rs`, both built
-//! from `rows.rs`). Right: the run view (`run_view.rs`: start / pause / resume / stop,
-//! progress with ETA, `curves.rs`, probe paintings, kept checkpoints; EmoSEM's parts in
-//! `emosem_run.rs`). Sessions run on the engine's compute lane
+//! Left: the model to train and its form (`sevlm_form.rs`, `emosem_form.rs`,
+//! `pacl_form.rs`, built from `rows.rs`). Right: the run view (`run_view.rs`: start /
+//! pause / resume / stop, progress with ETA, `curves.rs`, probe paintings, kept
+//! checkpoints; EmoSEM's parts in `emosem_run.rs`, PACL's in `pacl_run.rs`). Sessions run on the engine's compute lane
 //! (`artemo_engine::jobs::train::session_job`, one for every model); their events arrive
 //! as typed partials (`JobOutput::Training`).
 
 mod curves;
 mod emosem_form;
 mod emosem_run;
+mod pacl_form;
+mod pacl_run;
 mod rows;
 mod run_view;
 mod sevlm_form;
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use artemo_engine::collection::Collection;
 use artemo_engine::emosem::session::EmosemSession;
 use artemo_engine::jobs::train::session_job;
+use artemo_engine::pacl::session::PaclSession;
 use artemo_engine::sevlm::session::SevlmSession;
 use artemo_engine::train::events::{EvalRecord, Prepared, StepRecord, Summary, TrainEvent};
 use artemo_engine::train::session::{CheckpointInfo, Control};
@@ -30,9 +34,11 @@ use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use emosem_run::MaskRun;
+use pacl_run::PaclRun;
 use sevlm_form::CsvCheck;
 
 pub use emosem_form::{MaskData, MaskForm, MaskModel};
+pub use pacl_form::{PaclData, PaclForm};
 pub use sevlm_form::{DataChoice, Form, ModelChoice};
 
 /// Which model the tab trains.
@@ -42,6 +48,8 @@ pub enum Trainee {
     Sevlm,
     /// EmoSEM: stimulus masks + explanations.
     Emosem,
+    /// PACL: painting and text embeddings.
+    Pacl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +68,12 @@ pub struct TrainPanel {
     pub form: Form,
     /// The EmoSEM form.
     pub mask_form: MaskForm,
+    /// The PACL form.
+    pub pacl_form: PaclForm,
     /// The model of the session running or last run.
     run_kind: Trainee,
     mask: MaskRun,
+    pacl: PaclRun,
     assets: Option<PathBuf>,
     models: Option<PathBuf>,
     tower: bool,
@@ -91,6 +102,7 @@ pub(super) enum PickTarget {
     ApoloMaps,
     MaskCheckpoint,
     MaskOut,
+    PaclOut,
 }
 
 impl TrainPanel {
@@ -118,8 +130,10 @@ impl TrainPanel {
             trainee: Trainee::Sevlm,
             form: Form::paper(checkpoint.as_deref(), &runs("sevlm")),
             mask_form: MaskForm::paper(mask_checkpoint.as_deref(), &runs("emosem")),
+            pacl_form: PaclForm::paper(&runs("pacl")),
             run_kind: Trainee::Sevlm,
             mask: MaskRun::default(),
+            pacl: PaclRun::default(),
             assets: artemo_engine::find_assets(),
             models,
             tower,
@@ -155,6 +169,7 @@ impl TrainPanel {
         match self.run_kind {
             Trainee::Sevlm => self.steps.len(),
             Trainee::Emosem => self.mask.steps.len(),
+            Trainee::Pacl => self.pacl.steps.len(),
         }
     }
 
@@ -163,6 +178,7 @@ impl TrainPanel {
         match self.run_kind {
             Trainee::Sevlm => self.evals.len(),
             Trainee::Emosem => self.mask.evals.len(),
+            Trainee::Pacl => self.pacl.evals.len(),
         }
     }
 
@@ -211,7 +227,8 @@ impl TrainPanel {
                 | PickTarget::Out
                 | PickTarget::ApoloMaps
                 | PickTarget::MaskCheckpoint
-                | PickTarget::MaskOut => d.pick_folder(),
+                | PickTarget::MaskOut
+                | PickTarget::PaclOut => d.pick_folder(),
             }
         }));
     }
@@ -263,6 +280,7 @@ impl TrainPanel {
                     PickTarget::ApoloMaps => self.mask_form.apolo_maps = s,
                     PickTarget::MaskCheckpoint => self.mask_form.checkpoint = s,
                     PickTarget::MaskOut => self.mask_form.out = s,
+                    PickTarget::PaclOut => self.pacl_form.out = s,
                 }
             }
             Ok((_, crate::gui::dialog::Picked::Unavailable)) => {
@@ -307,6 +325,7 @@ impl TrainPanel {
         let open = shared.collection.is_some();
         match self.trainee {
             Trainee::Emosem => self.mask_form.blocker(open, self.tower, models),
+            Trainee::Pacl => self.pacl_form.blocker(open, models),
             Trainee::Sevlm => {
                 let csv = self.csv_check.as_ref();
                 self.form.blocker(csv, open, self.tower, models)
@@ -332,6 +351,12 @@ impl TrainPanel {
                 let job =
                     session_job::<EmosemSession>(source, f.session(), assets, models, control);
                 ("train EmoSEM", job)
+            }
+            Trainee::Pacl => {
+                let f = &self.pacl_form;
+                let source = f.source(shared.collection);
+                let job = session_job::<PaclSession>(source, f.session(), assets, models, control);
+                ("train PACL", job)
             }
             Trainee::Sevlm => {
                 let source = self.form.source(shared.collection);
@@ -363,6 +388,7 @@ impl TrainPanel {
             Ok(id) => {
                 self.run_kind = kind;
                 self.mask.clear();
+                self.pacl = PaclRun::default();
                 self.job = Some(id);
                 self.state = State::Running;
                 self.status = "waiting for the engine".into();
@@ -396,9 +422,15 @@ impl TrainPanel {
                     Trainee::Emosem,
                     "EmoSEM: stimulus masks and their explanations",
                 );
+                ui.radio_value(
+                    &mut self.trainee,
+                    Trainee::Pacl,
+                    "PACL: painting and text embeddings",
+                );
                 ui.add_space(8.0);
                 match self.trainee {
                     Trainee::Emosem => self.mask_form.ui(ui, tower),
+                    Trainee::Pacl => self.pacl_form.ui(ui),
                     Trainee::Sevlm => {
                         let asks = self.form.ui(ui, tower, self.csv_check.as_ref());
                         check_csv = asks.check_csv;
@@ -432,6 +464,7 @@ impl TrainPanel {
         }
         let eta = match self.run_kind {
             Trainee::Emosem => self.mask.on_event(ev),
+            Trainee::Pacl => self.pacl.on_event(ev),
             Trainee::Sevlm => {
                 self.on_sevlm_event(ev);
                 None

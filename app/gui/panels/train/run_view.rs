@@ -77,6 +77,15 @@ impl TrainPanel {
                 );
             }
         }
+        if self.run_kind == Trainee::Pacl && self.state != State::Idle {
+            self.pacl.prepared_ui(ui);
+            ui.add_space(6.0);
+            self.pacl.curves(ui);
+            ui.add_space(6.0);
+            self.pacl.checkpoints_ui(ui, shared.actions);
+            self.summary_ui(ui);
+            return;
+        }
         if self.run_kind == Trainee::Emosem && self.state != State::Idle {
             self.mask.prepared_ui(ui);
             ui.add_space(6.0);
@@ -274,7 +283,7 @@ impl TrainPanel {
             &self.checkpoints,
             self.form.best_by.name(),
             &[(Metric::ValLoss, 4), (Metric::Bleu1, 4), (Metric::Acc, 4)],
-            false,
+            CheckpointUse::Explain,
             actions,
         );
         self.summary_ui(ui);
@@ -313,16 +322,26 @@ impl TrainPanel {
     }
 }
 
+/// What a checkpoint row's button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CheckpointUse {
+    /// A SEVLM checkpoint explains paintings in the Painting tab.
+    Explain,
+    /// An EmoSEM checkpoint draws masks in the Painting tab (and predicts in Review).
+    Masks,
+    /// No button (PACL).
+    Nothing,
+}
+
 /// The kept checkpoints of a session (the best marked) with the `columns` metrics
-/// (name, decimals) and a button that uses each in the Painting tab (`masks`: an EmoSEM
-/// checkpoint, also in Review; else SEVLM).
+/// (name, decimals) and a button that uses each where `uses` says.
 pub(super) fn checkpoint_table(
     ui: &mut egui::Ui,
     id: &str,
     checkpoints: &[CheckpointInfo],
     metric: &str,
     columns: &[(Metric, usize)],
-    masks: bool,
+    uses: CheckpointUse,
     actions: &mut Vec<Action>,
 ) {
     ui.label(RichText::new("Checkpoints").strong());
@@ -391,10 +410,10 @@ pub(super) fn checkpoint_table(
                     );
                 }
                 _ => {
-                    let hover = if masks {
-                        "show this checkpoint's masks in the Painting tab (and its predictions in Review)"
-                    } else {
-                        "explain paintings with this checkpoint in the Painting tab"
+                    let (masks, hover) = match uses {
+                        CheckpointUse::Nothing => return,
+                        CheckpointUse::Masks => (true, "show this checkpoint's masks in the Painting tab (and its predictions in Review)"),
+                        CheckpointUse::Explain => (false, "explain paintings with this checkpoint in the Painting tab"),
                     };
                     if ui
                         .small_button("Use in Painting tab")

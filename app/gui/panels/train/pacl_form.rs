@@ -1,0 +1,183 @@
+//! The Train tab's PACL form: pairs from the shipped paintings with their annotations, or
+//! from the open collection's paintings with their text (titles, descriptions and any
+//! annotation utterances), stage-3 hyper-parameters (the released code's defaults),
+//! evaluation and checkpoint settings, output folder; what blocks Start. The session
+//! itself is `artemo_engine::jobs::train::session_job::<PaclSession>`.
+
+use std::path::{Path, PathBuf};
+
+use artemo_engine::collection::Collection;
+use artemo_engine::pacl::session::{PaclSetup, SessionConfig};
+use artemo_engine::pacl::{PaclConfig, TrainConfig};
+use artemo_engine::train::session::check_output_dir;
+use artemo_engine::train::{BestBy, DataSource};
+use egui::RichText;
+
+use super::rows::{self, lr_value, row};
+use super::PickTarget;
+
+/// Where PACL's pairs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaclData {
+    /// The shipped paintings with Artemo's annotations (SPLITS.csv).
+    Shipped,
+    /// The open collection's paintings with their text.
+    Collection,
+}
+
+/// The PACL form.
+#[derive(Debug, Clone)]
+pub struct PaclForm {
+    /// Data source.
+    pub data: PaclData,
+    /// Training hyper-parameters (stage 3).
+    pub train: TrainConfig,
+    /// Steps per epoch (0: every pair once).
+    pub steps_per_epoch: usize,
+    /// Evaluate every this many steps.
+    pub eval_every: usize,
+    /// Checkpoints kept.
+    pub keep: usize,
+    /// Paintings at most (0: all).
+    pub max_paintings: usize,
+    /// Output folder.
+    pub out: String,
+}
+
+impl PaclForm {
+    /// The released code's hyper-parameters on the shipped data.
+    pub fn paper(out: &Path) -> Self {
+        PaclForm {
+            data: PaclData::Shipped,
+            train: TrainConfig::default(),
+            steps_per_epoch: 0,
+            eval_every: 50,
+            keep: 3,
+            max_paintings: 0,
+            out: artemo_engine::shown_path(out),
+        }
+    }
+
+    /// The output folder as typed.
+    pub fn out_dir(&self) -> PathBuf {
+        artemo_engine::resolve_shown(self.out.trim())
+    }
+
+    /// Draws the form; returns the file dialog to open, if any.
+    pub(super) fn ui(&mut self, ui: &mut egui::Ui) -> Option<PickTarget> {
+        let mut pick = None;
+        rows::data_choice(
+            ui,
+            &mut self.data,
+            (PaclData::Shipped, "Shipped paintings and annotations"),
+            (
+                PaclData::Collection,
+                "The open collection's paintings with their text",
+            ),
+        );
+        rows::max_paintings(ui, &mut self.max_paintings);
+        ui.label(
+            RichText::new("A new model (small patch tower, frozen MiniLM text side)")
+                .small()
+                .weak(),
+        );
+        ui.add_space(8.0);
+        ui.heading("Hyper-parameters");
+        let (t, per_epoch) = (&mut self.train, &mut self.steps_per_epoch);
+        egui::Grid::new("pacl-hp")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                row(
+                    ui,
+                    "Epochs",
+                    egui::DragValue::new(&mut t.epochs).range(1..=10_000),
+                );
+                let steps = egui::DragValue::new(per_epoch).range(0..=1_000_000);
+                row(ui, "Steps per epoch (0: all pairs)", steps);
+                let sub = egui::DragValue::new(&mut t.sub_batch).range(2..=1024);
+                row(ui, "Pairs per sub-batch", sub);
+                row(ui, "LR tower", lr_value(&mut t.lr_tower));
+                row(ui, "LR projections", lr_value(&mut t.lr_proj));
+                let warmup = egui::DragValue::new(&mut t.warmup_steps).range(0..=100_000);
+                row(ui, "Warm-up steps", warmup);
+                let decay = egui::DragValue::new(&mut t.weight_decay)
+                    .speed(0.001)
+                    .range(0.0..=1.0);
+                row(ui, "Weight decay", decay);
+                for (k, w) in t.loss_weights.iter_mut().enumerate() {
+                    let d = egui::DragValue::new(w).speed(0.05).range(0.0..=10.0);
+                    row(ui, &format!("Weight of L{}", k + 1), d);
+                }
+                row(ui, "Seed", egui::DragValue::new(&mut t.seed));
+            });
+        ui.add_space(8.0);
+        ui.heading("Evaluation and checkpoints");
+        egui::Grid::new("pacl-eval")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                let every = egui::DragValue::new(&mut self.eval_every).range(1..=100_000);
+                row(ui, "Evaluate every (steps)", every);
+                row(
+                    ui,
+                    "Checkpoints kept",
+                    egui::DragValue::new(&mut self.keep).range(1..=100),
+                );
+                ui.label("Best by");
+                ui.label(BestBy::ProbeAcc.name());
+                ui.end_row();
+            });
+        if rows::output_folder(ui, &mut self.out) {
+            pick = Some(PickTarget::PaclOut);
+        }
+        pick
+    }
+
+    /// The session configuration.
+    pub fn session(&self) -> SessionConfig {
+        SessionConfig {
+            model: PaclSetup {
+                train: TrainConfig {
+                    steps_per_epoch: (self.steps_per_epoch > 0).then_some(self.steps_per_epoch),
+                    ..self.train.clone()
+                },
+                model: PaclConfig::default(),
+            },
+            out: self.out_dir(),
+            eval_every: self.eval_every,
+            probes: 4,
+            keep: self.keep,
+            best_by: BestBy::ProbeAcc,
+            max_paintings: self.max_paintings,
+        }
+    }
+
+    /// Why Start is not possible now (None: it is).
+    pub(super) fn blocker(&self, collection_open: bool, models: &Path) -> Option<String> {
+        if self.data == PaclData::Collection && !collection_open {
+            return Some("open a collection first (Collection tab)".into());
+        }
+        let text = models.join(PaclConfig::default().text_model);
+        if !text.join("config.json").is_file() {
+            return Some(format!(
+                "PACL's text side ({}) is not installed",
+                artemo_engine::shown_path(&text)
+            ));
+        }
+        let protected = [models.join("demo"), models.join("pacl")];
+        check_output_dir(&self.out_dir(), &protected)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// The pairs the session reads (`collection`: the open one).
+    pub(super) fn source(&self, collection: Option<&Collection>) -> DataSource {
+        match (self.data, collection) {
+            (PaclData::Collection, Some(c)) => DataSource::Collection {
+                manifest: c.source.clone(),
+            },
+            _ => DataSource::Shipped,
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The Train tab's PACL run view: what the session streamed (set-up, steps, evaluations,
+//! checkpoints), the curves of L1-L4, and the linear probe's
+//! accuracy and weighted F1 on the held-out paintings.
+
+use artemo_engine::train::events::{DataCounts, EvalRecord, Prepared, StepRecord, TrainEvent};
+use artemo_engine::train::session::CheckpointInfo;
+use artemo_engine::train::Metric;
+use egui::RichText;
+
+use super::curves::{self, Curve};
+use super::run_view::{checkpoint_table, CheckpointUse};
+use crate::gui::state::Action;
+use crate::gui::theme;
+
+/// What a PACL run has streamed so far.
+#[derive(Default)]
+pub struct PaclRun {
+    /// Set up.
+    pub prepared: Option<Prepared>,
+    /// Steps.
+    pub steps: Vec<StepRecord>,
+    /// Evaluations.
+    pub evals: Vec<EvalRecord>,
+    /// Kept checkpoints.
+    pub checkpoints: Vec<CheckpointInfo>,
+}
+
+impl PaclRun {
+    /// Takes one event (the end, [`TrainEvent::Finished`], is the tab's); returns the
+    /// ETA a step brings.
+    pub fn on_event(&mut self, ev: TrainEvent) -> Option<f64> {
+        match ev {
+            TrainEvent::Prepared(p) => self.prepared = Some(p),
+            TrainEvent::Step(s) => {
+                let eta = s.eta_s;
+                self.steps.push(s);
+                return Some(eta);
+            }
+            TrainEvent::Eval(e) => self.evals.push(e),
+            TrainEvent::Checkpoints(c) => self.checkpoints = c,
+            TrainEvent::Finished(_) => {}
+        }
+        None
+    }
+
+    /// The one-line description of the prepared run, and its notes.
+    pub fn prepared_ui(&self, ui: &mut egui::Ui) {
+        let Some(p) = &self.prepared else { return };
+        if let DataCounts::Pairs {
+            paintings,
+            pairs,
+            partitions: [s, pe, pf, w],
+            probe_paintings,
+        } = p.data
+        {
+            ui.label(
+                RichText::new(format!(
+                    "{} · {} · {paintings} paintings, {pairs} pairs (strong {s}, partial emotional {pe}, partial factual {pf}, weak {w}) · {probe_paintings} held-out paintings for the probe · {} trainable parameters",
+                    p.model, p.source, p.parameters
+                ))
+                .small(),
+            );
+        }
+        for n in &p.notes {
+            ui.label(RichText::new(n).small().weak());
+        }
+    }
+
+    /// The loss and probe curves.
+    pub fn curves(&self, ui: &mut egui::Ui) {
+        let c = theme::CURVES;
+        let series = |m: Metric| curves::step_points(&self.steps, m);
+        let points = |m: Metric, scale: f64| curves::eval_points(&self.evals, m, scale);
+        curves::row(ui, |ui, size| {
+            let loss = vec![
+                Curve {
+                    name: "L1 strong",
+                    points: series(Metric::PaclL1),
+                    color: c[0],
+                    always: true,
+                },
+                Curve {
+                    name: "L2 partial emotional",
+                    points: series(Metric::PaclL2),
+                    color: c[1],
+                    always: false,
+                },
+                Curve {
+                    name: "L3 partial factual",
+                    points: series(Metric::PaclL3),
+                    color: c[2],
+                    always: false,
+                },
+                Curve {
+                    name: "L4 weak",
+                    points: series(Metric::PaclL4),
+                    color: c[3],
+                    always: false,
+                },
+            ];
+            curves::lines(ui, size, "pacl-train-loss", "Training loss", loss);
+            let probe = [
+                (Metric::ProbeAcc, "accuracy", 1.0, c[0]),
+                (Metric::ProbeF1, "weighted F1", 1.0, c[1]),
+            ];
+            let title = "Linear probe (held-out paintings)";
+            curves::metrics(ui, size, "pacl-probe", title, &probe, true, points);
+        });
+    }
+
+    /// The kept checkpoints.
+    pub fn checkpoints_ui(&self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+        checkpoint_table(
+            ui,
+            "pacl-ckpt",
+            &self.checkpoints,
+            Metric::ProbeAcc.name(),
+            &[(Metric::ProbeAcc, 3), (Metric::ProbeF1, 3)],
+            CheckpointUse::Nothing,
+            actions,
+        );
+    }
+}
