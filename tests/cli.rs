@@ -484,3 +484,62 @@ fn import_artemis_reports_duplicate_rows() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["duplicates"], serde_json::json!([[4, 2]]));
 }
+
+/// `train session` runs the one training engine from the command line: a two-step EmoSEM
+/// session prints its evaluation and keeps its best checkpoint; an output folder in the
+/// shipped models is refused before any work, and so is a collection for SEVLM.
+#[test]
+fn train_session_runs_the_one_engine_and_refuses_shipped_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = artemo()
+        .args([
+            "train",
+            "session",
+            "--model",
+            "emosem",
+            "--max-paintings",
+            "2",
+            "--steps",
+            "2",
+            "--eval-every",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout.contains("evaluation at step 2: ") && stdout.contains("mean IoU"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("finished after 2 of 2 steps"), "{stdout}");
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    assert_eq!(
+        (best["metric"].as_str(), best["step"].as_u64()),
+        (Some("mean IoU"), Some(2))
+    );
+
+    let shipped = root().join("models/demo/session-run");
+    let o = artemo()
+        .args(["train", "session", "--model", "pacl", "--out"])
+        .arg(&shipped)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing"), "{err}");
+    // Refused before any work: no job ever reported progress.
+    assert!(!err.contains("%]") && !err.contains("%,"), "{err}");
+    assert!(!shipped.exists());
+    let o = artemo()
+        .args(["train", "session", "--model", "sevlm", "--collection", "x"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--collection is for PACL"), "{err}");
+}

@@ -12,3 +12,4 @@ pub mod embed;
 pub mod eval;
 pub mod models;
 pub mod train;
+pub mod train_session;

@@ -35,6 +35,9 @@ pub enum TrainCmd {
     },
     /// PACL on the shipped paintings and texts (small vision tower, frozen MiniLM).
     Pacl(super::embed::TrainPaclArgs),
+    /// A Train-tab session on the one training engine (SEVLM, EmoSEM or PACL): every
+    /// evaluation printed, the best checkpoints kept in the output folder.
+    Session(super::train_session::SessionArgs),
 }
 
 /// `artemo train`: a preset or a subcommand.
@@ -146,6 +149,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
     match cmd {
         TrainCmd::Pacl(args) => super::embed::run_train(args, engine),
+        TrainCmd::Session(args) => super::train_session::run(args, engine),
         TrainCmd::EaClassifier {
             out,
             epochs,

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::train::session::{run_session, Control, SessionConfig, SessionInputs};
+use crate::train::session::{check_output, run_session, Control, SessionConfig, SessionInputs};
 use crate::train::{DataSource, ModelSetup, TrainEvent, Trainable};
 use crate::worker::{JobContext, JobFn, JobOutput};
 
@@ -23,6 +23,12 @@ where
     T::Setup: Send + 'static,
 {
     Box::new(move |ctx: &JobContext| {
+        let protected = [
+            models.join("demo"),
+            models.join(<T::Setup as ModelSetup>::MODEL),
+        ];
+        // Refused before any work.
+        check_output(&cfg, &protected)?;
         ctx.progress(0.0, "reading the data");
         let mut data = T::read_data(&source, &assets)?;
         if cfg.max_paintings > 0 {
@@ -31,10 +37,6 @@ where
         ctx.check()?;
         ctx.progress(0.0, "loading the model's parts");
         let parts = T::load_parts(&cfg.model, &assets, &models, ctx.device())?;
-        let protected = [
-            models.join("demo"),
-            models.join(<T::Setup as ModelSetup>::MODEL),
-        ];
         let summary = run_session::<T>(
             SessionInputs {
                 data: &data,

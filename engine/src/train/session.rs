@@ -74,6 +74,16 @@ pub struct SessionInputs<'a, T: Trainable> {
     pub device: &'a Device,
 }
 
+/// Refuses an output folder that touches `protected` or the checkpoint the session starts
+/// from (see [`check_output_dir`]): cheap, so a job checks it before any work.
+pub fn check_output<M: ModelSetup>(cfg: &SessionConfig<M>, protected: &[PathBuf]) -> Result<()> {
+    let mut protected = protected.to_vec();
+    if let Some(d) = cfg.model.init_checkpoint() {
+        protected.push(d.to_path_buf());
+    }
+    check_output_dir(&cfg.out, &protected)
+}
+
 /// The evaluations, checkpoints and history of a running session.
 struct Book<'a> {
     out: &'a Path,
@@ -125,11 +135,7 @@ pub fn run_session<T: Trainable>(
     progress: &dyn Progress,
 ) -> Result<Summary> {
     let cfg = inputs.cfg;
-    let mut protected = inputs.protected.to_vec();
-    if let Some(d) = cfg.model.init_checkpoint() {
-        protected.push(d.to_path_buf());
-    }
-    check_output_dir(&cfg.out, &protected)?;
+    check_output(cfg, inputs.protected)?;
     let (mut t, prepared) = T::prepare(inputs.data, inputs.parts, cfg, inputs.device, progress)?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let total_steps = prepared.total_steps;

@@ -1,0 +1,200 @@
+//! `artemo train session`: the Train tab's session from the command line, on the one
+//! training engine (`artemo_engine::jobs::train::session_job`): SEVLM, EmoSEM or PACL,
+//! every evaluation printed as it arrives, the best checkpoints kept in the output folder.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context, Result};
+use artemo_engine::emosem::session::EmosemSession;
+use artemo_engine::jobs::train::session_job;
+use artemo_engine::pacl::session::PaclSession;
+use artemo_engine::sevlm::session::SevlmSession;
+use artemo_engine::train::events::{Summary, TrainEvent};
+use artemo_engine::train::session::{Control, SessionConfig};
+use artemo_engine::train::{DataSource, ModelSetup, Trainable};
+use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
+
+use super::common::{progress, unexpected};
+
+/// The models a session trains.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionModel {
+    /// SEVLM (emotion and explanation), a new small model over the demo kit's tower.
+    Sevlm,
+    /// EmoSEM (stimulus masks and explanations), a new small model over the demo kit's tower.
+    Emosem,
+    /// PACL (painting and text embeddings), a new model.
+    Pacl,
+}
+
+/// `artemo train session`'s arguments.
+#[derive(clap::Args, Debug)]
+pub struct SessionArgs {
+    /// The model to train.
+    #[arg(long, value_enum)]
+    model: SessionModel,
+    /// Output folder (default: <user data>/runs/<model>); never the shipped folders.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// PACL only: train on this collection (a folder or manifest) instead of the shipped
+    /// paintings and annotations.
+    #[arg(long)]
+    collection: Option<PathBuf>,
+    /// Train on at most this many paintings (0: all).
+    #[arg(long, default_value_t = 0)]
+    max_paintings: usize,
+    /// Epochs (SEVLM, PACL; default: the model's).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Steps (EmoSEM; PACL: steps per epoch; default: the model's).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Evaluate every this many steps (and at the end).
+    #[arg(long, default_value_t = 50)]
+    eval_every: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+}
+
+/// Runs `artemo train session`.
+pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
+    if args.collection.is_some() && args.model != SessionModel::Pacl {
+        return Err(anyhow!(
+            "--collection is for PACL (SEVLM and EmoSEM train on the shipped annotations here)"
+        ));
+    }
+    let source = match &args.collection {
+        Some(c) => DataSource::Collection {
+            manifest: c.clone(),
+        },
+        None => DataSource::Shipped,
+    };
+    match args.model {
+        SessionModel::Sevlm => {
+            if args.steps.is_some() {
+                return Err(anyhow!("SEVLM trains by epochs: use --epochs"));
+            }
+            let mut cfg = config::<SevlmSession>(args);
+            cfg.model.train.seed = args.seed;
+            if let Some(e) = args.epochs {
+                cfg.model.train.epochs = e;
+            }
+            run_session::<SevlmSession>(engine, source, cfg)
+        }
+        SessionModel::Emosem => {
+            if args.epochs.is_some() {
+                return Err(anyhow!("EmoSEM trains by steps: use --steps"));
+            }
+            let mut cfg = config::<EmosemSession>(args);
+            cfg.model.train.seed = args.seed;
+            if let Some(s) = args.steps {
+                cfg.model.train.steps = s;
+            }
+            run_session::<EmosemSession>(engine, source, cfg)
+        }
+        SessionModel::Pacl => {
+            let mut cfg = config::<PaclSession>(args);
+            cfg.model.train.seed = args.seed;
+            if let Some(e) = args.epochs {
+                cfg.model.train.epochs = e;
+            }
+            if let Some(s) = args.steps {
+                cfg.model.train.steps_per_epoch = Some(s);
+            }
+            run_session::<PaclSession>(engine, source, cfg)
+        }
+    }
+}
+
+/// The model's default session with the shared arguments.
+fn config<T: Trainable>(args: &SessionArgs) -> SessionConfig<T::Setup> {
+    let mut cfg = SessionConfig::<T::Setup>::default();
+    if let Some(o) = &args.out {
+        cfg.out = o.clone();
+    }
+    cfg.max_paintings = args.max_paintings;
+    cfg.eval_every = args.eval_every;
+    cfg
+}
+
+fn run_session<T: Trainable + 'static>(
+    engine: &Engine,
+    source: DataSource,
+    cfg: SessionConfig<T::Setup>,
+) -> Result<ExitCode>
+where
+    T::Setup: Send + 'static,
+{
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let models = artemo_engine::find_models()
+        .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+    let model = <T::Setup as ModelSetup>::MODEL;
+    let job = Command::Run {
+        name: format!("train {model}"),
+        lane: Lane::Compute,
+        job: session_job::<T>(source, cfg, assets, models, Arc::new(Control::new())),
+    };
+    let mut failure = None;
+    let end = engine.run_streaming(job, progress(), |out| match out {
+        JobOutput::Training(ev) => print_event(&ev),
+        _ => failure = Some(unexpected()),
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    match end {
+        JobOutput::Training(ev) => match *ev {
+            TrainEvent::Finished(s) => {
+                print_summary(&s);
+                Ok(ExitCode::SUCCESS)
+            }
+            _ => Err(unexpected()),
+        },
+        _ => Err(unexpected()),
+    }
+}
+
+fn print_event(ev: &TrainEvent) {
+    match ev {
+        TrainEvent::Prepared(p) => {
+            println!(
+                "{} · {} · {} parameters · {} steps",
+                p.model, p.source, p.parameters, p.total_steps
+            );
+            for n in &p.notes {
+                println!("  note: {n}");
+            }
+        }
+        TrainEvent::Eval(e) => {
+            let metrics: Vec<String> = e
+                .metrics
+                .iter()
+                .map(|(m, v)| format!("{m} {v:.4}"))
+                .collect();
+            println!("evaluation at step {}: {}", e.step, metrics.join(" · "));
+        }
+        TrainEvent::Step(_) | TrainEvent::Checkpoints(_) | TrainEvent::Finished(_) => {}
+    }
+}
+
+fn print_summary(s: &Summary) {
+    println!(
+        "{} after {} of {} steps · {} evaluations",
+        if s.stopped { "stopped" } else { "finished" },
+        s.steps,
+        s.total_steps,
+        s.evaluations
+    );
+    if let Some(b) = s.checkpoints.iter().find(|c| c.best) {
+        println!(
+            "best checkpoint: {} (step {}, {:.4})",
+            b.dir.display(),
+            b.step,
+            b.value
+        );
+    }
+}
