@@ -35,7 +35,8 @@ use crate::train::events::{
     DataCounts, Evaluation, Prepared as SessionPrepared, Probe, ProbePainting, RegionProbe,
     StepLosses,
 };
-use crate::train::{BestBy, DataSource, Metric, ModelSetup, Trainable};
+use crate::train::session::SessionInputs;
+use crate::train::{BestBy, Metric, ModelSetup, SessionParts, Trainable};
 
 pub use corpus::{Region, RegionCorpus, RegionExample, RegionTarget};
 
@@ -92,10 +93,6 @@ impl ModelSetup for EmosemSetup {
             EmosemInit::Scratch { .. } => None,
         }
     }
-
-    fn seed(&self) -> u64 {
-        self.train.seed
-    }
 }
 
 /// The tokenizer and the frozen image encoder a session needs.
@@ -106,11 +103,12 @@ pub struct Parts {
     pub encoder: ImageEncoder,
 }
 
-impl Parts {
-    /// Loads the shipped tokenizer and the encoder `init` needs: the demo kit's PACL tower
+impl SessionParts<EmosemSetup> for Parts {
+    /// Loads the shipped tokenizer and the encoder the setup's `init` needs: the demo kit's PACL tower
     /// (`models/demo/pacl`, then `models/pacl`) for a new model, the one the checkpoint's
     /// configuration names otherwise.
-    pub fn load(init: &EmosemInit, assets: &Path, models: &Path, device: &Device) -> Result<Parts> {
+    fn load(setup: &EmosemSetup, assets: &Path, models: &Path, device: &Device) -> Result<Parts> {
+        let init = &setup.init;
         let tok = TextTokenizer::gpt2_from_assets(assets)?;
         let encoder = match init {
             EmosemInit::Scratch { .. } => {
@@ -184,18 +182,7 @@ fn build_model(
                 VarBuilder::from_varmap(&vm, DType::F32, device),
                 prompts.clone(),
             )?;
-            let report = w.load_into(&vm)?;
-            if let Some(m) = report.missing.first() {
-                return Err(Error::at(
-                    &file,
-                    format!("tensor `{m}`"),
-                    format!(
-                        "missing ({} of {} variables absent): not a checkpoint of this configuration",
-                        report.missing.len(),
-                        report.missing.len() + report.loaded.len()
-                    ),
-                ));
-            }
+            crate::train::fill_from_checkpoint(&w, &vm, &file)?;
             let model = Emosem::from_varmap(&cfg, &vm, prompts, device)?;
             Ok((model, vm, cfg))
         }
@@ -379,45 +366,35 @@ impl Trainable for EmosemSession {
     type Data = RegionCorpus;
     type Parts = Parts;
     type Model = Emosem;
-
-    fn read_data(source: &DataSource, assets: &Path) -> Result<RegionCorpus> {
-        match source {
-            DataSource::Shipped => RegionCorpus::shipped(assets),
-            DataSource::Apolo { json, maps, images } => {
-                RegionCorpus::apolo(json, maps.as_deref(), images)
-            }
-            other => Err(Error::Invalid(format!(
-                "EmoSEM trains on regions (Artemo's stimulus regions or an APOLO root), not on {}",
-                other.kind()
-            ))),
-        }
-    }
-
-    fn limit(data: &mut RegionCorpus, n: usize) {
-        data.limit(n);
-    }
-
-    fn load_parts(
-        setup: &EmosemSetup,
-        assets: &Path,
-        models: &Path,
-        device: &Device,
-    ) -> Result<Parts> {
-        Parts::load(&setup.init, assets, models, device)
-    }
+    type Config = EmosemConfig;
 
     fn prepare(
-        corpus: &RegionCorpus,
-        parts: &Parts,
-        cfg: &SessionConfig,
-        device: &Device,
+        inputs: &SessionInputs<'_, Self>,
         progress: &dyn Progress,
     ) -> Result<(Self, SessionPrepared)> {
-        let setup = &cfg.model;
-        let (model, vm, mcfg) = build_model(&setup.init, parts, setup.train.seed, device)?;
+        let (model, vm, mcfg) = build_model(
+            &inputs.cfg.model.init,
+            inputs.parts,
+            inputs.cfg.model.train.seed,
+            inputs.device,
+        )?;
         let side = mcfg.mask_side();
-        let train_p = prepare(&corpus.train, parts, side, device, progress, "training")?;
-        let val_p = prepare(&corpus.val, parts, side, device, progress, "validation")?;
+        let train_p = prepare(
+            &inputs.data.train,
+            inputs.parts,
+            side,
+            inputs.device,
+            progress,
+            "training",
+        )?;
+        let val_p = prepare(
+            &inputs.data.val,
+            inputs.parts,
+            side,
+            inputs.device,
+            progress,
+            "validation",
+        )?;
         let data: Vec<TrainItem> = train_p.into_iter().map(|p| p.item).collect();
         if data.is_empty() {
             return Err(Error::Invalid("EmoSEM training: no data".into()));
@@ -434,7 +411,7 @@ impl Trainable for EmosemSession {
             Paradigm::Multi => "Multi-Masks",
         };
         let prepared = SessionPrepared {
-            source: corpus.source.clone(),
+            source: inputs.data.source.clone(),
             model: format!(
                 "EmoSEM {paradigm} ({} mask decoder, explainer {} layers x {} wide; masks {side}x{side})",
                 match mcfg.finetune {
@@ -446,48 +423,51 @@ impl Trainable for EmosemSession {
             ),
             data: DataCounts::Regions {
                 train: (
-                    corpus.train.len(),
+                    inputs.data.train.len(),
                     data.iter().map(|i| i.targets.len()).sum(),
                 ),
                 val: (
-                    corpus.val.len(),
+                    inputs.data.val.len(),
                     val_p.iter().map(|p| p.item.targets.len()).sum(),
                 ),
                 explains,
             },
             parameters,
-            total_steps: setup.train.steps,
-            probes: corpus
+            total_steps: inputs.cfg.model.train.steps,
+            probes: inputs.data
                 .val
                 .iter()
-                .take(cfg.probes)
+                .take(inputs.cfg.probes)
                 .map(|e| ProbePainting {
                     id: e.painting.clone(),
                     image: e.image.clone(),
                     human: None,
                 })
                 .collect(),
-            notes: corpus.notes.clone(),
-            out: cfg.out.clone(),
+            notes: inputs.data.notes.clone(),
+            out: inputs.cfg.out.clone(),
         };
-        let trainer = Trainer::new(&mcfg, &vm, &setup.train)?;
-        let per_epoch = data.len().div_ceil(setup.train.batch_images.max(1)).max(1);
+        let trainer = Trainer::new(&mcfg, &vm, &inputs.cfg.model.train)?;
+        let per_epoch = data
+            .len()
+            .div_ceil(inputs.cfg.model.train.batch_images.max(1))
+            .max(1);
         let session = EmosemSession {
             model,
             vm,
             mcfg,
-            tok: parts.tok.clone(),
+            tok: inputs.parts.tok.clone(),
             data,
             val: val_p,
-            probes: cfg.probes,
+            probes: inputs.cfg.probes,
             per_epoch,
             trainer,
         };
         Ok((session, prepared))
     }
 
-    fn model_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.mcfg).unwrap_or(serde_json::Value::Null)
+    fn model_config(&self) -> &EmosemConfig {
+        &self.mcfg
     }
 
     fn has_next(&self) -> bool {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::train::session::{check_output, run_session, Control, SessionConfig, SessionInputs};
-use crate::train::{DataSource, ModelSetup, TrainEvent, Trainable};
+use crate::train::{DataSource, ModelSetup, SessionData, SessionParts, TrainEvent, Trainable};
 use crate::worker::{JobContext, JobFn, JobOutput};
 
 /// A training session of `T` as an engine job. The output folder may not touch
@@ -30,13 +30,13 @@ where
         // Refused before any work.
         check_output(&cfg, &protected)?;
         ctx.progress(0.0, "reading the data");
-        let mut data = T::read_data(&source, &assets)?;
+        let mut data = T::Data::read(&source, &assets)?;
         if cfg.max_paintings > 0 {
-            T::limit(&mut data, cfg.max_paintings);
+            data.limit(cfg.max_paintings);
         }
         ctx.check()?;
         ctx.progress(0.0, "loading the model's parts");
-        let parts = T::load_parts(&cfg.model, &assets, &models, ctx.device())?;
+        let parts = T::Parts::load(&cfg.model, &assets, &models, ctx.device())?;
         let summary = run_session::<T>(
             SessionInputs {
                 data: &data,

@@ -24,7 +24,8 @@ use crate::models::bert::SentenceEncoder;
 use crate::models::patch_tower::{file_descriptors, Descriptors};
 use crate::progress::Progress;
 use crate::train::events::{DataCounts, Evaluation, Prepared, ProbePainting, StepLosses};
-use crate::train::{BestBy, DataSource, Metric, ModelSetup, Trainable};
+use crate::train::session::SessionInputs;
+use crate::train::{BestBy, DataSource, Metric, ModelSetup, SessionData, SessionParts, Trainable};
 
 /// A PACL session's settings.
 pub type SessionConfig = crate::train::session::SessionConfig<PaclSetup>;
@@ -45,10 +46,6 @@ impl ModelSetup for PaclSetup {
 
     fn init_checkpoint(&self) -> Option<&Path> {
         None
-    }
-
-    fn seed(&self) -> u64 {
-        self.train.seed
     }
 }
 
@@ -142,13 +139,6 @@ impl PairCorpus {
         }
     }
 
-    /// Keeps the first `n` training paintings and a fifth as many held-out ones (at
-    /// least 2).
-    pub fn limit(&mut self, n: usize) {
-        self.train.truncate(n.max(2));
-        self.val.truncate(n.div_ceil(5).max(2));
-    }
-
     fn require(&self, file: &Path) -> Result<()> {
         if self.train.len() < 2 {
             return Err(Error::at(
@@ -165,6 +155,32 @@ impl PairCorpus {
 pub struct Parts {
     /// The sentence encoder the model's `text_model` names.
     pub encoder: SentenceEncoder,
+}
+
+impl SessionData for PairCorpus {
+    fn read(source: &DataSource, assets: &Path) -> Result<PairCorpus> {
+        match source {
+            DataSource::Shipped => PairCorpus::shipped(assets),
+            DataSource::Collection { manifest } => PairCorpus::collection(manifest, assets),
+            other => Err(Error::Invalid(format!(
+                "PACL trains on paintings with their text (the shipped paintings or a collection), not on {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    fn limit(&mut self, n: usize) {
+        self.train.truncate(n.max(2));
+        self.val.truncate(n.div_ceil(5).max(2));
+    }
+}
+
+impl SessionParts<PaclSetup> for Parts {
+    fn load(setup: &PaclSetup, _assets: &Path, models: &Path, device: &Device) -> Result<Parts> {
+        Ok(Parts {
+            encoder: SentenceEncoder::load(&models.join(&setup.model.text_model), device)?,
+        })
+    }
 }
 
 /// A PACL model being trained: the trainer (which owns the model), the prepared pairs,
@@ -185,57 +201,29 @@ impl Trainable for PaclSession {
     type Data = PairCorpus;
     type Parts = Parts;
     type Model = PaclModel;
-
-    fn read_data(source: &DataSource, assets: &Path) -> Result<PairCorpus> {
-        match source {
-            DataSource::Shipped => PairCorpus::shipped(assets),
-            DataSource::Collection { manifest } => PairCorpus::collection(manifest, assets),
-            other => Err(Error::Invalid(format!(
-                "PACL trains on paintings with their text (the shipped paintings or a collection), not on {}",
-                other.kind()
-            ))),
-        }
-    }
-
-    fn limit(data: &mut PairCorpus, n: usize) {
-        data.limit(n);
-    }
-
-    fn load_parts(
-        setup: &PaclSetup,
-        _assets: &Path,
-        models: &Path,
-        device: &Device,
-    ) -> Result<Parts> {
-        Ok(Parts {
-            encoder: SentenceEncoder::load(&models.join(&setup.model.text_model), device)?,
-        })
-    }
+    type Config = PaclConfig;
 
     fn prepare(
-        corpus: &PairCorpus,
-        parts: &Parts,
-        cfg: &SessionConfig,
-        device: &Device,
+        inputs: &SessionInputs<'_, Self>,
         progress: &dyn Progress,
     ) -> Result<(Self, Prepared)> {
-        let setup = &cfg.model;
-        let paintings: Vec<&Painting> = corpus.train.iter().collect();
-        let utterances: Vec<(&str, &str)> = corpus
+        let paintings: Vec<&Painting> = inputs.data.train.iter().collect();
+        let utterances: Vec<(&str, &str)> = inputs
+            .data
             .utterances
             .iter()
             .map(|(p, t)| (p.as_str(), t.as_str()))
             .collect();
         let opts = PrepareOptions {
-            k: setup.train.k,
-            seed: setup.train.seed,
+            k: inputs.cfg.model.train.k,
+            seed: inputs.cfg.model.train.seed,
             ..Default::default()
         };
         let data = prepare_pairs(
             &paintings,
             &utterances,
-            &parts.encoder,
-            &setup.model.tower,
+            &inputs.parts.encoder,
+            &inputs.cfg.model.model.tower,
             None,
             &opts,
             |f, m| {
@@ -244,25 +232,30 @@ impl Trainable for PaclSession {
             },
         )?;
         let mut val = Vec::new();
-        for (i, p) in corpus.val.iter().enumerate() {
+        for (i, p) in inputs.data.val.iter().enumerate() {
             if progress.cancelled() {
                 return Err(Error::Cancelled);
             }
-            let Some(&y) = corpus.labels.get(&p.id) else {
+            let Some(&y) = inputs.data.labels.get(&p.id) else {
                 continue;
             };
             progress.report(
                 0.0,
-                &format!("held-out descriptors {}/{}", i + 1, corpus.val.len()),
+                &format!("held-out descriptors {}/{}", i + 1, inputs.data.val.len()),
             );
-            val.push((file_descriptors(&p.path, &setup.model.tower)?, y));
+            val.push((file_descriptors(&p.path, &inputs.cfg.model.model.tower)?, y));
         }
         let train_labels = data
             .image_ids
             .iter()
-            .map(|id| corpus.labels.get(id).copied())
+            .map(|id| inputs.data.labels.get(id).copied())
             .collect();
-        let trainer = Trainer::new(&setup.model, &setup.train, &data, device)?;
+        let trainer = Trainer::new(
+            &inputs.cfg.model.model,
+            &inputs.cfg.model.train,
+            &data,
+            inputs.device,
+        )?;
         let mut partitions = [0usize; 4];
         for p in &data.pairs {
             partitions[Partition::ALL
@@ -271,13 +264,13 @@ impl Trainable for PaclSession {
                 .unwrap_or(3)] += 1;
         }
         let prepared = Prepared {
-            source: corpus.source.clone(),
+            source: inputs.data.source.clone(),
             model: format!(
                 "PACL (tower {}x{} grid, {}-d embedding, text {})",
-                setup.model.tower.grid,
-                setup.model.tower.grid,
-                setup.model.embed_dim,
-                setup.model.text_model
+                inputs.cfg.model.model.tower.grid,
+                inputs.cfg.model.model.tower.grid,
+                inputs.cfg.model.model.embed_dim,
+                inputs.cfg.model.model.text_model
             ),
             data: DataCounts::Pairs {
                 paintings: data.image_ids.len(),
@@ -287,37 +280,39 @@ impl Trainable for PaclSession {
             },
             parameters: trainer.parameters(),
             total_steps: trainer.total_steps(),
-            probes: corpus
+            probes: inputs
+                .data
                 .val
                 .iter()
-                .take(cfg.probes)
+                .take(inputs.cfg.probes)
                 .map(|p| ProbePainting {
                     id: p.id.clone(),
                     image: p.path.clone(),
-                    human: corpus
+                    human: inputs
+                        .data
                         .labels
                         .get(&p.id)
                         .and_then(|&i| crate::emotion::Emotion::ALL.get(i).copied()),
                 })
                 .collect(),
-            notes: corpus.notes.clone(),
-            out: cfg.out.clone(),
+            notes: inputs.data.notes.clone(),
+            out: inputs.cfg.out.clone(),
         };
         Ok((
             PaclSession {
                 trainer,
                 data,
-                model_cfg: setup.model.clone(),
+                model_cfg: inputs.cfg.model.model.clone(),
                 train_labels,
                 val,
-                device: device.clone(),
+                device: inputs.device.clone(),
             },
             prepared,
         ))
     }
 
-    fn model_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.model_cfg).unwrap_or(serde_json::Value::Null)
+    fn model_config(&self) -> &PaclConfig {
+        &self.model_cfg
     }
 
     fn has_next(&self) -> bool {

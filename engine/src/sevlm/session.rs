@@ -32,7 +32,8 @@ use crate::sevlm::{ImageFeaturizer, TowerFeaturizer};
 use crate::train::events::{
     CaptionProbe, DataCounts, Evaluation, Prepared, Probe, ProbePainting, StepLosses,
 };
-use crate::train::{BestBy, DataSource, Metric, ModelSetup, Trainable};
+use crate::train::session::SessionInputs;
+use crate::train::{BestBy, Metric, ModelSetup, SessionParts, Trainable};
 
 pub use corpus::Corpus;
 
@@ -96,10 +97,6 @@ impl ModelSetup for SevlmSetup {
             SevlmInit::Scratch { .. } => None,
         }
     }
-
-    fn seed(&self) -> u64 {
-        self.train.seed
-    }
 }
 
 /// The tokenizer/lexicon builder (full GPT-2 vocabulary) and the image encoder a session
@@ -111,11 +108,12 @@ pub struct Parts {
     pub featurizer: Box<dyn ImageFeaturizer>,
 }
 
-impl Parts {
-    /// Loads the shipped tokenizer and lexicon, and the image encoder `init` needs: the
-    /// demo kit's tower (`models/demo/pacl`, then `models/pacl`) for a fresh model, the
-    /// one the checkpoint's config names otherwise.
-    pub fn load(init: &SevlmInit, assets: &Path, models: &Path, device: &Device) -> Result<Parts> {
+impl SessionParts<SevlmSetup> for Parts {
+    /// Loads the shipped tokenizer and lexicon, and the image encoder the setup's `init`
+    /// needs: the demo kit's tower (`models/demo/pacl`, then `models/pacl`) for a fresh
+    /// model, the one the checkpoint's config names otherwise.
+    fn load(setup: &SevlmSetup, assets: &Path, models: &Path, device: &Device) -> Result<Parts> {
+        let init = &setup.init;
         let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
         let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
         let seq_full = SequenceBuilder::new(tokenizer, lexicon, "the emotion is", 30);
@@ -218,18 +216,7 @@ fn build_model(
                 VarBuilder::from_varmap(&vm, DType::F32, device),
                 untied,
             )?;
-            let report = w.load_into(&vm)?;
-            if let Some(m) = report.missing.first() {
-                return Err(Error::at(
-                    &file,
-                    format!("tensor `{m}`"),
-                    format!(
-                        "missing ({} of {} variables absent): not a checkpoint of this configuration",
-                        report.missing.len(),
-                        report.missing.len() + report.loaded.len()
-                    ),
-                ));
-            }
+            crate::train::fill_from_checkpoint(&w, &vm, &file)?;
             let seq = seq_for(&cfg);
             Ok((model, vm, cfg, seq))
         }
@@ -260,40 +247,13 @@ impl Trainable for SevlmSession {
     type Data = Corpus;
     type Parts = Parts;
     type Model = Sevlm;
-
-    fn read_data(source: &DataSource, assets: &Path) -> Result<Corpus> {
-        match source {
-            DataSource::Shipped => Corpus::shipped(assets),
-            DataSource::ArtemisCsv { csv, images } => Corpus::artemis(csv, images.clone()),
-            other => Err(Error::Invalid(format!(
-                "SEVLM trains on captions (the shipped annotations or an ArtEmis CSV), not on {}",
-                other.kind()
-            ))),
-        }
-    }
-
-    fn limit(data: &mut Corpus, n: usize) {
-        data.limit(n);
-    }
-
-    fn load_parts(
-        setup: &SevlmSetup,
-        assets: &Path,
-        models: &Path,
-        device: &Device,
-    ) -> Result<Parts> {
-        Parts::load(&setup.init, assets, models, device)
-    }
+    type Config = SevlmConfig;
 
     fn prepare(
-        corpus: &Corpus,
-        parts: &Parts,
-        cfg: &SessionConfig,
-        device: &Device,
+        inputs: &SessionInputs<'_, Self>,
         progress: &dyn Progress,
     ) -> Result<(Self, Prepared)> {
-        let setup = &cfg.model;
-        let [train_ex, val_ex, _] = &corpus.splits;
+        let [train_ex, val_ex, _] = &inputs.data.splits;
 
         // Image features of every train and validation painting, once.
         let mut painting_ids: Vec<String> = train_ex
@@ -303,7 +263,7 @@ impl Trainable for SevlmSession {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        painting_ids.retain(|p| corpus.images.contains_key(p));
+        painting_ids.retain(|p| inputs.data.images.contains_key(p));
         let mut feats = Vec::with_capacity(painting_ids.len());
         for (i, p) in painting_ids.iter().enumerate() {
             if progress.cancelled() {
@@ -313,7 +273,12 @@ impl Trainable for SevlmSession {
                 0.0,
                 &format!("image features {}/{}", i + 1, painting_ids.len()),
             );
-            feats.push(parts.featurizer.features(&corpus.images[p], device)?);
+            feats.push(
+                inputs
+                    .parts
+                    .featurizer
+                    .features(&inputs.data.images[p], inputs.device)?,
+            );
         }
         let images = Tensor::cat(&feats, 0)?;
         drop(feats);
@@ -326,17 +291,17 @@ impl Trainable for SevlmSession {
 
         let texts: Vec<Example> = train_ex.iter().chain(val_ex).cloned().collect();
         let (model, vm, mcfg, seq) = build_model(
-            &setup.init,
-            setup.name.as_deref(),
-            parts,
+            &inputs.cfg.model.init,
+            inputs.cfg.model.name.as_deref(),
+            inputs.parts,
             &texts,
             encoder_dim,
-            setup.train.seed,
-            device,
+            inputs.cfg.model.train.seed,
+            inputs.device,
         )?;
 
         // Training pairs (both sequences must encode in the model's vocabulary).
-        let mut skipped = corpus.without_image;
+        let mut skipped = inputs.data.without_image;
         let usable: Vec<&Example> = train_ex
             .iter()
             .filter(|e| index.contains_key(e.image.as_str()))
@@ -348,7 +313,7 @@ impl Trainable for SevlmSession {
             .collect();
         skipped += encoded.iter().filter(|e| e.is_none()).count();
         let mut sequences = Vec::new();
-        for (a, b) in make_pairs(&owned, setup.train.seed) {
+        for (a, b) in make_pairs(&owned, inputs.cfg.model.train.seed) {
             if let (Some(x), Some(y)) = (&encoded[a], &encoded[b]) {
                 sequences.push((x.clone(), index[owned[a].image.as_str()]));
                 sequences.push((y.clone(), index[owned[b].image.as_str()]));
@@ -357,7 +322,7 @@ impl Trainable for SevlmSession {
         if sequences.len() < 4 {
             return Err(Error::Invalid(format!(
             "{}: fewer than 2 training pairs (responses of one painting with different emotions)",
-            corpus.source
+            inputs.data.source
         )));
         }
         let data = TrainData {
@@ -383,7 +348,7 @@ impl Trainable for SevlmSession {
         if val_seqs.is_empty() {
             return Err(Error::Invalid(format!(
                 "{}: no validation response can be encoded for this model",
-                corpus.source
+                inputs.data.source
             )));
         }
         let mut val_refs: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -400,16 +365,20 @@ impl Trainable for SevlmSession {
         }
         let gen_paintings: Vec<String> = val_refs
             .keys()
-            .take(setup.eval_paintings)
+            .take(inputs.cfg.model.eval_paintings)
             .cloned()
             .collect();
-        let probes: Vec<String> = gen_paintings.iter().take(cfg.probes).cloned().collect();
+        let probes: Vec<String> = gen_paintings
+            .iter()
+            .take(inputs.cfg.probes)
+            .cloned()
+            .collect();
 
         let units = data.sequences.len() / 2;
-        let trainer = Trainer::new(&vm, &data, &setup.train)?;
+        let trainer = Trainer::new(&vm, &data, &inputs.cfg.model.train)?;
         let total_steps = trainer.total_steps();
         let prepared = Prepared {
-            source: corpus.source.clone(),
+            source: inputs.data.source.clone(),
             model: format!(
                 "SEVLM {} ({} layers x {} wide, vocabulary {})",
                 mcfg.name, mcfg.decoder.n_layer, mcfg.decoder.n_embd, mcfg.decoder.vocab_size
@@ -426,14 +395,14 @@ impl Trainable for SevlmSession {
                 .iter()
                 .map(|p| ProbePainting {
                     id: p.clone(),
-                    image: corpus.images[p].clone(),
+                    image: inputs.data.images[p].clone(),
                     human: val_hist
                         .get(p)
                         .and_then(|h| h.dominant(Dominance::MoreThanHalf)),
                 })
                 .collect(),
             notes: Vec::new(),
-            out: cfg.out.clone(),
+            out: inputs.cfg.out.clone(),
         };
         let index = index.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let session = SevlmSession {
@@ -449,15 +418,15 @@ impl Trainable for SevlmSession {
             val_hist,
             gen_paintings,
             probes,
-            train_cfg: setup.train.clone(),
+            train_cfg: inputs.cfg.model.train.clone(),
             trainer,
-            device: device.clone(),
+            device: inputs.device.clone(),
         };
         Ok((session, prepared))
     }
 
-    fn model_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.mcfg).unwrap_or(serde_json::Value::Null)
+    fn model_config(&self) -> &SevlmConfig {
+        &self.mcfg
     }
 
     fn has_next(&self) -> bool {

@@ -261,3 +261,21 @@ pub enum TrainEvent {
     /// The session ended (the job's result).
     Finished(Summary),
 }
+
+impl TrainEvent {
+    /// The step record, when this is a step.
+    pub fn step(&self) -> Option<&StepRecord> {
+        match self {
+            TrainEvent::Step(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The evaluation, when this is one.
+    pub fn eval(&self) -> Option<&EvalRecord> {
+        match self {
+            TrainEvent::Eval(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -22,7 +22,7 @@ use crate::error::Result;
 pub use events::TrainEvent;
 pub use metric::{BestBy, Metric};
 pub use optim::{AdamW, AdamWParams, Schedule, StepReport};
-pub use trainable::{DataSource, ModelSetup, Trainable};
+pub use trainable::{DataSource, ModelSetup, SessionData, SessionParts, Trainable};
 
 /// The variables of `vm` whose names start with one of `prefixes` (sorted by name, so
 /// that optimizer state is deterministic).
@@ -50,6 +50,28 @@ pub fn vars_without_prefix(vm: &VarMap, prefixes: &[&str]) -> Vec<Var> {
 /// Number of scalar parameters in `vars`.
 pub fn count_params(vars: &[Var]) -> usize {
     vars.iter().map(|v| v.elem_count()).sum()
+}
+
+/// Copies a checkpoint's weights `w` (read from `file`) into every variable of `vm`; a
+/// variable the file lacks is an error naming it: not a checkpoint of this configuration.
+pub fn fill_from_checkpoint(
+    w: &crate::models::loading::Weights,
+    vm: &VarMap,
+    file: &Path,
+) -> Result<()> {
+    let report = w.load_into(vm)?;
+    if let Some(m) = report.missing.first() {
+        return Err(crate::error::Error::at(
+            file,
+            format!("tensor `{m}`"),
+            format!(
+                "missing ({} of {} variables absent): not a checkpoint of this configuration",
+                report.missing.len(),
+                report.missing.len() + report.loaded.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes every variable of `vm` to a safetensors file (atomically).

@@ -136,14 +136,14 @@ pub fn run_session<T: Trainable>(
 ) -> Result<Summary> {
     let cfg = inputs.cfg;
     check_output(cfg, inputs.protected)?;
-    let (mut t, prepared) = T::prepare(inputs.data, inputs.parts, cfg, inputs.device, progress)?;
+    let (mut t, prepared) = T::prepare(&inputs, progress)?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| Error::io(&cfg.out, e))?;
     let total_steps = prepared.total_steps;
     let session = serde_json::json!({
         "source": prepared.source,
         "notes": prepared.notes,
         "config": cfg,
-        "model": t.model_json(),
+        "model": t.model_config(),
     });
     write_atomic(
         &cfg.out.join("session.json"),

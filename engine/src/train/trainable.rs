@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::events::{Evaluation, Prepared, StepLosses};
 use super::metric::{BestBy, Metric};
-use super::session::SessionConfig;
+use super::session::SessionInputs;
 use crate::error::Result;
 use crate::progress::Progress;
 
@@ -70,47 +70,47 @@ pub trait ModelSetup: Debug + Clone + PartialEq + Default + Serialize + Deserial
     const HEADLINE: Metric;
     /// The checkpoint the session starts from, if any (never overwritten).
     fn init_checkpoint(&self) -> Option<&Path>;
-    /// Seed of the run.
-    fn seed(&self) -> u64;
+}
+
+/// A model's training data, read from a [`DataSource`].
+pub trait SessionData: Sized {
+    /// Reads the data of `source`; a source the model cannot train on is an error naming it.
+    fn read(source: &DataSource, assets: &Path) -> Result<Self>;
+
+    /// Keeps the first `n` training paintings and a fifth as many validation ones (at
+    /// least 2): a quick look at a run.
+    fn limit(&mut self, n: usize);
+}
+
+/// The frozen pieces (tokenizers, image encoders) a model's session loads before
+/// preparing, for its settings `S`.
+pub trait SessionParts<S>: Sized {
+    /// Loads what `setup` needs.
+    fn load(setup: &S, assets: &Path, models: &Path, device: &Device) -> Result<Self>;
 }
 
 /// A model the generic session can train.
 pub trait Trainable: Sized {
     /// The model's settings.
     type Setup: ModelSetup;
-    /// Its data, read from a [`DataSource`].
-    type Data;
-    /// Frozen pieces (tokenizers, image encoders) loaded before preparing.
-    type Parts;
+    /// Its data.
+    type Data: SessionData;
+    /// Its frozen parts.
+    type Parts: SessionParts<Self::Setup>;
     /// The inference model a saved folder loads into.
     type Model;
-
-    /// Reads the data of `source`; a source the model cannot train on is an error naming it.
-    fn read_data(source: &DataSource, assets: &Path) -> Result<Self::Data>;
-
-    /// Keeps the first `n` training paintings (a quick look at a run).
-    fn limit(data: &mut Self::Data, n: usize);
-
-    /// Loads the frozen parts `setup` needs.
-    fn load_parts(
-        setup: &Self::Setup,
-        assets: &Path,
-        models: &Path,
-        device: &Device,
-    ) -> Result<Self::Parts>;
+    /// The model's configuration (its `config.json`).
+    type Config: Serialize;
 
     /// Builds the trainable model and its prepared data; `progress` sees the setup and may
     /// cancel it.
     fn prepare(
-        data: &Self::Data,
-        parts: &Self::Parts,
-        cfg: &SessionConfig<Self::Setup>,
-        device: &Device,
+        inputs: &SessionInputs<'_, Self>,
         progress: &dyn Progress,
     ) -> Result<(Self, Prepared)>;
 
     /// The model's configuration as written to `session.json`.
-    fn model_json(&self) -> serde_json::Value;
+    fn model_config(&self) -> &Self::Config;
 
     /// True while training steps remain.
     fn has_next(&self) -> bool;

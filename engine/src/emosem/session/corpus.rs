@@ -17,6 +17,7 @@ use crate::annotations::stimuli::{rasterize, read_stimuli};
 use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
+use crate::train::{DataSource, SessionData};
 
 /// Where an annotated region lies in its image.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,13 +281,6 @@ impl RegionCorpus {
         Ok(c)
     }
 
-    /// Keeps the first `n` training paintings (by id) and a fifth as many validation
-    /// paintings (at least 2): a quick look at a run.
-    pub fn limit(&mut self, n: usize) {
-        self.train.truncate(n.max(1));
-        self.val.truncate(n.div_ceil(5).max(2));
-    }
-
     /// Regions in the training and validation paintings.
     pub fn regions(&self) -> (usize, usize) {
         let count = |v: &[RegionExample]| v.iter().map(|e| e.targets.len()).sum();
@@ -309,5 +303,25 @@ impl RegionCorpus {
             ));
         }
         Ok(())
+    }
+}
+
+impl SessionData for RegionCorpus {
+    fn read(source: &DataSource, assets: &Path) -> Result<RegionCorpus> {
+        match source {
+            DataSource::Shipped => RegionCorpus::shipped(assets),
+            DataSource::Apolo { json, maps, images } => {
+                RegionCorpus::apolo(json, maps.as_deref(), images)
+            }
+            other => Err(Error::Invalid(format!(
+                "EmoSEM trains on regions (Artemo's stimulus regions or an APOLO root), not on {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    fn limit(&mut self, n: usize) {
+        self.train.truncate(n.max(1));
+        self.val.truncate(n.div_ceil(5).max(2));
     }
 }

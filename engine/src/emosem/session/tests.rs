@@ -9,6 +9,7 @@ use crate::emosem::features::PatchColourGrid;
 use crate::progress::{FnProgress, Silent};
 use crate::train::events::{EvalRecord, StepRecord, Summary, TrainEvent};
 use crate::train::session::{run_session, Control, SessionInputs};
+use crate::train::SessionData;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
@@ -258,13 +259,7 @@ fn run_evaluates_keeps_the_best_by_iou_and_regenerates_probes() {
     assert!(explains);
     assert_eq!(train.0, 3);
     assert_eq!(p.probes.len(), 1);
-    let steps: Vec<&StepRecord> = events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Step(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let steps: Vec<&StepRecord> = events.iter().filter_map(TrainEvent::step).collect();
     assert_eq!(steps.len(), 4);
     assert!(steps.iter().all(
         |s| s.losses.get(Metric::MaskLoss).is_some_and(f64::is_finite)
@@ -272,13 +267,7 @@ fn run_evaluates_keeps_the_best_by_iou_and_regenerates_probes() {
                 .get(Metric::ExplanationLoss)
                 .is_some_and(|v| v > 0.0)
     ));
-    let evals: Vec<&EvalRecord> = events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Eval(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let evals: Vec<&EvalRecord> = events.iter().filter_map(TrainEvent::eval).collect();
     assert_eq!(evals.iter().map(|e| e.step).collect::<Vec<_>>(), [2, 4]);
     for e in &evals {
         for k in [

@@ -32,7 +32,7 @@ fn session_trains_on_pairs_and_scores_the_probe() {
         best_by: BestBy::ProbeAcc,
         max_paintings: 0,
     };
-    let parts = PaclSession::load_parts(&cfg.model, &assets, &models, &Device::Cpu).unwrap();
+    let parts = Parts::load(&cfg.model, &assets, &models, &Device::Cpu).unwrap();
     let mut events = Vec::new();
     let s = run_session::<PaclSession>(
         SessionInputs {
@@ -63,13 +63,7 @@ fn session_trains_on_pairs_and_scores_the_probe() {
     assert_eq!(paintings, 12);
     assert_eq!(partitions.iter().sum::<usize>(), pairs);
     assert!(probe_paintings <= 3);
-    let steps: Vec<&StepRecord> = events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Step(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let steps: Vec<&StepRecord> = events.iter().filter_map(TrainEvent::step).collect();
     assert_eq!(steps.len(), 6);
     // The first third of the schedule trains on the strong pairs (L1) only.
     assert!(steps[0]
@@ -77,13 +71,7 @@ fn session_trains_on_pairs_and_scores_the_probe() {
         .get(Metric::PaclL1)
         .is_some_and(f64::is_finite));
     assert!(steps[0].losses.get(Metric::PaclL4).is_none());
-    let evals: Vec<&EvalRecord> = events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Eval(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let evals: Vec<&EvalRecord> = events.iter().filter_map(TrainEvent::eval).collect();
     assert_eq!(evals.iter().map(|e| e.step).collect::<Vec<_>>(), [3, 6]);
     for e in &evals {
         let acc = e.get(Metric::ProbeAcc).unwrap();
@@ -94,7 +82,7 @@ fn session_trains_on_pairs_and_scores_the_probe() {
     assert_eq!(m.config().embed_dim, 8);
     assert!(cfg.out.join("history.json").is_file());
     // A source PACL cannot train on is refused by name.
-    let e = PaclSession::read_data(
+    let e = PairCorpus::read(
         &DataSource::Apolo {
             json: "apolo.json".into(),
             maps: None,

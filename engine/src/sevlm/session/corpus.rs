@@ -8,6 +8,7 @@ use crate::annotations::artemis::{artemis_split, histograms, read_artemis, Split
 use crate::annotations::dataset::AnnotationSet;
 use crate::error::{Error, Result};
 use crate::sevlm::data::Example;
+use crate::train::{DataSource, SessionData};
 
 /// Examples by split with the image of every painting they name.
 #[derive(Debug, Clone, Default)]
@@ -96,23 +97,6 @@ impl Corpus {
         Ok(c)
     }
 
-    /// Keeps the first `n` training paintings (by id) and a fifth as many validation
-    /// paintings (at least 2): a quick look at a run.
-    pub fn limit(&mut self, n: usize) {
-        let firsts = |ex: &[Example], k: usize| -> BTreeSet<String> {
-            ex.iter()
-                .map(|e| e.image.clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .take(k)
-                .collect()
-        };
-        let keep_tr = firsts(&self.splits[0], n);
-        let keep_va = firsts(&self.splits[1], n.div_ceil(5).max(2));
-        self.splits[0].retain(|e| keep_tr.contains(&e.image));
-        self.splits[1].retain(|e| keep_va.contains(&e.image));
-    }
-
     fn drop_without_image(&mut self) {
         let before: usize = self.splits.iter().map(Vec::len).sum();
         for s in &mut self.splits {
@@ -137,5 +121,34 @@ impl Corpus {
             ));
         }
         Ok(())
+    }
+}
+
+impl SessionData for Corpus {
+    fn read(source: &DataSource, assets: &Path) -> Result<Corpus> {
+        match source {
+            DataSource::Shipped => Corpus::shipped(assets),
+            DataSource::ArtemisCsv { csv, images } => Corpus::artemis(csv, images.clone()),
+            other => Err(Error::Invalid(format!(
+                "SEVLM trains on captions (the shipped annotations or an ArtEmis CSV), not on {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    /// Keeps the first `n` training paintings (by id).
+    fn limit(&mut self, n: usize) {
+        let firsts = |ex: &[Example], k: usize| -> BTreeSet<String> {
+            ex.iter()
+                .map(|e| e.image.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .take(k)
+                .collect()
+        };
+        let keep_tr = firsts(&self.splits[0], n);
+        let keep_va = firsts(&self.splits[1], n.div_ceil(5).max(2));
+        self.splits[0].retain(|e| keep_tr.contains(&e.image));
+        self.splits[1].retain(|e| keep_va.contains(&e.image));
     }
 }

@@ -167,13 +167,7 @@ fn full_run_evaluates_keeps_best_and_regenerates_probes() {
         .filter(|e| matches!(e, TrainEvent::Step(_)))
         .count();
     assert_eq!(steps, s.total_steps);
-    let evals: Vec<&EvalRecord> = events
-        .iter()
-        .filter_map(|e| match e {
-            TrainEvent::Eval(r) => Some(r),
-            _ => None,
-        })
-        .collect();
+    let evals: Vec<&EvalRecord> = events.iter().filter_map(TrainEvent::eval).collect();
     assert_eq!(evals.len(), s.evaluations);
     assert!(evals.len() >= 2);
     for e in &evals {
