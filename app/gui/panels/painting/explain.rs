@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::gui::panels::weights::Located;
+use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Tab};
 use crate::gui::theme;
@@ -68,27 +68,6 @@ pub struct Explain {
 }
 
 impl Explain {
-    /// Looks for the weights again (after an import); a change drops what was computed.
-    pub fn relocate(&mut self) {
-        if self.weights.relocate() {
-            self.weights_changed();
-        }
-    }
-
-    /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
-    /// installed ones again); explanations already made are dropped.
-    pub fn pin(&mut self, dir: Option<PathBuf>) {
-        if self.weights.pin(dir) {
-            self.weights_changed();
-        }
-    }
-
-    /// Drops what was computed with the weights used before.
-    fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
-        self.entries.clear();
-    }
-
     /// Finds installed SEVLM weights (real ones first, then the demo kit).
     pub fn new() -> Self {
         Explain {
@@ -348,6 +327,18 @@ impl Explain {
             }
         }
         notice
+    }
+}
+
+impl UsesWeights for Explain {
+    fn located(&mut self) -> &mut Located {
+        &mut self.weights
+    }
+
+    /// Drops the explanations made with the weights used before.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.entries.clear();
     }
 }
 

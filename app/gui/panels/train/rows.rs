@@ -2,6 +2,8 @@
 //! path fields with a Browse… button, the preset buttons, hyper-parameter grid rows, the
 //! evaluation and checkpoint settings, the output folder.
 
+use std::path::Path;
+
 use artemo_engine::emosem::session::MaskBestBy;
 use artemo_engine::sevlm::session::BestBy;
 use egui::RichText;
@@ -31,6 +33,15 @@ impl Ranking for MaskBestBy {
     }
     fn label(self) -> &'static str {
         self.name()
+    }
+}
+
+/// Where a form's model starts: `checkpoint` when one is given (shown as typed), else a
+/// new model.
+pub(super) fn start_from<T>(checkpoint: Option<&Path>, scratch: T, from: T) -> (T, String) {
+    match checkpoint {
+        Some(c) => (from, artemo_engine::shown_path(c)),
+        None => (scratch, String::new()),
     }
 }
 
