@@ -10,6 +10,7 @@ use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Tab};
 use crate::gui::theme;
+use crate::gui::widgets::emotion_bar::emotion_bar;
 use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
 use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken, SevlmRuntime};
 use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput, Lane, ModelSlot};
@@ -415,16 +416,7 @@ fn distribution(ui: &mut egui::Ui, a: &Analysis) {
     let mut rows = a.distribution.clone();
     rows.sort_by(|x, y| y.1.total_cmp(&x.1));
     for (e, p) in rows.iter().take(5) {
-        ui.horizontal(|ui| {
-            ui.add_sized([110.0, 16.0], egui::Label::new(e.name()));
-            let w = (ui.available_width() - 50.0).max(40.0);
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(w, 12.0), egui::Sense::hover());
-            ui.painter()
-                .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
-            let filled = egui::Rect::from_min_size(rect.min, egui::vec2(w * p, 12.0));
-            ui.painter().rect_filled(filled, 2.0, theme::emotion(*e));
-            ui.label(format!("{:.0}%", p * 100.0));
-        });
+        emotion_bar(ui, *e, (*p, 1.0), 50.0, format!("{:.0}%", p * 100.0));
     }
 }
 
