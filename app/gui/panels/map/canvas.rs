@@ -1,4 +1,5 @@
-//! The Map tab's canvas: the points (pan, zoom, hover thumbnails, click to open), box and lasso selection, search hits ringed.
+//! The Map tab's canvas: the points (pan, zoom, hover thumbnails, click to open), box and
+//! lasso selection, search hits ringed.
 
 use super::styles::Styles;
 use super::*;

@@ -1,4 +1,6 @@
-//! The Review tab's bars: the top bar (ground-truth source, model, layout, export, session) and the item bar (the region's painting and emotion, IoU and Pr badges, verdicts, brush and eraser, undo, navigation).
+//! The Review tab's bars: the top bar (ground-truth source, model, layout, export, session)
+//! and the item bar (the region's painting and emotion, IoU and Pr badges, verdicts, brush
+//! and eraser, undo, navigation).
 
 use super::*;
 

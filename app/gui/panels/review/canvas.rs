@@ -1,4 +1,5 @@
-//! The Review tab's canvas: ground truth and prediction side by side, overlaid or under a swipe, on the shared pan/zoom canvas; painting and erasing the edited mask.
+//! The Review tab's canvas: ground truth and prediction side by side, overlaid or under a
+//! swipe, on the shared pan/zoom canvas; painting and erasing the edited mask.
 
 use super::*;
 

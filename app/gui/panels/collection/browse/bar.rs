@@ -1,4 +1,5 @@
-//! The browse bar's widgets: the responses source and loader, the artist, style, year-span, dominant-emotion and ambiguity filters, the sort order, Clear.
+//! The browse bar's widgets: the responses source and loader, the artist, style, year-span,
+//! dominant-emotion and ambiguity filters, the sort order, Clear.
 
 use super::*;
 
