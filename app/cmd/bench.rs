@@ -19,7 +19,8 @@ pub enum Bench {
     Sevlm,
     /// PACL's descriptors, embedding throughput, a training step and t-SNE.
     Pacl,
-    /// EmoSEM: encoder (cold and cached), decoder + 8 explanations (`--only paper`).
+    /// EmoSEM: encoder (cold and cached), decoder + 8 explanations; small and paper sizes
+    /// (`--only small`: the small one only).
     Emosem,
     /// The demo kit's whole-painting inference on 12 shipped paintings.
     Demo,

@@ -2,7 +2,7 @@
 //! scores): the engine's metrics from the command line.
 //!
 //! `eval --hyp HYP.csv --refs REFS.csv [--json] [--meteor-jar PATH]`: HYP.csv has the
-//! columns `painting,prediction` (a prediction is "<emotion> because <explanation>" as
+//! columns `painting,prediction` (a prediction is `<emotion> because <explanation>` as
 //! SEVLM writes it, or just an explanation); REFS.csv is an ArtEmis CSV. The text
 //! metrics score the explanation part; ACC scores the emotion part when predictions have
 //! one. `eval-masks --pred DIR --gt DIR [--json]` reads `<painting>_<emotion>.npy` score

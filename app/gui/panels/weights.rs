@@ -60,3 +60,27 @@ impl Located {
         self.relocate()
     }
 }
+
+/// A panel that uses weights located by a `Located`: looking again and pinning a
+/// checkpoint are the same for all; what a change drops is each panel's own.
+pub trait UsesWeights {
+    /// Where the panel's weights are.
+    fn located(&mut self) -> &mut Located;
+    /// Drops what was computed with the weights used before.
+    fn weights_changed(&mut self);
+
+    /// Looks for the weights again (after an import).
+    fn relocate(&mut self) {
+        if self.located().relocate() {
+            self.weights_changed();
+        }
+    }
+
+    /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
+    /// installed ones again).
+    fn pin(&mut self, dir: Option<PathBuf>) {
+        if self.located().pin(dir) {
+            self.weights_changed();
+        }
+    }
+}

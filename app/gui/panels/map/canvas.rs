@@ -1,9 +1,12 @@
-//! The Map tab's canvas: the points (pan, zoom, hover thumbnails, click to open), box and lasso selection, search hits ringed.
+//! The Map tab's canvas: the points (pan, zoom, hover thumbnails, click to open), box and
+//! lasso selection, search hits ringed.
 
 use super::styles::Styles;
 use super::*;
 
 impl Map {
+    /// Draws the map: the points of `data` at `points` (2-D) in `styles`' colours, with
+    /// zoom, pan, hover, click and box/lasso selection.
     pub(super) fn canvas(
         &mut self,
         ui: &mut egui::Ui,
@@ -27,6 +30,43 @@ impl Map {
             );
             return;
         }
+        let screen = self.navigate(ui, &resp, points);
+        // Hover: nearest point within reach.
+        let reach = (self.point_size + 4.0).max(8.0);
+        let hovered = resp.hover_pos().and_then(|hp| {
+            screen
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| rect.contains(**s))
+                .map(|(j, s)| (j, s.distance(hp)))
+                .filter(|(_, d)| *d <= reach)
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(j, _)| j)
+        });
+        self.select(ui, &resp, &screen, data, shared, hovered);
+        let painter = painter.with_clip_rect(rect);
+        self.paint(ui, &painter, &screen, data, styles, shared.selected);
+        painter.text(
+            rect.left_bottom() + Vec2::new(8.0, -6.0),
+            egui::Align2::LEFT_BOTTOM,
+            "wheel: zoom · right-drag: pan · double-click: reset · click: open · ctrl+click: select",
+            egui::FontId::proportional(11.0),
+            ui.visuals().weak_text_color(),
+        );
+        if let Some(j) = hovered {
+            let h = Hovered {
+                pos: screen[j],
+                index: data.indices[j],
+                label: styles.labels[j].clone(),
+            };
+            self.hover_card(ui, &painter, resp, h, shared, coll);
+        }
+    }
+
+    /// Zoom about the pointer, pan with right/middle drag (or the pan tool), reset on a
+    /// double click; the points' screen positions.
+    fn navigate(&mut self, ui: &egui::Ui, resp: &egui::Response, points: &[[f32; 2]]) -> Vec<Pos2> {
+        let rect = resp.rect;
         // Data bounds -> screen.
         let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
         for p in points {
@@ -76,22 +116,23 @@ impl Map {
         }
         self.centre = Some(centre);
         // Screen positions of every point.
-        let screen: Vec<Pos2> = points
+        points
             .iter()
             .map(|p| to_screen(centre, scale, *p))
-            .collect();
-        // Hover: nearest point within reach.
-        let reach = (self.point_size + 4.0).max(8.0);
-        let hovered = resp.hover_pos().and_then(|hp| {
-            screen
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| rect.contains(**s))
-                .map(|(j, s)| (j, s.distance(hp)))
-                .filter(|(_, d)| *d <= reach)
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(j, _)| j)
-        });
+            .collect()
+    }
+
+    /// Box or lasso selection with the primary button (the grid shows it), click to open
+    /// (Ctrl+click to select) the hovered painting.
+    fn select(
+        &mut self,
+        ui: &egui::Ui,
+        resp: &egui::Response,
+        screen: &[Pos2],
+        data: &MapData,
+        shared: &mut Shared,
+        hovered: Option<usize>,
+    ) {
         // Selection by box or lasso with the primary button.
         let selecting = matches!(self.tool, Tool::Box | Tool::Lasso);
         if selecting && resp.drag_started_by(egui::PointerButton::Primary) {
@@ -147,6 +188,19 @@ impl Map {
                 }
             }
         }
+    }
+
+    /// The points (dimmed when a search highlights some), highlights, the selection, the
+    /// painting selected elsewhere, the box or lasso being drawn.
+    fn paint(
+        &self,
+        ui: &egui::Ui,
+        painter: &egui::Painter,
+        screen: &[Pos2],
+        data: &MapData,
+        styles: &Styles,
+        selected_painting: Option<usize>,
+    ) {
         // Draw: dimmed when a search or selection highlights some points.
         let highlight: HashSet<usize> = self
             .text_hits
@@ -156,7 +210,6 @@ impl Map {
             .collect();
         let selected: HashSet<usize> = self.selection.iter().copied().collect();
         let dim = !highlight.is_empty();
-        let painter = painter.with_clip_rect(rect);
         let r = self.point_size / 2.0 + 1.0;
         for (j, s) in screen.iter().enumerate() {
             let i = data.indices[j];
@@ -176,10 +229,7 @@ impl Map {
             }
         }
         // The painting selected in the grid or viewer.
-        if let Some(j) = shared
-            .selected
-            .and_then(|s| data.indices.iter().position(|&i| i == s))
-        {
+        if let Some(j) = selected_painting.and_then(|s| data.indices.iter().position(|&i| i == s)) {
             let c = ui.visuals().selection.stroke.color;
             painter.circle_stroke(screen[j], r + 5.0, Stroke::new(2.0, c));
         }
@@ -195,53 +245,68 @@ impl Map {
             }
             _ => {}
         }
-        painter.text(
-            rect.left_bottom() + Vec2::new(8.0, -6.0),
-            egui::Align2::LEFT_BOTTOM,
-            "wheel: zoom · right-drag: pan · double-click: reset · click: open · ctrl+click: select",
-            egui::FontId::proportional(11.0),
-            ui.visuals().weak_text_color(),
-        );
-        if let Some(j) = hovered {
-            let i = data.indices[j];
-            painter.circle_stroke(
-                screen[j],
-                r + 3.0,
-                Stroke::new(2.0, ui.visuals().strong_text_color()),
-            );
-            if !shared.thumbs.contains(&i) {
-                shared.actions.push(Action::WantThumb(i));
-            }
-            let thumb = shared.thumbs.get(&i).cloned();
-            let p = coll.paintings.get(i);
-            let what = styles.labels[j].clone();
-            let score = self.pacl_hits.iter().find(|h| h.0 == i).map(|h| h.1);
-            resp.on_hover_ui_at_pointer(|ui| {
-                ui.set_max_width(220.0);
-                match thumb {
-                    Some(t) => {
-                        let ts = t.size_vec2();
-                        let s = (200.0 / ts.x).min(200.0 / ts.y);
-                        ui.add(egui::Image::new((t.id(), ts * s)));
-                    }
-                    None => {
-                        ui.add_sized([200.0, 60.0], egui::Spinner::new());
-                    }
-                }
-                if let Some(p) = p {
-                    ui.label(RichText::new(p.display_title()).strong());
-                    if let Some(a) = &p.artist {
-                        ui.label(RichText::new(a).small());
-                    }
-                }
-                ui.label(RichText::new(what).small());
-                if let Some(s) = score {
-                    ui.label(RichText::new(format!("search cosine {s:.3}")).small());
-                }
-                ui.label(RichText::new("click to open").small().weak());
-            });
-        }
     }
+
+    /// The hovered point's ring and its card (thumbnail, title, artist, colour label,
+    /// search score).
+    fn hover_card(
+        &self,
+        ui: &egui::Ui,
+        painter: &egui::Painter,
+        resp: egui::Response,
+        hovered: Hovered,
+        shared: &mut Shared,
+        coll: &Collection,
+    ) {
+        let i = hovered.index;
+        let r = self.point_size / 2.0 + 1.0;
+        painter.circle_stroke(
+            hovered.pos,
+            r + 3.0,
+            Stroke::new(2.0, ui.visuals().strong_text_color()),
+        );
+        if !shared.thumbs.contains(&i) {
+            shared.actions.push(Action::WantThumb(i));
+        }
+        let thumb = shared.thumbs.get(&i).cloned();
+        let p = coll.paintings.get(i);
+        let what = hovered.label;
+        let score = self.pacl_hits.iter().find(|h| h.0 == i).map(|h| h.1);
+        resp.on_hover_ui_at_pointer(|ui| {
+            ui.set_max_width(220.0);
+            match thumb {
+                Some(t) => {
+                    let ts = t.size_vec2();
+                    let s = (200.0 / ts.x).min(200.0 / ts.y);
+                    ui.add(egui::Image::new((t.id(), ts * s)));
+                }
+                None => {
+                    ui.add_sized([200.0, 60.0], egui::Spinner::new());
+                }
+            }
+            if let Some(p) = p {
+                ui.label(RichText::new(p.display_title()).strong());
+                if let Some(a) = &p.artist {
+                    ui.label(RichText::new(a).small());
+                }
+            }
+            ui.label(RichText::new(what).small());
+            if let Some(s) = score {
+                ui.label(RichText::new(format!("search cosine {s:.3}")).small());
+            }
+            ui.label(RichText::new("click to open").small().weak());
+        });
+    }
+}
+
+/// The point under the pointer.
+struct Hovered {
+    /// Where it is drawn.
+    pos: Pos2,
+    /// Its painting's index in the collection.
+    index: usize,
+    /// What its colour says.
+    label: String,
 }
 
 /// Even-odd point-in-polygon test.

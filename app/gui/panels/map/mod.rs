@@ -26,7 +26,7 @@ use artemo_engine::Emotion;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 
 use crate::gui::panels::jobs::Jobs;
-use crate::gui::panels::weights::Located;
+use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::theme;
@@ -106,17 +106,6 @@ pub struct Map {
     pacl_hits: Vec<(usize, f32)>,
     pacl_query: Option<String>,
     search_error: Option<String>,
-}
-
-impl Map {
-    /// Looks for the weights again (after an import); a change drops the computed maps.
-    pub fn relocate(&mut self) {
-        if self.weights.relocate() {
-            self.slot = ModelSlot::new();
-            self.cache.clear();
-            self.current = None;
-        }
-    }
 }
 
 impl Map {
@@ -420,6 +409,19 @@ fn fingerprint(c: &Collection) -> u64 {
         p.path.hash(&mut h);
     }
     h.finish()
+}
+
+impl UsesWeights for Map {
+    fn located(&mut self) -> &mut Located {
+        &mut self.weights
+    }
+
+    /// Drops the maps computed with the weights used before.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.cache.clear();
+        self.current = None;
+    }
 }
 
 impl Panel for Map {

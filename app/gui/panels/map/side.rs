@@ -1,4 +1,6 @@
-//! The Map tab's controls: the toolbar (projection, colour mode, tools, search) and the side panel (legend, clusters, the selection and its actions), and the note shown when PACL weights are absent.
+//! The Map tab's controls: the toolbar (projection, colour mode, tools, search) and the
+//! side panel (legend, clusters, the selection and its actions), and the note shown when
+//! PACL weights are absent.
 
 use super::styles::Styles;
 use super::*;

@@ -1,4 +1,5 @@
-//! The Map tab's point styles: each point's colour and label by the chosen colour mode (dominant human emotion, zero-shot emotion, cluster), and the legend with counts.
+//! The Map tab's point styles: each point's colour and label by the chosen colour mode
+//! (dominant human emotion, zero-shot emotion, cluster), and the legend with counts.
 
 use super::*;
 

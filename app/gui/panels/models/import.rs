@@ -1,4 +1,6 @@
-//! The Models tab's import form: a folder or checkpoint (typed, dropped or picked in a dialog that may not open), validated and installed by the engine into the user's models folder.
+//! The Models tab's import form: a folder or checkpoint (typed, dropped or picked in a
+//! dialog that may not open), validated and installed by the engine into the user's models
+//! folder.
 
 use super::*;
 

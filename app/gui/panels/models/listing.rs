@@ -1,4 +1,6 @@
-//! The Models tab's listing: reading models/MODELS.toml and the user's LOCAL.toml into rows (with file sizes and states), sha256 verification, and the features table saying which tab each installed model enables.
+//! The Models tab's listing: reading models/MODELS.toml and the user's LOCAL.toml into rows
+//! (with file sizes and states), sha256 verification, and the features table saying which
+//! tab each installed model enables.
 
 use super::*;
 

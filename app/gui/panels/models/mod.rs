@@ -1,6 +1,6 @@
 //! The Models tab: the weights of `models/MODELS.toml` (and the `LOCAL.toml` of the
-//! user's models folder, `<data>/models`, where imports are recorded), whether each is installed, its size, licence, source and what
-//! it enables; sha256 verification as an engine job; the demo kit's model card; where
+//! user's models folder, `<data>/models`, where imports are recorded), whether each is
+//! installed, its size, licence, source and what it enables; sha256 verification as an engine job; the demo kit's model card; where
 //! each feature looks for its weights; and import of a checkpoint folder (picked,
 //! typed or dropped), validated by the engine's import code before anything is copied.
 

@@ -1,4 +1,5 @@
-//! The Painting tab's canvas: the painting on the shared pan/zoom canvas with the mask layers over it and the hover readout of the emotions under the cursor.
+//! The Painting tab's canvas: the painting on the shared pan/zoom canvas with the mask
+//! layers over it and the hover readout of the emotions under the cursor.
 
 use super::layers::{dominant_image, layer_image};
 use super::*;

@@ -1,4 +1,6 @@
-//! The Painting tab's mask controls in the side panel: weights and demo badge, mode (all eight, dominant, Single-Mask), style, opacity, per-emotion toggles and colours, the explanations.
+//! The Painting tab's mask controls in the side panel: weights and demo badge, mode (all
+//! eight, dominant, Single-Mask), style, opacity, per-emotion toggles and colours, the
+//! explanations.
 
 use super::*;
 

@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::gui::panels::weights::Located;
+use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Tab};
 use crate::gui::theme;
+use crate::gui::widgets::emotion_bar::emotion_bar;
 use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
 use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken, SevlmRuntime};
 use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput, Lane, ModelSlot};
@@ -68,27 +69,6 @@ pub struct Explain {
 }
 
 impl Explain {
-    /// Looks for the weights again (after an import); a change drops what was computed.
-    pub fn relocate(&mut self) {
-        if self.weights.relocate() {
-            self.weights_changed();
-        }
-    }
-
-    /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
-    /// installed ones again); explanations already made are dropped.
-    pub fn pin(&mut self, dir: Option<PathBuf>) {
-        if self.weights.pin(dir) {
-            self.weights_changed();
-        }
-    }
-
-    /// Drops what was computed with the weights used before.
-    fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
-        self.entries.clear();
-    }
-
     /// Finds installed SEVLM weights (real ones first, then the demo kit).
     pub fn new() -> Self {
         Explain {
@@ -351,6 +331,18 @@ impl Explain {
     }
 }
 
+impl UsesWeights for Explain {
+    fn located(&mut self) -> &mut Located {
+        &mut self.weights
+    }
+
+    /// Drops the explanations made with the weights used before.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.entries.clear();
+    }
+}
+
 impl Panel for Explain {
     /// A section of the Collection and Painting tabs' side panel, no tab of its own.
     fn tab(&self) -> Option<Tab> {
@@ -424,16 +416,7 @@ fn distribution(ui: &mut egui::Ui, a: &Analysis) {
     let mut rows = a.distribution.clone();
     rows.sort_by(|x, y| y.1.total_cmp(&x.1));
     for (e, p) in rows.iter().take(5) {
-        ui.horizontal(|ui| {
-            ui.add_sized([110.0, 16.0], egui::Label::new(e.name()));
-            let w = (ui.available_width() - 50.0).max(40.0);
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(w, 12.0), egui::Sense::hover());
-            ui.painter()
-                .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
-            let filled = egui::Rect::from_min_size(rect.min, egui::vec2(w * p, 12.0));
-            ui.painter().rect_filled(filled, 2.0, theme::emotion(*e));
-            ui.label(format!("{:.0}%", p * 100.0));
-        });
+        emotion_bar(ui, *e, (*p, 1.0), 50.0, format!("{:.0}%", p * 100.0));
     }
 }
 

@@ -1,4 +1,5 @@
-//! The mask layers' pixels: one emotion's mask as a filled, outlined or probability image, and the dominant-emotion composite.
+//! The mask layers' pixels: one emotion's mask as a filled, outlined or probability image,
+//! and the dominant-emotion composite.
 
 use super::*;
 

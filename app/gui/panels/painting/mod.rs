@@ -21,7 +21,7 @@ use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, Vec2
 
 pub mod explain;
 
-use crate::gui::panels::weights::Located;
+use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::{Panel, SidePanel};
 use crate::gui::state::{Action, AppState, Settings, Shared, Tab};
 use crate::gui::textures::LruCache;
@@ -120,28 +120,6 @@ fn slot_of(e: Emotion) -> usize {
 }
 
 impl Masks {
-    /// Looks for the weights again (after an import); a change drops what was computed.
-    pub fn relocate(&mut self) {
-        if self.weights.relocate() {
-            self.weights_changed();
-        }
-    }
-
-    /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
-    /// installed ones again); masks already computed are dropped.
-    pub fn pin(&mut self, dir: Option<PathBuf>) {
-        if self.weights.pin(dir) {
-            self.weights_changed();
-        }
-    }
-
-    /// Drops what was computed with the weights used before.
-    fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
-        self.paintings.clear();
-        self.textures = LruCache::new(TEXTURE_CACHE);
-    }
-
     /// The weights folder in use, if any.
     pub fn weights_dir(&self) -> Option<&std::path::Path> {
         self.weights.dir.as_deref()
@@ -282,6 +260,19 @@ impl Masks {
             }
             Err(err) => shared.notice(format!("EmoSEM: {err}"), true),
         }
+    }
+}
+
+impl UsesWeights for Masks {
+    fn located(&mut self) -> &mut Located {
+        &mut self.weights
+    }
+
+    /// Drops the masks computed with the weights used before.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.paintings.clear();
+        self.textures = LruCache::new(TEXTURE_CACHE);
     }
 }
 

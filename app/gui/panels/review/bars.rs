@@ -1,4 +1,6 @@
-//! The Review tab's bars: the top bar (ground-truth source, model, layout, export, session) and the item bar (the region's painting and emotion, IoU and Pr badges, verdicts, brush and eraser, undo, navigation).
+//! The Review tab's bars: the top bar (ground-truth source, model, layout, export, session)
+//! and the item bar (the region's painting and emotion, IoU and Pr badges, verdicts, brush
+//! and eraser, undo, navigation).
 
 use super::*;
 
@@ -116,6 +118,8 @@ impl Review {
         }
     }
 
+    /// The item bar: navigation, the region's emotion and painting, its utterance, then
+    /// the judging, tools and colour key rows.
     pub(super) fn item_bar(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let n = self.samples.len();
         let s = self.samples[self.cur].clone();
@@ -155,6 +159,13 @@ impl Review {
         if let Some(u) = &s.utterance {
             ui.label(RichText::new(format!("“{u}”")).italics());
         }
+        self.judge_row(ui, shared, &s);
+        self.tools_row(ui, shared, &s);
+        legend_row(ui);
+    }
+
+    /// IoU and Pr badges, the verdict buttons and the note.
+    fn judge_row(&mut self, ui: &mut egui::Ui, shared: &mut Shared, s: &ReviewSample) {
         ui.horizontal_wrapped(|ui| {
             let iou = self.iou_of(&s.key);
             let badge = |ui: &mut egui::Ui, text: String, color: Color32| {
@@ -249,6 +260,10 @@ impl Review {
                 );
             }
         });
+    }
+
+    /// Layout, tools (pan, brush, eraser, radius), undo/redo, start from the prediction.
+    fn tools_row(&mut self, ui: &mut egui::Ui, shared: &mut Shared, s: &ReviewSample) {
         ui.horizontal_wrapped(|ui| {
             ui.selectable_value(&mut self.layout, Layout::SideBySide, "Side by side");
             if ui
@@ -316,15 +331,17 @@ impl Review {
                 );
             }
         });
-        ui.horizontal(|ui| {
-            let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
-            ui.painter().rect_filled(r, 2.0, theme::GROUND_TRUTH);
-            ui.label(RichText::new("ground truth (under review)").small());
-            let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
-            ui.painter().rect_filled(r, 2.0, theme::PREDICTION);
-            ui.label(
-                RichText::new("EmoSEM prediction (APOLO binarisation: min-max, > 0.35)").small(),
-            );
-        });
     }
+}
+
+/// The colour key of the ground truth and the prediction.
+fn legend_row(ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
+        ui.painter().rect_filled(r, 2.0, theme::GROUND_TRUTH);
+        ui.label(RichText::new("ground truth (under review)").small());
+        let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
+        ui.painter().rect_filled(r, 2.0, theme::PREDICTION);
+        ui.label(RichText::new("EmoSEM prediction (APOLO binarisation: min-max, > 0.35)").small());
+    });
 }

@@ -1,8 +1,11 @@
-//! The Review tab's canvas: ground truth and prediction side by side, overlaid or under a swipe, on the shared pan/zoom canvas; painting and erasing the edited mask.
+//! The Review tab's canvas: ground truth and prediction side by side, overlaid or under a
+//! swipe, on the shared pan/zoom canvas; painting and erasing the edited mask.
 
 use super::*;
 
 impl Review {
+    /// The canvas: each pane (two side by side, else one) with the painting, the masks the
+    /// layout shows, the swipe handle, and the brush or eraser on the ground truth.
     pub(super) fn canvas(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let Some(s) = self.samples.get(self.cur).cloned() else {
             return;
@@ -16,28 +19,7 @@ impl Review {
             zoom_toolbar(ui, &mut self.xf, bar);
         });
         let full = ui.available_rect_before_wrap();
-        let panes: Vec<(Rect, bool, bool)> = match self.layout {
-            // (rect, shows ground truth, shows prediction)
-            Layout::SideBySide => {
-                let w = (full.width() - 8.0) / 2.0;
-                vec![
-                    (
-                        Rect::from_min_size(full.min, Vec2::new(w, full.height())),
-                        true,
-                        false,
-                    ),
-                    (
-                        Rect::from_min_size(
-                            full.min + Vec2::new(w + 8.0, 0.0),
-                            Vec2::new(w, full.height()),
-                        ),
-                        false,
-                        true,
-                    ),
-                ]
-            }
-            _ => vec![(full, true, true)],
-        };
+        let panes = panes(self.layout, full);
         ui.allocate_rect(full, Sense::hover());
         let uv = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
         let mut brushed = false;
@@ -70,131 +52,17 @@ impl Review {
                 return;
             };
             let swipe_x = rect.min.x + self.swipe * rect.width();
-            if show_gt {
-                if let Some(t) = &c.gt_tex {
-                    if self.layout == Layout::Swipe {
-                        let clip = Rect::from_min_max(rect.min, Pos2::new(swipe_x, rect.max.y));
-                        painter
-                            .with_clip_rect(clip)
-                            .image(t.id(), irect, uv, Color32::WHITE);
-                    } else {
-                        painter.image(t.id(), irect, uv, Color32::WHITE);
-                    }
-                }
-            }
-            if show_pred {
-                match &c.pred_tex {
-                    Some(t) => {
-                        if self.layout == Layout::Swipe {
-                            let clip = Rect::from_min_max(Pos2::new(swipe_x, rect.min.y), rect.max);
-                            painter
-                                .with_clip_rect(clip)
-                                .image(t.id(), irect, uv, Color32::WHITE);
-                        } else {
-                            painter.image(t.id(), irect, uv, Color32::WHITE);
-                        }
-                    }
-                    None if self.layout == Layout::SideBySide => {
-                        let msg = if self.weights.dir.is_none() {
-                            "Predictions need EmoSEM weights (Models tab)"
-                        } else {
-                            "predicting…"
-                        };
-                        painter.text(
-                            rect.center_top() + Vec2::new(0.0, 24.0),
-                            egui::Align2::CENTER_CENTER,
-                            msg,
-                            egui::FontId::proportional(15.0),
-                            Color32::WHITE,
-                        );
-                    }
-                    None => {}
-                }
-            }
-            let label = match (show_gt, show_pred) {
-                (true, false) => "ground truth",
-                (false, true) => "prediction",
-                _ => "",
-            };
-            if !label.is_empty() {
-                painter.text(
-                    rect.left_top() + Vec2::new(8.0, 6.0),
-                    egui::Align2::LEFT_TOP,
-                    label,
-                    egui::FontId::proportional(14.0),
-                    Color32::WHITE,
-                );
-            }
+            let no_weights = self.weights.dir.is_none();
+            let pane = (rect, show_gt, show_pred);
+            draw_layers(&painter, c, pane, irect, self.layout, swipe_x, no_weights);
             if self.layout == Layout::Swipe {
-                painter.line_segment(
-                    [
-                        Pos2::new(swipe_x, rect.min.y),
-                        Pos2::new(swipe_x, rect.max.y),
-                    ],
-                    Stroke::new(2.0, Color32::WHITE),
-                );
-                let handle = Rect::from_center_size(
-                    Pos2::new(swipe_x, rect.center().y),
-                    Vec2::new(18.0, 48.0),
-                );
-                painter.rect_filled(handle, 4.0, Color32::WHITE);
-                painter.text(
-                    rect.left_top() + Vec2::new(8.0, 6.0),
-                    egui::Align2::LEFT_TOP,
-                    "< ground truth",
-                    egui::FontId::proportional(14.0),
-                    theme::GROUND_TRUTH,
-                );
-                painter.text(
-                    rect.right_top() + Vec2::new(-8.0, 6.0),
-                    egui::Align2::RIGHT_TOP,
-                    "prediction >",
-                    egui::FontId::proportional(14.0),
-                    theme::PREDICTION,
-                );
-                let h = ui.interact(
-                    handle.expand(4.0),
-                    ui.make_persistent_id("review-swipe-handle"),
-                    Sense::drag(),
-                );
-                if h.dragged() {
-                    if let Some(p) = h.interact_pointer_pos() {
-                        self.swipe = ((p.x - rect.min.x) / rect.width()).clamp(0.0, 1.0);
-                    }
-                }
-                if h.hovered() || h.dragged() {
-                    ui.ctx().set_cursor_icon(egui::CursorIcon::ResizeHorizontal);
-                }
+                swipe_handle(ui, &painter, rect, swipe_x, &mut self.swipe);
             }
             if painting_tool {
-                if let Some(pos) = resp.hover_pos() {
-                    painter.circle_stroke(
-                        pos,
-                        self.radius * zoom,
-                        Stroke::new(1.5, Color32::WHITE),
-                    );
-                }
-                if resp.drag_started_by(egui::PointerButton::Primary) {
-                    c.undo.push(c.gt.clone());
-                    if c.undo.len() > UNDO_DEPTH {
-                        c.undo.remove(0);
-                    }
-                    c.redo.clear();
-                    c.stroke = None;
-                }
-                if resp.dragged_by(egui::PointerButton::Primary) {
-                    if let Some(pos) = resp.interact_pointer_pos() {
-                        let p = self.xf.image_point(rect, pos);
-                        let from = c.stroke.unwrap_or(p);
-                        paint_line(&mut c.gt, from, p, self.radius, self.tool == Tool::Brush);
-                        c.stroke = Some(p);
-                        brushed = true;
-                    }
-                }
-                if resp.drag_stopped() && c.stroke.is_some() {
-                    c.stroke = None;
-                    stroke_done = true;
-                }
+                let tool = (self.radius, self.tool == Tool::Brush);
+                let (b, done) = brush_stroke(c, &resp, &painter, rect, &self.xf, tool, zoom);
+                brushed |= b;
+                stroke_done |= done;
             }
         }
         if brushed {
@@ -215,6 +83,180 @@ impl Review {
     pub(super) fn xf_scale(&self) -> f32 {
         self.xf.zoom_percent() / 100.0
     }
+}
+
+/// The panes of a layout: (rect, shows the ground truth, shows the prediction).
+fn panes(layout: Layout, full: Rect) -> Vec<(Rect, bool, bool)> {
+    match layout {
+        // (rect, shows ground truth, shows prediction)
+        Layout::SideBySide => {
+            let w = (full.width() - 8.0) / 2.0;
+            vec![
+                (
+                    Rect::from_min_size(full.min, Vec2::new(w, full.height())),
+                    true,
+                    false,
+                ),
+                (
+                    Rect::from_min_size(
+                        full.min + Vec2::new(w + 8.0, 0.0),
+                        Vec2::new(w, full.height()),
+                    ),
+                    false,
+                    true,
+                ),
+            ]
+        }
+        _ => vec![(full, true, true)],
+    }
+}
+
+/// The masks a pane shows (clipped at the swipe line in the swipe layout) and its label.
+fn draw_layers(
+    painter: &egui::Painter,
+    c: &Current,
+    (rect, show_gt, show_pred): (Rect, bool, bool),
+    irect: Rect,
+    layout: Layout,
+    swipe_x: f32,
+    no_weights: bool,
+) {
+    let uv = Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0));
+    if show_gt {
+        if let Some(t) = &c.gt_tex {
+            if layout == Layout::Swipe {
+                let clip = Rect::from_min_max(rect.min, Pos2::new(swipe_x, rect.max.y));
+                painter
+                    .with_clip_rect(clip)
+                    .image(t.id(), irect, uv, Color32::WHITE);
+            } else {
+                painter.image(t.id(), irect, uv, Color32::WHITE);
+            }
+        }
+    }
+    if show_pred {
+        match &c.pred_tex {
+            Some(t) => {
+                if layout == Layout::Swipe {
+                    let clip = Rect::from_min_max(Pos2::new(swipe_x, rect.min.y), rect.max);
+                    painter
+                        .with_clip_rect(clip)
+                        .image(t.id(), irect, uv, Color32::WHITE);
+                } else {
+                    painter.image(t.id(), irect, uv, Color32::WHITE);
+                }
+            }
+            None if layout == Layout::SideBySide => {
+                let msg = if no_weights {
+                    "Predictions need EmoSEM weights (Models tab)"
+                } else {
+                    "predicting…"
+                };
+                painter.text(
+                    rect.center_top() + Vec2::new(0.0, 24.0),
+                    egui::Align2::CENTER_CENTER,
+                    msg,
+                    egui::FontId::proportional(15.0),
+                    Color32::WHITE,
+                );
+            }
+            None => {}
+        }
+    }
+    let label = match (show_gt, show_pred) {
+        (true, false) => "ground truth",
+        (false, true) => "prediction",
+        _ => "",
+    };
+    if !label.is_empty() {
+        painter.text(
+            rect.left_top() + Vec2::new(8.0, 6.0),
+            egui::Align2::LEFT_TOP,
+            label,
+            egui::FontId::proportional(14.0),
+            Color32::WHITE,
+        );
+    }
+}
+
+/// The swipe line and its handle, dragged to move the line (`swipe`: its share of the
+/// pane's width).
+fn swipe_handle(ui: &egui::Ui, painter: &egui::Painter, rect: Rect, swipe_x: f32, swipe: &mut f32) {
+    painter.line_segment(
+        [
+            Pos2::new(swipe_x, rect.min.y),
+            Pos2::new(swipe_x, rect.max.y),
+        ],
+        Stroke::new(2.0, Color32::WHITE),
+    );
+    let handle = Rect::from_center_size(Pos2::new(swipe_x, rect.center().y), Vec2::new(18.0, 48.0));
+    painter.rect_filled(handle, 4.0, Color32::WHITE);
+    painter.text(
+        rect.left_top() + Vec2::new(8.0, 6.0),
+        egui::Align2::LEFT_TOP,
+        "< ground truth",
+        egui::FontId::proportional(14.0),
+        theme::GROUND_TRUTH,
+    );
+    painter.text(
+        rect.right_top() + Vec2::new(-8.0, 6.0),
+        egui::Align2::RIGHT_TOP,
+        "prediction >",
+        egui::FontId::proportional(14.0),
+        theme::PREDICTION,
+    );
+    let h = ui.interact(
+        handle.expand(4.0),
+        ui.make_persistent_id("review-swipe-handle"),
+        Sense::drag(),
+    );
+    if h.dragged() {
+        if let Some(p) = h.interact_pointer_pos() {
+            *swipe = ((p.x - rect.min.x) / rect.width()).clamp(0.0, 1.0);
+        }
+    }
+    if h.hovered() || h.dragged() {
+        ui.ctx().set_cursor_icon(egui::CursorIcon::ResizeHorizontal);
+    }
+}
+
+/// The brush (`tool.1`) or eraser of `tool.0` image pixels on the ground truth; returns
+/// whether the mask changed and whether a stroke ended.
+fn brush_stroke(
+    c: &mut Current,
+    resp: &egui::Response,
+    painter: &egui::Painter,
+    rect: Rect,
+    xf: &ViewXform,
+    (radius, on): (f32, bool),
+    zoom: f32,
+) -> (bool, bool) {
+    let (mut brushed, mut stroke_done) = (false, false);
+    if let Some(pos) = resp.hover_pos() {
+        painter.circle_stroke(pos, radius * zoom, Stroke::new(1.5, Color32::WHITE));
+    }
+    if resp.drag_started_by(egui::PointerButton::Primary) {
+        c.undo.push(c.gt.clone());
+        if c.undo.len() > UNDO_DEPTH {
+            c.undo.remove(0);
+        }
+        c.redo.clear();
+        c.stroke = None;
+    }
+    if resp.dragged_by(egui::PointerButton::Primary) {
+        if let Some(pos) = resp.interact_pointer_pos() {
+            let p = xf.image_point(rect, pos);
+            let from = c.stroke.unwrap_or(p);
+            paint_line(&mut c.gt, from, p, radius, on);
+            c.stroke = Some(p);
+            brushed = true;
+        }
+    }
+    if resp.drag_stopped() && c.stroke.is_some() {
+        c.stroke = None;
+        stroke_done = true;
+    }
+    (brushed, stroke_done)
 }
 
 /// Paints (or erases) a disc of `radius` pixels along the segment `a`-`b` (image pixels).

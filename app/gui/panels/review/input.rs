@@ -1,4 +1,5 @@
-//! The Review tab's input: its keyboard shortcuts, file dialogs (with a typed path where none can open) and export.
+//! The Review tab's input: its keyboard shortcuts, file dialogs (with a typed path where
+//! none can open) and export.
 
 use super::*;
 

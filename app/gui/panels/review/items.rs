@@ -1,4 +1,5 @@
-//! The Review tab's items: moving between regions, the current item's images and masks, edits with undo/redo, verdicts, each recorded in the session's journal.
+//! The Review tab's items: moving between regions, the current item's images and masks,
+//! edits with undo/redo, verdicts, each recorded in the session's journal.
 
 use super::canvas::mask_image;
 use super::*;

@@ -29,7 +29,7 @@ use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, Stroke, TextureHand
 
 use crate::gui::dialog::{self, Picked};
 use crate::gui::panels::jobs::Jobs;
-use crate::gui::panels::weights::Located;
+use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::textures::LruCache;
@@ -143,38 +143,6 @@ fn sessions_dir() -> PathBuf {
 }
 
 impl Review {
-    /// Looks for the weights again (after an import); a change drops the predictions.
-    pub fn relocate(&mut self) {
-        if self.weights.relocate() {
-            self.weights_changed();
-        }
-    }
-
-    /// Uses the checkpoint folder `dir` for predictions instead of the installed weights
-    /// (`None`: the installed ones again); predictions already made are dropped.
-    pub fn pin(&mut self, dir: Option<PathBuf>) {
-        if self.weights.pin(dir) {
-            self.weights_changed();
-        }
-    }
-
-    /// Drops what was computed with the weights used before.
-    fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
-        self.preds.clear();
-        self.live_iou.clear();
-        // The running predictions are of the old weights: cancel them (next frame,
-        // with the engine at hand) and predict again with the new ones at once.
-        let old = self.pending.take(|p| *p == Pending::Predictions);
-        self.stale.extend(old);
-        self.progress = None;
-        if let Some(c) = self.current.as_mut() {
-            c.pred = None;
-            c.pred_tex = None;
-        }
-        self.needs_predictions = true;
-    }
-
     /// The tab before first use; finds installed EmoSEM weights.
     pub fn new() -> Self {
         Review {
@@ -401,6 +369,29 @@ impl Review {
                 }
             }
         });
+    }
+}
+
+impl UsesWeights for Review {
+    fn located(&mut self) -> &mut Located {
+        &mut self.weights
+    }
+
+    /// Drops the old weights' predictions and predicts again at once.
+    fn weights_changed(&mut self) {
+        self.slot = ModelSlot::new();
+        self.preds.clear();
+        self.live_iou.clear();
+        // The running predictions are of the old weights: cancel them (next frame,
+        // with the engine at hand) and predict again with the new ones at once.
+        let old = self.pending.take(|p| *p == Pending::Predictions);
+        self.stale.extend(old);
+        self.progress = None;
+        if let Some(c) = self.current.as_mut() {
+            c.pred = None;
+            c.pred_tex = None;
+        }
+        self.needs_predictions = true;
     }
 }
 

@@ -207,18 +207,14 @@ impl MaskForm {
     /// The paper's hyper-parameters, starting from `checkpoint` when given.
     pub fn paper(checkpoint: Option<&Path>, out: &Path) -> Self {
         let kit = KitEmosemConfig::full(2026);
+        let (model, checkpoint) =
+            rows::start_from(checkpoint, MaskModel::Scratch, MaskModel::Checkpoint);
         MaskForm {
             data: MaskData::Shipped,
             apolo_json: String::new(),
             apolo_maps: String::new(),
-            model: if checkpoint.is_some() {
-                MaskModel::Checkpoint
-            } else {
-                MaskModel::Scratch
-            },
-            checkpoint: checkpoint
-                .map(artemo_engine::shown_path)
-                .unwrap_or_default(),
+            model,
+            checkpoint,
             paradigm: Paradigm::Multi,
             explainer_width: kit.explainer_width,
             explainer_layers: kit.explainer_layers,

@@ -1,11 +1,22 @@
-//! The rows both Train forms (SEVLM, EmoSEM) are built from: the data and model choices,
+//! The rows the Train forms (SEVLM, EmoSEM, PACL) are built from: the data and model choices,
 //! path fields with a Browse… button, the preset buttons, hyper-parameter grid rows, the
 //! evaluation and checkpoint settings, the output folder.
+
+use std::path::Path;
 
 use artemo_engine::train::BestBy;
 use egui::RichText;
 
 use crate::gui::widgets::path_row::{labelled, path_row};
+
+/// Where a form's model starts: `checkpoint` when one is given (shown as typed), else a
+/// new model.
+pub(super) fn start_from<T>(checkpoint: Option<&Path>, scratch: T, from: T) -> (T, String) {
+    match checkpoint {
+        Some(c) => (from, artemo_engine::shown_path(c)),
+        None => (scratch, String::new()),
+    }
+}
 
 /// The "Data" heading with its two sources.
 pub(super) fn data_choice<T: PartialEq>(

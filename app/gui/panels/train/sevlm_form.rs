@@ -76,17 +76,13 @@ impl Form {
     /// The paper's hyper-parameters (SEVLM), a new demo-shaped model, shipped data.
     pub fn paper(checkpoint: Option<&Path>, out: &Path) -> Self {
         let kit = KitSevlmConfig::full(2026);
+        let (model, checkpoint) =
+            rows::start_from(checkpoint, ModelChoice::Scratch, ModelChoice::Checkpoint);
         Form {
             data: DataChoice::Shipped,
             csv: String::new(),
-            model: if checkpoint.is_some() {
-                ModelChoice::Checkpoint
-            } else {
-                ModelChoice::Scratch
-            },
-            checkpoint: checkpoint
-                .map(artemo_engine::shown_path)
-                .unwrap_or_default(),
+            model,
+            checkpoint,
             width: kit.width,
             layers: kit.layers,
             heads: kit.heads,
