@@ -59,7 +59,7 @@ impl DataSource {
     }
 }
 
-/// The model-specific half of a [`SessionConfig`] (flattened into it on disk).
+/// The model-specific half of a [`SessionConfig`](super::session::SessionConfig) (flattened into it on disk).
 pub trait ModelSetup: Debug + Clone + PartialEq + Default + Serialize + DeserializeOwned {
     /// The model's folder name (`sevlm`, `emosem`, `pacl`): default output under
     /// `<user data>/runs/<model>`, installed weights under `models/<model>`.
