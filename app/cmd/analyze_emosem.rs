@@ -1,0 +1,142 @@
+//! `artemo analyze IMAGE --model emosem [--single EMOTION | --multi] --out DIR`: EmoSEM's
+//! per-emotion stimulus masks and explanations, run as an engine job with progress and
+//! each emotion's result printed as it streams in.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use artemo_engine::emosem::analyze::{analyze_job, default_model, AnalyzeRequest};
+use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
+use artemo_engine::Emotion;
+use clap::Args;
+
+/// EmoSEM's options of `artemo analyze`.
+#[derive(Args, Debug, Clone)]
+pub struct EmosemArgs {
+    /// Segment and explain one emotion (Single-Mask query).
+    #[arg(long, value_name = "EMOTION", conflicts_with = "multi")]
+    pub single: Option<String>,
+    /// Segment and explain all eight emotions (the default).
+    #[arg(long)]
+    pub multi: bool,
+    /// Output folder: masks/<image>_<emotion>.png, npy/<image>_<emotion>.npy (probability
+    /// maps, `artemo eval --task emosem` input), dominant.png, explanations.json.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Embedding cache (paper configuration; default: $ARTEMO_CACHE or ~/.cache/artemo).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+}
+
+/// Runs the EmoSEM analysis of `image` on `engine`.
+/// `weights`: the EmoSEM model folder (config.json + model.safetensors; default:
+/// models/emosem, then the demo kit's).
+pub fn run(
+    image: &std::path::Path,
+    weights: Option<&std::path::Path>,
+    args: &EmosemArgs,
+    engine: &Engine,
+) -> Result<ExitCode> {
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let models = artemo_engine::find_models()
+        .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+    let model = match weights {
+        Some(w) => w.to_path_buf(),
+        None => default_model(&models).ok_or_else(|| {
+            anyhow!(
+                "no EmoSEM model in {} (train one, or pass --weights DIR)",
+                models.join("emosem").display()
+            )
+        })?,
+    };
+    let emotions = match &args.single {
+        Some(name) => {
+            let e = Emotion::parse(name)
+                .filter(|e| *e != Emotion::SomethingElse)
+                .ok_or_else(|| {
+                    anyhow!("unknown emotion `{name}` (one of the eight ArtEmis emotions)")
+                })?;
+            vec![e]
+        }
+        None => Vec::new(),
+    };
+    super::common::require_image_file(image)?;
+    artemo_engine::models::registry::expect_kind(&model, "emosem", "--weights")?;
+    if let Some(out) = &args.out {
+        super::common::check_writable(out)?;
+        if out.exists() && !out.is_dir() {
+            bail!("--out {}: exists and is not a folder", out.display());
+        }
+    }
+    let warnings = super::common::image_warnings(image)?;
+    let req = AnalyzeRequest {
+        model,
+        image: image.to_path_buf(),
+        emotions,
+        out: args.out.clone(),
+        assets,
+        models,
+        cache: Some(
+            args.cache
+                .clone()
+                .unwrap_or_else(super::common::cache_dir)
+                .join("emosem"),
+        ),
+        tower: None,
+    };
+    let job = Command::Run {
+        name: format!("EmoSEM {}", image.display()),
+        lane: Lane::Compute,
+        job: analyze_job(req),
+    };
+    let v = super::common::run_json_streaming(engine, job, |partial| {
+        if let JobOutput::Json(v) = partial {
+            println!(
+                "{:<12} area {:>5.1}%  {}",
+                v["emotion"].as_str().unwrap_or("?"),
+                v["area_share"].as_f64().unwrap_or(0.0) * 100.0,
+                v["explanation"].as_str().unwrap_or("")
+            );
+        }
+    })?;
+    let size = |k: &str| match v[k].as_array().map(|a| a.as_slice()) {
+        Some([w, h]) => format!("{w}x{h}"),
+        _ => "?".into(),
+    };
+    let (image_size, map_size) = (size("image_size"), size("map_size"));
+    if image_size == map_size {
+        println!("maps at the image's size, {map_size} px");
+    } else {
+        println!(
+            "maps at {map_size} px (the image is {image_size} px; maps are at most {} px on the long side)",
+            artemo_engine::emosem::analyze::MAX_MAP_SIDE
+        );
+    }
+    if let Some(out) = &args.out {
+        if !warnings.is_empty() {
+            // Doubtful input is recorded beside the outputs.
+            let p = out.join("explanations.json");
+            if let Ok(text) = std::fs::read_to_string(&p) {
+                if let Ok(mut j) = serde_json::from_str::<serde_json::Value>(&text) {
+                    if let Some(o) = j.as_object_mut() {
+                        o.insert("warnings".into(), serde_json::json!(warnings));
+                    }
+                    artemo_engine::error::write_atomic(
+                        &p,
+                        serde_json::to_string_pretty(&j)?.as_bytes(),
+                    )?;
+                }
+            }
+        }
+    }
+    if let Some(out) = &args.out {
+        println!(
+            "wrote {} ({} emotions)",
+            out.display(),
+            v["emotions"].as_array().map_or(0, |a| a.len())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
