@@ -168,7 +168,7 @@ pub fn masked_vad_loss(pred: &Tensor, target: &Tensor) -> Result<Option<Tensor>>
 }
 
 /// The contrastive loss from scores: `mean(-log(eps + e^pos / (eps + e^pos + sum e^neg)))`,
-/// `pos` [B], `negs` [B, K]. Computed with the row maximum subtracted before `exp` (the
+/// `pos` `[B]`, `negs` `[B, K]`. Computed with the row maximum subtracted before `exp` (the
 /// reference exponentiates raw scores, which overflows f32 once the scores pass ~88 and
 /// turns every gradient into NaN when the score head grows at the demo kit's learning
 /// rates); the inner eps then scales by `e^-max`, a difference below 1e-8 at the

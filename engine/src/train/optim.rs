@@ -119,7 +119,7 @@ pub struct AdamW {
     skip_nonfinite: bool,
 }
 
-/// What one [`AdamW::step`] did.
+/// What one [`AdamW::step_with`] did.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StepReport {
     /// Global L2 norm of the gradients before clipping.
