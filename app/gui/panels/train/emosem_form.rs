@@ -161,35 +161,32 @@ impl MaskForm {
             None => {}
         }
         let (t, lr_mask) = (&mut self.train, &mut self.lr_mask);
-        egui::Grid::new("mask-hp")
-            .num_columns(2)
-            .striped(true)
-            .show(ui, |ui| {
-                let steps = egui::DragValue::new(&mut t.steps).range(1..=1_000_000);
-                row(ui, "Steps", steps);
-                let images = egui::DragValue::new(&mut t.batch_images).range(1..=256);
-                row(ui, "Images per batch", images);
-                row(ui, "LR explainer", lr_value(&mut t.lr_explainer));
-                row(ui, "LR mask side", lr_value(lr_mask));
-                let warmup = egui::DragValue::new(&mut t.warmup).range(0..=100_000);
-                row(ui, "Warm-up steps", warmup);
-                let decay = egui::DragValue::new(&mut t.weight_decay)
-                    .speed(0.001)
-                    .range(0.0..=1.0);
-                row(ui, "Weight decay", decay);
-                let lm = egui::DragValue::new(&mut t.lm_weight)
-                    .speed(0.05)
-                    .range(0.0..=100.0);
-                row(ui, "Explanation loss weight", lm);
-                let mut clip = t.clip.unwrap_or(0.0);
-                let c = egui::DragValue::new(&mut clip)
-                    .speed(0.05)
-                    .range(0.0..=100.0);
-                if row(ui, "Gradient clip (0: off)", c).changed() {
-                    t.clip = (clip > 0.0).then_some(clip);
-                }
-                row(ui, "Seed", egui::DragValue::new(&mut t.seed));
-            });
+        rows::grid(ui, "mask-hp", |ui| {
+            let steps = egui::DragValue::new(&mut t.steps).range(1..=1_000_000);
+            row(ui, "Steps", steps);
+            let images = egui::DragValue::new(&mut t.batch_images).range(1..=256);
+            row(ui, "Images per batch", images);
+            row(ui, "LR explainer", lr_value(&mut t.lr_explainer));
+            row(ui, "LR mask side", lr_value(lr_mask));
+            let warmup = egui::DragValue::new(&mut t.warmup).range(0..=100_000);
+            row(ui, "Warm-up steps", warmup);
+            let decay = egui::DragValue::new(&mut t.weight_decay)
+                .speed(0.001)
+                .range(0.0..=1.0);
+            row(ui, "Weight decay", decay);
+            let lm = egui::DragValue::new(&mut t.lm_weight)
+                .speed(0.05)
+                .range(0.0..=100.0);
+            row(ui, "Explanation loss weight", lm);
+            let mut clip = t.clip.unwrap_or(0.0);
+            let c = egui::DragValue::new(&mut clip)
+                .speed(0.05)
+                .range(0.0..=100.0);
+            if row(ui, "Gradient clip (0: off)", c).changed() {
+                t.clip = (clip > 0.0).then_some(clip);
+            }
+            row(ui, "Seed", egui::DragValue::new(&mut t.seed));
+        });
         let eval = EvalRows {
             every: &mut self.eval_every,
             probes: &mut self.probes,

@@ -5,14 +5,12 @@
 
 use std::collections::HashMap;
 
-use artemo_engine::train::events::{
-    DataCounts, EvalRecord, Prepared, RegionProbe, StepRecord, TrainEvent,
-};
-use artemo_engine::train::session::CheckpointInfo;
+use artemo_engine::train::events::{DataCounts, RegionProbe, TrainEvent};
 use artemo_engine::train::Metric;
 use egui::{Color32, RichText};
 
 use super::curves::{self, Curve};
+use super::run_log::RunLog;
 use super::run_view::{checkpoint_table, probe_thumb, CheckpointUse};
 use crate::gui::state::{Action, Shared};
 use crate::gui::theme;
@@ -21,14 +19,8 @@ use crate::gui::widgets::table::{sortable_table, Col, Key};
 /// What an EmoSEM run has streamed so far, and the probe textures drawn from it.
 #[derive(Default)]
 pub struct MaskRun {
-    /// Set up.
-    pub prepared: Option<Prepared>,
-    /// Steps.
-    pub steps: Vec<StepRecord>,
-    /// Evaluations.
-    pub evals: Vec<EvalRecord>,
-    /// Kept checkpoints.
-    pub checkpoints: Vec<CheckpointInfo>,
+    /// What the session streamed.
+    pub log: RunLog,
     textures: HashMap<(usize, usize), egui::TextureHandle>,
 }
 
@@ -41,27 +33,16 @@ impl MaskRun {
     /// Takes one event (the end, [`TrainEvent::Finished`], is the tab's); returns the
     /// ETA a step brings.
     pub fn on_event(&mut self, ev: TrainEvent) -> Option<f64> {
-        match ev {
-            TrainEvent::Prepared(p) => self.prepared = Some(p),
-            TrainEvent::Step(s) => {
-                let eta = s.eta_s;
-                self.steps.push(s);
-                return Some(eta);
-            }
-            TrainEvent::Eval(e) => {
-                self.evals.push(e);
-                // Only the latest evaluation's overlays are shown.
-                self.textures.clear();
-            }
-            TrainEvent::Checkpoints(c) => self.checkpoints = c,
-            TrainEvent::Finished(_) => {}
+        if matches!(ev, TrainEvent::Eval(_)) {
+            // Only the latest evaluation's overlays are shown.
+            self.textures.clear();
         }
-        None
+        self.log.on_event(ev)
     }
 
     /// The one-line description of the prepared run.
     pub fn prepared_ui(&self, ui: &mut egui::Ui) {
-        let Some(p) = &self.prepared else { return };
+        let Some(p) = &self.log.prepared else { return };
         if let DataCounts::Regions {
             train,
             val,
@@ -91,9 +72,9 @@ impl MaskRun {
     /// Loss and metric curves.
     pub fn curves(&self, ui: &mut egui::Ui) {
         let c = theme::CURVES;
-        let mask = curves::step_points(&self.steps, Metric::MaskLoss);
-        let lm = curves::step_points(&self.steps, Metric::ExplanationLoss);
-        let points = |m: Metric, scale: f64| curves::eval_points(&self.evals, m, scale);
+        let mask = curves::step_points(&self.log.steps, Metric::MaskLoss);
+        let lm = curves::step_points(&self.log.steps, Metric::ExplanationLoss);
+        let points = |m: Metric, scale: f64| curves::eval_points(&self.log.evals, m, scale);
         curves::row(ui, |ui, size| {
             let loss = vec![
                 Curve {
@@ -136,12 +117,14 @@ impl MaskRun {
     /// The probe paintings: the latest predicted mask over the thumbnail (the ground
     /// truth outlined), IoU now and before, the explanation.
     pub fn probes_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
-        let Some(prep) = &self.prepared else { return };
+        let Some(prep) = &self.log.prepared else {
+            return;
+        };
         ui.label(
             RichText::new("Probe paintings (validation), masks and explanations regenerated at every evaluation")
                 .strong(),
         );
-        let Some(last) = self.evals.last() else {
+        let Some(last) = self.log.evals.last() else {
             ui.label(RichText::new("after the first evaluation").weak());
             for p in &prep.probes {
                 ui.label(&p.id);
@@ -149,10 +132,11 @@ impl MaskRun {
             return;
         };
         let prev: Vec<RegionProbe> = self
+            .log
             .evals
             .len()
             .checked_sub(2)
-            .and_then(|i| self.evals.get(i))
+            .and_then(|i| self.log.evals.get(i))
             .map(|e| e.regions().cloned().collect())
             .unwrap_or_default();
         let step = last.step;
@@ -265,7 +249,7 @@ impl MaskRun {
         checkpoint_table(
             ui,
             "mask-ckpt",
-            &self.checkpoints,
+            &self.log.checkpoints,
             metric,
             &[
                 (Metric::MeanIou, 3),

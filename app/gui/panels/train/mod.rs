@@ -14,6 +14,7 @@ mod emosem_run;
 mod pacl_form;
 mod pacl_run;
 mod rows;
+mod run_log;
 mod run_view;
 mod sevlm_form;
 
@@ -27,14 +28,15 @@ use artemo_engine::emosem::session::EmosemSession;
 use artemo_engine::jobs::train::session_job;
 use artemo_engine::pacl::session::PaclSession;
 use artemo_engine::sevlm::session::SevlmSession;
-use artemo_engine::train::events::{EvalRecord, Prepared, StepRecord, Summary, TrainEvent};
-use artemo_engine::train::session::{CheckpointInfo, Control};
+use artemo_engine::train::events::{Summary, TrainEvent};
+use artemo_engine::train::session::Control;
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane};
 
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use emosem_run::MaskRun;
 use pacl_run::PaclRun;
+use run_log::RunLog;
 use sevlm_form::CsvCheck;
 
 pub use emosem_form::{MaskData, MaskForm, MaskModel};
@@ -84,10 +86,7 @@ pub struct TrainPanel {
     error: Option<String>,
     fraction: f32,
     eta: Option<f64>,
-    prepared: Option<Prepared>,
-    steps: Vec<StepRecord>,
-    evals: Vec<EvalRecord>,
-    checkpoints: Vec<CheckpointInfo>,
+    sevlm: RunLog,
     summary: Option<Summary>,
     csv_check: Option<CsvCheck>,
     picking: Option<Receiver<(PickTarget, crate::gui::dialog::Picked)>>,
@@ -144,10 +143,7 @@ impl TrainPanel {
             error: None,
             fraction: 0.0,
             eta: None,
-            prepared: None,
-            steps: Vec::new(),
-            evals: Vec::new(),
-            checkpoints: Vec::new(),
+            sevlm: RunLog::default(),
             summary: None,
             csv_check: None,
             picking: None,
@@ -167,18 +163,18 @@ impl TrainPanel {
     /// Steps received so far.
     pub fn steps_seen(&self) -> usize {
         match self.run_kind {
-            Trainee::Sevlm => self.steps.len(),
-            Trainee::Emosem => self.mask.steps.len(),
-            Trainee::Pacl => self.pacl.steps.len(),
+            Trainee::Sevlm => self.sevlm.steps.len(),
+            Trainee::Emosem => self.mask.log.steps.len(),
+            Trainee::Pacl => self.pacl.log.steps.len(),
         }
     }
 
     /// Evaluations received so far.
     pub fn evals_seen(&self) -> usize {
         match self.run_kind {
-            Trainee::Sevlm => self.evals.len(),
-            Trainee::Emosem => self.mask.evals.len(),
-            Trainee::Pacl => self.pacl.evals.len(),
+            Trainee::Sevlm => self.sevlm.evals.len(),
+            Trainee::Emosem => self.mask.log.evals.len(),
+            Trainee::Pacl => self.pacl.log.evals.len(),
         }
     }
 
@@ -395,10 +391,7 @@ impl TrainPanel {
                 self.error = None;
                 self.fraction = 0.0;
                 self.eta = None;
-                self.prepared = None;
-                self.steps.clear();
-                self.evals.clear();
-                self.checkpoints.clear();
+                self.sevlm = RunLog::default();
                 self.summary = None;
             }
             Err(e) => self.error = Some(e.to_string()),
@@ -462,13 +455,13 @@ impl TrainPanel {
             self.summary = Some(s);
             return;
         }
+        if let TrainEvent::Prepared(p) = &ev {
+            self.status = format!("{} steps planned", p.total_steps);
+        }
         let eta = match self.run_kind {
             Trainee::Emosem => self.mask.on_event(ev),
-            Trainee::Pacl => self.pacl.on_event(ev),
-            Trainee::Sevlm => {
-                self.on_sevlm_event(ev);
-                None
-            }
+            Trainee::Pacl => self.pacl.log.on_event(ev),
+            Trainee::Sevlm => self.sevlm.on_event(ev),
         };
         if let Some(eta) = eta {
             self.eta = Some(eta);

@@ -84,50 +84,44 @@ impl PaclForm {
         ui.add_space(8.0);
         ui.heading("Hyper-parameters");
         let (t, per_epoch) = (&mut self.train, &mut self.steps_per_epoch);
-        egui::Grid::new("pacl-hp")
-            .num_columns(2)
-            .striped(true)
-            .show(ui, |ui| {
-                row(
-                    ui,
-                    "Epochs",
-                    egui::DragValue::new(&mut t.epochs).range(1..=10_000),
-                );
-                let steps = egui::DragValue::new(per_epoch).range(0..=1_000_000);
-                row(ui, "Steps per epoch (0: all pairs)", steps);
-                let sub = egui::DragValue::new(&mut t.sub_batch).range(2..=1024);
-                row(ui, "Pairs per sub-batch", sub);
-                row(ui, "LR tower", lr_value(&mut t.lr_tower));
-                row(ui, "LR projections", lr_value(&mut t.lr_proj));
-                let warmup = egui::DragValue::new(&mut t.warmup_steps).range(0..=100_000);
-                row(ui, "Warm-up steps", warmup);
-                let decay = egui::DragValue::new(&mut t.weight_decay)
-                    .speed(0.001)
-                    .range(0.0..=1.0);
-                row(ui, "Weight decay", decay);
-                for (k, w) in t.loss_weights.iter_mut().enumerate() {
-                    let d = egui::DragValue::new(w).speed(0.05).range(0.0..=10.0);
-                    row(ui, &format!("Weight of L{}", k + 1), d);
-                }
-                row(ui, "Seed", egui::DragValue::new(&mut t.seed));
-            });
+        rows::grid(ui, "pacl-hp", |ui| {
+            row(
+                ui,
+                "Epochs",
+                egui::DragValue::new(&mut t.epochs).range(1..=10_000),
+            );
+            let steps = egui::DragValue::new(per_epoch).range(0..=1_000_000);
+            row(ui, "Steps per epoch (0: all pairs)", steps);
+            let sub = egui::DragValue::new(&mut t.sub_batch).range(2..=1024);
+            row(ui, "Pairs per sub-batch", sub);
+            row(ui, "LR tower", lr_value(&mut t.lr_tower));
+            row(ui, "LR projections", lr_value(&mut t.lr_proj));
+            let warmup = egui::DragValue::new(&mut t.warmup_steps).range(0..=100_000);
+            row(ui, "Warm-up steps", warmup);
+            let decay = egui::DragValue::new(&mut t.weight_decay)
+                .speed(0.001)
+                .range(0.0..=1.0);
+            row(ui, "Weight decay", decay);
+            for (k, w) in t.loss_weights.iter_mut().enumerate() {
+                let d = egui::DragValue::new(w).speed(0.05).range(0.0..=10.0);
+                row(ui, &format!("Weight of L{}", k + 1), d);
+            }
+            row(ui, "Seed", egui::DragValue::new(&mut t.seed));
+        });
         ui.add_space(8.0);
         ui.heading("Evaluation and checkpoints");
-        egui::Grid::new("pacl-eval")
-            .num_columns(2)
-            .striped(true)
-            .show(ui, |ui| {
-                let every = egui::DragValue::new(&mut self.eval_every).range(1..=100_000);
-                row(ui, "Evaluate every (steps)", every);
-                row(
-                    ui,
-                    "Checkpoints kept",
-                    egui::DragValue::new(&mut self.keep).range(1..=100),
-                );
-                ui.label("Best by");
-                ui.label(BestBy::ProbeAcc.name());
-                ui.end_row();
-            });
+        rows::grid(ui, "pacl-eval", |ui| {
+            let every = egui::DragValue::new(&mut self.eval_every).range(1..=100_000);
+            row(ui, "Evaluate every (steps)", every);
+            row(
+                ui,
+                "Checkpoints kept",
+                egui::DragValue::new(&mut self.keep).range(1..=100),
+            );
+            ui.label("Best by");
+            ui.label(BestBy::ProbeAcc.name());
+            ui.end_row();
+        });
         if rows::output_folder(ui, &mut self.out) {
             pick = Some(PickTarget::PaclOut);
         }

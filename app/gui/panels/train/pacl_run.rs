@@ -1,13 +1,13 @@
 //! The Train tab's PACL run view: what the session streamed (set-up, steps, evaluations,
-//! checkpoints), the curves of L1-L4, and the linear probe's
-//! accuracy and weighted F1 on the held-out paintings.
+//! checkpoints), the curves of L1-L4, and the linear probe's accuracy and weighted F1 on
+//! the held-out paintings.
 
-use artemo_engine::train::events::{DataCounts, EvalRecord, Prepared, StepRecord, TrainEvent};
-use artemo_engine::train::session::CheckpointInfo;
+use artemo_engine::train::events::DataCounts;
 use artemo_engine::train::Metric;
 use egui::RichText;
 
 use super::curves::{self, Curve};
+use super::run_log::RunLog;
 use super::run_view::{checkpoint_table, CheckpointUse};
 use crate::gui::state::Action;
 use crate::gui::theme;
@@ -15,37 +15,14 @@ use crate::gui::theme;
 /// What a PACL run has streamed so far.
 #[derive(Default)]
 pub struct PaclRun {
-    /// Set up.
-    pub prepared: Option<Prepared>,
-    /// Steps.
-    pub steps: Vec<StepRecord>,
-    /// Evaluations.
-    pub evals: Vec<EvalRecord>,
-    /// Kept checkpoints.
-    pub checkpoints: Vec<CheckpointInfo>,
+    /// What the session streamed.
+    pub log: RunLog,
 }
 
 impl PaclRun {
-    /// Takes one event (the end, [`TrainEvent::Finished`], is the tab's); returns the
-    /// ETA a step brings.
-    pub fn on_event(&mut self, ev: TrainEvent) -> Option<f64> {
-        match ev {
-            TrainEvent::Prepared(p) => self.prepared = Some(p),
-            TrainEvent::Step(s) => {
-                let eta = s.eta_s;
-                self.steps.push(s);
-                return Some(eta);
-            }
-            TrainEvent::Eval(e) => self.evals.push(e),
-            TrainEvent::Checkpoints(c) => self.checkpoints = c,
-            TrainEvent::Finished(_) => {}
-        }
-        None
-    }
-
     /// The one-line description of the prepared run, and its notes.
     pub fn prepared_ui(&self, ui: &mut egui::Ui) {
-        let Some(p) = &self.prepared else { return };
+        let Some(p) = &self.log.prepared else { return };
         if let DataCounts::Pairs {
             paintings,
             pairs,
@@ -69,8 +46,8 @@ impl PaclRun {
     /// The loss and probe curves.
     pub fn curves(&self, ui: &mut egui::Ui) {
         let c = theme::CURVES;
-        let series = |m: Metric| curves::step_points(&self.steps, m);
-        let points = |m: Metric, scale: f64| curves::eval_points(&self.evals, m, scale);
+        let series = |m: Metric| curves::step_points(&self.log.steps, m);
+        let points = |m: Metric, scale: f64| curves::eval_points(&self.log.evals, m, scale);
         curves::row(ui, |ui, size| {
             let loss = vec![
                 Curve {
@@ -113,7 +90,7 @@ impl PaclRun {
         checkpoint_table(
             ui,
             "pacl-ckpt",
-            &self.checkpoints,
+            &self.log.checkpoints,
             Metric::ProbeAcc.name(),
             &[(Metric::ProbeAcc, 3), (Metric::ProbeF1, 3)],
             CheckpointUse::Nothing,

@@ -126,6 +126,14 @@ pub(super) fn row(ui: &mut egui::Ui, label: &str, widget: impl egui::Widget) -> 
     r
 }
 
+/// A striped two-column grid of labelled rows (hyper-parameters, settings).
+pub(super) fn grid(ui: &mut egui::Ui, id: &str, add: impl FnOnce(&mut egui::Ui)) {
+    egui::Grid::new(id)
+        .num_columns(2)
+        .striped(true)
+        .show(ui, add);
+}
+
 /// A learning-rate field (scientific notation).
 pub(super) fn lr_value(v: &mut f64) -> egui::DragValue<'_> {
     egui::DragValue::new(v)

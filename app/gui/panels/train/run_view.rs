@@ -4,7 +4,7 @@
 //! in `emosem_run.rs`. The checkpoint table is shared by both.
 
 use artemo_engine::emotion::Emotion;
-use artemo_engine::train::events::{DataCounts, EvalRecord, ProbePainting, TrainEvent};
+use artemo_engine::train::events::{DataCounts, EvalRecord, ProbePainting};
 use artemo_engine::train::session::CheckpointInfo;
 use artemo_engine::train::Metric;
 use egui::RichText;
@@ -98,7 +98,7 @@ impl TrainPanel {
             self.summary_ui(ui);
             return;
         }
-        if let Some(p) = &self.prepared {
+        if let Some(p) = &self.sevlm.prepared {
             if let DataCounts::Captions {
                 train_pairs,
                 val_sequences,
@@ -139,7 +139,7 @@ impl TrainPanel {
     }
 
     fn curves(&self, ui: &mut egui::Ui) {
-        let series = |m: Metric| curves::step_points(&self.steps, m);
+        let series = |m: Metric| curves::step_points(&self.sevlm.steps, m);
         let c = theme::CURVES;
         let curve = |name, points, color, always| Curve {
             name,
@@ -147,7 +147,7 @@ impl TrainPanel {
             color,
             always,
         };
-        let points = |m: Metric, scale: f64| curves::eval_points(&self.evals, m, scale);
+        let points = |m: Metric, scale: f64| curves::eval_points(&self.sevlm.evals, m, scale);
         curves::row(ui, |ui, size| {
             let loss = vec![
                 curve("total", series(Metric::Loss), c[0], true),
@@ -182,16 +182,19 @@ impl TrainPanel {
     }
 
     fn probes_ui(&self, ui: &mut egui::Ui, shared: &mut Shared) {
-        let Some(p) = &self.prepared else { return };
+        let Some(p) = &self.sevlm.prepared else {
+            return;
+        };
         ui.label(
             RichText::new("Probe paintings (validation), regenerated at every evaluation").strong(),
         );
-        let last = self.evals.last();
+        let last = self.sevlm.evals.last();
         let prev = self
+            .sevlm
             .evals
             .len()
             .checked_sub(2)
-            .and_then(|i| self.evals.get(i));
+            .and_then(|i| self.sevlm.evals.get(i));
         let probe = |e: Option<&EvalRecord>, id: &str| {
             e.and_then(|e| e.captions().find(|q| q.painting == id).cloned())
         };
@@ -280,7 +283,7 @@ impl TrainPanel {
         checkpoint_table(
             ui,
             "train-ckpt",
-            &self.checkpoints,
+            &self.sevlm.checkpoints,
             self.form.best_by.name(),
             &[(Metric::ValLoss, 4), (Metric::Bleu1, 4), (Metric::Acc, 4)],
             CheckpointUse::Explain,
@@ -301,23 +304,6 @@ impl TrainPanel {
                 ))
                 .strong(),
             );
-        }
-    }
-
-    /// A SEVLM session's event (the end is the tab's).
-    pub(super) fn on_sevlm_event(&mut self, ev: TrainEvent) {
-        match ev {
-            TrainEvent::Prepared(p) => {
-                self.status = format!("{} steps planned", p.total_steps);
-                self.prepared = Some(p);
-            }
-            TrainEvent::Step(s) => {
-                self.eta = Some(s.eta_s);
-                self.steps.push(s);
-            }
-            TrainEvent::Eval(e) => self.evals.push(e),
-            TrainEvent::Checkpoints(c) => self.checkpoints = c,
-            TrainEvent::Finished(_) => {}
         }
     }
 }

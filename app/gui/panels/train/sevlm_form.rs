@@ -245,31 +245,28 @@ impl Form {
             None => {}
         }
         let t = &mut self.train;
-        egui::Grid::new("train-hp")
-            .num_columns(2)
-            .striped(true)
-            .show(ui, |ui| {
-                row(
-                    ui,
-                    "Epochs",
-                    egui::DragValue::new(&mut t.epochs).range(1..=1000),
-                );
-                let pairs = egui::DragValue::new(&mut t.batch_pairs).range(1..=512);
-                row(ui, "Pairs per batch", pairs);
-                row(ui, "LR decoder + heads", lr_value(&mut t.lr_decoder));
-                row(ui, "LR VAD encoder", lr_value(&mut t.lr_vad_encoder));
-                let warmup = egui::DragValue::new(&mut t.warmup).range(0..=100_000);
-                row(ui, "Warm-up steps", warmup);
-                row(ui, "Weight decay", weight(&mut t.weight_decay, 0.001, 1.0));
-                row(ui, "α (contrastive)", weight(&mut t.alpha, 0.05, 100.0));
-                row(
-                    ui,
-                    "VAD loss weight",
-                    weight(&mut t.vad_weight, 0.05, 100.0),
-                );
-                row(ui, "Gradient clip", weight(&mut t.clip, 0.05, 100.0));
-                row(ui, "Seed", egui::DragValue::new(&mut t.seed));
-            });
+        rows::grid(ui, "train-hp", |ui| {
+            row(
+                ui,
+                "Epochs",
+                egui::DragValue::new(&mut t.epochs).range(1..=1000),
+            );
+            let pairs = egui::DragValue::new(&mut t.batch_pairs).range(1..=512);
+            row(ui, "Pairs per batch", pairs);
+            row(ui, "LR decoder + heads", lr_value(&mut t.lr_decoder));
+            row(ui, "LR VAD encoder", lr_value(&mut t.lr_vad_encoder));
+            let warmup = egui::DragValue::new(&mut t.warmup).range(0..=100_000);
+            row(ui, "Warm-up steps", warmup);
+            row(ui, "Weight decay", weight(&mut t.weight_decay, 0.001, 1.0));
+            row(ui, "α (contrastive)", weight(&mut t.alpha, 0.05, 100.0));
+            row(
+                ui,
+                "VAD loss weight",
+                weight(&mut t.vad_weight, 0.05, 100.0),
+            );
+            row(ui, "Gradient clip", weight(&mut t.clip, 0.05, 100.0));
+            row(ui, "Seed", egui::DragValue::new(&mut t.seed));
+        });
         let eval = EvalRows {
             every: &mut self.eval_every,
             probes: &mut self.probes,
