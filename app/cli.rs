@@ -412,7 +412,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                         let paintings: Vec<std::path::PathBuf> =
                             c.paintings.iter().take(12).map(|p| p.path.clone()).collect();
                         progress("the demo kit on 12 shipped paintings");
-                        Ok(artemo_engine::demo::bench_inference(
+                        Ok(artemo_engine::kit::bench_inference(
                             &root.join("demo"),
                             &assets,
                             &root,

@@ -99,8 +99,8 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct KitFile {
-        sevlm: Option<artemo_engine::sevlm::kit::KitSevlmConfig>,
-        emosem: Option<artemo_engine::emosem::kit::KitEmosemConfig>,
+        sevlm: Option<artemo_engine::kit::sevlm::KitSevlmConfig>,
+        emosem: Option<artemo_engine::kit::emosem::KitEmosemConfig>,
     }
     let kit: Option<KitFile> = match &args.kit {
         Some(p) => {
@@ -115,7 +115,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
     };
     let (sevlm_kit, emosem_kit) = kit.map(|k| (k.sevlm, k.emosem)).unwrap_or_default();
     let out = crate::cli::output_path(args.out.as_deref(), "models/demo")?;
-    let opts = artemo_engine::demo::DemoOptions {
+    let opts = artemo_engine::kit::DemoOptions {
         out,
         quick: args.quick,
         seed: args.seed,
@@ -129,7 +129,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         name: "train demo kit".into(),
         lane: Lane::Compute,
         job: Box::new(move |ctx| {
-            let r = artemo_engine::demo::run(&assets, &models, &opts2, ctx.device(), ctx)?;
+            let r = artemo_engine::kit::run(&assets, &models, &opts2, ctx.device(), ctx)?;
             Ok(JobOutput::Json(serde_json::to_value(&r).map_err(|e| {
                 artemo_engine::Error::Invalid(e.to_string())
             })?))

@@ -8,13 +8,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use artemo_engine::emosem::kit::KitEmosemConfig;
 use artemo_engine::emosem::session::{
     EmosemInit, EmosemSessionConfig, MaskBestBy, MaskEval, MaskPrepared, MaskProbe,
     MaskSessionEvent, MaskStep,
 };
 use artemo_engine::emosem::train::TrainConfig;
 use artemo_engine::emosem::Paradigm;
+use artemo_engine::kit::emosem::KitEmosemConfig;
 use artemo_engine::train::session::CheckpointInfo;
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};

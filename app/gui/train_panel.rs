@@ -16,7 +16,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use artemo_engine::emotion::Emotion;
-use artemo_engine::sevlm::kit::KitSevlmConfig;
+use artemo_engine::kit::sevlm::KitSevlmConfig;
 use artemo_engine::sevlm::session::{
     session_job, BestBy, DataSource, EvalRecord, Prepared, SessionConfig, SessionEvent, SevlmInit,
     StepRecord, Summary,

@@ -52,7 +52,6 @@ pub mod analyze;
 pub mod bench;
 pub mod cache;
 pub mod features;
-pub mod kit;
 pub mod losses;
 pub mod postprocess;
 pub mod session;

@@ -5,22 +5,22 @@
 //! - [`model`]: the network (GPT-2 + cross-attention, VAD encoder and fusion, VAD head,
 //!   contrastive head) and its configurations (`paper`, `small`, `tiny`).
 //! - [`vad_encoder`]: the bidirectional VAD transformer.
+//! - [`vocab`]: special token ids and the compact vocabulary.
 //! - [`data`]: training sequences with segments, labels and per-token lexicon VAD; pairs.
 //! - [`train`]: the losses and the training loop.
 //! - [`generate`]: emotion distribution, greedy/nucleus decoding, parsing.
 //! - [`checkpoint`]: loading the reference release.
 //! - [`bench`]: training-step and generation benchmarks.
-//! - [`kit`]: the demo kit's SEVLM recipe (pretraining + training of the small model).
 
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod generate;
-pub mod kit;
 pub mod model;
 pub mod session;
 pub mod train;
 pub mod vad_encoder;
+pub mod vocab;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;

@@ -27,9 +27,9 @@ use crate::error::{write_atomic, Error, Result};
 use crate::metrics::accuracy::{explanation_text, sevlm_accuracy};
 use crate::models::loading::Weights;
 use crate::models::nn::Mode;
+use crate::sevlm::data::build_vocab;
 use crate::sevlm::data::{make_pairs, Encoded, Example, SequenceBuilder};
 use crate::sevlm::generate::{generate, DecodeOptions};
-use crate::sevlm::kit::build_vocab;
 use crate::sevlm::model::{ImageEncoderKind, Sevlm, SevlmConfig};
 use crate::sevlm::train::{losses, train, Batch, SevlmTrainConfig, StepLosses, TrainData};
 use crate::sevlm::{ImageFeaturizer, TowerFeaturizer};
@@ -57,7 +57,7 @@ impl Corpus {
             crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
         let images: BTreeMap<String, PathBuf> =
             coll.paintings.into_iter().map(|p| (p.id, p.path)).collect();
-        let [tr, va, te] = crate::sevlm::kit::annotation_examples(&set);
+        let [tr, va, te] = crate::sevlm::data::annotation_examples(&set);
         let mut c = Corpus {
             source: "Artemo's own annotations".to_string(),
             splits: [tr, va, te],

@@ -11,70 +11,21 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarMap;
-use image::DynamicImage;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::features::{GridEncoder, ImageFeatures};
-use super::train::{load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport};
-use super::{Emosem, EmosemConfig, Finetune, Paradigm, EMOTIONS};
 use crate::annotations::artemis::Split;
+use crate::emosem::features::{GridEncoder, ImageFeatures};
+use crate::emosem::train::{
+    load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport,
+};
+use crate::emosem::{Emosem, EmosemConfig, Finetune, Paradigm, EMOTIONS};
 use crate::error::write_atomic;
 use crate::error::{read_file, Error, Result};
 use crate::models::gpt2::Gpt2Config;
-use crate::models::nn::Mode;
-use crate::models::patch_tower::{descriptors_tensor, image_descriptors};
-use crate::pacl::PaclModel;
 use crate::tokenize::TextTokenizer;
-
-/// The tower-name prefix of a PACL patch tower: `pacl:<folder relative to models/>`.
-pub const PACL_TOWER_PREFIX: &str = "pacl:";
-
-/// A trained PACL patch tower used as EmoSEM's frozen grid encoder.
-pub struct PaclTowerGrid {
-    model: PaclModel,
-    name: String,
-}
-
-impl PaclTowerGrid {
-    /// Loads the PACL model in `models/<rel>`; the encoder is named `pacl:<rel>`.
-    pub fn load(models: &Path, rel: &str, device: &Device) -> Result<Self> {
-        Ok(PaclTowerGrid {
-            model: PaclModel::load(&models.join(rel), device)?,
-            name: format!("{PACL_TOWER_PREFIX}{rel}"),
-        })
-    }
-
-    /// Wraps an already loaded PACL model named `pacl:<rel>`.
-    pub fn from_model(model: PaclModel, rel: &str) -> Self {
-        PaclTowerGrid {
-            model,
-            name: format!("{PACL_TOWER_PREFIX}{rel}"),
-        }
-    }
-}
-
-impl GridEncoder for PaclTowerGrid {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn side(&self) -> usize {
-        self.model.tower().config().grid
-    }
-
-    fn dim(&self) -> usize {
-        self.model.tower().config().dim
-    }
-
-    fn encode(&self, image: &DynamicImage, device: &Device) -> Result<Tensor> {
-        let d = image_descriptors(image, self.model.tower().config());
-        let x = descriptors_tensor(&[&d], device)?;
-        Ok(self.model.tower().forward(&x, Mode::Infer)?.grid)
-    }
-}
 
 /// Hyper-parameters of the kit's EmoSEM stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,7 +140,7 @@ pub fn train_kit(
     kit: &KitEmosemConfig,
     limit_paintings: Option<usize>,
     device: &Device,
-    progress: impl FnMut(super::train::TrainProgress),
+    progress: impl FnMut(crate::emosem::train::TrainProgress),
     cancelled: impl Fn() -> bool,
 ) -> Result<(EmosemConfig, VarMap, TrainReport)> {
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
@@ -202,7 +153,7 @@ pub fn train_kit(
     if let Some(n) = limit_paintings {
         data.truncate(n);
     }
-    let prompts = super::prompt_ids(&cfg, &tok)?;
+    let prompts = crate::emosem::prompt_ids(&cfg, &tok)?;
     let vm = VarMap::new();
     Emosem::from_varmap(&cfg, &vm, prompts.clone(), device)?;
     crate::models::nn::reseed(&vm, kit.seed)?;
