@@ -1,6 +1,6 @@
-//! The EmoSEM analysis of one painting as an engine job: load the model folder and its
+//! The EmoSEM analysis of one painting: load the model folder and its
 //! frozen image encoders, segment and explain the requested emotions, stream each
-//! emotion's summary as it is ready ([`JobContext::partial`]), and write the masks, score
+//! emotion's result as it is ready (a callback; `jobs::analyze_emosem` streams it), and write the masks, score
 //! maps, dominant map and `explanations.json` when an output folder is given.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,6 @@ use super::{Emosem, ImageSource, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::tokenize::TextTokenizer;
-use crate::worker::{JobContext, JobFn, JobOutput};
 
 /// What to analyse.
 pub struct AnalyzeRequest {
@@ -174,33 +173,6 @@ pub fn analyze(
         written,
         image_size: (w as usize, h as usize),
         map_size: (mw, mh),
-    })
-}
-
-/// The engine command: a job that runs [`analyze`] with the job's progress, cancellation
-/// and device, streams each emotion's summary as `JobOutput::Json`, and returns
-/// `{"emotions": [...], "written": {...}}`.
-pub fn analyze_job(req: AnalyzeRequest) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        let a = analyze(
-            req,
-            ctx.device(),
-            |f, m| ctx.progress(f, m),
-            |r| {
-                if let Ok(v) = serde_json::to_value(r.summary()) {
-                    ctx.partial(JobOutput::Json(v));
-                }
-            },
-            || ctx.is_cancelled(),
-        )?;
-        let summaries: Vec<_> = a.results.iter().map(EmotionResult::summary).collect();
-        Ok(JobOutput::Json(serde_json::json!({
-            "emotions": summaries,
-            "written": a.written,
-            "image_size": [a.image_size.0, a.image_size.1],
-            "map_size": [a.map_size.0, a.map_size.1],
-            "max_map_side": MAX_MAP_SIDE,
-        })))
     })
 }
 

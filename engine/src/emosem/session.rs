@@ -1023,7 +1023,7 @@ pub enum MaskDataSource {
 }
 
 /// The engine job of the Train tab's EmoSEM sessions: streams [`MaskSessionEvent`]s as
-/// `JobOutput::Any` partials and ends with a [`Summary`] (`JobOutput::Any`). The output
+/// `JobOutput::MaskSession` partials and ends with a [`Summary`] (`JobOutput::SessionSummary`). The output
 /// folder may not touch `models/demo` or installed EmoSEM weights.
 pub fn session_job(
     source: MaskDataSource,
@@ -1054,12 +1054,12 @@ pub fn session_job(
             &protected,
             ctx.device(),
             &control,
-            &mut |ev| ctx.partial(JobOutput::Any(Box::new(ev))),
+            &mut |ev| ctx.partial(JobOutput::MaskSession(Box::new(ev))),
             &|f, m| ctx.progress(f, m),
             &|| ctx.is_cancelled(),
         )?;
         ctx.progress(1.0, "done");
-        Ok(JobOutput::Any(Box::new(summary)))
+        Ok(JobOutput::SessionSummary(Box::new(summary)))
     })
 }
 

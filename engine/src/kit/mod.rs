@@ -111,7 +111,14 @@ pub fn run(
     let pacl_dir = opts.out.join("pacl");
     if !(opts.resume && done(&pacl_dir)) {
         let t = Instant::now();
-        pacl::train_pacl(assets, models, &pacl_dir, opts, device, progress)?;
+        let stage = crate::progress::Scaled::new(progress, 0.0, 0.35);
+        let popts = pacl::PaclTrainOptions {
+            epochs: 6,
+            quick: opts.quick,
+            seed: opts.seed,
+            prepare_share: 0.05 / 0.35,
+        };
+        pacl::train_pacl(assets, models, &pacl_dir, &popts, device, &stage)?;
         seconds.insert("pacl".into(), t.elapsed().as_secs_f64());
     }
     check()?;

@@ -32,7 +32,6 @@ use crate::error::{write_atomic, Error, Result};
 use crate::imaging::{load_image, preprocess_sevlm};
 use crate::models::clip_vision::ClipVision;
 use crate::models::nn::Mode;
-use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
 
 pub use data::{Example, SequenceBuilder};
 pub use generate::{DecodeOptions, Decoding, GeneratedToken, Generation, ParseState};
@@ -256,45 +255,6 @@ impl SevlmRuntime {
             model: self.source.display().to_string(),
         })
     }
-}
-
-/// The engine job behind the GUI's "explain" and `artemo analyze --model sevlm`: takes
-/// the model from `slot` (loading it with `load` the first time), analyses `images` in order, streaming every token as a `JobOutput::Json` partial
-/// (`{"image": i, "token": {...}}`) and every finished analysis as
-/// `{"image": i, "analysis": {...}}`; the final output is the JSON array of analyses.
-pub fn analyze_job(
-    slot: ModelSlot<SevlmRuntime>,
-    load: impl FnOnce(&Device) -> Result<SevlmRuntime> + Send + 'static,
-    images: Vec<PathBuf>,
-    opts: DecodeOptions,
-) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        ctx.progress(0.0, "loading SEVLM");
-        let runtime = slot.get_or_load(|| load(ctx.device()))?;
-        let mut all = Vec::with_capacity(images.len());
-        for (i, img) in images.iter().enumerate() {
-            ctx.check()?;
-            ctx.progress(
-                i as f32 / images.len().max(1) as f32,
-                format!("explaining {}", img.display()),
-            );
-            let a = runtime.analyze(
-                img,
-                &opts,
-                ctx.device(),
-                |t| ctx.partial(JobOutput::Json(serde_json::json!({"image": i, "token": t}))),
-                || !ctx.is_cancelled(),
-            )?;
-            let v = serde_json::to_value(&a)
-                .map_err(|e| Error::Invalid(format!("SEVLM result: {e}")))?;
-            ctx.partial(JobOutput::Json(
-                serde_json::json!({"image": i, "analysis": v}),
-            ));
-            all.push(v);
-        }
-        ctx.progress(1.0, "done");
-        Ok(JobOutput::Json(serde_json::Value::Array(all)))
-    })
 }
 
 #[cfg(test)]

@@ -824,8 +824,8 @@ pub enum DataSource {
     },
 }
 
-/// The engine job of the Train tab: streams [`SessionEvent`]s as `JobOutput::Any`
-/// partials and ends with a [`Summary`] (`JobOutput::Any`). The output folder may not
+/// The engine job of the Train tab: streams [`SessionEvent`]s as `JobOutput::SevlmSession`
+/// partials and ends with a [`Summary`] (`JobOutput::SessionSummary`). The output folder may not
 /// touch `models/demo` or installed SEVLM weights.
 pub fn session_job(
     source: DataSource,
@@ -854,12 +854,12 @@ pub fn session_job(
             &protected,
             ctx.device(),
             &control,
-            &mut |ev| ctx.partial(JobOutput::Any(Box::new(ev))),
+            &mut |ev| ctx.partial(JobOutput::SevlmSession(Box::new(ev))),
             &|f, m| ctx.progress(f, m),
             &|| ctx.is_cancelled(),
         )?;
         ctx.progress(1.0, "done");
-        Ok(JobOutput::Any(Box::new(summary)))
+        Ok(JobOutput::SessionSummary(Box::new(summary)))
     })
 }
 
