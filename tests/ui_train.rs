@@ -11,8 +11,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use artemo::gui::train_masks::{MaskData, MaskModel};
-use artemo::gui::train_panel::{DataChoice, ModelChoice, Trainee};
+use artemo::gui::panels::train::{DataChoice, ModelChoice, Trainee};
+use artemo::gui::panels::train::{MaskData, MaskModel};
 use artemo::gui::ArtemoApp;
 use artemo_engine::emosem::Paradigm;
 use artemo_engine::worker::EngineConfig;

@@ -24,14 +24,20 @@ use artemo_engine::sevlm::session::{
 use artemo_engine::sevlm::SevlmTrainConfig;
 use artemo_engine::train::session::{check_output_dir, CheckpointInfo, Control};
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane};
-use egui::{Color32, RichText};
+use egui::RichText;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
-use super::panel::{Action, Component, Shared};
-use super::table::{sortable_table, Col, Key};
-use super::train_masks::{checkpoint_table, paper_lr_mask, MaskData, MaskForm, MaskModel, MaskRun};
+use crate::gui::panels::Panel;
+use crate::gui::state::{Action, AppState, Shared, Tab};
+use crate::gui::theme;
+use crate::gui::widgets::path_row::{labelled, path_row};
+use crate::gui::widgets::table::{sortable_table, Col, Key};
+mod emosem_run;
+
 use artemo_engine::emosem::session::{MaskBestBy, MaskDataSource, MaskSessionEvent};
 use artemo_engine::emosem::Paradigm;
+use emosem_run::{checkpoint_table, paper_lr_mask, MaskForm, MaskRun};
+pub use emosem_run::{MaskData, MaskModel};
 
 /// Which model the tab trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +213,7 @@ pub struct TrainPanel {
     checkpoints: Vec<CheckpointInfo>,
     summary: Option<Summary>,
     csv_check: Option<CsvCheck>,
-    picking: Option<Receiver<(PickTarget, super::dialog::Picked)>>,
+    picking: Option<Receiver<(PickTarget, crate::gui::dialog::Picked)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +311,7 @@ impl TrainPanel {
     }
 
     /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+    fn draw(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         self.poll_picker(shared);
         self.count_with_image(shared);
         egui::Panel::left("train-form")
@@ -330,7 +336,7 @@ impl TrainPanel {
         }
         // The portal dialog blocks: it runs on its own thread, never the UI's; a dialog that
         // cannot open is told from a cancelled one (`dialog::Picked::Unavailable`).
-        self.picking = Some(super::dialog::spawn(ctx, target, move || {
+        self.picking = Some(crate::gui::dialog::spawn(ctx, target, move || {
             let d = rfd::FileDialog::new();
             match target {
                 PickTarget::Csv => d.add_filter("ArtEmis CSV", &["csv"]).pick_file(),
@@ -377,7 +383,7 @@ impl TrainPanel {
             return;
         };
         match rx.try_recv() {
-            Ok((target, super::dialog::Picked::Path(p))) => {
+            Ok((target, crate::gui::dialog::Picked::Path(p))) => {
                 self.picking = None;
                 let s = p.display().to_string();
                 match target {
@@ -393,17 +399,17 @@ impl TrainPanel {
                     PickTarget::MaskOut => self.mask_form.out = s,
                 }
             }
-            Ok((_, super::dialog::Picked::Unavailable)) => {
+            Ok((_, crate::gui::dialog::Picked::Unavailable)) => {
                 self.picking = None;
                 shared.notice(
                     format!(
                         "{} type the path into the field beside Browse… instead.",
-                        super::dialog::UNAVAILABLE
+                        crate::gui::dialog::UNAVAILABLE
                     ),
                     true,
                 );
             }
-            Ok((_, super::dialog::Picked::Cancelled))
+            Ok((_, crate::gui::dialog::Picked::Cancelled))
             | Err(std::sync::mpsc::TryRecvError::Disconnected) => self.picking = None,
             Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
@@ -665,7 +671,7 @@ impl TrainPanel {
                         );
                     }
                     Some(CsvCheck::Failed(e)) => {
-                        ui.colored_label(ERROR, e);
+                        ui.colored_label(theme::ERROR, e);
                     }
                     None => {}
                 }
@@ -1087,12 +1093,12 @@ impl TrainPanel {
             }
             if !self.running() {
                 if let Some(why) = &blocker {
-                    ui.label(RichText::new(why).color(ERROR));
+                    ui.label(RichText::new(why).color(theme::ERROR));
                 }
             }
         });
         if let Some(e) = &self.error {
-            ui.colored_label(ERROR, e);
+            ui.colored_label(theme::ERROR, e);
         }
         if self.running() || self.state == State::Finished {
             let mut text = self.status.clone();
@@ -1123,7 +1129,7 @@ impl TrainPanel {
             self.mask.probes_ui(ui, shared);
             ui.add_space(6.0);
             self.mask
-                .checkpoints_ui(ui, self.mask_form.best_by.name(), &mut shared.actions);
+                .checkpoints_ui(ui, self.mask_form.best_by.name(), shared.actions);
             self.summary_ui(ui);
             return;
         }
@@ -1156,7 +1162,7 @@ impl TrainPanel {
         ui.add_space(6.0);
         self.probes_ui(ui, shared);
         ui.add_space(6.0);
-        self.checkpoints_ui(ui, &mut shared.actions);
+        self.checkpoints_ui(ui, shared.actions);
     }
 
     fn curves(&self, ui: &mut egui::Ui) {
@@ -1182,13 +1188,18 @@ impl TrainPanel {
                     .x_axis_label("step")
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        p.line(Line::new("total", PlotPoints::from(total)).color(C_TOTAL));
-                        p.line(Line::new("language", PlotPoints::from(lang)).color(C_LANG));
+                        p.line(Line::new("total", PlotPoints::from(total)).color(theme::CURVES[0]));
+                        p.line(
+                            Line::new("language", PlotPoints::from(lang)).color(theme::CURVES[1]),
+                        );
                         if !vad.is_empty() {
-                            p.line(Line::new("VAD", PlotPoints::from(vad)).color(C_VAD));
+                            p.line(Line::new("VAD", PlotPoints::from(vad)).color(theme::CURVES[2]));
                         }
                         if !cl.is_empty() {
-                            p.line(Line::new("contrastive", PlotPoints::from(cl)).color(C_CL));
+                            p.line(
+                                Line::new("contrastive", PlotPoints::from(cl))
+                                    .color(theme::CURVES[3]),
+                            );
                         }
                     });
             });
@@ -1202,9 +1213,9 @@ impl TrainPanel {
                     .allow_scroll(false)
                     .show(ui, |p| {
                         for (k, c) in [
-                            ("val loss", C_TOTAL),
-                            ("val language", C_LANG),
-                            ("val VAD", C_VAD),
+                            ("val loss", theme::CURVES[0]),
+                            ("val language", theme::CURVES[1]),
+                            ("val VAD", theme::CURVES[2]),
                         ] {
                             let pts = self.metric_points(k);
                             if !pts.is_empty() {
@@ -1227,10 +1238,10 @@ impl TrainPanel {
                     .allow_scroll(false)
                     .show(ui, |p| {
                         for (k, c) in [
-                            ("BLEU-1", C_TOTAL),
-                            ("BLEU-4", C_LANG),
-                            ("ROUGE-L", C_VAD),
-                            ("ACC", C_CL),
+                            ("BLEU-1", theme::CURVES[0]),
+                            ("BLEU-4", theme::CURVES[1]),
+                            ("ROUGE-L", theme::CURVES[2]),
+                            ("ACC", theme::CURVES[3]),
                         ] {
                             let pts = self.metric_points(k);
                             if !pts.is_empty() {
@@ -1332,7 +1343,7 @@ impl TrainPanel {
                                 if let Some(e) = q.emotion {
                                     emotion_label(ui, e);
                                     if q.human == Some(e) {
-                                        ui.label(RichText::new("match").color(OK));
+                                        ui.label(RichText::new("match").color(theme::OK));
                                     }
                                 }
                                 ui.add(egui::Label::new(q.text.clone()).wrap());
@@ -1404,7 +1415,15 @@ impl Default for TrainPanel {
     }
 }
 
-impl Component for TrainPanel {
+impl Panel for TrainPanel {
+    fn tab(&self) -> Option<Tab> {
+        Some(Tab::Train)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &mut AppState) {
+        self.draw(ui, &mut state.lend());
+    }
+
     fn owns(&self, job: JobId) -> bool {
         self.job == Some(job) || matches!(self.csv_check, Some(CsvCheck::Reading(id)) if id == job)
     }
@@ -1481,13 +1500,7 @@ impl Component for TrainPanel {
     }
 }
 
-const ERROR: Color32 = Color32::from_rgb(0xCC, 0x66, 0x77);
-const OK: Color32 = Color32::from_rgb(0x44, 0xAA, 0x99);
 // Paul Tol's bright scheme (colour-blind safe).
-const C_TOTAL: Color32 = Color32::from_rgb(0x44, 0x77, 0xAA);
-const C_LANG: Color32 = Color32::from_rgb(0xEE, 0x66, 0x77);
-const C_VAD: Color32 = Color32::from_rgb(0x22, 0x88, 0x33);
-const C_CL: Color32 = Color32::from_rgb(0xCC, 0xBB, 0x44);
 
 fn lr_value(v: &mut f64) -> egui::DragValue<'_> {
     egui::DragValue::new(v)
@@ -1497,28 +1510,8 @@ fn lr_value(v: &mut f64) -> egui::DragValue<'_> {
         .custom_parser(|s| s.trim().parse::<f64>().ok())
 }
 
-/// A one-line row laid out right to left (a Browse button first, then a field taking
-/// exactly what is left), one widget tall: a bare right-to-left layout would take the
-/// whole remaining height and push the rest of the form out of view.
-fn path_row<R>(ui: &mut egui::Ui, add: impl FnOnce(&mut egui::Ui) -> R) -> R {
-    let size = egui::vec2(ui.available_width(), ui.spacing().interact_size.y);
-    ui.allocate_ui_with_layout(size, egui::Layout::right_to_left(egui::Align::Center), add)
-        .inner
-}
-
-/// A grid row: a label and the widget it names (for screen readers too).
-fn labelled(ui: &mut egui::Ui, text: &str, widget: impl egui::Widget) -> egui::Response {
-    let l = ui.label(text);
-    ui.add(widget).labelled_by(l.id)
-}
-
 fn emotion_label(ui: &mut egui::Ui, e: Emotion) {
-    let [r, g, b] = e.color();
-    ui.label(
-        RichText::new(e.name())
-            .color(Color32::from_rgb(r, g, b))
-            .strong(),
-    );
+    ui.label(theme::emotion_text(e));
 }
 
 fn duration(s: f64) -> String {

@@ -12,12 +12,10 @@ use artemo_engine::manifest::{sha256_file, FileState, Manifest, ModelEntry};
 use artemo_engine::worker::{Command, EventKind, JobContext, JobId, JobOutput, Lane};
 use egui::{Color32, RichText};
 
-use super::panel::{Action, Component, Shared, Tab};
-use super::table::{sortable_table, Col, Key};
-
-const RED: Color32 = Color32::from_rgb(0xCC, 0x66, 0x77);
-const GREEN: Color32 = Color32::from_rgb(0x44, 0xAA, 0x77);
-const AMBER: Color32 = Color32::from_rgb(0xDD, 0xAA, 0x33);
+use crate::gui::panels::Panel;
+use crate::gui::state::{Action, AppState, Shared, Tab};
+use crate::gui::theme;
+use crate::gui::widgets::table::{sortable_table, Col, Key};
 
 /// One manifest entry with the presence of its files.
 #[derive(Debug, Clone)]
@@ -79,7 +77,7 @@ pub struct ModelsPanel {
     import_name: String,
     import_progress: Option<String>,
     import_result: Option<Result<String, String>>,
-    picker: Option<Receiver<((), super::dialog::Picked)>>,
+    picker: Option<Receiver<((), crate::gui::dialog::Picked)>>,
 }
 
 impl ModelsPanel {
@@ -223,7 +221,7 @@ impl ModelsPanel {
     }
 
     /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+    fn draw(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let Some(root) = self.models.clone() else {
             ui.heading("Models");
             ui.label(
@@ -252,12 +250,12 @@ impl ModelsPanel {
             if let Ok(((), r)) = rx.try_recv() {
                 self.picker = None;
                 match r {
-                    super::dialog::Picked::Path(p) => self.set_import_source(p),
-                    super::dialog::Picked::Cancelled => {}
-                    super::dialog::Picked::Unavailable => shared.notice(
+                    crate::gui::dialog::Picked::Path(p) => self.set_import_source(p),
+                    crate::gui::dialog::Picked::Cancelled => {}
+                    crate::gui::dialog::Picked::Unavailable => shared.notice(
                         format!(
                             "{} type the checkpoint's path into the import field instead.",
-                            super::dialog::UNAVAILABLE
+                            crate::gui::dialog::UNAVAILABLE
                         ),
                         true,
                     ),
@@ -308,14 +306,14 @@ impl ModelsPanel {
                     root.display()
                 ));
                 if let Some(e) = &self.list_error {
-                    ui.colored_label(RED, e);
+                    ui.colored_label(theme::ERROR, e);
                 }
                 let Some(listing) = self.listing.clone() else {
                     ui.spinner();
                     return;
                 };
                 for w in &listing.warnings {
-                    ui.colored_label(RED, w);
+                    ui.colored_label(theme::ERROR, w);
                 }
                 ui.add_space(6.0);
                 for row in &listing.rows {
@@ -344,17 +342,20 @@ impl ModelsPanel {
             ui.horizontal_wrapped(|ui| {
                 ui.label(RichText::new(&e.name).strong().size(15.0));
                 if demo {
-                    badge(ui, "DEMO KIT", AMBER);
+                    badge(ui, "DEMO KIT", theme::AMBER);
                 }
                 if row.local {
-                    badge(ui, "IMPORTED", Color32::from_rgb(0x56, 0xB4, 0xE9));
+                    badge(ui, "IMPORTED", theme::IMPORTED);
                 }
                 if row.present == n {
-                    ui.colored_label(GREEN, "installed");
+                    ui.colored_label(theme::VERIFIED, "installed");
                 } else if row.present == 0 {
-                    ui.colored_label(RED, "missing");
+                    ui.colored_label(theme::ERROR, "missing");
                 } else {
-                    ui.colored_label(RED, format!("incomplete: {}/{} files", row.present, n));
+                    ui.colored_label(
+                        theme::ERROR,
+                        format!("incomplete: {}/{} files", row.present, n),
+                    );
                 }
                 ui.label(RichText::new(format!("{} · {} file(s)", human_bytes(bytes), n)).weak());
             });
@@ -407,15 +408,18 @@ impl ModelsPanel {
                                 );
                             }
                             Some(Verify::Failed(m)) => {
-                                ui.colored_label(RED, m);
+                                ui.colored_label(theme::ERROR, m);
                             }
                             Some(Verify::Done(states)) => {
                                 let ok = states.iter().filter(|s| s.1 == FileState::Ok).count();
                                 if ok == states.len() {
-                                    ui.colored_label(GREEN, format!("all {ok} file(s) match"));
+                                    ui.colored_label(
+                                        theme::VERIFIED,
+                                        format!("all {ok} file(s) match"),
+                                    );
                                 } else {
                                     ui.colored_label(
-                                        RED,
+                                        theme::ERROR,
                                         format!("{ok}/{} file(s) match", states.len()),
                                     );
                                 }
@@ -438,11 +442,11 @@ impl ModelsPanel {
                     match s {
                         FileState::Ok => {}
                         FileState::Missing => {
-                            ui.colored_label(RED, format!("missing: {}", p.display()));
+                            ui.colored_label(theme::ERROR, format!("missing: {}", p.display()));
                         }
                         FileState::Mismatch(h) => {
                             ui.colored_label(
-                                RED,
+                                theme::ERROR,
                                 format!("sha256 mismatch: {} (found {h})", p.display()),
                             );
                         }
@@ -473,7 +477,7 @@ impl ModelsPanel {
         );
         let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
         if hovering {
-            ui.colored_label(AMBER, "drop to import this folder or file");
+            ui.colored_label(theme::AMBER, "drop to import this folder or file");
         }
         ui.horizontal(|ui| {
             let from = ui.label("From:");
@@ -533,10 +537,10 @@ impl ModelsPanel {
         }
         match &self.import_result {
             Some(Ok(m)) => {
-                ui.colored_label(GREEN, m);
+                ui.colored_label(theme::VERIFIED, m);
             }
             Some(Err(m)) => {
-                ui.colored_label(RED, format!("import refused: {m}"));
+                ui.colored_label(theme::ERROR, format!("import refused: {m}"));
             }
             None => {}
         }
@@ -546,7 +550,7 @@ impl ModelsPanel {
         let start = self.models.clone();
         // The dialog blocks its thread (xdg portal); the UI polls the answer, and a dialog
         // that cannot open is said (`dialog::Picked::Unavailable`).
-        self.picker = Some(super::dialog::spawn(ctx, (), move || {
+        self.picker = Some(crate::gui::dialog::spawn(ctx, (), move || {
             let mut d = rfd::FileDialog::new().set_title(if file {
                 "Choose a checkpoint file"
             } else {
@@ -577,11 +581,11 @@ impl ModelsPanel {
                     ui.spinner();
                 }
                 Some(Err(e)) => {
-                    ui.colored_label(RED, e);
+                    ui.colored_label(theme::ERROR, e);
                 }
                 Some(Ok(text)) => {
                     // Headings, lists, emphasis, code and tables (GitHub style).
-                    super::markdown::show(ui, &mut self.markdown, text);
+                    crate::gui::widgets::markdown::show(ui, &mut self.markdown, text);
                 }
             });
         self.show_card = open;
@@ -648,10 +652,10 @@ fn features_table(ui: &mut egui::Ui, listing: &Listing, shared: &mut Shared) {
                 }
                 _ => match found(f) {
                     Some(rel) => {
-                        ui.colored_label(GREEN, format!("found: {rel}"));
+                        ui.colored_label(theme::VERIFIED, format!("found: {rel}"));
                     }
                     None => {
-                        ui.colored_label(RED, "not installed");
+                        ui.colored_label(theme::ERROR, "not installed");
                     }
                 },
             }
@@ -831,7 +835,15 @@ fn verify(
     Ok(out)
 }
 
-impl Component for ModelsPanel {
+impl Panel for ModelsPanel {
+    fn tab(&self) -> Option<Tab> {
+        Some(Tab::Models)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &mut AppState) {
+        self.draw(ui, &mut state.lend());
+    }
+
     fn owns(&self, job: JobId) -> bool {
         self.jobs.contains_key(&job)
     }

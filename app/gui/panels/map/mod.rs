@@ -19,7 +19,9 @@ use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlo
 use artemo_engine::Emotion;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 
-use super::panel::{Action, Component, Shared, Tab};
+use crate::gui::panels::Panel;
+use crate::gui::state::{Action, AppState, Shared, Tab};
+use crate::gui::theme;
 
 /// What colours the points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,8 +80,6 @@ fn queued_text(behind: &[String]) -> String {
         }
     }
 }
-
-const GREY: Color32 = Color32::from_rgb(0x80, 0x80, 0x80);
 
 /// The tab's state.
 pub struct Map {
@@ -290,7 +290,7 @@ impl Map {
     }
 
     /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+    fn draw(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let Some(coll) = shared.collection else {
             ui.label("No collection is open.");
             return;
@@ -356,7 +356,7 @@ impl Map {
         }
         if let Some(e) = self.error.clone() {
             ui.horizontal_wrapped(|ui| {
-                ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), format!("⚠ {e}"));
+                ui.colored_label(theme::ERROR, format!("⚠ {e}"));
                 if ui.button("Try again").clicked() {
                     self.start_map(shared, coll);
                 }
@@ -570,7 +570,7 @@ impl Map {
         {
             ui.label(RichText::new("Search").strong());
             if let Some(e) = &self.search_error {
-                ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), e);
+                ui.colored_label(theme::ERROR, e);
             }
             if !self.text_hits.is_empty() {
                 ui.label(format!("{} title/artist match(es)", self.text_hits.len()));
@@ -910,10 +910,6 @@ struct Styles {
     caption: String,
 }
 
-fn rgb(c: [u8; 3]) -> Color32 {
-    Color32::from_rgb(c[0], c[1], c[2])
-}
-
 fn point_styles(
     data: &MapData,
     coll: &Collection,
@@ -944,13 +940,13 @@ fn point_styles(
                     .get(i)
                     .and_then(|p| shared.responses.get(&p.id));
                 let (label, c) = match rows {
-                    None => ("no responses".to_string(), GREY.gamma_multiply(0.5)),
+                    None => ("no responses".to_string(), theme::GREY.gamma_multiply(0.5)),
                     Some(rows) => {
                         let mut h = Histogram::default();
                         rows.iter().for_each(|r| h.add(r.emotion));
                         match h.dominant(Dominance::AtLeastHalf) {
-                            Some(e) => (e.name().to_string(), rgb(e.color())),
-                            None => ("no dominant emotion".to_string(), GREY),
+                            Some(e) => (e.name().to_string(), theme::rgb(e.color())),
+                            None => ("no dominant emotion".to_string(), theme::GREY),
                         }
                     }
                 };
@@ -964,7 +960,7 @@ fn point_styles(
             match &data.zero_shot {
                 Ok(z) => {
                     for (e, p) in z.emotions.iter().zip(&z.confidence) {
-                        let c = rgb(e.color());
+                        let c = theme::rgb(e.color());
                         bump(e.name().to_string(), c);
                         colours.push(c);
                         labels.push(format!("PACL zero-shot: {} ({:.0}%)", e.name(), p * 100.0));
@@ -972,7 +968,7 @@ fn point_styles(
                 }
                 Err(_) => {
                     for _ in 0..n {
-                        colours.push(GREY);
+                        colours.push(theme::GREY);
                         labels.push(String::new());
                     }
                 }
@@ -984,13 +980,13 @@ fn point_styles(
             for j in 0..n {
                 match l.and_then(|l| l.get(j)) {
                     Some(&c) => {
-                        let col = rgb(CLUSTER_COLOURS[c % CLUSTER_COLOURS.len()]);
+                        let col = theme::rgb(CLUSTER_COLOURS[c % CLUSTER_COLOURS.len()]);
                         bump(format!("cluster {}", c + 1), col);
                         colours.push(col);
                         labels.push(format!("cluster {}", c + 1));
                     }
                     None => {
-                        colours.push(GREY);
+                        colours.push(theme::GREY);
                         labels.push(String::new());
                     }
                 }
@@ -1052,7 +1048,23 @@ fn in_polygon(p: Pos2, poly: &[Pos2]) -> bool {
     inside
 }
 
-impl Component for Map {
+impl Panel for Map {
+    fn tab(&self) -> Option<Tab> {
+        Some(Tab::Map)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &mut AppState) {
+        self.draw(ui, &mut state.lend());
+    }
+
+    fn on_models_changed(&mut self) {
+        self.relocate();
+    }
+
+    fn on_selection_cleared(&mut self) {
+        self.clear_selection();
+    }
+
     fn owns(&self, job: JobId) -> bool {
         self.jobs.contains_key(&job)
     }

@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::panel::{weights_absent, weights_source, AbsentChoice};
+use crate::gui::panels::Panel;
+use crate::gui::state::{Action, AppState, Tab};
+use crate::gui::theme;
+use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
 use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken, SevlmRuntime};
-use artemo_engine::worker::{Command, Engine, JobId, JobOutput, Lane, ModelSlot};
-use egui::{Color32, RichText};
+use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use egui::RichText;
 
 /// The decoding settings an explanation was made with.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,11 +138,6 @@ impl Explain {
         Regenerate::Run
     }
 
-    /// Whether `job` is one of ours.
-    pub fn owns(&self, job: JobId) -> bool {
-        self.entries.values().any(|e| e.job == Some(job))
-    }
-
     fn start(&mut self, engine: &Engine, image: &Path) -> Result<(), String> {
         let Some(dir) = self.dir.clone() else {
             return Err("SEVLM weights are not installed".into());
@@ -196,7 +194,7 @@ impl Explain {
     }
 
     /// A streamed token or finished analysis.
-    pub fn on_partial(&mut self, job: JobId, out: JobOutput) {
+    fn on_partial(&mut self, job: JobId, out: JobOutput) {
         let Some(e) = self.entry_of(job) else { return };
         if let JobOutput::Json(v) = out {
             if let Some(t) = v.get("token") {
@@ -213,7 +211,7 @@ impl Explain {
     }
 
     /// The job ended (`error`: why it failed).
-    pub fn on_end(&mut self, job: JobId, error: Option<String>) {
+    fn on_end(&mut self, job: JobId, error: Option<String>) {
         if let Some(e) = self.entry_of(job) {
             e.job = None;
             if error.is_some() {
@@ -224,7 +222,7 @@ impl Explain {
 
     /// Draws the section for the painting at `image`; starts a greedy explanation the
     /// first time a painting is shown.
-    pub fn ui(&mut self, ui: &mut egui::Ui, engine: &Engine, image: &Path) -> Option<String> {
+    fn section(&mut self, ui: &mut egui::Ui, engine: &Engine, image: &Path) -> Option<String> {
         ui.label(RichText::new("Emotion and explanation (SEVLM)").strong());
         let Some(dir) = self.dir.clone() else {
             match weights_absent(ui, "SEVLM", "prediction", "sevlm") {
@@ -301,7 +299,7 @@ impl Explain {
             return notice;
         };
         if let Some(err) = &e.error {
-            ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
+            ui.colored_label(theme::ERROR, err);
         }
         match (&e.analysis, &e.previous) {
             (Some(a), _) => distribution(ui, a),
@@ -328,13 +326,13 @@ impl Explain {
                     let text = if k == 0 { t.text.trim_start() } else { &t.text };
                     let rt = RichText::new(text).size(16.0);
                     let rt = match t.lexicon_vad {
-                        Some(v) if t.in_explanation => rt.color(valence_color(v[0])),
+                        Some(v) if t.in_explanation => rt.color(theme::valence(v[0])),
                         _ => rt,
                     };
                     ui.label(rt).on_hover_text(token_tip(t));
                 }
             });
-            super::legend::valence_legend(ui);
+            crate::gui::widgets::legend::valence_legend(ui);
             vad_strip(ui, tokens);
         }
         if let Some(a) = &e.analysis {
@@ -357,19 +355,51 @@ impl Explain {
     }
 }
 
-/// Valence -1..1 on a blue (negative) - grey - orange (positive) scale, which stays
-/// readable under the common colour-vision deficiencies.
-pub fn valence_color(v: f32) -> Color32 {
-    let v = v.clamp(-1.0, 1.0);
-    let grey = [150.0, 150.0, 150.0];
-    let end = if v < 0.0 {
-        [51.0, 119.0, 221.0]
-    } else {
-        [230.0, 120.0, 20.0]
-    };
-    let t = v.abs();
-    let c = |i: usize| (grey[i] + (end[i] - grey[i]) * t) as u8;
-    Color32::from_rgb(c(0), c(1), c(2))
+impl Panel for Explain {
+    /// A section of the Collection and Painting tabs' side panel, no tab of its own.
+    fn tab(&self) -> Option<Tab> {
+        None
+    }
+
+    fn side_section(&mut self, ui: &mut egui::Ui, state: &mut AppState, _tab: Tab) {
+        let Some(path) = state
+            .selected
+            .and_then(|i| state.collection.as_ref()?.paintings.get(i))
+            .map(|p| p.path.clone())
+        else {
+            return;
+        };
+        if let Some(n) = self.section(ui, &state.engine, &path) {
+            state.notice(n, true);
+        }
+        if std::mem::take(&mut self.want_models_tab) {
+            state.actions.push(Action::Goto(Tab::Models));
+        }
+    }
+
+    fn owns(&self, job: JobId) -> bool {
+        self.entries.values().any(|e| e.job == Some(job))
+    }
+
+    fn on_event(&mut self, _: &egui::Context, job: JobId, kind: EventKind, _: &mut Vec<Action>) {
+        match kind {
+            EventKind::Partial(out) => self.on_partial(job, out),
+            EventKind::Done(_) => self.on_end(job, None),
+            EventKind::Failed(msg) => self.on_end(job, Some(msg)),
+            EventKind::Cancelled => self.on_end(job, Some("cancelled".into())),
+            _ => {}
+        }
+    }
+
+    fn on_models_changed(&mut self) {
+        self.relocate();
+    }
+
+    fn on_checkpoint(&mut self, masks: bool, dir: &Path) {
+        if !masks {
+            self.pin(Some(dir.to_path_buf()));
+        }
+    }
 }
 
 fn token_tip(t: &GeneratedToken) -> String {
@@ -400,14 +430,12 @@ fn distribution(ui: &mut egui::Ui, a: &Analysis) {
     for (e, p) in rows.iter().take(5) {
         ui.horizontal(|ui| {
             ui.add_sized([110.0, 16.0], egui::Label::new(e.name()));
-            let [r, g, b] = e.color();
             let w = (ui.available_width() - 50.0).max(40.0);
             let (rect, _) = ui.allocate_exact_size(egui::vec2(w, 12.0), egui::Sense::hover());
             ui.painter()
                 .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
             let filled = egui::Rect::from_min_size(rect.min, egui::vec2(w * p, 12.0));
-            ui.painter()
-                .rect_filled(filled, 2.0, Color32::from_rgb(r, g, b));
+            ui.painter().rect_filled(filled, 2.0, theme::emotion(*e));
             ui.label(format!("{:.0}%", p * 100.0));
         });
     }
@@ -440,7 +468,7 @@ fn vad_strip(ui: &mut egui::Ui, tokens: &[GeneratedToken]) {
             egui::vec2(cell - 1.0, 9.0),
         );
         match t.lexicon_vad {
-            Some(v) => p.rect_filled(top, 1.0, valence_color(v[0])),
+            Some(v) => p.rect_filled(top, 1.0, theme::valence(v[0])),
             None => p.rect_stroke(
                 top,
                 1.0,
@@ -449,7 +477,7 @@ fn vad_strip(ui: &mut egui::Ui, tokens: &[GeneratedToken]) {
             ),
         };
         if let Some(v) = t.predicted_vad {
-            p.rect_filled(bot, 1.0, valence_color(v[0]));
+            p.rect_filled(bot, 1.0, theme::valence(v[0]));
         }
     }
     if let Some(pos) = resp.hover_pos() {
@@ -502,7 +530,7 @@ mod tests {
         use egui_kittest::kittest::Queryable;
         let mut h = egui_kittest::Harness::builder()
             .with_size([420.0, 40.0])
-            .build_ui(super::super::legend::valence_legend);
+            .build_ui(crate::gui::widgets::legend::valence_legend);
         h.run();
         h.get_by_label("negative");
         h.get_by_label("positive");

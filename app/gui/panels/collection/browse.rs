@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use crate::gui::theme;
 use artemo_engine::annotations::{Annotation, Dominance, Histogram};
 use artemo_engine::collection::{Collection, Painting};
 use artemo_engine::Emotion;
@@ -111,7 +112,7 @@ pub struct Browse {
     ambiguity: (f32, f32),
     sort: Sort,
     facets: Facets,
-    dialog: Option<std::sync::mpsc::Receiver<((), super::dialog::Picked)>>,
+    dialog: Option<std::sync::mpsc::Receiver<((), crate::gui::dialog::Picked)>>,
     /// The responses CSV's path typed by hand (when no system dialog could open).
     typed: Option<String>,
     /// The widths the years and emotion groups took last frame (a group that no longer
@@ -385,13 +386,15 @@ impl Browse {
             if let Ok(((), picked)) = rx.try_recv() {
                 self.dialog = None;
                 match picked {
-                    super::dialog::Picked::Path(p) => action = Some(BrowseAction::LoadResponses(p)),
-                    super::dialog::Picked::Cancelled => {}
-                    super::dialog::Picked::Unavailable => {
+                    crate::gui::dialog::Picked::Path(p) => {
+                        action = Some(BrowseAction::LoadResponses(p))
+                    }
+                    crate::gui::dialog::Picked::Cancelled => {}
+                    crate::gui::dialog::Picked::Unavailable => {
                         self.typed = Some(String::new());
                         action = Some(BrowseAction::Notice(format!(
                             "{} type the CSV's path in the field beside Responses… instead.",
-                            super::dialog::UNAVAILABLE
+                            crate::gui::dialog::UNAVAILABLE
                         )));
                     }
                 }
@@ -505,12 +508,11 @@ impl Browse {
                             );
                             for e in Emotion::ALL {
                                 let n = f.emotions.get(&e).copied().unwrap_or(0);
-                                let [r, g, b] = e.color();
                                 ui.selectable_value(
                                     &mut self.emotion,
                                     EmotionFilter::Dominant(e),
                                     RichText::new(format!("{} ({n})", e.name())).color({
-                                        let c = Color32::from_rgb(r, g, b);
+                                        let c = theme::emotion(e);
                                         // Dark palette colours (fear) lightened to stay legible.
                                         if dark {
                                             c.lerp_to_gamma(Color32::WHITE, 0.35)
@@ -602,7 +604,7 @@ impl Browse {
                         .into(),
                 });
             if resp.clicked() {
-                self.dialog = Some(super::dialog::spawn(ui.ctx(), (), || {
+                self.dialog = Some(crate::gui::dialog::spawn(ui.ctx(), (), || {
                     rfd::FileDialog::new()
                         .set_title("ArtEmis responses (CSV)")
                         .add_filter("CSV", &["csv"])

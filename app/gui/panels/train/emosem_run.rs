@@ -19,8 +19,9 @@ use artemo_engine::train::session::CheckpointInfo;
 use egui::{Color32, RichText};
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
-use super::panel::{Action, Shared};
-use super::table::{sortable_table, Col, Key};
+use crate::gui::state::{Action, Shared};
+use crate::gui::theme;
+use crate::gui::widgets::table::{sortable_table, Col, Key};
 
 /// Where EmoSEM's regions come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,9 +328,15 @@ impl MaskRun {
                     .x_axis_label("step")
                     .allow_scroll(false)
                     .show(ui, |p| {
-                        p.line(Line::new("mask (Dice + Focal)", PlotPoints::from(mask)).color(C1));
+                        p.line(
+                            Line::new("mask (Dice + Focal)", PlotPoints::from(mask))
+                                .color(theme::CURVES[0]),
+                        );
                         if !lm.is_empty() {
-                            p.line(Line::new("explanation", PlotPoints::from(lm)).color(C2));
+                            p.line(
+                                Line::new("explanation", PlotPoints::from(lm))
+                                    .color(theme::CURVES[1]),
+                            );
                         }
                     });
             });
@@ -369,8 +376,8 @@ impl MaskRun {
                 "mask-val-loss",
                 "Validation loss",
                 &[
-                    ("val mask loss", "mask", 1.0, C1),
-                    ("val explanation loss", "explanation", 1.0, C2),
+                    ("val mask loss", "mask", 1.0, theme::CURVES[0]),
+                    ("val explanation loss", "explanation", 1.0, theme::CURVES[1]),
                 ],
                 false,
             );
@@ -379,9 +386,9 @@ impl MaskRun {
                 "mask-val-iou",
                 "Segmentation (validation, APOLO's rule)",
                 &[
-                    ("mean IoU", "mean IoU", 1.0, C1),
-                    ("Pr@25", "Pr@25 / 100", 0.01, C2),
-                    ("Pr@50", "Pr@50 / 100", 0.01, C3),
+                    ("mean IoU", "mean IoU", 1.0, theme::CURVES[0]),
+                    ("Pr@25", "Pr@25 / 100", 0.01, theme::CURVES[1]),
+                    ("Pr@50", "Pr@50 / 100", 0.01, theme::CURVES[2]),
                 ],
                 true,
             );
@@ -454,12 +461,7 @@ impl MaskRun {
                         });
                     }
                     1 => {
-                        let [cr, cg, cb] = q.emotion.color();
-                        ui.label(
-                            RichText::new(q.emotion.name())
-                                .color(Color32::from_rgb(cr, cg, cb))
-                                .strong(),
-                        );
+                        ui.label(theme::emotion_text(q.emotion));
                     }
                     2 => {
                         ui.vertical(|ui| {
@@ -514,7 +516,7 @@ impl MaskRun {
         let full = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
         match &thumb {
             Some(t) => painter.image(t.id(), rect, full, Color32::WHITE),
-            None => painter.rect_filled(rect, 2.0, Color32::from_gray(40)),
+            None => painter.rect_filled(rect, 2.0, theme::EMPTY_SLOT),
         };
         let tex = self.textures.entry((step, k)).or_insert_with(|| {
             ui.ctx().load_texture(
@@ -591,7 +593,11 @@ pub fn checkpoint_table(
             match c {
                 0 => {
                     if ck.best {
-                        ui.label(RichText::new(format!("best ({metric})")).color(OK).strong());
+                        ui.label(
+                            RichText::new(format!("best ({metric})"))
+                                .color(theme::OK)
+                                .strong(),
+                        );
                     }
                 }
                 1 => {
@@ -676,8 +682,4 @@ fn probe_image(q: &MaskProbe) -> egui::ColorImage {
     egui::ColorImage::new([s, s], px)
 }
 
-const OK: Color32 = Color32::from_rgb(0x44, 0xAA, 0x99);
 // Paul Tol's bright scheme (colour-blind safe).
-const C1: Color32 = Color32::from_rgb(0x44, 0x77, 0xAA);
-const C2: Color32 = Color32::from_rgb(0xEE, 0x66, 0x77);
-const C3: Color32 = Color32::from_rgb(0x22, 0x88, 0x33);

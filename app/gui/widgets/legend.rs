@@ -3,7 +3,7 @@
 
 use egui::{RichText, Sense};
 
-use super::explain::valence_color;
+use crate::gui::theme;
 
 /// Draws the legend on one line: "negative", a gradient bar, "positive", and a note on
 /// words without a lexicon entry.
@@ -11,7 +11,11 @@ pub fn valence_legend(ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 4.0;
         ui.label(RichText::new("word colour = valence:").small().weak());
-        ui.label(RichText::new("negative").small().color(valence_color(-1.0)));
+        ui.label(
+            RichText::new("negative")
+                .small()
+                .color(theme::valence(-1.0)),
+        );
         let (rect, resp) = ui.allocate_exact_size(egui::vec2(96.0, 10.0), Sense::hover());
         let steps = 24;
         let w = rect.width() / steps as f32;
@@ -22,10 +26,10 @@ pub fn valence_legend(ui: &mut egui::Ui) {
                 egui::pos2(rect.min.x + k as f32 * w, rect.min.y),
                 egui::vec2(w + 0.5, rect.height()),
             );
-            painter.rect_filled(r, 0.0, valence_color(v));
+            painter.rect_filled(r, 0.0, theme::valence(v));
         }
         resp.on_hover_text("lexicon valence from −1 (negative) through 0 (neutral, grey) to +1");
-        ui.label(RichText::new("positive").small().color(valence_color(1.0)));
+        ui.label(RichText::new("positive").small().color(theme::valence(1.0)));
         ui.label(RichText::new("· plain: no lexicon entry").small().weak());
     });
 }

@@ -21,17 +21,15 @@ use artemo_engine::emosem::view::{self, MaskRuntime, ReviewPrediction};
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
 use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Vec2};
 
-use super::dialog::{self, Picked};
-use super::masks::{zoom_toolbar, ViewXform, PIXEL_TEXTURE};
-use super::panel::{Action, Component, Shared, Tab};
-use super::textures::LruCache;
+use crate::gui::dialog::{self, Picked};
+use crate::gui::panels::Panel;
+use crate::gui::state::{Action, AppState, Shared, Tab};
+use crate::gui::textures::LruCache;
+use crate::gui::theme;
+use crate::gui::widgets::zoom_canvas::{zoom_toolbar, ViewXform, PIXEL_TEXTURE};
 
 /// Ground truth is drawn in orange, the prediction in blue (readable under the common
 /// colour-vision deficiencies).
-const GT_COLOR: Color32 = Color32::from_rgb(230, 120, 20);
-const PRED_COLOR: Color32 = Color32::from_rgb(51, 119, 221);
-const PASS: Color32 = Color32::from_rgb(0x2E, 0x8B, 0x57);
-const FAIL: Color32 = Color32::from_rgb(0xB0, 0x3A, 0x48);
 /// Undo steps kept per item.
 const UNDO_DEPTH: usize = 50;
 
@@ -459,7 +457,7 @@ impl Review {
             if c.gt_tex.is_none() {
                 c.gt_tex = Some(ctx.load_texture(
                     "review-gt",
-                    mask_image(&c.gt, GT_COLOR, false),
+                    mask_image(&c.gt, theme::GROUND_TRUTH, false),
                     PIXEL_TEXTURE,
                 ));
             }
@@ -468,7 +466,7 @@ impl Review {
                     let contour = self.layout == Layout::Overlay;
                     c.pred_tex = Some(ctx.load_texture(
                         "review-pred",
-                        mask_image(p, PRED_COLOR, contour),
+                        mask_image(p, theme::PREDICTION, contour),
                         PIXEL_TEXTURE,
                     ));
                 }
@@ -696,7 +694,7 @@ impl Review {
     }
 
     /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+    fn draw(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let ctx = ui.ctx().clone();
         self.poll_dialog(shared);
         for id in self.stale.drain(..) {
@@ -729,7 +727,7 @@ impl Review {
         self.top_bar(ui, shared);
         self.typed_path(ui, shared);
         if let Some(e) = &self.error {
-            ui.colored_label(FAIL, e);
+            ui.colored_label(theme::FAIL, e);
         }
         if self.samples.is_empty() {
             if self.busy(Pending::GroundTruth) {
@@ -933,12 +931,7 @@ impl Review {
                 }
             }
             ui.separator();
-            let [r, g, b] = s.key.emotion.color();
-            ui.label(
-                RichText::new(s.key.emotion.name())
-                    .strong()
-                    .color(Color32::from_rgb(r, g, b)),
-            );
+            ui.label(theme::emotion_text(s.key.emotion));
             ui.label(RichText::new(format!("{title} ({})", s.key.painting)).strong());
         });
         if let Some(u) = &s.utterance {
@@ -961,22 +954,22 @@ impl Review {
                         ui,
                         format!("IoU {v:.3}"),
                         if v >= 0.5 {
-                            PASS
+                            theme::PASS
                         } else if v >= 0.25 {
-                            Color32::from_rgb(0xB0, 0x80, 0x20)
+                            theme::FLAGGED
                         } else {
-                            FAIL
+                            theme::FAIL
                         },
                     );
                     badge(
                         ui,
                         format!("Pr@25 {}", if v >= 0.25 { "pass" } else { "fail" }),
-                        if v >= 0.25 { PASS } else { FAIL },
+                        if v >= 0.25 { theme::PASS } else { theme::FAIL },
                     );
                     badge(
                         ui,
                         format!("Pr@50 {}", if v >= 0.5 { "pass" } else { "fail" }),
-                        if v >= 0.5 { PASS } else { FAIL },
+                        if v >= 0.5 { theme::PASS } else { theme::FAIL },
                     );
                 }
                 None => {
@@ -987,7 +980,7 @@ impl Review {
                     } else {
                         "predicting…"
                     };
-                    badge(ui, format!("IoU — {why}"), Color32::from_gray(110));
+                    badge(ui, format!("IoU — {why}"), theme::NEUTRAL);
                 }
             }
             if let Some(p) = self.preds.get(&s.key) {
@@ -1098,15 +1091,19 @@ impl Review {
             }
             let fixed = self.states.get(&s.key).is_some_and(|st| st.mask.is_some());
             if fixed {
-                ui.label(RichText::new("fixed mask").small().color(GT_COLOR));
+                ui.label(
+                    RichText::new("fixed mask")
+                        .small()
+                        .color(theme::GROUND_TRUTH),
+                );
             }
         });
         ui.horizontal(|ui| {
             let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
-            ui.painter().rect_filled(r, 2.0, GT_COLOR);
+            ui.painter().rect_filled(r, 2.0, theme::GROUND_TRUTH);
             ui.label(RichText::new("ground truth (under review)").small());
             let (r, _) = ui.allocate_exact_size(Vec2::splat(10.0), Sense::hover());
-            ui.painter().rect_filled(r, 2.0, PRED_COLOR);
+            ui.painter().rect_filled(r, 2.0, theme::PREDICTION);
             ui.label(
                 RichText::new("EmoSEM prediction (APOLO binarisation: min-max, > 0.35)").small(),
             );
@@ -1253,14 +1250,14 @@ impl Review {
                     egui::Align2::LEFT_TOP,
                     "< ground truth",
                     egui::FontId::proportional(14.0),
-                    GT_COLOR,
+                    theme::GROUND_TRUTH,
                 );
                 painter.text(
                     rect.right_top() + Vec2::new(-8.0, 6.0),
                     egui::Align2::RIGHT_TOP,
                     "prediction >",
                     egui::FontId::proportional(14.0),
-                    PRED_COLOR,
+                    theme::PREDICTION,
                 );
                 let h = ui.interact(
                     handle.expand(4.0),
@@ -1309,7 +1306,7 @@ impl Review {
         }
         if brushed {
             if let Some(c) = self.current.as_mut() {
-                let im = mask_image(&c.gt, GT_COLOR, false);
+                let im = mask_image(&c.gt, theme::GROUND_TRUTH, false);
                 match &mut c.gt_tex {
                     Some(t) => t.set(im, PIXEL_TEXTURE),
                     None => c.gt_tex = Some(ui.ctx().load_texture("review-gt", im, PIXEL_TEXTURE)),
@@ -1351,7 +1348,25 @@ fn paint_line(m: &mut Mask, a: Pos2, b: Pos2, radius: f32, on: bool) {
     }
 }
 
-impl Component for Review {
+impl Panel for Review {
+    fn tab(&self) -> Option<Tab> {
+        Some(Tab::Review)
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &mut AppState) {
+        self.draw(ui, &mut state.lend());
+    }
+
+    fn on_models_changed(&mut self) {
+        self.relocate();
+    }
+
+    fn on_checkpoint(&mut self, masks: bool, dir: &std::path::Path) {
+        if masks {
+            self.pin(Some(dir.to_path_buf()));
+        }
+    }
+
     fn owns(&self, job: JobId) -> bool {
         self.pending.contains_key(&job)
     }

@@ -13,10 +13,16 @@ use artemo_engine::emosem::view::{self, MaskRuntime, ViewResult, ViewSize};
 use artemo_engine::emosem::EMOTIONS;
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
 use artemo_engine::Emotion;
-use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, TextureOptions, Vec2};
+use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, Vec2};
 
-use super::panel::{weights_absent, weights_source, AbsentChoice, Action, Component, Shared, Tab};
-use super::textures::LruCache;
+pub mod explain;
+
+use crate::gui::panels::{Panel, SidePanel};
+use crate::gui::state::{Action, AppState, Settings, Shared, Tab};
+use crate::gui::textures::LruCache;
+use crate::gui::theme;
+use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
+use crate::gui::widgets::zoom_canvas::{zoom_toolbar, ViewXform, PIXEL_TEXTURE};
 
 /// Longest side of the computed probability maps.
 const MASK_SIDE: usize = 768;
@@ -24,154 +30,6 @@ const MASK_SIDE: usize = 768;
 const KEEP_PAINTINGS: usize = 4;
 /// Mask textures kept on the GPU.
 const TEXTURE_CACHE: usize = 48;
-/// Linear when minified, nearest when magnified (deep zoom shows pixels).
-pub(super) const PIXEL_TEXTURE: TextureOptions = TextureOptions {
-    magnification: egui::TextureFilter::Nearest,
-    minification: egui::TextureFilter::Linear,
-    wrap_mode: egui::TextureWrapMode::ClampToEdge,
-    mipmap_mode: None,
-};
-
-/// Pan and zoom of an image in a canvas: `scale` screen points per image pixel, `pan` the
-/// image's top-left corner relative to the canvas' top-left.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ViewXform {
-    scale: f32,
-    pan: Vec2,
-    fit: bool,
-}
-
-impl ViewXform {
-    pub(super) fn new() -> Self {
-        ViewXform {
-            scale: 1.0,
-            pan: Vec2::ZERO,
-            fit: true,
-        }
-    }
-
-    /// Fit the image to the canvas (again on every resize until the user zooms).
-    pub(super) fn fit(&mut self) {
-        self.fit = true;
-    }
-
-    pub(super) fn zoom_percent(&self) -> f32 {
-        self.scale * 100.0
-    }
-
-    fn fit_now(&mut self, rect: Rect, img: Vec2) {
-        let s = (rect.width() / img.x).min(rect.height() / img.y).max(1e-4);
-        self.scale = s;
-        self.pan = (rect.size() - img * s) * 0.5;
-    }
-
-    /// Zooms by `factor` keeping the image point under `at` (screen) in place.
-    pub(super) fn zoom_at(&mut self, rect: Rect, at: Pos2, factor: f32) {
-        let new = (self.scale * factor).clamp(0.01, 64.0);
-        let f = new / self.scale;
-        let local = at - rect.min;
-        self.pan = local - (local - self.pan) * f;
-        self.scale = new;
-        self.fit = false;
-    }
-
-    /// Handles wheel / pinch zoom and dragging (`drag_pans`: the primary button pans; the
-    /// middle and secondary buttons always do), and the +, −, F and 0 keys when `keys`.
-    pub(super) fn interact(
-        &mut self,
-        ui: &egui::Ui,
-        resp: &egui::Response,
-        rect: Rect,
-        img: Vec2,
-        drag_pans: bool,
-        keys: bool,
-    ) {
-        if self.fit {
-            self.fit_now(rect, img);
-        }
-        if let Some(pos) = resp.hover_pos() {
-            let (scroll, zoom) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
-            let factor = zoom * (scroll / 300.0).exp();
-            if (factor - 1.0).abs() > 1e-4 {
-                self.zoom_at(rect, pos, factor);
-            }
-        }
-        let drag = resp.dragged_by(egui::PointerButton::Middle)
-            || resp.dragged_by(egui::PointerButton::Secondary)
-            || (drag_pans && resp.dragged_by(egui::PointerButton::Primary));
-        if drag {
-            self.pan += resp.drag_delta();
-            self.fit = false;
-        }
-        if keys && !ui.ctx().egui_wants_keyboard_input() {
-            let (plus, minus, f, one) = ui.input(|i| {
-                let plain = !i.modifiers.command && !i.modifiers.alt;
-                (
-                    plain && (i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals)),
-                    plain && i.key_pressed(egui::Key::Minus),
-                    plain && i.key_pressed(egui::Key::F),
-                    plain && i.key_pressed(egui::Key::Num0),
-                )
-            });
-            let c = resp.hover_pos().unwrap_or(rect.center());
-            if plus {
-                self.zoom_at(rect, c, 1.25);
-            }
-            if minus {
-                self.zoom_at(rect, c, 0.8);
-            }
-            if one {
-                let c = rect.center();
-                self.zoom_at(rect, c, 1.0 / self.scale);
-            }
-            if f {
-                self.fit_now(rect, img);
-                self.fit = true;
-            }
-        }
-    }
-
-    /// Where the image lies on screen.
-    pub(super) fn image_rect(&self, rect: Rect, img: Vec2) -> Rect {
-        Rect::from_min_size(rect.min + self.pan, img * self.scale)
-    }
-
-    /// Screen point -> image pixel coordinates (may lie outside the image).
-    pub(super) fn image_point(&self, rect: Rect, p: Pos2) -> Pos2 {
-        ((p - rect.min - self.pan) / self.scale).to_pos2()
-    }
-}
-
-/// Draws the toolbar of a canvas (fit, 1:1, −, +, zoom %); returns true when something was
-/// pressed.
-pub(super) fn zoom_toolbar(ui: &mut egui::Ui, xf: &mut ViewXform, rect: Rect) {
-    if ui
-        .button("Fit")
-        .on_hover_text("Fit to window (F)")
-        .clicked()
-    {
-        xf.fit();
-    }
-    if ui
-        .button("1:1")
-        .on_hover_text("One image pixel per screen pixel (0)")
-        .clicked()
-    {
-        let s = xf.scale;
-        xf.zoom_at(rect, rect.center(), 1.0 / s);
-    }
-    if ui
-        .button("−")
-        .on_hover_text("Zoom out (−, wheel)")
-        .clicked()
-    {
-        xf.zoom_at(rect, rect.center(), 0.8);
-    }
-    if ui.button("+").on_hover_text("Zoom in (+, wheel)").clicked() {
-        xf.zoom_at(rect, rect.center(), 1.25);
-    }
-    ui.label(format!("{:.0}%", xf.zoom_percent()));
-}
 
 /// How masks are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -254,11 +112,6 @@ pub struct Masks {
     auto_probability: bool,
 }
 
-fn emotion_color(e: Emotion) -> Color32 {
-    let [r, g, b] = e.color();
-    Color32::from_rgb(r, g, b)
-}
-
 fn slot_of(e: Emotion) -> usize {
     EMOTIONS.iter().position(|x| *x == e).unwrap_or(0)
 }
@@ -304,7 +157,7 @@ impl Masks {
             last_image: None,
             show: false,
             enabled: [true; 8],
-            colors: EMOTIONS.map(emotion_color),
+            colors: EMOTIONS.map(theme::emotion),
             opacity: 0.55,
             style: Style::Fill,
             compose: Compose::All,
@@ -432,7 +285,7 @@ impl Masks {
     }
 
     /// Draws the painting (central area).
-    pub fn canvas(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+    fn canvas(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let Some((tex, original)) = shared.view else {
             ui.centered_and_justified(|ui| ui.spinner());
             return;
@@ -608,7 +461,7 @@ impl Masks {
     }
 
     /// Draws the masks' controls (side panel).
-    pub fn controls(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
+    fn controls(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         ui.label(RichText::new("Where the emotions are (EmoSEM)").strong());
         let Some(dir) = self.dir.clone() else {
             match weights_absent(ui, "EmoSEM", "mask", "emosem") {
@@ -683,7 +536,7 @@ impl Masks {
             .as_ref()
             .and_then(|p| self.paintings.iter().find(|x| &x.path == p));
         if let Some(err) = entry.and_then(|e| e.error.as_ref()) {
-            ui.colored_label(Color32::from_rgb(0xCC, 0x66, 0x77), err);
+            ui.colored_label(theme::ERROR, err);
         }
         if !self.show && entry.is_none_or(|e| e.results.is_empty()) {
             ui.label(RichText::new("Turn the masks on (M) to compute them.").weak());
@@ -791,9 +644,9 @@ impl Masks {
                 });
             }
         }
-        if self.colors != EMOTIONS.map(emotion_color) && ui.small_button("Reset colours").clicked()
+        if self.colors != EMOTIONS.map(theme::emotion) && ui.small_button("Reset colours").clicked()
         {
-            self.colors = EMOTIONS.map(emotion_color);
+            self.colors = EMOTIONS.map(theme::emotion);
         }
     }
 }
@@ -925,7 +778,48 @@ fn dominant_image(
     ColorImage::new([w, h], px)
 }
 
-impl Component for Masks {
+impl Panel for Masks {
+    fn tab(&self) -> Option<Tab> {
+        Some(Tab::Painting)
+    }
+
+    fn side_panel(&self) -> Option<SidePanel> {
+        Some(SidePanel {
+            width: 420.0,
+            with_image: false,
+        })
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, state: &mut AppState) {
+        self.canvas(ui, &mut state.lend());
+    }
+
+    fn side_section(&mut self, ui: &mut egui::Ui, state: &mut AppState, tab: Tab) {
+        if tab == Tab::Painting {
+            ui.add_space(10.0);
+            ui.separator();
+            self.controls(ui, &mut state.lend());
+        }
+    }
+
+    fn on_models_changed(&mut self) {
+        self.relocate();
+    }
+
+    fn on_checkpoint(&mut self, masks: bool, dir: &std::path::Path) {
+        if masks {
+            self.pin(Some(dir.to_path_buf()));
+        }
+    }
+
+    fn restore(&mut self, settings: &Settings) {
+        self.apply_settings(&settings.masks);
+    }
+
+    fn save(&self, settings: &mut Settings) {
+        settings.masks = self.settings();
+    }
+
     fn owns(&self, job: JobId) -> bool {
         self.paintings.iter().any(|p| p.jobs.contains(&job))
     }
