@@ -292,7 +292,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 progress_printer(),
             )?;
             let JobOutput::Collection(mut c) = out else {
-                return Err(anyhow!("unexpected engine result"));
+                return Err(unexpected(&out));
             };
             if *check {
                 c.check_images(|_, _| true);
@@ -341,7 +341,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 progress_printer(),
             )?;
             let JobOutput::ArtemisImport(s) = out else {
-                return Err(anyhow!("unexpected engine result"));
+                return Err(unexpected(&out));
             };
             if let Some(w) =
                 artemo_engine::annotations::artemis::describe_duplicates(csv, &s.duplicates)
@@ -417,7 +417,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                             &assets,
                             &root,
                             &paintings,
-                            &artemo_engine::Device::Cpu,
                         )?)
                     }
                     other => Err(anyhow!(
@@ -449,12 +448,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     check_writable(&user_models.join(name))?;
                     std::fs::create_dir_all(&user_models)
                         .with_context(|| format!("{}: cannot create", user_models.display()))?;
-                    let imported = artemo_engine::models::registry::import(
-                        dir,
-                        name,
-                        &user_models,
-                        &candle_device(&cli).device,
-                    )?;
+                    let imported = import_weights(&cli, dir, name, &user_models)?;
                     let entry = &imported.entry;
                     println!(
                         "imported {} ({} files) into {} (recorded in {})",
@@ -539,17 +533,26 @@ pub(crate) fn rayon_pool(threads: usize) -> Result<artemo_engine::ThreadPool> {
     artemo_engine::thread_pool(threads).map_err(|e| anyhow!("{e}"))
 }
 
-fn candle_device(cli: &Cli) -> artemo_engine::device::DeviceChoice {
-    let pref = if cli.gpu {
-        artemo_engine::device::DevicePreference::Gpu
-    } else {
-        artemo_engine::device::DevicePreference::Cpu
-    };
-    let choice = artemo_engine::device::select_device(pref);
-    if let Some(note) = &choice.fallback {
-        eprintln!("note: {note}");
+/// Validates and imports the checkpoint folder `dir` as `name` into `models`, on an
+/// engine with the command line's device.
+fn import_weights(
+    cli: &Cli,
+    dir: &std::path::Path,
+    name: &str,
+    models: &std::path::Path,
+) -> Result<artemo_engine::models::registry::Imported> {
+    let out = engine(cli)?.run_blocking(
+        Command::ImportWeights(artemo_engine::jobs::manifests::ImportWeights {
+            src: dir.to_path_buf(),
+            name: name.to_string(),
+            root: models.to_path_buf(),
+        }),
+        |_, _, _| {},
+    )?;
+    match out {
+        JobOutput::Imported(i) => Ok(*i),
+        other => Err(unexpected(&other)),
     }
-    choice
 }
 
 #[cfg(feature = "hub")]
@@ -560,12 +563,7 @@ fn download(repo: &str, name: &str, root: &std::path::Path, cli: &Cli) -> Result
     check_writable(&user_models.join(name))?;
     std::fs::create_dir_all(&user_models)
         .with_context(|| format!("{}: cannot create", user_models.display()))?;
-    let imported = artemo_engine::models::registry::import(
-        &dir,
-        name,
-        &user_models,
-        &candle_device(cli).device,
-    )?;
+    let imported = import_weights(cli, &dir, name, &user_models)?;
     print_unused(&imported.unused);
     let entry = imported.entry;
     println!(
@@ -593,4 +591,10 @@ fn cli_threads(cli: &Cli) -> EngineConfig {
         cfg.device = artemo_engine::device::DevicePreference::Gpu;
     }
     cfg
+}
+
+/// The error for an engine result of another kind than its request documents (a bug in
+/// the engine or here, never the user's).
+pub(crate) fn unexpected(out: &JobOutput) -> anyhow::Error {
+    anyhow!("unexpected engine result: {}", out.kind())
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
+use artemo_engine::jobs::demo::DemoKit;
+use artemo_engine::jobs::Roots;
 use artemo_engine::text::ea_classifier::{train_pipeline, PipelineOptions, TrainConfig};
 use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
 use clap::Subcommand;
@@ -124,19 +126,21 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         emosem_kit,
         only: args.only.clone(),
     };
-    let opts2 = opts.clone();
-    let job = Command::Run {
-        name: "train demo kit".into(),
-        lane: Lane::Compute,
-        job: Box::new(move |ctx| {
-            let r = artemo_engine::kit::run(&assets, &models, &opts2, ctx.device(), ctx)?;
-            Ok(JobOutput::Json(serde_json::to_value(&r).map_err(|e| {
-                artemo_engine::Error::Invalid(e.to_string())
-            })?))
+    let out = run_job(
+        engine,
+        Command::DemoKit(DemoKit {
+            roots: Roots { assets, models },
+            options: opts.clone(),
         }),
+    )?;
+    let JobOutput::DemoKit(r) = out else {
+        return Err(crate::cli::unexpected(&out));
     };
-    let v = run_json_job(engine, job)?;
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    // Through a JSON value: its keys print sorted, as they always have.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::to_value(&*r)?)?
+    );
     println!(
         "wrote {} (use it with e.g. `artemo analyze IMAGE --weights {}`)",
         opts.out.display(),
@@ -179,24 +183,24 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                         ctx.progress(f, m);
                         !ctx.is_cancelled()
                     })?;
-                    Ok(JobOutput::Json(serde_json::to_value(&r).map_err(|e| {
-                        artemo_engine::Error::Invalid(e.to_string())
-                    })?))
+                    Ok(JobOutput::EaClassifier(Box::new(r)))
                 }),
             };
-            let v = run_json_job(engine, job)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            let out_job = run_job(engine, job)?;
+            let JobOutput::EaClassifier(r) = out_job else {
+                return Err(crate::cli::unexpected(&out_job));
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::to_value(&*r)?)?
+            );
             println!("wrote {} (see MODEL_CARD.md there)", out.display());
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// Runs a job that returns JSON, printing its progress lines on stderr.
-fn run_json_job(engine: &Engine, job: Command) -> Result<serde_json::Value> {
-    let res = engine.run_blocking(job, crate::progress::Progress::new().callback())?;
-    match res {
-        JobOutput::Json(v) => Ok(v),
-        _ => Err(anyhow!("unexpected engine result")),
-    }
+/// Runs a job, printing its progress lines on stderr.
+fn run_job(engine: &Engine, job: Command) -> Result<JobOutput> {
+    Ok(engine.run_blocking(job, crate::progress::Progress::new().callback())?)
 }

@@ -124,3 +124,41 @@ pub enum JobOutput {
     /// The result of a training session.
     SessionSummary(Box<crate::train::session::Summary>),
 }
+
+impl JobOutput {
+    /// The variant's name in words ("sevlm analyses", "map"), for messages about a result
+    /// of another kind than a request documents.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            JobOutput::Unit => "unit",
+            JobOutput::Collection { .. } => "collection",
+            JobOutput::Image { .. } => "image",
+            JobOutput::ArtemisImport { .. } => "artemis import",
+            JobOutput::Annotations { .. } => "annotations",
+            JobOutput::Text { .. } => "text",
+            JobOutput::SevlmToken { .. } => "sevlm token",
+            JobOutput::SevlmAnalysis { .. } => "sevlm analysis",
+            JobOutput::SevlmAnalyses { .. } => "sevlm analyses",
+            JobOutput::EmosemEmotion { .. } => "emosem emotion",
+            JobOutput::EmosemAnalysis { .. } => "emosem analysis",
+            JobOutput::MaskView { .. } => "mask view",
+            JobOutput::ReviewPrediction { .. } => "review prediction",
+            JobOutput::ReviewOpened { .. } => "review opened",
+            JobOutput::Map { .. } => "map",
+            JobOutput::Hits { .. } => "hits",
+            JobOutput::Embedded { .. } => "embedded",
+            JobOutput::Projected { .. } => "projected",
+            JobOutput::ZeroShot { .. } => "zero shot",
+            JobOutput::Searched { .. } => "searched",
+            JobOutput::PaclTrained { .. } => "pacl trained",
+            JobOutput::DemoKit { .. } => "demo kit",
+            JobOutput::EaClassifier { .. } => "ea classifier",
+            JobOutput::ModelListing { .. } => "model listing",
+            JobOutput::Verified { .. } => "verified",
+            JobOutput::Imported { .. } => "imported",
+            JobOutput::SevlmSession { .. } => "sevlm session",
+            JobOutput::MaskSession { .. } => "mask session",
+            JobOutput::SessionSummary { .. } => "session summary",
+        }
+    }
+}

@@ -14,15 +14,15 @@ use crate::pacl::PaclModel;
 /// explanation, EmoSEM's eight masks with their explanations, and the PACL embedding,
 /// each model loaded once beforehand (as the app keeps them). `kit` is the demo-kit
 /// folder (`models/demo`). Returns per-part medians and the whole painting's median and
-/// worst over `paintings`.
+/// worst over `paintings`. It runs on the CPU.
 pub fn bench_inference(
     kit: &Path,
     assets: &Path,
     models: &Path,
     paintings: &[PathBuf],
-    device: &Device,
 ) -> Result<Vec<crate::bench::BenchRow>> {
     use crate::bench::BenchRow;
+    let device = &Device::Cpu;
     let rt = crate::sevlm::load_runtime(&kit.join("sevlm"), assets, models, None, device)?;
     let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
     let emosem = crate::emosem::Emosem::load(&kit.join("emosem"), &tok, device)?;

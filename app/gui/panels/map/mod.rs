@@ -1,6 +1,6 @@
 //! The Map tab: the collection as an emotion-aware embedding map (PACL). The map (PACL
 //! embeddings, PCA or t-SNE, k-means, zero-shot emotions) is computed by one engine job
-//! (`artemo_engine::pacl::map_job`) with progress and cancellation, cached on disk per
+//! (`artemo_engine::jobs::map`) with progress and cancellation, cached on disk per
 //! (model, collection content) and in memory per collection. Points are coloured by the
 //! human responses' dominant emotion, PACL's zero-shot emotion or the k-means cluster;
 //! hovering shows the thumbnail, a click opens the painting, a box or lasso selection
@@ -12,10 +12,10 @@ use std::path::PathBuf;
 
 use artemo_engine::annotations::{Dominance, Histogram};
 use artemo_engine::collection::Collection;
-use artemo_engine::pacl::map_job::{self, LoadedPacl, MapData, MapRequest};
+use artemo_engine::jobs::map::{self, MapData, MapRequest, MapSearch};
+use artemo_engine::pacl;
 use artemo_engine::pacl::projection::{Method, TsneConfig};
-use artemo_engine::pacl::zeroshot::Hit;
-use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use artemo_engine::Emotion;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 
@@ -85,7 +85,6 @@ fn queued_text(behind: &[String]) -> String {
 pub struct Map {
     models: Option<PathBuf>,
     model_dir: Option<PathBuf>,
-    slot: ModelSlot<LoadedPacl>,
     jobs: HashMap<JobId, Pending>,
     progress: Option<(f32, String)>,
     error: Option<String>,
@@ -118,10 +117,9 @@ pub struct Map {
 impl Map {
     /// Looks for the weights again (after an import); a change drops the computed maps.
     pub fn relocate(&mut self) {
-        let dir = self.models.as_deref().and_then(map_job::locate);
+        let dir = self.models.as_deref().and_then(pacl::locate);
         if dir != self.model_dir {
             self.model_dir = dir;
-            self.slot = ModelSlot::new();
             self.cache.clear();
             self.current = None;
         }
@@ -132,11 +130,10 @@ impl Map {
     /// Finds the PACL weights (`models/pacl`, then the demo kit's).
     pub fn new() -> Self {
         let models = artemo_engine::find_models();
-        let model_dir = models.as_deref().and_then(map_job::locate);
+        let model_dir = models.as_deref().and_then(pacl::locate);
         Map {
             models,
             model_dir,
-            slot: ModelSlot::new(),
             jobs: HashMap::new(),
             progress: None,
             error: None,
@@ -218,11 +215,7 @@ impl Map {
         };
         self.error = None;
         self.stopped = None;
-        match shared.engine.submit(Command::Run {
-            name: "embedding map".into(),
-            lane: Lane::Compute,
-            job: map_job::map_job(req, self.slot.clone()),
-        }) {
+        match shared.engine.submit(Command::Map(req)) {
             Ok(id) => {
                 self.jobs.insert(id, Pending::Map(key));
                 self.progress = Some((0.0, QUEUED.into()));
@@ -269,11 +262,12 @@ impl Map {
                 shared.engine.cancel(*id);
             }
         }
-        match shared.engine.submit(Command::Run {
-            name: "map search".into(),
-            lane: Lane::Compute,
-            job: map_job::search_job(model_dir, models, emb, q.clone(), self.slot.clone()),
-        }) {
+        match shared.engine.submit(Command::MapSearch(MapSearch {
+            model_dir,
+            models,
+            embeddings: emb,
+            query: q.clone(),
+        })) {
             Ok(id) => {
                 self.jobs.insert(id, Pending::Search(q));
             }
@@ -425,7 +419,7 @@ impl Map {
             Some(m) => {
                 ui.label("Looked in:")
                     .on_hover_text(format!("models/ is {}", m.display()));
-                for d in map_job::PACL_DIRS {
+                for d in pacl::PACL_DIRS {
                     ui.label(RichText::new(format!("  models/{d}")).monospace());
                 }
             }
@@ -443,8 +437,7 @@ impl Map {
             }
             if ui.button("Look again").clicked() {
                 self.models = artemo_engine::find_models();
-                self.model_dir = self.models.as_deref().and_then(map_job::locate);
-                self.slot.clear();
+                self.model_dir = self.models.as_deref().and_then(pacl::locate);
             }
         });
     }
@@ -655,7 +648,7 @@ impl Map {
             if let Some(key) = self.current.clone() {
                 self.cache.remove(&key);
                 let dir = crate::train_cmd::cache_dir();
-                let f = map_job::cache_file(&dir, &data.model_key, &data.collection_key);
+                let f = map::cache_file(&dir, &data.model_key, &data.collection_key);
                 let _ = std::fs::remove_file(f);
                 self.start_map(shared, coll);
             }
@@ -1097,14 +1090,9 @@ impl Panel for Map {
             {
                 self.progress = Some((0.0, "starting".into()));
             }
-            (Pending::Map(key), EventKind::Done(JobOutput::Any(b))) => {
+            (Pending::Map(key), EventKind::Done(JobOutput::Map(d))) => {
                 self.progress = None;
-                match b.downcast::<MapData>() {
-                    Ok(d) => {
-                        self.cache.insert(key, *d);
-                    }
-                    Err(_) => self.error = Some("the map job returned an unexpected result".into()),
-                }
+                self.cache.insert(key, *d);
             }
             (Pending::Map(key), EventKind::Failed(msg)) if self.current.as_ref() == Some(&key) => {
                 self.progress = None;
@@ -1120,8 +1108,8 @@ impl Panel for Map {
                 self.error = Some("cancelled".into());
                 self.stop();
             }
-            (Pending::Search(q), EventKind::Done(JobOutput::Any(b))) => {
-                if let (Ok(hits), Some(d)) = (b.downcast::<Vec<Hit>>(), self.data()) {
+            (Pending::Search(q), EventKind::Done(JobOutput::Hits(hits))) => {
+                if let Some(d) = self.data() {
                     let idx = &d.indices;
                     self.pacl_hits = hits
                         .iter()

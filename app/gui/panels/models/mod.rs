@@ -8,45 +8,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
-use artemo_engine::manifest::{sha256_file, FileState, Manifest, ModelEntry};
-use artemo_engine::worker::{Command, EventKind, JobContext, JobId, JobOutput, Lane};
+use artemo_engine::jobs::manifests::{
+    FeatureTab, FeatureWeights, ImportWeights, ListModels, ManifestRow, ModelListing, VerifyModel,
+};
+use artemo_engine::manifest::{FileState, ModelEntry};
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use egui::{Color32, RichText};
 
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::theme;
 use crate::gui::widgets::table::{sortable_table, Col, Key};
-
-/// One manifest entry with the presence of its files.
-#[derive(Debug, Clone)]
-struct Row {
-    entry: ModelEntry,
-    /// The folder its file paths are relative to (shipped `models/` or the user's).
-    root: PathBuf,
-    /// Recorded in `LOCAL.toml` (imported here) rather than shipped.
-    local: bool,
-    /// Present files.
-    present: usize,
-}
-
-/// Where one feature looks for weights.
-#[derive(Debug, Clone)]
-struct Feature {
-    what: &'static str,
-    tab: Option<Tab>,
-    looks_in: Vec<String>,
-    found: Option<PathBuf>,
-}
-
-/// What the listing job found.
-#[derive(Debug, Clone)]
-struct Listing {
-    root: PathBuf,
-    rows: Vec<Row>,
-    features: Vec<Feature>,
-    /// Problems reading `LOCAL.toml` (the shipped manifest failing fails the job).
-    warnings: Vec<String>,
-}
 
 enum Verify {
     Running(f32, String),
@@ -65,7 +37,7 @@ enum Pending {
 /// The tab's state.
 pub struct ModelsPanel {
     models: Option<PathBuf>,
-    listing: Option<Listing>,
+    listing: Option<ModelListing>,
     list_error: Option<String>,
     jobs: HashMap<JobId, Pending>,
     verify: HashMap<String, Verify>,
@@ -100,19 +72,9 @@ impl ModelsPanel {
         }
     }
 
-    fn submit(
-        &mut self,
-        shared: &mut Shared,
-        name: &str,
-        lane: Lane,
-        p: Pending,
-        job: artemo_engine::worker::JobFn,
-    ) {
-        match shared.engine.submit(Command::Run {
-            name: name.into(),
-            lane,
-            job,
-        }) {
+    fn submit(&mut self, shared: &mut Shared, p: Pending, cmd: Command) {
+        let name = cmd.name();
+        match shared.engine.submit(cmd) {
             Ok(id) => {
                 self.jobs.insert(id, p);
             }
@@ -127,10 +89,8 @@ impl ModelsPanel {
         self.list_error = None;
         self.submit(
             shared,
-            "read the model manifests",
-            Lane::Io,
             Pending::List,
-            Box::new(move |_ctx: &JobContext| Ok(JobOutput::Any(Box::new(list(&root)?)))),
+            Command::ListModels(ListModels { root }),
         );
     }
 
@@ -144,12 +104,8 @@ impl ModelsPanel {
                 .insert(name.clone(), Verify::Running(0.0, "queued".into()));
             self.submit(
                 shared,
-                &format!("verify {name}"),
-                Lane::Io,
                 Pending::Verify(name),
-                Box::new(move |ctx: &JobContext| {
-                    Ok(JobOutput::Any(Box::new(verify(&entry, &root, ctx)?)))
-                }),
+                Command::VerifyModel(VerifyModel { entry, root }),
             );
         }
     }
@@ -163,12 +119,14 @@ impl ModelsPanel {
         let path = root.join("demo/MODEL_CARD.md");
         self.submit(
             shared,
-            "read the model card",
-            Lane::Io,
             Pending::Card,
-            Box::new(move |_ctx: &JobContext| {
-                Ok(JobOutput::Text(artemo_engine::error::read_text(&path)?))
-            }),
+            Command::Run {
+                name: "read the model card".into(),
+                lane: artemo_engine::worker::Lane::Io,
+                job: Box::new(move |_ctx| {
+                    Ok(JobOutput::Text(artemo_engine::error::read_text(&path)?))
+                }),
+            },
         );
     }
 
@@ -193,15 +151,8 @@ impl ModelsPanel {
         self.import_progress = Some(format!("validating {}", src.display()));
         self.submit(
             shared,
-            "import weights",
-            Lane::Compute,
             Pending::Import,
-            Box::new(move |ctx: &JobContext| {
-                ctx.progress(0.0, format!("validating {}", src.display()));
-                std::fs::create_dir_all(&root).map_err(|e| artemo_engine::Error::io(&root, e))?;
-                let e = artemo_engine::models::registry::import(&src, &name, &root, ctx.device())?;
-                Ok(JobOutput::Any(Box::new(e)))
-            }),
+            Command::ImportWeights(ImportWeights { src, name, root }),
         );
     }
 
@@ -331,7 +282,7 @@ impl ModelsPanel {
         self.card_window(ui.ctx());
     }
 
-    fn row_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared, row: &Row) {
+    fn row_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared, row: &ManifestRow) {
         let e = &row.entry;
         let n = e.files.len();
         let bytes: u64 = e.files.iter().map(|f| f.bytes).sum();
@@ -594,9 +545,9 @@ impl ModelsPanel {
 
 /// Where each feature looks for its weights: a table sortable by feature, folders or
 /// state; a feature's name opens its tab.
-fn features_table(ui: &mut egui::Ui, listing: &Listing, shared: &mut Shared) {
+fn features_table(ui: &mut egui::Ui, listing: &ModelListing, shared: &mut Shared) {
     let fs = &listing.features;
-    let found = |f: &Feature| {
+    let found = |f: &FeatureWeights| {
         f.found.as_ref().map(|p| {
             p.strip_prefix(&listing.root)
                 .unwrap_or(p)
@@ -628,7 +579,10 @@ fn features_table(ui: &mut egui::Ui, listing: &Listing, shared: &mut Shared) {
         |ui, r, c| {
             let f = &fs[r];
             match c {
-                0 => match f.tab {
+                0 => match f.tab.map(|t| match t {
+                    FeatureTab::Painting => Tab::Painting,
+                    FeatureTab::Map => Tab::Map,
+                }) {
                     Some(t) => {
                         if ui
                             .link(f.what)
@@ -713,128 +667,6 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-/// Reads the manifests and checks which files and feature folders exist (the listing
-/// job's body, on the engine).
-fn list(root: &Path) -> artemo_engine::Result<Listing> {
-    let mut rows = Vec::new();
-    let mut warnings = Vec::new();
-    let shipped = Manifest::load(&root.join("MODELS.toml"))?;
-    let mut manifests = vec![(shipped, false, root.to_path_buf())];
-    // Imports: the user's models folder, and `models/LOCAL.toml` from older imports or
-    // `--overwrite-shipped`.
-    let user = artemo_engine::user_models_dir();
-    for dir in [Some(root.to_path_buf()), user].into_iter().flatten() {
-        let local = dir.join("LOCAL.toml");
-        if local.is_file() {
-            match Manifest::load(&local) {
-                Ok(m) => manifests.push((m, true, dir)),
-                Err(e) => warnings.push(e.to_string()),
-            }
-        }
-    }
-    for (m, is_local, dir) in manifests {
-        for entry in m.models {
-            let present = entry
-                .files
-                .iter()
-                .filter(|f| dir.join(&f.path).is_file())
-                .count();
-            rows.push(Row {
-                entry,
-                root: dir.clone(),
-                local: is_local,
-                present,
-            });
-        }
-    }
-    // Each feature looks in the user's models folder first, then in the shipped one.
-    let rel = |d: &str| format!("{{<data>/models, models}}/{d}");
-    let features = vec![
-        Feature {
-            what: "Emotion and explanation (SEVLM)",
-            tab: Some(Tab::Painting),
-            looks_in: ["sevlm", "demo/sevlm"].iter().map(|d| rel(d)).collect(),
-            found: artemo_engine::sevlm::locate(root),
-        },
-        Feature {
-            what: "Emotion masks (EmoSEM)",
-            tab: Some(Tab::Painting),
-            // As `emosem::analyze::default_model` on main: real weights, then the demo kit.
-            looks_in: ["emosem", "demo/emosem"].iter().map(|d| rel(d)).collect(),
-            found: artemo_engine::emosem::analyze::default_model(root),
-        },
-        Feature {
-            what: "Embedding map, zero-shot, search (PACL)",
-            tab: Some(Tab::Map),
-            looks_in: artemo_engine::pacl::map_job::PACL_DIRS
-                .iter()
-                .map(|d| rel(d))
-                .collect(),
-            found: artemo_engine::pacl::map_job::locate(root),
-        },
-        Feature {
-            what: "PACL text tower, EA features (MiniLM)",
-            tab: Some(Tab::Map),
-            looks_in: vec![rel("all-MiniLM-L6-v2")],
-            found: Some(root.join("all-MiniLM-L6-v2")).filter(|d| {
-                d.join("config.json").is_file() && d.join("model.safetensors").is_file()
-            }),
-        },
-        Feature {
-            what: "SEVLM image features (CLIP ViT-B/16)",
-            tab: None,
-            looks_in: vec!["<sevlm folder>/clip".into(), rel("clip-vit-base-patch16")],
-            found: artemo_engine::sevlm::locate(root)
-                .map(|d| d.join("clip"))
-                .into_iter()
-                .chain([root.join("clip-vit-base-patch16")])
-                .find(|d| d.join("config.json").is_file()),
-        },
-        Feature {
-            what: "EA metric classifier (artemo eval)",
-            tab: None,
-            looks_in: vec![rel("ea-minilm")],
-            found: Some(root.join("ea-minilm")).filter(|d| d.join("config.json").is_file()),
-        },
-    ];
-    Ok(Listing {
-        root: root.to_path_buf(),
-        rows,
-        features,
-        warnings,
-    })
-}
-
-/// Checks every file's sha256 with progress by bytes (the verify job's body).
-fn verify(
-    entry: &ModelEntry,
-    root: &Path,
-    ctx: &JobContext,
-) -> artemo_engine::Result<Vec<(PathBuf, FileState)>> {
-    let total: u64 = entry.files.iter().map(|f| f.bytes).sum::<u64>().max(1);
-    let mut done = 0u64;
-    let mut out = Vec::with_capacity(entry.files.len());
-    for f in &entry.files {
-        ctx.check()?;
-        ctx.progress(done as f32 / total as f32, format!("hashing {}", f.path));
-        let p = root.join(&f.path);
-        let state = if !p.is_file() {
-            FileState::Missing
-        } else {
-            let h = sha256_file(&p)?;
-            if h == f.sha256.to_lowercase() {
-                FileState::Ok
-            } else {
-                FileState::Mismatch(h)
-            }
-        };
-        done += f.bytes;
-        out.push((p, state));
-    }
-    ctx.progress(1.0, "verified");
-    Ok(out)
-}
-
 impl Panel for ModelsPanel {
     fn tab(&self) -> Option<Tab> {
         Some(Tab::Models)
@@ -863,10 +695,8 @@ impl Panel for ModelsPanel {
             EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
         );
         match (p, kind) {
-            (Pending::List, EventKind::Done(JobOutput::Any(b))) => {
-                if let Ok(l) = b.downcast::<Listing>() {
-                    self.listing = Some(*l);
-                }
+            (Pending::List, EventKind::Done(JobOutput::ModelListing(l))) => {
+                self.listing = Some(*l);
             }
             (Pending::List, EventKind::Failed(m)) => self.list_error = Some(m),
             (
@@ -877,10 +707,8 @@ impl Panel for ModelsPanel {
             ) => {
                 self.verify.insert(n, Verify::Running(fraction, message));
             }
-            (Pending::Verify(n), EventKind::Done(JobOutput::Any(b))) => {
-                if let Ok(s) = b.downcast::<Vec<(PathBuf, FileState)>>() {
-                    self.verify.insert(n, Verify::Done(*s));
-                }
+            (Pending::Verify(n), EventKind::Done(JobOutput::Verified(s))) => {
+                self.verify.insert(n, Verify::Done(s));
             }
             (Pending::Verify(n), EventKind::Failed(m)) => {
                 self.verify.insert(n, Verify::Failed(m));
@@ -893,36 +721,34 @@ impl Panel for ModelsPanel {
             (Pending::Import, EventKind::Progress { message, .. }) => {
                 self.import_progress = Some(message);
             }
-            (Pending::Import, EventKind::Done(JobOutput::Any(b))) => {
+            (Pending::Import, EventKind::Done(JobOutput::Imported(imp))) => {
                 self.import_progress = None;
-                if let Ok(imp) = b.downcast::<artemo_engine::models::registry::Imported>() {
-                    let e = &imp.entry;
-                    let mut msg = format!(
-                        "imported {} ({} files); enables: {}.",
-                        e.name,
-                        e.files.len(),
-                        e.enables.join(", ")
-                    );
-                    if !imp.unused.is_empty() {
-                        msg.push_str(&format!(
-                            " {} tensor(s) of the checkpoint are not used by the model: {}.",
-                            imp.unused.len(),
-                            imp.unused
-                                .iter()
-                                .take(5)
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                    }
-                    actions.push(Action::Notice {
-                        text: msg.clone(),
-                        error: false,
-                    });
-                    self.import_result = Some(Ok(msg));
-                    self.listing = None;
-                    actions.push(Action::ModelsChanged);
+                let e = &imp.entry;
+                let mut msg = format!(
+                    "imported {} ({} files); enables: {}.",
+                    e.name,
+                    e.files.len(),
+                    e.enables.join(", ")
+                );
+                if !imp.unused.is_empty() {
+                    msg.push_str(&format!(
+                        " {} tensor(s) of the checkpoint are not used by the model: {}.",
+                        imp.unused.len(),
+                        imp.unused
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                 }
+                actions.push(Action::Notice {
+                    text: msg.clone(),
+                    error: false,
+                });
+                self.import_result = Some(Ok(msg));
+                self.listing = None;
+                actions.push(Action::ModelsChanged);
             }
             (Pending::Import, EventKind::Failed(m)) => {
                 self.import_progress = None;

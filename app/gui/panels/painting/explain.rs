@@ -10,8 +10,10 @@ use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Tab};
 use crate::gui::theme;
 use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
-use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken, SevlmRuntime};
-use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::jobs::analyze_sevlm::AnalyzeSevlm;
+use artemo_engine::jobs::{Roots, SevlmWeights};
+use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken};
+use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput};
 use egui::RichText;
 
 /// The decoding settings an explanation was made with.
@@ -49,7 +51,6 @@ struct Entry {
 
 /// The SEVLM section's state.
 pub struct Explain {
-    slot: ModelSlot<SevlmRuntime>,
     dir: Option<PathBuf>,
     /// A checkpoint chosen in the Train tab, used instead of the installed weights.
     pinned: Option<PathBuf>,
@@ -78,7 +79,6 @@ impl Explain {
             .or_else(|| self.models.as_deref().and_then(sevlm::locate));
         if dir != self.dir {
             self.dir = dir;
-            self.slot = ModelSlot::new();
             self.entries.clear();
         }
     }
@@ -95,7 +95,6 @@ impl Explain {
         let models = artemo_engine::find_models();
         let dir = models.as_deref().and_then(sevlm::locate);
         Explain {
-            slot: ModelSlot::new(),
             dir,
             pinned: None,
             models,
@@ -162,15 +161,14 @@ impl Explain {
             ignore_end: false,
             block_repeats: self.block_repeats,
         };
-        let load = move |device: &artemo_engine::Device| {
-            sevlm::load_runtime(&dir, &assets, &models, None, device)
-        };
         let job = engine
-            .submit(Command::Run {
-                name: "explain".into(),
-                lane: Lane::Compute,
-                job: sevlm::analyze_job(self.slot.clone(), load, vec![image.to_path_buf()], opts),
-            })
+            .submit(Command::AnalyzeSevlm(AnalyzeSevlm {
+                weights: SevlmWeights::folder(dir),
+                roots: Roots { assets, models },
+                images: vec![image.to_path_buf()],
+                options: opts,
+                label: "explain".into(),
+            }))
             .map_err(|e| e.to_string())?;
         let previous = self
             .entries
@@ -196,17 +194,10 @@ impl Explain {
     /// A streamed token or finished analysis.
     fn on_partial(&mut self, job: JobId, out: JobOutput) {
         let Some(e) = self.entry_of(job) else { return };
-        if let JobOutput::Json(v) = out {
-            if let Some(t) = v.get("token") {
-                if let Ok(t) = serde_json::from_value::<GeneratedToken>(t.clone()) {
-                    e.tokens.push(t);
-                }
-            } else if let Some(a) = v.get("analysis") {
-                match serde_json::from_value::<Analysis>(a.clone()) {
-                    Ok(a) => e.analysis = Some(a),
-                    Err(err) => e.error = Some(format!("unreadable SEVLM result: {err}")),
-                }
-            }
+        match out {
+            JobOutput::SevlmToken { token, .. } => e.tokens.push(token),
+            JobOutput::SevlmAnalysis { analysis, .. } => e.analysis = Some(*analysis),
+            _ => {}
         }
     }
 

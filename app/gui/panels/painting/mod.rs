@@ -3,15 +3,17 @@
 //! probability styles, the dominant emotion per pixel, a hover readout of the emotions
 //! under the cursor, each mask's explanation, and Single-Mask for a chosen emotion.
 //!
-//! The masks are computed by an engine job (`emosem::view::view_job`) at most
+//! The masks are computed by an engine request (`jobs::masks::MaskView`) at most
 //! [`MASK_SIDE`] pixels on a side; each emotion streams in as it is ready.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use artemo_engine::emosem::view::{self, MaskRuntime, ViewResult, ViewSize};
+use artemo_engine::emosem::view::{self, ViewResult, ViewSize};
 use artemo_engine::emosem::EMOTIONS;
-use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::jobs::masks::MaskView;
+use artemo_engine::jobs::Roots;
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use artemo_engine::Emotion;
 use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, Vec2};
 
@@ -93,7 +95,6 @@ struct PaintingMasks {
 
 /// The canvas and masks state.
 pub struct Masks {
-    slot: ModelSlot<MaskRuntime>,
     dir: Option<PathBuf>,
     /// A checkpoint chosen in the Train tab, used instead of the installed weights.
     pinned: Option<PathBuf>,
@@ -126,7 +127,6 @@ impl Masks {
             .or_else(|| self.models.as_deref().and_then(view::locate));
         if dir != self.dir {
             self.dir = dir;
-            self.slot = ModelSlot::new();
             self.paintings.clear();
             self.textures = LruCache::new(TEXTURE_CACHE);
         }
@@ -147,7 +147,6 @@ impl Masks {
     /// The settings of a fresh canvas (nothing looked up).
     fn new_settings() -> Self {
         Masks {
-            slot: ModelSlot::new(),
             dir: None,
             pinned: None,
             models: None,
@@ -243,7 +242,6 @@ impl Masks {
             Compose::Single(e) => vec![e],
             _ => EMOTIONS.to_vec(),
         };
-        let slot = self.slot.clone();
         let models = self.models.clone();
         let e = self.entry(path);
         if e.error.is_some() {
@@ -261,21 +259,13 @@ impl Masks {
             return;
         };
         let models = models.unwrap_or_else(|| dir.clone());
-        let load = move |device: &artemo_engine::Device| {
-            view::load_runtime(&dir, &assets, &models, device)
-        };
-        let job = view::view_job(
-            slot,
-            load,
-            path.clone(),
-            missing.clone(),
-            ViewSize::MaxSide(MASK_SIDE),
-        );
-        match shared.engine.submit(Command::Run {
-            name: "EmoSEM masks".into(),
-            lane: Lane::Compute,
-            job,
-        }) {
+        match shared.engine.submit(Command::MaskView(MaskView {
+            model: dir,
+            roots: Roots { assets, models },
+            image: path.clone(),
+            emotions: missing.clone(),
+            size: ViewSize::MaxSide(MASK_SIDE),
+        })) {
             Ok(id) => {
                 e.jobs.push(id);
                 e.requested.extend(missing);
@@ -835,15 +825,13 @@ impl Panel for Masks {
             return;
         };
         match kind {
-            EventKind::Partial(JobOutput::Any(any)) => {
-                if let Ok(r) = any.downcast::<ViewResult>() {
-                    let e = r.result.emotion;
-                    entry.dominant = None;
-                    // Layers are computed once per painting (the same model gives the
-                    // same map), so cached textures of `e` stay valid.
-                    entry.results.insert(e, *r);
-                    ctx.request_repaint();
-                }
+            EventKind::Partial(JobOutput::MaskView(r)) => {
+                let e = r.result.emotion;
+                entry.dominant = None;
+                // Layers are computed once per painting (the same model gives the same
+                // map), so cached textures of `e` stay valid.
+                entry.results.insert(e, *r);
+                ctx.request_repaint();
             }
             EventKind::Done(_) | EventKind::Cancelled => entry.jobs.retain(|j| *j != job),
             EventKind::Failed(msg) => {

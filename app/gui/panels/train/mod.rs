@@ -34,7 +34,7 @@ use crate::gui::widgets::path_row::{labelled, path_row};
 use crate::gui::widgets::table::{sortable_table, Col, Key};
 mod emosem_run;
 
-use artemo_engine::emosem::session::{MaskBestBy, MaskDataSource, MaskSessionEvent};
+use artemo_engine::emosem::session::{MaskBestBy, MaskDataSource};
 use artemo_engine::emosem::Paradigm;
 use emosem_run::{checkpoint_table, paper_lr_mask, MaskForm, MaskRun};
 pub use emosem_run::{MaskData, MaskModel};
@@ -1459,31 +1459,25 @@ impl Panel for TrainPanel {
                 self.fraction = fraction;
                 self.status = message;
             }
-            EventKind::Partial(JobOutput::Any(b)) => match b.downcast::<SessionEvent>() {
-                Ok(ev) => self.on_partial(*ev),
-                Err(b) => {
-                    if let Ok(ev) = b.downcast::<MaskSessionEvent>() {
-                        if let Some(eta) = self.mask.on_event(*ev) {
-                            self.eta = Some(eta);
-                        }
-                    }
+            EventKind::Partial(JobOutput::SevlmSession(ev)) => self.on_partial(*ev),
+            EventKind::Partial(JobOutput::MaskSession(ev)) => {
+                if let Some(eta) = self.mask.on_event(*ev) {
+                    self.eta = Some(eta);
                 }
-            },
+            }
             EventKind::Partial(_) => {}
             EventKind::Done(out) => {
                 self.job = None;
                 self.state = State::Finished;
                 self.fraction = 1.0;
-                if let JobOutput::Any(b) = out {
-                    if let Ok(s) = b.downcast::<Summary>() {
-                        self.status = format!(
-                            "{} at step {}/{}",
-                            if s.stopped { "stopped" } else { "finished" },
-                            s.steps,
-                            s.total_steps
-                        );
-                        self.summary = Some(*s);
-                    }
+                if let JobOutput::SessionSummary(s) = out {
+                    self.status = format!(
+                        "{} at step {}/{}",
+                        if s.stopped { "stopped" } else { "finished" },
+                        s.steps,
+                        s.total_steps
+                    );
+                    self.summary = Some(*s);
                 }
             }
             EventKind::Failed(msg) => {
