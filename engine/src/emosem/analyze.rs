@@ -12,6 +12,7 @@ use super::postprocess::{postprocess, write_outputs, EmotionResult, Logits};
 use super::{Emosem, ImageSource, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
 
 /// What to analyse.
@@ -64,23 +65,22 @@ pub struct Analysis {
     pub map_size: (usize, usize),
 }
 
-/// Runs an analysis; `on_result` receives each emotion's result as soon as it is ready and
-/// `cancelled` is checked between stages.
+/// Runs an analysis; `on_result` receives each emotion's result as soon as it is ready,
+/// `progress` is told each stage and checked for cancellation between them.
 pub fn analyze(
     req: AnalyzeRequest,
     device: &Device,
-    mut progress: impl FnMut(f32, &str),
+    progress: &dyn Progress,
     mut on_result: impl FnMut(&EmotionResult),
-    cancelled: impl Fn() -> bool,
 ) -> Result<Analysis> {
     let check = || {
-        if cancelled() {
+        if progress.cancelled() {
             Err(Error::Cancelled)
         } else {
             Ok(())
         }
     };
-    progress(0.0, "loading the EmoSEM model");
+    progress.report(0.0, "loading the EmoSEM model");
     let tok = TextTokenizer::gpt2_from_assets(&req.assets)?;
     let model = Emosem::load(&req.model, &tok, device)?;
     let cfg = model.config().clone();
@@ -100,7 +100,7 @@ pub fn analyze(
         (_, source) => ImageEncoder::open(source, &req.models, req.cache.as_deref(), device)?,
     };
     check()?;
-    progress(0.2, "encoding the image");
+    progress.report(0.2, "encoding the image");
     let (w, h) =
         image::image_dimensions(&req.image).map_err(|e| Error::image(&req.image, e.to_string()))?;
     let features = encoder.encode_file(&req.image, device)?;
@@ -125,7 +125,7 @@ pub fn analyze(
     };
     for group in groups {
         check()?;
-        progress(
+        progress.report(
             0.3 + 0.7 * results.len() as f32 / emotions.len() as f32,
             &format!(
                 "segmenting and explaining {}",
@@ -167,7 +167,7 @@ pub fn analyze(
         }
         None => None,
     };
-    progress(1.0, "done");
+    progress.report(1.0, "done");
     Ok(Analysis {
         results,
         written,

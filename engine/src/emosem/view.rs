@@ -18,6 +18,7 @@ use super::postprocess::{postprocess, EmotionResult, Logits};
 use super::{prompt_ids, save, Emosem, EmosemConfig, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
 
 /// Where EmoSEM weights are looked for, in order: `emosem`, then `demo/emosem`, each in
@@ -105,7 +106,8 @@ pub struct ViewResult {
 }
 
 /// Segments and explains `emotions` (empty: all eight) of `image` with a loaded runtime;
-/// `on_result` receives each emotion as soon as it is ready.
+/// `on_result` receives each emotion as soon as it is ready; a cancelled `progress` stops
+/// between decoder passes.
 pub fn run_view(
     rt: &MaskRuntime,
     image: &Path,
@@ -113,7 +115,7 @@ pub fn run_view(
     size: ViewSize,
     device: &Device,
     mut on_result: impl FnMut(ViewResult),
-    cancelled: impl Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let (w, h) = image::image_dimensions(image).map_err(|e| Error::image(image, e.to_string()))?;
     let features = rt.encoder.encode_file(image, device)?;
@@ -135,7 +137,7 @@ pub fn run_view(
         Paradigm::Multi => vec![emotions.clone()],
     };
     for group in groups {
-        if cancelled() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let (masks, ids) = rt.model.analyze(&features, &group)?;
@@ -262,7 +264,7 @@ mod tests {
             ViewSize::MaxSide(45),
             &Device::Cpu,
             |r| got.push(r),
-            || false,
+            &crate::progress::Silent,
         )
         .unwrap();
         assert_eq!(got.len(), 8);
@@ -281,7 +283,7 @@ mod tests {
             ViewSize::Exact(10, 20),
             &Device::Cpu,
             |r| one.push(r),
-            || false,
+            &crate::progress::Silent,
         )
         .unwrap();
         assert_eq!(one.len(), 1);

@@ -31,13 +31,9 @@ pub struct EmosemReport {
 }
 
 pub(crate) fn run(req: AnalyzeEmosem, ctx: &JobContext) -> Result<JobOutput> {
-    let a = analyze(
-        req,
-        ctx.device(),
-        |f, m| ctx.progress(f, m),
-        |r| ctx.partial(JobOutput::EmosemEmotion(Box::new(r.summary()))),
-        || ctx.is_cancelled(),
-    )?;
+    let a = analyze(req, ctx.device(), ctx, |r| {
+        ctx.partial(JobOutput::EmosemEmotion(Box::new(r.summary())))
+    })?;
     Ok(JobOutput::EmosemAnalysis(Box::new(EmosemReport {
         emotions: a.results.iter().map(EmotionResult::summary).collect(),
         written: a.written,

@@ -56,7 +56,7 @@ pub(crate) fn run(req: AnalyzeSevlm, ctx: &JobContext) -> Result<JobOutput> {
                     token: t.clone(),
                 })
             },
-            || !ctx.is_cancelled(),
+            ctx,
         )?;
         ctx.partial(JobOutput::SevlmAnalysis {
             image: i,

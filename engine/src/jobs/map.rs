@@ -24,7 +24,7 @@ use crate::pacl::embed::{embed_collection, search, zero_shot, Embeddings, Loaded
 use crate::pacl::kmeans::kmeans;
 use crate::pacl::projection::{pca_2d, tsne, Method, TsneConfig};
 use crate::pacl::zeroshot::Hit;
-use crate::progress::Progress;
+use crate::progress::{Progress, Scaled};
 
 /// What the map job should compute.
 #[derive(Debug, Clone)]
@@ -182,6 +182,18 @@ fn project(
     Ok(p.points)
 }
 
+/// The embedding stage's progress: its messages read "embedding 3/8 paintings".
+struct Embedding<'a>(Scaled<'a>);
+
+impl Progress for Embedding<'_> {
+    fn report(&self, fraction: f32, message: &str) {
+        self.0.report(fraction, &format!("embedding {message}"));
+    }
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+}
+
 /// Computes (or completes from the cache) the map of `req`; the model comes from `models`
 /// (loaded on first use).
 pub fn compute_map(
@@ -223,9 +235,11 @@ pub fn compute_map(
                 paintings: req.paintings.clone(),
                 problems: Vec::new(),
             };
-            let r = embed_collection(&loaded.model, &coll, |f, m| {
-                report(0.05 + 0.7 * f, &format!("embedding {m}"))
-            })?;
+            let r = embed_collection(
+                &loaded.model,
+                &coll,
+                &Embedding(Scaled::new(progress, 0.05, 0.7)),
+            )?;
             let pos: std::collections::HashMap<&str, usize> = req
                 .paintings
                 .iter()

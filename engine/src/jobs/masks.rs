@@ -87,7 +87,7 @@ pub(crate) fn run_mask_view(req: MaskView, ctx: &JobContext) -> Result<JobOutput
             );
             ctx.partial(JobOutput::MaskView(Box::new(r)));
         },
-        || ctx.is_cancelled(),
+        ctx,
     )?;
     Ok(JobOutput::Unit)
 }
@@ -122,7 +122,7 @@ pub(crate) fn run_review(req: ReviewPredictions, ctx: &JobContext) -> Result<Job
             ViewSize::Exact(w, h),
             ctx.device(),
             |r| results.push(r),
-            || ctx.is_cancelled(),
+            ctx,
         )?;
         for ((key, gt), r) in items.into_iter().zip(results) {
             let gt = rle::decode(&gt)?;

@@ -89,10 +89,7 @@ pub(crate) fn run_embed(req: Embed, ctx: &JobContext) -> Result<JobOutput> {
         .models()
         .pacl(&req.model_dir, &req.models, ctx.device())?;
     let coll = Collection::open(&req.collection)?;
-    let r = embed_collection(&loaded.model, &coll, |f, m| {
-        ctx.progress(f, m);
-        !ctx.is_cancelled()
-    })?;
+    let r = embed_collection(&loaded.model, &coll, ctx)?;
     Ok(JobOutput::Embedded(Box::new(r)))
 }
 

@@ -16,6 +16,7 @@ use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::models::bert::SentenceEncoder;
 use crate::models::patch_tower::{file_descriptors, Descriptors};
+use crate::progress::Progress;
 
 /// Embeddings of a collection's paintings (unit norm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,11 +97,11 @@ pub struct EmbedResult {
 }
 
 /// Embeds every painting of `collection` (unreadable images are skipped and listed).
-/// `progress(fraction, message)` returns false to stop ([`Error::Cancelled`]).
+/// Progress is reported per chunk; a cancelled `progress` stops with [`Error::Cancelled`].
 pub fn embed_collection(
     model: &PaclModel,
     collection: &Collection,
-    mut progress: impl FnMut(f32, &str) -> bool,
+    progress: &dyn Progress,
 ) -> Result<EmbedResult> {
     let t0 = std::time::Instant::now();
     let cfg = &model.config().tower;
@@ -132,10 +133,11 @@ pub fn embed_collection(
             vectors.extend(model.embed(&ok, 32, |_, _| true)?);
         }
         let done = (c * 32 + chunk.len()).min(n);
-        if !progress(
+        progress.report(
             done as f32 / n.max(1) as f32,
             &format!("{done}/{n} paintings"),
-        ) {
+        );
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
     }
@@ -312,7 +314,7 @@ mod tests {
             1,
         )
         .unwrap();
-        let r = embed_collection(&model, &coll, |_, _| true).unwrap();
+        let r = embed_collection(&model, &coll, &crate::progress::Silent).unwrap();
         assert_eq!(
             r.embeddings.ids.len() + r.skipped.len(),
             coll.paintings.len()
@@ -320,7 +322,14 @@ mod tests {
         assert!(r.embeddings.ids.contains(&"p0".to_string()));
         assert_eq!(r.embeddings.dim(), 8);
         assert!(matches!(
-            embed_collection(&model, &coll, |_, _| false),
+            embed_collection(
+                &model,
+                &coll,
+                &crate::progress::FnProgress::with_cancel(
+                    |_, _| {},
+                    &std::sync::atomic::AtomicBool::new(true)
+                )
+            ),
             Err(Error::Cancelled)
         ));
     }

@@ -233,20 +233,23 @@ pub struct Analysis {
 }
 
 impl SevlmRuntime {
-    /// Analyses one image: distribution, then generation with tokens streamed to `on_token`.
+    /// Analyses one image: distribution, then generation with tokens streamed to `on_token`;
+    /// a cancelled `progress` stops the generation between tokens.
     pub fn analyze(
         &self,
         image: &Path,
         opts: &DecodeOptions,
         device: &Device,
         on_token: impl FnMut(&GeneratedToken),
-        keep_going: impl Fn() -> bool,
+        progress: &dyn crate::progress::Progress,
     ) -> Result<Analysis> {
         let feats = self.featurizer.features(image, device)?;
         let (distribution, label_mass) =
             generate::emotion_distribution(&self.model, &self.seq, &feats)?;
         let generation =
-            generate::generate(&self.model, &self.seq, &feats, opts, on_token, keep_going)?;
+            generate::generate(&self.model, &self.seq, &feats, opts, on_token, || {
+                !progress.cancelled()
+            })?;
         Ok(Analysis {
             image: image.to_path_buf(),
             distribution,
