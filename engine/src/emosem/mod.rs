@@ -54,6 +54,7 @@ pub mod cache;
 pub mod features;
 pub mod losses;
 pub mod postprocess;
+pub mod recipe;
 pub mod session;
 pub mod train;
 pub mod view;

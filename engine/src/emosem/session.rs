@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::features::ImageEncoder;
 use super::features::PaclTowerGrid;
+use super::recipe::KitEmosemConfig;
 use super::train::{forward_batch, train_model, Target, TrainConfig, TrainItem, TrainProgress};
 use super::{prompt_ids, Emosem, EmosemConfig, Paradigm};
 use crate::annotations::apolo::ApoloSet;
@@ -37,7 +38,6 @@ use crate::annotations::stimuli::{rasterize, read_stimuli};
 use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
-use crate::kit::emosem::KitEmosemConfig;
 use crate::metrics::segmentation::{evaluate_segmentation, ScoreMap};
 use crate::models::loading::Weights;
 use crate::models::nn::Mode;
