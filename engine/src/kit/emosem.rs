@@ -1,5 +1,5 @@
 //! The demo kit's EmoSEM (small configuration, CPU): Multi-Masks over the frozen demo
-//! PACL patch tower's grid (14 x 14 x 192, [`PaclTowerGrid`]), trained on Artemo's own
+//! PACL patch tower's grid (14 x 14 x 192, [`PaclTowerGrid`](crate::emosem::features::PaclTowerGrid)), trained on Artemo's own
 //! stimulus annotations of the train split (polygons rasterised at the 56 x 56 mask
 //! resolution, explanations = the regions' utterances). With no pretrained SAM the whole
 //! mask decoder trains (FT-MD) and the explainer is a small GPT-2 layout trained from

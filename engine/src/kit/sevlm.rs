@@ -1,6 +1,6 @@
 //! The demo kit's SEVLM recipe (small configuration, CPU): a compact vocabulary from the
 //! shipped texts, language pretraining in SEVLM's own format on GoEmotions (comments
-//! mapped to one ArtEmis emotion, written as "the emotion is <e> because <comment>", with
+//! mapped to one ArtEmis emotion, written as `the emotion is <e> because <comment>`, with
 //! a blank image), then SEVLM training on the annotation train split with the frozen
 //! demo image tower's grid features.
 
