@@ -3,13 +3,8 @@
 //! library exists so that the integration and UI snapshot tests in `tests/` can drive
 //! the window's panels headless.
 
-mod analyze_cmd;
-mod analyze_emosem;
-mod annotations_cmd;
 pub mod cli;
-mod embed_cmd;
-mod eval_cmd;
+mod cmd;
 pub mod gui;
 pub mod logging;
 mod progress;
-mod train_cmd;

@@ -67,7 +67,8 @@ fn snap(h: &mut Harness<'static, State>, name: &str) {
     }
 }
 
-/// A harness over the app on `collection` (with this checkout's models: the demo kit).
+/// A harness over the app on `collection` with no models installed (`ARTEMO_MODELS` is an
+/// empty folder).
 fn harness(collection: PathBuf, size: (f32, f32)) -> (Harness<'static, State>, tempfile::TempDir) {
     let models = tempfile::tempdir().unwrap();
     // Read when the app starts (the first frame), before any other test thread could

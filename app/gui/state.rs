@@ -91,8 +91,8 @@ pub enum Action {
     ModelsChanged,
     /// Drop the grid's restriction to a selection (the map's selection goes with it).
     ClearSelection,
-    /// Use a trained checkpoint folder in the Painting tab (`masks`: EmoSEM, also in Review; else SEVLM)
-    /// instead of the installed weights, until the user goes back to them.
+    /// Use a trained checkpoint folder in the Painting tab (`masks`: EmoSEM, also in Review;
+    /// else SEVLM) instead of the installed weights, until the user goes back to them.
     UseCheckpoint {
         /// EmoSEM (true) or SEVLM (false).
         masks: bool,

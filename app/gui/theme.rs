@@ -22,7 +22,8 @@ pub const NEUTRAL: Color32 = Color32::from_gray(110);
 /// An empty thumbnail slot (Train tab probes).
 pub const EMPTY_SLOT: Color32 = Color32::from_gray(40);
 
-/// Review: the ground-truth mask.
+/// Review: the ground-truth mask (orange; with the prediction's blue, readable under the
+/// common colour-vision deficiencies).
 pub const GROUND_TRUTH: Color32 = Color32::from_rgb(230, 120, 20);
 /// Review: the predicted mask.
 pub const PREDICTION: Color32 = Color32::from_rgb(51, 119, 221);
@@ -32,6 +33,22 @@ pub const PASS: Color32 = Color32::from_rgb(0x2E, 0x8B, 0x57);
 pub const FAIL: Color32 = Color32::from_rgb(0xB0, 0x3A, 0x48);
 /// Review: a flagged sample.
 pub const FLAGGED: Color32 = Color32::from_rgb(0xB0, 0x80, 0x20);
+
+/// Map: colours of clusters (Okabe-Ito, then Tableau).
+pub const CLUSTERS: [[u8; 3]; 12] = [
+    [0xE6, 0x9F, 0x00],
+    [0x56, 0xB4, 0xE9],
+    [0x00, 0x9E, 0x73],
+    [0xF0, 0xE4, 0x42],
+    [0x00, 0x72, 0xB2],
+    [0xD5, 0x5E, 0x00],
+    [0xCC, 0x79, 0xA7],
+    [0x99, 0x99, 0x99],
+    [0x8C, 0x56, 0x4B],
+    [0x17, 0xBE, 0xCF],
+    [0xBC, 0xBD, 0x22],
+    [0x94, 0x67, 0xBD],
+];
 
 /// Training curves, in the order a plot uses them (total loss or the first metric, then
 /// the language/explanation loss, the VAD loss, the contrastive loss).

@@ -15,11 +15,13 @@ use artemo_engine::worker::{EventKind, JobId};
 use super::state::{Action, AppState, Settings, Tab};
 
 pub(crate) mod collection;
+mod jobs;
 mod map;
 mod models;
 pub(crate) mod painting;
 mod review;
 pub mod train;
+mod weights;
 
 /// The selected painting's side panel beside a tab's central area.
 #[derive(Debug, Clone, Copy, PartialEq)]

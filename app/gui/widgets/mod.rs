@@ -2,6 +2,7 @@
 //! AIC credit, the weights-absent note and demo badge.
 
 pub mod credit;
+pub mod emotion_bar;
 pub mod legend;
 pub mod markdown;
 pub mod path_row;

@@ -561,32 +561,4 @@ mod tests {
         let row = out.text_embeds.narrow(0, 1, 1).unwrap();
         assert!(max_diff(&row, &one.text_embeds) < 1e-5);
     }
-
-    #[test]
-    #[ignore = "benchmark: cargo test -p artemo-engine --release -- --ignored bench_"]
-    fn bench_clip_text_b() {
-        let dev = Device::Cpu;
-        let cfg = ClipTextConfig::openai_vit_b();
-        let vm = VarMap::new();
-        let m = ClipText::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
-        let mut ids = vec![320u32; 77];
-        ids[0] = 49406;
-        ids[76] = 49407;
-        let ids = Tensor::from_vec(ids, (1, 77), &dev).unwrap();
-        for _ in 0..2 {
-            m.forward(&ids, None, Mode::Infer).unwrap();
-        }
-        let mut ts: Vec<f64> = (0..10)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                m.forward(&ids, None, Mode::Infer).unwrap();
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        ts.sort_by(|a, b| a.total_cmp(b));
-        println!(
-            "candle text B (77 tokens) batch 1: median {:.1} ms, best {:.1} ms",
-            ts[5], ts[0]
-        );
-    }
 }

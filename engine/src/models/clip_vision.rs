@@ -820,30 +820,4 @@ pub(crate) mod tests {
             .to_string();
         assert!(e.contains("[B, 3, 32, 32]"), "{e}");
     }
-
-    #[test]
-    #[ignore = "benchmark: cargo test -p artemo-engine --release -- --ignored bench_"]
-    fn bench_clip_vision_b16() {
-        let dev = Device::Cpu;
-        for cfg in [ClipVisionConfig::vit_b_16(), ClipVisionConfig::vit_b_32()] {
-            let vm = VarMap::new();
-            let m = ClipVision::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
-            let x = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev).unwrap();
-            for _ in 0..2 {
-                m.forward(&x, Mode::Infer).unwrap();
-            }
-            let mut ts: Vec<f64> = (0..10)
-                .map(|_| {
-                    let t = std::time::Instant::now();
-                    m.forward(&x, Mode::Infer).unwrap();
-                    t.elapsed().as_secs_f64() * 1e3
-                })
-                .collect();
-            ts.sort_by(|a, b| a.total_cmp(b));
-            println!(
-                "candle vision ViT-B/{} 224x224 batch 1: median {:.1} ms, best {:.1} ms",
-                cfg.patch_size, ts[5], ts[0]
-            );
-        }
-    }
 }

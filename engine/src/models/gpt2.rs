@@ -46,7 +46,8 @@ pub struct Gpt2Config {
     /// Whether every block has cross-attention.
     #[serde(default)]
     pub add_cross_attention: bool,
-    /// Width of the encoder states attended to (HF requires n_embd).
+    /// Whether attention scores are divided by sqrt(head width) (HF `scale_attn_weights`,
+    /// default true when absent).
     #[serde(default)]
     pub scale_attn_weights: Option<bool>,
 }

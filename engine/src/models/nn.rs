@@ -157,14 +157,7 @@ mod tests {
         .unwrap();
         let a = ln.forward(x.as_tensor(), Mode::Infer).unwrap();
         let b = ln.forward(x.as_tensor(), Mode::Train).unwrap();
-        let diff = (&a - &b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::models::tests::max_diff(&a, &b);
         assert!(diff < 1e-5, "{diff}");
         let s = softmax(&b, Mode::Train).unwrap();
         let w = Tensor::new(&[1f32, 2.0, 3.0, 4.0], &dev).unwrap();
@@ -172,14 +165,7 @@ mod tests {
         let grads = loss.backward().unwrap();
         crate::models::tests::assert_every_var_has_gradient(&vm, &grads);
         let s_inf = softmax(&a.detach(), Mode::Infer).unwrap();
-        let diff = (s_inf - s.detach())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::models::tests::max_diff(&s_inf, &s.detach());
         assert!(diff < 1e-6);
     }
 

@@ -1023,14 +1023,7 @@ mod tests {
         let b = dec
             .forward(&img, &pe, &sparse, &img, true, None, Mode::Train)
             .unwrap();
-        let diff = (a.masks - b.masks)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::models::tests::max_diff(&a.masks, &b.masks);
         assert!(diff < 1e-4, "{diff}");
         assert!(a.extra_tokens.is_none());
         assert_eq!(dec.clone().with_num_blocks(7).num_blocks(), 2);

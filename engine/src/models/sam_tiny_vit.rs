@@ -675,14 +675,7 @@ mod tests {
                 )
                 .unwrap();
             assert_eq!(got.dims(), want.dims());
-            let d = (got - want)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let d = crate::models::tests::max_diff(&got, &want);
             assert!(d < 1e-5, "stride {stride} {h}x{w}: {d}");
         }
     }

@@ -1,6 +1,6 @@
 //! PACL: Partitioned Adaptive Contrastive Learning (Bridging Visual Affective Gap:
-//! Borrowing Textual Knowledge by Learning from Noisy Image-Text Pairs, ACM MM 2024;
-//! `shared/seeds/002_970a2bdad4364690.txt`), and what Artemo builds on its embeddings:
+//! Borrowing Textual Knowledge by Learning from Noisy Image-Text Pairs, ACM MM 2024),
+//! and what Artemo builds on its embeddings:
 //! collection embeddings, 2-D maps, zero-shot emotion classification, free-text search
 //! and linear probes.
 //!

@@ -1,5 +1,5 @@
 //! SEVLM: the emotion a painting evokes and a generated explanation, with VAD modelling
-//! (Zhang et al., `../shared/seeds/000_d48ea99648b07239.txt`; checkpoint layout of
+//! (Zhang et al., arXiv:2403.11150; checkpoint layout of
 //! BetterZH/SEVLM-code).
 //!
 //! - [`model`]: the network (GPT-2 + cross-attention, VAD encoder and fusion, VAD head,

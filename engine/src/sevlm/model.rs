@@ -1,7 +1,7 @@
 //! The SEVLM network: GPT-2 decoder with cross-attention over image grid features, the
 //! VAD emotion encoder fused into explanation embeddings, the VAD head and the
 //! contrastive ("language reward") head. Paper: Zhang et al., "SEVLM"
-//! (`../shared/seeds/000_d48ea99648b07239.txt`); checkpoint layout: BetterZH/SEVLM-code
+//! (arXiv:2403.11150); checkpoint layout: BetterZH/SEVLM-code
 //! (`models/gpt.py`, NLX-GPT based).
 //!
 //! Our key tree is the reference's with two prefixes, so a reference release maps by

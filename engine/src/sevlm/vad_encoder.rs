@@ -1,5 +1,5 @@
 //! SEVLM's VAD emotion encoder: a tiny bidirectional transformer over per-token
-//! valence-arousal-dominance vectors (Zhang et al., "SEVLM", `../shared/seeds/000_*`).
+//! valence-arousal-dominance vectors (Zhang et al., "SEVLM", arXiv:2403.11150).
 //!
 //! Matches `models/vad_encoder.py` of the reference code (BetterZH/SEVLM-code), whose
 //! state dict is saved as `emo_encoder_state_dict` in `ckpt_stats_<epoch>.tar`:

@@ -319,14 +319,8 @@ mod tests {
         assert!(acc > 0.99 && f1 > 0.99, "{acc} {f1}");
         // Deterministic by seed.
         let (_, again) = train_head(&cfg, &x, &y, &tc, |_, _| true).unwrap();
-        let diff = (head.logits(&x).unwrap() - again.logits(&x).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff =
+            crate::models::tests::max_diff(&head.logits(&x).unwrap(), &again.logits(&x).unwrap());
         assert_eq!(diff, 0.0);
         let d = tempfile::tempdir().unwrap();
         save_head(d.path(), &cfg, &vm).unwrap();

@@ -8,6 +8,7 @@ use crate::gui::panels::Panels;
 use crate::gui::state::{AppState, Tab};
 use crate::gui::theme;
 use crate::gui::widgets::credit;
+use crate::gui::widgets::emotion_bar::emotion_bar;
 
 /// The selected painting's details; with its image (Collection tab) or with the
 /// masks' controls (Painting tab, whose canvas shows the image).
@@ -141,16 +142,6 @@ fn emotion_bars(ui: &mut egui::Ui, rows: &[artemo_engine::annotations::Annotatio
         if n == 0 {
             continue;
         }
-        ui.horizontal(|ui| {
-            ui.add_sized([110.0, 16.0], egui::Label::new(e.name()));
-            let w = (ui.available_width() - 40.0).max(40.0);
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(w, 12.0), egui::Sense::hover());
-            ui.painter()
-                .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
-            let filled =
-                egui::Rect::from_min_size(rect.min, egui::vec2(w * n as f32 / total, 12.0));
-            ui.painter().rect_filled(filled, 2.0, theme::emotion(e));
-            ui.label(format!("{n}"));
-        });
+        emotion_bar(ui, e, (n as f32, total), 40.0, format!("{n}"));
     }
 }

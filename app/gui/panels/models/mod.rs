@@ -1,8 +1,13 @@
 //! The Models tab: the weights of `models/MODELS.toml` (and the `LOCAL.toml` of the
-//! user's models folder, `<data>/models`, where imports are recorded), whether each is installed, its size, licence, source and what
-//! it enables; sha256 verification as an engine job; the demo kit's model card; where
+//! user's models folder, `<data>/models`, where imports are recorded), whether each is
+//! installed, its size, licence, source and what it enables; sha256 verification as an engine job; the demo kit's model card; where
 //! each feature looks for its weights; and import of a checkpoint folder (picked,
 //! typed or dropped), validated by the engine's import code before anything is copied.
+
+mod import;
+mod listing;
+
+use listing::{feature_tab, features_table, human_bytes, kind};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +20,7 @@ use artemo_engine::manifest::{FileState, ModelEntry};
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use egui::{Color32, RichText};
 
+use crate::gui::panels::jobs::Jobs;
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::theme;
@@ -39,7 +45,7 @@ pub struct ModelsPanel {
     models: Option<PathBuf>,
     listing: Option<ModelListing>,
     list_error: Option<String>,
-    jobs: HashMap<JobId, Pending>,
+    jobs: Jobs<Pending>,
     verify: HashMap<String, Verify>,
     card: Option<Result<String, String>>,
     show_card: bool,
@@ -59,7 +65,7 @@ impl ModelsPanel {
             models: artemo_engine::find_models(),
             listing: None,
             list_error: None,
-            jobs: HashMap::new(),
+            jobs: Jobs::default(),
             verify: HashMap::new(),
             card: None,
             show_card: false,
@@ -130,47 +136,6 @@ impl ModelsPanel {
         );
     }
 
-    fn start_import(&mut self, shared: &mut Shared) {
-        // Imports go to the user's models folder (`<data>/models`), never the shipped one.
-        let Some(root) = artemo_engine::user_models_dir() else {
-            shared.notice(
-                "no user data folder to import into: set ARTEMO_DATA or HOME".to_string(),
-                true,
-            );
-            return;
-        };
-        let mut src = PathBuf::from(self.import_path.trim());
-        if src.is_file() {
-            // A checkpoint file: its folder holds the config and weights.
-            if let Some(p) = src.parent() {
-                src = p.to_path_buf();
-            }
-        }
-        let name = self.import_name.trim().to_string();
-        self.import_result = None;
-        self.import_progress = Some(format!("validating {}", src.display()));
-        self.submit(
-            shared,
-            Pending::Import,
-            Command::ImportWeights(ImportWeights { src, name, root }),
-        );
-    }
-
-    fn set_import_source(&mut self, p: PathBuf) {
-        let folder = if p.is_file() {
-            p.parent().map(Path::to_path_buf).unwrap_or(p.clone())
-        } else {
-            p.clone()
-        };
-        if self.import_name.trim().is_empty() {
-            if let Some(n) = folder.file_name() {
-                self.import_name = n.to_string_lossy().into_owned();
-            }
-        }
-        self.import_path = p.display().to_string();
-        self.import_result = None;
-    }
-
     /// Draws the tab.
     fn draw(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         let Some(root) = self.models.clone() else {
@@ -182,7 +147,7 @@ impl ModelsPanel {
         };
         if self.listing.is_none()
             && self.list_error.is_none()
-            && !self.jobs.values().any(|p| *p == Pending::List)
+            && !self.jobs.any(|p| *p == Pending::List)
         {
             self.refresh(shared);
         }
@@ -418,106 +383,6 @@ impl ModelsPanel {
         });
     }
 
-    fn import_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
-        ui.heading("Import weights");
-        ui.label(
-            "A Hugging Face checkpoint folder (config.json + safetensors: GPT-2/distilgpt2, BERT/MiniLM, \
-             CLIP) or a SAM checkpoint. Every tensor's name and shape is checked by building the model \
-             before anything is copied into your models folder (<data>/models/NAME/, never the shipped models/) and recorded in its LOCAL.toml. \
-             You can also drop a folder or file on this tab.",
-        );
-        let hovering = ui.ctx().input(|i| !i.raw.hovered_files.is_empty());
-        if hovering {
-            ui.colored_label(theme::AMBER, "drop to import this folder or file");
-        }
-        ui.horizontal(|ui| {
-            let from = ui.label("From:");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.import_path)
-                    .desired_width(380.0)
-                    .hint_text("checkpoint folder or file"),
-            )
-            .labelled_by(from.id);
-            let picking = self.picker.is_some();
-            if ui
-                .add_enabled(!picking, egui::Button::new("Folder…"))
-                .clicked()
-            {
-                self.pick(false, ui.ctx());
-            }
-            if ui
-                .add_enabled(!picking, egui::Button::new("File…"))
-                .clicked()
-            {
-                self.pick(true, ui.ctx());
-            }
-        });
-        ui.horizontal(|ui| {
-            let name = ui.label("Install as:");
-            ui.add(
-                egui::TextEdit::singleline(&mut self.import_name)
-                    .desired_width(200.0)
-                    .hint_text("e.g. clip-vit-base-patch16"),
-            )
-            .labelled_by(name.id);
-            let into = artemo_engine::user_models_dir()
-                .map(|d| artemo_engine::shown_path(&d.join("NAME")))
-                .unwrap_or_else(|| "<data>/models/NAME".into());
-            ui.label(RichText::new(format!("(into {into}/)")).weak());
-            let busy = self.jobs.values().any(|p| *p == Pending::Import);
-            let ready = !self.import_path.trim().is_empty() && !self.import_name.trim().is_empty();
-            if ui
-                .add_enabled(ready && !busy, egui::Button::new("Validate and import"))
-                .clicked()
-            {
-                self.start_import(shared);
-            }
-            if busy {
-                ui.spinner();
-            }
-        });
-        ui.label(
-            RichText::new(
-                "Names the features look for: sevlm, emosem, pacl, clip-vit-base-patch16 (see the table above).",
-            )
-            .small()
-            .weak(),
-        );
-        if let Some(m) = &self.import_progress {
-            ui.label(m);
-        }
-        match &self.import_result {
-            Some(Ok(m)) => {
-                ui.colored_label(theme::VERIFIED, m);
-            }
-            Some(Err(m)) => {
-                ui.colored_label(theme::ERROR, format!("import refused: {m}"));
-            }
-            None => {}
-        }
-    }
-
-    fn pick(&mut self, file: bool, ctx: &egui::Context) {
-        let start = self.models.clone();
-        // The dialog blocks its thread (xdg portal); the UI polls the answer, and a dialog
-        // that cannot open is said (`dialog::Picked::Unavailable`).
-        self.picker = Some(crate::gui::dialog::spawn(ctx, (), move || {
-            let mut d = rfd::FileDialog::new().set_title(if file {
-                "Choose a checkpoint file"
-            } else {
-                "Choose a checkpoint folder"
-            });
-            if let Some(s) = start {
-                d = d.set_directory(s);
-            }
-            if file {
-                d.pick_file()
-            } else {
-                d.pick_folder()
-            }
-        }));
-    }
-
     fn card_window(&mut self, ctx: &egui::Context) {
         if !self.show_card {
             return;
@@ -543,80 +408,6 @@ impl ModelsPanel {
     }
 }
 
-/// Where each feature looks for its weights: a table sortable by feature, folders or
-/// state; a feature's name opens its tab.
-fn features_table(ui: &mut egui::Ui, listing: &ModelListing, shared: &mut Shared) {
-    let fs = &listing.features;
-    let found = |f: &FeatureWeights| {
-        f.found.as_ref().map(|p| {
-            p.strip_prefix(&listing.root)
-                .unwrap_or(p)
-                .display()
-                .to_string()
-        })
-    };
-    let lines = fs
-        .iter()
-        .map(|f| f.looks_in.len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    sortable_table(
-        ui,
-        "features",
-        &[
-            Col::new("feature", 280.0),
-            Col::new("looks in (in order)", 260.0),
-            Col::rest("uses"),
-        ],
-        fs.len(),
-        16.0 * lines as f32 + 4.0,
-        |r, c| match c {
-            0 => Key::text(fs[r].what),
-            1 => Key::text(fs[r].looks_in.join(" ")),
-            _ => found(&fs[r]).map_or(Key::Empty, Key::text),
-        },
-        |ui, r, c| {
-            let f = &fs[r];
-            match c {
-                0 => match f.tab.map(|t| match t {
-                    FeatureTab::Painting => Tab::Painting,
-                    FeatureTab::Map => Tab::Map,
-                }) {
-                    Some(t) => {
-                        if ui
-                            .link(f.what)
-                            .on_hover_text(format!("open the {} tab", t.label()))
-                            .clicked()
-                        {
-                            shared.actions.push(Action::Goto(t));
-                        }
-                    }
-                    None => {
-                        ui.label(f.what);
-                    }
-                },
-                1 => {
-                    ui.vertical(|ui| {
-                        ui.spacing_mut().item_spacing.y = 0.0;
-                        for d in &f.looks_in {
-                            ui.label(RichText::new(d).monospace().small());
-                        }
-                    });
-                }
-                _ => match found(f) {
-                    Some(rel) => {
-                        ui.colored_label(theme::VERIFIED, format!("found: {rel}"));
-                    }
-                    None => {
-                        ui.colored_label(theme::ERROR, "not installed");
-                    }
-                },
-            }
-        },
-    );
-}
-
 fn badge(ui: &mut egui::Ui, text: &str, fill: Color32) {
     egui::Frame::new()
         .fill(fill)
@@ -625,46 +416,6 @@ fn badge(ui: &mut egui::Ui, text: &str, fill: Color32) {
         .show(ui, |ui| {
             ui.label(RichText::new(text).strong().small().color(Color32::BLACK));
         });
-}
-
-/// The kind of model: the description's first clause (after a "Demo kit:" prefix).
-fn kind(e: &ModelEntry) -> String {
-    let mut d = e.description.trim();
-    if let Some(rest) = d.strip_prefix("Demo kit:") {
-        d = rest.trim();
-    }
-    let cut = d.find([':', '(', ';']).unwrap_or(d.len());
-    let k = d[..cut].trim();
-    if k.is_empty() {
-        d.to_string()
-    } else {
-        k.to_string()
-    }
-}
-
-/// The tab a manifest "enables" item is used in, if any.
-fn feature_tab(what: &str) -> Option<Tab> {
-    let w = what.to_lowercase();
-    if w.contains("map") || w.contains("zero-shot") || w.contains("search") || w.contains("pacl") {
-        Some(Tab::Map)
-    } else if w.contains("sevlm") || w.contains("emosem") || w.contains("image features") {
-        Some(Tab::Painting)
-    } else {
-        None
-    }
-}
-
-fn human_bytes(b: u64) -> String {
-    let b = b as f64;
-    if b >= 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} GiB", b / 1024f64.powi(3))
-    } else if b >= 1024.0 * 1024.0 {
-        format!("{:.1} MiB", b / 1024f64.powi(2))
-    } else if b >= 1024.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{b} B")
-    }
 }
 
 impl Panel for ModelsPanel {
@@ -677,7 +428,7 @@ impl Panel for ModelsPanel {
     }
 
     fn owns(&self, job: JobId) -> bool {
-        self.jobs.contains_key(&job)
+        self.jobs.owns(job)
     }
 
     fn on_event(
@@ -687,13 +438,9 @@ impl Panel for ModelsPanel {
         kind: EventKind,
         actions: &mut Vec<Action>,
     ) {
-        let Some(p) = self.jobs.get(&job).cloned() else {
+        let Some(p) = self.jobs.event(job, &kind) else {
             return;
         };
-        let end = matches!(
-            kind,
-            EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
-        );
         match (p, kind) {
             (Pending::List, EventKind::Done(JobOutput::ModelListing(l))) => {
                 self.listing = Some(*l);
@@ -756,9 +503,6 @@ impl Panel for ModelsPanel {
             }
             (Pending::Import, EventKind::Cancelled) => self.import_progress = None,
             _ => {}
-        }
-        if end {
-            self.jobs.remove(&job);
         }
         ctx.request_repaint();
     }

@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Tab};
 use crate::gui::theme;
+use crate::gui::widgets::emotion_bar::emotion_bar;
 use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
 use artemo_engine::jobs::analyze_sevlm::AnalyzeSevlm;
 use artemo_engine::jobs::{Roots, SevlmWeights};
@@ -51,10 +53,8 @@ struct Entry {
 
 /// The SEVLM section's state.
 pub struct Explain {
-    dir: Option<PathBuf>,
-    /// A checkpoint chosen in the Train tab, used instead of the installed weights.
-    pinned: Option<PathBuf>,
-    models: Option<PathBuf>,
+    /// The weights in use: installed, or a checkpoint chosen in the Train tab.
+    weights: Located,
     entries: HashMap<PathBuf, Entry>,
     sample: bool,
     /// The "Open the Models tab" button was clicked (the window switches tabs).
@@ -70,34 +70,10 @@ pub struct Explain {
 }
 
 impl Explain {
-    /// Looks for the weights again (after an import); a change drops what was computed.
-    pub fn relocate(&mut self) {
-        let dir = self
-            .pinned
-            .clone()
-            .filter(|d| d.join("config.json").is_file() && d.join("model.safetensors").is_file())
-            .or_else(|| self.models.as_deref().and_then(sevlm::locate));
-        if dir != self.dir {
-            self.dir = dir;
-            self.entries.clear();
-        }
-    }
-
-    /// Uses the checkpoint folder `dir` instead of the installed weights (`None`: the
-    /// installed ones again); explanations already made are dropped.
-    pub fn pin(&mut self, dir: Option<PathBuf>) {
-        self.pinned = dir;
-        self.relocate();
-    }
-
     /// Finds installed SEVLM weights (real ones first, then the demo kit).
     pub fn new() -> Self {
-        let models = artemo_engine::find_models();
-        let dir = models.as_deref().and_then(sevlm::locate);
         Explain {
-            dir,
-            pinned: None,
-            models,
+            weights: Located::find(sevlm::locate),
             entries: HashMap::new(),
             sample: false,
             want_models_tab: false,
@@ -138,11 +114,12 @@ impl Explain {
     }
 
     fn start(&mut self, engine: &Engine, image: &Path) -> Result<(), String> {
-        let Some(dir) = self.dir.clone() else {
+        let Some(dir) = self.weights.dir.clone() else {
             return Err("SEVLM weights are not installed".into());
         };
         let assets = artemo_engine::find_assets().ok_or("the assets/ folder was not found")?;
         let models = self
+            .weights
             .models
             .clone()
             .ok_or("the models/ folder was not found")?;
@@ -215,7 +192,7 @@ impl Explain {
     /// first time a painting is shown.
     fn section(&mut self, ui: &mut egui::Ui, engine: &Engine, image: &Path) -> Option<String> {
         ui.label(RichText::new("Emotion and explanation (SEVLM)").strong());
-        let Some(dir) = self.dir.clone() else {
+        let Some(dir) = self.weights.dir.clone() else {
             match weights_absent(ui, "SEVLM", "prediction", "sevlm") {
                 Some(AbsentChoice::ModelsTab) => self.want_models_tab = true,
                 Some(AbsentChoice::LookAgain) => self.relocate(),
@@ -230,7 +207,7 @@ impl Explain {
             "small CPU models trained on the shipped data; far weaker than the papers'",
             true,
         );
-        if self.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
+        if self.weights.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
             self.pin(None);
         }
         let mut notice = None;
@@ -346,6 +323,17 @@ impl Explain {
     }
 }
 
+impl UsesWeights for Explain {
+    fn located(&mut self) -> &mut Located {
+        &mut self.weights
+    }
+
+    /// Drops the explanations made with the weights used before.
+    fn weights_changed(&mut self) {
+        self.entries.clear();
+    }
+}
+
 impl Panel for Explain {
     /// A section of the Collection and Painting tabs' side panel, no tab of its own.
     fn tab(&self) -> Option<Tab> {
@@ -419,16 +407,7 @@ fn distribution(ui: &mut egui::Ui, a: &Analysis) {
     let mut rows = a.distribution.clone();
     rows.sort_by(|x, y| y.1.total_cmp(&x.1));
     for (e, p) in rows.iter().take(5) {
-        ui.horizontal(|ui| {
-            ui.add_sized([110.0, 16.0], egui::Label::new(e.name()));
-            let w = (ui.available_width() - 50.0).max(40.0);
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(w, 12.0), egui::Sense::hover());
-            ui.painter()
-                .rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
-            let filled = egui::Rect::from_min_size(rect.min, egui::vec2(w * p, 12.0));
-            ui.painter().rect_filled(filled, 2.0, theme::emotion(*e));
-            ui.label(format!("{:.0}%", p * 100.0));
-        });
+        emotion_bar(ui, *e, (*p, 1.0), 50.0, format!("{:.0}%", p * 100.0));
     }
 }
 

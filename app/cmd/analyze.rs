@@ -67,7 +67,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
-    emosem: crate::analyze_emosem::EmosemArgs,
+    emosem: super::analyze_emosem::EmosemArgs,
 }
 
 fn parse_f32(s: &str) -> Result<f32, String> {
@@ -108,7 +108,7 @@ pub fn run(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     match args.model {
         ModelChoice::Sevlm => run_sevlm(args, engine),
         ModelChoice::Emosem => match args.images.as_slice() {
-            [one] => crate::analyze_emosem::run(one, args.weights.as_deref(), &args.emosem, engine),
+            [one] => super::analyze_emosem::run(one, args.weights.as_deref(), &args.emosem, engine),
             _ => Err(anyhow!("--model emosem analyses one image at a time")),
         },
     }
@@ -133,8 +133,8 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     }
     let mut warnings = Vec::new();
     for img in &args.images {
-        crate::cli::require_image_file(img)?;
-        warnings.push(crate::cli::image_warnings(img)?);
+        super::common::require_image_file(img)?;
+        warnings.push(super::common::image_warnings(img)?);
     }
     let decoding = if args.sample {
         Decoding::Nucleus {
@@ -194,7 +194,7 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     )?;
     if json {
         let JobOutput::SevlmAnalyses(all) = out else {
-            return Err(crate::cli::unexpected(&out));
+            return Err(super::common::unexpected(&out));
         };
         // One analysis per image, each with its image's warnings (a truncated file).
         let mut v = Vec::with_capacity(all.len());

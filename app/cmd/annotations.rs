@@ -67,7 +67,7 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
     let (dir, coll) = dirs()?;
     match cmd {
         AnnotationsCmd::Split { seed, out } => {
-            let target = crate::cli::output_path(out.as_deref(), "annotations/SPLITS.csv")?;
+            let target = super::common::output_path(out.as_deref(), "annotations/SPLITS.csv")?;
             if target.is_dir() {
                 return Err(anyhow!(
                     "{}: is a folder; give a file name",
@@ -149,7 +149,7 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
             );
         }
         AnnotationsCmd::Rasterize { out, format } => {
-            crate::cli::check_writable(out)?;
+            super::common::check_writable(out)?;
             let set = AnnotationSet::load(&dir)?;
             let png = format.split(',').any(|f| f.trim() == "png");
             let npy = format.split(',').any(|f| f.trim() == "npy");
@@ -160,7 +160,7 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
             println!("wrote {n} masks and apolo.json to {}", out.display());
         }
         AnnotationsCmd::Overlay { out, n, seed } => {
-            crate::cli::check_writable(out)?;
+            super::common::check_writable(out)?;
             let set = AnnotationSet::load(&dir)?;
             std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
             let mut idx: Vec<usize> = (0..set.stimuli.len()).collect();

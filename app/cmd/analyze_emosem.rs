@@ -62,15 +62,15 @@ pub fn run(
         }
         None => Vec::new(),
     };
-    crate::cli::require_image_file(image)?;
+    super::common::require_image_file(image)?;
     artemo_engine::models::registry::expect_kind(&model, "emosem", "--weights")?;
     if let Some(out) = &args.out {
-        crate::cli::check_writable(out)?;
+        super::common::check_writable(out)?;
         if out.exists() && !out.is_dir() {
             bail!("--out {}: exists and is not a folder", out.display());
         }
     }
-    let warnings = crate::cli::image_warnings(image)?;
+    let warnings = super::common::image_warnings(image)?;
     let req = AnalyzeRequest {
         model,
         image: image.to_path_buf(),
@@ -81,14 +81,14 @@ pub fn run(
         cache: Some(
             args.cache
                 .clone()
-                .unwrap_or_else(crate::train_cmd::cache_dir)
+                .unwrap_or_else(super::common::cache_dir)
                 .join("emosem"),
         ),
         tower: None,
     };
     let res = engine.run_streaming(
         Command::AnalyzeEmosem(req),
-        crate::progress::Progress::new().callback(),
+        super::common::progress(),
         |partial| {
             if let JobOutput::EmosemEmotion(v) = partial {
                 println!(
@@ -101,7 +101,7 @@ pub fn run(
         },
     )?;
     let JobOutput::EmosemAnalysis(v) = res else {
-        return Err(crate::cli::unexpected(&res));
+        return Err(super::common::unexpected(&res));
     };
     let size = |(w, h): (usize, usize)| format!("{w}x{h}");
     let (image_size, map_size) = (size(v.image_size), size(v.map_size));
@@ -132,32 +132,6 @@ pub fn run(
     }
     if let Some(out) = &args.out {
         println!("wrote {} ({} emotions)", out.display(), v.emotions.len());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `artemo bench emosem [--only small] [--json]`: encoder (cold and cached) and decoder +
-/// 8 explanations times of the small and paper configurations (random weights).
-pub fn bench(only: Option<&str>, json: bool, threads: Option<usize>) -> Result<ExitCode> {
-    if cfg!(debug_assertions) {
-        eprintln!("note: this is a debug build; run `cargo run --release -- bench emosem` for meaningful times");
-    }
-    let threads = threads.unwrap_or_else(artemo_engine::device::default_threads);
-    let paper = only.is_none_or(|o| o.contains("paper"));
-    let pool = crate::cli::rayon_pool(threads)?;
-    let rows = pool.install(|| {
-        artemo_engine::emosem::bench::run(paper, 3, |n| eprintln!("running {n} ..."))
-    })?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        println!(
-            "{:<52} {:>10}  (CPU, {threads} thread(s), random weights)",
-            "EmoSEM", "median ms"
-        );
-        for r in &rows {
-            println!("{:<52} {:>10.1}", r.name, r.median_ms);
-        }
     }
     Ok(ExitCode::SUCCESS)
 }

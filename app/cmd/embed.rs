@@ -13,6 +13,8 @@ use artemo_engine::jobs::Roots;
 use artemo_engine::pacl::embed::Embeddings;
 use artemo_engine::pacl::projection::{Method, TsneConfig};
 use artemo_engine::worker::{Command, Engine, JobOutput};
+
+use super::common::{run_job as run, unexpected};
 use clap::{Args, ValueEnum};
 
 /// `artemo embed` arguments.
@@ -68,11 +70,6 @@ fn default_model(models: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// Runs `cmd` with the progress display and returns its result.
-fn run(engine: &Engine, cmd: Command) -> Result<JobOutput> {
-    Ok(engine.run_blocking(cmd, crate::progress::Progress::new().callback())?)
-}
-
 /// Runs `artemo embed`.
 pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
     let models = artemo_engine::find_models()
@@ -89,7 +86,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         .into_iter()
         .flatten()
     {
-        crate::cli::check_writable(p)?;
+        super::common::check_writable(p)?;
         if p.is_dir() {
             bail!("{}: is a folder; give a file name", p.display());
         }
@@ -110,7 +107,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             }
         }
     }
-    if crate::cli::strict() && !(doubtful.is_empty() && coll.problems.is_empty()) {
+    if super::common::strict() && !(doubtful.is_empty() && coll.problems.is_empty()) {
         bail!(
             "{} doubtful image(s) and {} collection problem(s) (refused: --strict): {}",
             doubtful.len(),
@@ -142,7 +139,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         }),
     )?;
     let JobOutput::Embedded(r) = out else {
-        return Err(crate::cli::unexpected(&out));
+        return Err(unexpected(&out));
     };
     r.embeddings.write(&args.out)?;
     println!(
@@ -184,7 +181,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             }),
         )?;
         let JobOutput::Projected(p) = out else {
-            return Err(crate::cli::unexpected(&out));
+            return Err(unexpected(&out));
         };
         artemo_engine::error::write_atomic(map, serde_json::to_string_pretty(&p)?.as_bytes())?;
         println!(
@@ -203,7 +200,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             }),
         )?;
         let JobOutput::ZeroShot(z) = res else {
-            return Err(crate::cli::unexpected(&res));
+            return Err(unexpected(&res));
         };
         artemo_engine::error::write_atomic(out, serde_json::to_string_pretty(&z)?.as_bytes())?;
         let mut counts = std::collections::BTreeMap::new();
@@ -227,7 +224,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             }),
         )?;
         let JobOutput::Searched(s) = out else {
-            return Err(crate::cli::unexpected(&out));
+            return Err(unexpected(&out));
         };
         println!("closest to \"{}\":", s.query);
         for (id, h) in &s.hits {
@@ -262,8 +259,8 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
-    let out = crate::cli::output_path(args.out.as_deref(), "models/pacl")?;
-    let out_cmd = run(
+    let out = super::common::output_path(args.out.as_deref(), "models/pacl")?;
+    let res = run(
         engine,
         Command::TrainPacl(TrainPacl {
             roots: Roots { assets, models },
@@ -276,8 +273,8 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
             },
         }),
     )?;
-    let JobOutput::PaclTrained(r) = out_cmd else {
-        return Err(crate::cli::unexpected(&out_cmd));
+    let JobOutput::PaclTrained(r) = res else {
+        return Err(unexpected(&res));
     };
     println!("partition: {}", r.train.counts.summary());
     for e in &r.train.epochs {
@@ -300,28 +297,5 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
         "wrote {} (config.json, model.safetensors, report.json)",
         out.display()
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Runs `artemo bench pacl`.
-pub fn run_bench(only: Option<&str>, json: bool, threads: Option<usize>) -> Result<ExitCode> {
-    if cfg!(debug_assertions) {
-        eprintln!("note: this is a debug build; run `cargo run --release -- bench pacl` for meaningful times");
-    }
-    let threads = threads.unwrap_or_else(artemo_engine::device::default_threads);
-    let pool = artemo_engine::thread_pool(threads).map_err(|e| anyhow!("{e}"))?;
-    let rows =
-        pool.install(|| artemo_engine::pacl::bench::run(only, |n| eprintln!("running {n} ...")))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
-        println!(
-            "{:<44} {:<28} {:>10}  (CPU, {threads} thread(s), random weights)",
-            "benchmark", "input", "median ms"
-        );
-        for r in &rows {
-            println!("{:<44} {:<28} {:>10.1}", r.name, r.input, r.median_ms);
-        }
-    }
     Ok(ExitCode::SUCCESS)
 }

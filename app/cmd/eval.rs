@@ -2,7 +2,7 @@
 //! scores): the engine's metrics from the command line.
 //!
 //! `eval --hyp HYP.csv --refs REFS.csv [--json] [--meteor-jar PATH]`: HYP.csv has the
-//! columns `painting,prediction` (a prediction is "<emotion> because <explanation>" as
+//! columns `painting,prediction` (a prediction is `<emotion> because <explanation>` as
 //! SEVLM writes it, or just an explanation); REFS.csv is an ArtEmis CSV. The text
 //! metrics score the explanation part; ACC scores the emotion part when predictions have
 //! one. `eval-masks --pred DIR --gt DIR [--json]` reads `<painting>_<emotion>.npy` score
@@ -111,7 +111,7 @@ fn warn_duplicates(
 ) -> Result<usize> {
     let dups = artemo_engine::annotations::artemis::duplicate_rows(rows);
     if let Some(w) = artemo_engine::annotations::artemis::describe_duplicates(path, &dups) {
-        if crate::cli::strict() {
+        if super::common::strict() {
             anyhow::bail!("{w} (refused: --strict)");
         }
         eprintln!("warning: {w}");
@@ -127,7 +127,7 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
         anyhow::bail!("--task needs --data, --predictions and --out");
     };
     // Refused before any work.
-    crate::cli::check_writable(out)?;
+    super::common::check_writable(out)?;
     if out.exists() && !out.is_dir() {
         anyhow::bail!(
             "--out {}: exists and is not a folder (report.json, report.md and per_sample.csv go into a folder)",

@@ -10,6 +10,8 @@ use artemo_engine::text::ea_classifier::{train_pipeline, PipelineOptions, TrainC
 use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
 use clap::Subcommand;
 
+use super::common::{run_job, unexpected};
+
 /// Training subcommands.
 #[derive(Subcommand, Debug)]
 pub enum TrainCmd {
@@ -34,16 +36,7 @@ pub enum TrainCmd {
         cache: Option<PathBuf>,
     },
     /// PACL on the shipped paintings and texts (small vision tower, frozen MiniLM).
-    Pacl(crate::embed_cmd::TrainPaclArgs),
-}
-
-/// The feature cache folder.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("ARTEMO_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("artemo")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/artemo")))
-        .unwrap_or_else(|| std::env::temp_dir().join("artemo-cache"))
+    Pacl(super::embed::TrainPaclArgs),
 }
 
 /// `artemo train`: a preset or a subcommand.
@@ -116,7 +109,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         None => None,
     };
     let (sevlm_kit, emosem_kit) = kit.map(|k| (k.sevlm, k.emosem)).unwrap_or_default();
-    let out = crate::cli::output_path(args.out.as_deref(), "models/demo")?;
+    let out = super::common::output_path(args.out.as_deref(), "models/demo")?;
     let opts = artemo_engine::kit::DemoOptions {
         out,
         quick: args.quick,
@@ -134,7 +127,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         }),
     )?;
     let JobOutput::DemoKit(r) = out else {
-        return Err(crate::cli::unexpected(&out));
+        return Err(unexpected(&out));
     };
     // Through a JSON value: its keys print sorted, as they always have.
     println!(
@@ -156,7 +149,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
     match cmd {
-        TrainCmd::Pacl(args) => crate::embed_cmd::run_train(args, engine),
+        TrainCmd::Pacl(args) => super::embed::run_train(args, engine),
         TrainCmd::EaClassifier {
             out,
             epochs,
@@ -164,7 +157,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
             seed,
             cache,
         } => {
-            let out = crate::cli::output_path(out.as_deref(), "models/ea-minilm")?;
+            let out = super::common::output_path(out.as_deref(), "models/ea-minilm")?;
             let opts = PipelineOptions {
                 max_goemotions: *max_goemotions,
                 train: TrainConfig {
@@ -172,7 +165,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                     seed: *seed,
                     ..Default::default()
                 },
-                cache: cache.clone().unwrap_or_else(cache_dir),
+                cache: cache.clone().unwrap_or_else(super::common::cache_dir),
             };
             let out2 = out.clone();
             let job = Command::Run {
@@ -186,9 +179,9 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                     Ok(JobOutput::EaClassifier(Box::new(r)))
                 }),
             };
-            let out_job = run_job(engine, job)?;
-            let JobOutput::EaClassifier(r) = out_job else {
-                return Err(crate::cli::unexpected(&out_job));
+            let res = run_job(engine, job)?;
+            let JobOutput::EaClassifier(r) = res else {
+                return Err(unexpected(&res));
             };
             println!(
                 "{}",
@@ -198,9 +191,4 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Runs a job, printing its progress lines on stderr.
-fn run_job(engine: &Engine, job: Command) -> Result<JobOutput> {
-    Ok(engine.run_blocking(job, crate::progress::Progress::new().callback())?)
 }

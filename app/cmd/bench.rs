@@ -1,0 +1,138 @@
+//! `artemo bench WHAT`: real-size forward benchmarks of every backbone, SEVLM's training
+//! step and generation, PACL, EmoSEM, and the demo kit's whole-painting inference, each on
+//! a rayon pool of `--threads` threads (build with --release for meaningful times).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use artemo_engine::bench::BenchRow;
+use clap::ValueEnum;
+
+use super::common::rayon_pool;
+
+/// What `artemo bench` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Bench {
+    /// Each backbone's forward (`--only` a name part).
+    Backbones,
+    /// SEVLM: one training step and generation, paper and small configurations.
+    Sevlm,
+    /// PACL's descriptors, embedding throughput, a training step and t-SNE.
+    Pacl,
+    /// EmoSEM: encoder (cold and cached), decoder + 8 explanations; small and paper sizes
+    /// (`--only small`: the small one only).
+    Emosem,
+    /// The demo kit's whole-painting inference on 12 shipped paintings.
+    Demo,
+}
+
+impl Bench {
+    /// The name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            Bench::Backbones => "backbones",
+            Bench::Sevlm => "sevlm",
+            Bench::Pacl => "pacl",
+            Bench::Emosem => "emosem",
+            Bench::Demo => "demo",
+        }
+    }
+}
+
+/// Runs a benchmark; `json` prints JSON instead of a table.
+pub fn run(
+    what: Bench,
+    only: Option<&str>,
+    json: bool,
+    threads: Option<usize>,
+) -> Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "note: this is a debug build; run `cargo run --release -- bench {}` for meaningful times",
+            what.name()
+        );
+    }
+    let threads = threads.unwrap_or_else(artemo_engine::device::default_threads);
+    let pool = rayon_pool(threads)?;
+    let progress = |n: &str| eprintln!("running {n} ...");
+    match what {
+        Bench::Pacl => {
+            let rows = pool.install(|| artemo_engine::pacl::bench::run(only, progress))?;
+            let header = format!(
+                "{:<44} {:<28} {:>10}  (CPU, {threads} thread(s), random weights)",
+                "benchmark", "input", "median ms"
+            );
+            report(&rows, json, &header, |r| {
+                format!("{:<44} {:<28} {:>10.1}", r.name, r.input, r.median_ms)
+            })
+        }
+        Bench::Emosem => {
+            let paper = only.is_none_or(|o| o.contains("paper"));
+            let rows = pool.install(|| artemo_engine::emosem::bench::run(paper, 3, progress))?;
+            let header = format!(
+                "{:<52} {:>10}  (CPU, {threads} thread(s), random weights)",
+                "EmoSEM", "median ms"
+            );
+            report(&rows, json, &header, |r| {
+                format!("{:<52} {:>10.1}", r.name, r.median_ms)
+            })
+        }
+        Bench::Backbones | Bench::Sevlm | Bench::Demo => {
+            let root = artemo_engine::find_models()
+                .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
+            let rows = pool.install(|| -> Result<Vec<BenchRow>> {
+                match what {
+                    Bench::Sevlm => super::analyze::bench_sevlm(only, progress),
+                    Bench::Demo => demo(&root, progress),
+                    _ => Ok(artemo_engine::bench::backbones(&root, only, progress)?),
+                }
+            })?;
+            let header = format!(
+                "{:<36} {:<32} {:>10}  (CPU, {threads} thread(s), random weights unless stated)",
+                "backbone", "input", "median ms"
+            );
+            report(&rows, json, &header, |r| {
+                format!("{:<36} {:<32} {:>10.1}", r.name, r.input, r.median_ms)
+            })
+        }
+    }
+}
+
+/// The demo kit's whole-painting inference on 12 shipped paintings.
+fn demo(root: &std::path::Path, mut progress: impl FnMut(&str)) -> Result<Vec<BenchRow>> {
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let c =
+        artemo_engine::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let paintings: Vec<std::path::PathBuf> = c
+        .paintings
+        .iter()
+        .take(12)
+        .map(|p| p.path.clone())
+        .collect();
+    progress("the demo kit on 12 shipped paintings");
+    Ok(artemo_engine::kit::bench_inference(
+        &root.join("demo"),
+        &assets,
+        root,
+        &paintings,
+    )?)
+}
+
+/// Prints the rows as JSON, or as a table under `header`.
+fn report<R: serde::Serialize>(
+    rows: &[R],
+    json: bool,
+    header: &str,
+    line: impl Fn(&R) -> String,
+) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+    } else {
+        println!("{header}");
+        for r in rows {
+            println!("{}", line(r));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

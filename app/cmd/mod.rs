@@ -1,0 +1,14 @@
+//! The headless subcommands `cli.rs` dispatches to, one module each, over the helpers
+//! they share (`common.rs`: output rules, image checks, cache folder, rayon pool, running
+//! engine jobs with progress).
+
+pub mod analyze;
+pub mod analyze_emosem;
+pub mod annotations;
+pub mod bench;
+pub mod collection;
+pub mod common;
+pub mod embed;
+pub mod eval;
+pub mod models;
+pub mod train;

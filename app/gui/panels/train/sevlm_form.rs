@@ -1,0 +1,385 @@
+//! The Train tab's SEVLM form: data (the shipped annotations, or an ArtEmis CSV over the
+//! open collection, checked on the engine's io lane as soon as it is picked), model (a new
+//! small SEVLM over the demo kit's image tower, or a checkpoint folder such as
+//! `models/demo/sevlm`), the hyper-parameters pre-filled with the paper's values (and the
+//! CPU demo recipe), evaluation and checkpoint settings, output folder; what blocks Start.
+
+use std::path::{Path, PathBuf};
+
+use artemo_engine::collection::Collection;
+use artemo_engine::kit::sevlm::KitSevlmConfig;
+use artemo_engine::sevlm::session::{BestBy, DataSource, SessionConfig, SevlmInit};
+use artemo_engine::sevlm::SevlmTrainConfig;
+use artemo_engine::train::session::check_output_dir;
+use artemo_engine::worker::JobId;
+use egui::RichText;
+
+use super::rows::{self, lr_value, row, EvalRows, Preset};
+use super::PickTarget;
+use crate::gui::theme;
+
+/// Which data the session trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataChoice {
+    /// Artemo's own annotations on the shipped paintings.
+    Shipped,
+    /// An ArtEmis CSV over the open collection.
+    Artemis,
+}
+
+/// Where the model starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// A new small SEVLM over the demo kit's tower.
+    Scratch,
+    /// A SEVLM checkpoint folder.
+    Checkpoint,
+}
+
+/// The form: everything a session is started with.
+#[derive(Debug, Clone)]
+pub struct Form {
+    /// Data source.
+    pub data: DataChoice,
+    /// The ArtEmis CSV (when `data` is `Artemis`).
+    pub csv: String,
+    /// Model start.
+    pub model: ModelChoice,
+    /// Checkpoint folder (when `model` is `Checkpoint`).
+    pub checkpoint: String,
+    /// New model's decoder width, layers, heads.
+    pub width: usize,
+    /// Decoder layers.
+    pub layers: usize,
+    /// Decoder heads.
+    pub heads: usize,
+    /// Training hyper-parameters.
+    pub train: SevlmTrainConfig,
+    /// Evaluate every this many steps.
+    pub eval_every: usize,
+    /// Validation paintings generated at each evaluation.
+    pub eval_paintings: usize,
+    /// Probe paintings shown.
+    pub probes: usize,
+    /// Checkpoints kept.
+    pub keep: usize,
+    /// Metric ranking checkpoints.
+    pub best_by: BestBy,
+    /// Paintings at most (0: all).
+    pub max_paintings: usize,
+    /// Output folder.
+    pub out: String,
+}
+
+impl Form {
+    /// The paper's hyper-parameters (SEVLM), a new demo-shaped model, shipped data.
+    pub fn paper(checkpoint: Option<&Path>, out: &Path) -> Self {
+        let kit = KitSevlmConfig::full(2026);
+        let (model, checkpoint) =
+            rows::start_from(checkpoint, ModelChoice::Scratch, ModelChoice::Checkpoint);
+        Form {
+            data: DataChoice::Shipped,
+            csv: String::new(),
+            model,
+            checkpoint,
+            width: kit.width,
+            layers: kit.layers,
+            heads: kit.heads,
+            train: SevlmTrainConfig::default(),
+            eval_every: 50,
+            eval_paintings: 16,
+            probes: 4,
+            keep: 3,
+            best_by: BestBy::ValLoss,
+            max_paintings: 0,
+            out: artemo_engine::shown_path(out),
+        }
+    }
+
+    /// The demo kit's CPU recipe (`KitSevlmConfig::full`): higher learning rates with
+    /// warm-up, batches of 16 pairs, 14 epochs, a 3-layer 192-wide decoder.
+    pub fn cpu_recipe(&mut self) {
+        let kit = KitSevlmConfig::full(self.train.seed);
+        self.train = kit.train;
+        self.width = kit.width;
+        self.layers = kit.layers;
+        self.heads = kit.heads;
+        self.eval_every = 25;
+    }
+
+    /// The paper's values (the seed kept).
+    pub fn paper_values(&mut self) {
+        let seed = self.train.seed;
+        self.train = SevlmTrainConfig {
+            seed,
+            ..Default::default()
+        };
+        self.eval_every = 50;
+    }
+
+    /// The session configuration.
+    pub(super) fn session(&self) -> SessionConfig {
+        SessionConfig {
+            train: self.train.clone(),
+            init: match self.model {
+                ModelChoice::Scratch => SevlmInit::Scratch {
+                    width: self.width,
+                    layers: self.layers,
+                    heads: self.heads,
+                },
+                ModelChoice::Checkpoint => {
+                    SevlmInit::Checkpoint(artemo_engine::resolve_shown(&self.checkpoint))
+                }
+            },
+            out: artemo_engine::resolve_shown(&self.out),
+            eval_every: self.eval_every,
+            eval_paintings: self.eval_paintings,
+            probes: self.probes,
+            keep: self.keep,
+            best_by: self.best_by,
+            max_paintings: self.max_paintings,
+        }
+    }
+}
+
+/// An ArtEmis CSV check (rows read on the engine's io lane).
+#[derive(Debug, Clone)]
+pub(super) enum CsvCheck {
+    Reading(JobId),
+    Ok {
+        responses: usize,
+        paintings: std::collections::BTreeSet<String>,
+        /// (collection it was counted against, paintings with an image there).
+        with_image: Option<(PathBuf, usize, usize)>,
+    },
+    Failed(String),
+}
+
+/// What the SEVLM form asks of the tab after drawing.
+#[derive(Debug, Default)]
+pub(super) struct FormAsks {
+    /// A file dialog to open.
+    pub pick: Option<PickTarget>,
+    /// The CSV field was left: check the CSV.
+    pub check_csv: bool,
+}
+
+impl Form {
+    /// Draws the form (`tower`: the demo kit's image tower is installed).
+    pub(super) fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        tower: bool,
+        csv: Option<&CsvCheck>,
+    ) -> FormAsks {
+        let mut asks = FormAsks::default();
+        rows::data_choice(
+            ui,
+            &mut self.data,
+            (
+                DataChoice::Shipped,
+                "Shipped annotations (Artemo's own, 267 paintings)",
+            ),
+            (DataChoice::Artemis, "ArtEmis CSV over the open collection"),
+        );
+        if self.data == DataChoice::Artemis {
+            let (browse, r) =
+                rows::path_field(ui, &mut self.csv, "artemis_dataset_release_v0.csv", "");
+            if browse {
+                asks.pick = Some(PickTarget::Csv);
+            }
+            asks.check_csv = r.lost_focus();
+            csv_status(ui, csv);
+        }
+        rows::max_paintings(ui, &mut self.max_paintings);
+        rows::model_choice(
+            ui,
+            tower,
+            &mut self.model,
+            (
+                ModelChoice::Scratch,
+                "New small SEVLM (demo-kit image tower, frozen)",
+            ),
+            (ModelChoice::Checkpoint, "SEVLM checkpoint (fine-tune)"),
+        );
+        match self.model {
+            ModelChoice::Scratch => {
+                egui::Grid::new("train-arch").num_columns(2).show(ui, |ui| {
+                    row(
+                        ui,
+                        "Width",
+                        egui::DragValue::new(&mut self.width).range(8..=1024),
+                    );
+                    row(
+                        ui,
+                        "Layers",
+                        egui::DragValue::new(&mut self.layers).range(1..=12),
+                    );
+                    row(
+                        ui,
+                        "Heads",
+                        egui::DragValue::new(&mut self.heads).range(1..=16),
+                    );
+                });
+            }
+            ModelChoice::Checkpoint => {
+                let hint = "models/demo/sevlm";
+                let (browse, _) =
+                    rows::path_field(ui, &mut self.checkpoint, hint, "SEVLM checkpoint folder");
+                if browse {
+                    asks.pick = Some(PickTarget::Checkpoint);
+                }
+            }
+        }
+        match rows::presets(
+            ui,
+            "SEVLM's published values: 30 epochs, 32 pairs, lr 2e-5 / 4e-5, alpha 2",
+        ) {
+            Some(Preset::Paper) => self.paper_values(),
+            Some(Preset::CpuRecipe) => self.cpu_recipe(),
+            None => {}
+        }
+        let t = &mut self.train;
+        egui::Grid::new("train-hp")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                row(
+                    ui,
+                    "Epochs",
+                    egui::DragValue::new(&mut t.epochs).range(1..=1000),
+                );
+                let pairs = egui::DragValue::new(&mut t.batch_pairs).range(1..=512);
+                row(ui, "Pairs per batch", pairs);
+                row(ui, "LR decoder + heads", lr_value(&mut t.lr_decoder));
+                row(ui, "LR VAD encoder", lr_value(&mut t.lr_vad_encoder));
+                let warmup = egui::DragValue::new(&mut t.warmup).range(0..=100_000);
+                row(ui, "Warm-up steps", warmup);
+                row(ui, "Weight decay", weight(&mut t.weight_decay, 0.001, 1.0));
+                row(ui, "α (contrastive)", weight(&mut t.alpha, 0.05, 100.0));
+                row(
+                    ui,
+                    "VAD loss weight",
+                    weight(&mut t.vad_weight, 0.05, 100.0),
+                );
+                row(ui, "Gradient clip", weight(&mut t.clip, 0.05, 100.0));
+                row(ui, "Seed", egui::DragValue::new(&mut t.seed));
+            });
+        let eval = EvalRows {
+            every: &mut self.eval_every,
+            probes: &mut self.probes,
+            keep: &mut self.keep,
+            best_by: &mut self.best_by,
+        };
+        let generated = &mut self.eval_paintings;
+        rows::eval_rows(ui, "train", eval, |ui| {
+            let n = egui::DragValue::new(generated).range(1..=1000);
+            row(ui, "Validation paintings generated", n);
+        });
+        if rows::output_folder(ui, &mut self.out) {
+            asks.pick = Some(PickTarget::Out);
+        }
+        asks
+    }
+
+    /// Why Start is not possible now (None: it is).
+    pub(super) fn blocker(
+        &self,
+        csv: Option<&CsvCheck>,
+        collection_open: bool,
+        tower: bool,
+        models: &Path,
+    ) -> Option<String> {
+        if self.data == DataChoice::Artemis {
+            if !collection_open {
+                return Some("open the collection holding the CSV's paintings".into());
+            }
+            match csv {
+                None => return Some("choose an ArtEmis CSV".into()),
+                Some(CsvCheck::Reading(_)) => return Some("reading the CSV…".into()),
+                Some(CsvCheck::Failed(e)) => return Some(e.clone()),
+                Some(CsvCheck::Ok {
+                    with_image: Some((_, _, 0)),
+                    ..
+                }) => return Some("none of the CSV's paintings is in the open collection".into()),
+                Some(CsvCheck::Ok { .. }) => {}
+            }
+        }
+        match self.model {
+            ModelChoice::Scratch if !tower => {
+                return Some(format!(
+                    "a new SEVLM needs the demo kit's image tower ({}): run `artemo train --preset demo`",
+                    models.join("demo/pacl").display()
+                ))
+            }
+            ModelChoice::Checkpoint => {
+                let d = &artemo_engine::resolve_shown(&self.checkpoint);
+                if !d.join("config.json").is_file() || !d.join("model.safetensors").is_file() {
+                    return Some(format!(
+                        "{}: not a SEVLM folder (config.json + model.safetensors)",
+                        d.display()
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if self.model == ModelChoice::Scratch
+            && (self.heads == 0 || !self.width.is_multiple_of(self.heads))
+        {
+            return Some("the width must be a multiple of the heads".into());
+        }
+        let mut protected = vec![models.join("demo"), models.join("sevlm")];
+        if self.model == ModelChoice::Checkpoint {
+            protected.push(artemo_engine::resolve_shown(&self.checkpoint));
+        }
+        check_output_dir(&artemo_engine::resolve_shown(&self.out), &protected)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    /// The data the session reads (`collection`: the open one).
+    pub(super) fn source(&self, collection: Option<&Collection>) -> DataSource {
+        match self.data {
+            DataChoice::Shipped => DataSource::Shipped,
+            DataChoice::Artemis => DataSource::ArtemisCsv {
+                csv: artemo_engine::resolve_shown(&self.csv),
+                images: super::images(collection),
+            },
+        }
+    }
+}
+
+/// A weight-like field: `speed` per pixel dragged, 0 to `max`.
+fn weight<T: egui::emath::Numeric>(v: &mut T, speed: f64, max: f64) -> egui::DragValue<'_> {
+    egui::DragValue::new(v).speed(speed).range(0.0..=max)
+}
+
+/// What the CSV check found.
+fn csv_status(ui: &mut egui::Ui, csv: Option<&CsvCheck>) {
+    match csv {
+        Some(CsvCheck::Reading(_)) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("reading…");
+            });
+        }
+        Some(CsvCheck::Ok {
+            responses,
+            paintings,
+            with_image,
+        }) => {
+            let n = with_image.as_ref().map(|w| w.2).unwrap_or(0);
+            ui.label(
+                RichText::new(format!(
+                    "{responses} responses on {} paintings; {n} of them in the open collection; split 85/5/10 by artwork (ArtEmis' seed)",
+                    paintings.len()
+                ))
+                .small(),
+            );
+        }
+        Some(CsvCheck::Failed(e)) => {
+            ui.colored_label(theme::ERROR, e);
+        }
+        None => {}
+    }
+}
