@@ -1,10 +1,11 @@
 //! The one registry of loaded models shared by every job: SEVLM, EmoSEM and PACL runtimes
 //! are loaded the first time a request needs them and reused by every later request for
 //! the same weights, whichever panel or command sent it (the Painting and Review tabs share
-//! one EmoSEM). An entry is keyed by the weights' location and a fingerprint of their files
-//! (name, size and modification time of every file in the model folder), so weights
-//! replaced in place are loaded afresh; [`LoadedModels::clear`] forgets everything (the
-//! app calls it when models are installed or pinned).
+//! one EmoSEM). An entry is keyed by the weights' location (with the assets and models
+//! folders it was loaded with) and a fingerprint of their files (name, size and
+//! modification time of every file in the model folder), so weights replaced in place are
+//! loaded afresh and a pinned checkpoint is an entry of its own; [`LoadedModels::clear`]
+//! forgets everything (the window calls it when the Models tab installs weights).
 //!
 //! The fingerprint reads file metadata, not contents: hashing a SAM checkpoint's 375 MB on
 //! every request would cost more than the request.
@@ -181,7 +182,10 @@ impl LoadedModels {
         roots: &Roots,
         device: &Device,
     ) -> Result<Arc<SevlmRuntime>> {
-        let key = (format!("{weights:?}"), fingerprint(&weights.folders()));
+        let key = (
+            format!("{weights:?} {roots:?}"),
+            fingerprint(&weights.folders()),
+        );
         self.sevlm.get_or_load(key, &self.loads, || match weights {
             SevlmWeights::Folder { dir, clip } => crate::sevlm::load_runtime(
                 dir,
@@ -207,7 +211,7 @@ impl LoadedModels {
 
     /// The EmoSEM runtime of the model folder `dir`.
     pub fn emosem(&self, dir: &Path, roots: &Roots, device: &Device) -> Result<Arc<MaskRuntime>> {
-        let key = (dir.display().to_string(), fingerprint(&[dir]));
+        let key = (format!("{} {roots:?}", dir.display()), fingerprint(&[dir]));
         self.emosem.get_or_load(key, &self.loads, || {
             load_emosem(dir, &roots.assets, &roots.models, device)
         })
@@ -215,7 +219,10 @@ impl LoadedModels {
 
     /// The PACL model in `dir` with its text encoder (under `models`).
     pub fn pacl(&self, dir: &Path, models: &Path, device: &Device) -> Result<Arc<LoadedPacl>> {
-        let key = (dir.display().to_string(), fingerprint(&[dir]));
+        let key = (
+            format!("{} {}", dir.display(), models.display()),
+            fingerprint(&[dir]),
+        );
         self.pacl
             .get_or_load(key, &self.loads, || load_pacl(dir, models, device))
     }
