@@ -26,7 +26,6 @@ pub mod tokenize;
 pub mod train;
 pub use jobs::worker;
 
-pub use candle_core::Device;
 pub use emotion::{Emotion, Polarity};
 pub use error::{Error, Result};
 pub use rayon::ThreadPool;
