@@ -1,7 +1,8 @@
 //! The jobs layer, above the models: the engine's worker threads ([`worker`]), the typed
 //! requests they accept ([`command::Command`]) and results they send ([`output::JobOutput`]),
 //! the registry of loaded models every request shares ([`models`]), and the job bodies that
-//! run the paper modules. `sevlm/`, `emosem/` and `pacl/` never import this layer; the app
+//! run the paper modules. `sevlm/`, `emosem/` and `pacl/` do not import this layer (the
+//! two training sessions' `session_job` still do, until they join it); the app
 //! reaches the models only through it, naming weights by location, never by tensor or
 //! device.
 //!
