@@ -1,6 +1,6 @@
-//! The EmoSEM analysis of one painting: load the model folder and its
-//! frozen image encoders, segment and explain the requested emotions, stream each
-//! emotion's result as it is ready (a callback; `jobs::analyze_emosem` streams it), and write the masks, score
+//! The EmoSEM analysis of one painting: load the model folder and its frozen image
+//! encoders, segment and explain the requested emotions, hand each emotion's result to a
+//! callback as it is ready (`jobs::analyze_emosem` streams it), and write the masks, score
 //! maps, dominant map and `explanations.json` when an output folder is given.
 
 use std::path::{Path, PathBuf};
