@@ -10,7 +10,7 @@
 //! - [`train`]: the losses and the training loop.
 //! - [`generate`]: emotion distribution, greedy/nucleus decoding, parsing.
 //! - [`checkpoint`]: loading the reference release.
-//! - [`bench`]: training-step and generation benchmarks.
+//! - [`bench`](mod@bench): training-step and generation benchmarks.
 
 pub mod bench;
 pub mod checkpoint;

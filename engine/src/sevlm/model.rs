@@ -369,7 +369,7 @@ impl Sevlm {
     }
 
     /// The contrastive head's score of (image mean [B, encoder_dim], emotion-span mean
-    /// [B, d], explanation mean [B, d]) -> [B].
+    /// `[B, d]`, explanation mean `[B, d]`) -> `[B]`.
     pub fn similarity(
         &self,
         image: &Tensor,
