@@ -171,7 +171,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Bench { what, only, json }) => {
             cmd::bench::run(*what, only.as_deref(), *json, cli.threads)
         }
-        Some(Cmd::Models { what }) => cmd::models::run(what, cli.gpu, cli.overwrite_shipped),
+        Some(Cmd::Models { what }) => {
+            cmd::models::run(what, &engine_config(&cli), cli.overwrite_shipped)
+        }
     }
 }
 

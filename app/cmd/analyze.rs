@@ -6,8 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
-use artemo_engine::sevlm::{self, DecodeOptions, Decoding};
-use artemo_engine::worker::{Command, Engine, JobOutput, Lane, ModelSlot};
+use artemo_engine::jobs::analyze_sevlm::AnalyzeSevlm;
+use artemo_engine::jobs::{Roots, SevlmWeights};
+use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, ParseState};
+use artemo_engine::worker::{Command, Engine, JobOutput};
 use clap::{Args, ValueEnum};
 
 /// Which model analyses.
@@ -149,93 +151,85 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
         ignore_end: false,
         block_repeats: args.block_repeats,
     };
-    let (dir2, clip) = (dir.clone(), args.clip.clone());
-    let reference = args.reference.is_some();
-    let emo = args.emo_encoder.clone();
-    let load = move |device: &artemo_engine::Device| {
-        if reference {
-            sevlm::load_reference_runtime(
-                &dir2,
-                emo.as_deref(),
-                &assets,
-                &models,
-                clip.as_deref(),
-                device,
-            )
-        } else {
-            sevlm::load_runtime(&dir2, &assets, &models, clip.as_deref(), device)
+    let weights = if args.reference.is_some() {
+        SevlmWeights::Reference {
+            decoder: dir,
+            emo_encoder: args.emo_encoder.clone(),
+            clip: args.clip.clone(),
+        }
+    } else {
+        SevlmWeights::Folder {
+            dir,
+            clip: args.clip.clone(),
         }
     };
     let json = args.json;
     let mut current = usize::MAX;
     let out = engine.run_streaming(
-        Command::Run {
-            name: "SEVLM analyze".into(),
-            lane: Lane::Compute,
-            job: sevlm::analyze_job(ModelSlot::new(), load, args.images.clone(), opts),
-        },
+        Command::AnalyzeSevlm(AnalyzeSevlm {
+            weights,
+            roots: Roots { assets, models },
+            images: args.images.clone(),
+            options: opts,
+            label: "SEVLM analyze".into(),
+        }),
         |_, _, _| {},
         |partial| {
             if json {
                 return;
             }
-            if let JobOutput::Json(v) = partial {
-                let i = v["image"].as_u64().unwrap_or(0) as usize;
-                if let Some(t) = v.get("token") {
-                    if i != current {
-                        current = i;
-                        print!("\n{}\n  generated: ", args.images[i].display());
+            match partial {
+                JobOutput::SevlmToken { image, token } => {
+                    if image != current {
+                        current = image;
+                        print!("\n{}\n  generated: ", args.images[image].display());
                     }
-                    print!("{}", t["text"].as_str().unwrap_or(""));
+                    print!("{}", token.text);
                     let _ = std::io::stdout().flush();
-                } else if let Some(a) = v.get("analysis") {
-                    print_analysis(a);
                 }
+                JobOutput::SevlmAnalysis { analysis, .. } => print_analysis(&analysis),
+                _ => {}
             }
         },
     )?;
     if json {
-        if let JobOutput::Json(mut v) = out {
-            // One analysis per image, each with its image's warnings (a truncated file).
-            if let Some(a) = v.as_array_mut() {
-                for (analysis, w) in a.iter_mut().zip(&warnings) {
-                    if let Some(o) = analysis.as_object_mut() {
-                        o.insert("warnings".into(), serde_json::json!(w));
-                    }
-                }
+        let JobOutput::SevlmAnalyses(all) = out else {
+            return Err(super::common::unexpected(&out));
+        };
+        // One analysis per image, each with its image's warnings (a truncated file).
+        let mut v = Vec::with_capacity(all.len());
+        for (analysis, w) in all.iter().zip(&warnings) {
+            let mut a = serde_json::to_value(analysis)?;
+            if let Some(o) = a.as_object_mut() {
+                o.insert("warnings".into(), serde_json::json!(w));
             }
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            v.push(a);
         }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_analysis(a: &serde_json::Value) {
+fn print_analysis(a: &Analysis) {
     println!();
-    let g = &a["generation"];
-    match g["state"]["state"].as_str() {
-        Some("complete") => {}
-        Some("no_because") => {
+    match &a.generation.state {
+        ParseState::Complete => {}
+        ParseState::NoBecause => {
             println!("  (the model wrote no \"because\": no explanation to show)")
         }
-        Some("unknown_emotion") => println!(
-            "  (\"{}\" is not an ArtEmis emotion)",
-            g["state"]["words"].as_str().unwrap_or("")
-        ),
-        Some("empty") => println!("  (the model generated nothing)"),
-        _ => {}
+        ParseState::UnknownEmotion { words } => {
+            println!("  (\"{words}\" is not an ArtEmis emotion)")
+        }
+        ParseState::Empty => println!("  (the model generated nothing)"),
     }
     println!("  emotion distribution (model probabilities after \"the emotion is\"):");
-    if let Some(d) = a["distribution"].as_array() {
-        for row in d {
-            let name = row[0].as_str().unwrap_or("?");
-            let p = row[1].as_f64().unwrap_or(0.0);
-            println!(
-                "    {name:<15} {:>5.1}% {}",
-                p * 100.0,
-                "#".repeat((p * 40.0).round() as usize)
-            );
-        }
+    for (e, p) in &a.distribution {
+        println!(
+            "    {:<15} {:>5.1}% {}",
+            e.name(),
+            p * 100.0,
+            "#".repeat((p * 40.0).round() as usize)
+        );
     }
 }
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use artemo_engine::emosem::analyze::{analyze_job, default_model, AnalyzeRequest};
-use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
+use artemo_engine::emosem::analyze::{default_model, AnalyzeRequest};
+use artemo_engine::worker::{Command, Engine, JobOutput};
 use artemo_engine::Emotion;
 use clap::Args;
 
@@ -86,26 +86,25 @@ pub fn run(
         ),
         tower: None,
     };
-    let job = Command::Run {
-        name: format!("EmoSEM {}", image.display()),
-        lane: Lane::Compute,
-        job: analyze_job(req),
+    let res = engine.run_streaming(
+        Command::AnalyzeEmosem(req),
+        super::common::progress(),
+        |partial| {
+            if let JobOutput::EmosemEmotion(v) = partial {
+                println!(
+                    "{:<12} area {:>5.1}%  {}",
+                    v.emotion,
+                    v.area_share * 100.0,
+                    v.explanation
+                );
+            }
+        },
+    )?;
+    let JobOutput::EmosemAnalysis(v) = res else {
+        return Err(super::common::unexpected(&res));
     };
-    let v = super::common::run_json_streaming(engine, job, |partial| {
-        if let JobOutput::Json(v) = partial {
-            println!(
-                "{:<12} area {:>5.1}%  {}",
-                v["emotion"].as_str().unwrap_or("?"),
-                v["area_share"].as_f64().unwrap_or(0.0) * 100.0,
-                v["explanation"].as_str().unwrap_or("")
-            );
-        }
-    })?;
-    let size = |k: &str| match v[k].as_array().map(|a| a.as_slice()) {
-        Some([w, h]) => format!("{w}x{h}"),
-        _ => "?".into(),
-    };
-    let (image_size, map_size) = (size("image_size"), size("map_size"));
+    let size = |(w, h): (usize, usize)| format!("{w}x{h}");
+    let (image_size, map_size) = (size(v.image_size), size(v.map_size));
     if image_size == map_size {
         println!("maps at the image's size, {map_size} px");
     } else {
@@ -132,11 +131,7 @@ pub fn run(
         }
     }
     if let Some(out) = &args.out {
-        println!(
-            "wrote {} ({} emotions)",
-            out.display(),
-            v["emotions"].as_array().map_or(0, |a| a.len())
-        );
+        println!("wrote {} ({} emotions)", out.display(), v.emotions.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -111,12 +111,11 @@ fn demo(root: &std::path::Path, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         .map(|p| p.path.clone())
         .collect();
     progress("the demo kit on 12 shipped paintings");
-    Ok(artemo_engine::demo::bench_inference(
+    Ok(artemo_engine::kit::bench_inference(
         &root.join("demo"),
         &assets,
         root,
         &paintings,
-        &artemo_engine::Device::Cpu,
     )?)
 }
 

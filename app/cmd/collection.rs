@@ -18,7 +18,7 @@ pub fn info(engine: &Engine, path: &Path, check: bool, json: bool) -> Result<Exi
         },
     )?;
     let JobOutput::Collection(mut c) = out else {
-        return Err(unexpected());
+        return Err(unexpected(&out));
     };
     if check {
         c.check_images(|_, _| true);
@@ -68,7 +68,7 @@ pub fn import_artemis(engine: &Engine, csv: &Path, json: bool) -> Result<ExitCod
         },
     )?;
     let JobOutput::ArtemisImport(s) = out else {
-        return Err(unexpected());
+        return Err(unexpected(&out));
     };
     if let Some(w) = artemo_engine::annotations::artemis::describe_duplicates(csv, &s.duplicates) {
         if strict() {

@@ -104,33 +104,13 @@ pub(crate) fn progress() -> impl FnMut(f32, Option<Duration>, &str) {
     crate::progress::Progress::new().callback()
 }
 
-/// The error for an engine job that answered with another kind of result than asked.
-pub(crate) fn unexpected() -> anyhow::Error {
-    anyhow!("unexpected engine result")
+/// The error for an engine request that answered with another kind of result than it
+/// documents (a bug in the engine or here, never the user's), naming the kind.
+pub(crate) fn unexpected(out: &JobOutput) -> anyhow::Error {
+    anyhow!("unexpected engine result: {}", out.kind())
 }
 
 /// Runs `job` to its end with the progress display.
 pub(crate) fn run_job(engine: &Engine, job: Command) -> Result<JobOutput> {
     Ok(engine.run_blocking(job, progress())?)
-}
-
-/// Runs a job that answers JSON, with the progress display.
-pub(crate) fn run_json(engine: &Engine, job: Command) -> Result<serde_json::Value> {
-    match run_job(engine, job)? {
-        JobOutput::Json(v) => Ok(v),
-        _ => Err(unexpected()),
-    }
-}
-
-/// Runs a job that streams partial results (`partial`) and answers JSON, with the
-/// progress display.
-pub(crate) fn run_json_streaming(
-    engine: &Engine,
-    job: Command,
-    partial: impl FnMut(JobOutput),
-) -> Result<serde_json::Value> {
-    match engine.run_streaming(job, progress(), partial)? {
-        JobOutput::Json(v) => Ok(v),
-        _ => Err(unexpected()),
-    }
 }

@@ -1,17 +1,20 @@
 //! `artemo embed COLLECTION --out embeddings.{npy,csv}` (PACL image embeddings, with an
 //! optional 2-D map, zero-shot emotions and a free-text search) and `artemo train pacl`.
-//! Everything runs on the engine's compute lane through `artemo_engine::pacl::jobs`.
+//! Everything runs on the engine's compute lane as `artemo_engine::jobs::pacl` requests.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use artemo_engine::pacl::jobs::{
-    embed_job, project_job, search_job, zero_shot_job, EmbedResult, Embeddings, ProjectionResult,
-    SearchResult, ZeroShotResult,
+use artemo_engine::jobs::pacl::{
+    Embed, PaclTrainOptions, Project, SearchRequest, TrainPacl, ZeroShotRequest,
 };
+use artemo_engine::jobs::Roots;
+use artemo_engine::pacl::embed::Embeddings;
 use artemo_engine::pacl::projection::{Method, TsneConfig};
-use artemo_engine::worker::{Command, Engine, JobFn, JobOutput, Lane};
+use artemo_engine::worker::{Command, Engine, JobOutput};
+
+use super::common::{run_job as run, unexpected};
 use clap::{Args, ValueEnum};
 
 /// `artemo embed` arguments.
@@ -65,18 +68,6 @@ fn default_model(models: &Path) -> Result<PathBuf> {
         models.join("demo/pacl").display(),
         models.join("pacl").display()
     ))
-}
-
-/// Runs a compute-lane job that answers JSON, read as `T`.
-fn run_json<T: serde::de::DeserializeOwned>(engine: &Engine, name: &str, job: JobFn) -> Result<T> {
-    let job = Command::Run {
-        name: name.into(),
-        lane: Lane::Compute,
-        job,
-    };
-    Ok(serde_json::from_value(super::common::run_json(
-        engine, job,
-    )?)?)
 }
 
 /// Runs `artemo embed`.
@@ -139,11 +130,17 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
     for w in &doubtful {
         eprintln!("warning: {w}");
     }
-    let r: EmbedResult = run_json(
+    let out = run(
         engine,
-        "embed collection",
-        embed_job(model.clone(), args.collection.clone()),
+        Command::Embed(Embed {
+            model_dir: model.clone(),
+            models: models.clone(),
+            collection: args.collection.clone(),
+        }),
     )?;
+    let JobOutput::Embedded(r) = out else {
+        return Err(unexpected(&out));
+    };
     r.embeddings.write(&args.out)?;
     println!(
         "embedded {} paintings ({} dimensions) in {:.1}s into {}",
@@ -175,8 +172,17 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
             seed: args.seed,
             ..Default::default()
         };
-        let p: ProjectionResult =
-            run_json(engine, "project", project_job(emb.clone(), method, cfg))?;
+        let out = run(
+            engine,
+            Command::Project(Project {
+                embeddings: emb.clone(),
+                method,
+                tsne: cfg,
+            }),
+        )?;
+        let JobOutput::Projected(p) = out else {
+            return Err(unexpected(&out));
+        };
         artemo_engine::error::write_atomic(map, serde_json::to_string_pretty(&p)?.as_bytes())?;
         println!(
             "wrote the {:?} map to {}",
@@ -185,11 +191,17 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         );
     }
     if let Some(out) = &args.zero_shot {
-        let z: ZeroShotResult = run_json(
+        let res = run(
             engine,
-            "zero-shot",
-            zero_shot_job(model.clone(), models.clone(), emb.clone()),
+            Command::ZeroShot(ZeroShotRequest {
+                model_dir: model.clone(),
+                models: models.clone(),
+                embeddings: emb.clone(),
+            }),
         )?;
+        let JobOutput::ZeroShot(z) = res else {
+            return Err(unexpected(&res));
+        };
         artemo_engine::error::write_atomic(out, serde_json::to_string_pretty(&z)?.as_bytes())?;
         let mut counts = std::collections::BTreeMap::new();
         for p in &z.predictions {
@@ -201,11 +213,19 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         );
     }
     if let Some(q) = &args.search {
-        let s: SearchResult = run_json(
+        let out = run(
             engine,
-            "search",
-            search_job(model, models, emb, q.clone(), args.top),
+            Command::Search(SearchRequest {
+                model_dir: model,
+                models,
+                embeddings: emb,
+                query: q.clone(),
+                top: args.top,
+            }),
         )?;
+        let JobOutput::Searched(s) = out else {
+            return Err(unexpected(&out));
+        };
         println!("closest to \"{}\":", s.query);
         for (id, h) in &s.hits {
             println!("  {:.3}  {id}", h.score);
@@ -235,92 +255,43 @@ pub struct TrainPaclArgs {
 /// Runs `artemo train pacl`: prepares the shipped data (partition, pseudo-labels),
 /// trains, saves the model with `report.json`.
 pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
-    use artemo_engine::pacl::train::{prepare, PrepareOptions};
-    use artemo_engine::pacl::{train, PaclConfig, TrainConfig};
     let assets = artemo_engine::find_assets()
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let models = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
     let out = super::common::output_path(args.out.as_deref(), "models/pacl")?;
-    let quick = args.quick;
-    let (epochs, seed) = (args.epochs, args.seed);
-    let out2 = out.clone();
-    let job: JobFn = Box::new(move |ctx| {
-        let cfg = PaclConfig::default();
-        let enc = artemo_engine::models::bert::SentenceEncoder::load(
-            &models.join(&cfg.text_model),
-            ctx.device(),
-        )?;
-        let opts = PrepareOptions {
-            k: 2,
-            seed,
-            max_paintings: quick.then_some(40),
-            ..Default::default()
-        };
-        let data = prepare(&assets, &enc, &cfg.tower, None, &opts, |f, m| {
-            ctx.progress(0.2 * f, m);
-            !ctx.is_cancelled()
-        })?;
-        ctx.progress(0.2, data.counts.summary());
-        let tc = TrainConfig {
-            epochs: if quick { 3 } else { epochs },
-            steps_per_epoch: quick.then_some(5),
-            seed,
-            ..Default::default()
-        };
-        let (model, report) = train(
-            &cfg,
-            &tc,
-            &data,
-            ctx.device(),
-            |f, m| ctx.progress(0.2 + 0.8 * f, m),
-            || ctx.is_cancelled(),
-        )?;
-        model.save(&out2)?;
-        ctx.progress(1.0, "linear probe on the test split");
-        let probe = artemo_engine::pacl::probe::painting_probe(
-            &model,
-            &assets,
-            &artemo_engine::pacl::probe::ProbeConfig::default(),
-        )?;
-        let json = serde_json::json!({ "train": report, "probe": probe });
-        artemo_engine::error::write_atomic(
-            &out2.join("report.json"),
-            serde_json::to_string_pretty(&json)
-                .map_err(|e| artemo_engine::Error::Invalid(e.to_string()))?
-                .as_bytes(),
-        )?;
-        Ok(JobOutput::Json(json))
-    });
-    let v: serde_json::Value = run_json(engine, "train PACL", job)?;
-    println!(
-        "partition: {}",
-        serde_json::from_value::<artemo_engine::pacl::partition::PartitionCounts>(
-            v["train"]["counts"].clone()
-        )?
-        .summary()
-    );
-    if let Some(eps) = v["train"]["epochs"].as_array() {
-        for e in eps {
-            println!(
-                "epoch {:>3} {:<8} loss {:.4}",
-                e["epoch"].as_u64().unwrap_or(0) + 1,
-                e["phase"].as_str().unwrap_or(""),
-                e["loss"].as_f64().unwrap_or(f64::NAN)
-            );
-        }
+    let res = run(
+        engine,
+        Command::TrainPacl(TrainPacl {
+            roots: Roots { assets, models },
+            out: out.clone(),
+            options: PaclTrainOptions {
+                epochs: args.epochs,
+                quick: args.quick,
+                seed: args.seed,
+                prepare_share: 0.2,
+            },
+        }),
+    )?;
+    let JobOutput::PaclTrained(r) = res else {
+        return Err(unexpected(&res));
+    };
+    println!("partition: {}", r.train.counts.summary());
+    for e in &r.train.epochs {
+        let phase = format!("{:?}", e.phase);
+        println!("epoch {:>3} {phase:<8} loss {:.4}", e.epoch + 1, e.loss);
     }
-    let p = &v["probe"];
+    let p = &r.probe;
     println!(
         "dominant-emotion linear probe ({} train / {} test paintings), accuracy / weighted F1:",
-        p["train"], p["test"]
+        p.train, p.test
     );
-    for k in ["pacl", "descriptors", "majority"] {
-        println!(
-            "  {k:<12} {:.3} / {:.3}",
-            p[k]["accuracy"].as_f64().unwrap_or(f64::NAN),
-            p[k]["weighted_f1"].as_f64().unwrap_or(f64::NAN)
-        );
+    for (k, s) in [
+        ("pacl", &p.pacl),
+        ("descriptors", &p.descriptors),
+        ("majority", &p.majority),
+    ] {
+        println!("  {k:<12} {:.3} / {:.3}", s.accuracy, s.weighted_f1);
     }
     println!(
         "wrote {} (config.json, model.safetensors, report.json)",

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context, Result};
 use artemo_engine::manifest::{FileState, Manifest};
 
-use super::common::{check_writable, user_data};
+use artemo_engine::jobs::manifests::ImportWeights;
+use artemo_engine::models::registry::Imported;
+use artemo_engine::worker::{Command, Engine, EngineConfig, JobOutput};
+
+use super::common::{check_writable, unexpected, user_data};
 
 /// The `models` subcommands.
 #[derive(clap::Subcommand, Debug)]
@@ -35,10 +39,11 @@ pub enum ModelsCmd {
     },
 }
 
-/// Runs a `models` subcommand (`gpu`: validate imports on GPU 0 when built with CUDA;
+/// Runs a `models` subcommand (`engine`: the settings imports are validated with, GPU 0
+/// with `--gpu` when built with CUDA;
 /// `overwrite_shipped`: imports go into the shipped models folder); exit code 2 when a
 /// file is missing or does not match its sha256.
-pub fn run(what: &ModelsCmd, gpu: bool, overwrite_shipped: bool) -> Result<ExitCode> {
+pub fn run(what: &ModelsCmd, engine: &EngineConfig, overwrite_shipped: bool) -> Result<ExitCode> {
     let root = artemo_engine::find_models()
         .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
     // Imports go to the user's models folder; the shipped one only on purpose.
@@ -52,12 +57,7 @@ pub fn run(what: &ModelsCmd, gpu: bool, overwrite_shipped: bool) -> Result<ExitC
             check_writable(&user_models.join(name))?;
             std::fs::create_dir_all(&user_models)
                 .with_context(|| format!("{}: cannot create", user_models.display()))?;
-            let imported = artemo_engine::models::registry::import(
-                dir,
-                name,
-                &user_models,
-                &candle_device(gpu).device,
-            )?;
+            let imported = import_weights(engine, dir, name, &user_models)?;
             let entry = &imported.entry;
             println!(
                 "imported {} ({} files) into {} (recorded in {})",
@@ -70,7 +70,7 @@ pub fn run(what: &ModelsCmd, gpu: bool, overwrite_shipped: bool) -> Result<ExitC
             print_unused(&imported.unused);
             return Ok(ExitCode::SUCCESS);
         }
-        ModelsCmd::Download { repo, name } => return download(repo, name, &root, gpu),
+        ModelsCmd::Download { repo, name } => return download(repo, name, &root, engine),
         ModelsCmd::List | ModelsCmd::Verify => {}
     }
     let mut manifests = vec![(Manifest::load(&root.join("MODELS.toml"))?, root.clone())];
@@ -154,33 +154,46 @@ fn print_unused(unused: &[String]) {
     );
 }
 
-fn candle_device(gpu: bool) -> artemo_engine::device::DeviceChoice {
-    let pref = if gpu {
-        artemo_engine::device::DevicePreference::Gpu
-    } else {
-        artemo_engine::device::DevicePreference::Cpu
-    };
-    let choice = artemo_engine::device::select_device(pref);
-    if let Some(note) = &choice.fallback {
+/// Validates and imports the checkpoint folder `dir` as `name` into `models`, on an
+/// engine with the command line's device.
+fn import_weights(
+    engine: &EngineConfig,
+    dir: &std::path::Path,
+    name: &str,
+    models: &std::path::Path,
+) -> Result<Imported> {
+    let engine = Engine::start(engine.clone())?;
+    if let Some(note) = engine.device_note() {
         eprintln!("note: {note}");
     }
-    choice
+    let out = engine.run_blocking(
+        Command::ImportWeights(ImportWeights {
+            src: dir.to_path_buf(),
+            name: name.to_string(),
+            root: models.to_path_buf(),
+        }),
+        |_, _, _| {},
+    )?;
+    match out {
+        JobOutput::Imported(i) => Ok(*i),
+        other => Err(unexpected(&other)),
+    }
 }
 
 #[cfg(feature = "hub")]
-fn download(repo: &str, name: &str, root: &std::path::Path, gpu: bool) -> Result<ExitCode> {
+fn download(
+    repo: &str,
+    name: &str,
+    root: &std::path::Path,
+    engine: &EngineConfig,
+) -> Result<ExitCode> {
     let dir = artemo_engine::models::hub::download(repo)?;
     let user_models = user_data()?.join("models");
     let _ = root;
     check_writable(&user_models.join(name))?;
     std::fs::create_dir_all(&user_models)
         .with_context(|| format!("{}: cannot create", user_models.display()))?;
-    let imported = artemo_engine::models::registry::import(
-        &dir,
-        name,
-        &user_models,
-        &candle_device(gpu).device,
-    )?;
+    let imported = import_weights(engine, &dir, name, &user_models)?;
     print_unused(&imported.unused);
     let entry = imported.entry;
     println!(
@@ -192,7 +205,12 @@ fn download(repo: &str, name: &str, root: &std::path::Path, gpu: bool) -> Result
 }
 
 #[cfg(not(feature = "hub"))]
-fn download(repo: &str, _name: &str, _root: &std::path::Path, _gpu: bool) -> Result<ExitCode> {
+fn download(
+    repo: &str,
+    _name: &str,
+    _root: &std::path::Path,
+    _engine: &EngineConfig,
+) -> Result<ExitCode> {
     Err(anyhow!(
         "this build cannot download `{repo}`: it was built without the `hub` feature, so it never touches the network. \
          Download the checkpoint yourself and run `artemo models import DIR --as NAME`, or rebuild with `--features hub`."

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
+use artemo_engine::jobs::demo::DemoKit;
+use artemo_engine::jobs::Roots;
 use artemo_engine::text::ea_classifier::{train_pipeline, PipelineOptions, TrainConfig};
 use artemo_engine::worker::{Command, Engine, JobOutput, Lane};
 use clap::Subcommand;
 
-use super::common::run_json;
+use super::common::{run_job, unexpected};
 
 /// Training subcommands.
 #[derive(Subcommand, Debug)]
@@ -95,8 +97,8 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct KitFile {
-        sevlm: Option<artemo_engine::sevlm::kit::KitSevlmConfig>,
-        emosem: Option<artemo_engine::emosem::kit::KitEmosemConfig>,
+        sevlm: Option<artemo_engine::kit::sevlm::KitSevlmConfig>,
+        emosem: Option<artemo_engine::kit::emosem::KitEmosemConfig>,
     }
     let kit: Option<KitFile> = match &args.kit {
         Some(p) => {
@@ -111,7 +113,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
     };
     let (sevlm_kit, emosem_kit) = kit.map(|k| (k.sevlm, k.emosem)).unwrap_or_default();
     let out = super::common::output_path(args.out.as_deref(), "models/demo")?;
-    let opts = artemo_engine::demo::DemoOptions {
+    let opts = artemo_engine::kit::DemoOptions {
         out,
         quick: args.quick,
         seed: args.seed,
@@ -120,19 +122,21 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         emosem_kit,
         only: args.only.clone(),
     };
-    let opts2 = opts.clone();
-    let job = Command::Run {
-        name: "train demo kit".into(),
-        lane: Lane::Compute,
-        job: Box::new(move |ctx| {
-            let r = artemo_engine::demo::run(&assets, &models, &opts2, ctx.device(), ctx)?;
-            Ok(JobOutput::Json(serde_json::to_value(&r).map_err(|e| {
-                artemo_engine::Error::Invalid(e.to_string())
-            })?))
+    let out = run_job(
+        engine,
+        Command::DemoKit(DemoKit {
+            roots: Roots { assets, models },
+            options: opts.clone(),
         }),
+    )?;
+    let JobOutput::DemoKit(r) = out else {
+        return Err(unexpected(&out));
     };
-    let v = run_json(engine, job)?;
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    // Through a JSON value: its keys print sorted, as they always have.
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::to_value(&*r)?)?
+    );
     println!(
         "wrote {} (use it with e.g. `artemo analyze IMAGE --weights {}`)",
         opts.out.display(),
@@ -176,13 +180,17 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                         ctx.progress(f, m);
                         !ctx.is_cancelled()
                     })?;
-                    Ok(JobOutput::Json(serde_json::to_value(&r).map_err(|e| {
-                        artemo_engine::Error::Invalid(e.to_string())
-                    })?))
+                    Ok(JobOutput::EaClassifier(Box::new(r)))
                 }),
             };
-            let v = run_json(engine, job)?;
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            let res = run_job(engine, job)?;
+            let JobOutput::EaClassifier(r) = res else {
+                return Err(unexpected(&res));
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::to_value(&*r)?)?
+            );
             println!("wrote {} (see MODEL_CARD.md there)", out.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -141,7 +141,7 @@ where
     let mut failure = None;
     let end = engine.run_streaming(job, progress(), |out| match out {
         JobOutput::Training(ev) => print_event(&ev),
-        _ => failure = Some(unexpected()),
+        other => failure = Some(unexpected(&other)),
     })?;
     if let Some(e) = failure {
         return Err(e);
@@ -152,9 +152,11 @@ where
                 print_summary(&s);
                 Ok(ExitCode::SUCCESS)
             }
-            _ => Err(unexpected()),
+            other => Err(anyhow!(
+                "the training job ended with an event that is not its end: {other:?}"
+            )),
         },
-        _ => Err(unexpected()),
+        other => Err(unexpected(&other)),
     }
 }
 

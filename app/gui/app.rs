@@ -116,6 +116,8 @@ impl ArtemoApp {
                     );
                 }
                 Action::ModelsChanged => {
+                    // New weights: the engine loads them afresh on the next request.
+                    state.engine.forget_models();
                     for p in self.panels.iter_mut() {
                         p.on_models_changed();
                     }

@@ -163,7 +163,7 @@ impl AppState {
 
     pub(crate) fn tab_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
-            for t in Tab::ALL {
+            for &t in Tab::ALL {
                 let r = ui
                     .selectable_label(self.settings.tab == t, RichText::new(t.label()).strong())
                     .on_hover_text(format!("Ctrl+{}", t as usize + 1));
@@ -226,7 +226,7 @@ impl AppState {
             let on = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
             ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!on));
         }
-        for t in Tab::ALL {
+        for &t in Tab::ALL {
             if ctx.input_mut(|i| i.consume_key(egui::Modifiers::COMMAND, t.key())) {
                 self.settings.tab = t;
             }

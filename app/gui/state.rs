@@ -18,58 +18,7 @@ use super::panels::collection::browse;
 use super::panels::painting::MaskSettings;
 use super::textures::LruCache;
 
-/// The tabs of the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Tab {
-    /// The thumbnail grid with the selected painting's details.
-    Collection,
-    /// One painting, large, with pan/zoom and the emotion masks.
-    Painting,
-    /// Ground truth vs prediction review of stimulus masks.
-    Review,
-    /// The collection as an emotion-aware embedding map.
-    Map,
-    /// Fine-tuning with live curves.
-    Train,
-    /// Installed weights and what they enable.
-    Models,
-}
-
-impl Tab {
-    /// Every tab in display order.
-    pub const ALL: [Tab; 6] = [
-        Tab::Collection,
-        Tab::Painting,
-        Tab::Review,
-        Tab::Map,
-        Tab::Train,
-        Tab::Models,
-    ];
-
-    /// The tab's label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Tab::Collection => "Collection",
-            Tab::Painting => "Painting",
-            Tab::Review => "Review",
-            Tab::Map => "Map",
-            Tab::Train => "Train",
-            Tab::Models => "Models",
-        }
-    }
-
-    /// The keyboard shortcut (with Ctrl/Cmd) that opens the tab.
-    pub fn key(self) -> egui::Key {
-        match self {
-            Tab::Collection => egui::Key::Num1,
-            Tab::Painting => egui::Key::Num2,
-            Tab::Review => egui::Key::Num3,
-            Tab::Map => egui::Key::Num4,
-            Tab::Train => egui::Key::Num5,
-            Tab::Models => egui::Key::Num6,
-        }
-    }
-}
+pub use super::panels::Tab;
 
 /// What a panel asks of the app.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,13 +7,13 @@
 pub mod annotations;
 pub mod bench;
 pub mod collection;
-pub mod demo;
 pub mod device;
 pub mod emosem;
 pub mod emotion;
 pub mod error;
 pub mod imaging;
 pub mod jobs;
+pub mod kit;
 pub mod lexicon;
 pub mod manifest;
 pub mod metrics;
@@ -24,9 +24,8 @@ pub mod sevlm;
 pub mod text;
 pub mod tokenize;
 pub mod train;
-pub mod worker;
+pub use jobs::worker;
 
-pub use candle_core::Device;
 pub use emotion::{Emotion, Polarity};
 pub use error::{Error, Result};
 pub use rayon::ThreadPool;

@@ -156,6 +156,7 @@ pub struct Recovery {
 const COMPACT_EVERY: usize = 200;
 
 /// An open review session (see the module documentation).
+#[derive(Debug)]
 pub struct ReviewJournal {
     dir: PathBuf,
     journal: File,

@@ -1,6 +1,6 @@
-//! The EmoSEM analysis of one painting as an engine job: load the model folder and its
-//! frozen image encoders, segment and explain the requested emotions, stream each
-//! emotion's summary as it is ready ([`JobContext::partial`]), and write the masks, score
+//! The EmoSEM analysis of one painting: load the model folder and its frozen image
+//! encoders, segment and explain the requested emotions, hand each emotion's result to a
+//! callback as it is ready (`jobs::analyze_emosem` streams it), and write the masks, score
 //! maps, dominant map and `explanations.json` when an output folder is given.
 
 use std::path::{Path, PathBuf};
@@ -12,8 +12,8 @@ use super::postprocess::{postprocess, write_outputs, EmotionResult, Logits};
 use super::{Emosem, ImageSource, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
-use crate::worker::{JobContext, JobFn, JobOutput};
 
 /// What to analyse.
 pub struct AnalyzeRequest {
@@ -65,23 +65,22 @@ pub struct Analysis {
     pub map_size: (usize, usize),
 }
 
-/// Runs an analysis; `on_result` receives each emotion's result as soon as it is ready and
-/// `cancelled` is checked between stages.
+/// Runs an analysis; `on_result` receives each emotion's result as soon as it is ready,
+/// `progress` is told each stage and checked for cancellation between them.
 pub fn analyze(
     req: AnalyzeRequest,
     device: &Device,
-    mut progress: impl FnMut(f32, &str),
+    progress: &dyn Progress,
     mut on_result: impl FnMut(&EmotionResult),
-    cancelled: impl Fn() -> bool,
 ) -> Result<Analysis> {
     let check = || {
-        if cancelled() {
+        if progress.cancelled() {
             Err(Error::Cancelled)
         } else {
             Ok(())
         }
     };
-    progress(0.0, "loading the EmoSEM model");
+    progress.report(0.0, "loading the EmoSEM model");
     let tok = TextTokenizer::gpt2_from_assets(&req.assets)?;
     let model = Emosem::load(&req.model, &tok, device)?;
     let cfg = model.config().clone();
@@ -101,7 +100,7 @@ pub fn analyze(
         (_, source) => ImageEncoder::open(source, &req.models, req.cache.as_deref(), device)?,
     };
     check()?;
-    progress(0.2, "encoding the image");
+    progress.report(0.2, "encoding the image");
     let (w, h) =
         image::image_dimensions(&req.image).map_err(|e| Error::image(&req.image, e.to_string()))?;
     let features = encoder.encode_file(&req.image, device)?;
@@ -126,7 +125,7 @@ pub fn analyze(
     };
     for group in groups {
         check()?;
-        progress(
+        progress.report(
             0.3 + 0.7 * results.len() as f32 / emotions.len() as f32,
             &format!(
                 "segmenting and explaining {}",
@@ -168,39 +167,12 @@ pub fn analyze(
         }
         None => None,
     };
-    progress(1.0, "done");
+    progress.report(1.0, "done");
     Ok(Analysis {
         results,
         written,
         image_size: (w as usize, h as usize),
         map_size: (mw, mh),
-    })
-}
-
-/// The engine command: a job that runs [`analyze`] with the job's progress, cancellation
-/// and device, streams each emotion's summary as `JobOutput::Json`, and returns
-/// `{"emotions": [...], "written": {...}}`.
-pub fn analyze_job(req: AnalyzeRequest) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        let a = analyze(
-            req,
-            ctx.device(),
-            |f, m| ctx.progress(f, m),
-            |r| {
-                if let Ok(v) = serde_json::to_value(r.summary()) {
-                    ctx.partial(JobOutput::Json(v));
-                }
-            },
-            || ctx.is_cancelled(),
-        )?;
-        let summaries: Vec<_> = a.results.iter().map(EmotionResult::summary).collect();
-        Ok(JobOutput::Json(serde_json::json!({
-            "emotions": summaries,
-            "written": a.written,
-            "image_size": [a.image_size.0, a.image_size.1],
-            "map_size": [a.map_size.0, a.map_size.1],
-            "max_map_side": MAX_MAP_SIDE,
-        })))
     })
 }
 

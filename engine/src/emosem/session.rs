@@ -20,7 +20,8 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::features::ImageEncoder;
-use super::kit::{KitEmosemConfig, PaclTowerGrid};
+use super::features::PaclTowerGrid;
+use super::recipe::KitEmosemConfig;
 use super::train::{forward_batch, Target, TrainConfig, TrainItem, Trainer};
 use super::{prompt_ids, Emosem, EmosemConfig, Paradigm};
 use crate::annotations::mask::Mask;

@@ -543,9 +543,8 @@ fn saved_model_loads_and_the_analysis_job_writes_every_output() {
             tower: None,
         },
         &dev,
-        |_, _| {},
+        &crate::progress::Silent,
         |r| streamed.push(r.emotion),
-        || false,
     )
     .unwrap();
     assert_eq!(streamed, EMOTIONS.to_vec());

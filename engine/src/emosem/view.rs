@@ -1,7 +1,7 @@
-//! EmoSEM for an interactive viewer: the model is loaded once into a [`ModelSlot`] and
-//! reused; each emotion's probability map is computed at the size the viewer shows (not the
-//! original's, which may be huge) and streamed as a typed [`JobOutput::Any`] holding a
-//! [`ViewResult`] as soon as it is ready.
+//! EmoSEM for an interactive viewer: a loaded [`MaskRuntime`] (kept by the engine's model
+//! registry, `jobs::models`); each emotion's probability map is computed at the size the
+//! viewer shows (not the original's, which may be huge) and handed over as a [`ViewResult`]
+//! as soon as it is ready.
 //!
 //! Model folders are looked for in `models/emosem` (installed real weights), then
 //! `models/demo/emosem` (the demo kit, [`locate`]). A grid model whose tower the engine
@@ -16,14 +16,10 @@ use candle_nn::{VarBuilder, VarMap};
 use super::features::ImageEncoder;
 use super::postprocess::{postprocess, EmotionResult, Logits};
 use super::{prompt_ids, save, Emosem, EmosemConfig, Paradigm, EMOTIONS};
-use crate::annotations::mask::Mask;
-use crate::annotations::review::ItemKey;
-use crate::annotations::rle::{self, CocoRle};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
-use crate::metrics::segmentation::{sample_ious, THRESHOLD as SEG_THRESHOLD};
+use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
-use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
 
 /// Where EmoSEM weights are looked for, in order: `emosem`, then `demo/emosem`, each in
 /// the user's models folder first, then in `models` ([`crate::locate_model`]).
@@ -110,7 +106,8 @@ pub struct ViewResult {
 }
 
 /// Segments and explains `emotions` (empty: all eight) of `image` with a loaded runtime;
-/// `on_result` receives each emotion as soon as it is ready.
+/// `on_result` receives each emotion as soon as it is ready; a cancelled `progress` stops
+/// between decoder passes.
 pub fn run_view(
     rt: &MaskRuntime,
     image: &Path,
@@ -118,7 +115,7 @@ pub fn run_view(
     size: ViewSize,
     device: &Device,
     mut on_result: impl FnMut(ViewResult),
-    cancelled: impl Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let (w, h) = image::image_dimensions(image).map_err(|e| Error::image(image, e.to_string()))?;
     let features = rt.encoder.encode_file(image, device)?;
@@ -140,7 +137,7 @@ pub fn run_view(
         Paradigm::Multi => vec![emotions.clone()],
     };
     for group in groups {
-        if cancelled() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let (masks, ids) = rt.model.analyze(&features, &group)?;
@@ -168,118 +165,6 @@ pub fn run_view(
         }
     }
     Ok(())
-}
-
-/// The engine job: loads the runtime into `slot` with `load` on first use, then runs
-/// [`run_view`], streaming each emotion as `JobOutput::Any(Box<ViewResult>)`. Returns
-/// `JobOutput::Unit`.
-pub fn view_job(
-    slot: ModelSlot<MaskRuntime>,
-    load: impl FnOnce(&Device) -> Result<MaskRuntime> + Send + 'static,
-    image: PathBuf,
-    emotions: Vec<Emotion>,
-    size: ViewSize,
-) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        ctx.progress(0.0, "loading EmoSEM");
-        let rt = slot.get_or_load(|| load(ctx.device()))?;
-        ctx.check()?;
-        let total = if emotions.is_empty() {
-            8
-        } else {
-            emotions.len()
-        };
-        let mut done = 0usize;
-        ctx.progress(0.1, "segmenting the emotions");
-        run_view(
-            &rt,
-            &image,
-            &emotions,
-            size,
-            ctx.device(),
-            |r| {
-                done += 1;
-                ctx.progress(
-                    0.1 + 0.9 * done as f32 / total as f32,
-                    format!("{} ready", r.result.emotion.name()),
-                );
-                ctx.partial(JobOutput::Any(Box::new(r)));
-            },
-            || ctx.is_cancelled(),
-        )?;
-        Ok(JobOutput::Unit)
-    })
-}
-
-/// The prediction for one reviewed item, at the ground truth's size.
-#[derive(Debug, Clone)]
-pub struct ReviewPrediction {
-    /// Painting and emotion.
-    pub key: ItemKey,
-    /// The prediction binarised as APOLO evaluates it (min-max normalised, > 0.35).
-    pub mask: Mask,
-    /// (segmentation IoU, box IoU) against the ground truth; `None` when it is empty.
-    pub ious: Option<(f64, f64)>,
-    /// The generated explanation.
-    pub explanation: String,
-}
-
-/// Samples of one image at one ground-truth size `[height, width]`.
-type ImageGroup = (PathBuf, [usize; 2], Vec<(ItemKey, CocoRle)>);
-
-/// The engine job of the Review tab: for each sample `(item, image, ground truth)`, in
-/// the given order (grouped by image), the model's prediction at the ground truth's size,
-/// streamed as `JobOutput::Any(Box<ReviewPrediction>)`. Returns `JobOutput::Unit`.
-pub fn review_job(
-    slot: ModelSlot<MaskRuntime>,
-    load: impl FnOnce(&Device) -> Result<MaskRuntime> + Send + 'static,
-    samples: Vec<(ItemKey, PathBuf, CocoRle)>,
-) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        ctx.progress(0.0, "loading EmoSEM");
-        let rt = slot.get_or_load(|| load(ctx.device()))?;
-        // Group consecutive samples of one image and size.
-        let mut groups: Vec<ImageGroup> = Vec::new();
-        for (k, img, gt) in samples {
-            match groups.last_mut() {
-                Some((p, size, v)) if *p == img && *size == gt.size => v.push((k, gt)),
-                _ => groups.push((img, gt.size, vec![(k, gt)])),
-            }
-        }
-        let n = groups.len().max(1);
-        for (gi, (img, [h, w], items)) in groups.into_iter().enumerate() {
-            ctx.check()?;
-            ctx.progress(
-                gi as f32 / n as f32,
-                format!("predicting {}", img.display()),
-            );
-            let emotions: Vec<Emotion> = items.iter().map(|(k, _)| k.emotion).collect();
-            let mut results = Vec::new();
-            run_view(
-                &rt,
-                &img,
-                &emotions,
-                ViewSize::Exact(w, h),
-                ctx.device(),
-                |r| results.push(r),
-                || ctx.is_cancelled(),
-            )?;
-            for ((key, gt), r) in items.into_iter().zip(results) {
-                let gt = rle::decode(&gt)?;
-                let prob = &r.result.probability;
-                let ious = sample_ious(prob, &gt)?;
-                let mask = prob.normalized().binarized(SEG_THRESHOLD);
-                ctx.partial(JobOutput::Any(Box::new(ReviewPrediction {
-                    key,
-                    mask,
-                    ious,
-                    explanation: r.result.explanation,
-                })));
-            }
-        }
-        ctx.progress(1.0, "done");
-        Ok(JobOutput::Unit)
-    })
 }
 
 /// Writes an untrained model of `cfg` to `dir` with the shipped GPT-2 tokenizer's
@@ -379,7 +264,7 @@ mod tests {
             ViewSize::MaxSide(45),
             &Device::Cpu,
             |r| got.push(r),
-            || false,
+            &crate::progress::Silent,
         )
         .unwrap();
         assert_eq!(got.len(), 8);
@@ -398,7 +283,7 @@ mod tests {
             ViewSize::Exact(10, 20),
             &Device::Cpu,
             |r| one.push(r),
-            || false,
+            &crate::progress::Silent,
         )
         .unwrap();
         assert_eq!(one.len(), 1);

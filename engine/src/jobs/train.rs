@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::worker::{JobContext, JobFn, JobOutput};
 use crate::train::session::{check_output, run_session, Control, SessionConfig, SessionInputs};
 use crate::train::{DataSource, ModelSetup, SessionData, SessionParts, TrainEvent, Trainable};
-use crate::worker::{JobContext, JobFn, JobOutput};
 
 /// A training session of `T` as an engine job. The output folder may not touch
 /// `models/demo` or the installed weights of the model (`models/<model>`).

@@ -3,7 +3,7 @@
 //! Artemo's own annotation folder), score the predictions, and produce `report.json`,
 //! `report.md` and a per-sample CSV saying which samples pass or fail each metric.
 //!
-//! - `sevlm`: predictions CSV `painting,prediction` ("<emotion> because <explanation>");
+//! - `sevlm`: predictions CSV `painting,prediction` ("`<emotion> because <explanation>`");
 //!   BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, diversity, ACC, EA (with a classifier) and
 //!   CLIPScore (with CLIP weights).
 //! - `emosem`: a folder of score maps `<painting>_<emotion>.npy` (any size, resized to the

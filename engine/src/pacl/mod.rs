@@ -38,16 +38,15 @@
 //!    (there is no checkpoint to be compatible with; the code is what produced the
 //!    paper's numbers). AdamW with cosine decay, deterministic by seed.
 //!
-//! Outputs: [`jobs`] (engine commands: embed a collection, project, zero-shot classify,
-//! search), [`projection`] (PCA, Barnes-Hut t-SNE), [`zeroshot`], [`probe`] (logistic
+//! Outputs: [`embed`] (embed a collection, project, zero-shot classify, search; the
+//! engine's requests over them are in `jobs::pacl`), [`projection`] (PCA, Barnes-Hut t-SNE), [`zeroshot`], [`probe`] (logistic
 //! regression, accuracy and weighted F1), [`bench`]. `docs/pacl.md` documents the
 //! stand-ins and thresholds with measured partition sizes.
 
 pub mod bench;
-pub mod jobs;
+pub mod embed;
 pub mod kmeans;
 pub mod losses;
-pub mod map_job;
 pub mod partition;
 pub mod probe;
 pub mod projection;
@@ -57,7 +56,7 @@ pub mod train;
 pub mod trainer;
 pub mod zeroshot;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Linear, VarBuilder, VarMap};
@@ -282,6 +281,17 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     } else {
         d / (na.sqrt() * nb.sqrt())
     }
+}
+
+/// Where PACL weights are looked for, in order: `models/pacl` (a model trained or
+/// installed by the user, `artemo train pacl` writes there), then `models/demo/pacl`
+/// (the demo kit).
+pub const PACL_DIRS: [&str; 2] = ["pacl", "demo/pacl"];
+
+/// The first folder of [`PACL_DIRS`] holding `config.json` and `model.safetensors`, in the
+/// user's models folder first, then under `models` ([`crate::locate_model`]).
+pub fn locate(models: &Path) -> Option<PathBuf> {
+    crate::locate_model(models, &PACL_DIRS)
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 //!
 //! Each emotion's class embedding is the mean of its prompt embeddings over
 //! [`TEMPLATES`] (CLIP's prompt ensembling), renormalised. The paper's best prompt is
-//! "The photo makes me feel so [C]!"; ArtEmis labels are nouns, so `[C]` is filled with
+//! "The photo makes me feel so \[C\]!"; ArtEmis labels are nouns, so `[C]` is filled with
 //! the matching adjective where the sentence needs one ("so amused", "so sad") and with
-//! the noun in "A photo with [C] emotion.".
+//! the noun in "A photo with \[C\] emotion.".
 
 use serde::{Deserialize, Serialize};
 
@@ -23,7 +23,7 @@ pub const TEMPLATES: [&str; 4] = [
     "A painting that evokes {noun}.",
 ];
 
-/// The adjective used in "feel so [C]" for an emotion.
+/// The adjective used in "feel so \[C\]" for an emotion.
 pub fn adjective(e: Emotion) -> &'static str {
     match e {
         Emotion::Amusement => "amused",

@@ -3,15 +3,18 @@
 //! `artEmisXTrainDataset` builds them; and the pairing of two responses of one image with
 //! different emotions that the contrastive loss needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use crate::annotations::artemis::Split;
+use crate::annotations::dataset::AnnotationSet;
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::lexicon::VadLexicon;
-use crate::sevlm::model::{EMOTION_SEGMENT, EOS_ID, EXPLANATION_SEGMENT, PAD_ID};
+pub use crate::sevlm::vocab::CompactVocab;
+use crate::sevlm::vocab::{EMOTION_SEGMENT, EOS_ID, EXPLANATION_SEGMENT, PAD_ID};
 use crate::tokenize::TextTokenizer;
 
 /// Label value ignored by the language loss (PyTorch's `ignore_index`).
@@ -43,46 +46,6 @@ pub struct Encoded {
     pub len: usize,
 }
 
-/// A compact vocabulary: the GPT-2 ids a small model keeps (sorted), so that its output
-/// layer is a few thousand wide instead of 50,261. Model ids are positions in the list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CompactVocab {
-    to_gpt2: Vec<u32>,
-    to_model: std::collections::HashMap<u32, u32>,
-}
-
-impl CompactVocab {
-    /// From the kept GPT-2 ids (the five special ids 50256..50260 are always added).
-    pub fn new(ids: impl IntoIterator<Item = u32>) -> Self {
-        let mut v: Vec<u32> = ids
-            .into_iter()
-            .chain(EOS_ID..=EXPLANATION_SEGMENT)
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        let to_model = v.iter().enumerate().map(|(i, &g)| (g, i as u32)).collect();
-        CompactVocab {
-            to_gpt2: v,
-            to_model,
-        }
-    }
-
-    /// The kept GPT-2 ids in model order.
-    pub fn gpt2_ids(&self) -> &[u32] {
-        &self.to_gpt2
-    }
-
-    /// Number of model ids.
-    pub fn len(&self) -> usize {
-        self.to_gpt2.len()
-    }
-
-    /// True when empty (never: the specials are always kept).
-    pub fn is_empty(&self) -> bool {
-        self.to_gpt2.is_empty()
-    }
-}
-
 /// Turns text into SEVLM's token sequences (GPT-2 ids, or compact ids when the model
 /// has a [`CompactVocab`]).
 #[derive(Debug, Clone)]
@@ -110,16 +73,6 @@ impl SequenceBuilder {
             max_len,
             vocab: None,
         }
-    }
-
-    /// A builder for a model configuration (its prompt, length and vocabulary).
-    pub fn for_config(
-        tokenizer: TextTokenizer,
-        lexicon: VadLexicon,
-        cfg: &crate::sevlm::model::SevlmConfig,
-    ) -> Self {
-        Self::new(tokenizer, lexicon, &cfg.prompt, cfg.max_seq_len)
-            .with_vocab(cfg.compact_vocab.clone().map(CompactVocab::new))
     }
 
     /// Uses a compact vocabulary (model ids become positions in it).
@@ -318,6 +271,56 @@ pub fn derangement(n: usize, rng: &mut impl rand::Rng) -> Result<Vec<usize>> {
         p.swap(i, j);
     }
     Ok(p)
+}
+
+/// The responses of an annotation set by split (train, val, test), as SEVLM examples.
+pub fn annotation_examples(set: &AnnotationSet) -> [Vec<Example>; 3] {
+    let mut out: [Vec<Example>; 3] = Default::default();
+    for r in &set.rows {
+        let slot = match set.splits.get(&r.painting) {
+            Some(Split::Train) => 0,
+            Some(Split::Val) => 1,
+            Some(Split::Test) => 2,
+            _ => continue,
+        };
+        out[slot].push(Example {
+            image: r.painting.clone(),
+            emotion: r.emotion,
+            explanation: r.utterance.clone(),
+        });
+    }
+    out
+}
+
+/// The compact vocabulary: every GPT-2 token of the prompt, the emotion words, "because"
+/// and the `always` texts, plus the tokens seen at least `min_count` times in `extra`.
+pub fn build_vocab(
+    seq: &SequenceBuilder,
+    always: &[Example],
+    extra: &[Example],
+    min_count: usize,
+) -> Result<CompactVocab> {
+    let tok = seq.tokenizer();
+    let mut kept: Vec<u32> = Vec::new();
+    for e in Emotion::ALL {
+        kept.extend(tok.encode(&format!("{} {} because", "the emotion is", e.name()))?);
+    }
+    for ex in always {
+        kept.extend(tok.encode(&format!(" because {}", ex.explanation.trim()))?);
+    }
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for ex in extra {
+        for id in tok.encode(&format!(" because {}", ex.explanation.trim()))? {
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+    kept.extend(
+        counts
+            .into_iter()
+            .filter(|(_, c)| *c >= min_count)
+            .map(|(i, _)| i),
+    );
+    Ok(CompactVocab::new(kept))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! SEVLM inference: the emotion distribution from the model's own probabilities of the
-//! emotion words after the prompt, and decoding of "<emotion> because <explanation>"
+//! emotion words after the prompt, and decoding of "`<emotion> because <explanation>`"
 //! (greedy by default, nucleus on request), token by token, parsed into emotion and
 //! explanation, each token with its lexicon VAD and the VAD head's prediction.
 //!
@@ -82,7 +82,7 @@ pub struct GeneratedToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ParseState {
-    /// "<emotion> because <explanation>" with a known emotion.
+    /// "`<emotion> because <explanation>`" with a known emotion.
     Complete,
     /// The model produced no "because": the text is shown as is, without an explanation.
     NoBecause,
@@ -224,7 +224,7 @@ fn nucleus_pick(probs: &[f32], top_p: f32, u: f32) -> usize {
     kept.last().copied().unwrap_or(0)
 }
 
-/// Generates "<emotion> because <explanation>" for one image's grid features
+/// Generates "`<emotion> because <explanation>`" for one image's grid features
 /// [1, N, encoder_dim]. `on_token` sees every token as it is produced; returning
 /// `false` from `keep_going` stops early (cancellation).
 pub fn generate(

@@ -5,22 +5,22 @@
 //! - [`model`]: the network (GPT-2 + cross-attention, VAD encoder and fusion, VAD head,
 //!   contrastive head) and its configurations (`paper`, `small`, `tiny`).
 //! - [`vad_encoder`]: the bidirectional VAD transformer.
+//! - [`vocab`]: special token ids and the compact vocabulary.
 //! - [`data`]: training sequences with segments, labels and per-token lexicon VAD; pairs.
 //! - [`train`]: the losses and the training loop.
 //! - [`generate`]: emotion distribution, greedy/nucleus decoding, parsing.
 //! - [`checkpoint`]: loading the reference release.
-//! - [`bench`]: training-step and generation benchmarks.
-//! - [`kit`]: the demo kit's SEVLM recipe (pretraining + training of the small model).
+//! - [`bench`](mod@bench): training-step and generation benchmarks.
 
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod generate;
-pub mod kit;
 pub mod model;
 pub mod session;
 pub mod train;
 pub mod vad_encoder;
+pub mod vocab;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
@@ -32,7 +32,6 @@ use crate::error::{write_atomic, Error, Result};
 use crate::imaging::{load_image, preprocess_sevlm};
 use crate::models::clip_vision::ClipVision;
 use crate::models::nn::Mode;
-use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
 
 pub use data::{Example, SequenceBuilder};
 pub use generate::{DecodeOptions, Decoding, GeneratedToken, Generation, ParseState};
@@ -234,20 +233,23 @@ pub struct Analysis {
 }
 
 impl SevlmRuntime {
-    /// Analyses one image: distribution, then generation with tokens streamed to `on_token`.
+    /// Analyses one image: distribution, then generation with tokens streamed to `on_token`;
+    /// a cancelled `progress` stops the generation between tokens.
     pub fn analyze(
         &self,
         image: &Path,
         opts: &DecodeOptions,
         device: &Device,
         on_token: impl FnMut(&GeneratedToken),
-        keep_going: impl Fn() -> bool,
+        progress: &dyn crate::progress::Progress,
     ) -> Result<Analysis> {
         let feats = self.featurizer.features(image, device)?;
         let (distribution, label_mass) =
             generate::emotion_distribution(&self.model, &self.seq, &feats)?;
         let generation =
-            generate::generate(&self.model, &self.seq, &feats, opts, on_token, keep_going)?;
+            generate::generate(&self.model, &self.seq, &feats, opts, on_token, || {
+                !progress.cancelled()
+            })?;
         Ok(Analysis {
             image: image.to_path_buf(),
             distribution,
@@ -256,45 +258,6 @@ impl SevlmRuntime {
             model: self.source.display().to_string(),
         })
     }
-}
-
-/// The engine job behind the GUI's "explain" and `artemo analyze --model sevlm`: takes
-/// the model from `slot` (loading it with `load` the first time), analyses `images` in order, streaming every token as a `JobOutput::Json` partial
-/// (`{"image": i, "token": {...}}`) and every finished analysis as
-/// `{"image": i, "analysis": {...}}`; the final output is the JSON array of analyses.
-pub fn analyze_job(
-    slot: ModelSlot<SevlmRuntime>,
-    load: impl FnOnce(&Device) -> Result<SevlmRuntime> + Send + 'static,
-    images: Vec<PathBuf>,
-    opts: DecodeOptions,
-) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        ctx.progress(0.0, "loading SEVLM");
-        let runtime = slot.get_or_load(|| load(ctx.device()))?;
-        let mut all = Vec::with_capacity(images.len());
-        for (i, img) in images.iter().enumerate() {
-            ctx.check()?;
-            ctx.progress(
-                i as f32 / images.len().max(1) as f32,
-                format!("explaining {}", img.display()),
-            );
-            let a = runtime.analyze(
-                img,
-                &opts,
-                ctx.device(),
-                |t| ctx.partial(JobOutput::Json(serde_json::json!({"image": i, "token": t}))),
-                || !ctx.is_cancelled(),
-            )?;
-            let v = serde_json::to_value(&a)
-                .map_err(|e| Error::Invalid(format!("SEVLM result: {e}")))?;
-            ctx.partial(JobOutput::Json(
-                serde_json::json!({"image": i, "analysis": v}),
-            ));
-            all.push(v);
-        }
-        ctx.progress(1.0, "done");
-        Ok(JobOutput::Json(serde_json::Value::Array(all)))
-    })
 }
 
 #[cfg(test)]

@@ -34,22 +34,9 @@ use crate::models::loading::Weights;
 use crate::models::nn::{linear, Mode};
 use crate::sevlm::vad_encoder::{VadEncoder, VadEncoderConfig};
 
-/// Special tokens SEVLM adds to GPT-2's vocabulary, in the order the reference adds them
-/// (ids 50257..50260).
-pub const SPECIAL_TOKENS: [&str; 4] = ["<pad>", "<prefix>", "<emotion>", "<explanation>"];
-
-/// GPT-2's `<|endoftext|>` (SEVLM's `<bos>` and `<eos>`).
-pub const EOS_ID: u32 = 50256;
-/// `<pad>`.
-pub const PAD_ID: u32 = 50257;
-/// `<prefix>` segment id.
-pub const PREFIX_ID: u32 = 50258;
-/// `<emotion>` segment id.
-pub const EMOTION_SEGMENT: u32 = 50259;
-/// `<explanation>` segment id.
-pub const EXPLANATION_SEGMENT: u32 = 50260;
-/// GPT-2's vocabulary plus the four special tokens.
-pub const VOCAB_SIZE: usize = 50261;
+pub use super::vocab::{
+    EMOTION_SEGMENT, EOS_ID, EXPLANATION_SEGMENT, PAD_ID, PREFIX_ID, SPECIAL_TOKENS, VOCAB_SIZE,
+};
 
 /// Which image encoder produces the grid features the decoder attends to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +131,7 @@ impl SevlmConfig {
     }
 
     /// Gives the model a compact vocabulary (sets `decoder.vocab_size`).
-    pub fn with_compact_vocab(mut self, vocab: &crate::sevlm::data::CompactVocab) -> Self {
+    pub fn with_compact_vocab(mut self, vocab: &super::vocab::CompactVocab) -> Self {
         self.decoder.vocab_size = vocab.len();
         self.compact_vocab = Some(vocab.gpt2_ids().to_vec());
         self
@@ -382,7 +369,7 @@ impl Sevlm {
     }
 
     /// The contrastive head's score of (image mean [B, encoder_dim], emotion-span mean
-    /// [B, d], explanation mean [B, d]) -> [B].
+    /// `[B, d]`, explanation mean `[B, d]`) -> `[B]`.
     pub fn similarity(
         &self,
         image: &Tensor,
@@ -439,5 +426,20 @@ mod rand_distr_free {
         let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
         let u2: f64 = rng.gen();
         ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}
+
+impl crate::sevlm::data::SequenceBuilder {
+    /// A builder for a model configuration (its prompt, length and vocabulary).
+    pub fn for_config(
+        tokenizer: crate::tokenize::TextTokenizer,
+        lexicon: crate::lexicon::VadLexicon,
+        cfg: &SevlmConfig,
+    ) -> Self {
+        Self::new(tokenizer, lexicon, &cfg.prompt, cfg.max_seq_len).with_vocab(
+            cfg.compact_vocab
+                .clone()
+                .map(super::vocab::CompactVocab::new),
+        )
     }
 }

@@ -220,7 +220,7 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
     // A compact vocabulary (the kit's mechanism) keeps the test fast: the output layer
     // has a few dozen ids instead of 50,261.
     let full = builder(16);
-    let vocab = crate::sevlm::kit::build_vocab(
+    let vocab = crate::sevlm::data::build_vocab(
         &full,
         &targets
             .iter()

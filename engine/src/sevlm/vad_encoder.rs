@@ -6,13 +6,13 @@
 //!
 //! | key | shape |
 //! |---|---|
-//! | `pos_encoder.weight` | [max_positions, 3] |
-//! | `norm.{weight,bias}` | [3] |
-//! | `encoder.layers.<i>.self_attention.{query,key,value}.{weight,bias}` | [3, 3], [3] |
-//! | `encoder.layers.<i>.fc.0.{weight,bias}` | [ff, 3], [ff] |
-//! | `encoder.layers.<i>.fc.2.{weight,bias}` | [3, ff], [3] |
-//! | `encoder.layers.<i>.norm{1,2}.{weight,bias}` | [3] |
-//! | `decoder.{weight,bias}` | [1, 3], [1] (unused by SEVLM's forward, kept for loading) |
+//! | `pos_encoder.weight` | `[max_positions, 3]` |
+//! | `norm.{weight,bias}` | `[3]` |
+//! | `encoder.layers.<i>.self_attention.{query,key,value}.{weight,bias}` | `[3, 3]`, `[3]` |
+//! | `encoder.layers.<i>.fc.0.{weight,bias}` | `[ff, 3]`, `[ff]` |
+//! | `encoder.layers.<i>.fc.2.{weight,bias}` | `[3, ff]`, `[3]` |
+//! | `encoder.layers.<i>.norm{1,2}.{weight,bias}` | `[3]` |
+//! | `decoder.{weight,bias}` | `[1, 3]`, `[1]` (unused by SEVLM's forward, kept for loading) |
 //!
 //! Forward, as the reference: `x = norm(vad + pos)`; each layer computes
 //! `y = norm1(x + attn(x)); y = norm2(y + fc(y))` and the encoder adds another residual,

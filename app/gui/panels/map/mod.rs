@@ -1,6 +1,6 @@
 //! The Map tab: the collection as an emotion-aware embedding map (PACL). The map (PACL
 //! embeddings, PCA or t-SNE, k-means, zero-shot emotions) is computed by one engine job
-//! (`artemo_engine::pacl::map_job`) with progress and cancellation, cached on disk per
+//! (`artemo_engine::jobs::map`) with progress and cancellation, cached on disk per
 //! (model, collection content) and in memory per collection. Points are coloured by the
 //! human responses' dominant emotion, PACL's zero-shot emotion or the k-means cluster;
 //! hovering shows the thumbnail, a click opens the painting, a box or lasso selection
@@ -18,10 +18,10 @@ use std::path::PathBuf;
 
 use artemo_engine::annotations::{Dominance, Histogram};
 use artemo_engine::collection::Collection;
-use artemo_engine::pacl::map_job::{self, LoadedPacl, MapData, MapRequest};
+use artemo_engine::jobs::map::{self, MapData, MapRequest, MapSearch};
+use artemo_engine::pacl;
 use artemo_engine::pacl::projection::{Method, TsneConfig};
-use artemo_engine::pacl::zeroshot::Hit;
-use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use artemo_engine::Emotion;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
 
@@ -78,7 +78,6 @@ fn queued_text(behind: &[String]) -> String {
 pub struct Map {
     /// The PACL weights in use.
     weights: Located,
-    slot: ModelSlot<LoadedPacl>,
     jobs: Jobs<Pending>,
     progress: Option<(f32, String)>,
     error: Option<String>,
@@ -112,8 +111,7 @@ impl Map {
     /// Finds the PACL weights (`models/pacl`, then the demo kit's).
     pub fn new() -> Self {
         Map {
-            weights: Located::find(map_job::locate),
-            slot: ModelSlot::new(),
+            weights: Located::find(pacl::locate),
             jobs: Jobs::default(),
             progress: None,
             error: None,
@@ -195,11 +193,7 @@ impl Map {
         };
         self.error = None;
         self.stopped = None;
-        match shared.engine.submit(Command::Run {
-            name: "embedding map".into(),
-            lane: Lane::Compute,
-            job: map_job::map_job(req, self.slot.clone()),
-        }) {
+        match shared.engine.submit(Command::Map(req)) {
             Ok(id) => {
                 self.jobs.insert(id, Pending::Map(key));
                 self.progress = Some((0.0, QUEUED.into()));
@@ -248,11 +242,12 @@ impl Map {
                 shared.engine.cancel(*id);
             }
         }
-        match shared.engine.submit(Command::Run {
-            name: "map search".into(),
-            lane: Lane::Compute,
-            job: map_job::search_job(model_dir, models, emb, q.clone(), self.slot.clone()),
-        }) {
+        match shared.engine.submit(Command::MapSearch(MapSearch {
+            model_dir,
+            models,
+            embeddings: emb,
+            query: q.clone(),
+        })) {
             Ok(id) => {
                 self.jobs.insert(id, Pending::Search(q));
             }
@@ -418,7 +413,6 @@ impl UsesWeights for Map {
 
     /// Drops the maps computed with the weights used before.
     fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
         self.cache.clear();
         self.current = None;
     }
@@ -469,14 +463,9 @@ impl Panel for Map {
             {
                 self.progress = Some((0.0, "starting".into()));
             }
-            (Pending::Map(key), EventKind::Done(JobOutput::Any(b))) => {
+            (Pending::Map(key), EventKind::Done(JobOutput::Map(d))) => {
                 self.progress = None;
-                match b.downcast::<MapData>() {
-                    Ok(d) => {
-                        self.cache.insert(key, *d);
-                    }
-                    Err(_) => self.error = Some("the map job returned an unexpected result".into()),
-                }
+                self.cache.insert(key, *d);
             }
             (Pending::Map(key), EventKind::Failed(msg)) if self.current.as_ref() == Some(&key) => {
                 self.progress = None;
@@ -492,8 +481,8 @@ impl Panel for Map {
                 self.error = Some("cancelled".into());
                 self.stop();
             }
-            (Pending::Search(q), EventKind::Done(JobOutput::Any(b))) => {
-                if let (Ok(hits), Some(d)) = (b.downcast::<Vec<Hit>>(), self.data()) {
+            (Pending::Search(q), EventKind::Done(JobOutput::Hits(hits))) => {
+                if let Some(d) = self.data() {
                     let idx = &d.indices;
                     self.pacl_hits = hits
                         .iter()

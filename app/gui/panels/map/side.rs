@@ -19,7 +19,7 @@ impl Map {
             Some(m) => {
                 ui.label("Looked in:")
                     .on_hover_text(format!("models/ is {}", m.display()));
-                for d in map_job::PACL_DIRS {
+                for d in pacl::PACL_DIRS {
                     ui.label(RichText::new(format!("  models/{d}")).monospace());
                 }
             }
@@ -37,8 +37,7 @@ impl Map {
             }
             if ui.button("Look again").clicked() {
                 self.weights.models = artemo_engine::find_models();
-                self.weights.dir = self.weights.models.as_deref().and_then(map_job::locate);
-                self.slot.clear();
+                self.weights.dir = self.weights.models.as_deref().and_then(pacl::locate);
             }
         });
     }
@@ -255,7 +254,7 @@ impl Map {
             if let Some(key) = self.current.clone() {
                 self.cache.remove(&key);
                 let dir = crate::cmd::common::cache_dir();
-                let f = map_job::cache_file(&dir, &data.model_key, &data.collection_key);
+                let f = map::cache_file(&dir, &data.model_key, &data.collection_key);
                 let _ = std::fs::remove_file(f);
                 self.start_map(shared, coll);
             }

@@ -141,15 +141,8 @@ impl ModelsPanel {
         self.import_progress = Some(format!("validating {}", src.display()));
         self.submit(
             shared,
-            "import weights",
-            Lane::Compute,
             Pending::Import,
-            Box::new(move |ctx: &JobContext| {
-                ctx.progress(0.0, format!("validating {}", src.display()));
-                std::fs::create_dir_all(&root).map_err(|e| artemo_engine::Error::io(&root, e))?;
-                let e = artemo_engine::models::registry::import(&src, &name, &root, ctx.device())?;
-                Ok(JobOutput::Any(Box::new(e)))
-            }),
+            Command::ImportWeights(ImportWeights { src, name, root }),
         );
     }
 }

@@ -7,14 +7,17 @@
 mod import;
 mod listing;
 
-use listing::{feature_tab, features_table, human_bytes, kind, list, verify};
+use listing::{feature_tab, features_table, human_bytes, kind};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Receiver;
 
-use artemo_engine::manifest::{sha256_file, FileState, Manifest, ModelEntry};
-use artemo_engine::worker::{Command, EventKind, JobContext, JobId, JobOutput, Lane};
+use artemo_engine::jobs::manifests::{
+    FeatureTab, FeatureWeights, ImportWeights, ListModels, ManifestRow, ModelListing, VerifyModel,
+};
+use artemo_engine::manifest::{FileState, ModelEntry};
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use egui::{Color32, RichText};
 
 use crate::gui::panels::jobs::Jobs;
@@ -22,37 +25,6 @@ use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::theme;
 use crate::gui::widgets::table::{sortable_table, Col, Key};
-
-/// One manifest entry with the presence of its files.
-#[derive(Debug, Clone)]
-struct Row {
-    entry: ModelEntry,
-    /// The folder its file paths are relative to (shipped `models/` or the user's).
-    root: PathBuf,
-    /// Recorded in `LOCAL.toml` (imported here) rather than shipped.
-    local: bool,
-    /// Present files.
-    present: usize,
-}
-
-/// Where one feature looks for weights.
-#[derive(Debug, Clone)]
-struct Feature {
-    what: &'static str,
-    tab: Option<Tab>,
-    looks_in: Vec<String>,
-    found: Option<PathBuf>,
-}
-
-/// What the listing job found.
-#[derive(Debug, Clone)]
-struct Listing {
-    root: PathBuf,
-    rows: Vec<Row>,
-    features: Vec<Feature>,
-    /// Problems reading `LOCAL.toml` (the shipped manifest failing fails the job).
-    warnings: Vec<String>,
-}
 
 enum Verify {
     Running(f32, String),
@@ -71,7 +43,7 @@ enum Pending {
 /// The tab's state.
 pub struct ModelsPanel {
     models: Option<PathBuf>,
-    listing: Option<Listing>,
+    listing: Option<ModelListing>,
     list_error: Option<String>,
     jobs: Jobs<Pending>,
     verify: HashMap<String, Verify>,
@@ -106,19 +78,9 @@ impl ModelsPanel {
         }
     }
 
-    fn submit(
-        &mut self,
-        shared: &mut Shared,
-        name: &str,
-        lane: Lane,
-        p: Pending,
-        job: artemo_engine::worker::JobFn,
-    ) {
-        match shared.engine.submit(Command::Run {
-            name: name.into(),
-            lane,
-            job,
-        }) {
+    fn submit(&mut self, shared: &mut Shared, p: Pending, cmd: Command) {
+        let name = cmd.name();
+        match shared.engine.submit(cmd) {
             Ok(id) => {
                 self.jobs.insert(id, p);
             }
@@ -133,10 +95,8 @@ impl ModelsPanel {
         self.list_error = None;
         self.submit(
             shared,
-            "read the model manifests",
-            Lane::Io,
             Pending::List,
-            Box::new(move |_ctx: &JobContext| Ok(JobOutput::Any(Box::new(list(&root)?)))),
+            Command::ListModels(ListModels { root }),
         );
     }
 
@@ -150,12 +110,8 @@ impl ModelsPanel {
                 .insert(name.clone(), Verify::Running(0.0, "queued".into()));
             self.submit(
                 shared,
-                &format!("verify {name}"),
-                Lane::Io,
                 Pending::Verify(name),
-                Box::new(move |ctx: &JobContext| {
-                    Ok(JobOutput::Any(Box::new(verify(&entry, &root, ctx)?)))
-                }),
+                Command::VerifyModel(VerifyModel { entry, root }),
             );
         }
     }
@@ -169,12 +125,14 @@ impl ModelsPanel {
         let path = root.join("demo/MODEL_CARD.md");
         self.submit(
             shared,
-            "read the model card",
-            Lane::Io,
             Pending::Card,
-            Box::new(move |_ctx: &JobContext| {
-                Ok(JobOutput::Text(artemo_engine::error::read_text(&path)?))
-            }),
+            Command::Run {
+                name: "read the model card".into(),
+                lane: artemo_engine::worker::Lane::Io,
+                job: Box::new(move |_ctx| {
+                    Ok(JobOutput::Text(artemo_engine::error::read_text(&path)?))
+                }),
+            },
         );
     }
 
@@ -289,7 +247,7 @@ impl ModelsPanel {
         self.card_window(ui.ctx());
     }
 
-    fn row_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared, row: &Row) {
+    fn row_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared, row: &ManifestRow) {
         let e = &row.entry;
         let n = e.files.len();
         let bytes: u64 = e.files.iter().map(|f| f.bytes).sum();
@@ -484,10 +442,8 @@ impl Panel for ModelsPanel {
             return;
         };
         match (p, kind) {
-            (Pending::List, EventKind::Done(JobOutput::Any(b))) => {
-                if let Ok(l) = b.downcast::<Listing>() {
-                    self.listing = Some(*l);
-                }
+            (Pending::List, EventKind::Done(JobOutput::ModelListing(l))) => {
+                self.listing = Some(*l);
             }
             (Pending::List, EventKind::Failed(m)) => self.list_error = Some(m),
             (
@@ -498,10 +454,8 @@ impl Panel for ModelsPanel {
             ) => {
                 self.verify.insert(n, Verify::Running(fraction, message));
             }
-            (Pending::Verify(n), EventKind::Done(JobOutput::Any(b))) => {
-                if let Ok(s) = b.downcast::<Vec<(PathBuf, FileState)>>() {
-                    self.verify.insert(n, Verify::Done(*s));
-                }
+            (Pending::Verify(n), EventKind::Done(JobOutput::Verified(s))) => {
+                self.verify.insert(n, Verify::Done(s));
             }
             (Pending::Verify(n), EventKind::Failed(m)) => {
                 self.verify.insert(n, Verify::Failed(m));
@@ -514,36 +468,34 @@ impl Panel for ModelsPanel {
             (Pending::Import, EventKind::Progress { message, .. }) => {
                 self.import_progress = Some(message);
             }
-            (Pending::Import, EventKind::Done(JobOutput::Any(b))) => {
+            (Pending::Import, EventKind::Done(JobOutput::Imported(imp))) => {
                 self.import_progress = None;
-                if let Ok(imp) = b.downcast::<artemo_engine::models::registry::Imported>() {
-                    let e = &imp.entry;
-                    let mut msg = format!(
-                        "imported {} ({} files); enables: {}.",
-                        e.name,
-                        e.files.len(),
-                        e.enables.join(", ")
-                    );
-                    if !imp.unused.is_empty() {
-                        msg.push_str(&format!(
-                            " {} tensor(s) of the checkpoint are not used by the model: {}.",
-                            imp.unused.len(),
-                            imp.unused
-                                .iter()
-                                .take(5)
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ));
-                    }
-                    actions.push(Action::Notice {
-                        text: msg.clone(),
-                        error: false,
-                    });
-                    self.import_result = Some(Ok(msg));
-                    self.listing = None;
-                    actions.push(Action::ModelsChanged);
+                let e = &imp.entry;
+                let mut msg = format!(
+                    "imported {} ({} files); enables: {}.",
+                    e.name,
+                    e.files.len(),
+                    e.enables.join(", ")
+                );
+                if !imp.unused.is_empty() {
+                    msg.push_str(&format!(
+                        " {} tensor(s) of the checkpoint are not used by the model: {}.",
+                        imp.unused.len(),
+                        imp.unused
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                 }
+                actions.push(Action::Notice {
+                    text: msg.clone(),
+                    error: false,
+                });
+                self.import_result = Some(Ok(msg));
+                self.listing = None;
+                actions.push(Action::ModelsChanged);
             }
             (Pending::Import, EventKind::Failed(m)) => {
                 self.import_progress = None;

@@ -12,8 +12,10 @@ use crate::gui::state::{Action, AppState, Tab};
 use crate::gui::theme;
 use crate::gui::widgets::emotion_bar::emotion_bar;
 use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
-use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken, SevlmRuntime};
-use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::jobs::analyze_sevlm::AnalyzeSevlm;
+use artemo_engine::jobs::{Roots, SevlmWeights};
+use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken};
+use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput};
 use egui::RichText;
 
 /// The decoding settings an explanation was made with.
@@ -51,7 +53,6 @@ struct Entry {
 
 /// The SEVLM section's state.
 pub struct Explain {
-    slot: ModelSlot<SevlmRuntime>,
     /// The weights in use: installed, or a checkpoint chosen in the Train tab.
     weights: Located,
     entries: HashMap<PathBuf, Entry>,
@@ -72,7 +73,6 @@ impl Explain {
     /// Finds installed SEVLM weights (real ones first, then the demo kit).
     pub fn new() -> Self {
         Explain {
-            slot: ModelSlot::new(),
             weights: Located::find(sevlm::locate),
             entries: HashMap::new(),
             sample: false,
@@ -138,15 +138,14 @@ impl Explain {
             ignore_end: false,
             block_repeats: self.block_repeats,
         };
-        let load = move |device: &artemo_engine::Device| {
-            sevlm::load_runtime(&dir, &assets, &models, None, device)
-        };
         let job = engine
-            .submit(Command::Run {
-                name: "explain".into(),
-                lane: Lane::Compute,
-                job: sevlm::analyze_job(self.slot.clone(), load, vec![image.to_path_buf()], opts),
-            })
+            .submit(Command::AnalyzeSevlm(AnalyzeSevlm {
+                weights: SevlmWeights::folder(dir),
+                roots: Roots { assets, models },
+                images: vec![image.to_path_buf()],
+                options: opts,
+                label: "explain".into(),
+            }))
             .map_err(|e| e.to_string())?;
         let previous = self
             .entries
@@ -172,17 +171,10 @@ impl Explain {
     /// A streamed token or finished analysis.
     fn on_partial(&mut self, job: JobId, out: JobOutput) {
         let Some(e) = self.entry_of(job) else { return };
-        if let JobOutput::Json(v) = out {
-            if let Some(t) = v.get("token") {
-                if let Ok(t) = serde_json::from_value::<GeneratedToken>(t.clone()) {
-                    e.tokens.push(t);
-                }
-            } else if let Some(a) = v.get("analysis") {
-                match serde_json::from_value::<Analysis>(a.clone()) {
-                    Ok(a) => e.analysis = Some(a),
-                    Err(err) => e.error = Some(format!("unreadable SEVLM result: {err}")),
-                }
-            }
+        match out {
+            JobOutput::SevlmToken { token, .. } => e.tokens.push(token),
+            JobOutput::SevlmAnalysis { analysis, .. } => e.analysis = Some(*analysis),
+            _ => {}
         }
     }
 
@@ -338,7 +330,6 @@ impl UsesWeights for Explain {
 
     /// Drops the explanations made with the weights used before.
     fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
         self.entries.clear();
     }
 }

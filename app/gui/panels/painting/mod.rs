@@ -3,7 +3,7 @@
 //! probability styles, the dominant emotion per pixel, a hover readout of the emotions
 //! under the cursor, each mask's explanation, and Single-Mask for a chosen emotion.
 //!
-//! The masks are computed by an engine job (`emosem::view::view_job`) at most
+//! The masks are computed by an engine request (`jobs::masks::MaskView`) at most
 //! [`MASK_SIDE`] pixels on a side; each emotion streams in as it is ready.
 
 mod canvas;
@@ -13,9 +13,11 @@ mod layers;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use artemo_engine::emosem::view::{self, MaskRuntime, ViewResult, ViewSize};
+use artemo_engine::emosem::view::{self, ViewResult, ViewSize};
 use artemo_engine::emosem::EMOTIONS;
-use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::jobs::masks::MaskView;
+use artemo_engine::jobs::Roots;
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use artemo_engine::Emotion;
 use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, TextureHandle, Vec2};
 
@@ -98,7 +100,6 @@ struct PaintingMasks {
 
 /// The canvas and masks state.
 pub struct Masks {
-    slot: ModelSlot<MaskRuntime>,
     /// The weights in use: installed, or a checkpoint chosen in the Train tab.
     weights: Located,
     paintings: Vec<PaintingMasks>,
@@ -128,7 +129,6 @@ impl Masks {
     /// The settings of a fresh canvas (nothing looked up).
     fn new_settings() -> Self {
         Masks {
-            slot: ModelSlot::new(),
             weights: Located::none(view::locate),
             paintings: Vec::new(),
             textures: LruCache::new(TEXTURE_CACHE),
@@ -221,7 +221,6 @@ impl Masks {
             Compose::Single(e) => vec![e],
             _ => EMOTIONS.to_vec(),
         };
-        let slot = self.slot.clone();
         let models = self.weights.models.clone();
         let e = self.entry(path);
         if e.error.is_some() {
@@ -239,21 +238,13 @@ impl Masks {
             return;
         };
         let models = models.unwrap_or_else(|| dir.clone());
-        let load = move |device: &artemo_engine::Device| {
-            view::load_runtime(&dir, &assets, &models, device)
-        };
-        let job = view::view_job(
-            slot,
-            load,
-            path.clone(),
-            missing.clone(),
-            ViewSize::MaxSide(MASK_SIDE),
-        );
-        match shared.engine.submit(Command::Run {
-            name: "EmoSEM masks".into(),
-            lane: Lane::Compute,
-            job,
-        }) {
+        match shared.engine.submit(Command::MaskView(MaskView {
+            model: dir,
+            roots: Roots { assets, models },
+            image: path.clone(),
+            emotions: missing.clone(),
+            size: ViewSize::MaxSide(MASK_SIDE),
+        })) {
             Ok(id) => {
                 e.jobs.push(id);
                 e.requested.extend(missing);
@@ -270,7 +261,6 @@ impl UsesWeights for Masks {
 
     /// Drops the masks computed with the weights used before.
     fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
         self.paintings.clear();
         self.textures = LruCache::new(TEXTURE_CACHE);
     }
@@ -333,15 +323,13 @@ impl Panel for Masks {
             return;
         };
         match kind {
-            EventKind::Partial(JobOutput::Any(any)) => {
-                if let Ok(r) = any.downcast::<ViewResult>() {
-                    let e = r.result.emotion;
-                    entry.dominant = None;
-                    // Layers are computed once per painting (the same model gives the
-                    // same map), so cached textures of `e` stay valid.
-                    entry.results.insert(e, *r);
-                    ctx.request_repaint();
-                }
+            EventKind::Partial(JobOutput::MaskView(r)) => {
+                let e = r.result.emotion;
+                entry.dominant = None;
+                // Layers are computed once per painting (the same model gives the same
+                // map), so cached textures of `e` stay valid.
+                entry.results.insert(e, *r);
+                ctx.request_repaint();
             }
             EventKind::Done(_) | EventKind::Cancelled => entry.jobs.retain(|j| *j != job),
             EventKind::Failed(msg) => {

@@ -18,13 +18,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use artemo_engine::annotations::review::{
-    self as rv, ExportFormat, GroundTruth, ItemKey, ItemState, Recovery, ReviewJournal, ReviewOp,
+    self as rv, ExportFormat, GroundTruth, ItemKey, ItemState, ReviewJournal, ReviewOp,
     ReviewSample, Verdict,
 };
 use artemo_engine::annotations::rle;
 use artemo_engine::annotations::Mask;
-use artemo_engine::emosem::view::{self, MaskRuntime, ReviewPrediction};
-use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane, ModelSlot};
+use artemo_engine::emosem::view;
+use artemo_engine::jobs::masks::{ReviewPrediction, ReviewPredictions};
+use artemo_engine::jobs::review::OpenReview;
+use artemo_engine::jobs::Roots;
+use artemo_engine::worker::{Command, EventKind, JobId, JobOutput, Lane};
 use egui::{Color32, ColorImage, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Vec2};
 
 use crate::gui::dialog::{self, Picked};
@@ -62,15 +65,6 @@ enum Pending {
     Export,
 }
 
-/// What the ground-truth job returns.
-struct Loaded {
-    samples: Vec<ReviewSample>,
-    missing: usize,
-    mismatched: usize,
-    journal: ReviewJournal,
-    recovery: Recovery,
-}
-
 /// The item on screen: its (possibly fixed) ground truth and the undo history.
 struct Current {
     index: usize,
@@ -86,7 +80,6 @@ struct Current {
 
 /// The tab's state.
 pub struct Review {
-    slot: ModelSlot<MaskRuntime>,
     /// The weights in use: installed, or a checkpoint chosen in the Train tab.
     weights: Located,
     source: Option<GroundTruth>,
@@ -146,7 +139,6 @@ impl Review {
     /// The tab before first use; finds installed EmoSEM weights.
     pub fn new() -> Self {
         Review {
-            slot: ModelSlot::new(),
             weights: Located::find(view::locate),
             source: None,
             samples: Vec::new(),
@@ -210,23 +202,11 @@ impl Review {
         self.error = None;
         self.source = Some(gt.clone());
         let session = sessions_dir().join(gt.tag());
-        let job = Box::new(move |ctx: &artemo_engine::worker::JobContext| {
-            ctx.progress(0.0, "reading the ground truth");
-            let found = rv::load_ground_truth(&gt, &collection, &|| ctx.is_cancelled())?;
-            let (journal, recovery) = ReviewJournal::open(&session)?;
-            Ok(JobOutput::Any(Box::new(Loaded {
-                samples: found.samples,
-                missing: found.missing,
-                mismatched: found.mismatched,
-                journal,
-                recovery,
-            })))
-        });
-        match shared.engine.submit(Command::Run {
-            name: "review: ground truth".into(),
-            lane: Lane::Io,
-            job,
-        }) {
+        match shared.engine.submit(Command::OpenReview(OpenReview {
+            ground_truth: gt,
+            collection,
+            session,
+        })) {
             Ok(id) => {
                 self.pending.insert(id, Pending::GroundTruth);
             }
@@ -264,14 +244,13 @@ impl Review {
         if order.is_empty() {
             return;
         }
-        let load = move |device: &artemo_engine::Device| {
-            view::load_runtime(&dir, &assets, &models, device)
-        };
-        match shared.engine.submit(Command::Run {
-            name: "review: EmoSEM predictions".into(),
-            lane: Lane::Compute,
-            job: view::review_job(self.slot.clone(), load, order),
-        }) {
+        match shared
+            .engine
+            .submit(Command::ReviewPredictions(ReviewPredictions {
+                model: dir,
+                roots: Roots { assets, models },
+                samples: order,
+            })) {
             Ok(id) => {
                 self.pending.insert(id, Pending::Predictions);
             }
@@ -379,7 +358,6 @@ impl UsesWeights for Review {
 
     /// Drops the old weights' predictions and predicts again at once.
     fn weights_changed(&mut self) {
-        self.slot = ModelSlot::new();
         self.preds.clear();
         self.live_iou.clear();
         // The running predictions are of the old weights: cancel them (next frame,
@@ -434,54 +412,50 @@ impl Panel for Review {
             } if what == Pending::Predictions => {
                 self.progress = Some((fraction, message));
             }
-            EventKind::Partial(JobOutput::Any(any)) => {
-                if let Ok(p) = any.downcast::<ReviewPrediction>() {
-                    self.live_iou.remove(&p.key);
-                    self.preds.insert(p.key.clone(), *p);
-                    ctx.request_repaint();
-                }
+            EventKind::Partial(JobOutput::ReviewPrediction(p)) => {
+                self.live_iou.remove(&p.key);
+                self.preds.insert(p.key.clone(), *p);
+                ctx.request_repaint();
             }
             EventKind::Done(out) => {
                 match (what, out) {
-                    (Pending::GroundTruth, JobOutput::Any(any)) => {
-                        if let Ok(l) = any.downcast::<Loaded>() {
-                            let l = *l;
-                            self.samples = l.samples;
-                            self.missing = l.missing;
-                            self.mismatched = l.mismatched;
-                            self.states = l.journal.state().clone();
-                            let mut msg = format!(
-                                "{} regions; decisions autosaved in {}",
-                                self.samples.len(),
-                                artemo_engine::shown_path(l.journal.dir())
-                            );
-                            if l.mismatched > 0 {
-                                msg.push_str(&format!(
-                                    "; {} paintings left out: their images are not the annotated ones",
-                                    l.mismatched
-                                ));
-                            }
-                            if self.missing > 0 {
-                                msg.push_str(&format!(
-                                    "; {} paintings of the ground truth are not in the open collection",
-                                    self.missing
-                                ));
-                            }
-                            if l.recovery.torn_bytes > 0 {
-                                msg.push_str("; an interrupted last save was dropped");
-                            }
-                            self.status = Some(msg);
-                            self.journal = Some(Arc::new(Mutex::new(l.journal)));
-                            self.cur = 0;
-                            self.current = None;
-                            // Resume at the first item without a verdict.
-                            if let Some(i) = self.samples.iter().position(|s| {
-                                self.states.get(&s.key).and_then(|st| st.verdict).is_none()
-                            }) {
-                                self.cur = i;
-                            }
-                            self.needs_predictions = true;
+                    (Pending::GroundTruth, JobOutput::ReviewOpened(l)) => {
+                        let l = *l;
+                        self.samples = l.found.samples;
+                        self.missing = l.found.missing;
+                        self.mismatched = l.found.mismatched;
+                        self.states = l.journal.state().clone();
+                        let mut msg = format!(
+                            "{} regions; decisions autosaved in {}",
+                            self.samples.len(),
+                            artemo_engine::shown_path(l.journal.dir())
+                        );
+                        if l.found.mismatched > 0 {
+                            msg.push_str(&format!(
+                                "; {} paintings left out: their images are not the annotated ones",
+                                l.found.mismatched
+                            ));
                         }
+                        if self.missing > 0 {
+                            msg.push_str(&format!(
+                                "; {} paintings of the ground truth are not in the open collection",
+                                self.missing
+                            ));
+                        }
+                        if l.recovery.torn_bytes > 0 {
+                            msg.push_str("; an interrupted last save was dropped");
+                        }
+                        self.status = Some(msg);
+                        self.journal = Some(Arc::new(Mutex::new(l.journal)));
+                        self.cur = 0;
+                        self.current = None;
+                        // Resume at the first item without a verdict.
+                        if let Some(i) = self.samples.iter().position(|s| {
+                            self.states.get(&s.key).and_then(|st| st.verdict).is_none()
+                        }) {
+                            self.cur = i;
+                        }
+                        self.needs_predictions = true;
                     }
                     (Pending::Image(i), JobOutput::Image(img)) => {
                         let ci = egui::ColorImage::from_rgba_unmultiplied(

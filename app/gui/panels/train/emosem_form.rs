@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use artemo_engine::collection::Collection;
-use artemo_engine::emosem::kit::KitEmosemConfig;
 use artemo_engine::emosem::session::{EmosemInit, EmosemSetup, SessionConfig};
 use artemo_engine::emosem::train::TrainConfig;
 use artemo_engine::emosem::Paradigm;
+use artemo_engine::kit::emosem::KitEmosemConfig;
 use artemo_engine::train::session::check_output_dir;
 use artemo_engine::train::{BestBy, DataSource, ModelSetup};
 use egui::RichText;

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use artemo_engine::collection::Collection;
-use artemo_engine::sevlm::kit::KitSevlmConfig;
+use artemo_engine::kit::sevlm::KitSevlmConfig;
 use artemo_engine::sevlm::session::{SessionConfig, SevlmInit, SevlmSetup};
 use artemo_engine::sevlm::SevlmTrainConfig;
 use artemo_engine::train::session::check_output_dir;

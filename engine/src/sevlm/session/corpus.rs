@@ -31,7 +31,7 @@ impl Corpus {
             crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
         let images: BTreeMap<String, PathBuf> =
             coll.paintings.into_iter().map(|p| (p.id, p.path)).collect();
-        let [tr, va, te] = crate::sevlm::kit::annotation_examples(&set);
+        let [tr, va, te] = crate::sevlm::data::annotation_examples(&set);
         let mut c = Corpus {
             source: "Artemo's own annotations".to_string(),
             splits: [tr, va, te],

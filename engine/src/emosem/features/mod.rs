@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use image::DynamicImage;
 
+pub mod pacl_grid;
+
+pub use pacl_grid::{PaclTowerGrid, PACL_TOWER_PREFIX};
+
 use super::cache::{sha256_bytes, sha256_files, EmbeddingCache};
 use super::ImageSource;
 use crate::error::{read_file, Error, Result};
@@ -207,8 +211,8 @@ pub fn grid_encoder(
     if name == PatchColourGrid::NAME && dim == PatchColourGrid::DIM {
         return Ok(Box::new(PatchColourGrid { side, patch: 16 }));
     }
-    if let Some(rel) = name.strip_prefix(super::kit::PACL_TOWER_PREFIX) {
-        let t = super::kit::PaclTowerGrid::load(models, rel, device)?;
+    if let Some(rel) = name.strip_prefix(PACL_TOWER_PREFIX) {
+        let t = PaclTowerGrid::load(models, rel, device)?;
         if t.side() != side || t.dim() != dim {
             return Err(Error::Invalid(format!(
                 "EmoSEM: the tower `{name}` gives {}x{}x{}, the model takes {side}x{side}x{dim}",

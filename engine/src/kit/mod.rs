@@ -5,12 +5,21 @@
 //! Stages (each skipped when its output exists and `resume` is set, so an interrupted
 //! run continues from the last finished stage):
 //! 1. `pacl/`: the patch tower trained with PACL against the frozen MiniLM text tower.
-//! 2. `emosem/`: EmoSEM Multi-Masks over the tower's frozen grid ([`crate::emosem::kit`]).
-//! 3. `sevlm/`: the small SEVLM over the tower's frozen grid ([`crate::sevlm::kit`]).
+//! 2. `emosem/`: EmoSEM Multi-Masks over the tower's frozen grid ([`emosem`]).
+//! 3. `sevlm/`: the small SEVLM over the tower's frozen grid ([`sevlm`]).
 //! 4. `eval/`: SEVLM's greedy predictions on the test split and three baselines
 //!    (majority class, chance, nearest-neighbour retrieval), scored by the same code as
 //!    `artemo eval --task sevlm`; EmoSEM's score maps of the test paintings beside the
 //!    prior and chance baselines, scored as `artemo eval --task emosem`.
+
+pub mod bench;
+pub mod card;
+pub mod emosem;
+pub mod pacl;
+pub mod sevlm;
+
+pub use bench::bench_inference;
+pub use card::model_card;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,11 +35,11 @@ use crate::annotations::dataset::AnnotationSet;
 use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
+use crate::kit::sevlm::{train_small, KitSevlmConfig};
 use crate::metrics::tasks::{run_task, Task, TaskOptions};
 use crate::models::nn::Mode;
 use crate::models::patch_tower::{descriptors_tensor, file_descriptors, Descriptors};
 use crate::pacl::PaclModel;
-use crate::sevlm::kit::{train_small, KitSevlmConfig};
 use crate::sevlm::SequenceBuilder;
 
 /// Options of a demo-kit run.
@@ -52,7 +61,7 @@ pub struct DemoOptions {
     pub only: Option<String>,
     /// Overrides the preset's EmoSEM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emosem_kit: Option<crate::emosem::kit::KitEmosemConfig>,
+    pub emosem_kit: Option<crate::kit::emosem::KitEmosemConfig>,
 }
 
 pub use crate::progress::Progress;
@@ -102,7 +111,14 @@ pub fn run(
     let pacl_dir = opts.out.join("pacl");
     if !(opts.resume && done(&pacl_dir)) {
         let t = Instant::now();
-        train_pacl(assets, models, &pacl_dir, opts, device, progress)?;
+        let stage = crate::progress::Scaled::new(progress, 0.0, 0.35);
+        let popts = pacl::PaclTrainOptions {
+            epochs: 6,
+            quick: opts.quick,
+            seed: opts.seed,
+            prepare_share: 0.05 / 0.35,
+        };
+        pacl::train_pacl(assets, models, &pacl_dir, &popts, device, &stage)?;
         seconds.insert("pacl".into(), t.elapsed().as_secs_f64());
     }
     check()?;
@@ -156,7 +172,7 @@ pub fn run(
         // Outside the models folder (a user folder): the tower by its absolute path, so
         // the kit's EmoSEM uses this run's tower, not the shipped one.
         .unwrap_or_else(|| out_abs.join("pacl").to_string_lossy().into_owned());
-    let tower = crate::emosem::kit::PaclTowerGrid::from_model(
+    let tower = crate::emosem::features::PaclTowerGrid::from_model(
         PaclModel::load(&pacl_dir, device)?,
         &tower_rel,
     );
@@ -167,10 +183,10 @@ pub fn run(
         let t = Instant::now();
         let kit = match (&opts.emosem_kit, opts.quick) {
             (Some(k), _) => k.clone(),
-            (None, true) => crate::emosem::kit::KitEmosemConfig::quick(opts.seed),
-            (None, false) => crate::emosem::kit::KitEmosemConfig::full(opts.seed),
+            (None, true) => crate::kit::emosem::KitEmosemConfig::quick(opts.seed),
+            (None, false) => crate::kit::emosem::KitEmosemConfig::full(opts.seed),
         };
-        let (cfg, vm, r) = crate::emosem::kit::train_kit(
+        let (cfg, vm, r) = crate::kit::emosem::train_kit(
             assets,
             &tower,
             &kit,
@@ -341,7 +357,7 @@ pub fn run(
     progress.report(0.96, "EmoSEM on the test paintings");
     let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
     let emosem = crate::emosem::Emosem::load(&emosem_dir, &tok, device)?;
-    let (dirs, emosem_explanations) = crate::emosem::kit::write_predictions(
+    let (dirs, emosem_explanations) = crate::kit::emosem::write_predictions(
         &emosem,
         assets,
         &tower,
@@ -392,166 +408,6 @@ pub fn run(
     write_atomic(&opts.out.join("MODEL_CARD.md"), card.as_bytes())?;
     progress.report(1.0, "done");
     Ok(report)
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
-}
-
-/// A markdown table: one row per metric, one column per system.
-fn metric_table(eval: &BTreeMap<String, BTreeMap<String, f64>>, digits: usize) -> String {
-    let mut s = String::new();
-    let systems: Vec<&String> = eval.keys().collect();
-    let mut metrics: Vec<&String> = eval.values().flat_map(|m| m.keys()).collect();
-    metrics.sort();
-    metrics.dedup();
-    s.push_str("| metric |");
-    for sys in &systems {
-        s.push_str(&format!(" {sys} |"));
-    }
-    s.push_str("\n|---|");
-    for _ in &systems {
-        s.push_str("---|");
-    }
-    s.push('\n');
-    for m in metrics {
-        s.push_str(&format!("| {m} |"));
-        for sys in &systems {
-            match eval[*sys].get(m) {
-                Some(v) => s.push_str(&format!(" {v:.digits$} |")),
-                None => s.push_str(" — |"),
-            }
-        }
-        s.push('\n');
-    }
-    s
-}
-
-/// The model card (`MODEL_CARD.md`): what was trained on what, sizes, times, and every
-/// SEVLM and EmoSEM metric beside the baselines (numbers as measured by this run).
-pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
-    let mut s = String::new();
-    s.push_str(
-        "# Artemo demo models
-
-",
-    );
-    s.push_str(
-        "**Demo models**: small CPU models trained on this repository's shipped assets only \
-",
-    );
-    s.push_str(
-        "(267 public-domain paintings, Artemo's own 1,335 annotations, GoEmotions, the pretrained \
-",
-    );
-    s.push_str(
-        "all-MiniLM-L6-v2 text encoder). No pretrained vision or language model was used. They \
-",
-    );
-    s.push_str(
-        "are far weaker than the papers' models and are shipped so that the application shows \
-",
-    );
-    s.push_str("real, trained output offline. Install real weights to replace them.\n\n");
-    s.push_str(&format!(
-        "Preset: {} · seed {} · regenerate with `artemo train --preset demo{} --fresh`.\n\n",
-        if report.options.quick {
-            "quick (smoke test)"
-        } else {
-            "full"
-        },
-        report.options.seed,
-        if report.options.quick { " --quick" } else { "" }
-    ));
-    s.push_str("## Models\n\n| folder | what | size |\n|---|---|---|\n");
-    for (d, what) in [
-        ("pacl", "PACL: patch tower (fixed colour/light/texture descriptors + 4-layer transformer) trained against frozen MiniLM; projections q_v, q_t"),
-        ("sevlm", "SEVLM small: GPT-2-layout decoder with cross-attention over the frozen tower grid, VAD encoder and heads, compact vocabulary; pretrained on GoEmotions in SEVLM format, then trained on the annotation train split"),
-        ("emosem", "EmoSEM small, Multi-Masks: SAM-layout mask decoder (64 wide, trained whole: FT-MD) and a small GPT-2-layout explainer over the frozen tower grid; trained on the stimulus regions of the train split"),
-    ] {
-        s.push_str(&format!(
-            "| `{d}/` | {what} | {:.1} MiB |\n",
-            dir_bytes(&out.join(d)) as f64 / 1048576.0
-        ));
-    }
-    s.push_str("\n## Training time (this machine, 2 CPU threads)\n\n");
-    for (k, v) in &report.seconds {
-        s.push_str(&format!("- {k}: {:.1} min\n", v / 60.0));
-    }
-    if !report.seconds.contains_key("pacl") {
-        // Resumed after the PACL stage: its time is in its own report.
-        let secs = std::fs::read_to_string(out.join("pacl/report.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["train"]["seconds"].as_f64());
-        if let Some(secs) = secs {
-            s.push_str(&format!(
-                "- pacl: {:.1} min (an earlier run of the same preset, resumed here; `pacl/report.json`)\n",
-                secs / 60.0
-            ));
-        }
-    }
-    s.push_str(&format!(
-        "\n## SEVLM on the annotation test split ({} paintings)\n\n",
-        report.test_paintings
-    ));
-    s.push_str(
-        "Scored by `artemo eval --task sevlm` (reports in `eval/<system>/`). Baselines: \
-",
-    );
-    s.push_str(
-        "*majority* writes the most frequent train emotion with one train explanation of it; \
-",
-    );
-    s.push_str(
-        "*chance* a uniformly random emotion with a random train explanation of it; *retrieval* \
-",
-    );
-    s.push_str("copies the first response of the train painting closest in PACL embedding.\n\n");
-    s.push_str(&metric_table(&report.sevlm_eval, 4));
-    if !report.emosem_eval.is_empty() {
-        s.push_str(
-            "\n## EmoSEM on the annotation test split\n\n\
-             Multi-Masks over the frozen PACL tower grid (14 x 14), masks at 56 x 56, trained on the \
-             train split's stimulus regions (Artemo's own polygons). Scored by `artemo eval --task \
-             emosem` on every ground-truth region of the test paintings (reports in \
-             `eval/emosem/<system>/`; APOLO's rule: min-max normalised score map > 0.35). \
-             Baselines: *prior* predicts the train split's mean mask of each emotion (where \
-             annotators tend to draw), *chance* seeded uniform noise.\n\n",
-        );
-        s.push_str(&metric_table(&report.emosem_eval, 3));
-        if !report.emosem_explanations.is_empty() {
-            s.push_str("\nSample EmoSEM explanations (first test painting, greedy with repeat blocking; the explainer is a small GPT-2 layout trained from scratch on the region utterances, and its text is weak and the same for every emotion):\n\n");
-            let first = &report.emosem_explanations[0].0;
-            for (p, e, t) in report.emosem_explanations.iter().filter(|r| &r.0 == first) {
-                s.push_str(&format!("- {p} · {e}: \"{t}\"\n"));
-            }
-        }
-    }
-    if let Ok(text) = std::fs::read_to_string(out.join("pacl/report.json")) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            let p = &v["probe"];
-            s.push_str(&format!(
-                "\n## PACL\n\nPartition of the training pairs: {}.\n\nDominant-emotion linear probe on frozen embeddings ({} train / {} test paintings), accuracy / weighted F1:\n\n",
-                v["train"]["counts"]["strong"].as_u64().map(|_| v["train"]["counts"].to_string()).unwrap_or_default(),
-                p["train"], p["test"]
-            ));
-            for k in ["pacl", "descriptors", "majority"] {
-                s.push_str(&format!(
-                    "- {k}: {:.3} / {:.3}\n",
-                    p[k]["accuracy"].as_f64().unwrap_or(f64::NAN),
-                    p[k]["weighted_f1"].as_f64().unwrap_or(f64::NAN)
-                ));
-            }
-        }
-    }
-    Ok(s)
 }
 
 /// The baselines' predictions (`emotion because explanation`) for the test paintings:
@@ -622,157 +478,4 @@ fn baselines(
         ("chance".into(), chance),
         ("retrieval".into(), retrieval),
     ]
-}
-
-fn train_pacl(
-    assets: &Path,
-    models: &Path,
-    out: &Path,
-    opts: &DemoOptions,
-    device: &Device,
-    progress: &dyn Progress,
-) -> Result<()> {
-    use crate::pacl::train::{prepare, PrepareOptions};
-    use crate::pacl::{train, PaclConfig, TrainConfig};
-    let cfg = PaclConfig::default();
-    let enc = crate::models::bert::SentenceEncoder::load(&models.join(&cfg.text_model), device)?;
-    let popts = PrepareOptions {
-        k: 2,
-        seed: opts.seed,
-        max_paintings: opts.quick.then_some(40),
-        ..Default::default()
-    };
-    let data = prepare(assets, &enc, &cfg.tower, None, &popts, |f, m| {
-        progress.report(0.05 * f, m);
-        !progress.cancelled()
-    })?;
-    let tc = TrainConfig {
-        epochs: if opts.quick { 3 } else { 6 },
-        steps_per_epoch: opts.quick.then_some(5),
-        seed: opts.seed,
-        ..Default::default()
-    };
-    let (model, report) = train(
-        &cfg,
-        &tc,
-        &data,
-        device,
-        |f, m| progress.report(0.05 + 0.3 * f, m),
-        || progress.cancelled(),
-    )?;
-    model.save(out)?;
-    let probe = crate::pacl::probe::painting_probe(
-        &model,
-        assets,
-        &crate::pacl::probe::ProbeConfig::default(),
-    )?;
-    let json = serde_json::json!({ "train": report, "probe": probe });
-    write_atomic(
-        &out.join("report.json"),
-        serde_json::to_string_pretty(&json)
-            .map_err(|e| Error::Invalid(e.to_string()))?
-            .as_bytes(),
-    )
-}
-
-/// One painting's full demo-kit inference, timed: SEVLM's emotion distribution and greedy
-/// explanation, EmoSEM's eight masks with their explanations, and the PACL embedding,
-/// each model loaded once beforehand (as the app keeps them). `kit` is the demo-kit
-/// folder (`models/demo`). Returns per-part medians and the whole painting's median and
-/// worst over `paintings`.
-pub fn bench_inference(
-    kit: &Path,
-    assets: &Path,
-    models: &Path,
-    paintings: &[PathBuf],
-    device: &Device,
-) -> Result<Vec<crate::bench::BenchRow>> {
-    use crate::bench::BenchRow;
-    let rt = crate::sevlm::load_runtime(&kit.join("sevlm"), assets, models, None, device)?;
-    let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
-    let emosem = crate::emosem::Emosem::load(&kit.join("emosem"), &tok, device)?;
-    let tower = match &emosem.config().image {
-        crate::emosem::ImageSource::Grid { side, dim, tower } => {
-            crate::emosem::features::grid_encoder(tower, *side, *dim, models, device)?
-        }
-        crate::emosem::ImageSource::Paper { .. } => {
-            return Err(Error::Invalid(
-                "the demo-kit benchmark expects a grid-tower EmoSEM".into(),
-            ))
-        }
-    };
-    let pacl = PaclModel::load(&kit.join("pacl"), device)?;
-    let cfg = pacl.tower().config().clone();
-    let mut parts: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let mut whole = Vec::new();
-    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-    for (k, p) in paintings.iter().enumerate() {
-        let all = Instant::now();
-        let t = Instant::now();
-        let grid = rt.featurizer.features(p, device)?;
-        let (_dist, _) = crate::sevlm::generate::emotion_distribution(&rt.model, &rt.seq, &grid)?;
-        let g = crate::sevlm::generate::generate(
-            &rt.model,
-            &rt.seq,
-            &grid,
-            &Default::default(),
-            |_| {},
-            || true,
-        )?;
-        parts
-            .entry("sevlm: features + distribution + explanation")
-            .or_default()
-            .push(ms(t));
-        let t = Instant::now();
-        let img = crate::imaging::decode_image(&crate::error::read_file(p)?, p)?;
-        let f = crate::emosem::features::ImageFeatures::Grid {
-            grid: tower.encode(&img, device)?,
-        };
-        let (masks, ids) = emosem.analyze(&f, &crate::emosem::EMOTIONS)?;
-        let _probs = candle_nn::ops::sigmoid(&masks)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        for i in &ids {
-            tok.decode(i)?;
-        }
-        parts
-            .entry("emosem: features + 8 masks + 8 explanations")
-            .or_default()
-            .push(ms(t));
-        let t = Instant::now();
-        let d = file_descriptors(p, &cfg)?;
-        pacl.embed(&[d], 1, |_, _| true)?;
-        parts
-            .entry("pacl: descriptors + embedding")
-            .or_default()
-            .push(ms(t));
-        let total = ms(all);
-        // The first painting warms caches and allocators; it is reported in "worst".
-        if k > 0 || paintings.len() == 1 {
-            whole.push(total);
-        }
-        let _ = g;
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
-    };
-    let n = paintings.len();
-    let mut rows: Vec<BenchRow> = parts
-        .into_iter()
-        .map(|(name, mut v)| BenchRow {
-            name: name.into(),
-            input: format!("{n} shipped paintings"),
-            median_ms: median(&mut v),
-            runs: v.len(),
-        })
-        .collect();
-    let worst = whole.iter().copied().fold(0.0, f64::max);
-    rows.push(BenchRow {
-        name: "whole painting (emotion + explanation + 8 masks + embedding)".into(),
-        input: format!("{n} shipped paintings; worst {worst:.0} ms"),
-        median_ms: median(&mut whole),
-        runs: whole.len(),
-    });
-    Ok(rows)
 }

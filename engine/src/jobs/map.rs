@@ -1,7 +1,7 @@
-//! The embedding map of a collection as one engine job: PACL embeddings, a 2-D projection
+//! The Map tab's requests. The embedding map of a collection as one request ([`MapRequest`]): PACL embeddings, a 2-D projection
 //! (PCA or t-SNE), k-means clusters and zero-shot emotions, cached on disk per (model,
 //! collection content) and reused across methods and cluster counts; plus a free-text
-//! search job that keeps the model and its text encoder loaded.
+//! search request ([`MapSearch`]) with the model and its text encoder from the shared registry.
 //!
 //! Cache: `<cache>/pacl-map/<model key>-<collection key>.json` ([`MapData`]), where the
 //! model key is the SHA-256 of the model's `config.json` and `model.safetensors` and the
@@ -14,49 +14,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::jobs::{embed_collection, search, text_encoder, zero_shot, Embeddings, Skipped};
-use super::kmeans::kmeans;
-use super::projection::{pca_2d, tsne, Method, TsneConfig};
-use super::zeroshot::Hit;
-use super::PaclModel;
+use super::models::LoadedModels;
+use super::output::JobOutput;
+use super::worker::JobContext;
 use crate::collection::{Collection, Painting};
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
-use crate::models::bert::SentenceEncoder;
-use crate::worker::{JobContext, JobFn, JobOutput, ModelSlot};
-
-/// Where PACL weights are looked for, in order: `models/pacl` (a model trained or
-/// installed by the user, `artemo train pacl` writes there), then `models/demo/pacl`
-/// (the demo kit).
-pub const PACL_DIRS: [&str; 2] = ["pacl", "demo/pacl"];
-
-/// The first folder of [`PACL_DIRS`] holding `config.json` and `model.safetensors`, in the
-/// user's models folder first, then under `models` ([`crate::locate_model`]).
-pub fn locate(models: &Path) -> Option<PathBuf> {
-    crate::locate_model(models, &PACL_DIRS)
-}
-
-/// A PACL model with its frozen text encoder (the encoder is absent when its folder
-/// cannot be loaded; the reason is kept).
-pub struct LoadedPacl {
-    /// Where it came from.
-    pub dir: PathBuf,
-    /// The model.
-    pub model: PaclModel,
-    /// The text encoder, or why it could not be loaded.
-    pub encoder: std::result::Result<SentenceEncoder, String>,
-}
-
-/// Loads the model in `dir` and the text encoder its config names (under `models`).
-pub fn load_pacl(dir: &Path, models: &Path, device: &candle_core::Device) -> Result<LoadedPacl> {
-    let model = PaclModel::load(dir, device)?;
-    let encoder = text_encoder(&model, models).map_err(|e| e.to_string());
-    Ok(LoadedPacl {
-        dir: dir.to_path_buf(),
-        model,
-        encoder,
-    })
-}
+use crate::pacl::embed::{embed_collection, search, zero_shot, Embeddings, LoadedPacl, Skipped};
+use crate::pacl::kmeans::kmeans;
+use crate::pacl::projection::{pca_2d, tsne, Method, TsneConfig};
+use crate::pacl::zeroshot::Hit;
+use crate::progress::{Progress, Scaled};
 
 /// What the map job should compute.
 #[derive(Debug, Clone)]
@@ -202,54 +170,50 @@ fn project(
     vectors: &[Vec<f32>],
     method: Method,
     cfg: &TsneConfig,
-    ctx: &Progress,
+    report: &dyn Fn(f32, &str) -> bool,
 ) -> Result<Vec<[f32; 2]>> {
     if vectors.is_empty() {
         return Ok(Vec::new());
     }
     let p = match method {
         Method::Pca => pca_2d(vectors, cfg.seed)?,
-        Method::Tsne => tsne(vectors, cfg, |f| ctx.report(0.85 + 0.13 * f, "t-SNE"))?,
+        Method::Tsne => tsne(vectors, cfg, |f| report(0.85 + 0.13 * f, "t-SNE"))?,
     };
     Ok(p.points)
 }
 
-/// Progress reporting for [`compute_map`]: `report(fraction, message)` returns false to
-/// stop.
-pub struct Progress<'a> {
-    report: ReportFn<'a>,
-}
+/// The embedding stage's progress: its messages read "embedding 3/8 paintings".
+struct Embedding<'a>(Scaled<'a>);
 
-type ReportFn<'a> = Box<dyn Fn(f32, &str) -> bool + 'a>;
-
-impl<'a> Progress<'a> {
-    /// Wraps a callback.
-    pub fn new(f: impl Fn(f32, &str) -> bool + 'a) -> Self {
-        Progress {
-            report: Box::new(f),
-        }
+impl Progress for Embedding<'_> {
+    fn report(&self, fraction: f32, message: &str) {
+        self.0.report(fraction, &format!("embedding {message}"));
     }
-
-    fn report(&self, f: f32, m: &str) -> bool {
-        (self.report)(f, m)
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
     }
 }
 
-/// Computes (or completes from the cache) the map of `req`; the model comes from `slot`
+/// Computes (or completes from the cache) the map of `req`; the model comes from `models`
 /// (loaded on first use).
 pub fn compute_map(
     req: &MapRequest,
-    slot: &ModelSlot<LoadedPacl>,
+    models: &LoadedModels,
     device: &candle_core::Device,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<MapData> {
     let stop = || Error::Cancelled;
-    if !progress.report(0.0, "hashing the model and the collection") {
+    // Reports, then tells whether to go on.
+    let report = |f: f32, m: &str| {
+        progress.report(f, m);
+        !progress.cancelled()
+    };
+    if !report(0.0, "hashing the model and the collection") {
         return Err(stop());
     }
     let mkey = model_key(&req.model_dir)?;
     let ckey = collection_key(&req.paintings, |f| {
-        progress.report(0.05 * f, "hashing the collection")
+        report(0.05 * f, "hashing the collection")
     })?;
     let cache_path = req.cache.as_deref().map(|c| cache_file(c, &mkey, &ckey));
     let cached = cache_path
@@ -260,10 +224,10 @@ pub fn compute_map(
     let mut data = match cached {
         Some(d) => d,
         None => {
-            if !progress.report(0.05, "loading the PACL model") {
+            if !report(0.05, "loading the PACL model") {
                 return Err(stop());
             }
-            let loaded = slot.get_or_load(|| load_pacl(&req.model_dir, &req.models, device))?;
+            let loaded = models.pacl(&req.model_dir, &req.models, device)?;
             let coll = Collection {
                 name: String::new(),
                 source: PathBuf::new(),
@@ -271,9 +235,11 @@ pub fn compute_map(
                 paintings: req.paintings.clone(),
                 problems: Vec::new(),
             };
-            let r = embed_collection(&loaded.model, &coll, |f, m| {
-                progress.report(0.05 + 0.7 * f, &format!("embedding {m}"))
-            })?;
+            let r = embed_collection(
+                &loaded.model,
+                &coll,
+                &Embedding(Scaled::new(progress, 0.05, 0.7)),
+            )?;
             let pos: std::collections::HashMap<&str, usize> = req
                 .paintings
                 .iter()
@@ -294,7 +260,7 @@ pub fn compute_map(
                 used[i] = true;
                 indices.push(i);
             }
-            if !progress.report(0.78, "zero-shot emotions") {
+            if !report(0.78, "zero-shot emotions") {
                 return Err(stop());
             }
             let zs = match &loaded.encoder {
@@ -326,17 +292,17 @@ pub fn compute_map(
         }
     };
     if !data.projections.contains_key(method_key(req.method)) {
-        if !progress.report(0.85, "projecting") {
+        if !report(0.85, "projecting") {
             return Err(stop());
         }
-        let pts = project(&data.embeddings.vectors, req.method, &req.tsne, progress)?;
+        let pts = project(&data.embeddings.vectors, req.method, &req.tsne, &report)?;
         data.projections.insert(method_key(req.method).into(), pts);
         changed = true;
     }
     let n = data.embeddings.vectors.len();
     let k = req.k.clamp(1, n.max(1));
     if n > 0 && !data.clusters.contains_key(&k) {
-        if !progress.report(0.98, "k-means") {
+        if !report(0.98, "k-means") {
             return Err(stop());
         }
         let km = kmeans(&data.embeddings.vectors, k, req.tsne.seed, 4, 300)?;
@@ -349,20 +315,8 @@ pub fn compute_map(
         }
     }
     data.from_cache = from_cache;
-    progress.report(1.0, "map ready");
+    report(1.0, "map ready");
     Ok(data)
-}
-
-/// Job: [`compute_map`]; the output is `JobOutput::Any(Box<MapData>)`.
-pub fn map_job(req: MapRequest, slot: ModelSlot<LoadedPacl>) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        let progress = Progress::new(|f, m| {
-            ctx.progress(f, m);
-            !ctx.is_cancelled()
-        });
-        let d = compute_map(&req, &slot, ctx.device(), &progress)?;
-        Ok(JobOutput::Any(Box::new(d)))
-    })
 }
 
 /// Free-text search over a map's embeddings through PACL's text tower: every embedded
@@ -378,27 +332,45 @@ pub fn search_map(loaded: &LoadedPacl, embeddings: &Embeddings, query: &str) -> 
     Ok(r.hits.into_iter().map(|(_, h)| h).collect())
 }
 
-/// Job: [`search_map`] with the model in `slot` (loaded from `model_dir` on first use);
-/// the output is `JobOutput::Any(Box<Vec<Hit>>)`.
-pub fn search_job(
-    model_dir: PathBuf,
-    models: PathBuf,
-    embeddings: Embeddings,
-    query: String,
-    slot: ModelSlot<LoadedPacl>,
-) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        ctx.progress(0.0, "loading the PACL text tower");
-        let loaded = slot.get_or_load(|| load_pacl(&model_dir, &models, ctx.device()))?;
-        ctx.check()?;
-        let hits = search_map(&loaded, &embeddings, &query)?;
-        Ok(JobOutput::Any(Box::new(hits)))
-    })
+/// Free-text search over a map's embeddings ([`search_map`]) with the PACL model in
+/// `model_dir` (from the shared registry).
+///
+/// The result is [`JobOutput::Hits`].
+#[derive(Debug, Clone)]
+pub struct MapSearch {
+    /// The PACL model folder.
+    pub model_dir: PathBuf,
+    /// The models folder (for the text encoder).
+    pub models: PathBuf,
+    /// The map's embeddings.
+    pub embeddings: Embeddings,
+    /// The query.
+    pub query: String,
+}
+
+/// [`compute_map`] as a request; the result is [`JobOutput::Map`].
+pub(crate) fn run_map(req: MapRequest, ctx: &JobContext) -> Result<JobOutput> {
+    let d = compute_map(&req, ctx.models(), ctx.device(), ctx)?;
+    Ok(JobOutput::Map(Box::new(d)))
+}
+
+pub(crate) fn run_search(req: MapSearch, ctx: &JobContext) -> Result<JobOutput> {
+    ctx.progress(0.0, "loading the PACL text tower");
+    let loaded = ctx
+        .models()
+        .pacl(&req.model_dir, &req.models, ctx.device())?;
+    ctx.check()?;
+    Ok(JobOutput::Hits(search_map(
+        &loaded,
+        &req.embeddings,
+        &req.query,
+    )?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pacl::{locate, PaclModel};
 
     fn folder() -> (tempfile::TempDir, Vec<Painting>) {
         let dir = tempfile::tempdir().unwrap();
@@ -427,7 +399,7 @@ mod tests {
         assert!(locate(models.path()).is_none());
         let mdir = models.path().join("pacl");
         let m = PaclModel::new(
-            &super::super::PaclConfig::tiny(6),
+            &crate::pacl::PaclConfig::tiny(6),
             &candle_core::Device::Cpu,
             1,
         )
@@ -447,10 +419,10 @@ mod tests {
             k: 2,
             cache: Some(cache.path().to_path_buf()),
         };
-        let slot = ModelSlot::new();
+        let reg = LoadedModels::new();
         let dev = candle_core::Device::Cpu;
-        let ok = Progress::new(|_, _| true);
-        let a = compute_map(&req, &slot, &dev, &ok).unwrap();
+        let ok = crate::progress::Silent;
+        let a = compute_map(&req, &reg, &dev, &ok).unwrap();
         assert!(!a.from_cache);
         assert_eq!(a.indices, (0..5).collect::<Vec<_>>());
         assert_eq!(a.points(Method::Pca).unwrap().len(), 5);
@@ -464,7 +436,7 @@ mod tests {
             k: 3,
             ..req.clone()
         };
-        let b = compute_map(&req2, &ModelSlot::new(), &dev, &ok).unwrap();
+        let b = compute_map(&req2, &LoadedModels::new(), &dev, &ok).unwrap();
         assert!(b.from_cache);
         assert_eq!(b.points(Method::Pca), a.points(Method::Pca));
         assert_eq!(b.points(Method::Tsne).unwrap().len(), 5);
@@ -473,21 +445,25 @@ mod tests {
         image::RgbImage::from_pixel(32, 32, image::Rgb([1u8, 2, 3]))
             .save(dir.path().join("p0.png"))
             .unwrap();
-        let c = compute_map(&req, &slot, &dev, &ok).unwrap();
+        let c = compute_map(&req, &reg, &dev, &ok).unwrap();
         assert!(!c.from_cache);
         assert_ne!(c.collection_key, a.collection_key);
         // A corrupt cache file is ignored.
         let f = cache_file(cache.path(), &c.model_key, &c.collection_key);
         std::fs::write(&f, "{").unwrap();
-        assert!(!compute_map(&req, &slot, &dev, &ok).unwrap().from_cache);
+        assert!(!compute_map(&req, &reg, &dev, &ok).unwrap().from_cache);
         // Cancellation.
-        let stop = Progress::new(|_, _| false);
+        let cancelled = std::sync::atomic::AtomicBool::new(true);
+        let stop = crate::progress::FnProgress::with_cancel(|_, _| {}, &cancelled);
         assert!(matches!(
-            compute_map(&req, &slot, &dev, &stop),
+            compute_map(&req, &reg, &dev, &stop),
             Err(Error::Cancelled)
         ));
         // Search without a text encoder names what is missing.
-        let loaded = slot.get().unwrap();
+        // The registry loaded the model once for the three computed maps.
+        assert_eq!(reg.loads(), 1);
+        let loaded = reg.pacl(&mdir, models.path(), &dev).unwrap();
+        assert_eq!(reg.loads(), 1);
         let e = search_map(&loaded, &a.embeddings, "lonely")
             .unwrap_err()
             .to_string();

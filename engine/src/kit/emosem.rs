@@ -1,5 +1,5 @@
 //! The demo kit's EmoSEM (small configuration, CPU): Multi-Masks over the frozen demo
-//! PACL patch tower's grid (14 x 14 x 192, [`PaclTowerGrid`]), trained on Artemo's own
+//! PACL patch tower's grid (14 x 14 x 192, [`PaclTowerGrid`](crate::emosem::features::PaclTowerGrid)), trained on Artemo's own
 //! stimulus annotations of the train split (polygons rasterised at the 56 x 56 mask
 //! resolution, explanations = the regions' utterances). With no pretrained SAM the whole
 //! mask decoder trains (FT-MD) and the explainer is a small GPT-2 layout trained from
@@ -11,150 +11,21 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarMap;
-use image::DynamicImage;
 use rand::{Rng, SeedableRng};
-use serde::{Deserialize, Serialize};
 
-use super::features::{GridEncoder, ImageFeatures};
-use super::train::{load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport};
-use super::{Emosem, EmosemConfig, Finetune, Paradigm, EMOTIONS};
 use crate::annotations::artemis::Split;
+use crate::emosem::features::{GridEncoder, ImageFeatures};
+use crate::emosem::train::{
+    load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport,
+};
+use crate::emosem::{Emosem, EmosemConfig, EMOTIONS};
 use crate::error::write_atomic;
 use crate::error::{read_file, Error, Result};
-use crate::models::gpt2::Gpt2Config;
-use crate::models::nn::Mode;
-use crate::models::patch_tower::{descriptors_tensor, image_descriptors};
-use crate::pacl::PaclModel;
 use crate::tokenize::TextTokenizer;
 
-/// The tower-name prefix of a PACL patch tower: `pacl:<folder relative to models/>`.
-pub const PACL_TOWER_PREFIX: &str = "pacl:";
-
-/// A trained PACL patch tower used as EmoSEM's frozen grid encoder.
-pub struct PaclTowerGrid {
-    model: PaclModel,
-    name: String,
-}
-
-impl PaclTowerGrid {
-    /// Loads the PACL model in `models/<rel>`; the encoder is named `pacl:<rel>`.
-    pub fn load(models: &Path, rel: &str, device: &Device) -> Result<Self> {
-        Ok(PaclTowerGrid {
-            model: PaclModel::load(&models.join(rel), device)?,
-            name: format!("{PACL_TOWER_PREFIX}{rel}"),
-        })
-    }
-
-    /// Wraps an already loaded PACL model named `pacl:<rel>`.
-    pub fn from_model(model: PaclModel, rel: &str) -> Self {
-        PaclTowerGrid {
-            model,
-            name: format!("{PACL_TOWER_PREFIX}{rel}"),
-        }
-    }
-}
-
-impl GridEncoder for PaclTowerGrid {
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-
-    fn side(&self) -> usize {
-        self.model.tower().config().grid
-    }
-
-    fn dim(&self) -> usize {
-        self.model.tower().config().dim
-    }
-
-    fn encode(&self, image: &DynamicImage, device: &Device) -> Result<Tensor> {
-        let d = image_descriptors(image, self.model.tower().config());
-        let x = descriptors_tensor(&[&d], device)?;
-        Ok(self.model.tower().forward(&x, Mode::Infer)?.grid)
-    }
-}
-
-/// Hyper-parameters of the kit's EmoSEM stage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct KitEmosemConfig {
-    /// Optimiser steps.
-    pub steps: usize,
-    /// Images per step.
-    pub batch_images: usize,
-    /// Learning rate of the mask side.
-    pub lr_mask: f64,
-    /// Learning rate of the explainer.
-    pub lr_explainer: f64,
-    /// Warm-up steps.
-    pub warmup: usize,
-    /// Weight of the explanation loss.
-    pub lm_weight: f64,
-    /// Explainer width.
-    pub explainer_width: usize,
-    /// Explainer layers.
-    pub explainer_layers: usize,
-    /// Seed.
-    pub seed: u64,
-}
-
-impl Default for KitEmosemConfig {
-    fn default() -> Self {
-        Self::full(2026)
-    }
-}
-
-impl KitEmosemConfig {
-    /// The full preset.
-    pub fn full(seed: u64) -> Self {
-        KitEmosemConfig {
-            steps: 300,
-            batch_images: 6,
-            lr_mask: 1e-3,
-            lr_explainer: 1e-3,
-            warmup: 20,
-            lm_weight: 0.5,
-            explainer_width: 64,
-            explainer_layers: 2,
-            seed,
-        }
-    }
-
-    /// The smoke-test preset.
-    pub fn quick(seed: u64) -> Self {
-        KitEmosemConfig {
-            steps: 20,
-            batch_images: 4,
-            warmup: 2,
-            explainer_width: 32,
-            explainer_layers: 1,
-            ..Self::full(seed)
-        }
-    }
-
-    /// The model configuration over `tower`.
-    pub fn model_config(&self, tower: &dyn GridEncoder) -> EmosemConfig {
-        let base = EmosemConfig::small(Paradigm::Multi, tower.side(), tower.dim(), &tower.name());
-        let heads = if self.explainer_width.is_multiple_of(4) && self.explainer_width >= 64 {
-            4
-        } else {
-            2
-        };
-        EmosemConfig {
-            explainer: Gpt2Config {
-                n_embd: self.explainer_width,
-                n_layer: self.explainer_layers,
-                n_head: heads,
-                ..base.explainer.clone()
-            },
-            prefix_hidden: self.explainer_width,
-            finetune: Finetune::MaskDecoder,
-            ..base
-        }
-    }
-}
+pub use crate::emosem::recipe::KitEmosemConfig;
 
 /// Training examples: the stimuli of `split` with their frozen grid features.
 pub fn examples(
@@ -189,7 +60,7 @@ pub fn train_kit(
     kit: &KitEmosemConfig,
     limit_paintings: Option<usize>,
     device: &Device,
-    progress: impl FnMut(super::train::TrainProgress),
+    progress: impl FnMut(crate::emosem::train::TrainProgress),
     cancelled: impl Fn() -> bool,
 ) -> Result<(EmosemConfig, VarMap, TrainReport)> {
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
@@ -202,7 +73,7 @@ pub fn train_kit(
     if let Some(n) = limit_paintings {
         data.truncate(n);
     }
-    let prompts = super::prompt_ids(&cfg, &tok)?;
+    let prompts = crate::emosem::prompt_ids(&cfg, &tok)?;
     let vm = VarMap::new();
     Emosem::from_varmap(&cfg, &vm, prompts.clone(), device)?;
     crate::models::nn::reseed(&vm, kit.seed)?;

@@ -1,6 +1,6 @@
 //! The demo kit's SEVLM recipe (small configuration, CPU): a compact vocabulary from the
 //! shipped texts, language pretraining in SEVLM's own format on GoEmotions (comments
-//! mapped to one ArtEmis emotion, written as "the emotion is <e> because <comment>", with
+//! mapped to one ArtEmis emotion, written as `the emotion is <e> because <comment>`, with
 //! a blank image), then SEVLM training on the annotation train split with the frozen
 //! demo image tower's grid features.
 
@@ -11,32 +11,13 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
-use crate::annotations::artemis::Split;
 use crate::annotations::dataset::AnnotationSet;
-use crate::emotion::Emotion;
 use crate::error::{Error, Result};
-use crate::sevlm::data::{make_pairs, CompactVocab, Encoded, Example, SequenceBuilder};
+use crate::sevlm::data::{
+    annotation_examples, build_vocab, make_pairs, Encoded, Example, SequenceBuilder,
+};
 use crate::sevlm::model::{Sevlm, SevlmConfig};
 use crate::sevlm::train::{train, SevlmTrainConfig, StepLosses, TrainData};
-
-/// The responses of an annotation set by split (train, val, test), as SEVLM examples.
-pub fn annotation_examples(set: &AnnotationSet) -> [Vec<Example>; 3] {
-    let mut out: [Vec<Example>; 3] = Default::default();
-    for r in &set.rows {
-        let slot = match set.splits.get(&r.painting) {
-            Some(Split::Train) => 0,
-            Some(Split::Val) => 1,
-            Some(Split::Test) => 2,
-            _ => continue,
-        };
-        out[slot].push(Example {
-            image: r.painting.clone(),
-            emotion: r.emotion,
-            explanation: r.utterance.clone(),
-        });
-    }
-    out
-}
 
 /// GoEmotions' train comments mapped to exactly one ArtEmis emotion (no image).
 pub fn goemotions_examples(assets: &Path) -> Result<Vec<Example>> {
@@ -52,37 +33,6 @@ pub fn goemotions_examples(assets: &Path) -> Result<Vec<Example>> {
             })
             .collect(),
     )
-}
-
-/// The compact vocabulary: every GPT-2 token of the prompt, the emotion words, "because"
-/// and the `always` texts, plus the tokens seen at least `min_count` times in `extra`.
-pub fn build_vocab(
-    seq: &SequenceBuilder,
-    always: &[Example],
-    extra: &[Example],
-    min_count: usize,
-) -> Result<CompactVocab> {
-    let tok = seq.tokenizer();
-    let mut kept: Vec<u32> = Vec::new();
-    for e in Emotion::ALL {
-        kept.extend(tok.encode(&format!("{} {} because", "the emotion is", e.name()))?);
-    }
-    for ex in always {
-        kept.extend(tok.encode(&format!(" because {}", ex.explanation.trim()))?);
-    }
-    let mut counts: HashMap<u32, usize> = HashMap::new();
-    for ex in extra {
-        for id in tok.encode(&format!(" because {}", ex.explanation.trim()))? {
-            *counts.entry(id).or_default() += 1;
-        }
-    }
-    kept.extend(
-        counts
-            .into_iter()
-            .filter(|(_, c)| *c >= min_count)
-            .map(|(i, _)| i),
-    );
-    Ok(CompactVocab::new(kept))
 }
 
 /// Hyper-parameters of the kit's SEVLM stages (`artemo train --preset demo --kit FILE`

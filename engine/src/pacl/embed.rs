@@ -1,8 +1,7 @@
-//! Engine commands over PACL models: embed a collection (progress and cancel), project
-//! embeddings to 2-D, zero-shot classify, free-text search. Each function returns a
-//! [`JobFn`] for `Command::Run` whose output is `JobOutput::Json` of a typed result
-//! ([`EmbedResult`], [`ProjectionResult`], [`ZeroShotResult`], [`SearchResult`]); the
-//! same work is available as plain functions for the CLI and tests.
+//! PACL over a collection: embed it (progress and cancel), project embeddings to 2-D,
+//! zero-shot classify, free-text search, with typed results ([`EmbedResult`],
+//! [`ProjectionResult`], [`ZeroShotResult`], [`SearchResult`]). The engine's requests over
+//! them are in `jobs::pacl` and `jobs::map`.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +16,7 @@ use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::models::bert::SentenceEncoder;
 use crate::models::patch_tower::{file_descriptors, Descriptors};
-use crate::worker::{JobContext, JobFn, JobOutput};
+use crate::progress::Progress;
 
 /// Embeddings of a collection's paintings (unit norm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,11 +97,11 @@ pub struct EmbedResult {
 }
 
 /// Embeds every painting of `collection` (unreadable images are skipped and listed).
-/// `progress(fraction, message)` returns false to stop ([`Error::Cancelled`]).
+/// Progress is reported per chunk; a cancelled `progress` stops with [`Error::Cancelled`].
 pub fn embed_collection(
     model: &PaclModel,
     collection: &Collection,
-    mut progress: impl FnMut(f32, &str) -> bool,
+    progress: &dyn Progress,
 ) -> Result<EmbedResult> {
     let t0 = std::time::Instant::now();
     let cfg = &model.config().tower;
@@ -134,10 +133,11 @@ pub fn embed_collection(
             vectors.extend(model.embed(&ok, 32, |_, _| true)?);
         }
         let done = (c * 32 + chunk.len()).min(n);
-        if !progress(
+        progress.report(
             done as f32 / n.max(1) as f32,
             &format!("{done}/{n} paintings"),
-        ) {
+        );
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
     }
@@ -159,26 +159,6 @@ pub fn text_encoder(model: &PaclModel, models: &Path) -> Result<SentenceEncoder>
         models.join(name)
     };
     SentenceEncoder::load(&dir, model.device())
-}
-
-fn json<T: Serialize>(v: &T) -> Result<JobOutput> {
-    Ok(JobOutput::Json(
-        serde_json::to_value(v).map_err(|e| Error::Invalid(e.to_string()))?,
-    ))
-}
-
-/// Job: load the model in `model_dir`, open `collection` and embed it ([`EmbedResult`]).
-pub fn embed_job(model_dir: PathBuf, collection: PathBuf) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        ctx.progress(0.0, "loading the PACL model");
-        let model = PaclModel::load(&model_dir, ctx.device())?;
-        let coll = Collection::open(&collection)?;
-        let r = embed_collection(&model, &coll, |f, m| {
-            ctx.progress(f, m);
-            !ctx.is_cancelled()
-        })?;
-        json(&r)
-    })
 }
 
 /// A projection with the painting ids.
@@ -204,17 +184,6 @@ pub fn project(
     Ok(ProjectionResult {
         ids: embeddings.ids.clone(),
         projection,
-    })
-}
-
-/// Job: [`project`] ([`ProjectionResult`]).
-pub fn project_job(embeddings: Embeddings, method: Method, tsne_cfg: TsneConfig) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        let r = project(&embeddings, method, &tsne_cfg, |f| {
-            ctx.progress(f, "t-SNE");
-            !ctx.is_cancelled()
-        })?;
-        json(&r)
     })
 }
 
@@ -250,16 +219,6 @@ pub fn zero_shot(
     })
 }
 
-/// Job: [`zero_shot`] with the model in `model_dir` and its text encoder under `models`.
-pub fn zero_shot_job(model_dir: PathBuf, models: PathBuf, embeddings: Embeddings) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        let model = PaclModel::load(&model_dir, ctx.device())?;
-        let enc = text_encoder(&model, &models)?;
-        ctx.check()?;
-        json(&zero_shot(&model, &enc, &embeddings)?)
-    })
-}
-
 /// Search results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
@@ -289,19 +248,25 @@ pub fn search(
     })
 }
 
-/// Job: [`search`].
-pub fn search_job(
-    model_dir: PathBuf,
-    models: PathBuf,
-    embeddings: Embeddings,
-    query: String,
-    top: usize,
-) -> JobFn {
-    Box::new(move |ctx: &JobContext| {
-        let model = PaclModel::load(&model_dir, ctx.device())?;
-        let enc = text_encoder(&model, &models)?;
-        ctx.check()?;
-        json(&search(&model, &enc, &embeddings, &query, top)?)
+/// A PACL model with its frozen text encoder (the encoder is absent when its folder
+/// cannot be loaded; the reason is kept).
+pub struct LoadedPacl {
+    /// Where it came from.
+    pub dir: PathBuf,
+    /// The model.
+    pub model: PaclModel,
+    /// The text encoder, or why it could not be loaded.
+    pub encoder: std::result::Result<SentenceEncoder, String>,
+}
+
+/// Loads the model in `dir` and the text encoder its config names (under `models`).
+pub fn load_pacl(dir: &Path, models: &Path, device: &candle_core::Device) -> Result<LoadedPacl> {
+    let model = PaclModel::load(dir, device)?;
+    let encoder = text_encoder(&model, models).map_err(|e| e.to_string());
+    Ok(LoadedPacl {
+        dir: dir.to_path_buf(),
+        model,
+        encoder,
     })
 }
 
@@ -349,7 +314,7 @@ mod tests {
             1,
         )
         .unwrap();
-        let r = embed_collection(&model, &coll, |_, _| true).unwrap();
+        let r = embed_collection(&model, &coll, &crate::progress::Silent).unwrap();
         assert_eq!(
             r.embeddings.ids.len() + r.skipped.len(),
             coll.paintings.len()
@@ -357,7 +322,14 @@ mod tests {
         assert!(r.embeddings.ids.contains(&"p0".to_string()));
         assert_eq!(r.embeddings.dim(), 8);
         assert!(matches!(
-            embed_collection(&model, &coll, |_, _| false),
+            embed_collection(
+                &model,
+                &coll,
+                &crate::progress::FnProgress::with_cancel(
+                    |_, _| {},
+                    &std::sync::atomic::AtomicBool::new(true)
+                )
+            ),
             Err(Error::Cancelled)
         ));
     }

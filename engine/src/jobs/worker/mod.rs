@@ -8,10 +8,12 @@
 //! Two lanes keep the application responsive: `Io` (decoding images, reading files) and
 //! `Compute` (inference, training), each with its own thread, so a long training job
 //! never delays thumbnails.
+//!
+//! Jobs share one registry of loaded models ([`LoadedModels`]): a model is loaded by the
+//! first request that needs it and reused by every later one.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -19,8 +21,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
 
-use crate::annotations::artemis::{read_artemis, summarise, ImportSummary};
-use crate::collection::Collection;
+pub use super::command::Command;
+use super::models::LoadedModels;
+pub use super::output::{JobOutput, LoadedImage};
 use crate::device::{default_threads, select_device, DevicePreference};
 use crate::error::{Error, Result};
 
@@ -30,117 +33,6 @@ pub type JobId = u64;
 /// A job body for [`Command::Run`]: anything that reports through a [`JobContext`].
 pub type JobFn = Box<dyn FnOnce(&JobContext) -> Result<JobOutput> + Send>;
 
-/// A loaded model shared between jobs: the first job that needs it loads it (on the
-/// engine, with its device), later jobs reuse it. Cloning shares the slot.
-pub struct ModelSlot<T> {
-    inner: Arc<std::sync::Mutex<Option<Arc<T>>>>,
-}
-
-impl<T> Clone for ModelSlot<T> {
-    fn clone(&self) -> Self {
-        ModelSlot {
-            inner: self.inner.clone(),
-        }
-    }
-}
-
-impl<T> Default for ModelSlot<T> {
-    fn default() -> Self {
-        ModelSlot {
-            inner: Arc::new(std::sync::Mutex::new(None)),
-        }
-    }
-}
-
-impl<T> ModelSlot<T> {
-    /// An empty slot.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The loaded model, loading it with `load` first if the slot is empty.
-    pub fn get_or_load(&self, load: impl FnOnce() -> Result<T>) -> Result<Arc<T>> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(m) = g.as_ref() {
-            return Ok(m.clone());
-        }
-        let m = Arc::new(load()?);
-        *g = Some(m.clone());
-        Ok(m)
-    }
-
-    /// The loaded model, if any.
-    pub fn get(&self) -> Option<Arc<T>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .cloned()
-    }
-
-    /// Forgets the loaded model (after new weights are installed).
-    pub fn clear(&self) {
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-/// What the engine can be asked to do.
-pub enum Command {
-    /// Open a collection (folder, manifest CSV or WikiArt root).
-    OpenCollection {
-        /// What to open.
-        path: PathBuf,
-    },
-    /// Decode an image and downscale it so its longest side is at most `max_side`.
-    LoadImage {
-        /// The image file.
-        path: PathBuf,
-        /// Longest side of the result.
-        max_side: u32,
-    },
-    /// Read an ArtEmis CSV (responses of any collection) and return its rows.
-    LoadAnnotations {
-        /// The CSV.
-        path: PathBuf,
-    },
-    /// Read an ArtEmis CSV and summarise it.
-    ImportArtemis {
-        /// The CSV.
-        path: PathBuf,
-    },
-    /// Run an arbitrary job on a lane (used by the models and tests).
-    Run {
-        /// A name for messages.
-        name: String,
-        /// Which lane runs it.
-        lane: Lane,
-        /// The work.
-        job: JobFn,
-    },
-}
-
-impl Command {
-    fn lane(&self) -> Lane {
-        match self {
-            Command::OpenCollection { .. }
-            | Command::LoadImage { .. }
-            | Command::ImportArtemis { .. }
-            | Command::LoadAnnotations { .. } => Lane::Io,
-            Command::Run { lane, .. } => *lane,
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Command::OpenCollection { path } => format!("open {}", path.display()),
-            Command::LoadImage { path, .. } => format!("load {}", path.display()),
-            Command::ImportArtemis { path } => format!("import {}", path.display()),
-            Command::LoadAnnotations { path } => format!("read {}", path.display()),
-            Command::Run { name, .. } => name.clone(),
-        }
-    }
-}
-
 /// Which worker thread runs a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {
@@ -148,51 +40,6 @@ pub enum Lane {
     Io,
     /// Model inference and training.
     Compute,
-}
-
-/// A decoded, downscaled image (RGBA8, row-major).
-#[derive(Debug, Clone)]
-pub struct LoadedImage {
-    /// The source file.
-    pub path: PathBuf,
-    /// Width of `rgba`.
-    pub width: u32,
-    /// Height of `rgba`.
-    pub height: u32,
-    /// Width of the original image.
-    pub original_width: u32,
-    /// Height of the original image.
-    pub original_height: u32,
-    /// Pixels.
-    pub rgba: Vec<u8>,
-    /// What makes the pixels doubtful though they decoded (a truncated file: the missing
-    /// part is grey), from [`crate::imaging::check_image_file`].
-    pub warnings: Vec<String>,
-}
-
-/// What a finished job produced.
-#[derive(Debug)]
-pub enum JobOutput {
-    /// Nothing to return.
-    Unit,
-    /// An opened collection.
-    Collection(Box<Collection>),
-    /// A decoded image.
-    Image(LoadedImage),
-    /// An ArtEmis import summary.
-    ArtemisImport(Box<ImportSummary>),
-    /// Annotation rows.
-    Annotations(Vec<crate::annotations::Annotation>),
-    /// A text result.
-    Text(String),
-    /// A JSON result.
-    Json(serde_json::Value),
-    /// An event of a training session (streamed partials and the final
-    /// [`crate::train::TrainEvent::Finished`]).
-    Training(Box<crate::train::TrainEvent>),
-    /// A typed result for an in-process caller (masks, embeddings, curves...): the
-    /// submitter downcasts it to the type its job documents.
-    Any(Box<dyn std::any::Any + Send>),
 }
 
 /// What happened to a job.
@@ -240,6 +87,7 @@ pub struct JobContext {
     wake: Arc<dyn Fn() + Send + Sync>,
     started: Instant,
     device: candle_core::Device,
+    models: Arc<LoadedModels>,
 }
 
 impl JobContext {
@@ -266,6 +114,11 @@ impl JobContext {
     /// The compute device of this engine.
     pub fn device(&self) -> &candle_core::Device {
         &self.device
+    }
+
+    /// The engine's loaded models, shared by every job.
+    pub fn models(&self) -> &LoadedModels {
+        &self.models
     }
 
     /// Streams a piece of output (see [`EventKind::Partial`]).
@@ -338,6 +191,7 @@ pub struct Engine {
     device_name: String,
     device_note: Option<String>,
     n_threads: usize,
+    models: Arc<LoadedModels>,
 }
 
 impl Engine {
@@ -350,6 +204,7 @@ impl Engine {
         let mut lanes = HashMap::new();
         let mut threads = Vec::new();
         let n_threads = config.threads.max(1);
+        let models: Arc<LoadedModels> = Arc::default();
         for lane in [Lane::Io, Lane::Compute] {
             let (tx, rx) = bounded::<Queued>(config.queue.max(1));
             lanes.insert(lane, tx);
@@ -358,6 +213,7 @@ impl Engine {
             let cancels = cancels.clone();
             let live = live.clone();
             let device = choice.device.clone();
+            let lane_models = models.clone();
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(if lane == Lane::Compute { n_threads } else { 1 })
                 .thread_name(move |i| format!("artemo-{lane:?}-{i}"))
@@ -374,6 +230,7 @@ impl Engine {
                             wake: wake.clone(),
                             started: Instant::now(),
                             device: device.clone(),
+                            models: lane_models.clone(),
                         };
                         let send = |kind| {
                             let _ = events.send(Event { job: q.id, kind });
@@ -387,7 +244,7 @@ impl Engine {
                             send(EventKind::Started { name: name.clone() });
                             let cmd = q.cmd;
                             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                                pool.install(|| run(cmd, &ctx))
+                                pool.install(|| cmd.run(&ctx))
                             }));
                             let secs = ctx.started.elapsed().as_secs_f64();
                             let kind = match outcome {
@@ -441,6 +298,7 @@ impl Engine {
             device_name: choice.name,
             device_note: choice.fallback,
             n_threads,
+            models,
         })
     }
 
@@ -568,6 +426,17 @@ impl Engine {
     pub fn threads(&self) -> usize {
         self.n_threads
     }
+
+    /// The loaded models shared by this engine's jobs.
+    pub fn models(&self) -> &LoadedModels {
+        &self.models
+    }
+
+    /// Forgets every loaded model: the next request loads its weights afresh (after models
+    /// are installed, removed or pinned).
+    pub fn forget_models(&self) {
+        self.models.clear();
+    }
 }
 
 impl Drop for Engine {
@@ -581,41 +450,6 @@ impl Drop for Engine {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-    }
-}
-
-fn run(cmd: Command, ctx: &JobContext) -> Result<JobOutput> {
-    match cmd {
-        Command::OpenCollection { path } => {
-            ctx.progress(0.0, format!("reading {}", path.display()));
-            Ok(JobOutput::Collection(Box::new(Collection::open(&path)?)))
-        }
-        Command::LoadImage { path, max_side } => {
-            let img = crate::imaging::load_image(&path)?;
-            ctx.check()?;
-            let warnings = crate::imaging::check_image_file(&path)
-                .map(|c| c.warnings)
-                .unwrap_or_default();
-            let t = crate::imaging::thumbnail(&img, max_side);
-            Ok(JobOutput::Image(LoadedImage {
-                path,
-                width: t.width(),
-                height: t.height(),
-                original_width: img.width(),
-                original_height: img.height(),
-                rgba: t.into_raw(),
-                warnings,
-            }))
-        }
-        Command::ImportArtemis { path } => {
-            ctx.progress(0.0, format!("reading {}", path.display()));
-            let rows = read_artemis(&path)?;
-            ctx.check()?;
-            ctx.progress(0.5, format!("{} rows read; summarising", rows.len()));
-            Ok(JobOutput::ArtemisImport(Box::new(summarise(&rows))))
-        }
-        Command::LoadAnnotations { path } => Ok(JobOutput::Annotations(read_artemis(&path)?)),
-        Command::Run { job, .. } => job(ctx),
     }
 }
 
@@ -646,256 +480,4 @@ impl crate::progress::Progress for JobContext {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    fn engine() -> Engine {
-        Engine::start(EngineConfig {
-            threads: 1,
-            ..Default::default()
-        })
-        .unwrap()
-    }
-
-    fn wait_for(e: &Engine, id: JobId) -> Vec<EventKind> {
-        let mut out = Vec::new();
-        loop {
-            let ev = e
-                .wait_event(Duration::from_secs(20))
-                .expect("event in time");
-            if ev.job != id {
-                continue;
-            }
-            let end = matches!(
-                ev.kind,
-                EventKind::Done(_) | EventKind::Failed(_) | EventKind::Cancelled
-            );
-            out.push(ev.kind);
-            if end {
-                return out;
-            }
-        }
-    }
-
-    #[test]
-    fn progress_then_result_with_wake_calls() {
-        let wakes = Arc::new(AtomicUsize::new(0));
-        let w = wakes.clone();
-        let e = Engine::start(EngineConfig {
-            threads: 1,
-            wake: Arc::new(move || {
-                w.fetch_add(1, Ordering::Relaxed);
-            }),
-            ..Default::default()
-        })
-        .unwrap();
-        let id = e
-            .submit(Command::Run {
-                name: "count".into(),
-                lane: Lane::Compute,
-                job: Box::new(|ctx| {
-                    for i in 0..4 {
-                        ctx.check()?;
-                        ctx.progress(i as f32 / 4.0, format!("step {i}"));
-                    }
-                    Ok(JobOutput::Text("done".into()))
-                }),
-            })
-            .unwrap();
-        let evs = wait_for(&e, id);
-        assert!(matches!(evs[0], EventKind::Started { .. }));
-        let progress = evs
-            .iter()
-            .filter(|k| matches!(k, EventKind::Progress { .. }))
-            .count();
-        assert_eq!(progress, 4);
-        assert!(matches!(evs.last(), Some(EventKind::Done(JobOutput::Text(t))) if t == "done"));
-        assert!(wakes.load(Ordering::Relaxed) >= 6);
-    }
-
-    #[test]
-    fn cancellation_between_steps() {
-        let e = engine();
-        let started = Arc::new(AtomicBool::new(false));
-        let s = started.clone();
-        let id = e
-            .submit(Command::Run {
-                name: "long".into(),
-                lane: Lane::Compute,
-                job: Box::new(move |ctx| {
-                    s.store(true, Ordering::Relaxed);
-                    for _ in 0..2000 {
-                        ctx.check()?;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Ok(JobOutput::Unit)
-                }),
-            })
-            .unwrap();
-        while !started.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(e.cancel(id));
-        let evs = wait_for(&e, id);
-        assert!(matches!(evs.last(), Some(EventKind::Cancelled)));
-        assert!(!e.cancel(9999));
-    }
-
-    #[test]
-    fn a_panicking_job_is_reported_and_the_engine_keeps_serving() {
-        let e = engine();
-        let id = e
-            .submit(Command::Run {
-                name: "boom".into(),
-                lane: Lane::Compute,
-                job: Box::new(|_| panic!("kaboom")),
-            })
-            .unwrap();
-        let evs = wait_for(&e, id);
-        assert!(
-            matches!(evs.last(), Some(EventKind::Failed(m)) if m.contains("kaboom")),
-            "{evs:?}"
-        );
-        let out = e
-            .run_blocking(
-                Command::Run {
-                    name: "after".into(),
-                    lane: Lane::Compute,
-                    job: Box::new(|_| Ok(JobOutput::Text("alive".into()))),
-                },
-                |_, _, _| {},
-            )
-            .unwrap();
-        assert!(matches!(out, JobOutput::Text(t) if t == "alive"));
-    }
-
-    #[test]
-    fn errors_name_the_file_and_lanes_run_independently() {
-        let e = engine();
-        let err = e
-            .run_blocking(
-                Command::LoadImage {
-                    path: "/no/such/painting.jpg".into(),
-                    max_side: 64,
-                },
-                |_, _, _| {},
-            )
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/no/such/painting.jpg"), "{err}");
-        // A busy compute lane does not delay an image load on the io lane.
-        let gate = Arc::new(AtomicBool::new(false));
-        let g = gate.clone();
-        let long = e
-            .submit(Command::Run {
-                name: "block".into(),
-                lane: Lane::Compute,
-                job: Box::new(move |ctx| {
-                    while !g.load(Ordering::Relaxed) {
-                        ctx.check()?;
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                    Ok(JobOutput::Unit)
-                }),
-            })
-            .unwrap();
-        let img = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/paintings/aic/100342.jpg");
-        let out = e
-            .run_blocking(
-                Command::LoadImage {
-                    path: img,
-                    max_side: 64,
-                },
-                |_, _, _| {},
-            )
-            .unwrap();
-        match out {
-            JobOutput::Image(i) => {
-                assert_eq!(
-                    (i.width, i.height, i.original_width, i.original_height),
-                    (46, 64, 460, 640)
-                );
-                assert_eq!(i.rgba.len(), 46 * 64 * 4);
-            }
-            other => panic!("{other:?}"),
-        }
-        gate.store(true, Ordering::Relaxed);
-        assert!(matches!(
-            wait_for(&e, long).last(),
-            Some(EventKind::Done(_))
-        ));
-    }
-
-    #[test]
-    fn a_queued_job_knows_what_it_waits_behind() {
-        let e = engine();
-        let gate = Arc::new(AtomicBool::new(false));
-        let g = gate.clone();
-        let first = e
-            .submit(Command::Run {
-                name: "review: EmoSEM predictions".into(),
-                lane: Lane::Compute,
-                job: Box::new(move |_| {
-                    while !g.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Ok(JobOutput::Unit)
-                }),
-            })
-            .unwrap();
-        let quick = |name: &str, lane| Command::Run {
-            name: name.into(),
-            lane,
-            job: Box::new(|_| Ok(JobOutput::Unit)),
-        };
-        let second = e.submit(quick("explain", Lane::Compute)).unwrap();
-        let io = e.submit(quick("read", Lane::Io)).unwrap();
-        let map = e.submit(quick("embedding map", Lane::Compute)).unwrap();
-        assert_eq!(
-            e.waiting_behind(map),
-            ["review: EmoSEM predictions", "explain"]
-        );
-        assert_eq!(e.waiting_behind(second), ["review: EmoSEM predictions"]);
-        assert!(e.waiting_behind(first).is_empty());
-        wait_for(&e, io);
-        gate.store(true, Ordering::Relaxed);
-        wait_for(&e, map);
-        // Ended jobs are forgotten (just after their last event).
-        let t0 = Instant::now();
-        while !e.live.lock().unwrap().is_empty() && t0.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert!(e.live.lock().unwrap().is_empty());
-        assert!(e.waiting_behind(map).is_empty());
-    }
-
-    #[test]
-    fn bounded_queue_reports_busy() {
-        let e = Engine::start(EngineConfig {
-            threads: 1,
-            queue: 1,
-            ..Default::default()
-        })
-        .unwrap();
-        let gate = Arc::new(AtomicBool::new(false));
-        let mk = |g: Arc<AtomicBool>| Command::Run {
-            name: "wait".into(),
-            lane: Lane::Compute,
-            job: Box::new(move |_| {
-                while !g.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Ok(JobOutput::Unit)
-            }),
-        };
-        let mut results = Vec::new();
-        for _ in 0..4 {
-            results.push(e.submit(mk(gate.clone())).is_ok());
-        }
-        assert!(results.iter().any(|ok| !ok), "{results:?}");
-        gate.store(true, Ordering::Relaxed);
-    }
-
-    use std::path::Path;
-}
+mod tests;

@@ -1,0 +1,113 @@
+//! `artemo bench demo`: one painting's full demo-kit inference, timed per model.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::Device;
+
+use crate::error::{Error, Result};
+use crate::models::patch_tower::file_descriptors;
+use crate::pacl::PaclModel;
+
+/// One painting's full demo-kit inference, timed: SEVLM's emotion distribution and greedy
+/// explanation, EmoSEM's eight masks with their explanations, and the PACL embedding,
+/// each model loaded once beforehand (as the app keeps them). `kit` is the demo-kit
+/// folder (`models/demo`). Returns per-part medians and the whole painting's median and
+/// worst over `paintings`. It runs on the CPU.
+pub fn bench_inference(
+    kit: &Path,
+    assets: &Path,
+    models: &Path,
+    paintings: &[PathBuf],
+) -> Result<Vec<crate::bench::BenchRow>> {
+    use crate::bench::BenchRow;
+    let device = &Device::Cpu;
+    let rt = crate::sevlm::load_runtime(&kit.join("sevlm"), assets, models, None, device)?;
+    let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
+    let emosem = crate::emosem::Emosem::load(&kit.join("emosem"), &tok, device)?;
+    let tower = match &emosem.config().image {
+        crate::emosem::ImageSource::Grid { side, dim, tower } => {
+            crate::emosem::features::grid_encoder(tower, *side, *dim, models, device)?
+        }
+        crate::emosem::ImageSource::Paper { .. } => {
+            return Err(Error::Invalid(
+                "the demo-kit benchmark expects a grid-tower EmoSEM".into(),
+            ))
+        }
+    };
+    let pacl = PaclModel::load(&kit.join("pacl"), device)?;
+    let cfg = pacl.tower().config().clone();
+    let mut parts: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut whole = Vec::new();
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    for (k, p) in paintings.iter().enumerate() {
+        let all = Instant::now();
+        let t = Instant::now();
+        let grid = rt.featurizer.features(p, device)?;
+        let (_dist, _) = crate::sevlm::generate::emotion_distribution(&rt.model, &rt.seq, &grid)?;
+        let g = crate::sevlm::generate::generate(
+            &rt.model,
+            &rt.seq,
+            &grid,
+            &Default::default(),
+            |_| {},
+            || true,
+        )?;
+        parts
+            .entry("sevlm: features + distribution + explanation")
+            .or_default()
+            .push(ms(t));
+        let t = Instant::now();
+        let img = crate::imaging::decode_image(&crate::error::read_file(p)?, p)?;
+        let f = crate::emosem::features::ImageFeatures::Grid {
+            grid: tower.encode(&img, device)?,
+        };
+        let (masks, ids) = emosem.analyze(&f, &crate::emosem::EMOTIONS)?;
+        let _probs = candle_nn::ops::sigmoid(&masks)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for i in &ids {
+            tok.decode(i)?;
+        }
+        parts
+            .entry("emosem: features + 8 masks + 8 explanations")
+            .or_default()
+            .push(ms(t));
+        let t = Instant::now();
+        let d = file_descriptors(p, &cfg)?;
+        pacl.embed(&[d], 1, |_, _| true)?;
+        parts
+            .entry("pacl: descriptors + embedding")
+            .or_default()
+            .push(ms(t));
+        let total = ms(all);
+        // The first painting warms caches and allocators; it is reported in "worst".
+        if k > 0 || paintings.len() == 1 {
+            whole.push(total);
+        }
+        let _ = g;
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let n = paintings.len();
+    let mut rows: Vec<BenchRow> = parts
+        .into_iter()
+        .map(|(name, mut v)| BenchRow {
+            name: name.into(),
+            input: format!("{n} shipped paintings"),
+            median_ms: median(&mut v),
+            runs: v.len(),
+        })
+        .collect();
+    let worst = whole.iter().copied().fold(0.0, f64::max);
+    rows.push(BenchRow {
+        name: "whole painting (emotion + explanation + 8 masks + embedding)".into(),
+        input: format!("{n} shipped paintings; worst {worst:.0} ms"),
+        median_ms: median(&mut whole),
+        runs: whole.len(),
+    });
+    Ok(rows)
+}
