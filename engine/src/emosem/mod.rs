@@ -11,7 +11,7 @@
 //!   mapped by a trained `neck` (`Linear D -> C`, reshaped row-major to `[B, C, G, G]`).
 //! - Emotion projector (Single-Mask): the GPT-2 word embeddings (the explainer's `wte`,
 //!   used as a fixed text encoder: the embeddings are detached here) of
-//!   "generate the mask for the emotion <e>" -> `Linear(n_embd -> C)` = prompt tokens `p`.
+//!   "generate the mask for the emotion `<e>`" -> `Linear(n_embd -> C)` = prompt tokens `p`.
 //! - Learnable mask token(s) `mask_tokens.weight` `[K, C]`: K = 1 (Single-Mask) or 8
 //!   (Multi-Masks, one per emotion in ArtEmis order; no emotion prompt in that paradigm).
 //! - Feature mixer: SAM's two-way transformer (`mask_decoder.transformer.*`, 2 blocks),

@@ -40,7 +40,7 @@
 //!
 //! Outputs: [`embed`] (embed a collection, project, zero-shot classify, search; the
 //! engine's requests over them are in `jobs::pacl`), [`projection`] (PCA, Barnes-Hut t-SNE), [`zeroshot`], [`probe`] (logistic
-//! regression, accuracy and weighted F1), [`bench`]. `docs/pacl.md` documents the
+//! regression, accuracy and weighted F1), [`bench`](mod@bench). `docs/pacl.md` documents the
 //! stand-ins and thresholds with measured partition sizes.
 
 pub mod bench;
