@@ -86,7 +86,7 @@ fn train_tab_idle() {
     let mut a = app();
     let f = &mut a.train_panel().form;
     f.model = ModelChoice::Scratch;
-    f.out = out_dir("idle").display().to_string();
+    f.settings.out = out_dir("idle").display().to_string();
     let mut h = harness(a);
     h.run_steps(4);
     assert!(h.query_by_label("Paper defaults").is_some());
@@ -105,16 +105,16 @@ fn train_tab_tiny_run_pause_resume_finish() {
         f.width = 32;
         f.layers = 1;
         f.heads = 2;
-        f.max_paintings = 6;
+        f.settings.max_paintings = 6;
         f.train.epochs = 3;
         f.train.batch_pairs = 4;
         f.train.lr_decoder = 3e-3;
         f.train.lr_vad_encoder = 3e-3;
-        f.eval_every = 4;
+        f.settings.eval_every = 4;
         f.eval_paintings = 2;
-        f.probes = 2;
-        f.keep = 2;
-        f.out = out.display().to_string();
+        f.settings.probes = 2;
+        f.settings.keep = 2;
+        f.settings.out = out.display().to_string();
     }
     let mut h = harness(a);
     // The shipped collection must be open before the run (probe thumbnails).
@@ -178,15 +178,15 @@ fn emosem_harness(out: &std::path::Path, steps: usize) -> Harness<'static, Artem
     f.paradigm = Paradigm::Multi;
     f.explainer_width = 16;
     f.explainer_layers = 1;
-    f.max_paintings = 4;
+    f.settings.max_paintings = 4;
     f.train.steps = steps;
     f.train.batch_images = 2;
     f.train.lr_explainer = 3e-3;
     f.lr_mask = 3e-3;
-    f.eval_every = 3;
-    f.probes = 1;
-    f.keep = 2;
-    f.out = out.display().to_string();
+    f.settings.eval_every = 3;
+    f.settings.probes = 1;
+    f.settings.keep = 2;
+    f.settings.out = out.display().to_string();
     h.run_steps(2);
     h
 }
@@ -275,13 +275,13 @@ fn train_tab_pacl_form_and_tiny_run() {
     snap(&mut h, "train_pacl_idle");
     let f = &mut h.state_mut().train_panel().pacl_form;
     f.data = PaclData::Collection;
-    f.max_paintings = 10;
+    f.settings.max_paintings = 10;
     f.train.epochs = 3;
     f.steps_per_epoch = 2;
     f.train.sub_batch = 4;
-    f.eval_every = 3;
-    f.keep = 1;
-    f.out = out.display().to_string();
+    f.settings.eval_every = 3;
+    f.settings.keep = 1;
+    f.settings.out = out.display().to_string();
     h.run_steps(2);
     h.get_by_label("Start").click();
     h.run_steps(2);

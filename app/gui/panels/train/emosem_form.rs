@@ -15,7 +15,7 @@ use artemo_engine::train::session::check_output_dir;
 use artemo_engine::train::{BestBy, DataSource, ModelSetup};
 use egui::RichText;
 
-use super::rows::{self, lr_value, row, EvalRows, Preset};
+use super::rows::{self, lr_value, row, Preset, SessionSettings};
 use super::PickTarget;
 
 /// Where EmoSEM's regions come from.
@@ -59,18 +59,8 @@ pub struct MaskForm {
     pub train: TrainConfig,
     /// The mask side's learning rate (None in `train`: the paper's, per paradigm).
     pub lr_mask: f64,
-    /// Evaluate every this many steps.
-    pub eval_every: usize,
-    /// Probe paintings shown.
-    pub probes: usize,
-    /// Checkpoints kept.
-    pub keep: usize,
-    /// Metric ranking checkpoints.
-    pub best_by: BestBy,
-    /// Paintings at most (0: all).
-    pub max_paintings: usize,
-    /// Output folder.
-    pub out: String,
+    /// Paintings at most, evaluation, checkpoints, output folder.
+    pub settings: SessionSettings,
 }
 
 /// The paper's mask-side learning rate: 1e-4 (Single-Mask), 8e-5 (Multi-Masks).
@@ -117,7 +107,7 @@ impl MaskForm {
                 .weak(),
             );
         }
-        rows::max_paintings(ui, &mut self.max_paintings);
+        rows::max_paintings(ui, &mut self.settings.max_paintings);
         rows::model_choice(
             ui,
             tower,
@@ -187,15 +177,9 @@ impl MaskForm {
             }
             row(ui, "Seed", egui::DragValue::new(&mut t.seed));
         });
-        let eval = EvalRows {
-            every: &mut self.eval_every,
-            probes: &mut self.probes,
-            keep: &mut self.keep,
-            best_by: &mut self.best_by,
-            choices: EmosemSetup::BEST_BY,
-        };
-        rows::eval_rows(ui, "mask", eval, |_| {});
-        if rows::output_folder(ui, &mut self.out) {
+        self.settings
+            .eval_rows(ui, "mask", EmosemSetup::BEST_BY, true, |_| {});
+        if rows::output_folder(ui, &mut self.settings.out) {
             pick = Some(PickTarget::MaskOut);
         }
         pick
@@ -217,12 +201,7 @@ impl MaskForm {
             explainer_layers: kit.explainer_layers,
             train: TrainConfig::default(),
             lr_mask: paper_lr_mask(Paradigm::Multi),
-            eval_every: 50,
-            probes: 3,
-            keep: 3,
-            best_by: BestBy::MeanIou,
-            max_paintings: 0,
-            out: artemo_engine::shown_path(out),
+            settings: SessionSettings::new(3, BestBy::MeanIou, out),
         }
     }
 
@@ -237,7 +216,7 @@ impl MaskForm {
         self.lr_mask = kit.lr_mask;
         self.explainer_width = kit.explainer_width;
         self.explainer_layers = kit.explainer_layers;
-        self.eval_every = 25;
+        self.settings.eval_every = 25;
     }
 
     /// The paper's values (the seed kept).
@@ -248,7 +227,7 @@ impl MaskForm {
             ..Default::default()
         };
         self.lr_mask = paper_lr_mask(self.paradigm);
-        self.eval_every = 50;
+        self.settings.eval_every = 50;
     }
 
     /// The checkpoint folder as typed (`assets/...`, `~/...` resolved).
@@ -256,35 +235,22 @@ impl MaskForm {
         artemo_engine::resolve_shown(self.checkpoint.trim())
     }
 
-    /// The output folder as typed.
-    pub fn out_dir(&self) -> PathBuf {
-        artemo_engine::resolve_shown(self.out.trim())
-    }
-
     /// The session configuration.
     pub fn session(&self) -> SessionConfig {
-        SessionConfig {
-            model: EmosemSetup {
-                train: TrainConfig {
-                    lr_mask: Some(self.lr_mask),
-                    ..self.train.clone()
-                },
-                init: match self.model {
-                    MaskModel::Scratch => EmosemInit::Scratch {
-                        paradigm: self.paradigm,
-                        explainer_width: self.explainer_width,
-                        explainer_layers: self.explainer_layers,
-                    },
-                    MaskModel::Checkpoint => EmosemInit::Checkpoint(self.checkpoint_dir()),
-                },
+        self.settings.session(EmosemSetup {
+            train: TrainConfig {
+                lr_mask: Some(self.lr_mask),
+                ..self.train.clone()
             },
-            out: self.out_dir(),
-            eval_every: self.eval_every,
-            probes: self.probes,
-            keep: self.keep,
-            best_by: self.best_by,
-            max_paintings: self.max_paintings,
-        }
+            init: match self.model {
+                MaskModel::Scratch => EmosemInit::Scratch {
+                    paradigm: self.paradigm,
+                    explainer_width: self.explainer_width,
+                    explainer_layers: self.explainer_layers,
+                },
+                MaskModel::Checkpoint => EmosemInit::Checkpoint(self.checkpoint_dir()),
+            },
+        })
     }
 
     /// Why Start is not possible now (None: it is).
@@ -304,7 +270,7 @@ impl MaskForm {
         if self.model == MaskModel::Checkpoint {
             protected.push(self.checkpoint_dir());
         }
-        check_output_dir(&self.out_dir(), &protected)
+        check_output_dir(&self.settings.out_dir(), &protected)
             .err()
             .map(|e| e.to_string())
     }

@@ -41,6 +41,7 @@ use sevlm_form::CsvCheck;
 
 pub use emosem_form::{MaskData, MaskForm, MaskModel};
 pub use pacl_form::{PaclData, PaclForm};
+pub use rows::SessionSettings;
 pub use sevlm_form::{DataChoice, Form, ModelChoice};
 
 /// Which model the tab trains.
@@ -271,12 +272,12 @@ impl TrainPanel {
                         self.check_csv(shared);
                     }
                     PickTarget::Checkpoint => self.form.checkpoint = s,
-                    PickTarget::Out => self.form.out = s,
+                    PickTarget::Out => self.form.settings.out = s,
                     PickTarget::ApoloJson => self.mask_form.apolo_json = s,
                     PickTarget::ApoloMaps => self.mask_form.apolo_maps = s,
                     PickTarget::MaskCheckpoint => self.mask_form.checkpoint = s,
-                    PickTarget::MaskOut => self.mask_form.out = s,
-                    PickTarget::PaclOut => self.pacl_form.out = s,
+                    PickTarget::MaskOut => self.mask_form.settings.out = s,
+                    PickTarget::PaclOut => self.pacl_form.settings.out = s,
                 }
             }
             Ok((_, crate::gui::dialog::Picked::Unavailable)) => {

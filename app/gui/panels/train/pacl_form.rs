@@ -4,16 +4,16 @@
 //! evaluation and checkpoint settings, output folder; what blocks Start. The session
 //! itself is `artemo_engine::jobs::train::session_job::<PaclSession>`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use artemo_engine::collection::Collection;
 use artemo_engine::pacl::session::{PaclSetup, SessionConfig};
 use artemo_engine::pacl::{PaclConfig, TrainConfig};
 use artemo_engine::train::session::check_output_dir;
-use artemo_engine::train::{BestBy, DataSource};
+use artemo_engine::train::{BestBy, DataSource, ModelSetup};
 use egui::RichText;
 
-use super::rows::{self, lr_value, row};
+use super::rows::{self, lr_value, row, SessionSettings};
 use super::PickTarget;
 
 /// Where PACL's pairs come from.
@@ -34,14 +34,8 @@ pub struct PaclForm {
     pub train: TrainConfig,
     /// Steps per epoch (0: every pair once).
     pub steps_per_epoch: usize,
-    /// Evaluate every this many steps.
-    pub eval_every: usize,
-    /// Checkpoints kept.
-    pub keep: usize,
-    /// Paintings at most (0: all).
-    pub max_paintings: usize,
-    /// Output folder.
-    pub out: String,
+    /// Paintings at most, evaluation, checkpoints, output folder.
+    pub settings: SessionSettings,
 }
 
 impl PaclForm {
@@ -51,16 +45,8 @@ impl PaclForm {
             data: PaclData::Shipped,
             train: TrainConfig::default(),
             steps_per_epoch: 0,
-            eval_every: 50,
-            keep: 3,
-            max_paintings: 0,
-            out: artemo_engine::shown_path(out),
+            settings: SessionSettings::new(4, BestBy::ProbeAcc, out),
         }
-    }
-
-    /// The output folder as typed.
-    pub fn out_dir(&self) -> PathBuf {
-        artemo_engine::resolve_shown(self.out.trim())
     }
 
     /// Draws the form; returns the file dialog to open, if any.
@@ -75,7 +61,7 @@ impl PaclForm {
                 "The open collection's paintings with their text",
             ),
         );
-        rows::max_paintings(ui, &mut self.max_paintings);
+        rows::max_paintings(ui, &mut self.settings.max_paintings);
         ui.label(
             RichText::new("A new model (small patch tower, frozen MiniLM text side)")
                 .small()
@@ -108,21 +94,9 @@ impl PaclForm {
             }
             row(ui, "Seed", egui::DragValue::new(&mut t.seed));
         });
-        ui.add_space(8.0);
-        ui.heading("Evaluation and checkpoints");
-        rows::grid(ui, "pacl-eval", |ui| {
-            let every = egui::DragValue::new(&mut self.eval_every).range(1..=100_000);
-            row(ui, "Evaluate every (steps)", every);
-            row(
-                ui,
-                "Checkpoints kept",
-                egui::DragValue::new(&mut self.keep).range(1..=100),
-            );
-            ui.label("Best by");
-            ui.label(BestBy::ProbeAcc.name());
-            ui.end_row();
-        });
-        if rows::output_folder(ui, &mut self.out) {
+        self.settings
+            .eval_rows(ui, "pacl", PaclSetup::BEST_BY, false, |_| {});
+        if rows::output_folder(ui, &mut self.settings.out) {
             pick = Some(PickTarget::PaclOut);
         }
         pick
@@ -130,21 +104,13 @@ impl PaclForm {
 
     /// The session configuration.
     pub fn session(&self) -> SessionConfig {
-        SessionConfig {
-            model: PaclSetup {
-                train: TrainConfig {
-                    steps_per_epoch: (self.steps_per_epoch > 0).then_some(self.steps_per_epoch),
-                    ..self.train.clone()
-                },
-                model: PaclConfig::default(),
+        self.settings.session(PaclSetup {
+            train: TrainConfig {
+                steps_per_epoch: (self.steps_per_epoch > 0).then_some(self.steps_per_epoch),
+                ..self.train.clone()
             },
-            out: self.out_dir(),
-            eval_every: self.eval_every,
-            probes: 4,
-            keep: self.keep,
-            best_by: BestBy::ProbeAcc,
-            max_paintings: self.max_paintings,
-        }
+            model: PaclConfig::default(),
+        })
     }
 
     /// Why Start is not possible now (None: it is).
@@ -160,7 +126,7 @@ impl PaclForm {
             ));
         }
         let protected = [models.join("demo"), models.join("pacl")];
-        check_output_dir(&self.out_dir(), &protected)
+        check_output_dir(&self.settings.out_dir(), &protected)
             .err()
             .map(|e| e.to_string())
     }

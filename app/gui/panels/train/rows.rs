@@ -2,8 +2,9 @@
 //! path fields with a Browse… button, the preset buttons, hyper-parameter grid rows, the
 //! evaluation and checkpoint settings, the output folder.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use artemo_engine::train::session::SessionConfig;
 use artemo_engine::train::BestBy;
 use egui::RichText;
 
@@ -143,61 +144,104 @@ pub(super) fn lr_value(v: &mut f64) -> egui::DragValue<'_> {
         .custom_parser(|s| s.trim().parse::<f64>().ok())
 }
 
-/// The evaluation and checkpoint settings both forms have.
-pub(super) struct EvalRows<'a> {
+/// What every Train form sets beside its model: paintings at most, evaluation,
+/// checkpoints, output folder.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
     /// Evaluate every this many steps.
-    pub every: &'a mut usize,
+    pub eval_every: usize,
     /// Probe paintings shown.
-    pub probes: &'a mut usize,
+    pub probes: usize,
     /// Checkpoints kept.
-    pub keep: &'a mut usize,
-    /// The metric ranking checkpoints.
-    pub best_by: &'a mut BestBy,
-    /// The metrics the model offers (`ModelSetup::BEST_BY`).
-    pub choices: &'static [BestBy],
+    pub keep: usize,
+    /// Metric ranking checkpoints.
+    pub best_by: BestBy,
+    /// Paintings at most (0: all).
+    pub max_paintings: usize,
+    /// Output folder.
+    pub out: String,
 }
 
-/// The "Evaluation and checkpoints" heading and grid (`extra`: rows after the first).
-pub(super) fn eval_rows(
-    ui: &mut egui::Ui,
-    id: &str,
-    rows: EvalRows<'_>,
-    extra: impl FnOnce(&mut egui::Ui),
-) {
-    ui.add_space(8.0);
-    ui.heading("Evaluation and checkpoints");
-    egui::Grid::new(format!("{id}-eval"))
-        .num_columns(2)
-        .show(ui, |ui| {
-            row(
-                ui,
-                "Evaluate every (steps)",
-                egui::DragValue::new(rows.every).range(1..=100_000),
-            );
-            extra(ui);
-            row(
-                ui,
-                "Probe paintings",
-                egui::DragValue::new(rows.probes).range(1..=12),
-            );
-            row(
-                ui,
-                "Best checkpoints kept",
-                egui::DragValue::new(rows.keep).range(1..=50),
-            );
-            let l = ui.label("Best by");
-            let best = rows.best_by;
-            egui::ComboBox::from_id_salt(format!("{id}-best-by"))
-                .selected_text(best.name())
-                .show_ui(ui, |ui| {
-                    for &b in rows.choices {
-                        ui.selectable_value(best, b, b.name());
-                    }
-                })
-                .response
-                .labelled_by(l.id);
-            ui.end_row();
-        });
+impl SessionSettings {
+    /// Evaluation every 50 steps, `probes` probe paintings, 3 checkpoints ranked by
+    /// `best_by`, every painting, output into `out`.
+    pub fn new(probes: usize, best_by: BestBy, out: &Path) -> Self {
+        SessionSettings {
+            eval_every: 50,
+            probes,
+            keep: 3,
+            best_by,
+            max_paintings: 0,
+            out: artemo_engine::shown_path(out),
+        }
+    }
+
+    /// The output folder as typed (`~/...` resolved).
+    pub fn out_dir(&self) -> PathBuf {
+        artemo_engine::resolve_shown(self.out.trim())
+    }
+
+    /// A session of `model` with these settings.
+    pub fn session<M>(&self, model: M) -> SessionConfig<M> {
+        SessionConfig {
+            model,
+            out: self.out_dir(),
+            eval_every: self.eval_every,
+            probes: self.probes,
+            keep: self.keep,
+            best_by: self.best_by,
+            max_paintings: self.max_paintings,
+        }
+    }
+
+    /// The "Evaluation and checkpoints" heading and grid (`choices`: the metrics the model
+    /// offers, `ModelSetup::BEST_BY`; `probes`: whether probe paintings are shown; `extra`:
+    /// rows after the first).
+    pub(super) fn eval_rows(
+        &mut self,
+        ui: &mut egui::Ui,
+        id: &str,
+        choices: &'static [BestBy],
+        probes: bool,
+        extra: impl FnOnce(&mut egui::Ui),
+    ) {
+        ui.add_space(8.0);
+        ui.heading("Evaluation and checkpoints");
+        egui::Grid::new(format!("{id}-eval"))
+            .num_columns(2)
+            .show(ui, |ui| {
+                row(
+                    ui,
+                    "Evaluate every (steps)",
+                    egui::DragValue::new(&mut self.eval_every).range(1..=100_000),
+                );
+                extra(ui);
+                if probes {
+                    row(
+                        ui,
+                        "Probe paintings",
+                        egui::DragValue::new(&mut self.probes).range(1..=12),
+                    );
+                }
+                row(
+                    ui,
+                    "Best checkpoints kept",
+                    egui::DragValue::new(&mut self.keep).range(1..=50),
+                );
+                let l = ui.label("Best by");
+                let best = &mut self.best_by;
+                egui::ComboBox::from_id_salt(format!("{id}-best-by"))
+                    .selected_text(best.name())
+                    .show_ui(ui, |ui| {
+                        for &b in choices {
+                            ui.selectable_value(best, b, b.name());
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+                ui.end_row();
+            });
+    }
 }
 
 /// The output folder row; true when its Browse… was pressed.

@@ -94,7 +94,7 @@ impl TrainPanel {
             self.mask.probes_ui(ui, shared);
             ui.add_space(6.0);
             self.mask
-                .checkpoints_ui(ui, self.mask_form.best_by.name(), shared.actions);
+                .checkpoints_ui(ui, self.mask_form.settings.best_by.name(), shared.actions);
             self.summary_ui(ui);
             return;
         }
@@ -284,7 +284,7 @@ impl TrainPanel {
             ui,
             "train-ckpt",
             &self.sevlm.checkpoints,
-            self.form.best_by.name(),
+            self.form.settings.best_by.name(),
             &[(Metric::ValLoss, 4), (Metric::Bleu1, 4), (Metric::Acc, 4)],
             CheckpointUse::Explain,
             actions,

@@ -15,7 +15,7 @@ use artemo_engine::train::{BestBy, DataSource, ModelSetup};
 use artemo_engine::worker::JobId;
 use egui::RichText;
 
-use super::rows::{self, lr_value, row, EvalRows, Preset};
+use super::rows::{self, lr_value, row, Preset, SessionSettings};
 use super::PickTarget;
 use crate::gui::theme;
 
@@ -56,20 +56,10 @@ pub struct Form {
     pub heads: usize,
     /// Training hyper-parameters.
     pub train: SevlmTrainConfig,
-    /// Evaluate every this many steps.
-    pub eval_every: usize,
     /// Validation paintings generated at each evaluation.
     pub eval_paintings: usize,
-    /// Probe paintings shown.
-    pub probes: usize,
-    /// Checkpoints kept.
-    pub keep: usize,
-    /// Metric ranking checkpoints.
-    pub best_by: BestBy,
-    /// Paintings at most (0: all).
-    pub max_paintings: usize,
-    /// Output folder.
-    pub out: String,
+    /// Paintings at most, evaluation, checkpoints, output folder.
+    pub settings: SessionSettings,
 }
 
 impl Form {
@@ -87,13 +77,8 @@ impl Form {
             layers: kit.layers,
             heads: kit.heads,
             train: SevlmTrainConfig::default(),
-            eval_every: 50,
             eval_paintings: 16,
-            probes: 4,
-            keep: 3,
-            best_by: BestBy::ValLoss,
-            max_paintings: 0,
-            out: artemo_engine::shown_path(out),
+            settings: SessionSettings::new(4, BestBy::ValLoss, out),
         }
     }
 
@@ -105,7 +90,7 @@ impl Form {
         self.width = kit.width;
         self.layers = kit.layers;
         self.heads = kit.heads;
-        self.eval_every = 25;
+        self.settings.eval_every = 25;
     }
 
     /// The paper's values (the seed kept).
@@ -115,35 +100,27 @@ impl Form {
             seed,
             ..Default::default()
         };
-        self.eval_every = 50;
+        self.settings.eval_every = 50;
     }
 
     /// The session configuration.
     pub(super) fn session(&self) -> SessionConfig {
-        SessionConfig {
-            model: SevlmSetup {
-                train: self.train.clone(),
-                init: match self.model {
-                    ModelChoice::Scratch => SevlmInit::Scratch {
-                        width: self.width,
-                        layers: self.layers,
-                        heads: self.heads,
-                    },
-                    ModelChoice::Checkpoint => {
-                        SevlmInit::Checkpoint(artemo_engine::resolve_shown(&self.checkpoint))
-                    }
+        self.settings.session(SevlmSetup {
+            train: self.train.clone(),
+            init: match self.model {
+                ModelChoice::Scratch => SevlmInit::Scratch {
+                    width: self.width,
+                    layers: self.layers,
+                    heads: self.heads,
                 },
-                eval_paintings: self.eval_paintings,
-                // The tab's own name for a new model (the engine leaves the shape's).
-                name: Some("small (Train tab)".into()),
+                ModelChoice::Checkpoint => {
+                    SevlmInit::Checkpoint(artemo_engine::resolve_shown(&self.checkpoint))
+                }
             },
-            out: artemo_engine::resolve_shown(&self.out),
-            eval_every: self.eval_every,
-            probes: self.probes,
-            keep: self.keep,
-            best_by: self.best_by,
-            max_paintings: self.max_paintings,
-        }
+            eval_paintings: self.eval_paintings,
+            // The tab's own name for a new model (the engine leaves the shape's).
+            name: Some("small (Train tab)".into()),
+        })
     }
 }
 
@@ -196,7 +173,7 @@ impl Form {
             asks.check_csv = r.lost_focus();
             csv_status(ui, csv);
         }
-        rows::max_paintings(ui, &mut self.max_paintings);
+        rows::max_paintings(ui, &mut self.settings.max_paintings);
         rows::model_choice(
             ui,
             tower,
@@ -267,19 +244,13 @@ impl Form {
             row(ui, "Gradient clip", weight(&mut t.clip, 0.05, 100.0));
             row(ui, "Seed", egui::DragValue::new(&mut t.seed));
         });
-        let eval = EvalRows {
-            every: &mut self.eval_every,
-            probes: &mut self.probes,
-            keep: &mut self.keep,
-            best_by: &mut self.best_by,
-            choices: SevlmSetup::BEST_BY,
-        };
         let generated = &mut self.eval_paintings;
-        rows::eval_rows(ui, "train", eval, |ui| {
-            let n = egui::DragValue::new(generated).range(1..=1000);
-            row(ui, "Validation paintings generated", n);
-        });
-        if rows::output_folder(ui, &mut self.out) {
+        self.settings
+            .eval_rows(ui, "train", SevlmSetup::BEST_BY, true, |ui| {
+                let n = egui::DragValue::new(generated).range(1..=1000);
+                row(ui, "Validation paintings generated", n);
+            });
+        if rows::output_folder(ui, &mut self.settings.out) {
             asks.pick = Some(PickTarget::Out);
         }
         asks
@@ -335,7 +306,7 @@ impl Form {
         if self.model == ModelChoice::Checkpoint {
             protected.push(artemo_engine::resolve_shown(&self.checkpoint));
         }
-        check_output_dir(&artemo_engine::resolve_shown(&self.out), &protected)
+        check_output_dir(&self.settings.out_dir(), &protected)
             .err()
             .map(|e| e.to_string())
     }
