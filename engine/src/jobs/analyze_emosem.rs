@@ -5,30 +5,16 @@
 use super::output::JobOutput;
 use super::worker::JobContext;
 use crate::emosem::analyze::{analyze, MAX_MAP_SIDE};
-use crate::emosem::postprocess::{EmotionResult, EmotionSummary, Written};
+use crate::emosem::postprocess::EmotionResult;
 use crate::error::Result;
 
+pub use super::results::EmosemReport;
 /// Analyse one painting with an EmoSEM model folder (see
 /// [`AnalyzeRequest`](crate::emosem::analyze::AnalyzeRequest)).
 ///
 /// Streams [`JobOutput::EmosemEmotion`] per emotion; the result is
 /// [`JobOutput::EmosemAnalysis`].
 pub use crate::emosem::analyze::AnalyzeRequest as AnalyzeEmosem;
-
-/// What an EmoSEM analysis produced (no pixel data).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EmosemReport {
-    /// Per emotion, in request order.
-    pub emotions: Vec<EmotionSummary>,
-    /// The written files, when an output folder was given.
-    pub written: Option<Written>,
-    /// The image's size (width, height).
-    pub image_size: (usize, usize),
-    /// The maps' size (width, height), at most [`MAX_MAP_SIDE`] on the long side.
-    pub map_size: (usize, usize),
-    /// [`MAX_MAP_SIDE`].
-    pub max_map_side: usize,
-}
 
 pub(crate) fn run(req: AnalyzeEmosem, ctx: &JobContext) -> Result<JobOutput> {
     let a = analyze(req, ctx.device(), ctx, |r| {

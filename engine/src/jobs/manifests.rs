@@ -6,58 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use super::output::JobOutput;
+pub use super::results::{FeatureTab, FeatureWeights, ManifestRow, ModelListing};
 use super::worker::JobContext;
 use crate::error::{Error, Result};
 use crate::manifest::{sha256_file, FileState, Manifest, ModelEntry};
 use crate::progress::Progress;
-
-/// One manifest entry with the presence of its files.
-#[derive(Debug, Clone)]
-pub struct ManifestRow {
-    /// The entry.
-    pub entry: ModelEntry,
-    /// The folder its file paths are relative to (shipped `models/` or the user's).
-    pub root: PathBuf,
-    /// Recorded in `LOCAL.toml` (imported here) rather than shipped.
-    pub local: bool,
-    /// Present files.
-    pub present: usize,
-}
-
-/// The window tab a feature belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FeatureTab {
-    /// The Painting tab (explanations, masks).
-    Painting,
-    /// The Map tab.
-    Map,
-}
-
-/// Where one feature looks for weights.
-#[derive(Debug, Clone)]
-pub struct FeatureWeights {
-    /// The feature, as users know it.
-    pub what: &'static str,
-    /// Its tab, when it has one.
-    pub tab: Option<FeatureTab>,
-    /// The folders it looks in, in order.
-    pub looks_in: Vec<String>,
-    /// The folder it uses, when one holds weights.
-    pub found: Option<PathBuf>,
-}
-
-/// What the listing found.
-#[derive(Debug, Clone)]
-pub struct ModelListing {
-    /// The models folder listed.
-    pub root: PathBuf,
-    /// Manifest entries.
-    pub rows: Vec<ManifestRow>,
-    /// Features and their weights.
-    pub features: Vec<FeatureWeights>,
-    /// Problems reading `LOCAL.toml` (the shipped manifest failing fails the request).
-    pub warnings: Vec<String>,
-}
 
 /// List the manifests of the models folder `root`.
 ///

@@ -12,15 +12,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use super::models::LoadedModels;
 use super::output::JobOutput;
+pub use super::results::{method_key, MapData, MapZeroShot};
 use super::worker::JobContext;
 use crate::collection::{Collection, Painting};
-use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
-use crate::pacl::embed::{embed_collection, search, zero_shot, Embeddings, LoadedPacl, Skipped};
+use crate::pacl::embed::{embed_collection, search, zero_shot, Embeddings, LoadedPacl};
 use crate::pacl::kmeans::kmeans;
 use crate::pacl::projection::{pca_2d, tsne, Method, TsneConfig};
 use crate::pacl::zeroshot::Hit;
@@ -43,56 +41,6 @@ pub struct MapRequest {
     pub k: usize,
     /// Cache folder (`None`: no disk cache).
     pub cache: Option<PathBuf>,
-}
-
-/// Zero-shot emotions of the mapped paintings (PACL's text tower with prompt ensembles).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MapZeroShot {
-    /// Predicted emotion per mapped painting.
-    pub emotions: Vec<Emotion>,
-    /// Probability of the predicted emotion.
-    pub confidence: Vec<f32>,
-}
-
-/// A collection's map: everything the Map tab draws.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MapData {
-    /// SHA-256 (hex) of the model files.
-    pub model_key: String,
-    /// SHA-256 (hex) of the collection's ids and image bytes.
-    pub collection_key: String,
-    /// The model folder.
-    pub model_dir: PathBuf,
-    /// Embeddings of the paintings that could be read (ids in collection order).
-    pub embeddings: Embeddings,
-    /// Index into the collection of every embedded painting.
-    pub indices: Vec<usize>,
-    /// Paintings that could not be read.
-    pub skipped: Vec<Skipped>,
-    /// Projections made so far, by method name (`pca`, `tsne`), one point per embedding.
-    pub projections: BTreeMap<String, Vec<[f32; 2]>>,
-    /// k-means labels by k.
-    pub clusters: BTreeMap<usize, Vec<usize>>,
-    /// Zero-shot emotions, or why there are none.
-    pub zero_shot: std::result::Result<MapZeroShot, String>,
-    /// Whether this result came from the disk cache.
-    #[serde(skip)]
-    pub from_cache: bool,
-}
-
-/// The key of a projection method in [`MapData::projections`].
-pub fn method_key(m: Method) -> &'static str {
-    match m {
-        Method::Pca => "pca",
-        Method::Tsne => "tsne",
-    }
-}
-
-impl MapData {
-    /// The points of `method`, if computed.
-    pub fn points(&self, method: Method) -> Option<&[[f32; 2]]> {
-        self.projections.get(method_key(method)).map(Vec::as_slice)
-    }
 }
 
 fn hex(b: &[u8]) -> String {

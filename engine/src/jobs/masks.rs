@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use super::models::Roots;
 use super::output::JobOutput;
+pub use super::results::ReviewPrediction;
 use super::worker::JobContext;
-use crate::annotations::mask::Mask;
 use crate::annotations::review::ItemKey;
 use crate::annotations::rle::{self, CocoRle};
 use crate::emosem::view::{self, ViewSize};
@@ -33,19 +33,6 @@ pub struct MaskView {
     pub emotions: Vec<Emotion>,
     /// The size of the maps.
     pub size: ViewSize,
-}
-
-/// The prediction for one reviewed item, at the ground truth's size.
-#[derive(Debug, Clone)]
-pub struct ReviewPrediction {
-    /// Painting and emotion.
-    pub key: ItemKey,
-    /// The prediction binarised as APOLO evaluates it (min-max normalised, > 0.35).
-    pub mask: Mask,
-    /// (segmentation IoU, box IoU) against the ground truth; `None` when it is empty.
-    pub ious: Option<(f64, f64)>,
-    /// The generated explanation.
-    pub explanation: String,
 }
 
 /// For each sample `(item, image, ground truth)`, in the given order (grouped by image),
@@ -144,6 +131,7 @@ pub(crate) fn run_review(req: ReviewPredictions, ctx: &JobContext) -> Result<Job
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::annotations::mask::Mask;
     use crate::emosem::features::PatchColourGrid;
     use crate::emosem::view::write_initial_model;
     use crate::emosem::{EmosemConfig, Paradigm};

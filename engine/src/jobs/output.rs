@@ -18,10 +18,7 @@ use crate::annotations::Annotation;
 use crate::collection::Collection;
 use crate::emosem::postprocess::EmotionSummary;
 use crate::emosem::view::ViewResult;
-use crate::jobs::analyze_emosem::EmosemReport;
-use crate::jobs::manifests::ModelListing;
-use crate::jobs::masks::ReviewPrediction;
-use crate::jobs::review::ReviewOpened;
+use crate::jobs::results::{EmosemReport, ModelListing, ReviewOpened, ReviewPrediction};
 use crate::kit::DemoReport;
 use crate::manifest::FileState;
 use crate::models::registry::Imported;
@@ -94,7 +91,7 @@ pub enum JobOutput {
     /// A review session opened: ground truth matched to the collection, journal.
     ReviewOpened(Box<ReviewOpened>),
     /// A collection's PACL map.
-    Map(Box<crate::jobs::map::MapData>),
+    Map(Box<crate::jobs::results::MapData>),
     /// Free-text search hits over a map (best first).
     Hits(Vec<Hit>),
     /// A collection's PACL embeddings.
@@ -106,7 +103,7 @@ pub enum JobOutput {
     /// Free-text search results with painting ids.
     Searched(Box<SearchResult>),
     /// A trained PACL model's report (`report.json`: training and probe).
-    PaclTrained(Box<crate::jobs::pacl::PaclTrainReport>),
+    PaclTrained(Box<crate::kit::pacl::PaclTrainReport>),
     /// The demo kit's report.
     DemoKit(Box<DemoReport>),
     /// The EA classifier's training report.

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 
 use super::output::JobOutput;
+pub use super::results::ReviewOpened;
 use super::worker::JobContext;
-use crate::annotations::review::{
-    load_ground_truth, GroundTruth, GroundTruthMatch, Recovery, ReviewJournal,
-};
+use crate::annotations::review::{load_ground_truth, GroundTruth, ReviewJournal};
 use crate::collection::Collection;
 use crate::error::Result;
 
@@ -22,17 +21,6 @@ pub struct OpenReview {
     pub collection: Collection,
     /// The session's folder (journal and snapshots).
     pub session: PathBuf,
-}
-
-/// An opened review session.
-#[derive(Debug)]
-pub struct ReviewOpened {
-    /// The samples found, with what was missing or mismatched.
-    pub found: GroundTruthMatch,
-    /// The session's journal.
-    pub journal: ReviewJournal,
-    /// What opening the journal replayed or dropped.
-    pub recovery: Recovery,
 }
 
 pub(crate) fn run(req: OpenReview, ctx: &JobContext) -> Result<JobOutput> {

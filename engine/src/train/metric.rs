@@ -8,8 +8,6 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::store::Goal;
-
 macro_rules! metrics {
     ($($(#[$doc:meta])* $v:ident => $name:literal,)*) => {
         /// A step loss or a validation metric of a training session.
@@ -155,6 +153,32 @@ impl BestBy {
         match self {
             BestBy::ValLoss | BestBy::ValMaskLoss => Goal::Minimize,
             _ => Goal::Maximize,
+        }
+    }
+}
+
+/// Whether a metric is better low (losses) or high (BLEU, accuracy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Goal {
+    /// Lower is better.
+    Minimize,
+    /// Higher is better.
+    Maximize,
+}
+
+impl Goal {
+    /// True when `a` is strictly better than `b` (a NaN is never better; anything beats
+    /// a NaN).
+    pub fn better(self, a: f64, b: f64) -> bool {
+        if a.is_nan() {
+            return false;
+        }
+        if b.is_nan() {
+            return true;
+        }
+        match self {
+            Goal::Minimize => a < b,
+            Goal::Maximize => a > b,
         }
     }
 }

@@ -7,12 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::Device;
-use serde::{Deserialize, Serialize};
-
 use super::events::{EvalRecord, StepRecord, TrainEvent};
-use super::metric::BestBy;
 use super::trainable::{ModelSetup, Trainable};
+pub use super::trainable::{SessionConfig, SessionInputs};
 use crate::error::{write_atomic, Error, Result};
 use crate::progress::Progress;
 
@@ -21,58 +18,6 @@ pub use super::events::Summary;
 pub use super::store::{
     check_output_dir, default_output_dir, CheckpointInfo, CheckpointStore, Goal,
 };
-
-/// Everything a session is asked to do: the model's settings (`model`, flattened on
-/// disk) and what every session shares.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionConfig<M> {
-    /// The model's settings (training hyper-parameters, where it starts, ...).
-    #[serde(flatten)]
-    pub model: M,
-    /// The output folder (checkpoints, `session.json`, `history.json`).
-    pub out: PathBuf,
-    /// Evaluate every this many steps (and at the end).
-    pub eval_every: usize,
-    /// Probe paintings (the first validation paintings) shown at every evaluation.
-    pub probes: usize,
-    /// Best checkpoints kept.
-    pub keep: usize,
-    /// The metric that ranks checkpoints.
-    pub best_by: BestBy,
-    /// Train on at most this many paintings (0: all).
-    #[serde(default)]
-    pub max_paintings: usize,
-}
-
-impl<M: ModelSetup> Default for SessionConfig<M> {
-    fn default() -> Self {
-        SessionConfig {
-            model: M::default(),
-            // The user's data folder (`<data>/runs/<model>`), never the shipped folders.
-            out: default_output_dir(M::MODEL).unwrap_or_default(),
-            eval_every: 50,
-            probes: 4,
-            keep: 3,
-            best_by: M::BEST_BY.first().copied().unwrap_or(BestBy::ValLoss),
-            max_paintings: 0,
-        }
-    }
-}
-
-/// What a session trains on.
-pub struct SessionInputs<'a, T: Trainable> {
-    /// The data, already read.
-    pub data: &'a T::Data,
-    /// The frozen parts.
-    pub parts: &'a T::Parts,
-    /// The settings.
-    pub cfg: &'a SessionConfig<T::Setup>,
-    /// Folders the output may not touch (shipped and installed models); the checkpoint
-    /// the session starts from is added.
-    pub protected: &'a [PathBuf],
-    /// Where the tensors live.
-    pub device: &'a Device,
-}
 
 /// Refuses an output folder that touches `protected` or the checkpoint the session starts
 /// from (see [`check_output_dir`]): cheap, so a job checks it before any work.

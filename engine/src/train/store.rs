@@ -7,34 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::metric::Goal;
 use super::metric::Metric;
 use crate::error::{write_atomic, Error, Result};
-
-/// Whether a metric is better low (losses) or high (BLEU, accuracy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Goal {
-    /// Lower is better.
-    Minimize,
-    /// Higher is better.
-    Maximize,
-}
-
-impl Goal {
-    /// True when `a` is strictly better than `b` (a NaN is never better; anything beats
-    /// a NaN).
-    pub fn better(self, a: f64, b: f64) -> bool {
-        if a.is_nan() {
-            return false;
-        }
-        if b.is_nan() {
-            return true;
-        }
-        match self {
-            Goal::Minimize => a < b,
-            Goal::Maximize => a > b,
-        }
-    }
-}
 
 /// One kept checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::events::{Evaluation, Prepared, StepLosses};
 use super::metric::{BestBy, Metric};
-use super::session::SessionInputs;
+use super::store::default_output_dir;
 use crate::error::Result;
 use crate::progress::Progress;
 
@@ -59,7 +59,7 @@ impl DataSource {
     }
 }
 
-/// The model-specific half of a [`SessionConfig`](super::session::SessionConfig) (flattened into it on disk).
+/// The model-specific half of a [`SessionConfig`] (flattened into it on disk).
 pub trait ModelSetup: Debug + Clone + PartialEq + Default + Serialize + DeserializeOwned {
     /// The model's folder name (`sevlm`, `emosem`, `pacl`): default output under
     /// `<user data>/runs/<model>`, installed weights under `models/<model>`.
@@ -126,4 +126,56 @@ pub trait Trainable: Sized {
 
     /// Loads a folder written by [`Trainable::save`].
     fn load(dir: &Path, parts: &Self::Parts, device: &Device) -> Result<Self::Model>;
+}
+
+/// Everything a session is asked to do: the model's settings (`model`, flattened on
+/// disk) and what every session shares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionConfig<M> {
+    /// The model's settings (training hyper-parameters, where it starts, ...).
+    #[serde(flatten)]
+    pub model: M,
+    /// The output folder (checkpoints, `session.json`, `history.json`).
+    pub out: PathBuf,
+    /// Evaluate every this many steps (and at the end).
+    pub eval_every: usize,
+    /// Probe paintings (the first validation paintings) shown at every evaluation.
+    pub probes: usize,
+    /// Best checkpoints kept.
+    pub keep: usize,
+    /// The metric that ranks checkpoints.
+    pub best_by: BestBy,
+    /// Train on at most this many paintings (0: all).
+    #[serde(default)]
+    pub max_paintings: usize,
+}
+
+impl<M: ModelSetup> Default for SessionConfig<M> {
+    fn default() -> Self {
+        SessionConfig {
+            model: M::default(),
+            // The user's data folder (`<data>/runs/<model>`), never the shipped folders.
+            out: default_output_dir(M::MODEL).unwrap_or_default(),
+            eval_every: 50,
+            probes: 4,
+            keep: 3,
+            best_by: M::BEST_BY.first().copied().unwrap_or(BestBy::ValLoss),
+            max_paintings: 0,
+        }
+    }
+}
+
+/// What a session trains on.
+pub struct SessionInputs<'a, T: Trainable> {
+    /// The data, already read.
+    pub data: &'a T::Data,
+    /// The frozen parts.
+    pub parts: &'a T::Parts,
+    /// The settings.
+    pub cfg: &'a SessionConfig<T::Setup>,
+    /// Folders the output may not touch (shipped and installed models); the checkpoint
+    /// the session starts from is added.
+    pub protected: &'a [PathBuf],
+    /// Where the tensors live.
+    pub device: &'a Device,
 }
