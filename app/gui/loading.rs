@@ -16,8 +16,6 @@ use super::widgets::zoom_canvas;
 const THUMB_SIDE: u32 = 256;
 /// Longest side of the viewer image (the original file stays untouched on disk).
 const VIEW_SIDE: u32 = 2048;
-/// Thumbnails kept as textures at once.
-pub(crate) const THUMB_CACHE: usize = 600;
 
 impl AppState {
     pub(crate) fn open(&mut self, path: PathBuf) {

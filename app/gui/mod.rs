@@ -4,6 +4,7 @@
 //! what several panels draw; `theme.rs` every colour.
 
 mod app;
+mod browse;
 mod chrome;
 pub mod dialog;
 mod frames;

@@ -11,14 +11,54 @@ use artemo_engine::collection::{Collection, Painting};
 use artemo_engine::worker::{Engine, JobId};
 use egui::TextureHandle;
 
+use super::browse;
 use super::dialog;
 use super::frames;
 use super::notices::Notices;
-use super::panels::collection::browse;
-use super::panels::painting::MaskSettings;
 use super::textures::LruCache;
 
-pub use super::panels::Tab;
+/// Thumbnails kept as textures at once.
+const THUMB_CACHE: usize = 600;
+
+/// Declares the tabs, one line each: `Variant("Label", Key, "what the tab shows")`, in
+/// display order (`Key` is the Ctrl/Cmd shortcut).
+macro_rules! tabs {
+    ($($tab:ident($label:literal, $key:ident, $doc:literal)),* $(,)?) => {
+        /// The tabs of the window (see `tabs!`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub enum Tab {
+            $(#[doc = $doc] $tab,)*
+        }
+
+        impl Tab {
+            /// Every tab in display order.
+            pub const ALL: &'static [Tab] = &[$(Tab::$tab,)*];
+
+            /// The tab's label.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Tab::$tab => $label,)*
+                }
+            }
+
+            /// The keyboard shortcut (with Ctrl/Cmd) that opens the tab.
+            pub fn key(self) -> egui::Key {
+                match self {
+                    $(Tab::$tab => egui::Key::$key,)*
+                }
+            }
+        }
+    };
+}
+
+tabs! {
+    Collection("Collection", Num1, "The thumbnail grid with the selected painting's details."),
+    Painting("Painting", Num2, "One painting, large, with pan/zoom and the emotion masks."),
+    Review("Review", Num3, "Ground truth vs prediction review of stimulus masks."),
+    Map("Map", Num4, "The collection as an emotion-aware embedding map."),
+    Train("Train", Num5, "Fine-tuning with live curves."),
+    Models("Models", Num6, "Installed weights and what they enable."),
+}
 
 /// What a panel asks of the app.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,8 +134,10 @@ pub struct Settings {
     pub(crate) thumb_size: f32,
     pub(crate) recent: Vec<PathBuf>,
     pub(crate) tab: Tab,
-    /// The Painting tab's mask mode, style, opacity, toggles and colours.
-    pub(crate) masks: MaskSettings,
+    /// The Painting tab's mask mode, style, opacity, toggles and colours, as that panel
+    /// writes them (its `MaskSettings`; the panel reads back what it wrote, or its defaults).
+    #[serde(default)]
+    pub(crate) masks: serde_json::Value,
 }
 
 impl Default for Settings {
@@ -105,7 +147,7 @@ impl Default for Settings {
             thumb_size: 140.0,
             recent: Vec::new(),
             tab: Tab::Collection,
-            masks: MaskSettings::default(),
+            masks: serde_json::Value::Null,
         }
     }
 }
@@ -186,7 +228,7 @@ impl AppState {
             pending: HashMap::new(),
             requested: HashSet::new(),
             failed: HashMap::new(),
-            thumbs: LruCache::new(super::loading::THUMB_CACHE),
+            thumbs: LruCache::new(THUMB_CACHE),
             selected: None,
             view: None,
             filter: String::new(),

@@ -5,15 +5,17 @@
 //!
 //! Adding a panel: write `panels/<name>/mod.rs` with a struct that has `fn new() -> Self`
 //! and implements `Panel` (its `tab()`, its `ui`, the jobs it `owns` and their `on_event`;
-//! the broadcasts it cares about), then add `mod <name>;` below and ONE line to the
-//! `registry!` list, which also declares its `Tab` (variant, label, shortcut key). Nothing
-//! in `app.rs` or `state.rs` changes.
+//! the broadcasts it cares about, its part of the kept settings), then add `mod <name>;`
+//! below and ONE line to the `registry!` list. A panel with a tab of its own also adds
+//! one line to `state.rs`'s `tabs!` list (variant, label, shortcut, what it shows); the
+//! tabs live below the panels so that `state.rs` imports no panel. Nothing in `app.rs`
+//! changes.
 
 use std::path::Path;
 
 use artemo_engine::worker::{EventKind, JobId};
 
-use super::state::{Action, AppState, Settings};
+use super::state::{Action, AppState, Settings, Tab};
 
 pub(crate) mod collection;
 mod jobs;
@@ -73,38 +75,11 @@ pub trait Panel {
     fn save(&self, _settings: &mut Settings) {}
 }
 
-/// Declares the registry, one line per panel: `field: Type`, and for a panel with a tab of
-/// its own `=> Variant("Label", Key, "what the tab shows")` (the tab's `Tab` variant, its
-/// label, its Ctrl/Cmd shortcut key). Tabs show in the order of the lines.
+/// Declares the registry: one `field: Type` line per panel, in the order events are
+/// offered and side-panel sections drawn.
 macro_rules! registry {
-    ($($field:ident: $ty:ty $(=> $tab:ident($label:literal, $key:ident, $doc:literal))?),* $(,)?) => {
-        /// The tabs of the window, one per panel that draws a tab (see `registry!`).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-        pub enum Tab {
-            $($(#[doc = $doc] $tab,)?)*
-        }
-
-        impl Tab {
-            /// Every tab in display order.
-            pub const ALL: &'static [Tab] = &[$($(Tab::$tab,)?)*];
-
-            /// The tab's label.
-            pub fn label(self) -> &'static str {
-                match self {
-                    $($(Tab::$tab => $label,)?)*
-                }
-            }
-
-            /// The keyboard shortcut (with Ctrl/Cmd) that opens the tab.
-            pub fn key(self) -> egui::Key {
-                match self {
-                    $($(Tab::$tab => egui::Key::$key,)?)*
-                }
-            }
-        }
-
-        /// Every panel of the window, one field each, in the order events are offered
-        /// and side-panel sections drawn.
+    ($($field:ident: $ty:ty),* $(,)?) => {
+        /// Every panel of the window, one field each (see `registry!`).
         pub struct Panels {
             $(pub(crate) $field: $ty,)*
         }
@@ -124,15 +99,11 @@ macro_rules! registry {
 }
 
 registry! {
-    collection: collection::CollectionPanel
-        => Collection("Collection", Num1, "The thumbnail grid with the selected painting's details."),
+    collection: collection::CollectionPanel,
     explain: painting::explain::Explain,
-    painting: painting::Masks
-        => Painting("Painting", Num2, "One painting, large, with pan/zoom and the emotion masks."),
-    review: review::Review
-        => Review("Review", Num3, "Ground truth vs prediction review of stimulus masks."),
-    map: map::Map => Map("Map", Num4, "The collection as an emotion-aware embedding map."),
-    train: train::TrainPanel => Train("Train", Num5, "Fine-tuning with live curves."),
-    models: models::ModelsPanel
-        => Models("Models", Num6, "Installed weights and what they enable."),
+    painting: painting::Masks,
+    review: review::Review,
+    map: map::Map,
+    train: train::TrainPanel,
+    models: models::ModelsPanel,
 }

@@ -332,8 +332,8 @@ impl GroundTruth {
             GroundTruth::Stimuli { json } | GroundTruth::Apolo { json, .. } => json,
         };
         let canon = p.canonicalize().unwrap_or_else(|_| p.clone());
-        let digest = crate::emosem::cache::sha256_bytes(canon.to_string_lossy().as_bytes());
-        let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let digest = crate::manifest::sha256_bytes(canon.to_string_lossy().as_bytes());
+        let hex = &digest[..12];
         let kind = match self {
             GroundTruth::Stimuli { .. } => "stimuli",
             GroundTruth::Apolo { .. } => "apolo",

@@ -2,7 +2,6 @@
 //! the selected painting's details in the side panel (`viewer.rs`, shared with the
 //! Painting tab).
 
-pub mod browse;
 mod grid;
 pub mod viewer;
 
@@ -57,9 +56,9 @@ fn browse_bar(state: &mut AppState, ui: &mut egui::Ui) {
         .browse
         .ui(ui, shown, total, source.as_deref(), map_selection)
     {
-        Some(browse::BrowseAction::LoadResponses(p)) => state.load_responses(p),
-        Some(browse::BrowseAction::Notice(text)) => state.notice(text, true),
-        Some(browse::BrowseAction::Cleared) => {
+        Some(crate::gui::browse::BrowseAction::LoadResponses(p)) => state.load_responses(p),
+        Some(crate::gui::browse::BrowseAction::Notice(text)) => state.notice(text, true),
+        Some(crate::gui::browse::BrowseAction::Cleared) => {
             state.only = None;
             state.actions.push(Action::ClearSelection);
         }

@@ -301,11 +301,14 @@ impl Panel for Masks {
     }
 
     fn restore(&mut self, settings: &Settings) {
-        self.apply_settings(&settings.masks);
+        // Absent (first run) or unreadable (an older or edited file): the defaults.
+        let saved = serde_json::from_value::<MaskSettings>(settings.masks.clone());
+        self.apply_settings(&saved.unwrap_or_default());
     }
 
     fn save(&self, settings: &mut Settings) {
-        settings.masks = self.settings();
+        // A plain struct of numbers and enums: serialising it cannot fail.
+        settings.masks = serde_json::to_value(self.settings()).unwrap_or_default();
     }
 
     fn owns(&self, job: JobId) -> bool {
