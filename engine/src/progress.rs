@@ -86,6 +86,17 @@ impl Progress for Scaled<'_> {
     }
 }
 
+/// The parent's cancellation without its reports: a sub-step whose progress the parent
+/// does not show.
+pub struct Muted<'a>(pub &'a dyn Progress);
+
+impl Progress for Muted<'_> {
+    fn report(&self, _fraction: f32, _message: &str) {}
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

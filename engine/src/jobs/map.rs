@@ -57,12 +57,9 @@ pub fn model_key(dir: &Path) -> Result<String> {
 }
 
 /// The collection key: SHA-256 over every painting's id and file bytes (a missing file
-/// counts as empty with a marker), in order. `progress` gets the done share and returns
-/// false to stop.
-pub fn collection_key(
-    paintings: &[Painting],
-    mut progress: impl FnMut(f32) -> bool,
-) -> Result<String> {
+/// counts as empty with a marker), in order. `progress` gets the done share ("hashing the
+/// collection") and may cancel.
+pub fn collection_key(paintings: &[Painting], progress: &dyn Progress) -> Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
     let mut h = Sha256::new();
@@ -81,7 +78,11 @@ pub fn collection_key(
             Err(_) => h.update(b"\x00missing\x00"),
         }
         h.update([0xffu8]);
-        if !progress((i + 1) as f32 / paintings.len().max(1) as f32) {
+        progress.report(
+            (i + 1) as f32 / paintings.len().max(1) as f32,
+            "hashing the collection",
+        );
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
     }
@@ -118,14 +119,14 @@ fn project(
     vectors: &[Vec<f32>],
     method: Method,
     cfg: &TsneConfig,
-    report: &dyn Fn(f32, &str) -> bool,
+    progress: &dyn Progress,
 ) -> Result<Vec<[f32; 2]>> {
     if vectors.is_empty() {
         return Ok(Vec::new());
     }
     let p = match method {
         Method::Pca => pca_2d(vectors, cfg.seed)?,
-        Method::Tsne => tsne(vectors, cfg, |f| report(0.85 + 0.13 * f, "t-SNE"))?,
+        Method::Tsne => tsne(vectors, cfg, &Scaled::new(progress, 0.85, 0.13))?,
     };
     Ok(p.points)
 }
@@ -160,9 +161,7 @@ pub fn compute_map(
         return Err(stop());
     }
     let mkey = model_key(&req.model_dir)?;
-    let ckey = collection_key(&req.paintings, |f| {
-        report(0.05 * f, "hashing the collection")
-    })?;
+    let ckey = collection_key(&req.paintings, &Scaled::new(progress, 0.0, 0.05))?;
     let cache_path = req.cache.as_deref().map(|c| cache_file(c, &mkey, &ckey));
     let cached = cache_path
         .as_deref()
@@ -243,7 +242,7 @@ pub fn compute_map(
         if !report(0.85, "projecting") {
             return Err(stop());
         }
-        let pts = project(&data.embeddings.vectors, req.method, &req.tsne, &report)?;
+        let pts = project(&data.embeddings.vectors, req.method, &req.tsne, progress)?;
         data.projections.insert(method_key(req.method).into(), pts);
         changed = true;
     }

@@ -94,10 +94,7 @@ pub(crate) fn run_embed(req: Embed, ctx: &JobContext) -> Result<JobOutput> {
 }
 
 pub(crate) fn run_project(req: Project, ctx: &JobContext) -> Result<JobOutput> {
-    let r = project(&req.embeddings, req.method, &req.tsne, |f| {
-        ctx.progress(f, "t-SNE");
-        !ctx.is_cancelled()
-    })?;
+    let r = project(&req.embeddings, req.method, &req.tsne, ctx)?;
     Ok(JobOutput::Projected(Box::new(r)))
 }
 

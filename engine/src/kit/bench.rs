@@ -76,7 +76,7 @@ pub fn bench_inference(
             .push(ms(t));
         let t = Instant::now();
         let d = file_descriptors(p, &cfg)?;
-        pacl.embed(&[d], 1, |_, _| true)?;
+        pacl.embed(&[d], 1, &crate::progress::Silent)?;
         parts
             .entry("pacl: descriptors + embedding")
             .or_default()

@@ -161,7 +161,7 @@ pub fn run(
         grids.push(pacl.tower().forward(&x, Mode::Infer)?.grid);
     }
     let grids = Tensor::cat(&grids, 0)?;
-    let embeds = pacl.embed(&descs, 32, |_, _| true)?;
+    let embeds = pacl.embed(&descs, 32, &crate::progress::Silent)?;
     check()?;
 
     // Stage 2: EmoSEM over the frozen tower, trained on the stimulus masks.

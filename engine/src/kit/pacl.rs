@@ -56,10 +56,7 @@ pub fn train_pacl(
     };
     let share = opts.prepare_share;
     let prep = Scaled::new(progress, 0.0, share);
-    let data = prepare(assets, &enc, &cfg.tower, None, &popts, |f, m| {
-        prep.report(f, m);
-        !progress.cancelled()
-    })?;
+    let data = prepare(assets, &enc, &cfg.tower, None, &popts, &prep)?;
     progress.report(share, &data.counts.summary());
     let tc = TrainConfig {
         epochs: if opts.quick { 3 } else { opts.epochs },
@@ -68,14 +65,7 @@ pub fn train_pacl(
         ..Default::default()
     };
     let fit = Scaled::new(progress, share, 1.0 - share);
-    let (model, report) = train(
-        &cfg,
-        &tc,
-        &data,
-        device,
-        |f, m| fit.report(f, m),
-        || progress.cancelled(),
-    )?;
+    let (model, report) = train(&cfg, &tc, &data, device, &fit)?;
     model.save(out)?;
     progress.report(1.0, "linear probe on the test split");
     let probe = crate::pacl::probe::painting_probe(

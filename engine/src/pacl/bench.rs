@@ -43,7 +43,9 @@ pub fn run(which: Option<&str>, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         let model = PaclModel::new(&cfg, &dev, 1)?;
         let batch: Vec<Descriptors> = vec![d.clone(); 64];
         let row = timed("embed (tower + q_v)", "64 images, batch 32", 3, || {
-            model.embed(&batch, 32, |_, _| true).map(|_| ())
+            model
+                .embed(&batch, 32, &crate::progress::Silent)
+                .map(|_| ())
         })?;
         let per_s = 64.0 / (row.median_ms / 1000.0);
         rows.push(BenchRow {
@@ -63,7 +65,7 @@ pub fn run(which: Option<&str>, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             warmup_steps: 0,
             ..Default::default()
         };
-        let (_, report) = train(&cfg, &tc, &data, &dev, |_, _| {}, || false)?;
+        let (_, report) = train(&cfg, &tc, &data, &dev, &crate::progress::Silent)?;
         let last = &report.epochs[2];
         rows.push(BenchRow {
             name: "train step (L1-L4, 4 x 16 pairs)".into(),
@@ -82,7 +84,7 @@ pub fn run(which: Option<&str>, mut progress: impl FnMut(&str)) -> Result<Vec<Be
             })
             .collect();
         let t = Instant::now();
-        super::projection::tsne(&pts, &Default::default(), |_| true)?;
+        super::projection::tsne(&pts, &Default::default(), &crate::progress::Silent)?;
         rows.push(BenchRow {
             name: "t-SNE (Barnes-Hut, 1000 iterations)".into(),
             input: "10000 x 32".into(),

@@ -130,7 +130,7 @@ pub fn embed_collection(
             }
         }
         if !ok.is_empty() {
-            vectors.extend(model.embed(&ok, 32, |_, _| true)?);
+            vectors.extend(model.embed(&ok, 32, &crate::progress::Silent)?);
         }
         let done = (c * 32 + chunk.len()).min(n);
         progress.report(
@@ -175,7 +175,7 @@ pub fn project(
     embeddings: &Embeddings,
     method: Method,
     tsne_cfg: &TsneConfig,
-    progress: impl FnMut(f32) -> bool,
+    progress: &dyn Progress,
 ) -> Result<ProjectionResult> {
     let projection = match method {
         Method::Pca => pca_2d(&embeddings.vectors, tsne_cfg.seed)?,
@@ -294,7 +294,13 @@ mod tests {
         let text = std::fs::read_to_string(&csv).unwrap();
         assert!(text.starts_with("id,e0,e1,e2\na,1,0,0.5\n"), "{text}");
         assert!(e.write(&dir.path().join("e.txt")).is_err());
-        let p = project(&e, Method::Pca, &TsneConfig::default(), |_| true).unwrap();
+        let p = project(
+            &e,
+            Method::Pca,
+            &TsneConfig::default(),
+            &crate::progress::Silent,
+        )
+        .unwrap();
         assert_eq!(p.ids, e.ids);
     }
 

@@ -66,6 +66,7 @@ use crate::error::{write_atomic, Error, Result};
 use crate::models::loading::Weights;
 use crate::models::nn::{linear, Mode};
 use crate::models::patch_tower::{descriptors_tensor, Descriptors, PatchTower, PatchTowerConfig};
+use crate::progress::Progress;
 
 pub use train::{train, TrainConfig, TrainData, TrainReport};
 
@@ -240,12 +241,13 @@ impl PaclModel {
     }
 
     /// Embeddings (unit norm, one `Vec` per image) of descriptor grids, in batches of
-    /// `batch`; `progress(done, total)` returns false to stop (then [`Error::Cancelled`]).
+    /// `batch`; `progress` gets the done share ("3/8 images") after each batch, and a
+    /// cancelled `progress` stops with [`Error::Cancelled`].
     pub fn embed(
         &self,
         images: &[Descriptors],
         batch: usize,
-        mut progress: impl FnMut(usize, usize) -> bool,
+        progress: &dyn Progress,
     ) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(batch.max(1)) {
@@ -253,7 +255,11 @@ impl PaclModel {
             let x = descriptors_tensor(&refs, &self.device)?;
             let z = self.image_features(&x, Mode::Infer)?;
             out.extend(z.to_vec2::<f32>()?);
-            if !progress(out.len(), images.len()) {
+            progress.report(
+                out.len() as f32 / images.len().max(1) as f32,
+                &format!("{}/{} images", out.len(), images.len()),
+            );
+            if progress.cancelled() {
                 return Err(Error::Cancelled);
             }
         }
@@ -311,7 +317,9 @@ mod tests {
                 .map(|i| (i % 7) as f32 / 7.0)
                 .collect(),
         };
-        let e = m.embed(&[d.clone(), d.clone(), d], 2, |_, _| true).unwrap();
+        let e = m
+            .embed(&[d.clone(), d.clone(), d], 2, &crate::progress::Silent)
+            .unwrap();
         assert_eq!(e.len(), 3);
         assert_eq!(e[0].len(), 8);
         let norm: f32 = e[0].iter().map(|x| x * x).sum();

@@ -299,7 +299,7 @@ pub fn painting_probe(
             continue;
         };
         let d = crate::models::patch_tower::file_descriptors(&p.path, &model.config().tower)?;
-        let e = model.embed(std::slice::from_ref(&d), 1, |_, _| true)?;
+        let e = model.embed(std::slice::from_ref(&d), 1, &crate::progress::Silent)?;
         parts[k].0.extend(e);
         parts[k].1.push(d.global());
         parts[k].2.push(y);

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// Which projection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -412,13 +413,9 @@ impl QuadTree {
     }
 }
 
-/// Barnes-Hut t-SNE of `data` to 2-D; `progress` gets the done share and may return
-/// false to stop (then the error is [`Error::Cancelled`]).
-pub fn tsne(
-    data: &[Vec<f32>],
-    cfg: &TsneConfig,
-    mut progress: impl FnMut(f32) -> bool,
-) -> Result<Projection> {
+/// Barnes-Hut t-SNE of `data` to 2-D; `progress` gets the done share ("t-SNE") and may
+/// cancel (then the error is [`Error::Cancelled`]).
+pub fn tsne(data: &[Vec<f32>], cfg: &TsneConfig, progress: &dyn Progress) -> Result<Projection> {
     let d = check(data)?;
     let n = data.len();
     if n < 4 {
@@ -495,8 +492,11 @@ pub fn tsne(
             p[0] -= mx;
             p[1] -= my;
         }
-        if it % 25 == 0 && !progress(it as f32 / cfg.iterations as f32) {
-            return Err(Error::Cancelled);
+        if it % 25 == 0 {
+            progress.report(it as f32 / cfg.iterations as f32, "t-SNE");
+            if progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
         }
     }
     Ok(Projection {
@@ -508,6 +508,8 @@ pub fn tsne(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::{FnProgress, Silent};
+    use std::sync::atomic::AtomicBool;
 
     fn blobs(n: usize, d: usize, sep: f32, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -560,7 +562,7 @@ mod tests {
             theta: 0.5,
             seed: 3,
         };
-        let p = tsne(&data, &cfg, |_| true).unwrap();
+        let p = tsne(&data, &cfg, &Silent).unwrap();
         let pts = &p.points;
         let centroid = |r: std::ops::Range<usize>| {
             let n = r.len() as f32;
@@ -592,9 +594,13 @@ mod tests {
                 .unwrap();
             assert_eq!(i < 40, nn < 40);
         }
-        assert_eq!(p, tsne(&data, &cfg, |_| true).unwrap());
+        assert_eq!(p, tsne(&data, &cfg, &Silent).unwrap());
         assert!(matches!(
-            tsne(&data, &cfg, |_| false),
+            tsne(
+                &data,
+                &cfg,
+                &FnProgress::with_cancel(|_, _| {}, &AtomicBool::new(true))
+            ),
             Err(Error::Cancelled)
         ));
     }

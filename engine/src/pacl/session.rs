@@ -39,6 +39,20 @@ pub struct PaclSetup {
     pub model: PaclConfig,
 }
 
+/// Data preparation's progress as the session shows it: no share of the run (0), the
+/// stage's own percentage in the message.
+struct Percent<'a>(&'a dyn Progress);
+
+impl Progress for Percent<'_> {
+    fn report(&self, fraction: f32, message: &str) {
+        self.0
+            .report(0.0, &format!("{message} ({:.0}%)", 100.0 * fraction));
+    }
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+}
+
 impl ModelSetup for PaclSetup {
     const MODEL: &'static str = "pacl";
     const BEST_BY: &'static [BestBy] = &[BestBy::ProbeAcc];
@@ -226,10 +240,7 @@ impl Trainable for PaclSession {
             &inputs.cfg.model.model.tower,
             None,
             &opts,
-            |f, m| {
-                progress.report(0.0, &format!("{m} ({:.0}%)", 100.0 * f));
-                !progress.cancelled()
-            },
+            &Percent(progress),
         )?;
         let mut val = Vec::new();
         for (i, p) in inputs.data.val.iter().enumerate() {
@@ -353,7 +364,7 @@ impl Trainable for PaclSession {
             .collect();
         let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
         if !self.val.is_empty() && classes.len() >= 2 {
-            let keep_going = |_: usize, _: usize| !progress.cancelled();
+            let keep_going = &crate::progress::Muted(progress);
             let imgs: Vec<Descriptors> = train
                 .iter()
                 .map(|&(i, _)| self.data.images[i].clone())

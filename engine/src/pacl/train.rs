@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::metrics::clipscore::ClipScorer;
 use crate::models::bert::SentenceEncoder;
 use crate::models::patch_tower::{file_descriptors, Descriptors};
+use crate::progress::Progress;
 
 pub use super::trainer::{train, EpochReport, TrainReport};
 
@@ -160,14 +161,15 @@ fn metadata_text(p: &crate::collection::Painting) -> String {
 /// Stages 1 and 2 on the shipped assets: descriptors of every training painting, pairs
 /// (utterances, titles, descriptions), text features, scores, partition and
 /// pseudo-labels. `clip` is the factual evaluator when CLIP weights are installed.
-/// `progress(fraction, message)` returns false to stop.
+/// `progress` gets the done share by stage; a cancelled `progress` stops with
+/// [`Error::Cancelled`].
 pub fn prepare(
     assets: &Path,
     encoder: &SentenceEncoder,
     tower: &crate::models::patch_tower::PatchTowerConfig,
     clip: Option<&ClipScorer>,
     opts: &PrepareOptions,
-    progress: impl FnMut(f32, &str) -> bool,
+    progress: &dyn Progress,
 ) -> Result<TrainData> {
     let collection = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
     let set = AnnotationSet::load(&assets.join("annotations"))?;
@@ -204,8 +206,8 @@ pub fn prepare(
 
 /// Stages 1 and 2 on any paintings: descriptors of every painting, pairs (`utterances`:
 /// (painting id, text) of the paintings, then their titles and descriptions), text
-/// features, scores, partition and pseudo-labels. `progress(fraction, message)` returns
-/// false to stop.
+/// features, scores, partition and pseudo-labels. `progress` gets the done share by
+/// stage; a cancelled `progress` stops with [`Error::Cancelled`].
 pub fn prepare_pairs(
     paintings: &[&crate::collection::Painting],
     utterances: &[(&str, &str)],
@@ -213,7 +215,7 @@ pub fn prepare_pairs(
     tower: &crate::models::patch_tower::PatchTowerConfig,
     clip: Option<&ClipScorer>,
     opts: &PrepareOptions,
-    mut progress: impl FnMut(f32, &str) -> bool,
+    progress: &dyn Progress,
 ) -> Result<TrainData> {
     if paintings.len() < 2 {
         return Err(Error::Invalid(format!(
@@ -224,7 +226,8 @@ pub fn prepare_pairs(
     let mut images = Vec::with_capacity(paintings.len());
     for (i, p) in paintings.iter().enumerate() {
         images.push(file_descriptors(&p.path, tower)?);
-        if !progress(0.4 * i as f32 / paintings.len() as f32, "image descriptors") {
+        progress.report(0.4 * i as f32 / paintings.len() as f32, "image descriptors");
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
     }
@@ -254,10 +257,11 @@ pub fn prepare_pairs(
     let mut text_features = Vec::with_capacity(texts.len());
     for (c, chunk) in texts.chunks(64).enumerate() {
         text_features.extend(encoder.encode(chunk, 32)?.to_vec2::<f32>()?);
-        if !progress(
+        progress.report(
             0.4 + 0.3 * ((c + 1) * 64).min(texts.len()) as f32 / texts.len() as f32,
             "text features",
-        ) {
+        );
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
     }
@@ -291,7 +295,8 @@ pub fn prepare_pairs(
             )
         }
     };
-    if !progress(0.8, "emotional scores") {
+    progress.report(0.8, "emotional scores");
+    if progress.cancelled() {
         return Err(Error::Cancelled);
     }
     // Stage 1: emotional scores from adjective-noun phrases of each image.
@@ -320,7 +325,7 @@ pub fn prepare_pairs(
         300,
     )?
     .labels;
-    progress(1.0, "prepared");
+    progress.report(1.0, "prepared");
     Ok(TrainData {
         image_ids: paintings.iter().map(|p| p.id.clone()).collect(),
         images,
@@ -431,7 +436,9 @@ mod tests {
     use super::*;
     use crate::pacl::schedule::Phase;
     use crate::pacl::PaclConfig;
+    use crate::progress::{FnProgress, Silent};
     use candle_core::Device;
+    use std::sync::atomic::AtomicBool;
 
     #[test]
     fn training_lowers_the_loss_and_is_deterministic() {
@@ -447,8 +454,16 @@ mod tests {
             lr_proj: 3e-3,
             ..Default::default()
         };
-        let mut fractions = Vec::new();
-        let (m, r) = train(&mcfg, &cfg, &data, &dev, |f, _| fractions.push(f), || false).unwrap();
+        let fractions = std::cell::RefCell::new(Vec::new());
+        let (m, r) = train(
+            &mcfg,
+            &cfg,
+            &data,
+            &dev,
+            &FnProgress::new(|f, _| fractions.borrow_mut().push(f)),
+        )
+        .unwrap();
+        let fractions = fractions.into_inner();
         assert_eq!(r.epochs.len(), 6);
         assert_eq!(r.epochs[0].phase, Phase::Strong);
         assert!(r.epochs[0].losses[1].is_none() && r.epochs[5].losses[3].is_some());
@@ -457,13 +472,23 @@ mod tests {
         let l1_first = r.epochs[0].losses[0].unwrap();
         let l1_last = r.epochs[5].losses[0].unwrap();
         assert!(l1_last < l1_first, "L1 {l1_first} -> {l1_last}");
-        let (m2, r2) = train(&mcfg, &cfg, &data, &dev, |_, _| {}, || false).unwrap();
+        let (m2, r2) = train(&mcfg, &cfg, &data, &dev, &Silent).unwrap();
         assert_eq!(r.epochs[5].loss, r2.epochs[5].loss);
-        let e1 = m.embed(&data.images[..3], 3, |_, _| true).unwrap();
-        let e2 = m2.embed(&data.images[..3], 3, |_, _| true).unwrap();
+        let e1 = m
+            .embed(&data.images[..3], 3, &crate::progress::Silent)
+            .unwrap();
+        let e2 = m2
+            .embed(&data.images[..3], 3, &crate::progress::Silent)
+            .unwrap();
         assert_eq!(e1, e2);
         assert!(matches!(
-            train(&mcfg, &cfg, &data, &dev, |_, _| {}, || true),
+            train(
+                &mcfg,
+                &cfg,
+                &data,
+                &dev,
+                &FnProgress::with_cancel(|_, _| {}, &AtomicBool::new(true))
+            ),
             Err(Error::Cancelled)
         ));
     }

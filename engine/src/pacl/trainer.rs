@@ -15,6 +15,7 @@ use super::{PaclConfig, PaclModel};
 use crate::error::{Error, Result};
 use crate::models::nn::Mode;
 use crate::models::patch_tower::{descriptors_tensor, Descriptors};
+use crate::progress::Progress;
 use crate::train::{vars_with_prefix, AdamW, AdamWParams, Schedule};
 
 /// One epoch's numbers.
@@ -316,26 +317,25 @@ impl Trainer {
     }
 }
 
-/// Stage 3: trains a fresh model of `model_cfg` on `data`. `progress(fraction, message)`
-/// is told each step; `cancel()` is checked between steps (true: stop with
+/// Stage 3: trains a fresh model of `model_cfg` on `data`. `progress` is told each step
+/// and its cancellation is checked between steps (cancelled: stop with
 /// [`Error::Cancelled`]). Deterministic by `cfg.seed` (for a given thread count).
 pub fn train(
     model_cfg: &PaclConfig,
     cfg: &TrainConfig,
     data: &TrainData,
     device: &Device,
-    mut progress: impl FnMut(f32, &str),
-    cancel: impl Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<(PaclModel, TrainReport)> {
     let start = Instant::now();
     let mut t = Trainer::new(model_cfg, cfg, data, device)?;
     let total = t.total_steps();
     while t.has_next() {
-        if cancel() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         if let Some(s) = t.step(data, device)? {
-            progress(
+            progress.report(
                 s.step as f32 / total as f32,
                 &format!("epoch {}/{} ({:?})", s.epoch, cfg.epochs, s.phase),
             );
