@@ -21,7 +21,7 @@ pub fn info(engine: &Engine, path: &Path, check: bool, json: bool) -> Result<Exi
         return Err(unexpected(&out));
     };
     if check {
-        c.check_images(|_, _| true);
+        c.check_images(&artemo_engine::progress::Silent);
     }
     let info = c.info();
     if json {

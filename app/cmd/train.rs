@@ -176,10 +176,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
                 name: "train EA classifier".into(),
                 lane: Lane::Compute,
                 job: Box::new(move |ctx| {
-                    let r = train_pipeline(&assets, &models, &out2, &opts, |f, m| {
-                        ctx.progress(f, m);
-                        !ctx.is_cancelled()
-                    })?;
+                    let r = train_pipeline(&assets, &models, &out2, &opts, ctx)?;
                     Ok(JobOutput::EaClassifier(Box::new(r)))
                 }),
             };

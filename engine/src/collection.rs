@@ -378,12 +378,18 @@ impl Collection {
 
     /// Checks every image by the decoder's rules without decoding its pixels (header,
     /// size limits, a complete file: [`crate::imaging::check_image_file`]) and records
-    /// the unreadable or truncated ones as problems; returns how many were unreadable. `progress` gets (done, total).
-    pub fn check_images(&mut self, mut progress: impl FnMut(usize, usize) -> bool) -> usize {
+    /// the unreadable or truncated ones as problems; returns how many were unreadable.
+    /// `progress` gets the done share before each image; once it is cancelled the check
+    /// stops there (the images checked so far are counted).
+    pub fn check_images(&mut self, progress: &dyn crate::progress::Progress) -> usize {
         let total = self.paintings.len();
         let mut bad = 0;
         for (i, p) in self.paintings.iter().enumerate() {
-            if !progress(i, total) {
+            progress.report(
+                i as f32 / total as f32,
+                &format!("{i}/{total} images checked"),
+            );
+            if progress.cancelled() {
                 break;
             }
             // The decoder's own rules (format, sizes, allocation) and a complete file.
@@ -545,7 +551,7 @@ mod tests {
         std::fs::write(d.path().join("bad.jpg"), b"not a jpeg").unwrap();
         let mut c = Collection::open(d.path()).unwrap();
         assert_eq!(c.paintings.len(), 2);
-        assert_eq!(c.check_images(|_, _| true), 1);
+        assert_eq!(c.check_images(&crate::progress::Silent), 1);
         assert!(c.problems[0].path.ends_with("bad.jpg"));
     }
 }

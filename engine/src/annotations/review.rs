@@ -30,6 +30,7 @@ use super::stimuli::{rasterize, read_stimuli};
 use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
+use crate::progress::Progress;
 
 /// One reviewed item: a painting's region for one emotion.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -392,10 +393,11 @@ fn shipped_hashes(stimuli_json: &Path) -> Result<Option<HashMap<String, String>>
 /// The samples of `gt` whose painting is in `collection`: matched by painting id and, for
 /// Artemo's stimulus regions, by the image's sha256 against the shipped manifest (a
 /// collection that reuses the shipped file names for other pictures gets no ground truth).
+/// A cancelled `progress` stops with [`Error::Cancelled`].
 pub fn load_ground_truth(
     gt: &GroundTruth,
     collection: &Collection,
-    cancelled: &dyn Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<GroundTruthMatch> {
     let mut out = Vec::new();
     let mut missing = 0usize;
@@ -408,7 +410,7 @@ pub fn load_ground_truth(
             let mut same: HashMap<usize, bool> = HashMap::new();
             let mut counted = HashSet::new();
             for s in read_stimuli(json)? {
-                if cancelled() {
+                if progress.cancelled() {
                     return Err(Error::Cancelled);
                 }
                 let Some(i) = index_of(&s.painting) else {
@@ -467,7 +469,7 @@ pub fn load_ground_truth(
                     continue;
                 };
                 for e in Emotion::EIGHT {
-                    if cancelled() {
+                    if progress.cancelled() {
                         return Err(Error::Cancelled);
                     }
                     if let Some(m) = set.load_map(&r.painting, e)? {
@@ -507,12 +509,13 @@ pub enum ExportFormat {
 
 /// Writes the reviewed masks (fixed where the annotator fixed them, otherwise the ground
 /// truth; each given as COCO RLE and decoded one at a time), skipping rejected items;
-/// returns the number of masks written.
+/// returns the number of masks written. A cancelled `progress` stops with
+/// [`Error::Cancelled`].
 pub fn export(
     samples: &[(ItemKey, CocoRle, Option<Verdict>)],
     format: ExportFormat,
     out: &Path,
-    cancelled: &dyn Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<usize> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let kept: Vec<_> = samples
@@ -520,7 +523,7 @@ pub fn export(
         .filter(|(_, _, v)| *v != Some(Verdict::Rejected))
         .collect();
     for (k, r, _) in &kept {
-        if cancelled() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         match format {
@@ -733,7 +736,7 @@ mod tests {
         let gt = GroundTruth::Stimuli {
             json: assets.join("annotations/stimuli.json"),
         };
-        let found = load_ground_truth(&gt, &c, &|| false).unwrap();
+        let found = load_ground_truth(&gt, &c, &crate::progress::Silent).unwrap();
         assert_eq!(found.mismatched, 1);
         assert!(!found.samples.is_empty());
         assert!(found.samples.iter().all(|s| s.key.painting == "100343"));
@@ -746,7 +749,7 @@ mod tests {
         let gt = GroundTruth::Stimuli {
             json: assets.join("annotations/stimuli.json"),
         };
-        let found = load_ground_truth(&gt, &c, &|| false).unwrap();
+        let found = load_ground_truth(&gt, &c, &crate::progress::Silent).unwrap();
         let (samples, missing) = (found.samples, found.missing);
         assert_eq!(missing, 0);
         assert_eq!(found.mismatched, 0);
@@ -764,7 +767,7 @@ mod tests {
                 Some(Verdict::Rejected),
             ),
         ];
-        let no = || false;
+        let no = crate::progress::Silent;
         assert_eq!(
             export(&rows, ExportFormat::Png, dir.path(), &no).unwrap(),
             1

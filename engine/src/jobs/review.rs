@@ -25,7 +25,7 @@ pub struct OpenReview {
 
 pub(crate) fn run(req: OpenReview, ctx: &JobContext) -> Result<JobOutput> {
     ctx.progress(0.0, "reading the ground truth");
-    let found = load_ground_truth(&req.ground_truth, &req.collection, &|| ctx.is_cancelled())?;
+    let found = load_ground_truth(&req.ground_truth, &req.collection, ctx)?;
     let (journal, recovery) = ReviewJournal::open(&req.session)?;
     Ok(JobOutput::ReviewOpened(Box::new(ReviewOpened {
         found,

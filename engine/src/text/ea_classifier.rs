@@ -20,6 +20,7 @@ use crate::error::{read_text, write_atomic, Error, Result};
 use crate::metrics::TextEmotionClassifier;
 use crate::models::bert::SentenceEncoder;
 use crate::models::loading::Weights;
+use crate::progress::{Progress, Scaled, Silent};
 
 /// Head configuration (`config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,14 +135,15 @@ impl Default for TrainConfig {
 }
 
 /// Trains a head on features [N, input] and labels (emotion indices 0..8); `progress`
-/// gets (epoch, mean loss) and returns false to stop early. Returns the variables and
-/// the head.
+/// gets the done share after each epoch with "epoch E/N: loss L" (the epoch's mean
+/// loss), and once it is cancelled training stops early (keeping the head trained so
+/// far). Returns the variables and the head.
 pub fn train_head(
     cfg: &HeadConfig,
     x: &Tensor,
     y: &[u32],
     tc: &TrainConfig,
-    mut progress: impl FnMut(usize, f32) -> bool,
+    progress: &dyn Progress,
 ) -> Result<(VarMap, EaHead)> {
     let device = x.device().clone();
     let n = x.dim(0)?;
@@ -178,7 +180,16 @@ pub fn train_head(
             total += loss.to_scalar::<f32>()?;
             batches += 1;
         }
-        if !progress(epoch, total / batches.max(1) as f32) {
+        progress.report(
+            (epoch + 1) as f32 / tc.epochs as f32,
+            &format!(
+                "epoch {}/{}: loss {}",
+                epoch + 1,
+                tc.epochs,
+                total / batches.max(1) as f32
+            ),
+        );
+        if progress.cancelled() {
             break;
         }
     }
@@ -308,17 +319,25 @@ mod tests {
             batch: 32,
             ..Default::default()
         };
-        let mut losses = Vec::new();
-        let (vm, head) = train_head(&cfg, &x, &y, &tc, |_, l| {
-            losses.push(l);
-            true
-        })
+        let losses = std::cell::RefCell::new(Vec::new());
+        let (vm, head) = train_head(
+            &cfg,
+            &x,
+            &y,
+            &tc,
+            &crate::progress::FnProgress::new(|_, m: &str| {
+                let loss = m.rsplit("loss ").next().unwrap().parse::<f32>().unwrap();
+                losses.borrow_mut().push(loss);
+            }),
+        )
         .unwrap();
+        let losses = losses.into_inner();
+        assert_eq!(losses.len(), 60);
         assert!(losses.last().unwrap() < &(losses[0] * 0.2), "{losses:?}");
         let (acc, f1) = evaluate(&head, &x, &y).unwrap();
         assert!(acc > 0.99 && f1 > 0.99, "{acc} {f1}");
         // Deterministic by seed.
-        let (_, again) = train_head(&cfg, &x, &y, &tc, |_, _| true).unwrap();
+        let (_, again) = train_head(&cfg, &x, &y, &tc, &crate::progress::Silent).unwrap();
         let diff =
             crate::models::tests::max_diff(&head.logits(&x).unwrap(), &again.logits(&x).unwrap());
         assert_eq!(diff, 0.0);
@@ -358,12 +377,13 @@ pub struct PipelineReport {
 }
 
 /// Sentence features of `texts`, cached under `cache` by a hash of the encoder folder
-/// and the texts, so re-training does not re-encode.
+/// and the texts, so re-training does not re-encode. `progress` gets the done share
+/// before each chunk; a cancelled `progress` stops with [`Error::Cancelled`].
 pub fn cached_features(
     enc: &SentenceEncoder,
     texts: &[String],
     cache: &Path,
-    mut progress: impl FnMut(f32) -> bool,
+    progress: &dyn Progress,
 ) -> Result<(Tensor, f64)> {
     let mut key = enc.dir().display().to_string();
     for t in texts {
@@ -388,7 +408,11 @@ pub fn cached_features(
     let mut parts = Vec::new();
     let chunk = 256;
     for (i, c) in texts.chunks(chunk).enumerate() {
-        if !progress((i * chunk) as f32 / texts.len().max(1) as f32) {
+        progress.report(
+            (i * chunk) as f32 / texts.len().max(1) as f32,
+            &format!("encoding {} texts", texts.len()),
+        );
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let refs: Vec<&str> = c.iter().map(String::as_str).collect();
@@ -417,14 +441,31 @@ pub struct PipelineOptions {
     pub cache: std::path::PathBuf,
 }
 
+/// A feature-encoding stage of [`train_pipeline`]: its share of the run, under the
+/// stage's own message.
+struct Encoding<'a> {
+    share: Scaled<'a>,
+    message: String,
+}
+
+impl Progress for Encoding<'_> {
+    fn report(&self, fraction: f32, _message: &str) {
+        self.share.report(fraction, &self.message);
+    }
+    fn cancelled(&self) -> bool {
+        self.share.cancelled()
+    }
+}
+
 /// Trains the EA head from the shipped assets and writes it to `out` with a model card.
-/// `progress` gets (fraction, message) and returns false to cancel.
+/// `progress` gets (fraction, message); a cancelled `progress` stops with
+/// [`Error::Cancelled`].
 pub fn train_pipeline(
     assets: &Path,
     models: &Path,
     out: &Path,
     opts: &PipelineOptions,
-    mut progress: impl FnMut(f32, &str) -> bool,
+    progress: &dyn Progress,
 ) -> Result<PipelineReport> {
     use super::goemotions::{read_labels, read_mapped};
     let dev = Device::Cpu;
@@ -465,58 +506,41 @@ pub fn train_pipeline(
     }
     let enc = SentenceEncoder::load(&models.join(HeadConfig::minilm().encoder), &dev)?;
     let mut feature_seconds = 0.0;
-    let mut feats = |name: &str,
-                     t: &[String],
-                     lo: f32,
-                     hi: f32,
-                     progress: &mut dyn FnMut(f32, &str) -> bool|
-     -> Result<Tensor> {
-        let (f, s) = cached_features(&enc, t, &opts.cache, |p| {
-            progress(
-                lo + (hi - lo) * p,
-                &format!("encoding {name} ({} texts)", t.len()),
-            )
-        })?;
+    let mut feats = |name: &str, t: &[String], lo: f32, hi: f32| -> Result<Tensor> {
+        let stage = Encoding {
+            share: Scaled::new(progress, lo, hi - lo),
+            message: format!("encoding {name} ({} texts)", t.len()),
+        };
+        let (f, s) = cached_features(&enc, t, &opts.cache, &stage)?;
         feature_seconds += s;
         Ok(f)
     };
     // Encoded separately so the GoEmotions cache survives changes to the annotations.
-    let mut x_train = feats("GoEmotions train", &texts, 0.0, 0.55, &mut progress)?;
+    let mut x_train = feats("GoEmotions train", &texts, 0.0, 0.55)?;
     if !ann_texts_train.is_empty() {
-        let xa = feats(
-            "annotation train",
-            &ann_texts_train,
-            0.55,
-            0.6,
-            &mut progress,
-        )?;
+        let xa = feats("annotation train", &ann_texts_train, 0.55, 0.6)?;
         x_train = Tensor::cat(&[x_train, xa], 0)?;
     }
     let dev_texts: Vec<String> = dev_set.iter().map(|e| e.text.clone()).collect();
-    let x_dev = feats("GoEmotions dev", &dev_texts, 0.6, 0.7, &mut progress)?;
+    let x_dev = feats("GoEmotions dev", &dev_texts, 0.6, 0.7)?;
     let test_texts: Vec<String> = test.iter().map(|e| e.text.clone()).collect();
-    let x_test = feats("GoEmotions test", &test_texts, 0.7, 0.8, &mut progress)?;
+    let x_test = feats("GoEmotions test", &test_texts, 0.7, 0.8)?;
     let ann_texts: Vec<String> = ann_test.iter().map(|(t, _)| t.clone()).collect();
     let x_ann = if ann_texts.is_empty() {
         None
     } else {
-        Some(feats(
-            "annotation test",
-            &ann_texts,
-            0.8,
-            0.85,
-            &mut progress,
-        )?)
+        Some(feats("annotation test", &ann_texts, 0.8, 0.85)?)
     };
     let y_dev: Vec<u32> = dev_set.iter().map(|e| e.emotion.index() as u32).collect();
     let y_test: Vec<u32> = test.iter().map(|e| e.emotion.index() as u32).collect();
     // Train once per epoch count up to the maximum, keeping the best dev accuracy: the
     // head is tiny, so training is fast next to feature extraction.
     let cfg = HeadConfig::minilm();
-    if !progress(0.86, &format!("training on {} examples", y.len())) {
+    progress.report(0.86, &format!("training on {} examples", y.len()));
+    if progress.cancelled() {
         return Err(Error::Cancelled);
     }
-    let (vm, head) = train_head(&cfg, &x_train, &y, &opts.train, |_, _| true)?;
+    let (vm, head) = train_head(&cfg, &x_train, &y, &opts.train, &Silent)?;
     // Model selection: the full run against re-trained heads with fewer epochs.
     let mut chosen = (
         evaluate(&head, &x_dev, &y_dev)?.0,
@@ -528,14 +552,15 @@ pub fn train_pipeline(
         .into_iter()
         .filter(|&e| e > 0)
     {
-        if !progress(0.9, &format!("model selection: {epochs} epochs")) {
+        progress.report(0.9, &format!("model selection: {epochs} epochs"));
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let tc = TrainConfig {
             epochs,
             ..opts.train.clone()
         };
-        let (vm, head) = train_head(&cfg, &x_train, &y, &tc, |_, _| true)?;
+        let (vm, head) = train_head(&cfg, &x_train, &y, &tc, &Silent)?;
         let acc = evaluate(&head, &x_dev, &y_dev)?.0;
         if acc > chosen.0 {
             chosen = (acc, epochs, vm, head);
@@ -570,7 +595,7 @@ pub fn train_pipeline(
         &out.join("MODEL_CARD.md"),
         model_card(&report, opts).as_bytes(),
     )?;
-    progress(1.0, "done");
+    progress.report(1.0, "done");
     Ok(report)
 }
 

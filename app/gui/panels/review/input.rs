@@ -161,7 +161,7 @@ impl Review {
             })
             .collect();
         let job = Box::new(move |ctx: &artemo_engine::worker::JobContext| {
-            let n = rv::export(&rows, format, &out, &|| ctx.is_cancelled())?;
+            let n = rv::export(&rows, format, &out, ctx)?;
             Ok(JobOutput::Text(format!(
                 "Exported {n} masks to {}",
                 out.display()
