@@ -23,6 +23,7 @@ use crate::emosem::train::{
 use crate::emosem::{Emosem, EmosemConfig, EMOTIONS};
 use crate::error::write_atomic;
 use crate::error::{read_file, Error, Result};
+use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
 
 pub use crate::emosem::recipe::KitEmosemConfig;
@@ -52,16 +53,16 @@ pub fn examples(
         .collect()
 }
 
-/// Trains the kit's EmoSEM on the train split. Returns the configuration, the variables
-/// and the report.
+/// Trains the kit's EmoSEM on the train split. `progress` gets every step with its
+/// losses; a cancelled `progress` stops with [`Error::Cancelled`]. Returns the
+/// configuration, the variables and the report.
 pub fn train_kit(
     assets: &Path,
     tower: &dyn GridEncoder,
     kit: &KitEmosemConfig,
     limit_paintings: Option<usize>,
     device: &Device,
-    progress: impl FnMut(crate::emosem::train::TrainProgress),
-    cancelled: impl Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<(EmosemConfig, VarMap, TrainReport)> {
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let cfg = kit.model_config(tower);
@@ -87,7 +88,24 @@ pub fn train_kit(
         seed: kit.seed,
         ..Default::default()
     };
-    let report = train(&cfg, &vm, prompts, &data, &tc, device, progress, cancelled)?;
+    let report = train(
+        &cfg,
+        &vm,
+        prompts,
+        &data,
+        &tc,
+        device,
+        |p| {
+            progress.report(
+                p.step as f32 / p.steps.max(1) as f32,
+                &format!(
+                    "EmoSEM step {}/{} mask loss {:.3} explanation loss {:.3}",
+                    p.step, p.steps, p.mask_loss, p.lm_loss
+                ),
+            )
+        },
+        || progress.cancelled(),
+    )?;
     Ok((cfg, vm, report))
 }
 
@@ -118,7 +136,8 @@ pub fn write_score_map(
 /// Writes the test predictions of the model (`emosem/`), of the prior baseline (`prior/`:
 /// the train split's mean mask of each emotion) and of the chance baseline (`chance/`:
 /// seeded uniform noise) under `out`, one folder per system. Returns the folders and the
-/// model's explanations per (painting, emotion).
+/// model's explanations per (painting, emotion). A cancelled `progress` stops with
+/// [`Error::Cancelled`] (between test paintings; nothing is reported).
 #[allow(clippy::too_many_arguments)]
 pub fn write_predictions(
     model: &Emosem,
@@ -128,7 +147,7 @@ pub fn write_predictions(
     out: &Path,
     seed: u64,
     device: &Device,
-    cancelled: impl Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<(Vec<SystemDir>, Vec<Explanation>)> {
     let cfg = model.config().clone();
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
@@ -179,7 +198,7 @@ pub fn write_predictions(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut explanations = Vec::new();
     for (s, item) in &test_ex {
-        if cancelled() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let ImageFeatures::Grid { grid } = &item.features else {

@@ -192,16 +192,7 @@ pub fn run(
             &kit,
             opts.quick.then_some(30),
             device,
-            |p| {
-                progress.report(
-                    0.36 + 0.04 * p.step as f32 / p.steps.max(1) as f32,
-                    &format!(
-                        "EmoSEM step {}/{} mask loss {:.3} explanation loss {:.3}",
-                        p.step, p.steps, p.mask_loss, p.lm_loss
-                    ),
-                )
-            },
-            || progress.cancelled(),
+            &crate::progress::Scaled::new(progress, 0.36, 0.04),
         )?;
         crate::emosem::save(&emosem_dir, &cfg, &vm)?;
         let json = serde_json::json!({ "kit": kit, "report": r });
@@ -246,17 +237,7 @@ pub fn run(
             &seq_full,
             &kit,
             device,
-            |p| {
-                let base = if p.stage == "pretrain" { 0.4 } else { 0.6 };
-                progress.report(
-                    base + 0.2 * p.losses.step as f32 / p.total.max(1) as f32,
-                    &format!(
-                        "SEVLM {} step {}/{} loss {:.3}",
-                        p.stage, p.losses.step, p.total, p.losses.total
-                    ),
-                )
-            },
-            || !progress.cancelled(),
+            &crate::progress::Scaled::new(progress, 0.4, 0.4),
         )?;
         crate::sevlm::save(&sevlm_dir, &cfg, &vm)?;
         let json = serde_json::json!({ "kit": kit, "steps": log });
@@ -365,7 +346,7 @@ pub fn run(
         &eval_dir.join("emosem"),
         opts.seed,
         device,
-        || progress.cancelled(),
+        progress,
     )?;
     let mut emosem_eval = BTreeMap::new();
     for (name, npy) in &dirs {

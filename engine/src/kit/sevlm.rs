@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::annotations::dataset::AnnotationSet;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::sevlm::data::{
     annotation_examples, build_vocab, make_pairs, Encoded, Example, SequenceBuilder,
 };
@@ -111,20 +112,20 @@ impl KitSevlmConfig {
     }
 }
 
-/// Progress of the kit's SEVLM stages.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KitProgress {
-    /// "pretrain" or "sevlm".
-    pub stage: &'static str,
-    /// The step's losses.
-    pub losses: StepLosses,
-    /// Steps in the stage.
-    pub total: usize,
+/// A training step of `stage` (its half of the run starts at `start`): "SEVLM <stage> step
+/// S/T loss L".
+fn report_step(progress: &dyn Progress, stage: &str, start: f32, s: &StepLosses, total: usize) {
+    progress.report(
+        start + 0.5 * s.step as f32 / total.max(1) as f32,
+        &format!("SEVLM {stage} step {}/{total} loss {:.3}", s.step, s.total),
+    );
 }
 
 /// Trains the kit's SEVLM. `grids` [n_images, N, D] are the frozen tower's features of
-/// the paintings named by `images` (same order). Returns the model, its variables,
-/// config and every step's losses.
+/// the paintings named by `images` (same order). `progress` gets every step (language
+/// pretraining is the first half, SEVLM the second) with its losses; a cancelled
+/// `progress` stops with [`Error::Cancelled`]. Returns the model, its variables, config
+/// and every step's losses.
 #[allow(clippy::too_many_arguments)]
 pub fn train_small(
     grids: &Tensor,
@@ -134,8 +135,7 @@ pub fn train_small(
     seq_full: &SequenceBuilder,
     kit: &KitSevlmConfig,
     device: &Device,
-    mut progress: impl FnMut(&KitProgress),
-    keep_going: impl Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<(Sevlm, VarMap, SevlmConfig, Vec<StepLosses>)> {
     let [train_ex, _, _] = annotation_examples(set);
     let mut pool = goemotions_examples(assets)?;
@@ -191,14 +191,8 @@ pub fn train_small(
             &data,
             &tc,
             device,
-            |s, total| {
-                progress(&KitProgress {
-                    stage: "pretrain",
-                    losses: *s,
-                    total,
-                })
-            },
-            &keep_going,
+            |s, total| report_step(progress, "pretrain", 0.0, s, total),
+            || !progress.cancelled(),
         )?;
         log.extend(r.steps);
     }
@@ -240,14 +234,8 @@ pub fn train_small(
         &data,
         &kit.train,
         device,
-        |s, total| {
-            progress(&KitProgress {
-                stage: "sevlm",
-                losses: *s,
-                total,
-            })
-        },
-        &keep_going,
+        |s, total| report_step(progress, "sevlm", 0.5, s, total),
+        || !progress.cancelled(),
     )?;
     log.extend(r.steps);
     Ok((model, vm, cfg, log))
