@@ -178,10 +178,14 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
         clip: scorer.as_ref().map(|s| (s, &coll)),
         collection: Some(&coll),
     };
-    let mut bar = crate::progress::Progress::new();
-    let output = run_task(task, data, preds, &opts, |f, m| {
-        bar.update(f, None, m);
-    })?;
+    let bar = std::cell::RefCell::new(crate::progress::Progress::new());
+    let output = run_task(
+        task,
+        data,
+        preds,
+        &opts,
+        &artemo_engine::progress::FnProgress::new(|f, m| bar.borrow_mut().update(f, None, m)),
+    )?;
     drop(bar);
     output.write(out)?;
     warn_truncated(&output.report);

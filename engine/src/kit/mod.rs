@@ -310,7 +310,7 @@ pub fn run(
             &assets.join("annotations"),
             &csv,
             &topts,
-            |_, _| {},
+            &crate::progress::Muted(progress),
         )?;
         out.write(&dir)?;
         let m: BTreeMap<String, f64> = out
@@ -358,7 +358,7 @@ pub fn run(
                 collection: Some(&all_paintings),
                 ..Default::default()
             },
-            |_, _| {},
+            &crate::progress::Muted(progress),
         )?;
         out.write(&eval_dir.join("emosem").join(name))?;
         emosem_eval.insert(

@@ -30,6 +30,7 @@ use crate::annotations::mask::Mask;
 use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// Which paper's evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,22 +92,33 @@ impl TaskOutput {
     }
 }
 
-/// Runs one task; `progress` gets (fraction, message).
+/// Runs one task; `progress` gets (fraction, message), and a cancelled `progress` stops
+/// with [`Error::Cancelled`] (checked at each stage and between scored samples).
 pub fn run_task(
     task: Task,
     data: &Path,
     predictions: &Path,
     opts: &TaskOptions,
-    mut progress: impl FnMut(f32, &str),
+    progress: &dyn Progress,
 ) -> Result<TaskOutput> {
-    progress(0.0, "reading references");
+    stage(progress, 0.0, "reading references")?;
     let out = match task {
-        Task::Sevlm => sevlm(data, predictions, opts, &mut progress)?,
-        Task::Emosem => emosem(data, predictions, opts, &mut progress)?,
-        Task::Pacl => pacl(data, predictions, &mut progress)?,
+        Task::Sevlm => sevlm(data, predictions, opts, progress)?,
+        Task::Emosem => emosem(data, predictions, opts, progress)?,
+        Task::Pacl => pacl(data, predictions, progress)?,
     };
-    progress(1.0, "done");
+    progress.report(1.0, "done");
     Ok(out)
+}
+
+/// Reports a stage, then stops if the task was cancelled.
+fn stage(progress: &dyn Progress, fraction: f32, message: &str) -> Result<()> {
+    progress.report(fraction, message);
+    if progress.cancelled() {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
 }
 
 fn references(data: &Path) -> Result<Vec<Annotation>> {
@@ -160,7 +172,7 @@ fn sevlm(
     data: &Path,
     predictions: &Path,
     opts: &TaskOptions,
-    progress: &mut dyn FnMut(f32, &str),
+    progress: &dyn Progress,
 ) -> Result<TaskOutput> {
     let refs_rows = references(data)?;
     let preds = read_predictions(predictions)?;
@@ -189,7 +201,7 @@ fn sevlm(
         hyps.push(explanation_text(pred));
         refs.push(r.clone());
     }
-    progress(0.2, "text metrics");
+    stage(progress, 0.2, "text metrics")?;
     let mut report = evaluate_text_with(
         &hyps,
         &refs,
@@ -202,7 +214,7 @@ fn sevlm(
     let mut ea_pred: Vec<Option<Emotion>> = vec![None; preds.len()];
     match opts.ea {
         Some(clf) => {
-            progress(0.5, "EA: classifying explanations");
+            stage(progress, 0.5, "EA: classifying explanations")?;
             let explanations: Vec<(String, String)> = preds
                 .iter()
                 .zip(&hyps)
@@ -219,7 +231,7 @@ fn sevlm(
     }
     let mut clip = vec![None; preds.len()];
     if let Some((scorer, coll)) = opts.clip {
-        progress(0.7, "CLIPScore");
+        stage(progress, 0.7, "CLIPScore")?;
         let mut pairs = Vec::new();
         for ((p, _), h) in preds.iter().zip(&hyps) {
             let painting = coll.get(p).ok_or_else(|| {
@@ -335,7 +347,7 @@ fn emosem(
     data: &Path,
     predictions: &Path,
     opts: &TaskOptions,
-    progress: &mut dyn FnMut(f32, &str),
+    progress: &dyn Progress,
 ) -> Result<TaskOutput> {
     if !predictions.is_dir() {
         return Err(Error::io(
@@ -376,7 +388,10 @@ fn emosem(
     let n = gt.len().max(1);
     for (k, ((p, e), mask)) in gt.iter().enumerate() {
         if k % 16 == 0 {
-            progress(0.1 + 0.8 * k as f32 / n as f32, "scoring masks");
+            progress.report(0.1 + 0.8 * k as f32 / n as f32, "scoring masks");
+        }
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
         }
         let path = map_path(predictions, p, *e);
         if !path.is_file() {
@@ -435,11 +450,7 @@ fn emosem(
     })
 }
 
-fn pacl(
-    data: &Path,
-    predictions: &Path,
-    progress: &mut dyn FnMut(f32, &str),
-) -> Result<TaskOutput> {
+fn pacl(data: &Path, predictions: &Path, progress: &dyn Progress) -> Result<TaskOutput> {
     let refs = references(data)?;
     let mut hist: BTreeMap<String, Histogram> = BTreeMap::new();
     for a in &refs {
@@ -480,7 +491,7 @@ fn pacl(
         }
         rows.push((p, e));
     }
-    progress(0.5, "scoring");
+    stage(progress, 0.5, "scoring")?;
     let mut csv =
         csv_line(&["painting", "predicted", "dominant_at_least_half", "correct"].map(String::from));
     let (mut y, mut yhat) = (Vec::new(), Vec::new());
@@ -579,7 +590,7 @@ mod tests {
             &refs,
             &preds,
             &TaskOptions::default(),
-            |_, _| {},
+            &crate::progress::Silent,
         )
         .unwrap();
         // d is a 1-1 tie (not counted); a, c, e awe correct; b fear predicted awe.
@@ -595,7 +606,7 @@ mod tests {
             &refs,
             &preds,
             &TaskOptions::default(),
-            |_, _| {},
+            &crate::progress::Silent,
         )
         .unwrap_err()
         .to_string();
