@@ -411,7 +411,7 @@ fn learn(paradigm: Paradigm, steps: usize) -> (f64, f64, super::train::TrainRepo
         warmup: 10,
         ..Default::default()
     };
-    let mut calls = 0;
+    let calls = std::cell::Cell::new(0);
     let report = train(
         &cfg,
         &vm,
@@ -419,11 +419,10 @@ fn learn(paradigm: Paradigm, steps: usize) -> (f64, f64, super::train::TrainRepo
         &data,
         &tc,
         &dev,
-        |_| calls += 1,
-        || false,
+        &crate::progress::FnProgress::new(|_, _| calls.set(calls.get() + 1)),
     )
     .unwrap();
-    assert_eq!(calls, steps);
+    assert_eq!(calls.get(), steps);
     let model = Emosem::from_varmap(&cfg, &vm, fake_prompts(), &dev).unwrap();
     (before, mean_iou(&model, &held_out), report)
 }
@@ -475,6 +474,16 @@ fn training_stops_when_cancelled() {
     let data = synthetic(2, 1, &tower, &dev);
     let vm = VarMap::new();
     let n = std::cell::Cell::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let progress = crate::progress::FnProgress::with_cancel(
+        |_, _| {
+            n.set(n.get() + 1);
+            if n.get() >= 3 {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+        &stop,
+    );
     let r = train(
         &cfg,
         &vm,
@@ -486,8 +495,7 @@ fn training_stops_when_cancelled() {
             ..Default::default()
         },
         &dev,
-        |_| n.set(n.get() + 1),
-        || n.get() >= 3,
+        &progress,
     );
     assert!(matches!(r, Err(Error::Cancelled)));
     assert_eq!(n.get(), 3);

@@ -24,6 +24,7 @@ use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::models::nn::Mode;
+use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
 use crate::train::{vars_with_prefix, AdamW, AdamWParams, Schedule};
 
@@ -301,8 +302,9 @@ pub fn batch_loss(
     Ok((mask, pass.explanation))
 }
 
-/// Trains the model whose variables are in `vm` on `data`. `progress` is called after
-/// every step; training stops with [`Error::Cancelled`] when `cancelled()` turns true.
+/// Trains the model whose variables are in `vm` on `data`. `progress` is told after
+/// every step ([`train_model`]); training stops with [`Error::Cancelled`] once it is
+/// cancelled.
 #[allow(clippy::too_many_arguments)]
 pub fn train(
     cfg: &EmosemConfig,
@@ -311,11 +313,10 @@ pub fn train(
     data: &[TrainItem],
     tc: &TrainConfig,
     device: &Device,
-    progress: impl FnMut(TrainProgress),
-    cancelled: impl Fn() -> bool,
+    progress: &dyn Progress,
 ) -> Result<TrainReport> {
     let model = Emosem::from_varmap(cfg, vm, prompt_ids, device)?;
-    train_model(&model, vm, data, tc, progress, || !cancelled())
+    train_model(&model, vm, data, tc, progress)
 }
 
 /// EmoSEM's optimisation one step at a time: the optimizer, the shuffled order and the
@@ -390,16 +391,15 @@ impl Trainer {
     }
 }
 
-/// Trains `model`, built over `vm` by [`Emosem::from_varmap`], on `data`. `progress` is
-/// called after every step; `keep_going` before every step (false ends the run with
-/// [`Error::Cancelled`]).
+/// Trains `model`, built over `vm` by [`Emosem::from_varmap`], on `data`. `progress` gets
+/// the done share after every step ("EmoSEM step S/T mask loss M explanation loss L");
+/// it is checked before every step (cancelled: the run ends with [`Error::Cancelled`]).
 pub fn train_model(
     model: &Emosem,
     vm: &VarMap,
     data: &[TrainItem],
     tc: &TrainConfig,
-    mut progress: impl FnMut(TrainProgress),
-    mut keep_going: impl FnMut() -> bool,
+    progress: &dyn Progress,
 ) -> Result<TrainReport> {
     if data.is_empty() {
         return Err(Error::Invalid("EmoSEM training: no data".into()));
@@ -410,12 +410,18 @@ pub fn train_model(
     let trainable = crate::train::count_params(&vars_with_prefix(vm, &cfg.trainable_prefixes()));
     let mut history: Vec<(f32, f32)> = Vec::with_capacity(tc.steps);
     while trainer.has_next() {
-        if !keep_going() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         let p = trainer.step(model, data)?;
         history.push((p.mask_loss, p.lm_loss));
-        progress(p);
+        progress.report(
+            p.step as f32 / p.steps.max(1) as f32,
+            &format!(
+                "EmoSEM step {}/{} mask loss {:.3} explanation loss {:.3}",
+                p.step, p.steps, p.mask_loss, p.lm_loss
+            ),
+        );
     }
     let tenth = (history.len() / 10).max(1);
     let mean = |s: &[(f32, f32)], f: fn(&(f32, f32)) -> f32| {

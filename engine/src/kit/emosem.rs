@@ -88,24 +88,7 @@ pub fn train_kit(
         seed: kit.seed,
         ..Default::default()
     };
-    let report = train(
-        &cfg,
-        &vm,
-        prompts,
-        &data,
-        &tc,
-        device,
-        |p| {
-            progress.report(
-                p.step as f32 / p.steps.max(1) as f32,
-                &format!(
-                    "EmoSEM step {}/{} mask loss {:.3} explanation loss {:.3}",
-                    p.step, p.steps, p.mask_loss, p.lm_loss
-                ),
-            )
-        },
-        || progress.cancelled(),
-    )?;
+    let report = train(&cfg, &vm, prompts, &data, &tc, device, progress)?;
     Ok((cfg, vm, report))
 }
 
