@@ -97,6 +97,18 @@ impl Progress for Muted<'_> {
     }
 }
 
+/// A job already cancelled (tests of the stop paths).
+#[cfg(test)]
+pub(crate) struct Cancelled;
+
+#[cfg(test)]
+impl Progress for Cancelled {
+    fn report(&self, _fraction: f32, _message: &str) {}
+    fn cancelled(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

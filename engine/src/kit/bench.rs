@@ -52,7 +52,7 @@ pub fn bench_inference(
             &grid,
             &Default::default(),
             |_| {},
-            || true,
+            &crate::progress::Silent,
         )?;
         parts
             .entry("sevlm: features + distribution + explanation")

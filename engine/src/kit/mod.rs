@@ -274,7 +274,7 @@ pub fn run(
             &grids.narrow(0, i, 1)?,
             &Default::default(),
             |_| {},
-            || !progress.cancelled(),
+            progress,
         )?;
         preds.push((ids[i].clone(), g.text));
     }

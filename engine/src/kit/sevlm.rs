@@ -192,7 +192,7 @@ pub fn train_small(
             &tc,
             device,
             |s, total| report_step(progress, "pretrain", 0.0, s, total),
-            || !progress.cancelled(),
+            progress,
         )?;
         log.extend(r.steps);
     }
@@ -235,7 +235,7 @@ pub fn train_small(
         &kit.train,
         device,
         |s, total| report_step(progress, "sevlm", 0.5, s, total),
-        || !progress.cancelled(),
+        progress,
     )?;
     log.extend(r.steps);
     Ok((model, vm, cfg, log))

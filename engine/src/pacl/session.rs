@@ -364,15 +364,15 @@ impl Trainable for PaclSession {
             .collect();
         let classes: std::collections::BTreeSet<usize> = train.iter().map(|t| t.1).collect();
         if !self.val.is_empty() && classes.len() >= 2 {
-            let keep_going = &crate::progress::Muted(progress);
+            let quiet = &crate::progress::Muted(progress);
             let imgs: Vec<Descriptors> = train
                 .iter()
                 .map(|&(i, _)| self.data.images[i].clone())
                 .collect();
-            let tr_x = model.embed(&imgs, 16, keep_going)?;
+            let tr_x = model.embed(&imgs, 16, quiet)?;
             let tr_y: Vec<usize> = train.iter().map(|t| t.1).collect();
             let val_d: Vec<Descriptors> = self.val.iter().map(|v| v.0.clone()).collect();
-            let te_x = model.embed(&val_d, 16, keep_going)?;
+            let te_x = model.embed(&val_d, 16, quiet)?;
             let te_y: Vec<usize> = self.val.iter().map(|v| v.1).collect();
             let classes = crate::emotion::Emotion::ALL.len();
             let (_, s) =

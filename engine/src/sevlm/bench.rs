@@ -81,7 +81,7 @@ pub fn run(
             ..Default::default()
         };
         let t = Instant::now();
-        let g = generate(&model, &seqb, &one, &opts, |_| {}, || true)?;
+        let g = generate(&model, &seqb, &one, &opts, |_| {}, &crate::progress::Silent)?;
         let secs = t.elapsed().as_secs_f64();
         let n = g.tokens.len().max(1);
         rows.push(BenchRow {

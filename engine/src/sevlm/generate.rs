@@ -225,15 +225,15 @@ fn nucleus_pick(probs: &[f32], top_p: f32, u: f32) -> usize {
 }
 
 /// Generates "`<emotion> because <explanation>`" for one image's grid features
-/// [1, N, encoder_dim]. `on_token` sees every token as it is produced; returning
-/// `false` from `keep_going` stops early (cancellation).
+/// [1, N, encoder_dim]. `on_token` sees every token as it is produced; a cancelled
+/// `progress` stops between tokens with `Error::Cancelled`.
 pub fn generate(
     model: &Sevlm,
     seq: &SequenceBuilder,
     image: &Tensor,
     opts: &DecodeOptions,
     mut on_token: impl FnMut(&GeneratedToken),
-    keep_going: impl Fn() -> bool,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<Generation> {
     let device = image.device();
     if image.dims().len() != 3 || image.dim(0)? != 1 {
@@ -261,7 +261,7 @@ pub fn generate(
     let mut tokens = Vec::new();
     let mut stopped = "max tokens".to_string();
     for _ in 0..opts.max_tokens {
-        if !keep_going() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         if ids.len() >= max_pos {

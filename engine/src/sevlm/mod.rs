@@ -247,9 +247,7 @@ impl SevlmRuntime {
         let (distribution, label_mass) =
             generate::emotion_distribution(&self.model, &self.seq, &feats)?;
         let generation =
-            generate::generate(&self.model, &self.seq, &feats, opts, on_token, || {
-                !progress.cancelled()
-            })?;
+            generate::generate(&self.model, &self.seq, &feats, opts, on_token, progress)?;
         Ok(Analysis {
             image: image.to_path_buf(),
             distribution,

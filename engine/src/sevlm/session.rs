@@ -494,7 +494,7 @@ impl Trainable for SevlmSession {
                 &images.narrow(0, i, 1)?,
                 &DecodeOptions::default(),
                 |_| {},
-                || !progress.cancelled(),
+                progress,
             )?;
             if self.probes.contains(p) {
                 probes.push(Probe::Caption(CaptionProbe {

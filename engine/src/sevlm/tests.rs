@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::models::tests::max_diff;
+use crate::progress::{Cancelled, Silent};
 use crate::sevlm::data::{Encoded, IGNORE};
 use crate::sevlm::generate::{emotion_distribution, generate};
 use crate::sevlm::model::{EXPLANATION_SEGMENT, VOCAB_SIZE};
@@ -259,7 +260,7 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
         clip: 1.0,
         ..Default::default()
     };
-    let report = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, || true).unwrap();
+    let report = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, &Silent).unwrap();
     let first = report.steps.first().unwrap().language;
     let last = report.steps.last().unwrap().language;
     assert!(last < 0.05 * first, "language loss {first} -> {last}");
@@ -271,7 +272,7 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
             &img,
             &DecodeOptions::default(),
             |_| {},
-            || true,
+            &Silent,
         )
         .unwrap();
         assert_eq!(g.state, ParseState::Complete, "{}", g.text);
@@ -297,9 +298,9 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
         epochs: 3,
         ..tc.clone()
     };
-    let r1 = train::train(&model2, &vm2, &data, &tc2, &dev, |_, _| {}, || true).unwrap();
+    let r1 = train::train(&model2, &vm2, &data, &tc2, &dev, |_, _| {}, &Silent).unwrap();
     let (model3, vm3) = Sevlm::init(&cfg, 11, &dev).unwrap();
-    let r2 = train::train(&model3, &vm3, &data, &tc2, &dev, |_, _| {}, || true).unwrap();
+    let r2 = train::train(&model3, &vm3, &data, &tc2, &dev, |_, _| {}, &Silent).unwrap();
     assert_eq!(r1, r2);
 }
 
@@ -340,7 +341,7 @@ fn paired_training_runs_all_three_losses_and_cancels() {
             seen += 1;
             assert_eq!(total, 2);
         },
-        || true,
+        &Silent,
     )
     .unwrap();
     assert_eq!(seen, 2);
@@ -348,7 +349,7 @@ fn paired_training_runs_all_three_losses_and_cancels() {
         .steps
         .iter()
         .all(|s| s.contrastive.is_some() && s.vad.is_some()));
-    let cancelled = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, || false);
+    let cancelled = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, &Cancelled);
     assert!(matches!(cancelled, Err(crate::Error::Cancelled)));
 }
 
@@ -370,7 +371,7 @@ fn nucleus_sampling_is_reproducible_by_seed() {
         block_repeats: false,
     };
     let run = |seed| {
-        generate(&model, &seq, &img, &opts(seed), |_| {}, || true)
+        generate(&model, &seq, &img, &opts(seed), |_| {}, &Silent)
             .unwrap()
             .tokens
             .iter()
@@ -388,12 +389,12 @@ fn nucleus_sampling_is_reproducible_by_seed() {
         &img,
         &opts(1),
         |t| streamed.push(t.id),
-        || true,
+        &Silent,
     )
     .unwrap();
     assert_eq!(streamed, g.tokens.iter().map(|t| t.id).collect::<Vec<_>>());
     assert!(matches!(
-        generate(&model, &seq, &img, &opts(1), |_| {}, || false),
+        generate(&model, &seq, &img, &opts(1), |_| {}, &Cancelled),
         Err(crate::Error::Cancelled)
     ));
 }
@@ -509,7 +510,7 @@ fn block_repeats_leaves_no_repeated_token_or_bigram() {
             block_repeats: true,
         };
         // `ignore_end` keeps the untrained model talking for all 16 tokens.
-        let ids: Vec<u32> = generate(&model, &seq, &img, &opts, |_| {}, || true)
+        let ids: Vec<u32> = generate(&model, &seq, &img, &opts, |_| {}, &Silent)
             .unwrap()
             .tokens
             .iter()

@@ -469,8 +469,8 @@ impl Trainer {
 }
 
 /// Trains `model` (whose variables are in `vm`) on `data`. `on_step` sees every step's
-/// losses with the step count; `keep_going` returning false stops with
-/// `Error::Cancelled` (the weights keep the updates made so far).
+/// losses with the step count; a cancelled `progress` stops with `Error::Cancelled`
+/// (the weights keep the updates made so far).
 pub fn train(
     model: &Sevlm,
     vm: &VarMap,
@@ -478,13 +478,13 @@ pub fn train(
     cfg: &SevlmTrainConfig,
     device: &Device,
     mut on_step: impl FnMut(&StepLosses, usize),
-    keep_going: impl Fn() -> bool,
+    progress: &dyn crate::progress::Progress,
 ) -> Result<TrainReport> {
     let mut t = Trainer::new(vm, data, cfg)?;
     let total_steps = t.total_steps();
     let mut steps = Vec::with_capacity(total_steps);
     while t.has_next() {
-        if !keep_going() {
+        if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         if let Some(s) = t.step(model, data, cfg, device)? {

@@ -66,12 +66,12 @@ impl Control {
         )
     }
 
-    /// Called before every step (a training loop's `keep_going`): waits while paused,
-    /// then returns true to go on, false once stopped or `cancelled()`.
-    pub fn gate(&self, cancelled: &dyn Fn() -> bool) -> bool {
+    /// Called before every step: waits while paused, then returns true to go on, false
+    /// once stopped or `progress` is cancelled.
+    pub fn gate(&self, progress: &dyn crate::progress::Progress) -> bool {
         let mut since: Option<Instant> = None;
         let go = loop {
-            if cancelled() || self.is_stopping() {
+            if progress.cancelled() || self.is_stopping() {
                 break false;
             }
             if !self.is_paused() {
@@ -91,17 +91,18 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::progress::Cancelled;
     use std::sync::Arc;
 
     #[test]
     fn gate_waits_while_paused_and_stops() {
         let c = Arc::new(Control::new());
-        assert!(c.gate(&|| false));
+        assert!(c.gate(&crate::progress::Silent));
         c.pause();
         let c2 = c.clone();
         let t = std::thread::spawn(move || {
             let t0 = Instant::now();
-            let go = c2.gate(&|| false);
+            let go = c2.gate(&crate::progress::Silent);
             (go, t0.elapsed())
         });
         std::thread::sleep(Duration::from_millis(120));
@@ -114,8 +115,8 @@ mod tests {
         c.pause();
         c.stop();
         assert!(!c.is_paused());
-        assert!(!c.gate(&|| false));
+        assert!(!c.gate(&crate::progress::Silent));
         // Cancellation too.
-        assert!(!Control::new().gate(&|| true));
+        assert!(!Control::new().gate(&Cancelled));
     }
 }

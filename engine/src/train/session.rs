@@ -110,7 +110,7 @@ pub fn run_session<T: Trainable>(
     let (mut last, mut last_eval): (Option<(usize, usize)>, usize) = (None, 0);
     let mut stopped = false;
     while t.has_next() {
-        if !control.gate(&cancelled) {
+        if !control.gate(progress) {
             if cancelled() {
                 return Err(Error::Cancelled);
             }
