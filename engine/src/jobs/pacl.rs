@@ -105,29 +105,34 @@ fn encoder_error(model: &crate::pacl::PaclModel, e: &str) -> Error {
     ))
 }
 
-pub(crate) fn run_zero_shot(req: ZeroShotRequest, ctx: &JobContext) -> Result<JobOutput> {
-    let loaded = ctx
-        .models()
-        .pacl(&req.model_dir, &req.models, ctx.device())?;
+/// Runs `f` with the PACL model in `model_dir` (from the shared registry) and its text
+/// encoder, or names why the encoder could not be loaded.
+fn with_text_encoder<T>(
+    model_dir: &std::path::Path,
+    models: &std::path::Path,
+    ctx: &JobContext,
+    f: impl FnOnce(&crate::pacl::PaclModel, &crate::models::bert::SentenceEncoder) -> Result<T>,
+) -> Result<T> {
+    let loaded = ctx.models().pacl(model_dir, models, ctx.device())?;
     let enc = loaded
         .encoder
         .as_ref()
         .map_err(|e| encoder_error(&loaded.model, e))?;
     ctx.check()?;
-    let z = zero_shot(&loaded.model, enc, &req.embeddings)?;
+    f(&loaded.model, enc)
+}
+
+pub(crate) fn run_zero_shot(req: ZeroShotRequest, ctx: &JobContext) -> Result<JobOutput> {
+    let z = with_text_encoder(&req.model_dir, &req.models, ctx, |model, enc| {
+        zero_shot(model, enc, &req.embeddings)
+    })?;
     Ok(JobOutput::ZeroShot(Box::new(z)))
 }
 
 pub(crate) fn run_search(req: SearchRequest, ctx: &JobContext) -> Result<JobOutput> {
-    let loaded = ctx
-        .models()
-        .pacl(&req.model_dir, &req.models, ctx.device())?;
-    let enc = loaded
-        .encoder
-        .as_ref()
-        .map_err(|e| encoder_error(&loaded.model, e))?;
-    ctx.check()?;
-    let s = search(&loaded.model, enc, &req.embeddings, &req.query, req.top)?;
+    let s = with_text_encoder(&req.model_dir, &req.models, ctx, |model, enc| {
+        search(model, enc, &req.embeddings, &req.query, req.top)
+    })?;
     Ok(JobOutput::Searched(Box::new(s)))
 }
 
