@@ -16,6 +16,7 @@ use artemo::gui::panels::train::{DataChoice, ModelChoice, Trainee};
 use artemo::gui::panels::train::{MaskData, MaskModel, PaclData};
 use artemo::gui::ArtemoApp;
 use artemo_engine::emosem::Paradigm;
+use artemo_engine::train::events::Summary;
 use artemo_engine::worker::EngineConfig;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -73,6 +74,23 @@ fn run_until(
         h.step();
     }
 }
+/// Clicks Start and checks the session runs.
+fn start(h: &mut Harness<'static, ArtemoApp>) {
+    h.get_by_label("Start").click();
+    h.run_steps(2);
+    assert!(h.state_mut().train_panel().running());
+}
+
+/// Frames until the session ends, then its summary (the session must not have failed).
+fn finished(h: &mut Harness<'static, ArtemoApp>, what: &str) -> Summary {
+    run_until(h, what, |a| {
+        let p = a.train_panel();
+        p.summary().is_some() || p.error().is_some()
+    });
+    let p = h.state_mut().train_panel();
+    assert_eq!(p.error(), None);
+    p.summary().expect("summary").clone()
+}
 
 fn out_dir(name: &str) -> PathBuf {
     // A fixed path: it is shown in the snapshots.
@@ -119,9 +137,7 @@ fn train_tab_tiny_run_pause_resume_finish() {
     let mut h = harness(a);
     // The shipped collection must be open before the run (probe thumbnails).
     run_until(&mut h, "the collection", |_| true);
-    h.get_by_label("Start").click();
-    h.run_steps(2);
-    assert!(h.state_mut().train_panel().running());
+    start(&mut h);
     // Pause at once: the session waits before its first step.
     h.get_by_label("Pause").click();
     h.run_steps(2);
@@ -139,13 +155,7 @@ fn train_tab_tiny_run_pause_resume_finish() {
     h.get_by_label("Resume").click();
     h.run_steps(2);
     assert!(!h.state_mut().train_panel().paused());
-    run_until(&mut h, "the end of the run", |a| {
-        let p = a.train_panel();
-        p.summary().is_some() || p.error().is_some()
-    });
-    let p = h.state_mut().train_panel();
-    assert_eq!(p.error(), None);
-    let s = p.summary().expect("summary").clone();
+    let s = finished(&mut h, "the end of the run");
     assert!(!s.stopped);
     assert_eq!(s.steps, s.total_steps);
     assert!(s.evaluations >= 2);
@@ -198,17 +208,10 @@ fn train_tab_emosem_tiny_run() {
     assert!(h.query_by_label("Images per batch").is_some());
     assert!(h.query_by_label("Multi-Masks").is_some());
     snap(&mut h, "train_emosem_idle");
-    h.get_by_label("Start").click();
-    h.run_steps(2);
-    assert!(h.state_mut().train_panel().running());
-    run_until(&mut h, "the end of the EmoSEM run", |a| {
-        let p = a.train_panel();
-        p.summary().is_some() || p.error().is_some()
-    });
-    let p = h.state_mut().train_panel();
-    assert_eq!(p.error(), None);
-    let s = p.summary().expect("summary").clone();
+    start(&mut h);
+    let s = finished(&mut h, "the end of the EmoSEM run");
     assert_eq!((s.steps, s.total_steps, s.evaluations), (6, 6, 2));
+    let p = h.state_mut().train_panel();
     assert_eq!(p.evals_seen(), 2);
     let best = s
         .checkpoints
@@ -249,13 +252,7 @@ fn train_tab_emosem_stop_saves_a_checkpoint() {
         a.train_panel().evals_seen() >= 1
     });
     h.get_by_label("Stop").click();
-    run_until(&mut h, "the stopped run's summary", |a| {
-        let p = a.train_panel();
-        p.summary().is_some() || p.error().is_some()
-    });
-    let p = h.state_mut().train_panel();
-    assert_eq!(p.error(), None);
-    let s = p.summary().expect("summary").clone();
+    let s = finished(&mut h, "the stopped run's summary");
     assert!(s.stopped);
     assert!(s.steps < 500);
     // The step it stopped at was evaluated and saved.
@@ -283,17 +280,10 @@ fn train_tab_pacl_form_and_tiny_run() {
     f.settings.keep = 1;
     f.settings.out = out.display().to_string();
     h.run_steps(2);
-    h.get_by_label("Start").click();
-    h.run_steps(2);
-    assert!(h.state_mut().train_panel().running());
-    run_until(&mut h, "the end of the PACL run", |a| {
-        let p = a.train_panel();
-        p.summary().is_some() || p.error().is_some()
-    });
-    let p = h.state_mut().train_panel();
-    assert_eq!(p.error(), None);
-    let s = p.summary().expect("summary").clone();
+    start(&mut h);
+    let s = finished(&mut h, "the end of the PACL run");
     assert_eq!((s.steps, s.total_steps, s.evaluations), (6, 6, 2));
+    let p = h.state_mut().train_panel();
     assert_eq!((p.steps_seen(), p.evals_seen()), (6, 2));
     let best = s
         .checkpoints
