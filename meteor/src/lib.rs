@@ -840,17 +840,18 @@ mod tests {
         assert!((out.per_item[0] - (1.0 - pen)).abs() < 1e-12, "{out:?}");
     }
 
-    /// Differential check of the Snowball stems against the jar's, run by hand:
-    /// `ARTEMO_STEM_WORDS=words.txt ARTEMO_METEOR_JAR=meteor-1.5.jar cargo test -p
-    /// artemo-engine stems_against_jar -- --ignored --nocapture` (one word per line).
-    #[test]
-    #[ignore = "needs java, the METEOR 1.5 jar (ARTEMO_METEOR_JAR) and a word list (ARTEMO_STEM_WORDS)"]
-    fn stems_against_jar() {
-        let words = std::env::var("ARTEMO_STEM_WORDS").expect("set ARTEMO_STEM_WORDS");
+    /// The file named by the variable `input` and what `java args` (with `{jar}` standing
+    /// for `ARTEMO_METEOR_JAR`) prints for it on its standard input.
+    fn through_jar(input: &str, args: &[&str]) -> (String, String) {
+        let path = std::env::var(input).unwrap_or_else(|_| panic!("set {input}"));
         let jar = std::env::var("ARTEMO_METEOR_JAR").expect("set ARTEMO_METEOR_JAR");
-        let text = std::fs::read_to_string(&words).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "{jar}" { jar.as_str() } else { a })
+            .collect();
         let mut child = Command::new("java")
-            .args(["-cp", &jar, "Stemmer", "en"])
+            .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -860,7 +861,16 @@ mod tests {
         let writer = std::thread::spawn(move || stdin.write_all(t2.as_bytes()).unwrap());
         let out = child.wait_with_output().unwrap();
         writer.join().unwrap();
-        let theirs = String::from_utf8(out.stdout).unwrap();
+        (text, String::from_utf8(out.stdout).unwrap())
+    }
+
+    /// Differential check of the Snowball stems against the jar's, run by hand:
+    /// `ARTEMO_STEM_WORDS=words.txt ARTEMO_METEOR_JAR=meteor-1.5.jar cargo test -p
+    /// artemo-meteor stems_against_jar -- --ignored --nocapture` (one word per line).
+    #[test]
+    #[ignore = "needs java, the METEOR 1.5 jar (ARTEMO_METEOR_JAR) and a word list (ARTEMO_STEM_WORDS)"]
+    fn stems_against_jar() {
+        let (text, theirs) = through_jar("ARTEMO_STEM_WORDS", &["-cp", "{jar}", "Stemmer", "en"]);
         let stemmer = Stemmer::create(Algorithm::English);
         let mut bad = 0;
         let mut n = 0;
@@ -879,26 +889,21 @@ mod tests {
 
     /// Differential check of the normaliser against the jar's, run by hand:
     /// `ARTEMO_NORM_LINES=lines.txt ARTEMO_METEOR_JAR=meteor-1.5.jar cargo test -p
-    /// artemo-engine normalizer_against_jar -- --ignored --nocapture`.
+    /// artemo-meteor normalizer_against_jar -- --ignored --nocapture`.
     #[test]
     #[ignore = "needs java, the METEOR 1.5 jar (ARTEMO_METEOR_JAR) and sentences (ARTEMO_NORM_LINES)"]
     fn normalizer_against_jar() {
-        let lines = std::env::var("ARTEMO_NORM_LINES").expect("set ARTEMO_NORM_LINES");
-        let jar = std::env::var("ARTEMO_METEOR_JAR").expect("set ARTEMO_METEOR_JAR");
-        let text = std::fs::read_to_string(&lines).unwrap();
-        let mut child = Command::new("java")
-            .args(["-Dfile.encoding=UTF-8", "-cp", &jar])
-            .args(["edu.cmu.meteor.util.Normalizer", "en", "true"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let t2 = text.clone();
-        let writer = std::thread::spawn(move || stdin.write_all(t2.as_bytes()).unwrap());
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
-        let theirs = String::from_utf8(out.stdout).unwrap();
+        let (text, theirs) = through_jar(
+            "ARTEMO_NORM_LINES",
+            &[
+                "-Dfile.encoding=UTF-8",
+                "-cp",
+                "{jar}",
+                "edu.cmu.meteor.util.Normalizer",
+                "en",
+                "true",
+            ],
+        );
         let (mut bad, mut n) = (0, 0);
         for (l, j) in text.lines().zip(theirs.lines()) {
             n += 1;
