@@ -161,9 +161,43 @@ fn masked_lse(logits: &Tensor, add: &Tensor) -> Result<Tensor> {
         .squeeze(D::Minus1)?)
 }
 
+/// Which anchors a loss averages over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Directions {
+    /// The paper (Eq. 3): both directions, each weighted 1/2.
+    #[default]
+    Symmetric,
+    /// The released code (`PACL/pretrain_PACL.py` lines 168-293): one direction per loss,
+    /// unhalved: L1 image anchors (`loss_nce(image_logits, ...)`, line 179), L2 text
+    /// anchors (`text_logits`, line 227), L3 and L4 image anchors (lines 260, 292).
+    Code,
+}
+
+impl Directions {
+    /// The anchors `kind` uses: `(image anchors, text anchors)` weights.
+    pub fn weights(self, kind: LossKind) -> (f64, f64) {
+        match (self, kind) {
+            (Directions::Symmetric, _) => (0.5, 0.5),
+            (Directions::Code, LossKind::L2) => (0.0, 1.0),
+            (Directions::Code, _) => (1.0, 0.0),
+        }
+    }
+}
+
 /// Eq. 3 averaged over the anchors, for logits `[n, n]` (image x text, already divided
 /// by the temperature) and the sets.
 pub fn contrastive_loss(logits: &Tensor, sets: &PairSets) -> Result<Tensor> {
+    contrastive_loss_weighted(logits, sets, (0.5, 0.5))
+}
+
+/// [`contrastive_loss`] with the image-anchor and text-anchor terms weighted `w.0` and
+/// `w.1` (a zero weight leaves its direction out).
+pub fn contrastive_loss_weighted(
+    logits: &Tensor,
+    sets: &PairSets,
+    w: (f64, f64),
+) -> Result<Tensor> {
     let n = sets.n;
     if logits.dims() != [n, n] {
         return Err(Error::Invalid(format!(
@@ -172,12 +206,26 @@ pub fn contrastive_loss(logits: &Tensor, sets: &PairSets) -> Result<Tensor> {
         )));
     }
     let dev = logits.device();
-    let lt = logits.t()?.contiguous()?;
-    let v = (masked_lse(logits, &additive(&sets.den_v, n, dev)?)?
-        - masked_lse(logits, &additive(&sets.pos_v, n, dev)?)?)?;
-    let t = (masked_lse(&lt, &additive(&sets.den_t, n, dev)?)?
-        - masked_lse(&lt, &additive(&sets.pos_t, n, dev)?)?)?;
-    Ok(((v + t)? * 0.5)?.mean_all()?)
+    let mut total: Option<Tensor> = None;
+    if w.0 != 0.0 {
+        let v = (masked_lse(logits, &additive(&sets.den_v, n, dev)?)?
+            - masked_lse(logits, &additive(&sets.pos_v, n, dev)?)?)?;
+        total = Some((v.mean_all()? * w.0)?);
+    }
+    if w.1 != 0.0 {
+        let lt = logits.t()?.contiguous()?;
+        let t = (masked_lse(&lt, &additive(&sets.den_t, n, dev)?)?
+            - masked_lse(&lt, &additive(&sets.pos_t, n, dev)?)?)?;
+        let t = (t.mean_all()? * w.1)?;
+        total = Some(match total {
+            Some(v) => (v + t)?,
+            None => t,
+        });
+    }
+    match total {
+        Some(t) => Ok(t),
+        None => Ok(logits.zeros_like()?.sum_all()?),
+    }
 }
 
 /// The loss `kind` of a sub-batch: `zv` `[n, e]` image features and `zt` `[n, e]` text
@@ -189,6 +237,20 @@ pub fn pacl_loss(
     f: &[usize],
     e: &[usize],
     tau: f64,
+) -> Result<Tensor> {
+    pacl_loss_directed(kind, zv, zt, f, e, tau, Directions::Symmetric)
+}
+
+/// [`pacl_loss`] over the anchors `dir` names (the paper's both directions, or the
+/// released code's one).
+pub fn pacl_loss_directed(
+    kind: LossKind,
+    zv: &Tensor,
+    zt: &Tensor,
+    f: &[usize],
+    e: &[usize],
+    tau: f64,
+    dir: Directions,
 ) -> Result<Tensor> {
     let n = zv.dim(0)?;
     if zt.dim(0)? != n || f.len() != n || e.len() != n {
@@ -202,7 +264,7 @@ pub fn pacl_loss(
     let sim = zv.matmul(&zt.t()?)?;
     let s: Vec<f32> = sim.detach().flatten_all()?.to_vec1()?;
     let sets = pair_sets(kind, &s, n, f, e);
-    contrastive_loss(&(sim / tau)?, &sets)
+    contrastive_loss_weighted(&(sim / tau)?, &sets, dir.weights(kind))
 }
 
 #[cfg(test)]
@@ -372,6 +434,46 @@ mod tests {
         ];
         let want = mean_half(v, t);
         assert!((loss(LossKind::L4) - want).abs() < 1e-5, "{want}");
+    }
+
+    #[test]
+    fn code_directions_take_one_side() {
+        // pretrain_PACL.py: L1 image_logits (line 179), L2 text_logits (227), L3 and L4
+        // image_logits (260, 292), each a full cross-entropy (no 1/2).
+        let dev = Device::Cpu;
+        let zv = Tensor::eye(4, candle_core::DType::F32, &dev).unwrap();
+        let zt = Tensor::new(&S, &dev)
+            .unwrap()
+            .t()
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        // L1 image anchors alone, by hand: -log softmax of each row at the diagonal.
+        let want: f64 = (0..4)
+            .map(|i| {
+                let row: Vec<f64> = S[i].iter().map(|&x| x as f64).collect();
+                nll(&[row[i]], &row)
+            })
+            .sum::<f64>()
+            / 4.0;
+        let got = |kind, dir| {
+            pacl_loss_directed(kind, &zv, &zt, &F, &E, 1.0, dir)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap() as f64
+        };
+        assert!((got(LossKind::L1, Directions::Code) - want).abs() < 1e-5);
+        // L2 text anchors alone, by hand: t_i drops images in m_f(t_i) (see l2_by_hand).
+        let sets = pair_sets(LossKind::L2, &S.concat(), 4, &F, &E);
+        let logits = Tensor::new(&S, &dev).unwrap();
+        let t_only = contrastive_loss_weighted(&logits, &sets, (0.0, 1.0)).unwrap();
+        let v_only = contrastive_loss_weighted(&logits, &sets, (1.0, 0.0)).unwrap();
+        let t_only = t_only.to_scalar::<f32>().unwrap() as f64;
+        let v_only = v_only.to_scalar::<f32>().unwrap() as f64;
+        assert!((got(LossKind::L2, Directions::Code) - t_only).abs() < 1e-6);
+        let sym = got(LossKind::L2, Directions::Symmetric);
+        assert!((sym - 0.5 * (t_only + v_only)).abs() < 1e-6);
+        assert!((t_only - v_only).abs() > 1e-3);
     }
 
     #[test]

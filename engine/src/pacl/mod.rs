@@ -45,6 +45,7 @@
 
 pub mod bench;
 pub mod embed;
+pub mod itm;
 pub mod kmeans;
 pub mod losses;
 pub mod partition;
@@ -83,6 +84,10 @@ pub struct PaclConfig {
     pub embed_dim: usize,
     /// Contrastive temperature tau (Eq. 3).
     pub temperature: f64,
+    /// Whether the model carries the released code's image-text matching head (`itm.*`,
+    /// [`itm`]); set when training with `itm_weight > 0`. The paper has no ITM.
+    #[serde(default)]
+    pub itm_head: bool,
 }
 
 impl Default for PaclConfig {
@@ -93,6 +98,7 @@ impl Default for PaclConfig {
             text_dim: 384,
             embed_dim: 256,
             temperature: 0.07,
+            itm_head: false,
         }
     }
 }
@@ -106,6 +112,7 @@ impl PaclConfig {
             text_dim,
             embed_dim: 8,
             temperature: 0.07,
+            itm_head: false,
         }
     }
 }
@@ -122,6 +129,7 @@ pub struct PaclModel {
     tower: PatchTower,
     q_v: Linear,
     q_t: Linear,
+    itm: Option<itm::ItmHead>,
     varmap: VarMap,
     device: Device,
 }
@@ -166,11 +174,17 @@ impl PaclModel {
         let tower = PatchTower::new(&cfg.tower, vb.pp("vision"))?;
         let q_v = linear(cfg.tower.dim, cfg.embed_dim, true, vb.pp("q_v"))?;
         let q_t = linear(cfg.text_dim, cfg.embed_dim, true, vb.pp("q_t"))?;
+        let itm = if cfg.itm_head {
+            Some(itm::ItmHead::new(cfg, vb.pp("itm"))?)
+        } else {
+            None
+        };
         Ok(PaclModel {
             cfg: cfg.clone(),
             tower,
             q_v,
             q_t,
+            itm,
             varmap,
             device: device.clone(),
         })
@@ -217,7 +231,13 @@ impl PaclModel {
         &self.tower
     }
 
-    /// The trainable variables (`vision.*`, `q_v.*`, `q_t.*`).
+    /// The image-text matching head, when the model has one ([`PaclConfig::itm_head`]).
+    pub fn itm(&self) -> Option<&itm::ItmHead> {
+        self.itm.as_ref()
+    }
+
+    /// The trainable variables (`vision.*`, `q_v.*`, `q_t.*`, and `itm.*` with the ITM
+    /// head).
     pub fn varmap(&self) -> &VarMap {
         &self.varmap
     }
@@ -232,6 +252,26 @@ impl PaclModel {
     pub fn image_features(&self, descriptors: &Tensor, mode: Mode) -> Result<Tensor> {
         let out = self.tower.forward(descriptors, mode)?;
         normalize(&self.q_v.forward(&out.cls)?)
+    }
+
+    /// The vision tower's output and `z^v` from it: `(PatchTowerOutput, z^v)`. Training
+    /// uses both (the ITM head reads the patch grid).
+    pub fn image_forward(
+        &self,
+        descriptors: &Tensor,
+        mode: Mode,
+    ) -> Result<(crate::models::patch_tower::PatchTowerOutput, Tensor)> {
+        let out = self.tower.forward(descriptors, mode)?;
+        let z = normalize(&self.q_v.forward(&out.cls)?)?;
+        Ok((out, z))
+    }
+
+    /// Backbone features `[B, tower.dim]`: the vision tower's pooled (CLS) feature before
+    /// the projection `q_v`, what the paper's linear evaluation probes (the released
+    /// code's `forward_sentivisual`, `model/PACL.py` lines 108-120, classifies the
+    /// backbone's pooled `image_embed`, not the projection).
+    pub fn backbone_features(&self, descriptors: &Tensor) -> Result<Tensor> {
+        Ok(self.tower.forward(descriptors, Mode::Infer)?.cls)
     }
 
     /// `z^t`: unit-norm text embeddings `[B, embed_dim]` from frozen sentence-encoder
@@ -249,11 +289,36 @@ impl PaclModel {
         batch: usize,
         progress: &dyn Progress,
     ) -> Result<Vec<Vec<f32>>> {
+        self.features(images, batch, progress, false)
+    }
+
+    /// Backbone features ([`Self::backbone_features`], one `Vec` per image), in batches,
+    /// with progress and cancellation as [`Self::embed`].
+    pub fn backbone(
+        &self,
+        images: &[Descriptors],
+        batch: usize,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.features(images, batch, progress, true)
+    }
+
+    fn features(
+        &self,
+        images: &[Descriptors],
+        batch: usize,
+        progress: &dyn Progress,
+        backbone: bool,
+    ) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(batch.max(1)) {
             let refs: Vec<&Descriptors> = chunk.iter().collect();
             let x = descriptors_tensor(&refs, &self.device)?;
-            let z = self.image_features(&x, Mode::Infer)?;
+            let z = if backbone {
+                self.backbone_features(&x)?
+            } else {
+                self.image_features(&x, Mode::Infer)?
+            };
             out.extend(z.to_vec2::<f32>()?);
             progress.report(
                 out.len() as f32 / images.len().max(1) as f32,

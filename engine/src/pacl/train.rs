@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cosine;
 use super::kmeans::kmeans;
+use super::losses::Directions;
 use super::partition::{
     affective_description, count, partition, percentiles, Partition, PartitionCounts, PAPER_SIGMA,
     STANDIN_SIGMA_EMOTIONAL, STANDIN_SIGMA_FACTUAL,
@@ -39,18 +40,35 @@ pub struct TrainConfig {
     pub sub_batch: usize,
     /// Steps per epoch (default: all pairs once, `ceil(pairs / (4 * sub_batch))`).
     pub steps_per_epoch: Option<usize>,
-    /// Peak learning rate of the vision tower.
+    /// Peak learning rate of the vision tower (an Artemo choice: the paper gives 1e-3 for
+    /// ResNet-50 and 1e-5 / 2e-5 for the pretrained transformers; Artemo's small tower
+    /// starts untrained, so 5e-4).
     pub lr_tower: f64,
     /// Peak learning rate of the projections (paper: 1e-3).
     pub lr_proj: f64,
     /// AdamW weight decay.
     pub weight_decay: f64,
-    /// Warm-up steps before the cosine decay.
+    /// Warm-up steps before the cosine decay (an Artemo choice; neither the paper nor the
+    /// released code warms up; 0 turns it off).
     pub warmup_steps: usize,
-    /// Gradient clipping (global L2 norm).
+    /// Gradient clipping, global L2 norm (an Artemo choice; neither the paper nor the
+    /// released code clips; 0 turns it off).
     pub clip_norm: f64,
-    /// Weights of L1..L4 (released code: 1, 0.6, 0.6, 0.1; paper Eq. 16-17: all 1).
+    /// Weights of L1..L4 (paper Eq. 16-17: all 1, the default; released code
+    /// `weight_a234`: 1, 0.6, 0.6, 0.1).
     pub loss_weights: [f64; 4],
+    /// Which anchors each contrastive loss averages over (paper: both, halved; released
+    /// code: one direction per loss).
+    #[serde(default)]
+    pub directions: Directions,
+    /// Weight of the summed contrastive losses (paper: 1; released code `weight_clip`:
+    /// 0.1, `config_PACL.py` line 203).
+    #[serde(default = "one")]
+    pub contrastive_weight: f64,
+    /// Weight of the released code's ITM loss ([`super::itm`]; paper: 0, no ITM, the
+    /// default; code: 1).
+    #[serde(default)]
+    pub itm_weight: f64,
     /// Smallest crop side (share of the grid) of the augmentation.
     pub min_crop: f32,
     /// Clusters of the pseudo-labels (paper: 2).
@@ -70,11 +88,72 @@ impl Default for TrainConfig {
             weight_decay: 0.05,
             warmup_steps: 20,
             clip_norm: 1.0,
-            loss_weights: [1.0, 0.6, 0.6, 0.1],
+            loss_weights: [1.0; 4],
+            directions: Directions::Symmetric,
+            contrastive_weight: 1.0,
+            itm_weight: 0.0,
             min_crop: 0.7,
             k: 2,
             seed: 2026,
         }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The objective presets: the paper's (the default) or the released code's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Eq. 15-17: symmetric L1..L4 with weight 1, no ITM.
+    Paper,
+    /// `PACL/pretrain_PACL.py` with `-loss all` (`run/0.sh`): one-direction L1..L4
+    /// weighted 1, 0.6, 0.6, 0.1, their sum times `weight_clip` 0.1, plus the ITM loss
+    /// with weight 1.
+    Code,
+}
+
+impl Objective {
+    /// Both presets.
+    pub const ALL: [Objective; 2] = [Objective::Paper, Objective::Code];
+
+    /// The preset's name ("paper", "code").
+    pub fn name(self) -> &'static str {
+        match self {
+            Objective::Paper => "paper",
+            Objective::Code => "code",
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Sets the objective's fields (loss weights, directions, contrastive and ITM
+    /// weights) to `preset`, leaving the other settings.
+    pub fn with_objective(mut self, preset: Objective) -> Self {
+        match preset {
+            Objective::Paper => {
+                self.loss_weights = [1.0; 4];
+                self.directions = Directions::Symmetric;
+                self.contrastive_weight = 1.0;
+                self.itm_weight = 0.0;
+            }
+            Objective::Code => {
+                self.loss_weights = [1.0, 0.6, 0.6, 0.1];
+                self.directions = Directions::Code;
+                self.contrastive_weight = 0.1;
+                self.itm_weight = 1.0;
+            }
+        }
+        self
+    }
+
+    /// The preset the objective's fields match, if any.
+    pub fn objective(&self) -> Option<Objective> {
+        Objective::ALL
+            .into_iter()
+            .find(|&o| self.clone().with_objective(o) == *self)
     }
 }
 

@@ -53,6 +53,9 @@ metrics! {
     PaclL3 => "L3",
     /// PACL's L4 (weak pairs) of a step.
     PaclL4 => "L4",
+    /// The released code's ITM loss of a PACL step (summed over its sub-batches; only
+    /// with `itm_weight > 0`).
+    PaclItm => "ITM",
     /// Validation loss (SEVLM: language + weighted VAD).
     ValLoss => "val loss",
     /// Validation language loss (SEVLM).
