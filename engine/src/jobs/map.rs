@@ -21,7 +21,7 @@ use crate::error::{write_atomic, Error, Result};
 use crate::pacl::embed::{embed_collection, search, zero_shot, Embeddings, LoadedPacl};
 use crate::pacl::kmeans::kmeans;
 use crate::pacl::projection::{pca_2d, tsne, Method, TsneConfig};
-use crate::pacl::zeroshot::Hit;
+use crate::pacl::zeroshot::{Hit, PromptSet};
 use crate::progress::{Progress, Scaled};
 
 /// What the map job should compute.
@@ -39,6 +39,9 @@ pub struct MapRequest {
     pub tsne: TsneConfig,
     /// k-means clusters.
     pub k: usize,
+    /// Zero-shot class prompts (a cached map with other prompts recomputes its zero-shot
+    /// emotions only).
+    pub prompts: PromptSet,
     /// Cache folder (`None`: no disk cache).
     pub cache: Option<PathBuf>,
 }
@@ -143,6 +146,28 @@ impl Progress for Embedding<'_> {
     }
 }
 
+/// The zero-shot emotions of `embeddings` with `prompts`, or why there are none.
+fn map_zero_shot(
+    loaded: &LoadedPacl,
+    embeddings: &Embeddings,
+    prompts: PromptSet,
+) -> std::result::Result<MapZeroShot, String> {
+    match &loaded.encoder {
+        Ok(enc) => zero_shot(&loaded.model, enc, embeddings, prompts)
+            .map(|z| MapZeroShot {
+                emotions: z.predictions.iter().map(|p| p.emotion).collect(),
+                confidence: z
+                    .predictions
+                    .iter()
+                    .map(|p| p.probabilities.iter().copied().fold(0.0, f32::max))
+                    .collect(),
+                prompts,
+            })
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the text encoder could not be loaded: {e}")),
+    }
+}
+
 /// Computes (or completes from the cache) the map of `req`; the model comes from `models`
 /// (loaded on first use).
 pub fn compute_map(
@@ -210,19 +235,7 @@ pub fn compute_map(
             if !report(0.78, "zero-shot emotions") {
                 return Err(stop());
             }
-            let zs = match &loaded.encoder {
-                Ok(enc) => zero_shot(&loaded.model, enc, &r.embeddings)
-                    .map(|z| MapZeroShot {
-                        emotions: z.predictions.iter().map(|p| p.emotion).collect(),
-                        confidence: z
-                            .predictions
-                            .iter()
-                            .map(|p| p.probabilities.iter().copied().fold(0.0, f32::max))
-                            .collect(),
-                    })
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(format!("the text encoder could not be loaded: {e}")),
-            };
+            let zs = map_zero_shot(&loaded, &r.embeddings, req.prompts);
             changed = true;
             MapData {
                 model_key: mkey.clone(),
@@ -238,6 +251,14 @@ pub fn compute_map(
             }
         }
     };
+    if matches!(&data.zero_shot, Ok(z) if z.prompts != req.prompts) {
+        if !report(0.8, "zero-shot emotions") {
+            return Err(stop());
+        }
+        let loaded = models.pacl(&req.model_dir, &req.models, device)?;
+        data.zero_shot = map_zero_shot(&loaded, &data.embeddings, req.prompts);
+        changed = true;
+    }
     if !data.projections.contains_key(method_key(req.method)) {
         if !report(0.85, "projecting") {
             return Err(stop());
@@ -364,6 +385,7 @@ mod tests {
                 ..Default::default()
             },
             k: 2,
+            prompts: PromptSet::Paper,
             cache: Some(cache.path().to_path_buf()),
         };
         let reg = LoadedModels::new();
@@ -415,5 +437,52 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("text encoder"), "{e}");
+    }
+
+    /// Zero-shot with the paper's prompt, then the ensemble from the cache: only the
+    /// zero-shot emotions are recomputed, and they name their prompts.
+    #[test]
+    fn switching_prompts_recomputes_zero_shot_only() {
+        let (_dir, paintings) = folder();
+        let models = crate::find_models().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mdir = tmp.path().join("pacl");
+        PaclModel::new(
+            &crate::pacl::PaclConfig::tiny(384),
+            &candle_core::Device::Cpu,
+            1,
+        )
+        .unwrap()
+        .save(&mdir)
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let req = MapRequest {
+            model_dir: mdir,
+            models,
+            paintings,
+            method: Method::Pca,
+            tsne: TsneConfig::default(),
+            k: 2,
+            prompts: PromptSet::Paper,
+            cache: Some(cache.path().to_path_buf()),
+        };
+        let (reg, dev, ok) = (
+            LoadedModels::new(),
+            candle_core::Device::Cpu,
+            crate::progress::Silent,
+        );
+        let a = compute_map(&req, &reg, &dev, &ok).unwrap();
+        assert_eq!(a.zero_shot.as_ref().unwrap().prompts, PromptSet::Paper);
+        let req2 = MapRequest {
+            prompts: PromptSet::Ensemble,
+            ..req.clone()
+        };
+        let b = compute_map(&req2, &reg, &dev, &ok).unwrap();
+        assert!(b.from_cache);
+        assert_eq!(b.embeddings, a.embeddings);
+        let z = b.zero_shot.as_ref().unwrap();
+        assert_eq!((z.prompts, z.emotions.len()), (PromptSet::Ensemble, 5));
+        let c = compute_map(&req2, &reg, &dev, &ok).unwrap();
+        assert_eq!(c.zero_shot, b.zero_shot);
     }
 }

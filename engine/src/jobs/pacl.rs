@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 pub use crate::kit::pacl::{PaclTrainOptions, PaclTrainReport};
 use crate::pacl::embed::{embed_collection, project, search, zero_shot, Embeddings};
 use crate::pacl::projection::{Method, TsneConfig};
+pub use crate::pacl::zeroshot::PromptSet;
 
 /// Open `collection` and embed it with the PACL model in `model_dir`.
 ///
@@ -51,6 +52,8 @@ pub struct ZeroShotRequest {
     pub models: PathBuf,
     /// The embeddings.
     pub embeddings: Embeddings,
+    /// The class prompts (default: the paper's single prompt).
+    pub prompts: PromptSet,
 }
 
 /// The `top` embeddings closest to a free-text query.
@@ -124,7 +127,7 @@ fn with_text_encoder<T>(
 
 pub(crate) fn run_zero_shot(req: ZeroShotRequest, ctx: &JobContext) -> Result<JobOutput> {
     let z = with_text_encoder(&req.model_dir, &req.models, ctx, |model, enc| {
-        zero_shot(model, enc, &req.embeddings)
+        zero_shot(model, enc, &req.embeddings, req.prompts)
     })?;
     Ok(JobOutput::ZeroShot(Box::new(z)))
 }

@@ -79,13 +79,21 @@ pub struct ModelListing {
     pub warnings: Vec<String>,
 }
 
-/// Zero-shot emotions of the mapped paintings (PACL's text tower with prompt ensembles).
+/// Zero-shot emotions of the mapped paintings (PACL's text tower with the class prompts
+/// `prompts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MapZeroShot {
     /// Predicted emotion per mapped painting.
     pub emotions: Vec<Emotion>,
     /// Probability of the predicted emotion.
     pub confidence: Vec<f32>,
+    /// The class prompts (caches written before the choice existed used the ensemble).
+    #[serde(default = "ensemble")]
+    pub prompts: crate::pacl::zeroshot::PromptSet,
+}
+
+fn ensemble() -> crate::pacl::zeroshot::PromptSet {
+    crate::pacl::zeroshot::PromptSet::Ensemble
 }
 
 /// A collection's map: everything the Map tab draws.

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::projection::{pca_2d, tsne, Method, Projection, TsneConfig};
-use super::zeroshot::{class_embeddings, classify, embed_texts, rank, Hit, ZeroShot};
+use super::zeroshot::{class_embeddings, classify, embed_texts, rank, Hit, PromptSet, ZeroShot};
 use super::PaclModel;
 use crate::collection::Collection;
 use crate::emotion::Emotion;
@@ -196,16 +196,21 @@ pub struct ZeroShotResult {
     pub emotions: Vec<Emotion>,
     /// Per painting.
     pub predictions: Vec<ZeroShot>,
+    /// The class prompts used.
+    #[serde(default)]
+    pub prompts: PromptSet,
 }
 
-/// Zero-shot classification of embeddings into the eight emotions.
+/// Zero-shot classification of embeddings into the eight emotions with the class
+/// prompts `prompts`.
 pub fn zero_shot(
     model: &PaclModel,
     encoder: &SentenceEncoder,
     embeddings: &Embeddings,
+    prompts: PromptSet,
 ) -> Result<ZeroShotResult> {
     let emotions = Emotion::EIGHT.to_vec();
-    let classes = class_embeddings(model, encoder, &emotions)?;
+    let classes = class_embeddings(model, encoder, &emotions, prompts)?;
     let predictions = classify(
         &embeddings.vectors,
         &classes,
@@ -216,6 +221,7 @@ pub fn zero_shot(
         ids: embeddings.ids.clone(),
         emotions,
         predictions,
+        prompts,
     })
 }
 

@@ -588,4 +588,90 @@ mod tests {
         assert_eq!(s.weighted_f1, 1.0);
         assert!(LinearProbe::fit(&x, &y[..3], 3, &ProbeConfig::default()).is_err());
     }
+
+    #[test]
+    fn paper_protocol_separates_blobs() {
+        // Section 4.4 (seeds/002_970a2bdad4364690.txt line 562): linear head, lr 1e-2,
+        // 40 epochs; Section 4.2 (line 518): batches of 64, AdamW, cosine.
+        let x: Vec<Vec<f32>> = (0..150)
+            .map(|i| {
+                let c = (i % 3) as f32;
+                vec![c * 3.0 + (i as f32 * 0.37).sin(), -c * 2.0, 1.0]
+            })
+            .collect();
+        let y: Vec<usize> = (0..150).map(|i| i % 3).collect();
+        let (p, s) = ProbeFeatures::Backbone
+            .evaluate(&x[..120], &y[..120], &x[120..], &y[120..], 3)
+            .unwrap();
+        assert_eq!(s.accuracy, 1.0);
+        assert_eq!(p.mean, vec![0.0; 3]);
+        let cfg = PaperProbeConfig::default();
+        assert_eq!((cfg.epochs, cfg.lr, cfg.batch), (40, 1e-2, 64));
+        let again = LinearProbe::fit_paper(&x[..120], &y[..120], 3, &cfg).unwrap();
+        assert_eq!(p, again);
+        assert!(LinearProbe::fit_paper(&x, &y[..3], 3, &cfg).is_err());
+    }
+
+    /// The backbone probe reads the tower's feature before `q_v` (model/PACL.py
+    /// lines 108-120 probe `image_embed`, not the projection): with `q_v` zeroed every
+    /// projected embedding is the same, so the projected probe cannot tell the classes
+    /// apart while the backbone probe can.
+    #[test]
+    fn backbone_probe_sees_what_the_projection_discards() {
+        use crate::models::patch_tower::{Descriptors, DESC_DIM};
+        use crate::pacl::{PaclConfig, PaclModel};
+        use candle_core::Device;
+        use rand::{Rng, SeedableRng};
+        let dev = Device::Cpu;
+        let cfg = PaclConfig::tiny(6);
+        let m = PaclModel::new(&cfg, &dev, 5).unwrap();
+        for (name, v) in m.varmap().data().lock().unwrap().iter() {
+            if name.starts_with("q_v.") {
+                v.set(&v.as_tensor().zeros_like().unwrap()).unwrap();
+            }
+        }
+        let g = cfg.tower.grid;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let images: Vec<Descriptors> = (0..200)
+            .map(|_| Descriptors {
+                grid: g,
+                data: (0..g * g * DESC_DIM)
+                    .map(|_| rng.gen_range(0.0..1.0))
+                    .collect(),
+            })
+            .collect();
+        let silent = &crate::progress::Silent;
+        let b = ProbeFeatures::Backbone
+            .features(&m, &images, silent)
+            .unwrap();
+        let z = ProbeFeatures::Projected
+            .features(&m, &images, silent)
+            .unwrap();
+        assert_eq!((b[0].len(), z[0].len()), (cfg.tower.dim, cfg.embed_dim));
+        // The backbone features are the tower's CLS output, before q_v.
+        let refs: Vec<&Descriptors> = images[..2].iter().collect();
+        let x = crate::models::patch_tower::descriptors_tensor(&refs, &dev).unwrap();
+        let cls = m.backbone_features(&x).unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(cls, b[..2].to_vec());
+        assert!(z.iter().all(|r| r == &z[0]));
+        // Labels: the sign of the first backbone coordinate around its median.
+        let mut c0: Vec<f32> = b.iter().map(|r| r[0]).collect();
+        c0.sort_by(f32::total_cmp);
+        let med = c0[c0.len() / 2];
+        let y: Vec<usize> = b.iter().map(|r| usize::from(r[0] > med)).collect();
+        let (_, sb) = ProbeFeatures::Backbone
+            .evaluate(&b[..150], &y[..150], &b[150..], &y[150..], 2)
+            .unwrap();
+        let (_, sz) = ProbeFeatures::Projected
+            .evaluate(&z[..150], &y[..150], &z[150..], &y[150..], 2)
+            .unwrap();
+        let majority = y[150..]
+            .iter()
+            .filter(|&&c| c == 1)
+            .count()
+            .max(y[150..].iter().filter(|&&c| c == 0).count()) as f64
+            / 50.0;
+        assert!(sb.accuracy >= 0.85, "backbone probe {}", sb.accuracy);
+        assert!(sz.accuracy <= majority + 1e-9, "projected {}", sz.accuracy);
+    }
 }

@@ -3,7 +3,9 @@
 //! stage-3 training on a collection's paintings with their text (titles, descriptions and
 //! any annotation utterances; stages 1 and 2 prepare the pairs), curves of L1-L4, and at
 //! every evaluation a linear probe of the paintings' embeddings (their viewers' dominant
-//! emotion) fitted on the training paintings and scored on held-out ones.
+//! emotion) fitted on the training paintings and scored on held-out ones, on the
+//! backbone features with the paper's protocol or on the projected embeddings
+//! ([`PaclSetup::probe`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +14,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::partition::Partition;
-use super::probe::{dominant_labels, evaluate as probe_scores, ProbeConfig};
+use super::probe::{dominant_labels, ProbeFeatures};
 use super::train::{prepare_pairs, PrepareOptions, TrainConfig, TrainData};
 use super::trainer::Trainer;
 use super::{PaclConfig, PaclModel};
@@ -37,7 +39,14 @@ pub struct PaclSetup {
     pub train: TrainConfig,
     /// The model's shape (tower, text encoder, widths).
     pub model: PaclConfig,
+    /// What the evaluation's linear probe reads (the paper's: backbone features).
+    #[serde(default)]
+    pub probe: ProbeFeatures,
 }
+
+/// The start of the note that names the probed features (the run view titles its probe
+/// curves from it).
+pub const PROBE_NOTE: &str = "linear probe on ";
 
 /// Data preparation's progress as the session shows it: no share of the run (0), the
 /// stage's own percentage in the message.
@@ -203,6 +212,8 @@ pub struct PaclSession {
     trainer: Trainer,
     data: TrainData,
     model_cfg: PaclConfig,
+    /// What the probe reads.
+    probe: ProbeFeatures,
     /// Labels of the training paintings (by `data.image_ids`), when known.
     train_labels: Vec<Option<usize>>,
     /// Held-out paintings' descriptors and labels.
@@ -306,14 +317,28 @@ impl Trainable for PaclSession {
                         .and_then(|&i| crate::emotion::Emotion::ALL.get(i).copied()),
                 })
                 .collect(),
-            notes: inputs.data.notes.clone(),
+            notes: {
+                let mut n = inputs.data.notes.clone();
+                n.push(format!("{PROBE_NOTE}{}", inputs.cfg.model.probe.describe()));
+                let t = &inputs.cfg.model.train;
+                n.push(format!(
+                    "objective: {} (L1..L4 weights {:?}, {:?} directions, contrastive weight {}, ITM weight {})",
+                    t.objective().map_or("custom", |o| o.name()),
+                    t.loss_weights,
+                    t.directions,
+                    t.contrastive_weight,
+                    t.itm_weight
+                ));
+                n
+            },
             out: inputs.cfg.out.clone(),
         };
         Ok((
             PaclSession {
+                model_cfg: trainer.model().config().clone(),
                 trainer,
                 data,
-                model_cfg: inputs.cfg.model.model.clone(),
+                probe: inputs.cfg.model.probe,
                 train_labels,
                 val,
                 device: inputs.device.clone(),
@@ -346,6 +371,9 @@ impl Trainable for PaclSession {
                 losses.insert(k, v);
             }
         }
+        if let Some(v) = s.itm {
+            losses.insert(Metric::PaclItm, v);
+        }
         Ok(Some(StepLosses {
             step: s.step,
             epoch: s.epoch,
@@ -369,14 +397,13 @@ impl Trainable for PaclSession {
                 .iter()
                 .map(|&(i, _)| self.data.images[i].clone())
                 .collect();
-            let tr_x = model.embed(&imgs, 16, quiet)?;
+            let tr_x = self.probe.features(model, &imgs, quiet)?;
             let tr_y: Vec<usize> = train.iter().map(|t| t.1).collect();
             let val_d: Vec<Descriptors> = self.val.iter().map(|v| v.0.clone()).collect();
-            let te_x = model.embed(&val_d, 16, quiet)?;
+            let te_x = self.probe.features(model, &val_d, quiet)?;
             let te_y: Vec<usize> = self.val.iter().map(|v| v.1).collect();
             let classes = crate::emotion::Emotion::ALL.len();
-            let (_, s) =
-                probe_scores(&tr_x, &tr_y, &te_x, &te_y, classes, &ProbeConfig::default())?;
+            let (_, s) = self.probe.evaluate(&tr_x, &tr_y, &te_x, &te_y, classes)?;
             metrics.insert(Metric::ProbeAcc, s.accuracy);
             metrics.insert(Metric::ProbeF1, s.weighted_f1);
         }

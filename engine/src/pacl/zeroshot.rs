@@ -2,11 +2,16 @@
 //! 4.5.2): class prompts and queries go through the frozen text tower and `q_t`; images
 //! are compared by cosine in the joint space.
 //!
-//! Each emotion's class embedding is the mean of its prompt embeddings over
-//! [`TEMPLATES`] (CLIP's prompt ensembling), renormalised. The paper's best prompt is
-//! "The photo makes me feel so \[C\]!"; ArtEmis labels are nouns, so `[C]` is filled with
-//! the matching adjective where the sentence needs one ("so amused", "so sad") and with
-//! the noun in "A photo with \[C\] emotion.".
+//! Class prompts ([`PromptSet`]):
+//! - `paper` (the default): the paper's single prompt "The photo makes me feel so \[C\]!"
+//!   (Table 3, `seeds/002_970a2bdad4364690.txt` lines 593-604), "\[C\] denotes the
+//!   names of emotion categories"; the released code fills its prompt with the dataset's
+//!   category names as they are (`PACL/main_PACL.py` lines 109-113 replace `[label]` by
+//!   the `label_map` keys, FI's being `amusement`, `awe`, ... at `config_PACL.py` line
+//!   150), so `[C]` is the emotion's name ("The photo makes me feel so sadness!").
+//! - `ensemble` (Artemo's option): each class embedding is the renormalised mean over
+//!   [`TEMPLATES`] (CLIP's prompt ensembling), with the matching adjective where the
+//!   sentence needs one ("so sad") and the noun in "A photo with \[C\] emotion.".
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +20,51 @@ use crate::emotion::Emotion;
 use crate::error::Result;
 use crate::models::bert::SentenceEncoder;
 
-/// Prompt templates: `{adj}` is replaced by the adjective, `{noun}` by the label.
+/// The paper's zero-shot prompt (Table 3); `{noun}` is the category name.
+pub const PAPER_TEMPLATE: &str = "The photo makes me feel so {noun}!";
+
+/// Which class prompts zero-shot classification uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptSet {
+    /// The paper's single prompt, [`PAPER_TEMPLATE`].
+    #[default]
+    Paper,
+    /// The mean over the four [`TEMPLATES`].
+    Ensemble,
+}
+
+impl PromptSet {
+    /// Both.
+    pub const ALL: [PromptSet; 2] = [PromptSet::Paper, PromptSet::Ensemble];
+
+    /// Its name ("paper", "ensemble").
+    pub fn name(self) -> &'static str {
+        match self {
+            PromptSet::Paper => "paper",
+            PromptSet::Ensemble => "ensemble",
+        }
+    }
+
+    /// What it is, for users.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PromptSet::Paper => "the paper's prompt \"The photo makes me feel so [C]!\"",
+            PromptSet::Ensemble => "the mean of four prompt templates",
+        }
+    }
+
+    /// The prompts of one emotion.
+    pub fn prompts(self, e: Emotion) -> Vec<String> {
+        match self {
+            PromptSet::Paper => vec![PAPER_TEMPLATE.replace("{noun}", e.name())],
+            PromptSet::Ensemble => prompts(e),
+        }
+    }
+}
+
+/// Prompt templates of the ensemble: `{adj}` is replaced by the adjective, `{noun}` by
+/// the label.
 pub const TEMPLATES: [&str; 4] = [
     "The photo makes me feel so {adj}!",
     "A photo with {noun} emotion.",
@@ -38,7 +87,7 @@ pub fn adjective(e: Emotion) -> &'static str {
     }
 }
 
-/// The prompts of one emotion.
+/// The ensemble's prompts of one emotion.
 pub fn prompts(e: Emotion) -> Vec<String> {
     TEMPLATES
         .iter()
@@ -56,15 +105,17 @@ pub fn embed_texts(
     Ok(model.text_features(&enc)?.to_vec2::<f32>()?)
 }
 
-/// Class embeddings of `emotions` (prompt ensemble, renormalised).
+/// Class embeddings of `emotions` (the mean of the set's prompt embeddings,
+/// renormalised; one prompt: its embedding).
 pub fn class_embeddings(
     model: &PaclModel,
     encoder: &SentenceEncoder,
     emotions: &[Emotion],
+    set: PromptSet,
 ) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(emotions.len());
     for &e in emotions {
-        let ps = prompts(e);
+        let ps = set.prompts(e);
         let refs: Vec<&str> = ps.iter().map(String::as_str).collect();
         let z = embed_texts(model, encoder, &refs)?;
         let dim = z.first().map(Vec::len).unwrap_or(0);
@@ -157,6 +208,14 @@ mod tests {
         let p = prompts(Emotion::Sadness);
         assert_eq!(p[0], "The photo makes me feel so sad!");
         assert_eq!(p[1], "A photo with sadness emotion.");
+        assert_eq!(PromptSet::Ensemble.prompts(Emotion::Sadness), p);
+        // Table 3 (seeds/002_970a2bdad4364690.txt line 603): "The photo makes me feel so
+        // [C]!", [C] the category name (config_PACL.py line 150: FI's `amusement`, ...).
+        assert_eq!(PromptSet::default(), PromptSet::Paper);
+        assert_eq!(
+            PromptSet::Paper.prompts(Emotion::Amusement),
+            ["The photo makes me feel so amusement!"]
+        );
         let imgs = vec![vec![1.0, 0.0], vec![0.6, 0.8], vec![0.0, 1.0]];
         let hits = rank(&[0.0, 1.0], &imgs, 2);
         assert_eq!(hits.iter().map(|h| h.index).collect::<Vec<_>>(), [2, 1]);

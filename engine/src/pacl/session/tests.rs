@@ -24,6 +24,7 @@ fn session_trains_on_pairs_and_scores_the_probe() {
                 ..Default::default()
             },
             model: PaclConfig::tiny(384),
+            probe: ProbeFeatures::Backbone,
         },
         out: dir.path().join("run"),
         eval_every: 3,
@@ -63,6 +64,11 @@ fn session_trains_on_pairs_and_scores_the_probe() {
     assert_eq!(paintings, 12);
     assert_eq!(partitions.iter().sum::<usize>(), pairs);
     assert!(probe_paintings <= 3);
+    // The evaluation says what it probes (the paper's backbone features).
+    assert!(p
+        .notes
+        .iter()
+        .any(|n| n.starts_with(PROBE_NOTE) && n.contains("backbone")));
     let steps: Vec<&StepRecord> = events.iter().filter_map(TrainEvent::step).collect();
     assert_eq!(steps.len(), 6);
     // The first third of the schedule trains on the strong pairs (L1) only.
