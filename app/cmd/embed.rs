@@ -15,6 +15,7 @@ use artemo_engine::pacl::projection::{Method, TsneConfig};
 use artemo_engine::worker::{Command, Engine, JobOutput};
 
 use super::common::{run_job as run, unexpected};
+use super::pacl_args::PromptsArg;
 use clap::{Args, ValueEnum};
 
 /// `artemo embed` arguments.
@@ -40,6 +41,9 @@ pub struct EmbedArgs {
     /// Also write zero-shot emotion predictions (JSON) to this file.
     #[arg(long)]
     pub zero_shot: Option<PathBuf>,
+    /// Zero-shot class prompts: the paper's single prompt or the four-template ensemble.
+    #[arg(long, value_enum, default_value_t = PromptsArg::Paper)]
+    pub prompts: PromptsArg,
     /// Also print the paintings closest to this free-text query.
     #[arg(long)]
     pub search: Option<String>,
@@ -197,6 +201,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
                 model_dir: model.clone(),
                 models: models.clone(),
                 embeddings: emb.clone(),
+                prompts: args.prompts.into(),
             }),
         )?;
         let JobOutput::ZeroShot(z) = res else {

@@ -11,5 +11,6 @@ pub mod common;
 pub mod embed;
 pub mod eval;
 pub mod models;
+pub mod pacl_args;
 pub mod train;
 pub mod train_session;

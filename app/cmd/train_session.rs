@@ -57,6 +57,9 @@ pub struct SessionArgs {
     /// Seed.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// PACL's options.
+    #[command(flatten)]
+    pacl: super::pacl_args::PaclSessionArgs,
 }
 
 /// Runs `artemo train session`.
@@ -65,6 +68,9 @@ pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
         return Err(anyhow!(
             "--collection is for PACL (SEVLM and EmoSEM train on the shipped annotations here)"
         ));
+    }
+    if args.pacl.any() && args.model != SessionModel::Pacl {
+        return Err(anyhow!("the PACL options are for --model pacl"));
     }
     let source = match &args.collection {
         Some(c) => DataSource::Collection {
@@ -104,6 +110,7 @@ pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
             if let Some(s) = args.steps {
                 cfg.model.train.steps_per_epoch = Some(s);
             }
+            args.pacl.apply(&mut cfg.model)?;
             run_session::<PaclSession>(engine, source, cfg)
         }
     }

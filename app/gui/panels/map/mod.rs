@@ -21,6 +21,7 @@ use artemo_engine::collection::Collection;
 use artemo_engine::jobs::map::{self, MapData, MapRequest, MapSearch};
 use artemo_engine::pacl;
 use artemo_engine::pacl::projection::{Method, TsneConfig};
+use artemo_engine::pacl::zeroshot::PromptSet;
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use artemo_engine::Emotion;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
@@ -89,6 +90,8 @@ pub struct Map {
     stopped: Option<(PathBuf, u64, Method, usize)>,
     method: Method,
     colour: Option<ColourBy>,
+    /// Zero-shot class prompts (the paper's single prompt by default).
+    prompts: PromptSet,
     k: usize,
     point_size: f32,
     tool: Tool,
@@ -118,6 +121,7 @@ impl Map {
             current: None,
             cache: HashMap::new(),
             stopped: None,
+            prompts: PromptSet::Paper,
             method: Method::Tsne,
             colour: None,
             k: 6,
@@ -189,6 +193,7 @@ impl Map {
             method: self.method,
             tsne: TsneConfig::default(),
             k: self.k,
+            prompts: self.prompts,
             cache: Some(crate::cmd::common::cache_dir()),
         };
         self.error = None;
@@ -291,7 +296,13 @@ impl Map {
         }
         let need = match self.data() {
             None => true,
-            Some(d) => d.points(self.method).is_none() || !d.clusters.contains_key(&self.k_for(d)),
+            Some(d) => {
+                d.points(self.method).is_none()
+                    || !d.clusters.contains_key(&self.k_for(d))
+                    || d.zero_shot
+                        .as_ref()
+                        .is_ok_and(|z| z.prompts != self.prompts)
+            }
         };
         let stopped = self.stopped == Some((key.0.clone(), key.1, self.method, self.k));
         if need && !self.busy() && !stopped {

@@ -75,6 +75,15 @@ impl Map {
             if c == ColourBy::Cluster {
                 ui.add(egui::DragValue::new(&mut self.k).range(2..=12).prefix("k = "));
             }
+            if c == ColourBy::ZeroShot {
+                for (p, label) in [
+                    (PromptSet::Paper, "paper prompt"),
+                    (PromptSet::Ensemble, "prompt ensemble"),
+                ] {
+                    ui.selectable_value(&mut self.prompts, p, label)
+                        .on_hover_text(p.describe());
+                }
+            }
             ui.separator();
             ui.add(egui::Slider::new(&mut self.point_size, 2.0..=14.0).text("point size"));
             ui.separator();

@@ -1,13 +1,19 @@
 //! The Train tab's PACL form: pairs from the shipped paintings with their annotations, or
 //! from the open collection's paintings with their text (titles, descriptions and any
-//! annotation utterances), stage-3 hyper-parameters (the released code's defaults),
-//! evaluation and checkpoint settings, output folder; what blocks Start. The session
-//! itself is `artemo_engine::jobs::train::session_job::<PaclSession>`.
+//! annotation utterances), stage-3 hyper-parameters (the paper's objective by default,
+//! the released code's as a preset: one-direction losses, `weight_clip`, ITM), Artemo's
+//! warm-up / clipping / tower rate, what the linear probe reads (backbone features, the
+//! paper's, or the projected embedding), evaluation and checkpoint settings, output
+//! folder; what blocks Start. The session itself is
+//! `artemo_engine::jobs::train::session_job::<PaclSession>`.
 
 use std::path::Path;
 
 use artemo_engine::collection::Collection;
+use artemo_engine::pacl::losses::Directions;
+use artemo_engine::pacl::probe::ProbeFeatures;
 use artemo_engine::pacl::session::{PaclSetup, SessionConfig};
+use artemo_engine::pacl::train::Objective;
 use artemo_engine::pacl::{PaclConfig, TrainConfig};
 use artemo_engine::train::session::check_output_dir;
 use artemo_engine::train::{BestBy, DataSource, ModelSetup};
@@ -34,17 +40,20 @@ pub struct PaclForm {
     pub train: TrainConfig,
     /// Steps per epoch (0: every pair once).
     pub steps_per_epoch: usize,
+    /// What the evaluation's linear probe reads.
+    pub probe: ProbeFeatures,
     /// Paintings at most, evaluation, checkpoints, output folder.
     pub settings: SessionSettings,
 }
 
 impl PaclForm {
-    /// The released code's hyper-parameters on the shipped data.
+    /// The paper's objective and probe on the shipped data.
     pub fn paper(out: &Path) -> Self {
         PaclForm {
             data: PaclData::Shipped,
             train: TrainConfig::default(),
             steps_per_epoch: 0,
+            probe: ProbeFeatures::Backbone,
             settings: SessionSettings::new(4, BestBy::ProbeAcc, out),
         }
     }
@@ -69,6 +78,33 @@ impl PaclForm {
         );
         ui.add_space(8.0);
         ui.heading("Hyper-parameters");
+        ui.horizontal(|ui| {
+            ui.label("Objective:");
+            let now = self.train.objective();
+            for (o, label, hover) in [
+                (
+                    Objective::Paper,
+                    "Paper",
+                    "Eq. 15-17: symmetric L1..L4, weight 1, no ITM",
+                ),
+                (
+                    Objective::Code,
+                    "Released code",
+                    "pretrain_PACL.py: one-direction L1..L4 weighted 1/0.6/0.6/0.1, times weight_clip 0.1, plus the ITM loss (weight 1)",
+                ),
+            ] {
+                if ui
+                    .selectable_label(now == Some(o), label)
+                    .on_hover_text(hover)
+                    .clicked()
+                {
+                    self.train = self.train.clone().with_objective(o);
+                }
+            }
+            if now.is_none() {
+                ui.label(RichText::new("custom").weak());
+            }
+        });
         let (t, per_epoch) = (&mut self.train, &mut self.steps_per_epoch);
         rows::grid(ui, "pacl-hp", |ui| {
             row(
@@ -83,7 +119,11 @@ impl PaclForm {
             row(ui, "LR tower", lr_value(&mut t.lr_tower));
             row(ui, "LR projections", lr_value(&mut t.lr_proj));
             let warmup = egui::DragValue::new(&mut t.warmup_steps).range(0..=100_000);
-            row(ui, "Warm-up steps", warmup);
+            row(ui, "Warm-up steps (Artemo; 0: none)", warmup);
+            let clip = egui::DragValue::new(&mut t.clip_norm)
+                .speed(0.05)
+                .range(0.0..=100.0);
+            row(ui, "Gradient clipping (Artemo; 0: none)", clip);
             let decay = egui::DragValue::new(&mut t.weight_decay)
                 .speed(0.001)
                 .range(0.0..=1.0);
@@ -92,7 +132,36 @@ impl PaclForm {
                 let d = egui::DragValue::new(w).speed(0.05).range(0.0..=10.0);
                 row(ui, &format!("Weight of L{}", k + 1), d);
             }
+            let dirs = &mut t.directions;
+            row(ui, "Loss directions", |ui: &mut egui::Ui| {
+                ui.horizontal(|ui| {
+                    ui.selectable_value(dirs, Directions::Symmetric, "both (paper)")
+                        | ui.selectable_value(dirs, Directions::Code, "one (code)")
+                })
+                .inner
+            });
+            let cw = egui::DragValue::new(&mut t.contrastive_weight)
+                .speed(0.05)
+                .range(0.0..=10.0);
+            row(ui, "Contrastive weight (code: 0.1)", cw);
+            let itm = egui::DragValue::new(&mut t.itm_weight)
+                .speed(0.05)
+                .range(0.0..=10.0);
+            row(ui, "ITM weight (paper: 0, code: 1)", itm);
             row(ui, "Seed", egui::DragValue::new(&mut t.seed));
+            let probe = &mut self.probe;
+            row(ui, "Linear probe on", |ui: &mut egui::Ui| {
+                ui.horizontal(|ui| {
+                    let mut r = ui
+                        .selectable_value(probe, ProbeFeatures::Backbone, "backbone (paper)")
+                        .on_hover_text(ProbeFeatures::Backbone.describe());
+                    r |= ui
+                        .selectable_value(probe, ProbeFeatures::Projected, "projected")
+                        .on_hover_text(ProbeFeatures::Projected.describe());
+                    r
+                })
+                .inner
+            });
         });
         self.settings
             .eval_rows(ui, "pacl", PaclSetup::BEST_BY, false, |_| {});
@@ -110,6 +179,7 @@ impl PaclForm {
                 ..self.train.clone()
             },
             model: PaclConfig::default(),
+            probe: self.probe,
         })
     }
 

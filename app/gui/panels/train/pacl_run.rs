@@ -1,7 +1,8 @@
 //! The Train tab's PACL run view: what the session streamed (set-up, steps, evaluations,
-//! checkpoints), the curves of L1-L4, and the linear probe's accuracy and weighted F1 on
-//! the held-out paintings.
+//! checkpoints), the curves of L1-L4 (and the ITM loss when on), and the linear probe's
+//! accuracy and weighted F1 on the held-out paintings, titled with the probed features.
 
+use artemo_engine::pacl::session::PROBE_NOTE;
 use artemo_engine::train::events::DataCounts;
 use artemo_engine::train::Metric;
 use egui::RichText;
@@ -74,15 +75,35 @@ impl PaclRun {
                     color: c[3],
                     always: false,
                 },
+                Curve {
+                    name: "ITM (released code)",
+                    points: series(Metric::PaclItm),
+                    color: egui::Color32::from_rgb(0xAA, 0x33, 0x88),
+                    always: false,
+                },
             ];
             curves::lines(ui, size, "pacl-train-loss", "Training loss", loss);
             let probe = [
                 (Metric::ProbeAcc, "accuracy", 1.0, c[0]),
                 (Metric::ProbeF1, "weighted F1", 1.0, c[1]),
             ];
-            let title = "Linear probe (held-out paintings)";
-            curves::metrics(ui, size, "pacl-probe", title, &probe, true, points);
+            let title = self.probe_title();
+            curves::metrics(ui, size, "pacl-probe", &title, &probe, true, points);
         });
+    }
+
+    /// The probe plot's title, naming the probed features (from the session's note).
+    fn probe_title(&self) -> String {
+        let on = self.log.prepared.as_ref().and_then(|p| {
+            p.notes
+                .iter()
+                .find_map(|n| n.strip_prefix(PROBE_NOTE))
+                .and_then(|n| n.split(" (").next())
+        });
+        match on {
+            Some(f) => format!("Linear probe on {f} (held-out paintings)"),
+            None => "Linear probe (held-out paintings)".into(),
+        }
     }
 
     /// The kept checkpoints.
