@@ -57,6 +57,9 @@ pub struct SessionArgs {
     /// Seed.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    /// Also print every step's losses.
+    #[arg(long)]
+    print_steps: bool,
     /// PACL's options.
     #[command(flatten)]
     pacl: super::pacl_args::PaclSessionArgs,
@@ -88,7 +91,7 @@ pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
             if let Some(e) = args.epochs {
                 cfg.model.train.epochs = e;
             }
-            run_session::<SevlmSession>(engine, source, cfg)
+            run_session::<SevlmSession>(engine, source, cfg, args.print_steps)
         }
         SessionModel::Emosem => {
             if args.epochs.is_some() {
@@ -99,7 +102,7 @@ pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
             if let Some(s) = args.steps {
                 cfg.model.train.steps = s;
             }
-            run_session::<EmosemSession>(engine, source, cfg)
+            run_session::<EmosemSession>(engine, source, cfg, args.print_steps)
         }
         SessionModel::Pacl => {
             let mut cfg = config::<PaclSession>(args);
@@ -111,7 +114,7 @@ pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
                 cfg.model.train.steps_per_epoch = Some(s);
             }
             args.pacl.apply(&mut cfg.model)?;
-            run_session::<PaclSession>(engine, source, cfg)
+            run_session::<PaclSession>(engine, source, cfg, args.print_steps)
         }
     }
 }
@@ -131,6 +134,7 @@ fn run_session<T: Trainable + 'static>(
     engine: &Engine,
     source: DataSource,
     cfg: SessionConfig<T::Setup>,
+    print_steps: bool,
 ) -> Result<ExitCode>
 where
     T::Setup: Send + 'static,
@@ -147,7 +151,7 @@ where
     };
     let mut failure = None;
     let end = engine.run_streaming(job, progress(), |out| match out {
-        JobOutput::Training(ev) => print_event(&ev),
+        JobOutput::Training(ev) => print_event(&ev, print_steps),
         other => failure = Some(unexpected(&other)),
     })?;
     if let Some(e) = failure {
@@ -167,7 +171,7 @@ where
     }
 }
 
-fn print_event(ev: &TrainEvent) {
+fn print_event(ev: &TrainEvent, steps: bool) {
     match ev {
         TrainEvent::Prepared(p) => {
             println!(
@@ -185,6 +189,15 @@ fn print_event(ev: &TrainEvent) {
                 .map(|(m, v)| format!("{m} {v:.4}"))
                 .collect();
             println!("evaluation at step {}: {}", e.step, metrics.join(" · "));
+        }
+        TrainEvent::Step(s) if steps => {
+            let l = &s.losses;
+            let losses: Vec<String> = l
+                .losses
+                .iter()
+                .map(|(m, v)| format!("{m} {v:.4}"))
+                .collect();
+            println!("step {} (epoch {}): {}", l.step, l.epoch, losses.join(" · "));
         }
         TrainEvent::Step(_) | TrainEvent::Checkpoints(_) | TrainEvent::Finished(_) => {}
     }

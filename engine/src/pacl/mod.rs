@@ -17,7 +17,8 @@
 //!
 //! Checkpoint (`save`/`load`): `config.json` ([`PaclConfig`]) and `model.safetensors`
 //! with `vision.*` (the tower's keys, see `models::patch_tower`), `q_v.{weight,bias}`,
-//! `q_t.{weight,bias}`. There is no released PACL checkpoint for this tower, so the
+//! `q_t.{weight,bias}`, and with the ITM option (`itm_head: true`)
+//! `itm.{text_q,image_k,head.0,head.2}.{weight,bias}`. There is no released PACL checkpoint for this tower, so the
 //! layout is Artemo's own.
 //!
 //! # Stages (see the submodules)
@@ -32,15 +33,18 @@
 //! 3. [`losses`]: L1-L4 (Eq. 3-14), temperature 0.07, false negatives removed via `m_f`,
 //!    `m_e` and their inverses, weak positives reconstructed by argmax; [`schedule`]: the
 //!    progressive thirds (Eq. 15-17). Each step holds four equal sub-batches, one per
-//!    partition, as the released code does; the released code also weights the losses
-//!    `L1 + 0.6 L2 + 0.6 L3 + 0.1 L4` while the paper's Eq. 16-17 sum them with weight 1:
-//!    [`train::TrainConfig::loss_weights`] defaults to the released code's weights
-//!    (there is no checkpoint to be compatible with; the code is what produced the
-//!    paper's numbers). AdamW with cosine decay, deterministic by seed.
+//!    partition, as the released code does. The objective defaults to the paper's
+//!    (symmetric losses summed with weight 1, no ITM); the released code's
+//!    (one-direction losses weighted `L1 + 0.6 L2 + 0.6 L3 + 0.1 L4`, times
+//!    `weight_clip` 0.1, plus its image-text matching loss, [`itm`]) is the preset
+//!    [`train::Objective::Code`], and each part is a field of [`train::TrainConfig`].
+//!    AdamW with cosine decay, deterministic by seed.
 //!
 //! Outputs: [`embed`] (embed a collection, project, zero-shot classify, search; the
-//! engine's requests over them are in `jobs::pacl`), [`projection`] (PCA, Barnes-Hut t-SNE), [`zeroshot`], [`probe`] (logistic
-//! regression, accuracy and weighted F1), [`bench`](mod@bench). `docs/pacl.md` documents the
+//! engine's requests over them are in `jobs::pacl`), [`projection`] (PCA, Barnes-Hut
+//! t-SNE), [`zeroshot`] (the paper's single prompt or a prompt ensemble), [`probe`]
+//! (linear probes on the backbone features with the paper's protocol, or on the
+//! projected embedding; accuracy and weighted F1), [`bench`](mod@bench). `docs/pacl.md` documents the
 //! stand-ins and thresholds with measured partition sizes.
 
 pub mod bench;
