@@ -197,7 +197,12 @@ fn print_event(ev: &TrainEvent, steps: bool) {
                 .iter()
                 .map(|(m, v)| format!("{m} {v:.4}"))
                 .collect();
-            println!("step {} (epoch {}): {}", l.step, l.epoch, losses.join(" · "));
+            println!(
+                "step {} (epoch {}): {}",
+                l.step,
+                l.epoch,
+                losses.join(" · ")
+            );
         }
         TrainEvent::Step(_) | TrainEvent::Checkpoints(_) | TrainEvent::Finished(_) => {}
     }
