@@ -1,6 +1,7 @@
 //! The Train tab's PACL run view: what the session streamed (set-up, steps, evaluations,
 //! checkpoints), the curves of L1-L4 (and the ITM loss when on), and the linear probe's
-//! accuracy and weighted F1 on the held-out paintings, titled with the probed features.
+//! accuracy and weighted F1 on the held-out paintings, their legend naming the probed
+//! features.
 
 use artemo_engine::pacl::session::PROBE_NOTE;
 use artemo_engine::train::events::DataCounts;
@@ -83,27 +84,29 @@ impl PaclRun {
                 },
             ];
             curves::lines(ui, size, "pacl-train-loss", "Training loss", loss);
+            let on = self.probed();
+            let (acc, f1) = match on {
+                Some(f) => (format!("accuracy ({f})"), format!("weighted F1 ({f})")),
+                None => ("accuracy".into(), "weighted F1".into()),
+            };
             let probe = [
-                (Metric::ProbeAcc, "accuracy", 1.0, c[0]),
-                (Metric::ProbeF1, "weighted F1", 1.0, c[1]),
+                (Metric::ProbeAcc, acc.as_str(), 1.0, c[0]),
+                (Metric::ProbeF1, f1.as_str(), 1.0, c[1]),
             ];
-            let title = self.probe_title();
-            curves::metrics(ui, size, "pacl-probe", &title, &probe, true, points);
+            let title = "Linear probe (held-out paintings)";
+            curves::metrics(ui, size, "pacl-probe", title, &probe, true, points);
         });
     }
 
-    /// The probe plot's title, naming the probed features (from the session's note).
-    fn probe_title(&self) -> String {
-        let on = self.log.prepared.as_ref().and_then(|p| {
+    /// What the probe reads ("backbone features", ...), from the session's note; the probe
+    /// curves' legend names it.
+    fn probed(&self) -> Option<&str> {
+        self.log.prepared.as_ref().and_then(|p| {
             p.notes
                 .iter()
                 .find_map(|n| n.strip_prefix(PROBE_NOTE))
                 .and_then(|n| n.split(" (").next())
-        });
-        match on {
-            Some(f) => format!("Linear probe on {f} (held-out paintings)"),
-            None => "Linear probe (held-out paintings)".into(),
-        }
+        })
     }
 
     /// The kept checkpoints.
