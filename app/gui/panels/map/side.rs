@@ -78,7 +78,7 @@ impl Map {
             if c == ColourBy::ZeroShot {
                 for (p, label) in [
                     (PromptSet::Paper, "paper prompt"),
-                    (PromptSet::Ensemble, "prompt ensemble"),
+                    (PromptSet::Ensemble, "ensemble"),
                 ] {
                     ui.selectable_value(&mut self.prompts, p, label)
                         .on_hover_text(p.describe());
