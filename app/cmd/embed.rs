@@ -11,6 +11,7 @@ use artemo_engine::jobs::pacl::{
 };
 use artemo_engine::jobs::Roots;
 use artemo_engine::pacl::embed::Embeddings;
+use artemo_engine::pacl::probe::ProbeFeatures;
 use artemo_engine::pacl::projection::{Method, TsneConfig};
 use artemo_engine::worker::{Command, Engine, JobOutput};
 
@@ -291,13 +292,19 @@ pub fn run_train(args: &TrainPaclArgs, engine: &Engine) -> Result<ExitCode> {
         "dominant-emotion linear probe ({} train / {} test paintings), accuracy / weighted F1:",
         p.train, p.test
     );
-    for (k, s) in [
-        ("pacl", &p.pacl),
-        ("descriptors", &p.descriptors),
-        ("majority", &p.majority),
-    ] {
-        println!("  {k:<12} {:.3} / {:.3}", s.accuracy, s.weighted_f1);
+    let mut rows = vec![("pacl backbone", &p.pacl)];
+    if let Some(s) = &p.projected {
+        rows.push(("pacl projected", s));
     }
+    rows.extend([("descriptors", &p.descriptors), ("majority", &p.majority)]);
+    for (k, s) in rows {
+        println!("  {k:<15} {:.3} / {:.3}", s.accuracy, s.weighted_f1);
+    }
+    println!(
+        "  (backbone: {}; projected: {})",
+        ProbeFeatures::Backbone.describe(),
+        ProbeFeatures::Projected.describe()
+    );
     println!(
         "wrote {} (config.json, model.safetensors, report.json)",
         out.display()
