@@ -243,6 +243,7 @@ pub fn bench_sevlm(
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let tok = artemo_engine::tokenize::TextTokenizer::gpt2_from_assets(&assets)?;
     let lex = artemo_engine::lexicon::VadLexicon::default_from_assets(&assets)?;
-    let seq = sevlm::SequenceBuilder::new(tok, lex, "the emotion is", 30);
+    let seq = sevlm::SequenceBuilder::new(tok, lex, sevlm::data::REFERENCE_PROMPT, 30)
+        .with_lookup(artemo_engine::lexicon::VadLookup::ExactLemma);
     Ok(sevlm::bench::run(&seq, only, 4, progress)?)
 }

@@ -221,7 +221,9 @@ pub fn run(
     let sevlm_dir = opts.out.join("sevlm");
     let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
     let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
-    let seq_full = SequenceBuilder::new(tokenizer, lexicon, "the emotion is", 30);
+    let seq_full =
+        SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
+            .with_lookup(crate::lexicon::VadLookup::ExactLemma);
     if !(opts.resume && done(&sevlm_dir)) {
         let t = Instant::now();
         let kit = match (&opts.sevlm_kit, opts.quick) {

@@ -102,7 +102,8 @@ impl ModelSetup for SevlmSetup {
 /// The tokenizer/lexicon builder (full GPT-2 vocabulary) and the image encoder a session
 /// needs.
 pub struct Parts {
-    /// Full-vocabulary sequence builder (prompt "the emotion is", length 30).
+    /// Full-vocabulary sequence builder (the reference prompt `" the emotion is"`, length
+    /// 30, exact-lemma lookup) with the session's lexicon.
     pub seq_full: SequenceBuilder,
     /// Grid features of an image.
     pub featurizer: Box<dyn ImageFeaturizer>,
@@ -116,7 +117,9 @@ impl SessionParts<SevlmSetup> for Parts {
         let init = &setup.init;
         let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
         let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
-        let seq_full = SequenceBuilder::new(tokenizer, lexicon, "the emotion is", 30);
+        let seq_full =
+            SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
+                .with_lookup(crate::lexicon::VadLookup::ExactLemma);
         let featurizer: Box<dyn ImageFeaturizer> = match init {
             SevlmInit::Scratch { .. } => {
                 let dir = [models.join("demo/pacl"), models.join("pacl")]

@@ -23,7 +23,8 @@ fn builder(max_len: usize) -> SequenceBuilder {
         crate::lexicon::LexiconFormat::NrcV2,
     )
     .unwrap();
-    SequenceBuilder::new(tok, lex, "the emotion is", max_len)
+    SequenceBuilder::new(tok, lex, crate::sevlm::data::REFERENCE_PROMPT, max_len)
+        .with_lookup(crate::lexicon::VadLookup::ExactLemma)
 }
 
 fn tiny() -> SevlmConfig {

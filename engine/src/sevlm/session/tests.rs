@@ -67,7 +67,8 @@ fn parts() -> Parts {
     )
     .unwrap();
     Parts {
-        seq_full: SequenceBuilder::new(tok, lex, "the emotion is", 16),
+        seq_full: SequenceBuilder::new(tok, lex, crate::sevlm::data::REFERENCE_PROMPT, 16)
+            .with_lookup(crate::lexicon::VadLookup::ExactLemma),
         featurizer: Box::new(FakeFeatures),
     }
 }
