@@ -266,6 +266,7 @@ pub struct Sevlm {
     emo_encoder: Option<VadEncoder>,
     sim_mlp: Option<SimMlp>,
     encoder_proj: Option<Linear>,
+    dropout: crate::models::gpt2::Dropout,
 }
 
 impl Sevlm {
@@ -274,7 +275,9 @@ impl Sevlm {
         cfg.validate()?;
         let d = cfg.decoder.n_embd;
         let dec = vb.pp("decoder");
-        let gpt = Gpt2::new(&cfg.decoder, dec.clone(), untied_head)?;
+        let dropout = crate::models::gpt2::Dropout::default();
+        let mut gpt = Gpt2::new(&cfg.decoder, dec.clone(), untied_head)?;
+        gpt.set_dropout(dropout.clone());
         let (vad_linear, vad_head, emo_encoder) = if cfg.use_vad {
             (
                 Some(linear(
@@ -284,7 +287,11 @@ impl Sevlm {
                     dec.pp("transformer").pp("VAD_linear"),
                 )?),
                 Some(linear(d, 3, true, dec.pp("VAD_head"))?),
-                Some(VadEncoder::new(&cfg.vad_encoder, vb.pp("emo_encoder"))?),
+                Some({
+                    let mut e = VadEncoder::new(&cfg.vad_encoder, vb.pp("emo_encoder"))?;
+                    e.set_dropout(dropout.clone());
+                    e
+                }),
             )
         } else {
             (None, None, None)
@@ -307,7 +314,16 @@ impl Sevlm {
             emo_encoder,
             sim_mlp,
             encoder_proj,
+            dropout,
         })
+    }
+
+    /// Sets the dropout probability of the decoder (HF GPT-2's embedding, attention and
+    /// residual dropouts; distilgpt2's config has 0.1 for each) and of the VAD encoder
+    /// (`models/vad_encoder.py:9`, 0.1), with masks drawn from `seed`. Active in
+    /// [`Mode::Train`] only; 0 (the default) turns it off. Clones of this model share it.
+    pub fn set_dropout(&self, p: f32, seed: u64) {
+        self.dropout.configure(p, seed);
     }
 
     /// A freshly initialised, trainable model: every variable lives in the returned
@@ -369,7 +385,10 @@ impl Sevlm {
         mode: Mode,
     ) -> Result<SevlmOutput> {
         let (_, t) = ids.dims2()?;
-        let mut emb = self.gpt.embed(ids, Some(segments), 0)?;
+        // Embedding dropout before the VAD fusion (models/gpt.py:443-451).
+        let mut emb = self
+            .dropout
+            .apply(&self.gpt.embed(ids, Some(segments), 0)?, mode)?;
         let span = self.cfg.emotion_span;
         if let (Some(enc), Some(lin), Some(v)) = (&self.emo_encoder, &self.vad_linear, vad) {
             if t > span {

@@ -70,6 +70,7 @@ fn parts() -> Parts {
         seq_full: SequenceBuilder::new(tok, lex, crate::sevlm::data::REFERENCE_PROMPT, 16)
             .with_lookup(crate::lexicon::VadLookup::ExactLemma),
         featurizer: Box::new(FakeFeatures),
+        lexicon: crate::lexicon::LexiconRecord::legacy_stand_in(),
     }
 }
 
