@@ -73,6 +73,8 @@ pub struct TrainArgs {
     /// Retrain only this stage of the preset and stop (`emosem`); the PACL tower must exist.
     #[arg(long, value_parser = ["emosem"])]
     only: Option<String>,
+    #[command(flatten)]
+    lexicon: super::analyze::LexiconArgs,
     #[command(subcommand)]
     what: Option<TrainCmd>,
 }
@@ -121,6 +123,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         sevlm_kit,
         emosem_kit,
         only: args.only.clone(),
+        lexicon: args.lexicon.source(),
     };
     let out = run_job(
         engine,
