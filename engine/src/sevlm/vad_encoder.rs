@@ -165,6 +165,8 @@ mod tests {
             ..Default::default()
         };
         let enc = VadEncoder::new(&cfg, vb).unwrap();
+        // Seeded weights: unseeded ones made the fused/composed comparison flaky.
+        crate::models::nn::reseed(&vm, 7).unwrap();
         // Fixed inputs (VAD-like values in -1..1): random rows of 3 values can have a
         // near-zero variance, where layer norm amplifies rounding differences.
         let vals: Vec<f32> = (0..30)
