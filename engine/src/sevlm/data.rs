@@ -583,6 +583,63 @@ mod tests {
     }
 
     #[test]
+    fn stand_in_and_nrc_format_coverage_of_sample_sentences() {
+        // Tokens of a few ArtEmis-like explanations that get a VAD (training rule,
+        // exact-lemma lookup) from the shipped stand-in and from a small NRC-format file
+        // (hand-made: 30 words, values irrelevant here). Run with --nocapture for the
+        // numbers; the stand-in's VADER-only words carry A = D = 0.
+        let sentences = [
+            "the dark colors make me feel sad and lonely",
+            "the woman smiles peacefully under a bright sky",
+            "the storm over the sea looks scary",
+            "beautiful light on the calm water",
+            "blood on his face reminds me of death",
+        ];
+        let words = "dark sad bright happy calm color beautiful scary peaceful death love lonely \
+                     angry woman sky sea water light feel feeling make remind look face eye \
+                     smile blood storm peace fear";
+        let nrc: String = words
+            .split_whitespace()
+            .map(|w| format!("{w}\t0.5\t-0.5\t0.25\n"))
+            .collect();
+        let nrc = VadLexicon::parse(
+            &nrc,
+            Path::new("small-nrc.txt"),
+            LexiconFormat::NrcV1Bipolar,
+        )
+        .unwrap();
+        let assets = crate::find_assets().expect("assets");
+        let stand_in = VadLexicon::default_from_assets(&assets).unwrap();
+        let count = |lex: VadLexicon| {
+            let b = SequenceBuilder::new(tokenizer(), lex, REFERENCE_PROMPT, 30)
+                .with_lookup(VadLookup::ExactLemma);
+            let (mut total, mut rated, mut valence_only) = (0, 0, 0);
+            for s in sentences {
+                for id in b.encode_text(&format!(" because {s}")).unwrap() {
+                    total += 1;
+                    if let Some(v) = b.token_vad_as(id, TokenText::Training) {
+                        rated += 1;
+                        valence_only += usize::from(v[1] == 0.0 && v[2] == 0.0);
+                    }
+                }
+            }
+            (total, rated, valence_only)
+        };
+        let (total, s_rated, s_vonly) = count(stand_in);
+        let (total2, n_rated, n_vonly) = count(nrc);
+        assert_eq!(total, total2);
+        println!(
+            "{total} tokens: stand-in rates {s_rated} ({s_vonly} valence only), \
+             small NRC-format file rates {n_rated} ({n_vonly} valence only)"
+        );
+        assert_eq!(n_vonly, 0);
+        // Every listed content word is found, through a lexicon-attested lemma where
+        // inflected ("colors", "smiles", "peacefully", "looks", "reminds").
+        assert_eq!(n_rated, 23);
+        assert!(s_rated > 0 && s_rated < total);
+    }
+
+    #[test]
     fn build_vocab_uses_the_configured_prompt() {
         let ex = [Example {
             image: "a".into(),

@@ -432,7 +432,7 @@ pub fn losses(
 }
 
 /// [`losses`] with the language loss weighted too (the code's `--alpha`,
-/// `models/gpt.py:680`, "the weight of XE loss").
+/// `models/gpt.py:681`, "the weight of XE loss").
 pub fn losses_weighted(
     model: &Sevlm,
     batch: &Batch,
