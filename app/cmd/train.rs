@@ -39,7 +39,7 @@ pub enum TrainCmd {
     Pacl(super::embed::TrainPaclArgs),
     /// A Train-tab session on the one training engine (SEVLM, EmoSEM or PACL): every
     /// evaluation printed, the best checkpoints kept in the output folder.
-    Session(super::train_session::SessionArgs),
+    Session(Box<super::train_session::SessionArgs>),
 }
 
 /// `artemo train`: a preset or a subcommand.
