@@ -424,6 +424,7 @@ impl Form {
 /// The VAD lexicon row: an NRC VAD file, or (empty) the shipped stand-in.
 fn lexicon_row(ui: &mut egui::Ui, lexicon: &mut String, asks: &mut FormAsks) {
     let hint = "empty: stand-in (actdata EPA + VADER), not NRC VAD";
+    ui.label("VAD lexicon (an NRC VAD file)");
     let (browse, _) = rows::path_field(ui, lexicon, hint, "VAD lexicon (NRC VAD file)");
     if browse {
         asks.pick = Some(PickTarget::Lexicon);
