@@ -204,29 +204,32 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
             clip: args.clip.clone(),
         }
     };
+    // The lexicon is read (a bad file is refused) and compared with the one the model was
+    // trained with before anything runs: a mismatch is a warning on stderr, never silent.
+    let lexicon = args.lexicon.source();
+    let (_, in_use) = artemo_engine::lexicon::VadLexicon::from_source(&assets, &lexicon)?;
+    let trained = match &weights {
+        SevlmWeights::Reference { .. } => artemo_engine::lexicon::LexiconRecord::reference(),
+        SevlmWeights::Folder { dir, .. } => sevlm::SevlmConfig::load(&dir.join("config.json"))
+            .map(|c| c.trained_lexicon_or_assumed())
+            .unwrap_or_else(|_| artemo_engine::lexicon::LexiconRecord::legacy_stand_in()),
+    };
+    if let Some(w) = artemo_engine::lexicon::LexiconRecord::mismatch(&trained, &in_use) {
+        eprintln!("warning: {w}");
+    }
     let json = args.json;
     let mut current = usize::MAX;
-    let mut warned = false;
     let out = engine.run_streaming(
         Command::AnalyzeSevlm(AnalyzeSevlm {
             weights,
             roots: Roots { assets, models },
             images: args.images.clone(),
             options: opts,
-            lexicon: args.lexicon.source(),
+            lexicon,
             label: "SEVLM analyze".into(),
         }),
         |_, _, _| {},
         |partial| {
-            // Lexicon mismatches are warnings on stderr, never silent.
-            if let JobOutput::SevlmAnalysis { analysis, .. } = &partial {
-                if !warned {
-                    warned = true;
-                    for w in &analysis.lexicon_warnings {
-                        eprintln!("warning: {w}");
-                    }
-                }
-            }
             if json {
                 return;
             }

@@ -244,7 +244,7 @@ impl LexiconRecord {
         };
         differs.then(|| {
             format!(
-                "lexicon mismatch: this SEVLM was trained with {} but runs with {}; its VAD inputs differ from training",
+                "lexicon mismatch: this SEVLM was trained with {}, but runs with {}; its VAD inputs differ from training",
                 trained.describe(),
                 in_use.describe()
             )
