@@ -1,28 +1,43 @@
 //! Loading the SEVLM reference release (BetterZH/SEVLM-code, NLX-GPT based).
 //!
-//! A release has, per epoch `<e>`:
+//! A release has, per epoch `<e>` (`artEmisX_train.py:79-118`, `save_checkpoint`):
 //! - `nle_model_<e>/`: `config.json` (HF GPT-2 config plus `len_prefix`, `use_cl_loss`,
 //!   `use_VAD_loss`, `encoder_dim`, `add_cross_attention`) and the decoder weights
-//!   (`GPT2LMHeadModel` keys: `transformer.*`, `transformer.VAD_linear.*`, `VAD_head.*`,
-//!   `sim_mlp.pred.*`, maybe `lm_head.weight`);
-//! - `ckpt_stats_<e>.tar`: a PyTorch pickle whose `emo_encoder_state_dict` holds the VAD
-//!   encoder.
+//!   (`pytorch_model.bin` or `model.safetensors`; `GPT2LMHeadModel` keys: `transformer.*`,
+//!   `transformer.VAD_linear.*`, `VAD_head.*`, `sim_mlp.pred.*`, maybe `lm_head.weight`);
+//! - `ckpt_stats_<e>.tar`: a `torch.save` zip whose `emo_encoder_state_dict` holds the VAD
+//!   encoder (beside the optimizer state, which is only walked over, never used);
+//! - `nle_gpt2_tokenizer_0/`: GPT-2's tokenizer with `<pad>`, `<prefix>`, `<emotion>`,
+//!   `<explanation>` added as ids 50257..50260 (checked when the folder is there).
 //!
-//! Pickles cannot be read safely outside Python, so `tools/sevlm/convert_reference.py`
-//! writes `nle_model_<e>/model.safetensors` (when the release has `pytorch_model.bin`) and
-//! `emo_encoder.safetensors`. The key mapping is then a prefix: decoder keys get
-//! `decoder.`, VAD-encoder keys get `emo_encoder.` (table in [`crate::sevlm::model`]).
+//! Both pickles are read natively ([`crate::models::torch_import`]: no Python, no code
+//! executed). A release already converted by `tools/sevlm/convert_reference.py`
+//! (`model.safetensors`, `emo_encoder.safetensors`) loads too. The key mapping is a
+//! prefix: decoder keys get `decoder.`, VAD-encoder keys get `emo_encoder.` (table in
+//! [`crate::sevlm::model`]). [`import_release`] writes the result as an Artemo SEVLM model
+//! folder.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use serde::Deserialize;
 
 use crate::error::{read_text, Error, Result};
 use crate::models::gpt2::Gpt2Config;
 use crate::models::loading::Weights;
+use crate::models::torch_import::{is_known_buffer, read_state_dict};
+use crate::progress::{Progress, Scaled, Silent};
 use crate::sevlm::model::{Sevlm, SevlmConfig};
+use crate::sevlm::vocab::SPECIAL_TOKENS;
+
+/// The reference's prompt after `<bos>`, with its leading space (`utils/opts.py:14`,
+/// `--prompt_text " the emotion is"`, tokenised as `Ġthe emotion is` = [262, 9942, 318]).
+pub const REFERENCE_PROMPT: &str = " the emotion is";
+
+/// The dictionary entry of `ckpt_stats_<e>.tar` that holds the VAD encoder
+/// (`artEmisX_train.py:95`).
+pub const EMO_ENCODER_KEY: &str = "emo_encoder_state_dict";
 
 #[derive(Debug, Deserialize)]
 struct ReferenceExtras {
@@ -36,13 +51,158 @@ struct ReferenceExtras {
     encoder_dim: Option<usize>,
 }
 
-/// Loads a reference release: the decoder folder `nle_model_<e>/` and, when given, the
-/// VAD encoder converted to safetensors. Returns the model and its configuration.
+/// Buffers of the reference's GPT-2 blocks that carry no weights (`models/gpt.py:52-57`:
+/// `bias`, `masked_bias` of self- and cross-attention).
+fn is_mask_buffer(name: &str) -> bool {
+    [".attn.bias", ".attn.masked_bias", ".crossattention.bias", ".crossattention.masked_bias"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// Tensors of a state dict file: safetensors, or a `torch.save` pickle (the entry `key`
+/// of a checkpoint dictionary when given), in f32, mask buffers dropped.
+fn state_dict(
+    path: &Path,
+    key: Option<&str>,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<HashMap<String, Tensor>> {
+    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
+    let map = if is_safetensors {
+        let w = Weights::load(path, device)?;
+        let mut m = HashMap::new();
+        for name in w.names() {
+            m.insert(name.to_string(), w.get_any(name)?.clone());
+        }
+        m
+    } else {
+        read_state_dict(path, key, device, progress)?.into_f32_map()?
+    };
+    Ok(map
+        .into_iter()
+        .filter(|(n, t)| !is_mask_buffer(n) && !is_known_buffer(n, t))
+        .collect())
+}
+
+/// The decoder weights of `nle_model_<e>/`: `model.safetensors` when present, else
+/// `pytorch_model.bin`.
+fn decoder_file(decoder_dir: &Path) -> Result<PathBuf> {
+    let safet = decoder_dir.join("model.safetensors");
+    if safet.is_file() {
+        return Ok(safet);
+    }
+    let bin = decoder_dir.join("pytorch_model.bin");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    Err(Error::io(
+        decoder_dir,
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no model.safetensors or pytorch_model.bin in this release folder",
+        ),
+    ))
+}
+
+/// The VAD encoder beside `nle_model_<e>/`: `ckpt_stats_<e>.tar`, else a converted
+/// `emo_encoder.safetensors`.
+fn find_emo_encoder(decoder_dir: &Path) -> Option<PathBuf> {
+    let parent = decoder_dir.parent()?;
+    let name = decoder_dir.file_name()?.to_string_lossy().to_string();
+    let epoch = name.strip_prefix("nle_model_")?;
+    [
+        parent.join(format!("ckpt_stats_{epoch}.tar")),
+        parent.join("emo_encoder.safetensors"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+}
+
+/// Checks the release's tokenizer folder (`nle_gpt2_tokenizer_0/`, beside `nle_model_<e>/`)
+/// when there is one: the four added tokens must have SEVLM's ids 50257..50260
+/// (`added_tokens.json`, or `added_tokens_decoder` of `tokenizer_config.json`).
+pub fn check_tokenizer(release: &Path) -> Result<Option<PathBuf>> {
+    let dir = release.join("nle_gpt2_tokenizer_0");
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let want: Vec<(String, u64)> = SPECIAL_TOKENS
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.to_string(), 50257 + i as u64))
+        .collect();
+    let mut found: HashMap<String, u64> = HashMap::new();
+    let added = dir.join("added_tokens.json");
+    let config = dir.join("tokenizer_config.json");
+    let file = if added.is_file() {
+        let v: serde_json::Value = serde_json::from_str(&read_text(&added)?)
+            .map_err(|e| Error::parse(&added, None, e.to_string()))?;
+        for (k, id) in v.as_object().into_iter().flatten() {
+            if let Some(id) = id.as_u64() {
+                found.insert(k.clone(), id);
+            }
+        }
+        added
+    } else if config.is_file() {
+        let v: serde_json::Value = serde_json::from_str(&read_text(&config)?)
+            .map_err(|e| Error::parse(&config, None, e.to_string()))?;
+        for (id, t) in v
+            .get("added_tokens_decoder")
+            .and_then(|d| d.as_object())
+            .into_iter()
+            .flatten()
+        {
+            if let (Ok(id), Some(c)) = (id.parse::<u64>(), t.get("content").and_then(|c| c.as_str())) {
+                found.insert(c.to_string(), id);
+            }
+        }
+        config
+    } else {
+        return Ok(None);
+    };
+    for (token, id) in &want {
+        match found.get(token) {
+            Some(got) if got == id => {}
+            Some(got) => {
+                return Err(Error::at(
+                    &file,
+                    format!("token `{token}`"),
+                    format!("has id {got}; SEVLM's vocabulary needs {id}"),
+                ))
+            }
+            None => {
+                return Err(Error::at(
+                    &file,
+                    format!("token `{token}`"),
+                    format!("missing; SEVLM adds it as id {id}"),
+                ))
+            }
+        }
+    }
+    Ok(Some(file))
+}
+
+/// Loads a reference release: the decoder folder `nle_model_<e>/` and the VAD encoder
+/// (`emo_encoder`: `ckpt_stats_<e>.tar` or a converted `emo_encoder.safetensors`; `None`:
+/// looked for beside the decoder folder). Returns the model and its configuration.
 pub fn load_reference(
     decoder_dir: &Path,
     emo_encoder: Option<&Path>,
     device: &Device,
 ) -> Result<(Sevlm, SevlmConfig)> {
+    let (tensors, cfg) = reference_tensors(decoder_dir, emo_encoder, device, &Silent)?;
+    let weights = Weights::from_tensors(tensors, decoder_dir);
+    let model = Sevlm::from_weights(&cfg, &weights, device)?;
+    Ok((model, cfg))
+}
+
+/// The release's tensors under Artemo's SEVLM keys and the configuration they build.
+fn reference_tensors(
+    decoder_dir: &Path,
+    emo_encoder: Option<&Path>,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<(HashMap<String, Tensor>, SevlmConfig)> {
     let cfg_path = decoder_dir.join("config.json");
     let text = read_text(&cfg_path)?;
     let extras: ReferenceExtras =
@@ -62,35 +222,31 @@ pub fn load_reference(
             "SEVLM decoders have cross-attention; this config has none",
         ));
     }
-    let safet = decoder_dir.join("model.safetensors");
-    if !safet.exists() {
-        let bin = decoder_dir.join("pytorch_model.bin");
-        return Err(Error::parse(
-            if bin.exists() { &bin } else { decoder_dir },
-            None,
-            "no model.safetensors: convert the release with tools/sevlm/convert_reference.py",
-        ));
-    }
     let mut tensors = HashMap::new();
-    let dec = Weights::load(&safet, device)?;
-    for name in dec.names() {
-        if name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") {
-            continue;
-        }
-        tensors.insert(format!("decoder.{name}"), dec.get_any(name)?.clone());
+    let dec_file = decoder_file(decoder_dir)?;
+    for (name, t) in state_dict(&dec_file, None, device, &Scaled::new(progress, 0.0, 0.8))? {
+        tensors.insert(format!("decoder.{name}"), t);
     }
     let use_vad = extras.use_vad_loss.unwrap_or(false);
     if use_vad {
-        let path = emo_encoder.ok_or_else(|| {
-            Error::parse(
-                &cfg_path,
-                Some("use_VAD_loss".into()),
-                "this release uses the VAD encoder: pass its emo_encoder.safetensors (from tools/sevlm/convert_reference.py)",
-            )
-        })?;
-        let emo = Weights::load(path, device)?;
-        for name in emo.names() {
-            tensors.insert(format!("emo_encoder.{name}"), emo.get_any(name)?.clone());
+        let path = match emo_encoder {
+            Some(p) => p.to_path_buf(),
+            None => find_emo_encoder(decoder_dir).ok_or_else(|| {
+                Error::parse(
+                    &cfg_path,
+                    Some("use_VAD_loss".into()),
+                    "this release uses the VAD encoder: ckpt_stats_<e>.tar (or emo_encoder.safetensors) must be beside nle_model_<e>/, or be given",
+                )
+            })?,
+        };
+        let emo = state_dict(
+            &path,
+            Some(EMO_ENCODER_KEY),
+            device,
+            &Scaled::new(progress, 0.8, 0.2),
+        )?;
+        for (name, t) in emo {
+            tensors.insert(format!("emo_encoder.{name}"), t);
         }
     }
     let mut cfg = SevlmConfig::paper();
@@ -105,14 +261,105 @@ pub fn load_reference(
     cfg.encoder_dim = extras.encoder_dim.unwrap_or(cfg.decoder.n_embd);
     cfg.use_vad = use_vad;
     cfg.use_cl = extras.use_cl_loss.unwrap_or(false);
+    cfg.prompt = REFERENCE_PROMPT.into();
     if use_vad {
-        if let Ok(pos) = Weights::from_tensors(tensors.clone(), decoder_dir)
-            .get_any("emo_encoder.pos_encoder.weight")
-        {
+        if let Some(pos) = tensors.get("emo_encoder.pos_encoder.weight") {
             cfg.vad_encoder.max_positions = pos.dim(0)?;
         }
     }
-    let weights = Weights::from_tensors(tensors, decoder_dir);
-    let model = Sevlm::from_weights(&cfg, &weights, device)?;
-    Ok((model, cfg))
+    Ok((tensors, cfg))
+}
+
+/// The epochs of a release folder (`nle_model_<e>/`), ascending.
+pub fn release_epochs(release: &Path) -> Result<Vec<u64>> {
+    let mut epochs: Vec<u64> = std::fs::read_dir(release)
+        .map_err(|e| Error::io(release, e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("nle_model_")
+                .and_then(|n| n.parse().ok())
+        })
+        .collect();
+    epochs.sort_unstable();
+    Ok(epochs)
+}
+
+/// True when `dir` looks like a SEVLM release (an `nle_model_<e>/` folder inside).
+pub fn is_release(dir: &Path) -> bool {
+    release_epochs(dir).is_ok_and(|e| !e.is_empty())
+}
+
+/// What [`import_release`] wrote.
+#[derive(Debug, Clone)]
+pub struct ReleaseImport {
+    /// The epoch imported.
+    pub epoch: u64,
+    /// The files read.
+    pub sources: Vec<PathBuf>,
+    /// The tokenizer file checked, when the release has one.
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// Converts a release folder (`nle_model_<epoch>/`, `ckpt_stats_<epoch>.tar`,
+/// `nle_gpt2_tokenizer_0/`; `epoch` `None`: the highest there) into an Artemo SEVLM model
+/// folder `dest` (`config.json` + `model.safetensors`, written atomically), after building
+/// the model from it. The folder then loads with [`Sevlm::load`].
+pub fn import_release(
+    release: &Path,
+    epoch: Option<u64>,
+    dest: &Path,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<ReleaseImport> {
+    let epochs = release_epochs(release)?;
+    let epoch = match epoch {
+        Some(e) if epochs.contains(&e) => e,
+        Some(e) => {
+            return Err(Error::io(
+                release.join(format!("nle_model_{e}")),
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no such epoch in this release (it has {epochs:?})"),
+                ),
+            ))
+        }
+        None => *epochs.last().ok_or_else(|| {
+            Error::io(
+                release,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not a SEVLM release: no nle_model_<epoch>/ folder",
+                ),
+            )
+        })?,
+    };
+    let tokenizer = check_tokenizer(release)?;
+    let decoder_dir = release.join(format!("nle_model_{epoch}"));
+    let (tensors, cfg) = reference_tensors(&decoder_dir, None, device, progress)?;
+    let mut sources = vec![decoder_file(&decoder_dir)?];
+    if cfg.use_vad {
+        sources.extend(find_emo_encoder(&decoder_dir));
+    }
+    // Building the model checks every key and shape before anything is written.
+    let weights = Weights::from_tensors(tensors.clone(), &decoder_dir);
+    Sevlm::from_weights(&cfg, &weights, device)?;
+    std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
+    let json = serde_json::to_string_pretty(&cfg)
+        .map_err(|e| Error::Invalid(format!("SEVLM config: {e}")))?;
+    crate::error::write_atomic(&dest.join("config.json"), json.as_bytes())?;
+    let bytes = safetensors::serialize(
+        tensors.iter().map(|(k, v)| (k.as_str(), v)),
+        None,
+    )
+    .map_err(|e| Error::at(dest.join("model.safetensors"), "serialisation", e.to_string()))?;
+    crate::error::write_atomic(&dest.join("model.safetensors"), &bytes)?;
+    progress.report(1.0, "release imported");
+    Ok(ReleaseImport {
+        epoch,
+        sources,
+        tokenizer,
+    })
 }
