@@ -9,8 +9,11 @@ engine/src/sevlm/checkpoint.rs) and the SEVLM-release parity fixture.
 Writes, under tests/fixtures/parity/:
   torch/gpt2_bin/        a tiny GPT-2 state dict in HF keys as pytorch_model.bin (torch.save,
                          zip format), one tensor in f16, a bool causal-mask buffer as old HF
-                         checkpoints carry; config.json; reference.safetensors (the float
+                         checkpoints carry; config.json.
+  torch/gpt2_reference.safetensors (the float
                          tensors as torch holds them, to compare the reader against).
+  torch/mobilesam.pth    the MobileSAM parity checkpoint (sam/mobilesam/model.safetensors) as
+                         the FAIR / MobileSAM releases ship it: one torch.save'd state dict.
   torch/legacy.pt        the legacy non-zip format (_use_new_zipfile_serialization=False).
   sevlm_release/release/ a tiny SEVLM release in the reference layout
                          (artEmisX_train.py:79-118 save_checkpoint):
@@ -93,9 +96,15 @@ def write_gpt2_bin():
     torch.save(sd, os.path.join(out, "pytorch_model.bin"))
     cfg.to_json_file(os.path.join(out, "config.json"))
     ref = {k: v.clone().contiguous() for k, v in sd.items() if v.is_floating_point()}
-    save_file(ref, os.path.join(out, "reference.safetensors"))
+    save_file(ref, os.path.join(ROOT, "torch", "gpt2_reference.safetensors"))
     torch.save({"w": torch.zeros(2)}, os.path.join(ROOT, "torch", "legacy.pt"),
                _use_new_zipfile_serialization=False)
+
+
+def write_mobilesam_pth():
+    from safetensors.torch import load_file
+    sd = load_file(os.path.join(ROOT, "sam", "mobilesam", "model.safetensors"))
+    torch.save(sd, os.path.join(ROOT, "torch", "mobilesam.pth"))
 
 
 def import_reference(code):
@@ -278,6 +287,7 @@ def main():
     args = ap.parse_args()
     t = time.time()
     write_gpt2_bin()
+    write_mobilesam_pth()
     write_release(args.sevlm_code)
     print(f"wrote {ROOT} in {time.time() - t:.1f}s")
 

@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(f16.1.dtype(), DType::F16);
         // Same values as the safetensors written beside it by torch (the reference).
         let reference =
-            candle_core::safetensors::load(fixture("torch/gpt2_bin/reference.safetensors"), &Device::Cpu)
+            candle_core::safetensors::load(fixture("torch/gpt2_reference.safetensors"), &Device::Cpu)
                 .unwrap();
         let map = sd.into_f32_map().unwrap();
         for (name, want) in &reference {

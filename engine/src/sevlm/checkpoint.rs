@@ -363,3 +363,156 @@ pub fn import_release(
         tokenizer,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexicon::{LexiconFormat, VadLexicon};
+    use crate::models::nn::Mode;
+    use crate::sevlm::generate::{generate, DecodeOptions};
+    use crate::sevlm::SequenceBuilder;
+
+    fn fixture(p: &str) -> PathBuf {
+        crate::models::tests::parity_dir("sevlm_release").join(p)
+    }
+
+    fn expected() -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(fixture("expected.json")).unwrap()).unwrap()
+    }
+
+    fn ids_of(v: &serde_json::Value) -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    }
+
+    /// The tiny release written by `torch.save` in the reference layout
+    /// (tools/parity/torch_checkpoints.py) imports natively, and greedy decoding of the
+    /// recorded image features gives the reference's tokens one for one: expected.json is
+    /// BetterZH/SEVLM-code's own models/gpt.py + models/vad_encoder.py run by
+    /// artEmisX_train.py:164-248 (sample_sequences, no_sample), with identity
+    /// lemmatisation (utils/get_VADfeature.py:17-25) over the fixture lexicon.
+    #[test]
+    fn tiny_release_imports_natively_and_decodes_as_the_reference() {
+        let dev = Device::Cpu;
+        let dest = tempfile::tempdir().unwrap();
+        let out = dest.path().join("sevlm");
+        let r = import_release(&fixture("release"), None, &out, &dev, &Silent).unwrap();
+        assert_eq!(r.epoch, 0);
+        assert!(r.tokenizer.is_some());
+        assert!(r.sources.iter().any(|p| p.ends_with("ckpt_stats_0.tar")));
+        let model = Sevlm::load(&out, &dev).unwrap();
+        let cfg = model.config().clone();
+        assert!(cfg.use_vad && cfg.use_cl);
+
+        let assets = crate::find_assets().unwrap();
+        let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(&assets).unwrap();
+        let lexicon = VadLexicon::load(&fixture("lexicon.txt"), LexiconFormat::NrcV1Bipolar)
+            .unwrap();
+        let seq = SequenceBuilder::for_config(tokenizer, lexicon, &cfg);
+        let want = expected();
+        // utils/datasets.py:221 + opts.py:14: <bos> + " the emotion is".
+        assert_eq!(seq.prompt_ids().unwrap(), ids_of(&want["prompt_ids"]));
+
+        let image = candle_core::safetensors::load(fixture("features.safetensors"), &dev)
+            .unwrap()
+            .remove("image")
+            .unwrap();
+        let gen = generate(
+            &model,
+            &seq,
+            &image,
+            &DecodeOptions::default(),
+            |_| {},
+            &Silent,
+        )
+        .unwrap();
+        let got: Vec<u32> = gen.tokens.iter().map(|t| t.id).collect();
+        let ids = ids_of(&want["ids"]);
+
+        // The reference's top logit at every step, recomputed on the reference's own
+        // prefix (segments and per-token VAD as sample_sequences builds them).
+        let mut max_logit_diff = 0f32;
+        let mut prefix = ids_of(&want["prompt_ids"]);
+        let mut segs = vec![crate::sevlm::vocab::EMOTION_SEGMENT; prefix.len()];
+        let mut in_exp = false;
+        for (step, s) in want["steps"].as_array().unwrap().iter().enumerate() {
+            let t = prefix.len();
+            let vad: Vec<f32> = prefix
+                .iter()
+                .flat_map(|&i| seq.token_vad(i).unwrap_or([0.0; 3]))
+                .collect();
+            let o = model
+                .forward(
+                    &Tensor::from_vec(prefix.clone(), (1, t), &dev).unwrap(),
+                    &Tensor::from_vec(segs.clone(), (1, t), &dev).unwrap(),
+                    Some(&Tensor::from_vec(vad, (1, t, 3), &dev).unwrap()),
+                    &image,
+                    Mode::Infer,
+                )
+                .unwrap();
+            let row = o.logits.get(0).unwrap().get(t - 1).unwrap();
+            let top = row.max(0).unwrap().to_scalar::<f32>().unwrap();
+            max_logit_diff = max_logit_diff.max((top - s["logit"].as_f64().unwrap() as f32).abs());
+            let Some(&next) = ids.get(step) else { break };
+            prefix.push(next);
+            // artEmisX_train.py:225-232: the segment switches after `Ġbecause` (780).
+            in_exp |= next == 780;
+            segs.push(if in_exp {
+                crate::sevlm::vocab::EXPLANATION_SEGMENT
+            } else {
+                crate::sevlm::vocab::EMOTION_SEGMENT
+            });
+        }
+        eprintln!(
+            "SEVLM release parity: {} tokens, reference {:?}, artemo {:?}, max top-logit difference {max_logit_diff:e}",
+            ids.len(),
+            ids,
+            got
+        );
+        assert!(max_logit_diff < 1e-4, "max top-logit difference {max_logit_diff}");
+        assert_eq!(got, ids, "reference text: {}", want["text"]);
+        assert_eq!(gen.text, want["text"].as_str().unwrap());
+    }
+
+    #[test]
+    fn a_release_with_wrong_tokenizer_ids_or_epoch_is_refused() {
+        let dev = Device::Cpu;
+        let rel = tempfile::tempdir().unwrap();
+        let src = fixture("release");
+        for sub in ["nle_model_0", "nle_gpt2_tokenizer_0"] {
+            std::fs::create_dir_all(rel.path().join(sub)).unwrap();
+            for e in std::fs::read_dir(src.join(sub)).unwrap() {
+                let p = e.unwrap().path();
+                std::fs::copy(&p, rel.path().join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        let out = tempfile::tempdir().unwrap();
+        // No ckpt_stats_0.tar: the VAD encoder is missing and the field is named.
+        let e = import_release(rel.path(), None, &out.path().join("a"), &dev, &Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("use_VAD_loss") && e.contains("ckpt_stats"), "{e}");
+        std::fs::copy(
+            src.join("ckpt_stats_0.tar"),
+            rel.path().join("ckpt_stats_0.tar"),
+        )
+        .unwrap();
+        let e = import_release(rel.path(), Some(3), &out.path().join("b"), &dev, &Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nle_model_3") && e.contains("[0]"), "{e}");
+        std::fs::write(
+            rel.path().join("nle_gpt2_tokenizer_0/added_tokens.json"),
+            r#"{"<pad>": 50257, "<prefix>": 50259, "<emotion>": 50258, "<explanation>": 50260}"#,
+        )
+        .unwrap();
+        let e = import_release(rel.path(), None, &out.path().join("c"), &dev, &Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("added_tokens.json") && e.contains("<prefix>"), "{e}");
+        assert!(!out.path().join("c").exists());
+    }
+}

@@ -130,8 +130,15 @@ impl ModelsPanel {
             return;
         };
         let mut src = PathBuf::from(self.import_path.trim());
-        if src.is_file() {
-            // A checkpoint file: its folder holds the config and weights.
+        let hf_file = src.file_name().is_some_and(|n| n == "pytorch_model.bin")
+            || src
+                .extension()
+                .is_some_and(|e| e == "safetensors" || e == "json");
+        if src.is_file()
+            && (hf_file || !artemo_engine::models::torch_import::is_torch_file(&src))
+        {
+            // A file of an HF checkpoint: its folder holds the config and weights. A lone
+            // PyTorch file (FAIR SAM / MobileSAM `.pth`) is imported as it is.
             if let Some(p) = src.parent() {
                 src = p.to_path_buf();
             }
@@ -142,7 +149,12 @@ impl ModelsPanel {
         self.submit(
             shared,
             Pending::Import,
-            Command::ImportWeights(ImportWeights { src, name, root }),
+            Command::ImportWeights(ImportWeights {
+                src,
+                name,
+                root,
+                epoch: None,
+            }),
         );
     }
 }
