@@ -699,4 +699,88 @@ mod tests {
         assert!(!models.path().join("broken").exists());
         assert!(import(&fixture("bert/tiny"), "../x", models.path(), &Device::Cpu).is_err());
     }
+
+    #[test]
+    fn pytorch_checkpoints_are_converted_natively_then_validated() {
+        use crate::models::torch_import::read_state_dict;
+        use crate::progress::Silent;
+        // An HF folder that ships only pytorch_model.bin (tools/parity/torch_checkpoints.py).
+        let models = tempfile::tempdir().unwrap();
+        let src = fixture("torch/gpt2_bin");
+        let imp = import(&src, "tiny-gpt2", models.path(), &Device::Cpu).unwrap();
+        let dest = models.path().join("tiny-gpt2");
+        assert!(dest.join("model.safetensors").is_file() && dest.join("config.json").is_file());
+        assert!(!dest.join("pytorch_model.bin").exists());
+        // The bool causal-mask buffer is reported, not converted.
+        assert!(
+            imp.unused
+                .iter()
+                .any(|u| u.starts_with("transformer.h.0.attn.bias") && u.contains("not converted")),
+            "{:?}",
+            imp.unused
+        );
+        // The f16 tensor stays f16 in the written file (loaders convert, as for safetensors).
+        let st = candle_core::safetensors::load(dest.join("model.safetensors"), &Device::Cpu)
+            .unwrap();
+        assert_eq!(
+            st["transformer.h.0.mlp.c_fc.weight"].dtype(),
+            candle_core::DType::F16
+        );
+        // The converted model builds and equals the pickle's tensors.
+        let sd = read_state_dict(&src.join("pytorch_model.bin"), None, &Device::Cpu, &Silent)
+            .unwrap()
+            .into_f32_map()
+            .unwrap();
+        let wte = st["transformer.wte.weight"].clone();
+        assert_eq!(
+            crate::models::tests::max_diff(&wte, &sd["transformer.wte.weight"]),
+            0.0
+        );
+        super::super::gpt2::Gpt2::load(&dest, None, &Device::Cpu).unwrap();
+        // No staging folder is left behind.
+        let left: Vec<_> = std::fs::read_dir(models.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".import"))
+            .collect();
+        assert!(left.is_empty());
+
+        // A lone MobileSAM .pth (FAIR layout, no config) is detected as SAM.
+        let imp = import(
+            &fixture("torch/mobilesam.pth"),
+            "mobile",
+            models.path(),
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert!(imp.entry.enables.iter().any(|e| e.contains("EmoSEM")));
+        assert!(models.path().join("mobile/model.safetensors").is_file());
+
+        // The legacy format is refused before anything is written.
+        let e = import(&fixture("torch/legacy.pt"), "old", models.path(), &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("legacy PyTorch format"), "{e}");
+        assert!(!models.path().join("old").exists());
+    }
+
+    #[test]
+    fn a_sevlm_release_is_detected_and_installed_as_an_artemo_folder() {
+        let models = tempfile::tempdir().unwrap();
+        let imp = import(
+            &crate::models::tests::parity_dir("sevlm_release/release"),
+            "sevlm",
+            models.path(),
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert!(imp.entry.description.contains("epoch 0"), "{}", imp.entry.description);
+        let dir = models.path().join("sevlm");
+        assert_eq!(folder_kind(&dir).as_deref(), Some("sevlm"));
+        assert_eq!(crate::sevlm::locate(models.path()).as_deref(), Some(dir.as_path()));
+        let m = Manifest::load(&models.path().join("LOCAL.toml")).unwrap();
+        for (_, s) in Manifest::verify(m.get("sevlm").unwrap(), models.path()).unwrap() {
+            assert_eq!(s, crate::manifest::FileState::Ok);
+        }
+    }
 }
