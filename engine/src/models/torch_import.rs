@@ -533,4 +533,17 @@ mod tests {
             .to_string();
         assert!(e.contains("cut.bin"), "{e}");
     }
+
+    #[test]
+    fn loaders_read_a_bin_folder_directly() {
+        // A folder with only pytorch_model.bin loads where loaders take a folder.
+        let dir = fixture("torch/gpt2_bin");
+        let w = crate::models::loading::Weights::load(&dir, &Device::Cpu).unwrap();
+        assert!(w.source().ends_with("pytorch_model.bin"));
+        assert_eq!(
+            w.get_any("transformer.h.0.mlp.c_fc.weight").unwrap().dtype(),
+            DType::F32
+        );
+        crate::models::gpt2::Gpt2::load(&dir, None, &Device::Cpu).unwrap();
+    }
 }
