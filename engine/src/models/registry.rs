@@ -367,7 +367,14 @@ pub fn import_with(
         return import_sevlm_release(src, epoch, name, models, device, progress);
     }
     let Some(torch) = torch_source(src)? else {
-        return import_folder(src, &src.display().to_string(), name, models, device, Vec::new());
+        return import_folder(
+            src,
+            &src.display().to_string(),
+            name,
+            models,
+            device,
+            Vec::new(),
+        );
     };
     std::fs::create_dir_all(models).map_err(|e| Error::io(models, e))?;
     let stage = staging(models, name)?;
@@ -384,7 +391,14 @@ pub fn import_with(
         .into_iter()
         .map(|(n, why)| format!("{n} (not converted: {why})"))
         .collect();
-    import_folder(&stage.0, &torch.display().to_string(), name, models, device, dropped)
+    import_folder(
+        &stage.0,
+        &torch.display().to_string(),
+        name,
+        models,
+        device,
+        dropped,
+    )
 }
 
 fn copy_side_files(src: &Path, to: &Path) -> Result<()> {
@@ -466,7 +480,9 @@ fn record(
     paths.sort();
     let mut entry_files = Vec::new();
     for to in &paths {
-        let Some(fname) = to.file_name() else { continue };
+        let Some(fname) = to.file_name() else {
+            continue;
+        };
         let bytes = std::fs::metadata(to).map_err(|e| Error::io(to, e))?.len();
         entry_files.push(ModelFile {
             path: format!("{name}/{}", fname.to_string_lossy()),
@@ -720,8 +736,8 @@ mod tests {
             imp.unused
         );
         // The f16 tensor stays f16 in the written file (loaders convert, as for safetensors).
-        let st = candle_core::safetensors::load(dest.join("model.safetensors"), &Device::Cpu)
-            .unwrap();
+        let st =
+            candle_core::safetensors::load(dest.join("model.safetensors"), &Device::Cpu).unwrap();
         assert_eq!(
             st["transformer.h.0.mlp.c_fc.weight"].dtype(),
             candle_core::DType::F16
@@ -757,9 +773,14 @@ mod tests {
         assert!(models.path().join("mobile/model.safetensors").is_file());
 
         // The legacy format is refused before anything is written.
-        let e = import(&fixture("torch/legacy.pt"), "old", models.path(), &Device::Cpu)
-            .unwrap_err()
-            .to_string();
+        let e = import(
+            &fixture("torch/legacy.pt"),
+            "old",
+            models.path(),
+            &Device::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("legacy PyTorch format"), "{e}");
         assert!(!models.path().join("old").exists());
     }
@@ -774,10 +795,17 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        assert!(imp.entry.description.contains("epoch 0"), "{}", imp.entry.description);
+        assert!(
+            imp.entry.description.contains("epoch 0"),
+            "{}",
+            imp.entry.description
+        );
         let dir = models.path().join("sevlm");
         assert_eq!(folder_kind(&dir).as_deref(), Some("sevlm"));
-        assert_eq!(crate::sevlm::locate(models.path()).as_deref(), Some(dir.as_path()));
+        assert_eq!(
+            crate::sevlm::locate(models.path()).as_deref(),
+            Some(dir.as_path())
+        );
         let m = Manifest::load(&models.path().join("LOCAL.toml")).unwrap();
         for (_, s) in Manifest::verify(m.get("sevlm").unwrap(), models.path()).unwrap() {
             assert_eq!(s, crate::manifest::FileState::Ok);

@@ -55,9 +55,9 @@ impl StateDict {
         let mut out = HashMap::new();
         for (name, t) in self.tensors {
             let t = match t.dtype() {
-                DType::F16 | DType::BF16 | DType::F64 => t
-                    .to_dtype(DType::F32)
-                    .map_err(|e| Error::at(&self.path, format!("tensor `{name}`"), e.to_string()))?,
+                DType::F16 | DType::BF16 | DType::F64 => t.to_dtype(DType::F32).map_err(|e| {
+                    Error::at(&self.path, format!("tensor `{name}`"), e.to_string())
+                })?,
                 _ => t,
             };
             out.insert(name, t);
@@ -388,9 +388,8 @@ fn read_tensor(
 /// file holds).
 pub fn top_level_keys(path: &Path) -> Result<Vec<String>> {
     let (_, _, obj) = open(path)?;
-    let entries = dict_entries(obj).ok_or_else(|| {
-        Error::parse(path, None, "the pickled object is not a dictionary")
-    })?;
+    let entries = dict_entries(obj)
+        .ok_or_else(|| Error::parse(path, None, "the pickled object is not a dictionary"))?;
     Ok(entries.iter().map(|(k, _)| key_name(k)).collect())
 }
 
@@ -472,9 +471,11 @@ mod tests {
             .unwrap();
         assert_eq!(f16.1.dtype(), DType::F16);
         // Same values as the safetensors written beside it by torch (the reference).
-        let reference =
-            candle_core::safetensors::load(fixture("torch/gpt2_reference.safetensors"), &Device::Cpu)
-                .unwrap();
+        let reference = candle_core::safetensors::load(
+            fixture("torch/gpt2_reference.safetensors"),
+            &Device::Cpu,
+        )
+        .unwrap();
         let map = sd.into_f32_map().unwrap();
         for (name, want) in &reference {
             let got = &map[name];
@@ -491,14 +492,20 @@ mod tests {
         let e = read_state_dict(&legacy, None, &Device::Cpu, &Silent)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("legacy.pt") && e.contains("legacy PyTorch format"), "{e}");
+        assert!(
+            e.contains("legacy.pt") && e.contains("legacy PyTorch format"),
+            "{e}"
+        );
         let d = tempfile::tempdir().unwrap();
         let junk = d.path().join("x.pth");
         std::fs::write(&junk, b"hello world, not a checkpoint").unwrap();
         let e = read_state_dict(&junk, None, &Device::Cpu, &Silent)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("x.pth") && e.contains("not a PyTorch checkpoint"), "{e}");
+        assert!(
+            e.contains("x.pth") && e.contains("not a PyTorch checkpoint"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -507,14 +514,17 @@ mod tests {
         let path = fixture("sevlm_release/release/ckpt_stats_0.tar");
         let keys = top_level_keys(&path).unwrap();
         assert!(keys.iter().any(|k| k == "optimizer_state_dict"), "{keys:?}");
-        let sd = read_state_dict(&path, Some("emo_encoder_state_dict"), &Device::Cpu, &Silent)
-            .unwrap();
+        let sd =
+            read_state_dict(&path, Some("emo_encoder_state_dict"), &Device::Cpu, &Silent).unwrap();
         assert!(sd.tensors.iter().all(|(n, _)| !n.contains("exp_avg")));
         assert!(sd.tensors.iter().any(|(n, _)| n == "pos_encoder.weight"));
         let e = read_state_dict(&path, Some("nope"), &Device::Cpu, &Silent)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`nope`") && e.contains("emo_encoder_state_dict"), "{e}");
+        assert!(
+            e.contains("`nope`") && e.contains("emo_encoder_state_dict"),
+            "{e}"
+        );
         // Without a key, the top level holds no tensors and no usual state-dict key.
         let e = read_state_dict(&path, None, &Device::Cpu, &Silent)
             .unwrap_err()
@@ -541,7 +551,9 @@ mod tests {
         let w = crate::models::loading::Weights::load(&dir, &Device::Cpu).unwrap();
         assert!(w.source().ends_with("pytorch_model.bin"));
         assert_eq!(
-            w.get_any("transformer.h.0.mlp.c_fc.weight").unwrap().dtype(),
+            w.get_any("transformer.h.0.mlp.c_fc.weight")
+                .unwrap()
+                .dtype(),
             DType::F32
         );
         crate::models::gpt2::Gpt2::load(&dir, None, &Device::Cpu).unwrap();

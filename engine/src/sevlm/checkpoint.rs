@@ -54,9 +54,14 @@ struct ReferenceExtras {
 /// Buffers of the reference's GPT-2 blocks that carry no weights (`models/gpt.py:52-57`:
 /// `bias`, `masked_bias` of self- and cross-attention).
 fn is_mask_buffer(name: &str) -> bool {
-    [".attn.bias", ".attn.masked_bias", ".crossattention.bias", ".crossattention.masked_bias"]
-        .iter()
-        .any(|s| name.ends_with(s))
+    [
+        ".attn.bias",
+        ".attn.masked_bias",
+        ".crossattention.bias",
+        ".crossattention.masked_bias",
+    ]
+    .iter()
+    .any(|s| name.ends_with(s))
 }
 
 /// Tensors of a state dict file: safetensors, or a `torch.save` pickle (the entry `key`
@@ -152,7 +157,9 @@ pub fn check_tokenizer(release: &Path) -> Result<Option<PathBuf>> {
             .into_iter()
             .flatten()
         {
-            if let (Ok(id), Some(c)) = (id.parse::<u64>(), t.get("content").and_then(|c| c.as_str())) {
+            if let (Ok(id), Some(c)) =
+                (id.parse::<u64>(), t.get("content").and_then(|c| c.as_str()))
+            {
                 found.insert(c.to_string(), id);
             }
         }
@@ -350,11 +357,14 @@ pub fn import_release(
     let json = serde_json::to_string_pretty(&cfg)
         .map_err(|e| Error::Invalid(format!("SEVLM config: {e}")))?;
     crate::error::write_atomic(&dest.join("config.json"), json.as_bytes())?;
-    let bytes = safetensors::serialize(
-        tensors.iter().map(|(k, v)| (k.as_str(), v)),
-        None,
-    )
-    .map_err(|e| Error::at(dest.join("model.safetensors"), "serialisation", e.to_string()))?;
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
+        .map_err(|e| {
+            Error::at(
+                dest.join("model.safetensors"),
+                "serialisation",
+                e.to_string(),
+            )
+        })?;
     crate::error::write_atomic(&dest.join("model.safetensors"), &bytes)?;
     progress.report(1.0, "release imported");
     Ok(ReleaseImport {
@@ -409,8 +419,8 @@ mod tests {
 
         let assets = crate::find_assets().unwrap();
         let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(&assets).unwrap();
-        let lexicon = VadLexicon::load(&fixture("lexicon.txt"), LexiconFormat::NrcV1Bipolar)
-            .unwrap();
+        let lexicon =
+            VadLexicon::load(&fixture("lexicon.txt"), LexiconFormat::NrcV1Bipolar).unwrap();
         let seq = SequenceBuilder::for_config(tokenizer, lexicon, &cfg);
         let want = expected();
         // utils/datasets.py:221 + opts.py:14: <bos> + " the emotion is".
@@ -472,7 +482,10 @@ mod tests {
             ids,
             got
         );
-        assert!(max_logit_diff < 1e-4, "max top-logit difference {max_logit_diff}");
+        assert!(
+            max_logit_diff < 1e-4,
+            "max top-logit difference {max_logit_diff}"
+        );
         assert_eq!(got, ids, "reference text: {}", want["text"]);
         assert_eq!(gen.text, want["text"].as_str().unwrap());
     }
@@ -494,7 +507,10 @@ mod tests {
         let e = import_release(rel.path(), None, &out.path().join("a"), &dev, &Silent)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("use_VAD_loss") && e.contains("ckpt_stats"), "{e}");
+        assert!(
+            e.contains("use_VAD_loss") && e.contains("ckpt_stats"),
+            "{e}"
+        );
         std::fs::copy(
             src.join("ckpt_stats_0.tar"),
             rel.path().join("ckpt_stats_0.tar"),
@@ -512,7 +528,10 @@ mod tests {
         let e = import_release(rel.path(), None, &out.path().join("c"), &dev, &Silent)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("added_tokens.json") && e.contains("<prefix>"), "{e}");
+        assert!(
+            e.contains("added_tokens.json") && e.contains("<prefix>"),
+            "{e}"
+        );
         assert!(!out.path().join("c").exists());
     }
 }

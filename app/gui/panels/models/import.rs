@@ -134,9 +134,7 @@ impl ModelsPanel {
             || src
                 .extension()
                 .is_some_and(|e| e == "safetensors" || e == "json");
-        if src.is_file()
-            && (hf_file || !artemo_engine::models::torch_import::is_torch_file(&src))
-        {
+        if src.is_file() && (hf_file || !artemo_engine::models::torch_import::is_torch_file(&src)) {
             // A file of an HF checkpoint: its folder holds the config and weights. A lone
             // PyTorch file (FAIR SAM / MobileSAM `.pth`) is imported as it is.
             if let Some(p) = src.parent() {
