@@ -39,8 +39,8 @@ pub struct AnalyzeArgs {
     #[arg(long, conflicts_with = "weights")]
     reference: Option<PathBuf>,
     /// The reference release's VAD encoder: `ckpt_stats_<epoch>.tar` (its
-    /// `emo_encoder_state_dict`) or a converted `emo_encoder.safetensors`; default: the one
-    /// beside the `nle_model_<epoch>` folder.
+    /// `emo_encoder_state_dict`) or a converted `emo_encoder.safetensors`; default:
+    /// `ckpt_stats_<epoch>.tar` beside the `nle_model_<epoch>` folder.
     #[arg(long, requires = "reference")]
     emo_encoder: Option<PathBuf>,
     /// CLIP ViT-B/16 weights for the paper configuration.

@@ -170,23 +170,38 @@ pub fn run(what: &ModelsCmd, engine: &EngineConfig, overwrite_shipped: bool) -> 
     })
 }
 
-/// Says which checkpoint tensors the imported model does not use (the first ten).
+/// Says which checkpoint tensors the imported model does not use, and which entries of a
+/// PyTorch checkpoint were not converted (the first ten of each).
 fn print_unused(unused: &[String]) {
-    if unused.is_empty() {
-        return;
+    let (dropped, kept): (Vec<&String>, Vec<&String>) =
+        unused.iter().partition(|u| u.contains("(not converted: "));
+    let list = |v: &[&String]| {
+        let shown: Vec<&str> = v.iter().take(10).map(|s| s.as_str()).collect();
+        let more = v.len().saturating_sub(shown.len());
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    };
+    if !kept.is_empty() {
+        eprintln!(
+            "warning: {} tensor(s) of the checkpoint are not used by the model (copied anyway): {}",
+            kept.len(),
+            list(&kept)
+        );
     }
-    let shown: Vec<&str> = unused.iter().take(10).map(String::as_str).collect();
-    let more = unused.len().saturating_sub(shown.len());
-    eprintln!(
-        "warning: {} tensor(s) of the checkpoint are not used by the model (copied anyway): {}{}",
-        unused.len(),
-        shown.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
-    );
+    if !dropped.is_empty() {
+        eprintln!(
+            "warning: {} entr(ies) of the PyTorch checkpoint were left out: {}",
+            dropped.len(),
+            list(&dropped)
+        );
+    }
 }
 
 /// Validates and imports the checkpoint folder `dir` as `name` into `models`, on an

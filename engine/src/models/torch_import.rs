@@ -194,6 +194,35 @@ fn is_tensor(v: &Object) -> bool {
     }
 }
 
+/// The storage classes candle's reader turns into tensors.
+const SUPPORTED_STORAGE: &[&str] = &[
+    "FloatStorage",
+    "DoubleStorage",
+    "HalfStorage",
+    "BFloat16Storage",
+    "ByteStorage",
+    "LongStorage",
+];
+
+/// The storage class of a pickled tensor (`('storage', <class>, key, device, size)`, the
+/// first persistent id inside it).
+fn storage_class(v: &Object) -> Option<String> {
+    match v {
+        Object::PersistentLoad(id) => match &**id {
+            Object::Tuple(t) => match t.get(1) {
+                Some(Object::Class { class_name, .. }) => Some(class_name.clone()),
+                _ => None,
+            },
+            _ => None,
+        },
+        Object::Reduce { callable, args } | Object::Build { callable, args } => {
+            storage_class(callable).or_else(|| storage_class(args))
+        }
+        Object::Tuple(items) | Object::List(items) => items.iter().find_map(storage_class),
+        _ => None,
+    }
+}
+
 fn holds_tensors(v: &Object) -> bool {
     matches!(v, Object::Dict(d) if d.iter().any(|(_, x)| is_tensor(x)))
 }
@@ -287,14 +316,30 @@ pub fn read_state_dict(
     let mut skipped = Vec::new();
     for (name, value) in entries {
         let shown = key_name(&name);
+        if shown == "_metadata" {
+            // The state dict's own attribute (module versions), merged in by BUILD.
+            continue;
+        }
         if !is_tensor(&value) {
             skipped.push((shown, "not a tensor".to_string()));
             continue;
         }
+        // Storage types candle does not read are skipped here (candle's own error would
+        // capture a backtrace, which is slow when RUST_BACKTRACE is set).
+        if let Some(class) = storage_class(&value) {
+            if !SUPPORTED_STORAGE.contains(&class.as_str()) {
+                skipped.push((shown, format!("unsupported storage type {class}")));
+                continue;
+            }
+        }
         match value.into_tensor_info(name, &dir) {
             Ok(Some(info)) => infos.push(info),
             Ok(None) => skipped.push((shown, "not a tensor".to_string())),
-            Err(e) => skipped.push((shown, e.to_string())),
+            // candle's message, without the backtrace it may carry.
+            Err(e) => skipped.push((
+                shown,
+                e.to_string().lines().next().unwrap_or_default().to_string(),
+            )),
         }
     }
     let total = infos.len().max(1);
@@ -394,11 +439,14 @@ pub fn top_level_keys(path: &Path) -> Result<Vec<String>> {
 }
 
 /// Buffers that `torch.save`d models carry and Artemo's loaders do not use: GPT-2's
-/// causal-mask buffers (`*.attn.bias`, `*.attn.masked_bias`) and position-id buffers.
-pub fn is_known_buffer(name: &str, t: &Tensor) -> bool {
-    let gpt2_mask = (name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias"))
-        && (t.rank() == 4 || t.rank() == 0);
-    gpt2_mask || name.ends_with("position_ids")
+/// causal-mask buffers (`*.attn.bias` of rank 4, `*.attn.masked_bias` a scalar; `t`
+/// `None`: a tensor the reader skipped, judged by its name), position-id buffers and
+/// batch-norm step counters (`num_batches_tracked`).
+pub fn is_known_buffer(name: &str, t: Option<&Tensor>) -> bool {
+    let rank = t.map(|t| t.rank());
+    let gpt2_mask = (name.ends_with(".attn.bias") && rank.is_none_or(|r| r == 4))
+        || (name.ends_with(".attn.masked_bias") && rank.is_none_or(|r| r == 0));
+    gpt2_mask || name.ends_with("position_ids") || name.ends_with("num_batches_tracked")
 }
 
 /// What [`convert_to_safetensors`] wrote and left out.
@@ -406,7 +454,9 @@ pub fn is_known_buffer(name: &str, t: &Tensor) -> bool {
 pub struct Converted {
     /// Tensors written.
     pub written: usize,
-    /// Entries not written, with the reason.
+    /// Known buffers left out ([`is_known_buffer`]).
+    pub buffers: usize,
+    /// Other entries not written, with the reason.
     pub dropped: Vec<(String, String)>,
 }
 
@@ -415,15 +465,18 @@ pub struct Converted {
 /// non-floating-point tensors are dropped and reported; tied tensors are written once per
 /// name (the safetensors format has no sharing).
 pub fn convert_to_safetensors(sd: StateDict, out: &Path) -> Result<Converted> {
-    let mut conv = Converted {
-        written: 0,
-        dropped: sd.skipped.clone(),
-    };
+    let mut conv = Converted::default();
+    for (name, why) in sd.skipped {
+        if is_known_buffer(&name, None) {
+            conv.buffers += 1;
+        } else {
+            conv.dropped.push((name, why));
+        }
+    }
     let mut kept: BTreeMap<String, Tensor> = BTreeMap::new();
     for (name, t) in sd.tensors {
-        if is_known_buffer(&name, &t) {
-            conv.dropped
-                .push((name, "a buffer Artemo's loaders do not use".into()));
+        if is_known_buffer(&name, Some(&t)) {
+            conv.buffers += 1;
             continue;
         }
         if !t.dtype().is_float() {
@@ -470,6 +523,15 @@ mod tests {
             .find(|(n, _)| n == "transformer.h.0.mlp.c_fc.weight")
             .unwrap();
         assert_eq!(f16.1.dtype(), DType::F16);
+        // The bool causal mask is skipped with its reason; `_metadata` is not an entry.
+        assert!(
+            sd.skipped
+                .iter()
+                .any(|(n, why)| n == "transformer.h.0.attn.bias" && why.contains("BoolStorage")),
+            "{:?}",
+            sd.skipped
+        );
+        assert!(sd.skipped.iter().all(|(n, _)| n != "_metadata"));
         // Same values as the safetensors written beside it by torch (the reference).
         let reference = candle_core::safetensors::load(
             fixture("torch/gpt2_reference.safetensors"),

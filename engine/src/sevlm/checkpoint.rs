@@ -85,7 +85,7 @@ fn state_dict(
     };
     Ok(map
         .into_iter()
-        .filter(|(n, t)| !is_mask_buffer(n) && !is_known_buffer(n, t))
+        .filter(|(n, t)| !is_mask_buffer(n) && !is_known_buffer(n, Some(t)))
         .collect())
 }
 
@@ -109,18 +109,13 @@ fn decoder_file(decoder_dir: &Path) -> Result<PathBuf> {
     ))
 }
 
-/// The VAD encoder beside `nle_model_<e>/`: `ckpt_stats_<e>.tar`, else a converted
-/// `emo_encoder.safetensors`.
+/// The VAD encoder beside `nle_model_<e>/`: the release's own `ckpt_stats_<e>.tar` (a
+/// converted `emo_encoder.safetensors` is used only when given).
 fn find_emo_encoder(decoder_dir: &Path) -> Option<PathBuf> {
     let parent = decoder_dir.parent()?;
     let name = decoder_dir.file_name()?.to_string_lossy().to_string();
     let epoch = name.strip_prefix("nle_model_")?;
-    [
-        parent.join(format!("ckpt_stats_{epoch}.tar")),
-        parent.join("emo_encoder.safetensors"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
+    Some(parent.join(format!("ckpt_stats_{epoch}.tar"))).filter(|p| p.is_file())
 }
 
 /// Checks the release's tokenizer folder (`nle_gpt2_tokenizer_0/`, beside `nle_model_<e>/`)
@@ -191,7 +186,7 @@ pub fn check_tokenizer(release: &Path) -> Result<Option<PathBuf>> {
 
 /// Loads a reference release: the decoder folder `nle_model_<e>/` and the VAD encoder
 /// (`emo_encoder`: `ckpt_stats_<e>.tar` or a converted `emo_encoder.safetensors`; `None`:
-/// looked for beside the decoder folder). Returns the model and its configuration.
+/// `ckpt_stats_<e>.tar` beside the decoder folder). Returns the model and its configuration.
 pub fn load_reference(
     decoder_dir: &Path,
     emo_encoder: Option<&Path>,
@@ -242,7 +237,7 @@ fn reference_tensors(
                 Error::parse(
                     &cfg_path,
                     Some("use_VAD_loss".into()),
-                    "this release uses the VAD encoder: ckpt_stats_<e>.tar (or emo_encoder.safetensors) must be beside nle_model_<e>/, or be given",
+                    "this release uses the VAD encoder: ckpt_stats_<e>.tar must be beside nle_model_<e>/, or its file (or a converted emo_encoder.safetensors) be given",
                 )
             })?,
         };
