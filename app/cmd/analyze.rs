@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context, Result};
 use artemo_engine::jobs::analyze_sevlm::AnalyzeSevlm;
 use artemo_engine::jobs::{Roots, SevlmWeights};
+use artemo_engine::lexicon::{LexiconFormat, VadSource};
 use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, ParseState};
 use artemo_engine::worker::{Command, Engine, JobOutput};
 use clap::{Args, ValueEnum};
@@ -69,7 +70,47 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    lexicon: LexiconArgs,
+    #[command(flatten)]
     emosem: super::analyze_emosem::EmosemArgs,
+}
+
+/// SEVLM's VAD lexicon on the command line (`analyze`, `eval --task sevlm`, `train`,
+/// `train session`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct LexiconArgs {
+    /// SEVLM's VAD lexicon: an NRC VAD file (v1, v1 BipolarScale as the reference code
+    /// reads it, or v2.1). Default: the shipped stand-in (actdata EPA + VADER), not NRC
+    /// VAD.
+    #[arg(long = "lexicon", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// The lexicon file's layout: nrc-v1, nrc-v1-bipolar or nrc-v2 (default: detected).
+    #[arg(long = "lexicon-format", requires = "path", value_parser = parse_lexicon_format)]
+    pub format: Option<LexiconFormat>,
+}
+
+impl LexiconArgs {
+    /// The engine's lexicon choice.
+    pub fn source(&self) -> VadSource {
+        match &self.path {
+            Some(p) => VadSource::File {
+                path: p.clone(),
+                format: self.format,
+            },
+            None => VadSource::StandIn,
+        }
+    }
+}
+
+fn parse_lexicon_format(s: &str) -> Result<LexiconFormat, String> {
+    match LexiconFormat::from_cli_name(s) {
+        Some(f @ (LexiconFormat::NrcV1 | LexiconFormat::NrcV1Bipolar | LexiconFormat::NrcV2)) => {
+            Ok(f)
+        }
+        _ => Err(format!(
+            "`{s}` is not an NRC VAD layout (nrc-v1, nrc-v1-bipolar, nrc-v2)"
+        )),
+    }
 }
 
 fn parse_f32(s: &str) -> Result<f32, String> {
@@ -165,6 +206,19 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
             clip: args.clip.clone(),
         }
     };
+    // The lexicon is read (a bad file is refused) and compared with the one the model was
+    // trained with before anything runs: a mismatch is a warning on stderr, never silent.
+    let lexicon = args.lexicon.source();
+    let (_, in_use) = artemo_engine::lexicon::VadLexicon::from_source(&assets, &lexicon)?;
+    let trained = match &weights {
+        SevlmWeights::Reference { .. } => artemo_engine::lexicon::LexiconRecord::reference(),
+        SevlmWeights::Folder { dir, .. } => sevlm::SevlmConfig::load(&dir.join("config.json"))
+            .map(|c| c.trained_lexicon_or_assumed())
+            .unwrap_or_else(|_| artemo_engine::lexicon::LexiconRecord::legacy_stand_in()),
+    };
+    if let Some(w) = artemo_engine::lexicon::LexiconRecord::mismatch(&trained, &in_use) {
+        eprintln!("warning: {w}");
+    }
     let json = args.json;
     let mut current = usize::MAX;
     let out = engine.run_streaming(
@@ -173,6 +227,7 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
             roots: Roots { assets, models },
             images: args.images.clone(),
             options: opts,
+            lexicon,
             label: "SEVLM analyze".into(),
         }),
         |_, _, _| {},
@@ -224,7 +279,8 @@ fn print_analysis(a: &Analysis) {
         }
         ParseState::Empty => println!("  (the model generated nothing)"),
     }
-    println!("  emotion distribution (model probabilities after \"the emotion is\"):");
+    println!("  VAD lexicon: {}", a.lexicon);
+    println!("  emotion distribution (model probabilities after the prompt):");
     for (e, p) in &a.distribution {
         println!(
             "    {:<15} {:>5.1}% {}",
@@ -245,6 +301,7 @@ pub fn bench_sevlm(
         .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
     let tok = artemo_engine::tokenize::TextTokenizer::gpt2_from_assets(&assets)?;
     let lex = artemo_engine::lexicon::VadLexicon::default_from_assets(&assets)?;
-    let seq = sevlm::SequenceBuilder::new(tok, lex, "the emotion is", 30);
+    let seq = sevlm::SequenceBuilder::new(tok, lex, sevlm::data::REFERENCE_PROMPT, 30)
+        .with_lookup(artemo_engine::lexicon::VadLookup::ExactLemma);
     Ok(sevlm::bench::run(&seq, only, 4, progress)?)
 }

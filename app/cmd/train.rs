@@ -39,7 +39,7 @@ pub enum TrainCmd {
     Pacl(super::embed::TrainPaclArgs),
     /// A Train-tab session on the one training engine (SEVLM, EmoSEM or PACL): every
     /// evaluation printed, the best checkpoints kept in the output folder.
-    Session(super::train_session::SessionArgs),
+    Session(Box<super::train_session::SessionArgs>),
 }
 
 /// `artemo train`: a preset or a subcommand.
@@ -73,6 +73,8 @@ pub struct TrainArgs {
     /// Retrain only this stage of the preset and stop (`emosem`); the PACL tower must exist.
     #[arg(long, value_parser = ["emosem"])]
     only: Option<String>,
+    #[command(flatten)]
+    lexicon: super::analyze::LexiconArgs,
     #[command(subcommand)]
     what: Option<TrainCmd>,
 }
@@ -121,6 +123,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         sevlm_kit,
         emosem_kit,
         only: args.only.clone(),
+        lexicon: args.lexicon.source(),
     };
     let out = run_job(
         engine,

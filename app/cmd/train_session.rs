@@ -57,6 +57,97 @@ pub struct SessionArgs {
     /// Seed.
     #[arg(long, default_value_t = 2026)]
     seed: u64,
+    #[command(flatten)]
+    sevlm: SevlmSessionArgs,
+}
+
+/// SEVLM's own options of `artemo train session --model sevlm`.
+#[derive(clap::Args, Debug, Default)]
+pub struct SevlmSessionArgs {
+    /// SEVLM hyper-parameters: `code` (BetterZH/SEVLM-code's defaults: 35 epochs, alpha
+    /// 1, no clipping, dropout 0.1, one item per painting) or `paper` (alpha 2).
+    #[arg(long, value_parser = ["code", "paper"])]
+    preset: Option<String>,
+    /// SEVLM: contrastive loss weight (overrides the preset).
+    #[arg(long)]
+    alpha: Option<f64>,
+    /// SEVLM: image pairs per batch.
+    #[arg(long)]
+    batch_pairs: Option<usize>,
+    /// SEVLM: learning rate of the decoder and heads (the VAD encoder's is twice it, as
+    /// 2e-5 / 4e-5 in the code).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// SEVLM: gradient-norm clip (0: none, the code's).
+    #[arg(long)]
+    clip: Option<f64>,
+    /// SEVLM: dropout in training (the code's 0.1).
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// SEVLM: `per-image` (the code: one item per painting, partner drawn anew) or
+    /// `every-response` (Artemo's earlier fixed pairs).
+    #[arg(long, value_parser = ["per-image", "every-response"])]
+    pairing: Option<String>,
+    /// SEVLM, per-image pairing: `cycle` (the tracker as written) or `last` (as the
+    /// released script runs with forked DataLoader workers).
+    #[arg(long, value_parser = ["cycle", "last"])]
+    anchor: Option<String>,
+    #[command(flatten)]
+    lexicon: super::analyze::LexiconArgs,
+}
+
+impl SevlmSessionArgs {
+    fn given(&self) -> bool {
+        self.preset.is_some()
+            || self.alpha.is_some()
+            || self.batch_pairs.is_some()
+            || self.lr.is_some()
+            || self.clip.is_some()
+            || self.dropout.is_some()
+            || self.pairing.is_some()
+            || self.anchor.is_some()
+            || self.lexicon.path.is_some()
+    }
+
+    /// Applies the options to a SEVLM setup.
+    fn apply(&self, setup: &mut artemo_engine::sevlm::session::SevlmSetup) {
+        use artemo_engine::sevlm::train::{Anchor, Pairing, SevlmPreset, SevlmTrainConfig};
+        let t = &mut setup.train;
+        if let Some(p) = self.preset.as_deref().and_then(SevlmPreset::parse) {
+            *t = SevlmTrainConfig {
+                seed: t.seed,
+                epochs: t.epochs,
+                ..SevlmTrainConfig::preset(p)
+            };
+        }
+        if let Some(a) = self.alpha {
+            t.alpha = a;
+        }
+        if let Some(b) = self.batch_pairs {
+            t.batch_pairs = b;
+        }
+        if let Some(lr) = self.lr {
+            t.lr_decoder = lr;
+            t.lr_vad_encoder = 2.0 * lr;
+        }
+        if let Some(c) = self.clip {
+            t.clip = c;
+        }
+        if let Some(d) = self.dropout {
+            t.dropout = d;
+        }
+        match self.pairing.as_deref() {
+            Some("per-image") => t.pairing = Pairing::PerImage,
+            Some("every-response") => t.pairing = Pairing::EveryResponse,
+            _ => {}
+        }
+        match self.anchor.as_deref() {
+            Some("cycle") => t.anchor = Anchor::Cycle,
+            Some("last") => t.anchor = Anchor::Last,
+            _ => {}
+        }
+        setup.lexicon = self.lexicon.source();
+    }
 }
 
 /// Runs `artemo train session`.
@@ -82,8 +173,12 @@ pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
             if let Some(e) = args.epochs {
                 cfg.model.train.epochs = e;
             }
+            args.sevlm.apply(&mut cfg.model);
             run_session::<SevlmSession>(engine, source, cfg)
         }
+        SessionModel::Emosem | SessionModel::Pacl if args.sevlm.given() => Err(anyhow!(
+            "--preset, --alpha, --batch-pairs, --lr, --clip, --dropout, --pairing, --anchor and --lexicon are SEVLM's"
+        )),
         SessionModel::Emosem => {
             if args.epochs.is_some() {
                 return Err(anyhow!("EmoSEM trains by steps: use --steps"));
@@ -168,7 +263,11 @@ fn print_event(ev: &TrainEvent) {
                 p.model, p.source, p.parameters, p.total_steps
             );
             for n in &p.notes {
-                println!("  note: {n}");
+                if n.starts_with("lexicon mismatch") {
+                    eprintln!("warning: {n}");
+                } else {
+                    println!("  note: {n}");
+                }
             }
         }
         TrainEvent::Eval(e) => {

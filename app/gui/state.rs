@@ -138,6 +138,9 @@ pub struct Settings {
     /// writes them (its `MaskSettings`; the panel reads back what it wrote, or its defaults).
     #[serde(default)]
     pub(crate) masks: serde_json::Value,
+    /// SEVLM's VAD lexicon: an NRC VAD file, or `None` for the shipped stand-in.
+    #[serde(default)]
+    pub(crate) sevlm_lexicon: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -148,6 +151,7 @@ impl Default for Settings {
             recent: Vec::new(),
             tab: Tab::Collection,
             masks: serde_json::Value::Null,
+            sevlm_lexicon: None,
         }
     }
 }

@@ -4,11 +4,19 @@
 //!
 //! All values are on -1..1. A dimension a lexicon does not rate (VADER has valence only) is
 //! `None`, never zero.
+//!
+//! Two lookups ([`VadLookup`]): `normalised` (lower case, punctuation stripped, then a
+//! lemma) and `exact-lemma`, the closest we can ship to BetterZH/SEVLM-code's
+//! `get_sentence_VAD` (`utils/get_VADfeature.py:17-25`: an exact, case-sensitive dict
+//! lookup of the WordNet lemma that `utils/get_wordBase.py:27-29` picks with nltk's POS
+//! tag): the word as is, else the first POS-agnostic lemma candidate that the lexicon
+//! itself contains. The lexicon a model uses is chosen by [`VadSource`] and recorded as
+//! a [`LexiconRecord`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{read_text, Error, Result};
 
@@ -51,7 +59,8 @@ impl Vad {
 }
 
 /// The file layouts Artemo reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum LexiconFormat {
     /// NRC VAD v1: `word\tV\tA\tD`, values 0..1, no header (mapped to -1..1).
     NrcV1,
@@ -76,6 +85,182 @@ impl LexiconFormat {
             LexiconFormat::ActdataEpa => "actdata EPA",
             LexiconFormat::Vader => "VADER",
         }
+    }
+
+    /// The command-line name (`nrc-v1`, `nrc-v1-bipolar`, `nrc-v2`, `actdata-epa`, `vader`).
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            LexiconFormat::NrcV1 => "nrc-v1",
+            LexiconFormat::NrcV1Bipolar => "nrc-v1-bipolar",
+            LexiconFormat::NrcV2 => "nrc-v2",
+            LexiconFormat::ActdataEpa => "actdata-epa",
+            LexiconFormat::Vader => "vader",
+        }
+    }
+
+    /// Parses a [`cli_name`](Self::cli_name).
+    pub fn from_cli_name(s: &str) -> Option<Self> {
+        [
+            LexiconFormat::NrcV1,
+            LexiconFormat::NrcV1Bipolar,
+            LexiconFormat::NrcV2,
+            LexiconFormat::ActdataEpa,
+            LexiconFormat::Vader,
+        ]
+        .into_iter()
+        .find(|f| f.cli_name() == s.trim().to_ascii_lowercase())
+    }
+
+    /// Guesses the NRC VAD layout of `text`: a header whose first field is `term` is
+    /// v2.1; any negative value is v1 BipolarScale (the file the reference reads,
+    /// `utils/get_VADfeature.py:14`); values all within 0..1 are v1. Anything else (a
+    /// CSV, fewer than four tab-separated fields) is `None`.
+    pub fn detect(text: &str) -> Option<Self> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let first = lines.next()?;
+        let f: Vec<&str> = first.trim().split('\t').collect();
+        if f.len() < 4 {
+            return None;
+        }
+        if f[1].trim().parse::<f32>().is_err() {
+            return (f[0].trim().eq_ignore_ascii_case("term")).then_some(LexiconFormat::NrcV2);
+        }
+        let negative = std::iter::once(first).chain(lines).take(5000).any(|l| {
+            l.split('\t')
+                .skip(1)
+                .any(|v| v.trim().parse::<f32>().is_ok_and(|x| x < 0.0))
+        });
+        Some(if negative {
+            LexiconFormat::NrcV1Bipolar
+        } else {
+            LexiconFormat::NrcV1
+        })
+    }
+}
+
+/// What every user-facing message calls the shipped lexicon.
+pub const STAND_IN_NAME: &str = "stand-in (actdata EPA + VADER), not NRC VAD";
+
+/// What a reference-release folder (no record of its own) was trained with.
+pub const REFERENCE_LEXICON_NAME: &str = "NRC VAD (BipolarScale) by the authors";
+
+/// How a token's text is matched against the lexicon (recorded in SEVLM configs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum VadLookup {
+    /// Artemo's lookup before issue 19: lower-cased, surrounding punctuation and `Ġ`
+    /// stripped, then the first lemma candidate found ([`VadLexicon::lookup`]). The
+    /// default of configs that do not name one (the demo kit was trained with it).
+    #[default]
+    Normalised,
+    /// The reference's rule as closely as we can ship it: the word exactly as given
+    /// (case-sensitive), else the first POS-agnostic lemma candidate
+    /// ([`lemma_candidates`]) that the lexicon contains exactly. The reference
+    /// lemmatises first (nltk `pos_tag` + WordNet, `utils/get_wordBase.py:27-29`) and
+    /// looks up only the lemma (`utils/get_VADfeature.py:20-24`); without a tagger we
+    /// cannot know the part of speech, so a word the lexicon rates as is keeps its own
+    /// value (docs/sevlm.md lists the gap).
+    ExactLemma,
+}
+
+impl VadLookup {
+    /// A short name for messages (`normalised`, `exact-lemma`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VadLookup::Normalised => "normalised",
+            VadLookup::ExactLemma => "exact-lemma",
+        }
+    }
+}
+
+/// Where SEVLM's lexicon comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum VadSource {
+    /// The shipped stand-in: actdata EPA over VADER ([`STAND_IN_NAME`]).
+    #[default]
+    StandIn,
+    /// An NRC VAD file (v1, v1 BipolarScale or v2.1) by path; `format` `None`: detected.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its layout (`None`: [`LexiconFormat::detect`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<LexiconFormat>,
+    },
+}
+
+/// The lexicon a model was trained with or is run with: saved in SEVLM configs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LexiconRecord {
+    /// Human name ([`STAND_IN_NAME`], `NRC VAD v2.1 (file name)`, ...).
+    pub name: String,
+    /// The layout (`LexiconFormat::name`), or the stand-in's description.
+    #[serde(default)]
+    pub format: String,
+    /// sha256 of the file (the stand-in: of its four files in order); `None` when unknown
+    /// (the reference release).
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Entries after parsing; `None` when unknown.
+    #[serde(default)]
+    pub entries: Option<usize>,
+}
+
+impl LexiconRecord {
+    /// The record of a reference-release folder: the authors trained with NRC VAD v1
+    /// BipolarScale (`utils/get_VADfeature.py:14`); no hash is known.
+    pub fn reference() -> Self {
+        LexiconRecord {
+            name: REFERENCE_LEXICON_NAME.into(),
+            format: LexiconFormat::NrcV1Bipolar.name().into(),
+            sha256: None,
+            entries: None,
+        }
+    }
+
+    /// The record assumed for an Artemo model folder saved before lexicons were recorded:
+    /// every such model was trained with the stand-in.
+    pub fn legacy_stand_in() -> Self {
+        LexiconRecord {
+            name: STAND_IN_NAME.into(),
+            format: "actdata EPA + VADER".into(),
+            sha256: None,
+            entries: None,
+        }
+    }
+
+    /// True for the shipped stand-in.
+    pub fn is_stand_in(&self) -> bool {
+        self.name == STAND_IN_NAME
+    }
+
+    /// A warning when `in_use` is not the lexicon a model was `trained` with: hashes
+    /// differ when both are known; otherwise the kinds differ (stand-in vs NRC).
+    pub fn mismatch(trained: &LexiconRecord, in_use: &LexiconRecord) -> Option<String> {
+        let differs = match (&trained.sha256, &in_use.sha256) {
+            (Some(a), Some(b)) => a != b,
+            _ => trained.is_stand_in() != in_use.is_stand_in(),
+        };
+        differs.then(|| {
+            format!(
+                "lexicon mismatch: this SEVLM was trained with {}, but runs with {}; its VAD inputs differ from training",
+                trained.describe(),
+                in_use.describe()
+            )
+        })
+    }
+
+    /// One line: name, entries and a short hash.
+    pub fn describe(&self) -> String {
+        let mut s = self.name.clone();
+        if let Some(n) = self.entries {
+            s.push_str(&format!(", {n} entries"));
+        }
+        if let Some(h) = &self.sha256 {
+            s.push_str(&format!(", sha256 {}", &h[..h.len().min(12)]));
+        }
+        s
     }
 }
 
@@ -108,6 +293,9 @@ impl Coverage {
 #[derive(Debug, Clone, Default)]
 pub struct VadLexicon {
     entries: HashMap<String, Vad>,
+    /// The same entries under their key exactly as the file spells it (for
+    /// [`VadLookup::ExactLemma`]).
+    raw: HashMap<String, Vad>,
     sources: Vec<String>,
 }
 
@@ -124,7 +312,12 @@ impl VadLexicon {
     /// Parses lexicon text; `path` is only used in errors.
     pub fn parse(text: &str, path: &Path, format: LexiconFormat) -> Result<Self> {
         let mut sums: HashMap<String, (Vad, u32)> = HashMap::new();
-        let mut add = |word: String, vad: Vad| {
+        let mut raws: HashMap<String, (Vad, u32)> = HashMap::new();
+        let mut add = |word: String, raw: String, vad: Vad| {
+            accumulate(&mut raws, raw, vad);
+            accumulate(&mut sums, word, vad);
+        };
+        fn accumulate(sums: &mut HashMap<String, (Vad, u32)>, word: String, vad: Vad) {
             let e = sums.entry(word).or_insert((
                 Vad {
                     valence: None,
@@ -146,7 +339,7 @@ impl VadLexicon {
                 dominance: avg(e.0.dominance, vad.dominance),
             };
             e.1 += 1;
-        };
+        }
         let num = |s: &str, line: usize, field: &str| -> Result<f32> {
             let v: f32 = s.trim().parse().map_err(|_| {
                 Error::at(
@@ -209,7 +402,13 @@ impl VadLexicon {
                             vals[k] = vals[k] * 2.0 - 1.0;
                         }
                     }
-                    add(normalise(f[0]), Vad::new(vals[0], vals[1], vals[2]));
+                    // The reference keys its dict by the word of the stripped line
+                    // (`utils/get_VADfeature.py:7-11`).
+                    add(
+                        normalise(f[0]),
+                        f[0].trim_start().to_string(),
+                        Vad::new(vals[0], vals[1], vals[2]),
+                    );
                 }
             }
             LexiconFormat::ActdataEpa => {
@@ -247,7 +446,7 @@ impl VadLexicon {
                     let e = scale(num(get(ce, "E")?, line, "E")?);
                     let p = scale(num(get(cp, "P")?, line, "P")?);
                     let a = scale(num(get(ca, "A")?, line, "A")?);
-                    add(normalise(&term), Vad::new(e, a, p));
+                    add(normalise(&term), term.clone(), Vad::new(e, a, p));
                 }
             }
             LexiconFormat::Vader => {
@@ -274,6 +473,7 @@ impl VadLexicon {
                     };
                     add(
                         key,
+                        f[0].to_string(),
                         Vad {
                             valence: Some(v),
                             arousal: None,
@@ -291,8 +491,14 @@ impl VadLexicon {
         if entries.is_empty() {
             return Err(Error::parse(path, None, "no entries"));
         }
+        let raw = raws
+            .into_iter()
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, (v, _))| (k, v))
+            .collect();
         Ok(VadLexicon {
             entries,
+            raw,
             sources: Vec::new(),
         })
     }
@@ -300,11 +506,16 @@ impl VadLexicon {
     /// Merges `lower` under `self`: words of `self` win; dimensions `self` lacks for a
     /// word are filled from `lower`; words only in `lower` are added.
     pub fn merge(mut self, lower: VadLexicon) -> Self {
-        for (word, vad) in lower.entries {
-            match self.entries.get_mut(&word) {
-                Some(mine) => mine.fill_from(&vad),
-                None => {
-                    self.entries.insert(word, vad);
+        for (map, other) in [
+            (&mut self.entries, lower.entries),
+            (&mut self.raw, lower.raw),
+        ] {
+            for (word, vad) in other {
+                match map.get_mut(&word) {
+                    Some(mine) => mine.fill_from(&vad),
+                    None => {
+                        map.insert(word, vad);
+                    }
                 }
             }
         }
@@ -315,19 +526,81 @@ impl VadLexicon {
     /// The default lexicon from the shipped assets: actdata EPA (all three files) over
     /// VADER. NRC VAD is loaded by the user from a path and merged on top.
     pub fn default_from_assets(assets: &Path) -> Result<Self> {
-        let epa = assets.join("lexicons/actdata-epa");
+        let files = stand_in_files(assets);
         let mut lex = VadLexicon::default();
-        for f in [
-            "usfullsurveyor2015_identities.csv",
-            "usfullsurveyor2015_behaviors.csv",
-            "usfullsurveyor2015_mods.csv",
-        ] {
-            lex = lex.merge(VadLexicon::load(&epa.join(f), LexiconFormat::ActdataEpa)?);
+        for f in &files[..3] {
+            lex = lex.merge(VadLexicon::load(f, LexiconFormat::ActdataEpa)?);
         }
-        Ok(lex.merge(VadLexicon::load(
-            &assets.join("lexicons/vader/vader_lexicon.txt"),
-            LexiconFormat::Vader,
-        )?))
+        Ok(lex.merge(VadLexicon::load(&files[3], LexiconFormat::Vader)?))
+    }
+
+    /// The lexicon a [`VadSource`] names, with its [`LexiconRecord`]. A file's layout is
+    /// detected when not given; a file that is not an NRC VAD table is an error naming it.
+    pub fn from_source(assets: &Path, source: &VadSource) -> Result<(Self, LexiconRecord)> {
+        use sha2::{Digest, Sha256};
+        match source {
+            VadSource::StandIn => {
+                let lex = Self::default_from_assets(assets)?;
+                let mut h = Sha256::new();
+                for f in stand_in_files(assets) {
+                    h.update(crate::error::read_file(&f)?);
+                }
+                let record = LexiconRecord {
+                    name: STAND_IN_NAME.into(),
+                    format: "actdata EPA + VADER".into(),
+                    sha256: Some(hex(&h.finalize())),
+                    entries: Some(lex.len()),
+                };
+                Ok((lex, record))
+            }
+            VadSource::File { path, format } => {
+                let bytes = crate::error::read_file(path)?;
+                let text = String::from_utf8(bytes.clone())
+                    .map_err(|_| Error::parse(path, None, "a VAD lexicon must be UTF-8 text"))?;
+                let format = match format {
+                    Some(f) => *f,
+                    None => LexiconFormat::detect(&text).ok_or_else(|| {
+                        Error::parse(
+                            path,
+                            Some("line 1".into()),
+                            "not an NRC VAD table (`word<TAB>V<TAB>A<TAB>D` per line); name the layout with --lexicon-format",
+                        )
+                    })?,
+                };
+                let mut lex = Self::parse(&text, path, format)?;
+                lex.sources
+                    .push(format!("{} ({})", format.name(), path.display()));
+                let file = path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let record = LexiconRecord {
+                    name: format!("{} ({file})", format.name()),
+                    format: format.name().into(),
+                    sha256: Some(hex(&Sha256::digest(&bytes))),
+                    entries: Some(lex.len()),
+                };
+                Ok((lex, record))
+            }
+        }
+    }
+
+    /// Looks `word` up with the given rule (see [`VadLookup`]).
+    pub fn lookup_with(&self, word: &str, mode: VadLookup) -> Option<Vad> {
+        match mode {
+            VadLookup::Normalised => self.lookup(word),
+            VadLookup::ExactLemma => {
+                if word.is_empty() {
+                    return None;
+                }
+                if let Some(v) = self.raw.get(word) {
+                    return Some(*v);
+                }
+                lemma_candidates(word)
+                    .into_iter()
+                    .find_map(|c| self.raw.get(&c).copied())
+            }
+        }
     }
 
     /// Number of entries.
@@ -383,6 +656,22 @@ impl VadLexicon {
         }
         c
     }
+}
+
+/// The stand-in's files, in merge order: actdata EPA identities, behaviours, modifiers;
+/// VADER.
+fn stand_in_files(assets: &Path) -> [PathBuf; 4] {
+    let epa = assets.join("lexicons/actdata-epa");
+    [
+        epa.join("usfullsurveyor2015_identities.csv"),
+        epa.join("usfullsurveyor2015_behaviors.csv"),
+        epa.join("usfullsurveyor2015_mods.csv"),
+        assets.join("lexicons/vader/vader_lexicon.txt"),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Lower-cases, removes GPT-2's `Ġ` marker and strips punctuation at both ends (inner
@@ -698,6 +987,98 @@ mod tests {
         let c = l.coverage(["The babies cried in the storm", "..."]);
         assert_eq!((c.total, c.exact, c.lemma), (6, 1, 2));
         assert!((c.share() - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn exact_lemma_lookup_is_case_sensitive_and_lexicon_attested() {
+        // BetterZH/SEVLM-code utils/get_VADfeature.py:21 `if word in VAD_dict` (exact,
+        // case-sensitive) of the lemma utils/get_wordBase.py:28 picks.
+        let l = VadLexicon::parse(
+            "color\t0.1\t0.2\t0.3\nbe\t0.0\t0.1\t0.0\ncry\t-0.5\t0.5\t-0.2\nNew York\t0.3\t0.3\t0.3\n",
+            p(),
+            LexiconFormat::NrcV1Bipolar,
+        )
+        .unwrap();
+        let x = VadLookup::ExactLemma;
+        assert_eq!(l.lookup_with("color", x), Some(Vad::new(0.1, 0.2, 0.3)));
+        assert_eq!(l.lookup_with("colors", x), Some(Vad::new(0.1, 0.2, 0.3)));
+        assert_eq!(l.lookup_with("is", x), Some(Vad::new(0.0, 0.1, 0.0)));
+        assert_eq!(l.lookup_with("cried", x), Some(Vad::new(-0.5, 0.5, -0.2)));
+        assert_eq!(l.lookup_with("New York", x), Some(Vad::new(0.3, 0.3, 0.3)));
+        // Case, surrounding punctuation and `Ġ` are not normalised away.
+        for miss in ["Color", "color,", "Ġcolor", "<|endoftext|>", "", "Ã©"] {
+            assert_eq!(l.lookup_with(miss, x), None, "{miss:?}");
+        }
+        // The normalising lookup finds them.
+        assert!(l.lookup_with("Color,", VadLookup::Normalised).is_some());
+        assert!(l.lookup_with("Ġcolor", VadLookup::Normalised).is_some());
+    }
+
+    #[test]
+    fn nrc_layouts_are_detected_and_recorded() {
+        assert_eq!(
+            LexiconFormat::detect("aaa\t0.5\t0.2\t0.1\nbbb\t-0.5\t0.1\t0.0\n"),
+            Some(LexiconFormat::NrcV1Bipolar)
+        );
+        assert_eq!(
+            LexiconFormat::detect("aaa\t0.5\t0.2\t0.1\n"),
+            Some(LexiconFormat::NrcV1)
+        );
+        assert_eq!(
+            LexiconFormat::detect("term\tvalence\tarousal\tdominance\naaa\t-0.5\t0.2\t0.1\n"),
+            Some(LexiconFormat::NrcV2)
+        );
+        assert_eq!(LexiconFormat::detect("term,E,P,A\nx,1,2,3\n"), None);
+        for f in [
+            LexiconFormat::NrcV1,
+            LexiconFormat::NrcV1Bipolar,
+            LexiconFormat::NrcV2,
+            LexiconFormat::ActdataEpa,
+            LexiconFormat::Vader,
+        ] {
+            assert_eq!(LexiconFormat::from_cli_name(f.cli_name()), Some(f));
+        }
+        let dir = std::env::temp_dir().join(format!("artemo-lex-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("NRC-VAD-Lexicon.txt");
+        std::fs::write(&file, "calm\t0.5\t-0.8\t0.1\nangry\t-0.7\t0.8\t0.4\n").unwrap();
+        let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        let src = VadSource::File {
+            path: file.clone(),
+            format: None,
+        };
+        let (lex, rec) = VadLexicon::from_source(&assets, &src).unwrap();
+        assert_eq!(lex.len(), 2);
+        assert_eq!(rec.entries, Some(2));
+        assert_eq!(rec.format, "NRC VAD v1 (bipolar)");
+        assert_eq!(rec.sha256.as_deref().map(str::len), Some(64));
+        let (_, stand_in) = VadLexicon::from_source(&assets, &VadSource::StandIn).unwrap();
+        assert!(stand_in.is_stand_in() && stand_in.name.contains("not NRC VAD"));
+        // A mismatch is reported both ways; the same file is not.
+        assert!(LexiconRecord::mismatch(&stand_in, &rec).is_some());
+        assert!(LexiconRecord::mismatch(&rec, &stand_in).is_some());
+        assert!(LexiconRecord::mismatch(&rec, &rec.clone()).is_none());
+        // The reference release (no hash) matches any NRC file, not the stand-in.
+        let r = LexiconRecord::reference();
+        assert!(LexiconRecord::mismatch(&r, &rec).is_none());
+        assert!(LexiconRecord::mismatch(&r, &stand_in).is_some());
+        // A file that is not an NRC table names itself.
+        let bad = dir.join("bad.csv");
+        std::fs::write(&bad, "term,E,P,A\nx,1,2,3\n").unwrap();
+        let e = VadLexicon::from_source(
+            &assets,
+            &VadSource::File {
+                path: bad.clone(),
+                format: None,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("bad.csv") && e.contains("not an NRC VAD table"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct AnalyzeSevlm {
     pub images: Vec<PathBuf>,
     /// Decoding settings.
     pub options: DecodeOptions,
+    /// The VAD lexicon (the shipped stand-in unless an NRC VAD file is chosen).
+    pub lexicon: crate::lexicon::VadSource,
     /// A name for messages ("explain", "SEVLM analyze").
     pub label: String,
 }
@@ -38,7 +40,12 @@ impl AnalyzeSevlm {
 
 pub(crate) fn run(req: AnalyzeSevlm, ctx: &JobContext) -> Result<JobOutput> {
     ctx.progress(0.0, "loading SEVLM");
-    let runtime = ctx.models().sevlm(&req.weights, &req.roots, ctx.device())?;
+    let runtime = ctx
+        .models()
+        .sevlm_with(&req.weights, &req.lexicon, &req.roots, ctx.device())?;
+    for w in &runtime.warnings {
+        ctx.progress(0.0, format!("warning: {w}"));
+    }
     let mut all = Vec::with_capacity(req.images.len());
     for (i, img) in req.images.iter().enumerate() {
         ctx.check()?;

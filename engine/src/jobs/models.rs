@@ -175,35 +175,52 @@ impl LoadedModels {
         Self::default()
     }
 
-    /// The SEVLM runtime of `weights`.
+    /// The SEVLM runtime of `weights` with the shipped stand-in lexicon.
     pub fn sevlm(
         &self,
         weights: &SevlmWeights,
         roots: &Roots,
         device: &Device,
     ) -> Result<Arc<SevlmRuntime>> {
+        self.sevlm_with(weights, &crate::lexicon::VadSource::StandIn, roots, device)
+    }
+
+    /// The SEVLM runtime of `weights` with the VAD lexicon `lexicon`.
+    pub fn sevlm_with(
+        &self,
+        weights: &SevlmWeights,
+        lexicon: &crate::lexicon::VadSource,
+        roots: &Roots,
+        device: &Device,
+    ) -> Result<Arc<SevlmRuntime>> {
+        let mut folders = weights.folders();
+        if let crate::lexicon::VadSource::File { path, .. } = lexicon {
+            folders.push(path.as_path());
+        }
         let key = (
-            format!("{weights:?} {roots:?}"),
-            fingerprint(&weights.folders()),
+            format!("{weights:?} {lexicon:?} {roots:?}"),
+            fingerprint(&folders),
         );
         self.sevlm.get_or_load(key, &self.loads, || match weights {
-            SevlmWeights::Folder { dir, clip } => crate::sevlm::load_runtime(
+            SevlmWeights::Folder { dir, clip } => crate::sevlm::load_runtime_with(
                 dir,
                 &roots.assets,
                 &roots.models,
                 clip.as_deref(),
+                lexicon,
                 device,
             ),
             SevlmWeights::Reference {
                 decoder,
                 emo_encoder,
                 clip,
-            } => crate::sevlm::load_reference_runtime(
+            } => crate::sevlm::load_reference_runtime_with(
                 decoder,
                 emo_encoder.as_deref(),
                 &roots.assets,
                 &roots.models,
                 clip.as_deref(),
+                lexicon,
                 device,
             ),
         })

@@ -83,6 +83,14 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
             dir_bytes(&out.join(d)) as f64 / 1048576.0
         ));
     }
+    // SEVLM's VAD lexicon, as its config records it (the stand-in unless NRC VAD was given).
+    if let Ok(cfg) = crate::sevlm::SevlmConfig::load(&out.join("sevlm/config.json")) {
+        s.push_str(&format!(
+            "\nSEVLM's VAD lexicon: {}; prompt {:?}.\n",
+            cfg.trained_lexicon_or_assumed().describe(),
+            cfg.prompt
+        ));
+    }
     s.push_str("\n## Training time (this machine, 2 CPU threads)\n\n");
     for (k, v) in &report.seconds {
         s.push_str(&format!("- {k}: {:.1} min\n", v / 60.0));

@@ -62,6 +62,9 @@ pub struct DemoOptions {
     /// Overrides the preset's EmoSEM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emosem_kit: Option<crate::kit::emosem::KitEmosemConfig>,
+    /// SEVLM's VAD lexicon (default: the shipped stand-in, not NRC VAD).
+    #[serde(default)]
+    pub lexicon: crate::lexicon::VadSource,
 }
 
 pub use crate::progress::Progress;
@@ -220,8 +223,10 @@ pub fn run(
     // Stage 3: SEVLM.
     let sevlm_dir = opts.out.join("sevlm");
     let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
-    let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
-    let seq_full = SequenceBuilder::new(tokenizer, lexicon, "the emotion is", 30);
+    let (lexicon, lexicon_record) = crate::lexicon::VadLexicon::from_source(assets, &opts.lexicon)?;
+    let seq_full =
+        SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
+            .with_lookup(crate::lexicon::VadLookup::ExactLemma);
     if !(opts.resume && done(&sevlm_dir)) {
         let t = Instant::now();
         let kit = match (&opts.sevlm_kit, opts.quick) {
@@ -229,7 +234,7 @@ pub fn run(
             (None, true) => KitSevlmConfig::quick(opts.seed),
             (None, false) => KitSevlmConfig::full(opts.seed),
         };
-        let (_model, vm, cfg, log) = train_small(
+        let (_model, vm, mut cfg, log) = train_small(
             &grids,
             &ids,
             &set,
@@ -239,6 +244,7 @@ pub fn run(
             device,
             &crate::progress::Scaled::new(progress, 0.4, 0.4),
         )?;
+        cfg.trained_lexicon = Some(lexicon_record.clone());
         crate::sevlm::save(&sevlm_dir, &cfg, &vm)?;
         let json = serde_json::json!({ "kit": kit, "steps": log });
         write_atomic(
@@ -253,7 +259,12 @@ pub fn run(
 
     // Evaluation on the test split: SEVLM, then EmoSEM.
     let t = Instant::now();
-    let rt = crate::sevlm::load_runtime(&sevlm_dir, assets, models, None, device)?;
+    let rt =
+        crate::sevlm::load_runtime_with(&sevlm_dir, assets, models, None, &opts.lexicon, device)?;
+    for w in &rt.warnings {
+        progress.report(0.8, &format!("warning: {w}"));
+        tracing::warn!("{w}");
+    }
     let eval_dir = opts.out.join("eval");
     let test: Vec<usize> = ids
         .iter()

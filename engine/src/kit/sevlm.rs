@@ -88,7 +88,9 @@ impl KitSevlmConfig {
                 lr_vad_encoder: 1e-3,
                 warmup: 40,
                 seed,
-                ..Default::default()
+                // The demo kit keeps the choices it was trained with (alpha 2, clip 1, no
+                // dropout, fixed pairs); the "demo kit" issue retrains it.
+                ..SevlmTrainConfig::legacy()
             },
             min_count: 4,
             width: 192,
@@ -175,6 +177,7 @@ pub fn train_small(
             sequences: pre_seqs,
             images: all_images.clone(),
             paired: false,
+            groups: Vec::new(),
         };
         let tc = SevlmTrainConfig {
             epochs: kit.pretrain_epochs,
@@ -227,6 +230,7 @@ pub fn train_small(
         sequences: seqs,
         images: all_images,
         paired: true,
+        groups: Vec::new(),
     };
     let r = train(
         &model,

@@ -7,6 +7,10 @@
 //! projections as `Conv1D` with weights [in, out]; they are kept in that orientation and
 //! applied as `x @ W + b`, so checkpoints load and save without transposition.
 //!
+//! Dropout (HF's `embd_pdrop`, `attn_pdrop`, `resid_pdrop`) is off unless a caller turns
+//! it on with [`Gpt2::set_dropout`], and then acts in [`Mode::Train`] only; masks come
+//! from a seeded generator ([`Dropout`]), so training stays reproducible.
+//!
 //! Parity: `tools/parity/gpt2.py` runs `transformers.GPT2LMHeadModel` on tiny random
 //! configurations (with and without cross-attention); the tests below match its logits
 //! within 1e-4 and check that cached decoding equals full decoding.
@@ -20,6 +24,72 @@ use serde::{Deserialize, Serialize};
 use super::loading::Weights;
 use super::nn::{softmax, Activation, LayerNorm, Mode};
 use crate::error::{read_text, Error, Result};
+
+/// Inverted dropout with seeded masks, shared (by `Arc`) between the modules of one
+/// model: `x * mask / (1 - p)` in [`Mode::Train`], identity in [`Mode::Infer`] or at
+/// `p = 0`. Clones share the generator.
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    state: std::sync::Arc<std::sync::Mutex<DropoutState>>,
+}
+
+#[derive(Debug)]
+struct DropoutState {
+    p: f32,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Default for Dropout {
+    fn default() -> Self {
+        Self::new(0.0, 0)
+    }
+}
+
+impl Dropout {
+    /// Dropout with probability `p` (clamped to [0, 0.95]), masks drawn from `seed`.
+    pub fn new(p: f32, seed: u64) -> Self {
+        use rand::SeedableRng;
+        Dropout {
+            state: std::sync::Arc::new(std::sync::Mutex::new(DropoutState {
+                p: p.clamp(0.0, 0.95),
+                rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            })),
+        }
+    }
+
+    /// Changes the probability and reseeds (every module sharing this dropout follows).
+    pub fn configure(&self, p: f32, seed: u64) {
+        use rand::SeedableRng;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.p = p.clamp(0.0, 0.95);
+        s.rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    }
+
+    /// The probability.
+    pub fn p(&self) -> f32 {
+        self.state.lock().map(|s| s.p).unwrap_or(0.0)
+    }
+
+    /// Applies dropout in [`Mode::Train`].
+    pub fn apply(&self, x: &Tensor, mode: Mode) -> candle_core::Result<Tensor> {
+        use rand::Rng;
+        if mode != Mode::Train {
+            return Ok(x.clone());
+        }
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let p = s.p;
+        let keep = 1.0 / (1.0 - p);
+        let n = x.elem_count();
+        let mask: Vec<f32> = (0..n)
+            .map(|_| if s.rng.gen::<f32>() < p { 0.0 } else { keep })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x * mask
+    }
+}
 
 /// The fields of HF's `GPT2Config` that matter here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,6 +247,7 @@ impl Attention {
         v: &Tensor,
         bias: Option<&Tensor>,
         mode: Mode,
+        dropout: &Dropout,
     ) -> candle_core::Result<Tensor> {
         let hd = q.dim(D::Minus1)?;
         let mut w = q.matmul(&k.t()?)?;
@@ -186,7 +257,7 @@ impl Attention {
         if let Some(b) = bias {
             w = w.broadcast_add(b)?;
         }
-        let p = softmax(&w, mode)?;
+        let p = dropout.apply(&softmax(&w, mode)?, mode)?;
         let out = p.matmul(v)?;
         let (b, h, t, hd) = out.dims4()?;
         out.transpose(1, 2)?.reshape((b, t, h * hd))
@@ -260,6 +331,7 @@ pub struct Gpt2 {
     ln_f: LayerNorm,
     lm_head: Option<Tensor>,
     cfg: Gpt2Config,
+    dropout: Dropout,
 }
 
 impl Gpt2 {
@@ -288,7 +360,19 @@ impl Gpt2 {
             ln_f,
             lm_head,
             cfg: cfg.clone(),
+            dropout: Dropout::default(),
         })
+    }
+
+    /// Uses `dropout` (shared) for the embedding, attention and residual dropouts of
+    /// HF's GPT-2 (`embd_pdrop`, `attn_pdrop`, `resid_pdrop`, all one probability here).
+    pub fn set_dropout(&mut self, dropout: Dropout) {
+        self.dropout = dropout;
+    }
+
+    /// The dropout in use (probability 0 unless [`set_dropout`](Self::set_dropout)).
+    pub fn dropout(&self) -> &Dropout {
+        &self.dropout
     }
 
     /// Loads a checkpoint folder (`config.json` + safetensors) or file (with `cfg`).
@@ -457,8 +541,10 @@ impl Gpt2 {
                 }
                 c.self_kv[i] = Some((k.clone(), v.clone()));
             }
-            let a = blk.attn.attend(&q, &k, &v, Some(&bias), mode)?;
-            h = (h + blk.attn.c_proj.forward(&a)?)?;
+            let a = blk
+                .attn
+                .attend(&q, &k, &v, Some(&bias), mode, &self.dropout)?;
+            h = (h + self.dropout.apply(&blk.attn.c_proj.forward(&a)?, mode)?)?;
             // Cross-attention.
             if let (Some(ln), Some(ca), Some(enc)) =
                 (&blk.ln_cross_attn, &blk.crossattention, encoder)
@@ -485,15 +571,15 @@ impl Gpt2 {
                         kv
                     }
                 };
-                let a = ca.attend(&q, &k, &v, None, mode)?;
-                h = (h + ca.c_proj.forward(&a)?)?;
+                let a = ca.attend(&q, &k, &v, None, mode, &self.dropout)?;
+                h = (h + self.dropout.apply(&ca.c_proj.forward(&a)?, mode)?)?;
             }
             // Feed-forward.
             let x = blk.ln_2.forward(&h, mode)?;
             let m = blk
                 .c_proj
                 .forward(&blk.act.forward(&blk.c_fc.forward(&x)?)?)?;
-            h = (h + m)?;
+            h = (h + self.dropout.apply(&m, mode)?)?;
         }
         if let Some(c) = cache {
             c.len += t;
@@ -518,7 +604,9 @@ impl Gpt2 {
         mode: Mode,
     ) -> Result<Tensor> {
         let past = cache.as_ref().map(|c| c.len).unwrap_or(0);
-        let e = self.embed(ids, token_type_ids, past)?;
+        let e = self
+            .dropout
+            .apply(&self.embed(ids, token_type_ids, past)?, mode)?;
         let h = self.forward_embeds(&e, encoder, attention_mask, cache, mode)?;
         self.logits(&h)
     }

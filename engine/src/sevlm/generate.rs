@@ -5,7 +5,13 @@
 //!
 //! Decoding re-runs the whole sequence at every step, as the reference does: the VAD
 //! encoder is bidirectional, so earlier fused embeddings change as tokens are added and a
-//! key/value cache would not be exact.
+//! key/value cache would not be exact. The per-token VAD follows the reference's
+//! `sample_sequences` (BetterZH/SEVLM-code `artEmisX_train.py:164-248`): the first step
+//! sees the prompt's VAD as the evaluation dataset builds it (training rule,
+//! `utils/datasets.py:231-232`); after every generated token the VAD of the whole
+//! sequence is recomputed from each token decoded alone and left-stripped
+//! (`artEmisX_train.py:221-224`, [`TokenText::Inference`]). The segment switches to
+//! `<explanation>` at the token `Ġbecause` itself (`artEmisX_train.py:175`, `:225-232`).
 
 use candle_core::{DType, Tensor, D};
 use rand::{Rng, SeedableRng};
@@ -14,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::models::nn::Mode;
-use crate::sevlm::data::SequenceBuilder;
+use crate::sevlm::data::{SequenceBuilder, TokenText};
 use crate::sevlm::model::Sevlm;
 
 /// How to pick the next token.
@@ -72,7 +78,7 @@ pub struct GeneratedToken {
     pub probability: f32,
     /// True from " because" on.
     pub in_explanation: bool,
-    /// Lexicon VAD of the token (None: not in the lexicon).
+    /// Lexicon VAD of the token under the inference rule (None: not in the lexicon).
     pub lexicon_vad: Option<[f32; 3]>,
     /// The VAD head's prediction for this token (made at the previous position).
     pub predicted_vad: Option<[f32; 3]>,
@@ -153,7 +159,7 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     None
 }
 
-/// The probability of each ArtEmis label as the continuation of `<bos> the emotion is`
+/// The probability of each ArtEmis label as the continuation of `<bos>` + the prompt
 /// (product of the label's token probabilities, teacher-forced), normalised over the
 /// nine labels. Returned in ArtEmis order with the unnormalised mass.
 pub fn emotion_distribution(
@@ -244,6 +250,9 @@ pub fn generate(
     }
     let mut ids = seq.prompt_ids()?;
     let mut segs = vec![seq.emotion_segment(); ids.len()];
+    // `tokenizer.convert_tokens_to_ids('Ġbecause')` (artEmisX_train.py:175).
+    let because = seq.tokenizer().token_to_id("Ġbecause");
+    let mut vad_rule = TokenText::Training;
     let mut in_exp = false;
     let mut rng = match opts.decoding {
         Decoding::Nucleus { seed, .. } => Some(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
@@ -269,10 +278,12 @@ pub fn generate(
             break;
         }
         let t = ids.len();
-        let vad: Vec<f32> = ids
-            .iter()
-            .flat_map(|&i| seq.token_vad(i).unwrap_or([0.0; 3]))
+        let vad: Vec<f32> = seq
+            .sequence_vad(&ids, vad_rule)
+            .into_iter()
+            .flatten()
             .collect();
+        vad_rule = TokenText::Inference;
         let id_t = Tensor::from_vec(ids.clone(), (1, t), device)?;
         let seg_t = Tensor::from_vec(segs.clone(), (1, t), device)?;
         let vad_t = Tensor::from_vec(vad, (1, t, 3), device)?;
@@ -329,7 +340,7 @@ pub fn generate(
             None => None,
         };
         let text = seq.decode(&[next])?;
-        if !in_exp && text.trim() == "because" {
+        if !in_exp && because.is_some_and(|b| seq.to_gpt2(next) == b) {
             in_exp = true;
         }
         let tok = GeneratedToken {
@@ -337,7 +348,7 @@ pub fn generate(
             text,
             probability: probs[next as usize],
             in_explanation: in_exp,
-            lexicon_vad: seq.token_vad(next),
+            lexicon_vad: seq.token_vad_as(next, TokenText::Inference),
             predicted_vad,
         };
         on_token(&tok);

@@ -116,6 +116,10 @@ pub struct SevlmRuntime {
     pub featurizer: Box<dyn ImageFeaturizer>,
     /// Where the weights came from (shown to users).
     pub source: PathBuf,
+    /// The VAD lexicon in use.
+    pub lexicon: crate::lexicon::LexiconRecord,
+    /// Warnings to show (a lexicon other than the one the model was trained with).
+    pub warnings: Vec<String>,
 }
 
 /// Where SEVLM weights are looked for, in order: `sevlm` (installed real weights), then
@@ -135,8 +139,28 @@ pub fn load_runtime(
     clip: Option<&Path>,
     device: &Device,
 ) -> Result<SevlmRuntime> {
+    load_runtime_with(
+        dir,
+        assets,
+        models,
+        clip,
+        &crate::lexicon::VadSource::StandIn,
+        device,
+    )
+}
+
+/// [`load_runtime`] with a chosen VAD lexicon; a lexicon other than the one the model
+/// was trained with becomes a warning in [`SevlmRuntime::warnings`].
+pub fn load_runtime_with(
+    dir: &Path,
+    assets: &Path,
+    models: &Path,
+    clip: Option<&Path>,
+    lexicon: &crate::lexicon::VadSource,
+    device: &Device,
+) -> Result<SevlmRuntime> {
     let model = Sevlm::load(dir, device)?;
-    runtime_for(model, dir, assets, models, clip, device)
+    runtime_for(model, dir, assets, models, clip, lexicon, device)
 }
 
 /// Loads a converted reference release (see [`checkpoint`]) as a runtime.
@@ -148,8 +172,30 @@ pub fn load_reference_runtime(
     clip: Option<&Path>,
     device: &Device,
 ) -> Result<SevlmRuntime> {
+    load_reference_runtime_with(
+        decoder_dir,
+        emo_encoder,
+        assets,
+        models,
+        clip,
+        &crate::lexicon::VadSource::StandIn,
+        device,
+    )
+}
+
+/// [`load_reference_runtime`] with a chosen VAD lexicon (the release was trained with NRC
+/// VAD BipolarScale: the stand-in is a warning).
+pub fn load_reference_runtime_with(
+    decoder_dir: &Path,
+    emo_encoder: Option<&Path>,
+    assets: &Path,
+    models: &Path,
+    clip: Option<&Path>,
+    lexicon: &crate::lexicon::VadSource,
+    device: &Device,
+) -> Result<SevlmRuntime> {
     let (model, _) = checkpoint::load_reference(decoder_dir, emo_encoder, device)?;
-    runtime_for(model, decoder_dir, assets, models, clip, device)
+    runtime_for(model, decoder_dir, assets, models, clip, lexicon, device)
 }
 
 fn runtime_for(
@@ -158,11 +204,16 @@ fn runtime_for(
     assets: &Path,
     models: &Path,
     clip: Option<&Path>,
+    lexicon_source: &crate::lexicon::VadSource,
     device: &Device,
 ) -> Result<SevlmRuntime> {
     let cfg = model.config().clone();
     let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
-    let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
+    let (lexicon, record) = crate::lexicon::VadLexicon::from_source(assets, lexicon_source)?;
+    let warnings: Vec<String> =
+        crate::lexicon::LexiconRecord::mismatch(&cfg.trained_lexicon_or_assumed(), &record)
+            .into_iter()
+            .collect();
     let seq = SequenceBuilder::for_config(tokenizer, lexicon, &cfg);
     let featurizer: Box<dyn ImageFeaturizer> = match cfg.image_encoder {
         ImageEncoderKind::ClipVitB16 => {
@@ -213,6 +264,8 @@ fn runtime_for(
         seq,
         featurizer,
         source: dir.to_path_buf(),
+        lexicon: record,
+        warnings,
     })
 }
 
@@ -230,6 +283,12 @@ pub struct Analysis {
     pub generation: Generation,
     /// Where the weights came from.
     pub model: String,
+    /// The VAD lexicon used (its record's one-line description).
+    #[serde(default)]
+    pub lexicon: String,
+    /// Warnings about the lexicon (another than the one the model was trained with).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lexicon_warnings: Vec<String>,
 }
 
 impl SevlmRuntime {
@@ -254,6 +313,8 @@ impl SevlmRuntime {
             label_mass,
             generation,
             model: self.source.display().to_string(),
+            lexicon: self.lexicon.describe(),
+            lexicon_warnings: self.warnings.clone(),
         })
     }
 }

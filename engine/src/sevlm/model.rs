@@ -65,16 +65,35 @@ pub struct SevlmConfig {
     pub vad_encoder: VadEncoderConfig,
     /// The contrastive head.
     pub use_cl: bool,
-    /// Positions before the explanation (`<bos> the emotion is <e> because`).
+    /// Positions before the VAD fusion and the explanation mean: the reference's fixed 6
+    /// (`models/gpt.py:446-447` and `:622-625`): `<bos> Ġthe Ġemotion Ġis <e>` +
+    /// `Ġbecause` for a one-token emotion. Independent of the prompt's token count, as in
+    /// the reference (both the reference prompt and the legacy one are 3 tokens).
     pub emotion_span: usize,
     /// Training sequence length (padding included).
     pub max_seq_len: usize,
-    /// The prompt after `<bos>`.
+    /// The prompt after `<bos>`: [`REFERENCE_PROMPT`](super::data::REFERENCE_PROMPT)
+    /// (`" the emotion is"`, with its leading space) for new models; a config without
+    /// the field was saved before issue 19 and keeps
+    /// [`LEGACY_PROMPT`](super::data::LEGACY_PROMPT).
+    #[serde(default = "legacy_prompt")]
     pub prompt: String,
+    /// How token texts are matched against the VAD lexicon; configs without the field
+    /// keep Artemo's earlier normalising lookup.
+    #[serde(default)]
+    pub vad_lookup: crate::lexicon::VadLookup,
+    /// The lexicon the model was trained with (written by training; `None` in folders
+    /// saved before issue 19, which all used the stand-in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_lexicon: Option<crate::lexicon::LexiconRecord>,
     /// The GPT-2 ids a small model keeps (its vocabulary, in model-id order); `None`:
     /// GPT-2's full vocabulary plus the four specials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compact_vocab: Option<Vec<u32>>,
+}
+
+fn legacy_prompt() -> String {
+    super::data::LEGACY_PROMPT.into()
 }
 
 impl SevlmConfig {
@@ -92,8 +111,23 @@ impl SevlmConfig {
             use_cl: true,
             emotion_span: 6,
             max_seq_len: 30,
-            prompt: "the emotion is".into(),
+            prompt: super::data::REFERENCE_PROMPT.into(),
+            vad_lookup: crate::lexicon::VadLookup::ExactLemma,
+            trained_lexicon: None,
             compact_vocab: None,
+        }
+    }
+
+    /// The lexicon this model was trained with: its record, else the reference's for a
+    /// converted release (its `name` starts with "reference", see
+    /// [`super::checkpoint`]), else the stand-in (older Artemo folders).
+    pub fn trained_lexicon_or_assumed(&self) -> crate::lexicon::LexiconRecord {
+        match &self.trained_lexicon {
+            Some(r) => r.clone(),
+            None if self.name.starts_with("reference") => {
+                crate::lexicon::LexiconRecord::reference()
+            }
+            None => crate::lexicon::LexiconRecord::legacy_stand_in(),
         }
     }
 
@@ -232,6 +266,7 @@ pub struct Sevlm {
     emo_encoder: Option<VadEncoder>,
     sim_mlp: Option<SimMlp>,
     encoder_proj: Option<Linear>,
+    dropout: crate::models::gpt2::Dropout,
 }
 
 impl Sevlm {
@@ -240,7 +275,9 @@ impl Sevlm {
         cfg.validate()?;
         let d = cfg.decoder.n_embd;
         let dec = vb.pp("decoder");
-        let gpt = Gpt2::new(&cfg.decoder, dec.clone(), untied_head)?;
+        let dropout = crate::models::gpt2::Dropout::default();
+        let mut gpt = Gpt2::new(&cfg.decoder, dec.clone(), untied_head)?;
+        gpt.set_dropout(dropout.clone());
         let (vad_linear, vad_head, emo_encoder) = if cfg.use_vad {
             (
                 Some(linear(
@@ -250,7 +287,11 @@ impl Sevlm {
                     dec.pp("transformer").pp("VAD_linear"),
                 )?),
                 Some(linear(d, 3, true, dec.pp("VAD_head"))?),
-                Some(VadEncoder::new(&cfg.vad_encoder, vb.pp("emo_encoder"))?),
+                Some({
+                    let mut e = VadEncoder::new(&cfg.vad_encoder, vb.pp("emo_encoder"))?;
+                    e.set_dropout(dropout.clone());
+                    e
+                }),
             )
         } else {
             (None, None, None)
@@ -273,7 +314,16 @@ impl Sevlm {
             emo_encoder,
             sim_mlp,
             encoder_proj,
+            dropout,
         })
+    }
+
+    /// Sets the dropout probability of the decoder (HF GPT-2's embedding, attention and
+    /// residual dropouts; distilgpt2's config has 0.1 for each) and of the VAD encoder
+    /// (`models/vad_encoder.py:9`, 0.1), with masks drawn from `seed`. Active in
+    /// [`Mode::Train`] only; 0 (the default) turns it off. Clones of this model share it.
+    pub fn set_dropout(&self, p: f32, seed: u64) {
+        self.dropout.configure(p, seed);
     }
 
     /// A freshly initialised, trainable model: every variable lives in the returned
@@ -335,7 +385,10 @@ impl Sevlm {
         mode: Mode,
     ) -> Result<SevlmOutput> {
         let (_, t) = ids.dims2()?;
-        let mut emb = self.gpt.embed(ids, Some(segments), 0)?;
+        // Embedding dropout before the VAD fusion (models/gpt.py:443-451).
+        let mut emb = self
+            .dropout
+            .apply(&self.gpt.embed(ids, Some(segments), 0)?, mode)?;
         let span = self.cfg.emotion_span;
         if let (Some(enc), Some(lin), Some(v)) = (&self.emo_encoder, &self.vad_linear, vad) {
             if t > span {
@@ -436,10 +489,12 @@ impl crate::sevlm::data::SequenceBuilder {
         lexicon: crate::lexicon::VadLexicon,
         cfg: &SevlmConfig,
     ) -> Self {
-        Self::new(tokenizer, lexicon, &cfg.prompt, cfg.max_seq_len).with_vocab(
-            cfg.compact_vocab
-                .clone()
-                .map(super::vocab::CompactVocab::new),
-        )
+        Self::new(tokenizer, lexicon, &cfg.prompt, cfg.max_seq_len)
+            .with_vocab(
+                cfg.compact_vocab
+                    .clone()
+                    .map(super::vocab::CompactVocab::new),
+            )
+            .with_lookup(cfg.vad_lookup)
     }
 }

@@ -27,7 +27,7 @@ use crate::sevlm::data::build_vocab;
 use crate::sevlm::data::{make_pairs, Encoded, Example, SequenceBuilder};
 use crate::sevlm::generate::{generate, DecodeOptions};
 use crate::sevlm::model::{ImageEncoderKind, Sevlm, SevlmConfig};
-use crate::sevlm::train::{losses, Batch, SevlmTrainConfig, TrainData, Trainer};
+use crate::sevlm::train::{losses, Batch, Pairing, SevlmTrainConfig, TrainData, Trainer};
 use crate::sevlm::{ImageFeaturizer, TowerFeaturizer};
 use crate::train::events::{
     CaptionProbe, DataCounts, Evaluation, Prepared, Probe, ProbePainting, StepLosses,
@@ -69,6 +69,10 @@ pub struct SevlmSetup {
     /// The name a new model's configuration records (default: the small shape's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The VAD lexicon (default: the shipped stand-in, not NRC VAD); recorded in the
+    /// saved model's config.
+    #[serde(default)]
+    pub lexicon: crate::lexicon::VadSource,
 }
 
 impl Default for SevlmSetup {
@@ -82,6 +86,7 @@ impl Default for SevlmSetup {
             },
             eval_paintings: 16,
             name: None,
+            lexicon: crate::lexicon::VadSource::StandIn,
         }
     }
 }
@@ -102,10 +107,13 @@ impl ModelSetup for SevlmSetup {
 /// The tokenizer/lexicon builder (full GPT-2 vocabulary) and the image encoder a session
 /// needs.
 pub struct Parts {
-    /// Full-vocabulary sequence builder (prompt "the emotion is", length 30).
+    /// Full-vocabulary sequence builder (the reference prompt `" the emotion is"`, length
+    /// 30, exact-lemma lookup) with the session's lexicon.
     pub seq_full: SequenceBuilder,
     /// Grid features of an image.
     pub featurizer: Box<dyn ImageFeaturizer>,
+    /// The lexicon in use (recorded in the saved model).
+    pub lexicon: crate::lexicon::LexiconRecord,
 }
 
 impl SessionParts<SevlmSetup> for Parts {
@@ -115,8 +123,10 @@ impl SessionParts<SevlmSetup> for Parts {
     fn load(setup: &SevlmSetup, assets: &Path, models: &Path, device: &Device) -> Result<Parts> {
         let init = &setup.init;
         let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
-        let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
-        let seq_full = SequenceBuilder::new(tokenizer, lexicon, "the emotion is", 30);
+        let (lexicon, record) = crate::lexicon::VadLexicon::from_source(assets, &setup.lexicon)?;
+        let seq_full =
+            SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
+                .with_lookup(crate::lexicon::VadLookup::ExactLemma);
         let featurizer: Box<dyn ImageFeaturizer> = match init {
             SevlmInit::Scratch { .. } => {
                 let dir = [models.join("demo/pacl"), models.join("pacl")]
@@ -139,6 +149,7 @@ impl SessionParts<SevlmSetup> for Parts {
         Ok(Parts {
             seq_full,
             featurizer,
+            lexicon: record,
         })
     }
 }
@@ -290,7 +301,7 @@ impl Trainable for SevlmSession {
         let encoder_dim = images.dim(2)?;
 
         let texts: Vec<Example> = train_ex.iter().chain(val_ex).cloned().collect();
-        let (model, vm, mcfg, seq) = build_model(
+        let (model, vm, mut mcfg, seq) = build_model(
             &inputs.cfg.model.init,
             inputs.cfg.model.name.as_deref(),
             inputs.parts,
@@ -299,6 +310,24 @@ impl Trainable for SevlmSession {
             inputs.cfg.model.train.seed,
             inputs.device,
         )?;
+        // The lexicon: a checkpoint trained with another one is a visible note; the saved
+        // model records the one used now.
+        let mut notes = Vec::new();
+        if matches!(inputs.cfg.model.init, SevlmInit::Checkpoint(_)) {
+            if let Some(w) = crate::lexicon::LexiconRecord::mismatch(
+                &mcfg.trained_lexicon_or_assumed(),
+                &inputs.parts.lexicon,
+            ) {
+                notes.push(w);
+            }
+        }
+        notes.push(format!(
+            "VAD lexicon: {} (lookup {}, prompt {:?})",
+            inputs.parts.lexicon.describe(),
+            mcfg.vad_lookup.name(),
+            mcfg.prompt
+        ));
+        mcfg.trained_lexicon = Some(inputs.parts.lexicon.clone());
 
         // Training pairs (both sequences must encode in the model's vocabulary).
         let mut skipped = inputs.data.without_image;
@@ -312,24 +341,37 @@ impl Trainable for SevlmSession {
             .map(|e| seq.encode(e.emotion, &e.explanation).ok())
             .collect();
         skipped += encoded.iter().filter(|e| e.is_none()).count();
-        let mut sequences = Vec::new();
-        for (a, b) in make_pairs(&owned, inputs.cfg.model.train.seed) {
-            if let (Some(x), Some(y)) = (&encoded[a], &encoded[b]) {
-                sequences.push((x.clone(), index[owned[a].image.as_str()]));
-                sequences.push((y.clone(), index[owned[b].image.as_str()]));
+        let data = match inputs.cfg.model.train.pairing {
+            Pairing::PerImage => {
+                let responses = owned
+                    .iter()
+                    .zip(&encoded)
+                    .filter_map(|(e, x)| Some((x.clone()?, index[e.image.as_str()], e.emotion)))
+                    .collect();
+                TrainData::per_image(responses, images.clone())
             }
-        }
-        if sequences.len() < 4 {
-            return Err(Error::Invalid(format!(
-            "{}: fewer than 2 training pairs (responses of one painting with different emotions)",
-            inputs.data.source
-        )));
-        }
-        let data = TrainData {
-            sequences,
-            images: images.clone(),
-            paired: true,
+            Pairing::EveryResponse => {
+                let mut sequences = Vec::new();
+                for (a, b) in make_pairs(&owned, inputs.cfg.model.train.seed) {
+                    if let (Some(x), Some(y)) = (&encoded[a], &encoded[b]) {
+                        sequences.push((x.clone(), index[owned[a].image.as_str()]));
+                        sequences.push((y.clone(), index[owned[b].image.as_str()]));
+                    }
+                }
+                TrainData {
+                    sequences,
+                    images: images.clone(),
+                    paired: true,
+                    groups: Vec::new(),
+                }
+            }
         };
+        if data.items_per_epoch() < 2 {
+            return Err(Error::Invalid(format!(
+                "{}: fewer than 2 training items (paintings with responses of different emotions)",
+                inputs.data.source
+            )));
+        }
 
         // Validation: sequences for the loss, paintings for generation, probes.
         let val_seqs: Vec<(Encoded, usize)> = val_ex
@@ -374,7 +416,7 @@ impl Trainable for SevlmSession {
             .cloned()
             .collect();
 
-        let units = data.sequences.len() / 2;
+        let units = data.items_per_epoch();
         let trainer = Trainer::new(&vm, &data, &inputs.cfg.model.train)?;
         let total_steps = trainer.total_steps();
         let prepared = Prepared {
@@ -401,7 +443,7 @@ impl Trainable for SevlmSession {
                         .and_then(|h| h.dominant(Dominance::MoreThanHalf)),
                 })
                 .collect(),
-            notes: Vec::new(),
+            notes,
             out: inputs.cfg.out.clone(),
         };
         let index = index.into_iter().map(|(k, v)| (k.to_string(), v)).collect();

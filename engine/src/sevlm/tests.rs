@@ -23,7 +23,8 @@ fn builder(max_len: usize) -> SequenceBuilder {
         crate::lexicon::LexiconFormat::NrcV2,
     )
     .unwrap();
-    SequenceBuilder::new(tok, lex, "the emotion is", max_len)
+    SequenceBuilder::new(tok, lex, crate::sevlm::data::REFERENCE_PROMPT, max_len)
+        .with_lookup(crate::lexicon::VadLookup::ExactLemma)
 }
 
 fn tiny() -> SevlmConfig {
@@ -93,6 +94,8 @@ fn every_trainable_parameter_gets_a_gradient() {
     let seq = builder(cfg.max_seq_len);
     let (model, vm) = Sevlm::init(&cfg, 3, &dev).unwrap();
     let (batch, _) = paired_batch(&seq, &dev, 16);
+    // With the reference's dropout on (the trainable path as the code preset runs it).
+    model.set_dropout(0.1, 9);
     let l = losses(&model, &batch, Some(&[1, 0]), 2.0, 1.0, Mode::Train).unwrap();
     assert!(l.vad.is_some() && l.contrastive.is_some());
     let grads = l.total.backward().unwrap();
@@ -251,13 +254,16 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
         sequences,
         images: images.clone(),
         paired: false,
+        groups: Vec::new(),
     };
+    // Overfitting needs no dropout; the determinism check below runs with it.
     let tc = SevlmTrainConfig {
         epochs: 150,
         batch_pairs: 4,
         lr_decoder: 3e-3,
         lr_vad_encoder: 3e-3,
         clip: 1.0,
+        dropout: 0.0,
         ..Default::default()
     };
     let report = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, &Silent).unwrap();
@@ -296,6 +302,7 @@ fn tiny_model_overfits_four_pairs_and_regenerates_them_word_for_word() {
     let (model2, vm2) = Sevlm::init(&cfg, 11, &dev).unwrap();
     let tc2 = SevlmTrainConfig {
         epochs: 3,
+        dropout: 0.1,
         ..tc.clone()
     };
     let r1 = train::train(&model2, &vm2, &data, &tc2, &dev, |_, _| {}, &Silent).unwrap();
@@ -324,6 +331,7 @@ fn paired_training_runs_all_three_losses_and_cancels() {
             .collect(),
         images,
         paired: true,
+        groups: Vec::new(),
     };
     let tc = SevlmTrainConfig {
         epochs: 2,
@@ -524,4 +532,214 @@ fn block_repeats_leaves_no_repeated_token_or_bigram() {
             );
         }
     }
+}
+
+#[test]
+fn per_image_items_follow_the_index_tracker_and_resample_partners() {
+    use crate::sevlm::train::{draw_pair, Anchor, ImageGroup};
+    use rand::SeedableRng;
+    let dev = Device::Cpu;
+    let seq = builder(16);
+    let enc = |e: Emotion| seq.encode(e, "x").unwrap();
+    // Image 0: awe, awe, fear; image 1: sadness twice (one emotion: no item, as the
+    // reference's training file, whose partner draw needs another emotion,
+    // utils/datasets.py:62-67); image 2: fear, anger.
+    let responses = vec![
+        (enc(Emotion::Awe), 0, Emotion::Awe),
+        (enc(Emotion::Sadness), 1, Emotion::Sadness),
+        (enc(Emotion::Awe), 0, Emotion::Awe),
+        (enc(Emotion::Fear), 2, Emotion::Fear),
+        (enc(Emotion::Fear), 0, Emotion::Fear),
+        (enc(Emotion::Sadness), 1, Emotion::Sadness),
+        (enc(Emotion::Anger), 2, Emotion::Anger),
+    ];
+    let images = Tensor::zeros((3, 2, 16), DType::F32, &dev).unwrap();
+    let data = TrainData::per_image(responses, images);
+    // One item per image per epoch (utils/datasets.py:177-178, `len(ids_list)`).
+    assert_eq!(data.items_per_epoch(), 2);
+    assert_eq!(data.groups[0].members, vec![0, 2, 4]);
+    assert_eq!(data.groups[1].members, vec![3, 6]);
+    // The tracker starts at the last response and moves down one per access, wrapping
+    // (utils/datasets.py:44, :53-57); the partner has another emotion (:62-69).
+    let g: &ImageGroup = &data.groups[0];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut tracker = g.members.len() - 1;
+    let mut anchors = Vec::new();
+    for _ in 0..4 {
+        let (a, b) = draw_pair(g, &mut tracker, Anchor::Cycle, &mut rng).unwrap();
+        assert_ne!(
+            data.groups[0].emotions[g.members.iter().position(|&m| m == a).unwrap()],
+            data.groups[0].emotions[g.members.iter().position(|&m| m == b).unwrap()]
+        );
+        anchors.push(a);
+    }
+    assert_eq!(anchors, vec![4, 2, 0, 4]);
+    // The partner is drawn anew on every access (`randint`, :67): with the fear anchor,
+    // both awe responses come up.
+    let mut partners = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (a, b) = draw_pair(g, &mut 0usize.clone(), Anchor::Last, &mut rng).unwrap();
+        assert_eq!(a, 4);
+        partners.insert(b);
+    }
+    assert_eq!(partners.into_iter().collect::<Vec<_>>(), vec![0, 2]);
+    // Reproducible by seed.
+    let draws = |seed| {
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut t = 2;
+        (0..6)
+            .map(|_| draw_pair(g, &mut t, Anchor::Cycle, &mut r).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(draws(5), draws(5));
+}
+
+#[test]
+fn per_image_training_has_one_step_per_batch_of_images() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let seq = builder(cfg.max_seq_len);
+    let (model, vm) = Sevlm::init(&cfg, 5, &dev).unwrap();
+    let images = Tensor::randn(0f32, 1.0, (3, 9, 16), &dev).unwrap();
+    let mut responses = Vec::new();
+    for (img, e, x) in [
+        (0, Emotion::Awe, "the bright sky"),
+        (0, Emotion::Sadness, "the dark sky is sad"),
+        (0, Emotion::Awe, "a vast sky"),
+        (1, Emotion::Fear, "dark shapes"),
+        (1, Emotion::Contentment, "a bright calm sky"),
+        (2, Emotion::Fear, "dark water"),
+        (2, Emotion::Awe, "bright water"),
+    ] {
+        responses.push((seq.encode(e, x).unwrap(), img, e));
+    }
+    let data = TrainData::per_image(responses, images);
+    let tc = SevlmTrainConfig {
+        epochs: 2,
+        batch_pairs: 2,
+        ..SevlmTrainConfig::default()
+    };
+    let t = crate::sevlm::train::Trainer::new(&vm, &data, &tc).unwrap();
+    // 3 images, 2 per batch: 2 steps per epoch (every response would be 7 items).
+    assert_eq!(t.items_per_epoch(), 3);
+    assert_eq!(t.total_steps(), 4);
+    let r = train::train(&model, &vm, &data, &tc, &dev, |_, _| {}, &Silent).unwrap();
+    assert_eq!(r.steps.len(), 4);
+    // A batch of two images has the contrastive loss; the last batch of one image has
+    // none (no other image to draw a negative from).
+    assert!(r.steps[0].contrastive.is_some());
+    assert!(r.steps[1].contrastive.is_none());
+}
+
+#[test]
+fn dropout_acts_in_training_mode_only_and_is_seeded() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let seq = builder(cfg.max_seq_len);
+    let (model, _) = Sevlm::init(&cfg, 3, &dev).unwrap();
+    let (batch, _) = paired_batch(&seq, &dev, 16);
+    let run = |mode| {
+        model
+            .forward(
+                &batch.ids,
+                &batch.segments,
+                Some(&batch.vad),
+                &batch.image,
+                mode,
+            )
+            .unwrap()
+            .logits
+    };
+    let infer = run(Mode::Infer);
+    let train_plain = run(Mode::Train);
+    // No dropout (the default): the composed training kernels agree with inference.
+    assert!(max_diff(&infer, &train_plain) < 1e-3);
+    model.set_dropout(0.1, 1);
+    let a = run(Mode::Train);
+    assert!(
+        max_diff(&infer, &a) > 1e-3,
+        "dropout changes training outputs"
+    );
+    assert!(
+        max_diff(&infer, &run(Mode::Infer)) < 1e-6,
+        "never at inference"
+    );
+    // The same seed gives the same masks.
+    model.set_dropout(0.1, 1);
+    assert!(max_diff(&a, &run(Mode::Train)) < 1e-6);
+    model.set_dropout(0.0, 1);
+    assert!(max_diff(&infer, &run(Mode::Train)) < 1e-3);
+}
+
+#[test]
+fn presets_name_the_code_and_the_paper() {
+    use crate::sevlm::train::{Anchor, Pairing, SevlmPreset};
+    let code = SevlmTrainConfig::preset(SevlmPreset::Code);
+    // BetterZH/SEVLM-code utils/opts.py:20-27 and artEmisX_train.py:313, :412-413.
+    assert_eq!(code.epochs, 35);
+    assert_eq!(code.batch_pairs, 32);
+    assert_eq!((code.lr_decoder, code.lr_vad_encoder), (2e-5, 4e-5));
+    assert_eq!(
+        (code.language_weight, code.alpha, code.vad_weight),
+        (1.0, 1.0, 1.0)
+    );
+    assert_eq!((code.weight_decay, code.warmup, code.clip), (0.0, 0, 0.0));
+    assert_eq!(code.dropout, 0.1);
+    assert_eq!(
+        (code.pairing, code.anchor),
+        (Pairing::PerImage, Anchor::Cycle)
+    );
+    assert_eq!(SevlmTrainConfig::default(), code);
+    // The paper: alpha = 2 on the contrastive loss; the rest as the code.
+    let paper = SevlmTrainConfig::preset(SevlmPreset::Paper);
+    assert_eq!(paper.alpha, 2.0);
+    assert_eq!(
+        SevlmTrainConfig {
+            alpha: 1.0,
+            preset: code.preset,
+            ..paper
+        },
+        code
+    );
+    // Older session JSON (before issue 19) reads as what it ran: no dropout, fixed pairs
+    // over every response, XE weight 1.
+    let old = r#"{"epochs":30,"batch_pairs":32,"lr_decoder":2e-5,"lr_vad_encoder":4e-5,
+        "weight_decay":0.0,"alpha":2.0,"vad_weight":1.0,"clip":1.0,"seed":7,"warmup":0}"#;
+    let o: SevlmTrainConfig = serde_json::from_str(old).unwrap();
+    assert_eq!(
+        o,
+        SevlmTrainConfig {
+            seed: 7,
+            ..SevlmTrainConfig::legacy()
+        }
+    );
+}
+
+#[test]
+fn configs_keep_the_prompt_they_were_saved_with() {
+    use crate::lexicon::{LexiconRecord, VadLookup};
+    use crate::sevlm::data::{LEGACY_PROMPT, REFERENCE_PROMPT};
+    // The shipped demo kit recorded the legacy prompt: it keeps it.
+    let models = crate::find_models().expect("models");
+    let demo = SevlmConfig::load(&models.join("demo/sevlm/config.json")).unwrap();
+    assert_eq!(demo.prompt, LEGACY_PROMPT);
+    assert_eq!(demo.vad_lookup, VadLookup::Normalised);
+    assert!(demo.trained_lexicon_or_assumed().is_stand_in());
+    // A config without the field is a legacy one; new configs use the reference's.
+    let mut v = serde_json::to_value(SevlmConfig::paper()).unwrap();
+    assert_eq!(v["prompt"], REFERENCE_PROMPT);
+    let o = v.as_object_mut().unwrap();
+    o.remove("prompt");
+    o.remove("vad_lookup");
+    let old: SevlmConfig = serde_json::from_value(v).unwrap();
+    assert_eq!(old.prompt, LEGACY_PROMPT);
+    assert_eq!(old.vad_lookup, VadLookup::Normalised);
+    // The lexicon record round-trips; a converted release is the authors' NRC VAD.
+    let mut c = SevlmConfig::paper();
+    c.trained_lexicon = Some(LexiconRecord::legacy_stand_in());
+    let back: SevlmConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+    assert_eq!(back, c);
+    c.trained_lexicon = None;
+    c.name = "reference (nle_model_11)".into();
+    assert_eq!(c.trained_lexicon_or_assumed(), LexiconRecord::reference());
 }

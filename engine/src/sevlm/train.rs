@@ -1,7 +1,14 @@
-//! SEVLM training: language cross-entropy + masked VAD MSE + alpha x ternary contrastive
+//! SEVLM training: language cross-entropy + masked VAD MSE + a weighted ternary contrastive
 //! loss over batches of paired sequences, AdamW with two learning-rate groups (decoder and
-//! heads; VAD encoder), linear decay (the reference has no warm-up; the demo kit uses one), gradient clipping, deterministic by
-//! seed. Follows `GPT2LMHeadModel.forward` and `get_optimizer` of BetterZH/SEVLM-code.
+//! heads; VAD encoder), linear decay without warm-up, deterministic by seed. Follows
+//! `GPT2LMHeadModel.forward` and `get_optimizer` of BetterZH/SEVLM-code and its training
+//! loop (`artEmisX_train.py:406-513`).
+//!
+//! Two presets ([`SevlmPreset`]): `code` (the default: `utils/opts.py` and
+//! `artEmisX_train.py` as released) and `paper` (the paper's contrastive weight alpha = 2
+//! where the code's `cl_Loss_weight` default is 1). Artemo's own earlier choices (gradient
+//! clipping, fixed pairs over every response, no dropout) are named options, off by
+//! default.
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarMap;
@@ -18,7 +25,83 @@ use crate::train::{AdamW, AdamWParams, Schedule};
 /// The reference's epsilon in the contrastive loss.
 pub const CL_EPS: f64 = 1e-8;
 
-/// Training hyper-parameters (defaults: the paper's).
+/// The named hyper-parameter sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SevlmPreset {
+    /// The released code's defaults: 35 epochs (`utils/opts.py:20`), XE weight
+    /// `alpha` 1 (`:21`), contrastive weight 1 (`:22`), VAD weight 1 (`:23`), lr 2e-5 /
+    /// 4e-5 (`:24`, `:26`), batch 32 (`:27`), weight decay 0 (`artEmisX_train.py:313`),
+    /// linear decay without warm-up (`:412-413`), no gradient clipping (none in
+    /// `:436-513`), dropout 0.1 (distilgpt2's `*_pdrop`, `models/vad_encoder.py:9`), one
+    /// item per image per epoch with a resampled partner (`utils/datasets.py:44-69`).
+    #[default]
+    Code,
+    /// As `code`, with the paper's contrastive weight alpha = 2 (the paper gives no epoch
+    /// count; the code's 35 stays).
+    Paper,
+}
+
+impl SevlmPreset {
+    /// `code` or `paper`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SevlmPreset::Code => "code",
+            SevlmPreset::Paper => "paper",
+        }
+    }
+
+    /// Parses `code` / `paper`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "code" => Some(SevlmPreset::Code),
+            "paper" => Some(SevlmPreset::Paper),
+            _ => None,
+        }
+    }
+}
+
+/// How an epoch's training items are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pairing {
+    /// The reference (`utils/datasets.py:44-69`, `:177-178`): one item per image with at
+    /// least two distinct emotions; its anchor response is taken by the image's
+    /// `index_tracker` (see [`Anchor`]) and its partner drawn uniformly among the image's
+    /// responses with another emotion, anew on every access.
+    #[default]
+    PerImage,
+    /// Artemo's earlier rule: every response once per epoch, each with one partner of
+    /// another emotion fixed by the seed ([`crate::sevlm::data::make_pairs`]).
+    EveryResponse,
+}
+
+/// Which response of an image is the anchor of its item ([`Pairing::PerImage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Anchor {
+    /// As written (`utils/datasets.py:44`, `:53-57`): a tracker per image starts at the
+    /// last response and moves down one per access, wrapping to the last.
+    #[default]
+    Cycle,
+    /// As the released script runs it (inference): `DataLoader(num_workers=6)`
+    /// (`artEmisX_train.py:387-391`) re-forks its workers every epoch from a dataset
+    /// whose tracker only the workers move, so every epoch starts again at the last
+    /// response and each image is read once: the anchor is always the last response.
+    Last,
+}
+
+fn legacy_pairing() -> Pairing {
+    Pairing::EveryResponse
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Training hyper-parameters (default: the `code` preset). Fields added by issue 19 read
+/// their pre-issue behaviour from older JSON (no dropout, fixed pairs over every
+/// response, XE weight 1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SevlmTrainConfig {
     /// Passes over the data.
@@ -31,39 +114,85 @@ pub struct SevlmTrainConfig {
     pub lr_vad_encoder: f64,
     /// AdamW weight decay (the reference: 0).
     pub weight_decay: f64,
-    /// Weight of the contrastive loss (alpha = 2).
+    /// Weight of the contrastive loss (the code's `cl_Loss_weight` 1; the paper's alpha 2).
     pub alpha: f64,
+    /// Weight of the language loss (the code's `--alpha`, "the weight of XE loss", 1).
+    #[serde(default = "one")]
+    pub language_weight: f64,
     /// Weight of the VAD loss (1).
     pub vad_weight: f64,
-    /// Global gradient-norm clip.
+    /// Global gradient-norm clip; 0 or less: none (the reference clips nothing).
     pub clip: f64,
-    /// Seed of shuffling and negatives.
+    /// Seed of shuffling, partners, negatives and dropout masks.
     pub seed: u64,
     /// Linear warm-up steps before the linear decay (the reference: 0).
     #[serde(default)]
     pub warmup: usize,
+    /// Dropout probability in training (the reference: 0.1).
+    #[serde(default)]
+    pub dropout: f64,
+    /// How items are formed.
+    #[serde(default = "legacy_pairing")]
+    pub pairing: Pairing,
+    /// Which response anchors an image's item.
+    #[serde(default)]
+    pub anchor: Anchor,
+    /// The preset these values started from (informative).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<SevlmPreset>,
 }
 
-impl Default for SevlmTrainConfig {
-    fn default() -> Self {
+impl SevlmTrainConfig {
+    /// A preset's values (see [`SevlmPreset`]).
+    pub fn preset(preset: SevlmPreset) -> Self {
+        let alpha = match preset {
+            SevlmPreset::Code => 1.0,
+            SevlmPreset::Paper => 2.0,
+        };
         SevlmTrainConfig {
-            epochs: 30,
+            epochs: 35,
             batch_pairs: 32,
             lr_decoder: 2e-5,
             lr_vad_encoder: 4e-5,
             weight_decay: 0.0,
-            alpha: 2.0,
+            alpha,
+            language_weight: 1.0,
             vad_weight: 1.0,
-            clip: 1.0,
+            clip: 0.0,
             seed: 2026,
             warmup: 0,
+            dropout: 0.1,
+            pairing: Pairing::PerImage,
+            anchor: Anchor::Cycle,
+            preset: Some(preset),
+        }
+    }
+
+    /// Artemo's choices before issue 19 (30 epochs, alpha 2, clip 1, no dropout, fixed
+    /// pairs over every response): what older sessions ran.
+    pub fn legacy() -> Self {
+        SevlmTrainConfig {
+            epochs: 30,
+            alpha: 2.0,
+            clip: 1.0,
+            dropout: 0.0,
+            pairing: Pairing::EveryResponse,
+            preset: None,
+            ..Self::preset(SevlmPreset::Code)
         }
     }
 }
 
-/// Training sequences with the image each belongs to. When `paired`, sequences `2i` and
-/// `2i + 1` are two responses to the same image with different emotions (the layout the
-/// contrastive loss needs); batches keep them together.
+impl Default for SevlmTrainConfig {
+    fn default() -> Self {
+        Self::preset(SevlmPreset::Code)
+    }
+}
+
+/// Training sequences with the image each belongs to. With `groups` (the reference's
+/// [`Pairing::PerImage`]), an epoch has one item per group, paired at every access; else,
+/// when `paired`, sequences `2i` and `2i + 1` are two responses to the same image with
+/// different emotions (the layout the contrastive loss needs); batches keep them together.
 #[derive(Debug, Clone)]
 pub struct TrainData {
     /// (sequence, index into `images`).
@@ -72,6 +201,99 @@ pub struct TrainData {
     pub images: Tensor,
     /// Whether sequences come in pairs.
     pub paired: bool,
+    /// Per-image items (empty: fixed layout as above).
+    pub groups: Vec<ImageGroup>,
+}
+
+/// The responses of one image ([`Pairing::PerImage`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageGroup {
+    /// Indices into [`TrainData::sequences`], in the image's response order.
+    pub members: Vec<usize>,
+    /// Their emotions (same order).
+    pub emotions: Vec<crate::emotion::Emotion>,
+}
+
+impl TrainData {
+    /// Per-image data from responses `(sequence, image index, emotion)`, grouped by image
+    /// in first-appearance order; images with fewer than two distinct emotions are left
+    /// out of the groups (the reference's training file holds only such images: its
+    /// partner draw, `utils/datasets.py:67`, fails otherwise).
+    pub fn per_image(
+        responses: Vec<(Encoded, usize, crate::emotion::Emotion)>,
+        images: Tensor,
+    ) -> Self {
+        let mut order: Vec<usize> = Vec::new();
+        let mut by_image: std::collections::HashMap<usize, ImageGroup> =
+            std::collections::HashMap::new();
+        let mut sequences = Vec::with_capacity(responses.len());
+        for (i, (enc, img, emo)) in responses.into_iter().enumerate() {
+            let g = by_image.entry(img).or_insert_with(|| {
+                order.push(img);
+                ImageGroup {
+                    members: Vec::new(),
+                    emotions: Vec::new(),
+                }
+            });
+            g.members.push(i);
+            g.emotions.push(emo);
+            sequences.push((enc, img));
+        }
+        let groups = order
+            .into_iter()
+            .filter_map(|img| by_image.remove(&img))
+            .filter(|g| g.emotions.iter().any(|e| *e != g.emotions[0]))
+            .collect();
+        TrainData {
+            sequences,
+            images,
+            paired: true,
+            groups,
+        }
+    }
+
+    /// Items per epoch: groups, else pairs (or sequences when unpaired).
+    pub fn items_per_epoch(&self) -> usize {
+        if !self.groups.is_empty() {
+            self.groups.len()
+        } else if self.paired {
+            self.sequences.len() / 2
+        } else {
+            self.sequences.len()
+        }
+    }
+}
+
+/// The reference's `__getitem__` pairing (`utils/datasets.py:53-69`): the anchor by the
+/// image's tracker (moved as [`Anchor`] says), the partner uniform among the responses
+/// whose emotion differs. Returns indices into [`TrainData::sequences`].
+pub fn draw_pair(
+    group: &ImageGroup,
+    tracker: &mut usize,
+    anchor: Anchor,
+    rng: &mut impl rand::Rng,
+) -> Result<(usize, usize)> {
+    let n = group.members.len();
+    if n == 0 {
+        return Err(Error::Invalid("an image group without responses".into()));
+    }
+    let idx = match anchor {
+        Anchor::Cycle => {
+            let i = (*tracker).min(n - 1);
+            *tracker = if i > 0 { i - 1 } else { n - 1 };
+            i
+        }
+        Anchor::Last => n - 1,
+    };
+    let e = group.emotions[idx];
+    let others: Vec<usize> = (0..n).filter(|&j| group.emotions[j] != e).collect();
+    if others.is_empty() {
+        return Err(Error::Invalid(
+            "an image group with a single emotion has no partner".into(),
+        ));
+    }
+    let j = others[rng.gen_range(0..others.len())];
+    Ok((group.members[idx], group.members[j]))
 }
 
 /// One batch as tensors.
@@ -206,6 +428,20 @@ pub fn losses(
     vad_weight: f64,
     mode: Mode,
 ) -> Result<Losses> {
+    losses_weighted(model, batch, perm, 1.0, alpha, vad_weight, mode)
+}
+
+/// [`losses`] with the language loss weighted too (the code's `--alpha`,
+/// `models/gpt.py:681`, "the weight of XE loss").
+pub fn losses_weighted(
+    model: &Sevlm,
+    batch: &Batch,
+    perm: Option<&[usize]>,
+    language_weight: f64,
+    alpha: f64,
+    vad_weight: f64,
+    mode: Mode,
+) -> Result<Losses> {
     let out = model.forward(
         &batch.ids,
         &batch.segments,
@@ -214,7 +450,11 @@ pub fn losses(
         mode,
     )?;
     let language = language_loss(&out.logits, &batch.labels)?;
-    let mut total = language.clone();
+    let mut total = if language_weight == 1.0 {
+        language.clone()
+    } else {
+        (&language * language_weight)?
+    };
     let span = model.config().emotion_span;
     let (_, t) = batch.ids.dims2()?;
     let vad = match &out.vad {
@@ -327,6 +567,8 @@ pub struct Trainer {
     total_steps: usize,
     parameters: usize,
     skipped_in_a_row: usize,
+    trackers: Vec<usize>,
+    dropout_seeded: bool,
 }
 
 impl Trainer {
@@ -334,7 +576,13 @@ impl Trainer {
     pub fn new(vm: &VarMap, data: &TrainData, cfg: &SevlmTrainConfig) -> Result<Self> {
         let n = data.sequences.len();
         let unit = if data.paired { 2 } else { 1 };
-        if n < unit || !n.is_multiple_of(unit) {
+        if !data.groups.is_empty() {
+            if data.groups.len() < 2 && cfg.alpha != 0.0 {
+                return Err(Error::Invalid(
+                    "SEVLM training needs at least 2 images with two distinct emotions".into(),
+                ));
+            }
+        } else if n < unit || !n.is_multiple_of(unit) {
             return Err(Error::Invalid(format!(
                 "SEVLM training needs {} sequences, got {n}",
                 if data.paired {
@@ -344,7 +592,11 @@ impl Trainer {
                 }
             )));
         }
-        let units = n / unit;
+        let units = if data.groups.is_empty() {
+            n / unit
+        } else {
+            data.groups.len()
+        };
         let per_batch = cfg.batch_pairs.max(1);
         let batches_per_epoch = units.div_ceil(per_batch);
         let total_steps = batches_per_epoch * cfg.epochs;
@@ -354,8 +606,10 @@ impl Trainer {
             warmup: cfg.warmup.min(total_steps),
             total: total_steps,
         })
-        .with_clip(cfg.clip)
         .with_skip_nonfinite();
+        if cfg.clip > 0.0 {
+            opt = opt.with_clip(cfg.clip);
+        }
         opt.add_group(
             dec,
             AdamWParams {
@@ -387,7 +641,19 @@ impl Trainer {
             total_steps,
             parameters,
             skipped_in_a_row: 0,
+            // `index_tracker` starts at the last response (utils/datasets.py:44).
+            trackers: data
+                .groups
+                .iter()
+                .map(|g| g.members.len().saturating_sub(1))
+                .collect(),
+            dropout_seeded: false,
         })
+    }
+
+    /// Items per epoch (images with the reference's pairing; pairs or sequences else).
+    pub fn items_per_epoch(&self) -> usize {
+        self.order.len()
     }
 
     /// Steps of the whole run.
@@ -422,23 +688,42 @@ impl Trainer {
         let start = self.batch * self.per_batch;
         let end = (start + self.per_batch).min(self.order.len());
         self.batch += 1;
-        let chunk = &self.order[start..end];
+        if !self.dropout_seeded {
+            model.set_dropout(cfg.dropout as f32, cfg.seed ^ 0xd0_0d);
+            self.dropout_seeded = true;
+        }
+        let chunk = self.order[start..end].to_vec();
         let unit = self.unit;
-        let seqs: Vec<&(Encoded, usize)> = chunk
-            .iter()
-            .flat_map(|&u| (0..unit).map(move |k| u * unit + k))
-            .map(|i| &data.sequences[i])
-            .collect();
+        let indices: Vec<usize> = if data.groups.is_empty() {
+            chunk
+                .iter()
+                .flat_map(|&u| (0..unit).map(move |k| u * unit + k))
+                .collect()
+        } else {
+            let mut v = Vec::with_capacity(2 * chunk.len());
+            for &g in &chunk {
+                let (a, b) = draw_pair(
+                    &data.groups[g],
+                    &mut self.trackers[g],
+                    cfg.anchor,
+                    &mut self.rng,
+                )?;
+                v.extend([a, b]);
+            }
+            v
+        };
+        let seqs: Vec<&(Encoded, usize)> = indices.iter().map(|&i| &data.sequences[i]).collect();
         let batch = Batch::new(&seqs, &data.images, device)?;
         let perm = if data.paired && chunk.len() >= 2 {
             Some(derangement(chunk.len(), &mut self.rng)?)
         } else {
             None
         };
-        let l = losses(
+        let l = losses_weighted(
             model,
             &batch,
             perm.as_deref(),
+            cfg.language_weight,
             cfg.alpha,
             cfg.vad_weight,
             Mode::Train,

@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
-use crate::gui::state::{Action, AppState, Tab};
+use crate::gui::state::{Action, AppState, Settings, Tab};
 use crate::gui::theme;
 use crate::gui::widgets::emotion_bar::emotion_bar;
 use crate::gui::widgets::weights::{weights_absent, weights_source, AbsentChoice};
 use artemo_engine::jobs::analyze_sevlm::AnalyzeSevlm;
 use artemo_engine::jobs::{Roots, SevlmWeights};
+use artemo_engine::lexicon::{VadLexicon, VadSource, STAND_IN_NAME};
 use artemo_engine::sevlm::{self, Analysis, DecodeOptions, Decoding, GeneratedToken};
 use artemo_engine::worker::{Command, Engine, EventKind, JobId, JobOutput};
 use egui::RichText;
@@ -67,6 +68,17 @@ pub struct Explain {
     /// The painting whose Regenerate was pressed with greedy decoding and unchanged
     /// settings (the note saying why nothing changed shows under it).
     same_note: Option<PathBuf>,
+    /// SEVLM's VAD lexicon: an NRC VAD file, or `None` for the shipped stand-in (kept in
+    /// the settings).
+    lexicon: Option<PathBuf>,
+    /// The lexicon path typed by hand (when no file dialog can open).
+    lexicon_input: String,
+    /// The file dialog's answer, while it is open.
+    lexicon_pick: Option<std::sync::mpsc::Receiver<((), crate::gui::dialog::Picked)>>,
+    /// Why the last chosen file was refused.
+    lexicon_error: Option<String>,
+    /// Lexicon warnings already raised as notices.
+    warned: std::collections::HashSet<String>,
 }
 
 impl Explain {
@@ -82,6 +94,113 @@ impl Explain {
             temperature: 1.0,
             seed: 0,
             same_note: None,
+            lexicon: None,
+            lexicon_input: String::new(),
+            lexicon_pick: None,
+            lexicon_error: None,
+            warned: Default::default(),
+        }
+    }
+
+    /// The engine's lexicon choice.
+    fn lexicon_source(&self) -> VadSource {
+        match &self.lexicon {
+            Some(p) => VadSource::File {
+                path: p.clone(),
+                format: None,
+            },
+            None => VadSource::StandIn,
+        }
+    }
+
+    /// Uses the NRC VAD file `path` after checking that it reads (a clear error
+    /// otherwise; the lexicon in use is kept).
+    fn choose_lexicon(&mut self, path: Option<PathBuf>) {
+        self.lexicon_error = None;
+        if let Some(p) = &path {
+            let Some(assets) = artemo_engine::find_assets() else {
+                self.lexicon_error = Some("the assets/ folder was not found".into());
+                return;
+            };
+            let src = VadSource::File {
+                path: p.clone(),
+                format: None,
+            };
+            if let Err(e) = VadLexicon::from_source(&assets, &src) {
+                self.lexicon_error = Some(format!("not used: {e}"));
+                return;
+            }
+        }
+        if path != self.lexicon {
+            self.lexicon = path;
+            // Explanations made with the other lexicon are dropped.
+            self.entries.clear();
+        }
+    }
+
+    /// The lexicon row: what is in use, a file picker and a way back to the stand-in.
+    fn lexicon_row(&mut self, ui: &mut egui::Ui) {
+        if let Some(rx) = &self.lexicon_pick {
+            if let Ok(((), picked)) = rx.try_recv() {
+                self.lexicon_pick = None;
+                match picked {
+                    crate::gui::dialog::Picked::Path(p) => self.choose_lexicon(Some(p)),
+                    crate::gui::dialog::Picked::Cancelled => {}
+                    crate::gui::dialog::Picked::Unavailable => {
+                        self.lexicon_error = Some(format!(
+                            "{} type the NRC VAD file's path instead.",
+                            crate::gui::dialog::UNAVAILABLE
+                        ))
+                    }
+                }
+            }
+        }
+        let name = match &self.lexicon {
+            Some(p) => format!(
+                "NRC VAD file {}",
+                p.file_name()
+                    .map(|f| f.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+            None => STAND_IN_NAME.to_string(),
+        };
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(format!("VAD lexicon: {name}")).small())
+                .on_hover_text(
+                    "The lexicon SEVLM's VAD encoder reads. The paper and the reference code                      use NRC VAD (BipolarScale); Artemo ships a stand-in (actdata EPA + VADER,                      VADER has valence only). Load NRC VAD by path.",
+                );
+            if ui
+                .add_enabled(
+                    self.lexicon_pick.is_none(),
+                    egui::Button::new("NRC VAD file…").small(),
+                )
+                .clicked()
+            {
+                let ctx = ui.ctx().clone();
+                self.lexicon_pick = Some(crate::gui::dialog::spawn(&ctx, (), || {
+                    rfd::FileDialog::new()
+                        .set_title("NRC VAD lexicon (word, V, A, D per line)")
+                        .add_filter("NRC VAD", &["txt", "tsv"])
+                        .pick_file()
+                }));
+            }
+            if self.lexicon.is_some() && ui.small_button("Use the stand-in").clicked() {
+                self.choose_lexicon(None);
+            }
+        });
+        if let Some(err) = self.lexicon_error.clone() {
+            ui.colored_label(theme::ERROR, &err);
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.lexicon_input)
+                        .hint_text("/path/to/NRC-VAD-Lexicon.txt")
+                        .desired_width(180.0),
+                );
+                if ui.small_button("Use").clicked() && !self.lexicon_input.trim().is_empty() {
+                    let p = PathBuf::from(self.lexicon_input.trim());
+                    self.choose_lexicon(Some(p));
+                }
+            });
         }
     }
 
@@ -144,6 +263,7 @@ impl Explain {
                 roots: Roots { assets, models },
                 images: vec![image.to_path_buf()],
                 options: opts,
+                lexicon: self.lexicon_source(),
                 label: "explain".into(),
             }))
             .map_err(|e| e.to_string())?;
@@ -210,6 +330,7 @@ impl Explain {
         if self.weights.pinned.is_some() && ui.small_button("Use the installed weights").clicked() {
             self.pin(None);
         }
+        self.lexicon_row(ui);
         let mut notice = None;
         if !self.entries.contains_key(image) {
             if let Err(e) = self.start(engine, image) {
@@ -269,6 +390,20 @@ impl Explain {
         if let Some(err) = &e.error {
             ui.colored_label(theme::ERROR, err);
         }
+        if let Some(a) = &e.analysis {
+            for w in &a.lexicon_warnings {
+                ui.colored_label(theme::ERROR, w);
+                if notice.is_none() && !self.warned.contains(w) {
+                    notice = Some(w.clone());
+                }
+            }
+        }
+        if let Some(n) = &notice {
+            self.warned.insert(n.clone());
+        }
+        let Some(e) = self.entries.get(image) else {
+            return notice;
+        };
         match (&e.analysis, &e.previous) {
             (Some(a), _) => distribution(ui, a),
             (None, Some(a)) => {
@@ -379,6 +514,14 @@ impl Panel for Explain {
             self.pin(Some(dir.to_path_buf()));
         }
     }
+
+    fn restore(&mut self, settings: &Settings) {
+        self.lexicon = settings.sevlm_lexicon.clone();
+    }
+
+    fn save(&self, settings: &mut Settings) {
+        settings.sevlm_lexicon = self.lexicon.clone();
+    }
 }
 
 fn token_tip(t: &GeneratedToken) -> String {
@@ -398,8 +541,9 @@ fn token_tip(t: &GeneratedToken) -> String {
 fn distribution(ui: &mut egui::Ui, a: &Analysis) {
     ui.label(
         RichText::new(format!(
-            "model probability of each emotion word after \"the emotion is\" (label mass {:.0}%)",
-            a.label_mass * 100.0
+            "model probability of each emotion word after the prompt (label mass {:.0}%; VAD lexicon: {})",
+            a.label_mass * 100.0,
+            a.lexicon
         ))
         .small()
         .weak(),

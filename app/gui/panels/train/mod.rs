@@ -96,6 +96,7 @@ pub struct TrainPanel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PickTarget {
     Csv,
+    Lexicon,
     Checkpoint,
     Out,
     ApoloJson,
@@ -219,6 +220,7 @@ impl TrainPanel {
             let d = rfd::FileDialog::new();
             match target {
                 PickTarget::Csv => d.add_filter("ArtEmis CSV", &["csv"]).pick_file(),
+                PickTarget::Lexicon => d.add_filter("NRC VAD", &["txt", "tsv"]).pick_file(),
                 PickTarget::ApoloJson => d.add_filter("APOLO", &["json"]).pick_file(),
                 PickTarget::Checkpoint
                 | PickTarget::Out
@@ -272,6 +274,7 @@ impl TrainPanel {
                         self.check_csv(shared);
                     }
                     PickTarget::Checkpoint => self.form.checkpoint = s,
+                    PickTarget::Lexicon => self.form.lexicon = s,
                     PickTarget::Out => self.form.settings.out = s,
                     PickTarget::ApoloJson => self.mask_form.apolo_json = s,
                     PickTarget::ApoloMaps => self.mask_form.apolo_maps = s,

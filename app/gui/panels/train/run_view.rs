@@ -108,7 +108,7 @@ impl TrainPanel {
             {
                 ui.label(
                     RichText::new(format!(
-                        "{} · {} · {} training pairs, {} validation responses ({} paintings generated) · {} parameters{}",
+                        "{} · {} · {} training items per epoch, {} validation responses ({} paintings generated) · {} parameters{}",
                         p.model,
                         p.source,
                         train_pairs,
@@ -123,6 +123,14 @@ impl TrainPanel {
                     ))
                     .small(),
                 );
+            }
+            // The lexicon in use, and a mismatch with the checkpoint's, never silent.
+            for n in &p.notes {
+                if n.starts_with("lexicon mismatch") {
+                    ui.colored_label(theme::ERROR, RichText::new(n).small());
+                } else {
+                    ui.label(RichText::new(n).small().weak());
+                }
             }
         }
         if self.state == State::Idle {

@@ -1,14 +1,17 @@
 //! The Train tab's SEVLM form: data (the shipped annotations, or an ArtEmis CSV over the
 //! open collection, checked on the engine's io lane as soon as it is picked), model (a new
 //! small SEVLM over the demo kit's image tower, or a checkpoint folder such as
-//! `models/demo/sevlm`), the hyper-parameters pre-filled with the paper's values (and the
-//! CPU demo recipe), evaluation and checkpoint settings, output folder; what blocks Start.
+//! `models/demo/sevlm`), the hyper-parameters pre-filled with the released code's values
+//! (the `code` preset; `paper` where the paper differs; the CPU demo recipe), the VAD
+//! lexicon, evaluation and checkpoint settings, output folder; what blocks Start.
 
 use std::path::{Path, PathBuf};
 
 use artemo_engine::collection::Collection;
 use artemo_engine::kit::sevlm::KitSevlmConfig;
+use artemo_engine::lexicon::{VadSource, STAND_IN_NAME};
 use artemo_engine::sevlm::session::{SessionConfig, SevlmInit, SevlmSetup};
+use artemo_engine::sevlm::train::{Anchor, Pairing, SevlmPreset};
 use artemo_engine::sevlm::SevlmTrainConfig;
 use artemo_engine::train::session::check_output_dir;
 use artemo_engine::train::{BestBy, DataSource, ModelSetup};
@@ -58,6 +61,8 @@ pub struct Form {
     pub train: SevlmTrainConfig,
     /// Validation paintings generated at each evaluation.
     pub eval_paintings: usize,
+    /// SEVLM's VAD lexicon: an NRC VAD file, empty for the shipped stand-in.
+    pub lexicon: String,
     /// Paintings at most, evaluation, checkpoints, output folder.
     pub settings: SessionSettings,
 }
@@ -78,6 +83,7 @@ impl Form {
             heads: kit.heads,
             train: SevlmTrainConfig::default(),
             eval_paintings: 16,
+            lexicon: String::new(),
             settings: SessionSettings::new(4, BestBy::ValLoss, out),
         }
     }
@@ -93,14 +99,31 @@ impl Form {
         self.settings.eval_every = 25;
     }
 
-    /// The paper's values (the seed kept).
-    pub fn paper_values(&mut self) {
+    /// A preset's values (`code`: the released code's; `paper`: alpha 2), the seed kept.
+    pub fn preset_values(&mut self, preset: SevlmPreset) {
         let seed = self.train.seed;
         self.train = SevlmTrainConfig {
             seed,
-            ..Default::default()
+            ..SevlmTrainConfig::preset(preset)
         };
         self.settings.eval_every = 50;
+    }
+
+    /// The paper's values where they differ from the code (alpha 2), the code's
+    /// otherwise (the seed kept).
+    pub fn paper_values(&mut self) {
+        self.preset_values(SevlmPreset::Paper);
+    }
+
+    /// The lexicon choice.
+    pub fn lexicon_source(&self) -> VadSource {
+        match self.lexicon.trim() {
+            "" => VadSource::StandIn,
+            p => VadSource::File {
+                path: artemo_engine::resolve_shown(p),
+                format: None,
+            },
+        }
     }
 
     /// The session configuration.
@@ -120,6 +143,7 @@ impl Form {
             eval_paintings: self.eval_paintings,
             // The tab's own name for a new model (the engine leaves the shape's).
             name: Some("small (Train tab)".into()),
+            lexicon: self.lexicon_source(),
         })
     }
 }
@@ -215,12 +239,32 @@ impl Form {
         }
         match rows::presets(
             ui,
-            "SEVLM's published values: 30 epochs, 32 pairs, lr 2e-5 / 4e-5, alpha 2",
+            "The paper's contrastive weight alpha 2; the rest as BetterZH/SEVLM-code: 35 epochs, \
+             32 pairs, lr 2e-5 / 4e-5, no clipping, dropout 0.1, one item per painting",
         ) {
             Some(Preset::Paper) => self.paper_values(),
             Some(Preset::CpuRecipe) => self.cpu_recipe(),
             None => {}
         }
+        ui.horizontal(|ui| {
+            if ui
+                .small_button("Code defaults")
+                .on_hover_text(
+                    "BetterZH/SEVLM-code as released (utils/opts.py): 35 epochs, 32 pairs, \
+                     lr 2e-5 / 4e-5, XE, contrastive and VAD weights 1, no clipping, dropout \
+                     0.1, one item per painting with a partner drawn anew",
+                )
+                .clicked()
+            {
+                self.preset_values(SevlmPreset::Code);
+            }
+            let which = match self.train.preset {
+                Some(p) => format!("from the {} preset", p.name()),
+                None => "custom".into(),
+            };
+            ui.label(RichText::new(which).small().weak());
+        });
+        lexicon_row(ui, &mut self.lexicon, &mut asks);
         let t = &mut self.train;
         rows::grid(ui, "train-hp", |ui| {
             row(
@@ -238,10 +282,58 @@ impl Form {
             row(ui, "α (contrastive)", weight(&mut t.alpha, 0.05, 100.0));
             row(
                 ui,
+                "XE loss weight",
+                weight(&mut t.language_weight, 0.05, 100.0),
+            );
+            row(
+                ui,
                 "VAD loss weight",
                 weight(&mut t.vad_weight, 0.05, 100.0),
             );
-            row(ui, "Gradient clip", weight(&mut t.clip, 0.05, 100.0));
+            row(
+                ui,
+                "Gradient clip (0 = off)",
+                weight(&mut t.clip, 0.05, 100.0),
+            );
+            row(ui, "Dropout", weight(&mut t.dropout, 0.01, 0.9));
+            row(ui, "Items per epoch", |ui: &mut egui::Ui| {
+                egui::ComboBox::from_id_salt("sevlm-pairing")
+                    .selected_text(match t.pairing {
+                        Pairing::PerImage => "one per painting (code)",
+                        Pairing::EveryResponse => "every response (Artemo)",
+                    })
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(
+                            &mut t.pairing,
+                            Pairing::PerImage,
+                            "one per painting (code)",
+                        );
+                        ui.selectable_value(
+                            &mut t.pairing,
+                            Pairing::EveryResponse,
+                            "every response (Artemo)",
+                        );
+                    })
+                    .response
+            });
+            if t.pairing == Pairing::PerImage {
+                row(ui, "Anchor response", |ui: &mut egui::Ui| {
+                    egui::ComboBox::from_id_salt("sevlm-anchor")
+                        .selected_text(match t.anchor {
+                            Anchor::Cycle => "cycled (as written)",
+                            Anchor::Last => "last (as run)",
+                        })
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(
+                                &mut t.anchor,
+                                Anchor::Cycle,
+                                "cycled (as written)",
+                            );
+                            ui.selectable_value(&mut t.anchor, Anchor::Last, "last (as run)");
+                        })
+                        .response
+                });
+            }
             row(ui, "Seed", egui::DragValue::new(&mut t.seed));
         });
         let generated = &mut self.eval_paintings;
@@ -297,6 +389,12 @@ impl Form {
             }
             _ => {}
         }
+        if !self.lexicon.trim().is_empty() {
+            let p = artemo_engine::resolve_shown(&self.lexicon);
+            if !p.is_file() {
+                return Some(format!("{}: no such NRC VAD file", p.display()));
+            }
+        }
         if self.model == ModelChoice::Scratch
             && (self.heads == 0 || !self.width.is_multiple_of(self.heads))
         {
@@ -320,6 +418,19 @@ impl Form {
                 images: super::images(collection),
             },
         }
+    }
+}
+
+/// The VAD lexicon row: an NRC VAD file, or (empty) the shipped stand-in.
+fn lexicon_row(ui: &mut egui::Ui, lexicon: &mut String, asks: &mut FormAsks) {
+    let hint = "empty: stand-in (actdata EPA + VADER), not NRC VAD";
+    ui.label("VAD lexicon (an NRC VAD file)");
+    let (browse, _) = rows::path_field(ui, lexicon, hint, "VAD lexicon (NRC VAD file)");
+    if browse {
+        asks.pick = Some(PickTarget::Lexicon);
+    }
+    if lexicon.trim().is_empty() {
+        ui.label(RichText::new(format!("VAD lexicon: {STAND_IN_NAME}")).small());
     }
 }
 

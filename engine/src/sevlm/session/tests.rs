@@ -67,8 +67,10 @@ fn parts() -> Parts {
     )
     .unwrap();
     Parts {
-        seq_full: SequenceBuilder::new(tok, lex, "the emotion is", 16),
+        seq_full: SequenceBuilder::new(tok, lex, crate::sevlm::data::REFERENCE_PROMPT, 16)
+            .with_lookup(crate::lexicon::VadLookup::ExactLemma),
         featurizer: Box::new(FakeFeatures),
+        lexicon: crate::lexicon::LexiconRecord::legacy_stand_in(),
     }
 }
 
@@ -107,7 +109,7 @@ fn config(out: &Path, epochs: usize) -> SessionConfig {
         model: SevlmSetup {
             train: SevlmTrainConfig {
                 epochs,
-                batch_pairs: 4,
+                batch_pairs: 2,
                 lr_decoder: 3e-3,
                 lr_vad_encoder: 3e-3,
                 ..Default::default()
@@ -119,6 +121,7 @@ fn config(out: &Path, epochs: usize) -> SessionConfig {
             },
             eval_paintings: 2,
             name: None,
+            lexicon: Default::default(),
         },
         out: out.to_path_buf(),
         eval_every: 3,
