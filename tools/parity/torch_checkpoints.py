@@ -59,6 +59,9 @@ ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "a
 # Words of the tiny lexicon: each its own lemma, lower case (identity lemmatisation).
 LEXICON = {
     "sad": (-0.8, -0.2, -0.5),
+    # NRC rates "sadness" itself; without it Artemo's POS-agnostic lemma fallback would
+    # read it as "sad" where WordNet keeps the noun "sadness" (the reference: 0).
+    "sadness": (-0.9, -0.3, -0.6),
     "dark": (-0.4, 0.1, -0.1),
     "calm": (0.5, -0.8, 0.1),
     "storm": (-0.3, 0.7, 0.2),
@@ -69,6 +72,8 @@ LEXICON = {
 # Tokens whose embeddings are enlarged so that greedy decoding walks among them.
 STORY = [" because", " sadness", " awe", " the", " sky", " sad", " dark", " calm", " storm",
          " light", " sea", " is", " and"]
+# The end token's embedding is enlarged less, so that some decodings stop on it.
+EOT_SCALE = 3.0
 
 
 def gpt2_tokenizer():
@@ -152,6 +157,7 @@ def build_release(GPT2LMHeadModel, Transformer, tok, seed):
                 p.copy_(0.3 * torch.randn_like(p))
         story = [tok.convert_tokens_to_ids(tok.tokenize(w))[0] for w in STORY]
         dec.transformer.wte.weight[story] *= 6.0
+        dec.transformer.wte.weight[tok.eos_token_id] *= EOT_SCALE
         # The stored wte is f16: round it here so both sides use the same values.
         dec.transformer.wte.weight.copy_(dec.transformer.wte.weight.half().float())
     dec.lm_head.weight = dec.transformer.wte.weight  # tied, as from_pretrained ties them
@@ -209,34 +215,45 @@ def greedy(dec, emo, tok, image):
             segment_ids = torch.cat((segment_ids, torch.tensor([[seg]])), dim=1)
             if end_idx != max_len:
                 break  # later steps do not change current_outputs[1:end_idx] (:239)
-    ids = out_ids[:end_idx - 1] if end_idx != max_len else out_ids
+    # :239 keeps current_outputs[1:end_idx]: the tokens before the first end token, and
+    # without one (end_idx = max_len) the first max_len - 1 = 24: the 25th is dropped.
+    stopped = end_idx != max_len
+    ids = out_ids[:end_idx - 1]
     text = tok.decode(ids, skip_special_tokens=True).lstrip()  # :239
-    return prompt, ids, text, steps[:len(ids) + (1 if end_idx != max_len else 0)]
+    return prompt, ids, text, steps[:len(ids) + (1 if stopped else 0)], stopped
 
 
-def write_release(code):
+def write_release(code, first_seed):
     GPT2LMHeadModel, Transformer = import_reference(code)
     tok = gpt2_tokenizer()
     assert tok.convert_tokens_to_ids(['<pad>', '<prefix>', '<emotion>', '<explanation>']) == \
         [50257, 50258, 50259, 50260]
     lex_words = set(LEXICON)
+    b = tok.convert_tokens_to_ids('Ġbecause')
     gen = torch.Generator().manual_seed(11)
-    image = torch.randn(1, 5, 8, generator=gen)
-    chosen = None
-    for seed in range(200):
-        cfg, dec, emo = build_release(GPT2LMHeadModel, Transformer, tok, seed)
-        prompt, ids, text, steps = greedy(dec, emo, tok, image)
+    # Fixed random grid features in place of CLIP's, one [1, 5, 8] per painting.
+    images = torch.randn(4, 1, 5, 8, generator=gen)
+
+    def explains(ids):
         words = [tok.decode([i]).strip() for i in ids]
-        b = tok.convert_tokens_to_ids('Ġbecause')
-        ok = (b in ids and 1 <= ids.index(b) < len(ids) - 3
-              and len([w for w in words[ids.index(b):] if w in lex_words]) >= 2
-              and len(set(ids)) >= 4
-              and min(s["margin"] for s in steps) > 0.05)
-        if ok:
+        return (b in ids and 1 <= ids.index(b) < len(ids) - 3
+                and len([w for w in words[ids.index(b):] if w in lex_words]) >= 2
+                and len(set(ids)) >= 4)
+
+    chosen = None
+    for seed in range(first_seed, first_seed + 300):
+        cfg, dec, emo = build_release(GPT2LMHeadModel, Transformer, tok, seed)
+        runs = [greedy(dec, emo, tok, images[k]) for k in range(len(images))]
+        margins = min(st["margin"] for r in runs for st in r[3])
+        # One decoding switches segment at `because` and meets lexicon words after it; one
+        # stops on an end token after a few words.
+        if (margins > 0.05 and any(explains(r[1]) for r in runs)
+                and any(r[4] and len(r[1]) >= 3 for r in runs)
+                and any(not r[4] for r in runs)):
             chosen = seed
             break
     if chosen is None:
-        sys.exit("no seed gives a decoding that exercises the segment switch and the lexicon")
+        sys.exit("no seed gives decodings that exercise the segment switch, the lexicon and the stop")
     rel = os.path.join(ROOT, "sevlm_release", "release")
     md = os.path.join(rel, "nle_model_0")
     os.makedirs(md, exist_ok=True)
@@ -271,24 +288,31 @@ def write_release(code):
     with open(os.path.join(ROOT, "sevlm_release", "lexicon.txt"), "w") as f:
         for w, (v, a, d) in sorted(LEXICON.items()):
             f.write(f"{w}\t{v}\t{a}\t{d}\n")
-    save_file({"image": image.contiguous()},
+    save_file({"images": images.contiguous()},
               os.path.join(ROOT, "sevlm_release", "features.safetensors"))
     with open(os.path.join(ROOT, "sevlm_release", "expected.json"), "w") as f:
-        json.dump({"seed": chosen, "prompt_ids": prompt, "ids": ids, "text": text,
-                   "steps": steps, "reference": "BetterZH/SEVLM-code models/gpt.py, "
+        json.dump({"seed": chosen, "prompt_ids": runs[0][0],
+                   "runs": [{"image": k, "ids": r[1], "text": r[2], "steps": r[3],
+                             "stopped_on_end_token": r[4]}
+                            for k, r in enumerate(runs)],
+                   "reference": "BetterZH/SEVLM-code models/gpt.py, "
                    "models/vad_encoder.py, artEmisX_train.py sample_sequences (greedy)"},
                   f, indent=1)
-    print("release seed", chosen, "ids", ids, repr(text))
+    for k, r in enumerate(runs):
+        print("release seed", chosen, "image", k, "ids", r[1], repr(r[2]))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sevlm-code", required=True, help="a checkout of BetterZH/SEVLM-code")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="where the seed search starts (the committed fixture: seed 113, found "
+                    "from 0 in about 20 minutes on 2 cores; --first-seed 113 rewrites it at once)")
     args = ap.parse_args()
     t = time.time()
     write_gpt2_bin()
     write_mobilesam_pth()
-    write_release(args.sevlm_code)
+    write_release(args.sevlm_code, args.first_seed)
     print(f"wrote {ROOT} in {time.time() - t:.1f}s")
 
 

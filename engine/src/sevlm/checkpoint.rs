@@ -31,10 +31,6 @@ use crate::progress::{Progress, Scaled, Silent};
 use crate::sevlm::model::{Sevlm, SevlmConfig};
 use crate::sevlm::vocab::SPECIAL_TOKENS;
 
-/// The reference's prompt after `<bos>`, with its leading space (`utils/opts.py:14`,
-/// `--prompt_text " the emotion is"`, tokenised as `Ġthe emotion is` = [262, 9942, 318]).
-pub const REFERENCE_PROMPT: &str = " the emotion is";
-
 /// The dictionary entry of `ckpt_stats_<e>.tar` that holds the VAD encoder
 /// (`artEmisX_train.py:95`).
 pub const EMO_ENCODER_KEY: &str = "emo_encoder_state_dict";
@@ -263,7 +259,9 @@ fn reference_tensors(
     cfg.encoder_dim = extras.encoder_dim.unwrap_or(cfg.decoder.n_embd);
     cfg.use_vad = use_vad;
     cfg.use_cl = extras.use_cl_loss.unwrap_or(false);
-    cfg.prompt = REFERENCE_PROMPT.into();
+    // The reference's prompt (`utils/opts.py:14`, [262, 9942, 318]) and its lexicon rule.
+    cfg.prompt = crate::sevlm::data::REFERENCE_PROMPT.into();
+    cfg.vad_lookup = crate::lexicon::VadLookup::ExactLemma;
     if use_vad {
         if let Some(pos) = tensors.get("emo_encoder.pos_encoder.weight") {
             cfg.vad_encoder.max_positions = pos.dim(0)?;
@@ -374,6 +372,7 @@ mod tests {
     use super::*;
     use crate::lexicon::{LexiconFormat, VadLexicon};
     use crate::models::nn::Mode;
+    use crate::sevlm::data::TokenText;
     use crate::sevlm::generate::{generate, DecodeOptions};
     use crate::sevlm::SequenceBuilder;
 
@@ -421,68 +420,83 @@ mod tests {
         // utils/datasets.py:221 + opts.py:14: <bos> + " the emotion is".
         assert_eq!(seq.prompt_ids().unwrap(), ids_of(&want["prompt_ids"]));
 
-        let image = candle_core::safetensors::load(fixture("features.safetensors"), &dev)
+        let images = candle_core::safetensors::load(fixture("features.safetensors"), &dev)
             .unwrap()
-            .remove("image")
+            .remove("images")
             .unwrap();
-        let gen = generate(
-            &model,
-            &seq,
-            &image,
-            &DecodeOptions::default(),
-            |_| {},
-            &Silent,
-        )
-        .unwrap();
-        let got: Vec<u32> = gen.tokens.iter().map(|t| t.id).collect();
-        let ids = ids_of(&want["ids"]);
-
-        // The reference's top logit at every step, recomputed on the reference's own
-        // prefix (segments and per-token VAD as sample_sequences builds them).
+        let runs = want["runs"].as_array().unwrap();
+        // The fixture covers a stop on an end token, the length limit and the segment
+        // switch at `Ġbecause` (780).
+        let stopped = |r: &serde_json::Value| r["stopped_on_end_token"].as_bool().unwrap();
+        assert!(runs.iter().any(stopped));
+        assert!(runs.iter().any(|r| !stopped(r)));
+        assert!(runs.iter().any(|r| ids_of(&r["ids"]).contains(&780)));
+        // artEmisX_train.py:176-183,239: 25 decoding steps, but the answer is
+        // current_outputs[1:end_idx] with end_idx = max_len = 25 when no end token came:
+        // at most 24 tokens.
+        let opts = DecodeOptions {
+            max_tokens: 24,
+            ..DecodeOptions::default()
+        };
         let mut max_logit_diff = 0f32;
-        let mut prefix = ids_of(&want["prompt_ids"]);
-        let mut segs = vec![crate::sevlm::vocab::EMOTION_SEGMENT; prefix.len()];
-        let mut in_exp = false;
-        for (step, s) in want["steps"].as_array().unwrap().iter().enumerate() {
-            let t = prefix.len();
-            let vad: Vec<f32> = prefix
-                .iter()
-                .flat_map(|&i| seq.token_vad(i).unwrap_or([0.0; 3]))
-                .collect();
-            let o = model
-                .forward(
-                    &Tensor::from_vec(prefix.clone(), (1, t), &dev).unwrap(),
-                    &Tensor::from_vec(segs.clone(), (1, t), &dev).unwrap(),
-                    Some(&Tensor::from_vec(vad, (1, t, 3), &dev).unwrap()),
-                    &image,
-                    Mode::Infer,
-                )
-                .unwrap();
-            let row = o.logits.get(0).unwrap().get(t - 1).unwrap();
-            let top = row.max(0).unwrap().to_scalar::<f32>().unwrap();
-            max_logit_diff = max_logit_diff.max((top - s["logit"].as_f64().unwrap() as f32).abs());
-            let Some(&next) = ids.get(step) else { break };
-            prefix.push(next);
-            // artEmisX_train.py:225-232: the segment switches after `Ġbecause` (780).
-            in_exp |= next == 780;
-            segs.push(if in_exp {
-                crate::sevlm::vocab::EXPLANATION_SEGMENT
-            } else {
-                crate::sevlm::vocab::EMOTION_SEGMENT
-            });
+        for run in runs {
+            let k = run["image"].as_u64().unwrap() as usize;
+            let image = images.get(k).unwrap();
+            let ids = ids_of(&run["ids"]);
+            let gen = generate(&model, &seq, &image, &opts, |_| {}, &Silent).unwrap();
+            let got: Vec<u32> = gen.tokens.iter().map(|t| t.id).collect();
+
+            // The reference's top logit at every step, recomputed on the reference's own
+            // prefix (segments and per-token VAD as sample_sequences builds them).
+            let mut prefix = ids_of(&want["prompt_ids"]);
+            let mut segs = vec![crate::sevlm::vocab::EMOTION_SEGMENT; prefix.len()];
+            let mut in_exp = false;
+            for (step, s) in run["steps"].as_array().unwrap().iter().enumerate() {
+                let t = prefix.len();
+                // artEmisX_train.py:221-223: every token's text decoded on its own.
+                let vad: Vec<f32> = seq
+                    .sequence_vad(&prefix, TokenText::Inference)
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let o = model
+                    .forward(
+                        &Tensor::from_vec(prefix.clone(), (1, t), &dev).unwrap(),
+                        &Tensor::from_vec(segs.clone(), (1, t), &dev).unwrap(),
+                        Some(&Tensor::from_vec(vad, (1, t, 3), &dev).unwrap()),
+                        &image,
+                        Mode::Infer,
+                    )
+                    .unwrap();
+                let row = o.logits.get(0).unwrap().get(t - 1).unwrap();
+                let top = row.max(0).unwrap().to_scalar::<f32>().unwrap();
+                max_logit_diff =
+                    max_logit_diff.max((top - s["logit"].as_f64().unwrap() as f32).abs());
+                let Some(&next) = ids.get(step) else { break };
+                prefix.push(next);
+                // artEmisX_train.py:225-232: the segment switches after `Ġbecause`.
+                in_exp |= next == 780;
+                segs.push(if in_exp {
+                    crate::sevlm::vocab::EXPLANATION_SEGMENT
+                } else {
+                    crate::sevlm::vocab::EMOTION_SEGMENT
+                });
+            }
+            eprintln!(
+                "SEVLM release parity, image {k}: reference {ids:?}, artemo {got:?} ({})",
+                gen.stopped
+            );
+            assert_eq!(got, ids, "image {k}: reference text {}", run["text"]);
+            assert_eq!(gen.text, run["text"].as_str().unwrap(), "image {k}");
+            if stopped(run) {
+                assert_eq!(gen.stopped, "end token", "image {k}");
+            }
         }
-        eprintln!(
-            "SEVLM release parity: {} tokens, reference {:?}, artemo {:?}, max top-logit difference {max_logit_diff:e}",
-            ids.len(),
-            ids,
-            got
-        );
+        eprintln!("SEVLM release parity: max top-logit difference {max_logit_diff:e}");
         assert!(
             max_logit_diff < 1e-4,
             "max top-logit difference {max_logit_diff}"
         );
-        assert_eq!(got, ids, "reference text: {}", want["text"]);
-        assert_eq!(gen.text, want["text"].as_str().unwrap());
     }
 
     #[test]
