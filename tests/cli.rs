@@ -173,6 +173,58 @@ fn models_import_validates_and_lists_the_new_model() {
 }
 
 #[test]
+fn models_import_reads_pytorch_pickles_and_the_sevlm_release() {
+    // tools/parity/torch_checkpoints.py: torch.save files, read without Python.
+    let d = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("MODELS.toml"), "").unwrap();
+    let run = |args: &[&str]| {
+        artemo()
+            .env("ARTEMO_MODELS", d.path())
+            .env("ARTEMO_DATA", data.path())
+            .args(["models", "import"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let fx = root().join("tests/fixtures/parity");
+    let release = fx.join("sevlm_release/release");
+    let out = run(&["--sevlm-release", release.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Installed under the name the app looks for.
+    assert!(data.path().join("models/sevlm/model.safetensors").is_file());
+    let out = run(&[
+        "--sevlm-release",
+        release.to_str().unwrap(),
+        "--epoch",
+        "7",
+        "--as",
+        "s7",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nle_model_7"));
+    let bin = fx.join("torch/gpt2_bin");
+    let out = run(&[bin.to_str().unwrap(), "--as", "g"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(data.path().join("models/g/model.safetensors").is_file());
+    let legacy = fx.join("torch/legacy.pt");
+    let out = run(&[legacy.to_str().unwrap(), "--as", "old"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("legacy.pt") && err.contains("legacy PyTorch format"),
+        "{err}"
+    );
+}
+
+#[test]
 fn models_download_needs_the_hub_feature() {
     if cfg!(feature = "hub") {
         return;

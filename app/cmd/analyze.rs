@@ -35,11 +35,13 @@ pub struct AnalyzeArgs {
     /// then the demo kit (models/demo/<model>).
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// A converted SEVLM reference release: its `nle_model_<epoch>` folder (see
-    /// tools/sevlm/convert_reference.py); replaces --weights.
+    /// A SEVLM reference release: its `nle_model_<epoch>` folder (`pytorch_model.bin` read
+    /// natively, or a converted `model.safetensors`); replaces --weights.
     #[arg(long, conflicts_with = "weights")]
     reference: Option<PathBuf>,
-    /// The reference release's VAD encoder (`emo_encoder.safetensors`).
+    /// The reference release's VAD encoder: `ckpt_stats_<epoch>.tar` (its
+    /// `emo_encoder_state_dict`) or a converted `emo_encoder.safetensors`; default:
+    /// `ckpt_stats_<epoch>.tar` beside the `nle_model_<epoch>` folder.
     #[arg(long, requires = "reference")]
     emo_encoder: Option<PathBuf>,
     /// CLIP ViT-B/16 weights for the paper configuration.

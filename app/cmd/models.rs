@@ -20,13 +20,25 @@ pub enum ModelsCmd {
     List,
     /// Check every file's sha256 against `models/MODELS.toml` (and `LOCAL.toml`).
     Verify,
-    /// Validate a checkpoint folder (keys and shapes) and copy it into `models/NAME/`.
+    /// Validate a checkpoint (keys and shapes) and install it into `models/NAME/` of the
+    /// user's data folder. PyTorch pickles (`pytorch_model.bin`, `*.pth`, `*.pt`, `*.tar`)
+    /// are read natively (no Python, no code executed) and written as `model.safetensors`.
     Import {
-        /// A folder with `config.json` and safetensors (HF layout), or a SAM checkpoint.
-        dir: std::path::PathBuf,
-        /// The name to install it under.
+        /// A folder with `config.json` and safetensors or `pytorch_model.bin` (HF layout),
+        /// a SAM / MobileSAM `.pth`, or a SEVLM release folder.
+        #[arg(required_unless_present = "sevlm_release")]
+        dir: Option<std::path::PathBuf>,
+        /// The name to install it under (default for a SEVLM release: `sevlm`, the name
+        /// the app looks for).
         #[arg(long = "as")]
-        name: String,
+        name: Option<String>,
+        /// A SEVLM reference release (BetterZH/SEVLM-code): `nle_model_<E>/`,
+        /// `ckpt_stats_<E>.tar`, `nle_gpt2_tokenizer_0/`.
+        #[arg(long, conflicts_with = "dir")]
+        sevlm_release: Option<std::path::PathBuf>,
+        /// Which epoch of the release (default: the highest).
+        #[arg(long)]
+        epoch: Option<u64>,
     },
     /// Download a checkpoint from the Hugging Face hub into `models/NAME/` (only in builds
     /// with the `hub` feature; the default build never touches the network).
@@ -53,11 +65,34 @@ pub fn run(what: &ModelsCmd, engine: &EngineConfig, overwrite_shipped: bool) -> 
         user_data()?.join("models")
     };
     match what {
-        ModelsCmd::Import { dir, name } => {
+        ModelsCmd::Import {
+            dir,
+            name,
+            sevlm_release,
+            epoch,
+        } => {
+            let (src, release) = match (sevlm_release, dir) {
+                (Some(r), _) => (r, true),
+                (None, Some(d)) => (d, false),
+                (None, None) => return Err(anyhow!("give a folder or file to import")),
+            };
+            let release = release || artemo_engine::sevlm::checkpoint::is_release(src);
+            let name = match (name, release) {
+                (Some(n), _) => n.clone(),
+                (None, true) => "sevlm".to_string(),
+                (None, false) => return Err(anyhow!("name the model with --as NAME")),
+            };
+            let name = &name;
+            if release && !artemo_engine::sevlm::checkpoint::is_release(src) {
+                return Err(anyhow!(
+                    "{}: not a SEVLM release (no nle_model_<epoch>/ folder inside)",
+                    src.display()
+                ));
+            }
             check_writable(&user_models.join(name))?;
             std::fs::create_dir_all(&user_models)
                 .with_context(|| format!("{}: cannot create", user_models.display()))?;
-            let imported = import_weights(engine, dir, name, &user_models)?;
+            let imported = import_weights(engine, src, name, *epoch, &user_models)?;
             let entry = &imported.entry;
             println!(
                 "imported {} ({} files) into {} (recorded in {})",
@@ -135,23 +170,38 @@ pub fn run(what: &ModelsCmd, engine: &EngineConfig, overwrite_shipped: bool) -> 
     })
 }
 
-/// Says which checkpoint tensors the imported model does not use (the first ten).
+/// Says which checkpoint tensors the imported model does not use, and which entries of a
+/// PyTorch checkpoint were not converted (the first ten of each).
 fn print_unused(unused: &[String]) {
-    if unused.is_empty() {
-        return;
+    let (dropped, kept): (Vec<&String>, Vec<&String>) =
+        unused.iter().partition(|u| u.contains("(not converted: "));
+    let list = |v: &[&String]| {
+        let shown: Vec<&str> = v.iter().take(10).map(|s| s.as_str()).collect();
+        let more = v.len().saturating_sub(shown.len());
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        )
+    };
+    if !kept.is_empty() {
+        eprintln!(
+            "warning: {} tensor(s) of the checkpoint are not used by the model (copied anyway): {}",
+            kept.len(),
+            list(&kept)
+        );
     }
-    let shown: Vec<&str> = unused.iter().take(10).map(String::as_str).collect();
-    let more = unused.len().saturating_sub(shown.len());
-    eprintln!(
-        "warning: {} tensor(s) of the checkpoint are not used by the model (copied anyway): {}{}",
-        unused.len(),
-        shown.join(", "),
-        if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        }
-    );
+    if !dropped.is_empty() {
+        eprintln!(
+            "warning: {} entr(ies) of the PyTorch checkpoint were left out: {}",
+            dropped.len(),
+            list(&dropped)
+        );
+    }
 }
 
 /// Validates and imports the checkpoint folder `dir` as `name` into `models`, on an
@@ -160,6 +210,7 @@ fn import_weights(
     engine: &EngineConfig,
     dir: &std::path::Path,
     name: &str,
+    epoch: Option<u64>,
     models: &std::path::Path,
 ) -> Result<Imported> {
     let engine = Engine::start(engine.clone())?;
@@ -171,6 +222,7 @@ fn import_weights(
             src: dir.to_path_buf(),
             name: name.to_string(),
             root: models.to_path_buf(),
+            epoch,
         }),
         |_, _, _| {},
     )?;
@@ -193,7 +245,7 @@ fn download(
     check_writable(&user_models.join(name))?;
     std::fs::create_dir_all(&user_models)
         .with_context(|| format!("{}: cannot create", user_models.display()))?;
-    let imported = import_weights(engine, &dir, name, &user_models)?;
+    let imported = import_weights(engine, &dir, name, None, &user_models)?;
     print_unused(&imported.unused);
     let entry = imported.entry;
     println!(

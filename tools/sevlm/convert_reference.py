@@ -1,5 +1,9 @@
 """Convert a SEVLM reference release (BetterZH/SEVLM-code) to safetensors for Artemo.
 
+Optional: Artemo reads the release's pickles natively (no Python, no code executed):
+  artemo models import --sevlm-release CKPT_DIR [--epoch E]
+This script remains for users who prefer converting with PyTorch itself.
+
 A release holds, for an epoch E:
   nle_model_E/            config.json + pytorch_model.bin (or model.safetensors)
   ckpt_stats_E.tar        torch pickle with 'emo_encoder_state_dict'

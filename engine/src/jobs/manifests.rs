@@ -44,6 +44,8 @@ pub struct ImportWeights {
     pub name: String,
     /// The models folder to import into.
     pub root: PathBuf,
+    /// For a SEVLM release folder: the epoch to import (`None`: the highest).
+    pub epoch: Option<u64>,
 }
 
 pub(crate) fn run_list(req: ListModels, _ctx: &JobContext) -> Result<JobOutput> {
@@ -57,7 +59,14 @@ pub(crate) fn run_verify(req: VerifyModel, ctx: &JobContext) -> Result<JobOutput
 pub(crate) fn run_import(req: ImportWeights, ctx: &JobContext) -> Result<JobOutput> {
     ctx.progress(0.0, format!("validating {}", req.src.display()));
     std::fs::create_dir_all(&req.root).map_err(|e| Error::io(&req.root, e))?;
-    let e = crate::models::registry::import(&req.src, &req.name, &req.root, ctx.device())?;
+    let e = crate::models::registry::import_with(
+        &req.src,
+        &req.name,
+        req.epoch,
+        &req.root,
+        ctx.device(),
+        ctx,
+    )?;
     Ok(JobOutput::Imported(Box::new(e)))
 }
 

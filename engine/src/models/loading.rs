@@ -36,6 +36,20 @@ impl Weights {
     /// Loads `path`: a `.safetensors` file, a folder with `model.safetensors`, or a folder
     /// (or index file) of a sharded checkpoint.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        if let Some(torch) = torch_fallback(path) {
+            // No safetensors: a PyTorch pickle read natively (super::torch_import).
+            let sd = super::torch_import::read_state_dict(
+                &torch,
+                None,
+                device,
+                &crate::progress::Silent,
+            )?;
+            return Ok(Weights {
+                tensors: sd.into_f32_map()?,
+                source: torch,
+                origin: HashMap::new(),
+            });
+        }
         let files = checkpoint_files(path)?;
         let mut tensors = HashMap::new();
         for f in &files {
@@ -283,6 +297,17 @@ impl candle_nn::var_builder::SimpleBackend for CheckedTensors {
     fn contains_tensor(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
     }
+}
+
+/// The PyTorch file to read when `path` has no safetensors: `path` itself (a `.bin`,
+/// `.pth`, `.pt`, `.tar`), or a folder's `pytorch_model.bin` when it holds no
+/// `.safetensors` file.
+fn torch_fallback(path: &Path) -> Option<PathBuf> {
+    if path.is_file() {
+        return super::torch_import::is_torch_file(path).then(|| path.to_path_buf());
+    }
+    let bin = path.join("pytorch_model.bin");
+    (path.is_dir() && bin.is_file() && checkpoint_files(path).is_err()).then_some(bin)
 }
 
 /// The safetensors files of a checkpoint path.

@@ -18,3 +18,4 @@ pub mod sam_decoder;
 pub mod sam_tiny_vit;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod torch_import;

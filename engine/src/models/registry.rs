@@ -1,6 +1,10 @@
 //! Which architecture a checkpoint folder holds, validation of its keys and shapes by
 //! building the model from it, and import into the models folder with a local manifest
-//! (`LOCAL.toml`, same schema as the shipped `MODELS.toml`).
+//! (`LOCAL.toml`, same schema as the shipped `MODELS.toml`). PyTorch checkpoints
+//! (`pytorch_model.bin`, `*.pth`, `*.pt`, `*.tar`) are converted natively to
+//! `model.safetensors` on the way ([`super::torch_import`]); a SEVLM reference release
+//! (`nle_model_<e>/` + `ckpt_stats_<e>.tar`) becomes an Artemo SEVLM model folder
+//! ([`crate::sevlm::checkpoint::import_release`]).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -9,8 +13,10 @@ use candle_core::Device;
 use serde::Serialize;
 
 use super::loading::checkpoint_files;
+use super::torch_import::{convert_to_safetensors, is_torch_file, read_state_dict};
 use crate::error::{read_text, write_atomic, Error, Result};
 use crate::manifest::{sha256_file, Manifest, ModelEntry, ModelFile};
+use crate::progress::{Progress, Scaled, Silent};
 
 /// The architectures Artemo can load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -273,16 +279,15 @@ pub struct Imported {
 /// Validates `src` and copies it to `models/<name>/`, recording it in `models/LOCAL.toml`.
 /// Nothing is copied when validation fails; an existing `<name>` is refused.
 pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<Imported> {
+    import_with(src, name, None, models, device, &Silent)
+}
+
+fn check_name(name: &str, models: &Path) -> Result<PathBuf> {
     if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
         return Err(Error::Invalid(format!(
             "`{name}` is not a valid model name (no slashes, not hidden)"
         )));
     }
-    let arch = detect(src)?;
-    let names = check_values_names(src)?;
-    let (built, used) = crate::models::loading::record_used(|| validate(src, arch, device));
-    built?;
-    let unused: Vec<String> = names.difference(&used).cloned().collect();
     let dest = models.join(name);
     if dest.exists() {
         return Err(Error::Invalid(format!(
@@ -290,6 +295,142 @@ pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<
             dest.display()
         )));
     }
+    Ok(dest)
+}
+
+/// The PyTorch checkpoint to convert when `src` has no safetensors: `src` itself (a
+/// `torch.save` file), or in a folder `pytorch_model.bin`, else its only `*.pth` / `*.pt` /
+/// `*.tar` / `*.ckpt`.
+fn torch_source(src: &Path) -> Result<Option<PathBuf>> {
+    if src.is_file() {
+        return Ok(is_torch_file(src).then(|| src.to_path_buf()));
+    }
+    if !src.is_dir() || checkpoint_files(src).is_ok() {
+        return Ok(None);
+    }
+    let bin = src.join("pytorch_model.bin");
+    if bin.is_file() {
+        return Ok(Some(bin));
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(src)
+        .map_err(|e| Error::io(src, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_torch_file(p))
+        .collect();
+    found.sort();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(Error::Invalid(format!(
+            "{}: several PyTorch checkpoints ({}); import one file",
+            src.display(),
+            found
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// A temporary folder inside `models` removed when dropped (a failed import leaves
+/// nothing behind).
+struct Staging(PathBuf);
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn staging(models: &Path, name: &str) -> Result<Staging> {
+    let dir = models.join(format!(".import-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    Ok(Staging(dir))
+}
+
+/// [`import`] with progress and cancellation. `src` may be a checkpoint folder
+/// (safetensors, or a PyTorch `pytorch_model.bin` / `*.pth` converted natively), a single
+/// PyTorch file (the FAIR SAM / MobileSAM `.pth`), or a SEVLM reference release folder
+/// (`epoch`: which `nle_model_<e>/`, default the highest).
+pub fn import_with(
+    src: &Path,
+    name: &str,
+    epoch: Option<u64>,
+    models: &Path,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<Imported> {
+    check_name(name, models)?;
+    if src.is_dir() && crate::sevlm::checkpoint::is_release(src) {
+        return import_sevlm_release(src, epoch, name, models, device, progress);
+    }
+    let Some(torch) = torch_source(src)? else {
+        return import_folder(
+            src,
+            &src.display().to_string(),
+            name,
+            models,
+            device,
+            Vec::new(),
+        );
+    };
+    std::fs::create_dir_all(models).map_err(|e| Error::io(models, e))?;
+    let stage = staging(models, name)?;
+    // The folder's configuration and tokenizer files travel with the weights.
+    if src.is_dir() {
+        copy_side_files(src, &stage.0)?;
+    }
+    progress.report(0.0, &format!("reading {}", torch.display()));
+    let sd = read_state_dict(&torch, None, &Device::Cpu, &Scaled::new(progress, 0.0, 0.7))?;
+    let conv = convert_to_safetensors(sd, &stage.0.join("model.safetensors"))?;
+    progress.report(0.8, "validating");
+    let dropped = conv
+        .dropped
+        .into_iter()
+        .map(|(n, why)| format!("{n} (not converted: {why})"))
+        .collect();
+    import_folder(
+        &stage.0,
+        &torch.display().to_string(),
+        name,
+        models,
+        device,
+        dropped,
+    )
+}
+
+fn copy_side_files(src: &Path, to: &Path) -> Result<()> {
+    for e in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
+        let p = e.map_err(|e| Error::io(src, e))?.path();
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if p.is_file() && matches!(ext, "json" | "txt" | "model" | "md") {
+            if let Some(f) = p.file_name() {
+                std::fs::copy(&p, to.join(f)).map_err(|e| Error::io(to.join(f), e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Validates the folder `src` (safetensors) and installs it as `name`; `source` is what
+/// the manifest records as its origin, `dropped` entries of a conversion to report.
+fn import_folder(
+    src: &Path,
+    source: &str,
+    name: &str,
+    models: &Path,
+    device: &Device,
+    dropped: Vec<String>,
+) -> Result<Imported> {
+    let dest = check_name(name, models)?;
+    let arch = detect(src)?;
+    let names = check_values_names(src)?;
+    let (built, used) = crate::models::loading::record_used(|| validate(src, arch, device));
+    built?;
+    let mut unused: Vec<String> = names.difference(&used).cloned().collect();
+    unused.extend(dropped);
     let mut files: Vec<PathBuf> = Vec::new();
     for e in std::fs::read_dir(src).map_err(|e| Error::io(src, e))? {
         let p = e.map_err(|e| Error::io(src, e))?.path();
@@ -300,26 +441,61 @@ pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<
     }
     files.sort();
     std::fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
-    let mut entry_files = Vec::new();
     for f in &files {
         let Some(fname) = f.file_name() else { continue };
         let to = dest.join(fname);
         let tmp = dest.join(format!(".{}.part", fname.to_string_lossy()));
         std::fs::copy(f, &tmp).map_err(|e| Error::io(&to, e))?;
         std::fs::rename(&tmp, &to).map_err(|e| Error::io(&to, e))?;
-        let bytes = std::fs::metadata(&to).map_err(|e| Error::io(&to, e))?.len();
+    }
+    let entry = record(
+        models,
+        name,
+        format!("{} checkpoint imported from {source}", arch.name()),
+        source,
+        arch.enables(),
+    )?;
+    Ok(Imported { entry, unused })
+}
+
+/// Hashes the files of `models/<name>/` and records them in `models/LOCAL.toml`.
+fn record(
+    models: &Path,
+    name: &str,
+    description: String,
+    source: &str,
+    enables: &[&str],
+) -> Result<ModelEntry> {
+    let dest = models.join(name);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dest)
+        .map_err(|e| Error::io(&dest, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    paths.sort();
+    let mut entry_files = Vec::new();
+    for to in &paths {
+        let Some(fname) = to.file_name() else {
+            continue;
+        };
+        let bytes = std::fs::metadata(to).map_err(|e| Error::io(to, e))?.len();
         entry_files.push(ModelFile {
             path: format!("{name}/{}", fname.to_string_lossy()),
-            sha256: sha256_file(&to)?,
+            sha256: sha256_file(to)?,
             bytes,
         });
     }
     let entry = ModelEntry {
         name: name.to_string(),
-        description: format!("{} checkpoint imported from {}", arch.name(), src.display()),
+        description,
         licence: "as supplied by the user (see the checkpoint's model card)".into(),
-        source: src.display().to_string(),
-        enables: arch.enables().iter().map(|s| s.to_string()).collect(),
+        source: source.to_string(),
+        enables: enables.iter().map(|s| s.to_string()).collect(),
         files: entry_files,
     };
     let local = models.join("LOCAL.toml");
@@ -333,7 +509,49 @@ pub fn import(src: &Path, name: &str, models: &Path, device: &Device) -> Result<
     let text = toml::to_string_pretty(&manifest)
         .map_err(|e| Error::Invalid(format!("cannot write {}: {e}", local.display())))?;
     write_atomic(&local, text.as_bytes())?;
-    Ok(Imported { entry, unused })
+    Ok(entry)
+}
+
+/// Imports a SEVLM reference release (`nle_model_<epoch>/`, `ckpt_stats_<epoch>.tar`,
+/// `nle_gpt2_tokenizer_0/`) natively as the Artemo SEVLM model folder `models/<name>/`
+/// (name it `sevlm` and the app uses it: [`crate::sevlm::locate`]).
+pub fn import_sevlm_release(
+    release: &Path,
+    epoch: Option<u64>,
+    name: &str,
+    models: &Path,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<Imported> {
+    let dest = check_name(name, models)?;
+    std::fs::create_dir_all(models).map_err(|e| Error::io(models, e))?;
+    let stage = staging(models, name)?;
+    let r = crate::sevlm::checkpoint::import_release(release, epoch, &stage.0, device, progress)?;
+    std::fs::rename(&stage.0, &dest).map_err(|e| Error::io(&dest, e))?;
+    let entry = record(
+        models,
+        name,
+        format!(
+            "SEVLM reference release, epoch {} ({}), imported natively{}",
+            r.epoch,
+            r.sources
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .collect::<Vec<_>>()
+                .join(" + "),
+            if r.tokenizer.is_some() {
+                "; tokenizer ids checked"
+            } else {
+                ""
+            }
+        ),
+        &release.display().to_string(),
+        &["SEVLM analysis (emotion and explanation)"],
+    )?;
+    Ok(Imported {
+        entry,
+        unused: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -496,5 +714,96 @@ mod tests {
         );
         assert!(!models.path().join("broken").exists());
         assert!(import(&fixture("bert/tiny"), "../x", models.path(), &Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn pytorch_checkpoints_are_converted_natively_then_validated() {
+        use crate::models::torch_import::read_state_dict;
+        use crate::progress::Silent;
+        // An HF folder that ships only pytorch_model.bin (tools/parity/torch_checkpoints.py).
+        let models = tempfile::tempdir().unwrap();
+        let src = fixture("torch/gpt2_bin");
+        let imp = import(&src, "tiny-gpt2", models.path(), &Device::Cpu).unwrap();
+        let dest = models.path().join("tiny-gpt2");
+        assert!(dest.join("model.safetensors").is_file() && dest.join("config.json").is_file());
+        assert!(!dest.join("pytorch_model.bin").exists());
+        // The bool causal-mask buffer (a known buffer) is left out silently; every
+        // converted tensor is used.
+        assert!(imp.unused.is_empty(), "{:?}", imp.unused);
+        // The f16 tensor stays f16 in the written file (loaders convert, as for safetensors).
+        let st =
+            candle_core::safetensors::load(dest.join("model.safetensors"), &Device::Cpu).unwrap();
+        assert_eq!(
+            st["transformer.h.0.mlp.c_fc.weight"].dtype(),
+            candle_core::DType::F16
+        );
+        // The converted model builds and equals the pickle's tensors.
+        let sd = read_state_dict(&src.join("pytorch_model.bin"), None, &Device::Cpu, &Silent)
+            .unwrap()
+            .into_f32_map()
+            .unwrap();
+        let wte = st["transformer.wte.weight"].clone();
+        assert_eq!(
+            crate::models::tests::max_diff(&wte, &sd["transformer.wte.weight"]),
+            0.0
+        );
+        super::super::gpt2::Gpt2::load(&dest, None, &Device::Cpu).unwrap();
+        // No staging folder is left behind.
+        let left: Vec<_> = std::fs::read_dir(models.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".import"))
+            .collect();
+        assert!(left.is_empty());
+
+        // A lone MobileSAM .pth (FAIR layout, no config) is detected as SAM.
+        let imp = import(
+            &fixture("torch/mobilesam.pth"),
+            "mobile",
+            models.path(),
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert!(imp.entry.enables.iter().any(|e| e.contains("EmoSEM")));
+        assert!(models.path().join("mobile/model.safetensors").is_file());
+
+        // The legacy format is refused before anything is written.
+        let e = import(
+            &fixture("torch/legacy.pt"),
+            "old",
+            models.path(),
+            &Device::Cpu,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("legacy PyTorch format"), "{e}");
+        assert!(!models.path().join("old").exists());
+    }
+
+    #[test]
+    fn a_sevlm_release_is_detected_and_installed_as_an_artemo_folder() {
+        let models = tempfile::tempdir().unwrap();
+        let imp = import(
+            &crate::models::tests::parity_dir("sevlm_release/release"),
+            "sevlm",
+            models.path(),
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert!(
+            imp.entry.description.contains("epoch 0"),
+            "{}",
+            imp.entry.description
+        );
+        let dir = models.path().join("sevlm");
+        assert_eq!(folder_kind(&dir).as_deref(), Some("sevlm"));
+        assert_eq!(
+            crate::sevlm::locate(models.path()).as_deref(),
+            Some(dir.as_path())
+        );
+        let m = Manifest::load(&models.path().join("LOCAL.toml")).unwrap();
+        for (_, s) in Manifest::verify(m.get("sevlm").unwrap(), models.path()).unwrap() {
+            assert_eq!(s, crate::manifest::FileState::Ok);
+        }
     }
 }

@@ -8,8 +8,9 @@ impl ModelsPanel {
     pub(super) fn import_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         ui.heading("Import weights");
         ui.label(
-            "A Hugging Face checkpoint folder (config.json + safetensors: GPT-2/distilgpt2, BERT/MiniLM, \
-             CLIP) or a SAM checkpoint. Every tensor's name and shape is checked by building the model \
+            "A Hugging Face checkpoint folder (config.json + safetensors or pytorch_model.bin: GPT-2/distilgpt2, \
+             BERT/MiniLM, CLIP), a SAM / MobileSAM .pth, or the SEVLM authors' release folder (install it as sevlm); \
+             PyTorch files are read without Python and without running code. Every tensor's name and shape is checked by building the model \
              before anything is copied into your models folder (<data>/models/NAME/, never the shipped models/) and recorded in its LOCAL.toml. \
              You can also drop a folder or file on this tab.",
         );
@@ -111,6 +112,10 @@ impl ModelsPanel {
         } else {
             p.clone()
         };
+        if self.import_name.trim().is_empty() && artemo_engine::sevlm::checkpoint::is_release(&p) {
+            // The name the app looks for SEVLM weights under.
+            self.import_name = "sevlm".into();
+        }
         if self.import_name.trim().is_empty() {
             if let Some(n) = folder.file_name() {
                 self.import_name = n.to_string_lossy().into_owned();
@@ -130,8 +135,13 @@ impl ModelsPanel {
             return;
         };
         let mut src = PathBuf::from(self.import_path.trim());
-        if src.is_file() {
-            // A checkpoint file: its folder holds the config and weights.
+        let hf_file = src.file_name().is_some_and(|n| n == "pytorch_model.bin")
+            || src
+                .extension()
+                .is_some_and(|e| e == "safetensors" || e == "json");
+        if src.is_file() && (hf_file || !artemo_engine::models::torch_import::is_torch_file(&src)) {
+            // A file of an HF checkpoint: its folder holds the config and weights. A lone
+            // PyTorch file (FAIR SAM / MobileSAM `.pth`) is imported as it is.
             if let Some(p) = src.parent() {
                 src = p.to_path_buf();
             }
@@ -142,7 +152,12 @@ impl ModelsPanel {
         self.submit(
             shared,
             Pending::Import,
-            Command::ImportWeights(ImportWeights { src, name, root }),
+            Command::ImportWeights(ImportWeights {
+                src,
+                name,
+                root,
+                epoch: None,
+            }),
         );
     }
 }
