@@ -434,10 +434,9 @@ mod tests {
         // artEmisX_train.py:176-183,239: 25 decoding steps, but the answer is
         // current_outputs[1:end_idx] with end_idx = max_len = 25 when no end token came:
         // at most 24 tokens.
-        let opts = DecodeOptions {
-            max_tokens: 24,
-            ..DecodeOptions::default()
-        };
+        // The default decoding is the reference's.
+        let opts = DecodeOptions::default();
+        assert_eq!(opts.max_tokens, 24);
         let mut max_logit_diff = 0f32;
         for run in runs {
             let k = run["image"].as_u64().unwrap() as usize;

@@ -40,12 +40,18 @@ pub enum Decoding {
     },
 }
 
+/// The longest answer the reference's greedy loop keeps (25 steps, the 25th dropped).
+pub const REFERENCE_MAX_TOKENS: usize = 24;
+
 /// Decoding options.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DecodeOptions {
     /// Greedy or nucleus.
     pub decoding: Decoding,
-    /// Generated tokens at most (SEVLM: 25).
+    /// Generated tokens at most. The reference runs 25 steps but keeps
+    /// `current_outputs[1:end_idx]` with `end_idx = max_len = 25` when no end token comes
+    /// (BetterZH/SEVLM-code `artEmisX_train.py:176,183,239`), so its answer has at most 24
+    /// tokens: [`REFERENCE_MAX_TOKENS`].
     pub max_tokens: usize,
     /// Keep generating past end tokens (benchmarks only: measures full-length decoding).
     #[serde(default)]
@@ -60,7 +66,7 @@ impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
             decoding: Decoding::Greedy,
-            max_tokens: 25,
+            max_tokens: REFERENCE_MAX_TOKENS,
             ignore_end: false,
             block_repeats: false,
         }

@@ -253,7 +253,7 @@ impl Explain {
         };
         let opts = DecodeOptions {
             decoding,
-            max_tokens: 25,
+            max_tokens: artemo_engine::sevlm::generate::REFERENCE_MAX_TOKENS,
             ignore_end: false,
             block_repeats: self.block_repeats,
         };
