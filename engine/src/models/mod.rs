@@ -7,7 +7,7 @@ pub mod clip_text;
 pub mod clip_tokenizer;
 pub mod clip_vision;
 pub mod gpt2;
-#[cfg(feature = "hub")]
+pub mod download;
 pub mod hub;
 pub mod loading;
 pub mod nn;
