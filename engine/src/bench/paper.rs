@@ -421,9 +421,8 @@ fn pacl_zero_shot(
 ) -> Result<Vec<f32>> {
     let img = crate::imaging::load_image(image)?;
     let size = vision.config().image_size as u32;
-    let x = crate::imaging::preprocess_clip(&img, size)
-        .to_tensor(dev)?
-        .unsqueeze(0)?;
+    // `to_tensor` is already `[1, 3, H, W]`.
+    let x = crate::imaging::preprocess_clip(&img, size).to_tensor(dev)?;
     let v = q_v.forward(&vision.forward(&x, Mode::Infer)?.cls)?;
     let v = crate::pacl::normalize(&v)?;
     let mut ids: Vec<Vec<u32>> = EMOTIONS
