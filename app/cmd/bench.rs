@@ -131,7 +131,7 @@ fn paper(
     only: Option<&str>,
     json: bool,
     threads: usize,
-    progress: impl FnMut(&str),
+    progress: impl FnMut(&str) + Send,
 ) -> Result<ExitCode> {
     use artemo_engine::bench::paper::{run, PaperSize};
     let assets = artemo_engine::find_assets()

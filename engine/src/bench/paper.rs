@@ -341,7 +341,7 @@ pub fn run(
                 .map(|(k, &emotion)| Target {
                     emotion,
                     mask: (0..side * side)
-                        .map(|i| f32::from(u8::from((i / side + k) % 3 == 0)))
+                        .map(|i| f32::from(u8::from((i / side + k).is_multiple_of(3))))
                         .collect(),
                     tokens: tokens.clone(),
                 })
@@ -449,7 +449,10 @@ mod tests {
         let assets = crate::find_assets().unwrap();
         let image = assets.join("paintings/aic/100342.jpg");
         let mut seen = Vec::new();
-        let rows = run(PaperSize::Tiny, &assets, &image, |s| seen.push(s.to_string())).unwrap();
+        let rows = run(PaperSize::Tiny, &assets, &image, |s| {
+            seen.push(s.to_string())
+        })
+        .unwrap();
         let stages: Vec<&str> = rows.iter().map(|r| r.stage.as_str()).collect();
         assert_eq!(
             stages,

@@ -20,8 +20,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 /// The advice every "cannot reach" message ends with.
-pub const OFFLINE_ADVICE: &str =
-    "download on another machine and use `artemo models import PATH`";
+pub const OFFLINE_ADVICE: &str = "download on another machine and use `artemo models import PATH`";
 
 /// Redirect hops followed before giving up.
 const MAX_HOPS: usize = 10;
@@ -33,7 +32,6 @@ const CHUNK: usize = 256 * 1024;
 pub struct Client {
     agent: ureq::Agent,
 }
-
 
 /// What the server said about a file before its body: the final URL after redirects, and
 /// the sha256 and size it advertised on the way.
@@ -50,7 +48,8 @@ impl Client {
     /// endpoint (a local mirror; the client knows no `NO_PROXY`).
     pub fn for_endpoint(endpoint: &str) -> Self {
         let host = host_of(endpoint);
-        let local = host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+        let local =
+            host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
             .timeout_connect(Duration::from_secs(15))
@@ -154,7 +153,10 @@ fn join_url(base: &str, loc: &str) -> String {
         format!("{}{loc}", &base[..host_end])
     } else {
         let path = base.split(['?', '#']).next().unwrap_or(base);
-        let dir_end = path.rfind('/').filter(|i| *i >= host_end).unwrap_or(path.len());
+        let dir_end = path
+            .rfind('/')
+            .filter(|i| *i >= host_end)
+            .unwrap_or(path.len());
         format!("{}/{loc}", &path[..dir_end])
     }
 }
@@ -338,8 +340,7 @@ pub fn fetch(
                     )));
                 }
             };
-            file.write_all(&buf[..n])
-                .map_err(|e| Error::io(&part, e))?;
+            file.write_all(&buf[..n]).map_err(|e| Error::io(&part, e))?;
             hasher.update(&buf[..n]);
             got += n as u64;
             if last.elapsed() > Duration::from_millis(200) {
@@ -424,7 +425,10 @@ mod tests {
     #[test]
     fn urls_and_etags() {
         assert_eq!(
-            join_url("https://hf.co/a/resolve/main/x.json", "/b/resolve/main/x.json"),
+            join_url(
+                "https://hf.co/a/resolve/main/x.json",
+                "/b/resolve/main/x.json"
+            ),
             "https://hf.co/b/resolve/main/x.json"
         );
         assert_eq!(

@@ -345,10 +345,7 @@ fn plan_hub(
         .get("siblings")
         .and_then(|s| s.as_array())
         .ok_or_else(|| Error::Invalid(format!("{api}: the answer has no `siblings` list")))?;
-    let commit = v
-        .get("sha")
-        .and_then(|s| s.as_str())
-        .map(str::to_string);
+    let commit = v.get("sha").and_then(|s| s.as_str()).map(str::to_string);
     let files: Vec<(&str, &serde_json::Value)> = siblings
         .iter()
         .filter_map(|s| s.get("rfilename").and_then(|f| f.as_str()).map(|f| (f, s)))
@@ -528,14 +525,13 @@ pub fn install(
     device: &Device,
 ) -> Result<Imported> {
     std::fs::create_dir_all(models).map_err(|e| Error::io(models, e))?;
-    let mut imported = registry::import(&fetched.dir, &resolved.name, models, device).map_err(
-        |e| {
+    let mut imported =
+        registry::import(&fetched.dir, &resolved.name, models, device).map_err(|e| {
             Error::Invalid(format!(
                 "downloaded into {}, but the import refused it: {e}",
                 fetched.dir.display()
             ))
-        },
-    )?;
+        })?;
     // The import hashed its copies: they must be the bytes that were downloaded.
     for f in &fetched.files {
         let Some(fname) = f.path.file_name().map(|n| n.to_string_lossy().into_owned()) else {

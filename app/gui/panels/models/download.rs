@@ -20,15 +20,16 @@ pub(super) struct DownloadForm {
     result: Option<Result<String, String>>,
 }
 
-impl DownloadForm {
-    /// What the job reported.
-    pub(super) fn on_event(&mut self, kind: EventKind, actions: &mut Vec<Action>) -> bool {
+impl ModelsPanel {
+    /// What the download job reported; an installed model refreshes the listing.
+    pub(super) fn download_event(&mut self, kind: EventKind, actions: &mut Vec<Action>) {
+        let form = &mut self.download;
         match kind {
             EventKind::Progress {
                 fraction, message, ..
-            } => self.progress = Some((fraction, message)),
+            } => form.progress = Some((fraction, message)),
             EventKind::Done(JobOutput::Imported(imp)) => {
-                self.progress = None;
+                form.progress = None;
                 let e = &imp.entry;
                 let msg = format!(
                     "installed {} ({} files); {}. Enables: {}.",
@@ -41,26 +42,24 @@ impl DownloadForm {
                     text: msg.clone(),
                     error: false,
                 });
-                self.result = Some(Ok(msg));
-                return true;
+                form.result = Some(Ok(msg));
+                self.listing = None;
+                actions.push(Action::ModelsChanged);
             }
             EventKind::Failed(m) => {
-                self.progress = None;
-                self.result = Some(Err(m));
+                form.progress = None;
+                form.result = Some(Err(m));
             }
             EventKind::Cancelled => {
-                self.progress = None;
-                self.result = Some(Err(
+                form.progress = None;
+                form.result = Some(Err(
                     "cancelled; the partial file is kept and the next download resumes it".into(),
                 ));
             }
             _ => {}
         }
-        false
     }
-}
 
-impl ModelsPanel {
     pub(super) fn download_ui(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         ui.heading("Download weights");
         ui.label(

@@ -510,12 +510,7 @@ impl Panel for ModelsPanel {
                 self.import_result = Some(Err(m));
             }
             (Pending::Import, EventKind::Cancelled) => self.import_progress = None,
-            (Pending::Download, kind) => {
-                if self.download.on_event(kind, actions) {
-                    self.listing = None;
-                    actions.push(Action::ModelsChanged);
-                }
-            }
+            (Pending::Download, kind) => self.download_event(kind, actions),
             _ => {}
         }
         ctx.request_repaint();

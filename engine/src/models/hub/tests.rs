@@ -19,10 +19,13 @@ struct Served {
     advertised: Option<String>,
 }
 
+/// Every request's path and `Range` header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A fake hub serving `repo` with `files`; records every request line and its `Range`.
 struct Hub {
     endpoint: String,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
 }
 
 fn sha_hex(b: &[u8]) -> String {
@@ -231,15 +234,16 @@ fn downloads_verifies_imports_and_records_sha256() {
         .unwrap();
     assert_eq!(rec.sha256, sha_hex(&weights));
     assert!(e.files.iter().any(|f| f.path == format!("tiny/{RECORD}")));
-    assert!(e.source.contains("/someone/tiny-gpt2 (revision 0123456789abcdef"));
+    assert!(e
+        .source
+        .contains("/someone/tiny-gpt2 (revision 0123456789abcdef"));
     assert!(e.description.contains("sha256 of 1 of 2 file(s) checked"));
     for (_, s) in Manifest::verify(e, &models).unwrap() {
         assert_eq!(s, crate::manifest::FileState::Ok);
     }
     // The record names which hashes the hub vouched for.
     let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(models.join("tiny").join(RECORD)).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(models.join("tiny").join(RECORD)).unwrap()).unwrap();
     let files = record["files"].as_array().unwrap();
     assert_eq!(files.len(), 2);
     assert!(files
@@ -275,7 +279,10 @@ fn resumes_a_part_file_with_a_range_request() {
         .unwrap();
     assert_eq!(w.resumed_from, half as u64);
     assert_eq!(w.sha256, sha_hex(&weights));
-    assert_eq!(std::fs::read(dl.join("model.safetensors")).unwrap(), weights);
+    assert_eq!(
+        std::fs::read(dl.join("model.safetensors")).unwrap(),
+        weights
+    );
     assert!(!download::part_path(&dl.join("model.safetensors")).exists());
     let seen = hub.seen.lock().unwrap();
     let want = format!("bytes={half}-");
@@ -286,7 +293,13 @@ fn resumes_a_part_file_with_a_range_request() {
     );
     // Then the import registers it.
     drop(seen);
-    install(&fetched, &resolved, &data.path().join("models"), &Device::Cpu).unwrap();
+    install(
+        &fetched,
+        &resolved,
+        &data.path().join("models"),
+        &Device::Cpu,
+    )
+    .unwrap();
     assert!(data.path().join("models/tiny/model.safetensors").is_file());
 }
 
@@ -409,11 +422,18 @@ fn names_repositories_and_urls_resolve() {
     assert!(wanted("pytorch_model.bin", Selection::Checkpoint, false));
     assert!(!wanted("flax_model.msgpack", Selection::Checkpoint, false));
     assert!(!wanted("onnx/model.onnx", Selection::Checkpoint, false));
-    assert!(wanted("nle_model_11/pytorch_model.bin", Selection::All, false));
+    assert!(wanted(
+        "nle_model_11/pytorch_model.bin",
+        Selection::All,
+        false
+    ));
     assert!(!wanted(".gitattributes", Selection::All, false));
 }
 
 #[test]
 fn an_explicit_endpoint_wins_and_loses_its_trailing_slash() {
-    assert_eq!(endpoint(Some("http://mirror.local/")), "http://mirror.local");
+    assert_eq!(
+        endpoint(Some("http://mirror.local/")),
+        "http://mirror.local"
+    );
 }
