@@ -79,7 +79,7 @@ impl ModelsPanel {
         };
         ui.add_enabled_ui(!busy, |ui| {
             ui.horizontal(|ui| {
-                ui.label("What:");
+                let what = ui.label("What:");
                 egui::ComboBox::from_id_salt("download-what")
                     .width(420.0)
                     .selected_text(label(form.choice))
@@ -87,7 +87,9 @@ impl ModelsPanel {
                         for i in 0..=KNOWN.len() {
                             ui.selectable_value(&mut form.choice, i, label(i));
                         }
-                    });
+                    })
+                    .response
+                    .labelled_by(what.id);
             });
             match KNOWN.get(form.choice) {
                 Some(k) => {
@@ -123,7 +125,7 @@ impl ModelsPanel {
                 }
             }
             ui.horizontal(|ui| {
-                let l = ui.label("Install as:");
+                let l = ui.label("Install the download as:");
                 ui.add(
                     egui::TextEdit::singleline(&mut form.name)
                         .desired_width(200.0)
