@@ -150,21 +150,25 @@ fn paper(
     };
     let rows = pool.install(|| run(size, &assets, &image, progress))?;
     let header = format!(
-        "{:<48} {:>10} {:>11} {:>14}  (CPU, {threads} thread(s), random weights, {})",
+        "{:<48} {:>10} {:>11} {:>24}  (CPU, {threads} thread(s), random weights, {})",
         "stage",
         "params",
         "time ms",
-        "peak RSS MiB",
+        "RSS MiB: start -> peak",
         image.file_name().unwrap_or_default().to_string_lossy()
     );
     report(&rows, json, &header, |r| {
+        let start = r
+            .start_rss_mib
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "n/a".into());
         let rss = match r.peak_rss_mib {
-            Some(m) if r.peak_is_per_stage => format!("{m:.0}"),
-            Some(m) => format!("{m:.0} (process)"),
+            Some(m) if r.peak_is_per_stage => format!("{start} -> {m:.0}"),
+            Some(m) => format!("{start} -> {m:.0} (process)"),
             None => "n/a".into(),
         };
         format!(
-            "{:<48} {:>9.1}M {:>11.0} {:>14}",
+            "{:<48} {:>9.1}M {:>11.0} {:>24}",
             r.stage,
             r.params as f64 / 1e6,
             r.ms,

@@ -62,6 +62,9 @@ pub struct PaperRow {
     pub params: usize,
     /// Wall time, milliseconds (one run).
     pub ms: f64,
+    /// Resident memory when the stage started, MiB: the allocator keeps what earlier
+    /// stages freed, so the stage's own growth is `peak_rss_mib - start_rss_mib` at most.
+    pub start_rss_mib: Option<f64>,
     /// Peak resident memory during the stage, MiB (`None` where `/proc` is not readable).
     pub peak_rss_mib: Option<f64>,
     /// Whether the peak was reset before the stage (otherwise it is the process's peak
@@ -96,6 +99,7 @@ fn stage<T>(
     f: impl FnOnce() -> Result<(T, usize)>,
 ) -> Result<T> {
     progress(name);
+    let start_rss_mib = status_kib("VmRSS:").map(|k| k as f64 / 1024.0);
     let per_stage = reset_peak();
     let t = Instant::now();
     let (out, params) = f()?;
@@ -104,6 +108,7 @@ fn stage<T>(
         stage: name.into(),
         params,
         ms,
+        start_rss_mib,
         peak_rss_mib: status_kib("VmHWM:").map(|k| k as f64 / 1024.0),
         peak_is_per_stage: per_stage,
         note: note.into(),
@@ -482,7 +487,8 @@ mod tests {
         // The training step counts only the trainable part; the build counts everything.
         assert!(rows[5].params < rows[2].params);
         if cfg!(target_os = "linux") {
-            assert!(rows.iter().all(|r| r.peak_rss_mib.is_some_and(|m| m > 0.0)));
+            assert!(rows.iter().all(|r| r.peak_rss_mib.is_some_and(|m| m > 0.0)
+                && r.start_rss_mib.is_some_and(|m| m > 0.0)));
         }
     }
 }
