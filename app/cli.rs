@@ -70,10 +70,11 @@ enum Cmd {
     /// `bench pacl` PACL's descriptors, embedding throughput, a training step and t-SNE.
     Bench {
         /// What to benchmark (`backbones`, `sevlm`, `pacl`, `emosem`, `demo`: the demo
-        /// kit's whole-painting inference).
+        /// kit's whole-painting inference, `paper`: the paper configurations end to end).
         what: cmd::bench::Bench,
         /// Only the backbones whose name contains this (clip-vit-b16, clip-vit-b32,
-        /// clip-text, distilgpt2, minilm, sam-vit-b, mobilesam).
+        /// clip-text, distilgpt2, minilm, sam-vit-b, mobilesam); `paper`: `tiny` for toy
+        /// sizes.
         #[arg(long)]
         only: Option<String>,
         /// Print JSON.

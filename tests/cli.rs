@@ -224,17 +224,37 @@ fn models_import_reads_pytorch_pickles_and_the_sevlm_release() {
     );
 }
 
+/// `models download` in the default build: an unreachable hub is one clear message and a
+/// non-zero exit, with nothing installed (the engine's tests cover the transfers).
 #[test]
-fn models_download_needs_the_hub_feature() {
-    if cfg!(feature = "hub") {
-        return;
-    }
-    let out = artemo()
-        .args(["models", "download", "distilgpt2", "--as", "d"])
+fn models_download_offline_is_one_clear_message() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let out = with_data(data.path())
+        .args(["models", "download", "distilgpt2", "--endpoint"])
+        .arg(format!("http://127.0.0.1:{port}"))
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("without the `hub` feature"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot reach 127.0.0.1:{port}"))
+            && err.contains("artemo models import PATH"),
+        "{err}"
+    );
+    assert!(!data.path().join("models/distilgpt2").exists());
+    // Without WHAT: the known names and where their weights live.
+    let out = artemo().args(["models", "download"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("openai/clip-vit-base-patch16") && text.contains("NOT a HF repository"),
+        "{text}"
+    );
 }
 
 fn with_data(data: &Path) -> Command {

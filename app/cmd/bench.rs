@@ -24,6 +24,10 @@ pub enum Bench {
     Emosem,
     /// The demo kit's whole-painting inference on 12 shipped paintings.
     Demo,
+    /// The paper configurations end to end at real size with random weights (SEVLM,
+    /// EmoSEM and one EmoSEM training step, PACL over a CLIP-style backbone) on one shipped
+    /// painting: time, parameters and peak memory per stage (`--only tiny`: toy sizes).
+    Paper,
 }
 
 impl Bench {
@@ -35,6 +39,7 @@ impl Bench {
             Bench::Pacl => "pacl",
             Bench::Emosem => "emosem",
             Bench::Demo => "demo",
+            Bench::Paper => "paper",
         }
     }
 }
@@ -77,6 +82,7 @@ pub fn run(
                 format!("{:<52} {:>10.1}", r.name, r.median_ms)
             })
         }
+        Bench::Paper => paper(&pool, only, json, threads, progress),
         Bench::Backbones | Bench::Sevlm | Bench::Demo => {
             let root = artemo_engine::find_models()
                 .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
@@ -117,6 +123,58 @@ fn demo(root: &std::path::Path, mut progress: impl FnMut(&str)) -> Result<Vec<Be
         root,
         &paintings,
     )?)
+}
+
+/// `bench paper` on the first shipped painting.
+fn paper(
+    pool: &artemo_engine::ThreadPool,
+    only: Option<&str>,
+    json: bool,
+    threads: usize,
+    progress: impl FnMut(&str) + Send,
+) -> Result<ExitCode> {
+    use artemo_engine::bench::paper::{run, PaperSize};
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let c =
+        artemo_engine::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let image = c
+        .paintings
+        .first()
+        .map(|p| p.path.clone())
+        .context("no shipped painting to analyse")?;
+    let size = if only.is_some_and(|o| o.contains("tiny")) {
+        PaperSize::Tiny
+    } else {
+        PaperSize::Paper
+    };
+    let rows = pool.install(|| run(size, &assets, &image, progress))?;
+    let header = format!(
+        "{:<48} {:>10} {:>11} {:>24}  (CPU, {threads} thread(s), random weights, {})",
+        "stage",
+        "params",
+        "time ms",
+        "RSS MiB: start -> peak",
+        image.file_name().unwrap_or_default().to_string_lossy()
+    );
+    report(&rows, json, &header, |r| {
+        let start = r
+            .start_rss_mib
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "n/a".into());
+        let rss = match r.peak_rss_mib {
+            Some(m) if r.peak_is_per_stage => format!("{start} -> {m:.0}"),
+            Some(m) => format!("{start} -> {m:.0} (process)"),
+            None => "n/a".into(),
+        };
+        format!(
+            "{:<48} {:>9.1}M {:>11.0} {:>24}",
+            r.stage,
+            r.params as f64 / 1e6,
+            r.ms,
+            rss
+        )
+    })
 }
 
 /// Prints the rows as JSON, or as a table under `header`.

@@ -1,15 +1,17 @@
 //! `artemo models list|verify|import|download`: the manifest's models and their files,
 //! sha256 verification, importing a checkpoint folder into the user's models folder
-//! (validated by building the model), downloading one (only with the `hub` feature).
+//! (validated by building the model), downloading one on request (known names, hub
+//! repositories, URLs; the only command that touches the network).
 
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use artemo_engine::manifest::{FileState, Manifest};
 
 use artemo_engine::jobs::manifests::ImportWeights;
+use artemo_engine::models::hub::{self, DownloadRequest};
 use artemo_engine::models::registry::Imported;
-use artemo_engine::worker::{Command, Engine, EngineConfig, JobOutput};
+use artemo_engine::worker::{Command, Engine, EngineConfig, JobOutput, Lane};
 
 use super::common::{check_writable, unexpected, user_data};
 
@@ -40,14 +42,24 @@ pub enum ModelsCmd {
         #[arg(long)]
         epoch: Option<u64>,
     },
-    /// Download a checkpoint from the Hugging Face hub into `models/NAME/` (only in builds
-    /// with the `hub` feature; the default build never touches the network).
+    /// Download weights (the only command that touches the network) into
+    /// `<data>/downloads/`, resumable (`*.part`), sha256-checked against the hub, then
+    /// validated and installed into `<data>/models/NAME/` like `import`. Without WHAT: the
+    /// known names and where their weights live.
     Download {
-        /// Repository id, e.g. `distilgpt2`.
-        repo: String,
-        /// The name to install it under.
+        /// A known name (`clip-b16`, `clip-b32`, `distilgpt2`, `sam-vit-b`, `mobilesam`,
+        /// `sevlm-release`), a hub repository `owner/name`, or an http(s) URL of one file.
+        what: Option<String>,
+        /// The name to install it under (default: where the features look for it, or the
+        /// repository's name).
         #[arg(long = "as")]
-        name: String,
+        name: Option<String>,
+        /// The hub or a mirror (default: `$HF_ENDPOINT`, else https://huggingface.co).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// Branch, tag or commit of the repository (default `main`).
+        #[arg(long)]
+        revision: Option<String>,
     },
 }
 
@@ -105,7 +117,24 @@ pub fn run(what: &ModelsCmd, engine: &EngineConfig, overwrite_shipped: bool) -> 
             print_unused(&imported.unused);
             return Ok(ExitCode::SUCCESS);
         }
-        ModelsCmd::Download { repo, name } => return download(repo, name, &root, engine),
+        ModelsCmd::Download {
+            what,
+            name,
+            endpoint,
+            revision,
+        } => {
+            let Some(what) = what else {
+                print_known();
+                return Ok(ExitCode::SUCCESS);
+            };
+            let req = DownloadRequest {
+                what: what.clone(),
+                name: name.clone(),
+                endpoint: endpoint.clone(),
+                revision: revision.clone(),
+            };
+            return download(req, engine);
+        }
         ModelsCmd::List | ModelsCmd::Verify => {}
     }
     let mut manifests = vec![(Manifest::load(&root.join("MODELS.toml"))?, root.clone())];
@@ -232,39 +261,80 @@ fn import_weights(
     }
 }
 
-#[cfg(feature = "hub")]
-fn download(
-    repo: &str,
-    name: &str,
-    root: &std::path::Path,
-    engine: &EngineConfig,
-) -> Result<ExitCode> {
-    let dir = artemo_engine::models::hub::download(repo)?;
-    let user_models = user_data()?.join("models");
-    let _ = root;
-    check_writable(&user_models.join(name))?;
-    std::fs::create_dir_all(&user_models)
-        .with_context(|| format!("{}: cannot create", user_models.display()))?;
-    let imported = import_weights(engine, &dir, name, None, &user_models)?;
-    print_unused(&imported.unused);
-    let entry = imported.entry;
+/// The known names and where their weights live.
+fn print_known() {
+    println!("Known names (any hub repository `owner/name` or http(s) URL works too):");
+    for k in hub::KNOWN {
+        let from = match k.source {
+            hub::KnownSource::Hub { repo, .. } => format!("hub repository {repo}"),
+            hub::KnownSource::Url(u) => u.to_string(),
+        };
+        println!("  {:<14} {}", k.name, k.what);
+        println!("  {:<14} from: {from}", "");
+        println!("  {:<14} installs as: <data>/models/{}/", "", k.install_as);
+        println!("  {:<14} licence: {}", "", k.licence);
+        println!("  {:<14} note: {}", "", k.note);
+    }
     println!(
-        "downloaded {repo} and imported it as {} ({} files)",
-        entry.name,
-        entry.files.len()
+        "Hub: --endpoint URL, else $HF_ENDPOINT, else {}.",
+        hub::DEFAULT_ENDPOINT
     );
-    Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(not(feature = "hub"))]
-fn download(
-    repo: &str,
-    _name: &str,
-    _root: &std::path::Path,
-    _engine: &EngineConfig,
-) -> Result<ExitCode> {
-    Err(anyhow!(
-        "this build cannot download `{repo}`: it was built without the `hub` feature, so it never touches the network. \
-         Download the checkpoint yourself and run `artemo models import DIR --as NAME`, or rebuild with `--features hub`."
-    ))
+/// Downloads and installs on an engine with the command line's device (the import
+/// validates by building the model), with a progress line; an interrupted download is
+/// resumed by running the same command again.
+fn download(req: DownloadRequest, engine: &EngineConfig) -> Result<ExitCode> {
+    let data = user_data()?;
+    let resolved = hub::resolve(&req)?;
+    check_writable(&data.join("models").join(&resolved.name))?;
+    let engine = Engine::start(engine.clone())?;
+    if let Some(note) = engine.device_note() {
+        eprintln!("note: {note}");
+    }
+    eprintln!(
+        "downloading {} into {} (resumable: run the same command again after an interruption)",
+        req.what,
+        data.join("downloads").display()
+    );
+    let job_data = data.clone();
+    let mut shown = crate::progress::Progress::new();
+    // Byte counts change all the time: pass a change on every 2 % (or a new file).
+    let mut last = (u32::MAX, String::new());
+    let out = engine.run_blocking(
+        Command::Run {
+            name: format!("download {}", req.what),
+            lane: Lane::Compute,
+            job: Box::new(move |ctx| {
+                hub::download_and_import(&req, &job_data, ctx.device(), ctx)
+                    .map(|i| JobOutput::Imported(Box::new(i)))
+            }),
+        },
+        |f, eta, m| {
+            let step = (f * 50.0) as u32;
+            let file = m.split(':').next().unwrap_or(m).to_string();
+            if step != last.0 || file != last.1 {
+                last = (step, file);
+                shown.update(f, eta, m);
+            }
+        },
+    )?;
+    drop(shown);
+    let JobOutput::Imported(imported) = out else {
+        return Err(unexpected(&out));
+    };
+    print_unused(&imported.unused);
+    let entry = &imported.entry;
+    let models = data.join("models");
+    println!(
+        "installed {} ({} files) into {} (recorded in {})",
+        entry.name,
+        entry.files.len(),
+        models.join(&entry.name).display(),
+        models.join("LOCAL.toml").display()
+    );
+    println!("  source: {}", entry.source);
+    println!("  {}", entry.description);
+    println!("  enables: {}", entry.enables.join(", "));
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,10 @@
 //! Benchmarks (not tests): forward times of each backbone at real size with random
 //! weights (the shipped MiniLM with its real weights), run by `artemo bench backbones`
 //! in a release build. PyTorch times for the same forwards come from
-//! `tools/parity/<model>.py --bench`.
+//! `tools/parity/<model>.py --bench`. `paper`: the paper configurations end to end
+//! (`artemo bench paper`).
+
+pub mod paper;
 
 use std::time::Instant;
 

@@ -6,8 +6,8 @@ pub mod bert;
 pub mod clip_text;
 pub mod clip_tokenizer;
 pub mod clip_vision;
+pub mod download;
 pub mod gpt2;
-#[cfg(feature = "hub")]
 pub mod hub;
 pub mod loading;
 pub mod nn;

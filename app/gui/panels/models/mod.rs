@@ -1,9 +1,11 @@
 //! The Models tab: the weights of `models/MODELS.toml` (and the `LOCAL.toml` of the
 //! user's models folder, `<data>/models`, where imports are recorded), whether each is
 //! installed, its size, licence, source and what it enables; sha256 verification as an engine job; the demo kit's model card; where
-//! each feature looks for its weights; and import of a checkpoint folder (picked,
-//! typed or dropped), validated by the engine's import code before anything is copied.
+//! each feature looks for its weights; import of a checkpoint folder (picked,
+//! typed or dropped), validated by the engine's import code before anything is copied;
+//! and download on request (`download.rs`).
 
+mod download;
 mod import;
 mod listing;
 
@@ -38,6 +40,7 @@ enum Pending {
     Verify(String),
     Card,
     Import,
+    Download,
 }
 
 /// The tab's state.
@@ -56,6 +59,7 @@ pub struct ModelsPanel {
     import_progress: Option<String>,
     import_result: Option<Result<String, String>>,
     picker: Option<Receiver<((), crate::gui::dialog::Picked)>>,
+    download: download::DownloadForm,
 }
 
 impl ModelsPanel {
@@ -75,6 +79,7 @@ impl ModelsPanel {
             import_progress: None,
             import_result: None,
             picker: None,
+            download: download::DownloadForm::default(),
         }
     }
 
@@ -243,6 +248,9 @@ impl ModelsPanel {
                 ui.add_space(8.0);
                 ui.separator();
                 self.import_ui(ui, shared);
+                ui.add_space(8.0);
+                ui.separator();
+                self.download_ui(ui, shared);
             });
         self.card_window(ui.ctx());
     }
@@ -502,6 +510,7 @@ impl Panel for ModelsPanel {
                 self.import_result = Some(Err(m));
             }
             (Pending::Import, EventKind::Cancelled) => self.import_progress = None,
+            (Pending::Download, kind) => self.download_event(kind, actions),
             _ => {}
         }
         ctx.request_repaint();

@@ -316,7 +316,7 @@ impl ImageEncoder {
                 };
                 let sam_fn = |img: DynamicImage| -> Result<Tensor> {
                     let s = sam.config().image_size() as u32;
-                    let x = preprocess_sam(&img, s).to_tensor(device)?.unsqueeze(0)?;
+                    let x = preprocess_sam(&img, s).to_tensor(device)?;
                     sam.image_embeddings(&x)
                 };
                 let sam_emb = match sam_cache {
@@ -324,7 +324,7 @@ impl ImageEncoder {
                     None => sam_fn(decoded()?)?,
                 };
                 let clip_fn = |img: DynamicImage| -> Result<Tensor> {
-                    let x = preprocess_sevlm(&img).to_tensor(device)?.unsqueeze(0)?;
+                    let x = preprocess_sevlm(&img).to_tensor(device)?;
                     Ok(clip.forward(&x, Mode::Infer)?.grid)
                 };
                 let clip_grid = match clip_cache {
