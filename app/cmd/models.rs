@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use artemo_engine::manifest::{FileState, Manifest};
 
 use artemo_engine::jobs::manifests::ImportWeights;

@@ -232,7 +232,8 @@ pub fn run(
     let progress: &mut dyn FnMut(&str) = &mut progress;
     let mut rows = Vec::new();
     let gpt2 = TextTokenizer::gpt2_from_assets(assets)?;
-    let lexicon = crate::lexicon::VadLexicon::default_from_assets(assets)?;
+    let (lexicon, lexicon_record) =
+        crate::lexicon::VadLexicon::from_source(assets, &crate::lexicon::VadSource::StandIn)?;
     let label = match size {
         PaperSize::Paper => "paper",
         PaperSize::Tiny => "tiny",
@@ -254,6 +255,8 @@ pub fn run(
                 seq,
                 featurizer: Box::new(ClipGridFeaturizer::new(clip)),
                 source: image.to_path_buf(),
+                lexicon: lexicon_record.clone(),
+                warnings: Vec::new(),
             };
             Ok((rt, count(&clip_vm) + count(&vm)))
         },
@@ -268,7 +271,7 @@ pub fn run(
             let opts = DecodeOptions {
                 decoding: Decoding::Greedy,
                 max_tokens: 25,
-                ignore_end: true,
+                ignore_end: true, // full-length decoding: 25 steps, as the reference runs
                 block_repeats: false,
             };
             let a = runtime.analyze(image, &opts, &dev, |_| {}, &Silent)?;
