@@ -68,7 +68,7 @@ pub struct KnownModel {
 pub const KNOWN: &[KnownModel] = &[
     KnownModel {
         name: "clip-b16",
-        what: "CLIP ViT-B/16 (SEVLM's image encoder, PACL vision tower)",
+        what: "CLIP ViT-B/16 (SEVLM's image encoder)",
         source: KnownSource::Hub {
             repo: "openai/clip-vit-base-patch16",
             files: Selection::Checkpoint,

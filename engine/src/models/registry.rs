@@ -44,7 +44,7 @@ impl Architecture {
             ],
             Architecture::Clip => &[
                 "SEVLM image features",
-                "PACL vision tower",
+                "PACL factual partition",
                 "CLIPScore",
                 "zero-shot prompts",
             ],

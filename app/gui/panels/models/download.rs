@@ -67,7 +67,7 @@ impl ModelsPanel {
              <data>/downloads/ (an interrupted download resumes), each file's sha256 is checked \
              against the one the hub advertises, then the weights are validated and installed \
              into <data>/models/NAME/ like an import. Offline: download on another machine and \
-             import the folder below.",
+             import it with the form above.",
         );
         let busy = self.jobs.any(|p| *p == Pending::Download);
         let form = &mut self.download;
