@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::annotations::apolo::map_path;
-use crate::annotations::mask::{LabelMap, Mask};
+use crate::annotations::mask::{Connectivity, LabelMap, Mask};
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::metrics::segmentation::ScoreMap;
@@ -41,7 +41,8 @@ pub struct EmotionResult {
     pub probability: ScoreMap,
     /// `probability > THRESHOLD`.
     pub mask: Mask,
-    /// 4-connected components of the mask, largest box area first.
+    /// 4-connected components of the mask, largest box area first (the displayed
+    /// regions; APOLO's box-mode score uses 8-connectivity, [`crate::metrics::segmentation::boxes`]).
     pub components: Vec<Component>,
     /// Share of the image's pixels in the mask (0..1).
     pub area_share: f64,
@@ -118,7 +119,7 @@ pub fn postprocess(
     let probability = ScoreMap::new(cw, ch, probs)?.resized(width, height);
     let mask = probability.binarized(THRESHOLD);
     let mut components: Vec<Component> = mask
-        .component_boxes()
+        .component_boxes(Connectivity::Four)
         .into_iter()
         .map(|(x0, y0, x1, y1)| Component {
             bbox: [x0, y0, x1, y1],
