@@ -639,7 +639,10 @@ fn emosem_analysis_samples_by_seed_or_decodes_greedily() {
         (out, line)
     };
     let (out, a) = run(&["--sample", "--top-p", "0.9", "--seed", "3"]);
-    assert!(out.contains("explanations: nucleus p=0.9 T=1 seed=3"), "{out}");
+    assert!(
+        out.contains("explanations: nucleus p=0.9 T=1 seed=3"),
+        "{out}"
+    );
     assert_eq!(a, run(&["--sample", "--top-p", "0.9", "--seed", "3"]).1);
     let (out, greedy) = run(&["--greedy"]);
     assert!(out.contains("explanations: greedy"), "{out}");
