@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, IndexOp};
 
 use super::features::{GridEncoder, ImageEncoder};
-use super::postprocess::{postprocess, write_outputs, EmotionResult, Logits};
+use super::postprocess::{postprocess, write_outputs_with, EmotionResult, Logits};
 use super::{Decoding, Emosem, ImageSource, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
@@ -167,7 +167,12 @@ pub fn analyze(
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "image".into());
-            Some(write_outputs(out, &stem, &results)?)
+            Some(write_outputs_with(
+                out,
+                &stem,
+                &results,
+                Some(req.decoding.unwrap_or(cfg.decoding)),
+            )?)
         }
         None => None,
     };

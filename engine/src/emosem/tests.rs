@@ -556,6 +556,10 @@ fn saved_model_loads_and_the_analysis_job_writes_every_output() {
         |r| streamed.push(r.emotion),
     )
     .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("explanations.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["decoding"], "greedy");
     assert_eq!(streamed, EMOTIONS.to_vec());
     assert_eq!(a.results.len(), 8);
     for r in &a.results {
