@@ -615,3 +615,44 @@ fn train_session_runs_the_one_engine_and_refuses_shipped_folders() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("--collection is for PACL"), "{err}");
 }
+
+/// EmoSEM explanations: `--sample` (SEVLM's flags) is reproducible by seed and differs
+/// from `--greedy`; the demo model's own setting (no flag) is greedy; the two flags
+/// conflict.
+#[test]
+fn emosem_analysis_samples_by_seed_or_decodes_greedily() {
+    let img = root().join("assets/paintings/aic/100026.jpg");
+    let run = |extra: &[&str]| {
+        let o = artemo()
+            .args(["analyze", "--model", "emosem", "--single", "fear"])
+            .args(extra)
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("fear "))
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string();
+        (out, line)
+    };
+    let (out, a) = run(&["--sample", "--top-p", "0.9", "--seed", "3"]);
+    assert!(
+        out.contains("explanations: nucleus p=0.9 T=1 seed=3"),
+        "{out}"
+    );
+    assert_eq!(a, run(&["--sample", "--top-p", "0.9", "--seed", "3"]).1);
+    let (out, greedy) = run(&["--greedy"]);
+    assert!(out.contains("explanations: greedy"), "{out}");
+    assert_ne!(a, greedy);
+    assert_eq!(run(&[]).1, greedy);
+    let o = artemo()
+        .args(["analyze", "--model", "emosem", "--greedy", "--sample"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
+}

@@ -45,4 +45,13 @@ fn painting_tab_shows_the_eight_masks() {
     }
     h.run_steps(4);
     common::snapshot(&mut h, "painting_single_mask_zoomed");
+    // Nucleus sampling of the explanations: its settings appear, and the mask is there
+    // again once recomputed with a sampled explanation.
+    h.get_by_label("nucleus").click();
+    h.run_steps(2);
+    assert!(h.query_all_by_label_contains("top-p").count() > 0);
+    assert!(h.query_all_by_label_contains("temperature").count() > 0);
+    wait_for(&mut h, "the mask with a sampled explanation", |h| {
+        h.query_all_by_label_contains("of the image").count() == 1
+    });
 }

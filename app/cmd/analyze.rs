@@ -47,7 +47,8 @@ pub struct AnalyzeArgs {
     /// CLIP ViT-B/16 weights for the paper configuration.
     #[arg(long)]
     clip: Option<PathBuf>,
-    /// Nucleus sampling instead of greedy decoding.
+    /// Nucleus sampling instead of greedy decoding (EmoSEM: instead of the model's own
+    /// setting, which is nucleus p = 0.9 for the paper configuration).
     #[arg(long)]
     sample: bool,
     /// Nucleus probability mass, in (0, 1].
@@ -151,7 +152,15 @@ pub fn run(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
     match args.model {
         ModelChoice::Sevlm => run_sevlm(args, engine),
         ModelChoice::Emosem => match args.images.as_slice() {
-            [one] => super::analyze_emosem::run(one, args.weights.as_deref(), &args.emosem, engine),
+            [one] => {
+                let sample = args.sample.then_some(Decoding::Nucleus {
+                    top_p: args.top_p,
+                    temperature: args.temperature,
+                    seed: args.seed,
+                });
+                let d = super::analyze_emosem::decoding(&args.emosem, sample);
+                super::analyze_emosem::run(one, args.weights.as_deref(), &args.emosem, d, engine)
+            }
             _ => Err(anyhow!("--model emosem analyses one image at a time")),
         },
     }

@@ -1,12 +1,16 @@
-//! `artemo analyze IMAGE --model emosem [--single EMOTION | --multi] --out DIR`: EmoSEM's
-//! per-emotion stimulus masks and explanations, run as an engine job with progress and
-//! each emotion's result printed as it streams in.
+//! `artemo analyze IMAGE --model emosem [--single EMOTION | --multi] [--sample [--top-p P]
+//! [--temperature T] [--seed S] | --greedy] --out DIR`: EmoSEM's per-emotion stimulus masks
+//! and explanations, run as an engine job with progress and each emotion's result printed
+//! as it streams in. Decoding: `--sample` (nucleus, SEVLM's flags), `--greedy`, or neither
+//! (the model's configuration: nucleus p = 0.9, seed 0 for the paper configuration, greedy
+//! for the small one and the demo kit).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use artemo_engine::emosem::analyze::{default_model, AnalyzeRequest};
+use artemo_engine::emosem::Decoding;
 use artemo_engine::worker::{Command, Engine, JobOutput};
 use artemo_engine::Emotion;
 use clap::Args;
@@ -27,6 +31,16 @@ pub struct EmosemArgs {
     /// Embedding cache (paper configuration; default: $ARTEMO_CACHE or ~/.cache/artemo).
     #[arg(long)]
     pub cache: Option<PathBuf>,
+    /// EmoSEM: greedy explanations even when the model's configuration samples (the paper
+    /// configuration samples with nucleus p = 0.9).
+    #[arg(long, conflicts_with = "sample")]
+    pub greedy: bool,
+}
+
+/// The explanations' decoding: `sample` (from `--sample --top-p --temperature --seed`),
+/// else greedy with `--greedy`, else `None` (the model's configuration).
+pub fn decoding(args: &EmosemArgs, sample: Option<Decoding>) -> Option<Decoding> {
+    sample.or(args.greedy.then_some(Decoding::Greedy))
 }
 
 /// Runs the EmoSEM analysis of `image` on `engine`.
@@ -36,6 +50,7 @@ pub fn run(
     image: &std::path::Path,
     weights: Option<&std::path::Path>,
     args: &EmosemArgs,
+    decoding: Option<Decoding>,
     engine: &Engine,
 ) -> Result<ExitCode> {
     let assets = artemo_engine::find_assets()
@@ -85,7 +100,11 @@ pub fn run(
                 .join("emosem"),
         ),
         tower: None,
+        decoding,
     };
+    if let Some(d) = decoding {
+        println!("explanations: {}", d.label());
+    }
     let res = engine.run_streaming(
         Command::AnalyzeEmosem(req),
         super::common::progress(),

@@ -7,6 +7,7 @@ use std::path::Path;
 use image::{GrayImage, ImageFormat, Luma, Rgba, RgbaImage};
 use ndarray::Array2;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use serde::{Deserialize, Serialize};
 
 use crate::emotion::Emotion;
 use crate::error::{read_file, write_atomic, Error, Result};
@@ -195,12 +196,26 @@ impl Mask {
         })
     }
 
-    /// Connected components (4-connectivity), each as its pixel bounding box
-    /// `(x0, y0, x1, y1)` inclusive.
-    pub fn component_boxes(&self) -> Vec<(usize, usize, usize, usize)> {
+    /// Connected components under `connectivity`, each as its pixel bounding box
+    /// `(x0, y0, x1, y1)` inclusive, in raster order of each component's first pixel.
+    pub fn component_boxes(&self, connectivity: Connectivity) -> Vec<(usize, usize, usize, usize)> {
         let mut seen = vec![false; self.data.len()];
         let mut boxes = Vec::new();
         let mut stack = Vec::new();
+        let (w, h) = (self.width as isize, self.height as isize);
+        let steps: &[(isize, isize)] = match connectivity {
+            Connectivity::Four => &[(-1, 0), (1, 0), (0, -1), (0, 1)],
+            Connectivity::Eight => &[
+                (-1, -1),
+                (0, -1),
+                (1, -1),
+                (-1, 0),
+                (1, 0),
+                (-1, 1),
+                (0, 1),
+                (1, 1),
+            ],
+        };
         for start in 0..self.data.len() {
             if self.data[start] == 0 || seen[start] {
                 continue;
@@ -214,29 +229,34 @@ impl Mask {
                 y0 = y0.min(y);
                 x1 = x1.max(x);
                 y1 = y1.max(y);
-                let mut visit = |j: usize| {
+                for &(dx, dy) in steps {
+                    let (nx, ny) = (x as isize + dx, y as isize + dy);
+                    if nx < 0 || ny < 0 || nx >= w || ny >= h {
+                        continue;
+                    }
+                    let j = ny as usize * self.width + nx as usize;
                     if self.data[j] != 0 && !seen[j] {
                         seen[j] = true;
                         stack.push(j);
                     }
-                };
-                if x > 0 {
-                    visit(i - 1);
-                }
-                if x + 1 < self.width {
-                    visit(i + 1);
-                }
-                if y > 0 {
-                    visit(i - self.width);
-                }
-                if y + 1 < self.height {
-                    visit(i + self.width);
                 }
             }
             boxes.push((x0, y0, x1, y1));
         }
         boxes
     }
+}
+
+/// Which neighbours join a pixel to a connected component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connectivity {
+    /// Edge neighbours only (left, right, up, down).
+    Four,
+    /// Edge and corner neighbours: OpenCV's `cv2.connectedComponents` default, which
+    /// APOLO's box mode uses (Tianwei3989/apolo `eval_map_iou.py:63`).
+    #[default]
+    Eight,
 }
 
 /// Rejects `.npy` bytes whose header promises more data than the file holds, before any
@@ -514,8 +534,26 @@ mod tests {
 
     #[test]
     fn component_boxes_find_each_blob() {
-        let mut b = sample().component_boxes();
-        b.sort();
-        assert_eq!(b, vec![(0, 0, 1, 1), (3, 3, 4, 3)]);
+        for c in [Connectivity::Four, Connectivity::Eight] {
+            let mut b = sample().component_boxes(c);
+            b.sort();
+            assert_eq!(b, vec![(0, 0, 1, 1), (3, 3, 4, 3)], "{c:?}");
+        }
+    }
+
+    #[test]
+    fn diagonal_neighbours_join_only_under_eight_connectivity() {
+        // Two blobs touching at a corner (x = 1, y = 1 and x = 2, y = 2), plus a lone pixel.
+        let mut m = Mask::new(5, 4);
+        for (x, y) in [(0, 0), (1, 0), (1, 1), (2, 2), (3, 2), (3, 3), (0, 3)] {
+            m.set(x, y, true);
+        }
+        let mut four = m.component_boxes(Connectivity::Four);
+        four.sort();
+        assert_eq!(four, vec![(0, 0, 1, 1), (0, 3, 0, 3), (2, 2, 3, 3)]);
+        let mut eight = m.component_boxes(Connectivity::Eight);
+        eight.sort();
+        assert_eq!(eight, vec![(0, 0, 3, 3), (0, 3, 0, 3)]);
+        assert_eq!(Connectivity::default(), Connectivity::Eight);
     }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, IndexOp};
 
 use super::features::{GridEncoder, ImageEncoder};
-use super::postprocess::{postprocess, write_outputs, EmotionResult, Logits};
-use super::{Emosem, ImageSource, Paradigm, EMOTIONS};
+use super::postprocess::{postprocess, write_outputs_with, EmotionResult, Logits};
+use super::{Decoding, Emosem, ImageSource, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -33,6 +33,9 @@ pub struct AnalyzeRequest {
     pub cache: Option<PathBuf>,
     /// The grid tower when the model uses one that the engine cannot resolve by name.
     pub tower: Option<Box<dyn GridEncoder>>,
+    /// How the explanations are decoded (`None`: the model's configuration,
+    /// [`super::EmosemConfig::decoding`]).
+    pub decoding: Option<Decoding>,
 }
 
 /// The longest side of the probability maps and masks: the model's mask frame is
@@ -136,7 +139,8 @@ pub fn analyze(
                     .join(", ")
             ),
         );
-        let (masks, ids) = model.analyze(&features, &group)?;
+        let decoding = req.decoding.unwrap_or(cfg.decoding);
+        let (masks, ids) = model.analyze_with(&features, &group, decoding)?;
         for (j, &e) in group.iter().enumerate() {
             let logits: Vec<f32> = masks.i(j)?.flatten_all()?.to_vec1()?;
             let text = tok.decode(&ids[j])?.trim().to_string();
@@ -163,7 +167,12 @@ pub fn analyze(
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "image".into());
-            Some(write_outputs(out, &stem, &results)?)
+            Some(write_outputs_with(
+                out,
+                &stem,
+                &results,
+                Some(req.decoding.unwrap_or(cfg.decoding)),
+            )?)
         }
         None => None,
     };

@@ -31,8 +31,13 @@
 //! - Explainer: GPT-2 with cross-attention (`explainer.transformer.*`, Hugging Face keys)
 //!   over CLIP ViT-B/16 grid tokens (paper, width 768) or the small tower's grid (through
 //!   `visual_proj`, `Linear D -> n_embd`, when the widths differ). Input: `[f, <bos>, x]`;
-//!   greedy decoding, at most 25 tokens, stops at `<|endoftext|>` (the paper samples with
-//!   nucleus p = 0.9; greedy is deterministic and what SEVLM's reference code does).
+//!   at most 25 tokens, stops at `<|endoftext|>`. Decoding ([`EmosemConfig::decoding`],
+//!   the shared [`crate::text::sampling`]): the `paper` configuration samples with nucleus
+//!   p = 0.9 (the paper's setting; temperature 1, seed 0, so it is reproducible), the
+//!   `small` configuration and configurations written before the option existed decode
+//!   greedily; callers may override it per analysis ([`Emosem::analyze_with`]). Each
+//!   emotion samples on its own random stream (the emotion's index), so its explanation
+//!   does not depend on which other emotions are decoded alongside.
 //! - Losses ([`losses`]): Dice + Focal on the mask logits at their own resolution (the
 //!   ground truth is downsampled; no bilinear upsampling, which has no backward in candle),
 //!   cross-entropy on the explanation; Multi-Masks sums over the emotions an image has.
@@ -74,6 +79,8 @@ use crate::models::nn::{linear, Mode};
 use crate::models::sam_decoder::{
     MaskDecoder, PromptEncoder, SamMaskDecoderConfig, SamPromptEncoderConfig,
 };
+pub use crate::text::sampling::Decoding;
+use crate::text::sampling::Sampler;
 use crate::tokenize::{TextTokenizer, GPT2_EOS};
 
 pub use features::ImageFeatures;
@@ -167,6 +174,11 @@ pub struct EmosemConfig {
     /// default, also for configurations written before the option existed.
     #[serde(default = "yes")]
     pub block_repeats: bool,
+    /// How explanations are decoded: nucleus p = 0.9 in the `paper` configuration (the
+    /// paper's setting), greedy otherwise and for configurations written before the option
+    /// existed.
+    #[serde(default)]
+    pub decoding: Decoding,
 }
 
 fn yes() -> bool {
@@ -195,6 +207,7 @@ impl EmosemConfig {
             prompt_template: "generate the mask for the emotion {}".into(),
             max_explanation_tokens: 25,
             block_repeats: true,
+            decoding: Decoding::paper_nucleus(0),
         }
     }
 
@@ -239,6 +252,7 @@ impl EmosemConfig {
             prompt_template: "generate the mask for the emotion {}".into(),
             max_explanation_tokens: 25,
             block_repeats: true,
+            decoding: Decoding::Greedy,
         }
     }
 
@@ -820,9 +834,31 @@ impl Emosem {
         Ok(Some(picked.mean_all()?.neg()?))
     }
 
-    /// Greedy explanations (GPT-2 ids without `<eos>`), one per prefix; `memory`
-    /// `[Q, N, n_embd]`. Queries with equal prefix lengths are decoded together.
+    /// Explanations (GPT-2 ids without `<eos>`), one per prefix, decoded as the
+    /// configuration says ([`EmosemConfig::decoding`]; prefix `i` samples on random stream
+    /// `i`); `memory` `[Q, N, n_embd]`.
     pub fn explain(&self, prefixes: &[Option<Tensor>], memory: &Tensor) -> Result<Vec<Vec<u32>>> {
+        let streams: Vec<u64> = (0..prefixes.len() as u64).collect();
+        self.explain_with(prefixes, memory, &streams, self.cfg.decoding)
+    }
+
+    /// Explanations decoded with `decoding`, prefix `i` on random stream `streams[i]`
+    /// (nucleus sampling; see [`crate::text::sampling::Sampler`]). Queries with equal
+    /// prefix lengths are decoded together.
+    pub fn explain_with(
+        &self,
+        prefixes: &[Option<Tensor>],
+        memory: &Tensor,
+        streams: &[u64],
+        decoding: Decoding,
+    ) -> Result<Vec<Vec<u32>>> {
+        if streams.len() != prefixes.len() {
+            return Err(Error::Invalid(format!(
+                "EmoSEM explain: {} random streams for {} prefixes",
+                streams.len(),
+                prefixes.len()
+            )));
+        }
         let dev = memory.device().clone();
         let mut out = vec![Vec::new(); prefixes.len()];
         let len_of = |p: &Option<Tensor>| p.as_ref().map(|t| t.dim(0)).transpose();
@@ -856,6 +892,10 @@ impl Emosem {
             )?;
             let mut cache = Gpt2Cache::default();
             let mut done = vec![false; b];
+            let mut samplers: Vec<Sampler> = members
+                .iter()
+                .map(|&i| Sampler::new(decoding, streams[i]))
+                .collect();
             for _ in 0..max_new {
                 let h = self.explainer.forward_embeds(
                     &x,
@@ -866,16 +906,18 @@ impl Emosem {
                 )?;
                 let last = h.i((.., h.dim(1)? - 1))?;
                 let logits = self.explainer.logits(&last)?;
-                let next: Vec<u32> = if self.cfg.block_repeats {
+                let greedy_plain = matches!(decoding, Decoding::Greedy) && !self.cfg.block_repeats;
+                let next: Vec<u32> = if greedy_plain {
+                    logits.argmax(D::Minus1)?.to_vec1()?
+                } else {
                     let rows: Vec<Vec<f32>> = logits.to_dtype(DType::F32)?.to_vec2()?;
                     rows.iter()
+                        .zip(samplers.iter_mut())
                         .enumerate()
-                        .map(|(j, r)| {
-                            crate::text::repeats::best_unblocked(r, &out[members[j]], |_| true)
+                        .map(|(j, (r, s))| {
+                            s.pick_logits(r, &out[members[j]], self.cfg.block_repeats)
                         })
                         .collect()
-                } else {
-                    logits.argmax(D::Minus1)?.to_vec1()?
                 };
                 for (j, &t) in next.iter().enumerate() {
                     if done[j] {
@@ -901,11 +943,23 @@ impl Emosem {
     }
 
     /// Segments and explains `emotions` for one image: mask logits `[E, 4h, 4w]` and the
-    /// explanations' ids.
+    /// explanations' ids, decoded as the configuration says ([`EmosemConfig::decoding`]).
     pub fn analyze(
         &self,
         features: &ImageFeatures,
         emotions: &[Emotion],
+    ) -> Result<(Tensor, Vec<Vec<u32>>)> {
+        self.analyze_with(features, emotions, self.cfg.decoding)
+    }
+
+    /// [`Emosem::analyze`] with the explanations decoded by `decoding`; each emotion
+    /// samples on its own random stream (its ArtEmis index), so its explanation is the same
+    /// whichever other emotions are analysed with it.
+    pub fn analyze_with(
+        &self,
+        features: &ImageFeatures,
+        emotions: &[Emotion],
+        decoding: Decoding,
     ) -> Result<(Tensor, Vec<Vec<u32>>)> {
         let v = self.vision_tokens(features)?;
         let queries: Vec<Query> = emotions
@@ -917,7 +971,8 @@ impl Emosem {
         let mem = mem
             .broadcast_as((queries.len(), mem.dim(1)?, mem.dim(2)?))?
             .contiguous()?;
-        let ids = self.explain(&d.prefixes, &mem)?;
+        let streams: Vec<u64> = emotions.iter().map(|e| e.index() as u64).collect();
+        let ids = self.explain_with(&d.prefixes, &mem, &streams, decoding)?;
         Ok((d.masks, ids))
     }
 }

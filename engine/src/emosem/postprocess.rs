@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::annotations::apolo::map_path;
-use crate::annotations::mask::{LabelMap, Mask};
+use crate::annotations::mask::{Connectivity, LabelMap, Mask};
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::metrics::segmentation::ScoreMap;
@@ -41,7 +41,8 @@ pub struct EmotionResult {
     pub probability: ScoreMap,
     /// `probability > THRESHOLD`.
     pub mask: Mask,
-    /// 4-connected components of the mask, largest box area first.
+    /// 4-connected components of the mask, largest box area first (the displayed
+    /// regions; APOLO's box-mode score uses 8-connectivity, [`crate::metrics::segmentation::boxes`]).
     pub components: Vec<Component>,
     /// Share of the image's pixels in the mask (0..1).
     pub area_share: f64,
@@ -118,7 +119,7 @@ pub fn postprocess(
     let probability = ScoreMap::new(cw, ch, probs)?.resized(width, height);
     let mask = probability.binarized(THRESHOLD);
     let mut components: Vec<Component> = mask
-        .component_boxes()
+        .component_boxes(Connectivity::Four)
         .into_iter()
         .map(|(x0, y0, x1, y1)| Component {
             bbox: [x0, y0, x1, y1],
@@ -193,6 +194,17 @@ pub struct Written {
 
 /// Writes the results of one image named `stem` under `out`.
 pub fn write_outputs(out: &Path, stem: &str, results: &[EmotionResult]) -> Result<Written> {
+    write_outputs_with(out, stem, results, None)
+}
+
+/// [`write_outputs`], with the explanations' decoding recorded in `explanations.json`
+/// (`"decoding"`: its label, e.g. `nucleus p=0.9 T=1 seed=0`) when given.
+pub fn write_outputs_with(
+    out: &Path,
+    stem: &str,
+    results: &[EmotionResult],
+    decoding: Option<crate::text::sampling::Decoding>,
+) -> Result<Written> {
     let npy_dir = out.join("npy");
     let png_dir = out.join("masks");
     for d in [&npy_dir, &png_dir] {
@@ -239,12 +251,15 @@ pub fn write_outputs(out: &Path, stem: &str, results: &[EmotionResult]) -> Resul
         dominant_map(results)?.write_color_png(&p)?;
         written.dominant = Some(p);
     }
-    let json = serde_json::json!({
+    let mut json = serde_json::json!({
         "image": stem,
         "threshold": THRESHOLD,
         "map_size": results.first().map(|r| [r.probability.width, r.probability.height]),
         "emotions": results.iter().map(EmotionResult::summary).collect::<Vec<_>>(),
     });
+    if let (Some(d), Some(o)) = (decoding, json.as_object_mut()) {
+        o.insert("decoding".into(), serde_json::Value::String(d.label()));
+    }
     let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Invalid(e.to_string()))?;
     write_atomic(&written.explanations, text.as_bytes())?;
     std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;

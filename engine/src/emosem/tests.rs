@@ -549,12 +549,17 @@ fn saved_model_loads_and_the_analysis_job_writes_every_output() {
             models: dir.path().to_path_buf(),
             cache: None,
             tower: None,
+            decoding: None,
         },
         &dev,
         &crate::progress::Silent,
         |r| streamed.push(r.emotion),
     )
     .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("explanations.json")).unwrap())
+            .unwrap();
+    assert_eq!(written["decoding"], "greedy");
     assert_eq!(streamed, EMOTIONS.to_vec());
     assert_eq!(a.results.len(), 8);
     for r in &a.results {
@@ -659,4 +664,45 @@ fn stimulus_training_data_comes_from_the_shipped_annotations() {
     let t = &padded[0].targets[0];
     assert!(t.mask[28 * 56..].iter().all(|&v| v == 0.0));
     assert!(t.mask[..28 * 56].contains(&1.0));
+}
+
+#[test]
+fn nucleus_explanations_are_seeded_and_top_p_zero_is_greedy() {
+    let dev = Device::Cpu;
+    let cfg = tiny(Paradigm::Multi, 4, 8);
+    assert_eq!(cfg.decoding, Decoding::Greedy);
+    let vm = VarMap::new();
+    let m = Emosem::new(
+        &cfg,
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        fake_prompts(),
+    )
+    .unwrap();
+    let f = grid(1, 4, 8, &dev);
+    let nucleus = |top_p: f32, seed: u64| Decoding::Nucleus {
+        top_p,
+        temperature: 1.0,
+        seed,
+    };
+    let run = |d: Decoding| m.analyze_with(&f, &EMOTIONS, d).unwrap().1;
+    // Seeded runs are reproducible; another seed samples other explanations.
+    let a = run(nucleus(0.9, 7));
+    assert_eq!(a, run(nucleus(0.9, 7)));
+    assert_ne!(a, run(nucleus(0.9, 8)));
+    // Each emotion samples on its own stream: the eight explanations are not one sample.
+    assert!(a.iter().any(|x| x != &a[0]));
+    // top_p -> 0 keeps only the most likely token: greedy, with and without blocking.
+    let greedy = run(Decoding::Greedy);
+    assert_eq!(run(nucleus(0.0, 3)), greedy);
+    assert_eq!(m.analyze(&f, &EMOTIONS).unwrap().1, greedy);
+    // The paper preset samples with p = 0.9 (the paper's setting); a configuration written
+    // before the option existed decodes greedily.
+    assert_eq!(
+        EmosemConfig::paper(Paradigm::Single).decoding,
+        Decoding::paper_nucleus(0)
+    );
+    let mut json = serde_json::to_value(EmosemConfig::paper(Paradigm::Single)).unwrap();
+    json.as_object_mut().unwrap().remove("decoding");
+    let old: EmosemConfig = serde_json::from_value(json).unwrap();
+    assert_eq!(old.decoding, Decoding::Greedy);
 }

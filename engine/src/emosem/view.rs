@@ -15,7 +15,7 @@ use candle_nn::{VarBuilder, VarMap};
 
 use super::features::ImageEncoder;
 use super::postprocess::{postprocess, EmotionResult, Logits};
-use super::{prompt_ids, save, Emosem, EmosemConfig, Paradigm, EMOTIONS};
+use super::{prompt_ids, save, Decoding, Emosem, EmosemConfig, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -107,12 +107,28 @@ pub struct ViewResult {
 
 /// Segments and explains `emotions` (empty: all eight) of `image` with a loaded runtime;
 /// `on_result` receives each emotion as soon as it is ready; a cancelled `progress` stops
-/// between decoder passes.
+/// between decoder passes. Explanations are decoded as the model's configuration says.
 pub fn run_view(
     rt: &MaskRuntime,
     image: &Path,
     emotions: &[Emotion],
     size: ViewSize,
+    device: &Device,
+    on_result: impl FnMut(ViewResult),
+    progress: &dyn Progress,
+) -> Result<()> {
+    run_view_with(rt, image, emotions, size, None, device, on_result, progress)
+}
+
+/// [`run_view`] with the explanations decoded by `decoding` (`None`: the model's
+/// configuration, [`super::EmosemConfig::decoding`]).
+#[allow(clippy::too_many_arguments)]
+pub fn run_view_with(
+    rt: &MaskRuntime,
+    image: &Path,
+    emotions: &[Emotion],
+    size: ViewSize,
+    decoding: Option<Decoding>,
     device: &Device,
     mut on_result: impl FnMut(ViewResult),
     progress: &dyn Progress,
@@ -140,7 +156,9 @@ pub fn run_view(
         if progress.cancelled() {
             return Err(Error::Cancelled);
         }
-        let (masks, ids) = rt.model.analyze(&features, &group)?;
+        let (masks, ids) =
+            rt.model
+                .analyze_with(&features, &group, decoding.unwrap_or(cfg.decoding))?;
         for (j, &e) in group.iter().enumerate() {
             let logits: Vec<f32> = masks.i(j)?.flatten_all()?.to_vec1()?;
             let text = rt.tok.decode(&ids[j])?.trim().to_string();

@@ -12,6 +12,7 @@ use super::worker::JobContext;
 use crate::annotations::review::ItemKey;
 use crate::annotations::rle::{self, CocoRle};
 use crate::emosem::view::{self, ViewSize};
+use crate::emosem::Decoding;
 use crate::emotion::Emotion;
 use crate::error::Result;
 use crate::metrics::segmentation::{sample_ious, THRESHOLD as SEG_THRESHOLD};
@@ -33,6 +34,8 @@ pub struct MaskView {
     pub emotions: Vec<Emotion>,
     /// The size of the maps.
     pub size: ViewSize,
+    /// How the explanations are decoded (`None`: the model's configuration).
+    pub decoding: Option<Decoding>,
 }
 
 /// For each sample `(item, image, ground truth)`, in the given order (grouped by image),
@@ -60,11 +63,12 @@ pub(crate) fn run_mask_view(req: MaskView, ctx: &JobContext) -> Result<JobOutput
     };
     let mut done = 0usize;
     ctx.progress(0.1, "segmenting the emotions");
-    view::run_view(
+    view::run_view_with(
         &rt,
         &req.image,
         &req.emotions,
         req.size,
+        req.decoding,
         ctx.device(),
         |r| {
             done += 1;
@@ -177,6 +181,7 @@ mod tests {
                     image: img.clone(),
                     emotions: vec![Emotion::Awe, Emotion::Fear],
                     size: ViewSize::MaxSide(20),
+                    decoding: Some(Decoding::paper_nucleus(1)),
                 }),
                 |_, _, _| {},
                 |p| views += usize::from(matches!(p, JobOutput::MaskView(_))),

@@ -7,8 +7,11 @@
 //! skipped. The predicted score map (any size) is min-max normalised per sample (a
 //! constant map becomes all zeros), resized bilinearly to the ground-truth size and
 //! binarised with `> 0.35`. Segmentation IoU = |P and G| / |P or G|; box mode replaces
-//! every 4-connected component of the binary prediction by its filled bounding box
-//! (the ground truth stays the pixel map). Pr@θ = percentage of samples with IoU >= θ.
+//! every 8-connected component of the binary prediction by its filled bounding box
+//! (`cv2.connectedComponents`, default connectivity 8, and `getMask_bbox`:
+//! Tianwei3989/apolo `eval_map_iou.py:39-71`; the ground truth stays the pixel map).
+//! Pr@θ = percentage of samples with IoU >= θ. Golden test: `tests/fixtures/golden/
+//! apolo_boxes.json`, written by `tools/golden/apolo_boxes.py` with OpenCV.
 //!
 //! Variant: bilinear resizing with `align_corners = False` and no antialiasing, i.e.
 //! `torch.nn.functional.interpolate(mode="bilinear", align_corners=False)` (which is
@@ -23,7 +26,7 @@ use ndarray::Array2;
 use ndarray_npy::ReadNpyExt;
 use serde::Serialize;
 
-use crate::annotations::mask::Mask;
+use crate::annotations::mask::{Connectivity, Mask};
 use crate::error::{read_file, Error, Result};
 
 /// The binarisation threshold (strictly greater than).
@@ -170,10 +173,16 @@ fn axis(input: usize, output: usize) -> Vec<(usize, usize, f64)> {
         .collect()
 }
 
-/// Every 4-connected component replaced by its filled bounding box.
+/// Every 8-connected component replaced by its filled bounding box (APOLO's box mode,
+/// `eval_map_iou.py:61-71`).
 pub fn boxes(mask: &Mask) -> Mask {
+    boxes_with(mask, Connectivity::Eight)
+}
+
+/// Every component under `connectivity` replaced by its filled bounding box.
+pub fn boxes_with(mask: &Mask, connectivity: Connectivity) -> Mask {
     let mut out = Mask::new(mask.width, mask.height);
-    for (x0, y0, x1, y1) in mask.component_boxes() {
+    for (x0, y0, x1, y1) in mask.component_boxes(connectivity) {
         for y in y0..=y1 {
             for x in x0..=x1 {
                 out.set(x, y, true);
@@ -238,7 +247,7 @@ pub struct SegmentationReport {
 }
 
 /// The label of these scores.
-pub const SEGMENTATION_LABEL: &str = "APOLO Pr@25/Pr@50 (min-max, bilinear align_corners=False, > 0.35; box = filled 4-connected component boxes)";
+pub const SEGMENTATION_LABEL: &str = "APOLO Pr@25/Pr@50 (min-max, bilinear align_corners=False, > 0.35; box = filled 8-connected component boxes)";
 
 fn pr(ious: impl Iterator<Item = f64> + Clone, n: usize) -> PrScores {
     if n == 0 {
@@ -300,6 +309,110 @@ mod tests {
 
     fn map(w: usize, h: usize, v: &[f32]) -> ScoreMap {
         ScoreMap::new(w, h, v.to_vec()).unwrap()
+    }
+
+    /// Golden: APOLO's box and segmentation modes as its evaluation script computes them
+    /// with OpenCV (Tianwei3989/apolo `eval_map_iou.py:146` min-max, `:153` INTER_LINEAR
+    /// resize, `:162` `> 0.35`, `:164-166` + `:61-71` boxes of `cv2.connectedComponents`
+    /// components (default connectivity 8) from `getMask_bbox` `:39-59`, `:178-180` IoU,
+    /// `:182-186` Pr counts, `:174` empty labels skipped), on hand-made masks where 4- and
+    /// 8-connectivity differ. Written by `tools/golden/apolo_boxes.py`.
+    #[test]
+    fn box_mode_matches_apolo_and_opencv_golden() {
+        use serde_json::Value;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/golden/apolo_boxes.json");
+        let g: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let nums = |v: &Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        let usize_of = |v: &Value| v.as_u64().unwrap() as usize;
+        let boxes_of = |v: &Value| -> Vec<(usize, usize, usize, usize)> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|b| {
+                    let b: Vec<usize> = b.as_array().unwrap().iter().map(usize_of).collect();
+                    (b[0], b[1], b[2], b[3])
+                })
+                .collect()
+        };
+        let mut samples = Vec::new();
+        let mut four = Vec::new();
+        for c in g["cases"].as_array().unwrap() {
+            let name = c["name"].as_str().unwrap();
+            let pred = ScoreMap::new(
+                usize_of(&c["pred_width"]),
+                usize_of(&c["pred_height"]),
+                nums(&c["pred"]).iter().map(|&v| v as f32).collect(),
+            )
+            .unwrap();
+            let (w, h) = (usize_of(&c["width"]), usize_of(&c["height"]));
+            let gt_values: Vec<u8> = nums(&c["gt"]).iter().map(|&v| v as u8).collect();
+            let gt = Mask::from_values(w, h, &gt_values).unwrap();
+            samples.push((name.to_string(), pred.clone(), gt.clone()));
+            if c["skipped"].as_bool().unwrap() {
+                assert!(sample_ious(&pred, &gt).unwrap().is_none(), "{name}");
+                continue;
+            }
+            let (seg, bx) = sample_ious(&pred, &gt).unwrap().unwrap();
+            assert!(
+                (seg - c["seg_iou"].as_f64().unwrap()).abs() < 1e-12,
+                "{name}: seg {seg}"
+            );
+            assert!(
+                (bx - c["box_iou"].as_f64().unwrap()).abs() < 1e-12,
+                "{name}: box {bx}"
+            );
+            let bin = pred.normalized().resized(w, h).binarized(THRESHOLD);
+            let want: Vec<u8> = nums(&c["box_mask"]).iter().map(|&v| v as u8).collect();
+            assert_eq!(
+                boxes(&bin),
+                Mask::from_values(w, h, &want).unwrap(),
+                "{name}"
+            );
+            for (conn, key) in [
+                (Connectivity::Eight, "boxes"),
+                (Connectivity::Four, "boxes_4"),
+            ] {
+                let mut got = bin.component_boxes(conn);
+                got.sort();
+                assert_eq!(got, boxes_of(&c[key]), "{name} {conn:?}");
+            }
+            let b4 = boxes_with(&bin, Connectivity::Four)
+                .iou(&gt)
+                .unwrap()
+                .unwrap_or(0.0);
+            assert!(
+                (b4 - c["box_iou_4"].as_f64().unwrap()).abs() < 1e-12,
+                "{name}: box4 {b4}"
+            );
+            four.push(b4);
+        }
+        let r = evaluate_segmentation(&samples).unwrap();
+        assert_eq!(r.samples, usize_of(&g["samples"]));
+        assert_eq!(r.skipped_empty_gt, usize_of(&g["skipped"]));
+        for (got, key) in [(&r.seg, "seg"), (&r.boxes, "box")] {
+            let want = &g[key];
+            assert!(
+                (got.pr25 - want["pr25"].as_f64().unwrap()).abs() < 1e-9,
+                "{key} pr25"
+            );
+            assert!(
+                (got.pr50 - want["pr50"].as_f64().unwrap()).abs() < 1e-9,
+                "{key} pr50"
+            );
+            let m = want["mean_iou"].as_f64().unwrap();
+            assert!((got.mean_iou - m).abs() < 1e-12, "{key} mean IoU");
+        }
+        // The 4- and 8-connected box modes differ on these masks.
+        let m4 = four.iter().sum::<f64>() / four.len() as f64;
+        assert!((m4 - g["box_4"]["mean_iou"].as_f64().unwrap()).abs() < 1e-12);
+        assert!((m4 - r.boxes.mean_iou).abs() > 0.1);
     }
 
     #[test]
@@ -392,9 +505,11 @@ mod tests {
             assert!((s - seg).abs() < 1e-12, "{name}: seg {s}");
             assert!((b - bx).abs() < 1e-12, "{name}: box {b}");
         }
-        // Diagonal pixels are separate 4-connected components: two 1-pixel boxes.
+        // Diagonal pixels are one 8-connected component (APOLO, cv2 default): one 2x2
+        // box; under 4-connectivity they stay two 1-pixel boxes.
         let diag = mask(3, &["#..", ".#.", "..."]);
-        assert_eq!(boxes(&diag), diag);
+        assert_eq!(boxes(&diag), mask(3, &["##.", "##.", "..."]));
+        assert_eq!(boxes_with(&diag, Connectivity::Four), diag);
         // A ring becomes its filled box.
         let ring = mask(3, &["###", "#.#", "###"]);
         assert_eq!(boxes(&ring).area(), 9);

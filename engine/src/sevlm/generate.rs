@@ -14,7 +14,6 @@
 //! `<explanation>` at the token `Ġbecause` itself (`artEmisX_train.py:175`, `:225-232`).
 
 use candle_core::{DType, Tensor, D};
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::emotion::Emotion;
@@ -23,22 +22,9 @@ use crate::models::nn::Mode;
 use crate::sevlm::data::{SequenceBuilder, TokenText};
 use crate::sevlm::model::Sevlm;
 
-/// How to pick the next token.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub enum Decoding {
-    /// Always the most likely token (the reference code's default).
-    #[default]
-    Greedy,
-    /// Nucleus sampling (the paper: p = 0.9), reproducible by seed.
-    Nucleus {
-        /// Cumulative probability kept.
-        top_p: f32,
-        /// Logit temperature.
-        temperature: f32,
-        /// Random seed.
-        seed: u64,
-    },
-}
+/// How to pick the next token (shared with EmoSEM: [`crate::text::sampling`]).
+pub use crate::text::sampling::Decoding;
+use crate::text::sampling::Sampler;
 
 /// The longest answer the reference's greedy loop keeps (25 steps, the 25th dropped).
 pub const REFERENCE_MAX_TOKENS: usize = 24;
@@ -211,31 +197,6 @@ pub fn emotion_distribution(
     Ok((dist, mass))
 }
 
-/// Keeps the smallest set of tokens whose probability reaches `top_p` (the reference's
-/// `top_filtering`, top-k off) and samples one with `u` in [0, 1).
-fn nucleus_pick(probs: &[f32], top_p: f32, u: f32) -> usize {
-    let mut order: Vec<usize> = (0..probs.len()).collect();
-    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-    let mut kept = Vec::new();
-    let mut cum = 0f32;
-    for &i in &order {
-        kept.push(i);
-        cum += probs[i];
-        if cum >= top_p {
-            break;
-        }
-    }
-    let total: f32 = kept.iter().map(|&i| probs[i]).sum();
-    let mut acc = 0f32;
-    for &i in &kept {
-        acc += probs[i] / total;
-        if u < acc {
-            return i;
-        }
-    }
-    kept.last().copied().unwrap_or(0)
-}
-
 /// Generates "`<emotion> because <explanation>`" for one image's grid features
 /// [1, N, encoder_dim]. `on_token` sees every token as it is produced; a cancelled
 /// `progress` stops between tokens with `Error::Cancelled`.
@@ -260,10 +221,7 @@ pub fn generate(
     let because = seq.tokenizer().token_to_id("Ġbecause");
     let mut vad_rule = TokenText::Training;
     let mut in_exp = false;
-    let mut rng = match opts.decoding {
-        Decoding::Nucleus { seed, .. } => Some(rand_chacha::ChaCha8Rng::seed_from_u64(seed)),
-        Decoding::Greedy => None,
-    };
+    let mut sampler = Sampler::new(opts.decoding, 0);
     let max_pos = model
         .config()
         .decoder
@@ -300,24 +258,7 @@ pub fn generate(
         }
         let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
         let generated: Vec<u32> = tokens.iter().map(|t: &GeneratedToken| t.id).collect();
-        let next = match (&opts.decoding, rng.as_mut()) {
-            (Decoding::Nucleus { top_p, .. }, Some(r)) => {
-                let mut p = probs.clone();
-                if opts.block_repeats {
-                    crate::text::repeats::mask_blocked(&mut p, &generated);
-                }
-                nucleus_pick(&p, *top_p, r.gen::<f32>()) as u32
-            }
-            _ if opts.block_repeats => {
-                crate::text::repeats::best_unblocked(&probs, &generated, |_| true)
-            }
-            _ => probs
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-                .map(|(i, _)| i)
-                .unwrap_or(0) as u32,
-        };
+        let next = sampler.pick(&probs, &generated, opts.block_repeats);
         let next = if seq.is_special(next) && opts.ignore_end {
             // Benchmarks: take the best ordinary token instead.
             if opts.block_repeats {
@@ -425,18 +366,5 @@ mod tests {
             assert_eq!(gx.as_deref(), *x, "{text:?}");
             assert_eq!(&gs, s, "{text:?}");
         }
-    }
-
-    #[test]
-    fn nucleus_keeps_the_smallest_set_reaching_p() {
-        let probs = [0.5, 0.3, 0.15, 0.05];
-        // p = 0.7 keeps tokens 0 and 1 (0.8 >= 0.7): u below 0.5/0.8 picks 0, above picks 1.
-        assert_eq!(nucleus_pick(&probs, 0.7, 0.6), 0);
-        assert_eq!(nucleus_pick(&probs, 0.7, 0.7), 1);
-        assert_eq!(nucleus_pick(&probs, 0.7, 0.999), 1);
-        // p = 0.1 is greedy.
-        assert_eq!(nucleus_pick(&probs, 0.1, 0.99), 0);
-        // p = 1 may reach the tail.
-        assert_eq!(nucleus_pick(&probs, 1.0, 0.99), 3);
     }
 }

@@ -4,3 +4,4 @@
 pub mod ea_classifier;
 pub mod goemotions;
 pub mod repeats;
+pub mod sampling;

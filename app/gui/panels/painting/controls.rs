@@ -5,6 +5,35 @@
 use super::*;
 
 impl Masks {
+    /// The explanations' decoding: the model's own, greedy, or nucleus (top-p,
+    /// temperature, seed). A change recomputes the masks and explanations.
+    fn decoding_row(&mut self, ui: &mut egui::Ui) {
+        let before = self.decoding;
+        let d = &mut self.decoding;
+        // Wrapped: the sampling controls must not widen the side panel.
+        ui.horizontal_wrapped(|ui| {
+            ui.label("explanations");
+            ui.selectable_value(&mut d.mode, DecodeMode::Model, "model's")
+                .on_hover_text(
+                    "The model's own decoding: nucleus p = 0.9 for the paper configuration \
+                     (the paper's setting), greedy for the demo kit",
+                );
+            ui.selectable_value(&mut d.mode, DecodeMode::Greedy, "greedy");
+            ui.selectable_value(&mut d.mode, DecodeMode::Nucleus, "nucleus")
+                .on_hover_text("Nucleus sampling, reproducible by seed");
+            if d.mode == DecodeMode::Nucleus {
+                ui.add(egui::Slider::new(&mut d.top_p, 0.0..=1.0).text("top-p"));
+                ui.add(egui::Slider::new(&mut d.temperature, 0.1..=2.0).text("temperature"));
+                ui.add(egui::DragValue::new(&mut d.seed).prefix("seed "));
+            }
+        });
+        if self.decoding.decoding() != before.decoding() {
+            // Masks do not depend on the decoding, but they come with their explanations:
+            // recompute both (cached mask textures stay valid).
+            self.paintings.clear();
+        }
+    }
+
     /// Draws the masks' controls (side panel).
     pub(super) fn controls(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         ui.label(RichText::new("Where the emotions are (EmoSEM)").strong());
@@ -76,6 +105,7 @@ impl Masks {
                 .on_hover_text("Opacity follows the model's probability");
             ui.add(egui::Slider::new(&mut self.opacity, 0.05..=1.0).text("opacity"));
         });
+        self.decoding_row(ui);
         let path = Self::current_path(shared);
         let entry = path
             .as_ref()

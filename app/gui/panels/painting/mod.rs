@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use artemo_engine::emosem::view::{self, ViewResult, ViewSize};
-use artemo_engine::emosem::EMOTIONS;
+use artemo_engine::emosem::{Decoding, EMOTIONS};
 use artemo_engine::jobs::masks::MaskView;
 use artemo_engine::jobs::Roots;
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
@@ -69,9 +69,68 @@ enum SavedCompose {
     Single(usize),
 }
 
+/// How the masks' explanations are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+enum DecodeMode {
+    /// The model's own setting (nucleus p = 0.9 for the paper configuration, greedy for
+    /// the small one and the demo kit).
+    #[default]
+    Model,
+    /// Always the most likely token.
+    Greedy,
+    /// Nucleus sampling with the settings' top-p, temperature and seed.
+    Nucleus,
+}
+
+/// The explanations' decoding as the masks' settings keep it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct MaskDecoding {
+    mode: DecodeMode,
+    top_p: f32,
+    temperature: f32,
+    seed: u64,
+}
+
+impl Default for MaskDecoding {
+    fn default() -> Self {
+        MaskDecoding {
+            mode: DecodeMode::Model,
+            top_p: 0.9,
+            temperature: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+impl MaskDecoding {
+    /// The engine's decoding (`None`: the model's configuration).
+    fn decoding(&self) -> Option<Decoding> {
+        match self.mode {
+            DecodeMode::Model => None,
+            DecodeMode::Greedy => Some(Decoding::Greedy),
+            DecodeMode::Nucleus => Some(Decoding::Nucleus {
+                top_p: self.top_p,
+                temperature: self.temperature,
+                seed: self.seed,
+            }),
+        }
+    }
+
+    /// Out-of-range values (from an edited settings file) brought back in range.
+    fn clamped(self) -> Self {
+        let ok = |v: f32, lo: f32, hi: f32, d: f32| if v.is_finite() { v.clamp(lo, hi) } else { d };
+        MaskDecoding {
+            top_p: ok(self.top_p, 0.0, 1.0, 0.9),
+            temperature: ok(self.temperature, 0.05, 5.0, 1.0),
+            ..self
+        }
+    }
+}
+
 /// The mask settings kept between runs (in the app's persisted settings): mode, style,
-/// opacity, and each emotion's toggle and colour. Whether the masks are shown is not kept
-/// (they are computed on demand).
+/// opacity, each emotion's toggle and colour, and the explanations' decoding. Whether the
+/// masks are shown is not kept (they are computed on demand).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct MaskSettings {
@@ -80,6 +139,7 @@ pub struct MaskSettings {
     opacity: f32,
     enabled: [bool; 8],
     colors: [[u8; 4]; 8],
+    decoding: MaskDecoding,
 }
 
 impl Default for MaskSettings {
@@ -114,6 +174,8 @@ pub struct Masks {
     compose: Compose,
     /// The style was switched to Probability once because no mask passed 50%.
     auto_probability: bool,
+    /// How the explanations are decoded.
+    decoding: MaskDecoding,
 }
 
 fn slot_of(e: Emotion) -> usize {
@@ -141,6 +203,7 @@ impl Masks {
             style: Style::Fill,
             compose: Compose::All,
             auto_probability: false,
+            decoding: MaskDecoding::default(),
         }
     }
 
@@ -156,6 +219,7 @@ impl Masks {
             opacity: self.opacity,
             enabled: self.enabled,
             colors: self.colors.map(|c| c.to_array()),
+            decoding: self.decoding,
         }
     }
 
@@ -176,6 +240,7 @@ impl Masks {
         self.colors = s
             .colors
             .map(|[r, g, b, a]| Color32::from_rgba_premultiplied(r, g, b, a));
+        self.decoding = s.decoding.clamped();
     }
 
     /// A canvas with no masks computed yet; finds installed EmoSEM weights.
@@ -222,6 +287,7 @@ impl Masks {
             _ => EMOTIONS.to_vec(),
         };
         let models = self.weights.models.clone();
+        let decoding = self.decoding.decoding();
         let e = self.entry(path);
         if e.error.is_some() {
             return;
@@ -244,6 +310,7 @@ impl Masks {
             image: path.clone(),
             emotions: missing.clone(),
             size: ViewSize::MaxSide(MASK_SIDE),
+            decoding,
         })) {
             Ok(id) => {
                 e.jobs.push(id);
