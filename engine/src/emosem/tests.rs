@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use super::features::{GridEncoder, ImageFeatures, PatchColourGrid};
 use super::train::{batch_loss, optimizer, train, Target, TrainConfig, TrainItem};
 use super::*;
+use crate::models::gpt2::Gpt2Config;
 use crate::models::sam_decoder::{SamMaskDecoderConfig, SamPromptEncoderConfig};
 
 /// A tiny configuration over a `side` x `side` grid of `dim` features.
