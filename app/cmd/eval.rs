@@ -41,8 +41,8 @@ pub enum EvalCmd {
 /// (`--hyp --refs`).
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// The task: sevlm (emotion + explanation), emosem (stimulus masks) or pacl (emotion
-    /// classification).
+    /// The task: sevlm (emotion + explanation), emosem (stimulus masks, and their
+    /// explanations when the predictions have them) or pacl (emotion classification).
     #[arg(long, requires_all = ["data", "predictions", "out"], conflicts_with_all = ["hyp", "refs"])]
     task: Option<String>,
     /// References: an ArtEmis CSV, an APOLO `apolo.json` (emosem), or Artemo's annotation
@@ -50,7 +50,9 @@ pub struct EvalArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Predictions: a `painting,prediction` CSV (sevlm), a folder of
-    /// `<painting>_<emotion>.npy` score maps (emosem), or a `painting,emotion` CSV (pacl).
+    /// `<painting>_<emotion>.npy` score maps with an optional `explanations.csv`, or of
+    /// `artemo analyze --model emosem --out` folders (emosem), or a `painting,emotion`
+    /// CSV (pacl).
     #[arg(long)]
     predictions: Option<PathBuf>,
     /// Output folder for report.json, report.md and per_sample.csv.
@@ -75,6 +77,11 @@ pub struct EvalArgs {
     /// The collection holding the paintings' images, for CLIPScore (default: the shipped one).
     #[arg(long)]
     images: Option<PathBuf>,
+    /// EmoSEM with explanations: an ArtEmis CSV whose utterances (per painting and
+    /// emotion) are the references of the explanation metrics; needed beside an APOLO
+    /// root, which has no utterances (default: the annotation folder's own).
+    #[arg(long, requires = "task")]
+    utterances: Option<PathBuf>,
 }
 
 /// Arguments of `artemo eval-masks`.
@@ -153,9 +160,14 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
         .unwrap_or_else(|| assets.join("paintings/aic/paintings.csv"));
     let coll = artemo_engine::collection::Collection::open(&coll_path)?;
     let ea = match models.as_ref().map(|m| (m.join("ea-minilm"), m)) {
-        Some((dir, m)) if task == Task::Sevlm && dir.join("head.safetensors").is_file() => Some(
+        Some((dir, m))
+            if matches!(task, Task::Sevlm | Task::Emosem)
+                && dir.join("head.safetensors").is_file() =>
+        {
+            Some(
             artemo_engine::text::ea_classifier::EaClassifier::load(&dir, m, &device)?,
-        ),
+        )
+        }
         _ => None,
     };
     let clip_dir = a.clip.clone().or_else(|| {
@@ -165,7 +177,7 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
             .filter(|d| d.join("config.json").is_file())
     });
     let scorer = match clip_dir {
-        Some(d) if task == Task::Sevlm => Some(
+        Some(d) if matches!(task, Task::Sevlm | Task::Emosem) => Some(
             artemo_engine::metrics::clipscore::ClipScorer::load(&d, &assets, &device)?,
         ),
         _ => None,
@@ -177,6 +189,7 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
             .map(|c| c as &dyn artemo_engine::metrics::TextEmotionClassifier),
         clip: scorer.as_ref().map(|s| (s, &coll)),
         collection: Some(&coll),
+        utterances: a.utterances.clone(),
     };
     let bar = std::cell::RefCell::new(crate::progress::Progress::new());
     let output = run_task(

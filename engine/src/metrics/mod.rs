@@ -20,6 +20,7 @@ pub mod cider;
 pub mod clipscore;
 pub mod diversity;
 pub mod emotion_alignment;
+pub mod explanations;
 pub mod meteor;
 pub mod predictions;
 pub mod ptb;

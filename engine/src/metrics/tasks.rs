@@ -7,8 +7,12 @@
 //!   BLEU-1..4, METEOR, ROUGE-L, CIDEr-D, diversity, ACC, EA (with a classifier) and
 //!   CLIPScore (with CLIP weights).
 //! - `emosem`: a folder of score maps `<painting>_<emotion>.npy` (any size, resized to the
-//!   ground truth); every ground-truth map of a painting that has predictions is scored:
-//!   Pr@25 / Pr@50 in segmentation and box mode, mean IoU.
+//!   ground truth) or of `artemo analyze --model emosem` outputs (see
+//!   [`super::explanations`]); every ground-truth map of a painting that has predictions
+//!   is scored: Pr@25 / Pr@50 in segmentation and box mode, mean IoU; with explanations,
+//!   also EA against each mask's emotion, BLEU-1..4, METEOR, ROUGE-L (references: the
+//!   utterances of that painting and emotion), CIDEr-D, diversity and CLIPScore (with
+//!   CLIP weights).
 //! - `pacl`: predictions CSV `painting,emotion` (zero-shot or linear-probe class); accuracy
 //!   and weighted F1 against the dominant emotion (ArtEmis rule: >= half, no tie).
 
@@ -18,6 +22,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::accuracy::{explanation_text, sevlm_accuracy};
+use super::explanations::{
+    collect_predictions, references_by_key, target_alignment, EmosemPredictions,
+};
 use super::segmentation::{sample_ious, summarize, SampleIou, ScoreMap};
 use super::{
     evaluate_text_with, read_predictions, Availability, MetricValue, Report, TextEmotionClassifier,
@@ -66,6 +73,9 @@ pub struct TaskOptions<'a> {
     pub clip: Option<(&'a super::clipscore::ClipScorer, &'a Collection)>,
     /// The collection (image sizes for rasterising Artemo's own stimulus polygons).
     pub collection: Option<&'a Collection>,
+    /// EmoSEM: an ArtEmis CSV whose utterances are the explanations' references (needed
+    /// beside an APOLO root, which has none; replaces the annotation folder's rows).
+    pub utterances: Option<PathBuf>,
 }
 
 /// The three outputs.
@@ -151,7 +161,7 @@ fn markdown(title: &str, data: &Path, predictions: &Path, r: &Report) -> String 
         ));
     }
     if let Availability::NotAvailable(why) = &r.clip_score {
-        if title.contains("SEVLM") {
+        if r.diversity.is_some() {
             s.push_str(&format!("| CLIPScore | {why} | | | |\n"));
         }
     }
@@ -309,12 +319,20 @@ fn sevlm(
     })
 }
 
+/// The ground-truth masks of `paintings` and, when the data has them, the reference
+/// utterances (ArtEmis rows) for the explanation metrics.
+type GroundTruth = (BTreeMap<(String, Emotion), Mask>, Option<Vec<Annotation>>);
+
 fn ground_truth(
     data: &Path,
     opts: &TaskOptions,
     paintings: &BTreeSet<String>,
-) -> Result<BTreeMap<(String, Emotion), Mask>> {
+) -> Result<GroundTruth> {
     let mut out = BTreeMap::new();
+    let extra_refs = match &opts.utterances {
+        Some(p) => Some(read_artemis(p)?),
+        None => None,
+    };
     if data.is_dir() && data.join("stimuli.json").is_file() {
         let set = AnnotationSet::load(data)?;
         let coll = opts.collection.ok_or_else(|| {
@@ -327,7 +345,7 @@ fn ground_truth(
         {
             out.insert((s.painting.clone(), s.emotion), set.mask(s, coll)?);
         }
-        return Ok(out);
+        return Ok((out, extra_refs.or(Some(set.rows))));
     }
     let json = if data.is_dir() {
         data.join("apolo.json")
@@ -340,7 +358,124 @@ fn ground_truth(
             out.insert((p, e), m);
         }
     }
-    Ok(out)
+    Ok((out, extra_refs))
+}
+
+/// The explanation side of one EmoSEM evaluation, per scored sample.
+#[derive(Default)]
+struct ExplanationColumns {
+    text: BTreeMap<(String, Emotion), String>,
+    ea: BTreeMap<(String, Emotion), Emotion>,
+    bleu4: BTreeMap<(String, Emotion), f64>,
+    meteor: BTreeMap<(String, Emotion), f64>,
+    rouge: BTreeMap<(String, Emotion), f64>,
+    clip: BTreeMap<(String, Emotion), f64>,
+}
+
+/// EA, BLEU-1..4, METEOR, ROUGE-L (and CIDEr-D, diversity) and CLIPScore of the
+/// explanations of the ground-truth keys (see [`super::explanations`]).
+fn score_explanations(
+    keys: &[(String, Emotion)],
+    preds: &EmosemPredictions,
+    rows: &[Annotation],
+    opts: &TaskOptions,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<ExplanationColumns> {
+    let refs_by = references_by_key(rows);
+    let mut cols = ExplanationColumns::default();
+    let (mut samples, mut without_refs) = (Vec::new(), 0usize);
+    for k in keys {
+        let Some((text, _)) = preds.explanations.get(k) else {
+            return Err(Error::Invalid(format!(
+                "no explanation for the ground truth of ({}, {}) among the predictions' explanations (explanations.json / explanations.csv)",
+                k.0,
+                k.1.name()
+            )));
+        };
+        cols.text.insert(k.clone(), text.clone());
+        match refs_by.get(k) {
+            Some(r) => samples.push((k.clone(), text.clone(), r.clone())),
+            None => without_refs += 1,
+        }
+    }
+    if without_refs > 0 {
+        report.notes.push(format!(
+            "{without_refs} explanation(s) not scored by BLEU/METEOR/ROUGE-L: no reference utterance of their painting and emotion"
+        ));
+    }
+    if samples.is_empty() {
+        report
+            .notes
+            .push("explanation metrics not computed: no explanation has a reference".into());
+        return Ok(cols);
+    }
+    stage(progress, 0.9, "explanation metrics")?;
+    let hyps: Vec<String> = samples.iter().map(|s| s.1.clone()).collect();
+    let refs: Vec<Vec<String>> = samples.iter().map(|s| s.2.clone()).collect();
+    let text = evaluate_text_with(
+        &hyps,
+        &refs,
+        &TextEvalOptions {
+            meteor_jar: opts.meteor_jar.clone(),
+        },
+    )?;
+    let scores = super::score_text(&hyps, &refs)?;
+    for (i, (k, _, _)) in samples.iter().enumerate() {
+        cols.bleu4.insert(k.clone(), scores.bleu.per_item[i][3]);
+        if let Some(m) = &scores.meteor {
+            cols.meteor.insert(k.clone(), m.per_item[i]);
+        }
+        cols.rouge.insert(k.clone(), scores.rouge.per_item[i]);
+    }
+    report.metrics.extend(text.metrics);
+    report.notes.extend(text.notes);
+    report.diversity = text.diversity;
+    report.truncated = text.truncated;
+    // EA and CLIPScore read every explanation of a ground-truth mask (they need no
+    // reference utterance).
+    let all_keys: Vec<&(String, Emotion)> = cols.text.keys().collect();
+    let all_texts: Vec<String> = all_keys.iter().map(|k| cols.text[*k].clone()).collect();
+    match opts.ea {
+        Some(clf) => {
+            stage(progress, 0.93, "EA: classifying explanations")?;
+            let targets: Vec<Emotion> = all_keys.iter().map(|k| k.1).collect();
+            let ea = target_alignment(&all_texts, &targets, clf)?;
+            report.metrics.push(MetricValue::new(
+                "EA",
+                &ea.label,
+                ea.value,
+                "0-1",
+                Some(ea.counted),
+            ));
+            for (k, e) in all_keys.iter().zip(&ea.predicted) {
+                cols.ea.insert((*k).clone(), *e);
+            }
+        }
+        None => report
+            .notes
+            .push("EA not computed: no EA classifier installed (models/ea-minilm)".into()),
+    }
+    if let Some((scorer, coll)) = opts.clip {
+        stage(progress, 0.96, "CLIPScore")?;
+        let mut pairs = Vec::new();
+        for (k, t) in all_keys.iter().zip(&all_texts) {
+            let painting = coll.get(&k.0).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "CLIPScore: painting `{}` is not in the collection {}",
+                    k.0,
+                    coll.source.display()
+                ))
+            })?;
+            pairs.push((painting.path.as_path(), t.as_str()));
+        }
+        let s = scorer.score(&pairs)?;
+        report.set_clip_score(&s, "CLIP ViT-B/32");
+        for (k, v) in all_keys.iter().zip(s) {
+            cols.clip.insert((*k).clone(), v);
+        }
+    }
+    Ok(cols)
 }
 
 fn emosem(
@@ -354,27 +489,12 @@ fn emosem(
             predictions,
             std::io::Error::new(
                 std::io::ErrorKind::NotFound,
-                "expected a folder of <painting>_<emotion>.npy score maps",
+                "expected a folder of <painting>_<emotion>.npy score maps (or of `artemo analyze --model emosem` outputs)",
             ),
         ));
     }
-    let mut paintings = BTreeSet::new();
-    for e in std::fs::read_dir(predictions).map_err(|e| Error::io(predictions, e))? {
-        let name = e
-            .map_err(|e| Error::io(predictions, e))?
-            .file_name()
-            .to_string_lossy()
-            .into_owned();
-        let Some(stem) = name.strip_suffix(".npy") else {
-            continue;
-        };
-        if let Some((p, _)) = Emotion::EIGHT.iter().find_map(|e| {
-            stem.strip_suffix(&format!("_{}", e.name()))
-                .map(|p| (p.to_string(), *e))
-        }) {
-            paintings.insert(p);
-        }
-    }
+    let preds = collect_predictions(predictions)?;
+    let paintings: BTreeSet<String> = preds.maps.keys().map(|(p, _)| p.clone()).collect();
     if paintings.is_empty() {
         return Err(Error::parse(
             predictions,
@@ -382,19 +502,20 @@ fn emosem(
             "no score map named `<painting>_<emotion>.npy`",
         ));
     }
-    let gt = ground_truth(data, opts, &paintings)?;
+    let (gt, rows) = ground_truth(data, opts, &paintings)?;
     let mut per = Vec::new();
+    let mut scored_keys = Vec::new();
     let mut skipped = 0;
     let n = gt.len().max(1);
     for (k, ((p, e), mask)) in gt.iter().enumerate() {
         if k % 16 == 0 {
-            progress.report(0.1 + 0.8 * k as f32 / n as f32, "scoring masks");
+            progress.report(0.1 + 0.7 * k as f32 / n as f32, "scoring masks");
         }
         if progress.cancelled() {
             return Err(Error::Cancelled);
         }
-        let path = map_path(predictions, p, *e);
-        if !path.is_file() {
+        let Some(path) = preds.maps.get(&(p.clone(), *e)) else {
+            let path = map_path(predictions, p, *e);
             return Err(Error::io(
                 &path,
                 std::io::Error::new(
@@ -402,25 +523,59 @@ fn emosem(
                     format!("missing prediction for the ground truth of ({p}, {e})"),
                 ),
             ));
-        }
-        let pred = ScoreMap::read_npy(&path)?;
+        };
+        let pred = ScoreMap::read_npy(path)?;
         match sample_ious(&pred, mask)? {
-            Some((seg, boxes)) => per.push(SampleIou {
-                key: format!("{p}_{}", e.name()),
-                seg,
-                boxes,
-            }),
+            Some((seg, boxes)) => {
+                scored_keys.push((p.clone(), *e));
+                per.push(SampleIou {
+                    key: format!("{p}_{}", e.name()),
+                    seg,
+                    boxes,
+                })
+            }
             None => skipped += 1,
         }
     }
-    let mut csv = csv_line(
-        &[
-            "sample", "iou_seg", "iou_box", "seg_pr25", "seg_pr50", "box_pr25", "box_pr50",
-        ]
-        .map(String::from),
-    );
-    for s in &per {
-        csv.push_str(&csv_line(&[
+    let mut report = Report::new(per.len());
+    let with_text = !preds.explanations.is_empty();
+    let cols = match (&rows, with_text) {
+        (Some(rows), true) => {
+            score_explanations(&scored_keys, &preds, rows, opts, &mut report, progress)?
+        }
+        (None, true) => {
+            report.notes.push(
+                "explanation metrics not computed: the references have no utterances (pass --utterances with an ArtEmis CSV beside an APOLO root)".into(),
+            );
+            ExplanationColumns::default()
+        }
+        (_, false) => {
+            report.notes.push(
+                "explanation metrics not computed: no explanations.json / explanations.csv among the predictions".into(),
+            );
+            ExplanationColumns::default()
+        }
+    };
+    let mut header = vec![
+        "sample", "iou_seg", "iou_box", "seg_pr25", "seg_pr50", "box_pr25", "box_pr50",
+    ];
+    if with_text {
+        header.extend([
+            "explanation",
+            "ea_emotion",
+            "ea_correct",
+            "bleu4",
+            "meteor",
+            "rouge_l",
+            "clipscore",
+        ]);
+    }
+    let mut csv = csv_line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    let f = |m: &BTreeMap<(String, Emotion), f64>, k: &(String, Emotion)| {
+        m.get(k).map(|v| format!("{v:.6}")).unwrap_or_default()
+    };
+    for (s, k) in per.iter().zip(&scored_keys) {
+        let mut row = vec![
             s.key.clone(),
             format!("{:.6}", s.seg),
             format!("{:.6}", s.boxes),
@@ -428,21 +583,36 @@ fn emosem(
             (s.seg >= 0.5).to_string(),
             (s.boxes >= 0.25).to_string(),
             (s.boxes >= 0.5).to_string(),
-        ]));
+        ];
+        if with_text {
+            let ea = cols.ea.get(k);
+            row.extend([
+                cols.text.get(k).cloned().unwrap_or_default(),
+                ea.map(|e| e.name().to_string()).unwrap_or_default(),
+                ea.map(|e| (*e == k.1).to_string()).unwrap_or_default(),
+                f(&cols.bleu4, k),
+                f(&cols.meteor, k),
+                f(&cols.rouge, k),
+                f(&cols.clip, k),
+            ]);
+        }
+        csv.push_str(&csv_line(&row));
     }
-    let mut report = Report::new(per.len());
+    // Segmentation first, then the explanation metrics already in the report.
+    let text_metrics = std::mem::take(&mut report.metrics);
     report.add_segmentation(summarize(per, skipped));
+    report.metrics.extend(text_metrics);
     if skipped > 0 {
         report
             .notes
             .push(format!("{skipped} sample(s) skipped: empty ground truth"));
     }
-    let markdown = markdown(
-        "EmoSEM evaluation: emotion stimulus masks (APOLO Pr@theta)",
-        data,
-        predictions,
-        &report,
-    );
+    let title = if with_text {
+        "EmoSEM evaluation: emotion stimulus masks (APOLO Pr@theta) and explanations"
+    } else {
+        "EmoSEM evaluation: emotion stimulus masks (APOLO Pr@theta)"
+    };
+    let markdown = markdown(title, data, predictions, &report);
     Ok(TaskOutput {
         report,
         markdown,
