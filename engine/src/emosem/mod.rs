@@ -56,6 +56,7 @@
 pub mod analyze;
 pub mod bench;
 pub mod cache;
+pub mod data;
 mod config;
 pub mod features;
 pub mod losses;

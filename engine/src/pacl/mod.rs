@@ -278,6 +278,13 @@ impl PaclModel {
         Ok(self.tower.forward(descriptors, Mode::Infer)?.cls)
     }
 
+    /// Unit-norm patch embeddings `[B, G*G, embed_dim]`: `q_v` applied to each patch
+    /// token of the tower (the pseudo-masks' patch-text similarity, `emosem::data::pseudo`).
+    pub fn patch_features(&self, descriptors: &Tensor) -> Result<Tensor> {
+        let out = self.tower.forward(descriptors, Mode::Infer)?;
+        normalize(&self.q_v.forward(&out.grid)?)
+    }
+
     /// `z^t`: unit-norm text embeddings `[B, embed_dim]` from frozen sentence-encoder
     /// features `[B, text_dim]`.
     pub fn text_features(&self, encoded: &Tensor) -> Result<Tensor> {
