@@ -53,6 +53,20 @@ pub enum AnnotationsCmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// EmoSEM pseudo-masks from an ArtEmis CSV: one mask per utterance by patch-text
+    /// similarity (kit: PACL patch tower + MiniLM; clip: CLIP ViT-B/16), cached.
+    PseudoMasks(super::pseudo_masks::PseudoMasksArgs),
+    /// What an EmoSEM training source holds (`--stimuli regions|apolo:PATH|pseudo:PATH`):
+    /// paintings, masks, explanations and mean mask cover per split, as the trainer reads
+    /// them at `--side` x `--side`.
+    Stimuli {
+        /// The source.
+        #[command(flatten)]
+        stimuli: super::stimuli_args::StimuliArgs,
+        /// The mask resolution to read them at.
+        #[arg(long, default_value_t = 56)]
+        side: usize,
+    },
 }
 
 fn dirs() -> Result<(PathBuf, Collection)> {
@@ -64,6 +78,12 @@ fn dirs() -> Result<(PathBuf, Collection)> {
 
 /// Runs an annotations subcommand.
 pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
+    // These two need no shipped annotation set.
+    match cmd {
+        AnnotationsCmd::PseudoMasks(a) => return super::pseudo_masks::run(a),
+        AnnotationsCmd::Stimuli { stimuli, side } => return stimuli_summary(stimuli, *side),
+        _ => {}
+    }
     let (dir, coll) = dirs()?;
     match cmd {
         AnnotationsCmd::Split { seed, out } => {
@@ -189,6 +209,52 @@ pub fn run(cmd: &AnnotationsCmd) -> Result<ExitCode> {
                 println!("{}  {}: {}", f.display(), s.emotion, s.utterance);
             }
         }
+        AnnotationsCmd::PseudoMasks(a) => return super::pseudo_masks::run(a),
+        AnnotationsCmd::Stimuli { stimuli, side } => return stimuli_summary(stimuli, *side),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `artemo annotations stimuli`: per split, what the trainer would read.
+fn stimuli_summary(args: &super::stimuli_args::StimuliArgs, side: usize) -> Result<ExitCode> {
+    use artemo_engine::annotations::artemis::Split;
+    let source = args.source()?;
+    if side == 0 {
+        return Err(anyhow!("--side must be at least 1"));
+    }
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let tok = artemo_engine::tokenize::TextTokenizer::gpt2_from_assets(&assets)?;
+    println!("{}", source.describe());
+    println!("split  paintings  masks  with explanation  mean cover");
+    for split in [Split::Train, Split::Val, Split::Test] {
+        let ex = artemo_engine::emosem::data::load_examples(
+            &source,
+            &assets,
+            Some(split),
+            side,
+            |_, _| (1.0, 1.0),
+            &tok,
+        )?;
+        let targets: Vec<_> = ex.iter().flat_map(|e| &e.targets).collect();
+        let explained = targets.iter().filter(|t| !t.tokens.is_empty()).count();
+        let cover = if targets.is_empty() {
+            0.0
+        } else {
+            targets
+                .iter()
+                .map(|t| t.mask.iter().sum::<f32>() as f64 / (side * side) as f64)
+                .sum::<f64>()
+                / targets.len() as f64
+        };
+        println!(
+            "{:<6} {:>9}  {:>5}  {:>16}  {:>9.1}%",
+            split.name(),
+            ex.len(),
+            targets.len(),
+            explained,
+            cover * 100.0
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,5 +12,7 @@ pub mod embed;
 pub mod eval;
 pub mod models;
 pub mod pacl_args;
+pub mod pseudo_masks;
+pub mod stimuli_args;
 pub mod train;
 pub mod train_session;

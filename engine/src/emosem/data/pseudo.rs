@@ -502,3 +502,150 @@ pub fn build_pseudo_masks(
     progress.report(1.0, "done");
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    fn row(utterance: &str) -> Annotation {
+        Annotation {
+            art_style: "S".into(),
+            painting: "p".into(),
+            emotion: crate::emotion::Emotion::Awe,
+            utterance: utterance.into(),
+            repetition: None,
+        }
+    }
+
+    #[test]
+    fn cache_keys_change_with_row_image_and_model() {
+        let k = cache_key(&row("a sky"), "img1", "kit:x");
+        assert_eq!(k, cache_key(&row("  a sky "), "img1", "kit:x"));
+        assert_ne!(k, cache_key(&row("a sea"), "img1", "kit:x"));
+        assert_ne!(k, cache_key(&row("a sky"), "img2", "kit:x"));
+        assert_ne!(k, cache_key(&row("a sky"), "img1", "kit:y"));
+        let mut other = row("a sky");
+        other.emotion = crate::emotion::Emotion::Fear;
+        assert_ne!(k, cache_key(&other, "img1", "kit:x"));
+    }
+
+    #[test]
+    fn masks_keep_the_normalised_share_above_the_threshold() {
+        // 2x2 similarities 0, 1, 2, 3 -> 0, 1/3, 2/3, 1; at 2x2 (no resampling) > 0.5
+        // keeps the two highest patches.
+        let m = sims_to_mask(2, &[0.0, 1.0, 2.0, 3.0], 2, 2, 0.5).unwrap();
+        assert_eq!(m.data, vec![0, 0, 1, 1]);
+        // A flat map keeps nothing.
+        assert!(sims_to_mask(2, &[0.3; 4], 8, 8, 0.5).unwrap().is_empty());
+        assert!(sims_to_mask(2, &[0.3; 3], 8, 8, 0.5).is_err());
+    }
+
+    #[test]
+    fn cancelled_runs_stop_without_an_index_and_thresholds_are_checked() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let d = tempfile::tempdir().unwrap();
+        let csv = d.path().join("a.csv");
+        std::fs::write(
+            &csv,
+            "art_style,painting,emotion,utterance\nS,100026,awe,a boy\n",
+        )
+        .unwrap();
+        let mut req = PseudoRequest {
+            artemis: csv,
+            images: root.join("assets/paintings/aic/paintings.csv"),
+            out: d.path().join("out"),
+            method: PseudoMethod::Kit,
+            models: root.join("models"),
+            assets: root.join("assets"),
+            model_dir: None,
+            cache: None,
+            threshold: 0.5,
+            skip_missing: false,
+        };
+        let cancel = AtomicBool::new(true);
+        let p = crate::progress::FnProgress::with_cancel(|_, _| {}, &cancel);
+        let e = build_pseudo_masks(&req, &Device::Cpu, &p).unwrap_err();
+        assert!(matches!(e, Error::Cancelled), "{e}");
+        assert!(!req.out.join(INDEX_CSV).exists());
+        cancel.store(false, Ordering::Relaxed);
+        req.threshold = 1.0;
+        let e = build_pseudo_masks(&req, &Device::Cpu, &p).unwrap_err();
+        assert!(e.to_string().contains("threshold"), "{e}");
+        // CLIP without weights is refused with the way out.
+        req.threshold = 0.5;
+        req.method = PseudoMethod::Clip;
+        req.model_dir = Some(d.path().join("no-clip"));
+        let e = build_pseudo_masks(&req, &Device::Cpu, &p).unwrap_err().to_string();
+        assert!(e.contains("no-clip") && e.contains("--method kit"), "{e}");
+    }
+
+    #[test]
+    fn clip_method_runs_on_a_tiny_random_clip() {
+        // A small random CLIP checkpoint in HF layout (config.json + model.safetensors):
+        // the clip path loads it, squashes the image to 32 x 32 (2 x 2 patches of 16) and
+        // writes one mask per row; a re-run comes from the cache.
+        use crate::models::clip_text::{ClipText, ClipTextConfig};
+        use crate::models::clip_vision::{ClipVision, ClipVisionConfig};
+        use candle_core::DType;
+        use candle_nn::{VarBuilder, VarMap};
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let d = tempfile::tempdir().unwrap();
+        let clip = d.path().join("clip");
+        std::fs::create_dir_all(&clip).unwrap();
+        let vcfg = ClipVisionConfig {
+            hidden_size: 16,
+            intermediate_size: 32,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            image_size: 32,
+            patch_size: 16,
+            projection_dim: 8,
+            ..ClipVisionConfig::vit_b_16()
+        };
+        let tcfg = ClipTextConfig {
+            hidden_size: 16,
+            intermediate_size: 32,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            projection_dim: 8,
+            ..ClipTextConfig::openai_vit_b()
+        };
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        ClipVision::new(&vcfg, vb.clone()).unwrap();
+        ClipText::new(&tcfg, vb).unwrap();
+        vm.save(clip.join("model.safetensors")).unwrap();
+        let config = serde_json::json!({
+            "projection_dim": 8,
+            "vision_config": vcfg,
+            "text_config": tcfg,
+        });
+        std::fs::write(clip.join("config.json"), config.to_string()).unwrap();
+        let csv = d.path().join("a.csv");
+        std::fs::write(
+            &csv,
+            "art_style,painting,emotion,utterance\nS,100342,awe,a saint in a brown robe\nS,100342,fear,a dark sky\n",
+        )
+        .unwrap();
+        let req = PseudoRequest {
+            artemis: csv,
+            images: root.join("assets/paintings/aic/paintings.csv"),
+            out: d.path().join("out"),
+            method: PseudoMethod::Clip,
+            models: root.join("models"),
+            assets: root.join("assets"),
+            model_dir: Some(clip),
+            cache: None,
+            threshold: 0.5,
+            skip_missing: false,
+        };
+        let r = build_pseudo_masks(&req, &Device::Cpu, &crate::progress::Silent).unwrap();
+        assert_eq!((r.masks, r.computed, r.from_cache), (2, 2, 0));
+        assert!(r.model.starts_with("clip:"), "{}", r.model);
+        let m = Mask::read_png(&req.out.join("masks/100342_r2.png")).unwrap();
+        assert_eq!((m.width, m.height), (460, 640));
+        let again = build_pseudo_masks(&req, &Device::Cpu, &crate::progress::Silent).unwrap();
+        assert_eq!((again.computed, again.from_cache), (0, 2));
+    }
+}
