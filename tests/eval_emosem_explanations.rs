@@ -71,8 +71,8 @@ fn explanations_csv(skip: Option<usize>) -> String {
 }
 
 fn report(out: &Path) -> (serde_json::Value, String, String) {
-    let json = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap())
-        .unwrap();
+    let json =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     let per = std::fs::read_to_string(out.join("per_sample.csv")).unwrap();
     (json, md, per)
@@ -120,7 +120,10 @@ fn emosem_eval_scores_explanations_per_mask() {
     }
     // EA: the shipped EA classifier against each mask's own emotion.
     let ea = metric(&json, "EA");
-    assert!(ea["variant"].as_str().unwrap().contains("each mask's emotion"));
+    assert!(ea["variant"]
+        .as_str()
+        .unwrap()
+        .contains("each mask's emotion"));
     assert_eq!(ea["count"], 5);
     // No CLIP ViT-B/32 installed: said, never a number.
     assert_eq!(
@@ -135,7 +138,15 @@ fn emosem_eval_scores_explanations_per_mask() {
     let header = lines.next().unwrap();
     assert_eq!(
         &header[7..],
-        &["explanation", "ea_emotion", "ea_correct", "bleu4", "meteor", "rouge_l", "clipscore"]
+        &[
+            "explanation",
+            "ea_emotion",
+            "ea_correct",
+            "bleu4",
+            "meteor",
+            "rouge_l",
+            "clipscore"
+        ]
     );
     let rows: Vec<Vec<&str>> = lines.collect();
     assert!(rows.iter().all(|r| r.len() == 14), "{per}");
@@ -150,7 +161,11 @@ fn emosem_eval_scores_explanations_per_mask() {
     assert!((ea["value"].as_f64().unwrap() - aligned as f64 / 5.0).abs() < 1e-12);
     // The explanation that is one of its references word for word scores 1.
     let exact = rows.iter().find(|r| r[0] == "16237_awe").unwrap();
-    assert_eq!((exact[10], exact[12]), ("1.000000", "1.000000"), "{exact:?}");
+    assert_eq!(
+        (exact[10], exact[12]),
+        ("1.000000", "1.000000"),
+        "{exact:?}"
+    );
     let other = rows.iter().find(|r| r[0] == "14574_sadness").unwrap();
     assert!(other[12].parse::<f64>().unwrap() < 1.0);
 
@@ -188,5 +203,8 @@ fn emosem_eval_scores_explanations_per_mask() {
     let o = eval(&flat, &d.path().join("out3"));
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("no explanation") && e.contains("(14574, sadness)"), "{e}");
+    assert!(
+        e.contains("no explanation") && e.contains("(14574, sadness)"),
+        "{e}"
+    );
 }

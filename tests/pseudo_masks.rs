@@ -103,27 +103,45 @@ fn kit_pseudo_masks_are_written_cached_and_read_back() {
     for (name, bytes) in &first_masks {
         let img = image::load_from_memory(bytes).unwrap().to_luma8();
         let on = img.pixels().filter(|p| p[0] > 0).count();
-        let size = if name.starts_with("100026") { (541, 640) } else { (460, 640) };
+        let size = if name.starts_with("100026") {
+            (541, 640)
+        } else {
+            (460, 640)
+        };
         assert_eq!(img.dimensions(), size, "{name}");
         assert!(on > 0 && on < img.pixels().len(), "{name}: {on} pixels on");
     }
 
     // Re-run: every map from the cache, the same masks.
     let again = ok(&run(&csv, &out, &[]));
-    assert!(again.contains("0 similarity maps computed, 3 from the cache"), "{again}");
+    assert!(
+        again.contains("0 similarity maps computed, 3 from the cache"),
+        "{again}"
+    );
     assert_eq!(masks(&out), first_masks);
 
     // A damaged cache entry is recomputed; the others are reused.
     let cache = out.join("cache");
-    let entry = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     std::fs::write(&entry, b"not an npy file").unwrap();
     let repaired = ok(&run(&csv, &out, &[]));
-    assert!(repaired.contains("1 similarity maps computed, 2 from the cache"), "{repaired}");
+    assert!(
+        repaired.contains("1 similarity maps computed, 2 from the cache"),
+        "{repaired}"
+    );
     assert_eq!(masks(&out), first_masks);
 
     // Another threshold reuses the maps and keeps less.
     let stricter = ok(&run(&csv, &out, &["--threshold", "0.9"]));
-    assert!(stricter.contains("0 similarity maps computed, 3 from the cache"), "{stricter}");
+    assert!(
+        stricter.contains("0 similarity maps computed, 3 from the cache"),
+        "{stricter}"
+    );
     let on = |m: &[(String, Vec<u8>)]| -> usize {
         m.iter()
             .map(|(_, b)| {

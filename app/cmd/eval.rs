@@ -164,9 +164,9 @@ fn eval_task(a: &EvalArgs, task: &str) -> Result<ExitCode> {
             if matches!(task, Task::Sevlm | Task::Emosem)
                 && dir.join("head.safetensors").is_file() =>
         {
-            Some(
-            artemo_engine::text::ea_classifier::EaClassifier::load(&dir, m, &device)?,
-        )
+            Some(artemo_engine::text::ea_classifier::EaClassifier::load(
+                &dir, m, &device,
+            )?)
         }
         _ => None,
     };

@@ -50,7 +50,10 @@ mod tests {
             StimuliSource::Pseudo { dir: "/p".into() }
         );
         assert!(a("apolo:/x/apolo.json", Some("/imgs")).source().is_ok());
-        let e = a("pseudo:/p", Some("/imgs")).source().unwrap_err().to_string();
+        let e = a("pseudo:/p", Some("/imgs"))
+            .source()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--stimuli-images"), "{e}");
         let e = a("nope", None).source().unwrap_err().to_string();
         assert!(e.starts_with("--stimuli:"), "{e}");

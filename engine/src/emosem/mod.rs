@@ -56,8 +56,8 @@
 pub mod analyze;
 pub mod bench;
 pub mod cache;
-pub mod data;
 mod config;
+pub mod data;
 pub mod features;
 pub mod losses;
 pub mod postprocess;

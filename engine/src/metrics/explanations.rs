@@ -100,8 +100,8 @@ fn scan_maps(dir: &Path, out: &mut EmosemPredictions) -> Result<()> {
 /// Reads an analysis' `explanations.json`: `image` (the painting id) and `emotions`
 /// (`emotion`, `explanation`).
 pub fn read_explanations_json(path: &Path) -> Result<Vec<(Key, String)>> {
-    let v: serde_json::Value =
-        serde_json::from_str(&read_text(path)?).map_err(|e| Error::parse(path, None, e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&read_text(path)?)
+        .map_err(|e| Error::parse(path, None, e.to_string()))?;
     let painting = v
         .get("image")
         .and_then(|x| x.as_str())
@@ -130,7 +130,10 @@ pub fn read_explanations_json(path: &Path) -> Result<Vec<(Key, String)>> {
                 format!("unknown emotion `{name}`"),
             )
         })?;
-        out.push(((painting.to_string(), e), field("explanation")?.trim().to_string()));
+        out.push((
+            (painting.to_string(), e),
+            field("explanation")?.trim().to_string(),
+        ));
     }
     Ok(out)
 }
@@ -170,7 +173,10 @@ pub fn read_explanations_csv(path: &Path) -> Result<Vec<(Key, String)>> {
                 format!("unknown emotion `{es}`"),
             )
         })?;
-        out.push(((p.to_string(), e), rec.get(cx).unwrap_or("").trim().to_string()));
+        out.push((
+            (p.to_string(), e),
+            rec.get(cx).unwrap_or("").trim().to_string(),
+        ));
     }
     Ok(out)
 }
@@ -215,7 +221,10 @@ pub fn collect_predictions(dir: &Path) -> Result<EmosemPredictions> {
     }
     for sub in sorted_entries(dir)? {
         let is_npy = sub.file_name().is_some_and(|n| n == "npy");
-        if sub.is_dir() && !is_npy && (sub.join("npy").is_dir() || sub.join(EXPLANATIONS_JSON).is_file()) {
+        if sub.is_dir()
+            && !is_npy
+            && (sub.join("npy").is_dir() || sub.join(EXPLANATIONS_JSON).is_file())
+        {
             scan_analysis(&sub, &mut out)?;
         }
     }
@@ -260,7 +269,11 @@ pub fn target_alignment(
             texts.len()
         )));
     }
-    let aligned = predicted.iter().zip(targets).filter(|(p, t)| p == t).count();
+    let aligned = predicted
+        .iter()
+        .zip(targets)
+        .filter(|(p, t)| p == t)
+        .count();
     let counted = texts.len();
     Ok(TargetAlignment {
         label: format!(
@@ -384,13 +397,22 @@ mod tests {
         std::fs::create_dir_all(root.join("other")).unwrap();
         let p = collect_predictions(root).unwrap();
         assert_eq!(p.maps.len(), 2);
-        assert_eq!(p.maps[&("b".to_string(), Emotion::Fear)], b.join("npy/b_fear.npy"));
-        assert_eq!(p.explanations[&("a".to_string(), Emotion::Awe)].0, "the sky");
+        assert_eq!(
+            p.maps[&("b".to_string(), Emotion::Fear)],
+            b.join("npy/b_fear.npy")
+        );
+        assert_eq!(
+            p.explanations[&("a".to_string(), Emotion::Awe)].0,
+            "the sky"
+        );
         assert_eq!(p.explanations[&("b".to_string(), Emotion::Fear)].0, "dark");
         // The same key twice names both files.
         std::fs::write(b.join("a_awe.npy"), b"x").unwrap();
         let e = collect_predictions(root).unwrap_err().to_string();
-        assert!(e.contains("a_awe.npy") && e.contains("also given by"), "{e}");
+        assert!(
+            e.contains("a_awe.npy") && e.contains("also given by"),
+            "{e}"
+        );
         std::fs::remove_file(b.join("a_awe.npy")).unwrap();
         // Bad rows name the file and the row or field.
         std::fs::write(
@@ -399,10 +421,20 @@ mod tests {
         )
         .unwrap();
         let e = collect_predictions(root).unwrap_err().to_string();
-        assert!(e.contains("explanations.csv") && e.contains("row 2, field `emotion`"), "{e}");
+        assert!(
+            e.contains("explanations.csv") && e.contains("row 2, field `emotion`"),
+            "{e}"
+        );
         std::fs::remove_file(root.join(EXPLANATIONS_CSV)).unwrap();
-        std::fs::write(b.join(EXPLANATIONS_JSON), r#"{"image": "b", "emotions": [{"emotion": "fear"}]}"#).unwrap();
+        std::fs::write(
+            b.join(EXPLANATIONS_JSON),
+            r#"{"image": "b", "emotions": [{"emotion": "fear"}]}"#,
+        )
+        .unwrap();
         let e = collect_predictions(root).unwrap_err().to_string();
-        assert!(e.contains("explanations.json") && e.contains("emotions[0], field `explanation`"), "{e}");
+        assert!(
+            e.contains("explanations.json") && e.contains("emotions[0], field `explanation`"),
+            "{e}"
+        );
     }
 }

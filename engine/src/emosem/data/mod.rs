@@ -188,7 +188,8 @@ pub fn load_pseudo(
         let at = |f: &str, m: String| Error::at(&index, format!("row {row}, field `{f}`"), m);
         let rec = rec.map_err(|e| Error::at(&index, format!("row {row}"), e.to_string()))?;
         let get = |c: usize| rec.get(c).unwrap_or("").trim();
-        let s = Split::parse(get(cs)).ok_or_else(|| at("split", format!("unknown split `{}`", get(cs))))?;
+        let s = Split::parse(get(cs))
+            .ok_or_else(|| at("split", format!("unknown split `{}`", get(cs))))?;
         if split.is_some_and(|want| want != s) {
             continue;
         }
@@ -302,8 +303,15 @@ mod tests {
         assert!(t.tokens.is_empty());
         assert_eq!(&t.mask[..4], &[1.0, 1.0, 0.0, 0.0]);
         assert_eq!(t.mask.iter().sum::<f32>(), 2.0);
-        let train = load_examples(&src, &assets, Some(Split::Train), 4, |_, _| (1.0, 1.0), &tok)
-            .unwrap();
+        let train = load_examples(
+            &src,
+            &assets,
+            Some(Split::Train),
+            4,
+            |_, _| (1.0, 1.0),
+            &tok,
+        )
+        .unwrap();
         assert_eq!(train.len(), 1);
     }
 }

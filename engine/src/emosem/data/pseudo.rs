@@ -265,7 +265,9 @@ impl PatchText for Clip {
 
     fn texts(&self, texts: &[&str]) -> Result<Tensor> {
         use crate::models::clip_tokenizer::Padding;
-        let b = self.tokenizer.batch(texts, Padding::Longest, &self.device)?;
+        let b = self
+            .tokenizer
+            .batch(texts, Padding::Longest, &self.device)?;
         let t = self
             .text
             .forward(&b.input_ids, Some(&b.attention_mask), Mode::Infer)?
@@ -412,7 +414,10 @@ pub fn build_pseudo_masks(
         if progress.cancelled() {
             return Err(Error::Cancelled);
         }
-        progress.report(k as f32 / n as f32, &format!("{k}/{n} paintings: {painting}"));
+        progress.report(
+            k as f32 / n as f32,
+            &format!("{k}/{n} paintings: {painting}"),
+        );
         let Some(p) = coll.get(painting) else {
             continue;
         };
@@ -421,7 +426,12 @@ pub fn build_pseudo_masks(
         let image_sha = sha256_bytes(&bytes);
         let keys: Vec<PathBuf> = idx
             .iter()
-            .map(|&i| cache.join(format!("{}.npy", cache_key(&rows[i], &image_sha, model.identity()))))
+            .map(|&i| {
+                cache.join(format!(
+                    "{}.npy",
+                    cache_key(&rows[i], &image_sha, model.identity())
+                ))
+            })
             .collect();
         let mut sims: Vec<Option<Vec<f32>>> = keys.iter().map(|f| read_cached(f, side)).collect();
         from_cache += sims.iter().filter(|s| s.is_some()).count();
@@ -429,7 +439,10 @@ pub fn build_pseudo_masks(
         let missing: Vec<usize> = (0..idx.len()).filter(|&j| sims[j].is_none()).collect();
         if !missing.is_empty() {
             let patches = model.patches(&img)?;
-            let texts: Vec<&str> = missing.iter().map(|&j| rows[idx[j]].utterance.trim()).collect();
+            let texts: Vec<&str> = missing
+                .iter()
+                .map(|&j| rows[idx[j]].utterance.trim())
+                .collect();
             let t = model.texts(&texts)?;
             // [N, P] x [P, G*G] -> [N, G*G] cosine similarities.
             let s: Vec<Vec<f32>> = t.matmul(&patches.t()?)?.to_vec2()?;
@@ -576,7 +589,9 @@ mod tests {
         req.threshold = 0.5;
         req.method = PseudoMethod::Clip;
         req.model_dir = Some(d.path().join("no-clip"));
-        let e = build_pseudo_masks(&req, &Device::Cpu, &p).unwrap_err().to_string();
+        let e = build_pseudo_masks(&req, &Device::Cpu, &p)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no-clip") && e.contains("--method kit"), "{e}");
     }
 
