@@ -13,4 +13,5 @@ pub mod eval;
 pub mod models;
 pub mod pacl_args;
 pub mod train;
+pub mod train_emosem;
 pub mod train_session;
