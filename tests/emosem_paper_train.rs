@@ -154,9 +154,17 @@ fn a_tiny_paper_layout_trains_from_the_cli_and_its_checkpoint_reloads() {
     assert_eq!(cfg["paradigm"], "single");
     assert_eq!(cfg["finetune"], "mask_head");
     let names = tensor_names(&best.join("model.safetensors"));
-    assert!(names.iter().any(|n| n.starts_with("mask_head.hypernetworks.0.")));
-    assert!(names.iter().any(|n| n.starts_with("explainer.transformer.h.0.crossattention.")));
-    for frozen in ["prompt_encoder.", "mask_decoder.transformer.", "image_encoder."] {
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("mask_head.hypernetworks.0.")));
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("explainer.transformer.h.0.crossattention.")));
+    for frozen in [
+        "prompt_encoder.",
+        "mask_decoder.transformer.",
+        "image_encoder.",
+    ] {
         assert!(!names.iter().any(|n| n.starts_with(frozen)), "{frozen}");
     }
 

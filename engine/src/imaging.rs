@@ -227,7 +227,14 @@ pub fn preprocess_sevlm(img: &DynamicImage) -> Preprocessed {
 /// [`preprocess_sevlm`] at `size` x `size` (a CLIP tower of another input size).
 pub fn preprocess_sevlm_at(img: &DynamicImage, size: u32) -> Preprocessed {
     let rgb = img.resize_exact(size, size, FilterType::Triangle).to_rgb8();
-    normalise(&rgb, 1.0 / 255.0, IMAGENET_MEAN, IMAGENET_STD, size as usize, size as usize)
+    normalise(
+        &rgb,
+        1.0 / 255.0,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        size as usize,
+        size as usize,
+    )
 }
 
 /// CLIP's transform: bicubic resize of the shortest side to `size`, centre crop

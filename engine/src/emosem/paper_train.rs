@@ -337,9 +337,15 @@ pub fn fill_model_vars(cfg: &EmosemConfig, vm: &VarMap, dir: &Path, device: &Dev
         };
         if !ok {
             let (where_, what) = if cfg.is_trainable(&name) {
-                (file.clone(), "a trainable variable missing from the checkpoint")
+                (
+                    file.clone(),
+                    "a trainable variable missing from the checkpoint",
+                )
             } else {
-                (sam_file.clone(), "a frozen variable missing from the SAM checkpoint")
+                (
+                    sam_file.clone(),
+                    "a frozen variable missing from the SAM checkpoint",
+                )
             };
             return Err(Error::at(&where_, format!("tensor `{name}`"), what));
         }
@@ -358,7 +364,11 @@ pub fn load_model(dir: &Path, tok: &TextTokenizer, device: &Device) -> Result<Em
         prompts.clone(),
     )?;
     fill_model_vars(&cfg, &vm, dir, device)?;
-    Emosem::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, device), prompts)
+    Emosem::new(
+        &cfg,
+        VarBuilder::from_varmap(&vm, DType::F32, device),
+        prompts,
+    )
 }
 
 /// The paper's optimisation (Sec. 4.1): 4 images per step x 4 accumulation steps = 16,
@@ -412,7 +422,10 @@ pub fn write_random_gpt2(dir: &Path, cfg: &Gpt2Config, seed: u64) -> Result<()> 
     let mut json = serde_json::to_value(cfg).map_err(|e| Error::Invalid(e.to_string()))?;
     if let Some(o) = json.as_object_mut() {
         o.insert("model_type".into(), "gpt2".into());
-        o.insert("architectures".into(), serde_json::json!(["GPT2LMHeadModel"]));
+        o.insert(
+            "architectures".into(),
+            serde_json::json!(["GPT2LMHeadModel"]),
+        );
     }
     let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::error::write_atomic(&dir.join("config.json"), text.as_bytes())
@@ -454,7 +467,14 @@ mod tests {
             gpt2: Some(tmp.path().join("no-gpt2")),
         };
         let e = locate(&given, tmp.path()).unwrap_err().to_string();
-        for what in ["SAM ViT-B", "CLIP ViT-B/16", "GPT-2", "no-sam", "--clip", "--gpt2"] {
+        for what in [
+            "SAM ViT-B",
+            "CLIP ViT-B/16",
+            "GPT-2",
+            "no-sam",
+            "--clip",
+            "--gpt2",
+        ] {
             assert!(e.contains(what), "{what}: {e}");
         }
         // Nothing given: each part not installed anywhere is named with its download.
@@ -504,15 +524,19 @@ mod tests {
         assert!((one.lm_loss - four.lm_loss).abs() < 1e-5);
         let mut compared = 0;
         for v in &vars {
-            let (Some(a), Some(b)) = (
-                one.grads.get(v.as_tensor()),
-                four.grads.get(v.as_tensor()),
-            ) else {
+            let (Some(a), Some(b)) = (one.grads.get(v.as_tensor()), four.grads.get(v.as_tensor()))
+            else {
                 assert!(one.grads.get(v.as_tensor()).is_none());
                 assert!(four.grads.get(v.as_tensor()).is_none());
                 continue;
             };
-            let scale = a.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            let scale = a
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             let diff = crate::models::tests::max_diff(a, b);
             assert!(diff <= 1e-5 * scale.max(1e-3), "{diff} vs {scale}");
             compared += 1;
@@ -622,7 +646,9 @@ mod tests {
         };
         assert_eq!(entries("emosem-sam-1024"), spots.len());
         assert_eq!(entries("emosem-clip-grid-224"), spots.len());
-        let again = encoder.encode_file(&tmp.path().join("p0.png"), &dev).unwrap();
+        let again = encoder
+            .encode_file(&tmp.path().join("p0.png"), &dev)
+            .unwrap();
         let (ImageFeatures::Paper { sam: a, .. }, ImageFeatures::Paper { sam: b, .. }) =
             (&again, &items[0].features)
         else {
@@ -635,8 +661,9 @@ mod tests {
         // SAM's prompt encoder and mask decoder outside the mask head.
         let frozen: Vec<(String, Vec<f32>)> = {
             let data = vm.data().lock().unwrap();
-            assert!(data.keys().all(|k| !k.starts_with("image_encoder.")
-                && !k.starts_with("vision_model.")));
+            assert!(data
+                .keys()
+                .all(|k| !k.starts_with("image_encoder.") && !k.starts_with("vision_model.")));
             let mut f: Vec<_> = data
                 .iter()
                 .filter(|(k, _)| !cfg.is_trainable(k))
@@ -677,7 +704,12 @@ mod tests {
         {
             let data = vm.data().lock().unwrap();
             for (k, v) in &frozen {
-                let now: Vec<f32> = data[k].as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+                let now: Vec<f32> = data[k]
+                    .as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
                 assert!(
                     now.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{k} changed"
@@ -701,7 +733,11 @@ mod tests {
                 .decode(&model.vision_tokens(&it.features).unwrap(), &q, Mode::Infer)
                 .unwrap();
             let m1 = loaded
-                .decode(&loaded.vision_tokens(&it.features).unwrap(), &q, Mode::Infer)
+                .decode(
+                    &loaded.vision_tokens(&it.features).unwrap(),
+                    &q,
+                    Mode::Infer,
+                )
                 .unwrap();
             assert_eq!(crate::models::tests::max_diff(&m0.masks, &m1.masks), 0.0);
         }

@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::features::ImageEncoder;
 use super::features::PaclTowerGrid;
+use super::paper_train::{self, PaperParts, PaperPaths};
 use super::recipe::KitEmosemConfig;
 use super::train::{forward_batch, Target, TrainConfig, TrainItem, Trainer};
-use super::paper_train::{self, PaperParts, PaperPaths};
 use super::{prompt_ids, Emosem, EmosemConfig, Finetune, ImageSource, Paradigm};
 use crate::annotations::mask::Mask;
 use crate::emotion::Emotion;

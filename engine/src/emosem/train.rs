@@ -389,13 +389,14 @@ impl Trainer {
         let step = self.step;
         let n = self.accumulate.max(1);
         let batches: Vec<Vec<&TrainItem>> = (0..n).map(|_| self.next_batch(data)).collect();
-        let acc = accumulate_gradients(model, &batches, &self.vars, self.lm_weight)
-            .map_err(|e| match e {
-                Error::Invalid(m) if m.starts_with("diverged") => Error::Invalid(format!(
-                    "EmoSEM training {m} at step {step}"
-                )),
+        let acc = accumulate_gradients(model, &batches, &self.vars, self.lm_weight).map_err(
+            |e| match e {
+                Error::Invalid(m) if m.starts_with("diverged") => {
+                    Error::Invalid(format!("EmoSEM training {m} at step {step}"))
+                }
                 other => other,
-            })?;
+            },
+        )?;
         self.opt.step_with(&acc.grads)?;
         self.step += 1;
         Ok(TrainProgress {
