@@ -185,8 +185,10 @@ pub fn session_config(args: &EmosemArgs) -> Result<SessionConfig<EmosemSetup>> {
     if let Some(lr) = args.lr_explainer {
         train.lr_explainer = lr;
     }
-    let mut cfg = SessionConfig::<EmosemSetup>::default();
-    cfg.model = EmosemSetup { train, init };
+    let mut cfg = SessionConfig::<EmosemSetup> {
+        model: EmosemSetup { train, init },
+        ..Default::default()
+    };
     if let Some(o) = &args.out {
         cfg.out = o.clone();
     }

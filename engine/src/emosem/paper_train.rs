@@ -517,7 +517,7 @@ mod tests {
             .collect();
         let vars = crate::train::vars_with_prefix(&vm, &cfg.trainable_prefixes());
         let all: Vec<&TrainItem> = items.iter().collect();
-        let one = accumulate_gradients(&model, &[all.clone()], &vars, 1.0).unwrap();
+        let one = accumulate_gradients(&model, std::slice::from_ref(&all), &vars, 1.0).unwrap();
         let micro: Vec<Vec<&TrainItem>> = all.iter().map(|i| vec![*i]).collect();
         let four = accumulate_gradients(&model, &micro, &vars, 1.0).unwrap();
         assert!((one.mask_loss - four.mask_loss).abs() < 1e-5);
