@@ -245,6 +245,10 @@ impl PaperParts {
                 ..self.gpt2_cfg.clone()
             },
             memory_dim: self.clip_width,
+            // The paper's N = 2 blocks (SAM's decoder has 2); fewer only for a smaller SAM.
+            mixer_blocks: base
+                .mixer_blocks
+                .min(self.sam_cfg.mask_decoder.num_hidden_layers.max(1)),
             prefix_hidden: self.gpt2_cfg.n_embd,
             finetune,
             trainable_only: true,
@@ -750,6 +754,48 @@ mod tests {
         moved.save(&dir.join("config.json")).unwrap();
         let e = Emosem::load(&dir, &tok, &dev).unwrap_err().to_string();
         assert!(e.contains("gone"), "{e}");
+    }
+
+    /// MobileSAM (FAIR layout, TinyViT encoder, no `config.json`: the parity fixture
+    /// `tests/fixtures/parity/sam/mobilesam`) stands in for SAM ViT-B.
+    #[test]
+    fn mobilesam_builds_the_paper_layout_and_takes_a_step() {
+        let dev = Device::Cpu;
+        let tmp = tempfile::tempdir().unwrap();
+        let tok = TextTokenizer::gpt2_from_assets(&crate::find_assets().unwrap()).unwrap();
+        write_random_gpt2(&tmp.path().join("gpt2"), &tiny_gpt2(), 4).unwrap();
+        let weights = locate(
+            &PaperPaths {
+                sam: Some(fixture("sam/mobilesam")),
+                clip: Some(fixture("clip")),
+                gpt2: Some(tmp.path().join("gpt2")),
+            },
+            tmp.path(),
+        )
+        .unwrap();
+        let source = ImageSource::Paper {
+            sam: weights.sam.to_string_lossy().into_owned(),
+            clip: weights.clip.to_string_lossy().into_owned(),
+        };
+        let encoder = ImageEncoder::open(&source, tmp.path(), None, &dev).unwrap();
+        let parts = PaperParts::load(weights, 32, &dev).unwrap();
+        let (model, vm, cfg) = parts
+            .build(Paradigm::Multi, Finetune::MaskDecoder, 1, &tok, &dev)
+            .unwrap();
+        let p = tmp.path().join("p.png");
+        square(&p, 8, 8);
+        let side = cfg.mask_side();
+        let item = TrainItem {
+            features: encoder.encode_file(&p, &dev).unwrap(),
+            targets: vec![Target {
+                emotion: Emotion::Fear,
+                mask: (0..side * side).map(|k| (k % 3 == 0) as u8 as f32).collect(),
+                tokens: Vec::new(),
+            }],
+        };
+        let mut trainer = Trainer::new(&cfg, &vm, &TrainConfig::default()).unwrap();
+        let s = trainer.step(&model, std::slice::from_ref(&item)).unwrap();
+        assert!(s.mask_loss.is_finite() && s.mask_loss > 0.0);
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {
