@@ -15,4 +15,5 @@ pub mod pacl_args;
 pub mod pseudo_masks;
 pub mod stimuli_args;
 pub mod train;
+pub mod train_emosem;
 pub mod train_session;

@@ -37,6 +37,9 @@ pub enum TrainCmd {
     },
     /// PACL on the shipped paintings and texts (small vision tower, frozen MiniLM).
     Pacl(super::embed::TrainPaclArgs),
+    /// EmoSEM in the paper's layout (installed SAM + CLIP ViT-B/16 + GPT-2, Single-Mask,
+    /// FT-MH, 4 x 4 accumulation) or the small one, on Artemo's stimulus regions.
+    Emosem(Box<super::train_emosem::EmosemArgs>),
     /// A Train-tab session on the one training engine (SEVLM, EmoSEM or PACL): every
     /// evaluation printed, the best checkpoints kept in the output folder.
     Session(Box<super::train_session::SessionArgs>),
@@ -157,6 +160,7 @@ pub fn run(cmd: &TrainCmd, engine: &Engine) -> Result<ExitCode> {
     match cmd {
         TrainCmd::Pacl(args) => super::embed::run_train(args, engine),
         TrainCmd::Session(args) => super::train_session::run(args, engine),
+        TrainCmd::Emosem(args) => super::train_emosem::run(args, engine),
         TrainCmd::EaClassifier {
             out,
             epochs,

@@ -226,7 +226,7 @@ fn config<T: Trainable>(args: &SessionArgs) -> SessionConfig<T::Setup> {
     cfg
 }
 
-fn run_session<T: Trainable + 'static>(
+pub(super) fn run_session<T: Trainable + 'static>(
     engine: &Engine,
     source: DataSource,
     cfg: SessionConfig<T::Setup>,

@@ -221,8 +221,20 @@ fn normalise(
 /// SEVLM's reference transform: resize to 224x224 without keeping the aspect ratio
 /// (bilinear with antialiasing, like PIL), scale to 0..1, ImageNet mean/std.
 pub fn preprocess_sevlm(img: &DynamicImage) -> Preprocessed {
-    let rgb = img.resize_exact(224, 224, FilterType::Triangle).to_rgb8();
-    normalise(&rgb, 1.0 / 255.0, IMAGENET_MEAN, IMAGENET_STD, 224, 224)
+    preprocess_sevlm_at(img, 224)
+}
+
+/// [`preprocess_sevlm`] at `size` x `size` (a CLIP tower of another input size).
+pub fn preprocess_sevlm_at(img: &DynamicImage, size: u32) -> Preprocessed {
+    let rgb = img.resize_exact(size, size, FilterType::Triangle).to_rgb8();
+    normalise(
+        &rgb,
+        1.0 / 255.0,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        size as usize,
+        size as usize,
+    )
 }
 
 /// CLIP's transform: bicubic resize of the shortest side to `size`, centre crop

@@ -94,6 +94,13 @@ pub struct EmosemConfig {
     /// existed.
     #[serde(default)]
     pub decoding: Decoding,
+    /// Checkpoints hold only the trainable variables; the frozen rest (SAM's prompt encoder
+    /// and, under FT-MH, the two-way transformer) is read from the SAM checkpoint that
+    /// [`ImageSource::Paper`] names when the model is loaded. Set for models trained in the
+    /// paper layout ([`crate::emosem::paper_train`]); off (every variable saved) otherwise
+    /// and for configurations written before the option existed.
+    #[serde(default)]
+    pub trainable_only: bool,
 }
 
 fn yes() -> bool {
@@ -123,6 +130,7 @@ impl EmosemConfig {
             max_explanation_tokens: 25,
             block_repeats: true,
             decoding: Decoding::paper_nucleus(0),
+            trainable_only: false,
         }
     }
 
@@ -168,6 +176,7 @@ impl EmosemConfig {
             max_explanation_tokens: 25,
             block_repeats: true,
             decoding: Decoding::Greedy,
+            trainable_only: false,
         }
     }
 

@@ -60,6 +60,7 @@ mod config;
 pub mod data;
 pub mod features;
 pub mod losses;
+pub mod paper_train;
 pub mod postprocess;
 pub mod recipe;
 pub mod session;
@@ -227,9 +228,15 @@ impl Emosem {
         &self.cfg
     }
 
-    /// Loads a model folder (`config.json` + `model.safetensors`) for inference.
+    /// Loads a model folder (`config.json` + `model.safetensors`) for inference. A
+    /// checkpoint of the trainable variables only ([`EmosemConfig::trainable_only`]) gets
+    /// its frozen variables from the SAM checkpoint its configuration names
+    /// ([`paper_train::load_model`]).
     pub fn load(dir: &Path, tok: &TextTokenizer, device: &Device) -> Result<Self> {
         let cfg = EmosemConfig::load(&dir.join("config.json"))?;
+        if cfg.trainable_only {
+            return paper_train::load_model(dir, tok, device);
+        }
         let w = Weights::load(&dir.join("model.safetensors"), device)?;
         let ids = prompt_ids(&cfg, tok)?;
         let file = dir.join("model.safetensors");
@@ -704,10 +711,26 @@ impl Emosem {
     }
 }
 
-/// Saves a model folder: `config.json` and every variable of `vm` in `model.safetensors`.
+/// Saves a model folder: `config.json` and every variable of `vm` in `model.safetensors`
+/// (only the trainable ones when the configuration says [`EmosemConfig::trainable_only`]).
 pub fn save(dir: &Path, cfg: &EmosemConfig, vm: &VarMap) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    crate::train::save_varmap(vm, &dir.join("model.safetensors"))?;
+    let file = dir.join("model.safetensors");
+    if cfg.trainable_only {
+        let tensors: HashMap<String, Tensor> = {
+            let data = vm
+                .data()
+                .lock()
+                .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+            data.iter()
+                .filter(|(k, _)| cfg.is_trainable(k))
+                .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+                .collect()
+        };
+        crate::models::loading::save_safetensors(&file, &tensors)?;
+    } else {
+        crate::train::save_varmap(vm, &file)?;
+    }
     cfg.save(&dir.join("config.json"))
 }
 

@@ -21,14 +21,14 @@ use serde::{Deserialize, Serialize};
 
 use super::features::ImageEncoder;
 use super::features::PaclTowerGrid;
+use super::paper_train::{self, PaperParts, PaperPaths};
 use super::recipe::KitEmosemConfig;
 use super::train::{forward_batch, Target, TrainConfig, TrainItem, Trainer};
-use super::{prompt_ids, Emosem, EmosemConfig, Paradigm};
+use super::{prompt_ids, Emosem, EmosemConfig, Finetune, ImageSource, Paradigm};
 use crate::annotations::mask::Mask;
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::metrics::segmentation::{evaluate_segmentation, ScoreMap};
-use crate::models::loading::Weights;
 use crate::models::nn::Mode;
 use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
@@ -58,6 +58,16 @@ pub enum EmosemInit {
     },
     /// A model folder written by [`crate::emosem::save`] (e.g. `models/demo/emosem`).
     Checkpoint(PathBuf),
+    /// The paper's layout over installed (or given) SAM, CLIP ViT-B/16 and GPT-2 weights
+    /// ([`crate::emosem::paper_train`]).
+    Paper {
+        /// Single-Mask (the paper's default) or Multi-Masks.
+        paradigm: Paradigm,
+        /// FT-MH (the paper's default) or FT-MD.
+        finetune: Finetune,
+        /// Checkpoints given explicitly (the installed ones otherwise).
+        paths: PaperPaths,
+    },
 }
 
 /// EmoSEM's half of a [`SessionConfig`].
@@ -91,7 +101,7 @@ impl ModelSetup for EmosemSetup {
     fn init_checkpoint(&self) -> Option<&Path> {
         match &self.init {
             EmosemInit::Checkpoint(d) => Some(d),
-            EmosemInit::Scratch { .. } => None,
+            EmosemInit::Scratch { .. } | EmosemInit::Paper { .. } => None,
         }
     }
 }
@@ -102,6 +112,8 @@ pub struct Parts {
     pub tok: TextTokenizer,
     /// The frozen image side (a grid tower for a new model).
     pub encoder: ImageEncoder,
+    /// SAM's and GPT-2's pretrained tensors for a new paper-layout model.
+    pub paper: Option<PaperParts>,
 }
 
 impl SessionParts<EmosemSetup> for Parts {
@@ -126,10 +138,37 @@ impl SessionParts<EmosemSetup> for Parts {
             }
             EmosemInit::Checkpoint(dir) => {
                 let cfg = EmosemConfig::load(&dir.join("config.json"))?;
-                ImageEncoder::open(&cfg.image, models, None, device)?
+                let cache = match cfg.image {
+                    ImageSource::Paper { .. } => paper_train::cache_dir(),
+                    ImageSource::Grid { .. } => None,
+                };
+                ImageEncoder::open(&cfg.image, models, cache.as_deref(), device)?
+            }
+            EmosemInit::Paper { paths, .. } => {
+                let weights = paper_train::locate(paths, models)?;
+                let source = ImageSource::Paper {
+                    sam: weights.sam.to_string_lossy().into_owned(),
+                    clip: weights.clip.to_string_lossy().into_owned(),
+                };
+                let cache = paper_train::cache_dir();
+                let encoder = ImageEncoder::open(&source, models, cache.as_deref(), device)?;
+                let clip_width = match &encoder {
+                    ImageEncoder::Paper { clip, .. } => clip.config().hidden_size,
+                    ImageEncoder::Grid(_) => 0,
+                };
+                let paper = PaperParts::load(weights, clip_width, device)?;
+                return Ok(Parts {
+                    tok,
+                    encoder,
+                    paper: Some(paper),
+                });
             }
         };
-        Ok(Parts { tok, encoder })
+        Ok(Parts {
+            tok,
+            encoder,
+            paper: None,
+        })
     }
 }
 
@@ -175,17 +214,23 @@ fn build_model(
         EmosemInit::Checkpoint(dir) => {
             let cfg = EmosemConfig::load(&dir.join("config.json"))?;
             let prompts = prompt_ids(&cfg, &parts.tok)?;
-            let file = dir.join("model.safetensors");
-            let w = Weights::load(&file, device)?;
             let vm = VarMap::new();
             Emosem::new(
                 &cfg,
                 VarBuilder::from_varmap(&vm, DType::F32, device),
                 prompts.clone(),
             )?;
-            crate::train::fill_from_checkpoint(&w, &vm, &file)?;
+            paper_train::fill_model_vars(&cfg, &vm, dir, device)?;
             let model = Emosem::from_varmap(&cfg, &vm, prompts, device)?;
             Ok((model, vm, cfg))
+        }
+        EmosemInit::Paper {
+            paradigm, finetune, ..
+        } => {
+            let paper = parts.paper.as_ref().ok_or_else(|| {
+                Error::Invalid("a paper-layout EmoSEM needs its SAM and GPT-2 weights".into())
+            })?;
+            paper.build(*paradigm, *finetune, seed, &parts.tok, device)
         }
     }
 }
@@ -373,6 +418,7 @@ impl Trainable for EmosemSession {
         inputs: &SessionInputs<'_, Self>,
         progress: &dyn Progress,
     ) -> Result<(Self, SessionPrepared)> {
+        let mut tc = inputs.cfg.model.train.clone();
         let (model, vm, mcfg) = build_model(
             &inputs.cfg.model.init,
             inputs.parts,
@@ -411,13 +457,33 @@ impl Trainable for EmosemSession {
             Paradigm::Single => "Single-Mask",
             Paradigm::Multi => "Multi-Masks",
         };
-        let prepared = SessionPrepared {
+        let mut notes = inputs.data.notes.clone();
+        notes.push(format!(
+            "{} image(s) per step x {} accumulation step(s) = {} per optimiser step{}",
+            tc.batch_images.max(1),
+            tc.accumulate.max(1),
+            tc.batch_images.max(1) * tc.accumulate.max(1),
+            match tc.epochs {
+                Some(e) => format!(", {e} epoch(s)"),
+                None => String::new(),
+            }
+        ));
+        if mcfg.trainable_only {
+            notes.push(
+                "checkpoints hold the trainable variables only; the frozen ones are read from the SAM checkpoint".into(),
+            );
+        }
+        let mut prepared = SessionPrepared {
             source: inputs.data.source.clone(),
             model: format!(
-                "EmoSEM {paradigm} ({} mask decoder, explainer {} layers x {} wide; masks {side}x{side})",
+                "EmoSEM {paradigm}{} ({} mask decoder, explainer {} layers x {} wide; masks {side}x{side})",
+                match mcfg.image {
+                    ImageSource::Paper { .. } => ", paper layout (SAM + CLIP + GPT-2)",
+                    ImageSource::Grid { .. } => "",
+                },
                 match mcfg.finetune {
-                    super::Finetune::MaskDecoder => "whole",
-                    super::Finetune::MaskHead => "frozen mixer,",
+                    Finetune::MaskDecoder => "FT-MD: whole",
+                    Finetune::MaskHead => "FT-MH: frozen mixer,",
                 },
                 mcfg.explainer.n_layer,
                 mcfg.explainer.n_embd
@@ -445,14 +511,18 @@ impl Trainable for EmosemSession {
                     human: None,
                 })
                 .collect(),
-            notes: inputs.data.notes.clone(),
+            notes,
             out: inputs.cfg.out.clone(),
         };
-        let trainer = Trainer::new(&mcfg, &vm, &inputs.cfg.model.train)?;
         let per_epoch = data
             .len()
-            .div_ceil(inputs.cfg.model.train.batch_images.max(1))
+            .div_ceil(tc.batch_images.max(1) * tc.accumulate.max(1))
             .max(1);
+        if let Some(e) = tc.epochs {
+            tc.steps = e.max(1) * per_epoch;
+        }
+        prepared.total_steps = tc.steps;
+        let trainer = Trainer::new(&mcfg, &vm, &tc)?;
         let session = EmosemSession {
             model,
             vm,

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -123,10 +124,17 @@ pub fn load_stimuli(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
-    /// Optimiser steps.
+    /// Optimiser steps (replaced by `epochs` when that is set).
     pub steps: usize,
-    /// Images per step.
+    /// Epochs: when set, a session trains `epochs x ceil(images / (batch_images x
+    /// accumulate))` optimiser steps instead of `steps` (the paper: 10, Sec. 4.1 / Tab. 3).
+    pub epochs: Option<usize>,
+    /// Images per micro-batch (the paper: 4 per step).
     pub batch_images: usize,
+    /// Micro-batches whose gradients are summed (each loss scaled by 1 / `accumulate`)
+    /// before one optimiser step: the effective batch is `batch_images x accumulate` (the
+    /// paper: 4 x 4 = 16, Sec. 4.1).
+    pub accumulate: usize,
     /// Learning rate of the explainer (the paper: 2e-4).
     pub lr_explainer: f64,
     /// Learning rate of the emotion projector, mask head, prefix projector, neck and
@@ -148,7 +156,9 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             steps: 1000,
+            epochs: None,
             batch_images: 4,
+            accumulate: 1,
             lr_explainer: 2e-4,
             lr_mask: None,
             weight_decay: 0.01,
@@ -328,6 +338,8 @@ pub struct Trainer {
     step: usize,
     steps: usize,
     batch_images: usize,
+    accumulate: usize,
+    vars: Vec<Var>,
     lm_weight: f64,
 }
 
@@ -341,21 +353,14 @@ impl Trainer {
             step: 0,
             steps: tc.steps,
             batch_images: tc.batch_images,
+            accumulate: tc.accumulate.max(1),
+            vars: vars_with_prefix(vm, &cfg.trainable_prefixes()),
             lm_weight: tc.lm_weight,
         })
     }
 
-    /// True while steps remain.
-    pub fn has_next(&self) -> bool {
-        self.step < self.steps
-    }
-
-    /// One step on the next batch of `data` (never empty).
-    pub fn step(&mut self, model: &Emosem, data: &[TrainItem]) -> Result<TrainProgress> {
-        if data.is_empty() {
-            return Err(Error::Invalid("EmoSEM training: no data".into()));
-        }
-        let step = self.step;
+    /// The next micro-batch of `data` in the shuffled order (reshuffled once it is used up).
+    fn next_batch<'a>(&mut self, data: &'a [TrainItem]) -> Vec<&'a TrainItem> {
         let mut batch = Vec::with_capacity(self.batch_images);
         while batch.len() < self.batch_images.max(1).min(data.len()) {
             if self.order.is_empty() {
@@ -366,29 +371,99 @@ impl Trainer {
                 batch.push(&data[i]);
             }
         }
-        let (mask, lm) = batch_loss(model, &batch, Mode::Train)?;
+        batch
+    }
+
+    /// True while steps remain.
+    pub fn has_next(&self) -> bool {
+        self.step < self.steps
+    }
+
+    /// One optimiser step on the next `accumulate` micro-batches of `data` (never empty):
+    /// their gradients summed by [`accumulate_gradients`], then one update. The reported
+    /// losses are the micro-batches' mean.
+    pub fn step(&mut self, model: &Emosem, data: &[TrainItem]) -> Result<TrainProgress> {
+        if data.is_empty() {
+            return Err(Error::Invalid("EmoSEM training: no data".into()));
+        }
+        let step = self.step;
+        let n = self.accumulate.max(1);
+        let batches: Vec<Vec<&TrainItem>> = (0..n).map(|_| self.next_batch(data)).collect();
+        let acc = accumulate_gradients(model, &batches, &self.vars, self.lm_weight).map_err(
+            |e| match e {
+                Error::Invalid(m) if m.starts_with("diverged") => {
+                    Error::Invalid(format!("EmoSEM training {m} at step {step}"))
+                }
+                other => other,
+            },
+        )?;
+        self.opt.step_with(&acc.grads)?;
+        self.step += 1;
+        Ok(TrainProgress {
+            step: step + 1,
+            steps: self.steps,
+            mask_loss: acc.mask_loss,
+            lm_loss: acc.lm_loss,
+        })
+    }
+}
+
+/// The summed gradients of several micro-batches and their mean losses.
+pub struct Accumulated {
+    /// Gradients of the trainable variables, summed over the micro-batches.
+    pub grads: GradStore,
+    /// Mean mask loss of the micro-batches.
+    pub mask_loss: f32,
+    /// Mean explanation loss of the micro-batches (0 without explanations).
+    pub lm_loss: f32,
+}
+
+/// Gradient accumulation: each micro-batch's loss (mask + `lm_weight` x explanation) is
+/// scaled by 1 / the number of micro-batches and back-propagated, and its gradients on
+/// `vars` are summed (the rest of each backward pass is dropped at once). For a loss that
+/// is a mean over the batch, 4 micro-batches of 1 give the gradients of one batch of 4.
+pub fn accumulate_gradients(
+    model: &Emosem,
+    batches: &[Vec<&TrainItem>],
+    vars: &[Var],
+    lm_weight: f64,
+) -> Result<Accumulated> {
+    let n = batches.len().max(1);
+    let mut grads = GradStore::default();
+    let (mut ml_sum, mut ll_sum) = (0f32, 0f32);
+    for batch in batches {
+        let (mask, lm) = batch_loss(model, batch, Mode::Train)?;
         let ml = mask.to_scalar::<f32>()?;
         let (loss, ll) = match lm {
             Some(l) => {
                 let v = l.to_scalar::<f32>()?;
-                ((mask + (l * self.lm_weight)?)?, v)
+                ((mask + (l * lm_weight)?)?, v)
             }
             None => (mask, 0.0),
         };
         if !ml.is_finite() || !ll.is_finite() {
             return Err(Error::Invalid(format!(
-                "EmoSEM training diverged at step {step} (mask loss {ml}, explanation loss {ll})"
+                "diverged (mask loss {ml}, explanation loss {ll})"
             )));
         }
-        self.opt.backward_step(&loss)?;
-        self.step += 1;
-        Ok(TrainProgress {
-            step: step + 1,
-            steps: self.steps,
-            mask_loss: ml,
-            lm_loss: ll,
-        })
+        ml_sum += ml;
+        ll_sum += ll;
+        let g = (loss / n as f64)?.backward()?;
+        for v in vars {
+            if let Some(t) = g.get(v.as_tensor()) {
+                let sum = match grads.remove(v.as_tensor()) {
+                    Some(a) => (a + t)?,
+                    None => t.clone(),
+                };
+                grads.insert(v.as_tensor(), sum.detach());
+            }
+        }
     }
+    Ok(Accumulated {
+        grads,
+        mask_loss: ml_sum / n as f32,
+        lm_loss: ll_sum / n as f32,
+    })
 }
 
 /// Trains `model`, built over `vm` by [`Emosem::from_varmap`], on `data`. `progress` gets

@@ -1,15 +1,20 @@
 //! The Train tab's EmoSEM form: regions from Artemo's annotations or an APOLO root (its
-//! test split held out), a new Single-Mask / Multi-Masks model or a checkpoint, the
-//! paper's hyper-parameters as editable defaults (and the CPU demo recipe), evaluation and
-//! checkpoint settings, output folder; what blocks Start. The session itself is
-//! `artemo_engine::jobs::train::session_job::<EmosemSession>`.
+//! test split held out), a new small Single-Mask / Multi-Masks model, the paper layout
+//! (installed SAM + CLIP ViT-B/16 + GPT-2; paradigm and fine-tuning pickers; missing weights
+//! named, with the Models tab a click away) or a checkpoint, the paper's hyper-parameters
+//! as editable defaults (batch 4 x accumulation 4, 10 epochs for the paper layout) and a
+//! CPU recipe, evaluation and checkpoint settings, output folder; what blocks Start. The
+//! session itself is `artemo_engine::jobs::train::session_job::<EmosemSession>`.
 
 use std::path::{Path, PathBuf};
 
 use artemo_engine::collection::Collection;
+use artemo_engine::emosem::paper_train::{
+    self, cpu_train_config, paper_train_config, PaperPaths, CLIP_PART, GPT2_PART, SAM_PART,
+};
 use artemo_engine::emosem::session::{EmosemInit, EmosemSetup, SessionConfig};
 use artemo_engine::emosem::train::TrainConfig;
-use artemo_engine::emosem::Paradigm;
+use artemo_engine::emosem::{Finetune, Paradigm};
 use artemo_engine::kit::emosem::KitEmosemConfig;
 use artemo_engine::train::session::check_output_dir;
 use artemo_engine::train::{BestBy, DataSource, ModelSetup};
@@ -34,6 +39,8 @@ pub enum MaskModel {
     Scratch,
     /// A checkpoint folder.
     Checkpoint,
+    /// The paper's layout over installed (or given) SAM, CLIP ViT-B/16 and GPT-2 weights.
+    Paper,
 }
 
 /// The EmoSEM form.
@@ -55,6 +62,18 @@ pub struct MaskForm {
     pub explainer_width: usize,
     /// New model's explainer layers.
     pub explainer_layers: usize,
+    /// Paper layout: what trains in SAM's mask decoder.
+    pub finetune: Finetune,
+    /// Paper layout: SAM checkpoint (empty: the installed one).
+    pub sam: String,
+    /// Paper layout: CLIP ViT-B/16 checkpoint (empty: the installed one).
+    pub clip: String,
+    /// Paper layout: GPT-2 checkpoint folder (empty: the installed one).
+    pub gpt2: String,
+    /// Which recipe the hyper-parameters came from (shown under the buttons).
+    pub recipe: Option<&'static str>,
+    /// The "Models tab" button was pressed (the panel switches tabs).
+    pub want_models_tab: bool,
     /// Training hyper-parameters.
     pub train: TrainConfig,
     /// The mask side's learning rate (None in `train`: the paper's, per paradigm).
@@ -72,9 +91,14 @@ pub fn paper_lr_mask(p: Paradigm) -> f64 {
 }
 
 impl MaskForm {
-    /// Draws the form (`tower`: the demo kit's image tower is installed); returns the file
-    /// dialog to open, if any.
-    pub(super) fn ui(&mut self, ui: &mut egui::Ui, tower: bool) -> Option<PickTarget> {
+    /// Draws the form (`tower`: the demo kit's image tower is installed; `models`: the
+    /// models folder); returns the file dialog to open, if any.
+    pub(super) fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        tower: bool,
+        models: Option<&Path>,
+    ) -> Option<PickTarget> {
         let mut pick = None;
         rows::data_choice(
             ui,
@@ -118,6 +142,15 @@ impl MaskForm {
             ),
             (MaskModel::Checkpoint, "EmoSEM checkpoint (fine-tune)"),
         );
+        let before = self.model;
+        ui.radio_value(
+            &mut self.model,
+            MaskModel::Paper,
+            "EmoSEM paper layout (SAM + CLIP ViT-B/16 + GPT-2)",
+        );
+        if self.model == MaskModel::Paper && before != MaskModel::Paper {
+            self.paper_values();
+        }
         match self.model {
             MaskModel::Scratch => {
                 ui.horizontal(|ui| {
@@ -141,21 +174,37 @@ impl MaskForm {
                     pick = Some(PickTarget::MaskCheckpoint);
                 }
             }
+            MaskModel::Paper => self.paper_ui(ui, models),
         }
-        match rows::presets(
-            ui,
-            "EmoSEM's published values: lr 2e-4 (explainer), 1e-4 Single-Mask / 8e-5 Multi-Masks (mask side)",
-        ) {
+        let preset = if self.model == MaskModel::Paper {
+            paper_presets(ui)
+        } else {
+            rows::presets(
+                ui,
+                "EmoSEM's published values: lr 2e-4 (explainer), 1e-4 Single-Mask / 8e-5 Multi-Masks (mask side)",
+            )
+        };
+        match preset {
             Some(Preset::Paper) => self.paper_values(),
             Some(Preset::CpuRecipe) => self.cpu_recipe(),
             None => {}
         }
+        if let Some(r) = self.recipe {
+            ui.label(RichText::new(r).small().weak());
+        }
         let (t, lr_mask) = (&mut self.train, &mut self.lr_mask);
         rows::grid(ui, "mask-hp", |ui| {
+            let mut epochs = t.epochs.unwrap_or(0);
+            let e = egui::DragValue::new(&mut epochs).range(0..=1000);
+            if row(ui, "Epochs (0: the steps below)", e).changed() {
+                t.epochs = (epochs > 0).then_some(epochs);
+            }
             let steps = egui::DragValue::new(&mut t.steps).range(1..=1_000_000);
             row(ui, "Steps", steps);
             let images = egui::DragValue::new(&mut t.batch_images).range(1..=256);
             row(ui, "Images per batch", images);
+            let acc = egui::DragValue::new(&mut t.accumulate).range(1..=256);
+            row(ui, "Accumulation steps", acc);
             row(ui, "LR explainer", lr_value(&mut t.lr_explainer));
             row(ui, "LR mask side", lr_value(lr_mask));
             let warmup = egui::DragValue::new(&mut t.warmup).range(0..=100_000);
@@ -199,17 +248,40 @@ impl MaskForm {
             paradigm: Paradigm::Multi,
             explainer_width: kit.explainer_width,
             explainer_layers: kit.explainer_layers,
+            finetune: Finetune::MaskHead,
+            sam: String::new(),
+            clip: String::new(),
+            gpt2: String::new(),
+            recipe: None,
+            want_models_tab: false,
             train: TrainConfig::default(),
             lr_mask: paper_lr_mask(Paradigm::Multi),
             settings: SessionSettings::new(3, BestBy::MeanIou, out),
         }
     }
 
-    /// The demo kit's CPU recipe (`KitEmosemConfig::full`).
+    /// The CPU recipe: the paper layout's small CPU-feasible run ([`cpu_train_config`]),
+    /// or the demo kit's recipe (`KitEmosemConfig::full`) for the small model.
     pub fn cpu_recipe(&mut self) {
-        let kit = KitEmosemConfig::full(self.train.seed);
+        let seed = self.train.seed;
+        if self.model == MaskModel::Paper {
+            self.train = TrainConfig {
+                seed,
+                ..cpu_train_config()
+            };
+            self.lr_mask = paper_lr_mask(self.paradigm);
+            self.settings.eval_every = 20;
+            self.recipe = Some(
+                "CPU recipe: 1 image x 2 accumulation steps, 60 steps, the paper's learning rates: \
+                 a small run that shows the pipeline learn, not the paper's training",
+            );
+            return;
+        }
+        let kit = KitEmosemConfig::full(seed);
         self.train.steps = kit.steps;
+        self.train.epochs = None;
         self.train.batch_images = kit.batch_images;
+        self.train.accumulate = 1;
         self.train.lr_explainer = kit.lr_explainer;
         self.train.warmup = kit.warmup;
         self.train.lm_weight = kit.lm_weight;
@@ -217,17 +289,123 @@ impl MaskForm {
         self.explainer_width = kit.explainer_width;
         self.explainer_layers = kit.explainer_layers;
         self.settings.eval_every = 25;
+        self.recipe = Some("the demo kit's CPU recipe");
     }
 
-    /// The paper's values (the seed kept).
+    /// The paper's values (the seed kept); for the paper layout also its paradigm
+    /// (Single-Mask), fine-tuning (FT-MH), batch 4 x accumulation 4 and 10 epochs.
     pub fn paper_values(&mut self) {
         let seed = self.train.seed;
-        self.train = TrainConfig {
-            seed,
-            ..Default::default()
-        };
+        if self.model == MaskModel::Paper {
+            self.paradigm = Paradigm::Single;
+            self.finetune = Finetune::MaskHead;
+            self.train = TrainConfig {
+                seed,
+                ..paper_train_config()
+            };
+            self.recipe = Some(
+                "the paper's (Sec. 4.1): 4 images x 4 accumulation steps = 16 per step, AdamW \
+                 2e-4 / 1e-4 (Multi-Masks 8e-5), 10 epochs; a paper-size step took 21.6 GB \
+                 peak memory on the CPU (`artemo bench paper`)",
+            );
+        } else {
+            self.train = TrainConfig {
+                seed,
+                ..Default::default()
+            };
+            self.recipe = None;
+        }
         self.lr_mask = paper_lr_mask(self.paradigm);
         self.settings.eval_every = 50;
+    }
+
+    /// The paper layout's checkpoints as typed (empty: the installed ones).
+    pub fn paper_paths(&self) -> PaperPaths {
+        let path = |s: &str| {
+            let s = s.trim();
+            (!s.is_empty()).then(|| artemo_engine::resolve_shown(s))
+        };
+        PaperPaths {
+            sam: path(&self.sam),
+            clip: path(&self.clip),
+            gpt2: path(&self.gpt2),
+        }
+    }
+
+    /// The paper layout's pickers and its weights: where each part is, or that it is
+    /// missing and how to get it.
+    fn paper_ui(&mut self, ui: &mut egui::Ui, models: Option<&Path>) {
+        ui.horizontal(|ui| {
+            let before = self.paradigm;
+            ui.radio_value(&mut self.paradigm, Paradigm::Single, "Single-Mask");
+            ui.radio_value(&mut self.paradigm, Paradigm::Multi, "Multi-Masks");
+            if self.paradigm != before && self.lr_mask == paper_lr_mask(before) {
+                self.lr_mask = paper_lr_mask(self.paradigm);
+            }
+        });
+        ui.horizontal(|ui| {
+            ui.radio_value(
+                &mut self.finetune,
+                Finetune::MaskHead,
+                "FT-MH: mask head only",
+            )
+            .on_hover_text("the paper's default: SAM's two-way transformer stays frozen");
+            ui.radio_value(
+                &mut self.finetune,
+                Finetune::MaskDecoder,
+                "FT-MD: whole mask decoder",
+            );
+        });
+        let paths = self.paper_paths();
+        rows::grid(ui, "mask-paper-weights", |ui| {
+            for (part, field, given) in [
+                (&SAM_PART, &mut self.sam, &paths.sam),
+                (&CLIP_PART, &mut self.clip, &paths.clip),
+                (&GPT2_PART, &mut self.gpt2, &paths.gpt2),
+            ] {
+                ui.label(part.what);
+                ui.vertical(|ui| {
+                    ui.add(
+                        egui::TextEdit::singleline(field)
+                            .hint_text("installed")
+                            .desired_width(260.0),
+                    );
+                    let found = match given {
+                        Some(p) => Some(p.clone()),
+                        None => models.and_then(|m| paper_train::installed(part, m)),
+                    };
+                    match found {
+                        Some(p) => {
+                            ui.label(RichText::new(artemo_engine::shown_path(&p)).small().weak())
+                        }
+                        None => ui.label(
+                            RichText::new(format!("missing: {}", part.how_to_get()))
+                                .small()
+                                .color(crate::gui::theme::ERROR),
+                        ),
+                    };
+                });
+                ui.end_row();
+            }
+        });
+        let missing = models
+            .map(|m| paper_train::missing(&self.paper_paths(), m))
+            .unwrap_or_default();
+        if !missing.is_empty()
+            && ui
+                .button("Get the missing weights in the Models tab")
+                .clicked()
+        {
+            self.want_models_tab = true;
+        }
+        ui.label(
+            RichText::new(
+                "checkpoints keep the trainable variables only; the frozen ones are read \
+                 from the SAM checkpoint; image embeddings are cached on disk",
+            )
+            .small()
+            .weak(),
+        );
     }
 
     /// The checkpoint folder as typed (`assets/...`, `~/...` resolved).
@@ -249,6 +427,11 @@ impl MaskForm {
                     explainer_layers: self.explainer_layers,
                 },
                 MaskModel::Checkpoint => EmosemInit::Checkpoint(self.checkpoint_dir()),
+                MaskModel::Paper => EmosemInit::Paper {
+                    paradigm: self.paradigm,
+                    finetune: self.finetune,
+                    paths: self.paper_paths(),
+                },
             },
         })
     }
@@ -296,6 +479,15 @@ impl MaskForm {
             )),
             MaskModel::Scratch if self.explainer_width < 8 || !self.explainer_width.is_multiple_of(2) => {
                 Some("the explainer width must be even and at least 8".into())
+            }
+            MaskModel::Paper => {
+                let missing = paper_train::missing(&self.paper_paths(), models);
+                (!missing.is_empty()).then(|| {
+                    format!(
+                        "the paper layout needs weights that are missing: {}",
+                        missing.join("; ")
+                    )
+                })
             }
             MaskModel::Checkpoint => {
                 let d = self.checkpoint_dir();
@@ -345,4 +537,29 @@ impl MaskForm {
         let s = self.apolo_maps.trim();
         (!s.is_empty()).then(|| artemo_engine::resolve_shown(s))
     }
+}
+
+/// The paper layout's "Hyper-parameters" heading with its two recipes.
+fn paper_presets(ui: &mut egui::Ui) -> Option<Preset> {
+    ui.add_space(8.0);
+    ui.heading("Hyper-parameters");
+    ui.horizontal(|ui| {
+        let mut pressed = None;
+        if ui
+            .button("Paper defaults")
+            .on_hover_text("Sec. 4.1: batch 4 x 4 accumulation = 16, AdamW 2e-4 (GPT-2) and 1e-4 / 8e-5, 10 epochs")
+            .clicked()
+        {
+            pressed = Some(Preset::Paper);
+        }
+        if ui
+            .button("CPU recipe")
+            .on_hover_text("a small CPU-feasible run: 1 image x 2 accumulation steps, 60 steps")
+            .clicked()
+        {
+            pressed = Some(Preset::CpuRecipe);
+        }
+        pressed
+    })
+    .inner
 }

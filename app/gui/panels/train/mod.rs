@@ -171,6 +171,27 @@ impl TrainPanel {
         }
     }
 
+    /// The EmoSEM run's mask loss at every step received so far (its curve's values).
+    pub fn mask_losses(&self) -> Vec<f64> {
+        self.mask
+            .log
+            .steps
+            .iter()
+            .filter_map(|s| {
+                s.losses
+                    .losses
+                    .get(&artemo_engine::train::Metric::MaskLoss)
+                    .copied()
+            })
+            .collect()
+    }
+
+    /// The EmoSEM run's set-up line (model and data), once prepared.
+    pub fn mask_setup(&self) -> Option<String> {
+        let p = self.mask.log.prepared.as_ref()?;
+        Some(format!("{} · {}", p.model, p.notes.join(" · ")))
+    }
+
     /// Evaluations received so far.
     pub fn evals_seen(&self) -> usize {
         match self.run_kind {
@@ -426,7 +447,7 @@ impl TrainPanel {
                 );
                 ui.add_space(8.0);
                 match self.trainee {
-                    Trainee::Emosem => self.mask_form.ui(ui, tower),
+                    Trainee::Emosem => self.mask_form.ui(ui, tower, self.models.as_deref()),
                     Trainee::Pacl => self.pacl_form.ui(ui),
                     Trainee::Sevlm => {
                         let asks = self.form.ui(ui, tower, self.csv_check.as_ref());
@@ -438,6 +459,9 @@ impl TrainPanel {
             .inner;
         if check_csv {
             self.check_csv(shared);
+        }
+        if std::mem::take(&mut self.mask_form.want_models_tab) {
+            shared.actions.push(Action::Goto(Tab::Models));
         }
         if let Some(t) = pick {
             self.pick(t, ui.ctx());

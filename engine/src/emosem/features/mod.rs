@@ -18,7 +18,7 @@ pub use pacl_grid::{PaclTowerGrid, PACL_TOWER_PREFIX};
 use super::cache::{sha256_bytes, sha256_files, EmbeddingCache};
 use super::ImageSource;
 use crate::error::{read_file, Error, Result};
-use crate::imaging::{decode_image, preprocess_sam, preprocess_sevlm};
+use crate::imaging::{decode_image, preprocess_sam, preprocess_sevlm_at};
 use crate::models::clip_vision::ClipVision;
 use crate::models::nn::Mode;
 use crate::models::sam::Sam;
@@ -324,7 +324,9 @@ impl ImageEncoder {
                     None => sam_fn(decoded()?)?,
                 };
                 let clip_fn = |img: DynamicImage| -> Result<Tensor> {
-                    let x = preprocess_sevlm(&img).to_tensor(device)?;
+                    // 224 for CLIP ViT-B/16; the tower's own size otherwise.
+                    let size = clip.config().image_size as u32;
+                    let x = preprocess_sevlm_at(&img, size).to_tensor(device)?;
                     Ok(clip.forward(&x, Mode::Infer)?.grid)
                 };
                 let clip_grid = match clip_cache {

@@ -43,6 +43,7 @@ fn parts() -> Parts {
     Parts {
         tok: TextTokenizer::gpt2_from_assets(&assets).unwrap(),
         encoder: ImageEncoder::Grid(Box::new(PatchColourGrid { side: 4, patch: 8 })),
+        paper: None,
     }
 }
 
