@@ -1,6 +1,7 @@
 //! An interactive EmoSEM training session (the Train tab with the EmoSEM model) as a
 //! [`Trainable`] for the one generic session ([`crate::train::session::run_session`]):
-//! data from Artemo's own stimulus regions or an APOLO root ([`RegionCorpus`]), a model
+//! data from Artemo's own stimulus regions, an APOLO root (masks only: the explanation
+//! loss is skipped for its regions) or a pseudo-mask folder ([`RegionCorpus`]), a model
 //! from scratch (the demo kit's small Single-Mask or Multi-Masks layout over the frozen
 //! PACL patch tower) or from a checkpoint folder (e.g. `models/demo/emosem`), EmoSEM's
 //! training steps ([`Trainer`]), evaluation on held-out paintings (mask and explanation

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::worker::{JobContext, JobFn, JobOutput};
 use crate::train::session::{check_output, run_session, Control, SessionConfig, SessionInputs};
+use crate::emosem::session::RegionCorpus;
 use crate::train::{DataSource, ModelSetup, SessionData, SessionParts, TrainEvent, Trainable};
 
 /// A training session of `T` as an engine job. The output folder may not touch
@@ -51,5 +52,17 @@ where
         )?;
         ctx.progress(1.0, "done");
         Ok(JobOutput::Training(Box::new(TrainEvent::Finished(summary))))
+    })
+}
+
+/// Reads an EmoSEM session's regions as the session would (on the io lane: no model) and
+/// answers with what it found per split ([`RegionCorpus::counts_line`]) as
+/// `JobOutput::Text`; a source that cannot be read fails with the reader's error.
+pub fn region_check_job(source: DataSource, assets: PathBuf) -> JobFn {
+    Box::new(move |ctx: &JobContext| {
+        ctx.progress(0.0, "reading the regions");
+        let corpus = RegionCorpus::read(&source, &assets)?;
+        ctx.check()?;
+        Ok(JobOutput::Text(corpus.counts_line()))
     })
 }

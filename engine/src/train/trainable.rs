@@ -39,6 +39,12 @@ pub enum DataSource {
         /// The collection's images (painting id -> file).
         images: BTreeMap<String, PathBuf>,
     },
+    /// A pseudo-mask folder made by `artemo annotations pseudo-masks` from an ArtEmis CSV:
+    /// one mask per utterance with the utterance as explanation (EmoSEM).
+    PseudoMasks {
+        /// The folder (`pseudo_masks.csv` + `masks/`).
+        dir: PathBuf,
+    },
     /// An open collection's paintings with their text (titles, descriptions and any
     /// annotation utterances) (PACL).
     Collection {
@@ -54,6 +60,7 @@ impl DataSource {
             DataSource::Shipped => "the shipped annotations",
             DataSource::ArtemisCsv { .. } => "an ArtEmis CSV",
             DataSource::Apolo { .. } => "an APOLO root",
+            DataSource::PseudoMasks { .. } => "a pseudo-mask folder",
             DataSource::Collection { .. } => "a collection",
         }
     }

@@ -1,5 +1,6 @@
 //! The region data of an EmoSEM session: paintings with their annotated regions, from
-//! Artemo's stimulus regions or an APOLO root over an open collection.
+//! Artemo's stimulus regions, an APOLO root over an open collection or a pseudo-mask
+//! folder (`artemo annotations pseudo-masks`, masks and utterances).
 //!
 //! APOLO ships no training split: its `test` records are never used here (they stay for
 //! `artemo eval-masks`); the other records are split by painting, every tenth (by id)
@@ -281,6 +282,74 @@ impl RegionCorpus {
         Ok(c)
     }
 
+    /// A pseudo-mask folder (`pseudo_masks.csv` + `masks/`, made by `artemo annotations
+    /// pseudo-masks`): one region per utterance with the utterance as its explanation,
+    /// split by the folder's `split` column (ArtEmis' 85/5/10 rule by artwork; the test
+    /// split and ArtEmis' `rest` are held out). A folder without a validation painting
+    /// (a small CSV) validates on its last training painting, said in the notes.
+    pub fn pseudo(dir: &Path) -> Result<RegionCorpus> {
+        let rows = crate::emosem::data::read_pseudo(dir)?;
+        let index = dir.join(crate::emosem::data::pseudo::INDEX_CSV);
+        let mut c = RegionCorpus {
+            source: format!("pseudo-masks {}", dir.display()),
+            ..Default::default()
+        };
+        let mut held = (0usize, 0usize);
+        for (split, ex) in rows {
+            match split {
+                Split::Train => c.train.push(ex),
+                Split::Val => c.val.push(ex),
+                Split::Test | Split::Rest => {
+                    held.0 += 1;
+                    held.1 += ex.targets.len();
+                }
+            }
+        }
+        if c.train.is_empty() && c.val.is_empty() {
+            return Err(Error::at(
+                &index,
+                "rows",
+                format!(
+                    "no training or validation row ({} paintings, {} masks held out in the test split)",
+                    held.0, held.1
+                ),
+            ));
+        }
+        c.notes.push(format!(
+            "the folder's test split ({} paintings, {} masks) is held out",
+            held.0, held.1
+        ));
+        if c.val.is_empty() && c.train.len() >= 2 {
+            if let Some(last) = c.train.pop() {
+                c.notes.push(format!(
+                    "no validation painting in the folder: the last training painting ({}) validates",
+                    last.painting
+                ));
+                c.val.push(last);
+            }
+        }
+        c.notes.push(
+            "pseudo-masks approximate the paper's VinVL + CLIP grounding (docs/emosem.md)".into(),
+        );
+        c.require(&index)?;
+        Ok(c)
+    }
+
+    /// Paintings, regions and regions with an explanation per split, as one line (the Train
+    /// tab's data check).
+    pub fn counts_line(&self) -> String {
+        let part = |name: &str, v: &[RegionExample]| {
+            let regions: usize = v.iter().map(|e| e.targets.len()).sum();
+            let explained: usize = v
+                .iter()
+                .flat_map(|e| &e.targets)
+                .filter(|t| t.explanation.is_some())
+                .count();
+            format!("{name}: {} paintings, {regions} masks ({explained} explained)", v.len())
+        };
+        format!("{} · {}", part("train", &self.train), part("val", &self.val))
+    }
+
     /// Regions in the training and validation paintings.
     pub fn regions(&self) -> (usize, usize) {
         let count = |v: &[RegionExample]| v.iter().map(|e| e.targets.len()).sum();
@@ -313,8 +382,9 @@ impl SessionData for RegionCorpus {
             DataSource::Apolo { json, maps, images } => {
                 RegionCorpus::apolo(json, maps.as_deref(), images)
             }
+            DataSource::PseudoMasks { dir } => RegionCorpus::pseudo(dir),
             other => Err(Error::Invalid(format!(
-                "EmoSEM trains on regions (Artemo's stimulus regions or an APOLO root), not on {}",
+                "EmoSEM trains on regions (Artemo's stimulus regions, an APOLO root or a pseudo-mask folder), not on {}",
                 other.kind()
             ))),
         }
