@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
 use artemo_engine::emosem::data::StimuliSource;
+use artemo_engine::train::DataSource;
 use clap::Args;
 
 /// The training masks of an EmoSEM command.
@@ -23,6 +24,17 @@ pub struct StimuliArgs {
 }
 
 impl StimuliArgs {
+    /// True when anything but the default (`regions`, no images) was given.
+    pub fn given(&self) -> bool {
+        !self.stimuli.trim().eq_ignore_ascii_case("regions") || self.stimuli_images.is_some()
+    }
+
+    /// The training session's data source (`assets`: the shipped assets, the default
+    /// images of `apolo:`).
+    pub fn data_source(&self, assets: &std::path::Path) -> Result<DataSource> {
+        Ok(self.source()?.data_source(assets)?)
+    }
+
     /// The engine's source, or an error naming the flag.
     pub fn source(&self) -> Result<StimuliSource> {
         let s = StimuliSource::parse(&self.stimuli, self.stimuli_images.clone())

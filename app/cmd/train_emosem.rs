@@ -2,17 +2,17 @@
 //! layout over installed (or given) SAM ViT-B / MobileSAM + CLIP ViT-B/16 + GPT-2 weights
 //! (`--config paper`, Single-Mask and FT-MH by default, the paper's batch 4 x accumulation 4
 //! and learning rates) or the small layout over the demo kit's tower (`--config small`);
-//! `--recipe cpu` swaps the paper's optimisation for a small CPU-feasible run.
+//! `--recipe cpu` swaps the paper's optimisation for a small CPU-feasible run;
+//! `--stimuli regions|apolo:PATH|pseudo:PATH` picks the training masks.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use artemo_engine::emosem::paper_train::{cpu_train_config, paper_train_config, PaperPaths};
 use artemo_engine::emosem::session::{EmosemInit, EmosemSession, EmosemSetup};
 use artemo_engine::emosem::{Finetune, Paradigm};
 use artemo_engine::train::session::SessionConfig;
-use artemo_engine::train::DataSource;
 use artemo_engine::worker::Engine;
 
 /// The model's layout.
@@ -118,6 +118,9 @@ pub struct EmosemArgs {
     /// Also print every step's losses.
     #[arg(long)]
     print_steps: bool,
+    /// The training masks.
+    #[command(flatten)]
+    stimuli: super::stimuli_args::StimuliArgs,
 }
 
 /// The session configuration the arguments describe.
@@ -197,9 +200,13 @@ pub fn session_config(args: &EmosemArgs) -> Result<SessionConfig<EmosemSetup>> {
     Ok(cfg)
 }
 
-/// Runs `artemo train emosem` on Artemo's stimulus regions.
+/// Runs `artemo train emosem` on the `--stimuli` source (default: Artemo's stimulus
+/// regions).
 pub fn run(args: &EmosemArgs, engine: &Engine) -> Result<ExitCode> {
     let cfg = session_config(args)?;
+    let assets = artemo_engine::find_assets()
+        .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+    let source = args.stimuli.data_source(&assets)?;
     let t = &cfg.model.train;
     match args.recipe {
         Recipe::Paper => println!(
@@ -219,7 +226,7 @@ pub fn run(args: &EmosemArgs, engine: &Engine) -> Result<ExitCode> {
     }
     super::train_session::run_session::<EmosemSession>(
         engine,
-        DataSource::Shipped,
+        source,
         cfg,
         args.print_steps,
     )

@@ -66,6 +66,9 @@ pub struct SessionArgs {
     /// SEVLM's options.
     #[command(flatten)]
     sevlm: SevlmSessionArgs,
+    /// EmoSEM's training masks.
+    #[command(flatten)]
+    stimuli: super::stimuli_args::StimuliArgs,
 }
 
 /// SEVLM's own options of `artemo train session --model sevlm`.
@@ -161,7 +164,12 @@ impl SevlmSessionArgs {
 pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
     if args.collection.is_some() && args.model != SessionModel::Pacl {
         return Err(anyhow!(
-            "--collection is for PACL (SEVLM and EmoSEM train on the shipped annotations here)"
+            "--collection is for PACL (SEVLM trains on the shipped annotations here; EmoSEM on --stimuli)"
+        ));
+    }
+    if args.stimuli.given() && args.model != SessionModel::Emosem {
+        return Err(anyhow!(
+            "--stimuli and --stimuli-images are EmoSEM's training masks: use them with --model emosem"
         ));
     }
     if args.pacl.any() && args.model != SessionModel::Pacl {
@@ -198,6 +206,9 @@ pub fn run(args: &SessionArgs, engine: &Engine) -> Result<ExitCode> {
             if let Some(s) = args.steps {
                 cfg.model.train.steps = s;
             }
+            let assets = artemo_engine::find_assets()
+                .context("the assets/ folder was not found (set ARTEMO_ASSETS)")?;
+            let source = args.stimuli.data_source(&assets)?;
             run_session::<EmosemSession>(engine, source, cfg, args.print_steps)
         }
         SessionModel::Pacl => {
