@@ -1,5 +1,7 @@
-//! The Train tab's EmoSEM form: regions from Artemo's annotations or an APOLO root (its
-//! test split held out), a new small Single-Mask / Multi-Masks model, the paper layout
+//! The Train tab's EmoSEM form: regions from Artemo's annotations, an APOLO root (its
+//! test split held out; masks only) or a pseudo-mask folder (`artemo annotations
+//! pseudo-masks`), each folder read on the engine's io lane as soon as it is chosen with
+//! what was found per split (or the error) shown under it, a new small Single-Mask / Multi-Masks model, the paper layout
 //! (installed SAM + CLIP ViT-B/16 + GPT-2; paradigm and fine-tuning pickers; missing weights
 //! named, with the Models tab a click away) or a checkpoint, the paper's hyper-parameters
 //! as editable defaults (batch 4 x accumulation 4, 10 epochs for the paper layout) and a
@@ -30,6 +32,46 @@ pub enum MaskData {
     Shipped,
     /// An APOLO root over the open collection.
     Apolo,
+    /// A pseudo-mask folder (`artemo annotations pseudo-masks`).
+    Pseudo,
+}
+
+/// The read of an APOLO or pseudo-mask source (on the engine's io lane), for the source
+/// described by `key`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegionCheck {
+    /// Being read.
+    Reading {
+        /// The job.
+        id: artemo_engine::worker::JobId,
+        /// The source read.
+        key: String,
+    },
+    /// Read: what was found per split.
+    Found {
+        /// The source read.
+        key: String,
+        /// Paintings and masks per split.
+        line: String,
+    },
+    /// Could not be read.
+    Failed {
+        /// The source read.
+        key: String,
+        /// Why.
+        error: String,
+    },
+}
+
+impl RegionCheck {
+    /// The source it is about.
+    pub fn key(&self) -> &str {
+        match self {
+            RegionCheck::Reading { key, .. }
+            | RegionCheck::Found { key, .. }
+            | RegionCheck::Failed { key, .. } => key,
+        }
+    }
 }
 
 /// Where the EmoSEM model starts.
@@ -52,6 +94,8 @@ pub struct MaskForm {
     pub apolo_json: String,
     /// The maps' folder (empty: `apolo_pixel_map/` beside the JSON).
     pub apolo_maps: String,
+    /// The pseudo-mask folder (when `data` is `Pseudo`).
+    pub pseudo_dir: String,
     /// Model start.
     pub model: MaskModel,
     /// Checkpoint folder.
@@ -92,29 +136,49 @@ pub fn paper_lr_mask(p: Paradigm) -> f64 {
 
 impl MaskForm {
     /// Draws the form (`tower`: the demo kit's image tower is installed; `models`: the
-    /// models folder); returns the file dialog to open, if any.
+    /// models folder; `check`: the read of the chosen folder); returns the file dialog to
+    /// open, if any.
     pub(super) fn ui(
         &mut self,
         ui: &mut egui::Ui,
         tower: bool,
         models: Option<&Path>,
+        check: Option<&RegionCheck>,
     ) -> Option<PickTarget> {
         let mut pick = None;
-        rows::data_choice(
-            ui,
+        ui.heading("Data");
+        ui.radio_value(
             &mut self.data,
-            (
-                MaskData::Shipped,
-                "Artemo's stimulus regions (shipped paintings)",
-            ),
-            (
-                MaskData::Apolo,
-                "APOLO (apolo.json + maps) over the open collection",
-            ),
+            MaskData::Shipped,
+            "Artemo's stimulus regions (shipped paintings)",
         );
+        ui.radio_value(
+            &mut self.data,
+            MaskData::Apolo,
+            "APOLO (apolo.json + maps) over the open collection",
+        );
+        ui.radio_value(
+            &mut self.data,
+            MaskData::Pseudo,
+            "Pseudo-masks from ArtEmis (a folder made by `artemo annotations pseudo-masks`)",
+        );
+        if self.data == MaskData::Pseudo {
+            let hover = "the folder holding pseudo_masks.csv and masks/";
+            if rows::path_field(ui, &mut self.pseudo_dir, "pseudo-mask folder", hover).0 {
+                pick = Some(PickTarget::PseudoDir);
+            }
+            ui.label(
+                RichText::new(
+                    "One mask per utterance, the utterance as its explanation; the folder's \
+                     test split is held out.",
+                )
+                .small()
+                .weak(),
+            );
+        }
         if self.data == MaskData::Apolo {
-            let hover = "APOLO's apolo.json";
-            if rows::path_field(ui, &mut self.apolo_json, "apolo.json", hover).0 {
+            let hover = "APOLO's apolo.json (or its folder)";
+            if rows::path_field(ui, &mut self.apolo_json, "apolo.json or its folder", hover).0 {
                 pick = Some(PickTarget::ApoloJson);
             }
             let hint = "maps: apolo_pixel_map/ beside the JSON";
@@ -130,6 +194,9 @@ impl MaskForm {
                 .small()
                 .weak(),
             );
+        }
+        if self.data != MaskData::Shipped {
+            check_line(ui, check);
         }
         rows::max_paintings(ui, &mut self.settings.max_paintings);
         rows::model_choice(
@@ -243,6 +310,7 @@ impl MaskForm {
             data: MaskData::Shipped,
             apolo_json: String::new(),
             apolo_maps: String::new(),
+            pseudo_dir: String::new(),
             model,
             checkpoint,
             paradigm: Paradigm::Multi,
@@ -439,11 +507,12 @@ impl MaskForm {
     /// Why Start is not possible now (None: it is).
     pub(super) fn blocker(
         &self,
-        collection_open: bool,
+        collection: Option<&Collection>,
+        check: Option<&RegionCheck>,
         tower: bool,
         models: &Path,
     ) -> Option<String> {
-        if let Some(why) = self.apolo_blocker(collection_open) {
+        if let Some(why) = self.data_blocker(collection, check) {
             return Some(why);
         }
         if let Some(why) = self.model_blocker(tower, models) {
@@ -463,10 +532,85 @@ impl MaskForm {
         match self.data {
             MaskData::Shipped => DataSource::Shipped,
             MaskData::Apolo => DataSource::Apolo {
-                json: artemo_engine::resolve_shown(self.apolo_json.trim()),
+                json: self.apolo_json_path(),
                 maps: self.apolo_maps_dir(),
                 images: super::images(collection),
             },
+            MaskData::Pseudo => DataSource::PseudoMasks {
+                dir: artemo_engine::resolve_shown(self.pseudo_dir.trim()),
+            },
+        }
+    }
+
+    /// What identifies the chosen folder source for its check (None: regions, or a
+    /// folder that cannot be read yet: [`MaskForm::path_blocker`] says why).
+    pub(super) fn check_key(&self, collection: Option<&Collection>) -> Option<String> {
+        if self.data == MaskData::Shipped || self.path_blocker(collection.is_some()).is_some() {
+            return None;
+        }
+        Some(match self.data {
+            MaskData::Apolo => format!(
+                "apolo {} {:?} over {} ({} paintings)",
+                self.apolo_json_path().display(),
+                self.apolo_maps_dir(),
+                collection.map(|c| c.source.display().to_string()).unwrap_or_default(),
+                collection.map_or(0, |c| c.paintings.len())
+            ),
+            _ => format!(
+                "pseudo {}",
+                artemo_engine::resolve_shown(self.pseudo_dir.trim()).display()
+            ),
+        })
+    }
+
+    /// Why the data cannot be trained on (None: it can): a folder not chosen or not
+    /// there, still being read, or read with an error.
+    pub fn data_blocker(
+        &self,
+        collection: Option<&Collection>,
+        check: Option<&RegionCheck>,
+    ) -> Option<String> {
+        if let Some(why) = self.path_blocker(collection.is_some()) {
+            return Some(why);
+        }
+        let Some(key) = self.check_key(collection) else {
+            return None;
+        };
+        match check {
+            Some(RegionCheck::Found { key: k, .. }) if *k == key => None,
+            Some(RegionCheck::Failed { key: k, error }) if *k == key => Some(error.clone()),
+            _ => Some("reading the data…".into()),
+        }
+    }
+
+    /// Why the chosen folder cannot be read (None: it can, or regions are chosen).
+    pub fn path_blocker(&self, collection_open: bool) -> Option<String> {
+        match self.data {
+            MaskData::Shipped => None,
+            MaskData::Apolo => self.apolo_blocker(collection_open),
+            MaskData::Pseudo => {
+                let s = self.pseudo_dir.trim();
+                if s.is_empty() {
+                    return Some("choose a pseudo-mask folder".into());
+                }
+                let index = artemo_engine::resolve_shown(s)
+                    .join(artemo_engine::emosem::data::pseudo::INDEX_CSV);
+                (!index.is_file()).then(|| {
+                    format!(
+                        "{s}: no pseudo_masks.csv (make the folder with `artemo annotations pseudo-masks`)"
+                    )
+                })
+            }
+        }
+    }
+
+    /// `apolo.json` as typed, or inside the folder typed.
+    pub fn apolo_json_path(&self) -> PathBuf {
+        let p = artemo_engine::resolve_shown(self.apolo_json.trim());
+        if p.is_dir() {
+            p.join("apolo.json")
+        } else {
+            p
         }
     }
 
@@ -511,7 +655,7 @@ impl MaskForm {
         if !collection_open {
             return Some("open the collection holding APOLO's paintings".into());
         }
-        let json = artemo_engine::resolve_shown(self.apolo_json.trim());
+        let json = self.apolo_json_path();
         if self.apolo_json.trim().is_empty() {
             return Some("choose APOLO's apolo.json".into());
         }
@@ -536,6 +680,26 @@ impl MaskForm {
     pub fn apolo_maps_dir(&self) -> Option<PathBuf> {
         let s = self.apolo_maps.trim();
         (!s.is_empty()).then(|| artemo_engine::resolve_shown(s))
+    }
+}
+
+/// What the read of the chosen folder found, or why it failed.
+fn check_line(ui: &mut egui::Ui, check: Option<&RegionCheck>) {
+    match check {
+        Some(RegionCheck::Reading { .. }) => {
+            ui.label(RichText::new("reading the data…").small().weak());
+        }
+        Some(RegionCheck::Found { line, .. }) => {
+            ui.label(RichText::new(format!("found: {line}")).small());
+        }
+        Some(RegionCheck::Failed { error, .. }) => {
+            ui.label(
+                RichText::new(error)
+                    .small()
+                    .color(crate::gui::theme::ERROR),
+            );
+        }
+        None => {}
     }
 }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use artemo_engine::collection::Collection;
 use artemo_engine::emosem::session::EmosemSession;
-use artemo_engine::jobs::train::session_job;
+use artemo_engine::jobs::train::{region_check_job, session_job};
 use artemo_engine::pacl::session::PaclSession;
 use artemo_engine::sevlm::session::SevlmSession;
 use artemo_engine::train::events::{Summary, TrainEvent};
@@ -39,7 +39,7 @@ use pacl_run::PaclRun;
 use run_log::RunLog;
 use sevlm_form::CsvCheck;
 
-pub use emosem_form::{MaskData, MaskForm, MaskModel};
+pub use emosem_form::{MaskData, MaskForm, MaskModel, RegionCheck};
 pub use pacl_form::{PaclData, PaclForm};
 pub use rows::SessionSettings;
 pub use sevlm_form::{DataChoice, Form, ModelChoice};
@@ -90,6 +90,7 @@ pub struct TrainPanel {
     sevlm: RunLog,
     summary: Option<Summary>,
     csv_check: Option<CsvCheck>,
+    region_check: Option<RegionCheck>,
     picking: Option<Receiver<(PickTarget, crate::gui::dialog::Picked)>>,
 }
 
@@ -101,6 +102,7 @@ pub(super) enum PickTarget {
     Out,
     ApoloJson,
     ApoloMaps,
+    PseudoDir,
     MaskCheckpoint,
     MaskOut,
     PaclOut,
@@ -148,6 +150,7 @@ impl TrainPanel {
             sevlm: RunLog::default(),
             summary: None,
             csv_check: None,
+            region_check: None,
             picking: None,
         }
     }
@@ -211,10 +214,17 @@ impl TrainPanel {
         self.error.as_deref()
     }
 
+    /// What the read of the EmoSEM form's folder (APOLO or pseudo-masks) found, or why
+    /// it failed.
+    pub fn region_check(&self) -> Option<&RegionCheck> {
+        self.region_check.as_ref()
+    }
+
     /// Draws the tab.
     fn draw(&mut self, ui: &mut egui::Ui, shared: &mut Shared) {
         self.poll_picker(shared);
         self.count_with_image(shared);
+        self.check_regions(shared);
         egui::Panel::left("train-form")
             .resizable(true)
             .default_size(340.0)
@@ -246,6 +256,7 @@ impl TrainPanel {
                 PickTarget::Checkpoint
                 | PickTarget::Out
                 | PickTarget::ApoloMaps
+                | PickTarget::PseudoDir
                 | PickTarget::MaskCheckpoint
                 | PickTarget::MaskOut
                 | PickTarget::PaclOut => d.pick_folder(),
@@ -299,6 +310,7 @@ impl TrainPanel {
                     PickTarget::Out => self.form.settings.out = s,
                     PickTarget::ApoloJson => self.mask_form.apolo_json = s,
                     PickTarget::ApoloMaps => self.mask_form.apolo_maps = s,
+                    PickTarget::PseudoDir => self.mask_form.pseudo_dir = s,
                     PickTarget::MaskCheckpoint => self.mask_form.checkpoint = s,
                     PickTarget::MaskOut => self.mask_form.settings.out = s,
                     PickTarget::PaclOut => self.pacl_form.settings.out = s,
@@ -318,6 +330,37 @@ impl TrainPanel {
             | Err(std::sync::mpsc::TryRecvError::Disconnected) => self.picking = None,
             Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
+    }
+
+    /// Reads the EmoSEM form's APOLO or pseudo-mask source on the io lane whenever it
+    /// changes to one that can be read (what it found is shown under the folder field).
+    fn check_regions(&mut self, shared: &mut Shared) {
+        if self.trainee != Trainee::Emosem || self.running() {
+            return;
+        }
+        let Some(key) = self.mask_form.check_key(shared.collection) else {
+            self.region_check = None;
+            return;
+        };
+        if self.region_check.as_ref().is_some_and(|c| c.key() == key) {
+            return;
+        }
+        let Some(assets) = self.assets.clone() else {
+            return;
+        };
+        let source = self.mask_form.source(shared.collection);
+        let job = region_check_job(source, assets);
+        self.region_check = Some(match shared.engine.submit(Command::Run {
+            name: "read EmoSEM data".into(),
+            lane: Lane::Io,
+            job,
+        }) {
+            Ok(id) => RegionCheck::Reading { id, key },
+            Err(e) => RegionCheck::Failed {
+                key,
+                error: e.to_string(),
+            },
+        });
     }
 
     fn check_csv(&mut self, shared: &mut Shared) {
@@ -345,7 +388,11 @@ impl TrainPanel {
         };
         let open = shared.collection.is_some();
         match self.trainee {
-            Trainee::Emosem => self.mask_form.blocker(open, self.tower, models),
+            Trainee::Emosem => {
+                let check = self.region_check.as_ref();
+                self.mask_form
+                    .blocker(shared.collection, check, self.tower, models)
+            }
             Trainee::Pacl => self.pacl_form.blocker(open, models),
             Trainee::Sevlm => {
                 let csv = self.csv_check.as_ref();
@@ -447,7 +494,12 @@ impl TrainPanel {
                 );
                 ui.add_space(8.0);
                 match self.trainee {
-                    Trainee::Emosem => self.mask_form.ui(ui, tower, self.models.as_deref()),
+                    Trainee::Emosem => self.mask_form.ui(
+                        ui,
+                        tower,
+                        self.models.as_deref(),
+                        self.region_check.as_ref(),
+                    ),
                     Trainee::Pacl => self.pacl_form.ui(ui),
                     Trainee::Sevlm => {
                         let asks = self.form.ui(ui, tower, self.csv_check.as_ref());
@@ -525,10 +577,34 @@ impl Panel for TrainPanel {
     }
 
     fn owns(&self, job: JobId) -> bool {
-        self.job == Some(job) || matches!(self.csv_check, Some(CsvCheck::Reading(id)) if id == job)
+        self.job == Some(job)
+            || matches!(self.csv_check, Some(CsvCheck::Reading(id)) if id == job)
+            || matches!(self.region_check, Some(RegionCheck::Reading { id, .. }) if id == job)
     }
 
     fn on_event(&mut self, _: &egui::Context, job: JobId, kind: EventKind, _: &mut Vec<Action>) {
+        if let Some(RegionCheck::Reading { id, key }) = &self.region_check {
+            if *id == job {
+                let key = key.clone();
+                match kind {
+                    EventKind::Done(JobOutput::Text(line)) => {
+                        self.region_check = Some(RegionCheck::Found { key, line });
+                    }
+                    EventKind::Done(other) => {
+                        self.region_check = Some(RegionCheck::Failed {
+                            key,
+                            error: format!("the data check answered {other:?}"),
+                        });
+                    }
+                    EventKind::Failed(error) => {
+                        self.region_check = Some(RegionCheck::Failed { key, error });
+                    }
+                    EventKind::Cancelled => self.region_check = None,
+                    _ => {}
+                }
+                return;
+            }
+        }
         if let Some(CsvCheck::Reading(id)) = self.csv_check {
             if id == job {
                 match kind {
