@@ -157,11 +157,8 @@ impl MaskForm {
             MaskData::Apolo,
             "APOLO (apolo.json + maps) over the open collection",
         );
-        ui.radio_value(
-            &mut self.data,
-            MaskData::Pseudo,
-            "Pseudo-masks from ArtEmis (a folder made by `artemo annotations pseudo-masks`)",
-        );
+        ui.radio_value(&mut self.data, MaskData::Pseudo, "Pseudo-masks from ArtEmis (a folder)")
+            .on_hover_text("a folder made by `artemo annotations pseudo-masks`");
         if self.data == MaskData::Pseudo {
             let hover = "the folder holding pseudo_masks.csv and masks/";
             if rows::path_field(ui, &mut self.pseudo_dir, "pseudo-mask folder", hover).0 {
