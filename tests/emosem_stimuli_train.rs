@@ -106,7 +106,13 @@ fn a_small_emosem_trains_on_kit_pseudo_masks() {
     assert_eq!(masks.len(), 3, "{out}");
     // Pseudo-masks carry their utterances: the explainer trains too.
     assert_eq!(words.len(), 3, "{out}");
-    assert!(masks.iter().chain(&words).all(|v| v.is_finite() && *v > 0.0), "{out}");
+    assert!(
+        masks
+            .iter()
+            .chain(&words)
+            .all(|v| v.is_finite() && *v > 0.0),
+        "{out}"
+    );
     let ck = best(&out);
     assert!(ck.join("config.json").is_file() && ck.join("model.safetensors").is_file());
 }
@@ -140,7 +146,14 @@ fn a_small_emosem_trains_on_apolo_masks_only() {
     let run = d.path().join("run");
     let stimuli = format!("apolo:{}", root_dir.display());
     let out = ok(&artemo(&data)
-        .args(["train", "session", "--model", "emosem", "--stimuli", &stimuli])
+        .args([
+            "train",
+            "session",
+            "--model",
+            "emosem",
+            "--stimuli",
+            &stimuli,
+        ])
         .args(["--steps", "3", "--eval-every", "3", "--print-steps"])
         .args(["--out", s(&run)])
         .output()

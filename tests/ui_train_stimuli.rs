@@ -100,10 +100,9 @@ fn the_emosem_data_picker_shows_what_each_folder_holds() {
 
     h.state_mut().train_panel().mask_form.pseudo_dir = pm.display().to_string();
     wait_label(&mut h, "found: train: 2 paintings, 3 masks", 30);
-    assert!(
-        h.query_by_label_contains("val: 1 paintings, 1 masks (1 explained)")
-            .is_some()
-    );
+    assert!(h
+        .query_by_label_contains("val: 1 paintings, 1 masks (1 explained)")
+        .is_some());
     match found(&mut h) {
         Some(RegionCheck::Found { line, .. }) => assert_eq!(
             line,
@@ -126,12 +125,16 @@ fn the_emosem_data_picker_shows_what_each_folder_holds() {
     wait_label(&mut h, "unknown emotion `joy`", 30);
     // Under the folder field and beside Start.
     assert_eq!(
-        h.query_all_by_label_contains("unknown emotion `joy`").count(),
+        h.query_all_by_label_contains("unknown emotion `joy`")
+            .count(),
         2
     );
     match found(&mut h) {
         Some(RegionCheck::Failed { error, .. }) => {
-            assert!(error.contains("pseudo_masks.csv") && error.contains("row 2"), "{error}")
+            assert!(
+                error.contains("pseudo_masks.csv") && error.contains("row 2"),
+                "{error}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -158,7 +161,11 @@ fn the_emosem_data_picker_shows_what_each_folder_holds() {
     h.run_steps(2);
     // The folder is accepted for its apolo.json.
     h.state_mut().train_panel().mask_form.apolo_json = apolo.display().to_string();
-    wait_label(&mut h, "found: train: 2 paintings, 2 masks (0 explained)", 30);
+    wait_label(
+        &mut h,
+        "found: train: 2 paintings, 2 masks (0 explained)",
+        30,
+    );
     assert!(h
         .query_by_label_contains("val: 1 paintings, 1 masks (0 explained)")
         .is_some());

@@ -224,10 +224,5 @@ pub fn run(args: &EmosemArgs, engine: &Engine) -> Result<ExitCode> {
             t.batch_images, t.accumulate, t.steps
         ),
     }
-    super::train_session::run_session::<EmosemSession>(
-        engine,
-        source,
-        cfg,
-        args.print_steps,
-    )
+    super::train_session::run_session::<EmosemSession>(engine, source, cfg, args.print_steps)
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::worker::{JobContext, JobFn, JobOutput};
-use crate::train::session::{check_output, run_session, Control, SessionConfig, SessionInputs};
 use crate::emosem::session::RegionCorpus;
+use crate::train::session::{check_output, run_session, Control, SessionConfig, SessionInputs};
 use crate::train::{DataSource, ModelSetup, SessionData, SessionParts, TrainEvent, Trainable};
 
 /// A training session of `T` as an engine job. The output folder may not touch

@@ -157,8 +157,12 @@ impl MaskForm {
             MaskData::Apolo,
             "APOLO (apolo.json + maps) over the open collection",
         );
-        ui.radio_value(&mut self.data, MaskData::Pseudo, "Pseudo-masks from ArtEmis (a folder)")
-            .on_hover_text("a folder made by `artemo annotations pseudo-masks`");
+        ui.radio_value(
+            &mut self.data,
+            MaskData::Pseudo,
+            "Pseudo-masks from ArtEmis (a folder)",
+        )
+        .on_hover_text("a folder made by `artemo annotations pseudo-masks`");
         if self.data == MaskData::Pseudo {
             let hover = "the folder holding pseudo_masks.csv and masks/";
             if rows::path_field(ui, &mut self.pseudo_dir, "pseudo-mask folder", hover).0 {
@@ -550,7 +554,9 @@ impl MaskForm {
                 "apolo {} {:?} over {} ({} paintings)",
                 self.apolo_json_path().display(),
                 self.apolo_maps_dir(),
-                collection.map(|c| c.source.display().to_string()).unwrap_or_default(),
+                collection
+                    .map(|c| c.source.display().to_string())
+                    .unwrap_or_default(),
                 collection.map_or(0, |c| c.paintings.len())
             ),
             _ => format!(
@@ -570,9 +576,7 @@ impl MaskForm {
         if let Some(why) = self.path_blocker(collection.is_some()) {
             return Some(why);
         }
-        let Some(key) = self.check_key(collection) else {
-            return None;
-        };
+        let key = self.check_key(collection)?;
         match check {
             Some(RegionCheck::Found { key: k, .. }) if *k == key => None,
             Some(RegionCheck::Failed { key: k, error }) if *k == key => Some(error.clone()),
@@ -690,11 +694,7 @@ fn check_line(ui: &mut egui::Ui, check: Option<&RegionCheck>) {
             ui.label(RichText::new(format!("found: {line}")).small());
         }
         Some(RegionCheck::Failed { error, .. }) => {
-            ui.label(
-                RichText::new(error)
-                    .small()
-                    .color(crate::gui::theme::ERROR),
-            );
+            ui.label(RichText::new(error).small().color(crate::gui::theme::ERROR));
         }
         None => {}
     }

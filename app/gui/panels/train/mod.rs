@@ -350,17 +350,19 @@ impl TrainPanel {
         };
         let source = self.mask_form.source(shared.collection);
         let job = region_check_job(source, assets);
-        self.region_check = Some(match shared.engine.submit(Command::Run {
-            name: "read EmoSEM data".into(),
-            lane: Lane::Io,
-            job,
-        }) {
-            Ok(id) => RegionCheck::Reading { id, key },
-            Err(e) => RegionCheck::Failed {
-                key,
-                error: e.to_string(),
+        self.region_check = Some(
+            match shared.engine.submit(Command::Run {
+                name: "read EmoSEM data".into(),
+                lane: Lane::Io,
+                job,
+            }) {
+                Ok(id) => RegionCheck::Reading { id, key },
+                Err(e) => RegionCheck::Failed {
+                    key,
+                    error: e.to_string(),
+                },
             },
-        });
+        );
     }
 
     fn check_csv(&mut self, shared: &mut Shared) {

@@ -429,8 +429,14 @@ mod tests {
     fn pseudo_folder_errors_name_file_and_row() {
         let d = tempfile::tempdir().unwrap();
         let e = RegionCorpus::pseudo(d.path()).unwrap_err().to_string();
-        assert!(e.contains("pseudo_masks.csv") && e.contains("pseudo-masks"), "{e}");
-        pseudo_folder(d.path(), &[("a", "awe", "train", "x"), ("b", "joy", "train", "y")]);
+        assert!(
+            e.contains("pseudo_masks.csv") && e.contains("pseudo-masks"),
+            "{e}"
+        );
+        pseudo_folder(
+            d.path(),
+            &[("a", "awe", "train", "x"), ("b", "joy", "train", "y")],
+        );
         let e = RegionCorpus::pseudo(d.path()).unwrap_err().to_string();
         assert!(e.contains("row 3") && e.contains("`emotion`"), "{e}");
         pseudo_folder(d.path(), &[("a", "awe", "test", "x")]);

@@ -345,9 +345,16 @@ impl RegionCorpus {
                 .flat_map(|e| &e.targets)
                 .filter(|t| t.explanation.is_some())
                 .count();
-            format!("{name}: {} paintings, {regions} masks ({explained} explained)", v.len())
+            format!(
+                "{name}: {} paintings, {regions} masks ({explained} explained)",
+                v.len()
+            )
         };
-        format!("{} · {}", part("train", &self.train), part("val", &self.val))
+        format!(
+            "{} · {}",
+            part("train", &self.train),
+            part("val", &self.val)
+        )
     }
 
     /// Regions in the training and validation paintings.
