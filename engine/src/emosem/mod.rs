@@ -165,6 +165,65 @@ pub struct Emosem {
     prefix_projector: Option<Mlp>,
     explainer: Gpt2,
     prompt_ids: Vec<Vec<u32>>,
+    /// The per-emotion prior logits `[8, 4h, 4w]` (`mask_prior.logits`, frozen) that the
+    /// mask head's output is a residual to; absent in checkpoints written before it existed.
+    mask_prior: Option<Tensor>,
+}
+
+/// Name of the frozen per-emotion prior logits in a checkpoint ([`install_mask_prior`]).
+pub const MASK_PRIOR: &str = "mask_prior.logits";
+
+/// Probabilities are clamped to `[PRIOR_EPS, 1 - PRIOR_EPS]` before the logit.
+const PRIOR_EPS: f32 = 1e-3;
+
+/// Makes the mask head of the model in `vm` (built for `cfg`) start from a per-emotion
+/// prior: `prior[k]` is emotion `k`'s mean training mask (probabilities, `side * side`
+/// row-major, [`EMOTIONS`] order). The prior's logits become the frozen tensor
+/// [`MASK_PRIOR`] and each hypernetwork's last layer is zeroed, so the coarse logit is
+/// `logit(prior) + residual` with the residual 0 at step 0: the untrained model's masks
+/// are the prior's, and training moves away from it only as far as the loss asks.
+pub fn install_mask_prior(cfg: &EmosemConfig, vm: &VarMap, prior: &[Vec<f32>]) -> Result<()> {
+    let side = cfg.mask_side();
+    if prior.len() != EMOTIONS.len() || prior.iter().any(|p| p.len() != side * side) {
+        return Err(Error::Invalid(format!(
+            "EmoSEM mask prior: {} maps, need 8 of {side}x{side}",
+            prior.len()
+        )));
+    }
+    let logits: Vec<f32> = prior
+        .iter()
+        .flatten()
+        .map(|&p| {
+            let p = if p.is_finite() { p } else { 0.0 };
+            let p = p.clamp(PRIOR_EPS, 1.0 - PRIOR_EPS);
+            (p / (1.0 - p)).ln()
+        })
+        .collect();
+    let dev = Device::Cpu;
+    let t = Tensor::from_vec(logits, (EMOTIONS.len(), side, side), &dev)?;
+    let mut data = vm
+        .data()
+        .lock()
+        .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+    let device = data
+        .values()
+        .next()
+        .map(|v| v.device().clone())
+        .unwrap_or(dev);
+    data.insert(
+        MASK_PRIOR.to_string(),
+        candle_core::Var::from_tensor(&t.to_device(&device)?)?,
+    );
+    for k in 0..cfg.num_mask_tokens() {
+        for part in ["weight", "bias"] {
+            let name = format!("mask_head.hypernetworks.{k}.layers.2.{part}");
+            let v = data.get(&name).ok_or_else(|| {
+                Error::Invalid(format!("EmoSEM mask prior: no variable `{name}`"))
+            })?;
+            v.set(&v.zeros_like()?)?;
+        }
+    }
+    Ok(())
 }
 
 impl Emosem {
@@ -217,8 +276,20 @@ impl Emosem {
             prefix_projector,
             explainer: Gpt2::new(&cfg.explainer, vb.pp("explainer"), false)?,
             prompt_ids,
+            mask_prior: {
+                let side = cfg.mask_side();
+                let vb = vb.pp("mask_prior");
+                vb.contains_tensor("logits")
+                    .then(|| vb.get((EMOTIONS.len(), side, side), "logits"))
+                    .transpose()?
+            },
             cfg: cfg.clone(),
         })
+    }
+
+    /// True when the mask head is a residual to a per-emotion prior ([`install_mask_prior`]).
+    pub fn has_mask_prior(&self) -> bool {
+        self.mask_prior.is_some()
     }
 
     /// The configuration.
@@ -329,8 +400,20 @@ impl Emosem {
         }
     }
 
-    /// Runs the segmentation path for `queries` over vision tokens `[N, C, h, w]`.
+    /// Runs the segmentation path for `queries` over vision tokens `[N, C, h, w]`; with a
+    /// mask prior ([`install_mask_prior`]) each query's logits are its emotion's prior
+    /// logits plus the mask head's output.
     pub fn decode(&self, vision: &Tensor, queries: &[Query], mode: Mode) -> Result<Decoded> {
+        let mut d = self.decode_residual(vision, queries, mode)?;
+        if let Some(prior) = &self.mask_prior {
+            let idx: Vec<u32> = queries.iter().map(|q| q.emotion.index() as u32).collect();
+            let rows = prior.index_select(&Tensor::new(idx, vision.device())?, 0)?;
+            d.masks = d.masks.add(&rows)?;
+        }
+        Ok(d)
+    }
+
+    fn decode_residual(&self, vision: &Tensor, queries: &[Query], mode: Mode) -> Result<Decoded> {
         if queries.is_empty() {
             return Err(Error::Invalid("EmoSEM: no mask query".into()));
         }

@@ -30,6 +30,10 @@ pub struct KitEmosemConfig {
     pub explainer_layers: usize,
     /// Seed.
     pub seed: u64,
+    /// Start the mask head from the train split's per-emotion mean mask
+    /// ([`super::install_mask_prior`]): the coarse logit is `logit(prior)` plus a learned
+    /// residual that starts at zero.
+    pub mask_prior: bool,
 }
 
 impl Default for KitEmosemConfig {
@@ -51,6 +55,7 @@ impl KitEmosemConfig {
             explainer_width: 64,
             explainer_layers: 2,
             seed,
+            mask_prior: true,
         }
     }
 

@@ -67,17 +67,19 @@ pub fn train_kit(
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let cfg = kit.model_config(tower);
     cfg.validate()?;
-    let mut data: Vec<TrainItem> = examples(assets, Split::Train, &cfg, tower, &tok, device)?
-        .into_iter()
-        .map(|(_, i)| i)
-        .collect();
+    let mut ex = examples(assets, Split::Train, &cfg, tower, &tok, device)?;
     if let Some(n) = limit_paintings {
-        data.truncate(n);
+        ex.truncate(n);
     }
+    let stimuli: Vec<StimulusExample> = ex.iter().map(|(s, _)| s.clone()).collect();
+    let data: Vec<TrainItem> = ex.into_iter().map(|(_, i)| i).collect();
     let prompts = crate::emosem::prompt_ids(&cfg, &tok)?;
     let vm = VarMap::new();
     Emosem::from_varmap(&cfg, &vm, prompts.clone(), device)?;
     crate::models::nn::reseed(&vm, kit.seed)?;
+    if kit.mask_prior {
+        crate::emosem::install_mask_prior(&cfg, &vm, &prior_masks(&stimuli, cfg.mask_side()))?;
+    }
     let tc = TrainConfig {
         steps: kit.steps,
         batch_images: kit.batch_images,
@@ -90,6 +92,38 @@ pub fn train_kit(
     };
     let report = train(&cfg, &vm, prompts, &data, &tc, device, progress)?;
     Ok((cfg, vm, report))
+}
+
+/// The prior: each emotion's mean mask over `stimuli` (`side * side`, [`EMOTIONS`]
+/// order); an emotion without a mask gets the mean of all masks.
+pub fn prior_masks(stimuli: &[StimulusExample], side: usize) -> Vec<Vec<f32>> {
+    let mut sums = vec![vec![0f32; side * side]; EMOTIONS.len()];
+    let mut counts = vec![0usize; EMOTIONS.len()];
+    let mut all = vec![0f32; side * side];
+    let mut n_all = 0usize;
+    for s in stimuli {
+        for t in &s.targets {
+            if t.mask.len() != side * side {
+                continue;
+            }
+            if let Some(k) = EMOTIONS.iter().position(|e| *e == t.emotion) {
+                sums[k].iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
+                counts[k] += 1;
+            }
+            all.iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
+            n_all += 1;
+        }
+    }
+    sums.into_iter()
+        .zip(&counts)
+        .map(|(s, &c)| {
+            if c > 0 {
+                s.into_iter().map(|v| v / c as f32).collect()
+            } else {
+                all.iter().map(|v| v / n_all.max(1) as f32).collect()
+            }
+        })
+        .collect()
 }
 
 /// One generated explanation: (painting, emotion, text).
@@ -141,31 +175,8 @@ pub fn write_predictions(
         test_ex.retain(|(s, _)| keep.contains(&s.painting));
     }
     // The prior: the mean train mask of each emotion (all emotions' mean when none).
-    let mut sums = vec![vec![0f32; side * side]; EMOTIONS.len()];
-    let mut counts = vec![0usize; EMOTIONS.len()];
-    let mut all = vec![0f32; side * side];
-    let mut n_all = 0usize;
-    for (s, _) in &train_ex {
-        for t in &s.targets {
-            if let Some(k) = EMOTIONS.iter().position(|e| *e == t.emotion) {
-                sums[k].iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
-                counts[k] += 1;
-            }
-            all.iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
-            n_all += 1;
-        }
-    }
-    let prior: Vec<Vec<f32>> = sums
-        .into_iter()
-        .zip(&counts)
-        .map(|(s, &c)| {
-            if c > 0 {
-                s.into_iter().map(|v| v / c as f32).collect()
-            } else {
-                all.iter().map(|v| v / n_all.max(1) as f32).collect()
-            }
-        })
-        .collect();
+    let train_stimuli: Vec<StimulusExample> = train_ex.into_iter().map(|(s, _)| s).collect();
+    let prior = prior_masks(&train_stimuli, side);
     let dirs: Vec<(String, PathBuf)> = ["emosem", "prior", "chance"]
         .iter()
         .map(|n| (n.to_string(), out.join(n).join("npy")))
