@@ -168,6 +168,59 @@ pub struct Emosem {
     /// The per-emotion prior logits `[8, 4h, 4w]` (`mask_prior.logits`, frozen) that the
     /// mask head's output is a residual to; absent in checkpoints written before it existed.
     mask_prior: Option<Tensor>,
+    /// Learned emotion embeddings `[8, n_embd]` (`prefix_projector.emotion.weight`)
+    /// prepended to each query's explainer prefix, so the explanation is conditioned on the
+    /// mask's emotion; absent in checkpoints written before it existed.
+    emotion_prefix: Option<Tensor>,
+}
+
+/// Name of the learned emotion embeddings of the explainer prefix
+/// ([`install_emotion_prefix`]); under `prefix_projector.`, so it trains at the mask-side
+/// rate.
+pub const EMOTION_PREFIX: &str = "prefix_projector.emotion.weight";
+
+/// Conditions the explainer of the model in `vm` (built for `cfg`) on each mask's emotion:
+/// adds [`EMOTION_PREFIX`], one embedding per emotion that is prepended to the query's
+/// prefix, initialised to the mean of the explainer's word embeddings of the emotion's
+/// name (` amusement`, ...), so the first thing the explainer reads is the emotion word.
+pub fn install_emotion_prefix(cfg: &EmosemConfig, vm: &VarMap, tok: &TextTokenizer) -> Result<()> {
+    let n = cfg.explainer.n_embd;
+    let mut data = vm
+        .data()
+        .lock()
+        .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+    let wte_name = "explainer.transformer.wte.weight";
+    let wte = data
+        .get(wte_name)
+        .ok_or_else(|| Error::Invalid(format!("EmoSEM emotion prefix: no variable `{wte_name}`")))?
+        .as_tensor()
+        .detach();
+    let rows = EMOTIONS
+        .iter()
+        .map(|e| {
+            let ids = tok.encode(&format!(" {}", e.name()))?;
+            if ids.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "EmoSEM: `{}` has no tokens",
+                    e.name()
+                )));
+            }
+            let idx = Tensor::new(ids.as_slice(), wte.device())?;
+            Ok(wte.index_select(&idx, 0)?.mean(0)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let t = Tensor::stack(&rows, 0)?;
+    if t.dims() != [EMOTIONS.len(), n] {
+        return Err(Error::Invalid(format!(
+            "EmoSEM emotion prefix: {:?}, need [8, {n}]",
+            t.dims()
+        )));
+    }
+    data.insert(
+        EMOTION_PREFIX.to_string(),
+        candle_core::Var::from_tensor(&t)?,
+    );
+    Ok(())
 }
 
 /// Name of the frozen per-emotion prior logits in a checkpoint ([`install_mask_prior`]).
@@ -283,8 +336,19 @@ impl Emosem {
                     .then(|| vb.get((EMOTIONS.len(), side, side), "logits"))
                     .transpose()?
             },
+            emotion_prefix: {
+                let vb = vb.pp("prefix_projector").pp("emotion");
+                vb.contains_tensor("weight")
+                    .then(|| vb.get((EMOTIONS.len(), n), "weight"))
+                    .transpose()?
+            },
             cfg: cfg.clone(),
         })
+    }
+
+    /// True when each explanation is conditioned on its emotion ([`install_emotion_prefix`]).
+    pub fn has_emotion_prefix(&self) -> bool {
+        self.emotion_prefix.is_some()
     }
 
     /// True when the mask head is a residual to a per-emotion prior ([`install_mask_prior`]).
@@ -402,13 +466,23 @@ impl Emosem {
 
     /// Runs the segmentation path for `queries` over vision tokens `[N, C, h, w]`; with a
     /// mask prior ([`install_mask_prior`]) each query's logits are its emotion's prior
-    /// logits plus the mask head's output.
+    /// logits plus the mask head's output; with an emotion prefix
+    /// ([`install_emotion_prefix`]) each prefix starts with its emotion's embedding.
     pub fn decode(&self, vision: &Tensor, queries: &[Query], mode: Mode) -> Result<Decoded> {
         let mut d = self.decode_residual(vision, queries, mode)?;
         if let Some(prior) = &self.mask_prior {
             let idx: Vec<u32> = queries.iter().map(|q| q.emotion.index() as u32).collect();
             let rows = prior.index_select(&Tensor::new(idx, vision.device())?, 0)?;
             d.masks = d.masks.add(&rows)?;
+        }
+        if let Some(emb) = &self.emotion_prefix {
+            for (q, p) in queries.iter().zip(d.prefixes.iter_mut()) {
+                let row = emb.i(q.emotion.index())?.unsqueeze(0)?;
+                *p = Some(match p.take() {
+                    Some(rest) => Tensor::cat(&[&row, &rest], 0)?,
+                    None => row,
+                });
+            }
         }
         Ok(d)
     }
