@@ -43,6 +43,15 @@
 //!   cross-entropy on the explanation; Multi-Masks sums over the emotions an image has.
 //!   AdamW groups: explainer 2e-4; the rest 1e-4 (Single-Mask) or 8e-5 (Multi-Masks).
 //!
+//! - Artemo's additions for small models trained from scratch (enabled by the presence of
+//!   their tensors, so checkpoints without them load and behave as before): a frozen
+//!   per-emotion prior `mask_prior.logits` `[8, 4h, 4w]` added to the mask head's output
+//!   ([`install_mask_prior`]: the head starts as a zero residual to the train split's mean
+//!   mask), and learned emotion embeddings `prefix_projector.emotion.weight` `[8, n_embd]`
+//!   prepended to each query's prefix ([`install_emotion_prefix`]: each explanation is
+//!   conditioned on its mask's emotion). Shown and evaluated maps are refined to the
+//!   image's edges ([`postprocess::postprocess_refined`]).
+//!
 //! Checkpoint layout (`model.safetensors` + `config.json` in one folder): the keys above at
 //! the root. `prompt_encoder.*` and `mask_decoder.*` are SAM's FAIR names, so a SAM
 //! checkpoint initialises them directly; `explainer.transformer.*` are `GPT2LMHeadModel`'s

@@ -135,6 +135,10 @@ pub fn prior_masks(stimuli: &[StimulusExample], side: usize) -> Vec<Vec<f32>> {
 /// One generated explanation: (painting, emotion, text).
 pub type Explanation = (String, String, String);
 
+/// Metrics per system: system -> metric -> value.
+pub type SystemMetrics =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>;
+
 /// A system's name and the folder of its score maps.
 pub type SystemDir = (String, PathBuf);
 
@@ -330,10 +334,7 @@ pub fn evaluate(
     seed: u64,
     device: &Device,
     progress: &dyn Progress,
-) -> Result<(
-    std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>,
-    Vec<Explanation>,
-)> {
+) -> Result<(SystemMetrics, Vec<Explanation>)> {
     use crate::metrics::tasks::{run_task, Task, TaskOptions};
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let emosem = Emosem::load(emosem_dir, &tok, device)?;
