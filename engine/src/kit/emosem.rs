@@ -384,3 +384,55 @@ pub fn evaluate(
     )?;
     Ok((eval, explanations))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emotion::Emotion;
+
+    struct Keyword;
+
+    impl crate::metrics::TextEmotionClassifier for Keyword {
+        fn predict(&self, texts: &[String]) -> Result<Vec<Emotion>> {
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    if t.contains("scary") {
+                        Emotion::Fear
+                    } else {
+                        Emotion::Contentment
+                    }
+                })
+                .collect())
+        }
+        fn name(&self) -> &str {
+            "keyword"
+        }
+    }
+
+    #[test]
+    fn explanation_measures_count_distinct_texts_and_alignment() {
+        let row = |p: &str, e: &str, t: &str| (p.to_string(), e.to_string(), t.to_string());
+        let ex = vec![
+            row("1", "fear", "a scary sky"),
+            row("1", "contentment", "a calm field"),
+            row("1", "sadness", "a calm field"),
+            row("2", "fear", "a calm field"),
+        ];
+        let m = explanation_measures(&ex, Some(&Keyword)).unwrap();
+        // Painting 1: 2 distinct texts of 3; painting 2: 1.
+        assert_eq!(m["distinct explanations per painting"], 1.5);
+        // Aligned: fear/scary and contentment/calm; not sadness/calm, not fear/calm.
+        assert_eq!(m["EA of mask explanations"], 0.5);
+        let m = explanation_measures(&ex, None).unwrap();
+        assert!(!m.contains_key("EA of mask explanations"));
+        assert!(explanation_measures(&[], None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn eval_maps_keep_the_aspect_at_96_px() {
+        assert_eq!(eval_map_size(541, 640), (81, 96));
+        assert_eq!(eval_map_size(640, 320), (96, 48));
+        assert_eq!(eval_map_size(3, 5000), (1, 96));
+    }
+}
