@@ -130,8 +130,6 @@ pub fn run(
     // Tower grids of every painting (frozen).
     progress.report(0.35, "image features of every painting");
     let mut collection = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
-    // Every painting's size, for rasterising ground truth (the quick run keeps fewer).
-    let all_paintings = collection.clone();
     let set = AnnotationSet::load(&assets.join("annotations"))?;
     if opts.quick {
         // The smoke test: 30 train and 10 test paintings.
@@ -209,14 +207,28 @@ pub fn run(
     }
     check()?;
     if opts.only.as_deref() == Some("emosem") {
+        // The stage's own evaluation (`eval/emosem/summary.json`); the kit's summary and
+        // card stay as they are.
+        progress.report(0.96, "EmoSEM on the test paintings");
+        let (emosem_eval, emosem_explanations) = crate::kit::emosem::evaluate(
+            &emosem_dir,
+            assets,
+            models,
+            &tower,
+            quick_ids.as_deref(),
+            &opts.out.join("eval").join("emosem"),
+            opts.seed,
+            device,
+            progress,
+        )?;
         progress.report(1.0, "done (EmoSEM stage only)");
         return Ok(DemoReport {
             options: opts.clone(),
             seconds,
             sevlm_eval: BTreeMap::new(),
             test_paintings: 0,
-            emosem_eval: BTreeMap::new(),
-            emosem_explanations: Vec::new(),
+            emosem_eval,
+            emosem_explanations,
         });
     }
 
@@ -347,11 +359,10 @@ pub fn run(
 
     let t = Instant::now();
     progress.report(0.96, "EmoSEM on the test paintings");
-    let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
-    let emosem = crate::emosem::Emosem::load(&emosem_dir, &tok, device)?;
-    let (dirs, emosem_explanations) = crate::kit::emosem::write_predictions(
-        &emosem,
+    let (emosem_eval, emosem_explanations) = crate::kit::emosem::evaluate(
+        &emosem_dir,
         assets,
+        models,
         &tower,
         quick_ids.as_deref(),
         &eval_dir.join("emosem"),
@@ -359,28 +370,6 @@ pub fn run(
         device,
         progress,
     )?;
-    let mut emosem_eval = BTreeMap::new();
-    for (name, npy) in &dirs {
-        let out = run_task(
-            Task::Emosem,
-            &assets.join("annotations"),
-            npy,
-            &TaskOptions {
-                collection: Some(&all_paintings),
-                ..Default::default()
-            },
-            &crate::progress::Muted(progress),
-        )?;
-        out.write(&eval_dir.join("emosem").join(name))?;
-        emosem_eval.insert(
-            name.clone(),
-            out.report
-                .metrics
-                .iter()
-                .map(|m| (m.metric.clone(), m.value))
-                .collect(),
-        );
-    }
     seconds.insert("emosem_eval".into(), t.elapsed().as_secs_f64());
     let report = DemoReport {
         options: opts.clone(),
