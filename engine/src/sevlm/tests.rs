@@ -743,3 +743,88 @@ fn configs_keep_the_prompt_they_were_saved_with() {
     c.name = "reference (nle_model_11)".into();
     assert_eq!(c.trained_lexicon_or_assumed(), LexiconRecord::reference());
 }
+
+/// Issue 21: the shipped demo SEVLM (saved before the text memory) loads and runs as
+/// before, and reports no text read.
+#[test]
+fn shipped_demo_sevlm_without_text_memory_still_runs() {
+    let models = crate::find_models().expect("models");
+    let assets = crate::find_assets().expect("assets");
+    let rt = load_runtime(
+        &models.join("demo/sevlm"),
+        &assets,
+        &models,
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(rt.model.config().text_memory.is_none());
+    assert!(rt.text_memory.is_none());
+    let img = assets.join("paintings/aic/100342.jpg");
+    let opts = DecodeOptions {
+        max_tokens: 4,
+        ..Default::default()
+    };
+    let a = rt
+        .analyze(&img, &opts, &Device::Cpu, |_| {}, &Silent)
+        .unwrap();
+    assert_eq!(a.read, None);
+    assert!(!a.generation.tokens.is_empty());
+    let total: f32 = a.distribution.iter().map(|(_, p)| p).sum();
+    assert!((total - 1.0).abs() < 1e-4);
+}
+
+/// Issue 21: a model with a text memory has `text_proj`, reads the text rows (changing
+/// them changes the logits, also at the emotion token after the prompt), keeps them out
+/// of the contrastive image mean, round-trips through save/load, and text dropout zeroes
+/// exactly the dropped items' text rows.
+#[test]
+fn text_memory_is_read_saved_and_dropped() {
+    let dev = Device::Cpu;
+    let mut cfg = tiny();
+    cfg.text_memory = Some(crate::kit::text_memory::kit_config());
+    let (model, vm) = Sevlm::init(&cfg, 3, &dev).unwrap();
+    let d = cfg.encoder_dim;
+    let packed = cfg.text_memory.as_ref().unwrap().packed_rows(d);
+    let grid = Tensor::rand(-1f32, 1.0, (2, 4, d), &dev).unwrap();
+    let text = Tensor::rand(-0.1f32, 0.1, (2, 3, 384), &dev).unwrap();
+    let mem = crate::kit::text_memory::pack(&grid, &text).unwrap();
+    assert_eq!(mem.dims(), &[2, 4 + packed, d]);
+    let ids = Tensor::new(&[[1u32, 2, 3], [1, 2, 3]], &dev).unwrap();
+    let segs = Tensor::zeros((2, 3), DType::U32, &dev).unwrap();
+    let run = |m: &Sevlm, x: &Tensor| m.forward(&ids, &segs, None, x, Mode::Infer).unwrap().logits;
+    let with = run(&model, &mem);
+    let keep = crate::sevlm::train::drop_text(&model, &mem, &[true, false]).unwrap();
+    let dropped = run(&model, &keep);
+    // Item 0 kept its text: same logits; item 1 lost it: different logits.
+    assert_eq!(
+        max_diff(&with.get(0).unwrap(), &dropped.get(0).unwrap()),
+        0.0
+    );
+    assert!(max_diff(&with.get(1).unwrap(), &dropped.get(1).unwrap()) > 1e-6);
+    assert_eq!(
+        max_diff(
+            &keep.get(1).unwrap().narrow(0, 4, packed).unwrap(),
+            &Tensor::zeros((packed, d), DType::F32, &dev).unwrap()
+        ),
+        0.0
+    );
+    // The contrastive head's image mean is the grid's alone.
+    assert!(max_diff(&model.grid_mean(&mem).unwrap(), &grid.mean(1).unwrap()) < 1e-6);
+    // Save and load: the same outputs, the config keeps the text memory.
+    let dir = tempfile::tempdir().unwrap();
+    crate::sevlm::save(dir.path(), &cfg, &vm).unwrap();
+    let loaded = Sevlm::load(dir.path(), &dev).unwrap();
+    assert_eq!(loaded.config().text_memory, cfg.text_memory);
+    assert!(max_diff(&run(&loaded, &mem), &with) < 1e-6);
+    // A memory without text rows is refused with a message, not a panic.
+    assert!(model
+        .forward(
+            &ids,
+            &segs,
+            None,
+            &grid.narrow(1, 0, 1).unwrap(),
+            Mode::Infer
+        )
+        .is_err());
+}

@@ -13,7 +13,7 @@
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarMap;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -140,6 +140,39 @@ pub struct SevlmTrainConfig {
     /// The preset these values started from (informative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<SevlmPreset>,
+    /// Text dropout (models with a text memory): the share of training sequences whose
+    /// text embeddings are zeroed, so the model also learns to read the pixels alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub text_dropout: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// Zeroes the text rows (see [`crate::sevlm::model::TextMemoryConfig`]) of the batch items
+/// whose `keep` is false; `image` [B, N + R, D] is returned as is without a text memory.
+pub fn drop_text(model: &Sevlm, image: &Tensor, keep: &[bool]) -> Result<Tensor> {
+    let Some(tm) = &model.config().text_memory else {
+        return Ok(image.clone());
+    };
+    let (b, rows, dim) = image.dims3()?;
+    let packed = tm.packed_rows(dim);
+    if keep.len() != b || rows <= packed {
+        return Err(Error::Invalid(format!(
+            "text dropout: {} flags for a batch of {b}, or {rows} rows for {packed} text rows",
+            keep.len()
+        )));
+    }
+    let mask: Vec<f32> = keep.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(mask, (b, 1, 1), image.device())?;
+    let text = image
+        .narrow(1, rows - packed, packed)?
+        .broadcast_mul(&mask)?;
+    Ok(Tensor::cat(
+        &[&image.narrow(1, 0, rows - packed)?, &text],
+        1,
+    )?)
 }
 
 impl SevlmTrainConfig {
@@ -165,6 +198,7 @@ impl SevlmTrainConfig {
             pairing: Pairing::PerImage,
             anchor: Anchor::Cycle,
             preset: Some(preset),
+            text_dropout: 0.0,
         }
     }
 
@@ -478,7 +512,7 @@ pub fn losses_weighted(
                     perm.len()
                 )));
             }
-            let img = batch.image.mean(1)?;
+            let img = model.grid_mean(&batch.image)?;
             let emo = out.hidden.narrow(1, 0, span)?.mean(1)?;
             let exp = out.hidden.narrow(1, span, t - span)?.mean(1)?;
             let pos = model.similarity(&img, &emo, &exp)?;
@@ -713,7 +747,13 @@ impl Trainer {
             v
         };
         let seqs: Vec<&(Encoded, usize)> = indices.iter().map(|&i| &data.sequences[i]).collect();
-        let batch = Batch::new(&seqs, &data.images, device)?;
+        let mut batch = Batch::new(&seqs, &data.images, device)?;
+        if cfg.text_dropout > 0.0 && model.config().text_memory.is_some() {
+            let keep: Vec<bool> = (0..seqs.len())
+                .map(|_| self.rng.gen::<f64>() >= cfg.text_dropout)
+                .collect();
+            batch.image = drop_text(model, &batch.image, &keep)?;
+        }
         let perm = if data.paired && chunk.len() >= 2 {
             Some(derangement(chunk.len(), &mut self.rng)?)
         } else {
