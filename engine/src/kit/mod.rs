@@ -17,7 +17,6 @@ pub mod card;
 pub mod emosem;
 pub mod pacl;
 pub mod sevlm;
-pub mod text_memory;
 
 pub use bench::bench_inference;
 pub use card::model_card;
@@ -40,6 +39,7 @@ use crate::kit::sevlm::{train_small, KitSevlmConfig};
 use crate::metrics::tasks::{run_task, Task, TaskOptions};
 use crate::models::nn::Mode;
 use crate::models::patch_tower::{descriptors_tensor, file_descriptors, Descriptors};
+use crate::models::text_memory;
 use crate::pacl::PaclModel;
 use crate::sevlm::SequenceBuilder;
 

@@ -40,7 +40,7 @@ pub fn goemotions_examples(assets: &Path) -> Result<Vec<Example>> {
 /// text embeddings of `texts` (same order) when `text_memory` is given.
 pub fn memory(
     grids: &Tensor,
-    texts: &[crate::kit::text_memory::PaintingText],
+    texts: &[crate::models::text_memory::PaintingText],
     text_memory: Option<&crate::sevlm::model::TextMemoryConfig>,
     models: &Path,
     device: &Device,
@@ -48,8 +48,8 @@ pub fn memory(
     let Some(cfg) = text_memory else {
         return Ok(grids.clone());
     };
-    let tm = crate::kit::text_memory::TextMemory::load(cfg, models, device)?;
-    crate::kit::text_memory::pack(grids, &tm.embed(texts)?)
+    let tm = crate::models::text_memory::TextMemory::load(cfg, models, device)?;
+    crate::models::text_memory::pack(grids, &tm.embed(texts)?)
 }
 
 /// Hyper-parameters of the kit's SEVLM stages (`artemo train --preset demo --kit FILE`
@@ -187,7 +187,7 @@ pub fn train_small(
     let (_, n_tok, dim) = grids.dims3()?;
     let mut cfg = SevlmConfig::small();
     if kit.text_memory {
-        cfg.text_memory = Some(crate::kit::text_memory::kit_config());
+        cfg.text_memory = Some(crate::models::text_memory::kit_config());
     }
     cfg.name = "demo-small".into();
     cfg.decoder.n_embd = kit.width;

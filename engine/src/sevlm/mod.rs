@@ -121,7 +121,7 @@ pub struct SevlmRuntime {
     /// Warnings to show (a lexicon other than the one the model was trained with).
     pub warnings: Vec<String>,
     /// The frozen sentence encoder of a model with a text memory.
-    pub text_memory: Option<crate::kit::text_memory::TextMemory>,
+    pub text_memory: Option<crate::models::text_memory::TextMemory>,
 }
 
 /// Where SEVLM weights are looked for, in order: `sevlm` (installed real weights), then
@@ -262,7 +262,7 @@ fn runtime_for(
         }
     };
     let text_memory = match &cfg.text_memory {
-        Some(t) => Some(crate::kit::text_memory::TextMemory::load(
+        Some(t) => Some(crate::models::text_memory::TextMemory::load(
             t, models, device,
         )?),
         None => None,
@@ -334,13 +334,16 @@ impl SevlmRuntime {
 
     /// The model's input for one image: its grid features, followed by its text's
     /// embeddings when the model has a text memory (the text of
-    /// [`crate::kit::text_memory::PaintingText::for_image`]), and what was read.
+    /// [`crate::models::text_memory::PaintingText::for_image`]), and what was read.
     pub fn memory(&self, image: &Path, device: &Device) -> Result<(Tensor, Option<String>)> {
         let feats = self.featurizer.features(image, device)?;
         match &self.text_memory {
             Some(tm) => {
-                let text = crate::kit::text_memory::PaintingText::for_image(image);
-                let packed = crate::kit::text_memory::pack(&feats, &tm.embed(&[text.clone()])?)?;
+                let text = crate::models::text_memory::PaintingText::for_image(image);
+                let packed = crate::models::text_memory::pack(
+                    &feats,
+                    &tm.embed(std::slice::from_ref(&text))?,
+                )?;
                 Ok((packed, Some(text.read_label())))
             }
             None => Ok((feats, None)),

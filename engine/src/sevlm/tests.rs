@@ -782,13 +782,13 @@ fn shipped_demo_sevlm_without_text_memory_still_runs() {
 fn text_memory_is_read_saved_and_dropped() {
     let dev = Device::Cpu;
     let mut cfg = tiny();
-    cfg.text_memory = Some(crate::kit::text_memory::kit_config());
+    cfg.text_memory = Some(crate::models::text_memory::kit_config());
     let (model, vm) = Sevlm::init(&cfg, 3, &dev).unwrap();
     let d = cfg.encoder_dim;
     let packed = cfg.text_memory.as_ref().unwrap().packed_rows(d);
     let grid = Tensor::rand(-1f32, 1.0, (2, 4, d), &dev).unwrap();
     let text = Tensor::rand(-0.1f32, 0.1, (2, 3, 384), &dev).unwrap();
-    let mem = crate::kit::text_memory::pack(&grid, &text).unwrap();
+    let mem = crate::models::text_memory::pack(&grid, &text).unwrap();
     assert_eq!(mem.dims(), &[2, 4 + packed, d]);
     let ids = Tensor::new(&[[1u32, 2, 3], [1, 2, 3]], &dev).unwrap();
     let segs = Tensor::zeros((2, 3), DType::U32, &dev).unwrap();
