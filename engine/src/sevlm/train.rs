@@ -144,6 +144,12 @@ pub struct SevlmTrainConfig {
     /// text embeddings are zeroed, so the model also learns to read the pixels alone.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub text_dropout: f64,
+    /// Weight of an extra cross-entropy on the emotion token (the first token after the
+    /// prompt, label position `emotion_span - 2`): the decision the explanation follows
+    /// is one token among ~20, so the language loss alone barely moves it off the
+    /// majority emotion (issue 21). 0: off (the reference).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub emotion_weight: f64,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -199,6 +205,7 @@ impl SevlmTrainConfig {
             anchor: Anchor::Cycle,
             preset: Some(preset),
             text_dropout: 0.0,
+            emotion_weight: 0.0,
         }
     }
 
@@ -462,16 +469,18 @@ pub fn losses(
     vad_weight: f64,
     mode: Mode,
 ) -> Result<Losses> {
-    losses_weighted(model, batch, perm, 1.0, alpha, vad_weight, mode)
+    losses_weighted(model, batch, perm, [1.0, 0.0], alpha, vad_weight, mode)
 }
 
-/// [`losses`] with the language loss weighted too (the code's `--alpha`,
-/// `models/gpt.py:681`, "the weight of XE loss").
+/// [`losses`] with the language loss weighted too (`weights[0]`: the code's `--alpha`,
+/// `models/gpt.py:681`, "the weight of XE loss") and an extra emotion-token
+/// cross-entropy weighted by `weights[1]` ([`SevlmTrainConfig::emotion_weight`]; in
+/// `language` too, not in the reference).
 pub fn losses_weighted(
     model: &Sevlm,
     batch: &Batch,
     perm: Option<&[usize]>,
-    language_weight: f64,
+    weights: [f64; 2],
     alpha: f64,
     vad_weight: f64,
     mode: Mode,
@@ -483,14 +492,23 @@ pub fn losses_weighted(
         &batch.image,
         mode,
     )?;
-    let language = language_loss(&out.logits, &batch.labels)?;
+    let [language_weight, emotion_weight] = weights;
+    let span = model.config().emotion_span;
+    let (_, t) = batch.ids.dims2()?;
+    let mut language = language_loss(&out.logits, &batch.labels)?;
+    if emotion_weight != 0.0 && span >= 3 && t >= span {
+        // Logits at span - 3 predict the label at span - 2: the emotion token.
+        let e = language_loss(
+            &out.logits.narrow(1, span - 3, 2)?,
+            &batch.labels.narrow(1, span - 3, 2)?,
+        )?;
+        language = (language + (e * emotion_weight)?)?;
+    }
     let mut total = if language_weight == 1.0 {
         language.clone()
     } else {
         (&language * language_weight)?
     };
-    let span = model.config().emotion_span;
-    let (_, t) = batch.ids.dims2()?;
     let vad = match &out.vad {
         Some(v) if t > span => {
             // Position p (from span - 1) predicts the VAD of token p + 1.
@@ -763,7 +781,7 @@ impl Trainer {
             model,
             &batch,
             perm.as_deref(),
-            cfg.language_weight,
+            [cfg.language_weight, cfg.emotion_weight],
             cfg.alpha,
             cfg.vad_weight,
             Mode::Train,
