@@ -210,7 +210,11 @@ fn words_of(text: &str) -> Vec<String> {
 /// would complete a word bigram already written, case and punctuation aside ("The soft
 /// ... the soft", "calm, calm"). Only the 64 most probable tokens are looked at; blocked
 /// ones get probability 0 and the rest is renormalised (left as is if all are blocked).
-fn block_word_repeats(seq: &SequenceBuilder, generated: &[u32], probs: &mut [f32]) -> Result<()> {
+pub(crate) fn block_word_repeats(
+    seq: &SequenceBuilder,
+    generated: &[u32],
+    probs: &mut [f32],
+) -> Result<()> {
     let words = words_of(&seq.decode(generated)?);
     let Some(last) = words.last() else {
         return Ok(());

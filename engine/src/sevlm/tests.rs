@@ -828,3 +828,63 @@ fn text_memory_is_read_saved_and_dropped() {
         )
         .is_err());
 }
+
+/// Issue 21: repeat blocking works on words, case and punctuation aside: after "The
+/// soft blue and the", " soft" (would repeat "the soft") and " the" (the previous word)
+/// are blocked; " sky" is not.
+#[test]
+fn repeat_blocking_catches_word_bigrams_across_case() {
+    let seq = builder(30);
+    let generated = seq
+        .encode_text("contentment because The soft blue and the")
+        .unwrap();
+    let id = |w: &str| {
+        let v = seq.encode_text(w).unwrap();
+        assert_eq!(v.len(), 1, "{w} is one token");
+        v[0]
+    };
+    let (soft, the, sky) = (id(" soft"), id(" the"), id(" sky"));
+    let n = seq
+        .tokenizer()
+        .vocab_size()
+        .max(soft.max(the).max(sky) as usize + 1);
+    let mut probs = vec![0f32; n];
+    probs[soft as usize] = 0.5;
+    probs[the as usize] = 0.3;
+    probs[sky as usize] = 0.2;
+    crate::sevlm::generate::block_word_repeats(&seq, &generated, &mut probs).unwrap();
+    assert_eq!(probs[soft as usize], 0.0);
+    assert_eq!(probs[the as usize], 0.0);
+    assert!((probs[sky as usize] - 1.0).abs() < 1e-6);
+}
+
+/// Issue 21: `emotion_weight` adds the emotion token's cross-entropy (label position
+/// `emotion_span - 2`) to the language loss; 0 leaves the reference's loss.
+#[test]
+fn emotion_weight_adds_the_emotion_token_loss() {
+    use crate::sevlm::train::losses_weighted;
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let (model, _) = Sevlm::init(&cfg, 5, &dev).unwrap();
+    let seq = builder(16);
+    let a = (seq.encode(Emotion::Awe, "the bright sky").unwrap(), 0usize);
+    let img = Tensor::rand(-1f32, 1.0, (1, 4, 16), &dev).unwrap();
+    let batch = crate::sevlm::train::Batch::new(&[&a], &img, &dev).unwrap();
+    let l = |w: f64| {
+        losses_weighted(&model, &batch, None, [1.0, w], 0.0, 0.0, Mode::Infer)
+            .unwrap()
+            .language
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let (l0, l1, l2) = (l(0.0), l(1.0), l(2.0));
+    assert!(l1 > l0);
+    // Linear in the weight: the extra term is the same cross-entropy each time.
+    assert!(((l2 - l0) - 2.0 * (l1 - l0)).abs() < 1e-4);
+    // The emotion token sits at label position span - 2.
+    let span = cfg.emotion_span;
+    assert_eq!(
+        a.0.ids[span - 2],
+        *seq.emotion_ids(Emotion::Awe).unwrap().last().unwrap()
+    );
+}
