@@ -127,14 +127,21 @@ impl KitSevlmConfig {
         }
     }
 
-    /// The issue-21 recipe: text memory with text dropout, pretraining on GoEmotions and
-    /// the train split's utterances, repeat-blocked decoding.
+    /// The issue-21 recipe as measured (`/work/scratch-d/kit2.json` of the H-D session):
+    /// text memory with text dropout 0.3, an emotion-token loss of weight 1, pretraining
+    /// on 2,000 GoEmotions comments and the train split's utterances, 6 epochs,
+    /// repeat-blocked decoding. On the test split it removed repeated bigrams and copies
+    /// and beat every baseline on BLEU-1, ROUGE-L and CIDEr-D, but its ACC stayed at the
+    /// majority's (0.548): the text memory did not yet move the emotion decision.
     pub fn reads(seed: u64) -> Self {
         let mut c = Self::full(seed);
         c.text_memory = true;
         c.pretrain_utterances = true;
         c.block_repeats = true;
+        c.max_pretrain = 2_000;
+        c.train.epochs = 6;
         c.train.text_dropout = 0.3;
+        c.train.emotion_weight = 1.0;
         c
     }
 
