@@ -16,7 +16,7 @@ use artemo_engine::pacl::projection::{Method, TsneConfig};
 use artemo_engine::worker::{Command, Engine, JobOutput};
 
 use super::common::{run_job as run, unexpected};
-use super::pacl_args::PromptsArg;
+use super::pacl_args::{CalibrationArg, PromptsArg};
 use clap::{Args, ValueEnum};
 
 /// `artemo embed` arguments.
@@ -45,6 +45,10 @@ pub struct EmbedArgs {
     /// Zero-shot class prompts: the paper's single prompt or the four-template ensemble.
     #[arg(long, value_enum, default_value_t = PromptsArg::Paper)]
     pub prompts: PromptsArg,
+    /// Zero-shot calibration: subtract each emotion's mean similarity over the collection
+    /// (`centered`), use z-scores, or the paper's raw cosines (`none`).
+    #[arg(long, value_enum, default_value_t = CalibrationArg::Centered)]
+    pub calibration: CalibrationArg,
     /// Also print the paintings closest to this free-text query.
     #[arg(long)]
     pub search: Option<String>,
@@ -203,6 +207,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
                 models: models.clone(),
                 embeddings: emb.clone(),
                 prompts: args.prompts.into(),
+                calibration: args.calibration.into(),
             }),
         )?;
         let JobOutput::ZeroShot(z) = res else {

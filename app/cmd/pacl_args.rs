@@ -8,7 +8,7 @@ use artemo_engine::pacl::losses::Directions;
 use artemo_engine::pacl::probe::ProbeFeatures;
 use artemo_engine::pacl::session::PaclSetup;
 use artemo_engine::pacl::train::Objective;
-use artemo_engine::pacl::zeroshot::PromptSet;
+use artemo_engine::pacl::zeroshot::{Calibration, PromptSet};
 use clap::{Args, ValueEnum};
 
 /// The objective presets.
@@ -46,6 +46,28 @@ pub enum PromptsArg {
     Paper,
     /// The mean over four prompt templates.
     Ensemble,
+}
+
+/// Zero-shot calibration of each emotion prompt over the embedded collection.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CalibrationArg {
+    /// Raw cosines (the paper).
+    None,
+    /// Each emotion's cosine minus its mean over the collection.
+    #[default]
+    Centered,
+    /// Each emotion's cosine as a z-score over the collection.
+    Zscore,
+}
+
+impl From<CalibrationArg> for Calibration {
+    fn from(c: CalibrationArg) -> Self {
+        match c {
+            CalibrationArg::None => Calibration::None,
+            CalibrationArg::Centered => Calibration::Centered,
+            CalibrationArg::Zscore => Calibration::Zscore,
+        }
+    }
 }
 
 impl From<PromptsArg> for PromptSet {

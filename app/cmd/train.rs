@@ -73,8 +73,9 @@ pub struct TrainArgs {
     /// fields keep the full preset's).
     #[arg(long, value_name = "FILE")]
     kit: Option<PathBuf>,
-    /// Retrain only this stage of the preset and stop (`emosem`); the PACL tower must exist.
-    #[arg(long, value_parser = ["emosem"])]
+    /// Retrain only this stage of the preset and stop (`emosem`), or retrain it and
+    /// evaluate (`sevlm`); the PACL tower (and, for `sevlm`, EmoSEM) must exist.
+    #[arg(long, value_parser = ["emosem", "sevlm"])]
     only: Option<String>,
     #[command(flatten)]
     lexicon: super::analyze::LexiconArgs,

@@ -3,6 +3,8 @@
 //! SEVLM (224x224 squash, ImageNet statistics), CLIP (bicubic shortest side 224,
 //! centre crop, CLIP statistics) and SAM (longest side 1024, SAM statistics, pad).
 
+pub mod guided;
+
 use std::io::Cursor;
 use std::path::Path;
 

@@ -257,6 +257,7 @@ pub fn run(
                 source: image.to_path_buf(),
                 lexicon: lexicon_record.clone(),
                 warnings: Vec::new(),
+                text_memory: None,
             };
             Ok((rt, count(&clip_vm) + count(&vm)))
         },

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, IndexOp};
 
 use super::features::{GridEncoder, ImageEncoder};
-use super::postprocess::{postprocess, write_outputs_with, EmotionResult, Logits};
+use super::postprocess::{postprocess_refined, write_outputs_with, EmotionResult, Logits};
 use super::{Decoding, Emosem, ImageSource, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
@@ -119,6 +119,9 @@ pub fn analyze(
     let content = encoder.content_share(w, h);
     let side = cfg.mask_side();
     let (mw, mh) = map_size(w as usize, h as usize);
+    // The maps are refined to the painting's edges (guided filter) before thresholding.
+    let guide =
+        crate::imaging::guided::Guide::from_image(&crate::imaging::load_image(&req.image)?, mw, mh);
     let mut results = Vec::with_capacity(emotions.len());
     // Single-Mask runs one decoder pass per emotion (streamed as each finishes);
     // Multi-Masks segments all requested emotions in one pass.
@@ -144,7 +147,7 @@ pub fn analyze(
         for (j, &e) in group.iter().enumerate() {
             let logits: Vec<f32> = masks.i(j)?.flatten_all()?.to_vec1()?;
             let text = tok.decode(&ids[j])?.trim().to_string();
-            let r = postprocess(
+            let r = postprocess_refined(
                 e,
                 &Logits {
                     data: &logits,
@@ -152,6 +155,7 @@ pub fn analyze(
                     height: side,
                     content,
                 },
+                Some(&guide),
                 mw,
                 mh,
                 text,

@@ -43,6 +43,15 @@
 //!   cross-entropy on the explanation; Multi-Masks sums over the emotions an image has.
 //!   AdamW groups: explainer 2e-4; the rest 1e-4 (Single-Mask) or 8e-5 (Multi-Masks).
 //!
+//! - Artemo's additions for small models trained from scratch (enabled by the presence of
+//!   their tensors, so checkpoints without them load and behave as before): a frozen
+//!   per-emotion prior `mask_prior.logits` `[8, 4h, 4w]` added to the mask head's output
+//!   ([`install_mask_prior`]: the head starts as a zero residual to the train split's mean
+//!   mask), and learned emotion embeddings `prefix_projector.emotion.weight` `[8, n_embd]`
+//!   prepended to each query's prefix ([`install_emotion_prefix`]: each explanation is
+//!   conditioned on its mask's emotion). Shown and evaluated maps are refined to the
+//!   image's edges ([`postprocess::postprocess_refined`]).
+//!
 //! Checkpoint layout (`model.safetensors` + `config.json` in one folder): the keys above at
 //! the root. `prompt_encoder.*` and `mask_decoder.*` are SAM's FAIR names, so a SAM
 //! checkpoint initialises them directly; `explainer.transformer.*` are `GPT2LMHeadModel`'s
@@ -167,6 +176,118 @@ pub struct Emosem {
     prefix_projector: Option<Mlp>,
     explainer: Gpt2,
     prompt_ids: Vec<Vec<u32>>,
+    /// The per-emotion prior logits `[8, 4h, 4w]` (`mask_prior.logits`, frozen) that the
+    /// mask head's output is a residual to; absent in checkpoints written before it existed.
+    mask_prior: Option<Tensor>,
+    /// Learned emotion embeddings `[8, n_embd]` (`prefix_projector.emotion.weight`)
+    /// prepended to each query's explainer prefix, so the explanation is conditioned on the
+    /// mask's emotion; absent in checkpoints written before it existed.
+    emotion_prefix: Option<Tensor>,
+}
+
+/// Name of the learned emotion embeddings of the explainer prefix
+/// ([`install_emotion_prefix`]); under `prefix_projector.`, so it trains at the mask-side
+/// rate.
+pub const EMOTION_PREFIX: &str = "prefix_projector.emotion.weight";
+
+/// Conditions the explainer of the model in `vm` (built for `cfg`) on each mask's emotion:
+/// adds [`EMOTION_PREFIX`], one embedding per emotion that is prepended to the query's
+/// prefix, initialised to the mean of the explainer's word embeddings of the emotion's
+/// name (` amusement`, ...), so the first thing the explainer reads is the emotion word.
+pub fn install_emotion_prefix(cfg: &EmosemConfig, vm: &VarMap, tok: &TextTokenizer) -> Result<()> {
+    let n = cfg.explainer.n_embd;
+    let mut data = vm
+        .data()
+        .lock()
+        .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+    let wte_name = "explainer.transformer.wte.weight";
+    let wte = data
+        .get(wte_name)
+        .ok_or_else(|| Error::Invalid(format!("EmoSEM emotion prefix: no variable `{wte_name}`")))?
+        .as_tensor()
+        .detach();
+    let rows = EMOTIONS
+        .iter()
+        .map(|e| {
+            let ids = tok.encode(&format!(" {}", e.name()))?;
+            if ids.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "EmoSEM: `{}` has no tokens",
+                    e.name()
+                )));
+            }
+            let idx = Tensor::new(ids.as_slice(), wte.device())?;
+            Ok(wte.index_select(&idx, 0)?.mean(0)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let t = Tensor::stack(&rows, 0)?;
+    if t.dims() != [EMOTIONS.len(), n] {
+        return Err(Error::Invalid(format!(
+            "EmoSEM emotion prefix: {:?}, need [8, {n}]",
+            t.dims()
+        )));
+    }
+    data.insert(
+        EMOTION_PREFIX.to_string(),
+        candle_core::Var::from_tensor(&t)?,
+    );
+    Ok(())
+}
+
+/// Name of the frozen per-emotion prior logits in a checkpoint ([`install_mask_prior`]).
+pub const MASK_PRIOR: &str = "mask_prior.logits";
+
+/// Probabilities are clamped to `[PRIOR_EPS, 1 - PRIOR_EPS]` before the logit.
+const PRIOR_EPS: f32 = 1e-3;
+
+/// Makes the mask head of the model in `vm` (built for `cfg`) start from a per-emotion
+/// prior: `prior[k]` is emotion `k`'s mean training mask (probabilities, `side * side`
+/// row-major, [`EMOTIONS`] order). The prior's logits become the frozen tensor
+/// [`MASK_PRIOR`] and each hypernetwork's last layer is zeroed, so the coarse logit is
+/// `logit(prior) + residual` with the residual 0 at step 0: the untrained model's masks
+/// are the prior's, and training moves away from it only as far as the loss asks.
+pub fn install_mask_prior(cfg: &EmosemConfig, vm: &VarMap, prior: &[Vec<f32>]) -> Result<()> {
+    let side = cfg.mask_side();
+    if prior.len() != EMOTIONS.len() || prior.iter().any(|p| p.len() != side * side) {
+        return Err(Error::Invalid(format!(
+            "EmoSEM mask prior: {} maps, need 8 of {side}x{side}",
+            prior.len()
+        )));
+    }
+    let logits: Vec<f32> = prior
+        .iter()
+        .flatten()
+        .map(|&p| {
+            let p = if p.is_finite() { p } else { 0.0 };
+            let p = p.clamp(PRIOR_EPS, 1.0 - PRIOR_EPS);
+            (p / (1.0 - p)).ln()
+        })
+        .collect();
+    let dev = Device::Cpu;
+    let t = Tensor::from_vec(logits, (EMOTIONS.len(), side, side), &dev)?;
+    let mut data = vm
+        .data()
+        .lock()
+        .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+    let device = data
+        .values()
+        .next()
+        .map(|v| v.device().clone())
+        .unwrap_or(dev);
+    data.insert(
+        MASK_PRIOR.to_string(),
+        candle_core::Var::from_tensor(&t.to_device(&device)?)?,
+    );
+    for k in 0..cfg.num_mask_tokens() {
+        for part in ["weight", "bias"] {
+            let name = format!("mask_head.hypernetworks.{k}.layers.2.{part}");
+            let v = data.get(&name).ok_or_else(|| {
+                Error::Invalid(format!("EmoSEM mask prior: no variable `{name}`"))
+            })?;
+            v.set(&v.zeros_like()?)?;
+        }
+    }
+    Ok(())
 }
 
 impl Emosem {
@@ -219,8 +340,31 @@ impl Emosem {
             prefix_projector,
             explainer: Gpt2::new(&cfg.explainer, vb.pp("explainer"), false)?,
             prompt_ids,
+            mask_prior: {
+                let side = cfg.mask_side();
+                let vb = vb.pp("mask_prior");
+                vb.contains_tensor("logits")
+                    .then(|| vb.get((EMOTIONS.len(), side, side), "logits"))
+                    .transpose()?
+            },
+            emotion_prefix: {
+                let vb = vb.pp("prefix_projector").pp("emotion");
+                vb.contains_tensor("weight")
+                    .then(|| vb.get((EMOTIONS.len(), n), "weight"))
+                    .transpose()?
+            },
             cfg: cfg.clone(),
         })
+    }
+
+    /// True when each explanation is conditioned on its emotion ([`install_emotion_prefix`]).
+    pub fn has_emotion_prefix(&self) -> bool {
+        self.emotion_prefix.is_some()
+    }
+
+    /// True when the mask head is a residual to a per-emotion prior ([`install_mask_prior`]).
+    pub fn has_mask_prior(&self) -> bool {
+        self.mask_prior.is_some()
     }
 
     /// The configuration.
@@ -337,8 +481,30 @@ impl Emosem {
         }
     }
 
-    /// Runs the segmentation path for `queries` over vision tokens `[N, C, h, w]`.
+    /// Runs the segmentation path for `queries` over vision tokens `[N, C, h, w]`; with a
+    /// mask prior ([`install_mask_prior`]) each query's logits are its emotion's prior
+    /// logits plus the mask head's output; with an emotion prefix
+    /// ([`install_emotion_prefix`]) each prefix starts with its emotion's embedding.
     pub fn decode(&self, vision: &Tensor, queries: &[Query], mode: Mode) -> Result<Decoded> {
+        let mut d = self.decode_residual(vision, queries, mode)?;
+        if let Some(prior) = &self.mask_prior {
+            let idx: Vec<u32> = queries.iter().map(|q| q.emotion.index() as u32).collect();
+            let rows = prior.index_select(&Tensor::new(idx, vision.device())?, 0)?;
+            d.masks = d.masks.add(&rows)?;
+        }
+        if let Some(emb) = &self.emotion_prefix {
+            for (q, p) in queries.iter().zip(d.prefixes.iter_mut()) {
+                let row = emb.i(q.emotion.index())?.unsqueeze(0)?;
+                *p = Some(match p.take() {
+                    Some(rest) => Tensor::cat(&[&row, &rest], 0)?,
+                    None => row,
+                });
+            }
+        }
+        Ok(d)
+    }
+
+    fn decode_residual(&self, vision: &Tensor, queries: &[Query], mode: Mode) -> Result<Decoded> {
         if queries.is_empty() {
             return Err(Error::Invalid("EmoSEM: no mask query".into()));
         }

@@ -9,8 +9,10 @@
 //! APOLO protocol to them unchanged.
 //!
 //! Resizing: the logits `[4h, 4w]` are cropped to the share of the frame the image covers
-//! (SAM pads bottom and right), converted to probabilities and resized bilinearly
-//! (`align_corners = False`) to the image's size.
+//! (SAM pads bottom and right), converted to probabilities and brought to the image's
+//! size: refined to the image's edges with the guided filter when the image is given
+//! ([`postprocess_refined`], [`crate::imaging::guided`]; what the analysis, the viewer and
+//! the demo kit's evaluation use), else resized bilinearly (`align_corners = False`).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,7 @@ use crate::annotations::apolo::map_path;
 use crate::annotations::mask::{Connectivity, LabelMap, Mask};
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
+use crate::imaging::guided::{refine, Guide, RefineParams};
 use crate::metrics::segmentation::ScoreMap;
 
 /// Probability above which a pixel belongs to the product mask.
@@ -91,10 +94,24 @@ pub struct Logits<'a> {
     pub content: (f32, f32),
 }
 
-/// Converts logits into the result at the image's size `width` x `height`.
+/// Converts logits into the result at the image's size `width` x `height`, resized
+/// bilinearly (no refinement).
 pub fn postprocess(
     emotion: Emotion,
     logits: &Logits,
+    width: usize,
+    height: usize,
+    explanation: String,
+) -> Result<EmotionResult> {
+    postprocess_refined(emotion, logits, None, width, height, explanation)
+}
+
+/// [`postprocess`], with the probability map refined to the edges of `guide` (the image's
+/// luminance at `width` x `height`, [`crate::imaging::guided::refine`]) when given.
+pub fn postprocess_refined(
+    emotion: Emotion,
+    logits: &Logits,
+    guide: Option<&Guide>,
     width: usize,
     height: usize,
     explanation: String,
@@ -116,7 +133,24 @@ pub fn postprocess(
             probs.push(1.0 / (1.0 + (-v).exp()));
         }
     }
-    let probability = ScoreMap::new(cw, ch, probs)?.resized(width, height);
+    let coarse = ScoreMap::new(cw, ch, probs)?;
+    let probability = match guide {
+        Some(g) if (g.width, g.height) == (width, height) => {
+            // The mask head upsamples the patch grid 4x: the frame is 4 px per cell.
+            let params = RefineParams {
+                grid_cells: (side_w.max(side_h) / 4).max(1),
+                ..RefineParams::default()
+            };
+            refine(&coarse, g, &params)?
+        }
+        Some(g) => {
+            return Err(Error::Invalid(format!(
+                "EmoSEM postprocess: guide of {}x{} for maps of {width}x{height}",
+                g.width, g.height
+            )))
+        }
+        None => coarse.resized(width, height),
+    };
     let mask = probability.binarized(THRESHOLD);
     let mut components: Vec<Component> = mask
         .component_boxes(Connectivity::Four)
@@ -301,6 +335,38 @@ mod tests {
         let f = d.path().join("file");
         std::fs::write(&f, b"").unwrap();
         assert!(write_outputs(&f, "p", &[]).is_err());
+    }
+
+    #[test]
+    fn a_guide_refines_the_map_to_the_image_and_must_match_its_size() {
+        // The left half of a 4x4 logit frame is on; the image's edge is at x = 20 of 48.
+        let logits: Vec<f32> = (0..16)
+            .map(|k| if k % 4 < 2 { 4.0 } else { -4.0 })
+            .collect();
+        let l = Logits {
+            data: &logits,
+            width: 4,
+            height: 4,
+            content: (1.0, 1.0),
+        };
+        let img = image::RgbImage::from_fn(48, 48, |x, _| {
+            if x < 20 {
+                image::Rgb([250, 250, 250])
+            } else {
+                image::Rgb([10, 10, 10])
+            }
+        });
+        let g = Guide::from_image(&image::DynamicImage::ImageRgb8(img), 48, 48);
+        let r = postprocess_refined(Emotion::Awe, &l, Some(&g), 48, 48, "x".into()).unwrap();
+        let plain = postprocess(Emotion::Awe, &l, 48, 48, "x".into()).unwrap();
+        // Bilinear: the mask ends at the frame's middle (x = 24); refined: at the edge.
+        assert!(plain.mask.get(22, 24));
+        assert!(
+            r.mask.get(18, 24) && !r.mask.get(22, 24),
+            "{:?}",
+            &r.probability.data[24 * 48..25 * 48]
+        );
+        assert!(postprocess_refined(Emotion::Awe, &l, Some(&g), 40, 48, "x".into()).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 
 use super::features::ImageEncoder;
-use super::postprocess::{postprocess, EmotionResult, Logits};
+use super::postprocess::{postprocess_refined, EmotionResult, Logits};
 use super::{prompt_ids, save, Decoding, Emosem, EmosemConfig, Paradigm, EMOTIONS};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
@@ -146,6 +146,9 @@ pub fn run_view_with(
             .collect()
     };
     let (vw, vh) = size.resolve(w, h);
+    // The maps are refined to the painting's edges (guided filter) before thresholding.
+    let guide =
+        crate::imaging::guided::Guide::from_image(&crate::imaging::load_image(image)?, vw, vh);
     let content = rt.encoder.content_share(w, h);
     let side = cfg.mask_side();
     let groups: Vec<Vec<Emotion>> = match cfg.paradigm {
@@ -162,7 +165,7 @@ pub fn run_view_with(
         for (j, &e) in group.iter().enumerate() {
             let logits: Vec<f32> = masks.i(j)?.flatten_all()?.to_vec1()?;
             let text = rt.tok.decode(&ids[j])?.trim().to_string();
-            let result = postprocess(
+            let result = postprocess_refined(
                 e,
                 &Logits {
                     data: &logits,
@@ -170,6 +173,7 @@ pub fn run_view_with(
                     height: side,
                     content,
                 },
+                Some(&guide),
                 vw,
                 vh,
                 text,

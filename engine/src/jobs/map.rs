@@ -21,7 +21,7 @@ use crate::error::{write_atomic, Error, Result};
 use crate::pacl::embed::{embed_collection, search, zero_shot, Embeddings, LoadedPacl};
 use crate::pacl::kmeans::kmeans;
 use crate::pacl::projection::{pca_2d, tsne, Method, TsneConfig};
-use crate::pacl::zeroshot::{Hit, PromptSet};
+use crate::pacl::zeroshot::{Calibration, Hit, PromptSet};
 use crate::progress::{Progress, Scaled};
 
 /// What the map job should compute.
@@ -42,6 +42,9 @@ pub struct MapRequest {
     /// Zero-shot class prompts (a cached map with other prompts recomputes its zero-shot
     /// emotions only).
     pub prompts: PromptSet,
+    /// Zero-shot calibration over the collection (a cached map with another one
+    /// recomputes its zero-shot emotions only).
+    pub calibration: Calibration,
     /// Cache folder (`None`: no disk cache).
     pub cache: Option<PathBuf>,
 }
@@ -151,9 +154,10 @@ fn map_zero_shot(
     loaded: &LoadedPacl,
     embeddings: &Embeddings,
     prompts: PromptSet,
+    calibration: Calibration,
 ) -> std::result::Result<MapZeroShot, String> {
     match &loaded.encoder {
-        Ok(enc) => zero_shot(&loaded.model, enc, embeddings, prompts)
+        Ok(enc) => zero_shot(&loaded.model, enc, embeddings, prompts, calibration)
             .map(|z| MapZeroShot {
                 emotions: z.predictions.iter().map(|p| p.emotion).collect(),
                 confidence: z
@@ -162,6 +166,7 @@ fn map_zero_shot(
                     .map(|p| p.probabilities.iter().copied().fold(0.0, f32::max))
                     .collect(),
                 prompts,
+                calibration,
             })
             .map_err(|e| e.to_string()),
         Err(e) => Err(format!("the text encoder could not be loaded: {e}")),
@@ -235,7 +240,7 @@ pub fn compute_map(
             if !report(0.78, "zero-shot emotions") {
                 return Err(stop());
             }
-            let zs = map_zero_shot(&loaded, &r.embeddings, req.prompts);
+            let zs = map_zero_shot(&loaded, &r.embeddings, req.prompts, req.calibration);
             changed = true;
             MapData {
                 model_key: mkey.clone(),
@@ -251,12 +256,13 @@ pub fn compute_map(
             }
         }
     };
-    if matches!(&data.zero_shot, Ok(z) if z.prompts != req.prompts) {
+    if matches!(&data.zero_shot, Ok(z) if z.prompts != req.prompts || z.calibration != req.calibration)
+    {
         if !report(0.8, "zero-shot emotions") {
             return Err(stop());
         }
         let loaded = models.pacl(&req.model_dir, &req.models, device)?;
-        data.zero_shot = map_zero_shot(&loaded, &data.embeddings, req.prompts);
+        data.zero_shot = map_zero_shot(&loaded, &data.embeddings, req.prompts, req.calibration);
         changed = true;
     }
     if !data.projections.contains_key(method_key(req.method)) {
@@ -386,6 +392,7 @@ mod tests {
             },
             k: 2,
             prompts: PromptSet::Paper,
+            calibration: Calibration::Centered,
             cache: Some(cache.path().to_path_buf()),
         };
         let reg = LoadedModels::new();
@@ -464,6 +471,7 @@ mod tests {
             tsne: TsneConfig::default(),
             k: 2,
             prompts: PromptSet::Paper,
+            calibration: Calibration::Centered,
             cache: Some(cache.path().to_path_buf()),
         };
         let (reg, dev, ok) = (
@@ -484,5 +492,17 @@ mod tests {
         assert_eq!((z.prompts, z.emotions.len()), (PromptSet::Ensemble, 5));
         let c = compute_map(&req2, &reg, &dev, &ok).unwrap();
         assert_eq!(c.zero_shot, b.zero_shot);
+        // Another calibration recomputes the zero-shot emotions and names it.
+        let req3 = MapRequest {
+            calibration: Calibration::None,
+            ..req2.clone()
+        };
+        let d = compute_map(&req3, &reg, &dev, &ok).unwrap();
+        assert!(d.from_cache);
+        assert_eq!(d.zero_shot.as_ref().unwrap().calibration, Calibration::None);
+        assert_eq!(
+            b.zero_shot.as_ref().unwrap().calibration,
+            Calibration::Centered
+        );
     }
 }

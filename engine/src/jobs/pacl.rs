@@ -54,6 +54,8 @@ pub struct ZeroShotRequest {
     pub embeddings: Embeddings,
     /// The class prompts (default: the paper's single prompt).
     pub prompts: PromptSet,
+    /// The calibration of each prompt's cosines over the embeddings.
+    pub calibration: crate::pacl::zeroshot::Calibration,
 }
 
 /// The `top` embeddings closest to a free-text query.
@@ -127,7 +129,7 @@ fn with_text_encoder<T>(
 
 pub(crate) fn run_zero_shot(req: ZeroShotRequest, ctx: &JobContext) -> Result<JobOutput> {
     let z = with_text_encoder(&req.model_dir, &req.models, ctx, |model, enc| {
-        zero_shot(model, enc, &req.embeddings, req.prompts)
+        zero_shot(model, enc, &req.embeddings, req.prompts, req.calibration)
     })?;
     Ok(JobOutput::ZeroShot(Box::new(z)))
 }

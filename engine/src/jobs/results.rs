@@ -90,6 +90,13 @@ pub struct MapZeroShot {
     /// The class prompts (caches written before the choice existed used the ensemble).
     #[serde(default = "ensemble")]
     pub prompts: crate::pacl::zeroshot::PromptSet,
+    /// The calibration (caches written before it existed: none).
+    #[serde(default = "uncalibrated")]
+    pub calibration: crate::pacl::zeroshot::Calibration,
+}
+
+fn uncalibrated() -> crate::pacl::zeroshot::Calibration {
+    crate::pacl::zeroshot::Calibration::None
 }
 
 fn ensemble() -> crate::pacl::zeroshot::PromptSet {

@@ -44,7 +44,7 @@ pub fn bench_inference(
     for (k, p) in paintings.iter().enumerate() {
         let all = Instant::now();
         let t = Instant::now();
-        let grid = rt.featurizer.features(p, device)?;
+        let (grid, _) = rt.memory(p, device)?;
         let (_dist, _) = crate::sevlm::generate::emotion_distribution(&rt.model, &rt.seq, &grid)?;
         let g = crate::sevlm::generate::generate(
             &rt.model,

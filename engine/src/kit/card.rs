@@ -134,11 +134,15 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
              emosem` on every ground-truth region of the test paintings (reports in \
              `eval/emosem/<system>/`; APOLO's rule: min-max normalised score map > 0.35). \
              Baselines: *prior* predicts the train split's mean mask of each emotion (where \
-             annotators tend to draw), *chance* seeded uniform noise.\n\n",
+             annotators tend to draw), *chance* seeded uniform noise. The mask head starts \
+             from the prior (its output is a residual to the prior's logits, zero at step 0). \
+             *emosem* is scored as the Painting tab shows it: refined to the painting's edges \
+             with a guided filter (96 px on the long side); ablations: *emosem-coarse* (the \
+             56 x 56 map before refinement) and *prior-refined*.\n\n",
         );
         s.push_str(&metric_table(&report.emosem_eval, 3));
         if !report.emosem_explanations.is_empty() {
-            s.push_str("\nSample EmoSEM explanations (first test painting, greedy with repeat blocking; the explainer is a small GPT-2 layout trained from scratch on the region utterances, and its text is weak and the same for every emotion):\n\n");
+            s.push_str("\nSample EmoSEM explanations (first test painting, greedy with repeat blocking; the explainer is a small GPT-2 layout trained from scratch on the region utterances, conditioned on each mask's emotion; its text is weak):\n\n");
             let first = &report.emosem_explanations[0].0;
             for (p, e, t) in report.emosem_explanations.iter().filter(|r| &r.0 == first) {
                 s.push_str(&format!("- {p} · {e}: \"{t}\"\n"));

@@ -17,12 +17,15 @@ use rand::{Rng, SeedableRng};
 
 use crate::annotations::artemis::Split;
 use crate::emosem::features::{GridEncoder, ImageFeatures};
+use crate::emosem::postprocess::{postprocess, postprocess_refined, Logits};
 use crate::emosem::train::{
     load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport,
 };
 use crate::emosem::{Emosem, EmosemConfig, EMOTIONS};
 use crate::error::write_atomic;
 use crate::error::{read_file, Error, Result};
+use crate::imaging::guided::{Guide, RefineParams};
+use crate::metrics::segmentation::ScoreMap;
 use crate::progress::Progress;
 use crate::tokenize::TextTokenizer;
 
@@ -67,17 +70,22 @@ pub fn train_kit(
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let cfg = kit.model_config(tower);
     cfg.validate()?;
-    let mut data: Vec<TrainItem> = examples(assets, Split::Train, &cfg, tower, &tok, device)?
-        .into_iter()
-        .map(|(_, i)| i)
-        .collect();
+    let mut ex = examples(assets, Split::Train, &cfg, tower, &tok, device)?;
     if let Some(n) = limit_paintings {
-        data.truncate(n);
+        ex.truncate(n);
     }
+    let stimuli: Vec<StimulusExample> = ex.iter().map(|(s, _)| s.clone()).collect();
+    let data: Vec<TrainItem> = ex.into_iter().map(|(_, i)| i).collect();
     let prompts = crate::emosem::prompt_ids(&cfg, &tok)?;
     let vm = VarMap::new();
     Emosem::from_varmap(&cfg, &vm, prompts.clone(), device)?;
     crate::models::nn::reseed(&vm, kit.seed)?;
+    if kit.mask_prior {
+        crate::emosem::install_mask_prior(&cfg, &vm, &prior_masks(&stimuli, cfg.mask_side()))?;
+    }
+    if kit.emotion_prefix {
+        crate::emosem::install_emotion_prefix(&cfg, &vm, &tok)?;
+    }
     let tc = TrainConfig {
         steps: kit.steps,
         batch_images: kit.batch_images,
@@ -92,11 +100,71 @@ pub fn train_kit(
     Ok((cfg, vm, report))
 }
 
+/// The prior: each emotion's mean mask over `stimuli` (`side * side`, [`EMOTIONS`]
+/// order); an emotion without a mask gets the mean of all masks.
+pub fn prior_masks(stimuli: &[StimulusExample], side: usize) -> Vec<Vec<f32>> {
+    let mut sums = vec![vec![0f32; side * side]; EMOTIONS.len()];
+    let mut counts = vec![0usize; EMOTIONS.len()];
+    let mut all = vec![0f32; side * side];
+    let mut n_all = 0usize;
+    for s in stimuli {
+        for t in &s.targets {
+            if t.mask.len() != side * side {
+                continue;
+            }
+            if let Some(k) = EMOTIONS.iter().position(|e| *e == t.emotion) {
+                sums[k].iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
+                counts[k] += 1;
+            }
+            all.iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
+            n_all += 1;
+        }
+    }
+    sums.into_iter()
+        .zip(&counts)
+        .map(|(s, &c)| {
+            if c > 0 {
+                s.into_iter().map(|v| v / c as f32).collect()
+            } else {
+                all.iter().map(|v| v / n_all.max(1) as f32).collect()
+            }
+        })
+        .collect()
+}
+
 /// One generated explanation: (painting, emotion, text).
 pub type Explanation = (String, String, String);
 
+/// Metrics per system: system -> metric -> value.
+pub type SystemMetrics =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>>;
+
 /// A system's name and the folder of its score maps.
 pub type SystemDir = (String, PathBuf);
+
+/// The long side of the model's evaluation maps: large enough for the refined edges,
+/// small enough to ship (432 maps of the test split).
+pub const EVAL_MAP_SIDE: u32 = 96;
+
+/// The (width, height) of an evaluation map of an image of `w` x `h`: the image's aspect,
+/// long side [`EVAL_MAP_SIDE`].
+pub fn eval_map_size(w: u32, h: u32) -> (usize, usize) {
+    let s = EVAL_MAP_SIDE as f64 / w.max(h).max(1) as f64;
+    let f = |v: u32| ((v as f64 * s).round() as usize).max(1);
+    (f(w), f(h))
+}
+
+/// Writes a score map as `<painting>_<emotion>.npy` into `dir`.
+pub fn write_map(dir: &Path, painting: &str, emotion_name: &str, m: &ScoreMap) -> Result<PathBuf> {
+    let path = dir.join(format!("{painting}_{emotion_name}.npy"));
+    let arr = ndarray::Array2::from_shape_vec((m.height, m.width), m.data.clone())
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    ndarray_npy::WriteNpyExt::write_npy(&arr, &mut bytes)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    write_atomic(&path, &bytes)?;
+    Ok(path)
+}
 
 /// Writes `<painting>_<emotion>.npy` score maps (`side` x `side`) into `dir`.
 pub fn write_score_map(
@@ -116,9 +184,11 @@ pub fn write_score_map(
     Ok(path)
 }
 
-/// Writes the test predictions of the model (`emosem/`), of the prior baseline (`prior/`:
-/// the train split's mean mask of each emotion) and of the chance baseline (`chance/`:
-/// seeded uniform noise) under `out`, one folder per system. Returns the folders and the
+/// Writes the test predictions of the model (`emosem/`: refined to the painting's edges,
+/// as shown), of the prior baseline (`prior/`: the train split's mean mask of each
+/// emotion) and of the chance baseline (`chance/`: seeded uniform noise) under `out`, one
+/// folder per system, and two ablations: the model's coarse maps (`emosem-coarse/`) and
+/// the prior refined to each painting's edges (`prior-refined/`). Returns the folders and the
 /// model's explanations per (painting, emotion). A cancelled `progress` stops with
 /// [`Error::Cancelled`] (between test paintings; nothing is reported).
 #[allow(clippy::too_many_arguments)]
@@ -141,35 +211,18 @@ pub fn write_predictions(
         test_ex.retain(|(s, _)| keep.contains(&s.painting));
     }
     // The prior: the mean train mask of each emotion (all emotions' mean when none).
-    let mut sums = vec![vec![0f32; side * side]; EMOTIONS.len()];
-    let mut counts = vec![0usize; EMOTIONS.len()];
-    let mut all = vec![0f32; side * side];
-    let mut n_all = 0usize;
-    for (s, _) in &train_ex {
-        for t in &s.targets {
-            if let Some(k) = EMOTIONS.iter().position(|e| *e == t.emotion) {
-                sums[k].iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
-                counts[k] += 1;
-            }
-            all.iter_mut().zip(&t.mask).for_each(|(a, b)| *a += b);
-            n_all += 1;
-        }
-    }
-    let prior: Vec<Vec<f32>> = sums
-        .into_iter()
-        .zip(&counts)
-        .map(|(s, &c)| {
-            if c > 0 {
-                s.into_iter().map(|v| v / c as f32).collect()
-            } else {
-                all.iter().map(|v| v / n_all.max(1) as f32).collect()
-            }
-        })
-        .collect();
-    let dirs: Vec<(String, PathBuf)> = ["emosem", "prior", "chance"]
-        .iter()
-        .map(|n| (n.to_string(), out.join(n).join("npy")))
-        .collect();
+    let train_stimuli: Vec<StimulusExample> = train_ex.into_iter().map(|(s, _)| s).collect();
+    let prior = prior_masks(&train_stimuli, side);
+    let dirs: Vec<(String, PathBuf)> = [
+        "emosem",
+        "prior",
+        "chance",
+        "emosem-coarse",
+        "prior-refined",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), out.join(n).join("npy")))
+    .collect();
     for (_, d) in &dirs {
         // Maps of an earlier run (another preset, other test paintings) would be scored
         // with this run's: start from an empty folder.
@@ -189,10 +242,34 @@ pub fn write_predictions(
         };
         let f = ImageFeatures::Grid { grid: grid.clone() };
         let (masks, ids) = model.analyze(&f, &EMOTIONS)?;
-        let probs = candle_nn::ops::sigmoid(&masks.to_dtype(DType::F32)?)?;
+        let masks = masks.to_dtype(DType::F32)?;
+        // The model's maps as the application shows them: refined to the painting's edges
+        // at EVAL_MAP_SIDE on the long side ([`postprocess_refined`]).
+        let img = crate::imaging::decode_image(&read_file(&s.image)?, &s.image)?;
+        let (mw, mh) = eval_map_size(img.width(), img.height());
+        let guide = Guide::from_image(&img, mw, mh);
         for (k, e) in EMOTIONS.iter().enumerate() {
-            let p: Vec<f32> = probs.get(k)?.flatten_all()?.to_vec1()?;
-            write_score_map(&dirs[0].1, &s.painting, e.name(), side, p)?;
+            let logits: Vec<f32> = masks.get(k)?.flatten_all()?.to_vec1()?;
+            let l = Logits {
+                data: &logits,
+                width: side,
+                height: side,
+                content: (1.0, 1.0),
+            };
+            let refined = postprocess_refined(*e, &l, Some(&guide), mw, mh, String::new())?;
+            write_map(&dirs[0].1, &s.painting, e.name(), &refined.probability)?;
+            let plain = postprocess(*e, &l, side, side, String::new())?;
+            write_map(&dirs[3].1, &s.painting, e.name(), &plain.probability)?;
+            let prior_map = ScoreMap::new(side, side, prior[k].clone())?;
+            let prior_refined = crate::imaging::guided::refine(
+                &prior_map,
+                &guide,
+                &RefineParams {
+                    grid_cells: side / 4,
+                    ..RefineParams::default()
+                },
+            )?;
+            write_map(&dirs[4].1, &s.painting, e.name(), &prior_refined)?;
             write_score_map(&dirs[1].1, &s.painting, e.name(), side, prior[k].clone())?;
             let noise: Vec<f32> = (0..side * side).map(|_| rng.gen::<f32>()).collect();
             write_score_map(&dirs[2].1, &s.painting, e.name(), side, noise)?;
@@ -204,4 +281,158 @@ pub fn write_predictions(
         }
     }
     Ok((dirs, explanations))
+}
+
+/// Measures of the explanations of a painting's masks: the mean number of distinct
+/// explanations among a painting's masks, and (with a classifier) the share of
+/// explanations whose emotion, as the classifier reads it, is their mask's emotion.
+pub fn explanation_measures(
+    explanations: &[Explanation],
+    classifier: Option<&dyn crate::metrics::TextEmotionClassifier>,
+) -> Result<std::collections::BTreeMap<String, f64>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut per: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (p, _, t) in explanations {
+        per.entry(p.as_str()).or_default().insert(t.as_str());
+    }
+    let mut out = BTreeMap::new();
+    if !per.is_empty() {
+        let mean = per.values().map(|s| s.len() as f64).sum::<f64>() / per.len() as f64;
+        out.insert("distinct explanations per painting".to_string(), mean);
+    }
+    if let Some(c) = classifier {
+        let texts: Vec<String> = explanations.iter().map(|(_, _, t)| t.clone()).collect();
+        if !texts.is_empty() {
+            let pred = c.predict(&texts)?;
+            let hits = pred
+                .iter()
+                .zip(explanations)
+                .filter(|(p, (_, e, _))| p.name() == e)
+                .count();
+            out.insert(
+                "EA of mask explanations".to_string(),
+                hits as f64 / texts.len() as f64,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the kit's EmoSEM (`emosem_dir`) on the test split ([`write_predictions`] under
+/// `out`), scores every system as `artemo eval --task emosem` (reports under
+/// `out/<system>`), adds the explanation measures ([`explanation_measures`], EA with the
+/// `ea-minilm` classifier of `models` when present) to the model's row, and writes
+/// `out/summary.json`. Returns the metrics per system and the explanations.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate(
+    emosem_dir: &Path,
+    assets: &Path,
+    models: &Path,
+    tower: &dyn GridEncoder,
+    only: Option<&[String]>,
+    out: &Path,
+    seed: u64,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<(SystemMetrics, Vec<Explanation>)> {
+    use crate::metrics::tasks::{run_task, Task, TaskOptions};
+    let tok = TextTokenizer::gpt2_from_assets(assets)?;
+    let emosem = Emosem::load(emosem_dir, &tok, device)?;
+    let (dirs, explanations) =
+        write_predictions(&emosem, assets, tower, only, out, seed, device, progress)?;
+    let paintings =
+        crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let mut eval = std::collections::BTreeMap::new();
+    for (name, npy) in &dirs {
+        let r = run_task(
+            Task::Emosem,
+            &assets.join("annotations"),
+            npy,
+            &TaskOptions {
+                collection: Some(&paintings),
+                ..Default::default()
+            },
+            &crate::progress::Muted(progress),
+        )?;
+        r.write(&out.join(name))?;
+        eval.insert(
+            name.clone(),
+            r.report
+                .metrics
+                .iter()
+                .map(|m| (m.metric.clone(), m.value))
+                .collect::<std::collections::BTreeMap<String, f64>>(),
+        );
+    }
+    let ea =
+        crate::text::ea_classifier::EaClassifier::load(&models.join("ea-minilm"), models, device)
+            .ok();
+    let measures = explanation_measures(
+        &explanations,
+        ea.as_ref()
+            .map(|c| c as &dyn crate::metrics::TextEmotionClassifier),
+    )?;
+    if let Some(row) = eval.get_mut("emosem") {
+        row.extend(measures);
+    }
+    let json = serde_json::json!({ "emosem_eval": eval, "emosem_explanations": explanations });
+    write_atomic(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&json)
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .as_bytes(),
+    )?;
+    Ok((eval, explanations))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emotion::Emotion;
+
+    struct Keyword;
+
+    impl crate::metrics::TextEmotionClassifier for Keyword {
+        fn predict(&self, texts: &[String]) -> Result<Vec<Emotion>> {
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    if t.contains("scary") {
+                        Emotion::Fear
+                    } else {
+                        Emotion::Contentment
+                    }
+                })
+                .collect())
+        }
+        fn name(&self) -> &str {
+            "keyword"
+        }
+    }
+
+    #[test]
+    fn explanation_measures_count_distinct_texts_and_alignment() {
+        let row = |p: &str, e: &str, t: &str| (p.to_string(), e.to_string(), t.to_string());
+        let ex = vec![
+            row("1", "fear", "a scary sky"),
+            row("1", "contentment", "a calm field"),
+            row("1", "sadness", "a calm field"),
+            row("2", "fear", "a calm field"),
+        ];
+        let m = explanation_measures(&ex, Some(&Keyword)).unwrap();
+        // Painting 1: 2 distinct texts of 3; painting 2: 1.
+        assert_eq!(m["distinct explanations per painting"], 1.5);
+        // Aligned: fear/scary and contentment/calm; not sadness/calm, not fear/calm.
+        assert_eq!(m["EA of mask explanations"], 0.5);
+        let m = explanation_measures(&ex, None).unwrap();
+        assert!(!m.contains_key("EA of mask explanations"));
+        assert!(explanation_measures(&[], None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn eval_maps_keep_the_aspect_at_96_px() {
+        assert_eq!(eval_map_size(541, 640), (81, 96));
+        assert_eq!(eval_map_size(640, 320), (96, 48));
+        assert_eq!(eval_map_size(3, 5000), (1, 96));
+    }
 }

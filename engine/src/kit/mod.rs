@@ -39,6 +39,7 @@ use crate::kit::sevlm::{train_small, KitSevlmConfig};
 use crate::metrics::tasks::{run_task, Task, TaskOptions};
 use crate::models::nn::Mode;
 use crate::models::patch_tower::{descriptors_tensor, file_descriptors, Descriptors};
+use crate::models::text_memory;
 use crate::pacl::PaclModel;
 use crate::sevlm::SequenceBuilder;
 
@@ -56,7 +57,8 @@ pub struct DemoOptions {
     /// Overrides the preset's SEVLM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sevlm_kit: Option<KitSevlmConfig>,
-    /// Retrain only this stage (`emosem`) and stop; other stages must exist.
+    /// Retrain only this stage and stop (`emosem`), or retrain it and evaluate (`sevlm`);
+    /// other stages must exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<String>,
     /// Overrides the preset's EmoSEM hyper-parameters.
@@ -130,8 +132,6 @@ pub fn run(
     // Tower grids of every painting (frozen).
     progress.report(0.35, "image features of every painting");
     let mut collection = Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
-    // Every painting's size, for rasterising ground truth (the quick run keeps fewer).
-    let all_paintings = collection.clone();
     let set = AnnotationSet::load(&assets.join("annotations"))?;
     if opts.quick {
         // The smoke test: 30 train and 10 test paintings.
@@ -209,14 +209,28 @@ pub fn run(
     }
     check()?;
     if opts.only.as_deref() == Some("emosem") {
+        // The stage's own evaluation (`eval/emosem/summary.json`); the kit's summary and
+        // card stay as they are.
+        progress.report(0.96, "EmoSEM on the test paintings");
+        let (emosem_eval, emosem_explanations) = crate::kit::emosem::evaluate(
+            &emosem_dir,
+            assets,
+            models,
+            &tower,
+            quick_ids.as_deref(),
+            &opts.out.join("eval").join("emosem"),
+            opts.seed,
+            device,
+            progress,
+        )?;
         progress.report(1.0, "done (EmoSEM stage only)");
         return Ok(DemoReport {
             options: opts.clone(),
             seconds,
             sevlm_eval: BTreeMap::new(),
             test_paintings: 0,
-            emosem_eval: BTreeMap::new(),
-            emosem_explanations: Vec::new(),
+            emosem_eval,
+            emosem_explanations,
         });
     }
 
@@ -224,18 +238,25 @@ pub fn run(
     let sevlm_dir = opts.out.join("sevlm");
     let tokenizer = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
     let (lexicon, lexicon_record) = crate::lexicon::VadLexicon::from_source(assets, &opts.lexicon)?;
+    let texts: Vec<text_memory::PaintingText> = collection
+        .paintings
+        .iter()
+        .map(text_memory::PaintingText::from_painting)
+        .collect();
+    let kit = match (&opts.sevlm_kit, opts.quick) {
+        (Some(k), _) => k.clone(),
+        (None, true) => KitSevlmConfig::quick(opts.seed),
+        (None, false) => KitSevlmConfig::full(opts.seed),
+    };
     let seq_full =
         SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
             .with_lookup(crate::lexicon::VadLookup::ExactLemma);
-    if !(opts.resume && done(&sevlm_dir)) {
+    if opts.only.as_deref() == Some("sevlm") || !(opts.resume && done(&sevlm_dir)) {
         let t = Instant::now();
-        let kit = match (&opts.sevlm_kit, opts.quick) {
-            (Some(k), _) => k.clone(),
-            (None, true) => KitSevlmConfig::quick(opts.seed),
-            (None, false) => KitSevlmConfig::full(opts.seed),
-        };
+        let tm = kit.text_memory.then(text_memory::kit_config);
+        let memory = sevlm::memory(&grids, &texts, tm.as_ref(), models, device)?;
         let (_model, vm, mut cfg, log) = train_small(
-            &grids,
+            &memory,
             &ids,
             &set,
             assets,
@@ -266,37 +287,67 @@ pub fn run(
         tracing::warn!("{w}");
     }
     let eval_dir = opts.out.join("eval");
+    let tm = rt.model.config().text_memory.clone();
+    let memory = sevlm::memory(&grids, &texts, tm.as_ref(), models, device)?;
+    let no_text = vec![text_memory::PaintingText::none(); texts.len()];
+    let pixels_only = match &tm {
+        Some(c) => Some(sevlm::memory(&grids, &no_text, Some(c), models, device)?),
+        None => None,
+    };
+    let decode = crate::sevlm::DecodeOptions {
+        block_repeats: kit.block_repeats,
+        ..Default::default()
+    };
     let test: Vec<usize> = ids
         .iter()
         .enumerate()
         .filter(|(_, id)| set.splits.get(*id) == Some(&Split::Test))
         .map(|(i, _)| i)
         .collect();
-    let mut preds: Vec<(String, String)> = Vec::new();
-    for (k, &i) in test.iter().enumerate() {
-        check()?;
-        progress.report(
-            0.8 + 0.04 * k as f32 / test.len().max(1) as f32,
-            &format!("SEVLM on test painting {}/{}", k + 1, test.len()),
-        );
-        let g = crate::sevlm::generate::generate(
-            &rt.model,
-            &rt.seq,
-            &grids.narrow(0, i, 1)?,
-            &Default::default(),
-            |_| {},
-            progress,
-        )?;
-        preds.push((ids[i].clone(), g.text));
+    let mut systems = Vec::new();
+    for (name, mem) in [
+        ("sevlm", Some(&memory)),
+        ("sevlm-pixels-only", pixels_only.as_ref()),
+    ] {
+        let Some(mem) = mem else { continue };
+        let mut preds: Vec<(String, String)> = Vec::new();
+        for (k, &i) in test.iter().enumerate() {
+            check()?;
+            progress.report(
+                0.8 + 0.04 * k as f32 / test.len().max(1) as f32,
+                &format!("{name} on test painting {}/{}", k + 1, test.len()),
+            );
+            let g = crate::sevlm::generate::generate(
+                &rt.model,
+                &rt.seq,
+                &mem.narrow(0, i, 1)?,
+                &decode,
+                |_| {},
+                progress,
+            )?;
+            preds.push((ids[i].clone(), g.text));
+        }
+        systems.push((name.to_string(), preds));
     }
     let baselines = baselines(&set, &ids, &embeds, &test, opts.seed);
-    let mut systems = vec![("sevlm".to_string(), preds)];
+    let train_utterances: Vec<String> = set
+        .rows
+        .iter()
+        .filter(|r| set.splits.get(&r.painting) == Some(&Split::Train))
+        .map(|r| r.utterance.clone())
+        .collect();
     systems.extend(baselines);
     let ea =
         crate::text::ea_classifier::EaClassifier::load(&models.join("ea-minilm"), models, device)
             .ok();
     let mut sevlm_eval = BTreeMap::new();
     for (name, rows) in &systems {
+        let checks = sevlm::explanation_checks(
+            rows,
+            &train_utterances,
+            ea.as_ref()
+                .map(|c| c as &dyn crate::metrics::TextEmotionClassifier),
+        )?;
         let dir = eval_dir.join(name);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let csv = dir.join("predictions.csv");
@@ -324,7 +375,7 @@ pub fn run(
             &crate::progress::Muted(progress),
         )?;
         out.write(&dir)?;
-        let m: BTreeMap<String, f64> = out
+        let mut m: BTreeMap<String, f64> = out
             .report
             .metrics
             .iter()
@@ -340,6 +391,7 @@ pub fn run(
                 (key, m.value)
             })
             .collect();
+        m.extend(checks);
         sevlm_eval.insert(name.clone(), m);
     }
     seconds.insert("eval".into(), t.elapsed().as_secs_f64());
@@ -347,11 +399,10 @@ pub fn run(
 
     let t = Instant::now();
     progress.report(0.96, "EmoSEM on the test paintings");
-    let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(assets)?;
-    let emosem = crate::emosem::Emosem::load(&emosem_dir, &tok, device)?;
-    let (dirs, emosem_explanations) = crate::kit::emosem::write_predictions(
-        &emosem,
+    let (emosem_eval, emosem_explanations) = crate::kit::emosem::evaluate(
+        &emosem_dir,
         assets,
+        models,
         &tower,
         quick_ids.as_deref(),
         &eval_dir.join("emosem"),
@@ -359,28 +410,6 @@ pub fn run(
         device,
         progress,
     )?;
-    let mut emosem_eval = BTreeMap::new();
-    for (name, npy) in &dirs {
-        let out = run_task(
-            Task::Emosem,
-            &assets.join("annotations"),
-            npy,
-            &TaskOptions {
-                collection: Some(&all_paintings),
-                ..Default::default()
-            },
-            &crate::progress::Muted(progress),
-        )?;
-        out.write(&eval_dir.join("emosem").join(name))?;
-        emosem_eval.insert(
-            name.clone(),
-            out.report
-                .metrics
-                .iter()
-                .map(|m| (m.metric.clone(), m.value))
-                .collect(),
-        );
-    }
     seconds.insert("emosem_eval".into(), t.elapsed().as_secs_f64());
     let report = DemoReport {
         options: opts.clone(),

@@ -36,6 +36,22 @@ pub fn goemotions_examples(assets: &Path) -> Result<Vec<Example>> {
     )
 }
 
+/// SEVLM's memory input for every painting: the grids [n, N, D], followed by the packed
+/// text embeddings of `texts` (same order) when `text_memory` is given.
+pub fn memory(
+    grids: &Tensor,
+    texts: &[crate::models::text_memory::PaintingText],
+    text_memory: Option<&crate::sevlm::model::TextMemoryConfig>,
+    models: &Path,
+    device: &Device,
+) -> Result<Tensor> {
+    let Some(cfg) = text_memory else {
+        return Ok(grids.clone());
+    };
+    let tm = crate::models::text_memory::TextMemory::load(cfg, models, device)?;
+    crate::models::text_memory::pack(grids, &tm.embed(texts)?)
+}
+
 /// Hyper-parameters of the kit's SEVLM stages (`artemo train --preset demo --kit FILE`
 /// reads them from JSON; missing fields take the full preset's values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +76,15 @@ pub struct KitSevlmConfig {
     pub layers: usize,
     /// Decoder heads.
     pub heads: usize,
+    /// Text as a second memory (issue 21): the painting's title, artist/date/medium and
+    /// description embedded by the frozen MiniLM beside the image grid.
+    pub text_memory: bool,
+    /// Add every annotation utterance of the train split (with its emotion, no image) to
+    /// the language pretraining.
+    pub pretrain_utterances: bool,
+    /// Decode the evaluation's explanations with repeat blocking (no token twice in a
+    /// row, no bigram twice).
+    pub block_repeats: bool,
 }
 
 impl Default for KitSevlmConfig {
@@ -96,7 +121,28 @@ impl KitSevlmConfig {
             width: 192,
             layers: 3,
             heads: 4,
+            text_memory: false,
+            pretrain_utterances: false,
+            block_repeats: false,
         }
+    }
+
+    /// The issue-21 recipe as measured (`/work/scratch-d/kit2.json` of the H-D session):
+    /// text memory with text dropout 0.3, an emotion-token loss of weight 1, pretraining
+    /// on 2,000 GoEmotions comments and the train split's utterances, 6 epochs,
+    /// repeat-blocked decoding. On the test split it removed repeated bigrams and copies
+    /// and beat every baseline on BLEU-1, ROUGE-L and CIDEr-D, but its ACC stayed at the
+    /// majority's (0.548): the text memory did not yet move the emotion decision.
+    pub fn reads(seed: u64) -> Self {
+        let mut c = Self::full(seed);
+        c.text_memory = true;
+        c.pretrain_utterances = true;
+        c.block_repeats = true;
+        c.max_pretrain = 2_000;
+        c.train.epochs = 6;
+        c.train.text_dropout = 0.3;
+        c.train.emotion_weight = 1.0;
+        c
     }
 
     /// The minutes-long smoke-test preset.
@@ -147,6 +193,9 @@ pub fn train_small(
     let vocab = build_vocab(seq_full, &train_ex, &pool, kit.min_count)?;
     let (_, n_tok, dim) = grids.dims3()?;
     let mut cfg = SevlmConfig::small();
+    if kit.text_memory {
+        cfg.text_memory = Some(crate::models::text_memory::kit_config());
+    }
     cfg.name = "demo-small".into();
     cfg.decoder.n_embd = kit.width;
     cfg.decoder.n_layer = kit.layers;
@@ -165,14 +214,38 @@ pub fn train_small(
     let blank = Tensor::zeros((1, n_tok, dim), DType::F32, grids.device())?;
     let all_images = Tensor::cat(&[grids, &blank], 0)?;
     let blank_idx = images.len();
-    let pre_seqs: Vec<(Encoded, usize)> = pool
+    let mut pre_seqs: Vec<(Encoded, usize)> = pool
         .iter()
         // Comments with tokens outside the vocabulary are skipped.
         .filter_map(|e| seq.encode(e.emotion, &e.explanation).ok())
         .take(kit.max_pretrain)
         .map(|s| (s, blank_idx))
         .collect();
+    if kit.pretrain_utterances {
+        // Every train utterance the vocabulary covers, interleaved with the comments so
+        // no batch is all one source.
+        let utt: Vec<(Encoded, usize)> = train_ex
+            .iter()
+            .filter_map(|e| seq.encode(e.emotion, &e.explanation).ok())
+            .map(|s| (s, blank_idx))
+            .collect();
+        let step = (pre_seqs.len() / utt.len().max(1)).max(1);
+        let mut mixed = Vec::with_capacity(pre_seqs.len() + utt.len());
+        let mut u = utt.into_iter();
+        for (i, s) in pre_seqs.into_iter().enumerate() {
+            mixed.push(s);
+            if (i + 1) % step == 0 {
+                mixed.extend(u.next());
+            }
+        }
+        mixed.extend(u);
+        pre_seqs = mixed;
+    }
     if !pre_seqs.is_empty() && kit.pretrain_epochs > 0 {
+        progress.report(
+            0.0,
+            &format!("SEVLM pretraining on {} texts", pre_seqs.len()),
+        );
         let data = TrainData {
             sequences: pre_seqs,
             images: all_images.clone(),
@@ -186,6 +259,8 @@ pub fn train_small(
             lr_vad_encoder: kit.pretrain_lr,
             alpha: 0.0,
             warmup: kit.train.warmup / 2,
+            // Blank images carry no text either.
+            text_dropout: 0.0,
             ..kit.train.clone()
         };
         let r = train(
@@ -243,4 +318,94 @@ pub fn train_small(
     )?;
     log.extend(r.steps);
     Ok((model, vm, cfg, log))
+}
+
+/// Lower-case words of a text (letters, digits and apostrophes).
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Whether a word bigram occurs twice in `text`.
+pub fn has_repeated_bigram(text: &str) -> bool {
+    let w = words(text);
+    let mut seen = std::collections::HashSet::new();
+    w.windows(2)
+        .any(|b| !seen.insert((b[0].clone(), b[1].clone())))
+}
+
+/// The issue-21 checks of predictions `emotion because explanation` (one per painting):
+/// "distinct emotions", "repeated bigram" (share of explanations with a word bigram
+/// twice), "copies" (share whose words equal a training utterance's), and, with a
+/// classifier, "EA vs own emotion" (share whose explanation the classifier reads as the
+/// predicted emotion, over predictions with both parts).
+pub fn explanation_checks(
+    rows: &[(String, String)],
+    train_utterances: &[String],
+    ea: Option<&dyn crate::metrics::TextEmotionClassifier>,
+) -> Result<std::collections::BTreeMap<String, f64>> {
+    let train: std::collections::HashSet<Vec<String>> =
+        train_utterances.iter().map(|u| words(u)).collect();
+    let parsed: Vec<_> = rows
+        .iter()
+        .map(|(_, t)| crate::sevlm::generate::parse(t))
+        .collect();
+    let n = rows.len().max(1) as f64;
+    let distinct: std::collections::HashSet<_> = parsed.iter().filter_map(|(e, _, _)| *e).collect();
+    let explanations: Vec<String> = parsed
+        .iter()
+        .map(|(_, x, _)| x.clone().unwrap_or_default())
+        .collect();
+    let repeated = explanations
+        .iter()
+        .filter(|x| has_repeated_bigram(x))
+        .count();
+    let copies = explanations
+        .iter()
+        .filter(|x| !x.is_empty() && train.contains(&words(x)))
+        .count();
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("distinct emotions".to_string(), distinct.len() as f64);
+    m.insert("repeated bigram".to_string(), repeated as f64 / n);
+    m.insert("copies of train utterances".to_string(), copies as f64 / n);
+    if let Some(ea) = ea {
+        let both: Vec<(crate::emotion::Emotion, String)> = parsed
+            .iter()
+            .filter_map(|(e, x, _)| Some(((*e)?, x.clone().filter(|x| !x.is_empty())?)))
+            .collect();
+        if !both.is_empty() {
+            let texts: Vec<String> = both.iter().map(|(_, x)| x.clone()).collect();
+            let read = ea.predict(&texts)?;
+            let agree = both.iter().zip(&read).filter(|((e, _), r)| e == *r).count();
+            m.insert(
+                "EA vs own emotion".to_string(),
+                agree as f64 / both.len() as f64,
+            );
+        }
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_count_repeats_copies_and_emotions() {
+        assert!(has_repeated_bigram("the sky is blue and the sky is grey"));
+        assert!(!has_repeated_bigram("the sky is blue and the sea is grey"));
+        let rows = vec![
+            ("a".into(), "fear because the dark sky looks angry".into()),
+            ("b".into(), "awe because The light, the light".into()),
+            ("c".into(), "fear because the light the light".into()),
+        ];
+        let train = vec!["The dark sky looks angry.".to_string()];
+        let m = explanation_checks(&rows, &train, None).unwrap();
+        assert_eq!(m["distinct emotions"], 2.0);
+        assert!((m["repeated bigram"] - 2.0 / 3.0).abs() < 1e-9);
+        assert!((m["copies of train utterances"] - 1.0 / 3.0).abs() < 1e-9);
+        assert!(!m.contains_key("EA vs own emotion"));
+    }
 }

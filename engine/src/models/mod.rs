@@ -18,4 +18,5 @@ pub mod sam_decoder;
 pub mod sam_tiny_vit;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod text_memory;
 pub mod torch_import;

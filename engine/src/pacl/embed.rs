@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::projection::{pca_2d, tsne, Method, Projection, TsneConfig};
-use super::zeroshot::{class_embeddings, classify, embed_texts, rank, Hit, PromptSet, ZeroShot};
+use super::zeroshot::{
+    class_embeddings, classify_calibrated, embed_texts, rank, Calibration, Hit, PromptSet, ZeroShot,
+};
 use super::PaclModel;
 use crate::collection::Collection;
 use crate::emotion::Emotion;
@@ -199,6 +201,13 @@ pub struct ZeroShotResult {
     /// The class prompts used.
     #[serde(default)]
     pub prompts: PromptSet,
+    /// The calibration of the cosines (results written before it existed: none).
+    #[serde(default = "no_calibration")]
+    pub calibration: Calibration,
+}
+
+fn no_calibration() -> Calibration {
+    Calibration::None
 }
 
 /// Zero-shot classification of embeddings into the eight emotions with the class
@@ -208,20 +217,23 @@ pub fn zero_shot(
     encoder: &SentenceEncoder,
     embeddings: &Embeddings,
     prompts: PromptSet,
+    calibration: Calibration,
 ) -> Result<ZeroShotResult> {
     let emotions = Emotion::EIGHT.to_vec();
     let classes = class_embeddings(model, encoder, &emotions, prompts)?;
-    let predictions = classify(
+    let predictions = classify_calibrated(
         &embeddings.vectors,
         &classes,
         &emotions,
         model.config().temperature,
+        calibration,
     );
     Ok(ZeroShotResult {
         ids: embeddings.ids.clone(),
         emotions,
         predictions,
         prompts,
+        calibration,
     })
 }
 

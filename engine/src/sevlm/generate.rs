@@ -197,6 +197,63 @@ pub fn emotion_distribution(
     Ok((dist, mass))
 }
 
+/// Lower-case words of a text (letters, digits, apostrophes).
+fn words_of(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Repeat blocking by words, on top of the token rule of [`crate::text::repeats`]: a
+/// token that starts a new word is blocked when that word repeats the previous word or
+/// would complete a word bigram already written, case and punctuation aside ("The soft
+/// ... the soft", "calm, calm"). Only the 64 most probable tokens are looked at; blocked
+/// ones get probability 0 and the rest is renormalised (left as is if all are blocked).
+pub(crate) fn block_word_repeats(
+    seq: &SequenceBuilder,
+    generated: &[u32],
+    probs: &mut [f32],
+) -> Result<()> {
+    let words = words_of(&seq.decode(generated)?);
+    let Some(last) = words.last() else {
+        return Ok(());
+    };
+    let mut banned: std::collections::HashSet<&str> = words
+        .windows(2)
+        .filter(|w| &w[0] == last)
+        .map(|w| w[1].as_str())
+        .collect();
+    banned.insert(last.as_str());
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let mut removed = 0f32;
+    let mut blocked = Vec::new();
+    for &i in order.iter().take(64) {
+        let Ok(text) = seq.decode(&[i as u32]) else {
+            continue;
+        };
+        if !text.starts_with(' ') {
+            continue;
+        }
+        if let Some(w) = words_of(&text).first() {
+            if banned.contains(w.as_str()) {
+                removed += probs[i];
+                blocked.push(i);
+            }
+        }
+    }
+    let rest = probs.iter().sum::<f32>() - removed;
+    if blocked.is_empty() || rest <= 1e-12 {
+        return Ok(());
+    }
+    for i in blocked {
+        probs[i] = 0.0;
+    }
+    probs.iter_mut().for_each(|p| *p /= rest);
+    Ok(())
+}
+
 /// Generates "`<emotion> because <explanation>`" for one image's grid features
 /// [1, N, encoder_dim]. `on_token` sees every token as it is produced; a cancelled
 /// `progress` stops between tokens with `Error::Cancelled`.
@@ -256,8 +313,11 @@ pub fn generate(
         if let Decoding::Nucleus { temperature, .. } = opts.decoding {
             logits = (logits / temperature.max(1e-4) as f64)?;
         }
-        let probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
+        let mut probs = candle_nn::ops::softmax_last_dim(&logits)?.to_vec1::<f32>()?;
         let generated: Vec<u32> = tokens.iter().map(|t: &GeneratedToken| t.id).collect();
+        if opts.block_repeats {
+            block_word_repeats(seq, &generated, &mut probs)?;
+        }
         let next = sampler.pick(&probs, &generated, opts.block_repeats);
         let next = if seq.is_special(next) && opts.ignore_end {
             // Benchmarks: take the best ordinary token instead.

@@ -120,6 +120,8 @@ pub struct SevlmRuntime {
     pub lexicon: crate::lexicon::LexiconRecord,
     /// Warnings to show (a lexicon other than the one the model was trained with).
     pub warnings: Vec<String>,
+    /// The frozen sentence encoder of a model with a text memory.
+    pub text_memory: Option<crate::models::text_memory::TextMemory>,
 }
 
 /// Where SEVLM weights are looked for, in order: `sevlm` (installed real weights), then
@@ -259,6 +261,12 @@ fn runtime_for(
             })
         }
     };
+    let text_memory = match &cfg.text_memory {
+        Some(t) => Some(crate::models::text_memory::TextMemory::load(
+            t, models, device,
+        )?),
+        None => None,
+    };
     Ok(SevlmRuntime {
         model,
         seq,
@@ -266,6 +274,7 @@ fn runtime_for(
         source: dir.to_path_buf(),
         lexicon: record,
         warnings,
+        text_memory,
     })
 }
 
@@ -289,6 +298,10 @@ pub struct Analysis {
     /// Warnings about the lexicon (another than the one the model was trained with).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lexicon_warnings: Vec<String>,
+    /// What the model read ("pixels + title, artist"; "pixels only"); `None` for a model
+    /// without a text memory (it reads the pixels alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<String>,
 }
 
 impl SevlmRuntime {
@@ -302,7 +315,7 @@ impl SevlmRuntime {
         on_token: impl FnMut(&GeneratedToken),
         progress: &dyn crate::progress::Progress,
     ) -> Result<Analysis> {
-        let feats = self.featurizer.features(image, device)?;
+        let (feats, read) = self.memory(image, device)?;
         let (distribution, label_mass) =
             generate::emotion_distribution(&self.model, &self.seq, &feats)?;
         let generation =
@@ -315,7 +328,26 @@ impl SevlmRuntime {
             model: self.source.display().to_string(),
             lexicon: self.lexicon.describe(),
             lexicon_warnings: self.warnings.clone(),
+            read,
         })
+    }
+
+    /// The model's input for one image: its grid features, followed by its text's
+    /// embeddings when the model has a text memory (the text of
+    /// [`crate::models::text_memory::PaintingText::for_image`]), and what was read.
+    pub fn memory(&self, image: &Path, device: &Device) -> Result<(Tensor, Option<String>)> {
+        let feats = self.featurizer.features(image, device)?;
+        match &self.text_memory {
+            Some(tm) => {
+                let text = crate::models::text_memory::PaintingText::for_image(image);
+                let packed = crate::models::text_memory::pack(
+                    &feats,
+                    &tm.embed(std::slice::from_ref(&text))?,
+                )?;
+                Ok((packed, Some(text.read_label())))
+            }
+            None => Ok((feats, None)),
+        }
     }
 }
 

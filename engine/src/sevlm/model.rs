@@ -90,6 +90,48 @@ pub struct SevlmConfig {
     /// GPT-2's full vocabulary plus the four specials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compact_vocab: Option<Vec<u32>>,
+    /// Text as a second memory: sentence embeddings of the painting's text, packed after
+    /// the image grid ([`TextMemoryConfig`]); `None` in models without it (every folder
+    /// saved before issue 21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_memory: Option<TextMemoryConfig>,
+}
+
+/// The text memory of a SEVLM model (issue 21): `tokens` sentence embeddings of
+/// `text_dim` (one per field of the painting's text, by a frozen sentence encoder),
+/// projected by `text_proj` to the decoder width and placed after the image grid in the
+/// cross-attention memory.
+///
+/// Packing: the model's image input is one tensor [B, N + R, encoder_dim]: the grid's N
+/// rows, then each text embedding written over `chunks()` rows of `encoder_dim`
+/// (zero-padded), R = `tokens * chunks()`. A missing field (or a painting without text)
+/// is a zero embedding; its memory token is then `text_proj`'s bias, a learned "no text".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextMemoryConfig {
+    /// The sentence encoder (a folder name under `models/`: "all-MiniLM-L6-v2").
+    pub encoder: String,
+    /// Its embedding width (384).
+    pub text_dim: usize,
+    /// What each memory token embeds, in order ("title", "artist, date, medium",
+    /// "description").
+    pub fields: Vec<String>,
+}
+
+impl TextMemoryConfig {
+    /// Memory tokens (one per field).
+    pub fn tokens(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Rows of `encoder_dim` one embedding is packed into.
+    pub fn chunks(&self, encoder_dim: usize) -> usize {
+        self.text_dim.div_ceil(encoder_dim.max(1))
+    }
+
+    /// Rows the text takes after the grid.
+    pub fn packed_rows(&self, encoder_dim: usize) -> usize {
+        self.tokens() * self.chunks(encoder_dim)
+    }
 }
 
 fn legacy_prompt() -> String {
@@ -115,6 +157,7 @@ impl SevlmConfig {
             vad_lookup: crate::lexicon::VadLookup::ExactLemma,
             trained_lexicon: None,
             compact_vocab: None,
+            text_memory: None,
         }
     }
 
@@ -266,6 +309,7 @@ pub struct Sevlm {
     emo_encoder: Option<VadEncoder>,
     sim_mlp: Option<SimMlp>,
     encoder_proj: Option<Linear>,
+    text_proj: Option<Linear>,
     dropout: crate::models::gpt2::Dropout,
 }
 
@@ -306,6 +350,10 @@ impl Sevlm {
         } else {
             None
         };
+        let text_proj = match &cfg.text_memory {
+            Some(t) => Some(linear(t.text_dim, d, true, vb.pp("text_proj"))?),
+            None => None,
+        };
         Ok(Sevlm {
             cfg: cfg.clone(),
             gpt,
@@ -314,6 +362,7 @@ impl Sevlm {
             emo_encoder,
             sim_mlp,
             encoder_proj,
+            text_proj,
             dropout,
         })
     }
@@ -364,11 +413,44 @@ impl Sevlm {
         &self.gpt
     }
 
-    /// Projects image grid features [B, N, encoder_dim] to the decoder width.
+    /// Splits the image input into the grid [B, N, encoder_dim] and, with a text memory,
+    /// the text embeddings [B, tokens, text_dim] (packing in [`TextMemoryConfig`]).
+    pub fn split_memory(&self, image: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let Some(tm) = &self.cfg.text_memory else {
+            return Ok((image.clone(), None));
+        };
+        let (b, rows, dim) = image.dims3()?;
+        let packed = tm.packed_rows(dim);
+        if rows <= packed {
+            return Err(Error::Invalid(format!(
+                "SEVLM with a text memory: image input of {rows} rows holds no grid before the {packed} text rows"
+            )));
+        }
+        let grid = image.narrow(1, 0, rows - packed)?;
+        let text = image
+            .narrow(1, rows - packed, packed)?
+            .reshape((b, tm.tokens(), tm.chunks(dim) * dim))?
+            .narrow(2, 0, tm.text_dim)?;
+        Ok((grid, Some(text)))
+    }
+
+    /// The mean of the image grid [B, encoder_dim] (text rows left out): the contrastive
+    /// head's image input.
+    pub fn grid_mean(&self, image: &Tensor) -> Result<Tensor> {
+        Ok(self.split_memory(image)?.0.mean(1)?)
+    }
+
+    /// The cross-attention memory at the decoder width: the projected image grid
+    /// [B, N, d], followed by the projected text tokens with a text memory.
     pub fn encoder_states(&self, image: &Tensor) -> Result<Tensor> {
-        Ok(match &self.encoder_proj {
-            Some(p) => p.forward(image)?,
-            None => image.clone(),
+        let (grid, text) = self.split_memory(image)?;
+        let grid = match &self.encoder_proj {
+            Some(p) => p.forward(&grid)?,
+            None => grid,
+        };
+        Ok(match (text, &self.text_proj) {
+            (Some(t), Some(p)) => Tensor::cat(&[&grid, &p.forward(&t.contiguous()?)?], 1)?,
+            _ => grid,
         })
     }
 

@@ -743,3 +743,148 @@ fn configs_keep_the_prompt_they_were_saved_with() {
     c.name = "reference (nle_model_11)".into();
     assert_eq!(c.trained_lexicon_or_assumed(), LexiconRecord::reference());
 }
+
+/// Issue 21: the shipped demo SEVLM (saved before the text memory) loads and runs as
+/// before, and reports no text read.
+#[test]
+fn shipped_demo_sevlm_without_text_memory_still_runs() {
+    let models = crate::find_models().expect("models");
+    let assets = crate::find_assets().expect("assets");
+    let rt = load_runtime(
+        &models.join("demo/sevlm"),
+        &assets,
+        &models,
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert!(rt.model.config().text_memory.is_none());
+    assert!(rt.text_memory.is_none());
+    let img = assets.join("paintings/aic/100342.jpg");
+    let opts = DecodeOptions {
+        max_tokens: 4,
+        ..Default::default()
+    };
+    let a = rt
+        .analyze(&img, &opts, &Device::Cpu, |_| {}, &Silent)
+        .unwrap();
+    assert_eq!(a.read, None);
+    assert!(!a.generation.tokens.is_empty());
+    let total: f32 = a.distribution.iter().map(|(_, p)| p).sum();
+    assert!((total - 1.0).abs() < 1e-4);
+}
+
+/// Issue 21: a model with a text memory has `text_proj`, reads the text rows (changing
+/// them changes the logits, also at the emotion token after the prompt), keeps them out
+/// of the contrastive image mean, round-trips through save/load, and text dropout zeroes
+/// exactly the dropped items' text rows.
+#[test]
+fn text_memory_is_read_saved_and_dropped() {
+    let dev = Device::Cpu;
+    let mut cfg = tiny();
+    cfg.text_memory = Some(crate::models::text_memory::kit_config());
+    let (model, vm) = Sevlm::init(&cfg, 3, &dev).unwrap();
+    let d = cfg.encoder_dim;
+    let packed = cfg.text_memory.as_ref().unwrap().packed_rows(d);
+    let grid = Tensor::rand(-1f32, 1.0, (2, 4, d), &dev).unwrap();
+    let text = Tensor::rand(-0.1f32, 0.1, (2, 3, 384), &dev).unwrap();
+    let mem = crate::models::text_memory::pack(&grid, &text).unwrap();
+    assert_eq!(mem.dims(), &[2, 4 + packed, d]);
+    let ids = Tensor::new(&[[1u32, 2, 3], [1, 2, 3]], &dev).unwrap();
+    let segs = Tensor::zeros((2, 3), DType::U32, &dev).unwrap();
+    let run = |m: &Sevlm, x: &Tensor| m.forward(&ids, &segs, None, x, Mode::Infer).unwrap().logits;
+    let with = run(&model, &mem);
+    let keep = crate::sevlm::train::drop_text(&model, &mem, &[true, false]).unwrap();
+    let dropped = run(&model, &keep);
+    // Item 0 kept its text: same logits; item 1 lost it: different logits.
+    assert_eq!(
+        max_diff(&with.get(0).unwrap(), &dropped.get(0).unwrap()),
+        0.0
+    );
+    assert!(max_diff(&with.get(1).unwrap(), &dropped.get(1).unwrap()) > 1e-6);
+    assert_eq!(
+        max_diff(
+            &keep.get(1).unwrap().narrow(0, 4, packed).unwrap(),
+            &Tensor::zeros((packed, d), DType::F32, &dev).unwrap()
+        ),
+        0.0
+    );
+    // The contrastive head's image mean is the grid's alone.
+    assert!(max_diff(&model.grid_mean(&mem).unwrap(), &grid.mean(1).unwrap()) < 1e-6);
+    // Save and load: the same outputs, the config keeps the text memory.
+    let dir = tempfile::tempdir().unwrap();
+    crate::sevlm::save(dir.path(), &cfg, &vm).unwrap();
+    let loaded = Sevlm::load(dir.path(), &dev).unwrap();
+    assert_eq!(loaded.config().text_memory, cfg.text_memory);
+    assert!(max_diff(&run(&loaded, &mem), &with) < 1e-6);
+    // A memory without text rows is refused with a message, not a panic.
+    assert!(model
+        .forward(
+            &ids,
+            &segs,
+            None,
+            &grid.narrow(1, 0, 1).unwrap(),
+            Mode::Infer
+        )
+        .is_err());
+}
+
+/// Issue 21: repeat blocking works on words, case and punctuation aside: after "The
+/// soft blue and the", " soft" (would repeat "the soft") and " the" (the previous word)
+/// are blocked; " sky" is not.
+#[test]
+fn repeat_blocking_catches_word_bigrams_across_case() {
+    let seq = builder(30);
+    let generated = seq
+        .encode_text("contentment because The soft blue and the")
+        .unwrap();
+    let id = |w: &str| {
+        let v = seq.encode_text(w).unwrap();
+        assert_eq!(v.len(), 1, "{w} is one token");
+        v[0]
+    };
+    let (soft, the, sky) = (id(" soft"), id(" the"), id(" sky"));
+    let n = seq
+        .tokenizer()
+        .vocab_size()
+        .max(soft.max(the).max(sky) as usize + 1);
+    let mut probs = vec![0f32; n];
+    probs[soft as usize] = 0.5;
+    probs[the as usize] = 0.3;
+    probs[sky as usize] = 0.2;
+    crate::sevlm::generate::block_word_repeats(&seq, &generated, &mut probs).unwrap();
+    assert_eq!(probs[soft as usize], 0.0);
+    assert_eq!(probs[the as usize], 0.0);
+    assert!((probs[sky as usize] - 1.0).abs() < 1e-6);
+}
+
+/// Issue 21: `emotion_weight` adds the emotion token's cross-entropy (label position
+/// `emotion_span - 2`) to the language loss; 0 leaves the reference's loss.
+#[test]
+fn emotion_weight_adds_the_emotion_token_loss() {
+    use crate::sevlm::train::losses_weighted;
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let (model, _) = Sevlm::init(&cfg, 5, &dev).unwrap();
+    let seq = builder(16);
+    let a = (seq.encode(Emotion::Awe, "the bright sky").unwrap(), 0usize);
+    let img = Tensor::rand(-1f32, 1.0, (1, 4, 16), &dev).unwrap();
+    let batch = crate::sevlm::train::Batch::new(&[&a], &img, &dev).unwrap();
+    let l = |w: f64| {
+        losses_weighted(&model, &batch, None, [1.0, w], 0.0, 0.0, Mode::Infer)
+            .unwrap()
+            .language
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let (l0, l1, l2) = (l(0.0), l(1.0), l(2.0));
+    assert!(l1 > l0);
+    // Linear in the weight: the extra term is the same cross-entropy each time.
+    assert!(((l2 - l0) - 2.0 * (l1 - l0)).abs() < 1e-4);
+    // The emotion token sits at label position span - 2.
+    let span = cfg.emotion_span;
+    assert_eq!(
+        a.0.ids[span - 2],
+        *seq.emotion_ids(Emotion::Awe).unwrap().last().unwrap()
+    );
+}

@@ -13,7 +13,7 @@
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use candle_nn::VarMap;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -140,6 +140,45 @@ pub struct SevlmTrainConfig {
     /// The preset these values started from (informative).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<SevlmPreset>,
+    /// Text dropout (models with a text memory): the share of training sequences whose
+    /// text embeddings are zeroed, so the model also learns to read the pixels alone.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub text_dropout: f64,
+    /// Weight of an extra cross-entropy on the emotion token (the first token after the
+    /// prompt, label position `emotion_span - 2`): the decision the explanation follows
+    /// is one token among ~20, so the language loss alone barely moves it off the
+    /// majority emotion (issue 21). 0: off (the reference).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub emotion_weight: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// Zeroes the text rows (see [`crate::sevlm::model::TextMemoryConfig`]) of the batch items
+/// whose `keep` is false; `image` [B, N + R, D] is returned as is without a text memory.
+pub fn drop_text(model: &Sevlm, image: &Tensor, keep: &[bool]) -> Result<Tensor> {
+    let Some(tm) = &model.config().text_memory else {
+        return Ok(image.clone());
+    };
+    let (b, rows, dim) = image.dims3()?;
+    let packed = tm.packed_rows(dim);
+    if keep.len() != b || rows <= packed {
+        return Err(Error::Invalid(format!(
+            "text dropout: {} flags for a batch of {b}, or {rows} rows for {packed} text rows",
+            keep.len()
+        )));
+    }
+    let mask: Vec<f32> = keep.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+    let mask = Tensor::from_vec(mask, (b, 1, 1), image.device())?;
+    let text = image
+        .narrow(1, rows - packed, packed)?
+        .broadcast_mul(&mask)?;
+    Ok(Tensor::cat(
+        &[&image.narrow(1, 0, rows - packed)?, &text],
+        1,
+    )?)
 }
 
 impl SevlmTrainConfig {
@@ -165,6 +204,8 @@ impl SevlmTrainConfig {
             pairing: Pairing::PerImage,
             anchor: Anchor::Cycle,
             preset: Some(preset),
+            text_dropout: 0.0,
+            emotion_weight: 0.0,
         }
     }
 
@@ -428,16 +469,18 @@ pub fn losses(
     vad_weight: f64,
     mode: Mode,
 ) -> Result<Losses> {
-    losses_weighted(model, batch, perm, 1.0, alpha, vad_weight, mode)
+    losses_weighted(model, batch, perm, [1.0, 0.0], alpha, vad_weight, mode)
 }
 
-/// [`losses`] with the language loss weighted too (the code's `--alpha`,
-/// `models/gpt.py:681`, "the weight of XE loss").
+/// [`losses`] with the language loss weighted too (`weights[0]`: the code's `--alpha`,
+/// `models/gpt.py:681`, "the weight of XE loss") and an extra emotion-token
+/// cross-entropy weighted by `weights[1]` ([`SevlmTrainConfig::emotion_weight`]; in
+/// `language` too, not in the reference).
 pub fn losses_weighted(
     model: &Sevlm,
     batch: &Batch,
     perm: Option<&[usize]>,
-    language_weight: f64,
+    weights: [f64; 2],
     alpha: f64,
     vad_weight: f64,
     mode: Mode,
@@ -449,14 +492,23 @@ pub fn losses_weighted(
         &batch.image,
         mode,
     )?;
-    let language = language_loss(&out.logits, &batch.labels)?;
+    let [language_weight, emotion_weight] = weights;
+    let span = model.config().emotion_span;
+    let (_, t) = batch.ids.dims2()?;
+    let mut language = language_loss(&out.logits, &batch.labels)?;
+    if emotion_weight != 0.0 && span >= 3 && t >= span {
+        // Logits at span - 3 predict the label at span - 2: the emotion token.
+        let e = language_loss(
+            &out.logits.narrow(1, span - 3, 2)?,
+            &batch.labels.narrow(1, span - 3, 2)?,
+        )?;
+        language = (language + (e * emotion_weight)?)?;
+    }
     let mut total = if language_weight == 1.0 {
         language.clone()
     } else {
         (&language * language_weight)?
     };
-    let span = model.config().emotion_span;
-    let (_, t) = batch.ids.dims2()?;
     let vad = match &out.vad {
         Some(v) if t > span => {
             // Position p (from span - 1) predicts the VAD of token p + 1.
@@ -478,7 +530,7 @@ pub fn losses_weighted(
                     perm.len()
                 )));
             }
-            let img = batch.image.mean(1)?;
+            let img = model.grid_mean(&batch.image)?;
             let emo = out.hidden.narrow(1, 0, span)?.mean(1)?;
             let exp = out.hidden.narrow(1, span, t - span)?.mean(1)?;
             let pos = model.similarity(&img, &emo, &exp)?;
@@ -713,7 +765,13 @@ impl Trainer {
             v
         };
         let seqs: Vec<&(Encoded, usize)> = indices.iter().map(|&i| &data.sequences[i]).collect();
-        let batch = Batch::new(&seqs, &data.images, device)?;
+        let mut batch = Batch::new(&seqs, &data.images, device)?;
+        if cfg.text_dropout > 0.0 && model.config().text_memory.is_some() {
+            let keep: Vec<bool> = (0..seqs.len())
+                .map(|_| self.rng.gen::<f64>() >= cfg.text_dropout)
+                .collect();
+            batch.image = drop_text(model, &batch.image, &keep)?;
+        }
         let perm = if data.paired && chunk.len() >= 2 {
             Some(derangement(chunk.len(), &mut self.rng)?)
         } else {
@@ -723,7 +781,7 @@ impl Trainer {
             model,
             &batch,
             perm.as_deref(),
-            cfg.language_weight,
+            [cfg.language_weight, cfg.emotion_weight],
             cfg.alpha,
             cfg.vad_weight,
             Mode::Train,

@@ -21,7 +21,7 @@ use artemo_engine::collection::Collection;
 use artemo_engine::jobs::map::{self, MapData, MapRequest, MapSearch};
 use artemo_engine::pacl;
 use artemo_engine::pacl::projection::{Method, TsneConfig};
-use artemo_engine::pacl::zeroshot::PromptSet;
+use artemo_engine::pacl::zeroshot::{Calibration, PromptSet};
 use artemo_engine::worker::{Command, EventKind, JobId, JobOutput};
 use artemo_engine::Emotion;
 use egui::{Color32, Pos2, Rect, RichText, Sense, Stroke, Vec2};
@@ -92,6 +92,8 @@ pub struct Map {
     colour: Option<ColourBy>,
     /// Zero-shot class prompts (the paper's single prompt by default).
     prompts: PromptSet,
+    /// Zero-shot calibration over the collection (centered by default).
+    calibration: Calibration,
     k: usize,
     point_size: f32,
     tool: Tool,
@@ -122,6 +124,7 @@ impl Map {
             cache: HashMap::new(),
             stopped: None,
             prompts: PromptSet::Paper,
+            calibration: Calibration::default(),
             method: Method::Tsne,
             colour: None,
             k: 6,
@@ -194,6 +197,7 @@ impl Map {
             tsne: TsneConfig::default(),
             k: self.k,
             prompts: self.prompts,
+            calibration: self.calibration,
             cache: Some(crate::cmd::common::cache_dir()),
         };
         self.error = None;
@@ -299,9 +303,9 @@ impl Map {
             Some(d) => {
                 d.points(self.method).is_none()
                     || !d.clusters.contains_key(&self.k_for(d))
-                    || d.zero_shot
-                        .as_ref()
-                        .is_ok_and(|z| z.prompts != self.prompts)
+                    || d.zero_shot.as_ref().is_ok_and(|z| {
+                        z.prompts != self.prompts || z.calibration != self.calibration
+                    })
             }
         };
         let stopped = self.stopped == Some((key.0.clone(), key.1, self.method, self.k));

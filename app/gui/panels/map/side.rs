@@ -83,6 +83,15 @@ impl Map {
                     ui.selectable_value(&mut self.prompts, p, label)
                         .on_hover_text(p.describe());
                 }
+                let mut calibrated = self.calibration != Calibration::None;
+                ui.checkbox(&mut calibrated, "calibrated").on_hover_text(
+                    "Subtract each emotion's mean similarity over the collection, so no emotion wins by default (off: the paper's raw cosines)",
+                );
+                self.calibration = if calibrated {
+                    Calibration::Centered
+                } else {
+                    Calibration::None
+                };
             }
             ui.separator();
             ui.add(egui::Slider::new(&mut self.point_size, 2.0..=14.0).text("point size"));

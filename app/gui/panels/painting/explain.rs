@@ -391,6 +391,13 @@ impl Explain {
             ui.colored_label(theme::ERROR, err);
         }
         if let Some(a) = &e.analysis {
+            // What a model with a text memory read (issue 21): "read: pixels + title".
+            if let Some(read) = &a.read {
+                ui.label(RichText::new(format!("read: {read}")).small())
+                    .on_hover_text(
+                        "The inputs this model used: the image, and the painting's own text                          (title, artist, description) from the collection or the file name,                          embedded by the frozen MiniLM",
+                    );
+            }
             for w in &a.lexicon_warnings {
                 ui.colored_label(theme::ERROR, w);
                 if notice.is_none() && !self.warned.contains(w) {
