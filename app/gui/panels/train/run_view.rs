@@ -49,7 +49,12 @@ impl TrainPanel {
             }
             if !self.running() {
                 if let Some(why) = &blocker {
-                    ui.label(RichText::new(why).color(theme::ERROR));
+                    // Long refusals (missing weights with their commands) wrap at the
+                    // window's edge instead of running off it.
+                    ui.add(
+                        egui::Label::new(RichText::new(why).color(theme::ERROR))
+                            .wrap_mode(egui::TextWrapMode::Wrap),
+                    );
                 }
             }
         });
