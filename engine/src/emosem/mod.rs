@@ -65,9 +65,11 @@
 pub mod analyze;
 pub mod bench;
 pub mod cache;
+mod checkpoint;
 mod config;
 pub mod data;
 pub mod features;
+mod kit_init;
 pub mod losses;
 pub mod paper_train;
 pub mod postprocess;
@@ -92,8 +94,10 @@ pub use crate::text::sampling::Decoding;
 use crate::text::sampling::Sampler;
 use crate::tokenize::{TextTokenizer, GPT2_EOS};
 
+pub use checkpoint::{init_from_pretrained, save};
 pub use config::{EmosemConfig, Finetune, ImageSource, Paradigm};
 pub use features::ImageFeatures;
+pub use kit_init::{install_emotion_prefix, install_mask_prior, EMOTION_PREFIX, MASK_PRIOR};
 
 /// The eight emotions EmoSEM segments, in ArtEmis order (mask token `k` is emotion `k`).
 pub const EMOTIONS: [Emotion; 8] = [
@@ -183,111 +187,6 @@ pub struct Emosem {
     /// prepended to each query's explainer prefix, so the explanation is conditioned on the
     /// mask's emotion; absent in checkpoints written before it existed.
     emotion_prefix: Option<Tensor>,
-}
-
-/// Name of the learned emotion embeddings of the explainer prefix
-/// ([`install_emotion_prefix`]); under `prefix_projector.`, so it trains at the mask-side
-/// rate.
-pub const EMOTION_PREFIX: &str = "prefix_projector.emotion.weight";
-
-/// Conditions the explainer of the model in `vm` (built for `cfg`) on each mask's emotion:
-/// adds [`EMOTION_PREFIX`], one embedding per emotion that is prepended to the query's
-/// prefix, initialised to the mean of the explainer's word embeddings of the emotion's
-/// name (` amusement`, ...), so the first thing the explainer reads is the emotion word.
-pub fn install_emotion_prefix(cfg: &EmosemConfig, vm: &VarMap, tok: &TextTokenizer) -> Result<()> {
-    let n = cfg.explainer.n_embd;
-    let mut data = vm
-        .data()
-        .lock()
-        .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
-    let wte_name = "explainer.transformer.wte.weight";
-    let wte = data
-        .get(wte_name)
-        .ok_or_else(|| Error::Invalid(format!("EmoSEM emotion prefix: no variable `{wte_name}`")))?
-        .as_tensor()
-        .detach();
-    let rows = EMOTIONS
-        .iter()
-        .map(|e| {
-            let ids = tok.encode(&format!(" {}", e.name()))?;
-            if ids.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "EmoSEM: `{}` has no tokens",
-                    e.name()
-                )));
-            }
-            let idx = Tensor::new(ids.as_slice(), wte.device())?;
-            Ok(wte.index_select(&idx, 0)?.mean(0)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let t = Tensor::stack(&rows, 0)?;
-    if t.dims() != [EMOTIONS.len(), n] {
-        return Err(Error::Invalid(format!(
-            "EmoSEM emotion prefix: {:?}, need [8, {n}]",
-            t.dims()
-        )));
-    }
-    data.insert(
-        EMOTION_PREFIX.to_string(),
-        candle_core::Var::from_tensor(&t)?,
-    );
-    Ok(())
-}
-
-/// Name of the frozen per-emotion prior logits in a checkpoint ([`install_mask_prior`]).
-pub const MASK_PRIOR: &str = "mask_prior.logits";
-
-/// Probabilities are clamped to `[PRIOR_EPS, 1 - PRIOR_EPS]` before the logit.
-const PRIOR_EPS: f32 = 1e-3;
-
-/// Makes the mask head of the model in `vm` (built for `cfg`) start from a per-emotion
-/// prior: `prior[k]` is emotion `k`'s mean training mask (probabilities, `side * side`
-/// row-major, [`EMOTIONS`] order). The prior's logits become the frozen tensor
-/// [`MASK_PRIOR`] and each hypernetwork's last layer is zeroed, so the coarse logit is
-/// `logit(prior) + residual` with the residual 0 at step 0: the untrained model's masks
-/// are the prior's, and training moves away from it only as far as the loss asks.
-pub fn install_mask_prior(cfg: &EmosemConfig, vm: &VarMap, prior: &[Vec<f32>]) -> Result<()> {
-    let side = cfg.mask_side();
-    if prior.len() != EMOTIONS.len() || prior.iter().any(|p| p.len() != side * side) {
-        return Err(Error::Invalid(format!(
-            "EmoSEM mask prior: {} maps, need 8 of {side}x{side}",
-            prior.len()
-        )));
-    }
-    let logits: Vec<f32> = prior
-        .iter()
-        .flatten()
-        .map(|&p| {
-            let p = if p.is_finite() { p } else { 0.0 };
-            let p = p.clamp(PRIOR_EPS, 1.0 - PRIOR_EPS);
-            (p / (1.0 - p)).ln()
-        })
-        .collect();
-    let dev = Device::Cpu;
-    let t = Tensor::from_vec(logits, (EMOTIONS.len(), side, side), &dev)?;
-    let mut data = vm
-        .data()
-        .lock()
-        .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
-    let device = data
-        .values()
-        .next()
-        .map(|v| v.device().clone())
-        .unwrap_or(dev);
-    data.insert(
-        MASK_PRIOR.to_string(),
-        candle_core::Var::from_tensor(&t.to_device(&device)?)?,
-    );
-    for k in 0..cfg.num_mask_tokens() {
-        for part in ["weight", "bias"] {
-            let name = format!("mask_head.hypernetworks.{k}.layers.2.{part}");
-            let v = data.get(&name).ok_or_else(|| {
-                Error::Invalid(format!("EmoSEM mask prior: no variable `{name}`"))
-            })?;
-            v.set(&v.zeros_like()?)?;
-        }
-    }
-    Ok(())
 }
 
 impl Emosem {
@@ -875,86 +774,6 @@ impl Emosem {
         let ids = self.explain_with(&d.prefixes, &mem, &streams, decoding)?;
         Ok((d.masks, ids))
     }
-}
-
-/// Saves a model folder: `config.json` and every variable of `vm` in `model.safetensors`
-/// (only the trainable ones when the configuration says [`EmosemConfig::trainable_only`]).
-pub fn save(dir: &Path, cfg: &EmosemConfig, vm: &VarMap) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let file = dir.join("model.safetensors");
-    if cfg.trainable_only {
-        let tensors: HashMap<String, Tensor> = {
-            let data = vm
-                .data()
-                .lock()
-                .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
-            data.iter()
-                .filter(|(k, _)| cfg.is_trainable(k))
-                .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-                .collect()
-        };
-        crate::models::loading::save_safetensors(&file, &tensors)?;
-    } else {
-        crate::train::save_varmap(vm, &file)?;
-    }
-    cfg.save(&dir.join("config.json"))
-}
-
-/// Initialises `vm` (built for `cfg`) from pretrained checkpoints: a SAM checkpoint in FAIR
-/// names (`prompt_encoder.*`, `mask_decoder.*`; the hypernetworks and mask tokens start
-/// from SAM's single-mask token and hypernetwork 0) and a GPT-2 checkpoint (its
-/// `transformer.*` tensors under `explainer.`; cross-attention stays as initialised).
-/// Returns the names loaded.
-pub fn init_from_pretrained(
-    cfg: &EmosemConfig,
-    vm: &VarMap,
-    sam: Option<&Weights>,
-    gpt2: Option<&Weights>,
-) -> Result<Vec<String>> {
-    let mut loaded = Vec::new();
-    if let Some(w) = sam {
-        let mut picked: HashMap<String, Tensor> = HashMap::new();
-        for name in w.names() {
-            if name.starts_with("prompt_encoder.") || name.starts_with("mask_decoder.") {
-                picked.insert(name.to_string(), w.get_any(name)?.clone());
-            }
-            if let Some(rest) = name.strip_prefix("mask_decoder.output_hypernetworks_mlps.0.") {
-                for k in 0..cfg.num_mask_tokens() {
-                    picked.insert(
-                        format!("mask_head.hypernetworks.{k}.{rest}"),
-                        w.get_any(name)?.clone(),
-                    );
-                }
-            }
-        }
-        if let Ok(t) = w.get_any("mask_decoder.mask_tokens.weight") {
-            let row = t.narrow(0, 0, 1)?;
-            let k = cfg.num_mask_tokens();
-            picked.insert("mask_tokens.weight".into(), row.repeat((k, 1))?);
-        }
-        let r = Weights::from_tensors(picked, w.source()).load_into(vm)?;
-        loaded.extend(r.loaded);
-    }
-    if let Some(w) = gpt2 {
-        let mut picked: HashMap<String, Tensor> = HashMap::new();
-        for name in w.names() {
-            if name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") {
-                continue;
-            }
-            let key = if name.starts_with("transformer.") {
-                format!("explainer.{name}")
-            } else if name.starts_with("lm_head.") {
-                continue;
-            } else {
-                format!("explainer.transformer.{name}")
-            };
-            picked.insert(key, w.get_any(name)?.clone());
-        }
-        let r = Weights::from_tensors(picked, w.source()).load_into(vm)?;
-        loaded.extend(r.loaded);
-    }
-    loaded.sort();
-    Ok(loaded)
 }
 
 #[cfg(test)]
