@@ -90,6 +90,11 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
             cfg.trained_lexicon_or_assumed().describe(),
             cfg.prompt
         ));
+        if cfg.emotion_head.is_some() {
+            s.push_str(
+                "SEVLM's emotion head is Artemo's demo-kit addition, not in SEVLM (the paper's model has no such head): a linear map of the text embeddings and mean grid whose logits are added to the decoder's at the emotion word (docs/sevlm.md).\n",
+            );
+        }
     }
     s.push_str("\n## Training time (this machine, 2 CPU threads)\n\n");
     for (k, v) in &report.seconds {

@@ -85,6 +85,15 @@ pub struct KitSevlmConfig {
     /// Decode the evaluation's explanations with repeat blocking (no token twice in a
     /// row, no bigram twice).
     pub block_repeats: bool,
+    /// Artemo's emotion head (issue 21; not in SEVLM, see
+    /// [`crate::sevlm::model::EmotionHeadConfig`]): a linear map of the text embeddings
+    /// and the mean grid to the emotion word's logits.
+    pub emotion_head: bool,
+    /// Full-batch steps fitting the emotion head alone on the train images' emotion
+    /// shares before the image-conditioned stage (0: none).
+    pub emotion_head_steps: usize,
+    /// L2 penalty (on the sum of squared weights) of that fit.
+    pub emotion_head_l2: f64,
 }
 
 impl Default for KitSevlmConfig {
@@ -124,6 +133,9 @@ impl KitSevlmConfig {
             text_memory: false,
             pretrain_utterances: false,
             block_repeats: false,
+            emotion_head: false,
+            emotion_head_steps: 400,
+            emotion_head_l2: 1e-3,
         }
     }
 
@@ -201,16 +213,75 @@ pub fn train_small(
     cfg.decoder.n_layer = kit.layers;
     cfg.decoder.n_head = kit.heads;
     cfg.encoder_dim = dim;
-    let cfg = cfg.with_compact_vocab(&vocab);
+    let mut cfg = cfg.with_compact_vocab(&vocab);
     let seq = SequenceBuilder::for_config(
         seq_full.tokenizer().clone(),
         seq_full.lexicon().clone(),
         &cfg,
     );
+    if kit.emotion_head {
+        cfg.emotion_head = Some(emotion_head_config(&seq)?);
+    }
     let (model, vm) = Sevlm::init(&cfg, kit.train.seed, device)?;
     let mut log = Vec::new();
 
     // Stage 1: language pretraining with a blank image (index n_images).
+    if kit.emotion_head && kit.emotion_head_steps > 0 {
+        let index: HashMap<&str, usize> = images
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), i))
+            .collect();
+        let [tr, va, te] = annotation_examples(set);
+        let [tr, va, te] = [&tr, &va, &te].map(|x| emotion_shares(x, &index));
+        let mut best: Option<(f64, f64, &[bool; 5])> = None;
+        for use_grid in EMOTION_HEAD_INPUTS {
+            for &l2 in EMOTION_HEAD_L2 {
+                fit_emotion_head(
+                    &model,
+                    &vm,
+                    grids,
+                    &tr,
+                    kit.emotion_head_steps,
+                    l2,
+                    use_grid,
+                    kit.train.text_dropout,
+                )?;
+                let [a_tr, a_va, a_te] =
+                    [&tr, &va, &te].map(|t| emotion_head_accuracy(&model, grids, t));
+                let (a_tr, a_va, a_te) = (a_tr?, a_va?, a_te?);
+                let msg = format!(
+                    "SEVLM emotion head candidate l2 {l2} inputs {use_grid:?}: dominant-emotion accuracy train {a_tr:.3} val {a_va:.3} test {a_te:.3}"
+                );
+                eprintln!("{msg}");
+                progress.report(0.0, &msg);
+                if best.is_none_or(|b| a_va > b.0) {
+                    best = Some((a_va, l2, use_grid));
+                }
+            }
+        }
+        let (_, l2, use_grid) = best.unwrap_or((0.0, kit.emotion_head_l2, EMOTION_HEAD_INPUTS[0]));
+        fit_emotion_head(
+            &model,
+            &vm,
+            grids,
+            &tr,
+            kit.emotion_head_steps,
+            l2,
+            use_grid,
+            kit.train.text_dropout,
+        )?;
+        let bare = crate::sevlm::train::drop_text(&model, grids, &vec![false; grids.dim(0)?])?;
+        let msg = format!(
+            "SEVLM emotion head (l2 {l2}, inputs {use_grid:?}, chosen on val): test accuracy {:.3} with text, {:.3} pixels only, over {} test paintings",
+            emotion_head_accuracy(&model, grids, &te)?,
+            emotion_head_accuracy(&model, &bare, &te)?,
+            te.len()
+        );
+        tracing::info!("{msg}");
+        eprintln!("{msg}");
+        progress.report(0.0, &msg);
+    }
     let blank = Tensor::zeros((1, n_tok, dim), DType::F32, grids.device())?;
     let all_images = Tensor::cat(&[grids, &blank], 0)?;
     let blank_idx = images.len();
@@ -321,6 +392,253 @@ pub fn train_small(
 }
 
 /// Lower-case words of a text (letters, digits and apostrophes).
+/// L2 penalties the kit tries for the emotion head (chosen on the val split).
+const EMOTION_HEAD_L2: &[f64] = &[0.3, 1.0, 3.0];
+
+/// Input sets the kit tries for the emotion head (chosen on the val split): which of
+/// title; artist, date, medium; description; grid mean it reads.
+/// A fifth entry true: raw (unstandardised) features, whose L2 is scaled by 1/100.
+const EMOTION_HEAD_INPUTS: [&[bool; 5]; 6] = [
+    &[true, false, false, false, false],
+    &[true, true, false, false, false],
+    &[true, true, true, false, false],
+    &[true, false, false, false, true],
+    &[true, true, false, false, true],
+    &[true, true, true, false, true],
+];
+
+/// The emotion head's configuration for a sequence builder: the position that predicts
+/// the emotion word (the last prompt token) and each emotion word's first model id.
+pub fn emotion_head_config(
+    seq: &SequenceBuilder,
+) -> Result<crate::sevlm::model::EmotionHeadConfig> {
+    let prompt = seq.prompt_ids()?.len();
+    let mut token_ids = Vec::with_capacity(crate::emotion::Emotion::ALL.len());
+    for e in crate::emotion::Emotion::ALL {
+        let ids = seq.emotion_ids(e)?;
+        let Some(&id) = ids.get(prompt) else {
+            return Err(Error::Invalid(format!(
+                "emotion head: the emotion word {:?} has no token after the prompt",
+                e.name()
+            )));
+        };
+        if token_ids.contains(&id) {
+            return Err(Error::Invalid(format!(
+                "emotion head: the emotion word {:?} starts with the same token as another",
+                e.name()
+            )));
+        }
+        token_ids.push(id);
+    }
+    Ok(crate::sevlm::model::EmotionHeadConfig {
+        position: prompt.saturating_sub(1),
+        token_ids,
+    })
+}
+
+/// Per image (index into the memory), the share of each emotion among `examples`
+/// (`Emotion::ALL` order); images not in `index` are left out. Sorted by image.
+pub fn emotion_shares(
+    examples: &[Example],
+    index: &HashMap<&str, usize>,
+) -> Vec<(usize, Vec<f32>)> {
+    let n = crate::emotion::Emotion::ALL.len();
+    let mut by: std::collections::BTreeMap<usize, Vec<f32>> = std::collections::BTreeMap::new();
+    for e in examples {
+        let Some(&i) = index.get(e.image.as_str()) else {
+            continue;
+        };
+        let row = by.entry(i).or_insert_with(|| vec![0.0; n]);
+        if let Some(k) = crate::emotion::Emotion::ALL
+            .iter()
+            .position(|&x| x == e.emotion)
+        {
+            row[k] += 1.0;
+        }
+    }
+    by.into_iter()
+        .filter_map(|(i, mut r)| {
+            let s: f32 = r.iter().sum();
+            (s > 0.0).then(|| {
+                r.iter_mut().for_each(|x| *x /= s);
+                (i, r)
+            })
+        })
+        .collect()
+}
+
+fn head_features(model: &Sevlm, memory: &Tensor, rows: &[usize]) -> Result<Tensor> {
+    let idx = Tensor::from_vec(
+        rows.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        rows.len(),
+        memory.device(),
+    )?;
+    model
+        .emotion_head_features(&memory.index_select(&idx, 0)?)?
+        .ok_or_else(|| Error::Invalid("this SEVLM has no emotion head".into()))
+}
+
+/// Fits the emotion head alone (full batch, Adam, cross-entropy against each image's
+/// emotion shares + `l2` times the squared weights, on standardised features; `inputs`
+/// says which text fields and whether the grid mean are read, missing entries: read; a
+/// fifth entry true: raw features, `l2` / 100) on `targets` (image index into `memory`, shares). With `text_dropout` > 0 every image also appears without its text,
+/// weighted by `text_dropout`, so the head keeps a pixels-only answer.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_emotion_head(
+    model: &Sevlm,
+    vm: &VarMap,
+    memory: &Tensor,
+    targets: &[(usize, Vec<f32>)],
+    steps: usize,
+    l2: f64,
+    inputs: &[bool],
+    text_dropout: f64,
+) -> Result<()> {
+    use candle_nn::Optimizer;
+    if targets.is_empty() {
+        return Err(Error::Invalid(
+            "emotion head: no training images with emotion labels".into(),
+        ));
+    }
+    let rows: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
+    let x = head_features(model, memory, &rows)?;
+    let bare = crate::sevlm::train::drop_text(model, memory, &vec![false; memory.dim(0)?])?;
+    let x0 = head_features(model, &bare, &rows)?;
+    let n = rows.len();
+    let e = targets[0].1.len();
+    let y: Vec<f32> = targets
+        .iter()
+        .flat_map(|(_, r)| r.iter().copied())
+        .collect();
+    let y = Tensor::from_vec(y, (n, e), memory.device())?;
+    let td = text_dropout.clamp(0.0, 1.0);
+    let (x, y, w) = if td > 0.0 && model.config().text_memory.is_some() {
+        let w: Vec<f32> = std::iter::repeat_n((1.0 - td) as f32, n)
+            .chain(std::iter::repeat_n(td as f32, n))
+            .collect();
+        (
+            Tensor::cat(&[&x, &x0], 0)?,
+            Tensor::cat(&[&y, &y], 0)?,
+            Tensor::from_vec(w, 2 * n, memory.device())?,
+        )
+    } else {
+        (x, y, Tensor::ones(n, DType::F32, memory.device())?)
+    };
+    let vars: Vec<candle_core::Var> = {
+        let data = vm
+            .data()
+            .lock()
+            .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+        ["emotion_head.weight", "emotion_head.bias"]
+            .iter()
+            .filter_map(|k| data.get(*k).cloned())
+            .collect()
+    };
+    if vars.len() != 2 {
+        return Err(Error::Invalid(
+            "emotion head: the model has no emotion_head.{weight,bias}".into(),
+        ));
+    }
+    // Fit on standardised features (mean 0, sd 1 over the fitted rows; the grid's columns
+    // zeroed unless `use_grid`), then fold the standardisation into the head's weights.
+    let width = x.dim(1)?;
+    let text_dim = model
+        .config()
+        .text_memory
+        .as_ref()
+        .map_or(1, |t| t.text_dim);
+    let text_cols = model
+        .config()
+        .text_memory
+        .as_ref()
+        .map_or(0, |t| t.tokens() * t.text_dim);
+    let field = |c: usize| {
+        if c < text_cols {
+            c / text_dim
+        } else {
+            text_cols / text_dim
+        }
+    };
+    let mu = x.mean_keepdim(0)?;
+    let sd = x.broadcast_sub(&mu)?.sqr()?.mean_keepdim(0)?.sqrt()?;
+    let keep: Vec<f32> = (0..width)
+        .map(|c| {
+            if inputs.get(field(c)).copied().unwrap_or(true) {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let keep = Tensor::from_vec(keep, (1, width), memory.device())?;
+    let raw = inputs.get(4).copied().unwrap_or(false);
+    let (mu, scale, l2) = if raw {
+        (mu.zeros_like()?, keep, l2 / 100.0)
+    } else {
+        (mu, keep.div(&(sd + 1e-6)?)?, l2)
+    }; // scale: [1, width]
+    let xs = x.broadcast_sub(&mu)?.broadcast_mul(&scale)?;
+    let w_s = candle_core::Var::zeros((e, width), DType::F32, memory.device())?;
+    let b_s = candle_core::Var::zeros(e, DType::F32, memory.device())?;
+    let weight = w_s.as_tensor().clone();
+    let mut opt = candle_nn::AdamW::new(
+        vec![w_s.clone(), b_s.clone()],
+        candle_nn::ParamsAdamW {
+            lr: if raw { 5e-2 } else { 1e-2 },
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let wsum = w.sum_all()?;
+    for _ in 0..steps {
+        let logits = xs.matmul(&w_s.t()?)?.broadcast_add(b_s.as_tensor())?;
+        let logp = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+        let ce = (logp * &y)?.sum(1)?.neg()?;
+        let ce = ce.mul(&w)?.sum_all()?.div(&wsum)?;
+        let loss = (ce + (weight.sqr()?.sum_all()? * l2)?)?;
+        opt.backward_step(&loss)?;
+    }
+    // logits = ((x - mu) * scale) W'^T + b' = x (W' * scale)^T + (b' - (mu * scale) W'^T).
+    let w_fold = w_s.as_tensor().broadcast_mul(&scale)?;
+    let b_fold = (b_s.as_tensor()
+        - mu.broadcast_mul(&scale)?
+            .matmul(&w_s.as_tensor().t()?)?
+            .squeeze(0)?)?;
+    vars[0].set(&w_fold)?;
+    vars[1].set(&b_fold)?;
+    Ok(())
+}
+
+/// The emotion head's accuracy on `targets`: how often its top emotion is the image's
+/// dominant one (largest share; ties: the first in `Emotion::ALL` order).
+pub fn emotion_head_accuracy(
+    model: &Sevlm,
+    memory: &Tensor,
+    targets: &[(usize, Vec<f32>)],
+) -> Result<f64> {
+    if targets.is_empty() {
+        return Ok(0.0);
+    }
+    let rows: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
+    let x = head_features(model, memory, &rows)?;
+    let logits = model
+        .emotion_head_logits_from_features(&x)?
+        .ok_or_else(|| Error::Invalid("this SEVLM has no emotion head".into()))?
+        .to_vec2::<f32>()?;
+    let argmax = |r: &[f32]| {
+        r.iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+            .0
+    };
+    let hits = targets
+        .iter()
+        .zip(&logits)
+        .filter(|((_, t), l)| argmax(t) == argmax(l))
+        .count();
+    Ok(hits as f64 / targets.len() as f64)
+}
+
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())

@@ -95,6 +95,27 @@ pub struct SevlmConfig {
     /// saved before issue 21).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_memory: Option<TextMemoryConfig>,
+    /// Artemo's demo-kit emotion head (issue 21; not in SEVLM: the paper's model has no
+    /// such head): a linear map of [text embeddings, mean grid] to one logit per emotion
+    /// word, added to the decoder's logits at the emotion position. `None` in the paper's
+    /// model and in every folder saved before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emotion_head: Option<EmotionHeadConfig>,
+}
+
+/// The demo kit's direct path from the painting's text (and pooled grid) to the emotion
+/// decision (Artemo's addition, not in SEVLM). Weights `emotion_head.{weight [E, in],
+/// bias [E]}`, `in` = `tokens * text_dim + encoder_dim` (the raw text embeddings of
+/// every field, then the grid mean). Its logits are added to the decoder's vocabulary
+/// logits at `position` (the last prompt token, which predicts the emotion word), on the
+/// model ids `token_ids` (the first token of each emotion word, `Emotion::ALL` order);
+/// the explanation then follows the chosen emotion token as before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmotionHeadConfig {
+    /// The position whose logits pick the emotion word (`<bos>` + prompt length - 1).
+    pub position: usize,
+    /// Model ids of the first token of each emotion word after the prompt.
+    pub token_ids: Vec<u32>,
 }
 
 /// The text memory of a SEVLM model (issue 21): `tokens` sentence embeddings of
@@ -158,6 +179,7 @@ impl SevlmConfig {
             trained_lexicon: None,
             compact_vocab: None,
             text_memory: None,
+            emotion_head: None,
         }
     }
 
@@ -199,6 +221,14 @@ impl SevlmConfig {
         c.encoder_dim = encoder_dim;
         c.vad_encoder.max_positions = 40;
         c
+    }
+
+    /// Input width of the emotion head: every text field's embedding, then the grid mean.
+    pub fn emotion_head_inputs(&self) -> usize {
+        self.text_memory
+            .as_ref()
+            .map_or(0, |t| t.tokens() * t.text_dim)
+            + self.encoder_dim
     }
 
     /// Reads `config.json`.
@@ -244,6 +274,19 @@ impl SevlmConfig {
                 "SEVLM config: max_seq_len {} exceeds the decoder's or VAD encoder's positions",
                 self.max_seq_len
             )));
+        }
+        if let Some(h) = &self.emotion_head {
+            if h.token_ids.is_empty()
+                || h.position + 1 >= self.max_seq_len
+                || h.token_ids
+                    .iter()
+                    .any(|&i| i as usize >= self.decoder.vocab_size)
+            {
+                return Err(Error::Invalid(format!(
+                    "SEVLM config: emotion head at position {} over ids {:?} does not fit the model",
+                    h.position, h.token_ids
+                )));
+            }
         }
         if self.emotion_span >= self.max_seq_len {
             return Err(Error::Invalid(
@@ -310,6 +353,7 @@ pub struct Sevlm {
     sim_mlp: Option<SimMlp>,
     encoder_proj: Option<Linear>,
     text_proj: Option<Linear>,
+    emotion_head: Option<Linear>,
     dropout: crate::models::gpt2::Dropout,
 }
 
@@ -354,6 +398,15 @@ impl Sevlm {
             Some(t) => Some(linear(t.text_dim, d, true, vb.pp("text_proj"))?),
             None => None,
         };
+        let emotion_head = match &cfg.emotion_head {
+            Some(h) => Some(linear(
+                cfg.emotion_head_inputs(),
+                h.token_ids.len(),
+                true,
+                vb.pp("emotion_head"),
+            )?),
+            None => None,
+        };
         Ok(Sevlm {
             cfg: cfg.clone(),
             gpt,
@@ -363,6 +416,7 @@ impl Sevlm {
             sim_mlp,
             encoder_proj,
             text_proj,
+            emotion_head,
             dropout,
         })
     }
@@ -491,7 +545,22 @@ impl Sevlm {
         let hidden = self
             .gpt
             .forward_embeds(&emb, Some(&enc), None, None, mode)?;
-        let logits = self.gpt.logits(&hidden)?;
+        let mut logits = self.gpt.logits(&hidden)?;
+        if let (Some(h), Some(_)) = (&self.cfg.emotion_head, &self.emotion_head) {
+            let p = h.position;
+            if t > p {
+                let add = self.emotion_head_vocab_logits(image)?.unsqueeze(1)?;
+                let mut parts = Vec::with_capacity(3);
+                if p > 0 {
+                    parts.push(logits.narrow(1, 0, p)?);
+                }
+                parts.push(logits.narrow(1, p, 1)?.broadcast_add(&add)?);
+                if t > p + 1 {
+                    parts.push(logits.narrow(1, p + 1, t - p - 1)?);
+                }
+                logits = Tensor::cat(&parts, 1)?;
+            }
+        }
         let vad = match &self.vad_head {
             Some(h) => Some(h.forward(&hidden)?),
             None => None,
@@ -501,6 +570,54 @@ impl Sevlm {
             logits,
             vad,
         })
+    }
+
+    /// The emotion head's input [B, tokens * text_dim + encoder_dim]: the text fields'
+    /// embeddings (zeros when absent), then the grid mean. `None` without the head.
+    pub fn emotion_head_features(&self, image: &Tensor) -> Result<Option<Tensor>> {
+        if self.emotion_head.is_none() {
+            return Ok(None);
+        }
+        let (grid, text) = self.split_memory(image)?;
+        let pooled = grid.mean(1)?;
+        Ok(Some(match text {
+            Some(t) => {
+                let (b, k, d) = t.dims3()?;
+                Tensor::cat(&[&t.contiguous()?.reshape((b, k * d))?, &pooled], 1)?
+            }
+            None => pooled,
+        }))
+    }
+
+    /// The emotion head's logits [B, E] over its emotion words (`Emotion::ALL` order);
+    /// `None` without the head (see [`EmotionHeadConfig`]).
+    pub fn emotion_head_logits(&self, image: &Tensor) -> Result<Option<Tensor>> {
+        match self.emotion_head_features(image)? {
+            Some(x) => self.emotion_head_logits_from_features(&x),
+            None => Ok(None),
+        }
+    }
+
+    /// The emotion head on its input features ([`Self::emotion_head_features`]).
+    pub fn emotion_head_logits_from_features(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        match &self.emotion_head {
+            Some(l) => Ok(Some(l.forward(x)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The emotion head's logits scattered onto the vocabulary [B, V].
+    fn emotion_head_vocab_logits(&self, image: &Tensor) -> Result<Tensor> {
+        let (Some(h), Some(e)) = (&self.cfg.emotion_head, self.emotion_head_logits(image)?) else {
+            return Err(Error::Invalid("this SEVLM has no emotion head".into()));
+        };
+        let v = self.cfg.decoder.vocab_size;
+        let mut onehot = vec![0f32; h.token_ids.len() * v];
+        for (r, &id) in h.token_ids.iter().enumerate() {
+            onehot[r * v + id as usize] = 1.0;
+        }
+        let s = Tensor::from_vec(onehot, (h.token_ids.len(), v), e.device())?;
+        Ok(e.matmul(&s)?)
     }
 
     /// The contrastive head's score of (image mean [B, encoder_dim], emotion-span mean

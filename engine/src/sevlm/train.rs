@@ -150,6 +150,11 @@ pub struct SevlmTrainConfig {
     /// majority emotion (issue 21). 0: off (the reference).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub emotion_weight: f64,
+    /// Keep the emotion head (Artemo's demo-kit addition, see
+    /// [`crate::sevlm::model::EmotionHeadConfig`]) as it is: the kit fits it on the
+    /// images' emotion labels first, then trains the decoder around it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub freeze_emotion_head: bool,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -206,6 +211,7 @@ impl SevlmTrainConfig {
             preset: Some(preset),
             text_dropout: 0.0,
             emotion_weight: 0.0,
+            freeze_emotion_head: false,
         }
     }
 
@@ -587,12 +593,20 @@ pub struct TrainReport {
 /// The variables training updates: everything but the VAD encoder's unused `decoder`
 /// head (kept only for checkpoint compatibility). Returns (decoder and heads, VAD encoder).
 pub fn trainable_groups(vm: &VarMap) -> (Vec<candle_core::Var>, Vec<candle_core::Var>) {
+    trainable_groups_except(vm, None)
+}
+
+/// [`trainable_groups`] without the variables whose names start with `frozen`.
+pub fn trainable_groups_except(
+    vm: &VarMap,
+    frozen: Option<&str>,
+) -> (Vec<candle_core::Var>, Vec<candle_core::Var>) {
     let data = vm.data().lock().unwrap_or_else(|e| e.into_inner());
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     let (mut dec, mut vad) = (Vec::new(), Vec::new());
     for n in names {
-        if n.starts_with("emo_encoder.decoder.") {
+        if n.starts_with("emo_encoder.decoder.") || frozen.is_some_and(|f| n.starts_with(f)) {
             continue;
         }
         if n.starts_with("emo_encoder.") {
@@ -652,7 +666,8 @@ impl Trainer {
         let per_batch = cfg.batch_pairs.max(1);
         let batches_per_epoch = units.div_ceil(per_batch);
         let total_steps = batches_per_epoch * cfg.epochs;
-        let (dec, vad) = trainable_groups(vm);
+        let (dec, vad) =
+            trainable_groups_except(vm, cfg.freeze_emotion_head.then_some("emotion_head."));
         let parameters = crate::train::count_params(&dec) + crate::train::count_params(&vad);
         let mut opt = AdamW::new(Schedule::Linear {
             warmup: cfg.warmup.min(total_steps),
