@@ -64,6 +64,9 @@ pub struct AnalyzeArgs {
     /// code and the evaluation).
     #[arg(long)]
     block_repeats: bool,
+    /// With --sample: pick the emotion greedily and sample only the explanation.
+    #[arg(long)]
+    greedy_emotion: bool,
     /// Generated tokens at most (1 to 1000).
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=1000))]
     max_tokens: u16,
@@ -202,6 +205,7 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
         max_tokens: usize::from(args.max_tokens),
         ignore_end: false,
         block_repeats: args.block_repeats,
+        greedy_emotion: args.greedy_emotion,
     };
     let weights = if args.reference.is_some() {
         SevlmWeights::Reference {

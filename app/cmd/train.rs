@@ -74,8 +74,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     kit: Option<PathBuf>,
     /// Retrain only this stage of the preset and stop (`emosem`), or retrain it and
-    /// evaluate (`sevlm`); the PACL tower (and, for `sevlm`, EmoSEM) must exist.
-    #[arg(long, value_parser = ["emosem", "sevlm"])]
+    /// evaluate (`sevlm`); the PACL tower (and, for `sevlm`, EmoSEM) must exist. `eval`
+    /// trains nothing and re-evaluates the folder's models (card and summary rewritten).
+    #[arg(long, value_parser = ["emosem", "sevlm", "eval"])]
     only: Option<String>,
     #[command(flatten)]
     lexicon: super::analyze::LexiconArgs,

@@ -274,6 +274,7 @@ pub fn run(
                 max_tokens: 25,
                 ignore_end: true, // full-length decoding: 25 steps, as the reference runs
                 block_repeats: false,
+                greedy_emotion: false,
             };
             let a = runtime.analyze(image, &opts, &dev, |_| {}, &Silent)?;
             if a.distribution.len() != 9 {

@@ -57,7 +57,8 @@ pub struct DemoOptions {
     /// Overrides the preset's SEVLM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sevlm_kit: Option<KitSevlmConfig>,
-    /// Retrain only this stage and stop (`emosem`), or retrain it and evaluate (`sevlm`);
+    /// Retrain only this stage and stop (`emosem`), or retrain it and evaluate (`sevlm`),
+    /// or train nothing and evaluate (`eval`);
     /// other stages must exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<String>,
@@ -114,7 +115,7 @@ pub fn run(
 
     // Stage 1: PACL tower.
     let pacl_dir = opts.out.join("pacl");
-    if !(opts.resume && done(&pacl_dir)) {
+    if opts.only.as_deref() != Some("eval") && !(opts.resume && done(&pacl_dir)) {
         let t = Instant::now();
         let stage = crate::progress::Scaled::new(progress, 0.0, 0.35);
         let popts = pacl::PaclTrainOptions {
@@ -246,12 +247,15 @@ pub fn run(
     let kit = match (&opts.sevlm_kit, opts.quick) {
         (Some(k), _) => k.clone(),
         (None, true) => KitSevlmConfig::quick(opts.seed),
-        (None, false) => KitSevlmConfig::full(opts.seed),
+        (None, false) => KitSevlmConfig::demo(opts.seed),
     };
     let seq_full =
         SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
             .with_lookup(crate::lexicon::VadLookup::ExactLemma);
-    if opts.only.as_deref() == Some("sevlm") || !(opts.resume && done(&sevlm_dir)) {
+    let eval_only = opts.only.as_deref() == Some("eval");
+    if opts.only.as_deref() == Some("sevlm")
+        || (!eval_only && !(opts.resume && done(&sevlm_dir)))
+    {
         let t = Instant::now();
         let tm = kit.text_memory.then(text_memory::kit_config);
         let memory = sevlm::memory(&grids, &texts, tm.as_ref(), models, device)?;
@@ -296,6 +300,15 @@ pub fn run(
     };
     let decode = crate::sevlm::DecodeOptions {
         block_repeats: kit.block_repeats,
+        decoding: match kit.sample_temperature {
+            Some(temperature) => crate::sevlm::generate::Decoding::Nucleus {
+                top_p: 0.9,
+                temperature,
+                seed: 0,
+            },
+            None => crate::sevlm::generate::Decoding::Greedy,
+        },
+        greedy_emotion: kit.sample_temperature.is_some(),
         ..Default::default()
     };
     let test: Vec<usize> = ids

@@ -46,6 +46,11 @@ pub struct DecodeOptions {
     /// evaluation (the reference decodes plainly).
     #[serde(default)]
     pub block_repeats: bool,
+    /// With nucleus sampling: pick the emotion words greedily and sample only the
+    /// explanation, so the explanation follows the emotion the model ranks first (the
+    /// demo kit's decoding; the reference samples every token).
+    #[serde(default)]
+    pub greedy_emotion: bool,
 }
 
 impl Default for DecodeOptions {
@@ -55,6 +60,7 @@ impl Default for DecodeOptions {
             max_tokens: REFERENCE_MAX_TOKENS,
             ignore_end: false,
             block_repeats: false,
+            greedy_emotion: false,
         }
     }
 }
@@ -318,7 +324,11 @@ pub fn generate(
         if opts.block_repeats {
             block_word_repeats(seq, &generated, &mut probs)?;
         }
-        let next = sampler.pick(&probs, &generated, opts.block_repeats);
+        let next = if opts.greedy_emotion && !in_exp {
+            Sampler::new(Decoding::Greedy, 0).pick(&probs, &generated, opts.block_repeats)
+        } else {
+            sampler.pick(&probs, &generated, opts.block_repeats)
+        };
         let next = if seq.is_special(next) && opts.ignore_end {
             // Benchmarks: take the best ordinary token instead.
             if opts.block_repeats {

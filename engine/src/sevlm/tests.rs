@@ -377,6 +377,7 @@ fn nucleus_sampling_is_reproducible_by_seed() {
         max_tokens: 8,
         ignore_end: false,
         block_repeats: false,
+        greedy_emotion: false,
     };
     let run = |seed| {
         generate(&model, &seq, &img, &opts(seed), |_| {}, &Silent)
@@ -516,6 +517,7 @@ fn block_repeats_leaves_no_repeated_token_or_bigram() {
             max_tokens: 16,
             ignore_end: true,
             block_repeats: true,
+            greedy_emotion: false,
         };
         // `ignore_end` keeps the untrained model talking for all 16 tokens.
         let ids: Vec<u32> = generate(&model, &seq, &img, &opts, |_| {}, &Silent)

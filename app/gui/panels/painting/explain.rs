@@ -24,6 +24,7 @@ use egui::RichText;
 struct Made {
     sample: bool,
     block_repeats: bool,
+    greedy_emotion: bool,
     top_p: f32,
     temperature: f32,
     seed: u64,
@@ -62,6 +63,8 @@ pub struct Explain {
     pub want_models_tab: bool,
     /// Block repeated tokens and bigrams (the small demo models loop without it).
     block_repeats: bool,
+    /// With sampling: keep the emotion the model ranks first, sample only the words.
+    greedy_emotion: bool,
     top_p: f32,
     temperature: f32,
     seed: u64,
@@ -90,6 +93,7 @@ impl Explain {
             sample: false,
             want_models_tab: false,
             block_repeats: true,
+            greedy_emotion: true,
             top_p: 0.9,
             temperature: 1.0,
             seed: 0,
@@ -208,6 +212,7 @@ impl Explain {
         Made {
             sample: self.sample,
             block_repeats: self.block_repeats,
+            greedy_emotion: self.greedy_emotion,
             top_p: self.top_p,
             temperature: self.temperature,
             seed: self.seed,
@@ -256,6 +261,7 @@ impl Explain {
             max_tokens: artemo_engine::sevlm::generate::REFERENCE_MAX_TOKENS,
             ignore_end: false,
             block_repeats: self.block_repeats,
+            greedy_emotion: self.greedy_emotion,
         };
         let job = engine
             .submit(Command::AnalyzeSevlm(AnalyzeSevlm {
@@ -348,6 +354,12 @@ impl Explain {
                 );
             if self.sample {
                 ui.add(egui::Slider::new(&mut self.top_p, 0.1..=1.0).text("top-p"));
+                ui.add(egui::Slider::new(&mut self.temperature, 0.1..=1.5).text("temperature"));
+                ui.checkbox(&mut self.greedy_emotion, "keep the top emotion")
+                    .on_hover_text(
+                        "Pick the emotion the model ranks first and sample only the explanation \
+                         (off: the emotion is sampled too, as in the reference code)",
+                    );
                 ui.add(egui::DragValue::new(&mut self.seed).prefix("seed "));
             }
             if ui
