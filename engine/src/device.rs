@@ -1,7 +1,9 @@
 //! Compute device selection: CPU by default; with the `cuda` cargo feature, GPU 0 when it
 //! can be opened, else the CPU with a message saying why.
 
-use candle_core::Device;
+use candle_core::{Device, DeviceLocation, Tensor};
+
+use crate::error::{Error, Result};
 
 /// Which device the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,14 +43,92 @@ pub fn select_device(pref: DevicePreference) -> DeviceChoice {
             }
             match Device::new_cuda(0) {
                 Ok(d) => DeviceChoice {
+                    name: describe(&d),
                     device: d,
-                    name: "CUDA GPU 0".into(),
                     fallback: None,
                 },
                 Err(e) => cpu(Some(format!(
                     "GPU 0 could not be opened ({e}); using the CPU"
                 ))),
             }
+        }
+    }
+}
+
+/// A readable name of a device: "CPU", "CUDA GPU 0", "Metal GPU 0".
+pub fn describe(device: &Device) -> String {
+    match device.location() {
+        DeviceLocation::Cpu => "CPU".into(),
+        DeviceLocation::Cuda { gpu_id } => format!("CUDA GPU {gpu_id}"),
+        DeviceLocation::Metal { gpu_id } => format!("Metal GPU {gpu_id}"),
+    }
+}
+
+/// Refuses `tensor` unless it is on `expected`: the clear error of mixed devices, naming
+/// both devices and what the tensor is (`what`, e.g. "the gradient of variable 3 of group 0").
+pub fn ensure_same_device(expected: &Device, tensor: &Tensor, what: &str) -> Result<()> {
+    if tensor.device().same_device(expected) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{what} is on {} but must be on {} (mixed devices: move the model and its inputs to one device)",
+        describe(tensor.device()),
+        describe(expected)
+    )))
+}
+
+/// The environment variable that picks the device of the tests that honour it
+/// (`ARTEMO_TEST_DEVICE=cuda`, set by `tools/cuda/gpu-check.sh`; unset or `cpu`: the CPU).
+pub const TEST_DEVICE_VAR: &str = "ARTEMO_TEST_DEVICE";
+
+/// The device of the tests that honour [`TEST_DEVICE_VAR`]: the CPU, or CUDA GPU 0 when the
+/// variable says `cuda`. Asking for CUDA where GPU 0 cannot be opened (no `cuda` feature, no
+/// GPU) is an error, never a silent run on the CPU.
+pub fn test_device() -> Result<Device> {
+    match std::env::var(TEST_DEVICE_VAR).ok().as_deref() {
+        None | Some("") | Some("cpu") => Ok(Device::Cpu),
+        Some("cuda") => {
+            if !cfg!(feature = "cuda") {
+                return Err(Error::Invalid(format!(
+                    "{TEST_DEVICE_VAR}=cuda, but this build has no CUDA support (test with `--features cuda`)"
+                )));
+            }
+            Device::new_cuda(0).map_err(|e| {
+                Error::Invalid(format!(
+                    "{TEST_DEVICE_VAR}=cuda, but CUDA GPU 0 could not be opened: {e}"
+                ))
+            })
+        }
+        Some(other) => Err(Error::Invalid(format!(
+            "{TEST_DEVICE_VAR}={other}: expected `cpu` or `cuda`"
+        ))),
+    }
+}
+
+/// How much looser a parity tolerance is on the test device: 1 on the CPU and on CUDA with
+/// full-precision f32 matrix products (candle's default, which the GPU check keeps); 20 when
+/// f32 products may use TF32 (`candle_core::cuda::gemm_reduced_precision_f32`), whose
+/// 10-bit mantissa leaves errors around 1e-3 relative.
+pub fn tolerance_factor(device: &Device) -> f32 {
+    if device.is_cuda() && candle_core::cuda::gemm_reduced_precision_f32() {
+        20.0
+    } else {
+        1.0
+    }
+}
+
+/// CUDA GPU 0 for a test that needs a GPU, or `None` with the reason printed on stderr
+/// (the test then returns early: skipped, with its reason in the test output).
+pub fn gpu_for_tests(test: &str) -> Option<Device> {
+    if !cfg!(feature = "cuda") {
+        eprintln!("skipped {test}: this build has no CUDA support (needs `--features cuda` and a GPU; tools/cuda/gpu-check.sh)");
+        return None;
+    }
+    match Device::new_cuda(0) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("skipped {test}: no GPU ({e})");
+            None
         }
     }
 }
