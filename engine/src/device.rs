@@ -26,6 +26,13 @@ pub struct DeviceChoice {
     pub fallback: Option<String>,
 }
 
+impl DeviceChoice {
+    /// Whether the choice is the CPU.
+    pub fn is_cpu(&self) -> bool {
+        self.device.is_cpu()
+    }
+}
+
 /// Picks the device for a preference.
 pub fn select_device(pref: DevicePreference) -> DeviceChoice {
     let cpu = |fallback: Option<String>| DeviceChoice {
@@ -67,12 +74,17 @@ pub fn describe(device: &Device) -> String {
 /// Refuses `tensor` unless it is on `expected`: the clear error of mixed devices, naming
 /// both devices and what the tensor is (`what`, e.g. "the gradient of variable 3 of group 0").
 pub fn ensure_same_device(expected: &Device, tensor: &Tensor, what: &str) -> Result<()> {
-    if tensor.device().same_device(expected) {
+    ensure_devices_match(expected, tensor.device(), what)
+}
+
+/// Refuses `got` unless it is `expected` (see [`ensure_same_device`]).
+pub fn ensure_devices_match(expected: &Device, got: &Device, what: &str) -> Result<()> {
+    if got.same_device(expected) {
         return Ok(());
     }
     Err(Error::Invalid(format!(
         "{what} is on {} but must be on {} (mixed devices: move the model and its inputs to one device)",
-        describe(tensor.device()),
+        describe(got),
         describe(expected)
     )))
 }

@@ -205,12 +205,14 @@ impl AdamW {
 
     /// Sends every variable added afterwards down the device path, CPU variables included,
     /// so the device path is tested on machines without a GPU.
+    #[cfg(test)]
     pub(crate) fn force_device_path(mut self) -> Self {
         self.force_device_path = true;
         self
     }
 
     /// The device-to-host reads the device path has made (none for CPU variables).
+    #[cfg(test)]
     pub(crate) fn host_reads(&self) -> HostReads {
         self.host_reads
     }
@@ -253,6 +255,15 @@ impl AdamW {
         }
         self.groups.push(Group { params, slots });
         Ok(())
+    }
+
+    /// The device of the first variable (the model's device), if any variable was added.
+    pub fn device(&self) -> Option<&Device> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.slots.first())
+            .map(|s| s.var.device())
+            .next()
     }
 
     /// Steps taken so far.

@@ -66,11 +66,18 @@ impl DeviceMoments {
         let m = (self.m.affine(s(h.b1), 0.0)? + g.affine(s(1.0 - h.b1), 0.0)?)?;
         let v = (self.v.affine(s(h.b2), 0.0)? + g.affine(s(1.0 - h.b2), 0.0)?.mul(&g)?)?;
         let mh = m.affine(1.0 / s(h.bc1), 0.0)?;
-        let denom = v.affine(1.0 / s(h.bc2), 0.0)?.sqrt()?.affine(1.0, s(h.eps))?;
+        let denom = v
+            .affine(1.0 / s(h.bc2), 0.0)?
+            .sqrt()?
+            .affine(1.0, s(h.eps))?;
         let step = mh.affine(s(h.lr), 0.0)?.div(&denom)?;
         // Detached: the update records no backward graph (a graph kept in the moments would
         // chain every step to the previous one).
-        let w = var.as_tensor().detach().affine(s(h.decay), 0.0)?.sub(&step)?;
+        let w = var
+            .as_tensor()
+            .detach()
+            .affine(s(h.decay), 0.0)?
+            .sub(&step)?;
         var.set(&w)?;
         self.m = m;
         self.v = v;

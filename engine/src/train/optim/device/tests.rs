@@ -20,7 +20,9 @@ struct Model {
 }
 
 fn seeded(rng: &mut rand_chacha::ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
-    (0..n).map(|_| rng.gen_range(-1.0f32..1.0) * scale).collect()
+    (0..n)
+        .map(|_| rng.gen_range(-1.0f32..1.0) * scale)
+        .collect()
 }
 
 impl Model {
@@ -145,7 +147,10 @@ fn device_path_gives_the_host_path_weights() {
     // The update moved the weights (a path that did nothing would also "agree").
     let start = Model::new(&Device::Cpu, 6);
     assert_ne!(host(start.w1.as_tensor()), host(tested.w1.as_tensor()));
-    assert_eq!(host(start.frozen.as_tensor()), host(tested.frozen.as_tensor()));
+    assert_eq!(
+        host(start.frozen.as_tensor()),
+        host(tested.frozen.as_tensor())
+    );
 }
 
 /// The structural check, part 1: the device path reads exactly one f64 per step (the
@@ -200,7 +205,8 @@ fn device_path_source_has_no_host_transfer() {
     }
     // And the step itself sends a device variable's gradient only through the path.
     let optim = include_str!("../../optim.rs");
-    let step = &optim[optim.find("pub fn step_with").unwrap()..optim.find("fn host_update").unwrap()];
+    let step =
+        &optim[optim.find("pub fn step_with").unwrap()..optim.find("fn host_update").unwrap()];
     let device_branch = &step[step.find("Moments::Device(_) =>").unwrap()..];
     let device_branch = &device_branch[..device_branch.find('}').unwrap()];
     assert!(device_branch.contains("device::gather"));
@@ -249,7 +255,14 @@ fn mixed_devices_are_refused_naming_both() {
         return;
     };
     let w = Var::from_vec(vec![1f32, 2.0], 2, &Device::Cpu).unwrap();
-    let mut grads = w.as_tensor().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let mut grads = w
+        .as_tensor()
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
     let g = grads.remove(w.as_tensor()).unwrap();
     grads.insert(w.as_tensor(), g.to_device(&gpu).unwrap());
     for device_path in [false, true] {
@@ -261,7 +274,9 @@ fn mixed_devices_are_refused_naming_both() {
             .unwrap();
         let e = opt.step_with(&grads).unwrap_err().to_string();
         assert!(
-            e.contains("CUDA GPU 0") && e.contains("CPU") && e.contains("variable 0 of AdamW group 0"),
+            e.contains("CUDA GPU 0")
+                && e.contains("CPU")
+                && e.contains("variable 0 of AdamW group 0"),
             "{e}"
         );
     }
