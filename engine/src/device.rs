@@ -166,4 +166,30 @@ mod tests {
         }
         assert!(default_threads() >= 1);
     }
+
+    #[test]
+    fn without_cuda_the_gpu_fallback_names_the_feature() {
+        if cfg!(feature = "cuda") {
+            eprintln!("skipped: this build has the cuda feature");
+            return;
+        }
+        let g = select_device(DevicePreference::Gpu);
+        assert!(g.is_cpu() && g.name == "CPU");
+        let why = g.fallback.unwrap();
+        assert!(
+            why.contains("--features cuda") && why.contains("using the CPU"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn devices_are_named_and_same_device_passes() {
+        assert_eq!(describe(&Device::Cpu), "CPU");
+        let t = Tensor::zeros(2, candle_core::DType::F32, &Device::Cpu).unwrap();
+        ensure_same_device(&Device::Cpu, &t, "a tensor").unwrap();
+        // The test device is the CPU unless ARTEMO_TEST_DEVICE asks for CUDA.
+        let want_cuda = std::env::var(TEST_DEVICE_VAR).is_ok_and(|v| v == "cuda");
+        assert_eq!(test_device().unwrap().is_cuda(), want_cuda);
+        assert_eq!(tolerance_factor(&Device::Cpu), 1.0);
+    }
 }

@@ -95,8 +95,8 @@ if [ "$link" = 1 ]; then
   fi
   mkdir -p "$root/lib/stubs"
   stub_c="$root/lib/stubs/libcuda_stub.c"
-  grep -rhoE 'pub fn cu[A-Za-z0-9_]+' "$cudarc_src/src/driver/sys/" \
-    | sed 's/pub fn //' | sort -u \
+  grep -rhoE 'pub unsafe fn cu[A-Za-z0-9_]+' "$cudarc_src/src/driver/sys/" \
+    | sed 's/pub unsafe fn //' | sort -u \
     | awk 'BEGIN{print "/* link-time stub of libcuda.so.1; never loaded: every entry fails */"} {printf "int %s(void) { return 999; }\n", $1}' \
     > "$stub_c"
   cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$root/lib/stubs/libcuda.so" "$stub_c"

@@ -352,7 +352,9 @@ mod tests {
             .unwrap();
         assert!(max_diff(&ht, &io["last_hidden_state"]) <= crate::models::tests::tolerance(1e-4));
         let pooled = l2_normalize(&mean_pool(&h, &io["attention_mask"]).unwrap()).unwrap();
-        assert!(max_diff(&pooled, &io["sentence_embedding"]) <= crate::models::tests::tolerance(1e-4));
+        assert!(
+            max_diff(&pooled, &io["sentence_embedding"]) <= crate::models::tests::tolerance(1e-4)
+        );
     }
 
     /// Reference: sentence-transformers on the shipped all-MiniLM-L6-v2 (tools/parity/bert.py).
@@ -390,7 +392,10 @@ mod tests {
         assert_eq!(got.dims(), &[sentences.len(), 384]);
         let want = Tensor::new(want, &dev).unwrap();
         let d = max_diff(&got, &want);
-        assert!(d <= crate::models::tests::tolerance(1e-4), "max abs diff {d}");
+        assert!(
+            d <= crate::models::tests::tolerance(1e-4),
+            "max abs diff {d}"
+        );
     }
 
     #[test]

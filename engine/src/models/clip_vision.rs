@@ -619,8 +619,11 @@ pub(crate) mod tests {
 
     pub(crate) fn io() -> HashMap<String, Tensor> {
         // On the parity tests' device (`ARTEMO_TEST_DEVICE`, the CPU by default).
-        candle_core::safetensors::load(fixture_dir().join("io.safetensors"), &crate::models::tests::device())
-            .unwrap()
+        candle_core::safetensors::load(
+            fixture_dir().join("io.safetensors"),
+            &crate::models::tests::device(),
+        )
+        .unwrap()
     }
 
     pub(crate) use crate::models::tests::max_diff;
@@ -645,7 +648,10 @@ pub(crate) mod tests {
             ] {
                 let d = max_diff(got, &io[key]);
                 println!("{key} ({mode:?}): max abs diff {d:e}");
-                assert!(d <= crate::models::tests::tolerance(1e-4), "{key} ({mode:?}): max abs diff {d}");
+                assert!(
+                    d <= crate::models::tests::tolerance(1e-4),
+                    "{key} ({mode:?}): max abs diff {d}"
+                );
             }
         }
     }

@@ -654,7 +654,10 @@ mod tests {
             let (logits, want) = (valid(&logits), valid(want));
             let want = &want;
             let d = max_diff(&logits, want);
-            assert!(d <= crate::models::tests::tolerance(1e-4), "{variant}: max abs diff {d}");
+            assert!(
+                d <= crate::models::tests::tolerance(1e-4),
+                "{variant}: max abs diff {d}"
+            );
             let train = valid(
                 &m.forward(ids, Some(tt), enc, Some(mask), None, Mode::Train)
                     .unwrap(),

@@ -790,16 +790,22 @@ mod tests {
     }
 
     fn io(sub: &str) -> HashMap<String, Tensor> {
-        candle_core::safetensors::load(fixture(sub).join("io.safetensors"), &crate::models::tests::device())
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k, v.to_dtype(candle_core::DType::F32).unwrap()))
-            .collect()
+        candle_core::safetensors::load(
+            fixture(sub).join("io.safetensors"),
+            &crate::models::tests::device(),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_dtype(candle_core::DType::F32).unwrap()))
+        .collect()
     }
 
     fn check(what: &str, got: &Tensor, want: &Tensor, worst: &mut Vec<(String, f32)>) {
         let d = max_diff(got, want);
-        assert!(d <= crate::models::tests::tolerance(1e-4), "{what}: max abs diff {d}");
+        assert!(
+            d <= crate::models::tests::tolerance(1e-4),
+            "{what}: max abs diff {d}"
+        );
         worst.push((what.to_string(), d));
     }
 
