@@ -7,7 +7,7 @@
 //! (the same arithmetic as PyTorch's `torch.optim.AdamW`, decoupled weight decay).
 //!
 //! That host pass is the path of CPU variables only. A variable on any other device (CUDA)
-//! takes the device path of [`device`]: its moments are tensors on the variable's own
+//! takes the device path (`optim/device.rs`): its moments are tensors on the variable's own
 //! device and the update is tensor operations there, so no weight, gradient or moment
 //! crosses to the host; the only device-to-host read of a step is the global gradient norm
 //! (one f64 per device), which clipping, the non-finite check and the report need.
