@@ -121,6 +121,10 @@ fn engine(cli: &Cli) -> Result<Engine> {
     if let Some(note) = e.device_note() {
         eprintln!("note: {note}");
     }
+    if cli.gpu {
+        // Which device the jobs run on (the note above says why when it is not the GPU).
+        eprintln!("device: {}", e.device_name());
+    }
     Ok(e)
 }
 
@@ -170,7 +174,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Analyze(args)) => cmd::analyze::run(args, &engine(&cli)?),
         Some(Cmd::Embed(args)) => cmd::embed::run_embed(args, &engine(&cli)?),
         Some(Cmd::Bench { what, only, json }) => {
-            cmd::bench::run(*what, only.as_deref(), *json, cli.threads)
+            cmd::bench::run(*what, only.as_deref(), *json, cli.threads, cli.gpu)
         }
         Some(Cmd::Models { what }) => {
             cmd::models::run(what, &engine_config(&cli), cli.overwrite_shipped)

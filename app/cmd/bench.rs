@@ -44,12 +44,15 @@ impl Bench {
     }
 }
 
-/// Runs a benchmark; `json` prints JSON instead of a table.
+/// Runs a benchmark; `json` prints JSON instead of a table; `gpu` (`--gpu`) runs
+/// `backbones` and `paper` on GPU 0 when this build has CUDA and a GPU answers (the other
+/// benchmarks run on the CPU, and say so).
 pub fn run(
     what: Bench,
     only: Option<&str>,
     json: bool,
     threads: Option<usize>,
+    gpu: bool,
 ) -> Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!(
@@ -59,6 +62,28 @@ pub fn run(
     }
     let threads = threads.unwrap_or_else(artemo_engine::device::default_threads);
     let pool = rayon_pool(threads)?;
+    let on_device = matches!(what, Bench::Backbones | Bench::Paper);
+    let choice = if gpu && on_device {
+        artemo_engine::device::select_device(artemo_engine::device::DevicePreference::Gpu)
+    } else {
+        artemo_engine::device::select_device(artemo_engine::device::DevicePreference::Cpu)
+    };
+    if gpu && !on_device {
+        eprintln!(
+            "note: `bench {}` runs on the CPU (only `bench backbones` and `bench paper` take --gpu)",
+            what.name()
+        );
+    }
+    if let Some(note) = &choice.fallback {
+        eprintln!("note: {note}");
+    }
+    eprintln!("device: {}", choice.name);
+    // "CPU, 4 thread(s)" or "CUDA GPU 0".
+    let on = if choice.is_cpu() {
+        format!("CPU, {threads} thread(s)")
+    } else {
+        choice.name.clone()
+    };
     let progress = |n: &str| eprintln!("running {n} ...");
     match what {
         Bench::Pacl => {
@@ -82,7 +107,7 @@ pub fn run(
                 format!("{:<52} {:>10.1}", r.name, r.median_ms)
             })
         }
-        Bench::Paper => paper(&pool, only, json, threads, progress),
+        Bench::Paper => paper(&pool, only, json, &choice, &on, progress),
         Bench::Backbones | Bench::Sevlm | Bench::Demo => {
             let root = artemo_engine::find_models()
                 .context("the models/ folder was not found (set ARTEMO_MODELS)")?;
@@ -90,11 +115,16 @@ pub fn run(
                 match what {
                     Bench::Sevlm => super::analyze::bench_sevlm(only, progress),
                     Bench::Demo => demo(&root, progress),
-                    _ => Ok(artemo_engine::bench::backbones(&root, only, progress)?),
+                    _ => Ok(artemo_engine::bench::backbones(
+                        &root,
+                        only,
+                        &choice.device,
+                        progress,
+                    )?),
                 }
             })?;
             let header = format!(
-                "{:<36} {:<32} {:>10}  (CPU, {threads} thread(s), random weights unless stated)",
+                "{:<36} {:<32} {:>10}  ({on}, random weights unless stated)",
                 "backbone", "input", "median ms"
             );
             report(&rows, json, &header, |r| {
@@ -130,7 +160,8 @@ fn paper(
     pool: &artemo_engine::ThreadPool,
     only: Option<&str>,
     json: bool,
-    threads: usize,
+    device: &artemo_engine::device::DeviceChoice,
+    on: &str,
     progress: impl FnMut(&str) + Send,
 ) -> Result<ExitCode> {
     use artemo_engine::bench::paper::{run, PaperSize};
@@ -148,9 +179,9 @@ fn paper(
     } else {
         PaperSize::Paper
     };
-    let rows = pool.install(|| run(size, &assets, &image, progress))?;
+    let rows = pool.install(|| run(size, &assets, &image, &device.device, progress))?;
     let header = format!(
-        "{:<48} {:>10} {:>11} {:>24}  (CPU, {threads} thread(s), random weights, {})",
+        "{:<48} {:>10} {:>11} {:>24}  ({on}, random weights, {})",
         "stage",
         "params",
         "time ms",

@@ -282,8 +282,8 @@ fn print_event(ev: &TrainEvent, steps: bool) {
     match ev {
         TrainEvent::Prepared(p) => {
             println!(
-                "{} · {} · {} parameters · {} steps",
-                p.model, p.source, p.parameters, p.total_steps
+                "{} · {} · {} parameters · {} steps · on {}",
+                p.model, p.source, p.parameters, p.total_steps, p.device
             );
             for n in &p.notes {
                 if n.starts_with("lexicon mismatch") {

@@ -130,7 +130,17 @@ impl AppState {
                 "engine: {}, {} thread(s)",
                 self.engine.device_name(),
                 self.engine.threads()
-            ));
+            ))
+            .on_hover_text(match self.engine.device_note() {
+                Some(note) => format!(
+                    "Every job of this window (analyses, masks, maps, training) runs on the {}: {note}",
+                    self.engine.device_name()
+                ),
+                None => format!(
+                    "Every job of this window (analyses, masks, maps, training) runs on the {}",
+                    self.engine.device_name()
+                ),
+            });
             if let Some(f) = self.frames.summary(false).filter(|_| self.show_frame_time) {
                 ui.separator();
                 let busy = self.frames.summary(true);

@@ -55,20 +55,37 @@ pub fn time(
     })
 }
 
+/// [`time`] for work on `device`: each run ends when the device has finished (a GPU runs
+/// asynchronously, so without the wait only the launches would be timed).
+pub fn time_on(
+    device: &Device,
+    name: &str,
+    input: &str,
+    runs: usize,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<BenchRow> {
+    time(name, input, runs, || {
+        f()?;
+        device.synchronize()?;
+        Ok(())
+    })
+}
+
 fn random_vb(device: &Device) -> (VarMap, VarBuilder<'static>) {
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, device);
     (vm, vb)
 }
 
-/// Runs every backbone benchmark; `models` is the models folder (for MiniLM); `which`
-/// filters by name substring; `progress` is told each name before it runs.
+/// Runs every backbone benchmark on `device`; `models` is the models folder (for MiniLM);
+/// `which` filters by name substring; `progress` is told each name before it runs.
 pub fn backbones(
     models: &std::path::Path,
     which: Option<&str>,
+    device: &Device,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<BenchRow>> {
-    let dev = Device::Cpu;
+    let dev = device.clone();
     let wanted = |n: &str| which.is_none_or(|w| n.contains(w));
     let mut rows = Vec::new();
     if wanted("clip-vit-b16") {
@@ -76,25 +93,33 @@ pub fn backbones(
         let (_vm, vb) = random_vb(&dev);
         let m = ClipVision::new(&ClipVisionConfig::vit_b_16(), vb)?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
-        rows.push(time("clip-vit-b16 vision", "1x3x224x224", 5, || {
-            m.forward(&x, Mode::Infer).map(|_| ())
-        })?);
+        rows.push(time_on(
+            &dev,
+            "clip-vit-b16 vision",
+            "1x3x224x224",
+            5,
+            || m.forward(&x, Mode::Infer).map(|_| ()),
+        )?);
     }
     if wanted("clip-vit-b32") {
         progress("clip-vit-b32");
         let (_vm, vb) = random_vb(&dev);
         let m = ClipVision::new(&ClipVisionConfig::vit_b_32(), vb)?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
-        rows.push(time("clip-vit-b32 vision", "1x3x224x224", 5, || {
-            m.forward(&x, Mode::Infer).map(|_| ())
-        })?);
+        rows.push(time_on(
+            &dev,
+            "clip-vit-b32 vision",
+            "1x3x224x224",
+            5,
+            || m.forward(&x, Mode::Infer).map(|_| ()),
+        )?);
     }
     if wanted("clip-text") {
         progress("clip-text");
         let (_vm, vb) = random_vb(&dev);
         let m = ClipText::new(&ClipTextConfig::openai_vit_b(), vb)?;
         let ids = Tensor::arange(0u32, 77, &dev)?.unsqueeze(0)?;
-        rows.push(time("clip text", "1x77 tokens", 5, || {
+        rows.push(time_on(&dev, "clip text", "1x77 tokens", 5, || {
             m.forward(&ids, None, Mode::Infer).map(|_| ())
         })?);
     }
@@ -104,7 +129,8 @@ pub fn backbones(
         let m = Gpt2::new(&Gpt2Config::distilgpt2(true), vb, false)?;
         let ids = Tensor::arange(0u32, 30, &dev)?.unsqueeze(0)?;
         let enc = Tensor::randn(0f32, 1.0, (1, 196, 768), &dev)?;
-        rows.push(time(
+        rows.push(time_on(
+            &dev,
             "distilgpt2 + cross-attention",
             "30 tokens, 196 encoder states",
             5,
@@ -126,7 +152,8 @@ pub fn backbones(
                 }
             })
             .collect();
-        rows.push(time(
+        rows.push(time_on(
+            &dev,
             "all-MiniLM-L6-v2 (shipped weights)",
             "100 sentences, batch 32",
             3,
@@ -146,9 +173,13 @@ pub fn backbones(
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
         // candle-transformers' `Sam::embeddings` takes one image [3, H, W].
         let x = x.squeeze(0)?;
-        rows.push(time("sam vit-b image encoder", "1x3x1024x1024", 2, || {
-            m.embeddings(&x).map(|_| ()).map_err(Into::into)
-        })?);
+        rows.push(time_on(
+            &dev,
+            "sam vit-b image encoder",
+            "1x3x1024x1024",
+            2,
+            || m.embeddings(&x).map(|_| ()).map_err(Into::into),
+        )?);
     }
     if wanted("mobilesam") {
         progress("mobilesam");
@@ -157,7 +188,8 @@ pub fn backbones(
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
         // candle-transformers' `Sam::embeddings` takes one image [3, H, W].
         let x = x.squeeze(0)?;
-        rows.push(time(
+        rows.push(time_on(
+            &dev,
             "mobilesam tinyvit image encoder",
             "1x3x1024x1024",
             3,
@@ -174,7 +206,8 @@ pub fn backbones(
             vb.pp("image_encoder"),
         )?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
-        rows.push(time(
+        rows.push(time_on(
+            &dev,
             "mobilesam tinyvit image encoder (artemo sam_tiny_vit)",
             "1x3x1024x1024",
             3,

@@ -92,6 +92,7 @@ fn reset_peak() -> bool {
 
 /// Times `f` as one stage with its peak RSS.
 fn stage<T>(
+    dev: &Device,
     rows: &mut Vec<PaperRow>,
     name: &str,
     note: &str,
@@ -103,6 +104,8 @@ fn stage<T>(
     let per_stage = reset_peak();
     let t = Instant::now();
     let (out, params) = f()?;
+    // A GPU runs asynchronously: the stage ends when the device has finished.
+    dev.synchronize()?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     rows.push(PaperRow {
         stage: name.into(),
@@ -219,15 +222,16 @@ fn sizes(size: PaperSize) -> Sizes {
     }
 }
 
-/// Runs every stage on `image` with the shipped tokenizers and lexicon of `assets`;
+/// Runs every stage on `device` and `image` with the shipped tokenizers and lexicon of `assets`;
 /// `progress` is told each stage's name before it runs.
 pub fn run(
     size: PaperSize,
     assets: &Path,
     image: &Path,
+    device: &Device,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<PaperRow>> {
-    let dev = Device::Cpu;
+    let dev = device.clone();
     let sz = sizes(size);
     let progress: &mut dyn FnMut(&str) = &mut progress;
     let mut rows = Vec::new();
@@ -241,6 +245,7 @@ pub fn run(
 
     // SEVLM over CLIP ViT-B/16 + distilgpt2 (+ VAD encoder).
     let runtime = stage(
+        &dev,
         &mut rows,
         &format!("SEVLM {label}: build"),
         "CLIP ViT-B/16 vision tower + distilgpt2 with cross-attention + VAD encoder, VAD and contrastive heads (random weights)",
@@ -264,6 +269,7 @@ pub fn run(
     )?;
     let params = rows.last().map(|r| r.params).unwrap_or(0);
     stage(
+        &dev,
         &mut rows,
         &format!("SEVLM {label}: analyse one painting"),
         "CLIP grid, emotion distribution, greedy explanation of 25 tokens",
@@ -292,6 +298,7 @@ pub fn run(
     let cfg = &sz.emosem;
     let prompt_ids = crate::emosem::prompt_ids(cfg, &gpt2)?;
     let (encoder, model, vm, enc_params) = stage(
+        &dev,
         &mut rows,
         &format!("EmoSEM {label}: build"),
         "SAM ViT-B image encoder + CLIP ViT-B/16 + mask decoder (8 mask tokens) + distilgpt2 (6 layers) explainer (random weights)",
@@ -317,6 +324,7 @@ pub fn run(
     let all_params = rows.last().map(|r| r.params).unwrap_or(0);
     // The analysis in two rows, so that each part's memory shows.
     let feats = stage(
+        &dev,
         &mut rows,
         &format!("EmoSEM {label}: analyse: image encoders"),
         "decode the painting, SAM ViT-B at 1024 px + CLIP ViT-B/16 grid (no cache)",
@@ -324,6 +332,7 @@ pub fn run(
         || Ok((encoder.encode_file(image, &dev)?, enc_params)),
     )?;
     stage(
+        &dev,
         &mut rows,
         &format!("EmoSEM {label}: analyse: masks + explanations"),
         "mask decoder for the 8 emotions, 8 greedy explanations (25 tokens at most)",
@@ -346,6 +355,7 @@ pub fn run(
     )?;
     drop(encoder);
     stage(
+        &dev,
         &mut rows,
         &format!("EmoSEM {label}: one training step"),
         "batch of 1 painting x 8 emotions: forward, backward, AdamW (frozen SAM/CLIP features)",
@@ -390,6 +400,7 @@ pub fn run(
     // PACL, CLIP-style backbone.
     let clip_tok = crate::models::clip_tokenizer::ClipTokenizer::from_assets(assets)?;
     let pacl = stage(
+        &dev,
         &mut rows,
         &format!("PACL {label} (CLIP-style): build"),
         "CLIP ViT-B/16 vision tower + CLIP text tower + PACL projections q_v, q_t (random weights; Artemo's PACL has no CLIP backbone of its own)",
@@ -408,6 +419,7 @@ pub fn run(
 ?;
     let pacl_params = rows.last().map(|r| r.params).unwrap_or(0);
     stage(
+        &dev,
         &mut rows,
         &format!("PACL {label} (CLIP-style): analyse one painting"),
         "image embedding (CLS -> q_v) and zero-shot over 8 emotion prompts (EOS -> q_t), cosine",
@@ -467,7 +479,9 @@ mod tests {
         let assets = crate::find_assets().unwrap();
         let image = assets.join("paintings/aic/100342.jpg");
         let mut seen = Vec::new();
-        let rows = run(PaperSize::Tiny, &assets, &image, |s| {
+        // On `ARTEMO_TEST_DEVICE` (the CPU unless tools/cuda/gpu-check.sh asks for CUDA).
+        let dev = crate::device::test_device().unwrap();
+        let rows = run(PaperSize::Tiny, &assets, &image, &dev, |s| {
             seen.push(s.to_string())
         })
         .unwrap();

@@ -326,6 +326,8 @@ impl Emosem {
 
     /// Vision tokens `[B, C, h, w]` of image features.
     pub fn vision_tokens(&self, f: &ImageFeatures) -> Result<Tensor> {
+        // Features cached on another device (the host) come to the model's.
+        let f = &f.to_device(self.mask_tokens.device())?;
         let (c, s) = (self.cfg.mask_decoder.hidden_size, self.cfg.grid_side());
         let v = match (f, &self.neck) {
             (ImageFeatures::Paper { sam, .. }, None) => sam.clone(),
@@ -359,6 +361,7 @@ impl Emosem {
             ImageFeatures::Paper { clip_grid, .. } => clip_grid,
             ImageFeatures::Grid { grid } => grid,
         };
+        let m = &m.to_device(self.mask_tokens.device())?;
         Ok(match &self.visual_proj {
             Some(p) => p.forward(m)?,
             None => m.clone(),

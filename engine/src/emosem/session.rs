@@ -501,6 +501,7 @@ impl Trainable for EmosemSession {
                 explains,
             },
             parameters,
+            device: crate::device::describe(inputs.device),
             total_steps: inputs.cfg.model.train.steps,
             probes: inputs.data
                 .val

@@ -338,7 +338,7 @@ mod tests {
     /// Reference: transformers 5.23 `BertModel` (tools/parity/bert.py), fp32.
     #[test]
     fn tiny_bert_matches_pytorch() {
-        let dev = Device::Cpu;
+        let dev = crate::models::tests::device();
         let dir = root().join("tests/fixtures/parity/bert");
         let io = candle_core::safetensors::load(dir.join("io.safetensors"), &dev).unwrap();
         let m = Bert::load(&dir.join("tiny"), &dev).unwrap();
@@ -346,19 +346,21 @@ mod tests {
             .forward(&io["input_ids"], &io["attention_mask"], Mode::Infer)
             .unwrap();
         // Padded positions are compared too: HF computes them the same way.
-        assert!(max_diff(&h, &io["last_hidden_state"]) <= 1e-4);
+        assert!(max_diff(&h, &io["last_hidden_state"]) <= crate::models::tests::tolerance(1e-4));
         let ht = m
             .forward(&io["input_ids"], &io["attention_mask"], Mode::Train)
             .unwrap();
-        assert!(max_diff(&ht, &io["last_hidden_state"]) <= 1e-4);
+        assert!(max_diff(&ht, &io["last_hidden_state"]) <= crate::models::tests::tolerance(1e-4));
         let pooled = l2_normalize(&mean_pool(&h, &io["attention_mask"]).unwrap()).unwrap();
-        assert!(max_diff(&pooled, &io["sentence_embedding"]) <= 1e-4);
+        assert!(
+            max_diff(&pooled, &io["sentence_embedding"]) <= crate::models::tests::tolerance(1e-4)
+        );
     }
 
     /// Reference: sentence-transformers on the shipped all-MiniLM-L6-v2 (tools/parity/bert.py).
     #[test]
     fn shipped_minilm_matches_sentence_transformers() {
-        let dev = Device::Cpu;
+        let dev = crate::models::tests::device();
         let enc = SentenceEncoder::minilm(&root().join("models"), &dev).unwrap();
         let refs: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(
@@ -390,7 +392,10 @@ mod tests {
         assert_eq!(got.dims(), &[sentences.len(), 384]);
         let want = Tensor::new(want, &dev).unwrap();
         let d = max_diff(&got, &want);
-        assert!(d <= 1e-4, "max abs diff {d}");
+        assert!(
+            d <= crate::models::tests::tolerance(1e-4),
+            "max abs diff {d}"
+        );
     }
 
     #[test]

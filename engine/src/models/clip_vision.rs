@@ -618,7 +618,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn io() -> HashMap<String, Tensor> {
-        candle_core::safetensors::load(fixture_dir().join("io.safetensors"), &Device::Cpu).unwrap()
+        // On the parity tests' device (`ARTEMO_TEST_DEVICE`, the CPU by default).
+        candle_core::safetensors::load(
+            fixture_dir().join("io.safetensors"),
+            &crate::models::tests::device(),
+        )
+        .unwrap()
     }
 
     pub(crate) use crate::models::tests::max_diff;
@@ -630,7 +635,7 @@ pub(crate) mod tests {
     #[test]
     fn vision_matches_pytorch() {
         let io = io();
-        let m = ClipVision::load(&fixture_dir(), &Device::Cpu).unwrap();
+        let m = ClipVision::load(&fixture_dir(), &crate::models::tests::device()).unwrap();
         assert_eq!(m.config().patch_size, 8);
         assert_eq!(m.config().projection_dim, 16);
         for mode in [Mode::Infer, Mode::Train] {
@@ -643,7 +648,10 @@ pub(crate) mod tests {
             ] {
                 let d = max_diff(got, &io[key]);
                 println!("{key} ({mode:?}): max abs diff {d:e}");
-                assert!(d <= 1e-4, "{key} ({mode:?}): max abs diff {d}");
+                assert!(
+                    d <= crate::models::tests::tolerance(1e-4),
+                    "{key} ({mode:?}): max abs diff {d}"
+                );
             }
         }
     }

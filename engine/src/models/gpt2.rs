@@ -626,7 +626,7 @@ mod tests {
     /// Reference: transformers 5.23 `GPT2LMHeadModel` (tools/parity/gpt2.py), fp32.
     #[test]
     fn matches_pytorch_with_and_without_cross_attention() {
-        let dev = Device::Cpu;
+        let dev = crate::models::tests::device();
         let io = candle_core::safetensors::load(fixture("io.safetensors"), &dev).unwrap();
         for (variant, cross) in [("plain", false), ("cross", true)] {
             let m = Gpt2::load(&fixture(variant), None, &dev).unwrap();
@@ -654,13 +654,16 @@ mod tests {
             let (logits, want) = (valid(&logits), valid(want));
             let want = &want;
             let d = max_diff(&logits, want);
-            assert!(d <= 1e-4, "{variant}: max abs diff {d}");
+            assert!(
+                d <= crate::models::tests::tolerance(1e-4),
+                "{variant}: max abs diff {d}"
+            );
             let train = valid(
                 &m.forward(ids, Some(tt), enc, Some(mask), None, Mode::Train)
                     .unwrap(),
             );
             assert!(
-                max_diff(&train, want) <= 1e-4,
+                max_diff(&train, want) <= crate::models::tests::tolerance(1e-4),
                 "{variant}: training path differs"
             );
         }

@@ -790,16 +790,22 @@ mod tests {
     }
 
     fn io(sub: &str) -> HashMap<String, Tensor> {
-        candle_core::safetensors::load(fixture(sub).join("io.safetensors"), &Device::Cpu)
-            .unwrap()
-            .into_iter()
-            .map(|(k, v)| (k, v.to_dtype(candle_core::DType::F32).unwrap()))
-            .collect()
+        candle_core::safetensors::load(
+            fixture(sub).join("io.safetensors"),
+            &crate::models::tests::device(),
+        )
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_dtype(candle_core::DType::F32).unwrap()))
+        .collect()
     }
 
     fn check(what: &str, got: &Tensor, want: &Tensor, worst: &mut Vec<(String, f32)>) {
         let d = max_diff(got, want);
-        assert!(d <= 1e-4, "{what}: max abs diff {d}");
+        assert!(
+            d <= crate::models::tests::tolerance(1e-4),
+            "{what}: max abs diff {d}"
+        );
         worst.push((what.to_string(), d));
     }
 
@@ -811,7 +817,7 @@ mod tests {
     /// IoU token 2.1e-6, mask tokens 2.4e-6, extra tokens 9.5e-7.
     #[test]
     fn hf_layout_matches_pytorch() {
-        let dev = Device::Cpu;
+        let dev = crate::models::tests::device();
         let dir = fixture("hf");
         let w = Weights::load(&dir, &dev).unwrap();
         assert_eq!(SamLayout::detect(w.names()), Some(SamLayout::HuggingFace));
@@ -917,7 +923,7 @@ mod tests {
     /// 6.0e-7, extra tokens 7.2e-7.
     #[test]
     fn mobilesam_fair_layout_matches_pytorch() {
-        let dev = Device::Cpu;
+        let dev = crate::models::tests::device();
         let dir = fixture("mobilesam");
         let w = Weights::load(&dir, &dev).unwrap();
         assert_eq!(SamLayout::detect(w.names()), Some(SamLayout::Fair));

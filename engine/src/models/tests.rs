@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::backprop::GradStore;
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 
 /// `tests/fixtures/parity/<model>`.
@@ -14,9 +14,23 @@ pub fn parity_dir(model: &str) -> PathBuf {
         .join(model)
 }
 
-/// Largest absolute difference between two tensors of the same shape.
+/// The device of the parity tests: `ARTEMO_TEST_DEVICE` (`cuda` from
+/// `tools/cuda/gpu-check.sh`), the CPU by default.
+pub fn device() -> Device {
+    crate::device::test_device().unwrap()
+}
+
+/// A parity tolerance on [`device`]: `cpu` itself on the CPU and on CUDA with full-precision
+/// f32 products (candle's default); 20 times `cpu` where TF32 products are enabled.
+pub fn tolerance(cpu: f32) -> f32 {
+    cpu * crate::device::tolerance_factor(&device())
+}
+
+/// Largest absolute difference between two tensors of the same shape (`b` is brought to
+/// `a`'s device: a GPU output against a reference loaded on the host).
 pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shapes differ");
+    let b = &b.to_device(a.device()).unwrap();
     (a - b)
         .unwrap()
         .abs()

@@ -157,6 +157,8 @@ impl PaintingText {
 pub struct TextMemory {
     encoder: SentenceEncoder,
     cfg: TextMemoryConfig,
+    /// The encoder's device, where [`TextMemory::embed`] leaves its embeddings.
+    device: Device,
 }
 
 impl TextMemory {
@@ -182,10 +184,12 @@ impl TextMemory {
         Ok(TextMemory {
             encoder,
             cfg: cfg.clone(),
+            device: device.clone(),
         })
     }
 
-    /// Embeddings [n, fields, text_dim] of `texts`; absent fields are zeros.
+    /// Embeddings [n, fields, text_dim] of `texts` on the encoder's device; absent fields
+    /// are zeros.
     pub fn embed(&self, texts: &[PaintingText]) -> Result<Tensor> {
         let (k, d) = (self.cfg.tokens(), self.cfg.text_dim);
         let mut out = vec![0f32; texts.len() * k * d];
@@ -205,7 +209,7 @@ impl TextMemory {
                 out[slot * d..(slot + 1) * d].copy_from_slice(&row);
             }
         }
-        Ok(Tensor::from_vec(out, (texts.len(), k, d), &Device::Cpu)?)
+        Ok(Tensor::from_vec(out, (texts.len(), k, d), &self.device)?)
     }
 }
 

@@ -301,6 +301,7 @@ impl Trainable for PaclSession {
                 probe_paintings: val.len(),
             },
             parameters: trainer.parameters(),
+            device: crate::device::describe(inputs.device),
             total_steps: trainer.total_steps(),
             probes: inputs
                 .data

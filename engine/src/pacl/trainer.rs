@@ -222,6 +222,11 @@ impl Trainer {
     /// One step of the current epoch on `data`; `None` when no loss of the phase drew
     /// two pairs (no update). Ends the epoch after its last step.
     pub fn step(&mut self, data: &TrainData, device: &Device) -> Result<Option<PaclStep>> {
+        crate::device::ensure_devices_match(
+            self.model.device(),
+            device,
+            "PACL training: the batch device asked for",
+        )?;
         let cfg = &self.cfg;
         let model_cfg = self.model.config().clone();
         let phase = Phase::of(self.epoch, cfg.epochs);

@@ -432,6 +432,7 @@ impl Trainable for SevlmSession {
                 skipped,
             },
             parameters: trainer.parameters(),
+            device: crate::device::describe(inputs.device),
             total_steps,
             probes: probes
                 .iter()

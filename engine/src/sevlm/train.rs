@@ -747,6 +747,13 @@ impl Trainer {
         cfg: &SevlmTrainConfig,
         device: &Device,
     ) -> Result<Option<StepLosses>> {
+        if let Some(model_device) = self.opt.device() {
+            crate::device::ensure_devices_match(
+                model_device,
+                device,
+                "SEVLM training: the batch device asked for",
+            )?;
+        }
         if self.batch >= self.batches_per_epoch {
             self.epoch += 1;
             self.batch = 0;

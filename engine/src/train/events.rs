@@ -69,6 +69,8 @@ pub struct Prepared {
     pub data: DataCounts,
     /// Trainable parameters.
     pub parameters: usize,
+    /// The device the session trains on ("CPU", "CUDA GPU 0").
+    pub device: String,
     /// Steps of the whole run.
     pub total_steps: usize,
     /// The probe paintings.

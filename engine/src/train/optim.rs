@@ -5,11 +5,21 @@
 //! step (2.8 s per step on a 96 M-parameter model on two cores). Here the moments live in
 //! plain `Vec<f32>`s and one pass per variable updates moments and weights together
 //! (the same arithmetic as PyTorch's `torch.optim.AdamW`, decoupled weight decay).
+//!
+//! That host pass is the path of CPU variables only. A variable on any other device (CUDA)
+//! takes the device path (`optim/device.rs`): its moments are tensors on the variable's own
+//! device and the update is tensor operations there, so no weight, gradient or moment
+//! crosses to the host; the only device-to-host read of a step is the global gradient norm
+//! (one f64 per device), which clipping, the non-finite check and the report need.
+
+mod device;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use rayon::prelude::*;
 
+use self::device::DeviceMoments;
+pub(crate) use self::device::HostReads;
 use crate::error::{Error, Result};
 
 /// AdamW hyper-parameters of one group.
@@ -99,10 +109,52 @@ impl Schedule {
     }
 }
 
+/// A variable's moments: in host memory for a CPU variable (the fused pass), as tensors on
+/// the variable's device otherwise.
+enum Moments {
+    Host { m: Vec<f32>, v: Vec<f32> },
+    Device(DeviceMoments),
+}
+
 struct Slot {
     var: Var,
-    m: Vec<f32>,
-    v: Vec<f32>,
+    moments: Moments,
+}
+
+/// One group's update at one step, in the f32 arithmetic both paths share.
+#[derive(Debug, Clone, Copy)]
+struct Hyper {
+    lr: f32,
+    b1: f32,
+    b2: f32,
+    bc1: f32,
+    bc2: f32,
+    eps: f32,
+    decay: f32,
+    clip_scale: f32,
+}
+
+impl Hyper {
+    fn new(p: &AdamWParams, factor: f64, t: i32, clip_scale: f32) -> Self {
+        let lr = (p.lr * factor) as f32;
+        Hyper {
+            lr,
+            b1: p.beta1 as f32,
+            b2: p.beta2 as f32,
+            bc1: 1.0 - p.beta1.powi(t) as f32,
+            bc2: 1.0 - p.beta2.powi(t) as f32,
+            eps: p.eps as f32,
+            decay: 1.0 - lr * p.weight_decay as f32,
+            clip_scale,
+        }
+    }
+}
+
+/// A gradient as the step sees it: flattened on the host (CPU variables) or left on its
+/// device.
+enum Grad {
+    Host(Vec<f32>),
+    Device(Tensor),
 }
 
 struct Group {
@@ -117,6 +169,10 @@ pub struct AdamW {
     step: usize,
     clip: Option<f64>,
     skip_nonfinite: bool,
+    /// Every variable takes the device path, CPU ones included (tests of that path).
+    force_device_path: bool,
+    /// Device-to-host reads made by the device path so far.
+    host_reads: HostReads,
 }
 
 /// What one [`AdamW::step_with`] did.
@@ -142,7 +198,23 @@ impl AdamW {
             step: 0,
             clip: None,
             skip_nonfinite: false,
+            force_device_path: false,
+            host_reads: HostReads::default(),
         }
+    }
+
+    /// Sends every variable added afterwards down the device path, CPU variables included,
+    /// so the device path is tested on machines without a GPU.
+    #[cfg(test)]
+    pub(crate) fn force_device_path(mut self) -> Self {
+        self.force_device_path = true;
+        self
+    }
+
+    /// The device-to-host reads the device path has made (none for CPU variables).
+    #[cfg(test)]
+    pub(crate) fn host_reads(&self) -> HostReads {
+        self.host_reads
     }
 
     /// Clips the global gradient norm to `max_norm` before each update
@@ -170,15 +242,28 @@ impl AdamW {
                     var.dtype()
                 )));
             }
-            let n = var.elem_count();
-            slots.push(Slot {
-                var,
-                m: vec![0.0; n],
-                v: vec![0.0; n],
-            });
+            let moments = if var.device().is_cpu() && !self.force_device_path {
+                let n = var.elem_count();
+                Moments::Host {
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
+                }
+            } else {
+                Moments::Device(DeviceMoments::zeros(&var)?)
+            };
+            slots.push(Slot { var, moments });
         }
         self.groups.push(Group { params, slots });
         Ok(())
+    }
+
+    /// The device of the first variable (the model's device), if any variable was added.
+    pub fn device(&self) -> Option<&Device> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.slots.first())
+            .map(|s| s.var.device())
+            .next()
     }
 
     /// Steps taken so far.
@@ -207,26 +292,43 @@ impl AdamW {
 
     /// Applies one update from precomputed gradients.
     pub fn step_with(&mut self, grads: &GradStore) -> Result<StepReport> {
-        // Gather gradients as flat f32 vectors.
-        let mut flat: Vec<Vec<Option<Vec<f32>>>> = Vec::with_capacity(self.groups.len());
+        // Gather the gradients: CPU variables' as flat host vectors (their squares summed
+        // in f64 on the host), the others' left on their devices with their squares summed
+        // there, one partial sum per device.
+        let mut gathered: Vec<Vec<Option<Grad>>> = Vec::with_capacity(self.groups.len());
         let mut sq = 0f64;
+        let mut device_sq: Vec<(Device, Tensor)> = Vec::new();
         let mut missing = 0;
-        for g in &self.groups {
+        for (gi, g) in self.groups.iter().enumerate() {
             let mut gv = Vec::with_capacity(g.slots.len());
-            for s in &g.slots {
-                match grads.get(s.var.as_tensor()) {
-                    Some(t) => {
+            for (si, s) in g.slots.iter().enumerate() {
+                let Some(t) = grads.get(s.var.as_tensor()) else {
+                    missing += 1;
+                    gv.push(None);
+                    continue;
+                };
+                let what = || {
+                    format!(
+                        "the gradient of variable {si} of AdamW group {gi} (shape {:?})",
+                        s.var.dims()
+                    )
+                };
+                crate::device::ensure_same_device(s.var.device(), t, &what())?;
+                match s.moments {
+                    Moments::Host { .. } => {
                         let v = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
                         sq += v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>();
-                        gv.push(Some(v));
+                        gv.push(Some(Grad::Host(v)));
                     }
-                    None => {
-                        missing += 1;
-                        gv.push(None);
+                    Moments::Device(_) => {
+                        gv.push(Some(Grad::Device(device::gather(&mut device_sq, t)?)))
                     }
                 }
             }
-            flat.push(gv);
+            gathered.push(gv);
+        }
+        for (_, partial) in &device_sq {
+            sq += self.host_reads.read_f64(partial)?;
         }
         let grad_norm = sq.sqrt();
         if !grad_norm.is_finite() && self.skip_nonfinite {
@@ -250,32 +352,23 @@ impl AdamW {
         let factor = self.schedule.factor(self.step);
         self.step += 1;
         let t = self.step as i32;
-        for (g, gv) in self.groups.iter_mut().zip(flat) {
-            let p = g.params;
-            let lr = (p.lr * factor) as f32;
-            let (b1, b2) = (p.beta1 as f32, p.beta2 as f32);
-            let bc1 = 1.0 - p.beta1.powi(t) as f32;
-            let bc2 = 1.0 - p.beta2.powi(t) as f32;
-            let eps = p.eps as f32;
-            let decay = 1.0 - lr * p.weight_decay as f32;
+        for (g, gv) in self.groups.iter_mut().zip(gathered) {
+            let h = Hyper::new(&g.params, factor, t, clip_scale);
             for (s, grad) in g.slots.iter_mut().zip(gv) {
-                let Some(grad) = grad else { continue };
-                let t0 = s.var.as_tensor();
-                let mut w = t0.flatten_all()?.to_vec1::<f32>()?;
-                w.par_iter_mut()
-                    .zip(s.m.par_iter_mut())
-                    .zip(s.v.par_iter_mut())
-                    .zip(grad.par_iter())
-                    .for_each(|(((w, m), v), g)| {
-                        let g = g * clip_scale;
-                        *m = b1 * *m + (1.0 - b1) * g;
-                        *v = b2 * *v + (1.0 - b2) * g * g;
-                        let mh = *m / bc1;
-                        let vh = *v / bc2;
-                        *w = *w * decay - lr * mh / (vh.sqrt() + eps);
-                    });
-                let nt = Tensor::from_vec(w, t0.shape(), t0.device())?;
-                s.var.set(&nt)?;
+                match (&mut s.moments, grad) {
+                    (_, None) => {}
+                    (Moments::Host { m, v }, Some(Grad::Host(grad))) => {
+                        host_update(&s.var, m, v, &grad, &h)?
+                    }
+                    (Moments::Device(dm), Some(Grad::Device(grad))) => {
+                        dm.update(&s.var, &grad, &h)?
+                    }
+                    _ => {
+                        return Err(Error::Invalid(
+                            "AdamW: a gradient was gathered for the other path (a bug)".into(),
+                        ))
+                    }
+                }
             }
         }
         Ok(StepReport {
@@ -285,6 +378,37 @@ impl AdamW {
             skipped: false,
         })
     }
+}
+
+/// The CPU fast path: one fused pass over a CPU variable's weights, moments and gradient.
+fn host_update(var: &Var, m: &mut [f32], v: &mut [f32], grad: &[f32], h: &Hyper) -> Result<()> {
+    let Hyper {
+        lr,
+        b1,
+        b2,
+        bc1,
+        bc2,
+        eps,
+        decay,
+        clip_scale,
+    } = *h;
+    let t0 = var.as_tensor();
+    let mut w = t0.flatten_all()?.to_vec1::<f32>()?;
+    w.par_iter_mut()
+        .zip(m.par_iter_mut())
+        .zip(v.par_iter_mut())
+        .zip(grad.par_iter())
+        .for_each(|(((w, m), v), g)| {
+            let g = g * clip_scale;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            let mh = *m / bc1;
+            let vh = *v / bc2;
+            *w = *w * decay - lr * mh / (vh.sqrt() + eps);
+        });
+    let nt = Tensor::from_vec(w, t0.shape(), t0.device())?;
+    var.set(&nt)?;
+    Ok(())
 }
 
 #[cfg(test)]

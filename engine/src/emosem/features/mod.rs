@@ -41,12 +41,34 @@ pub enum ImageFeatures {
 }
 
 impl ImageFeatures {
-    /// Rows `rows` of a batch.
-    pub fn select(&self, rows: &[usize]) -> Result<ImageFeatures> {
-        let dev = match self {
+    /// The device the features are on.
+    pub fn device(&self) -> &Device {
+        match self {
             ImageFeatures::Paper { sam, .. } => sam.device(),
             ImageFeatures::Grid { grid } => grid.device(),
-        };
+        }
+    }
+
+    /// The features on `device` (themselves when already there): features cached on the
+    /// host meet a model on the GPU.
+    pub fn to_device(&self, device: &Device) -> Result<ImageFeatures> {
+        if self.device().same_device(device) {
+            return Ok(self.clone());
+        }
+        Ok(match self {
+            ImageFeatures::Paper { sam, clip_grid } => ImageFeatures::Paper {
+                sam: sam.to_device(device)?,
+                clip_grid: clip_grid.to_device(device)?,
+            },
+            ImageFeatures::Grid { grid } => ImageFeatures::Grid {
+                grid: grid.to_device(device)?,
+            },
+        })
+    }
+
+    /// Rows `rows` of a batch.
+    pub fn select(&self, rows: &[usize]) -> Result<ImageFeatures> {
+        let dev = self.device();
         let idx = Tensor::new(rows.iter().map(|&r| r as u32).collect::<Vec<_>>(), dev)?;
         Ok(match self {
             ImageFeatures::Paper { sam, clip_grid } => ImageFeatures::Paper {
@@ -61,6 +83,15 @@ impl ImageFeatures {
 
     /// Concatenates single-image features into a batch.
     pub fn stack(items: &[ImageFeatures]) -> Result<ImageFeatures> {
+        if let Some(first) = items.first() {
+            for (i, f) in items.iter().enumerate().skip(1) {
+                crate::device::ensure_devices_match(
+                    first.device(),
+                    f.device(),
+                    &format!("EmoSEM: the image features of batch item {i}"),
+                )?;
+            }
+        }
         if items
             .iter()
             .all(|f| matches!(f, ImageFeatures::Grid { .. }))
