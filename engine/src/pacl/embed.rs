@@ -18,6 +18,8 @@ use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::models::bert::SentenceEncoder;
 use crate::models::patch_tower::{file_descriptors, Descriptors};
+use crate::models::text_memory::PaintingText;
+use super::text_branch::{read_label, text_tokens};
 use crate::progress::Progress;
 
 /// Embeddings of a collection's paintings (unit norm).
@@ -27,6 +29,11 @@ pub struct Embeddings {
     pub ids: Vec<String>,
     /// Vectors.
     pub vectors: Vec<Vec<f32>>,
+    /// What a model with a text branch read ("pixels + title, artist, description",
+    /// "pixels only"); empty for a model without one (pixels only) and in results
+    /// written before models read text.
+    #[serde(default)]
+    pub read: String,
 }
 
 impl Embeddings {
@@ -99,10 +106,14 @@ pub struct EmbedResult {
 }
 
 /// Embeds every painting of `collection` (unreadable images are skipped and listed).
-/// Progress is reported per chunk; a cancelled `progress` stops with [`Error::Cancelled`].
+/// A model with a text branch ([`super::text_branch`]) also reads each painting's text
+/// (its metadata, else its file name) embedded by `encoder`; without an encoder it reads
+/// pixels only. Progress is reported per chunk; a cancelled `progress` stops with
+/// [`Error::Cancelled`].
 pub fn embed_collection(
     model: &PaclModel,
     collection: &Collection,
+    encoder: Option<&SentenceEncoder>,
     progress: &dyn Progress,
 ) -> Result<EmbedResult> {
     let t0 = std::time::Instant::now();
@@ -111,6 +122,8 @@ pub fn embed_collection(
     let mut ids = Vec::new();
     let mut vectors = Vec::new();
     let mut skipped = Vec::new();
+    let branch = model.text_branch().map(|b| b.config()).zip(encoder);
+    let mut texts = Vec::new();
     // Chunks: descriptors in parallel over images, then one batched forward.
     for (c, chunk) in collection.paintings.chunks(32).enumerate() {
         let descs: Vec<(usize, Result<Descriptors>)> = chunk
@@ -119,11 +132,15 @@ pub fn embed_collection(
             .map(|(i, p)| (i, file_descriptors(&p.path, cfg)))
             .collect();
         let mut ok = Vec::new();
+        let mut chunk_texts = Vec::new();
         for (i, d) in descs {
             match d {
                 Ok(d) => {
                     ids.push(chunk[i].id.clone());
                     ok.push(d);
+                    if branch.is_some() {
+                        chunk_texts.push(PaintingText::from_painting(&chunk[i]));
+                    }
                 }
                 Err(e) => skipped.push(Skipped {
                     path: chunk[i].path.clone(),
@@ -132,7 +149,19 @@ pub fn embed_collection(
             }
         }
         if !ok.is_empty() {
-            vectors.extend(model.embed(&ok, 32, &crate::progress::Silent)?);
+            match branch {
+                Some((cfg, enc)) => {
+                    let tokens = text_tokens(enc, &chunk_texts, cfg)?;
+                    vectors.extend(model.embed_text(
+                        &ok,
+                        Some(&tokens),
+                        32,
+                        &crate::progress::Silent,
+                    )?);
+                    texts.extend(chunk_texts);
+                }
+                None => vectors.extend(model.embed(&ok, 32, &crate::progress::Silent)?),
+            }
         }
         let done = (c * 32 + chunk.len()).min(n);
         progress.report(
@@ -144,7 +173,17 @@ pub fn embed_collection(
         }
     }
     Ok(EmbedResult {
-        embeddings: Embeddings { ids, vectors },
+        embeddings: Embeddings {
+            ids,
+            vectors,
+            read: if branch.is_some() {
+                read_label(&texts)
+            } else if model.text_branch().is_some() {
+                "pixels only (the text encoder could not be loaded)".into()
+            } else {
+                String::new()
+            },
+        },
         skipped,
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -297,6 +336,7 @@ mod tests {
         let e = Embeddings {
             ids: vec!["a".into(), "b".into()],
             vectors: vec![vec![1.0, 0.0, 0.5], vec![0.0, 1.0, -0.5]],
+            read: "pixels only".into(),
         };
         let dir = tempfile::tempdir().unwrap();
         let npy = dir.path().join("e.npy");
@@ -338,7 +378,7 @@ mod tests {
             1,
         )
         .unwrap();
-        let r = embed_collection(&model, &coll, &crate::progress::Silent).unwrap();
+        let r = embed_collection(&model, &coll, None, &crate::progress::Silent).unwrap();
         assert_eq!(
             r.embeddings.ids.len() + r.skipped.len(),
             coll.paintings.len()
@@ -349,6 +389,7 @@ mod tests {
             embed_collection(
                 &model,
                 &coll,
+                None,
                 &crate::progress::FnProgress::with_cancel(
                     |_, _| {},
                     &std::sync::atomic::AtomicBool::new(true)
