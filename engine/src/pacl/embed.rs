@@ -398,4 +398,46 @@ mod tests {
             Err(Error::Cancelled)
         ));
     }
+
+    /// A model with a text branch reads each painting's text (here its file name, as for
+    /// a bare folder) and says so; a painting without text gets exactly its pixels-only
+    /// embedding. Uses the shipped MiniLM.
+    #[test]
+    fn a_text_branch_model_reads_file_names_and_says_so() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let dev = candle_core::Device::Cpu;
+        let enc = SentenceEncoder::load(&models.join("all-MiniLM-L6-v2"), &dev).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, c) in [("storm-at-sea", [30u8, 30, 200]), ("100", [200, 30, 30])] {
+            image::RgbImage::from_pixel(40, 40, image::Rgb(c))
+                .save(dir.path().join(format!("{name}.png")))
+                .unwrap();
+        }
+        let coll = Collection::open(dir.path()).unwrap();
+        let base = PaclModel::new(&super::super::PaclConfig::tiny(384), &dev, 1).unwrap();
+        let branch = super::super::text_branch::TextBranchConfig {
+            hidden: 8,
+            ..Default::default()
+        };
+        let m = base.with_text_branch(&branch, 2).unwrap();
+        let silent = &crate::progress::Silent;
+        let r = embed_collection(&m, &coll, Some(&enc), silent).unwrap();
+        assert_eq!(r.embeddings.read, "pixels + title");
+        let pixels = embed_collection(&m, &coll, None, silent).unwrap();
+        assert!(pixels.embeddings.read.starts_with("pixels only"));
+        let plain = embed_collection(&base, &coll, Some(&enc), silent).unwrap();
+        assert_eq!(plain.embeddings.read, "");
+        for (i, id) in r.embeddings.ids.iter().enumerate() {
+            let d: f32 = r.embeddings.vectors[i]
+                .iter()
+                .zip(&pixels.embeddings.vectors[i])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            if id == "100" {
+                assert!(d < 1e-6, "{id}: {d}");
+            } else {
+                assert!(d > 1e-4, "{id}: the title changed nothing");
+            }
+        }
+    }
 }
