@@ -108,7 +108,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
     struct KitFile {
         sevlm: Option<artemo_engine::kit::sevlm::KitSevlmConfig>,
         emosem: Option<artemo_engine::kit::emosem::KitEmosemConfig>,
-        pacl_text: Option<artemo_engine::pacl::text_stage::TextStageConfig>,
+        pacl_text: Option<Box<artemo_engine::pacl::text_stage::TextStageConfig>>,
     }
     let kit: Option<KitFile> = match &args.kit {
         Some(p) => {

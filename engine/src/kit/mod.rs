@@ -70,7 +70,7 @@ pub struct DemoOptions {
     pub lexicon: crate::lexicon::VadSource,
     /// Overrides the preset's PACL text-stage hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pacl_text_kit: Option<crate::pacl::text_stage::TextStageConfig>,
+    pub pacl_text_kit: Option<Box<crate::pacl::text_stage::TextStageConfig>>,
 }
 
 pub use crate::progress::Progress;
@@ -118,12 +118,15 @@ pub fn run(
 
     // Stage 1: PACL tower.
     let pacl_dir = opts.out.join("pacl");
-    let text_cfg = opts.pacl_text_kit.clone().unwrap_or_else(|| {
-        crate::pacl::text_stage::TextStageConfig {
-            seed: opts.seed,
-            ..Default::default()
-        }
-    });
+    let text_opts = pacl::PaclTextOptions {
+        stage: opts.pacl_text_kit.as_deref().cloned().unwrap_or_else(|| {
+            crate::pacl::text_stage::TextStageConfig {
+                seed: opts.seed,
+                ..Default::default()
+            }
+        }),
+        quick: opts.quick,
+    };
     if opts.only.as_deref() == Some("pacl-text") {
         // The text stage alone, from this run's PACL or the shipped demo one.
         let base = if done(&pacl_dir) {
@@ -133,7 +136,7 @@ pub fn run(
         };
         let t = Instant::now();
         pacl::train_pacl_text(
-            assets, models, &base, &pacl_dir, &text_cfg, opts.quick, device, progress,
+            assets, models, &base, &pacl_dir, &text_opts, device, progress,
         )?;
         seconds.insert("pacl-text".into(), t.elapsed().as_secs_f64());
         progress.report(1.0, "done (PACL text stage only)");
@@ -164,7 +167,7 @@ pub fn run(
         let t = Instant::now();
         let stage = crate::progress::Scaled::new(progress, 0.30, 0.05);
         pacl::train_pacl_text(
-            assets, models, &pacl_dir, &pacl_dir, &text_cfg, opts.quick, device, &stage,
+            assets, models, &pacl_dir, &pacl_dir, &text_opts, device, &stage,
         )?;
         seconds.insert("pacl-text".into(), t.elapsed().as_secs_f64());
     }

@@ -99,6 +99,15 @@ pub struct PaclTextReport {
     pub after: crate::pacl::text_stage::TextEvalReport,
 }
 
+/// Settings of [`train_pacl_text`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaclTextOptions {
+    /// The stage's hyper-parameters.
+    pub stage: crate::pacl::text_stage::TextStageConfig,
+    /// The smoke-test version: 40 training paintings, 3 epochs of 3 steps.
+    pub quick: bool,
+}
+
 /// PACL's text stage on the shipped data (`artemo train --preset demo --only
 /// pacl-text`): the PACL model in `base` gets a text branch on its image side, trained
 /// with its tower frozen ([`crate::pacl::text_stage`]), written to `out` (the tower's
@@ -109,8 +118,7 @@ pub fn train_pacl_text(
     models: &Path,
     base: &Path,
     out: &Path,
-    cfg: &crate::pacl::text_stage::TextStageConfig,
-    quick: bool,
+    opts: &PaclTextOptions,
     device: &Device,
     progress: &dyn Progress,
 ) -> Result<PaclTextReport> {
@@ -118,6 +126,7 @@ pub fn train_pacl_text(
     use crate::pacl::text_branch::text_tokens;
     use crate::pacl::text_stage::{evaluate, train_text, StageData};
     use crate::pacl::train::{prepare, PrepareOptions};
+    let (cfg, quick) = (&opts.stage, opts.quick);
     let model = crate::pacl::PaclModel::load(base, device)?;
     let enc = crate::pacl::embed::text_encoder(&model, models)?;
     let popts = PrepareOptions {
@@ -149,13 +158,7 @@ pub fn train_pacl_text(
         steps_per_epoch: if quick { Some(3) } else { cfg.steps_per_epoch },
         ..cfg.clone()
     };
-    let (trained, train) = train_text(
-        &model,
-        &data,
-        &sd,
-        &cfg,
-        &Scaled::new(progress, 0.3, 0.6),
-    )?;
+    let (trained, train) = train_text(&model, &data, &sd, &cfg, &Scaled::new(progress, 0.3, 0.6))?;
     progress.report(0.9, "probes and zero-shot on the test split");
     let before = evaluate(&model, &enc, assets)?;
     let after = evaluate(&trained, &enc, assets)?;

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::projection::{pca_2d, tsne, Method, Projection, TsneConfig};
+use super::text_branch::{read_label, text_tokens};
 use super::zeroshot::{
     class_embeddings, classify_calibrated, embed_texts, rank, Calibration, Hit, PromptSet, ZeroShot,
 };
@@ -19,7 +20,6 @@ use crate::error::{write_atomic, Error, Result};
 use crate::models::bert::SentenceEncoder;
 use crate::models::patch_tower::{file_descriptors, Descriptors};
 use crate::models::text_memory::PaintingText;
-use super::text_branch::{read_label, text_tokens};
 use crate::progress::Progress;
 
 /// Embeddings of a collection's paintings (unit norm).

@@ -116,11 +116,7 @@ impl StageData {
                 pairs.len()
             )));
         }
-        Ok(StageData {
-            cls,
-            tokens,
-            pairs,
-        })
+        Ok(StageData { cls, tokens, pairs })
     }
 }
 
@@ -528,11 +524,11 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
     use crate::models::nn::Mode;
     use crate::models::patch_tower::{descriptors_tensor, Descriptors};
     use crate::pacl::train::synthetic_data;
     use crate::pacl::PaclConfig;
+    use candle_core::Device;
 
     fn tiny() -> (PaclModel, TrainData, StageData, TextStageConfig) {
         let dev = Device::Cpu;
@@ -679,8 +675,14 @@ mod tests {
         assert_eq!(e0, e1);
         // A checkpoint whose config names a branch but lacks its tensors is refused,
         // naming the tensor.
-        std::fs::copy(without.join("model.safetensors"), with.join("model.safetensors")).unwrap();
-        let err = PaclModel::load(&with, &Device::Cpu).unwrap_err().to_string();
+        std::fs::copy(
+            without.join("model.safetensors"),
+            with.join("model.safetensors"),
+        )
+        .unwrap();
+        let err = PaclModel::load(&with, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("text."), "{err}");
     }
 }
