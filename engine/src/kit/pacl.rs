@@ -93,8 +93,9 @@ pub struct PaclTextReport {
     pub base: String,
     /// The stage's training.
     pub train: crate::pacl::text_stage::TextStageReport,
-    /// The base model (pixels only) on the test split.
-    pub before: crate::pacl::text_stage::TextEvalReport,
+    /// The base model (pixels only) on the test split (not measured by the quick
+    /// smoke test).
+    pub before: Option<crate::pacl::text_stage::TextEvalReport>,
     /// The model with its text branch on the test split.
     pub after: crate::pacl::text_stage::TextEvalReport,
 }
@@ -160,7 +161,11 @@ pub fn train_pacl_text(
     };
     let (trained, train) = train_text(&model, &data, &sd, &cfg, &Scaled::new(progress, 0.3, 0.6))?;
     progress.report(0.9, "probes and zero-shot on the test split");
-    let before = evaluate(&model, &enc, assets)?;
+    let before = if quick {
+        None
+    } else {
+        Some(evaluate(&model, &enc, assets)?)
+    };
     let after = evaluate(&trained, &enc, assets)?;
     trained.save(out)?;
     let r = PaclTextReport {
