@@ -152,11 +152,16 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
     };
     r.embeddings.write(&args.out)?;
     println!(
-        "embedded {} paintings ({} dimensions) in {:.1}s into {}",
+        "embedded {} paintings ({} dimensions) in {:.1}s into {}{}",
         r.embeddings.ids.len(),
         r.embeddings.dim(),
         r.seconds,
-        args.out.display()
+        args.out.display(),
+        if r.embeddings.read.is_empty() {
+            String::new()
+        } else {
+            format!(" (read: {})", r.embeddings.read)
+        }
     );
     let dropped = r.skipped.len() + coll.problems.len();
     if dropped > 0 {

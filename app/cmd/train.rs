@@ -69,14 +69,17 @@ pub struct TrainArgs {
     #[arg(long)]
     fresh: bool,
     /// JSON file overriding the preset's hyper-parameters: `{"sevlm": {...}, "emosem":
-    /// {...}}`, fields as in `models/demo/{sevlm,emosem}/train_log.json`'s `kit` (missing
-    /// fields keep the full preset's).
+    /// {...}, "pacl_text": {...}}`, fields as in `models/demo/{sevlm,emosem}/train_log.json`'s
+    /// `kit` and `models/demo/pacl/text_report.json`'s `train.config` (missing fields keep
+    /// the full preset's).
     #[arg(long, value_name = "FILE")]
     kit: Option<PathBuf>,
-    /// Retrain only this stage of the preset and stop (`emosem`), or retrain it and
-    /// evaluate (`sevlm`); the PACL tower (and, for `sevlm`, EmoSEM) must exist. `eval`
-    /// trains nothing and re-evaluates the folder's models (card and summary rewritten).
-    #[arg(long, value_parser = ["emosem", "sevlm", "eval"])]
+    /// Retrain only this stage of the preset and stop (`emosem`; `pacl-text`: the text
+    /// branch of PACL's image side over the frozen tower, from <out>/pacl or the shipped
+    /// models/demo/pacl), or retrain it and evaluate (`sevlm`); the PACL tower (and, for
+    /// `sevlm`, EmoSEM) must exist. `eval` trains nothing and re-evaluates the folder's
+    /// models (card and summary rewritten).
+    #[arg(long, value_parser = ["emosem", "sevlm", "pacl-text", "eval"])]
     only: Option<String>,
     #[command(flatten)]
     lexicon: super::analyze::LexiconArgs,
@@ -106,6 +109,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
     struct KitFile {
         sevlm: Option<artemo_engine::kit::sevlm::KitSevlmConfig>,
         emosem: Option<artemo_engine::kit::emosem::KitEmosemConfig>,
+        pacl_text: Option<Box<artemo_engine::pacl::text_stage::TextStageConfig>>,
     }
     let kit: Option<KitFile> = match &args.kit {
         Some(p) => {
@@ -118,7 +122,9 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         }
         None => None,
     };
-    let (sevlm_kit, emosem_kit) = kit.map(|k| (k.sevlm, k.emosem)).unwrap_or_default();
+    let (sevlm_kit, emosem_kit, pacl_text_kit) = kit
+        .map(|k| (k.sevlm, k.emosem, k.pacl_text))
+        .unwrap_or_default();
     let out = super::common::output_path(args.out.as_deref(), "models/demo")?;
     let opts = artemo_engine::kit::DemoOptions {
         out,
@@ -129,6 +135,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         emosem_kit,
         only: args.only.clone(),
         lexicon: args.lexicon.source(),
+        pacl_text_kit,
     };
     let out = run_job(
         engine,

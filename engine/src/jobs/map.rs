@@ -5,7 +5,7 @@
 //!
 //! Cache: `<cache>/pacl-map/<model key>-<collection key>.json` ([`MapData`]), where the
 //! model key is the SHA-256 of the model's `config.json` and `model.safetensors` and the
-//! collection key the SHA-256 of every painting's id and file bytes, in order. A cache
+//! collection key the SHA-256 of every painting's id, file bytes and text, in order. A cache
 //! file that cannot be read or parsed, or whose keys differ, is ignored and rewritten
 //! (atomically).
 
@@ -58,12 +58,12 @@ pub fn model_key(dir: &Path) -> Result<String> {
     let files = [dir.join("config.json"), dir.join("model.safetensors")];
     Ok(hex(&crate::emosem::cache::sha256_files(
         &files,
-        "pacl-map v1",
+        "pacl-map v2",
     )?))
 }
 
-/// The collection key: SHA-256 over every painting's id and file bytes (a missing file
-/// counts as empty with a marker), in order. `progress` gets the done share ("hashing the
+/// The collection key: SHA-256 over every painting's id, file bytes (a missing file
+/// counts as empty with a marker) and text (what a PACL text branch reads), in order. `progress` gets the done share ("hashing the
 /// collection") and may cancel.
 pub fn collection_key(paintings: &[Painting], progress: &dyn Progress) -> Result<String> {
     use sha2::{Digest, Sha256};
@@ -82,6 +82,11 @@ pub fn collection_key(paintings: &[Painting], progress: &dyn Progress) -> Result
                 h.update(&buf[..n]);
             },
             Err(_) => h.update(b"\x00missing\x00"),
+        }
+        // The painting's text: a model with a text branch reads it.
+        for f in crate::models::text_memory::PaintingText::from_painting(p).fields() {
+            h.update([0xfeu8]);
+            h.update(f.unwrap_or("").as_bytes());
         }
         h.update([0xffu8]);
         progress.report(
@@ -215,6 +220,7 @@ pub fn compute_map(
             let r = embed_collection(
                 &loaded.model,
                 &coll,
+                loaded.encoder.as_ref().ok(),
                 &Embedding(Scaled::new(progress, 0.05, 0.7)),
             )?;
             let pos: std::collections::HashMap<&str, usize> = req

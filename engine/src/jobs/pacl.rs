@@ -94,7 +94,7 @@ pub(crate) fn run_embed(req: Embed, ctx: &JobContext) -> Result<JobOutput> {
         .models()
         .pacl(&req.model_dir, &req.models, ctx.device())?;
     let coll = Collection::open(&req.collection)?;
-    let r = embed_collection(&loaded.model, &coll, ctx)?;
+    let r = embed_collection(&loaded.model, &coll, loaded.encoder.as_ref().ok(), ctx)?;
     Ok(JobOutput::Embedded(Box::new(r)))
 }
 

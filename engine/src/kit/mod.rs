@@ -57,9 +57,9 @@ pub struct DemoOptions {
     /// Overrides the preset's SEVLM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sevlm_kit: Option<KitSevlmConfig>,
-    /// Retrain only this stage and stop (`emosem`), or retrain it and evaluate (`sevlm`),
-    /// or train nothing and evaluate (`eval`);
-    /// other stages must exist.
+    /// Retrain only this stage and stop (`emosem`, `pacl-text`), or retrain it and
+    /// evaluate (`sevlm`), or train nothing and evaluate (`eval`); other stages must exist
+    /// (`pacl-text` starts from `<out>/pacl`, else the shipped `models/demo/pacl`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<String>,
     /// Overrides the preset's EmoSEM hyper-parameters.
@@ -68,6 +68,9 @@ pub struct DemoOptions {
     /// SEVLM's VAD lexicon (default: the shipped stand-in, not NRC VAD).
     #[serde(default)]
     pub lexicon: crate::lexicon::VadSource,
+    /// Overrides the preset's PACL text-stage hyper-parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacl_text_kit: Option<Box<crate::pacl::text_stage::TextStageConfig>>,
 }
 
 pub use crate::progress::Progress;
@@ -115,17 +118,60 @@ pub fn run(
 
     // Stage 1: PACL tower.
     let pacl_dir = opts.out.join("pacl");
+    let text_opts = pacl::PaclTextOptions {
+        stage: opts.pacl_text_kit.as_deref().cloned().unwrap_or_else(|| {
+            crate::pacl::text_stage::TextStageConfig {
+                seed: opts.seed,
+                ..Default::default()
+            }
+        }),
+        quick: opts.quick,
+    };
+    if opts.only.as_deref() == Some("pacl-text") {
+        // The text stage alone, from this run's PACL or the shipped demo one.
+        let base = if done(&pacl_dir) {
+            pacl_dir.clone()
+        } else {
+            models.join("demo").join("pacl")
+        };
+        let t = Instant::now();
+        pacl::train_pacl_text(
+            assets, models, &base, &pacl_dir, &text_opts, device, progress,
+        )?;
+        seconds.insert("pacl-text".into(), t.elapsed().as_secs_f64());
+        progress.report(1.0, "done (PACL text stage only)");
+        return Ok(DemoReport {
+            options: opts.clone(),
+            seconds,
+            sevlm_eval: BTreeMap::new(),
+            test_paintings: 0,
+            emosem_eval: BTreeMap::new(),
+            emosem_explanations: Vec::new(),
+        });
+    }
     if opts.only.as_deref() != Some("eval") && !(opts.resume && done(&pacl_dir)) {
         let t = Instant::now();
-        let stage = crate::progress::Scaled::new(progress, 0.0, 0.35);
+        let stage = crate::progress::Scaled::new(progress, 0.0, 0.30);
         let popts = pacl::PaclTrainOptions {
             epochs: 6,
             quick: opts.quick,
             seed: opts.seed,
-            prepare_share: 0.05 / 0.35,
+            prepare_share: 0.05 / 0.30,
         };
         pacl::train_pacl(assets, models, &pacl_dir, &popts, device, &stage)?;
         seconds.insert("pacl".into(), t.elapsed().as_secs_f64());
+    }
+    check()?;
+    // Stage 1b: the text branch of PACL's image side (the tower stays bit-identical).
+    if opts.only.as_deref() != Some("eval")
+        && !(opts.resume && pacl_dir.join("text_report.json").is_file())
+    {
+        let t = Instant::now();
+        let stage = crate::progress::Scaled::new(progress, 0.30, 0.05);
+        pacl::train_pacl_text(
+            assets, models, &pacl_dir, &pacl_dir, &text_opts, device, &stage,
+        )?;
+        seconds.insert("pacl-text".into(), t.elapsed().as_secs_f64());
     }
     check()?;
     let pacl = PaclModel::load(&pacl_dir, device)?;

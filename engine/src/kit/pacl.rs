@@ -85,3 +85,101 @@ pub fn train_pacl(
     )?;
     Ok(r)
 }
+
+/// What the text stage wrote to `text_report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaclTextReport {
+    /// The base model's folder.
+    pub base: String,
+    /// The stage's training.
+    pub train: crate::pacl::text_stage::TextStageReport,
+    /// The base model (pixels only) on the test split (not measured by the quick
+    /// smoke test).
+    pub before: Option<crate::pacl::text_stage::TextEvalReport>,
+    /// The model with its text branch on the test split.
+    pub after: crate::pacl::text_stage::TextEvalReport,
+}
+
+/// Settings of [`train_pacl_text`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaclTextOptions {
+    /// The stage's hyper-parameters.
+    pub stage: crate::pacl::text_stage::TextStageConfig,
+    /// The smoke-test version: 40 training paintings, 3 epochs of 3 steps.
+    pub quick: bool,
+}
+
+/// PACL's text stage on the shipped data (`artemo train --preset demo --only
+/// pacl-text`): the PACL model in `base` gets a text branch on its image side, trained
+/// with its tower frozen ([`crate::pacl::text_stage`]), written to `out` (the tower's
+/// tensors bit-identical to `base`'s) with `text_report.json` (probes and zero-shot
+/// before and after, on the test split).
+pub fn train_pacl_text(
+    assets: &Path,
+    models: &Path,
+    base: &Path,
+    out: &Path,
+    opts: &PaclTextOptions,
+    device: &Device,
+    progress: &dyn Progress,
+) -> Result<PaclTextReport> {
+    use crate::models::text_memory::PaintingText;
+    use crate::pacl::text_branch::text_tokens;
+    use crate::pacl::text_stage::{evaluate, train_text, StageData};
+    use crate::pacl::train::{prepare, PrepareOptions};
+    let (cfg, quick) = (&opts.stage, opts.quick);
+    let model = crate::pacl::PaclModel::load(base, device)?;
+    let enc = crate::pacl::embed::text_encoder(&model, models)?;
+    let popts = PrepareOptions {
+        k: 2,
+        seed: cfg.seed,
+        max_paintings: quick.then_some(40),
+        ..Default::default()
+    };
+    let prep = Scaled::new(progress, 0.0, 0.3);
+    let data = prepare(assets, &enc, &model.config().tower, None, &popts, &prep)?;
+    let collection =
+        crate::collection::Collection::open(&assets.join("paintings/aic/paintings.csv"))?;
+    let texts: Vec<PaintingText> = data
+        .image_ids
+        .iter()
+        .map(|id| {
+            collection
+                .paintings
+                .iter()
+                .find(|p| &p.id == id)
+                .map(PaintingText::from_painting)
+                .unwrap_or_default()
+        })
+        .collect();
+    let tokens = text_tokens(&enc, &texts, &cfg.branch)?;
+    let sd = StageData::new(&model, &data, tokens)?;
+    let cfg = crate::pacl::text_stage::TextStageConfig {
+        epochs: if quick { 3 } else { cfg.epochs },
+        steps_per_epoch: if quick { Some(3) } else { cfg.steps_per_epoch },
+        ..cfg.clone()
+    };
+    let (trained, train) = train_text(&model, &data, &sd, &cfg, &Scaled::new(progress, 0.3, 0.6))?;
+    progress.report(0.9, "probes and zero-shot on the test split");
+    let before = if quick {
+        None
+    } else {
+        Some(evaluate(&model, &enc, assets)?)
+    };
+    let after = evaluate(&trained, &enc, assets)?;
+    trained.save(out)?;
+    let r = PaclTextReport {
+        base: base.display().to_string(),
+        train,
+        before,
+        after,
+    };
+    write_atomic(
+        &out.join("text_report.json"),
+        serde_json::to_string_pretty(&r)
+            .map_err(|e| Error::Invalid(e.to_string()))?
+            .as_bytes(),
+    )?;
+    progress.report(1.0, "done");
+    Ok(r)
+}

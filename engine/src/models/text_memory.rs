@@ -191,26 +191,46 @@ impl TextMemory {
     /// Embeddings [n, fields, text_dim] of `texts` on the encoder's device; absent fields
     /// are zeros.
     pub fn embed(&self, texts: &[PaintingText]) -> Result<Tensor> {
-        let (k, d) = (self.cfg.tokens(), self.cfg.text_dim);
-        let mut out = vec![0f32; texts.len() * k * d];
-        let mut strings: Vec<&str> = Vec::new();
-        let mut slots: Vec<usize> = Vec::new();
-        for (i, t) in texts.iter().enumerate() {
-            for (j, f) in t.fields().iter().enumerate() {
-                if let Some(s) = f {
-                    strings.push(s);
-                    slots.push(i * k + j);
-                }
-            }
-        }
-        if !strings.is_empty() {
-            let e = self.encoder.encode(&strings, 32)?.to_vec2::<f32>()?;
-            for (slot, row) in slots.iter().zip(e) {
-                out[slot * d..(slot + 1) * d].copy_from_slice(&row);
-            }
-        }
-        Ok(Tensor::from_vec(out, (texts.len(), k, d), &self.device)?)
+        embed_fields(&self.encoder, texts, self.cfg.tokens(), self.cfg.text_dim)?
+            .to_device(&self.device)
+            .map_err(Into::into)
     }
+}
+
+/// Embeddings [n, k, d] of `texts` by `encoder` (width `d`), one per field of
+/// [`PaintingText::fields`] (the first `k`); absent fields are zeros. Shared by
+/// [`TextMemory`] and PACL's text branch.
+pub fn embed_fields(
+    encoder: &SentenceEncoder,
+    texts: &[PaintingText],
+    k: usize,
+    d: usize,
+) -> Result<Tensor> {
+    let mut out = vec![0f32; texts.len() * k * d];
+    let mut strings: Vec<&str> = Vec::new();
+    let mut slots: Vec<usize> = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        for (j, f) in t.fields().iter().enumerate().take(k) {
+            if let Some(s) = f {
+                strings.push(s);
+                slots.push(i * k + j);
+            }
+        }
+    }
+    if !strings.is_empty() {
+        let e = encoder.encode(&strings, 32)?.to_vec2::<f32>()?;
+        for (slot, row) in slots.iter().zip(e) {
+            if row.len() != d {
+                return Err(Error::Invalid(format!(
+                    "text memory: {} embeds {} dimensions, expected {d}",
+                    encoder.dir().display(),
+                    row.len()
+                )));
+            }
+            out[slot * d..(slot + 1) * d].copy_from_slice(&row);
+        }
+    }
+    Ok(Tensor::from_vec(out, (texts.len(), k, d), &Device::Cpu)?)
 }
 
 /// Packs text embeddings [n, K, text_dim] after grids [n, N, D]: each embedding over

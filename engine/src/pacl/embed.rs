@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::projection::{pca_2d, tsne, Method, Projection, TsneConfig};
+use super::text_branch::{read_label, text_tokens};
 use super::zeroshot::{
     class_embeddings, classify_calibrated, embed_texts, rank, Calibration, Hit, PromptSet, ZeroShot,
 };
@@ -18,6 +19,7 @@ use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::models::bert::SentenceEncoder;
 use crate::models::patch_tower::{file_descriptors, Descriptors};
+use crate::models::text_memory::PaintingText;
 use crate::progress::Progress;
 
 /// Embeddings of a collection's paintings (unit norm).
@@ -27,6 +29,11 @@ pub struct Embeddings {
     pub ids: Vec<String>,
     /// Vectors.
     pub vectors: Vec<Vec<f32>>,
+    /// What a model with a text branch read ("pixels + title, artist, description",
+    /// "pixels only"); empty for a model without one (pixels only) and in results
+    /// written before models read text.
+    #[serde(default)]
+    pub read: String,
 }
 
 impl Embeddings {
@@ -99,10 +106,14 @@ pub struct EmbedResult {
 }
 
 /// Embeds every painting of `collection` (unreadable images are skipped and listed).
-/// Progress is reported per chunk; a cancelled `progress` stops with [`Error::Cancelled`].
+/// A model with a text branch ([`super::text_branch`]) also reads each painting's text
+/// (its metadata, else its file name) embedded by `encoder`; without an encoder it reads
+/// pixels only. Progress is reported per chunk; a cancelled `progress` stops with
+/// [`Error::Cancelled`].
 pub fn embed_collection(
     model: &PaclModel,
     collection: &Collection,
+    encoder: Option<&SentenceEncoder>,
     progress: &dyn Progress,
 ) -> Result<EmbedResult> {
     let t0 = std::time::Instant::now();
@@ -111,6 +122,8 @@ pub fn embed_collection(
     let mut ids = Vec::new();
     let mut vectors = Vec::new();
     let mut skipped = Vec::new();
+    let branch = model.text_branch().map(|b| b.config()).zip(encoder);
+    let mut texts = Vec::new();
     // Chunks: descriptors in parallel over images, then one batched forward.
     for (c, chunk) in collection.paintings.chunks(32).enumerate() {
         let descs: Vec<(usize, Result<Descriptors>)> = chunk
@@ -119,11 +132,15 @@ pub fn embed_collection(
             .map(|(i, p)| (i, file_descriptors(&p.path, cfg)))
             .collect();
         let mut ok = Vec::new();
+        let mut chunk_texts = Vec::new();
         for (i, d) in descs {
             match d {
                 Ok(d) => {
                     ids.push(chunk[i].id.clone());
                     ok.push(d);
+                    if branch.is_some() {
+                        chunk_texts.push(PaintingText::from_painting(&chunk[i]));
+                    }
                 }
                 Err(e) => skipped.push(Skipped {
                     path: chunk[i].path.clone(),
@@ -132,7 +149,19 @@ pub fn embed_collection(
             }
         }
         if !ok.is_empty() {
-            vectors.extend(model.embed(&ok, 32, &crate::progress::Silent)?);
+            match branch {
+                Some((cfg, enc)) => {
+                    let tokens = text_tokens(enc, &chunk_texts, cfg)?;
+                    vectors.extend(model.embed_text(
+                        &ok,
+                        Some(&tokens),
+                        32,
+                        &crate::progress::Silent,
+                    )?);
+                    texts.extend(chunk_texts);
+                }
+                None => vectors.extend(model.embed(&ok, 32, &crate::progress::Silent)?),
+            }
         }
         let done = (c * 32 + chunk.len()).min(n);
         progress.report(
@@ -144,7 +173,17 @@ pub fn embed_collection(
         }
     }
     Ok(EmbedResult {
-        embeddings: Embeddings { ids, vectors },
+        embeddings: Embeddings {
+            ids,
+            vectors,
+            read: if branch.is_some() {
+                read_label(&texts)
+            } else if model.text_branch().is_some() {
+                "pixels only (the text encoder could not be loaded)".into()
+            } else {
+                String::new()
+            },
+        },
         skipped,
         seconds: t0.elapsed().as_secs_f64(),
     })
@@ -297,6 +336,7 @@ mod tests {
         let e = Embeddings {
             ids: vec!["a".into(), "b".into()],
             vectors: vec![vec![1.0, 0.0, 0.5], vec![0.0, 1.0, -0.5]],
+            read: "pixels only".into(),
         };
         let dir = tempfile::tempdir().unwrap();
         let npy = dir.path().join("e.npy");
@@ -338,7 +378,7 @@ mod tests {
             1,
         )
         .unwrap();
-        let r = embed_collection(&model, &coll, &crate::progress::Silent).unwrap();
+        let r = embed_collection(&model, &coll, None, &crate::progress::Silent).unwrap();
         assert_eq!(
             r.embeddings.ids.len() + r.skipped.len(),
             coll.paintings.len()
@@ -349,6 +389,7 @@ mod tests {
             embed_collection(
                 &model,
                 &coll,
+                None,
                 &crate::progress::FnProgress::with_cancel(
                     |_, _| {},
                     &std::sync::atomic::AtomicBool::new(true)
@@ -356,5 +397,47 @@ mod tests {
             ),
             Err(Error::Cancelled)
         ));
+    }
+
+    /// A model with a text branch reads each painting's text (here its file name, as for
+    /// a bare folder) and says so; a painting without text gets exactly its pixels-only
+    /// embedding. Uses the shipped MiniLM.
+    #[test]
+    fn a_text_branch_model_reads_file_names_and_says_so() {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+        let dev = candle_core::Device::Cpu;
+        let enc = SentenceEncoder::load(&models.join("all-MiniLM-L6-v2"), &dev).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, c) in [("storm-at-sea", [30u8, 30, 200]), ("100", [200, 30, 30])] {
+            image::RgbImage::from_pixel(40, 40, image::Rgb(c))
+                .save(dir.path().join(format!("{name}.png")))
+                .unwrap();
+        }
+        let coll = Collection::open(dir.path()).unwrap();
+        let base = PaclModel::new(&super::super::PaclConfig::tiny(384), &dev, 1).unwrap();
+        let branch = super::super::text_branch::TextBranchConfig {
+            hidden: 8,
+            ..Default::default()
+        };
+        let m = base.with_text_branch(&branch, 2).unwrap();
+        let silent = &crate::progress::Silent;
+        let r = embed_collection(&m, &coll, Some(&enc), silent).unwrap();
+        assert_eq!(r.embeddings.read, "pixels + title");
+        let pixels = embed_collection(&m, &coll, None, silent).unwrap();
+        assert!(pixels.embeddings.read.starts_with("pixels only"));
+        let plain = embed_collection(&base, &coll, Some(&enc), silent).unwrap();
+        assert_eq!(plain.embeddings.read, "");
+        for (i, id) in r.embeddings.ids.iter().enumerate() {
+            let d: f32 = r.embeddings.vectors[i]
+                .iter()
+                .zip(&pixels.embeddings.vectors[i])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            if id == "100" {
+                assert!(d < 1e-6, "{id}: {d}");
+            } else {
+                assert!(d > 1e-4, "{id}: the title changed nothing");
+            }
+        }
     }
 }

@@ -57,6 +57,8 @@ pub mod probe;
 pub mod projection;
 pub mod schedule;
 pub mod session;
+pub mod text_branch;
+pub mod text_stage;
 pub mod train;
 pub mod trainer;
 pub mod zeroshot;
@@ -92,6 +94,10 @@ pub struct PaclConfig {
     /// [`itm`]); set when training with `itm_weight > 0`. The paper has no ITM.
     #[serde(default)]
     pub itm_head: bool,
+    /// The optional text branch of the image side ([`text_branch`]; Artemo's, issue 21):
+    /// `None` (older checkpoints) reads pixels only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_branch: Option<text_branch::TextBranchConfig>,
 }
 
 impl Default for PaclConfig {
@@ -103,6 +109,7 @@ impl Default for PaclConfig {
             embed_dim: 256,
             temperature: 0.07,
             itm_head: false,
+            text_branch: None,
         }
     }
 }
@@ -117,6 +124,7 @@ impl PaclConfig {
             embed_dim: 8,
             temperature: 0.07,
             itm_head: false,
+            text_branch: None,
         }
     }
 }
@@ -134,6 +142,7 @@ pub struct PaclModel {
     q_v: Linear,
     q_t: Linear,
     itm: Option<itm::ItmHead>,
+    text: Option<text_branch::TextBranch>,
     varmap: VarMap,
     device: Device,
 }
@@ -183,12 +192,21 @@ impl PaclModel {
         } else {
             None
         };
+        let text = match &cfg.text_branch {
+            Some(t) => Some(text_branch::TextBranch::new(
+                t,
+                cfg.embed_dim,
+                vb.pp("text"),
+            )?),
+            None => None,
+        };
         Ok(PaclModel {
             cfg: cfg.clone(),
             tower,
             q_v,
             q_t,
             itm,
+            text,
             varmap,
             device: device.clone(),
         })
@@ -240,8 +258,120 @@ impl PaclModel {
         self.itm.as_ref()
     }
 
-    /// The trainable variables (`vision.*`, `q_v.*`, `q_t.*`, and `itm.*` with the ITM
-    /// head).
+    /// The text branch of the image side, when the model has one
+    /// ([`PaclConfig::text_branch`]).
+    pub fn text_branch(&self) -> Option<&text_branch::TextBranch> {
+        self.text.as_ref()
+    }
+
+    /// A copy of this model with a fresh text branch of `branch` (initialised from
+    /// `seed`); every other tensor, the tower's included, is copied bit for bit.
+    pub fn with_text_branch(
+        &self,
+        branch: &text_branch::TextBranchConfig,
+        seed: u64,
+    ) -> Result<PaclModel> {
+        let cfg = PaclConfig {
+            text_branch: Some(branch.clone()),
+            ..self.cfg.clone()
+        };
+        let m = Self::build(&cfg, VarMap::new(), &self.device)?;
+        crate::models::nn::reseed(&m.varmap, seed)?;
+        let src = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+        let dst = m
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
+        for (name, v) in dst.iter() {
+            if name.starts_with("text.") {
+                continue;
+            }
+            let s = src.get(name).ok_or_else(|| {
+                Error::Invalid(format!("PACL text branch: the base model lacks `{name}`"))
+            })?;
+            v.set(s.as_tensor())?;
+        }
+        drop(dst);
+        drop(src);
+        Ok(m)
+    }
+
+    /// `z^v` from pooled features `cls` `[B, tower.dim]` and, when the model has a text
+    /// branch, text tokens `[B, fields, text_dim]`: `normalize(q_v(cls) + f_text(tokens))`.
+    /// Without tokens, or without a branch, it is the pixels-only `normalize(q_v(cls))`.
+    pub fn fuse(&self, cls: &Tensor, tokens: Option<&Tensor>) -> Result<Tensor> {
+        let v = self.q_v.forward(cls)?;
+        match (&self.text, tokens) {
+            (Some(b), Some(t)) => normalize(&(v + b.forward(&t.to_device(&self.device)?)?)?),
+            _ => normalize(&v),
+        }
+    }
+
+    /// `z^v` of descriptors with the painting's text tokens (see [`Self::fuse`]).
+    pub fn image_features_text(
+        &self,
+        descriptors: &Tensor,
+        tokens: Option<&Tensor>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let out = self.tower.forward(descriptors, mode)?;
+        self.fuse(&out.cls, tokens)
+    }
+
+    /// Embeddings (unit norm) of descriptor grids with their flattened text tokens
+    /// (`fields * text_dim` per image; `None`: pixels only), in batches, with progress
+    /// and cancellation as [`Self::embed`].
+    pub fn embed_text(
+        &self,
+        images: &[Descriptors],
+        tokens: Option<&[Vec<f32>]>,
+        batch: usize,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Vec<f32>>> {
+        let (Some(tokens), Some(_)) = (tokens, &self.text) else {
+            return self.embed(images, batch, progress);
+        };
+        if tokens.len() != images.len() {
+            return Err(Error::Invalid(format!(
+                "PACL: {} images but {} text token rows",
+                images.len(),
+                tokens.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(images.len());
+        let batch = batch.max(1);
+        for (chunk, toks) in images.chunks(batch).zip(tokens.chunks(batch)) {
+            let refs: Vec<&Descriptors> = chunk.iter().collect();
+            let x = descriptors_tensor(&refs, &self.device)?;
+            let width = toks.first().map(Vec::len).unwrap_or(0);
+            if toks.iter().any(|t| t.len() != width) {
+                return Err(Error::Invalid(
+                    "PACL: text token rows of different widths".into(),
+                ));
+            }
+            let t = Tensor::from_vec(toks.concat(), (toks.len(), width), &self.device)?;
+            out.extend(
+                self.image_features_text(&x, Some(&t), Mode::Infer)?
+                    .to_vec2::<f32>()?,
+            );
+            progress.report(
+                out.len() as f32 / images.len().max(1) as f32,
+                &format!("{}/{} images", out.len(), images.len()),
+            );
+            if progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The trainable variables (`vision.*`, `q_v.*`, `q_t.*`, `itm.*` with the ITM
+    /// head and `text.*` with the text branch).
     pub fn varmap(&self) -> &VarMap {
         &self.varmap
     }

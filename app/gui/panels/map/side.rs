@@ -264,6 +264,15 @@ impl Map {
             .small()
             .weak(),
         );
+        // What the model read (issue 21), as the Painting tab says it.
+        if !data.embeddings.read.is_empty() {
+            ui.label(RichText::new(format!("read: {}", data.embeddings.read)).small())
+                .on_hover_text(
+                    "The inputs of the map's PACL embeddings: the image, and with a text \
+                     branch the painting's own text (title, artist, description) from the \
+                     collection or the file name, embedded by the frozen MiniLM",
+                );
+        }
         if ui
             .small_button("Recompute")
             .on_hover_text("Drop this collection's map and compute it again")
