@@ -665,7 +665,17 @@ impl Gpt2 {
     /// Vocabulary logits of hidden states (tied to `wte` unless the checkpoint has its own head).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.lm_head.as_ref().unwrap_or(self.wte.embeddings());
-        Ok(hidden.broadcast_matmul(&w.t()?)?)
+        // One [rows, d] x [d, V] product: a batched product over a strided `hidden` (a
+        // narrowed slice) made candle copy the broadcast [B, d, V] head (issue 22).
+        let dims = hidden.dims().to_vec();
+        let Some((&d, lead)) = dims.split_last() else {
+            return Err(Error::Invalid("GPT-2 logits of a scalar".into()));
+        };
+        let rows = lead.iter().product::<usize>();
+        let flat = hidden.contiguous()?.reshape((rows, d))?.matmul(&w.t()?)?;
+        let mut shape = lead.to_vec();
+        shape.push(w.dim(0)?);
+        Ok(flat.reshape(shape)?)
     }
 
     /// Token ids [B, T] to logits [B, T, V] (see [`forward_embeds`](Self::forward_embeds)).
