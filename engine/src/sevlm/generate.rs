@@ -224,8 +224,8 @@ fn distribution_from(
     let mut scores = Vec::with_capacity(rows.len());
     for (r, row) in rows.iter().enumerate() {
         let mut lp = 0f32;
-        for k in prompt..row.len() {
-            lp += logp(r, k, row[k] as usize);
+        for (k, &id) in row.iter().enumerate().skip(prompt) {
+            lp += logp(r, k, id as usize);
         }
         scores.push(lp.exp());
     }
