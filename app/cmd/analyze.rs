@@ -242,6 +242,8 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
             options: opts,
             lexicon,
             label: "SEVLM analyze".into(),
+            // The CLI always computes (its outputs are the measurement).
+            cache: None,
         }),
         |_, _, _| {},
         |partial| {

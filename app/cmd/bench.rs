@@ -15,7 +15,9 @@ use super::common::rayon_pool;
 pub enum Bench {
     /// Each backbone's forward (`--only` a name part).
     Backbones,
-    /// SEVLM: one training step and generation, paper and small configurations.
+    /// SEVLM: one training step and a 25-token explanation (full recompute vs the exact
+    /// shortcuts), paper and small configurations (`--only paper,generation`: the paper
+    /// configuration's decoding only).
     Sevlm,
     /// PACL's descriptors, embedding throughput, a training step and t-SNE.
     Pacl,

@@ -646,7 +646,8 @@ impl Emosem {
 
     /// Explanations decoded with `decoding`, prefix `i` on random stream `streams[i]`
     /// (nucleus sampling; see [`crate::text::sampling::Sampler`]). Queries with equal
-    /// prefix lengths are decoded together.
+    /// prefix lengths are decoded together. `memory` `[Q, N, n_embd]`, or `[1, N, n_embd]`
+    /// shared by every query (its cross-attention keys and values computed once).
     pub fn explain_with(
         &self,
         prefixes: &[Option<Tensor>],
@@ -688,10 +689,16 @@ impl Emosem {
                 .map(|&i| self.sequence_embeds(prefixes[i].as_ref(), &[GPT2_EOS], &dev))
                 .collect::<Result<Vec<_>>>()?;
             let mut x = Tensor::stack(&first, 0)?;
-            let mem = memory.index_select(
-                &Tensor::new(members.iter().map(|&i| i as u32).collect::<Vec<_>>(), &dev)?,
-                0,
-            )?;
+            // One memory row is shared by every query: its cross-attention keys and
+            // values are computed once, not per query (issue 22).
+            let mem = if memory.dim(0)? == 1 {
+                memory.clone()
+            } else {
+                memory.index_select(
+                    &Tensor::new(members.iter().map(|&i| i as u32).collect::<Vec<_>>(), &dev)?,
+                    0,
+                )?
+            };
             let mut cache = Gpt2Cache::default();
             let mut done = vec![false; b];
             let mut samplers: Vec<Sampler> = members
@@ -769,10 +776,8 @@ impl Emosem {
             .map(|&emotion| Query { image: 0, emotion })
             .collect();
         let d = self.decode(&v, &queries, Mode::Infer)?;
+        // [1, N, d]: shared by every emotion's explanation (see `explain_with`).
         let mem = self.memory(features)?;
-        let mem = mem
-            .broadcast_as((queries.len(), mem.dim(1)?, mem.dim(2)?))?
-            .contiguous()?;
         let streams: Vec<u64> = emotions.iter().map(|e| e.index() as u64).collect();
         let ids = self.explain_with(&d.prefixes, &mem, &streams, decoding)?;
         Ok((d.masks, ids))

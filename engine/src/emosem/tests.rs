@@ -692,6 +692,27 @@ fn nucleus_explanations_are_seeded_and_top_p_zero_is_greedy() {
     assert_ne!(a, run(nucleus(0.9, 8)));
     // Each emotion samples on its own stream: the eight explanations are not one sample.
     assert!(a.iter().any(|x| x != &a[0]));
+    // Issue 22: the shared memory row (cross-attention keys and values once for the
+    // eight explanations) gives what one copy of it per explanation gives.
+    let v = m.vision_tokens(&f).unwrap();
+    let queries: Vec<Query> = EMOTIONS
+        .iter()
+        .map(|&emotion| Query { image: 0, emotion })
+        .collect();
+    let d = m.decode(&v, &queries, Mode::Infer).unwrap();
+    let mem = m.memory(&f).unwrap();
+    let copies = mem
+        .broadcast_as((queries.len(), mem.dim(1).unwrap(), mem.dim(2).unwrap()))
+        .unwrap()
+        .contiguous()
+        .unwrap();
+    let streams: Vec<u64> = EMOTIONS.iter().map(|e| e.index() as u64).collect();
+    for dec in [Decoding::Greedy, nucleus(0.9, 7)] {
+        assert_eq!(
+            m.explain_with(&d.prefixes, &copies, &streams, dec).unwrap(),
+            run(dec)
+        );
+    }
     // top_p -> 0 keeps only the most likely token: greedy, with and without blocking.
     let greedy = run(Decoding::Greedy);
     assert_eq!(run(nucleus(0.0, 3)), greedy);

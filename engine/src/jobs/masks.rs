@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::models::Roots;
 use super::output::JobOutput;
+use super::result_cache::{entry_key, image_key, model_key, ResultCache};
 pub use super::results::ReviewPrediction;
 use super::worker::JobContext;
 use crate::annotations::review::ItemKey;
@@ -50,6 +51,18 @@ pub struct ReviewPredictions {
     pub roots: Roots,
     /// The items with their image and ground truth.
     pub samples: Vec<(ItemKey, PathBuf, CocoRle)>,
+    /// The feature cache folder: predictions are kept under `results/review`, keyed by
+    /// the model, the image's bytes, the emotion and the ground truth, and read back when
+    /// the Review tab opens again ([`super::result_cache`]); `None`: always computed.
+    pub cache: Option<PathBuf>,
+}
+
+/// A review prediction as the cache keeps it (the mask as COCO RLE).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CachedPrediction {
+    mask: CocoRle,
+    ious: Option<(f64, f64)>,
+    explanation: String,
 }
 
 pub(crate) fn run_mask_view(req: MaskView, ctx: &JobContext) -> Result<JobOutput> {
@@ -104,6 +117,38 @@ pub(crate) fn run_review(req: ReviewPredictions, ctx: &JobContext) -> Result<Job
             gi as f32 / n as f32,
             format!("predicting {}", img.display()),
         );
+        // A folder without the usual two files (or an unreadable image) is not cached.
+        let keys = req.cache.as_ref().and_then(|dir| {
+            let model = model_key(&req.model, "emosem-review v1").ok()?;
+            Some((dir, model, image_key(&img).ok()?))
+        });
+        let cache = match keys {
+            Some((dir, model, image)) => {
+                let keys: Vec<[u8; 32]> = items
+                    .iter()
+                    .map(|(k, gt)| {
+                        let request = format!("{}\n{:?}\n{}", k.emotion.name(), gt.size, gt.counts);
+                        entry_key(&model, &image, &request)
+                    })
+                    .collect();
+                Some((ResultCache::new(dir, "review"), keys))
+            }
+            None => None,
+        };
+        if let Some((c, keys)) = &cache {
+            let hits: Option<Vec<CachedPrediction>> = keys.iter().map(|k| c.get(k)).collect();
+            if let Some(hits) = hits {
+                for ((key, _), p) in items.into_iter().zip(hits) {
+                    ctx.partial(JobOutput::ReviewPrediction(Box::new(ReviewPrediction {
+                        key,
+                        mask: rle::decode(&p.mask)?,
+                        ious: p.ious,
+                        explanation: p.explanation,
+                    })));
+                }
+                continue;
+            }
+        }
         let emotions: Vec<Emotion> = items.iter().map(|(k, _)| k.emotion).collect();
         let mut results = Vec::new();
         view::run_view(
@@ -115,11 +160,23 @@ pub(crate) fn run_review(req: ReviewPredictions, ctx: &JobContext) -> Result<Job
             |r| results.push(r),
             ctx,
         )?;
-        for ((key, gt), r) in items.into_iter().zip(results) {
+        for (i, ((key, gt), r)) in items.into_iter().zip(results).enumerate() {
             let gt = rle::decode(&gt)?;
             let prob = &r.result.probability;
             let ious = sample_ious(prob, &gt)?;
             let mask = prob.normalized().binarized(SEG_THRESHOLD);
+            if let Some((c, keys)) = &cache {
+                if let Some(k) = keys.get(i) {
+                    c.put(
+                        k,
+                        &CachedPrediction {
+                            mask: rle::encode(&mask),
+                            ious,
+                            explanation: r.result.explanation.clone(),
+                        },
+                    )?;
+                }
+            }
             ctx.partial(JobOutput::ReviewPrediction(Box::new(ReviewPrediction {
                 key,
                 mask,
@@ -206,6 +263,7 @@ mod tests {
                     model,
                     roots,
                     samples: vec![(key.clone(), img, gt)],
+                    cache: None,
                 }),
                 |_, _, _| {},
                 |p| {

@@ -26,6 +26,7 @@ pub mod masks;
 pub mod models;
 pub mod output;
 pub mod pacl;
+pub mod result_cache;
 pub mod results;
 pub mod review;
 pub mod train;

@@ -239,6 +239,15 @@ impl Attention {
             .contiguous()
     }
 
+    /// Cross-attention keys and values of encoder states `[B, S, d]`, split into heads.
+    fn cross_kv(&self, enc: &Tensor, d: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        let kv = self.c_attn.forward(enc)?;
+        Ok((
+            self.heads(&kv.narrow(D::Minus1, 0, d)?)?,
+            self.heads(&kv.narrow(D::Minus1, d, d)?)?,
+        ))
+    }
+
     /// `kv`: the (already split-into-heads) keys and values to attend to.
     fn attend(
         &self,
@@ -249,6 +258,10 @@ impl Attention {
         mode: Mode,
         dropout: &Dropout,
     ) -> candle_core::Result<Tensor> {
+        let (bq, bk) = (q.dim(0)?, k.dim(0)?);
+        if bk == 1 && bq > 1 && bias.is_none() {
+            return self.attend_shared(q, k, v, mode, dropout);
+        }
         let hd = q.dim(D::Minus1)?;
         let mut w = q.matmul(&k.t()?)?;
         if self.scale {
@@ -261,6 +274,31 @@ impl Attention {
         let out = p.matmul(v)?;
         let (b, h, t, hd) = out.dims4()?;
         out.transpose(1, 2)?.reshape((b, t, h * hd))
+    }
+
+    /// Attention of `B` query rows `[B, h, t, hd]` to one shared set of keys and values
+    /// `[1, h, S, hd]` (the same encoder states for every row: the emotion distribution's
+    /// nine candidates, beams): the rows are folded into the query length, so the keys
+    /// and values are neither copied nor recomputed per row. Same result as
+    /// [`Self::attend`] on keys and values repeated `B` times.
+    fn attend_shared(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mode: Mode,
+        dropout: &Dropout,
+    ) -> candle_core::Result<Tensor> {
+        let (b, h, t, hd) = q.dims4()?;
+        let qf = q.transpose(0, 1)?.contiguous()?.reshape((h, b * t, hd))?;
+        let (k, v) = (k.squeeze(0)?, v.squeeze(0)?);
+        let mut w = qf.matmul(&k.t()?)?;
+        if self.scale {
+            w = (w / (hd as f64).sqrt())?;
+        }
+        let p = dropout.apply(&softmax(&w, mode)?, mode)?;
+        let out = p.matmul(&v)?.reshape((h, b, t, hd))?;
+        out.permute((1, 2, 0, 3))?.reshape((b, t, h * hd))
     }
 }
 
@@ -319,6 +357,24 @@ impl Gpt2Cache {
     /// True before the first step.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Keeps the first `len` positions' self-attention keys and values (the cross-attention
+    /// ones stay): positions after them are forgotten, to be run again. No-op when `len`
+    /// is not shorter than what is cached.
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        if len >= self.len {
+            return Ok(());
+        }
+        for (k, v) in self.self_kv.iter_mut().flatten() {
+            *k = k.narrow(2, 0, len)?;
+            *v = v.narrow(2, 0, len)?;
+        }
+        if len == 0 {
+            self.self_kv.iter_mut().for_each(|kv| *kv = None);
+        }
+        self.len = len;
+        Ok(())
     }
 }
 
@@ -480,8 +536,9 @@ impl Gpt2 {
         Ok(self.wpe.forward(&pos)?.unsqueeze(0)?)
     }
 
-    /// Runs the blocks on input embeddings [B, T, d]. `encoder` [B, S, d] is attended to
-    /// by cross-attention blocks; `attention_mask` [B, past + T] (1 = attend, 0 = padding)
+    /// Runs the blocks on input embeddings [B, T, d]. `encoder` [B, S, d] (or [1, S, d],
+    /// shared by every row) is attended to by cross-attention blocks, unless `cache`
+    /// already holds its keys and values; `attention_mask` [B, past + T] (1 = attend, 0 = padding)
     /// masks padded positions; with `cache`, earlier positions are reused and the new
     /// keys/values appended. Returns the final hidden states after `ln_f`.
     pub fn forward_embeds(
@@ -560,11 +617,7 @@ impl Gpt2 {
                 let (k, v) = match cached {
                     Some(kv) => kv,
                     None => {
-                        let kv = ca.c_attn.forward(enc)?;
-                        let kv = (
-                            ca.heads(&kv.narrow(D::Minus1, 0, d)?)?,
-                            ca.heads(&kv.narrow(D::Minus1, d, d)?)?,
-                        );
+                        let kv = ca.cross_kv(enc, d)?;
                         if let Some(c) = cache.as_deref_mut() {
                             c.cross_kv[i] = Some(kv.clone());
                         }
@@ -587,10 +640,42 @@ impl Gpt2 {
         Ok(self.ln_f.forward(&h, mode)?)
     }
 
+    /// A cache holding only the cross-attention keys and values of `encoder` `[B, S, d]`
+    /// (every block): computed once per image and reused by every later step (clones
+    /// share the tensors). With `B` = 1 it also serves any number of query rows.
+    pub fn cross_cache(&self, encoder: &Tensor) -> Result<Gpt2Cache> {
+        let d = self.cfg.n_embd;
+        let cross_kv = self
+            .blocks
+            .iter()
+            .map(|b| {
+                b.crossattention
+                    .as_ref()
+                    .map(|ca| ca.cross_kv(encoder, d))
+                    .transpose()
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Gpt2Cache {
+            self_kv: vec![None; self.blocks.len()],
+            cross_kv,
+            len: 0,
+        })
+    }
+
     /// Vocabulary logits of hidden states (tied to `wte` unless the checkpoint has its own head).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let w = self.lm_head.as_ref().unwrap_or(self.wte.embeddings());
-        Ok(hidden.broadcast_matmul(&w.t()?)?)
+        // One [rows, d] x [d, V] product: a batched product over a strided `hidden` (a
+        // narrowed slice) made candle copy the broadcast [B, d, V] head (issue 22).
+        let dims = hidden.dims().to_vec();
+        let Some((&d, lead)) = dims.split_last() else {
+            return Err(Error::Invalid("GPT-2 logits of a scalar".into()));
+        };
+        let rows = lead.iter().product::<usize>();
+        let flat = hidden.contiguous()?.reshape((rows, d))?.matmul(&w.t()?)?;
+        let mut shape = lead.to_vec();
+        shape.push(w.dim(0)?);
+        Ok(flat.reshape(shape)?)
     }
 
     /// Token ids [B, T] to logits [B, T, V] (see [`forward_embeds`](Self::forward_embeds)).
@@ -708,6 +793,58 @@ mod tests {
         assert_eq!(cache.len(), t);
         let stepped = Tensor::cat(&parts, 1).unwrap();
         assert!(max_diff(&stepped, &full) <= 1e-4);
+    }
+
+    /// Shared encoder states ([1, S, d] for B rows, keys and values from
+    /// [`Gpt2::cross_cache`]) give the logits of the states repeated per row; a cache cut
+    /// back by `truncate` and run again gives the full forward's logits.
+    #[test]
+    fn shared_cross_attention_and_truncated_cache_equal_full_forward() {
+        let dev = Device::Cpu;
+        let io = candle_core::safetensors::load(fixture("io.safetensors"), &dev).unwrap();
+        let m = Gpt2::load(&fixture("cross"), None, &dev).unwrap();
+        let ids = &io["input_ids"];
+        let b = ids.dim(0).unwrap();
+        let enc1 = io["encoder_hidden_states"].narrow(0, 0, 1).unwrap();
+        let repeated = enc1
+            .broadcast_as((b, enc1.dim(1).unwrap(), enc1.dim(2).unwrap()))
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let full = m
+            .forward(ids, None, Some(&repeated), None, None, Mode::Infer)
+            .unwrap();
+        let shared = m
+            .forward(ids, None, Some(&enc1), None, None, Mode::Infer)
+            .unwrap();
+        assert!(max_diff(&shared, &full) <= 1e-5);
+        let mut cache = m.cross_cache(&enc1).unwrap();
+        let cached = m
+            .forward(ids, None, Some(&enc1), None, Some(&mut cache), Mode::Infer)
+            .unwrap();
+        assert!(max_diff(&cached, &full) <= 1e-5);
+        // Keep 3 positions, run the rest again on a clone (as SEVLM's decoding does).
+        let one = ids.narrow(0, 0, 1).unwrap();
+        let t = one.dim(1).unwrap();
+        let full1 = full.narrow(0, 0, 1).unwrap();
+        let mut c = m.cross_cache(&enc1).unwrap();
+        m.forward(&one, None, Some(&enc1), None, Some(&mut c), Mode::Infer)
+            .unwrap();
+        c.truncate(3).unwrap();
+        assert_eq!(c.len(), 3);
+        let rest = m
+            .forward(
+                &one.narrow(1, 3, t - 3).unwrap(),
+                None,
+                Some(&enc1),
+                None,
+                Some(&mut c.clone()),
+                Mode::Infer,
+            )
+            .unwrap();
+        assert!(max_diff(&rest, &full1.narrow(1, 3, t - 3).unwrap()) <= 1e-5);
+        c.truncate(0).unwrap();
+        assert!(c.is_empty());
     }
 
     #[test]

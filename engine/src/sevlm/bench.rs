@@ -1,20 +1,33 @@
 //! SEVLM benchmarks (`artemo bench sevlm`, release build): one training step (batch of
-//! paired sequences, forward + backward + AdamW) and greedy generation in tokens per
-//! second, for the `paper` and `small` configurations with random weights.
-
-use std::time::Instant;
+//! paired sequences, forward + backward + AdamW) and a 25-token explanation, for the
+//! `paper` and `small` configurations with random weights. The explanation is timed two
+//! ways: the full recompute at every step (`generate_reference`, the reference's
+//! `sample_sequences` procedure and Artemo's decoding before issue 22) and the exact
+//! shortcuts (`generate`); likewise the emotion distribution. PyTorch's time for the
+//! reference's procedure: `tools/bench/sevlm_generate.py --bench`.
+//!
+//! `which`: comma-separated words; a configuration name (`paper`, `small`) keeps that
+//! configuration, `train` or `generation` that stage (`paper,generation`: the paper
+//! configuration's decoding rows only).
 
 use candle_core::{Device, Tensor};
 
 use crate::bench::{time, BenchRow};
 use crate::emotion::Emotion;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::models::nn::Mode;
 use crate::sevlm::data::{CompactVocab, Encoded, SequenceBuilder};
-use crate::sevlm::generate::{generate, DecodeOptions};
+use crate::sevlm::decode_cache::PaintingContext;
+use crate::sevlm::generate::{
+    emotion_distribution_in, emotion_distribution_reference, generate, generate_reference,
+    DecodeOptions, Generation,
+};
 use crate::sevlm::model::{Sevlm, SevlmConfig};
 use crate::sevlm::train::{losses, trainable_groups, Batch};
 use crate::train::{AdamW, AdamWParams, Schedule};
+
+/// The stages `which` may name.
+const STAGES: [&str; 2] = ["train", "generation"];
 
 /// Runs the benchmarks; `pairs` image pairs per training batch; `seq` provides the
 /// tokenizer and lexicon.
@@ -40,8 +53,25 @@ pub fn run(
         );
     }
     let small = SevlmConfig::small().with_compact_vocab(&CompactVocab::new(kept));
+    let words: Vec<&str> = which
+        .map(|w| {
+            w.split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let stages: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| STAGES.contains(w))
+        .collect();
+    let stage = |s: &str| stages.is_empty() || stages.contains(&s);
     for cfg in [SevlmConfig::paper(), small] {
-        if which.is_some_and(|w| !cfg.name.contains(w)) {
+        if words
+            .iter()
+            .any(|w| !STAGES.contains(w) && !cfg.name.contains(w))
+        {
             continue;
         }
         progress(&cfg.name);
@@ -62,38 +92,121 @@ pub fn run(
         let mut opt = AdamW::new(Schedule::Constant).with_clip(1.0);
         opt.add_group(dec, AdamWParams::with_lr(2e-5))?;
         opt.add_group(vad, AdamWParams::with_lr(4e-5))?;
-        rows.push(time(
-            &format!("sevlm-{} train step", cfg.name),
-            &format!(
-                "{pairs} pairs x {} tokens, {n_img} image tokens, vocab {}",
-                cfg.max_seq_len, cfg.decoder.vocab_size
-            ),
-            3,
-            || {
-                let l = losses(&model, &batch, Some(&perm), 2.0, 1.0, Mode::Train)?;
-                opt.backward_step(&l.total).map(|_| ())
-            },
-        )?);
-        let one = images.narrow(0, 0, 1)?;
-        let opts = DecodeOptions {
-            max_tokens: 25,
-            ignore_end: true,
-            ..Default::default()
-        };
-        let t = Instant::now();
-        let g = generate(&model, &seqb, &one, &opts, |_| {}, &crate::progress::Silent)?;
-        let secs = t.elapsed().as_secs_f64();
-        let n = g.tokens.len().max(1);
-        rows.push(BenchRow {
-            name: format!(
-                "sevlm-{} generation ({:.1} tokens/s)",
-                cfg.name,
-                n as f64 / secs
-            ),
-            input: format!("{n} tokens, greedy, full re-run per token"),
-            median_ms: secs * 1000.0 / n as f64,
-            runs: 1,
-        });
+        if stage("train") {
+            rows.push(time(
+                &format!("sevlm-{} train step", cfg.name),
+                &format!(
+                    "{pairs} pairs x {} tokens, {n_img} image tokens, vocab {}",
+                    cfg.max_seq_len, cfg.decoder.vocab_size
+                ),
+                3,
+                || {
+                    let l = losses(&model, &batch, Some(&perm), 2.0, 1.0, Mode::Train)?;
+                    opt.backward_step(&l.total).map(|_| ())
+                },
+            )?);
+        }
+        if stage("generation") {
+            progress(&format!("{} generation", cfg.name));
+            rows.extend(generation_rows(
+                &model,
+                &seqb,
+                &images.narrow(0, 0, 1)?,
+                &cfg.name,
+            )?);
+        }
     }
     Ok(rows)
+}
+
+/// A 25-token explanation (greedy, end tokens passed over) and the emotion distribution,
+/// each by the full recompute and by the shortcuts, on one image's features `[1, N, D]`;
+/// the shortcuts' tokens are checked equal to the full recompute's.
+fn generation_rows(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    image: &Tensor,
+    name: &str,
+) -> Result<Vec<BenchRow>> {
+    let opts = DecodeOptions {
+        max_tokens: 25,
+        ignore_end: true,
+        ..Default::default()
+    };
+    let silent = &crate::progress::Silent;
+    let ids = |g: &Generation| g.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
+    let mut reference = Vec::new();
+    let full = time_ms(2, || {
+        reference = ids(&generate_reference(
+            model,
+            seq,
+            image,
+            &opts,
+            |_| {},
+            silent,
+        )?);
+        Ok(())
+    })?;
+    let mut fast = Vec::new();
+    let cached = time_ms(5, || {
+        fast = ids(&generate(model, seq, image, &opts, |_| {}, silent)?);
+        Ok(())
+    })?;
+    if fast != reference {
+        return Err(Error::Invalid(format!(
+            "sevlm-{name}: the shortcuts' tokens {fast:?} differ from the full recompute's {reference:?}"
+        )));
+    }
+    let n = fast.len();
+    let dist_full = time_ms(3, || {
+        emotion_distribution_reference(model, seq, image).map(|_| ())
+    })?;
+    let dist_fast = time_ms(5, || {
+        let ctx = PaintingContext::new(model, image)?;
+        emotion_distribution_in(model, seq, &ctx).map(|_| ())
+    })?;
+    let row = |what: &str, input: String, ms: f64, runs| BenchRow {
+        name: format!("sevlm-{name} {what}"),
+        input,
+        median_ms: ms,
+        runs,
+    };
+    Ok(vec![
+        row(
+            "generation, full recompute",
+            format!(
+                "{n} tokens, greedy ({:.1} tokens/s)",
+                n as f64 * 1000.0 / full
+            ),
+            full,
+            2,
+        ),
+        row(
+            "generation, shortcuts",
+            format!(
+                "{n} tokens, same ids, {:.1}x ({:.1} tokens/s)",
+                full / cached,
+                n as f64 * 1000.0 / cached
+            ),
+            cached,
+            5,
+        ),
+        row(
+            "distribution, full recompute",
+            "9 labels x own image copy".into(),
+            dist_full,
+            3,
+        ),
+        row(
+            "distribution, shortcuts",
+            format!("9 labels, shared K/V, {:.1}x", dist_full / dist_fast),
+            dist_fast,
+            5,
+        ),
+    ])
+}
+
+/// Median milliseconds of `runs` calls after one warm-up ([`time`]).
+fn time_ms(runs: usize, f: impl FnMut() -> Result<()>) -> Result<f64> {
+    Ok(time("", "", runs, f)?.median_ms)
 }

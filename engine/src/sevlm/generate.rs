@@ -3,9 +3,13 @@
 //! (greedy by default, nucleus on request), token by token, parsed into emotion and
 //! explanation, each token with its lexicon VAD and the VAD head's prediction.
 //!
-//! Decoding re-runs the whole sequence at every step, as the reference does: the VAD
-//! encoder is bidirectional, so earlier fused embeddings change as tokens are added and a
-//! key/value cache would not be exact. The per-token VAD follows the reference's
+//! Decoding gives what re-running the whole sequence at every step gives, as the
+//! reference does: the VAD encoder is bidirectional, so earlier fused embeddings change as
+//! tokens are added and an ordinary key/value cache would not be exact. [`generate`] takes
+//! the exact shortcuts of [`super::decode_cache`] (cross-attention keys and values once
+//! per painting, the stable prefix cached, logits and VAD head for the last position only);
+//! [`generate_reference`] keeps the full recompute, for the equality tests and the
+//! benchmark. The per-token VAD follows the reference's
 //! `sample_sequences` (BetterZH/SEVLM-code `artEmisX_train.py:164-248`): the first step
 //! sees the prompt's VAD as the evaluation dataset builds it (training rule,
 //! `utils/datasets.py:231-232`); after every generated token the VAD of the whole
@@ -20,6 +24,7 @@ use crate::emotion::Emotion;
 use crate::error::{Error, Result};
 use crate::models::nn::Mode;
 use crate::sevlm::data::{SequenceBuilder, TokenText};
+use crate::sevlm::decode_cache::{PaintingContext, StepDecoder};
 use crate::sevlm::model::Sevlm;
 
 /// How to pick the next token (shared with EmoSEM: [`crate::text::sampling`]).
@@ -165,7 +170,38 @@ pub fn emotion_distribution(
     seq: &SequenceBuilder,
     image: &Tensor,
 ) -> Result<(Vec<(Emotion, f32)>, f32)> {
-    let device = image.device();
+    emotion_distribution_in(model, seq, &PaintingContext::new(model, image)?)
+}
+
+/// [`emotion_distribution`] over a prepared painting: the nine candidates share its
+/// cross-attention keys and values, and only the positions whose probabilities are read
+/// (from the last prompt token to the last label token's predecessor) go through the LM
+/// head.
+pub fn emotion_distribution_in(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    ctx: &PaintingContext,
+) -> Result<(Vec<(Emotion, f32)>, f32)> {
+    let (rows, ids, segs, zeros, t) = distribution_inputs(seq, ctx.device())?;
+    let prompt = seq.prompt_ids()?.len();
+    let first = prompt.saturating_sub(1);
+    let emb = model.embeddings(&ids, &segs, Some(&zeros), Mode::Infer)?;
+    let hidden = ctx.hidden(model, &emb)?;
+    let read = t.saturating_sub(1).saturating_sub(first).max(1);
+    let logits = model.head_logits(&hidden.narrow(1, first, read)?, first, ctx.emotion())?;
+    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec3::<f32>()?;
+    Ok(distribution_from(&rows, prompt, |r, k, id| {
+        logp[r][k - 1 - first][id]
+    }))
+}
+
+/// The nine labels' rows after the prompt: (token rows, ids [9, T] padded with `<eos>`,
+/// emotion segments, zero VAD [9, T, 3], T).
+#[allow(clippy::type_complexity)]
+fn distribution_inputs(
+    seq: &SequenceBuilder,
+    device: &candle_core::Device,
+) -> Result<(Vec<Vec<u32>>, Tensor, Tensor, Tensor, usize)> {
     let prompt = seq.prompt_ids()?;
     let rows: Vec<Vec<u32>> = Emotion::ALL
         .iter()
@@ -180,17 +216,22 @@ pub fn emotion_distribution(
     }
     let ids = Tensor::from_vec(ids, (n, t), device)?;
     let segs = Tensor::full(seq.emotion_segment(), (n, t), device)?;
-    let img = image
-        .broadcast_as((n, image.dim(1)?, image.dim(2)?))?
-        .contiguous()?;
     let zeros = Tensor::zeros((n, t, 3), DType::F32, device)?;
-    let out = model.forward(&ids, &segs, Some(&zeros), &img, Mode::Infer)?;
-    let logp = candle_nn::ops::log_softmax(&out.logits, D::Minus1)?.to_vec3::<f32>()?;
-    let mut scores = Vec::with_capacity(n);
+    Ok((rows, ids, segs, zeros, t))
+}
+
+/// The normalised distribution from each row's log-probabilities `logp(row, k, id)` of
+/// token `id` at position `k` (predicted at `k - 1`).
+fn distribution_from(
+    rows: &[Vec<u32>],
+    prompt: usize,
+    logp: impl Fn(usize, usize, usize) -> f32,
+) -> (Vec<(Emotion, f32)>, f32) {
+    let mut scores = Vec::with_capacity(rows.len());
     for (r, row) in rows.iter().enumerate() {
         let mut lp = 0f32;
-        for k in prompt.len()..row.len() {
-            lp += logp[r][k - 1][row[k] as usize];
+        for (k, &id) in row.iter().enumerate().skip(prompt) {
+            lp += logp(r, k, id as usize);
         }
         scores.push(lp.exp());
     }
@@ -200,7 +241,28 @@ pub fn emotion_distribution(
         .zip(&scores)
         .map(|(&e, &s)| (e, if mass > 0.0 { s / mass } else { 0.0 }))
         .collect();
-    Ok((dist, mass))
+    (dist, mass)
+}
+
+/// [`emotion_distribution`] by the full forward of every candidate over its own copy of
+/// the image, every position through the LM head: the computation before issue 22, kept
+/// for the equality tests and the benchmark.
+pub fn emotion_distribution_reference(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    image: &Tensor,
+) -> Result<(Vec<(Emotion, f32)>, f32)> {
+    let (rows, ids, segs, zeros, _) = distribution_inputs(seq, image.device())?;
+    let n = rows.len();
+    let img = image
+        .broadcast_as((n, image.dim(1)?, image.dim(2)?))?
+        .contiguous()?;
+    let out = model.forward(&ids, &segs, Some(&zeros), &img, Mode::Infer)?;
+    let logp = candle_nn::ops::log_softmax(&out.logits, D::Minus1)?.to_vec3::<f32>()?;
+    let prompt = seq.prompt_ids()?.len();
+    Ok(distribution_from(&rows, prompt, |r, k, id| {
+        logp[r][k - 1][id]
+    }))
 }
 
 /// Lower-case words of a text (letters, digits, apostrophes).
@@ -268,16 +330,130 @@ pub fn generate(
     seq: &SequenceBuilder,
     image: &Tensor,
     opts: &DecodeOptions,
-    mut on_token: impl FnMut(&GeneratedToken),
+    on_token: impl FnMut(&GeneratedToken),
     progress: &dyn crate::progress::Progress,
 ) -> Result<Generation> {
-    let device = image.device();
+    let ctx = PaintingContext::new(model, image)?;
+    generate_in(model, seq, &ctx, opts, on_token, progress)
+}
+
+/// [`generate`] over a prepared painting (shared with [`emotion_distribution_in`]).
+pub fn generate_in(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    ctx: &PaintingContext,
+    opts: &DecodeOptions,
+    on_token: impl FnMut(&GeneratedToken),
+    progress: &dyn crate::progress::Progress,
+) -> Result<Generation> {
+    let forward = Forward::Cached(StepDecoder::new(model, ctx));
+    decode(model, seq, forward, ctx.device(), opts, on_token, progress)
+}
+
+/// [`generate`] by the full forward at every step, every position through the LM head
+/// and the cross-attention keys and values recomputed (the reference's procedure,
+/// `artEmisX_train.py:189-211`; Artemo's decoding before issue 22): the same tokens,
+/// kept for the equality tests and the benchmark.
+pub fn generate_reference(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    image: &Tensor,
+    opts: &DecodeOptions,
+    on_token: impl FnMut(&GeneratedToken),
+    progress: &dyn crate::progress::Progress,
+) -> Result<Generation> {
     if image.dims().len() != 3 || image.dim(0)? != 1 {
         return Err(Error::Invalid(format!(
             "SEVLM generate: expected image features [1, N, D], got {:?}",
             image.dims()
         )));
     }
+    let forward = Forward::Full(image);
+    decode(
+        model,
+        seq,
+        forward,
+        image.device(),
+        opts,
+        on_token,
+        progress,
+    )
+}
+
+/// How a decoding step runs the model.
+enum Forward<'a> {
+    /// The full forward over the image features.
+    Full(&'a Tensor),
+    /// The exact shortcuts of [`super::decode_cache`].
+    Cached(StepDecoder<'a>),
+}
+
+/// The last position's logits `[V]` and the VAD head's prediction there (computed only
+/// when read).
+enum StepOut {
+    Full { logits: Tensor, vad: Option<Tensor> },
+    Cached(crate::sevlm::decode_cache::Step),
+}
+
+impl StepOut {
+    fn logits(&self) -> &Tensor {
+        match self {
+            StepOut::Full { logits, .. } => logits,
+            StepOut::Cached(s) => &s.logits,
+        }
+    }
+
+    fn predicted_vad(&self, model: &Sevlm) -> Result<Option<[f32; 3]>> {
+        match self {
+            StepOut::Full { vad: Some(v), .. } => match v.to_vec1::<f32>()?.as_slice() {
+                [a, b, c] => Ok(Some([*a, *b, *c])),
+                row => Err(Error::Invalid(format!(
+                    "SEVLM VAD head: {} values, expected 3",
+                    row.len()
+                ))),
+            },
+            StepOut::Full { vad: None, .. } => Ok(None),
+            StepOut::Cached(s) => s.predicted_vad(model),
+        }
+    }
+}
+
+impl Forward<'_> {
+    fn step(
+        &mut self,
+        model: &Sevlm,
+        ids: &Tensor,
+        segs: &Tensor,
+        vad: &Tensor,
+    ) -> Result<StepOut> {
+        let t = ids.dim(1)?;
+        match self {
+            Forward::Full(image) => {
+                let out = model.forward(ids, segs, Some(vad), image, Mode::Infer)?;
+                let vad = match &out.vad {
+                    Some(v) => Some(v.get(0)?.get(t - 1)?),
+                    None => None,
+                };
+                Ok(StepOut::Full {
+                    logits: out.logits.get(0)?.get(t - 1)?,
+                    vad,
+                })
+            }
+            Forward::Cached(dec) => Ok(StepOut::Cached(dec.step(ids, segs, Some(vad))?)),
+        }
+    }
+}
+
+/// The decoding loop shared by [`generate`] and [`generate_reference`].
+fn decode(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    mut forward: Forward<'_>,
+    device: &candle_core::Device,
+    opts: &DecodeOptions,
+    mut on_token: impl FnMut(&GeneratedToken),
+    progress: &dyn crate::progress::Progress,
+) -> Result<Generation> {
     let mut ids = seq.prompt_ids()?;
     let mut segs = vec![seq.emotion_segment(); ids.len()];
     // `tokenizer.convert_tokens_to_ids('Ġbecause')` (artEmisX_train.py:175).
@@ -314,8 +490,8 @@ pub fn generate(
         let id_t = Tensor::from_vec(ids.clone(), (1, t), device)?;
         let seg_t = Tensor::from_vec(segs.clone(), (1, t), device)?;
         let vad_t = Tensor::from_vec(vad, (1, t, 3), device)?;
-        let out = model.forward(&id_t, &seg_t, Some(&vad_t), image, Mode::Infer)?;
-        let mut logits = out.logits.get(0)?.get(t - 1)?;
+        let out = forward.step(model, &id_t, &seg_t, &vad_t)?;
+        let mut logits = out.logits().clone();
         if let Decoding::Nucleus { temperature, .. } = opts.decoding {
             logits = (logits / temperature.max(1e-4) as f64)?;
         }
@@ -349,13 +525,7 @@ pub fn generate(
             stopped = "end token".into();
             break;
         }
-        let predicted_vad = match &out.vad {
-            Some(v) => {
-                let row = v.get(0)?.get(t - 1)?.to_vec1::<f32>()?;
-                Some([row[0], row[1], row[2]])
-            }
-            None => None,
-        };
+        let predicted_vad = out.predicted_vad(model)?;
         let text = seq.decode(&[next])?;
         if !in_exp && because.is_some_and(|b| seq.to_gpt2(next) == b) {
             in_exp = true;

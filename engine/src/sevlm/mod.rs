@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod data;
+pub mod decode_cache;
 pub mod generate;
 pub mod model;
 pub mod session;
@@ -316,10 +317,12 @@ impl SevlmRuntime {
         progress: &dyn crate::progress::Progress,
     ) -> Result<Analysis> {
         let (feats, read) = self.memory(image, device)?;
+        // The painting's cross-attention keys and values, once for both.
+        let ctx = decode_cache::PaintingContext::new(&self.model, &feats)?;
         let (distribution, label_mass) =
-            generate::emotion_distribution(&self.model, &self.seq, &feats)?;
+            generate::emotion_distribution_in(&self.model, &self.seq, &ctx)?;
         let generation =
-            generate::generate(&self.model, &self.seq, &feats, opts, on_token, progress)?;
+            generate::generate_in(&self.model, &self.seq, &ctx, opts, on_token, progress)?;
         Ok(Analysis {
             image: image.to_path_buf(),
             distribution,

@@ -520,6 +520,33 @@ impl Sevlm {
         image: &Tensor,
         mode: Mode,
     ) -> Result<SevlmOutput> {
+        let emb = self.embeddings(ids, segments, vad, mode)?;
+        let enc = self.encoder_states(image)?;
+        let hidden = self
+            .gpt
+            .forward_embeds(&emb, Some(&enc), None, None, mode)?;
+        let emotion = self.emotion_vocab_logits(image)?;
+        let logits = self.head_logits(&hidden, 0, emotion.as_ref())?;
+        let vad = self.vad_prediction(&hidden)?;
+        Ok(SevlmOutput {
+            hidden,
+            logits,
+            vad,
+        })
+    }
+
+    /// The decoder's input embeddings [B, T, d]: token + position + segment embeddings,
+    /// with the VAD encoder's output fused in from position `emotion_span` on
+    /// (`models/gpt.py:443-451`) when the model has the VAD modules and `vad` is given.
+    /// The VAD encoder is bidirectional, so the fused positions change whenever a token
+    /// is added; the positions before `emotion_span` never do ([`Self::stable_prefix`]).
+    pub fn embeddings(
+        &self,
+        ids: &Tensor,
+        segments: &Tensor,
+        vad: Option<&Tensor>,
+        mode: Mode,
+    ) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         // Embedding dropout before the VAD fusion (models/gpt.py:443-451).
         let mut emb = self
@@ -541,15 +568,37 @@ impl Sevlm {
                 emb = Tensor::cat(&[&head, &tail], 1)?;
             }
         }
-        let enc = self.encoder_states(image)?;
-        let hidden = self
-            .gpt
-            .forward_embeds(&emb, Some(&enc), None, None, mode)?;
-        let mut logits = self.gpt.logits(&hidden)?;
-        if let (Some(h), Some(_)) = (&self.cfg.emotion_head, &self.emotion_head) {
-            let p = h.position;
-            if t > p {
-                let add = self.emotion_head_vocab_logits(image)?.unsqueeze(1)?;
+        Ok(emb)
+    }
+
+    /// How many leading positions of a `t`-token sequence have input embeddings that no
+    /// later token changes: all `t` without the VAD fusion (`with_vad` false or no VAD
+    /// modules), else the positions before `emotion_span` (the fused ones depend on the
+    /// whole sequence through the bidirectional VAD encoder). Under the causal mask their
+    /// keys and values in every layer are then final too, so decoding may cache them.
+    pub fn stable_prefix(&self, t: usize, with_vad: bool) -> usize {
+        if with_vad && self.emo_encoder.is_some() && self.vad_linear.is_some() {
+            t.min(self.cfg.emotion_span)
+        } else {
+            t
+        }
+    }
+
+    /// Vocabulary logits [B, n, V] of hidden states [B, n, d] at positions
+    /// `start..start + n`, with the emotion head's logits (`emotion`, [B or 1, V], from
+    /// [`Self::emotion_vocab_logits`]) added at its position when that is among them.
+    pub fn head_logits(
+        &self,
+        hidden: &Tensor,
+        start: usize,
+        emotion: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let mut logits = self.gpt.logits(hidden)?;
+        let t = hidden.dim(1)?;
+        if let (Some(h), Some(add)) = (&self.cfg.emotion_head, emotion) {
+            if h.position >= start && h.position < start + t {
+                let p = h.position - start;
+                let add = add.unsqueeze(1)?;
                 let mut parts = Vec::with_capacity(3);
                 if p > 0 {
                     parts.push(logits.narrow(1, 0, p)?);
@@ -561,15 +610,25 @@ impl Sevlm {
                 logits = Tensor::cat(&parts, 1)?;
             }
         }
-        let vad = match &self.vad_head {
-            Some(h) => Some(h.forward(&hidden)?),
-            None => None,
-        };
-        Ok(SevlmOutput {
-            hidden,
-            logits,
-            vad,
-        })
+        Ok(logits)
+    }
+
+    /// The VAD head on hidden states [B, n, d] -> [B, n, 3] (position t predicts token
+    /// t + 1); `None` without the VAD modules.
+    pub fn vad_prediction(&self, hidden: &Tensor) -> Result<Option<Tensor>> {
+        match &self.vad_head {
+            Some(h) => Ok(Some(h.forward(hidden)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The emotion head's logits scattered onto the vocabulary [B, V] (added at its
+    /// position by [`Self::head_logits`]); `None` without the head.
+    pub fn emotion_vocab_logits(&self, image: &Tensor) -> Result<Option<Tensor>> {
+        if self.cfg.emotion_head.is_none() || self.emotion_head.is_none() {
+            return Ok(None);
+        }
+        self.emotion_head_vocab_logits(image).map(Some)
     }
 
     /// The emotion head's input [B, tokens * text_dim + encoder_dim]: the text fields'

@@ -746,4 +746,5 @@ fn configs_keep_the_prompt_they_were_saved_with() {
     assert_eq!(c.trained_lexicon_or_assumed(), LexiconRecord::reference());
 }
 
+mod decode_equality;
 mod demo_kit;

@@ -271,6 +271,7 @@ impl Explain {
                 options: opts,
                 lexicon: self.lexicon_source(),
                 label: "explain".into(),
+                cache: Some(crate::cmd::common::cache_dir()),
             }))
             .map_err(|e| e.to_string())?;
         let previous = self

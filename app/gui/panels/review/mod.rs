@@ -250,6 +250,7 @@ impl Review {
                 model: dir,
                 roots: Roots { assets, models },
                 samples: order,
+                cache: Some(crate::cmd::common::cache_dir()),
             })) {
             Ok(id) => {
                 self.pending.insert(id, Pending::Predictions);

@@ -1,0 +1,227 @@
+//! On-disk cache of finished analyses (issue 22, "nothing computed twice"): a painting's
+//! SEVLM analysis and its Review-tab EmoSEM predictions are computed once per (model,
+//! image, request) and read back on every later open, as EmoSEM's embedding cache does
+//! for SAM and CLIP features ([`crate::emosem::cache`]).
+//!
+//! Key: SHA-256 over the model key (the SHA-256 of the model folder's `config.json` and
+//! `model.safetensors` with a tag naming the kind of result, remembered per file size and
+//! modification time so a warm open does not hash the weights again), the SHA-256 of the
+//! image file's bytes and the request's own settings (decoding, lexicon, emotions,
+//! ground truth). A new model or an edited image changes the key; nothing is ever served
+//! for other inputs. Layout: `<dir>/<kind>/<key, 64 hex>.res`. File format:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 8 | magic `ARTEMORC` |
+//! | 4 | format version (1), little-endian |
+//! | 32 | the key |
+//! | n | the result as JSON |
+//! | 32 | SHA-256 of everything before it |
+//!
+//! An entry that is truncated, has another key, a bad checksum or JSON that does not parse
+//! is treated as missing: the result is recomputed and the entry rewritten atomically
+//! ([`crate::error::write_atomic`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use crate::emosem::cache::Lookup;
+use crate::emosem::cache::{sha256_bytes, sha256_files};
+use crate::error::{write_atomic, Error, Result};
+
+const MAGIC: &[u8; 8] = b"ARTEMORC";
+const VERSION: u32 = 1;
+
+/// Model keys already computed, by (files, tag) and each file's (size, modification time).
+type KeyMemo = HashMap<(Vec<PathBuf>, String), (Vec<(u64, Option<SystemTime>)>, [u8; 32])>;
+
+fn memo() -> &'static Mutex<KeyMemo> {
+    static MEMO: OnceLock<Mutex<KeyMemo>> = OnceLock::new();
+    MEMO.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The model part of a key: SHA-256 of the model folder's `config.json` and
+/// `model.safetensors` and `tag`. Hashed once per process and file state (size and
+/// modification time); a rewritten file is hashed again.
+pub fn model_key(dir: &Path, tag: &str) -> Result<[u8; 32]> {
+    let files = vec![dir.join("config.json"), dir.join("model.safetensors")];
+    let stamp = files
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).map_err(|e| Error::io(f, e))?;
+            Ok((m.len(), m.modified().ok()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let id = (files.clone(), tag.to_string());
+    if let Ok(m) = memo().lock() {
+        if let Some((s, key)) = m.get(&id) {
+            if *s == stamp {
+                return Ok(*key);
+            }
+        }
+    }
+    let key = sha256_files(&files, tag)?;
+    if let Ok(mut m) = memo().lock() {
+        m.insert(id, (stamp, key));
+    }
+    Ok(key)
+}
+
+/// The image part of a key: SHA-256 of the file's bytes.
+pub fn image_key(image: &Path) -> Result<[u8; 32]> {
+    let bytes = std::fs::read(image).map_err(|e| Error::io(image, e))?;
+    Ok(sha256_bytes(&bytes))
+}
+
+/// An entry's key: model key, image key and the request's settings.
+pub fn entry_key(model: &[u8; 32], image: &[u8; 32], request: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(model);
+    h.update(image);
+    h.update(request.as_bytes());
+    h.finalize().into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Results of one kind (`"sevlm"`, `"review"`) under a cache folder.
+#[derive(Debug, Clone)]
+pub struct ResultCache {
+    dir: PathBuf,
+}
+
+impl ResultCache {
+    /// The cache of `kind` under `root` (the feature cache folder).
+    pub fn new(root: &Path, kind: &str) -> Self {
+        ResultCache {
+            dir: root.join("results").join(kind),
+        }
+    }
+
+    /// The entry file of a key.
+    pub fn path(&self, key: &[u8; 32]) -> PathBuf {
+        self.dir.join(format!("{}.res", hex(key)))
+    }
+
+    /// The stored result of `key`; `None` when there is none or it is damaged.
+    pub fn get<T: DeserializeOwned>(&self, key: &[u8; 32]) -> Option<T> {
+        let bytes = std::fs::read(self.path(key)).ok()?;
+        let head = MAGIC.len() + 4 + 32;
+        if bytes.len() < head + 32 {
+            return None;
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 32);
+        if sha256_bytes(body) != sum
+            || &body[..8] != MAGIC
+            || body[8..12] != VERSION.to_le_bytes()
+            || &body[12..44] != key
+        {
+            return None;
+        }
+        serde_json::from_slice(&body[head..]).ok()
+    }
+
+    /// Stores `value` under `key` (atomically).
+    pub fn put<T: Serialize>(&self, key: &[u8; 32], value: &T) -> Result<()> {
+        let path = self.path(key);
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        let json = serde_json::to_vec(value)
+            .map_err(|e| Error::at(&path, "result", format!("cannot serialise: {e}")))?;
+        let mut out = Vec::with_capacity(json.len() + 76);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&json);
+        let sum = sha256_bytes(&out);
+        out.extend_from_slice(&sum);
+        write_atomic(&path, &out)
+    }
+
+    /// The stored result of `key`, or `compute()`'s, which is then stored; says which.
+    pub fn lookup<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &[u8; 32],
+        compute: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, Lookup)> {
+        let state = if self.path(key).exists() {
+            match self.get(key) {
+                Some(v) => return Ok((v, Lookup::Hit)),
+                None => Lookup::Recomputed,
+            }
+        } else {
+            Lookup::Miss
+        };
+        let v = compute()?;
+        self.put(key, &v)?;
+        Ok((v, state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_miss_other_key_and_damaged_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ResultCache::new(dir.path(), "test");
+        let key = entry_key(&[1; 32], &[2; 32], "greedy");
+        let (v, l) = cache.lookup(&key, || Ok(vec![1.5f32, 2.0])).unwrap();
+        assert_eq!((v, l), (vec![1.5, 2.0], Lookup::Miss));
+        let (v, l) = cache
+            .lookup(&key, || -> Result<Vec<f32>> { panic!("not recomputed") })
+            .unwrap();
+        assert_eq!((v, l), (vec![1.5, 2.0], Lookup::Hit));
+        // Another request, model or image: another key.
+        for other in [
+            entry_key(&[1; 32], &[2; 32], "nucleus"),
+            entry_key(&[3; 32], &[2; 32], "greedy"),
+            entry_key(&[1; 32], &[4; 32], "greedy"),
+        ] {
+            assert_ne!(other, key);
+            assert_eq!(cache.get::<Vec<f32>>(&other), None);
+        }
+        // Damaged entries: a flipped byte, a truncated file, garbage, another key's file.
+        let path = cache.path(&key);
+        let good = std::fs::read(&path).unwrap();
+        let mut flipped = good.clone();
+        flipped[50] ^= 1;
+        let other = entry_key(&[9; 32], &[9; 32], "x");
+        cache.put(&other, &vec![7f32]).unwrap();
+        let foreign = std::fs::read(cache.path(&other)).unwrap();
+        for bad in [
+            flipped,
+            good[..good.len() - 5].to_vec(),
+            b"nope".to_vec(),
+            foreign,
+        ] {
+            std::fs::write(&path, &bad).unwrap();
+            let (v, l) = cache.lookup(&key, || Ok(vec![1.5f32, 2.0])).unwrap();
+            assert_eq!((v, l), (vec![1.5, 2.0], Lookup::Recomputed));
+            assert_eq!(std::fs::read(&path).unwrap(), good);
+        }
+    }
+
+    #[test]
+    fn model_key_follows_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), "weights 1").unwrap();
+        let a = model_key(dir.path(), "sevlm").unwrap();
+        assert_eq!(model_key(dir.path(), "sevlm").unwrap(), a);
+        assert_ne!(model_key(dir.path(), "review").unwrap(), a);
+        // New weights (another size): another key.
+        std::fs::write(dir.path().join("model.safetensors"), "weights two").unwrap();
+        assert_ne!(model_key(dir.path(), "sevlm").unwrap(), a);
+        let e = model_key(&dir.path().join("missing"), "sevlm").unwrap_err();
+        assert!(e.to_string().contains("config.json"), "{e}");
+    }
+}
