@@ -371,3 +371,55 @@ fn shipped_demo_kit_targets_hold_or_are_declared() {
     }
     assert_eq!(missed, KNOWN_MISSES, "targets missed vs declared");
 }
+
+/// Issue 21 ("nucleus sampling writes non-words"): every word of the shipped kit's
+/// scored explanations (SEVLM's predictions, EmoSEM's eight per painting) is a word of the
+/// model's own list (`words.txt` beside it), except a last word cut by the token limit.
+#[test]
+fn shipped_demo_kit_explanations_use_known_words() {
+    let kit = root().join("models/demo");
+    let words = |m: &str| -> std::collections::HashSet<String> {
+        std::fs::read_to_string(kit.join(m).join("words.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let split = |t: &str| -> Vec<String> {
+        t.split(|c: char| !(c.is_alphabetic() || c == '\'' || c == '\u{2019}'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let check = |model: &str, list: &std::collections::HashSet<String>, text: &str| {
+        let ws = split(text);
+        let outside: Vec<&String> = ws.iter().filter(|w| !list.contains(*w)).collect();
+        let cut_last = outside.len() == 1 && ws.last() == Some(outside[0]);
+        assert!(
+            outside.is_empty() || cut_last,
+            "{model}: {text:?} has words outside words.txt: {outside:?}"
+        );
+    };
+    let sevlm = words("sevlm");
+    // `painting,prediction` with the prediction quoted (one line per painting).
+    let csv = std::fs::read_to_string(kit.join("eval/sevlm/predictions.csv")).unwrap();
+    let mut n = 0;
+    for line in csv.lines().skip(1).filter(|l| !l.is_empty()) {
+        let (_, pred) = line.split_once(',').unwrap();
+        let pred = pred.trim_matches('"').replace("\"\"", "\"");
+        let exp = pred.split_once(" because ").map(|x| x.1).unwrap_or("");
+        check("sevlm", &sevlm, exp);
+        n += 1;
+    }
+    assert_eq!(n, 54);
+    let emosem = words("emosem");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(kit.join("eval/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let ex = summary["emosem_explanations"].as_array().unwrap();
+    assert_eq!(ex.len(), 54 * 8);
+    for e in ex {
+        check("emosem", &emosem, e[2].as_str().unwrap());
+    }
+}

@@ -67,6 +67,10 @@ pub struct AnalyzeArgs {
     /// With --sample: pick the emotion greedily and sample only the explanation.
     #[arg(long)]
     greedy_emotion: bool,
+    /// Let sub-word pieces join into words outside the model's word list (models with a
+    /// `words.txt`, the demo kit's, decode with their known words by default).
+    #[arg(long)]
+    any_words: bool,
     /// Generated tokens at most (1 to 1000).
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=1000))]
     max_tokens: u16,
@@ -206,6 +210,7 @@ fn run_sevlm(args: &AnalyzeArgs, engine: &Engine) -> Result<ExitCode> {
         ignore_end: false,
         block_repeats: args.block_repeats,
         greedy_emotion: args.greedy_emotion,
+        known_words: !args.any_words,
     };
     let weights = if args.reference.is_some() {
         SevlmWeights::Reference {

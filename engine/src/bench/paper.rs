@@ -281,6 +281,7 @@ pub fn run(
                 ignore_end: true, // full-length decoding: 25 steps, as the reference runs
                 block_repeats: false,
                 greedy_emotion: false,
+                known_words: true,
             };
             let a = runtime.analyze(image, &opts, &dev, |_| {}, &Silent)?;
             if a.distribution.len() != 9 {

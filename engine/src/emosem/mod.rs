@@ -187,6 +187,9 @@ pub struct Emosem {
     /// prepended to each query's explainer prefix, so the explanation is conditioned on the
     /// mask's emotion; absent in checkpoints written before it existed.
     emotion_prefix: Option<Tensor>,
+    /// The explainer's known words (`words.txt` beside a demo model,
+    /// [`crate::text::known_words`]): explanations are written with them only.
+    known: Option<std::sync::Arc<crate::text::known_words::KnownWords>>,
 }
 
 impl Emosem {
@@ -252,6 +255,7 @@ impl Emosem {
                     .then(|| vb.get((EMOTIONS.len(), n), "weight"))
                     .transpose()?
             },
+            known: None,
             cfg: cfg.clone(),
         })
     }
@@ -283,8 +287,36 @@ impl Emosem {
         let w = Weights::load(&dir.join("model.safetensors"), device)?;
         let ids = prompt_ids(&cfg, tok)?;
         let file = dir.join("model.safetensors");
-        Self::new(&cfg, w.var_builder(device), ids)
-            .map_err(|e| Error::at(&file, "EmoSEM checkpoint", e.to_string()))
+        let model = Self::new(&cfg, w.var_builder(device), ids)
+            .map_err(|e| Error::at(&file, "EmoSEM checkpoint", e.to_string()))?;
+        model.with_known_words_from(dir, tok)
+    }
+
+    /// Reads `dir/words.txt` when there is one ([`crate::text::known_words`]) over the
+    /// explainer's GPT-2 vocabulary; a model without it decodes as before.
+    pub fn with_known_words_from(mut self, dir: &Path, tok: &TextTokenizer) -> Result<Self> {
+        let path = dir.join(crate::text::known_words::WORDS_FILE);
+        if !path.is_file() {
+            return Ok(self);
+        }
+        let texts = (0..self.cfg.explainer.vocab_size as u32)
+            .map(|i| {
+                if i >= GPT2_EOS {
+                    Ok("<|special|>".to_string())
+                } else {
+                    tok.decode(&[i])
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.known = Some(std::sync::Arc::new(
+            crate::text::known_words::KnownWords::load(&path, &texts)?,
+        ));
+        Ok(self)
+    }
+
+    /// The explainer's known words, if it has a list.
+    pub fn known_words(&self) -> Option<&crate::text::known_words::KnownWords> {
+        self.known.as_deref()
     }
 
     /// Builds the model over the variables of `vm` (created there if missing): trainable
@@ -701,6 +733,8 @@ impl Emosem {
             };
             let mut cache = Gpt2Cache::default();
             let mut done = vec![false; b];
+            // Each query's current word, for the known-word mask.
+            let mut partial = vec![String::new(); b];
             let mut samplers: Vec<Sampler> = members
                 .iter()
                 .map(|&i| Sampler::new(decoding, streams[i]))
@@ -715,11 +749,18 @@ impl Emosem {
                 )?;
                 let last = h.i((.., h.dim(1)? - 1))?;
                 let logits = self.explainer.logits(&last)?;
-                let greedy_plain = matches!(decoding, Decoding::Greedy) && !self.cfg.block_repeats;
+                let greedy_plain = matches!(decoding, Decoding::Greedy)
+                    && !self.cfg.block_repeats
+                    && self.known.is_none();
                 let next: Vec<u32> = if greedy_plain {
                     logits.argmax(D::Minus1)?.to_vec1()?
                 } else {
-                    let rows: Vec<Vec<f32>> = logits.to_dtype(DType::F32)?.to_vec2()?;
+                    let mut rows: Vec<Vec<f32>> = logits.to_dtype(DType::F32)?.to_vec2()?;
+                    if let Some(k) = &self.known {
+                        for (r, p) in rows.iter_mut().zip(&partial) {
+                            k.mask_logits(p, r);
+                        }
+                    }
                     rows.iter()
                         .zip(samplers.iter_mut())
                         .enumerate()
@@ -728,6 +769,11 @@ impl Emosem {
                         })
                         .collect()
                 };
+                if let Some(k) = &self.known {
+                    for (p, &t) in partial.iter_mut().zip(&next) {
+                        *p = k.advance(p, t as usize);
+                    }
+                }
                 for (j, &t) in next.iter().enumerate() {
                     if done[j] {
                         continue;

@@ -245,6 +245,7 @@ pub fn run(
             &crate::progress::Scaled::new(progress, 0.36, 0.04),
         )?;
         crate::emosem::save(&emosem_dir, &cfg, &vm)?;
+        write_known_words(&emosem_dir, &set, assets, 0)?;
         let json = serde_json::json!({ "kit": kit, "report": r });
         write_atomic(
             &emosem_dir.join("train_log.json"),
@@ -255,6 +256,10 @@ pub fn run(
         seconds.insert("emosem".into(), t.elapsed().as_secs_f64());
     }
     check()?;
+    if done(&emosem_dir) && !emosem_dir.join(crate::text::known_words::WORDS_FILE).is_file() {
+        // Written with every new EmoSEM; an older kit's list is derived from the same data.
+        write_known_words(&emosem_dir, &set, assets, 0)?;
+    }
     if opts.only.as_deref() == Some("emosem") {
         // The stage's own evaluation (`eval/emosem/summary.json`); the kit's summary and
         // card stay as they are.
@@ -317,6 +322,7 @@ pub fn run(
         )?;
         cfg.trained_lexicon = Some(lexicon_record.clone());
         crate::sevlm::save(&sevlm_dir, &cfg, &vm)?;
+        write_known_words(&sevlm_dir, &set, assets, kit.pretrain_pool)?;
         let json = serde_json::json!({ "kit": kit, "steps": log });
         write_atomic(
             &sevlm_dir.join("train_log.json"),
@@ -330,6 +336,10 @@ pub fn run(
 
     // Evaluation on the test split: SEVLM, then EmoSEM.
     let t = Instant::now();
+    if !sevlm_dir.join(crate::text::known_words::WORDS_FILE).is_file() {
+        // A kit trained before word lists: the list is derived from the same data.
+        write_known_words(&sevlm_dir, &set, assets, kit.pretrain_pool)?;
+    }
     let rt =
         crate::sevlm::load_runtime_with(&sevlm_dir, assets, models, None, &opts.lexicon, device)?;
     for w in &rt.warnings {
@@ -355,6 +365,7 @@ pub fn run(
             None => crate::sevlm::generate::Decoding::Greedy,
         },
         greedy_emotion: kit.sample_temperature.is_some(),
+        known_words: true,
         ..Default::default()
     };
     let test: Vec<usize> = ids
@@ -558,4 +569,19 @@ fn baselines(
         ("chance".into(), chance),
         ("retrieval".into(), retrieval),
     ]
+}
+
+/// Writes the demo SEVLM's known words (`words.txt`, [`crate::text::known_words`]).
+fn write_known_words(
+    dir: &Path,
+    set: &AnnotationSet,
+    assets: &Path,
+    pretrain_pool: usize,
+) -> Result<()> {
+    let words = sevlm::known_words(set, assets, pretrain_pool)?;
+    tracing::info!("SEVLM known words: {} in {}", words.len(), dir.display());
+    crate::text::known_words::KnownWords::write(
+        &dir.join(crate::text::known_words::WORDS_FILE),
+        &words,
+    )
 }

@@ -36,6 +36,35 @@ pub fn goemotions_examples(assets: &Path) -> Result<Vec<Example>> {
     )
 }
 
+/// The demo SEVLM's known words ([`crate::text::known_words`], its `words.txt`): every
+/// word of the annotation train split's utterances and every word written at least twice
+/// in the GoEmotions comments it pretrains on (`pretrain_pool` as in the recipe; once-only
+/// words there are mostly typos).
+pub fn known_words(
+    set: &AnnotationSet,
+    assets: &Path,
+    pretrain_pool: usize,
+) -> Result<std::collections::HashSet<String>> {
+    use crate::text::known_words::words_in;
+    let [train_ex, _, _] = annotation_examples(set);
+    let mut words: std::collections::HashSet<String> = train_ex
+        .iter()
+        .flat_map(|e| words_in(&e.explanation).collect::<Vec<_>>())
+        .collect();
+    let mut pool = goemotions_examples(assets)?;
+    if pretrain_pool > 0 {
+        pool.truncate(pretrain_pool);
+    }
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for e in &pool {
+        for w in words_in(&e.explanation) {
+            *counts.entry(w).or_default() += 1;
+        }
+    }
+    words.extend(counts.into_iter().filter(|(_, n)| *n >= 2).map(|(w, _)| w));
+    Ok(words)
+}
+
 /// SEVLM's memory input for every painting: the grids [n, N, D], followed by the packed
 /// text embeddings of `texts` (same order) when `text_memory` is given.
 pub fn memory(

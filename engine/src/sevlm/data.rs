@@ -9,6 +9,7 @@
 //! token decoded alone and left-stripped (`artEmisX_train.py:221`).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -84,6 +85,9 @@ pub struct SequenceBuilder {
     max_len: usize,
     vocab: Option<CompactVocab>,
     lookup: VadLookup,
+    /// The model's known words (`words.txt` beside a demo model), for
+    /// [`crate::text::known_words`] decoding.
+    known: Option<std::sync::Arc<crate::text::known_words::KnownWords>>,
 }
 
 impl SequenceBuilder {
@@ -103,6 +107,7 @@ impl SequenceBuilder {
             max_len,
             vocab: None,
             lookup: VadLookup::Normalised,
+            known: None,
         }
     }
 
@@ -131,6 +136,38 @@ impl SequenceBuilder {
     /// The compact vocabulary, if any.
     pub fn vocab(&self) -> Option<&CompactVocab> {
         self.vocab.as_ref()
+    }
+
+    /// Reads the model's known words from `path` ([`crate::text::known_words`]), over
+    /// this builder's vocabulary.
+    pub fn with_known_words_from(mut self, path: &Path) -> Result<Self> {
+        let texts = self.token_texts()?;
+        self.known = Some(std::sync::Arc::new(
+            crate::text::known_words::KnownWords::load(path, &texts)?,
+        ));
+        Ok(self)
+    }
+
+    /// The model's known words, if it has a list.
+    pub fn known_words(&self) -> Option<&crate::text::known_words::KnownWords> {
+        self.known.as_deref()
+    }
+
+    /// The text of every model id, in order (specials as `<|special|>`).
+    pub fn token_texts(&self) -> Result<Vec<String>> {
+        let n = match &self.vocab {
+            Some(v) => v.len(),
+            None => self.tokenizer.vocab_size(),
+        };
+        (0..n as u32)
+            .map(|i| {
+                if self.is_special(i) {
+                    Ok("<|special|>".to_string())
+                } else {
+                    self.decode(&[i])
+                }
+            })
+            .collect()
     }
 
     /// The GPT-2 id of a model id.

@@ -56,6 +56,15 @@ pub struct DecodeOptions {
     /// demo kit's decoding; the reference samples every token).
     #[serde(default)]
     pub greedy_emotion: bool,
+    /// In the explanation, only pieces that keep every word a known word of the model
+    /// ([`crate::text::known_words`]; models with a `words.txt`, the demo kit's). No effect
+    /// on a model without a list.
+    #[serde(default = "known_words_default")]
+    pub known_words: bool,
+}
+
+fn known_words_default() -> bool {
+    true
 }
 
 impl Default for DecodeOptions {
@@ -66,6 +75,7 @@ impl Default for DecodeOptions {
             ignore_end: false,
             block_repeats: false,
             greedy_emotion: false,
+            known_words: true,
         }
     }
 }
@@ -460,6 +470,8 @@ fn decode(
     let because = seq.tokenizer().token_to_id("Ġbecause");
     let mut vad_rule = TokenText::Training;
     let mut in_exp = false;
+    // The explanation so far, for the known-word mask.
+    let mut exp_text = String::new();
     let mut sampler = Sampler::new(opts.decoding, 0);
     let max_pos = model
         .config()
@@ -500,6 +512,9 @@ fn decode(
         if opts.block_repeats {
             block_word_repeats(seq, &generated, &mut probs)?;
         }
+        if let (true, true, Some(known)) = (in_exp, opts.known_words, seq.known_words()) {
+            known.mask(&crate::text::known_words::KnownWords::partial(&exp_text), &mut probs);
+        }
         let next = if opts.greedy_emotion && !in_exp {
             Sampler::new(Decoding::Greedy, 0).pick(&probs, &generated, opts.block_repeats)
         } else {
@@ -527,6 +542,9 @@ fn decode(
         }
         let predicted_vad = out.predicted_vad(model)?;
         let text = seq.decode(&[next])?;
+        if in_exp {
+            exp_text.push_str(&text);
+        }
         if !in_exp && because.is_some_and(|b| seq.to_gpt2(next) == b) {
             in_exp = true;
         }

@@ -218,6 +218,12 @@ fn runtime_for(
             .into_iter()
             .collect();
     let seq = SequenceBuilder::for_config(tokenizer, lexicon, &cfg);
+    let words = dir.join(crate::text::known_words::WORDS_FILE);
+    let seq = if words.is_file() {
+        seq.with_known_words_from(&words)?
+    } else {
+        seq
+    };
     let featurizer: Box<dyn ImageFeaturizer> = match cfg.image_encoder {
         ImageEncoderKind::ClipVitB16 => {
             let candidates: Vec<PathBuf> = match clip {

@@ -378,6 +378,7 @@ fn nucleus_sampling_is_reproducible_by_seed() {
         ignore_end: false,
         block_repeats: false,
         greedy_emotion: false,
+        known_words: true,
     };
     let run = |seed| {
         generate(&model, &seq, &img, &opts(seed), |_| {}, &Silent)
@@ -518,6 +519,7 @@ fn block_repeats_leaves_no_repeated_token_or_bigram() {
             ignore_end: true,
             block_repeats: true,
             greedy_emotion: false,
+            known_words: true,
         };
         // `ignore_end` keeps the untrained model talking for all 16 tokens.
         let ids: Vec<u32> = generate(&model, &seq, &img, &opts, |_| {}, &Silent)

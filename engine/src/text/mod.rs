@@ -3,5 +3,6 @@
 
 pub mod ea_classifier;
 pub mod goemotions;
+pub mod known_words;
 pub mod repeats;
 pub mod sampling;

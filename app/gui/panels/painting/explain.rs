@@ -25,6 +25,7 @@ struct Made {
     sample: bool,
     block_repeats: bool,
     greedy_emotion: bool,
+    known_words: bool,
     top_p: f32,
     temperature: f32,
     seed: u64,
@@ -65,6 +66,8 @@ pub struct Explain {
     block_repeats: bool,
     /// With sampling: keep the emotion the model ranks first, sample only the words.
     greedy_emotion: bool,
+    /// Only words of the model's word list (demo models: no "reding").
+    known_words: bool,
     top_p: f32,
     temperature: f32,
     seed: u64,
@@ -94,6 +97,7 @@ impl Explain {
             want_models_tab: false,
             block_repeats: true,
             greedy_emotion: true,
+            known_words: true,
             top_p: 0.9,
             temperature: 1.0,
             seed: 0,
@@ -213,6 +217,7 @@ impl Explain {
             sample: self.sample,
             block_repeats: self.block_repeats,
             greedy_emotion: self.greedy_emotion,
+            known_words: self.known_words,
             top_p: self.top_p,
             temperature: self.temperature,
             seed: self.seed,
@@ -262,6 +267,7 @@ impl Explain {
             ignore_end: false,
             block_repeats: self.block_repeats,
             greedy_emotion: self.greedy_emotion,
+            known_words: self.known_words,
         };
         let job = engine
             .submit(Command::AnalyzeSevlm(AnalyzeSevlm {
@@ -352,6 +358,12 @@ impl Explain {
                 .on_hover_text(
                     "Never repeat the previous word or a word pair (small models loop without it; \
                  the evaluation decodes without it, as the reference code does)",
+                );
+            ui.checkbox(&mut self.known_words, "known words")
+                .on_hover_text(
+                    "Write only words of the model's own training texts: sub-word pieces may \
+                     not join into non-words such as \"reding\" (models with a word list, \
+                     the demo kit's; no effect on others)",
                 );
             if self.sample {
                 ui.add(egui::Slider::new(&mut self.top_p, 0.1..=1.0).text("top-p"));
