@@ -423,3 +423,37 @@ fn shipped_demo_kit_explanations_use_known_words() {
         check("emosem", &emosem, e[2].as_str().unwrap());
     }
 }
+
+/// The shipped kit refers to nothing outside the models folder: a configuration written by
+/// a run whose `--out` lay elsewhere names its tower by an absolute path, which breaks on
+/// every other machine (EmoSEM "could not compute the masks").
+#[test]
+fn shipped_demo_kit_configs_name_no_path_outside_the_models_folder() {
+    let kit = root().join("models/demo");
+    for m in ["pacl", "sevlm", "emosem"] {
+        let path = kit.join(m).join("config.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut stack = vec![&v];
+        while let Some(x) = stack.pop() {
+            match x {
+                serde_json::Value::String(s) => {
+                    let p = s.strip_prefix("pacl:").unwrap_or(s);
+                    assert!(
+                        !std::path::Path::new(p).is_absolute(),
+                        "{}: absolute path {s:?}",
+                        path.display()
+                    );
+                }
+                serde_json::Value::Array(a) => stack.extend(a),
+                serde_json::Value::Object(o) => stack.extend(o.values()),
+                _ => {}
+            }
+        }
+    }
+    let emosem: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(kit.join("emosem/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(emosem["image"]["tower"], "pacl:demo/pacl");
+}
