@@ -413,10 +413,9 @@ fn shipped_demo_kit_explanations_use_known_words() {
     }
     assert_eq!(n, 54);
     let emosem = words("emosem");
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(kit.join("eval/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kit.join("eval/summary.json")).unwrap())
+            .unwrap();
     let ex = summary["emosem_explanations"].as_array().unwrap();
     assert_eq!(ex.len(), 54 * 8);
     for e in ex {
@@ -451,9 +450,8 @@ fn shipped_demo_kit_configs_name_no_path_outside_the_models_folder() {
             }
         }
     }
-    let emosem: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(kit.join("emosem/config.json")).unwrap(),
-    )
-    .unwrap();
+    let emosem: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(kit.join("emosem/config.json")).unwrap())
+            .unwrap();
     assert_eq!(emosem["image"]["tower"], "pacl:demo/pacl");
 }

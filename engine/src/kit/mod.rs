@@ -256,7 +256,11 @@ pub fn run(
         seconds.insert("emosem".into(), t.elapsed().as_secs_f64());
     }
     check()?;
-    if done(&emosem_dir) && !emosem_dir.join(crate::text::known_words::WORDS_FILE).is_file() {
+    if done(&emosem_dir)
+        && !emosem_dir
+            .join(crate::text::known_words::WORDS_FILE)
+            .is_file()
+    {
         // Written with every new EmoSEM; an older kit's list is derived from the same data.
         write_known_words(&emosem_dir, &set, assets, 0)?;
     }
@@ -304,9 +308,7 @@ pub fn run(
         SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
             .with_lookup(crate::lexicon::VadLookup::ExactLemma);
     let eval_only = opts.only.as_deref() == Some("eval");
-    if opts.only.as_deref() == Some("sevlm")
-        || (!eval_only && !(opts.resume && done(&sevlm_dir)))
-    {
+    if opts.only.as_deref() == Some("sevlm") || (!eval_only && !(opts.resume && done(&sevlm_dir))) {
         let t = Instant::now();
         let tm = kit.text_memory.then(text_memory::kit_config);
         let memory = sevlm::memory(&grids, &texts, tm.as_ref(), models, device)?;
@@ -336,7 +338,10 @@ pub fn run(
 
     // Evaluation on the test split: SEVLM, then EmoSEM.
     let t = Instant::now();
-    if !sevlm_dir.join(crate::text::known_words::WORDS_FILE).is_file() {
+    if !sevlm_dir
+        .join(crate::text::known_words::WORDS_FILE)
+        .is_file()
+    {
         // A kit trained before word lists: the list is derived from the same data.
         write_known_words(&sevlm_dir, &set, assets, kit.pretrain_pool)?;
     }

@@ -312,8 +312,7 @@ pub fn train_small(
                 }
             }
         }
-        let (cv, l2, use_grid) =
-            best.unwrap_or((0.0, kit.emotion_head_l2, EMOTION_HEAD_INPUTS[0]));
+        let (cv, l2, use_grid) = best.unwrap_or((0.0, kit.emotion_head_l2, EMOTION_HEAD_INPUTS[0]));
         fit_emotion_head(
             &model,
             &vm,

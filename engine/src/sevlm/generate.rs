@@ -513,7 +513,10 @@ fn decode(
             block_word_repeats(seq, &generated, &mut probs)?;
         }
         if let (true, true, Some(known)) = (in_exp, opts.known_words, seq.known_words()) {
-            known.mask(&crate::text::known_words::KnownWords::partial(&exp_text), &mut probs);
+            known.mask(
+                &crate::text::known_words::KnownWords::partial(&exp_text),
+                &mut probs,
+            );
         }
         let next = if opts.greedy_emotion && !in_exp {
             Sampler::new(Decoding::Greedy, 0).pick(&probs, &generated, opts.block_repeats)

@@ -723,11 +723,12 @@ fn presets_name_the_code_and_the_paper() {
 fn configs_keep_the_prompt_they_were_saved_with() {
     use crate::lexicon::{LexiconRecord, VadLookup};
     use crate::sevlm::data::{LEGACY_PROMPT, REFERENCE_PROMPT};
-    // The shipped demo kit recorded the legacy prompt: it keeps it.
+    // The shipped demo kit (retrained for issue 21) records the reference prompt, the
+    // exact-lemma lookup and the stand-in lexicon it was trained with.
     let models = crate::find_models().expect("models");
     let demo = SevlmConfig::load(&models.join("demo/sevlm/config.json")).unwrap();
-    assert_eq!(demo.prompt, LEGACY_PROMPT);
-    assert_eq!(demo.vad_lookup, VadLookup::Normalised);
+    assert_eq!(demo.prompt, REFERENCE_PROMPT);
+    assert_eq!(demo.vad_lookup, VadLookup::ExactLemma);
     assert!(demo.trained_lexicon_or_assumed().is_stand_in());
     // A config without the field is a legacy one; new configs use the reference's.
     let mut v = serde_json::to_value(SevlmConfig::paper()).unwrap();

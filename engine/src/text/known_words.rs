@@ -226,14 +226,19 @@ mod tests {
     use super::*;
 
     fn vocab() -> Vec<String> {
-        [" red", "ing", " gold", "en", ",", "-", " the", " sky", "'s", " baby", "<|end|>", "y"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        [
+            " red", "ing", " gold", "en", ",", "-", " the", " sky", "'s", " baby", "<|end|>", "y",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
     }
 
     fn kw() -> KnownWords {
-        KnownWords::new(["red", "golden", "gold", "the", "sky", "baby", "baby's"], &vocab())
+        KnownWords::new(
+            ["red", "golden", "gold", "the", "sky", "baby", "baby's"],
+            &vocab(),
+        )
     }
 
     #[test]
@@ -268,17 +273,17 @@ mod tests {
         // (partial, token, allowed)
         let cases = [
             ("", " red", true),
-            ("red", "ing", false),      // "reding" is no word
-            ("gold", "en", true),       // "golden" is
-            ("gold", " sky", true),     // "gold" is complete
-            ("gol", " sky", false),     // "gol" is not
+            ("red", "ing", false),  // "reding" is no word
+            ("gold", "en", true),   // "golden" is
+            ("gold", " sky", true), // "gold" is complete
+            ("gol", " sky", false), // "gol" is not
             ("gol", ",", false),
             ("golden", ",", true),
             ("baby", "'s", true),
-            ("baby", "y", false),       // "babyy"
+            ("baby", "y", false), // "babyy"
             ("", "<|end|>", true),
             ("red", "<|end|>", true),
-            ("", "ing", false),         // "ing" glued after punctuation
+            ("", "ing", false), // "ing" glued after punctuation
             ("", "en", false),
         ];
         for (partial, tok, want) in cases {
@@ -328,9 +333,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("artemo-kw-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("words.txt");
-        let set: HashSet<String> = ["sky", "Gold", "baby's"].iter().map(|s| s.to_lowercase()).collect();
+        let set: HashSet<String> = ["sky", "Gold", "baby's"]
+            .iter()
+            .map(|s| s.to_lowercase())
+            .collect();
         KnownWords::write(&good, &set).unwrap();
-        assert_eq!(std::fs::read_to_string(&good).unwrap(), "baby's\ngold\nsky\n");
+        assert_eq!(
+            std::fs::read_to_string(&good).unwrap(),
+            "baby's\ngold\nsky\n"
+        );
         let k = KnownWords::load(&good, &vocab()).unwrap();
         assert_eq!(k.len(), 3);
         assert!(k.contains("GOLD"));

@@ -409,7 +409,14 @@ impl ModelsPanel {
                 }
                 Some(Ok(text)) => {
                     // Headings, lists, emphasis, code and tables (GitHub style).
-                    crate::gui::widgets::markdown::show(ui, &mut self.markdown, text);
+                    // Figures (`card/<id>.jpg`) are read beside the card.
+                    let base = self.models.as_ref().map(|m| m.join("demo"));
+                    crate::gui::widgets::markdown::show(
+                        ui,
+                        &mut self.markdown,
+                        text,
+                        base.as_deref(),
+                    );
                 }
             });
         self.show_card = open;

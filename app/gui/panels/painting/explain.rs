@@ -350,9 +350,11 @@ impl Explain {
                 notice = Some(e);
             }
         }
-        // Wrapped: the sampling controls must not widen the side panel.
+        // Wrapped: the sampling controls must not widen the side panel. A slider is a row of
+        // its own inside (slider, value, label) that a wrapping row cannot break, so the
+        // sliders get lines of their own.
+        let busy = self.entries.get(image).is_some_and(|e| e.job.is_some());
         ui.horizontal_wrapped(|ui| {
-            let busy = self.entries.get(image).is_some_and(|e| e.job.is_some());
             ui.checkbox(&mut self.sample, "nucleus sampling");
             ui.checkbox(&mut self.block_repeats, "block repeats")
                 .on_hover_text(
@@ -365,9 +367,13 @@ impl Explain {
                      not join into non-words such as \"reding\" (models with a word list, \
                      the demo kit's; no effect on others)",
                 );
+        });
+        if self.sample {
+            ui.add(egui::Slider::new(&mut self.top_p, 0.1..=1.0).text("top-p"));
+            ui.add(egui::Slider::new(&mut self.temperature, 0.1..=1.5).text("temperature"));
+        }
+        ui.horizontal_wrapped(|ui| {
             if self.sample {
-                ui.add(egui::Slider::new(&mut self.top_p, 0.1..=1.0).text("top-p"));
-                ui.add(egui::Slider::new(&mut self.temperature, 0.1..=1.5).text("temperature"));
                 ui.checkbox(&mut self.greedy_emotion, "keep the top emotion")
                     .on_hover_text(
                         "Pick the emotion the model ranks first and sample only the explanation \

@@ -97,7 +97,10 @@ fn shipped_demo_sevlm_writes_known_words_only() {
             }
         }
     }
-    assert!(unknown_without > 0, "unconstrained sampling wrote only known words");
+    assert!(
+        unknown_without > 0,
+        "unconstrained sampling wrote only known words"
+    );
 }
 
 /// Issue 21: a model with a text memory has `text_proj`, reads the text rows (changing
