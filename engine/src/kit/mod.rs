@@ -308,7 +308,7 @@ pub fn run(
         SequenceBuilder::new(tokenizer, lexicon, crate::sevlm::data::REFERENCE_PROMPT, 30)
             .with_lookup(crate::lexicon::VadLookup::ExactLemma);
     let eval_only = opts.only.as_deref() == Some("eval");
-    if opts.only.as_deref() == Some("sevlm") || (!eval_only && !(opts.resume && done(&sevlm_dir))) {
+    if opts.only.as_deref() == Some("sevlm") || !(eval_only || opts.resume && done(&sevlm_dir)) {
         let t = Instant::now();
         let tm = kit.text_memory.then(text_memory::kit_config);
         let memory = sevlm::memory(&grids, &texts, tm.as_ref(), models, device)?;

@@ -476,14 +476,15 @@ pub fn emotion_head_cv(
     let (mut hits, mut seen) = (0.0, 0usize);
     for f in 0..FOLDS {
         // Fold f holds every FOLDS-th painting of the shuffled order.
-        let (held, kept): (Vec<(usize, &usize)>, Vec<(usize, &usize)>) =
-            order.iter().enumerate().partition(|(p, _)| p % FOLDS == f);
-        let pick = |ix: &[(usize, &usize)]| {
-            ix.iter()
-                .map(|&(_, &i)| pool[i].clone())
+        let pick = |held: bool| {
+            order
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| (p % FOLDS == f) == held)
+                .map(|(_, &i)| pool[i].clone())
                 .collect::<Vec<_>>()
         };
-        let (fit, score) = (pick(&kept), pick(&held));
+        let (fit, score) = (pick(false), pick(true));
         if fit.is_empty() || score.is_empty() {
             continue;
         }

@@ -749,5 +749,20 @@ fn configs_keep_the_prompt_they_were_saved_with() {
     assert_eq!(c.trained_lexicon_or_assumed(), LexiconRecord::reference());
 }
 
+/// The shipped demo SEVLM (`models/demo/sevlm`) on the CPU, and the assets folder.
+fn shipped_demo_runtime() -> (SevlmRuntime, std::path::PathBuf) {
+    let models = crate::find_models().expect("models");
+    let assets = crate::find_assets().expect("assets");
+    let rt = load_runtime(
+        &models.join("demo/sevlm"),
+        &assets,
+        &models,
+        None,
+        &Device::Cpu,
+    )
+    .unwrap();
+    (rt, assets)
+}
+
 mod decode_equality;
 mod demo_kit;

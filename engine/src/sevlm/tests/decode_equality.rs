@@ -195,16 +195,7 @@ fn step_decoder_caches_the_stable_prefix_only() {
 /// The demo kit's shipped SEVLM (models/demo/sevlm) on a shipped painting.
 #[test]
 fn shortcuts_equal_full_recompute_on_the_shipped_demo_sevlm() {
-    let models = crate::find_models().expect("models");
-    let assets = crate::find_assets().expect("assets");
-    let rt = load_runtime(
-        &models.join("demo/sevlm"),
-        &assets,
-        &models,
-        None,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let (rt, assets) = shipped_demo_runtime();
     for painting in ["100342.jpg", "100026.jpg"] {
         let img = assets.join("paintings/aic").join(painting);
         let (feats, _) = rt.memory(&img, &Device::Cpu).unwrap();

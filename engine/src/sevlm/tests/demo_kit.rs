@@ -7,16 +7,7 @@ use super::*;
 /// memory and emotion head), says so, and still answers for a painting without text.
 #[test]
 fn shipped_demo_sevlm_reads_the_paintings_text() {
-    let models = crate::find_models().expect("models");
-    let assets = crate::find_assets().expect("assets");
-    let rt = load_runtime(
-        &models.join("demo/sevlm"),
-        &assets,
-        &models,
-        None,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let (rt, assets) = shipped_demo_runtime();
     assert!(rt.model.config().text_memory.is_some());
     assert!(rt.model.config().emotion_head.is_some());
     assert!(rt.text_memory.is_some());
@@ -50,16 +41,7 @@ fn shipped_demo_sevlm_reads_the_paintings_text() {
 /// the same draws join pieces into words outside the list.
 #[test]
 fn shipped_demo_sevlm_writes_known_words_only() {
-    let models = crate::find_models().expect("models");
-    let assets = crate::find_assets().expect("assets");
-    let rt = load_runtime(
-        &models.join("demo/sevlm"),
-        &assets,
-        &models,
-        None,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let (rt, assets) = shipped_demo_runtime();
     let known = rt.seq.known_words().expect("models/demo/sevlm/words.txt");
     assert!(known.len() > 1000, "{} words", known.len());
     let mut unknown_without = 0;
