@@ -68,7 +68,8 @@ pub struct DemoOptions {
     /// SEVLM's VAD lexicon (default: the shipped stand-in, not NRC VAD).
     #[serde(default)]
     pub lexicon: crate::lexicon::VadSource,
-    /// Overrides the preset's PACL text-stage hyper-parameters.
+    /// PACL's text stage and its hyper-parameters: given, the full run adds the text
+    /// branch after the tower (not in the preset); `--only pacl-text` uses them too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pacl_text_kit: Option<Box<crate::pacl::text_stage::TextStageConfig>>,
 }
@@ -162,8 +163,12 @@ pub fn run(
         seconds.insert("pacl".into(), t.elapsed().as_secs_f64());
     }
     check()?;
-    // Stage 1b: the text branch of PACL's image side (the tower stays bit-identical).
-    if opts.only.as_deref() != Some("eval")
+    // Stage 1b, on request only (`--kit` with a `pacl_text` section; `--only pacl-text`
+    // runs it alone): the text branch of PACL's image side (the tower stays
+    // bit-identical). It is not in the preset: it measured no gain over the tower
+    // (docs/pacl.md) and the shipped kit has none.
+    if opts.pacl_text_kit.is_some()
+        && opts.only.as_deref() != Some("eval")
         && !(opts.resume && pacl_dir.join("text_report.json").is_file())
     {
         let t = Instant::now();
