@@ -97,7 +97,7 @@ pub(crate) fn run(req: AnalyzeSevlm, ctx: &JobContext) -> Result<JobOutput> {
 /// The cache key of one painting's analysis: the model folder's weights, the image's bytes,
 /// the decoding options, the lexicon and (for a model with a text memory) the painting's
 /// text as it would be read.
-fn analysis_key(
+pub(crate) fn analysis_key(
     runtime: &SevlmRuntime,
     image: &std::path::Path,
     options: &DecodeOptions,

@@ -61,6 +61,12 @@ pub struct KnownWords {
     words: HashSet<String>,
     prefixes: HashSet<String>,
     pieces: Vec<Piece>,
+    /// Per entry, after a complete word: a piece that starts a word whose letters begin
+    /// a known word, or one that ends the word.
+    starts_ok: Vec<bool>,
+    /// The continuing pieces by their first letter (a word's next letter must be one a
+    /// known word has there, so a step looks at few of them).
+    continues_by_first: std::collections::HashMap<char, Vec<usize>>,
 }
 
 impl KnownWords {
@@ -78,10 +84,30 @@ impl KnownWords {
             }
             prefixes.insert(w.clone());
         }
+        let pieces: Vec<Piece> = token_texts.iter().map(|t| piece(t)).collect();
+        let starts_ok = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Starts(core) => prefixes.contains(core),
+                Piece::Continues(_) => false,
+                Piece::Ends => true,
+            })
+            .collect();
+        let mut continues_by_first: std::collections::HashMap<char, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, p) in pieces.iter().enumerate() {
+            if let Piece::Continues(core) = p {
+                if let Some(c) = core.chars().next() {
+                    continues_by_first.entry(c).or_default().push(i);
+                }
+            }
+        }
         KnownWords {
             words,
             prefixes,
-            pieces: token_texts.iter().map(|t| piece(t)).collect(),
+            pieces,
+            starts_ok,
+            continues_by_first,
         }
     }
 
@@ -167,6 +193,38 @@ impl KnownWords {
         }
     }
 
+    /// [`allowed`](Self::allowed) for every vocabulary entry at once (the decoding step's
+    /// mask): the pieces that start or end a word depend only on whether `partial` is
+    /// complete, and only continuing pieces whose first letter can extend `partial` are
+    /// looked up.
+    pub fn allowed_all(&self, partial: &str) -> Vec<bool> {
+        let complete = partial.is_empty() || self.words.contains(partial);
+        // After a complete word: every piece that may start a word or end one; else none.
+        let mut out = if complete {
+            self.starts_ok.clone()
+        } else {
+            vec![false; self.pieces.len()]
+        };
+        let mut buf = String::with_capacity(partial.len() + 16);
+        for (c, tokens) in &self.continues_by_first {
+            buf.clear();
+            buf.push_str(partial);
+            buf.push(*c);
+            if !self.prefixes.contains(buf.as_str()) {
+                continue;
+            }
+            for &t in tokens {
+                if let Some(Piece::Continues(core)) = self.pieces.get(t) {
+                    buf.clear();
+                    buf.push_str(partial);
+                    buf.push_str(core);
+                    out[t] = self.prefixes.contains(buf.as_str());
+                }
+            }
+        }
+        out
+    }
+
     /// The current word after `token` follows a text whose current word is `partial`.
     pub fn advance(&self, partial: &str, token: usize) -> String {
         match self.pieces.get(token).unwrap_or(&Piece::Ends) {
@@ -180,9 +238,10 @@ impl KnownWords {
     /// leaves `logits` as they were (and returns false) where that would remove
     /// everything.
     pub fn mask_logits(&self, partial: &str, logits: &mut [f32]) -> bool {
-        let keep: Vec<bool> = (0..logits.len())
-            .map(|i| self.allowed(partial, i))
-            .collect();
+        let mut keep = self.allowed_all(partial);
+        // Entries beyond the vocabulary end words.
+        let complete = partial.is_empty() || self.words.contains(partial);
+        keep.resize(logits.len(), complete);
         if !keep
             .iter()
             .zip(logits.iter())
@@ -202,9 +261,12 @@ impl KnownWords {
     /// `partial` and renormalises; leaves `probs` as it was (and returns false) where
     /// that would remove everything.
     pub fn mask(&self, partial: &str, probs: &mut [f32]) -> bool {
-        let keep: Vec<bool> = (0..probs.len())
-            .map(|i| probs[i] > 0.0 && self.allowed(partial, i))
-            .collect();
+        let mut keep = self.allowed_all(partial);
+        let complete = partial.is_empty() || self.words.contains(partial);
+        keep.resize(probs.len(), complete);
+        for (k, p) in keep.iter_mut().zip(probs.iter()) {
+            *k = *k && *p > 0.0;
+        }
         let total: f32 = probs
             .iter()
             .zip(&keep)
@@ -292,6 +354,18 @@ mod tests {
         // Outside the vocabulary: ends the word.
         assert!(k.allowed("red", 999));
         assert!(!k.allowed("gol", 999));
+    }
+
+    #[test]
+    fn allowed_all_agrees_with_allowed() {
+        let k = kw();
+        for partial in ["", "red", "gol", "gold", "golden", "baby", "bab", "x", "sky"] {
+            let all = k.allowed_all(partial);
+            assert_eq!(all.len(), vocab().len());
+            for (t, a) in all.iter().enumerate() {
+                assert_eq!(*a, k.allowed(partial, t), "{partial:?} + {:?}", vocab()[t]);
+            }
+        }
     }
 
     #[test]
