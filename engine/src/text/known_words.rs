@@ -359,7 +359,9 @@ mod tests {
     #[test]
     fn allowed_all_agrees_with_allowed() {
         let k = kw();
-        for partial in ["", "red", "gol", "gold", "golden", "baby", "bab", "x", "sky"] {
+        for partial in [
+            "", "red", "gol", "gold", "golden", "baby", "bab", "x", "sky",
+        ] {
             let all = k.allowed_all(partial);
             assert_eq!(all.len(), vocab().len());
             for (t, a) in all.iter().enumerate() {
