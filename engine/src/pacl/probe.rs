@@ -373,6 +373,21 @@ pub struct ProbeScores {
     pub n: usize,
 }
 
+/// The majority baseline: the most frequent training class (ties: the lowest) predicted for
+/// every test item, scored against `te_y`.
+pub fn majority_scores(tr_y: &[usize], te_y: &[usize], classes: usize) -> ProbeScores {
+    let mut freq = vec![0usize; classes];
+    for &y in tr_y {
+        if let Some(f) = freq.get_mut(y) {
+            *f += 1;
+        }
+    }
+    let maj = (0..classes)
+        .max_by(|&a, &b| freq[a].cmp(&freq[b]).then(b.cmp(&a)))
+        .unwrap_or(0);
+    scores(te_y, &vec![maj; te_y.len()], classes)
+}
+
 /// Scores predictions against truth.
 pub fn scores(truth: &[usize], pred: &[usize], classes: usize) -> ProbeScores {
     let n = truth.len().min(pred.len());
@@ -526,14 +541,7 @@ pub fn painting_probe(
     let (_, pacl) = ProbeFeatures::Backbone.evaluate(&tr_b, &tr_y, &te_b, &te_y, 9)?;
     let (_, projected) = ProbeFeatures::Projected.evaluate(&tr_e, &tr_y, &te_e, &te_y, 9)?;
     let (_, descriptors) = evaluate(&tr_d, &tr_y, &te_d, &te_y, 9, cfg)?;
-    let mut freq = [0usize; 9];
-    for &y in &tr_y {
-        freq[y] += 1;
-    }
-    let maj = (0..9)
-        .max_by(|&a, &b| freq[a].cmp(&freq[b]).then(b.cmp(&a)))
-        .unwrap_or(0);
-    let majority = scores(&te_y, &vec![maj; te_y.len()], 9);
+    let majority = majority_scores(&tr_y, &te_y, 9);
     Ok(PaintingProbeReport {
         train: tr_y.len(),
         test: te_y.len(),

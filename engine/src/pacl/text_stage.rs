@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::losses::{pacl_loss_directed, Directions, LossKind};
 use super::partition::Partition;
-use super::probe::{dominant_labels, scores, ProbeFeatures, ProbeScores};
+use super::probe::{dominant_labels, majority_scores, ProbeFeatures, ProbeScores};
 use super::schedule::{partition_of, Cycler, Phase};
 use super::text_branch::{drop_text, read_label, text_tokens, TextBranchConfig};
 use super::train::{TextSource, TrainData};
@@ -428,14 +428,11 @@ pub fn evaluate(
         probe("backbone + text", &cat, ProbeFeatures::Backbone)?;
         probe("projected + text", z, ProbeFeatures::Projected)?;
     }
+    let majority = majority_scores(&tr_y, &te_y, 9);
     let mut freq = [0usize; 9];
     for &y in &tr_y {
         freq[y] += 1;
     }
-    let maj = (0..9)
-        .max_by(|&a, &b| freq[a].cmp(&freq[b]).then(b.cmp(&a)))
-        .unwrap_or(0);
-    let majority = scores(&te_y, &vec![maj; te_y.len()], 9);
 
     // Zero-shot over the whole collection (calibration needs no labels), scored on the
     // test paintings.
