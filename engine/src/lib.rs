@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod annotations;
+pub mod atlas;
 pub mod bench;
 pub mod collection;
 pub mod device;
@@ -22,6 +23,7 @@ pub mod pacl;
 pub mod progress;
 pub mod sevlm;
 pub mod text;
+pub mod thumbs;
 pub mod tokenize;
 pub mod train;
 pub use jobs::worker;

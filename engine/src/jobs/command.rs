@@ -29,6 +29,14 @@ pub enum Command {
         /// Longest side of the result.
         max_side: u32,
     },
+    /// A painting's thumbnail (longest side [`crate::thumbs::THUMB_SIDE`]) from the
+    /// thumbnail cache in `cache` (made and stored there on a miss): [`JobOutput::Image`].
+    LoadThumb {
+        /// The image file.
+        path: PathBuf,
+        /// The thumbnail cache folder (`<cache>/thumbs`).
+        cache: PathBuf,
+    },
     /// Read an ArtEmis CSV (responses of any collection) and return its rows:
     /// [`JobOutput::Annotations`].
     LoadAnnotations {
@@ -90,6 +98,7 @@ impl Command {
         match self {
             Command::OpenCollection { .. }
             | Command::LoadImage { .. }
+            | Command::LoadThumb { .. }
             | Command::ImportArtemis { .. }
             | Command::LoadAnnotations { .. }
             | Command::OpenReview(_)
@@ -117,6 +126,7 @@ impl Command {
         match self {
             Command::OpenCollection { path } => format!("open {}", path.display()),
             Command::LoadImage { path, .. } => format!("load {}", path.display()),
+            Command::LoadThumb { path, .. } => format!("thumbnail {}", path.display()),
             Command::ImportArtemis { path } => format!("import {}", path.display()),
             Command::LoadAnnotations { path } => format!("read {}", path.display()),
             Command::AnalyzeSevlm(r) => r.name(),
@@ -161,6 +171,19 @@ impl Command {
                     original_height: img.height(),
                     rgba: t.into_raw(),
                     warnings,
+                }))
+            }
+            Command::LoadThumb { path, cache } => {
+                let t =
+                    crate::thumbs::ThumbCache::new(cache, crate::thumbs::THUMB_SIDE).get(&path)?;
+                Ok(JobOutput::Image(LoadedImage {
+                    path,
+                    width: t.rgba.width(),
+                    height: t.rgba.height(),
+                    original_width: t.original.0,
+                    original_height: t.original.1,
+                    rgba: t.rgba.into_raw(),
+                    warnings: t.warnings,
                 }))
             }
             Command::ImportArtemis { path } => {
