@@ -5,6 +5,7 @@
 //! (`artemo bench paper`).
 
 pub mod paper;
+pub mod synthetic;
 
 use std::time::Instant;
 
