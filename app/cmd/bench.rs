@@ -30,6 +30,10 @@ pub enum Bench {
     /// EmoSEM and one EmoSEM training step, PACL over a CLIP-style backbone) on one shipped
     /// painting: time, parameters and peak memory per stage (`--only tiny`: toy sizes).
     Paper,
+    /// The Map at scale: `--paintings N` synthetic paintings mapped from an empty cache
+    /// (stage times, atlas memory, peak RSS) and the Map tab's frame times while panning
+    /// and zooming (`--keep DIR` keeps the paintings and the cache).
+    Map,
 }
 
 impl Bench {
@@ -42,8 +46,18 @@ impl Bench {
             Bench::Emosem => "emosem",
             Bench::Demo => "demo",
             Bench::Paper => "paper",
+            Bench::Map => "map",
         }
     }
+}
+
+/// The size of a scale benchmark (`bench map`).
+#[derive(Debug, Clone, Default)]
+pub struct Scale {
+    /// Synthetic paintings.
+    pub paintings: usize,
+    /// Where to keep them (and the map's cache); `None`: a temporary folder.
+    pub keep: Option<std::path::PathBuf>,
 }
 
 /// Runs a benchmark; `json` prints JSON instead of a table; `gpu` (`--gpu`) runs
@@ -55,6 +69,7 @@ pub fn run(
     json: bool,
     threads: Option<usize>,
     gpu: bool,
+    scale: &Scale,
 ) -> Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!(
@@ -110,6 +125,7 @@ pub fn run(
             })
         }
         Bench::Paper => paper(&pool, only, json, &choice, &on, progress),
+        Bench::Map => super::bench_map::run(scale.paintings, scale.keep.as_deref(), threads, json),
         Bench::Backbones | Bench::Sevlm | Bench::Demo => {
             let root = artemo_engine::find_models()
                 .context("the models/ folder was not found (set ARTEMO_MODELS)")?;

@@ -49,6 +49,7 @@ impl Map {
             }),
             _ => Vec::new(),
         };
+        self.last_placed = placed.len();
         let hot_side = (side * 1.8).max(56.0);
         let tags = self.hotspot_tags(ui, rect, &screen, hot, hot_side);
         // Hover: the thumbnail under the pointer, else the nearest point within reach.

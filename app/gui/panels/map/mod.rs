@@ -10,6 +10,7 @@
 //! opens the grid restricted to it, and a search box highlights title/artist matches and
 //! the paintings closest to the query in PACL's joint space.
 
+pub mod bench;
 mod canvas;
 mod hotspots;
 mod side;
@@ -149,6 +150,8 @@ pub struct Map {
     flight: Option<Flight>,
     /// The data span at zoom 1 (for hotspot flights), from the last frame.
     span: Vec2,
+    /// Thumbnails placed in the last frame (for `artemo bench map`).
+    last_placed: usize,
 }
 
 impl Map {
@@ -186,6 +189,7 @@ impl Map {
             atlas_tex: None,
             flight: None,
             span: Vec2::splat(1.0),
+            last_placed: 0,
         }
     }
 
