@@ -40,7 +40,10 @@ fn map_thumbnails_hotspots_and_grid() {
     common::snapshot(&mut h, "map_thumbnails_hotspots");
     // A click on a hotspot in the list flies the view to its cluster.
     // (Coloured by the human responses, only the hotspot links say "cluster ".)
-    h.get_all_by_label_contains("cluster ").next().unwrap().click();
+    h.get_all_by_label_contains("cluster ")
+        .next()
+        .unwrap()
+        .click();
     for _ in 0..60 {
         h.step();
         std::thread::sleep(std::time::Duration::from_millis(15));
@@ -54,7 +57,10 @@ fn map_thumbnails_hotspots_and_grid() {
     // Until the grid job is done (its progress bar has a Cancel button).
     let t0 = std::time::Instant::now();
     while h.query_by_label("Cancel").is_some() {
-        assert!(t0.elapsed().as_secs() < 300, "the grid layout did not finish");
+        assert!(
+            t0.elapsed().as_secs() < 300,
+            "the grid layout did not finish"
+        );
         h.step();
         std::thread::sleep(std::time::Duration::from_millis(30));
     }

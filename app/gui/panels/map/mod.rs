@@ -152,6 +152,9 @@ pub struct Map {
     span: Vec2,
     /// Thumbnails placed in the last frame (for `artemo bench map`).
     last_placed: usize,
+    /// Address of the points shown last frame: other points (a finished layout replacing
+    /// the one shown meanwhile) reset the view, whose centre is in their coordinates.
+    shown_points: usize,
 }
 
 impl Map {
@@ -190,6 +193,7 @@ impl Map {
             flight: None,
             span: Vec2::splat(1.0),
             last_placed: 0,
+            shown_points: 0,
         }
     }
 
@@ -481,6 +485,13 @@ impl Map {
             data.projections.values().next().map(Vec::as_slice)
         });
         let Some(points) = points else { return };
+        let pid = points.as_ptr() as usize;
+        if pid != self.shown_points {
+            self.shown_points = pid;
+            self.zoom = 1.0;
+            self.centre = None;
+            self.flight = None;
+        }
         let (styles, hot, order) = self.derive(&data, coll, shared, colour, k);
         if let Some(a) = &data.atlas {
             AtlasTextures::ensure(&mut self.atlas_tex, ui.ctx(), a);
