@@ -24,6 +24,7 @@ pub struct FrameTimes {
 
 /// Draws the Map tab over `data` (computed for `method` and `k`) headless; see
 /// [`FrameTimes`].
+#[allow(clippy::too_many_arguments)]
 pub fn frame_times(
     data: MapData,
     coll: &Collection,

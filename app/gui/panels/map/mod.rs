@@ -157,6 +157,12 @@ pub struct Map {
     shown_points: usize,
 }
 
+impl Default for Map {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Map {
     /// Finds the PACL weights (`models/pacl`, then the demo kit's).
     pub fn new() -> Self {
