@@ -72,6 +72,65 @@ pub fn linear(
     }
 }
 
+/// A linear layer like [`linear`]'s, for the backbones' hot paths: a frozen weight (a plain
+/// tensor, as read from a checkpoint) is stored once transposed, `[in, out]` contiguous, so
+/// each forward multiplies by a row-major right-hand side. Candle multiplies by the
+/// transposed view `weight.t()` instead, which its matmul (the `gemm` crate) repacks on every
+/// call: most of a ViT forward's time on the CPU (issue 22, `docs/speed.md`). A trainable
+/// weight (a variable, updated in place by the optimiser) is used as it is, so training sees
+/// every update.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    /// `[out, in]` (a variable) or `[in, out]` (frozen, transposed once).
+    weight: Tensor,
+    transposed: bool,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    /// The layer of `weight` `[out, in]` and `bias` `[out]`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        if weight.is_variable() {
+            return Ok(Dense {
+                weight,
+                transposed: false,
+                bias,
+            });
+        }
+        Ok(Dense {
+            weight: weight.t()?.contiguous()?,
+            transposed: true,
+            bias,
+        })
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = if self.transposed {
+            self.weight.clone()
+        } else {
+            self.weight.t()?
+        };
+        let w = match *x.dims() {
+            [b1, b2, _, _] => w.broadcast_left((b1, b2))?,
+            [b, _, _] => w.broadcast_left(b)?,
+            _ => w,
+        };
+        let y = x.matmul(&w)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// A [`Dense`] layer (`weight` [out, in], optional `bias`), as `torch.nn.Linear`.
+pub fn dense(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Dense> {
+    let l = linear(in_dim, out_dim, bias, vb)?;
+    Dense::new(l.weight().clone(), l.bias().cloned())
+}
+
 /// Activation functions used by the checkpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -167,6 +226,41 @@ mod tests {
         let s_inf = softmax(&a.detach(), Mode::Infer).unwrap();
         let diff = crate::models::tests::max_diff(&s_inf, &s.detach());
         assert!(diff < 1e-6);
+    }
+
+    #[test]
+    fn dense_equals_linear_frozen_or_trainable() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let var = dense(5, 3, true, vb.pp("l")).unwrap();
+        let lin = linear(5, 3, true, vb.pp("l")).unwrap();
+        let frozen = Dense::new(lin.weight().detach(), lin.bias().map(|b| b.detach())).unwrap();
+        assert!(frozen.transposed && !var.transposed);
+        for shape in [vec![4, 5], vec![2, 4, 5], vec![2, 3, 4, 5]] {
+            let x = Tensor::randn(0f32, 1.0, shape.as_slice(), &dev).unwrap();
+            let want = lin.forward(&x).unwrap();
+            for d in [&var, &frozen] {
+                let got = d.forward(&x).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                assert!(crate::models::tests::max_diff(&got, &want) < 1e-6);
+            }
+        }
+        // A trainable weight follows the optimiser's in-place updates.
+        let w = vm.data().lock().unwrap()["l.weight"].clone();
+        w.set(&w.as_tensor().ones_like().unwrap()).unwrap();
+        let x = Tensor::ones((1, 5), DType::F32, &dev).unwrap();
+        let b = lin.bias().unwrap().to_vec1::<f32>().unwrap();
+        let got = var
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (g, b) in got.iter().zip(b) {
+            assert!((g - (5.0 + b)).abs() < 1e-6);
+        }
     }
 
     #[test]

@@ -21,11 +21,11 @@
 //! `sam.rs`'s tests).
 
 use candle_core::{CpuStorage, DType, Layout, Module, Shape, Tensor, D};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::models::nn::{linear, softmax, LayerNorm, Mode};
+use crate::models::nn::{dense, softmax, Dense, LayerNorm, Mode};
 use crate::models::sam_decoder::LayerNorm2d;
 
 /// TinyViT configuration (defaults: MobileSAM's TinyViT-5M at 1024 pixels).
@@ -367,8 +367,8 @@ impl PatchMerging {
 #[derive(Debug, Clone)]
 struct Attention {
     norm: LayerNorm,
-    qkv: Linear,
-    proj: Linear,
+    qkv: Dense,
+    proj: Dense,
     /// `[heads, N, N]` bias table expanded from `attention_biases`.
     ab: Tensor,
     heads: usize,
@@ -402,8 +402,8 @@ impl Attention {
         let ab = biases.index_select(&idxs, 1)?.reshape((heads, n, n))?;
         Ok(Attention {
             norm: LayerNorm::new(dim, 1e-5, vb.pp("norm"))?,
-            qkv: linear(dim, 3 * dim, true, vb.pp("qkv"))?,
-            proj: linear(dim, dim, true, vb.pp("proj"))?,
+            qkv: dense(dim, 3 * dim, true, vb.pp("qkv"))?,
+            proj: dense(dim, dim, true, vb.pp("proj"))?,
             ab,
             heads,
             key_dim,
@@ -436,8 +436,8 @@ struct TinyVitBlock {
     attn: Attention,
     local_conv: ConvBn,
     norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     window: usize,
     resolution: usize,
 }
@@ -457,8 +457,8 @@ impl TinyVitBlock {
             attn: Attention::new(dim, heads, window, vb.pp("attn"))?,
             local_conv: ConvBn::new(dim, dim, cfg.local_conv_size, 1, dim, vb.pp("local_conv"))?,
             norm: LayerNorm::new(dim, 1e-5, mlp.pp("norm"))?,
-            fc1: linear(dim, hidden, true, mlp.pp("fc1"))?,
-            fc2: linear(hidden, dim, true, mlp.pp("fc2"))?,
+            fc1: dense(dim, hidden, true, mlp.pp("fc1"))?,
+            fc2: dense(hidden, dim, true, mlp.pp("fc2"))?,
             window,
             resolution,
         })
