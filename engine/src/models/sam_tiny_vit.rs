@@ -25,7 +25,7 @@ use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::models::nn::{dense, softmax, Dense, LayerNorm, Mode};
+use crate::models::nn::{dense, gelu_erf, softmax, Dense, LayerNorm, Mode};
 use crate::models::sam_decoder::LayerNorm2d;
 
 /// TinyViT configuration (defaults: MobileSAM's TinyViT-5M at 1024 pixels).
@@ -312,9 +312,9 @@ impl MbConv {
 
 impl Module for MbConv {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.conv1.forward(x)?.gelu_erf()?;
-        let y = self.conv2.forward(&y)?.gelu_erf()?;
-        (self.conv3.forward(&y)? + x)?.gelu_erf()
+        let y = gelu_erf(&self.conv1.forward(x)?)?;
+        let y = gelu_erf(&self.conv2.forward(&y)?)?;
+        gelu_erf(&(self.conv3.forward(&y)? + x)?)
     }
 }
 
@@ -353,8 +353,8 @@ impl PatchMerging {
         } else {
             x.clone()
         };
-        let y = self.conv1.forward(&x)?.gelu_erf()?;
-        let y = self.conv2.forward(&y)?.gelu_erf()?;
+        let y = gelu_erf(&self.conv1.forward(&x)?)?;
+        let y = gelu_erf(&self.conv2.forward(&y)?)?;
         self.conv3
             .forward(&y)?
             .flatten_from(2)?
@@ -502,12 +502,9 @@ impl TinyVitBlock {
             .forward(&x)?
             .reshape((b, c, l))?
             .transpose(1, 2)?;
-        let h = self.fc2.forward(
-            &self
-                .fc1
-                .forward(&self.norm.forward(&x, Mode::Infer)?)?
-                .gelu_erf()?,
-        )?;
+        let h = self.fc2.forward(&gelu_erf(
+            &self.fc1.forward(&self.norm.forward(&x, Mode::Infer)?)?,
+        )?)?;
         x + h
     }
 }
@@ -619,7 +616,7 @@ impl TinyVit {
                 self.cfg.in_chans
             )));
         }
-        let mut x = self.patch2.forward(&self.patch1.forward(x)?.gelu_erf()?)?;
+        let mut x = self.patch2.forward(&gelu_erf(&self.patch1.forward(x)?)?)?;
         for (stage, down) in &self.stages {
             match stage {
                 Stage::Conv(blocks) => {
