@@ -85,7 +85,7 @@ fn map_tab() {
     drop(h);
     let mut h = harness("tests/fixtures/map/paintings.csv");
     goto_map(&mut h);
-    wait_for(&mut h, "from the cache", 60);
+    wait_for(&mut h, "t-SNE · from the cache", 60);
     results.extend_harness(&mut h);
     results.unwrap();
 }

@@ -54,7 +54,9 @@ impl Map {
             ui.label("Projection:");
             let mut method = self.method;
             ui.selectable_value(&mut method, Method::Tsne, "t-SNE")
-                .on_hover_text("Barnes-Hut t-SNE of the PACL embeddings: similar paintings cluster");
+                .on_hover_text(
+                    "Barnes-Hut t-SNE of the PACL embeddings: similar paintings cluster",
+                );
             ui.selectable_value(&mut method, Method::Pca, "PCA")
                 .on_hover_text("The first two principal components (linear, fast)");
             ui.selectable_value(&mut method, Method::Grid, "grid")
@@ -62,20 +64,32 @@ impl Map {
             self.set_method(method);
             ui.separator();
             ui.checkbox(&mut self.thumbnails, "thumbnails")
-                .on_hover_text("Paintings as thumbnails where they fit, framed in their colour; points elsewhere");
+                .on_hover_text(
+                "Paintings as thumbnails where they fit, framed in their colour; points elsewhere",
+            );
             if self.thumbnails {
                 ui.add(egui::Slider::new(&mut self.thumb_px, 16.0..=96.0).text("size"));
             }
             ui.separator();
             ui.label("Hotspots:");
             for (m, label, tip) in [
-                (HotspotMode::Clusters, "clusters", "One representative painting per k-means cluster"),
-                (HotspotMode::Emotions, "emotions", "One representative painting per emotion of the colouring"),
+                (
+                    HotspotMode::Clusters,
+                    "clusters",
+                    "One representative painting per k-means cluster",
+                ),
+                (
+                    HotspotMode::Emotions,
+                    "emotions",
+                    "One representative painting per emotion of the colouring",
+                ),
                 (HotspotMode::Off, "off", "No hotspots"),
             ] {
-                ui.selectable_value(&mut self.hotspot_mode, m, label).on_hover_text(tip);
+                ui.selectable_value(&mut self.hotspot_mode, m, label)
+                    .on_hover_text(tip);
             }
-            ui.separator();
+        });
+        ui.horizontal_wrapped(|ui| {
             ui.label("Colour:");
             let mut c = self.colour.unwrap_or(ColourBy::Cluster);
             ui.add_enabled_ui(has_human, |ui| {
