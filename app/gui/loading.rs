@@ -1,6 +1,7 @@
-//! The app's own engine jobs: opening a collection, loading responses, decoding thumbnails
-//! and the viewer image (all on the engine's io lane; the UI only uploads finished pixels
-//! as textures), and what their events change in the state.
+//! The app's own engine jobs: opening a collection, loading responses, thumbnails (from
+//! the disk cache by image hash, decoded there on a miss; requests scrolled past are
+//! dropped) and the viewer image (all on the engine's io lane; the UI only uploads
+//! finished pixels as textures), and what their events change in the state.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -12,8 +13,6 @@ use egui::{TextureHandle, TextureOptions};
 use super::state::{AppState, Pending, ViewImage};
 use super::widgets::zoom_canvas;
 
-/// Longest side of a thumbnail, in pixels.
-const THUMB_SIDE: u32 = 256;
 /// Longest side of the viewer image (the original file stays untouched on disk).
 const VIEW_SIDE: u32 = 2048;
 
@@ -97,6 +96,8 @@ impl AppState {
         // Problems of the collection shown before are no longer the user's concern.
         self.notices.drop_errors();
         self.thumbs.clear();
+        self.visible_cache.clear();
+        self.grid_shown.clear();
         self.view = None;
         self.selected = (!c.paintings.is_empty()).then_some(0);
         self.only = None;
@@ -229,12 +230,32 @@ impl AppState {
         let Some(p) = self.collection.as_ref().and_then(|c| c.paintings.get(i)) else {
             return;
         };
-        if let Ok(id) = self.engine.submit(Command::LoadImage {
+        // A full queue is not waited for: the cell asks again next frame.
+        if let Ok(id) = self.engine.submit(Command::LoadThumb {
             path: p.path.clone(),
-            max_side: THUMB_SIDE,
+            cache: self.thumb_cache.clone(),
         }) {
             self.pending.insert(id, Pending::Thumb(i));
             self.requested.insert(i);
+        }
+    }
+
+    /// Cancels the thumbnail requests of paintings not in `wanted` (the cells the grid
+    /// drew this frame): scrolled past, they would keep the io lane busy ahead of the
+    /// cells now on screen. Forgotten at once, so a cell scrolled back to asks again.
+    pub(crate) fn drop_stale_thumbs(&mut self, wanted: &HashSet<usize>) {
+        let stale: Vec<(JobId, usize)> = self
+            .pending
+            .iter()
+            .filter_map(|(id, p)| match p {
+                Pending::Thumb(i) if !wanted.contains(i) => Some((*id, *i)),
+                _ => None,
+            })
+            .collect();
+        for (id, i) in stale {
+            self.engine.cancel(id);
+            self.pending.remove(&id);
+            self.requested.remove(&i);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod panels;
 mod state;
 mod textures;
 mod theme;
+mod visible;
 mod widgets;
 
 pub use app::{run, ArtemoApp};

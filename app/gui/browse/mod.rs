@@ -49,7 +49,7 @@ pub enum Sort {
 }
 
 impl Sort {
-    const ALL: [Sort; 5] = [
+    pub(crate) const ALL: [Sort; 5] = [
         Sort::Collection,
         Sort::Title,
         Sort::Artist,
@@ -57,7 +57,7 @@ impl Sort {
         Sort::Ambiguity,
     ];
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Sort::Collection => "collection order",
             Sort::Title => "title",
@@ -375,10 +375,66 @@ impl Browse {
         self.facets.info.get(i).and_then(|x| x.ambiguity)
     }
 
-    /// Sets the filters from code (tests and the map's "open as grid").
-    #[cfg(test)]
-    fn set(&mut self, emotion: EmotionFilter, ambiguity: (f32, f32)) {
+    /// Sets the filters from code (tests and `artemo bench collection`).
+    pub(crate) fn set(&mut self, emotion: EmotionFilter, ambiguity: (f32, f32)) {
         self.emotion = emotion;
         self.ambiguity = ambiguity;
     }
+
+    /// Sets the sort order from code.
+    pub(crate) fn set_sort(&mut self, sort: Sort) {
+        self.sort = sort;
+    }
+
+    /// Sets the artist filter from code (a name as written; `None`: any artist).
+    pub(crate) fn set_artist(&mut self, artist: Option<&str>) {
+        self.artist = artist.map(artist_key);
+    }
+
+    /// Sets the style filter from code (`None`: any style).
+    pub(crate) fn set_style(&mut self, style: Option<&str>) {
+        self.style = style.map(|s| s.trim().replace('_', " "));
+    }
+
+    /// Sets the year span from code (`None`: undated paintings kept too).
+    pub(crate) fn set_years(&mut self, years: Option<(i32, i32)>) {
+        self.years = years;
+    }
+
+    /// The most common artist and style and the year span of the facets (what
+    /// `artemo bench collection` filters by).
+    pub(crate) fn facet_sample(&self) -> (Option<String>, Option<String>, Option<(i32, i32)>) {
+        let f = &self.facets;
+        let artist = f.artists.iter().max_by_key(|a| a.2).map(|a| a.1.clone());
+        let style = f.styles.iter().max_by_key(|s| s.1).map(|s| s.0.clone());
+        (artist, style, f.years)
+    }
+
+    /// What the grid's visible list depends on here: the filters, the sort and the
+    /// facets they read.
+    pub(crate) fn view_key(&self) -> ViewKey {
+        ViewKey {
+            artist: self.artist.clone(),
+            style: self.style.clone(),
+            years: self.years,
+            emotion: self.emotion,
+            ambiguity: (self.ambiguity.0.to_bits(), self.ambiguity.1.to_bits()),
+            sort: self.sort,
+            facets: (self.facets.generation, self.facets.info.len()),
+        }
+    }
+}
+
+/// The browse bar's part of what the grid's visible list depends on (see
+/// [`Browse::view_key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ViewKey {
+    artist: Option<String>,
+    style: Option<String>,
+    years: Option<(i32, i32)>,
+    emotion: EmotionFilter,
+    ambiguity: (u32, u32),
+    sort: Sort,
+    /// The facets' generation and length.
+    facets: (u64, usize),
 }

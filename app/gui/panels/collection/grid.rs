@@ -1,6 +1,9 @@
 //! The Collection tab's thumbnail grid: virtualised rows, one cell per painting (its
-//! thumbnail, decoded on the engine, and its caption), click to select, double-click to
-//! open in the Painting tab.
+//! thumbnail, from the engine's disk cache, and its caption), click to select,
+//! double-click to open in the Painting tab. Only the cells on screen ask for their
+//! thumbnails; requests for cells scrolled past are dropped.
+
+use std::collections::HashSet;
 
 use egui::Color32;
 
@@ -38,6 +41,8 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
         }
         state.scroll_to_selected = false;
     }
+    let mut shown = std::mem::take(&mut state.grid_shown);
+    shown.clear();
     scroll.show_rows(ui, row_h, rows, |ui, range| {
         for r in range {
             ui.horizontal(|ui| {
@@ -45,6 +50,7 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
                     let Some(&i) = visible.get(r * cols + c) else {
                         break;
                     };
+                    shown.push(i);
                     state.request_thumb(i);
                     match cell(state, ui, i, size) {
                         (_, true) => opened = Some(i),
@@ -57,6 +63,10 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
             ui.add_space(spacing);
         }
     });
+    // Requests for cells scrolled past give way to the ones on screen.
+    let wanted: HashSet<usize> = shown.iter().copied().collect();
+    state.drop_stale_thumbs(&wanted);
+    state.grid_shown = shown;
     if let Some(i) = clicked {
         state.selected = Some(i);
     }
