@@ -80,6 +80,12 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// `collection`: synthetic paintings (default 10,000).
+        #[arg(long)]
+        paintings: Option<usize>,
+        /// `collection`: keep the synthetic paintings in this folder (reused next time).
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
     /// Analyse paintings with a model: `--model sevlm` prints the emotion distribution and
     /// the generated explanation; `--model emosem` writes per-emotion stimulus masks and
@@ -173,9 +179,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Train(args)) => cmd::train::run_args(args, &engine(&cli)?),
         Some(Cmd::Analyze(args)) => cmd::analyze::run(args, &engine(&cli)?),
         Some(Cmd::Embed(args)) => cmd::embed::run_embed(args, &engine(&cli)?),
-        Some(Cmd::Bench { what, only, json }) => {
-            cmd::bench::run(*what, only.as_deref(), *json, cli.threads, cli.gpu)
-        }
+        Some(Cmd::Bench {
+            what: cmd::bench::Bench::Collection,
+            paintings,
+            keep,
+            json,
+            ..
+        }) => cmd::bench_collection::run(*paintings, keep.as_deref(), *json),
+        Some(Cmd::Bench {
+            what, only, json, ..
+        }) => cmd::bench::run(*what, only.as_deref(), *json, cli.threads, cli.gpu),
         Some(Cmd::Models { what }) => {
             cmd::models::run(what, &engine_config(&cli), cli.overwrite_shipped)
         }

@@ -30,6 +30,9 @@ pub enum Bench {
     /// EmoSEM and one EmoSEM training step, PACL over a CLIP-style backbone) on one shipped
     /// painting: time, parameters and peak memory per stage (`--only tiny`: toy sizes).
     Paper,
+    /// The Collection tab at scale on synthetic paintings (`--paintings N`, `--keep DIR`):
+    /// manifest, first screen of the grid cold and warm, scrolling, browse bar.
+    Collection,
 }
 
 impl Bench {
@@ -42,6 +45,7 @@ impl Bench {
             Bench::Emosem => "emosem",
             Bench::Demo => "demo",
             Bench::Paper => "paper",
+            Bench::Collection => "collection",
         }
     }
 }
@@ -110,6 +114,7 @@ pub fn run(
             })
         }
         Bench::Paper => paper(&pool, only, json, &choice, &on, progress),
+        Bench::Collection => super::bench_collection::run(None, None, json),
         Bench::Backbones | Bench::Sevlm | Bench::Demo => {
             let root = artemo_engine::find_models()
                 .context("the models/ folder was not found (set ARTEMO_MODELS)")?;

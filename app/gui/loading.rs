@@ -161,7 +161,7 @@ impl AppState {
                         self.progress = None;
                         self.set_collection(*c);
                     }
-                    (Pending::Thumb(i), JobOutput::Image(img)) => {
+                    (Pending::Thumb(i) | Pending::DroppedThumb(i), JobOutput::Image(img)) => {
                         let tex = upload(ctx, &format!("thumb-{i}"), &img, TextureOptions::LINEAR);
                         self.thumbs.insert(i, tex);
                         self.requested.remove(&i);
@@ -193,7 +193,7 @@ impl AppState {
                 self.pending.remove(&ev.job);
                 // A bad file fails its thumbnail and its viewer decode alike: said once.
                 let new = match kind {
-                    Pending::Thumb(i) | Pending::View(i) => {
+                    Pending::Thumb(i) | Pending::DroppedThumb(i) | Pending::View(i) => {
                         self.requested.remove(&i);
                         self.failed.insert(i, msg.clone()).as_ref() != Some(&msg)
                     }
@@ -242,7 +242,8 @@ impl AppState {
 
     /// Cancels the thumbnail requests of paintings not in `wanted` (the cells the grid
     /// drew this frame): scrolled past, they would keep the io lane busy ahead of the
-    /// cells now on screen. Forgotten at once, so a cell scrolled back to asks again.
+    /// cells now on screen. A cell scrolled back to asks again; a dropped request the lane
+    /// had already started still delivers its thumbnail.
     pub(crate) fn drop_stale_thumbs(&mut self, wanted: &HashSet<usize>) {
         let stale: Vec<(JobId, usize)> = self
             .pending
@@ -254,7 +255,7 @@ impl AppState {
             .collect();
         for (id, i) in stale {
             self.engine.cancel(id);
-            self.pending.remove(&id);
+            self.pending.insert(id, Pending::DroppedThumb(i));
             self.requested.remove(&i);
         }
     }

@@ -8,6 +8,7 @@ mod browse;
 mod chrome;
 pub mod dialog;
 mod frames;
+pub(crate) mod grid_bench;
 mod loading;
 mod nav;
 mod notices;

@@ -162,6 +162,9 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Pending {
     Thumb(usize),
+    /// A thumbnail request dropped when its cell left the screen: cancelled, but one
+    /// already being made is still taken when it arrives.
+    DroppedThumb(usize),
     View(usize),
     Open,
     /// Responses being loaded, with the source they will be shown under (several loads

@@ -22,7 +22,8 @@
 //!
 //! An entry or pointer that is truncated, names another hash, has a bad checksum or does
 //! not decode is treated as missing: the thumbnail is made again and written atomically
-//! ([`crate::error::write_atomic`]).
+//! without `fsync` ([`crate::error::write_atomic_unsynced`]: the checksum catches what a
+//! crash could leave, and a sync would cost more than the thumbnail).
 
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,7 @@ use image::{DynamicImage, RgbaImage};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{read_file, write_atomic, Error, Result};
+use crate::error::{read_file, write_atomic_unsynced, Error, Result};
 use crate::imaging;
 
 const MAGIC: &[u8; 8] = b"ARTTHMB1";
@@ -223,7 +224,7 @@ impl ThumbCache {
         if let Some(d) = path.parent() {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
         }
-        write_atomic(&path, &out)
+        write_atomic_unsynced(&path, &out)
     }
 
     /// Records that `path`, as it is now, has image hash `hash` (best effort).
@@ -236,7 +237,7 @@ impl ThumbCache {
             .map_or(Ok(()), |d| {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))
             })
-            .and_then(|()| write_atomic(&p, hash.as_bytes()));
+            .and_then(|()| write_atomic_unsynced(&p, hash.as_bytes()));
         if let Err(e) = r {
             tracing::warn!("thumbnail cache: {e}");
         }
