@@ -101,7 +101,7 @@ pub fn table(r: &GridBench) -> String {
     let mut line = |what: &str, value: String, target: &str, ok: &str| {
         out.push_str(&format!("{what:<66} {value:>22}  {target:<10} {ok}\n"));
     };
-    line("measurement", "value".into(), "target".into(), "");
+    line("measurement", "value".into(), "target", "");
     line(
         "manifest read (Collection::open)",
         format!("{:.0} ms", r.manifest_ms),
