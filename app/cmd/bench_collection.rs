@@ -116,6 +116,12 @@ pub fn table(r: &GridBench) -> String {
             "",
         );
     }
+    line(
+        "one thumbnail: made from the image / read from the cache",
+        format!("{:.1} / {:.1} ms", r.thumb_ms[0], r.thumb_ms[1]),
+        "",
+        "",
+    );
     for (name, f) in [("cold", &r.cold), ("warm", &r.warm)] {
         line(
             &format!("{name} thumbnail cache: collection open in the app"),

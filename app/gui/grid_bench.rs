@@ -84,6 +84,9 @@ pub struct GridBench {
     pub manifest_ms: f64,
     /// Opening the images' folder as a folder (walked), with the paintings found.
     pub folder_ms: Option<(f64, usize)>,
+    /// One thumbnail made from its image, and read back from the cache (mean of 100, one
+    /// thread).
+    pub thumb_ms: [f64; 2],
     /// The first screen with an empty thumbnail cache.
     pub cold: FirstScreen,
     /// The first screen again, the thumbnails cached.
@@ -386,6 +389,27 @@ pub fn run(manifest: &Path, thumbs: &Path, mut progress: impl FnMut(&str)) -> Re
         .first()
         .and_then(|p| p.path.parent())
         .map(Path::to_path_buf);
+    // One thumbnail at a time, as the io lane makes them: from the image, then from the
+    // cache (paintings the grid's measurements below do not reach).
+    let rate_dir = thumbs.with_extension("rate");
+    let cache =
+        artemo_engine::thumbs::ThumbCache::new(&rate_dir, artemo_engine::thumbs::THUMB_SIDE);
+    let sample: Vec<&Path> = coll
+        .paintings
+        .iter()
+        .skip(paintings / 2)
+        .take(100)
+        .map(|p| p.path.as_path())
+        .collect();
+    let mut per_thumb = [0.0; 2];
+    for ms in &mut per_thumb {
+        let t = Instant::now();
+        for p in &sample {
+            cache.get(p)?;
+        }
+        *ms = t.elapsed().as_secs_f64() * 1e3 / sample.len().max(1) as f64;
+    }
+    let _ = std::fs::remove_dir_all(&rate_dir);
     drop(coll);
     let folder_ms = match folder {
         Some(f) => {
@@ -412,6 +436,7 @@ pub fn run(manifest: &Path, thumbs: &Path, mut progress: impl FnMut(&str)) -> Re
         paintings,
         manifest_ms,
         folder_ms,
+        thumb_ms: per_thumb,
         cold,
         warm,
         scroll,

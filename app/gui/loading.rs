@@ -240,6 +240,11 @@ impl AppState {
         }
     }
 
+    /// Thumbnail requests waiting or running (not counting dropped ones).
+    pub(crate) fn thumbs_in_flight(&self) -> usize {
+        self.requested.len()
+    }
+
     /// Cancels the thumbnail requests of paintings not in `wanted` (the cells the grid
     /// drew this frame): scrolled past, they would keep the io lane busy ahead of the
     /// cells now on screen. A cell scrolled back to asks again; a dropped request the lane

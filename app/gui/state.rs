@@ -233,6 +233,8 @@ pub struct AppState {
     /// The paintings whose cells the grid drew last frame (their thumbnails are the ones
     /// worth loading; requests for others are dropped).
     pub(crate) grid_shown: Vec<usize>,
+    /// The grid's scroll offset last frame (which way it scrolls).
+    pub(crate) grid_offset: f32,
 }
 
 impl AppState {
@@ -272,6 +274,7 @@ impl AppState {
             visible_cache: VisibleCache::default(),
             thumb_cache: crate::cmd::common::cache_dir().join("thumbs"),
             grid_shown: Vec::new(),
+            grid_offset: 0.0,
         }
     }
 

@@ -10,6 +10,10 @@ use egui::Color32;
 use crate::gui::state::{AppState, Tab};
 use crate::gui::theme;
 
+/// Thumbnail requests queued at most (or a row of the grid, if more): enough to keep the
+/// engine's io lane busy between two frames.
+const THUMBS_IN_FLIGHT: usize = 6;
+
 pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
     let visible = state.visible();
     if visible.is_empty() {
@@ -43,7 +47,7 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
     }
     let mut shown = std::mem::take(&mut state.grid_shown);
     shown.clear();
-    scroll.show_rows(ui, row_h, rows, |ui, range| {
+    let out = scroll.show_rows(ui, row_h, rows, |ui, range| {
         for r in range {
             ui.horizontal(|ui| {
                 for c in 0..cols {
@@ -51,7 +55,6 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
                         break;
                     };
                     shown.push(i);
-                    state.request_thumb(i);
                     match cell(state, ui, i, size) {
                         (_, true) => opened = Some(i),
                         (true, false) => clicked = Some(i),
@@ -66,6 +69,22 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
     // Requests for cells scrolled past give way to the ones on screen.
     let wanted: HashSet<usize> = shown.iter().copied().collect();
     state.drop_stale_thumbs(&wanted);
+    // A few requests at a time, the cells that stay on screen longest first (those that
+    // came in at the bottom when scrolling down): a fast scroll then shows thumbnails
+    // instead of a queue of cells that have left before their turn.
+    let down = out.state.clamped_offset().y > state.grid_offset;
+    state.grid_offset = out.state.clamped_offset().y;
+    let order: Box<dyn Iterator<Item = &usize>> = if down {
+        Box::new(shown.iter().rev())
+    } else {
+        Box::new(shown.iter())
+    };
+    for &i in order {
+        if state.thumbs_in_flight() >= cols.max(THUMBS_IN_FLIGHT) {
+            break;
+        }
+        state.request_thumb(i);
+    }
     state.grid_shown = shown;
     if let Some(i) = clicked {
         state.selected = Some(i);
