@@ -70,7 +70,8 @@ enum Cmd {
     /// `bench pacl` PACL's descriptors, embedding throughput, a training step and t-SNE.
     Bench {
         /// What to benchmark (`backbones`, `sevlm`, `pacl`, `emosem`, `demo`: the demo
-        /// kit's whole-painting inference, `paper`: the paper configurations end to end).
+        /// kit's whole-painting inference, `paper`: the paper configurations end to end,
+        /// `map`: the Map at scale with `--paintings N`).
         what: cmd::bench::Bench,
         /// Only the backbones whose name contains this (clip-vit-b16, clip-vit-b32,
         /// clip-text, distilgpt2, minilm, sam-vit-b, mobilesam); `paper`: `tiny` for toy
@@ -80,10 +81,11 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// `collection`: synthetic paintings (default 10,000).
-        #[arg(long)]
-        paintings: Option<usize>,
-        /// `collection`: keep the synthetic paintings in this folder (reused next time).
+        /// `map`, `collection`: how many synthetic paintings to make.
+        #[arg(long, default_value_t = 10_000)]
+        paintings: usize,
+        /// `map`, `collection`: keep the synthetic paintings (and the map's cache) in this
+        /// folder (reused by a later run with the same count; the cache is emptied first).
         #[arg(long)]
         keep: Option<PathBuf>,
     },
@@ -180,15 +182,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Analyze(args)) => cmd::analyze::run(args, &engine(&cli)?),
         Some(Cmd::Embed(args)) => cmd::embed::run_embed(args, &engine(&cli)?),
         Some(Cmd::Bench {
-            what: cmd::bench::Bench::Collection,
+            what,
+            only,
+            json,
             paintings,
             keep,
-            json,
-            ..
-        }) => cmd::bench_collection::run(*paintings, keep.as_deref(), *json),
-        Some(Cmd::Bench {
-            what, only, json, ..
-        }) => cmd::bench::run(*what, only.as_deref(), *json, cli.threads, cli.gpu),
+        }) => {
+            let scale = cmd::bench::Scale {
+                paintings: *paintings,
+                keep: keep.clone(),
+            };
+            cmd::bench::run(*what, only.as_deref(), *json, cli.threads, cli.gpu, &scale)
+        }
         Some(Cmd::Models { what }) => {
             cmd::models::run(what, &engine_config(&cli), cli.overwrite_shipped)
         }

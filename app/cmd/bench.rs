@@ -33,6 +33,10 @@ pub enum Bench {
     /// The Collection tab at scale on synthetic paintings (`--paintings N`, `--keep DIR`):
     /// manifest, first screen of the grid cold and warm, scrolling, browse bar.
     Collection,
+    /// The Map at scale: `--paintings N` synthetic paintings mapped from an empty cache
+    /// (stage times, atlas memory, peak RSS) and the Map tab's frame times while panning
+    /// and zooming (`--keep DIR` keeps the paintings and the cache).
+    Map,
 }
 
 impl Bench {
@@ -46,8 +50,18 @@ impl Bench {
             Bench::Demo => "demo",
             Bench::Paper => "paper",
             Bench::Collection => "collection",
+            Bench::Map => "map",
         }
     }
+}
+
+/// The size of a scale benchmark (`bench map`).
+#[derive(Debug, Clone, Default)]
+pub struct Scale {
+    /// Synthetic paintings.
+    pub paintings: usize,
+    /// Where to keep them (and the map's cache); `None`: a temporary folder.
+    pub keep: Option<std::path::PathBuf>,
 }
 
 /// Runs a benchmark; `json` prints JSON instead of a table; `gpu` (`--gpu`) runs
@@ -59,6 +73,7 @@ pub fn run(
     json: bool,
     threads: Option<usize>,
     gpu: bool,
+    scale: &Scale,
 ) -> Result<ExitCode> {
     if cfg!(debug_assertions) {
         eprintln!(
@@ -114,7 +129,10 @@ pub fn run(
             })
         }
         Bench::Paper => paper(&pool, only, json, &choice, &on, progress),
-        Bench::Collection => super::bench_collection::run(None, None, json),
+        Bench::Collection => {
+            super::bench_collection::run(Some(scale.paintings), scale.keep.as_deref(), json)
+        }
+        Bench::Map => super::bench_map::run(scale.paintings, scale.keep.as_deref(), threads, json),
         Bench::Backbones | Bench::Sevlm | Bench::Demo => {
             let root = artemo_engine::find_models()
                 .context("the models/ folder was not found (set ARTEMO_MODELS)")?;

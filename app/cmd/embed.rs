@@ -64,6 +64,8 @@ pub enum MapMethod {
     Tsne,
     /// First two principal components.
     Pca,
+    /// The t-SNE map snapped to a grid (no overlap).
+    Grid,
 }
 
 fn default_model(models: &Path) -> Result<PathBuf> {
@@ -181,6 +183,7 @@ pub fn run_embed(args: &EmbedArgs, engine: &Engine) -> Result<ExitCode> {
         let method = match args.method {
             MapMethod::Tsne => Method::Tsne,
             MapMethod::Pca => Method::Pca,
+            MapMethod::Grid => Method::Grid,
         };
         let cfg = TsneConfig {
             seed: args.seed,

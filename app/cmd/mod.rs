@@ -7,6 +7,7 @@ pub mod analyze_emosem;
 pub mod annotations;
 pub mod bench;
 pub mod bench_collection;
+pub mod bench_map;
 pub mod collection;
 pub mod common;
 pub mod embed;

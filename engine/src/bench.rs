@@ -1,5 +1,5 @@
 //! Benchmarks (not tests): forward times of each backbone at real size with random
-//! weights (the shipped MiniLM with its real weights), run by `artemo bench backbones`
+//! weights, frozen as a loaded checkpoint's are (the shipped MiniLM with its real weights), run by `artemo bench backbones`
 //! in a release build. PyTorch times for the same forwards come from
 //! `tools/parity/<model>.py --bench`. `paper`: the paper configurations end to end
 //! (`artemo bench paper`).
@@ -78,6 +78,22 @@ fn random_vb(device: &Device) -> (VarMap, VarBuilder<'static>) {
     (vm, vb)
 }
 
+/// A model of random weights built as the app builds a loaded one: the weights are drawn
+/// in a variable map, then handed to `build` again as plain tensors, as a checkpoint is read
+/// (frozen weights may be kept in a faster layout, [`crate::models::nn::Dense`]).
+fn frozen<M>(device: &Device, build: impl Fn(VarBuilder<'static>) -> Result<M>) -> Result<M> {
+    let (vm, vb) = random_vb(device);
+    build(vb)?;
+    let tensors: std::collections::HashMap<String, Tensor> = vm
+        .data()
+        .lock()
+        .map_err(|_| crate::error::Error::Invalid("variable map lock poisoned".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    build(VarBuilder::from_tensors(tensors, DType::F32, device))
+}
+
 /// Runs every backbone benchmark on `device`; `models` is the models folder (for MiniLM);
 /// `which` filters by name substring; `progress` is told each name before it runs.
 pub fn backbones(
@@ -91,8 +107,9 @@ pub fn backbones(
     let mut rows = Vec::new();
     if wanted("clip-vit-b16") {
         progress("clip-vit-b16");
-        let (_vm, vb) = random_vb(&dev);
-        let m = ClipVision::new(&ClipVisionConfig::vit_b_16(), vb)?;
+        let m = frozen(&dev, |vb| {
+            ClipVision::new(&ClipVisionConfig::vit_b_16(), vb)
+        })?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
         rows.push(time_on(
             &dev,
@@ -104,8 +121,9 @@ pub fn backbones(
     }
     if wanted("clip-vit-b32") {
         progress("clip-vit-b32");
-        let (_vm, vb) = random_vb(&dev);
-        let m = ClipVision::new(&ClipVisionConfig::vit_b_32(), vb)?;
+        let m = frozen(&dev, |vb| {
+            ClipVision::new(&ClipVisionConfig::vit_b_32(), vb)
+        })?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 224, 224), &dev)?;
         rows.push(time_on(
             &dev,
@@ -117,8 +135,9 @@ pub fn backbones(
     }
     if wanted("clip-text") {
         progress("clip-text");
-        let (_vm, vb) = random_vb(&dev);
-        let m = ClipText::new(&ClipTextConfig::openai_vit_b(), vb)?;
+        let m = frozen(&dev, |vb| {
+            ClipText::new(&ClipTextConfig::openai_vit_b(), vb)
+        })?;
         let ids = Tensor::arange(0u32, 77, &dev)?.unsqueeze(0)?;
         rows.push(time_on(&dev, "clip text", "1x77 tokens", 5, || {
             m.forward(&ids, None, Mode::Infer).map(|_| ())
@@ -126,8 +145,9 @@ pub fn backbones(
     }
     if wanted("distilgpt2") {
         progress("distilgpt2");
-        let (_vm, vb) = random_vb(&dev);
-        let m = Gpt2::new(&Gpt2Config::distilgpt2(true), vb, false)?;
+        let m = frozen(&dev, |vb| {
+            Ok(Gpt2::new(&Gpt2Config::distilgpt2(true), vb, false)?)
+        })?;
         let ids = Tensor::arange(0u32, 30, &dev)?.unsqueeze(0)?;
         let enc = Tensor::randn(0f32, 1.0, (1, 196, 768), &dev)?;
         rows.push(time_on(
@@ -201,11 +221,12 @@ pub fn backbones(
         // Artemo's own TinyViT (models::sam_tiny_vit: exact GELU, folded BatchNorms, direct
         // depthwise kernel), the one `models::sam::Sam` loads.
         progress("mobilesam (artemo sam_tiny_vit)");
-        let (_vm, vb) = random_vb(&dev);
-        let m = crate::models::sam_tiny_vit::TinyVit::new(
-            &crate::models::sam_tiny_vit::TinyVitConfig::default(),
-            vb.pp("image_encoder"),
-        )?;
+        let m = frozen(&dev, |vb| {
+            crate::models::sam_tiny_vit::TinyVit::new(
+                &crate::models::sam_tiny_vit::TinyVitConfig::default(),
+                vb.pp("image_encoder"),
+            )
+        })?;
         let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
         rows.push(time_on(
             &dev,

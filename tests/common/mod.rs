@@ -134,16 +134,20 @@ pub fn app_on(collection: Option<PathBuf>, size: [f32; 2], wgpu: bool) -> H<'sta
 }
 
 /// Points `ARTEMO_DATA` (the user's data folder: imported models, runs, logs, review
-/// journals) at an empty folder of this test process unless a test chose one, so the UI
-/// tests never see the user's own imports or runs, nor write into their home.
+/// journals) and `ARTEMO_CACHE` (features and cached analyses) at empty folders of this
+/// test process unless a test chose them, so the UI tests never see the user's own
+/// imports, runs or cached results, nor write into their home.
 pub fn hermetic_user_data() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("ARTEMO_DATA").is_none() {
-            let dir = std::env::temp_dir().join(format!("artemo-ui-data-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::env::set_var("ARTEMO_DATA", &dir);
+        for (var, name) in [("ARTEMO_DATA", "data"), ("ARTEMO_CACHE", "cache")] {
+            if std::env::var_os(var).is_none() {
+                let dir =
+                    std::env::temp_dir().join(format!("artemo-ui-{name}-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::env::set_var(var, &dir);
+            }
         }
     });
 }

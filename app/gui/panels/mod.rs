@@ -19,7 +19,7 @@ use super::state::{Action, AppState, Settings, Tab};
 
 pub(crate) mod collection;
 mod jobs;
-mod map;
+pub mod map;
 mod models;
 pub(crate) mod painting;
 mod review;

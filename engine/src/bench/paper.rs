@@ -75,7 +75,8 @@ pub struct PaperRow {
 }
 
 /// A `/proc/self/status` field in KiB.
-fn status_kib(key: &str) -> Option<u64> {
+/// A `/proc/self/status` value in KiB (`VmHWM:` is the peak RSS), where the system has one.
+pub fn status_kib(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     s.lines()
         .find(|l| l.starts_with(key))?

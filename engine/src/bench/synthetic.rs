@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn makes_reuses_and_opens() {
         let assets = crate::find_assets().unwrap();
-        let src = assets.join("paintings/paintings.csv");
+        let src = assets.join("paintings/aic/paintings.csv");
         let out = tempfile::tempdir().unwrap();
         let ok = crate::progress::Silent;
         let a = synthetic_collection(&src, out.path(), 12, 7, &ok).unwrap();

@@ -151,25 +151,39 @@ pub fn postprocess_refined(
         }
         None => coarse.resized(width, height),
     };
-    let mask = probability.binarized(THRESHOLD);
-    let mut components: Vec<Component> = mask
-        .component_boxes(Connectivity::Four)
-        .into_iter()
-        .map(|(x0, y0, x1, y1)| Component {
-            bbox: [x0, y0, x1, y1],
-        })
-        .collect();
-    let area = |c: &Component| (c.bbox[2] - c.bbox[0] + 1) * (c.bbox[3] - c.bbox[1] + 1);
-    components.sort_by_key(|c| std::cmp::Reverse(area(c)));
-    let area_share = mask.area() as f64 / (width * height) as f64;
-    Ok(EmotionResult {
+    Ok(EmotionResult::from_probability(
         emotion,
         probability,
-        mask,
-        components,
-        area_share,
         explanation,
-    })
+    ))
+}
+
+impl EmotionResult {
+    /// The result of a finished probability map: its mask (`> THRESHOLD`), 4-connected
+    /// components (largest box first) and area share. Also how a cached map is restored
+    /// (`jobs::view_cache`).
+    pub fn from_probability(emotion: Emotion, probability: ScoreMap, explanation: String) -> Self {
+        let mask = probability.binarized(THRESHOLD);
+        let mut components: Vec<Component> = mask
+            .component_boxes(Connectivity::Four)
+            .into_iter()
+            .map(|(x0, y0, x1, y1)| Component {
+                bbox: [x0, y0, x1, y1],
+            })
+            .collect();
+        let area = |c: &Component| (c.bbox[2] - c.bbox[0] + 1) * (c.bbox[3] - c.bbox[1] + 1);
+        components.sort_by_key(|c| std::cmp::Reverse(area(c)));
+        let pixels = (probability.width * probability.height).max(1);
+        let area_share = mask.area() as f64 / pixels as f64;
+        EmotionResult {
+            emotion,
+            probability,
+            mask,
+            components,
+            area_share,
+            explanation,
+        }
+    }
 }
 
 /// The dominant emotion per pixel: the emotion with the highest probability among those

@@ -18,11 +18,13 @@ pub use super::results::{method_key, MapData, MapZeroShot};
 use super::worker::JobContext;
 use crate::collection::{Collection, Painting};
 use crate::error::{write_atomic, Error, Result};
-use crate::pacl::embed::{embed_collection, search, zero_shot, Embeddings, LoadedPacl};
+use crate::pacl::embed::{embed_collection_thumbs, search, zero_shot, Embeddings, LoadedPacl};
+use crate::pacl::grid_layout::grid_snap;
 use crate::pacl::kmeans::kmeans;
 use crate::pacl::projection::{pca_2d, tsne, Method, TsneConfig};
 use crate::pacl::zeroshot::{Calibration, Hit, PromptSet};
 use crate::progress::{Progress, Scaled};
+use crate::thumbs::{ThumbCache, THUMB_SIDE};
 
 /// What the map job should compute.
 #[derive(Debug, Clone)]
@@ -47,6 +49,9 @@ pub struct MapRequest {
     pub calibration: Calibration,
     /// Cache folder (`None`: no disk cache).
     pub cache: Option<PathBuf>,
+    /// Build the thumbnail atlas with cells of this side ([`crate::atlas`]; `None`: no
+    /// atlas). Thumbnails go to `<cache>/thumbs` (a temporary folder without a cache).
+    pub atlas_cell: Option<u32>,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -137,7 +142,7 @@ fn project(
     }
     let p = match method {
         Method::Pca => pca_2d(vectors, cfg.seed)?,
-        Method::Tsne => tsne(vectors, cfg, &Scaled::new(progress, 0.85, 0.13))?,
+        Method::Tsne | Method::Grid => tsne(vectors, cfg, &Scaled::new(progress, 0.85, 0.13))?,
     };
     Ok(p.points)
 }
@@ -202,6 +207,15 @@ pub fn compute_map(
         .as_deref()
         .and_then(|p| read_cache(p, &mkey, &ckey));
     let from_cache = cached.is_some();
+    let thumbs = req.atlas_cell.map(|_| {
+        ThumbCache::new(
+            req.cache.as_deref().map_or_else(
+                || std::env::temp_dir().join("artemo-thumbs"),
+                |c| c.join("thumbs"),
+            ),
+            THUMB_SIDE,
+        )
+    });
     let mut changed = false;
     let mut data = match cached {
         Some(d) => d,
@@ -217,11 +231,12 @@ pub fn compute_map(
                 paintings: req.paintings.clone(),
                 problems: Vec::new(),
             };
-            let r = embed_collection(
+            let r = embed_collection_thumbs(
                 &loaded.model,
                 &coll,
                 loaded.encoder.as_ref().ok(),
-                &Embedding(Scaled::new(progress, 0.05, 0.7)),
+                thumbs.as_ref(),
+                &Embedding(Scaled::new(progress, 0.05, 0.65)),
             )?;
             let pos: std::collections::HashMap<&str, usize> = req
                 .paintings
@@ -259,6 +274,7 @@ pub fn compute_map(
                 clusters: BTreeMap::new(),
                 zero_shot: zs,
                 from_cache: false,
+                atlas: None,
             }
         }
     };
@@ -271,12 +287,50 @@ pub fn compute_map(
         data.zero_shot = map_zero_shot(&loaded, &data.embeddings, req.prompts, req.calibration);
         changed = true;
     }
-    if !data.projections.contains_key(method_key(req.method)) {
+    if let (Some(cell), Some(thumbs)) = (req.atlas_cell, &thumbs) {
+        if data
+            .atlas
+            .as_ref()
+            .is_none_or(|a| a.cell != cell || a.key != data.collection_key)
+        {
+            let paths: Vec<PathBuf> = data
+                .indices
+                .iter()
+                .map(|&i| req.paintings[i].path.clone())
+                .collect();
+            let a = crate::atlas::atlas(
+                &paths,
+                &data.collection_key,
+                cell,
+                thumbs,
+                req.cache.as_deref(),
+                &Scaled::new(progress, 0.7, 0.08),
+            )?;
+            data.atlas = Some(std::sync::Arc::new(a));
+        }
+    }
+    let key = method_key(req.method);
+    if !data.projections.contains_key(key) {
         if !report(0.85, "projecting") {
             return Err(stop());
         }
-        let pts = project(&data.embeddings.vectors, req.method, &req.tsne, progress)?;
-        data.projections.insert(method_key(req.method).into(), pts);
+        let pts = match req.method {
+            Method::Grid => {
+                let t = match data.projections.get(method_key(Method::Tsne)) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t =
+                            project(&data.embeddings.vectors, Method::Tsne, &req.tsne, progress)?;
+                        data.projections
+                            .insert(method_key(Method::Tsne).into(), t.clone());
+                        t
+                    }
+                };
+                grid_snap(&t, 2.0, req.tsne.seed)
+            }
+            m => project(&data.embeddings.vectors, m, &req.tsne, progress)?,
+        };
+        data.projections.insert(key.into(), pts);
         changed = true;
     }
     let n = data.embeddings.vectors.len();
@@ -400,6 +454,7 @@ mod tests {
             prompts: PromptSet::Paper,
             calibration: Calibration::Centered,
             cache: Some(cache.path().to_path_buf()),
+            atlas_cell: None,
         };
         let reg = LoadedModels::new();
         let dev = candle_core::Device::Cpu;
@@ -452,6 +507,70 @@ mod tests {
         assert!(e.contains("text encoder"), "{e}");
     }
 
+    /// The grid layout reuses the t-SNE map and snaps it; the atlas is filled from the
+    /// embedding pass' thumbnails and read back from its own cache file.
+    #[test]
+    fn grid_layout_and_atlas() {
+        let (_dir, paintings) = folder();
+        let models = tempfile::tempdir().unwrap();
+        let mdir = models.path().join("pacl");
+        PaclModel::new(
+            &crate::pacl::PaclConfig::tiny(6),
+            &candle_core::Device::Cpu,
+            1,
+        )
+        .unwrap()
+        .save(&mdir)
+        .unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let req = MapRequest {
+            model_dir: mdir,
+            models: models.path().to_path_buf(),
+            paintings,
+            method: Method::Grid,
+            tsne: TsneConfig {
+                iterations: 50,
+                ..Default::default()
+            },
+            k: 2,
+            prompts: PromptSet::Paper,
+            calibration: Calibration::Centered,
+            cache: Some(cache.path().to_path_buf()),
+            atlas_cell: Some(16),
+        };
+        let (reg, dev, ok) = (
+            LoadedModels::new(),
+            candle_core::Device::Cpu,
+            crate::progress::Silent,
+        );
+        let a = compute_map(&req, &reg, &dev, &ok).unwrap();
+        let grid = a.points(Method::Grid).unwrap();
+        assert_eq!(a.points(Method::Tsne).unwrap().len(), 5);
+        let cells: std::collections::HashSet<(i64, i64)> =
+            grid.iter().map(|p| (p[0] as i64, p[1] as i64)).collect();
+        assert_eq!(cells.len(), 5);
+        let atlas = a.atlas.as_ref().unwrap();
+        assert!(!atlas.from_cache);
+        assert_eq!(atlas.slots.len(), 5);
+        assert!(atlas
+            .slots
+            .iter()
+            .all(|s| s.is_some_and(|s| s.w == 16 && s.h == 16)));
+        // The embedding pass stored every thumbnail.
+        let thumbs = ThumbCache::new(cache.path().join("thumbs"), THUMB_SIDE);
+        assert!(req
+            .paintings
+            .iter()
+            .all(|p| thumbs.cached(&p.path).is_some()));
+        // Second open: map and atlas from their caches, the same pixels.
+        let b = compute_map(&req, &reg, &dev, &ok).unwrap();
+        assert!(b.from_cache);
+        let ab = b.atlas.as_ref().unwrap();
+        assert!(ab.from_cache);
+        assert_eq!((&ab.pages, &ab.slots), (&atlas.pages, &atlas.slots));
+        assert_eq!(b.points(Method::Grid), a.points(Method::Grid));
+    }
+
     /// Zero-shot with the paper's prompt, then the ensemble from the cache: only the
     /// zero-shot emotions are recomputed, and they name their prompts.
     #[test]
@@ -479,6 +598,7 @@ mod tests {
             prompts: PromptSet::Paper,
             calibration: Calibration::Centered,
             cache: Some(cache.path().to_path_buf()),
+            atlas_cell: None,
         };
         let (reg, dev, ok) = (
             LoadedModels::new(),

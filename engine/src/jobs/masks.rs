@@ -9,6 +9,7 @@ use super::models::Roots;
 use super::output::JobOutput;
 use super::result_cache::{entry_key, image_key, model_key, ResultCache};
 pub use super::results::ReviewPrediction;
+use super::view_cache;
 use super::worker::JobContext;
 use crate::annotations::review::ItemKey;
 use crate::annotations::rle::{self, CocoRle};
@@ -37,6 +38,11 @@ pub struct MaskView {
     pub size: ViewSize,
     /// How the explanations are decoded (`None`: the model's configuration).
     pub decoding: Option<Decoding>,
+    /// The feature cache folder: the maps and explanations are kept under
+    /// `results/emosem-view`, keyed by the model, its image encoder, the image's bytes and
+    /// this request's settings, and read back when the painting is opened again
+    /// ([`super::view_cache`]); `None`: always computed.
+    pub cache: Option<PathBuf>,
 }
 
 /// For each sample `(item, image, ground truth)`, in the given order (grouped by image),
@@ -66,22 +72,22 @@ struct CachedPrediction {
 }
 
 pub(crate) fn run_mask_view(req: MaskView, ctx: &JobContext) -> Result<JobOutput> {
-    ctx.progress(0.0, "loading EmoSEM");
-    let rt = ctx.models().emosem(&req.model, &req.roots, ctx.device())?;
-    ctx.check()?;
     let total = if req.emotions.is_empty() {
         8
     } else {
         req.emotions.len()
     };
     let mut done = 0usize;
-    ctx.progress(0.1, "segmenting the emotions");
-    view::run_view_with(
-        &rt,
-        &req.image,
-        &req.emotions,
-        req.size,
-        req.decoding,
+    let load = || {
+        ctx.progress(0.0, "loading EmoSEM");
+        let rt = ctx.models().emosem(&req.model, &req.roots, ctx.device())?;
+        ctx.check()?;
+        ctx.progress(0.1, "segmenting the emotions");
+        Ok(rt)
+    };
+    view_cache::cached_view(
+        &req,
+        load,
         ctx.device(),
         |r| {
             done += 1;
@@ -239,6 +245,7 @@ mod tests {
                     emotions: vec![Emotion::Awe, Emotion::Fear],
                     size: ViewSize::MaxSide(20),
                     decoding: Some(Decoding::paper_nucleus(1)),
+                    cache: None,
                 }),
                 |_, _, _| {},
                 |p| views += usize::from(matches!(p, JobOutput::MaskView(_))),

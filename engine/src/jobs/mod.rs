@@ -8,6 +8,7 @@
 //! - [`analyze_sevlm`]: SEVLM's distribution and explanation of paintings (streamed tokens).
 //! - [`analyze_emosem`]: EmoSEM's masks and explanations of one painting, written to a folder.
 //! - [`masks`]: the Painting tab's masks at the view's size, the Review tab's predictions.
+//! - [`view_cache`]: the Painting tab's masks kept in the result cache ([`result_cache`]).
 //! - [`review`]: opening a review session (ground truth, journal).
 //! - [`map`]: the Map tab's cached PACL map and free-text search.
 //! - [`pacl`]: embed, project, zero-shot, search and train requests of the CLI.
@@ -30,6 +31,7 @@ pub mod result_cache;
 pub mod results;
 pub mod review;
 pub mod train;
+pub mod view_cache;
 pub mod worker;
 
 pub use command::Command;

@@ -1,13 +1,14 @@
 //! On-disk cache of finished analyses (issue 22, "nothing computed twice"): a painting's
-//! SEVLM analysis and its Review-tab EmoSEM predictions are computed once per (model,
-//! image, request) and read back on every later open, as EmoSEM's embedding cache does
-//! for SAM and CLIP features ([`crate::emosem::cache`]).
+//! SEVLM analysis, its Painting-tab EmoSEM masks ([`super::view_cache`]) and its Review-tab
+//! EmoSEM predictions are computed once per (model, image, request) and read back on
+//! every later open, as EmoSEM's embedding cache does for SAM and CLIP features
+//! ([`crate::emosem::cache`]).
 //!
-//! Key: SHA-256 over the model key (the SHA-256 of the model folder's `config.json` and
-//! `model.safetensors` with a tag naming the kind of result, remembered per file size and
-//! modification time so a warm open does not hash the weights again), the SHA-256 of the
-//! image file's bytes and the request's own settings (decoding, lexicon, emotions,
-//! ground truth). A new model or an edited image changes the key; nothing is ever served
+//! Key: SHA-256 over the model key (the SHA-256 of the model folder's `config.json`,
+//! `model.safetensors` and known words `words.txt` with a tag naming the kind of result,
+//! remembered per file size and modification time so a warm open does not hash the
+//! weights again), the SHA-256 of the image file's bytes and the request's own settings
+//! (decoding, lexicon, emotions, ground truth, view size). A new model or an edited image changes the key; nothing is ever served
 //! for other inputs. Layout: `<dir>/<kind>/<key, 64 hex>.res`. File format:
 //!
 //! | bytes | content |
@@ -15,7 +16,7 @@
 //! | 8 | magic `ARTEMORC` |
 //! | 4 | format version (1), little-endian |
 //! | 32 | the key |
-//! | n | the result as JSON |
+//! | n | the result: JSON ([`ResultCache::get`]), or a kind's own bytes ([`ResultCache::get_bytes`]) |
 //! | 32 | SHA-256 of everything before it |
 //!
 //! An entry that is truncated, has another key, a bad checksum or JSON that does not parse
@@ -46,11 +47,22 @@ fn memo() -> &'static Mutex<KeyMemo> {
     MEMO.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// The model part of a key: SHA-256 of the model folder's `config.json` and
-/// `model.safetensors` and `tag`. Hashed once per process and file state (size and
-/// modification time); a rewritten file is hashed again.
+/// The model part of a key: SHA-256 of the model folder's `config.json`,
+/// `model.safetensors` and `words.txt` (its known words, when it has them) and `tag`.
+/// Hashed once per process and file state ([`files_key`]).
 pub fn model_key(dir: &Path, tag: &str) -> Result<[u8; 32]> {
-    let files = vec![dir.join("config.json"), dir.join("model.safetensors")];
+    let mut files = vec![dir.join("config.json"), dir.join("model.safetensors")];
+    let words = dir.join(crate::text::known_words::WORDS_FILE);
+    if words.is_file() {
+        files.push(words);
+    }
+    files_key(&files, tag)
+}
+
+/// SHA-256 of `files` (in order) and `tag`, remembered per process and file state (size
+/// and modification time) so a warm open does not hash the weights again; a rewritten
+/// file is hashed again.
+pub fn files_key(files: &[PathBuf], tag: &str) -> Result<[u8; 32]> {
     let stamp = files
         .iter()
         .map(|f| {
@@ -58,7 +70,7 @@ pub fn model_key(dir: &Path, tag: &str) -> Result<[u8; 32]> {
             Ok((m.len(), m.modified().ok()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let id = (files.clone(), tag.to_string());
+    let id = (files.to_vec(), tag.to_string());
     if let Ok(m) = memo().lock() {
         if let Some((s, key)) = m.get(&id) {
             if *s == stamp {
@@ -66,7 +78,7 @@ pub fn model_key(dir: &Path, tag: &str) -> Result<[u8; 32]> {
             }
         }
     }
-    let key = sha256_files(&files, tag)?;
+    let key = sha256_files(files, tag)?;
     if let Ok(mut m) = memo().lock() {
         m.insert(id, (stamp, key));
     }
@@ -113,7 +125,21 @@ impl ResultCache {
 
     /// The stored result of `key`; `None` when there is none or it is damaged.
     pub fn get<T: DeserializeOwned>(&self, key: &[u8; 32]) -> Option<T> {
-        let bytes = std::fs::read(self.path(key)).ok()?;
+        serde_json::from_slice(&self.get_bytes(key)?).ok()
+    }
+
+    /// Stores `value` under `key` (atomically).
+    pub fn put<T: Serialize>(&self, key: &[u8; 32], value: &T) -> Result<()> {
+        let path = self.path(key);
+        let json = serde_json::to_vec(value)
+            .map_err(|e| Error::at(&path, "result", format!("cannot serialise: {e}")))?;
+        self.put_bytes(key, &json)
+    }
+
+    /// The stored bytes of `key` (a kind with its own binary encoding, e.g. EmoSEM's
+    /// score maps); `None` when there is no entry or it is damaged.
+    pub fn get_bytes(&self, key: &[u8; 32]) -> Option<Vec<u8>> {
+        let mut bytes = std::fs::read(self.path(key)).ok()?;
         let head = MAGIC.len() + 4 + 32;
         if bytes.len() < head + 32 {
             return None;
@@ -126,20 +152,20 @@ impl ResultCache {
         {
             return None;
         }
-        serde_json::from_slice(&body[head..]).ok()
+        bytes.truncate(bytes.len() - 32);
+        bytes.drain(..head);
+        Some(bytes)
     }
 
-    /// Stores `value` under `key` (atomically).
-    pub fn put<T: Serialize>(&self, key: &[u8; 32], value: &T) -> Result<()> {
+    /// Stores `payload` under `key` (atomically).
+    pub fn put_bytes(&self, key: &[u8; 32], payload: &[u8]) -> Result<()> {
         let path = self.path(key);
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let json = serde_json::to_vec(value)
-            .map_err(|e| Error::at(&path, "result", format!("cannot serialise: {e}")))?;
-        let mut out = Vec::with_capacity(json.len() + 76);
+        let mut out = Vec::with_capacity(payload.len() + 76);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(key);
-        out.extend_from_slice(&json);
+        out.extend_from_slice(payload);
         let sum = sha256_bytes(&out);
         out.extend_from_slice(&sum);
         write_atomic(&path, &out)
@@ -220,7 +246,11 @@ mod tests {
         assert_ne!(model_key(dir.path(), "review").unwrap(), a);
         // New weights (another size): another key.
         std::fs::write(dir.path().join("model.safetensors"), "weights two").unwrap();
-        assert_ne!(model_key(dir.path(), "sevlm").unwrap(), a);
+        let b = model_key(dir.path(), "sevlm").unwrap();
+        assert_ne!(b, a);
+        // Known words added: another key.
+        std::fs::write(dir.path().join("words.txt"), "sky\n").unwrap();
+        assert_ne!(model_key(dir.path(), "sevlm").unwrap(), b);
         let e = model_key(&dir.path().join("missing"), "sevlm").unwrap_err();
         assert!(e.to_string().contains("config.json"), "{e}");
     }

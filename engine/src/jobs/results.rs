@@ -127,6 +127,10 @@ pub struct MapData {
     /// Whether this result came from the disk cache.
     #[serde(skip)]
     pub from_cache: bool,
+    /// The thumbnail atlas, one slot per embedding (when asked for; cached in a file of
+    /// its own, [`crate::atlas`]).
+    #[serde(skip)]
+    pub atlas: Option<std::sync::Arc<crate::atlas::Atlas>>,
 }
 
 /// The key of a projection method in [`MapData::projections`].
@@ -134,6 +138,7 @@ pub fn method_key(m: Method) -> &'static str {
     match m {
         Method::Pca => "pca",
         Method::Tsne => "tsne",
+        Method::Grid => "grid",
     }
 }
 

@@ -11,11 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::loading::Weights;
-use super::nn::{linear, softmax, Activation, LayerNorm, Mode};
+use super::nn::{dense, softmax, Activation, Dense, LayerNorm, Mode};
 use crate::error::{read_text, Error, Result};
 use crate::tokenize::TextTokenizer;
 
@@ -81,13 +81,13 @@ impl BertConfig {
 
 #[derive(Debug, Clone)]
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    attn_out: Linear,
+    query: Dense,
+    key: Dense,
+    value: Dense,
+    attn_out: Dense,
     attn_ln: LayerNorm,
-    inter: Linear,
-    out: Linear,
+    inter: Dense,
+    out: Dense,
     out_ln: LayerNorm,
     heads: usize,
     act: Activation,
@@ -98,18 +98,18 @@ impl Layer {
         let h = c.hidden_size;
         let a = vb.pp("attention");
         Ok(Layer {
-            query: linear(h, h, true, a.pp("self").pp("query"))?,
-            key: linear(h, h, true, a.pp("self").pp("key"))?,
-            value: linear(h, h, true, a.pp("self").pp("value"))?,
-            attn_out: linear(h, h, true, a.pp("output").pp("dense"))?,
+            query: dense(h, h, true, a.pp("self").pp("query"))?,
+            key: dense(h, h, true, a.pp("self").pp("key"))?,
+            value: dense(h, h, true, a.pp("self").pp("value"))?,
+            attn_out: dense(h, h, true, a.pp("output").pp("dense"))?,
             attn_ln: LayerNorm::new(h, c.layer_norm_eps, a.pp("output").pp("LayerNorm"))?,
-            inter: linear(
+            inter: dense(
                 h,
                 c.intermediate_size,
                 true,
                 vb.pp("intermediate").pp("dense"),
             )?,
-            out: linear(c.intermediate_size, h, true, vb.pp("output").pp("dense"))?,
+            out: dense(c.intermediate_size, h, true, vb.pp("output").pp("dense"))?,
             out_ln: LayerNorm::new(h, c.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
             heads: c.num_attention_heads,
             act: Activation::from_hf(&c.hidden_act).unwrap_or(Activation::GeluErf),

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{read_text, Error, Result};
 use crate::models::loading::Weights;
-use crate::models::nn::{linear, softmax, Activation, LayerNorm, Mode};
+use crate::models::nn::{dense, linear, softmax, Activation, Dense, LayerNorm, Mode};
 
 /// Hugging Face `CLIPVisionConfig` (defaults: `openai/clip-vit-base-patch32`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -336,10 +336,10 @@ pub(crate) struct EncoderDims {
 
 #[derive(Debug, Clone)]
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
+    q_proj: Dense,
+    k_proj: Dense,
+    v_proj: Dense,
+    out_proj: Dense,
     heads: usize,
     head_dim: usize,
     scale: f64,
@@ -349,10 +349,10 @@ impl Attention {
     fn new(d: usize, heads: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         let head_dim = d / heads;
         Ok(Attention {
-            q_proj: linear(d, d, true, vb.pp("q_proj"))?,
-            k_proj: linear(d, d, true, vb.pp("k_proj"))?,
-            v_proj: linear(d, d, true, vb.pp("v_proj"))?,
-            out_proj: linear(d, d, true, vb.pp("out_proj"))?,
+            q_proj: dense(d, d, true, vb.pp("q_proj"))?,
+            k_proj: dense(d, d, true, vb.pp("k_proj"))?,
+            v_proj: dense(d, d, true, vb.pp("v_proj"))?,
+            out_proj: dense(d, d, true, vb.pp("out_proj"))?,
             heads,
             head_dim,
             scale: (head_dim as f64).powf(-0.5),
@@ -389,8 +389,8 @@ impl Attention {
 struct EncoderLayer {
     self_attn: Attention,
     layer_norm1: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     act: Activation,
     layer_norm2: LayerNorm,
 }
@@ -430,8 +430,8 @@ impl ClipEncoder {
                 Ok(EncoderLayer {
                     self_attn: Attention::new(d, dims.heads, vb.pp("self_attn"))?,
                     layer_norm1: LayerNorm::new(d, dims.eps, vb.pp("layer_norm1"))?,
-                    fc1: linear(d, dims.intermediate, true, vb.pp("mlp.fc1"))?,
-                    fc2: linear(dims.intermediate, d, true, vb.pp("mlp.fc2"))?,
+                    fc1: dense(d, dims.intermediate, true, vb.pp("mlp.fc1"))?,
+                    fc2: dense(dims.intermediate, d, true, vb.pp("mlp.fc2"))?,
                     act: dims.act,
                     layer_norm2: LayerNorm::new(d, dims.eps, vb.pp("layer_norm2"))?,
                 })

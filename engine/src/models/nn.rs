@@ -72,6 +72,123 @@ pub fn linear(
     }
 }
 
+/// A linear layer like [`linear`]'s, for the backbones' hot paths: a frozen weight (a plain
+/// tensor, as read from a checkpoint) is stored once transposed, `[in, out]` contiguous, so
+/// each forward multiplies by a row-major right-hand side. Candle multiplies by the
+/// transposed view `weight.t()` instead, which its matmul (the `gemm` crate) repacks on every
+/// call: most of a ViT forward's time on the CPU (issue 22, `docs/speed.md`). A trainable
+/// weight (a variable, updated in place by the optimiser) is used as it is, so training sees
+/// every update.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    /// `[out, in]` (a variable) or `[in, out]` (frozen, transposed once).
+    weight: Tensor,
+    transposed: bool,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    /// The layer of `weight` `[out, in]` and `bias` `[out]`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        if weight.is_variable() {
+            return Ok(Dense {
+                weight,
+                transposed: false,
+                bias,
+            });
+        }
+        Ok(Dense {
+            weight: weight.t()?.contiguous()?,
+            transposed: true,
+            bias,
+        })
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = if self.transposed {
+            self.weight.clone()
+        } else {
+            self.weight.t()?
+        };
+        let w = match *x.dims() {
+            [b1, b2, _, _] => w.broadcast_left((b1, b2))?,
+            [b, _, _] => w.broadcast_left(b)?,
+            _ => w,
+        };
+        let y = x.matmul(&w)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// A [`Dense`] layer (`weight` [out, in], optional `bias`), as `torch.nn.Linear`.
+pub fn dense(in_dim: usize, out_dim: usize, bias: bool, vb: VarBuilder) -> Result<Dense> {
+    let l = linear(in_dim, out_dim, bias, vb)?;
+    Dense::new(l.weight().clone(), l.bias().cloned())
+}
+
+/// GELU with the error function, `0.5 x (1 + erf(x / sqrt 2))`. On a CPU f32 tensor that
+/// needs no gradient (frozen weights, as loaded from a checkpoint) it runs in one pass over
+/// rayon's threads with erf by Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7, the
+/// polynomial of PyTorch's vectorised CPU `erf`); candle's `gelu_erf` calls a scalar
+/// `erff` on one thread, which was half of TinyViT's forward (issue 22, `docs/speed.md`).
+/// Elsewhere (gradients, other devices or types) it is candle's `gelu_erf`.
+pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
+    if x.track_op() || !x.device().is_cpu() || x.dtype() != candle_core::DType::F32 {
+        return x.gelu_erf();
+    }
+    x.contiguous()?.apply_op1_no_bwd(&GeluErfCpu)
+}
+
+/// [`gelu_erf`]'s CPU kernel.
+struct GeluErfCpu;
+
+/// One element of [`gelu_erf`].
+#[inline(always)]
+fn gelu_erf_as(x: f32) -> f32 {
+    let z = x * std::f32::consts::FRAC_1_SQRT_2;
+    let a = z.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_8) * t - 0.284_496_74) * t
+        + 0.254_829_6)
+        * t;
+    let erf = (1.0 - poly * (-a * a).exp()).copysign(z);
+    0.5 * x * (1.0 + erf)
+}
+
+impl candle_core::CustomOp1 for GeluErfCpu {
+    fn name(&self) -> &'static str {
+        "gelu-erf-cpu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        use rayon::prelude::*;
+        let (candle_core::CpuStorage::F32(v), Some((a, b))) =
+            (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("gelu-erf-cpu: a contiguous f32 tensor is needed")
+        };
+        let src = &v[a..b];
+        let mut dst = vec![0f32; src.len()];
+        dst.par_chunks_mut(1 << 14)
+            .zip(src.par_chunks(1 << 14))
+            .for_each(|(d, s)| {
+                for (d, &x) in d.iter_mut().zip(s) {
+                    *d = gelu_erf_as(x);
+                }
+            });
+        Ok((candle_core::CpuStorage::F32(dst), layout.shape().clone()))
+    }
+}
+
 /// Activation functions used by the checkpoints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -101,7 +218,7 @@ impl Activation {
 impl Module for Activation {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Activation::GeluErf => x.gelu_erf(),
+            Activation::GeluErf => gelu_erf(x),
             Activation::GeluTanh => x.gelu(),
             Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
             Activation::Relu => x.relu(),
@@ -167,6 +284,69 @@ mod tests {
         let s_inf = softmax(&a.detach(), Mode::Infer).unwrap();
         let diff = crate::models::tests::max_diff(&s_inf, &s.detach());
         assert!(diff < 1e-6);
+    }
+
+    #[test]
+    fn dense_equals_linear_frozen_or_trainable() {
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let var = dense(5, 3, true, vb.pp("l")).unwrap();
+        let lin = linear(5, 3, true, vb.pp("l")).unwrap();
+        let frozen = Dense::new(lin.weight().detach(), lin.bias().map(|b| b.detach())).unwrap();
+        assert!(frozen.transposed && !var.transposed);
+        for shape in [vec![4, 5], vec![2, 4, 5], vec![2, 3, 4, 5]] {
+            let x = Tensor::randn(0f32, 1.0, shape.as_slice(), &dev).unwrap();
+            let want = lin.forward(&x).unwrap();
+            for d in [&var, &frozen] {
+                let got = d.forward(&x).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                assert!(crate::models::tests::max_diff(&got, &want) < 1e-6);
+            }
+        }
+        // A trainable weight follows the optimiser's in-place updates.
+        let w = vm.data().lock().unwrap()["l.weight"].clone();
+        w.set(&w.as_tensor().ones_like().unwrap()).unwrap();
+        let x = Tensor::ones((1, 5), DType::F32, &dev).unwrap();
+        let b = lin.bias().unwrap().to_vec1::<f32>().unwrap();
+        let got = var
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (g, b) in got.iter().zip(b) {
+            assert!((g - (5.0 + b)).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn fast_gelu_erf_equals_candles() {
+        let dev = Device::Cpu;
+        let vals: Vec<f32> = (-4000..=4000).map(|i| i as f32 * 0.0025).collect();
+        let x = Tensor::new(vals.as_slice(), &dev).unwrap();
+        let want = x.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
+        let got = gelu_erf(&x).unwrap().to_vec1::<f32>().unwrap();
+        for ((g, w), x) in got.iter().zip(&want).zip(&vals) {
+            assert!((g - w).abs() <= 5e-7 * x.abs().max(1.0), "{x}: {g} vs {w}");
+        }
+        // Far tails, a transposed (non-contiguous) input, and a tensor with gradients
+        // (candle's own op, differentiable).
+        let far = Tensor::new(&[-30f32, -9.0, 9.0, 30.0], &dev).unwrap();
+        let got = gelu_erf(&far).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(got, vec![0.0, 0.0, 9.0, 30.0]);
+        let m = Tensor::randn(0f32, 2.0, (3, 5), &dev).unwrap().t().unwrap();
+        let diff = crate::models::tests::max_diff(&gelu_erf(&m).unwrap(), &m.gelu_erf().unwrap());
+        assert!(diff < 1e-6);
+        let v = Var::new(&[0.5f32, -1.0], &dev).unwrap();
+        let g = gelu_erf(v.as_tensor())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(g.get(v.as_tensor()).is_some());
     }
 
     #[test]

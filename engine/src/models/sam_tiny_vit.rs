@@ -21,11 +21,11 @@
 //! `sam.rs`'s tests).
 
 use candle_core::{CpuStorage, DType, Layout, Module, Shape, Tensor, D};
-use candle_nn::{Init, Linear, VarBuilder};
+use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::models::nn::{linear, softmax, LayerNorm, Mode};
+use crate::models::nn::{dense, gelu_erf, softmax, Dense, LayerNorm, Mode};
 use crate::models::sam_decoder::LayerNorm2d;
 
 /// TinyViT configuration (defaults: MobileSAM's TinyViT-5M at 1024 pixels).
@@ -312,9 +312,9 @@ impl MbConv {
 
 impl Module for MbConv {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = self.conv1.forward(x)?.gelu_erf()?;
-        let y = self.conv2.forward(&y)?.gelu_erf()?;
-        (self.conv3.forward(&y)? + x)?.gelu_erf()
+        let y = gelu_erf(&self.conv1.forward(x)?)?;
+        let y = gelu_erf(&self.conv2.forward(&y)?)?;
+        gelu_erf(&(self.conv3.forward(&y)? + x)?)
     }
 }
 
@@ -353,8 +353,8 @@ impl PatchMerging {
         } else {
             x.clone()
         };
-        let y = self.conv1.forward(&x)?.gelu_erf()?;
-        let y = self.conv2.forward(&y)?.gelu_erf()?;
+        let y = gelu_erf(&self.conv1.forward(&x)?)?;
+        let y = gelu_erf(&self.conv2.forward(&y)?)?;
         self.conv3
             .forward(&y)?
             .flatten_from(2)?
@@ -367,8 +367,8 @@ impl PatchMerging {
 #[derive(Debug, Clone)]
 struct Attention {
     norm: LayerNorm,
-    qkv: Linear,
-    proj: Linear,
+    qkv: Dense,
+    proj: Dense,
     /// `[heads, N, N]` bias table expanded from `attention_biases`.
     ab: Tensor,
     heads: usize,
@@ -402,8 +402,8 @@ impl Attention {
         let ab = biases.index_select(&idxs, 1)?.reshape((heads, n, n))?;
         Ok(Attention {
             norm: LayerNorm::new(dim, 1e-5, vb.pp("norm"))?,
-            qkv: linear(dim, 3 * dim, true, vb.pp("qkv"))?,
-            proj: linear(dim, dim, true, vb.pp("proj"))?,
+            qkv: dense(dim, 3 * dim, true, vb.pp("qkv"))?,
+            proj: dense(dim, dim, true, vb.pp("proj"))?,
             ab,
             heads,
             key_dim,
@@ -436,8 +436,8 @@ struct TinyVitBlock {
     attn: Attention,
     local_conv: ConvBn,
     norm: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     window: usize,
     resolution: usize,
 }
@@ -457,8 +457,8 @@ impl TinyVitBlock {
             attn: Attention::new(dim, heads, window, vb.pp("attn"))?,
             local_conv: ConvBn::new(dim, dim, cfg.local_conv_size, 1, dim, vb.pp("local_conv"))?,
             norm: LayerNorm::new(dim, 1e-5, mlp.pp("norm"))?,
-            fc1: linear(dim, hidden, true, mlp.pp("fc1"))?,
-            fc2: linear(hidden, dim, true, mlp.pp("fc2"))?,
+            fc1: dense(dim, hidden, true, mlp.pp("fc1"))?,
+            fc2: dense(hidden, dim, true, mlp.pp("fc2"))?,
             window,
             resolution,
         })
@@ -502,12 +502,9 @@ impl TinyVitBlock {
             .forward(&x)?
             .reshape((b, c, l))?
             .transpose(1, 2)?;
-        let h = self.fc2.forward(
-            &self
-                .fc1
-                .forward(&self.norm.forward(&x, Mode::Infer)?)?
-                .gelu_erf()?,
-        )?;
+        let h = self.fc2.forward(&gelu_erf(
+            &self.fc1.forward(&self.norm.forward(&x, Mode::Infer)?)?,
+        )?)?;
         x + h
     }
 }
@@ -619,7 +616,7 @@ impl TinyVit {
                 self.cfg.in_chans
             )));
         }
-        let mut x = self.patch2.forward(&self.patch1.forward(x)?.gelu_erf()?)?;
+        let mut x = self.patch2.forward(&gelu_erf(&self.patch1.forward(x)?)?)?;
         for (stage, down) in &self.stages {
             match stage {
                 Stage::Conv(blocks) => {

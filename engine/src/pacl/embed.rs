@@ -18,9 +18,10 @@ use crate::collection::Collection;
 use crate::emotion::Emotion;
 use crate::error::{write_atomic, Error, Result};
 use crate::models::bert::SentenceEncoder;
-use crate::models::patch_tower::{file_descriptors, Descriptors};
+use crate::models::patch_tower::{file_descriptors, image_descriptors, Descriptors};
 use crate::models::text_memory::PaintingText;
 use crate::progress::Progress;
+use crate::thumbs::ThumbCache;
 
 /// Embeddings of a collection's paintings (unit norm).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,6 +117,35 @@ pub fn embed_collection(
     encoder: Option<&SentenceEncoder>,
     progress: &dyn Progress,
 ) -> Result<EmbedResult> {
+    embed_collection_thumbs(model, collection, encoder, None, progress)
+}
+
+/// The descriptors of the image at `path`; with `thumbs`, its thumbnail is stored there
+/// from the same decode when it is not cached yet (the map's atlas reads it next).
+fn descriptors(
+    path: &Path,
+    cfg: &crate::models::patch_tower::PatchTowerConfig,
+    thumbs: Option<&ThumbCache>,
+) -> Result<Descriptors> {
+    let Some(thumbs) = thumbs.filter(|t| t.cached(path).is_none()) else {
+        return file_descriptors(path, cfg);
+    };
+    cfg.validate()?;
+    let bytes = crate::error::read_file(path)?;
+    let img = crate::imaging::decode_image(&bytes, path)?;
+    thumbs.put(path, &bytes, &img)?;
+    Ok(image_descriptors(&img, cfg))
+}
+
+/// [`embed_collection`], also filling the thumbnail cache `thumbs` from the same decode
+/// of each image (the map's thumbnails cost no second decode).
+pub fn embed_collection_thumbs(
+    model: &PaclModel,
+    collection: &Collection,
+    encoder: Option<&SentenceEncoder>,
+    thumbs: Option<&ThumbCache>,
+    progress: &dyn Progress,
+) -> Result<EmbedResult> {
     let t0 = std::time::Instant::now();
     let cfg = &model.config().tower;
     let n = collection.paintings.len();
@@ -129,7 +159,7 @@ pub fn embed_collection(
         let descs: Vec<(usize, Result<Descriptors>)> = chunk
             .par_iter()
             .enumerate()
-            .map(|(i, p)| (i, file_descriptors(&p.path, cfg)))
+            .map(|(i, p)| (i, descriptors(&p.path, cfg, thumbs)))
             .collect();
         let mut ok = Vec::new();
         let mut chunk_texts = Vec::new();
@@ -221,6 +251,13 @@ pub fn project(
     let projection = match method {
         Method::Pca => pca_2d(&embeddings.vectors, tsne_cfg.seed)?,
         Method::Tsne => tsne(&embeddings.vectors, tsne_cfg, progress)?,
+        Method::Grid => {
+            let t = tsne(&embeddings.vectors, tsne_cfg, progress)?;
+            Projection {
+                method: Method::Grid,
+                points: super::grid_layout::grid_snap(&t.points, 2.0, tsne_cfg.seed),
+            }
+        }
     };
     Ok(ProjectionResult {
         ids: embeddings.ids.clone(),

@@ -49,6 +49,8 @@
 
 pub mod bench;
 pub mod embed;
+pub mod grid_layout;
+pub mod hotspots;
 pub mod itm;
 pub mod kmeans;
 pub mod losses;

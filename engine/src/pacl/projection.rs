@@ -27,6 +27,9 @@ pub enum Method {
     Pca,
     /// Barnes-Hut t-SNE.
     Tsne,
+    /// The t-SNE map snapped to a grid, no two points in one cell
+    /// ([`super::grid_layout`]).
+    Grid,
 }
 
 /// t-SNE settings.

@@ -1,12 +1,20 @@
-//! The Map tab's canvas: the points (pan, zoom, hover thumbnails, click to open), box and
-//! lasso selection, search hits ringed.
+//! The Map tab's canvas: thumbnails where they fit and points elsewhere (pan, zoom, hover
+//! cards, click to open), hotspots with their labels (click: fly there), box and lasso
+//! selection, search hits ringed.
 
+use super::hotspots::{target, Flight, Hotspot};
 use super::styles::Styles;
+use super::thumbs::{place, Placed};
 use super::*;
 
+/// At most this many thumbnails are placed per frame.
+const MAX_THUMBS: usize = 4000;
+
 impl Map {
-    /// Draws the map: the points of `data` at `points` (2-D) in `styles`' colours, with
-    /// zoom, pan, hover, click and box/lasso selection.
+    /// Draws the map: the paintings of `data` at `points` (2-D) as thumbnails where they
+    /// fit (placed in `order`) and points elsewhere, in `styles`' colours, the `hot`spots,
+    /// with zoom, pan, hover, click and box/lasso selection.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn canvas(
         &mut self,
         ui: &mut egui::Ui,
@@ -15,6 +23,8 @@ impl Map {
         data: &MapData,
         points: &[[f32; 2]],
         styles: &Styles,
+        hot: &[Hotspot],
+        order: &[usize],
     ) {
         let size = ui.available_size().max(Vec2::splat(100.0));
         let (resp, painter) = ui.allocate_painter(size, Sense::click_and_drag());
@@ -31,25 +41,75 @@ impl Map {
             return;
         }
         let screen = self.navigate(ui, &resp, points);
-        // Hover: nearest point within reach.
+        // Thumbnails where they fit (hotspot representatives first, drawn larger).
+        let side = (self.thumb_px * self.zoom.sqrt()).min(192.0);
+        let placed: Vec<Placed> = match (&self.atlas_tex, self.thumbnails) {
+            (Some(t), true) => place(&screen, order, rect, side, MAX_THUMBS, &|j| {
+                t.size_in(j, side)
+            }),
+            _ => Vec::new(),
+        };
+        self.last_placed = placed.len();
+        let hot_side = (side * 1.8).max(56.0);
+        let tags = self.hotspot_tags(ui, rect, &screen, hot, hot_side);
+        // Hover: the thumbnail under the pointer, else the nearest point within reach.
         let reach = (self.point_size + 4.0).max(8.0);
         let hovered = resp.hover_pos().and_then(|hp| {
-            screen
+            placed
                 .iter()
-                .enumerate()
-                .filter(|(_, s)| rect.contains(**s))
-                .map(|(j, s)| (j, s.distance(hp)))
-                .filter(|(_, d)| *d <= reach)
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(j, _)| j)
+                .rev()
+                .find(|p| p.rect.contains(hp))
+                .map(|p| p.j)
+                .or_else(|| {
+                    screen
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| rect.contains(**s))
+                        .map(|(j, s)| (j, s.distance(hp)))
+                        .filter(|(_, d)| *d <= reach)
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .map(|(j, _)| j)
+                })
         });
-        self.select(ui, &resp, &screen, data, shared, hovered);
+        // A click on a hotspot's label flies there instead of opening a painting.
+        let tag_clicked = resp.clicked()
+            && resp
+                .interact_pointer_pos()
+                .and_then(|p| tags.iter().find(|t| t.1.contains(p)))
+                .map(|t| self.fly_to(ui, points, &hot[t.0].members))
+                .is_some();
+        if !tag_clicked {
+            self.select(ui, &resp, &screen, data, shared, hovered);
+        }
         let painter = painter.with_clip_rect(rect);
-        self.paint(ui, &painter, &screen, data, styles, shared.selected);
+        let mut as_thumb = vec![false; screen.len()];
+        for p in &placed {
+            as_thumb[p.j] = true;
+        }
+        self.paint(
+            ui,
+            &painter,
+            &screen,
+            data,
+            styles,
+            shared.selected,
+            &as_thumb,
+        );
+        if let Some(t) = &self.atlas_tex {
+            let dim = self.dimmer();
+            t.paint(
+                &painter,
+                &placed,
+                &styles.colours,
+                &|j| dim(data.indices[j]),
+            );
+        }
+        self.paint_hotspots(ui, &painter, &screen, hot, &tags, hot_side);
+        self.paint_marks(ui, &painter, &screen, data, styles, shared.selected);
         painter.text(
             rect.left_bottom() + Vec2::new(8.0, -6.0),
             egui::Align2::LEFT_BOTTOM,
-            "wheel: zoom · right-drag: pan · double-click: reset · click: open · ctrl+click: select",
+            "wheel: zoom · right-drag: pan · double-click: reset · click: open · ctrl+click: select · click a hotspot label: fly there",
             egui::FontId::proportional(11.0),
             ui.visuals().weak_text_color(),
         );
@@ -79,6 +139,17 @@ impl Map {
         let mid = Vec2::new((hi[0] + lo[0]) / 2.0, (hi[1] + lo[1]) / 2.0);
         let inner = rect.shrink(24.0);
         let base = (inner.width() / span.x).min(inner.height() / span.y);
+        self.span = span;
+        if let Some(f) = self.flight {
+            let ((c, z), done) = f.at(ui.input(|i| i.time));
+            self.centre = Some(c);
+            self.zoom = z;
+            if done {
+                self.flight = None;
+            } else {
+                ui.ctx().request_repaint();
+            }
+        }
         // Interaction: zoom about the pointer, pan with right/middle drag (or the pan tool).
         let centre = self.centre.unwrap_or(mid);
         let scale = base * self.zoom;
@@ -91,6 +162,10 @@ impl Map {
         };
         let mut centre = centre;
         let mut scale = scale;
+        let user_moves = resp.dragged() || resp.double_clicked();
+        if user_moves {
+            self.flight = None;
+        }
         if let Some(hp) = resp.hover_pos() {
             let (scroll, pinch) = ui.input(|i| (i.smooth_scroll_delta.y, i.zoom_delta()));
             let factor = (scroll * 0.003).exp() * pinch;
@@ -190,9 +265,49 @@ impl Map {
         }
     }
 
-    /// The points (dimmed when a search highlights some), highlights, the selection, the
-    /// painting selected elsewhere, the box or lasso being drawn.
+    /// Which paintings a search or selection dims (collection index -> dimmed).
+    fn dimmer(&self) -> impl Fn(usize) -> bool + '_ {
+        let highlight: HashSet<usize> = self
+            .text_hits
+            .iter()
+            .copied()
+            .chain(self.pacl_hits.iter().take(self.top).map(|h| h.0))
+            .collect();
+        move |i| !highlight.is_empty() && !highlight.contains(&i)
+    }
+
+    /// The points not drawn as thumbnails (`as_thumb`), dimmed when a search highlights
+    /// some.
+    #[allow(clippy::too_many_arguments)]
     fn paint(
+        &self,
+        ui: &egui::Ui,
+        painter: &egui::Painter,
+        screen: &[Pos2],
+        data: &MapData,
+        styles: &Styles,
+        _selected_painting: Option<usize>,
+        as_thumb: &[bool],
+    ) {
+        let _ = ui;
+        let dim = self.dimmer();
+        let r = self.point_size / 2.0 + 1.0;
+        let clip = painter.clip_rect().expand(r);
+        for (j, s) in screen.iter().enumerate() {
+            if as_thumb[j] || !clip.contains(*s) {
+                continue;
+            }
+            let mut c = styles.colours[j];
+            if dim(data.indices[j]) {
+                c = c.gamma_multiply(0.25);
+            }
+            painter.circle_filled(*s, r, c);
+        }
+    }
+
+    /// Highlights, the selection, the painting selected elsewhere, the box or lasso being
+    /// drawn: on top of points and thumbnails.
+    fn paint_marks(
         &self,
         ui: &egui::Ui,
         painter: &egui::Painter,
@@ -201,7 +316,6 @@ impl Map {
         styles: &Styles,
         selected_painting: Option<usize>,
     ) {
-        // Draw: dimmed when a search or selection highlights some points.
         let highlight: HashSet<usize> = self
             .text_hits
             .iter()
@@ -209,23 +323,17 @@ impl Map {
             .chain(self.pacl_hits.iter().take(self.top).map(|h| h.0))
             .collect();
         let selected: HashSet<usize> = self.selection.iter().copied().collect();
-        let dim = !highlight.is_empty();
         let r = self.point_size / 2.0 + 1.0;
-        for (j, s) in screen.iter().enumerate() {
-            let i = data.indices[j];
-            let mut c = styles.colours[j];
-            if dim && !highlight.contains(&i) {
-                c = c.gamma_multiply(0.25);
-            }
-            painter.circle_filled(*s, r, c);
-            if selected.contains(&i) {
-                painter.circle_stroke(*s, r + 1.5, Stroke::new(1.5, ui.visuals().text_color()));
-            }
-        }
-        for (j, s) in screen.iter().enumerate() {
-            if highlight.contains(&data.indices[j]) {
-                painter.circle_filled(*s, r + 1.5, styles.colours[j]);
-                painter.circle_stroke(*s, r + 3.0, Stroke::new(2.0, Color32::WHITE));
+        if !selected.is_empty() || !highlight.is_empty() {
+            for (j, s) in screen.iter().enumerate() {
+                let i = data.indices[j];
+                if selected.contains(&i) {
+                    painter.circle_stroke(*s, r + 1.5, Stroke::new(1.5, ui.visuals().text_color()));
+                }
+                if highlight.contains(&i) {
+                    painter.circle_filled(*s, r + 1.5, styles.colours[j]);
+                    painter.circle_stroke(*s, r + 3.0, Stroke::new(2.0, Color32::WHITE));
+                }
             }
         }
         // The painting selected in the grid or viewer.
@@ -245,6 +353,104 @@ impl Map {
             }
             _ => {}
         }
+    }
+
+    /// Where each on-screen hotspot's label goes: (hotspot, label rect).
+    fn hotspot_tags(
+        &self,
+        ui: &egui::Ui,
+        clip: Rect,
+        screen: &[Pos2],
+        hot: &[Hotspot],
+        side: f32,
+    ) -> Vec<(usize, Rect)> {
+        let font = egui::FontId::proportional(12.0);
+        hot.iter()
+            .enumerate()
+            .filter_map(|(h, spot)| {
+                let p = *screen.get(spot.j)?;
+                if !clip.contains(p) {
+                    return None;
+                }
+                let w = ui.fonts_mut(|f| {
+                    f.layout_no_wrap(spot.label.clone(), font.clone(), Color32::WHITE)
+                        .size()
+                        .x
+                });
+                let r = Rect::from_center_size(
+                    p - Vec2::new(0.0, side / 2.0 + 13.0),
+                    Vec2::new(w + 12.0, 20.0),
+                );
+                Some((h, r))
+            })
+            .collect()
+    }
+
+    /// The hotspots: each representative larger, framed in its group's colour, with its
+    /// label above.
+    fn paint_hotspots(
+        &self,
+        ui: &egui::Ui,
+        painter: &egui::Painter,
+        screen: &[Pos2],
+        hot: &[Hotspot],
+        tags: &[(usize, Rect)],
+        side: f32,
+    ) {
+        let font = egui::FontId::proportional(12.0);
+        for &(h, tag) in tags {
+            let spot = &hot[h];
+            let p = screen[spot.j];
+            let img = self
+                .atlas_tex
+                .as_ref()
+                .filter(|_| self.thumbnails)
+                .and_then(|t| t.size_in(spot.j, side).map(|s| (t, s)));
+            match img {
+                Some((t, size)) => {
+                    let r = Rect::from_center_size(p, size);
+                    let placed = [Placed {
+                        j: spot.j,
+                        rect: r,
+                        frame: 3.0,
+                    }];
+                    let colours: Vec<Color32> = (0..=spot.j).map(|_| spot.colour).collect();
+                    t.paint(painter, &placed, &colours, &|_| false);
+                }
+                None => {
+                    painter.circle_filled(p, self.point_size + 3.0, spot.colour);
+                }
+            }
+            painter.rect_filled(tag, 4.0, Color32::from_black_alpha(200));
+            painter.rect_stroke(
+                tag,
+                4.0,
+                Stroke::new(1.5, spot.colour),
+                egui::StrokeKind::Inside,
+            );
+            painter.text(
+                tag.center(),
+                egui::Align2::CENTER_CENTER,
+                &spot.label,
+                font.clone(),
+                Color32::WHITE,
+            );
+        }
+        let _ = ui;
+    }
+
+    /// Starts a flight to the group of `members`.
+    pub(super) fn fly_to(&mut self, ui: &egui::Ui, points: &[[f32; 2]], members: &[usize]) {
+        let Some(to) = target(points, members, self.span) else {
+            return;
+        };
+        let from = (self.centre.unwrap_or(to.0), self.zoom);
+        self.flight = Some(Flight {
+            from,
+            to,
+            start: ui.input(|i| i.time),
+        });
+        ui.ctx().request_repaint();
     }
 
     /// The hovered point's ring and its card (thumbnail, title, artist, colour label,

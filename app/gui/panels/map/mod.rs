@@ -1,5 +1,8 @@
-//! The Map tab: the collection as an emotion-aware embedding map (PACL). The map (PACL
-//! embeddings, PCA or t-SNE, k-means, zero-shot emotions) is computed by one engine job
+//! The Map tab: the collection as an emotion-aware embedding map (PACL), PixPlot-style:
+//! paintings as thumbnails where they fit (from a texture atlas built by the map job and
+//! cached on disk) and points elsewhere, hotspots per cluster or emotion that fly the
+//! view there. The map (PACL embeddings, PCA, t-SNE or the grid-snapped t-SNE, k-means,
+//! zero-shot emotions, the atlas) is computed by one engine job
 //! (`artemo_engine::jobs::map`) with progress and cancellation, cached on disk per
 //! (model, collection content) and in memory per collection. Points are coloured by the
 //! human responses' dominant emotion, PACL's zero-shot emotion or the k-means cluster;
@@ -7,7 +10,9 @@
 //! opens the grid restricted to it, and a search box highlights title/artist matches and
 //! the paintings closest to the query in PACL's joint space.
 
+pub mod bench;
 mod canvas;
+mod hotspots;
 mod side;
 mod styles;
 #[cfg(test)]
@@ -15,6 +20,7 @@ mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use artemo_engine::annotations::{Dominance, Histogram};
 use artemo_engine::collection::Collection;
@@ -31,7 +37,31 @@ use crate::gui::panels::weights::{Located, UsesWeights};
 use crate::gui::panels::Panel;
 use crate::gui::state::{Action, AppState, Shared, Tab};
 use crate::gui::theme;
-use styles::point_styles;
+use hotspots::{Flight, Hotspot, HotspotMode};
+use styles::{point_styles, Styles};
+use thumbs::AtlasTextures;
+
+mod thumbs;
+
+/// What the map derives from its data and the colouring, computed once per change (not
+/// per frame: at 10,000 paintings it costs milliseconds).
+struct Derived {
+    key: DerivedKey,
+    styles: Arc<Styles>,
+    hotspots: Arc<Vec<Hotspot>>,
+    /// The order in which thumbnails are placed: hotspot representatives, then a fixed
+    /// shuffle (so panning never reshuffles what is shown).
+    order: Arc<Vec<usize>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct DerivedKey {
+    data: usize,
+    colour: ColourBy,
+    k: usize,
+    hotspots: HotspotMode,
+    responses: (usize, usize),
+}
 
 /// What colours the points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +115,7 @@ pub struct Map {
     /// The collection the map shows (source and a fingerprint of its ids).
     current: Option<(PathBuf, u64)>,
     /// Maps by collection (in memory).
-    cache: HashMap<(PathBuf, u64), MapData>,
+    cache: HashMap<(PathBuf, u64), Arc<MapData>>,
     /// The request that failed or was cancelled (not retried automatically).
     stopped: Option<(PathBuf, u64, Method, usize)>,
     method: Method,
@@ -110,6 +140,27 @@ pub struct Map {
     pacl_hits: Vec<(usize, f32)>,
     pacl_query: Option<String>,
     search_error: Option<String>,
+    /// Draw thumbnails where they fit (else points only).
+    thumbnails: bool,
+    /// Thumbnail box side at zoom 1, pixels.
+    thumb_px: f32,
+    hotspot_mode: HotspotMode,
+    derived: Option<Derived>,
+    atlas_tex: Option<AtlasTextures>,
+    flight: Option<Flight>,
+    /// The data span at zoom 1 (for hotspot flights), from the last frame.
+    span: Vec2,
+    /// Thumbnails placed in the last frame (for `artemo bench map`).
+    last_placed: usize,
+    /// Address of the points shown last frame: other points (a finished layout replacing
+    /// the one shown meanwhile) reset the view, whose centre is in their coordinates.
+    shown_points: usize,
+}
+
+impl Default for Map {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Map {
@@ -140,7 +191,63 @@ impl Map {
             pacl_hits: Vec::new(),
             pacl_query: None,
             search_error: None,
+            thumbnails: true,
+            thumb_px: 36.0,
+            hotspot_mode: HotspotMode::Clusters,
+            derived: None,
+            atlas_tex: None,
+            flight: None,
+            span: Vec2::splat(1.0),
+            last_placed: 0,
+            shown_points: 0,
         }
+    }
+
+    /// The styles, hotspots and placement order of `data` for the current colouring
+    /// (recomputed only when one of them changes).
+    fn derive(
+        &mut self,
+        data: &Arc<MapData>,
+        coll: &Collection,
+        shared: &Shared,
+        colour: ColourBy,
+        k: usize,
+    ) -> (Arc<Styles>, Arc<Vec<Hotspot>>, Arc<Vec<usize>>) {
+        let key = DerivedKey {
+            data: Arc::as_ptr(data) as usize,
+            colour,
+            k,
+            hotspots: self.hotspot_mode,
+            responses: (
+                shared.responses.len(),
+                shared.responses.values().map(Vec::len).sum(),
+            ),
+        };
+        if let Some(d) = self.derived.as_ref().filter(|d| d.key == key) {
+            return (d.styles.clone(), d.hotspots.clone(), d.order.clone());
+        }
+        let styles = Arc::new(point_styles(data, coll, shared, colour, k));
+        let hot = Arc::new(hotspots::hotspots(data, &styles, self.hotspot_mode, k));
+        let n = data.indices.len();
+        let mut order: Vec<usize> = hot.iter().map(|h| h.j).collect();
+        let mut rest: Vec<usize> = (0..n).collect();
+        // A fixed shuffle (xorshift by index), stable across frames and runs.
+        rest.sort_by_key(|&j| {
+            let mut x = j as u64 ^ 0x9e37_79b9_7f4a_7c15;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        });
+        order.extend(rest);
+        let order = Arc::new(order);
+        self.derived = Some(Derived {
+            key,
+            styles: styles.clone(),
+            hotspots: hot.clone(),
+            order: order.clone(),
+        });
+        (styles, hot, order)
     }
 
     /// Drops the box/lasso selection (the browse bar's Clear, the status bar's "show all").
@@ -178,7 +285,10 @@ impl Map {
     }
 
     fn data(&self) -> Option<&MapData> {
-        self.current.as_ref().and_then(|k| self.cache.get(k))
+        self.current
+            .as_ref()
+            .and_then(|k| self.cache.get(k))
+            .map(|d| &**d)
     }
 
     fn start_map(&mut self, shared: &mut Shared, coll: &Collection) {
@@ -199,6 +309,7 @@ impl Map {
             prompts: self.prompts,
             calibration: self.calibration,
             cache: Some(crate::cmd::common::cache_dir()),
+            atlas_cell: Some(artemo_engine::atlas::ATLAS_CELL),
         };
         self.error = None;
         self.stopped = None;
@@ -355,7 +466,7 @@ impl Map {
             .current
             .as_ref()
             .and_then(|k| self.cache.get(k))
-            .cloned()
+            .map(Arc::clone)
         else {
             if self.progress.is_none()
                 && self.error.is_none()
@@ -380,7 +491,17 @@ impl Map {
             data.projections.values().next().map(Vec::as_slice)
         });
         let Some(points) = points else { return };
-        let styles = point_styles(&data, coll, shared, colour, k);
+        let pid = points.as_ptr() as usize;
+        if pid != self.shown_points {
+            self.shown_points = pid;
+            self.zoom = 1.0;
+            self.centre = None;
+            self.flight = None;
+        }
+        let (styles, hot, order) = self.derive(&data, coll, shared, colour, k);
+        if let Some(a) = &data.atlas {
+            AtlasTextures::ensure(&mut self.atlas_tex, ui.ctx(), a);
+        }
         egui::Panel::right("map-side")
             .resizable(true)
             .default_size(300.0)
@@ -390,10 +511,11 @@ impl Map {
                     .auto_shrink([false, false])
                     .show(ui, |ui| {
                         self.side(ui, shared, coll, &data, &styles, colour, k, &model_dir);
+                        self.hotspot_list(ui, &data, points, &hot);
                     });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            self.canvas(ui, shared, coll, &data, points, &styles);
+            self.canvas(ui, shared, coll, &data, points, &styles, &hot, &order);
         });
     }
 
@@ -480,7 +602,7 @@ impl Panel for Map {
             }
             (Pending::Map(key), EventKind::Done(JobOutput::Map(d))) => {
                 self.progress = None;
-                self.cache.insert(key, *d);
+                self.cache.insert(key, Arc::new(*d));
             }
             (Pending::Map(key), EventKind::Failed(msg)) if self.current.as_ref() == Some(&key) => {
                 self.progress = None;

@@ -2,6 +2,7 @@
 //! side panel (legend, clusters, the selection and its actions), and the note shown when
 //! PACL weights are absent.
 
+use super::hotspots::Hotspot;
 use super::styles::Styles;
 use super::*;
 
@@ -52,9 +53,28 @@ impl Map {
         ui.horizontal_wrapped(|ui| {
             ui.label("Projection:");
             let mut method = self.method;
-            ui.selectable_value(&mut method, Method::Tsne, "t-SNE");
-            ui.selectable_value(&mut method, Method::Pca, "PCA");
+            ui.selectable_value(&mut method, Method::Tsne, "t-SNE")
+                .on_hover_text("Barnes-Hut t-SNE of the PACL embeddings: similar paintings cluster");
+            ui.selectable_value(&mut method, Method::Pca, "PCA")
+                .on_hover_text("The first two principal components (linear, fast)");
+            ui.selectable_value(&mut method, Method::Grid, "grid")
+                .on_hover_text("The t-SNE map snapped to a grid: no thumbnail covers another");
             self.set_method(method);
+            ui.separator();
+            ui.checkbox(&mut self.thumbnails, "thumbnails")
+                .on_hover_text("Paintings as thumbnails where they fit, framed in their colour; points elsewhere");
+            if self.thumbnails {
+                ui.add(egui::Slider::new(&mut self.thumb_px, 16.0..=96.0).text("size"));
+            }
+            ui.separator();
+            ui.label("Hotspots:");
+            for (m, label, tip) in [
+                (HotspotMode::Clusters, "clusters", "One representative painting per k-means cluster"),
+                (HotspotMode::Emotions, "emotions", "One representative painting per emotion of the colouring"),
+                (HotspotMode::Off, "off", "No hotspots"),
+            ] {
+                ui.selectable_value(&mut self.hotspot_mode, m, label).on_hover_text(tip);
+            }
             ui.separator();
             ui.label("Colour:");
             let mut c = self.colour.unwrap_or(ColourBy::Cluster);
@@ -222,6 +242,7 @@ impl Map {
                 match self.method {
                     Method::Tsne => "t-SNE",
                     Method::Pca => "PCA",
+                    Method::Grid => "grid (t-SNE snapped)",
                 },
                 if data.from_cache {
                     "from the cache"
@@ -231,6 +252,19 @@ impl Map {
             ))
             .small(),
         );
+        if let (Some(t), Some(a)) = (&self.atlas_tex, &data.atlas) {
+            ui.label(
+                RichText::new(format!(
+                    "thumbnail atlas: {} pages of {} px cells, {:.0} MiB{}",
+                    a.pages.len(),
+                    a.cell,
+                    t.bytes() as f64 / (1024.0 * 1024.0),
+                    if a.from_cache { ", from the cache" } else { "" }
+                ))
+                .small()
+                .weak(),
+            );
+        }
         if !data.skipped.is_empty() {
             ui.collapsing(
                 format!("{} unreadable painting(s) not mapped", data.skipped.len()),
@@ -285,6 +319,50 @@ impl Map {
                 let _ = std::fs::remove_file(f);
                 self.start_map(shared, coll);
             }
+        }
+    }
+
+    /// The hotspots as a list (thumbnail and label); a click flies the map there.
+    pub(super) fn hotspot_list(
+        &mut self,
+        ui: &mut egui::Ui,
+        data: &MapData,
+        points: &[[f32; 2]],
+        hot: &[Hotspot],
+    ) {
+        if hot.is_empty() {
+            return;
+        }
+        ui.separator();
+        ui.label(RichText::new("Hotspots").strong())
+            .on_hover_text("Each group's representative: the painting nearest the group's mean PACL embedding. Click one to fly there.");
+        let mut fly = None;
+        for (h, spot) in hot.iter().enumerate() {
+            ui.horizontal(|ui| {
+                let img = self.atlas_tex.as_ref().and_then(|t| t.image(spot.j, 40.0));
+                let r = match img {
+                    Some(img) => ui.add(img.sense(Sense::click())),
+                    None => {
+                        let (r, resp) = ui.allocate_exact_size(Vec2::splat(40.0), Sense::click());
+                        ui.painter().circle_filled(r.center(), 8.0, spot.colour);
+                        resp
+                    }
+                };
+                ui.painter().rect_stroke(
+                    r.rect.expand(1.0),
+                    2.0,
+                    Stroke::new(2.0, spot.colour),
+                    egui::StrokeKind::Outside,
+                );
+                let l = ui.link(&spot.label);
+                if r.clicked() || l.clicked() {
+                    fly = Some(h);
+                }
+                let _ = data;
+            });
+        }
+        if let Some(h) = fly {
+            self.fly_to(ui, points, &hot[h].members);
         }
     }
 }

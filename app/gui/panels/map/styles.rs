@@ -9,6 +9,9 @@ pub(super) struct Styles {
     pub(super) labels: Vec<String>,
     pub(super) legend: Vec<(String, Color32, usize)>,
     pub(super) caption: String,
+    /// Each point's emotion by the colouring (human or zero-shot; with clusters, the
+    /// zero-shot emotion when there is one): what emotion hotspots group by.
+    pub(super) emotions: Vec<Option<Emotion>>,
 }
 
 pub(super) fn point_styles(
@@ -21,6 +24,7 @@ pub(super) fn point_styles(
     let n = data.indices.len();
     let mut colours = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);
+    let mut emotions: Vec<Option<Emotion>> = Vec::with_capacity(n);
     let mut counts: Vec<(String, Color32, usize)> = Vec::new();
     let mut bump = |label: String, c: Color32| {
         if let Some(e) = counts.iter_mut().find(|e| e.0 == label) {
@@ -41,11 +45,16 @@ pub(super) fn point_styles(
                     .get(i)
                     .and_then(|p| shared.responses.get(&p.id));
                 let (label, c) = match rows {
-                    None => ("no responses".to_string(), theme::GREY.gamma_multiply(0.5)),
+                    None => {
+                        emotions.push(None);
+                        ("no responses".to_string(), theme::GREY.gamma_multiply(0.5))
+                    }
                     Some(rows) => {
                         let mut h = Histogram::default();
                         rows.iter().for_each(|r| h.add(r.emotion));
-                        match h.dominant(Dominance::AtLeastHalf) {
+                        let d = h.dominant(Dominance::AtLeastHalf);
+                        emotions.push(d);
+                        match d {
                             Some(e) => (e.name().to_string(), theme::rgb(e.color())),
                             None => ("no dominant emotion".to_string(), theme::GREY),
                         }
@@ -64,6 +73,7 @@ pub(super) fn point_styles(
                         let c = theme::rgb(e.color());
                         bump(e.name().to_string(), c);
                         colours.push(c);
+                        emotions.push(Some(*e));
                         labels.push(format!("PACL zero-shot: {} ({:.0}%)", e.name(), p * 100.0));
                     }
                 }
@@ -77,6 +87,10 @@ pub(super) fn point_styles(
         }
         ColourBy::Cluster => {
             caption = "k-means cluster of the PACL embeddings".to_string();
+            match &data.zero_shot {
+                Ok(z) => emotions.extend(z.emotions.iter().map(|e| Some(*e))),
+                Err(_) => emotions.resize(n, None),
+            }
             let l = data.clusters.get(&k);
             for j in 0..n {
                 match l.and_then(|l| l.get(j)) {
@@ -108,10 +122,12 @@ pub(super) fn point_styles(
             .unwrap_or((2, 0, s.to_string()))
     };
     counts.sort_by_key(|c| order(&c.0));
+    emotions.resize(n, None);
     Styles {
         colours,
         labels,
         legend: counts,
         caption,
+        emotions,
     }
 }

@@ -311,6 +311,7 @@ impl Masks {
             emotions: missing.clone(),
             size: ViewSize::MaxSide(MASK_SIDE),
             decoding,
+            cache: Some(crate::cmd::common::cache_dir()),
         })) {
             Ok(id) => {
                 e.jobs.push(id);

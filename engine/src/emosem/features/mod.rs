@@ -259,6 +259,27 @@ pub fn grid_encoder(
     )))
 }
 
+/// The files the encoders of `source` are loaded from (under `models`, as
+/// [`ImageEncoder::open`] finds them): SAM's and CLIP's checkpoints, a PACL tower's
+/// `config.json` and `model.safetensors`; none for a tower without weights. Part of the
+/// key of cached results (`jobs::view_cache`).
+pub fn encoder_files(source: &ImageSource, models: &Path) -> Result<Vec<PathBuf>> {
+    match source {
+        ImageSource::Paper { sam, clip } => {
+            let mut files = checkpoint_files(&models.join(sam))?;
+            files.extend(checkpoint_files(&models.join(clip))?);
+            Ok(files)
+        }
+        ImageSource::Grid { tower, .. } => Ok(match tower.strip_prefix(PACL_TOWER_PREFIX) {
+            Some(rel) => {
+                let dir = models.join(rel);
+                vec![dir.join("config.json"), dir.join("model.safetensors")]
+            }
+            None => Vec::new(),
+        }),
+    }
+}
+
 /// The frozen encoders of one configuration.
 pub enum ImageEncoder {
     /// SAM ViT-B and CLIP ViT-B/16, with their on-disk caches.
