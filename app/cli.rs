@@ -81,11 +81,11 @@ enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
-        /// `map`: how many synthetic paintings to make and map.
+        /// `map`, `collection`: how many synthetic paintings to make.
         #[arg(long, default_value_t = 10_000)]
         paintings: usize,
-        /// `map`: keep the synthetic paintings and the map's cache in this folder (reused
-        /// by a later run with the same count; the cache is emptied first).
+        /// `map`, `collection`: keep the synthetic paintings (and the map's cache) in this
+        /// folder (reused by a later run with the same count; the cache is emptied first).
         #[arg(long)]
         keep: Option<PathBuf>,
     },

@@ -30,6 +30,9 @@ pub enum Bench {
     /// EmoSEM and one EmoSEM training step, PACL over a CLIP-style backbone) on one shipped
     /// painting: time, parameters and peak memory per stage (`--only tiny`: toy sizes).
     Paper,
+    /// The Collection tab at scale on synthetic paintings (`--paintings N`, `--keep DIR`):
+    /// manifest, first screen of the grid cold and warm, scrolling, browse bar.
+    Collection,
     /// The Map at scale: `--paintings N` synthetic paintings mapped from an empty cache
     /// (stage times, atlas memory, peak RSS) and the Map tab's frame times while panning
     /// and zooming (`--keep DIR` keeps the paintings and the cache).
@@ -46,6 +49,7 @@ impl Bench {
             Bench::Emosem => "emosem",
             Bench::Demo => "demo",
             Bench::Paper => "paper",
+            Bench::Collection => "collection",
             Bench::Map => "map",
         }
     }
@@ -125,6 +129,9 @@ pub fn run(
             })
         }
         Bench::Paper => paper(&pool, only, json, &choice, &on, progress),
+        Bench::Collection => {
+            super::bench_collection::run(Some(scale.paintings), scale.keep.as_deref(), json)
+        }
         Bench::Map => super::bench_map::run(scale.paintings, scale.keep.as_deref(), threads, json),
         Bench::Backbones | Bench::Sevlm | Bench::Demo => {
             let root = artemo_engine::find_models()

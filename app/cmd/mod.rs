@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod analyze_emosem;
 pub mod annotations;
 pub mod bench;
+pub mod bench_collection;
 pub mod bench_map;
 pub mod collection;
 pub mod common;

@@ -281,6 +281,11 @@ impl ArtemoApp {
         &mut self.panels.train
     }
 
+    /// The state (`artemo bench collection` drives the window headless through it).
+    pub(crate) fn state_mut(&mut self) -> &mut AppState {
+        &mut self.state
+    }
+
     /// Draws one frame (what `eframe::App::ui` does; the snapshot tests call it directly).
     pub fn frame(&mut self, ui: &mut egui::Ui) {
         let started = std::time::Instant::now();

@@ -1,6 +1,7 @@
-//! The app's own engine jobs: opening a collection, loading responses, decoding thumbnails
-//! and the viewer image (all on the engine's io lane; the UI only uploads finished pixels
-//! as textures), and what their events change in the state.
+//! The app's own engine jobs: opening a collection, loading responses, thumbnails (from
+//! the disk cache by image hash, decoded there on a miss; requests scrolled past are
+//! dropped) and the viewer image (all on the engine's io lane; the UI only uploads
+//! finished pixels as textures), and what their events change in the state.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -12,8 +13,6 @@ use egui::{TextureHandle, TextureOptions};
 use super::state::{AppState, Pending, ViewImage};
 use super::widgets::zoom_canvas;
 
-/// Longest side of a thumbnail, in pixels.
-const THUMB_SIDE: u32 = 256;
 /// Longest side of the viewer image (the original file stays untouched on disk).
 const VIEW_SIDE: u32 = 2048;
 
@@ -97,6 +96,8 @@ impl AppState {
         // Problems of the collection shown before are no longer the user's concern.
         self.notices.drop_errors();
         self.thumbs.clear();
+        self.visible_cache.clear();
+        self.grid_shown.clear();
         self.view = None;
         self.selected = (!c.paintings.is_empty()).then_some(0);
         self.only = None;
@@ -160,7 +161,7 @@ impl AppState {
                         self.progress = None;
                         self.set_collection(*c);
                     }
-                    (Pending::Thumb(i), JobOutput::Image(img)) => {
+                    (Pending::Thumb(i) | Pending::DroppedThumb(i), JobOutput::Image(img)) => {
                         let tex = upload(ctx, &format!("thumb-{i}"), &img, TextureOptions::LINEAR);
                         self.thumbs.insert(i, tex);
                         self.requested.remove(&i);
@@ -192,7 +193,7 @@ impl AppState {
                 self.pending.remove(&ev.job);
                 // A bad file fails its thumbnail and its viewer decode alike: said once.
                 let new = match kind {
-                    Pending::Thumb(i) | Pending::View(i) => {
+                    Pending::Thumb(i) | Pending::DroppedThumb(i) | Pending::View(i) => {
                         self.requested.remove(&i);
                         self.failed.insert(i, msg.clone()).as_ref() != Some(&msg)
                     }
@@ -229,12 +230,38 @@ impl AppState {
         let Some(p) = self.collection.as_ref().and_then(|c| c.paintings.get(i)) else {
             return;
         };
-        if let Ok(id) = self.engine.submit(Command::LoadImage {
+        // A full queue is not waited for: the cell asks again next frame.
+        if let Ok(id) = self.engine.submit(Command::LoadThumb {
             path: p.path.clone(),
-            max_side: THUMB_SIDE,
+            cache: self.thumb_cache.clone(),
         }) {
             self.pending.insert(id, Pending::Thumb(i));
             self.requested.insert(i);
+        }
+    }
+
+    /// Thumbnail requests waiting or running (not counting dropped ones).
+    pub(crate) fn thumbs_in_flight(&self) -> usize {
+        self.requested.len()
+    }
+
+    /// Cancels the thumbnail requests of paintings not in `wanted` (the cells the grid
+    /// drew this frame): scrolled past, they would keep the io lane busy ahead of the
+    /// cells now on screen. A cell scrolled back to asks again; a dropped request the lane
+    /// had already started still delivers its thumbnail.
+    pub(crate) fn drop_stale_thumbs(&mut self, wanted: &HashSet<usize>) {
+        let stale: Vec<(JobId, usize)> = self
+            .pending
+            .iter()
+            .filter_map(|(id, p)| match p {
+                Pending::Thumb(i) if !wanted.contains(i) => Some((*id, *i)),
+                _ => None,
+            })
+            .collect();
+        for (id, i) in stale {
+            self.engine.cancel(id);
+            self.pending.insert(id, Pending::DroppedThumb(i));
+            self.requested.remove(&i);
         }
     }
 

@@ -8,6 +8,7 @@ mod browse;
 mod chrome;
 pub mod dialog;
 mod frames;
+pub(crate) mod grid_bench;
 mod loading;
 mod nav;
 mod notices;
@@ -15,6 +16,7 @@ pub mod panels;
 mod state;
 mod textures;
 mod theme;
+mod visible;
 mod widgets;
 
 pub use app::{run, ArtemoApp};

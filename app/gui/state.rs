@@ -5,9 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use artemo_engine::annotations::Annotation;
-use artemo_engine::collection::{Collection, Painting};
+use artemo_engine::collection::Collection;
 use artemo_engine::worker::{Engine, JobId};
 use egui::TextureHandle;
 
@@ -16,6 +17,7 @@ use super::dialog;
 use super::frames;
 use super::notices::Notices;
 use super::textures::LruCache;
+use super::visible::VisibleCache;
 
 /// Thumbnails kept as textures at once.
 const THUMB_CACHE: usize = 600;
@@ -160,6 +162,9 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Pending {
     Thumb(usize),
+    /// A thumbnail request dropped when its cell left the screen: cancelled, but one
+    /// already being made is still taken when it arrives.
+    DroppedThumb(usize),
     View(usize),
     Open,
     /// Responses being loaded, with the source they will be shown under (several loads
@@ -220,6 +225,16 @@ pub struct AppState {
     pub(crate) aic_descriptions: bool,
     /// What panels and the app's own bars asked for this frame (applied after it).
     pub(crate) actions: Vec<Action>,
+    /// The visible paintings as last computed (see [`AppState::visible`]).
+    pub(crate) visible_cache: VisibleCache,
+    /// The thumbnail cache folder (`<cache>/thumbs`): the grid's thumbnails are decoded
+    /// once per image and read from there afterwards.
+    pub(crate) thumb_cache: PathBuf,
+    /// The paintings whose cells the grid drew last frame (their thumbnails are the ones
+    /// worth loading; requests for others are dropped).
+    pub(crate) grid_shown: Vec<usize>,
+    /// The grid's scroll offset last frame (which way it scrolls).
+    pub(crate) grid_offset: f32,
 }
 
 impl AppState {
@@ -256,6 +271,10 @@ impl AppState {
             grid_cols: 1,
             aic_descriptions: false,
             actions: Vec::new(),
+            visible_cache: VisibleCache::default(),
+            thumb_cache: crate::cmd::common::cache_dir().join("thumbs"),
+            grid_shown: Vec::new(),
+            grid_offset: 0.0,
         }
     }
 
@@ -282,35 +301,18 @@ impl AppState {
         self.notices.push(text.into(), error);
     }
 
-    /// The paintings the grid shows, in its order (filter, map selection, browse bar).
-    pub(crate) fn visible(&self) -> Vec<usize> {
+    /// The paintings the grid shows, in its order (filter, map selection, browse bar):
+    /// computed once per change of any of them (see `visible.rs`).
+    pub(crate) fn visible(&self) -> Arc<[usize]> {
         let Some(c) = &self.collection else {
-            return Vec::new();
+            return Arc::from(Vec::new());
         };
-        let f = self.filter.trim().to_lowercase();
-        let mut v: Vec<usize> = c
-            .paintings
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| self.only.as_ref().is_none_or(|o| o.contains(i)))
-            .filter(|(_, p)| f.is_empty() || matches_filter(p, &f))
-            .filter(|(i, p)| self.browse.keep(*i, p))
-            .map(|(i, _)| i)
-            .collect();
-        self.browse.sort(&mut v, c);
-        v
+        self.visible_cache.get(
+            self.generation,
+            c,
+            &self.filter,
+            self.only.as_ref(),
+            &self.browse,
+        )
     }
-}
-
-fn matches_filter(p: &Painting, f: &str) -> bool {
-    [
-        Some(p.id.as_str()),
-        p.title.as_deref(),
-        p.artist.as_deref(),
-        p.date.as_deref(),
-        p.style.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .any(|s| s.to_lowercase().replace('_', " ").contains(f))
 }

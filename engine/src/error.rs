@@ -120,6 +120,17 @@ pub fn read_text(path: &Path) -> Result<String> {
 /// renamed over the target, so a crash never leaves a half-written file. Temporary files
 /// left by killed writers are removed by [`clean_stale_temps`].
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, true)
+}
+
+/// [`write_atomic`] without waiting for the disk (no `fsync`): for cache entries that
+/// carry their own checksum, where a crash may at worst leave an entry the reader rejects
+/// and makes again. An `fsync` costs milliseconds, more than making a thumbnail.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, bytes, false)
+}
+
+fn write_atomic_with(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     use std::io::Write;
     let dir = path
         .parent()
@@ -136,7 +147,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    if sync {
+        tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    }
     // On failure the temporary file is removed when `persist`'s error is dropped.
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())

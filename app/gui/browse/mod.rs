@@ -49,7 +49,7 @@ pub enum Sort {
 }
 
 impl Sort {
-    const ALL: [Sort; 5] = [
+    pub(crate) const ALL: [Sort; 5] = [
         Sort::Collection,
         Sort::Title,
         Sort::Artist,
@@ -57,7 +57,7 @@ impl Sort {
         Sort::Ambiguity,
     ];
 
-    fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Sort::Collection => "collection order",
             Sort::Title => "title",
@@ -69,8 +69,12 @@ impl Sort {
 }
 
 /// Per-painting facts the filters read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Info {
+    /// Index of the painting's artist in `Facets::artists`.
+    artist: Option<u32>,
+    /// Index of its style in `Facets::styles`.
+    style: Option<u32>,
     year: Option<i32>,
     /// `None` without responses; `Some(None)` with split votes.
     dominant: Option<Option<Emotion>>,
@@ -86,6 +90,8 @@ struct Facets {
     /// share one key and show the most common spelling.
     artists: Vec<(String, String, usize)>,
     styles: Vec<(String, usize)>,
+    /// Each artist's place in the artist sort (lower-case keys; equal ones share it).
+    artist_rank: Vec<u32>,
     years: Option<(i32, i32)>,
     emotions: BTreeMap<Emotion, usize>,
     split: usize,
@@ -161,6 +167,27 @@ pub fn artist_key(name: &str) -> String {
         .join(" ")
 }
 
+/// The field trimmed, `None` when empty.
+fn trimmed(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The index of the artist facet with key `key`.
+fn artist_index(artists: &[(String, String, usize)], key: &str) -> Option<u32> {
+    artists
+        .binary_search_by(|a| a.0.as_str().cmp(key))
+        .ok()
+        .map(|i| i as u32)
+}
+
+/// The index of the style facet `style`.
+fn style_index(styles: &[(String, usize)], style: &str) -> Option<u32> {
+    styles
+        .binary_search_by(|s| s.0.as_str().cmp(style))
+        .ok()
+        .map(|i| i as u32)
+}
+
 /// Normalised Shannon entropy of the votes: 0 when everyone agrees, 1 when the votes are
 /// spread evenly over the nine labels.
 pub fn ambiguity(h: &Histogram) -> f32 {
@@ -209,20 +236,73 @@ impl Browse {
             generation,
             ..Default::default()
         };
-        // key -> (count per spelling)
-        let mut artists: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-        let mut styles: BTreeMap<String, usize> = BTreeMap::new();
+        // Distinct spellings first: ten thousand paintings name a few hundred artists.
+        let mut raw_artists: HashMap<&str, usize> = HashMap::new();
+        let mut raw_styles: HashMap<&str, usize> = HashMap::new();
         for p in &coll.paintings {
-            if let Some(a) = p.artist.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-                *artists
-                    .entry(artist_key(a))
-                    .or_default()
-                    .entry(a.to_string())
-                    .or_default() += 1;
+            if let Some(a) = trimmed(p.artist.as_deref()) {
+                *raw_artists.entry(a).or_default() += 1;
             }
-            if let Some(s) = p.style.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                *styles.entry(s.replace('_', " ")).or_default() += 1;
+            if let Some(s) = trimmed(p.style.as_deref()) {
+                *raw_styles.entry(s).or_default() += 1;
             }
+        }
+        // key -> (count per spelling)
+        let mut artists: BTreeMap<String, BTreeMap<&str, usize>> = BTreeMap::new();
+        let mut artist_keys: HashMap<&str, String> = HashMap::new();
+        for (&a, &n) in &raw_artists {
+            let key = artist_key(a);
+            *artists
+                .entry(key.clone())
+                .or_default()
+                .entry(a)
+                .or_default() += n;
+            artist_keys.insert(a, key);
+        }
+        let mut styles: BTreeMap<String, usize> = BTreeMap::new();
+        let mut style_keys: HashMap<&str, String> = HashMap::new();
+        for (&st, &n) in &raw_styles {
+            let key = st.replace('_', " ");
+            *styles.entry(key.clone()).or_default() += n;
+            style_keys.insert(st, key);
+        }
+        f.artists = artists
+            .into_iter()
+            .map(|(key, spellings)| {
+                let n = spellings.values().sum();
+                // The most common spelling (the first in order on a tie).
+                let shown = spellings
+                    .iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .map(|(s, _)| s.to_string())
+                    .unwrap_or_else(|| key.clone());
+                (key, shown, n)
+            })
+            .collect();
+        f.styles = styles.into_iter().collect();
+        let artist_ix: HashMap<&str, u32> = artist_keys
+            .iter()
+            .filter_map(|(&a, k)| Some((a, artist_index(&f.artists, k)?)))
+            .collect();
+        let style_ix: HashMap<&str, u32> = style_keys
+            .iter()
+            .filter_map(|(&st, k)| Some((st, style_index(&f.styles, k)?)))
+            .collect();
+        // Dense ranks of the lower-case keys.
+        let lower: Vec<String> = f.artists.iter().map(|a| a.0.to_lowercase()).collect();
+        let mut order: Vec<usize> = (0..lower.len()).collect();
+        order.sort_by(|&a, &b| lower[a].cmp(&lower[b]));
+        f.artist_rank = vec![0; lower.len()];
+        let mut rank = 0u32;
+        for (k, &i) in order.iter().enumerate() {
+            if k > 0 && lower[i] != lower[order[k - 1]] {
+                rank += 1;
+            }
+            f.artist_rank[i] = rank;
+        }
+        for p in &coll.paintings {
+            let artist = trimmed(p.artist.as_deref()).and_then(|a| artist_ix.get(a).copied());
+            let style = trimmed(p.style.as_deref()).and_then(|s| style_ix.get(s).copied());
             let year = p.date.as_deref().and_then(year_of);
             if let Some(y) = year {
                 f.years = Some(match f.years {
@@ -247,25 +327,13 @@ impl Browse {
                 }
             };
             f.info.push(Info {
+                artist,
+                style,
                 year,
                 dominant,
                 ambiguity: amb,
             });
         }
-        f.artists = artists
-            .into_iter()
-            .map(|(key, spellings)| {
-                let n = spellings.values().sum();
-                // The most common spelling (the first in order on a tie).
-                let shown = spellings
-                    .iter()
-                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-                    .map(|(s, _)| s.clone())
-                    .unwrap_or_else(|| key.clone());
-                (key, shown, n)
-            })
-            .collect();
-        f.styles = styles.into_iter().collect();
         // Filters that no longer name anything in this collection are dropped.
         if self
             .artist
@@ -287,21 +355,31 @@ impl Browse {
         self.facets = f;
     }
 
-    /// Whether painting `i` passes every filter.
+    /// Whether painting `i` passes every filter (`p`: the painting, read when the facets
+    /// do not cover it yet).
     pub fn keep(&self, i: usize, p: &Painting) -> bool {
         let info = self.facets.info.get(i);
         if let Some(a) = &self.artist {
-            if p.artist.as_deref().map(artist_key).as_ref() != Some(a) {
+            let ok = match info {
+                Some(x) => x.artist.is_some() && x.artist == artist_index(&self.facets.artists, a),
+                None => p.artist.as_deref().map(artist_key).as_ref() == Some(a),
+            };
+            if !ok {
                 return false;
             }
         }
         if let Some(s) = &self.style {
-            if p.style
-                .as_deref()
-                .map(|x| x.trim().replace('_', " "))
-                .as_deref()
-                != Some(s)
-            {
+            let ok = match info {
+                Some(x) => x.style.is_some() && x.style == style_index(&self.facets.styles, s),
+                None => {
+                    p.style
+                        .as_deref()
+                        .map(|x| x.trim().replace('_', " "))
+                        .as_deref()
+                        == Some(s)
+                }
+            };
+            if !ok {
                 return false;
             }
         }
@@ -332,7 +410,7 @@ impl Browse {
 
     /// Orders `visible` (painting indices) by the chosen sort.
     pub fn sort(&self, visible: &mut [usize], coll: &Collection) {
-        let info = |i: usize| self.facets.info.get(i).cloned().unwrap_or_default();
+        let info = |i: usize| self.facets.info.get(i).copied().unwrap_or_default();
         let title = |i: usize| {
             coll.paintings
                 .get(i)
@@ -342,13 +420,12 @@ impl Browse {
         match self.sort {
             Sort::Collection => {}
             Sort::Title => visible.sort_by_cached_key(|&i| title(i)),
-            Sort::Artist => visible.sort_by_cached_key(|&i| {
-                let artist = coll
-                    .paintings
-                    .get(i)
-                    .and_then(|p| p.artist.as_deref())
-                    .map(|a| artist_key(a).to_lowercase());
-                (artist.is_none(), artist, info(i).year.unwrap_or(i32::MAX))
+            Sort::Artist => visible.sort_by_key(|&i| {
+                let x = info(i);
+                let rank = x
+                    .artist
+                    .and_then(|a| self.facets.artist_rank.get(a as usize).copied());
+                (rank.is_none(), rank, x.year.unwrap_or(i32::MAX))
             }),
             Sort::Year => visible.sort_by_key(|&i| {
                 let y = info(i).year;
@@ -375,10 +452,66 @@ impl Browse {
         self.facets.info.get(i).and_then(|x| x.ambiguity)
     }
 
-    /// Sets the filters from code (tests and the map's "open as grid").
-    #[cfg(test)]
-    fn set(&mut self, emotion: EmotionFilter, ambiguity: (f32, f32)) {
+    /// Sets the filters from code (tests and `artemo bench collection`).
+    pub(crate) fn set(&mut self, emotion: EmotionFilter, ambiguity: (f32, f32)) {
         self.emotion = emotion;
         self.ambiguity = ambiguity;
     }
+
+    /// Sets the sort order from code.
+    pub(crate) fn set_sort(&mut self, sort: Sort) {
+        self.sort = sort;
+    }
+
+    /// Sets the artist filter from code (a name as written; `None`: any artist).
+    pub(crate) fn set_artist(&mut self, artist: Option<&str>) {
+        self.artist = artist.map(artist_key);
+    }
+
+    /// Sets the style filter from code (`None`: any style).
+    pub(crate) fn set_style(&mut self, style: Option<&str>) {
+        self.style = style.map(|s| s.trim().replace('_', " "));
+    }
+
+    /// Sets the year span from code (`None`: undated paintings kept too).
+    pub(crate) fn set_years(&mut self, years: Option<(i32, i32)>) {
+        self.years = years;
+    }
+
+    /// The most common artist and style and the year span of the facets (what
+    /// `artemo bench collection` filters by).
+    pub(crate) fn facet_sample(&self) -> (Option<String>, Option<String>, Option<(i32, i32)>) {
+        let f = &self.facets;
+        let artist = f.artists.iter().max_by_key(|a| a.2).map(|a| a.1.clone());
+        let style = f.styles.iter().max_by_key(|s| s.1).map(|s| s.0.clone());
+        (artist, style, f.years)
+    }
+
+    /// What the grid's visible list depends on here: the filters, the sort and the
+    /// facets they read.
+    pub(crate) fn view_key(&self) -> ViewKey {
+        ViewKey {
+            artist: self.artist.clone(),
+            style: self.style.clone(),
+            years: self.years,
+            emotion: self.emotion,
+            ambiguity: (self.ambiguity.0.to_bits(), self.ambiguity.1.to_bits()),
+            sort: self.sort,
+            facets: (self.facets.generation, self.facets.info.len()),
+        }
+    }
+}
+
+/// The browse bar's part of what the grid's visible list depends on (see
+/// [`Browse::view_key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ViewKey {
+    artist: Option<String>,
+    style: Option<String>,
+    years: Option<(i32, i32)>,
+    emotion: EmotionFilter,
+    ambiguity: (u32, u32),
+    sort: Sort,
+    /// The facets' generation and length.
+    facets: (u64, usize),
 }

@@ -159,3 +159,45 @@ fn artists_differing_only_by_dash_type_are_one_facet() {
         .collect();
     assert_eq!(kept, ["a", "b", "c"]);
 }
+
+#[test]
+fn style_filter_and_artist_sort_read_the_facet_indices() {
+    let mut ps = vec![
+        painting("a", "monet", "1890"),
+        painting("b", "Monet", "1870"),
+        painting("c", "Degas", "1880"),
+        painting("d", "  ", "1800"),
+    ];
+    ps[2].style = Some(" dutch_golden ".into());
+    let coll = Collection {
+        name: "t".into(),
+        source: PathBuf::from("t.csv"),
+        kind: artemo_engine::collection::CollectionKind::Manifest,
+        paintings: ps,
+        problems: vec![],
+    };
+    let mut b = Browse::new();
+    b.refresh(1, &coll, &HashMap::new());
+    let kept = |b: &Browse| -> Vec<&str> {
+        coll.paintings
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| b.keep(*i, p))
+            .map(|(_, p)| p.id.as_str())
+            .collect()
+    };
+    b.set_style(Some("dutch_golden"));
+    assert_eq!(kept(&b), ["c"]);
+    b.set_style(Some("golden age"));
+    assert_eq!(kept(&b), ["a", "b", "d"]);
+    b.set_style(None);
+    // "monet" and "Monet" are two facets but one place in the sort (then by year); a
+    // painting without an artist comes last.
+    b.set_artist(Some("Monet"));
+    assert_eq!(kept(&b), ["b"]);
+    b.set_artist(None);
+    let mut order = vec![0, 1, 2, 3];
+    b.sort = Sort::Artist;
+    b.sort(&mut order, &coll);
+    assert_eq!(order, [2, 1, 0, 3]);
+}

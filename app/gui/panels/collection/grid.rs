@@ -1,11 +1,18 @@
 //! The Collection tab's thumbnail grid: virtualised rows, one cell per painting (its
-//! thumbnail, decoded on the engine, and its caption), click to select, double-click to
-//! open in the Painting tab.
+//! thumbnail, from the engine's disk cache, and its caption), click to select,
+//! double-click to open in the Painting tab. Only the cells on screen ask for their
+//! thumbnails; requests for cells scrolled past are dropped.
+
+use std::collections::HashSet;
 
 use egui::Color32;
 
 use crate::gui::state::{AppState, Tab};
 use crate::gui::theme;
+
+/// Thumbnail requests queued at most (or a row of the grid, if more): enough to keep the
+/// engine's io lane busy between two frames.
+const THUMBS_IN_FLIGHT: usize = 6;
 
 pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
     let visible = state.visible();
@@ -38,14 +45,16 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
         }
         state.scroll_to_selected = false;
     }
-    scroll.show_rows(ui, row_h, rows, |ui, range| {
+    let mut shown = std::mem::take(&mut state.grid_shown);
+    shown.clear();
+    let out = scroll.show_rows(ui, row_h, rows, |ui, range| {
         for r in range {
             ui.horizontal(|ui| {
                 for c in 0..cols {
                     let Some(&i) = visible.get(r * cols + c) else {
                         break;
                     };
-                    state.request_thumb(i);
+                    shown.push(i);
                     match cell(state, ui, i, size) {
                         (_, true) => opened = Some(i),
                         (true, false) => clicked = Some(i),
@@ -57,6 +66,26 @@ pub(super) fn grid(state: &mut AppState, ui: &mut egui::Ui, width: f32) {
             ui.add_space(spacing);
         }
     });
+    // Requests for cells scrolled past give way to the ones on screen.
+    let wanted: HashSet<usize> = shown.iter().copied().collect();
+    state.drop_stale_thumbs(&wanted);
+    // A few requests at a time, the cells that stay on screen longest first (those that
+    // came in at the bottom when scrolling down): a fast scroll then shows thumbnails
+    // instead of a queue of cells that have left before their turn.
+    let down = out.state.clamped_offset().y > state.grid_offset;
+    state.grid_offset = out.state.clamped_offset().y;
+    let order: Box<dyn Iterator<Item = &usize>> = if down {
+        Box::new(shown.iter().rev())
+    } else {
+        Box::new(shown.iter())
+    };
+    for &i in order {
+        if state.thumbs_in_flight() >= cols.max(THUMBS_IN_FLIGHT) {
+            break;
+        }
+        state.request_thumb(i);
+    }
+    state.grid_shown = shown;
     if let Some(i) = clicked {
         state.selected = Some(i);
     }

@@ -3,6 +3,8 @@
 //! Painting tab).
 
 mod grid;
+#[cfg(test)]
+mod tests;
 pub mod viewer;
 
 use super::{Panel, SidePanel};
