@@ -86,25 +86,17 @@ impl Map {
         for p in &placed {
             as_thumb[p.j] = true;
         }
-        self.paint(
-            ui,
-            &painter,
-            &screen,
-            data,
-            styles,
-            shared.selected,
-            &as_thumb,
-        );
+        self.paint(&painter, &screen, data, styles, &as_thumb);
         if let Some(t) = &self.atlas_tex {
             let dim = self.dimmer();
             t.paint(
                 &painter,
                 &placed,
-                &styles.colours,
+                &|j| styles.colours.get(j).copied().unwrap_or(Color32::GRAY),
                 &|j| dim(data.indices[j]),
             );
         }
-        self.paint_hotspots(ui, &painter, &screen, hot, &tags, hot_side);
+        self.paint_hotspots(&painter, &screen, hot, &tags, hot_side);
         self.paint_marks(ui, &painter, &screen, data, styles, shared.selected);
         painter.text(
             rect.left_bottom() + Vec2::new(8.0, -6.0),
@@ -265,31 +257,32 @@ impl Map {
         }
     }
 
-    /// Which paintings a search or selection dims (collection index -> dimmed).
-    fn dimmer(&self) -> impl Fn(usize) -> bool + '_ {
-        let highlight: HashSet<usize> = self
-            .text_hits
+    /// The paintings a search highlights (collection indices): title/artist matches and
+    /// the top PACL hits.
+    fn highlighted(&self) -> HashSet<usize> {
+        self.text_hits
             .iter()
             .copied()
             .chain(self.pacl_hits.iter().take(self.top).map(|h| h.0))
-            .collect();
+            .collect()
+    }
+
+    /// Which paintings a search dims (collection index -> dimmed).
+    fn dimmer(&self) -> impl Fn(usize) -> bool {
+        let highlight = self.highlighted();
         move |i| !highlight.is_empty() && !highlight.contains(&i)
     }
 
     /// The points not drawn as thumbnails (`as_thumb`), dimmed when a search highlights
     /// some.
-    #[allow(clippy::too_many_arguments)]
     fn paint(
         &self,
-        ui: &egui::Ui,
         painter: &egui::Painter,
         screen: &[Pos2],
         data: &MapData,
         styles: &Styles,
-        _selected_painting: Option<usize>,
         as_thumb: &[bool],
     ) {
-        let _ = ui;
         let dim = self.dimmer();
         let r = self.point_size / 2.0 + 1.0;
         let clip = painter.clip_rect().expand(r);
@@ -316,12 +309,7 @@ impl Map {
         styles: &Styles,
         selected_painting: Option<usize>,
     ) {
-        let highlight: HashSet<usize> = self
-            .text_hits
-            .iter()
-            .copied()
-            .chain(self.pacl_hits.iter().take(self.top).map(|h| h.0))
-            .collect();
+        let highlight = self.highlighted();
         let selected: HashSet<usize> = self.selection.iter().copied().collect();
         let r = self.point_size / 2.0 + 1.0;
         if !selected.is_empty() || !highlight.is_empty() {
@@ -390,7 +378,6 @@ impl Map {
     /// label above.
     fn paint_hotspots(
         &self,
-        ui: &egui::Ui,
         painter: &egui::Painter,
         screen: &[Pos2],
         hot: &[Hotspot],
@@ -414,8 +401,7 @@ impl Map {
                         rect: r,
                         frame: 3.0,
                     }];
-                    let colours: Vec<Color32> = (0..=spot.j).map(|_| spot.colour).collect();
-                    t.paint(painter, &placed, &colours, &|_| false);
+                    t.paint(painter, &placed, &|_| spot.colour, &|_| false);
                 }
                 None => {
                     painter.circle_filled(p, self.point_size + 3.0, spot.colour);
@@ -436,7 +422,6 @@ impl Map {
                 Color32::WHITE,
             );
         }
-        let _ = ui;
     }
 
     /// Starts a flight to the group of `members`.

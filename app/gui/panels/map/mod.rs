@@ -511,7 +511,7 @@ impl Map {
                     .auto_shrink([false, false])
                     .show(ui, |ui| {
                         self.side(ui, shared, coll, &data, &styles, colour, k, &model_dir);
-                        self.hotspot_list(ui, &data, points, &hot);
+                        self.hotspot_list(ui, points, &hot);
                     });
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {

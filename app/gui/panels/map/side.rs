@@ -337,13 +337,7 @@ impl Map {
     }
 
     /// The hotspots as a list (thumbnail and label); a click flies the map there.
-    pub(super) fn hotspot_list(
-        &mut self,
-        ui: &mut egui::Ui,
-        data: &MapData,
-        points: &[[f32; 2]],
-        hot: &[Hotspot],
-    ) {
+    pub(super) fn hotspot_list(&mut self, ui: &mut egui::Ui, points: &[[f32; 2]], hot: &[Hotspot]) {
         if hot.is_empty() {
             return;
         }
@@ -372,7 +366,6 @@ impl Map {
                 if r.clicked() || l.clicked() {
                     fly = Some(h);
                 }
-                let _ = data;
             });
         }
         if let Some(h) = fly {

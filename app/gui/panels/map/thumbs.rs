@@ -87,7 +87,7 @@ impl AtlasTextures {
         &self,
         painter: &egui::Painter,
         placed: &[Placed],
-        colours: &[Color32],
+        colour: &dyn Fn(usize) -> Color32,
         dimmed: &dyn Fn(usize) -> bool,
     ) {
         let mut frames = Mesh::default();
@@ -97,7 +97,7 @@ impl AtlasTextures {
             .map(|t| Mesh::with_texture(t.id()))
             .collect();
         for p in placed {
-            let c = colours.get(p.j).copied().unwrap_or(Color32::GRAY);
+            let c = colour(p.j);
             let dim = dimmed(p.j);
             let frame = if dim { c.gamma_multiply(0.3) } else { c };
             frames.add_colored_rect(p.rect.expand(p.frame), frame);
