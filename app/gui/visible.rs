@@ -119,17 +119,9 @@ mod tests {
 
     fn coll() -> Collection {
         let p = |id: &str, artist: &str| Painting {
-            id: id.into(),
-            path: PathBuf::from(format!("{id}.jpg")),
-            style: None,
             title: Some(id.to_uppercase()),
             artist: Some(artist.into()),
-            date: None,
-            medium: None,
-            width: None,
-            height: None,
-            sha256: None,
-            description: None,
+            ..Painting::new(id, PathBuf::from(format!("{id}.jpg")))
         };
         Collection {
             name: "t".into(),

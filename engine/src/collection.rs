@@ -42,6 +42,11 @@ pub struct Painting {
 }
 
 impl Painting {
+    /// A painting with only its id and image path (every other field empty).
+    pub fn new(id: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        Self::bare(id.into(), path.into(), None)
+    }
+
     fn bare(id: String, path: PathBuf, style: Option<String>) -> Self {
         Painting {
             id,

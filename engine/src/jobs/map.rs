@@ -426,19 +426,26 @@ mod tests {
         (dir, c.paintings)
     }
 
+    /// A tiny seeded PACL model (text width `text_dim`) saved as `<root>/pacl`.
+    fn tiny_pacl(root: &Path, text_dim: usize) -> PathBuf {
+        let dir = root.join("pacl");
+        PaclModel::new(
+            &crate::pacl::PaclConfig::tiny(text_dim),
+            &candle_core::Device::Cpu,
+            1,
+        )
+        .unwrap()
+        .save(&dir)
+        .unwrap();
+        dir
+    }
+
     #[test]
     fn computes_caches_and_completes_maps() {
         let (dir, paintings) = folder();
         let models = tempfile::tempdir().unwrap();
         assert!(locate(models.path()).is_none());
-        let mdir = models.path().join("pacl");
-        let m = PaclModel::new(
-            &crate::pacl::PaclConfig::tiny(6),
-            &candle_core::Device::Cpu,
-            1,
-        )
-        .unwrap();
-        m.save(&mdir).unwrap();
+        let mdir = tiny_pacl(models.path(), 6);
         assert_eq!(locate(models.path()), Some(mdir.clone()));
         let cache = tempfile::tempdir().unwrap();
         let req = MapRequest {
@@ -513,15 +520,7 @@ mod tests {
     fn grid_layout_and_atlas() {
         let (_dir, paintings) = folder();
         let models = tempfile::tempdir().unwrap();
-        let mdir = models.path().join("pacl");
-        PaclModel::new(
-            &crate::pacl::PaclConfig::tiny(6),
-            &candle_core::Device::Cpu,
-            1,
-        )
-        .unwrap()
-        .save(&mdir)
-        .unwrap();
+        let mdir = tiny_pacl(models.path(), 6);
         let cache = tempfile::tempdir().unwrap();
         let req = MapRequest {
             model_dir: mdir,
@@ -578,15 +577,7 @@ mod tests {
         let (_dir, paintings) = folder();
         let models = crate::find_models().unwrap();
         let tmp = tempfile::tempdir().unwrap();
-        let mdir = tmp.path().join("pacl");
-        PaclModel::new(
-            &crate::pacl::PaclConfig::tiny(384),
-            &candle_core::Device::Cpu,
-            1,
-        )
-        .unwrap()
-        .save(&mdir)
-        .unwrap();
+        let mdir = tiny_pacl(tmp.path(), 384);
         let cache = tempfile::tempdir().unwrap();
         let req = MapRequest {
             model_dir: mdir,

@@ -13,17 +13,8 @@ use crate::gui::state::{AppState, Pending, Settings};
 
 fn painting(path: PathBuf, i: usize) -> Painting {
     Painting {
-        id: format!("p{i}"),
-        path,
-        style: None,
         title: Some(format!("Painting {i}")),
-        artist: None,
-        date: None,
-        medium: None,
-        width: None,
-        height: None,
-        sha256: None,
-        description: None,
+        ..Painting::new(format!("p{i}"), path)
     }
 }
 
