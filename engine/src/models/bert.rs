@@ -14,8 +14,9 @@ use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::attn_softmax::attention_softmax;
 use super::loading::Weights;
-use super::nn::{dense, softmax, Activation, Dense, LayerNorm, Mode};
+use super::nn::{dense, Activation, Dense, LayerNorm, Mode};
 use crate::error::{read_text, Error, Result};
 use crate::tokenize::TextTokenizer;
 
@@ -127,16 +128,18 @@ impl Layer {
         let q = split(self.query.forward(x)?)?;
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
-        let w = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?.broadcast_add(bias)?;
-        let p = softmax(&w, mode)?;
+        let p = attention_softmax(
+            q.matmul(&k.t()?)?,
+            1.0 / (hd as f64).sqrt(),
+            Some(bias),
+            mode,
+        )?;
         let ctx = p.matmul(&v)?.transpose(1, 2)?.reshape((b, t, h))?;
         let x = self
             .attn_ln
-            .forward(&(self.attn_out.forward(&ctx)? + x)?, mode)?;
-        let f = self
-            .out
-            .forward(&self.act.forward(&self.inter.forward(&x)?)?)?;
-        self.out_ln.forward(&(f + x)?, mode)
+            .forward(&self.attn_out.forward_add(&ctx, x)?, mode)?;
+        let f = self.inter.forward_act(&x, Some(self.act))?;
+        self.out_ln.forward(&self.out.forward_add(&f, &x)?, mode)
     }
 }
 

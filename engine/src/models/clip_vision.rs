@@ -29,8 +29,9 @@ use candle_nn::{Init, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{read_text, Error, Result};
+use crate::models::attn_softmax::attention_softmax;
 use crate::models::loading::Weights;
-use crate::models::nn::{dense, linear, softmax, Activation, Dense, LayerNorm, Mode};
+use crate::models::nn::{dense, linear, Activation, Dense, LayerNorm, Mode};
 
 /// Hugging Face `CLIPVisionConfig` (defaults: `openai/clip-vit-base-patch32`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -359,11 +360,14 @@ impl Attention {
         })
     }
 
+    /// `residual + attention(x)`: the block's skip connection is added with the output
+    /// projection's bias in one pass.
     fn forward(
         &self,
         x: &Tensor,
         mask: Option<&Tensor>,
         mode: Mode,
+        residual: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let (b, l, d) = x.dims3()?;
         let split = |t: Tensor| {
@@ -371,17 +375,12 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = split((self.q_proj.forward(x)? * self.scale)?)?;
+        let q = split(self.q_proj.forward(x)?)?;
         let k = split(self.k_proj.forward(x)?)?;
         let v = split(self.v_proj.forward(x)?)?;
-        let att = q.matmul(&k.t()?)?;
-        let att = match mask {
-            Some(m) => att.broadcast_add(m)?,
-            None => att,
-        };
-        let att = softmax(&att, mode)?;
+        let att = attention_softmax(q.matmul(&k.t()?)?, self.scale, mask, mode)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, l, d))?;
-        self.out_proj.forward(&y)
+        self.out_proj.forward_add(&y, residual)
     }
 }
 
@@ -402,16 +401,13 @@ impl EncoderLayer {
         mask: Option<&Tensor>,
         mode: Mode,
     ) -> candle_core::Result<Tensor> {
-        let h = self
+        let x = self
             .self_attn
-            .forward(&self.layer_norm1.forward(x, mode)?, mask, mode)?;
-        let x = (x + h)?;
-        let h = self.fc2.forward(
-            &self
-                .act
-                .forward(&self.fc1.forward(&self.layer_norm2.forward(&x, mode)?)?)?,
-        )?;
-        x + h
+            .forward(&self.layer_norm1.forward(x, mode)?, mask, mode, x)?;
+        let h = self
+            .fc1
+            .forward_act(&self.layer_norm2.forward(&x, mode)?, Some(self.act))?;
+        self.fc2.forward_add(&h, &x)
     }
 }
 

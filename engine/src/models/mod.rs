@@ -2,11 +2,13 @@
 //! (exact key names and shapes) and proven against PyTorch outputs on tiny random
 //! configurations (`tests/fixtures/parity/`, made by `tools/parity/`).
 
+pub mod attn_softmax;
 pub mod bert;
 pub mod clip_text;
 pub mod clip_tokenizer;
 pub mod clip_vision;
 pub mod download;
+pub(crate) mod epilogue;
 pub mod gpt2;
 pub mod hub;
 pub mod loading;

@@ -8,6 +8,8 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
+use crate::models::epilogue;
+
 /// Which kernels to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -105,8 +107,9 @@ impl Dense {
     }
 }
 
-impl Module for Dense {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+impl Dense {
+    /// `x W^T`, without the bias.
+    fn matmul(&self, x: &Tensor) -> Result<Tensor> {
         let w = if self.transposed {
             self.weight.clone()
         } else {
@@ -117,11 +120,58 @@ impl Module for Dense {
             [b, _, _] => w.broadcast_left(b)?,
             _ => w,
         };
-        let y = x.matmul(&w)?;
+        x.matmul(&w)
+    }
+
+    /// `act(x W^T + b)`. On frozen CPU f32 tensors the bias and the activation are one
+    /// parallel pass over the matmul's output (`models::epilogue`); otherwise candle's ops,
+    /// which carry gradients.
+    pub fn forward_act(&self, x: &Tensor, act: Option<Activation>) -> Result<Tensor> {
+        let y = self.matmul(x)?;
+        match (&self.bias, act) {
+            (Some(b), _) if epilogue::applies(&[&y, b]) => epilogue::bias_act(y, b, act),
+            (None, Some(a)) if epilogue::applies(&[&y]) => epilogue::act_in_place(y, a),
+            (None, None) => Ok(y),
+            (b, act) => {
+                let y = match b {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                };
+                match act {
+                    Some(a) => a.forward(&y),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+
+    /// `x W^T + b + residual` (a transformer block's skip connection), fused as
+    /// [`Dense::forward_act`] where nothing needs a gradient.
+    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let y = self.matmul(x)?;
+        match &self.bias {
+            Some(b) if epilogue::applies(&[&y, b, residual]) => {
+                epilogue::bias_residual(y, b, residual)
+            }
+            Some(b) => y.broadcast_add(b)? + residual,
+            None => y + residual,
+        }
+    }
+
+    /// `x W^T + b` by candle's composed ops (the reference of the fused path's tests).
+    #[cfg(test)]
+    pub(crate) fn forward_unfused(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.matmul(x)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
             None => Ok(y),
         }
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_act(x, None)
     }
 }
 
@@ -149,7 +199,7 @@ struct GeluErfCpu;
 
 /// One element of [`gelu_erf`].
 #[inline(always)]
-fn gelu_erf_as(x: f32) -> f32 {
+pub(crate) fn gelu_erf_scalar(x: f32) -> f32 {
     let z = x * std::f32::consts::FRAC_1_SQRT_2;
     let a = z.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
@@ -182,7 +232,7 @@ impl candle_core::CustomOp1 for GeluErfCpu {
             .zip(src.par_chunks(1 << 14))
             .for_each(|(d, s)| {
                 for (d, &x) in d.iter_mut().zip(s) {
-                    *d = gelu_erf_as(x);
+                    *d = gelu_erf_scalar(x);
                 }
             });
         Ok((candle_core::CpuStorage::F32(dst), layout.shape().clone()))

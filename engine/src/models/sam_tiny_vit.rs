@@ -25,7 +25,8 @@ use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::models::nn::{dense, gelu_erf, softmax, Dense, LayerNorm, Mode};
+use crate::models::attn_softmax::attention_softmax;
+use crate::models::nn::{dense, gelu_erf, Activation, Dense, LayerNorm, Mode};
 use crate::models::sam_decoder::LayerNorm2d;
 
 /// TinyViT configuration (defaults: MobileSAM's TinyViT-5M at 1024 pixels).
@@ -423,9 +424,12 @@ impl Attention {
                 .contiguous()
         };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let att =
-            (q.matmul(&k.t()?)? * (self.key_dim as f64).powf(-0.5))?.broadcast_add(&self.ab)?;
-        let att = softmax(&att, Mode::Infer)?;
+        let att = attention_softmax(
+            q.matmul(&k.t()?)?,
+            (self.key_dim as f64).powf(-0.5),
+            Some(&self.ab),
+            Mode::Infer,
+        )?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, n, c))?;
         self.proj.forward(&y)
     }
@@ -502,10 +506,11 @@ impl TinyVitBlock {
             .forward(&x)?
             .reshape((b, c, l))?
             .transpose(1, 2)?;
-        let h = self.fc2.forward(&gelu_erf(
-            &self.fc1.forward(&self.norm.forward(&x, Mode::Infer)?)?,
-        )?)?;
-        x + h
+        let h = self.fc1.forward_act(
+            &self.norm.forward(&x, Mode::Infer)?,
+            Some(Activation::GeluErf),
+        )?;
+        self.fc2.forward_add(&h, &x)
     }
 }
 
