@@ -14,6 +14,7 @@ use candle_core::{CpuStorage, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use crate::models::nn::{softmax, Mode};
+use crate::models::vmath;
 
 /// `softmax(scores * scale + mask)` over the last dimension; `mask` broadcasts to
 /// `scores` (additive, `-inf` or a large negative number where masked). `scores` should be
@@ -121,22 +122,25 @@ impl candle_core::InplaceOp2 for ScaleMaskSoftmax {
                     off += (rest % dim) * stride;
                     rest /= dim;
                 }
-                let mut max = f32::NEG_INFINITY;
-                for (i, v) in d.iter_mut().enumerate() {
-                    *v = *v * scale + mask[off + i * last];
-                    max = max.max(*v);
+                if last == 1 {
+                    for (v, &m) in d.iter_mut().zip(&mask[off..off + n]) {
+                        *v = *v * scale + m;
+                    }
+                } else {
+                    for (i, v) in d.iter_mut().enumerate() {
+                        *v = *v * scale + mask[off + i * last];
+                    }
                 }
+                let max = d.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
                 if max == f32::NEG_INFINITY {
                     // Every position masked: PyTorch and candle give NaN; so do we.
                     d.iter_mut().for_each(|v| *v = f32::NAN);
                     return;
                 }
-                let mut sum = 0f32;
                 for v in d.iter_mut() {
-                    *v = (*v - max).exp();
-                    sum += *v;
+                    *v = vmath::exp(*v - max);
                 }
-                let inv = 1.0 / sum;
+                let inv = 1.0 / vmath::sum(d);
                 d.iter_mut().for_each(|v| *v *= inv);
             });
         Ok(())

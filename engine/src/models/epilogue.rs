@@ -16,6 +16,7 @@ use candle_core::{CpuStorage, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use crate::models::nn::Activation;
+use crate::models::vmath;
 
 /// Elements per rayon task: big enough to amortise the split, small enough to share a
 /// 50 x 768 output between two cores.
@@ -26,24 +27,46 @@ const CHUNK: usize = 1 << 13;
 #[inline(always)]
 fn gelu_tanh(x: f32) -> f32 {
     const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_TWO_OVER_PI * x * (1.0 + 0.044_715 * x * x)).tanh())
+    0.5 * x * (1.0 + vmath::tanh(SQRT_TWO_OVER_PI * x * (1.0 + 0.044_715 * x * x)))
 }
 
 /// One element of CLIP's `quick_gelu`, `x * sigmoid(1.702 x)`.
 #[inline(always)]
 fn quick_gelu(x: f32) -> f32 {
-    x / (1.0 + (-1.702 * x).exp())
+    x / (1.0 + vmath::exp(-1.702 * x))
 }
 
-/// `act` on one element (`None`: identity).
-#[inline(always)]
-fn apply(act: Option<Activation>, x: f32) -> f32 {
+/// `y = f(y + bias)` row by row over rayon's threads (`bias` of the row length; `None`:
+/// no bias). Generic in `f`, so each activation gets its own vectorised loop.
+fn map_rows<F: Fn(f32) -> f32 + Sync + Send>(y: &mut [f32], bias: Option<&[f32]>, f: F) {
+    match bias {
+        Some(bias) => {
+            let n = bias.len().max(1);
+            let chunk = CHUNK.div_ceil(n) * n;
+            y.par_chunks_mut(chunk).for_each(|c| {
+                for row in c.chunks_exact_mut(n) {
+                    for (v, &b) in row.iter_mut().zip(bias) {
+                        *v = f(*v + b);
+                    }
+                }
+            });
+        }
+        None => y.par_chunks_mut(CHUNK).for_each(|c| {
+            for v in c.iter_mut() {
+                *v = f(*v);
+            }
+        }),
+    }
+}
+
+/// [`map_rows`] with the element function of `act` (`None`: identity), chosen once.
+fn apply(y: &mut [f32], bias: Option<&[f32]>, act: Option<Activation>) {
     match act {
-        None => x,
-        Some(Activation::GeluErf) => crate::models::nn::gelu_erf_scalar(x),
-        Some(Activation::GeluTanh) => gelu_tanh(x),
-        Some(Activation::QuickGelu) => quick_gelu(x),
-        Some(Activation::Relu) => x.max(0.0),
+        None => map_rows(y, bias, |x| x),
+        Some(Activation::GeluErf) => map_rows(y, bias, crate::models::nn::gelu_erf_scalar),
+        Some(Activation::GeluTanh) => map_rows(y, bias, gelu_tanh),
+        Some(Activation::QuickGelu) => map_rows(y, bias, quick_gelu),
+        Some(Activation::Relu) => map_rows(y, bias, |x: f32| x.max(0.0)),
     }
 }
 
@@ -90,15 +113,7 @@ impl candle_core::InplaceOp2 for BiasAct {
         if n == 0 || y.len() % n != 0 {
             candle_core::bail!("dense epilogue: {} outputs for a bias of {n}", y.len());
         }
-        let act = self.0;
-        let chunk = CHUNK.div_ceil(n) * n;
-        y.par_chunks_mut(chunk).for_each(|c| {
-            for row in c.chunks_exact_mut(n) {
-                for (v, &b) in row.iter_mut().zip(bias) {
-                    *v = apply(act, *v + b);
-                }
-            }
-        });
+        apply(y, Some(bias), self.0);
         Ok(())
     }
 }
@@ -175,12 +190,7 @@ impl candle_core::InplaceOp1 for Act {
 
     fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
         let y = slice_mut(s, l)?;
-        let act = Some(self.0);
-        y.par_chunks_mut(CHUNK).for_each(|c| {
-            for v in c.iter_mut() {
-                *v = apply(act, *v);
-            }
-        });
+        apply(y, None, Some(self.0));
         Ok(())
     }
 }

@@ -22,3 +22,4 @@ pub mod sam_tiny_vit;
 pub(crate) mod tests;
 pub mod text_memory;
 pub mod torch_import;
+pub(crate) mod vmath;

@@ -206,7 +206,7 @@ pub(crate) fn gelu_erf_scalar(x: f32) -> f32 {
     let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_8) * t - 0.284_496_74) * t
         + 0.254_829_6)
         * t;
-    let erf = (1.0 - poly * (-a * a).exp()).copysign(z);
+    let erf = (1.0 - poly * crate::models::vmath::exp(-a * a)).copysign(z);
     0.5 * x * (1.0 + erf)
 }
 
