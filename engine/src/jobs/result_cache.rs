@@ -22,6 +22,10 @@
 //! An entry that is truncated, has another key, a bad checksum or JSON that does not parse
 //! is treated as missing: the result is recomputed and the entry rewritten atomically
 //! ([`crate::error::write_atomic`]).
+//!
+//! Size: each kind's folder keeps to a budget ([`DEFAULT_BUDGET`], or the kind's own via
+//! [`ResultCache::with_budget`]). A read marks its entry as used (modification time); a
+//! write that takes the folder past the budget removes the least recently used entries.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -104,18 +108,88 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The default size budget of one kind's folder: past it, the least recently used
+/// entries are removed (a SEVLM or Review entry is a few kilobytes, so this is tens of
+/// thousands of paintings; EmoSEM's masks set their own, [`super::view_cache::BUDGET`]).
+pub const DEFAULT_BUDGET: u64 = 256 << 20;
+
 /// Results of one kind (`"sevlm"`, `"review"`) under a cache folder.
 #[derive(Debug, Clone)]
 pub struct ResultCache {
     dir: PathBuf,
+    budget: u64,
 }
 
 impl ResultCache {
-    /// The cache of `kind` under `root` (the feature cache folder).
+    /// The cache of `kind` under `root` (the feature cache folder), within
+    /// [`DEFAULT_BUDGET`].
     pub fn new(root: &Path, kind: &str) -> Self {
         ResultCache {
             dir: root.join("results").join(kind),
+            budget: DEFAULT_BUDGET,
         }
+    }
+
+    /// The same cache with a size budget of `bytes` for its folder.
+    pub fn with_budget(mut self, bytes: u64) -> Self {
+        self.budget = bytes;
+        self
+    }
+
+    /// Marks an entry as just used (its modification time), so pruning keeps it longer.
+    /// Best effort: a read-only cache is still read.
+    fn touch(path: &Path) {
+        if let Ok(f) = std::fs::File::options().append(true).open(path) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+    }
+
+    /// Removes the least recently used entries (oldest modification time first, `keep`
+    /// never) until the folder's entries fit the budget; unfinished temporary files of a
+    /// crashed write older than an hour go too. Returns how many bytes were removed. An
+    /// entry that cannot be removed is skipped (another process may hold it).
+    pub fn prune(&self, keep: Option<&Path>) -> Result<u64> {
+        let rd = match std::fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(Error::io(&self.dir, e)),
+        };
+        let now = SystemTime::now();
+        let mut entries = Vec::new();
+        let mut total = 0u64;
+        let mut removed = 0u64;
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta.modified().unwrap_or(now);
+            if path.extension().is_some_and(|x| x == "res") {
+                total += meta.len();
+                entries.push((modified, meta.len(), path));
+            } else if now
+                .duration_since(modified)
+                .is_ok_and(|age| age.as_secs() > 3600)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                removed += meta.len();
+            }
+        }
+        entries.sort();
+        for (_, len, path) in entries {
+            if total <= self.budget {
+                break;
+            }
+            if Some(path.as_path()) == keep {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+                removed += len;
+            }
+        }
+        Ok(removed)
     }
 
     /// The entry file of a key.
@@ -154,6 +228,7 @@ impl ResultCache {
         }
         bytes.truncate(bytes.len() - 32);
         bytes.drain(..head);
+        Self::touch(&self.path(key));
         Some(bytes)
     }
 
@@ -168,7 +243,8 @@ impl ResultCache {
         out.extend_from_slice(payload);
         let sum = sha256_bytes(&out);
         out.extend_from_slice(&sum);
-        write_atomic(&path, &out)
+        write_atomic(&path, &out)?;
+        self.prune(Some(&path)).map(|_| ())
     }
 
     /// The stored result of `key`, or `compute()`'s, which is then stored; says which.
@@ -234,6 +310,56 @@ mod tests {
             assert_eq!((v, l), (vec![1.5, 2.0], Lookup::Recomputed));
             assert_eq!(std::fs::read(&path).unwrap(), good);
         }
+    }
+
+    #[test]
+    fn the_least_recently_used_entries_go_past_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ResultCache::new(dir.path(), "test").with_budget(1000);
+        let keys: Vec<[u8; 32]> = (0..4u8)
+            .map(|i| entry_key(&[i; 32], &[0; 32], ""))
+            .collect();
+        let payload = vec![7u8; 300]; // 376 bytes on disk with the envelope
+        let age = |key: &[u8; 32], secs: u64| {
+            let f = std::fs::File::options()
+                .append(true)
+                .open(cache.path(key))
+                .unwrap();
+            f.set_modified(SystemTime::now() - std::time::Duration::from_secs(secs))
+                .unwrap();
+        };
+        for (i, k) in keys[..2].iter().enumerate() {
+            cache.put_bytes(k, &payload).unwrap();
+            age(k, 100 - i as u64 * 10);
+        }
+        // Two entries fit (752 bytes). Reading the older one makes it the newest.
+        assert!(cache.get_bytes(&keys[0]).is_some());
+        // A third goes past the budget: the least recently used (keys[1]) is removed.
+        cache.put_bytes(&keys[2], &payload).unwrap();
+        let present: Vec<bool> = keys.iter().map(|k| cache.path(k).exists()).collect();
+        assert_eq!(present, [true, false, true, false]);
+        // An entry larger than the whole budget is still stored (and the rest goes).
+        let big = ResultCache::new(dir.path(), "test").with_budget(100);
+        big.put_bytes(&keys[3], &payload).unwrap();
+        assert!(big.get_bytes(&keys[3]).is_some());
+        let left: Vec<bool> = keys.iter().map(|k| cache.path(k).exists()).collect();
+        assert_eq!(left, [false, false, false, true]);
+        // A stale temporary file of a crashed write is removed; a fresh one is kept.
+        let stale = dir.path().join("results/test/.tmp-stale");
+        let fresh = dir.path().join("results/test/.tmp-fresh");
+        for p in [&stale, &fresh] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        std::fs::File::options()
+            .append(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(SystemTime::now() - std::time::Duration::from_secs(7200))
+            .unwrap();
+        assert_eq!(big.prune(Some(&cache.path(&keys[3]))).unwrap(), 7);
+        assert!(!stale.exists() && fresh.exists());
+        // No folder yet: nothing to prune.
+        assert_eq!(ResultCache::new(dir.path(), "none").prune(None).unwrap(), 0);
     }
 
     #[test]

@@ -35,6 +35,10 @@ use crate::progress::Progress;
 
 /// The result-cache kind of the masks.
 pub const KIND: &str = "emosem-view";
+/// The size budget of the masks' folder: an entry holds eight f32 maps at the view size,
+/// about 10 MB for a shipped painting, so about a hundred paintings stay cached; the least
+/// recently opened go first ([`ResultCache::prune`]).
+pub const BUDGET: u64 = 1 << 30;
 /// Names the code that computes the maps; bump it when the same inputs give other maps.
 pub const TAG: &str = "emosem-view v1";
 
@@ -147,10 +151,12 @@ pub fn cached_view(
     mut on_result: impl FnMut(ViewResult),
     progress: &dyn Progress,
 ) -> Result<Lookup> {
-    let cache = req
-        .cache
-        .as_ref()
-        .and_then(|dir| Some((ResultCache::new(dir, KIND), view_key(req).ok()?)));
+    let cache = req.cache.as_ref().and_then(|dir| {
+        Some((
+            ResultCache::new(dir, KIND).with_budget(BUDGET),
+            view_key(req).ok()?,
+        ))
+    });
     let mut how = Lookup::Miss;
     if let Some((c, key)) = &cache {
         if c.path(key).exists() {
