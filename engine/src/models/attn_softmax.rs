@@ -140,7 +140,10 @@ impl candle_core::InplaceOp2 for ScaleMaskSoftmax {
                 for v in d.iter_mut() {
                     *v = vmath::exp(*v - max);
                 }
-                let inv = 1.0 / vmath::sum(d);
+                // A sequential sum, as candle's: masked positions (zeros after the exp) at
+                // the end of a padded row then leave it bit for bit as without padding, so
+                // a painting's or sentence's result does not depend on its batch.
+                let inv = 1.0 / d.iter().sum::<f32>();
                 d.iter_mut().for_each(|v| *v *= inv);
             });
         Ok(())
@@ -192,6 +195,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn padding_a_row_with_masked_positions_changes_nothing() {
+        // Batch invariance: a sequence alone and padded to a longer batch (key padding
+        // masked) get the same weights bit for bit on their real positions.
+        let dev = Device::Cpu;
+        let alone = Tensor::randn(0f32, 3.0, (1, 2, 13, 13), &dev).unwrap();
+        let padded = alone.pad_with_zeros(3, 0, 11).unwrap();
+        let mut m = vec![0f32; 24];
+        m[13..].iter_mut().for_each(|v| *v = -1e9);
+        let mask = Tensor::from_vec(m, (1, 1, 1, 24), &dev).unwrap();
+        let a = attention_softmax(alone, 0.3, None, Mode::Infer).unwrap();
+        let p = attention_softmax(padded.contiguous().unwrap(), 0.3, Some(&mask), Mode::Infer)
+            .unwrap()
+            .narrow(3, 0, 13)
+            .unwrap();
+        assert_eq!(crate::models::tests::max_diff(&a, &p), 0.0);
     }
 
     #[test]
