@@ -134,6 +134,19 @@ impl EmosemConfig {
         }
     }
 
+    /// The tests' tiny Multi-Masks configuration over a 4 x 4 grid of `dim`-wide features
+    /// from `tower`: a 16-wide, one-layer explainer writing at most 3 tokens.
+    #[cfg(test)]
+    pub(crate) fn tiny(tower: &str, dim: usize) -> Self {
+        let mut cfg = EmosemConfig::small(Paradigm::Multi, 4, dim, tower);
+        cfg.explainer.n_embd = 16;
+        cfg.explainer.n_layer = 1;
+        cfg.explainer.n_head = 2;
+        cfg.prefix_hidden = 16;
+        cfg.max_explanation_tokens = 3;
+        cfg
+    }
+
     /// A small CPU configuration over a `side` x `side` grid of `dim`-wide features: a
     /// 64-wide SAM-style decoder (4 heads, MLP 256) and a 4-layer, 256-wide GPT-2 layout
     /// explainer (GPT-2's vocabulary).

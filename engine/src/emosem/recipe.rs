@@ -109,18 +109,7 @@ mod tests {
     use crate::models::nn::Mode;
 
     fn small() -> EmosemConfig {
-        let mut cfg = EmosemConfig::small(
-            Paradigm::Multi,
-            4,
-            PatchColourGrid::DIM,
-            PatchColourGrid::NAME,
-        );
-        cfg.explainer.n_embd = 16;
-        cfg.explainer.n_layer = 1;
-        cfg.explainer.n_head = 2;
-        cfg.prefix_hidden = 16;
-        cfg.max_explanation_tokens = 3;
-        cfg
+        EmosemConfig::tiny(PatchColourGrid::NAME, PatchColourGrid::DIM)
     }
 
     fn queries() -> Vec<Query> {

@@ -201,7 +201,7 @@ mod tests {
     use crate::annotations::mask::Mask;
     use crate::emosem::features::PatchColourGrid;
     use crate::emosem::view::write_initial_model;
-    use crate::emosem::{EmosemConfig, Paradigm};
+    use crate::emosem::EmosemConfig;
     use crate::jobs::command::Command;
     use crate::worker::{Engine, EngineConfig};
 
@@ -209,16 +209,7 @@ mod tests {
     fn the_painting_and_review_requests_load_one_model_once() {
         let assets = crate::find_assets().expect("assets");
         let tmp = tempfile::tempdir().unwrap();
-        let mut cfg = EmosemConfig::small(
-            Paradigm::Multi,
-            4,
-            PatchColourGrid::DIM,
-            PatchColourGrid::NAME,
-        );
-        cfg.explainer.n_embd = 16;
-        cfg.explainer.n_layer = 1;
-        cfg.explainer.n_head = 2;
-        cfg.prefix_hidden = 16;
+        let mut cfg = EmosemConfig::tiny(PatchColourGrid::NAME, PatchColourGrid::DIM);
         cfg.max_explanation_tokens = 2;
         let model = tmp.path().join("emosem");
         write_initial_model(&cfg, &assets, &model, 3).unwrap();

@@ -208,13 +208,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn tiny(tower: &str, dim: usize) -> EmosemConfig {
-        let mut cfg = EmosemConfig::small(Paradigm::Multi, 4, dim, tower);
-        cfg.explainer.n_embd = 16;
-        cfg.explainer.n_layer = 1;
-        cfg.explainer.n_head = 2;
-        cfg.prefix_hidden = 16;
-        cfg.max_explanation_tokens = 3;
-        cfg
+        EmosemConfig::tiny(tower, dim)
     }
 
     fn engine() -> Engine {
