@@ -196,10 +196,28 @@ pub fn backbones(
         let x = x.squeeze(0)?;
         rows.push(time_on(
             &dev,
-            "sam vit-b image encoder",
+            "sam vit-b image encoder (candle-transformers)",
             "1x3x1024x1024",
             2,
             || m.embeddings(&x).map(|_| ()).map_err(Into::into),
+        )?);
+    }
+    if wanted("sam-vit-b") {
+        // Artemo's own ViT encoder (models::sam_vit), the one `models::sam::Sam` loads.
+        progress("sam-vit-b (artemo sam_vit)");
+        let m = frozen(&dev, |vb| {
+            Ok(crate::models::sam_vit::SamVit::new(
+                &crate::models::sam::SamVisionConfig::default(),
+                vb.pp("image_encoder"),
+            )?)
+        })?;
+        let x = Tensor::randn(0f32, 1.0, (1, 3, 1024, 1024), &dev)?;
+        rows.push(time_on(
+            &dev,
+            "sam vit-b image encoder (artemo sam_vit)",
+            "1x3x1024x1024",
+            2,
+            || m.forward(&x).map(|_| ()).map_err(Into::into),
         )?);
     }
     if wanted("mobilesam") {

@@ -77,7 +77,7 @@ table = {
     "clip-text": ("CLIP text, 77 tokens", "clip text", r"torch text B"),
     "distilgpt2": ("distilgpt2 + cross-attention, 30 tokens", "distilgpt2", r"distilgpt2\+cross"),
     "minilm": ("MiniLM, 100 sentences", "all-MiniLM", r"all-MiniLM"),
-    "sam-vit-b": ("SAM ViT-B encoder, 1024", "sam vit-b", r"SamModel ViT-B"),
+    "sam-vit-b": ("SAM ViT-B encoder, 1024", "(artemo sam_vit)", r"SamModel ViT-B"),
     "mobilesam": ("TinyViT (MobileSAM), 1024", "(artemo sam_tiny_vit)", r"TinyViT"),
     "sevlm": ("SEVLM paper, 25-token explanation", "generation, shortcuts", r"sevlm-paper generation"),
 }

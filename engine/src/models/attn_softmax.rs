@@ -131,20 +131,117 @@ impl candle_core::InplaceOp2 for ScaleMaskSoftmax {
                         *v = *v * scale + mask[off + i * last];
                     }
                 }
-                let max = d.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                if max == f32::NEG_INFINITY {
-                    // Every position masked: PyTorch and candle give NaN; so do we.
-                    d.iter_mut().for_each(|v| *v = f32::NAN);
-                    return;
+                softmax_row(d);
+            });
+        Ok(())
+    }
+}
+
+/// Normalises one row of logits in place.
+fn softmax_row(d: &mut [f32]) {
+    let max = d.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    if max == f32::NEG_INFINITY {
+        // Every position masked: PyTorch and candle give NaN; so do we.
+        d.iter_mut().for_each(|v| *v = f32::NAN);
+        return;
+    }
+    for v in d.iter_mut() {
+        *v = vmath::exp(*v - max);
+    }
+    // A sequential sum, as candle's: masked positions (zeros after the exp) at the end of a
+    // padded row then leave it bit for bit as without padding, so a painting's or sentence's
+    // result does not depend on its batch.
+    let inv = 1.0 / d.iter().sum::<f32>();
+    d.iter_mut().for_each(|v| *v *= inv);
+}
+
+/// SAM's attention weights with decomposed relative positions (`add_decomposed_rel_pos` of
+/// `segment_anything/modeling/image_encoder.py`): `softmax(scores * scale + rel_h[.., y] +
+/// rel_w[.., x])` over the keys `y * kw + x`. `scores` is `[G, N, kh * kw]` (the caller's
+/// fresh matmul output), `rel_h` `[G, N, kh]`, `rel_w` `[G, N, kw]`. On CPU f32 tensors
+/// without gradients it is one pass in place (candle-transformers adds the two terms into a
+/// new copy of the scores and then runs the softmax over it); otherwise candle's ops.
+pub fn rel_pos_softmax(scores: Tensor, scale: f64, rel_h: &Tensor, rel_w: &Tensor) -> Result<Tensor> {
+    let (g, n, keys) = scores.dims3()?;
+    let (kh, kw) = (rel_h.dim(2)?, rel_w.dim(2)?);
+    if kh * kw != keys || rel_h.dims() != [g, n, kh] || rel_w.dims() != [g, n, kw] {
+        candle_core::bail!(
+            "rel-pos-softmax: scores {:?}, rel_h {:?}, rel_w {:?}",
+            scores.dims(),
+            rel_h.dims(),
+            rel_w.dims()
+        )
+    }
+    let fused = crate::models::epilogue::applies(&[&scores, rel_h, rel_w])
+        && scores.is_contiguous();
+    if !fused {
+        let bias = rel_h
+            .unsqueeze(3)?
+            .broadcast_add(&rel_w.unsqueeze(2)?)?
+            .reshape((g, n, keys))?;
+        return softmax(&((scores * scale)? + bias)?, Mode::Train);
+    }
+    scores.inplace_op3(
+        &rel_h.contiguous()?,
+        &rel_w.contiguous()?,
+        &RelPosSoftmax {
+            scale: scale as f32,
+            kh,
+            kw,
+        },
+    )?;
+    Ok(scores)
+}
+
+/// The in-place kernel of [`rel_pos_softmax`].
+struct RelPosSoftmax {
+    scale: f32,
+    kh: usize,
+    kw: usize,
+}
+
+impl candle_core::InplaceOp3 for RelPosSoftmax {
+    fn name(&self) -> &'static str {
+        "rel-pos-softmax"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<()> {
+        let (CpuStorage::F32(dst), CpuStorage::F32(rh), CpuStorage::F32(rw)) = (s1, s2, s3)
+        else {
+            candle_core::bail!("rel-pos-softmax: f32 tensors are needed")
+        };
+        let (Some((a, b)), Some((ha, hb)), Some((wa, wb))) = (
+            l1.contiguous_offsets(),
+            l2.contiguous_offsets(),
+            l3.contiguous_offsets(),
+        ) else {
+            candle_core::bail!("rel-pos-softmax: contiguous tensors are needed")
+        };
+        let (kh, kw, scale) = (self.kh, self.kw, self.scale);
+        let rows = (b - a) / (kh * kw).max(1);
+        if kh * kw == 0 || hb - ha != rows * kh || wb - wa != rows * kw {
+            candle_core::bail!("rel-pos-softmax: the sizes of the three tensors disagree")
+        }
+        let (rh, rw) = (&rh[ha..hb], &rw[wa..wb]);
+        dst[a..b]
+            .par_chunks_mut(kh * kw)
+            .zip(rh.par_chunks(kh))
+            .zip(rw.par_chunks(kw))
+            .for_each(|((d, rh), rw)| {
+                for (seg, &h) in d.chunks_mut(kw).zip(rh) {
+                    for (v, &w) in seg.iter_mut().zip(rw) {
+                        *v = *v * scale + h + w;
+                    }
                 }
-                for v in d.iter_mut() {
-                    *v = vmath::exp(*v - max);
-                }
-                // A sequential sum, as candle's: masked positions (zeros after the exp) at
-                // the end of a padded row then leave it bit for bit as without padding, so
-                // a painting's or sentence's result does not depend on its batch.
-                let inv = 1.0 / d.iter().sum::<f32>();
-                d.iter_mut().for_each(|v| *v *= inv);
+                softmax_row(d);
             });
         Ok(())
     }
@@ -213,6 +310,30 @@ mod tests {
             .narrow(3, 0, 13)
             .unwrap();
         assert_eq!(crate::models::tests::max_diff(&a, &p), 0.0);
+    }
+
+    #[test]
+    fn rel_pos_softmax_equals_composed_ops() {
+        // Reference: `add_decomposed_rel_pos` (segment_anything/modeling/image_encoder.py),
+        // attn.view(B, q_h, q_w, k_h, k_w) + rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :].
+        let dev = Device::Cpu;
+        let (g, n, kh, kw) = (3, 6, 2, 3);
+        let s = Tensor::randn(0f32, 3.0, (g, n, kh * kw), &dev).unwrap();
+        let rh = Tensor::randn(0f32, 1.0, (g, n, kh), &dev).unwrap();
+        let rw = Tensor::randn(0f32, 1.0, (g, n, kw), &dev).unwrap();
+        let bias = rh
+            .unsqueeze(3)
+            .unwrap()
+            .broadcast_add(&rw.unsqueeze(2).unwrap())
+            .unwrap()
+            .reshape((g, n, kh * kw))
+            .unwrap();
+        let want = composed(&s, 0.25, Some(&bias));
+        let got = rel_pos_softmax(s.copy().unwrap(), 0.25, &rh, &rw).unwrap();
+        assert!(crate::models::tests::max_diff(&got, &want) < 1e-6);
+        // Misshapen terms are an error, not a panic.
+        let short = rh.narrow(1, 0, n - 1).unwrap();
+        assert!(rel_pos_softmax(s.copy().unwrap(), 0.25, &short, &rw).is_err());
     }
 
     #[test]

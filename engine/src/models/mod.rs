@@ -18,6 +18,7 @@ pub mod registry;
 pub mod sam;
 pub mod sam_decoder;
 pub mod sam_tiny_vit;
+pub mod sam_vit;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod text_memory;
