@@ -21,7 +21,8 @@ echo "load before: $(uptime)"
 for name in ${*:-$ALL}; do
   freq=1999; limit=120; filter=()
   case $name in
-    sam-vit-b) freq=149; limit=40 ;;
+    # Artemo's own ViT only (the bench also times candle-transformers' one first).
+    sam-vit-b) freq=149; limit=110; filter=(--require sam_vit) ;;
     # Artemo's own TinyViT only (the bench also times candle-transformers' one).
     mobilesam) freq=499; limit=90; filter=(--require sam_tiny_vit) ;;
     minilm) freq=999 ;;

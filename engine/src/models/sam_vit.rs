@@ -138,7 +138,9 @@ impl Attention {
 fn window_partition(x: &Tensor, ws: usize) -> candle_core::Result<(Tensor, (usize, usize))> {
     let (b, h, w, c) = x.dims4()?;
     let (hp, wp) = (h.div_ceil(ws) * ws, w.div_ceil(ws) * ws);
-    let x = x.pad_with_zeros(1, 0, hp - h)?.pad_with_zeros(2, 0, wp - w)?;
+    let x = x
+        .pad_with_zeros(1, 0, hp - h)?
+        .pad_with_zeros(2, 0, wp - w)?;
     let x = x
         .reshape((b, hp / ws, ws, wp / ws, ws, c))?
         .transpose(2, 3)?
@@ -369,7 +371,11 @@ mod tests {
         let diff = crate::models::tests::max_diff(&got, &want);
         assert!(diff < 1e-4, "max |ours - candle-transformers| = {diff}");
         // A batch of two is each image alone (the reference takes one image at a time).
-        let x2 = Tensor::cat(&[&x, &Tensor::randn(0f32, 1.0, (1, 3, 56, 56), &dev).unwrap()], 0).unwrap();
+        let x2 = Tensor::cat(
+            &[&x, &Tensor::randn(0f32, 1.0, (1, 3, 56, 56), &dev).unwrap()],
+            0,
+        )
+        .unwrap();
         let both = ours.forward(&x2).unwrap();
         let second = ours.forward(&x2.narrow(0, 1, 1).unwrap()).unwrap();
         assert!(crate::models::tests::max_diff(&both.narrow(0, 0, 1).unwrap(), &got) < 1e-5);
@@ -380,9 +386,15 @@ mod tests {
     fn rel_pos_table_indexes_the_reference_offsets() {
         // get_rel_pos(q, k): relative_coords = q_i - k_j + (k - 1).
         let dev = Device::Cpu;
-        let t = Tensor::arange(0f32, 5.0, &dev).unwrap().reshape((5, 1)).unwrap();
+        let t = Tensor::arange(0f32, 5.0, &dev)
+            .unwrap()
+            .reshape((5, 1))
+            .unwrap();
         let r = rel_pos_table(3, &t).unwrap().squeeze(2).unwrap();
         let want = [[2f32, 1., 0.], [3., 2., 1.], [4., 3., 2.]];
-        assert_eq!(r.to_vec2::<f32>().unwrap(), want.map(|r| r.to_vec()).to_vec());
+        assert_eq!(
+            r.to_vec2::<f32>().unwrap(),
+            want.map(|r| r.to_vec()).to_vec()
+        );
     }
 }
