@@ -114,6 +114,9 @@ pub fn run(
                 &images.narrow(0, 0, 1)?,
                 &cfg.name,
             )?);
+            if cfg.use_vad {
+                rows.push(without_vad_row(&cfg, seq, &images.narrow(0, 0, 1)?)?);
+            }
         }
     }
     Ok(rows)
@@ -204,6 +207,41 @@ fn generation_rows(
             5,
         ),
     ])
+}
+
+/// The bound of the exact shortcuts: the same configuration without the VAD fusion (not
+/// SEVLM's model), where every position's keys and values can be cached, decoded with the
+/// shortcuts. What separates it from the "generation, shortcuts" row is the bidirectional
+/// VAD encoder's recompute, which the reference (and so Artemo) does at every step.
+fn without_vad_row(cfg: &SevlmConfig, seq: &SequenceBuilder, image: &Tensor) -> Result<BenchRow> {
+    let cfg = SevlmConfig {
+        use_vad: false,
+        ..cfg.clone()
+    };
+    let (model, _vm) = Sevlm::init(&cfg, 1, image.device())?;
+    let seqb = SequenceBuilder::for_config(seq.tokenizer().clone(), seq.lexicon().clone(), &cfg);
+    let opts = DecodeOptions {
+        max_tokens: 25,
+        ignore_end: true,
+        ..Default::default()
+    };
+    let silent = &crate::progress::Silent;
+    let mut n = 0;
+    let ms = time_ms(5, || {
+        n = generate(&model, &seqb, image, &opts, |_| {}, silent)?
+            .tokens
+            .len();
+        Ok(())
+    })?;
+    Ok(BenchRow {
+        name: format!(
+            "sevlm-{} generation, shortcuts, no VAD fusion (bound)",
+            cfg.name
+        ),
+        input: format!("{n} tokens, every key/value cached (not SEVLM's model)"),
+        median_ms: ms,
+        runs: 5,
+    })
 }
 
 /// Median milliseconds of `runs` calls after one warm-up ([`time`]).
