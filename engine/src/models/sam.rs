@@ -36,8 +36,9 @@
 //! heads, a 1024-pixel TinyViT input).
 //!
 //! The ViT encoder is Artemo's [`crate::models::sam_vit::SamVit`] (inference only; it was
-//! candle-transformers' `ImageEncoderViT`, 1.5-1.6 times PyTorch's time on the CPU). Its inputs are `imaging::preprocess_sam`'s
-//! normalised, padded 1024x1024 pixels; prompt coordinates are in that resized frame.
+//! candle-transformers' `ImageEncoderViT`, 1.5-1.6 times PyTorch's time on the CPU). Its
+//! inputs are `imaging::preprocess_sam`'s normalised, padded 1024x1024 pixels; prompt
+//! coordinates are in that resized frame.
 //!
 //! Parity (`tests/fixtures/parity/sam/`, `tools/parity/sam.py`, transformers 5.23.0 /
 //! torch 2.15.0 / mobilesam-mirror 1.0.0): a tiny random HF `SamModel` loaded through the
