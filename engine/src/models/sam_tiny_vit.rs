@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::models::attn_softmax::attention_softmax;
 use crate::models::nn::{dense, gelu_erf, Activation, Dense, LayerNorm, Mode};
 use crate::models::sam_decoder::LayerNorm2d;
+use crate::models::sam_vit::{window_partition, window_unpartition};
 
 /// TinyViT configuration (defaults: MobileSAM's TinyViT-5M at 1024 pixels).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -474,29 +475,12 @@ impl TinyVitBlock {
         let y = if r == ws {
             self.attn.forward(x)?
         } else {
-            let pad = (ws - r % ws) % ws;
-            let y = x.reshape((b, r, r, c))?;
-            let y = if pad > 0 {
-                y.pad_with_zeros(1, 0, pad)?.pad_with_zeros(2, 0, pad)?
-            } else {
-                y
-            };
-            let p = r + pad;
-            let nw = p / ws;
-            let y = y
-                .reshape((b, nw, ws, nw, ws, c))?
-                .transpose(2, 3)?
-                .reshape((b * nw * nw, ws * ws, c))?;
-            let y = self.attn.forward(&y)?;
-            let y = y
-                .reshape((b, nw, nw, ws, ws, c))?
-                .transpose(2, 3)?
-                .reshape((b, p, p, c))?;
-            let y = if pad > 0 {
-                y.narrow(1, 0, r)?.narrow(2, 0, r)?
-            } else {
-                y
-            };
+            let (win, padded) = window_partition(&x.reshape((b, r, r, c))?, ws)?;
+            let y = self
+                .attn
+                .forward(&win.reshape(((), ws * ws, c))?)?
+                .reshape(((), ws, ws, c))?;
+            let y = window_unpartition(&y, ws, padded, (r, r))?;
             y.reshape((b, l, c))?
         };
         let x = (x + y)?;

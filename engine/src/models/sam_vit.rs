@@ -134,8 +134,11 @@ impl Attention {
 }
 
 /// `window_partition` of the reference: `[B, H, W, C]`, zero-padded to whole windows, as
-/// `[B * windows, ws, ws, C]`, with the padded size.
-fn window_partition(x: &Tensor, ws: usize) -> candle_core::Result<(Tensor, (usize, usize))> {
+/// `[B * windows, ws, ws, C]`, with the padded size. TinyViT's windows are the same.
+pub(crate) fn window_partition(
+    x: &Tensor,
+    ws: usize,
+) -> candle_core::Result<(Tensor, (usize, usize))> {
     let (b, h, w, c) = x.dims4()?;
     let (hp, wp) = (h.div_ceil(ws) * ws, w.div_ceil(ws) * ws);
     let x = x
@@ -150,7 +153,7 @@ fn window_partition(x: &Tensor, ws: usize) -> candle_core::Result<(Tensor, (usiz
 }
 
 /// `window_unpartition` of the reference: windows back to `[B, H, W, C]` (padding dropped).
-fn window_unpartition(
+pub(crate) fn window_unpartition(
     x: &Tensor,
     ws: usize,
     (hp, wp): (usize, usize),

@@ -131,11 +131,7 @@ fn generation_rows(
     image: &Tensor,
     name: &str,
 ) -> Result<Vec<BenchRow>> {
-    let opts = DecodeOptions {
-        max_tokens: 25,
-        ignore_end: true,
-        ..Default::default()
-    };
+    let opts = explanation_options();
     let silent = &crate::progress::Silent;
     let ids = |g: &Generation| g.tokens.iter().map(|t| t.id).collect::<Vec<_>>();
     let mut reference = Vec::new();
@@ -220,11 +216,7 @@ fn without_vad_row(cfg: &SevlmConfig, seq: &SequenceBuilder, image: &Tensor) -> 
     };
     let (model, _vm) = Sevlm::init(&cfg, 1, image.device())?;
     let seqb = SequenceBuilder::for_config(seq.tokenizer().clone(), seq.lexicon().clone(), &cfg);
-    let opts = DecodeOptions {
-        max_tokens: 25,
-        ignore_end: true,
-        ..Default::default()
-    };
+    let opts = explanation_options();
     let silent = &crate::progress::Silent;
     let mut n = 0;
     let ms = time_ms(5, || {
@@ -242,6 +234,15 @@ fn without_vad_row(cfg: &SevlmConfig, seq: &SequenceBuilder, image: &Tensor) -> 
         median_ms: ms,
         runs: 5,
     })
+}
+
+/// The timed explanation: 25 tokens, greedy, end tokens passed over.
+fn explanation_options() -> DecodeOptions {
+    DecodeOptions {
+        max_tokens: 25,
+        ignore_end: true,
+        ..Default::default()
+    }
 }
 
 /// Median milliseconds of `runs` calls after one warm-up ([`time`]).
