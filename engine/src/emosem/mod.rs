@@ -70,6 +70,7 @@ mod config;
 pub mod data;
 pub mod features;
 mod kit_init;
+pub mod language;
 pub mod losses;
 pub mod paper_train;
 pub mod postprocess;

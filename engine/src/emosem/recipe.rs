@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::features::GridEncoder;
+use super::language::LanguageConfig;
 use super::{EmosemConfig, Finetune, Paradigm};
 use crate::models::gpt2::Gpt2Config;
 
@@ -36,6 +37,9 @@ pub struct KitEmosemConfig {
     pub mask_prior: bool,
     /// Condition each mask's explanation on its emotion ([`super::install_emotion_prefix`]).
     pub emotion_prefix: bool,
+    /// The explainer's language pretraining before the image stage
+    /// ([`super::language`]; needs `emotion_prefix`; 0 epochs: none, as kits before it).
+    pub language: LanguageConfig,
 }
 
 impl Default for KitEmosemConfig {
@@ -62,6 +66,10 @@ impl KitEmosemConfig {
             seed,
             mask_prior: true,
             emotion_prefix: true,
+            language: LanguageConfig {
+                seed,
+                ..LanguageConfig::default()
+            },
         }
     }
 
@@ -73,6 +81,14 @@ impl KitEmosemConfig {
             warmup: 2,
             explainer_width: 32,
             explainer_layers: 1,
+            language: LanguageConfig {
+                epochs: 1,
+                per_emotion: 8,
+                batch: 32,
+                warmup: 0,
+                seed,
+                ..LanguageConfig::default()
+            },
             ..Self::full(seed)
         }
     }

@@ -728,3 +728,71 @@ fn nucleus_explanations_are_seeded_and_top_p_zero_is_greedy() {
     let old: EmosemConfig = serde_json::from_value(json).unwrap();
     assert_eq!(old.decoding, Decoding::Greedy);
 }
+
+/// The kit's rehearsal ([`language::Rehearsal`]) adds its texts' language loss to a step:
+/// from the same start, one step with and one without it move the explainer and the
+/// emotion embeddings differently and leave every mask-side variable bit-identical
+/// (no clipping, whose global norm would couple them).
+#[test]
+fn rehearsal_moves_only_the_explainer_and_the_emotion_embeddings() {
+    use super::language::{blank_image, LanguageText, Rehearsal};
+    use super::train::Trainer;
+    let dev = Device::Cpu;
+    let assets = crate::find_assets().expect("assets");
+    let tok = TextTokenizer::gpt2_from_assets(&assets).unwrap();
+    let cfg = tiny(Paradigm::Multi, 4, 8);
+    let fresh = || {
+        let vm = VarMap::new();
+        Emosem::from_varmap(&cfg, &vm, fake_prompts(), &dev).unwrap();
+        crate::models::nn::reseed(&vm, 3).unwrap();
+        install_emotion_prefix(&cfg, &vm, &tok).unwrap();
+        let model = Emosem::from_varmap(&cfg, &vm, fake_prompts(), &dev).unwrap();
+        (vm, model)
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let items: Vec<TrainItem> = (0..2)
+        .map(|_| TrainItem {
+            features: grid(1, 4, 8, &dev),
+            targets: vec![Target {
+                emotion: Emotion::Awe,
+                mask: (0..256).map(|_| rng.gen_range(0..2) as f32).collect(),
+                tokens: vec![40, 588, 262, 7577],
+            }],
+        })
+        .collect();
+    let tc = train::TrainConfig {
+        steps: 1,
+        batch_images: 2,
+        clip: None,
+        warmup: 0,
+        ..Default::default()
+    };
+    let texts = vec![LanguageText {
+        emotion: Emotion::Anger,
+        tokens: tok.encode("This makes me so angry.").unwrap(),
+    }];
+    let (vm_a, model_a) = fresh();
+    let mut plain = Trainer::new(&cfg, &vm_a, &tc).unwrap();
+    plain.step(&model_a, &items).unwrap();
+    let (vm_b, model_b) = fresh();
+    let blank = blank_image(4, 8, &dev).unwrap();
+    let mut rehearsed = Trainer::new(&cfg, &vm_b, &tc)
+        .unwrap()
+        .with_rehearsal(Rehearsal::new(texts, blank, 4, 1), &vm_b);
+    rehearsed.step(&model_b, &items).unwrap();
+    let (a, b) = (var_values(&vm_a), var_values(&vm_b));
+    let mut moved = Vec::new();
+    for (name, va) in &a {
+        if va != &b[name] {
+            moved.push(name.clone());
+        }
+    }
+    assert!(!moved.is_empty());
+    for name in &moved {
+        assert!(
+            name.starts_with("explainer.") || name == EMOTION_PREFIX,
+            "rehearsal moved {name}"
+        );
+    }
+    assert!(moved.iter().any(|n| n == EMOTION_PREFIX));
+}

@@ -341,6 +341,7 @@ pub struct Trainer {
     accumulate: usize,
     vars: Vec<Var>,
     lm_weight: f64,
+    rehearsal: Option<(super::language::Rehearsal, Vec<Var>)>,
 }
 
 impl Trainer {
@@ -356,7 +357,19 @@ impl Trainer {
             accumulate: tc.accumulate.max(1),
             vars: vars_with_prefix(vm, &cfg.trainable_prefixes()),
             lm_weight: tc.lm_weight,
+            rehearsal: None,
         })
+    }
+
+    /// Adds to every step's loss the language loss of rehearsed texts
+    /// ([`super::language::Rehearsal`]), weighted as the explanation loss; its gradients
+    /// reach the explainer and the emotion embeddings of `vm` only (a blank image says
+    /// nothing to the mask side).
+    pub fn with_rehearsal(mut self, r: super::language::Rehearsal, vm: &VarMap) -> Self {
+        let mut vars = vars_with_prefix(vm, &["explainer."]);
+        vars.extend(vars_with_prefix(vm, &[super::EMOTION_PREFIX]));
+        self.rehearsal = Some((r, vars));
+        self
     }
 
     /// The next micro-batch of `data` in the shuffled order (reshuffled once it is used up).
@@ -389,7 +402,7 @@ impl Trainer {
         let step = self.step;
         let n = self.accumulate.max(1);
         let batches: Vec<Vec<&TrainItem>> = (0..n).map(|_| self.next_batch(data)).collect();
-        let acc = accumulate_gradients(model, &batches, &self.vars, self.lm_weight).map_err(
+        let mut acc = accumulate_gradients(model, &batches, &self.vars, self.lm_weight).map_err(
             |e| match e {
                 Error::Invalid(m) if m.starts_with("diverged") => {
                     Error::Invalid(format!("EmoSEM training {m} at step {step}"))
@@ -397,6 +410,17 @@ impl Trainer {
                 other => other,
             },
         )?;
+        if let Some((r, vars)) = &mut self.rehearsal {
+            if let Some(loss) = r.next_loss(model)? {
+                let v = loss.to_scalar::<f32>()?;
+                if !v.is_finite() {
+                    return Err(Error::Invalid(format!(
+                        "EmoSEM training diverged (rehearsal loss {v}) at step {step}"
+                    )));
+                }
+                add_gradients(&mut acc.grads, &(loss * self.lm_weight)?.backward()?, vars)?;
+            }
+        }
         self.opt.step_with(&acc.grads)?;
         self.step += 1;
         Ok(TrainProgress {
@@ -448,22 +472,27 @@ pub fn accumulate_gradients(
         }
         ml_sum += ml;
         ll_sum += ll;
-        let g = (loss / n as f64)?.backward()?;
-        for v in vars {
-            if let Some(t) = g.get(v.as_tensor()) {
-                let sum = match grads.remove(v.as_tensor()) {
-                    Some(a) => (a + t)?,
-                    None => t.clone(),
-                };
-                grads.insert(v.as_tensor(), sum.detach());
-            }
-        }
+        add_gradients(&mut grads, &(loss / n as f64)?.backward()?, vars)?;
     }
     Ok(Accumulated {
         grads,
         mask_loss: ml_sum / n as f32,
         lm_loss: ll_sum / n as f32,
     })
+}
+
+/// Adds the gradients `g` of `vars` into `grads` (the rest of `g` is dropped).
+fn add_gradients(grads: &mut GradStore, g: &GradStore, vars: &[Var]) -> Result<()> {
+    for v in vars {
+        if let Some(t) = g.get(v.as_tensor()) {
+            let sum = match grads.remove(v.as_tensor()) {
+                Some(a) => (a + t)?,
+                None => t.clone(),
+            };
+            grads.insert(v.as_tensor(), sum.detach());
+        }
+    }
+    Ok(())
 }
 
 /// Trains `model`, built over `vm` by [`Emosem::from_varmap`], on `data`. `progress` gets
@@ -479,11 +508,30 @@ pub fn train_model(
     if data.is_empty() {
         return Err(Error::Invalid("EmoSEM training: no data".into()));
     }
+    run_trainer(
+        model,
+        vm,
+        data,
+        Trainer::new(model.config(), vm, tc)?,
+        progress,
+    )
+}
+
+/// [`train_model`] with a prepared `trainer` (a rehearsal, [`Trainer::with_rehearsal`]).
+pub fn run_trainer(
+    model: &Emosem,
+    vm: &VarMap,
+    data: &[TrainItem],
+    mut trainer: Trainer,
+    progress: &dyn Progress,
+) -> Result<TrainReport> {
+    if data.is_empty() {
+        return Err(Error::Invalid("EmoSEM training: no data".into()));
+    }
     let cfg = model.config();
     let start = Instant::now();
-    let mut trainer = Trainer::new(cfg, vm, tc)?;
     let trainable = crate::train::count_params(&vars_with_prefix(vm, &cfg.trainable_prefixes()));
-    let mut history: Vec<(f32, f32)> = Vec::with_capacity(tc.steps);
+    let mut history: Vec<(f32, f32)> = Vec::with_capacity(trainer.steps);
     while trainer.has_next() {
         if progress.cancelled() {
             return Err(Error::Cancelled);

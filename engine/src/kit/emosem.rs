@@ -17,9 +17,12 @@ use rand::{Rng, SeedableRng};
 
 use crate::annotations::artemis::Split;
 use crate::emosem::features::{GridEncoder, ImageFeatures};
+use crate::emosem::language::{
+    blank_image, pretrain_explainer, pretraining_texts, LanguageReport, LanguageText, Rehearsal,
+};
 use crate::emosem::postprocess::{postprocess, postprocess_refined, Logits};
 use crate::emosem::train::{
-    load_stimuli, train, StimulusExample, TrainConfig, TrainItem, TrainReport,
+    load_stimuli, run_trainer, StimulusExample, TrainConfig, TrainItem, TrainReport, Trainer,
 };
 use crate::emosem::{Emosem, EmosemConfig, EMOTIONS};
 use crate::error::write_atomic;
@@ -56,9 +59,23 @@ pub fn examples(
         .collect()
 }
 
-/// Trains the kit's EmoSEM on the train split. `progress` gets every step with its
-/// losses; a cancelled `progress` stops with [`Error::Cancelled`]. Returns the
-/// configuration, the variables and the report.
+/// What [`train_kit`] did: the image stage's report and the language pretraining's, if
+/// it ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KitTrainReport {
+    /// The image stage (masks and explanations on the train split).
+    #[serde(flatten)]
+    pub images: TrainReport,
+    /// The explainer's language pretraining before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<LanguageReport>,
+}
+
+/// Trains the kit's EmoSEM on the train split: the explainer's language pretraining
+/// ([`crate::emosem::language`], the first fifth of `progress`) when the recipe has one,
+/// then the image stage (rehearsing the pretraining texts when the recipe says so). `progress` gets every step with its losses; a cancelled
+/// `progress` stops with [`Error::Cancelled`]. Returns the configuration, the variables
+/// and the report.
 pub fn train_kit(
     assets: &Path,
     tower: &dyn GridEncoder,
@@ -66,7 +83,7 @@ pub fn train_kit(
     limit_paintings: Option<usize>,
     device: &Device,
     progress: &dyn Progress,
-) -> Result<(EmosemConfig, VarMap, TrainReport)> {
+) -> Result<(EmosemConfig, VarMap, KitTrainReport)> {
     let tok = TextTokenizer::gpt2_from_assets(assets)?;
     let cfg = kit.model_config(tower);
     cfg.validate()?;
@@ -83,8 +100,46 @@ pub fn train_kit(
     if kit.mask_prior {
         crate::emosem::install_mask_prior(&cfg, &vm, &prior_masks(&stimuli, cfg.mask_side()))?;
     }
+    let mut language = None;
+    let mut rehearsal = None;
     if kit.emotion_prefix {
         crate::emosem::install_emotion_prefix(&cfg, &vm, &tok)?;
+        if kit.language.epochs > 0 {
+            let utterances: Vec<LanguageText> = stimuli
+                .iter()
+                .flat_map(|s| &s.targets)
+                .filter(|t| !t.tokens.is_empty())
+                .map(|t| LanguageText {
+                    emotion: t.emotion,
+                    tokens: t.tokens.clone(),
+                })
+                .collect();
+            let texts = pretraining_texts(
+                assets,
+                kit.language.per_emotion,
+                &utterances,
+                &tok,
+                cfg.max_explanation_tokens,
+            )?;
+            let model = Emosem::from_varmap(&cfg, &vm, prompts.clone(), device)?;
+            let blank = blank_image(tower.side(), tower.dim(), device)?;
+            language = Some(pretrain_explainer(
+                &model,
+                &vm,
+                &texts,
+                &blank,
+                &kit.language,
+                &crate::progress::Scaled::new(progress, 0.0, 0.2),
+            )?);
+            if kit.language.rehearsal_per_step > 0 {
+                rehearsal = Some(Rehearsal::new(
+                    texts,
+                    blank,
+                    kit.language.rehearsal_per_step,
+                    kit.language.seed,
+                ));
+            }
+        }
     }
     let tc = TrainConfig {
         steps: kit.steps,
@@ -96,8 +151,24 @@ pub fn train_kit(
         seed: kit.seed,
         ..Default::default()
     };
-    let report = train(&cfg, &vm, prompts, &data, &tc, device, progress)?;
-    Ok((cfg, vm, report))
+    let (from, share) = if language.is_some() {
+        (0.2, 0.8)
+    } else {
+        (0.0, 1.0)
+    };
+    let model = Emosem::from_varmap(&cfg, &vm, prompts, device)?;
+    let mut trainer = Trainer::new(&cfg, &vm, &tc)?;
+    if let Some(r) = rehearsal {
+        trainer = trainer.with_rehearsal(r, &vm);
+    }
+    let images = run_trainer(
+        &model,
+        &vm,
+        &data,
+        trainer,
+        &crate::progress::Scaled::new(progress, from, share),
+    )?;
+    Ok((cfg, vm, KitTrainReport { images, language }))
 }
 
 /// The prior: each emotion's mean mask over `stimuli` (`side * side`, [`EMOTIONS`]
