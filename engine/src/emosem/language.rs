@@ -14,6 +14,12 @@
 //! grid. Only the explainer (`explainer.`) and the emotion embeddings train; the mask side
 //! is untouched. The blank grid's memory tokens are all equal (zero at initialisation), so
 //! the cross-attention's weights get no gradient here; they learn in the image stage.
+//!
+//! Rehearsal ([`Rehearsal`], [`LanguageConfig::rehearsal_per_step`]): during the image
+//! stage every step also reads a few GoEmotions comments of the rare emotions (fewer than
+//! `rehearse_below` train utterances), each with a random training painting's grid, so the
+//! explainer keeps their language for real images (with the blank image it learns to tell
+//! comments from utterances by the image and forgets the comments' emotions).
 
 use std::path::Path;
 
@@ -49,9 +55,12 @@ pub struct LanguageConfig {
     /// Shuffling seed.
     pub seed: u64,
     /// Rehearsal in the image stage: every step adds the explanation loss of this many
-    /// pretraining texts (with the blank image), so the image stage, where anger, disgust
-    /// and fear are rare, does not wash out their language (0: none).
+    /// GoEmotions comments of the rare emotions (`rehearse_below`), each read with a
+    /// random training painting, so the image stage, where those emotions are rare, does
+    /// not wash out their language (0: none).
     pub rehearsal_per_step: usize,
+    /// The rare emotions: those with fewer train-split utterances than this.
+    pub rehearse_below: usize,
 }
 
 impl Default for LanguageConfig {
@@ -64,6 +73,7 @@ impl Default for LanguageConfig {
             warmup: 20,
             seed: 2026,
             rehearsal_per_step: 16,
+            rehearse_below: 100,
         }
     }
 }
@@ -217,7 +227,7 @@ pub fn pretrain_explainer(
                 return Err(Error::Cancelled);
             }
             let batch: Vec<&LanguageText> = chunk.iter().map(|&i| &texts[i]).collect();
-            let loss = language_loss(model, blank, &batch)?;
+            let loss = language_loss(model, blank, &vec![0; batch.len()], &batch)?;
             let v = loss.to_scalar::<f32>()?;
             if !v.is_finite() {
                 return Err(Error::Invalid(format!(
@@ -238,58 +248,75 @@ pub fn pretrain_explainer(
     Ok(report)
 }
 
-/// The explanation loss (mean token cross-entropy) of `texts`, each read with its
-/// emotion's prefix and the blank image `blank`.
+/// The explanation loss (mean token cross-entropy) of `texts`, text `i` read with its
+/// emotion's prefix and image `image_of[i]` of `images` (`[B, ...]` features).
 pub fn language_loss(
     model: &Emosem,
-    blank: &ImageFeatures,
+    images: &ImageFeatures,
+    image_of: &[usize],
     texts: &[&LanguageText],
 ) -> Result<Tensor> {
-    let vision = model.vision_tokens(blank)?;
-    let memory = model.memory(blank)?;
+    if image_of.len() != texts.len() {
+        return Err(Error::Invalid(format!(
+            "EmoSEM language loss: {} images for {} texts",
+            image_of.len(),
+            texts.len()
+        )));
+    }
+    let vision = model.vision_tokens(images)?;
+    let memory = model.memory(images)?;
     let queries: Vec<Query> = texts
         .iter()
-        .map(|t| Query {
-            image: 0,
+        .zip(image_of)
+        .map(|(t, &image)| Query {
+            image,
             emotion: t.emotion,
         })
         .collect();
     let tokens: Vec<Vec<u32>> = texts.iter().map(|t| t.tokens.clone()).collect();
     let decoded = model.decode(&vision, &queries, Mode::Train)?;
-    let mem = memory
-        .broadcast_as((queries.len(), memory.dim(1)?, memory.dim(2)?))?
-        .contiguous()?;
+    let rows = Tensor::new(
+        image_of.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        memory.device(),
+    )?;
+    let mem = memory.index_select(&rows, 0)?;
     model
         .explanation_loss(&decoded.prefixes, &mem, &tokens, Mode::Train)?
         .ok_or_else(|| Error::Invalid("EmoSEM language loss: no text".into()))
 }
 
-/// Rehearsal of the pretraining texts during the image stage
+/// Rehearsal of emotion-labelled texts during the image stage
 /// ([`LanguageConfig::rehearsal_per_step`]): each call gives the language loss of the next
-/// texts of a shuffled order (reshuffled once used up).
+/// texts of a shuffled order (reshuffled once used up), each read with a random image of
+/// the stage's data, so that the explainer cannot tell rehearsed texts from utterances by
+/// their image.
 pub struct Rehearsal {
     texts: Vec<LanguageText>,
-    blank: ImageFeatures,
     per_step: usize,
     order: Vec<usize>,
     rng: rand_chacha::ChaCha8Rng,
 }
 
 impl Rehearsal {
-    /// Rehearses `texts` with the blank image `blank`, `per_step` texts a step (at least 1).
-    pub fn new(texts: Vec<LanguageText>, blank: ImageFeatures, per_step: usize, seed: u64) -> Self {
+    /// Rehearses `texts`, `per_step` texts a step (at least 1).
+    pub fn new(texts: Vec<LanguageText>, per_step: usize, seed: u64) -> Self {
         Rehearsal {
             texts,
-            blank,
             per_step: per_step.max(1),
             order: Vec::new(),
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
         }
     }
 
-    /// The language loss of the next texts; `None` without texts.
-    pub fn next_loss(&mut self, model: &Emosem) -> Result<Option<Tensor>> {
-        if self.texts.is_empty() {
+    /// The language loss of the next texts, each with a random item of `images`; `None`
+    /// without texts or images.
+    pub fn next_loss(
+        &mut self,
+        model: &Emosem,
+        images: &[super::train::TrainItem],
+    ) -> Result<Option<Tensor>> {
+        use rand::Rng;
+        if self.texts.is_empty() || images.is_empty() {
             return Ok(None);
         }
         let mut batch = Vec::with_capacity(self.per_step);
@@ -302,7 +329,12 @@ impl Rehearsal {
                 batch.push(&self.texts[i]);
             }
         }
-        language_loss(model, &self.blank, &batch).map(Some)
+        let picked: Vec<ImageFeatures> = (0..batch.len())
+            .map(|_| images[self.rng.gen_range(0..images.len())].features.clone())
+            .collect();
+        let feats = ImageFeatures::stack(&picked)?;
+        let image_of: Vec<usize> = (0..batch.len()).collect();
+        language_loss(model, &feats, &image_of, &batch).map(Some)
     }
 }
 

@@ -735,7 +735,7 @@ fn nucleus_explanations_are_seeded_and_top_p_zero_is_greedy() {
 /// (no clipping, whose global norm would couple them).
 #[test]
 fn rehearsal_moves_only_the_explainer_and_the_emotion_embeddings() {
-    use super::language::{blank_image, LanguageText, Rehearsal};
+    use super::language::{LanguageText, Rehearsal};
     use super::train::Trainer;
     let dev = Device::Cpu;
     let assets = crate::find_assets().expect("assets");
@@ -775,10 +775,9 @@ fn rehearsal_moves_only_the_explainer_and_the_emotion_embeddings() {
     let mut plain = Trainer::new(&cfg, &vm_a, &tc).unwrap();
     plain.step(&model_a, &items).unwrap();
     let (vm_b, model_b) = fresh();
-    let blank = blank_image(4, 8, &dev).unwrap();
     let mut rehearsed = Trainer::new(&cfg, &vm_b, &tc)
         .unwrap()
-        .with_rehearsal(Rehearsal::new(texts, blank, 4, 1), &vm_b);
+        .with_rehearsal(Rehearsal::new(texts, 4, 1), &vm_b);
     rehearsed.step(&model_b, &items).unwrap();
     let (a, b) = (var_values(&vm_a), var_values(&vm_b));
     let mut moved = Vec::new();

@@ -362,9 +362,9 @@ impl Trainer {
     }
 
     /// Adds to every step's loss the language loss of rehearsed texts
-    /// ([`super::language::Rehearsal`]), weighted as the explanation loss; its gradients
-    /// reach the explainer and the emotion embeddings of `vm` only (a blank image says
-    /// nothing to the mask side).
+    /// ([`super::language::Rehearsal`], read with random images of the data), weighted as
+    /// the explanation loss; its gradients reach the explainer and the emotion embeddings
+    /// of `vm` only (a text about no region says nothing to the mask side).
     pub fn with_rehearsal(mut self, r: super::language::Rehearsal, vm: &VarMap) -> Self {
         let mut vars = vars_with_prefix(vm, &["explainer."]);
         vars.extend(vars_with_prefix(vm, &[super::EMOTION_PREFIX]));
@@ -411,7 +411,7 @@ impl Trainer {
             },
         )?;
         if let Some((r, vars)) = &mut self.rehearsal {
-            if let Some(loss) = r.next_loss(model)? {
+            if let Some(loss) = r.next_loss(model, data)? {
                 let v = loss.to_scalar::<f32>()?;
                 if !v.is_finite() {
                     return Err(Error::Invalid(format!(

@@ -132,9 +132,26 @@ pub fn train_kit(
                 &crate::progress::Scaled::new(progress, 0.0, 0.2),
             )?);
             if kit.language.rehearsal_per_step > 0 {
+                // The rare emotions' comments (GoEmotions only: the utterances are the
+                // image stage's own data).
+                let mut counts = [0usize; 8];
+                for u in &utterances {
+                    if let Some(c) = counts.get_mut(u.emotion.index()) {
+                        *c += 1;
+                    }
+                }
+                let rare: Vec<LanguageText> = pretraining_texts(
+                    assets,
+                    kit.language.per_emotion,
+                    &[],
+                    &tok,
+                    cfg.max_explanation_tokens,
+                )?
+                .into_iter()
+                .filter(|t| counts[t.emotion.index()] < kit.language.rehearse_below)
+                .collect();
                 rehearsal = Some(Rehearsal::new(
-                    texts,
-                    blank,
+                    rare,
                     kit.language.rehearsal_per_step,
                     kit.language.seed,
                 ));
