@@ -123,7 +123,7 @@ fn run_demo(args: &TrainArgs, engine: &Engine) -> Result<ExitCode> {
         None => None,
     };
     let (sevlm_kit, emosem_kit, pacl_text_kit) = kit
-        .map(|k| (k.sevlm, k.emosem, k.pacl_text))
+        .map(|k| (k.sevlm, k.emosem.map(Box::new), k.pacl_text))
         .unwrap_or_default();
     let out = super::common::output_path(args.out.as_deref(), "models/demo")?;
     let opts = artemo_engine::kit::DemoOptions {

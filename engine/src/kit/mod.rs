@@ -64,7 +64,7 @@ pub struct DemoOptions {
     pub only: Option<String>,
     /// Overrides the preset's EmoSEM hyper-parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emosem_kit: Option<crate::kit::emosem::KitEmosemConfig>,
+    pub emosem_kit: Option<Box<crate::kit::emosem::KitEmosemConfig>>,
     /// SEVLM's VAD lexicon (default: the shipped stand-in, not NRC VAD).
     #[serde(default)]
     pub lexicon: crate::lexicon::VadSource,
@@ -237,7 +237,7 @@ pub fn run(
     {
         let t = Instant::now();
         let kit = match (&opts.emosem_kit, opts.quick) {
-            (Some(k), _) => k.clone(),
+            (Some(k), _) => (**k).clone(),
             (None, true) => crate::kit::emosem::KitEmosemConfig::quick(opts.seed),
             (None, false) => crate::kit::emosem::KitEmosemConfig::full(opts.seed),
         };
