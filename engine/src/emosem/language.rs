@@ -100,7 +100,7 @@ const BLOCKED_WORDS: &[&str] = &[
 ];
 
 /// True when a GoEmotions comment may serve as pretraining text: no placeholder
-/// (`[NAME]`, `[RELIGION]`), no link, no word of [`BLOCKED_WORDS`], and some letters.
+/// (`[NAME]`, `[RELIGION]`), no link, no word of the blocked list (`BLOCKED_WORDS`), and some letters.
 pub fn usable_comment(text: &str) -> bool {
     if text.contains('[') || text.contains("http") || text.contains("/r/") {
         return false;
