@@ -505,9 +505,6 @@ pub fn train_model(
     tc: &TrainConfig,
     progress: &dyn Progress,
 ) -> Result<TrainReport> {
-    if data.is_empty() {
-        return Err(Error::Invalid("EmoSEM training: no data".into()));
-    }
     run_trainer(
         model,
         vm,

@@ -73,9 +73,9 @@ pub struct KitTrainReport {
 
 /// Trains the kit's EmoSEM on the train split: the explainer's language pretraining
 /// ([`crate::emosem::language`], the first fifth of `progress`) when the recipe has one,
-/// then the image stage (rehearsing the pretraining texts when the recipe says so). `progress` gets every step with its losses; a cancelled
-/// `progress` stops with [`Error::Cancelled`]. Returns the configuration, the variables
-/// and the report.
+/// then the image stage (rehearsing the rare emotions' comments when the recipe says so).
+/// `progress` gets every step with its losses; a cancelled `progress` stops with
+/// [`Error::Cancelled`]. Returns the configuration, the variables and the report.
 pub fn train_kit(
     assets: &Path,
     tower: &dyn GridEncoder,
