@@ -169,6 +169,12 @@ pub struct LanguageReport {
     pub seconds: f64,
 }
 
+/// The variables the language losses train: the explainer (`explainer.`) and the
+/// emotion embeddings ([`EMOTION_PREFIX`]).
+pub fn language_vars(vm: &VarMap) -> Vec<candle_core::Var> {
+    vars_with_prefix(vm, &["explainer.", EMOTION_PREFIX])
+}
+
 /// The blank image of `model`'s grid tower: a zero grid `[1, side², dim]`.
 pub fn blank_image(side: usize, dim: usize, device: &Device) -> Result<ImageFeatures> {
     Ok(ImageFeatures::Grid {
@@ -212,8 +218,7 @@ pub fn pretrain_explainer(
         total,
     })
     .with_clip(1.0);
-    let mut vars = vars_with_prefix(vm, &["explainer."]);
-    vars.extend(vars_with_prefix(vm, &[EMOTION_PREFIX]));
+    let vars = language_vars(vm);
     opt.add_group(
         vars,
         AdamWParams {

@@ -366,9 +366,7 @@ impl Trainer {
     /// the explanation loss; its gradients reach the explainer and the emotion embeddings
     /// of `vm` only (a text about no region says nothing to the mask side).
     pub fn with_rehearsal(mut self, r: super::language::Rehearsal, vm: &VarMap) -> Self {
-        let mut vars = vars_with_prefix(vm, &["explainer."]);
-        vars.extend(vars_with_prefix(vm, &[super::EMOTION_PREFIX]));
-        self.rehearsal = Some((r, vars));
+        self.rehearsal = Some((r, super::language::language_vars(vm)));
         self
     }
 
