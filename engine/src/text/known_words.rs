@@ -6,8 +6,11 @@
 //! texts, shipped beside it as `words.txt` (one lower-case word per line).
 //!
 //! Words are runs of letters and apostrophes, compared in lower case; pieces with other
-//! characters (punctuation, digits) end the word before them. The mask only removes
-//! candidates: where it would remove every one, the step is left as it was.
+//! characters (punctuation, digits) end the word before them. A piece that is only part
+//! of a character (GPT-2 writes the typographic apostrophe "’" as two byte-level pieces,
+//! each decoding to U+FFFD alone) is never allowed: the word it would join cannot be
+//! checked, and letting it through wrote "I’s". The mask only removes candidates: where
+//! it would remove every one, the step is left as it was.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -26,6 +29,8 @@ enum Piece {
     Continues(String),
     /// Anything else (punctuation, digits, a lone space, special tokens): ends the word.
     Ends,
+    /// Part of a multi-byte character (decodes to U+FFFD on its own): never allowed.
+    Fragment,
 }
 
 fn is_word_char(c: char) -> bool {
@@ -33,6 +38,9 @@ fn is_word_char(c: char) -> bool {
 }
 
 fn piece(text: &str) -> Piece {
+    if text.contains(char::REPLACEMENT_CHARACTER) {
+        return Piece::Fragment;
+    }
     let (spaced, rest) = match text.strip_prefix(' ') {
         Some(r) => (true, r),
         None => (false, text),
@@ -89,7 +97,7 @@ impl KnownWords {
             .iter()
             .map(|p| match p {
                 Piece::Starts(core) => prefixes.contains(core),
-                Piece::Continues(_) => false,
+                Piece::Continues(_) | Piece::Fragment => false,
                 Piece::Ends => true,
             })
             .collect();
@@ -190,6 +198,7 @@ impl KnownWords {
                 self.prefixes.contains(&w)
             }
             Piece::Ends => complete,
+            Piece::Fragment => false,
         }
     }
 
@@ -230,7 +239,7 @@ impl KnownWords {
         match self.pieces.get(token).unwrap_or(&Piece::Ends) {
             Piece::Starts(core) => core.clone(),
             Piece::Continues(core) => format!("{partial}{core}"),
-            Piece::Ends => String::new(),
+            Piece::Ends | Piece::Fragment => String::new(),
         }
     }
 
@@ -312,6 +321,40 @@ mod tests {
         assert_eq!(piece(" "), Piece::Ends);
         assert_eq!(piece(" 19"), Piece::Ends);
         assert_eq!(piece("<|end|>"), Piece::Ends);
+        assert_eq!(piece("\u{FFFD}"), Piece::Fragment);
+        assert_eq!(piece(" \u{FFFD}"), Piece::Fragment);
+    }
+
+    /// The bug behind "I’s" in an EmoSEM experiment (`docs/emosem.md`): GPT-2 writes "’"
+    /// as two byte-level pieces that each decode to U+FFFD, which were taken for word
+    /// ends, so "I" + "’" + "s" passed although "i’s" is no word. They are never allowed
+    /// now, whatever the word list holds.
+    #[test]
+    fn pieces_of_a_multi_byte_character_are_never_allowed() {
+        let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+        let tok = crate::tokenize::TextTokenizer::gpt2_from_assets(&assets).unwrap();
+        let texts: Vec<String> = (0..tok.vocab_size() as u32)
+            .map(|i| tok.decode(&[i]).unwrap())
+            .collect();
+        let k = KnownWords::new(["i", "it’s", "it's", "s"], &texts);
+        let ids = tok.encode("I’s").unwrap();
+        assert!(ids.len() >= 4, "{ids:?}");
+        let apostrophe = &ids[1..ids.len() - 1];
+        for &t in apostrophe {
+            assert_eq!(piece(&texts[t as usize]), Piece::Fragment, "{t}");
+            for partial in ["", "i", "it"] {
+                assert!(!k.allowed(partial, t as usize), "{t} after {partial:?}");
+                assert!(!k.allowed_all(partial)[t as usize]);
+            }
+        }
+        // The ASCII apostrophe still joins a known word.
+        let ascii = tok.encode(" it's").unwrap();
+        let mut partial = String::new();
+        for &t in &ascii {
+            assert!(k.allowed(&partial, t as usize), "{t} after {partial:?}");
+            partial = k.advance(&partial, t as usize);
+        }
+        assert_eq!(partial, "it's");
     }
 
     #[test]
