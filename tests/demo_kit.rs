@@ -342,7 +342,6 @@ const KNOWN_MISSES: &[&str] = &[
     "vocabulary >= 250",
     "EmoSEM mean IoU (seg) >= prior + 0.03",
     "EmoSEM Pr@25 (seg) >= prior + 5 points",
-    "EA of mask explanations >= 0.50",
     "PACL probe >= majority + 0.05",
 ];
 

@@ -94,6 +94,15 @@ pub struct EmosemConfig {
     /// existed.
     #[serde(default)]
     pub decoding: Decoding,
+    /// Emotion guidance of the explanations (Artemo's; in neither EmoSEM's paper nor its
+    /// code): at each step a mask's next-token scores `l` are pushed away from `l_n`, the
+    /// scores of the same words read with the mean of the eight emotions' prefixes (the
+    /// painting without a particular emotion): `l + guidance (l - l_n)`. This is
+    /// classifier-free guidance (Ho and Salimans, 2022; for language models Sanchez et
+    /// al., 2023) with the mean prefix as the unconditional input (`docs/emosem.md`). 0 (the default, and for configurations written before the
+    /// option existed): off. Needs the Multi-Masks paradigm (prefixes of one length).
+    #[serde(default)]
+    pub guidance: f32,
     /// Checkpoints hold only the trainable variables; the frozen rest (SAM's prompt encoder
     /// and, under FT-MH, the two-way transformer) is read from the SAM checkpoint that
     /// [`ImageSource::Paper`] names when the model is loaded. Set for models trained in the
@@ -130,6 +139,7 @@ impl EmosemConfig {
             max_explanation_tokens: 25,
             block_repeats: true,
             decoding: Decoding::paper_nucleus(0),
+            guidance: 0.0,
             trainable_only: false,
         }
     }
@@ -189,6 +199,7 @@ impl EmosemConfig {
             max_explanation_tokens: 25,
             block_repeats: true,
             decoding: Decoding::Greedy,
+            guidance: 0.0,
             trainable_only: false,
         }
     }
@@ -246,6 +257,18 @@ impl EmosemConfig {
                 "EmoSEM: the explainer's vocabulary ({}) must cover GPT-2's BPE ids",
                 self.explainer.vocab_size
             )));
+        }
+        if !(self.guidance.is_finite() && self.guidance >= 0.0) {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: `guidance` must be 0 or more, not {}",
+                self.guidance
+            )));
+        }
+        let prefixed = self.mask_prefix || self.prompt_prefix;
+        if self.guidance > 0.0 && (self.paradigm != Paradigm::Multi || !prefixed) {
+            return Err(Error::Invalid(
+                "EmoSEM: `guidance` needs the Multi-Masks paradigm with explainer prefixes".into(),
+            ));
         }
         if !self.prompt_template.contains("{}") {
             return Err(Error::Invalid(

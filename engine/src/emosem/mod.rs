@@ -69,6 +69,7 @@ mod checkpoint;
 mod config;
 pub mod data;
 pub mod features;
+mod guidance;
 mod kit_init;
 pub mod language;
 pub mod losses;
@@ -688,6 +689,21 @@ impl Emosem {
         streams: &[u64],
         decoding: Decoding,
     ) -> Result<Vec<Vec<u32>>> {
+        self.explain_guided(prefixes, memory, streams, decoding, None)
+    }
+
+    /// [`Emosem::explain_with`] with emotion guidance ([`EmosemConfig::guidance`]):
+    /// `guide` is the neutral prefix `[l_f, n_embd]` (of the same length as every prefix)
+    /// and the strength; each query's scores are pushed away from those of a twin that
+    /// reads the same words after the neutral prefix.
+    pub fn explain_guided(
+        &self,
+        prefixes: &[Option<Tensor>],
+        memory: &Tensor,
+        streams: &[u64],
+        decoding: Decoding,
+        guide: Option<(&Tensor, f32)>,
+    ) -> Result<Vec<Vec<u32>>> {
         if streams.len() != prefixes.len() {
             return Err(Error::Invalid(format!(
                 "EmoSEM explain: {} random streams for {} prefixes",
@@ -722,15 +738,30 @@ impl Emosem {
                 .map(|&i| self.sequence_embeds(prefixes[i].as_ref(), &[GPT2_EOS], &dev))
                 .collect::<Result<Vec<_>>>()?;
             let mut x = Tensor::stack(&first, 0)?;
+            let mut rows: Vec<u32> = members.iter().map(|&i| i as u32).collect();
+            // Rows b..2b: each query's twin after the neutral prefix.
+            let strength = match guide {
+                Some((neutral, g)) if g > 0.0 => {
+                    if prefixes[members[0]].as_ref().map(|p| p.dims()) != Some(neutral.dims()) {
+                        return Err(Error::Invalid(format!(
+                            "EmoSEM guidance: neutral prefix {:?} differs from the prefixes",
+                            neutral.dims()
+                        )));
+                    }
+                    let twin = self.sequence_embeds(Some(neutral), &[GPT2_EOS], &dev)?;
+                    let twins = Tensor::stack(&vec![twin; b], 0)?;
+                    x = Tensor::cat(&[&x, &twins], 0)?;
+                    rows.extend(rows.clone());
+                    Some(g)
+                }
+                _ => None,
+            };
             // One memory row is shared by every query: its cross-attention keys and
             // values are computed once, not per query (issue 22).
             let mem = if memory.dim(0)? == 1 {
                 memory.clone()
             } else {
-                memory.index_select(
-                    &Tensor::new(members.iter().map(|&i| i as u32).collect::<Vec<_>>(), &dev)?,
-                    0,
-                )?
+                memory.index_select(&Tensor::new(rows, &dev)?, 0)?
             };
             let mut cache = Gpt2Cache::default();
             let mut done = vec![false; b];
@@ -749,7 +780,11 @@ impl Emosem {
                     Mode::Infer,
                 )?;
                 let last = h.i((.., h.dim(1)? - 1))?;
-                let logits = self.explainer.logits(&last)?;
+                let mut logits = self.explainer.logits(&last)?;
+                if let Some(g) = strength {
+                    let (c, u) = (logits.narrow(0, 0, b)?, logits.narrow(0, b, b)?);
+                    logits = (&c + ((&c - &u)? * f64::from(g))?)?;
+                }
                 let greedy_plain = matches!(decoding, Decoding::Greedy)
                     && !self.cfg.block_repeats
                     && self.known.is_none();
@@ -787,6 +822,10 @@ impl Emosem {
                 }
                 if done.iter().all(|&d| d) {
                     break;
+                }
+                let mut next = next;
+                if strength.is_some() {
+                    next.extend_from_within(..);
                 }
                 let ids = Tensor::new(next, &dev)?.unsqueeze(1)?;
                 x = self
@@ -826,7 +865,12 @@ impl Emosem {
         // [1, N, d]: shared by every emotion's explanation (see `explain_with`).
         let mem = self.memory(features)?;
         let streams: Vec<u64> = emotions.iter().map(|e| e.index() as u64).collect();
-        let ids = self.explain_with(&d.prefixes, &mem, &streams, decoding)?;
+        let neutral = match self.cfg.guidance {
+            g if g > 0.0 => Some(self.neutral_prefix(&v, emotions, &d.prefixes)?),
+            _ => None,
+        };
+        let guide = neutral.as_ref().map(|n| (n, self.cfg.guidance));
+        let ids = self.explain_guided(&d.prefixes, &mem, &streams, decoding, guide)?;
         Ok((d.masks, ids))
     }
 }

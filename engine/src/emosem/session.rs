@@ -200,6 +200,9 @@ fn build_model(
             let kit = KitEmosemConfig {
                 explainer_width: *explainer_width,
                 explainer_layers: (*explainer_layers).max(1),
+                // No language pretraining here, and guidance without it shrank the rare
+                // emotions' explanations to "The." (`docs/emosem.md`).
+                guidance: 0.0,
                 ..KitEmosemConfig::full(seed)
             };
             let mut cfg = kit.model_config(&**tower);
