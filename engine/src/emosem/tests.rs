@@ -695,10 +695,7 @@ fn nucleus_explanations_are_seeded_and_top_p_zero_is_greedy() {
     // Issue 22: the shared memory row (cross-attention keys and values once for the
     // eight explanations) gives what one copy of it per explanation gives.
     let v = m.vision_tokens(&f).unwrap();
-    let queries: Vec<Query> = EMOTIONS
-        .iter()
-        .map(|&emotion| Query { image: 0, emotion })
-        .collect();
+    let queries = all_eight();
     let d = m.decode(&v, &queries, Mode::Infer).unwrap();
     let mem = m.memory(&f).unwrap();
     let copies = mem
@@ -811,22 +808,11 @@ fn guidance_pushes_each_explanation_away_from_the_mean_prefix() {
         ..tiny(Paradigm::Multi, 4, 8)
     };
     cfg.validate().unwrap();
-    let vm = VarMap::new();
-    let m = Emosem::new(
-        &cfg,
-        VarBuilder::from_varmap(&vm, DType::F32, &dev),
-        fake_prompts(),
-    )
-    .unwrap();
-    crate::models::nn::reseed(&vm, 5).unwrap();
+    let (_vm, m) = seeded_model(&cfg, 5);
     let f = grid(1, 4, 8, &dev);
     let (_, guided) = m.analyze(&f, &EMOTIONS).unwrap();
     let v = m.vision_tokens(&f).unwrap();
-    let queries: Vec<Query> = EMOTIONS
-        .iter()
-        .map(|&emotion| Query { image: 0, emotion })
-        .collect();
-    let d = m.decode(&v, &queries, Mode::Infer).unwrap();
+    let d = m.decode(&v, &all_eight(), Mode::Infer).unwrap();
     let mem = m.memory(&f).unwrap();
     let prefixes: Vec<Tensor> = d.prefixes.iter().map(|p| p.clone().unwrap()).collect();
     let neutral = Tensor::stack(&prefixes, 0).unwrap().mean(0).unwrap();
@@ -909,4 +895,21 @@ fn guidance_is_validated_and_off_in_older_configurations() {
     json.as_object_mut().unwrap().remove("guidance");
     let old: EmosemConfig = serde_json::from_value(json).unwrap();
     assert_eq!(old.guidance, 0.0);
+}
+
+/// A model of `cfg` on the CPU with seeded variables.
+fn seeded_model(cfg: &EmosemConfig, seed: u64) -> (VarMap, Emosem) {
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    let m = Emosem::new(cfg, vb, fake_prompts()).unwrap();
+    crate::models::nn::reseed(&vm, seed).unwrap();
+    (vm, m)
+}
+
+/// The eight emotions' queries on image 0.
+fn all_eight() -> Vec<Query> {
+    EMOTIONS
+        .iter()
+        .map(|&emotion| Query { image: 0, emotion })
+        .collect()
 }
