@@ -99,8 +99,9 @@ pub struct EmosemConfig {
     /// scores of the same words read with the mean of the eight emotions' prefixes (the
     /// painting without a particular emotion): `l + guidance (l - l_n)`. This is
     /// classifier-free guidance (Ho and Salimans, 2022; for language models Sanchez et
-    /// al., 2023) with the mean prefix as the unconditional input (`docs/emosem.md`). 0 (the default, and for configurations written before the
-    /// option existed): off. Needs the Multi-Masks paradigm (prefixes of one length).
+    /// al., 2023) with the mean prefix as the unconditional input (`docs/emosem.md`).
+    /// 0 (the default, and for configurations written before the option existed): off.
+    /// Needs the Multi-Masks paradigm (prefixes of one length).
     #[serde(default)]
     pub guidance: f32,
     /// Checkpoints hold only the trainable variables; the frozen rest (SAM's prompt encoder

@@ -27,11 +27,8 @@ impl Emosem {
         let all = if emotions == EMOTIONS.as_slice() {
             prefixes.to_vec()
         } else {
-            let queries: Vec<Query> = EMOTIONS
-                .iter()
-                .map(|&emotion| Query { image: 0, emotion })
-                .collect();
-            self.decode(vision, &queries, Mode::Infer)?.prefixes
+            self.decode(vision, &Query::every_emotion(0), Mode::Infer)?
+                .prefixes
         };
         let all: Vec<Tensor> = all.into_iter().flatten().collect();
         if all.len() != EMOTIONS.len() {

@@ -158,6 +158,16 @@ pub struct Query {
     pub emotion: Emotion,
 }
 
+impl Query {
+    /// One query per emotion on batch row `image`, in ArtEmis order.
+    pub fn every_emotion(image: usize) -> Vec<Query> {
+        EMOTIONS
+            .iter()
+            .map(|&emotion| Query { image, emotion })
+            .collect()
+    }
+}
+
 /// What the segmentation path returns for a list of queries.
 #[derive(Debug, Clone)]
 pub struct Decoded {
