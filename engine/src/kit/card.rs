@@ -75,7 +75,7 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
     s.push_str("## Models\n\n| folder | what | size |\n|---|---|---|\n");
     for (d, what) in [
         ("pacl", "PACL: patch tower (fixed colour/light/texture descriptors + 4-layer transformer) trained against frozen MiniLM; projections q_v, q_t"),
-        ("sevlm", "SEVLM small: GPT-2-layout decoder with cross-attention over the frozen tower grid, VAD encoder and heads, compact vocabulary; pretrained on GoEmotions in SEVLM format, then trained on the annotation train split"),
+        ("sevlm", "SEVLM small: GPT-2-layout decoder with cross-attention over the frozen tower grid, VAD encoder and heads, compact vocabulary; pretrained on GoEmotions in SEVLM format, then trained on the annotation train split; explanations decoded with the painting's title words pushed"),
         ("emosem", "EmoSEM small, Multi-Masks: SAM-layout mask decoder (64 wide, trained whole: FT-MD) and a small GPT-2-layout explainer over the frozen tower grid, pretrained on emotion-labelled text (GoEmotions, balanced, and the train utterances); then trained on the stimulus regions of the train split; explanations decoded with emotion guidance"),
     ] {
         s.push_str(&format!(

@@ -397,11 +397,21 @@ pub fn run(
                 0.8 + 0.04 * k as f32 / test.len().max(1) as f32,
                 &format!("{name} on test painting {}/{}", k + 1, test.len()),
             );
-            let g = crate::sevlm::generate::generate(
+            // The title words are pushed only where the title is read.
+            let title = if name == "sevlm" {
+                texts[i].title.as_deref()
+            } else {
+                None
+            };
+            let words = crate::sevlm::generate::painting_words(&rt.model, &rt.seq, title)?;
+            let ctx =
+                crate::sevlm::decode_cache::PaintingContext::new(&rt.model, &mem.narrow(0, i, 1)?)?;
+            let g = crate::sevlm::generate::generate_grounded_in(
                 &rt.model,
                 &rt.seq,
-                &mem.narrow(0, i, 1)?,
+                &ctx,
                 &decode,
+                words.as_ref(),
                 |_| {},
                 progress,
             )?;

@@ -27,6 +27,7 @@ use crate::sevlm::data::{SequenceBuilder, TokenText};
 use crate::sevlm::decode_cache::{PaintingContext, StepDecoder};
 use crate::sevlm::model::Sevlm;
 
+use crate::text::painting_words::PaintingWords;
 /// How to pick the next token (shared with EmoSEM: [`crate::text::sampling`]).
 pub use crate::text::sampling::Decoding;
 use crate::text::sampling::Sampler;
@@ -356,8 +357,57 @@ pub fn generate_in(
     on_token: impl FnMut(&GeneratedToken),
     progress: &dyn crate::progress::Progress,
 ) -> Result<Generation> {
+    generate_grounded_in(model, seq, ctx, opts, None, on_token, progress)
+}
+
+/// [`generate_in`] with the explanation nudged towards the painting's title words
+/// ([`crate::text::painting_words`]; `None`: plain [`generate_in`]).
+pub fn generate_grounded_in(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    ctx: &PaintingContext,
+    opts: &DecodeOptions,
+    words: Option<&PaintingWords>,
+    on_token: impl FnMut(&GeneratedToken),
+    progress: &dyn crate::progress::Progress,
+) -> Result<Generation> {
     let forward = Forward::Cached(StepDecoder::new(model, ctx));
-    decode(model, seq, forward, ctx.device(), opts, on_token, progress)
+    decode(
+        model,
+        seq,
+        forward,
+        ctx.device(),
+        opts,
+        words,
+        on_token,
+        progress,
+    )
+}
+
+/// The painting words of `title` for `model` (its `painting_word_bias`, its word list),
+/// or `None` where the model pushes none (bias 0, no title, no content word).
+pub fn painting_words(
+    model: &Sevlm,
+    seq: &SequenceBuilder,
+    title: Option<&str>,
+) -> Result<Option<PaintingWords>> {
+    let bias = model.config().painting_word_bias;
+    let Some(title) = title.filter(|_| bias > 0.0) else {
+        return Ok(None);
+    };
+    // A spelling with a piece a compact vocabulary lacks cannot be written: no push.
+    let pieces = |t: &str| -> Result<Vec<(u32, String)>> {
+        let mut out = Vec::new();
+        for g in seq.tokenizer().encode(t)? {
+            let Ok(id) = seq.to_model(g) else {
+                return Ok(Vec::new());
+            };
+            out.push((id, seq.decode(&[id])?));
+        }
+        Ok(out)
+    };
+    let words = PaintingWords::new(title, bias, seq.known_words(), pieces)?;
+    Ok((!words.is_empty()).then_some(words))
 }
 
 /// [`generate`] by the full forward at every step, every position through the LM head
@@ -385,6 +435,7 @@ pub fn generate_reference(
         forward,
         image.device(),
         opts,
+        None,
         on_token,
         progress,
     )
@@ -455,12 +506,14 @@ impl Forward<'_> {
 }
 
 /// The decoding loop shared by [`generate`] and [`generate_reference`].
+#[allow(clippy::too_many_arguments)]
 fn decode(
     model: &Sevlm,
     seq: &SequenceBuilder,
     mut forward: Forward<'_>,
     device: &candle_core::Device,
     opts: &DecodeOptions,
+    words: Option<&PaintingWords>,
     mut on_token: impl FnMut(&GeneratedToken),
     progress: &dyn crate::progress::Progress,
 ) -> Result<Generation> {
@@ -517,6 +570,9 @@ fn decode(
                 &crate::text::known_words::KnownWords::partial(&exp_text),
                 &mut probs,
             );
+        }
+        if let (true, Some(words)) = (in_exp, words) {
+            words.apply(&exp_text, &mut probs);
         }
         let next = if opts.greedy_emotion && !in_exp {
             Sampler::new(Decoding::Greedy, 0).pick(&probs, &generated, opts.block_repeats)

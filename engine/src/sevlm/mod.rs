@@ -327,8 +327,17 @@ impl SevlmRuntime {
         let ctx = decode_cache::PaintingContext::new(&self.model, &feats)?;
         let (distribution, label_mass) =
             generate::emotion_distribution_in(&self.model, &self.seq, &ctx)?;
-        let generation =
-            generate::generate_in(&self.model, &self.seq, &ctx, opts, on_token, progress)?;
+        let text = crate::models::text_memory::PaintingText::for_image(image);
+        let words = generate::painting_words(&self.model, &self.seq, text.title.as_deref())?;
+        let generation = generate::generate_grounded_in(
+            &self.model,
+            &self.seq,
+            &ctx,
+            opts,
+            words.as_ref(),
+            on_token,
+            progress,
+        )?;
         Ok(Analysis {
             image: image.to_path_buf(),
             distribution,

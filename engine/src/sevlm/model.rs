@@ -101,6 +101,16 @@ pub struct SevlmConfig {
     /// model and in every folder saved before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emotion_head: Option<EmotionHeadConfig>,
+    /// Artemo's title-word bias at decoding (issue 21; not in SEVLM): the logit bias
+    /// given to the first piece of each word of the painting's title not yet written in
+    /// the explanation ([`crate::text::painting_words`]). 0 (off) in the paper's model
+    /// and in every folder saved before it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub painting_word_bias: f32,
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }
 
 /// The demo kit's direct path from the painting's text (and pooled grid) to the emotion
@@ -180,6 +190,7 @@ impl SevlmConfig {
             compact_vocab: None,
             text_memory: None,
             emotion_head: None,
+            painting_word_bias: 0.0,
         }
     }
 
@@ -246,6 +257,12 @@ impl SevlmConfig {
 
     /// Checks that the pieces fit together.
     pub fn validate(&self) -> Result<()> {
+        if !self.painting_word_bias.is_finite() || self.painting_word_bias < 0.0 {
+            return Err(Error::Invalid(format!(
+                "SEVLM config: painting_word_bias must be a finite number >= 0, got {}",
+                self.painting_word_bias
+            )));
+        }
         if !self.decoder.add_cross_attention {
             return Err(Error::Invalid(
                 "SEVLM config: the decoder needs cross-attention".into(),

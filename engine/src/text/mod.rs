@@ -4,5 +4,6 @@
 pub mod ea_classifier;
 pub mod goemotions;
 pub mod known_words;
+pub mod painting_words;
 pub mod repeats;
 pub mod sampling;
