@@ -300,6 +300,12 @@ fn print_analysis(a: &Analysis) {
         ParseState::Empty => println!("  (the model generated nothing)"),
     }
     println!("  VAD lexicon: {}", a.lexicon);
+    if let Some(read) = &a.read {
+        println!("  read: {read}");
+    }
+    if !a.title_words.is_empty() {
+        println!("  title words pushed: {}", a.title_words.join(", "));
+    }
     println!("  emotion distribution (model probabilities after the prompt):");
     for (e, p) in &a.distribution {
         println!(

@@ -69,17 +69,25 @@ impl AppState {
             }
         }
         if by.is_empty() {
-            self.notice(format!(
-                    "{source}: none of its {total} responses names a painting of this collection                      (the `painting` column must be the image's file name without extension)"
-                ), true);
+            self.notice(
+                format!(
+                    "{source}: none of its {total} responses names a painting of this collection \
+                     (the `painting` column must be the image's file name without extension)"
+                ),
+                true,
+            );
             return;
         }
         let matched: usize = by.values().map(Vec::len).sum();
         if matched < total {
-            self.notice(format!(
-                    "{source}: {matched} of {total} responses matched {} paintings; the rest name                      paintings not in this collection",
+            self.notice(
+                format!(
+                    "{source}: {matched} of {total} responses matched {} paintings; the rest name \
+                     paintings not in this collection",
                     by.len()
-                ), false);
+                ),
+                false,
+            );
         }
         self.responses = by;
         self.responses_source = Some(source);

@@ -309,6 +309,10 @@ pub struct Analysis {
     /// without a text memory (it reads the pixels alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<String>,
+    /// The title words the explanation was pushed towards (the model's
+    /// `painting_word_bias`, [`crate::text::painting_words`]); empty where none were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub title_words: Vec<String>,
 }
 
 impl SevlmRuntime {
@@ -347,6 +351,10 @@ impl SevlmRuntime {
             lexicon: self.lexicon.describe(),
             lexicon_warnings: self.warnings.clone(),
             read,
+            title_words: words
+                .iter()
+                .flat_map(|w| w.words().map(str::to_string))
+                .collect(),
         })
     }
 

@@ -175,7 +175,9 @@ impl Explain {
         ui.horizontal_wrapped(|ui| {
             ui.label(RichText::new(format!("VAD lexicon: {name}")).small())
                 .on_hover_text(
-                    "The lexicon SEVLM's VAD encoder reads. The paper and the reference code                      use NRC VAD (BipolarScale); Artemo ships a stand-in (actdata EPA + VADER,                      VADER has valence only). Load NRC VAD by path.",
+                    "The lexicon SEVLM's VAD encoder reads. The paper and the reference code \
+                     use NRC VAD (BipolarScale); Artemo ships a stand-in (actdata EPA + VADER, \
+                     VADER has valence only). Load NRC VAD by path.",
                 );
             if ui
                 .add_enabled(
@@ -426,8 +428,20 @@ impl Explain {
             if let Some(read) = &a.read {
                 ui.label(RichText::new(format!("read: {read}")).small())
                     .on_hover_text(
-                        "The inputs this model used: the image, and the painting's own text                          (title, artist, description) from the collection or the file name,                          embedded by the frozen MiniLM",
+                        "The inputs this model used: the image, and the painting's own text \
+                         (title, artist, description) from the collection or the file name, \
+                         embedded by the frozen MiniLM",
                     );
+            }
+            if !a.title_words.is_empty() {
+                ui.label(
+                    RichText::new(format!("title words pushed: {}", a.title_words.join(", ")))
+                        .small(),
+                )
+                .on_hover_text(
+                    "The demo kit's explanation is nudged towards these words of the painting's \
+                     title (a logit bias while it writes); the emotion is not",
+                );
             }
             for w in &a.lexicon_warnings {
                 ui.colored_label(theme::ERROR, w);

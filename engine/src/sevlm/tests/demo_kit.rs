@@ -127,6 +127,7 @@ fn shipped_demo_sevlm_names_its_title_words() {
         .analyze(&img, &opts, &Device::Cpu, |_| {}, &Silent)
         .unwrap();
     assert_eq!(app.generation.text, pushed.text);
+    assert_eq!(app.title_words, ["boats", "beach"], "the window names them");
     assert!(painting_words(&rt.model, &rt.seq, None).unwrap().is_none());
 }
 
