@@ -326,12 +326,13 @@ impl SevlmRuntime {
         on_token: impl FnMut(&GeneratedToken),
         progress: &dyn crate::progress::Progress,
     ) -> Result<Analysis> {
-        let (feats, read) = self.memory(image, device)?;
+        // The painting's text once (a collection's manifest is read for it).
+        let text = crate::models::text_memory::PaintingText::for_image(image);
+        let (feats, read) = self.memory_with(image, &text, device)?;
         // The painting's cross-attention keys and values, once for both.
         let ctx = decode_cache::PaintingContext::new(&self.model, &feats)?;
         let (distribution, label_mass) =
             generate::emotion_distribution_in(&self.model, &self.seq, &ctx)?;
-        let text = crate::models::text_memory::PaintingText::for_image(image);
         let words = generate::painting_words(&self.model, &self.seq, text.title.as_deref())?;
         let generation = generate::generate_grounded_in(
             &self.model,
@@ -362,13 +363,23 @@ impl SevlmRuntime {
     /// embeddings when the model has a text memory (the text of
     /// [`crate::models::text_memory::PaintingText::for_image`]), and what was read.
     pub fn memory(&self, image: &Path, device: &Device) -> Result<(Tensor, Option<String>)> {
+        let text = crate::models::text_memory::PaintingText::for_image(image);
+        self.memory_with(image, &text, device)
+    }
+
+    /// [`SevlmRuntime::memory`] with the painting's text given.
+    fn memory_with(
+        &self,
+        image: &Path,
+        text: &crate::models::text_memory::PaintingText,
+        device: &Device,
+    ) -> Result<(Tensor, Option<String>)> {
         let feats = self.featurizer.features(image, device)?;
         match &self.text_memory {
             Some(tm) => {
-                let text = crate::models::text_memory::PaintingText::for_image(image);
                 let packed = crate::models::text_memory::pack(
                     &feats,
-                    &tm.embed(std::slice::from_ref(&text))?,
+                    &tm.embed(std::slice::from_ref(text))?,
                 )?;
                 Ok((packed, Some(text.read_label())))
             }
