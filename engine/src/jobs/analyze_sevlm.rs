@@ -95,20 +95,24 @@ pub(crate) fn run(req: AnalyzeSevlm, ctx: &JobContext) -> Result<JobOutput> {
 }
 
 /// The cache key of one painting's analysis: the model folder's weights, the image's bytes,
-/// the decoding options, the lexicon and (for a model with a text memory) the painting's
-/// text as it would be read.
+/// the decoding options, the lexicon and (for a model with a text memory or a title-word
+/// push) the painting's text as it would be read.
 pub(crate) fn analysis_key(
     runtime: &SevlmRuntime,
     image: &std::path::Path,
     options: &DecodeOptions,
 ) -> Result<[u8; 32]> {
     let model = model_key(&runtime.source, "sevlm-analysis v1")?;
-    let text = match &runtime.text_memory {
-        Some(_) => format!(
+    // The text the model reads, or whose title words it pushes.
+    let reads_text =
+        runtime.text_memory.is_some() || runtime.model.config().painting_word_bias > 0.0;
+    let text = if reads_text {
+        format!(
             "{:?}",
             crate::models::text_memory::PaintingText::for_image(image)
-        ),
-        None => String::new(),
+        )
+    } else {
+        String::new()
     };
     let request = format!(
         "{}\n{}\n{text}",

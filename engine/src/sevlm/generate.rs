@@ -26,8 +26,8 @@ use crate::models::nn::Mode;
 use crate::sevlm::data::{SequenceBuilder, TokenText};
 use crate::sevlm::decode_cache::{PaintingContext, StepDecoder};
 use crate::sevlm::model::Sevlm;
-
 use crate::text::painting_words::PaintingWords;
+
 /// How to pick the next token (shared with EmoSEM: [`crate::text::sampling`]).
 pub use crate::text::sampling::Decoding;
 use crate::text::sampling::Sampler;
