@@ -129,6 +129,8 @@ pub fn analyze(
         Paradigm::Single => emotions.iter().map(|&e| vec![e]).collect(),
         Paradigm::Multi => vec![emotions.clone()],
     };
+    let title = crate::models::text_memory::PaintingText::for_image(&req.image).title;
+    let words = model.painting_words(&tok, title.as_deref())?;
     for group in groups {
         check()?;
         progress.report(
@@ -143,7 +145,7 @@ pub fn analyze(
             ),
         );
         let decoding = req.decoding.unwrap_or(cfg.decoding);
-        let (masks, ids) = model.analyze_with(&features, &group, decoding)?;
+        let (masks, ids) = model.analyze_titled(&features, &group, decoding, words.as_ref())?;
         for (j, &e) in group.iter().enumerate() {
             let logits: Vec<f32> = masks.i(j)?.flatten_all()?.to_vec1()?;
             let text = tok.decode(&ids[j])?.trim().to_string();

@@ -104,6 +104,12 @@ pub struct EmosemConfig {
     /// Needs the Multi-Masks paradigm (prefixes of one length).
     #[serde(default)]
     pub guidance: f32,
+    /// The logit bias towards the painting's title words while each mask's explanation is
+    /// written (Artemo's, issue 21; [`crate::text::painting_words`], as SEVLM's
+    /// `painting_word_bias`). 0 (the default, and for configurations written before the
+    /// option existed): off. Acts only with the explainer's word list (`words.txt`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub painting_word_bias: f32,
     /// Checkpoints hold only the trainable variables; the frozen rest (SAM's prompt encoder
     /// and, under FT-MH, the two-way transformer) is read from the SAM checkpoint that
     /// [`ImageSource::Paper`] names when the model is loaded. Set for models trained in the
@@ -141,6 +147,7 @@ impl EmosemConfig {
             block_repeats: true,
             decoding: Decoding::paper_nucleus(0),
             guidance: 0.0,
+            painting_word_bias: 0.0,
             trainable_only: false,
         }
     }
@@ -201,6 +208,7 @@ impl EmosemConfig {
             block_repeats: true,
             decoding: Decoding::Greedy,
             guidance: 0.0,
+            painting_word_bias: 0.0,
             trainable_only: false,
         }
     }
@@ -263,6 +271,12 @@ impl EmosemConfig {
             return Err(Error::Invalid(format!(
                 "EmoSEM: `guidance` must be 0 or more, not {}",
                 self.guidance
+            )));
+        }
+        if !(self.painting_word_bias.is_finite() && self.painting_word_bias >= 0.0) {
+            return Err(Error::Invalid(format!(
+                "EmoSEM: `painting_word_bias` must be 0 or more, not {}",
+                self.painting_word_bias
             )));
         }
         let prefixed = self.mask_prefix || self.prompt_prefix;
@@ -329,4 +343,8 @@ impl EmosemConfig {
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::Invalid(e.to_string()))?;
         write_atomic(path, text.as_bytes())
     }
+}
+
+fn is_zero(x: &f32) -> bool {
+    *x == 0.0
 }

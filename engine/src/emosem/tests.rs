@@ -12,6 +12,7 @@ use crate::models::gpt2::Gpt2Config;
 use crate::models::sam_decoder::{SamMaskDecoderConfig, SamPromptEncoderConfig};
 
 mod guidance;
+mod painting_words;
 
 /// A tiny configuration over a `side` x `side` grid of `dim` features.
 pub(crate) fn tiny(paradigm: Paradigm, side: usize, dim: usize) -> EmosemConfig {

@@ -155,13 +155,18 @@ pub fn run_view_with(
         Paradigm::Single => emotions.iter().map(|&e| vec![e]).collect(),
         Paradigm::Multi => vec![emotions.clone()],
     };
+    let title = crate::models::text_memory::PaintingText::for_image(image).title;
+    let words = rt.model.painting_words(&rt.tok, title.as_deref())?;
     for group in groups {
         if progress.cancelled() {
             return Err(Error::Cancelled);
         }
-        let (masks, ids) =
-            rt.model
-                .analyze_with(&features, &group, decoding.unwrap_or(cfg.decoding))?;
+        let (masks, ids) = rt.model.analyze_titled(
+            &features,
+            &group,
+            decoding.unwrap_or(cfg.decoding),
+            words.as_ref(),
+        )?;
         for (j, &e) in group.iter().enumerate() {
             let logits: Vec<f32> = masks.i(j)?.flatten_all()?.to_vec1()?;
             let text = rt.tok.decode(&ids[j])?.trim().to_string();

@@ -65,14 +65,21 @@ pub fn view_key(req: &MaskView) -> Result<[u8; 32]> {
     let emotions: Vec<&str> = req.emotions.iter().map(|e| e.name()).collect();
     let decoding = serde_json::to_string(&req.decoding.unwrap_or(cfg.decoding))
         .map_err(|e| crate::error::Error::Invalid(format!("EmoSEM decoding: {e}")))?;
+    // A title-word push makes the explanations depend on the painting's title.
+    let title = if cfg.painting_word_bias > 0.0 {
+        crate::models::text_memory::PaintingText::for_image(&req.image).title
+    } else {
+        None
+    };
     let request = format!(
-        "encoder {}\nemotions {}\nsize {:?}\ndecoding {decoding}",
+        "encoder {}\nemotions {}\nsize {:?}\ndecoding {decoding}{}",
         encoder
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>(),
         emotions.join(","),
         req.size,
+        title.map(|t| format!("\ntitle {t}")).unwrap_or_default(),
     );
     Ok(entry_key(&model, &image_key(&req.image)?, &request))
 }

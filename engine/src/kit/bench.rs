@@ -63,7 +63,14 @@ pub fn bench_inference(
         let f = crate::emosem::features::ImageFeatures::Grid {
             grid: tower.encode(&img, device)?,
         };
-        let (masks, ids) = emosem.analyze(&f, &crate::emosem::EMOTIONS)?;
+        let title = crate::models::text_memory::PaintingText::for_image(p).title;
+        let words = emosem.painting_words(&tok, title.as_deref())?;
+        let (masks, ids) = emosem.analyze_titled(
+            &f,
+            &crate::emosem::EMOTIONS,
+            emosem.config().decoding,
+            words.as_ref(),
+        )?;
         let _probs = candle_nn::ops::sigmoid(&masks)?
             .flatten_all()?
             .to_vec1::<f32>()?;

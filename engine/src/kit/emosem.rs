@@ -329,7 +329,11 @@ pub fn write_predictions(
             return Err(Error::Invalid("EmoSEM kit: expected grid features".into()));
         };
         let f = ImageFeatures::Grid { grid: grid.clone() };
-        let (masks, ids) = model.analyze(&f, &EMOTIONS)?;
+        // As the app: the painting's title words pushed where the model says so.
+        let title = crate::models::text_memory::PaintingText::for_image(&s.image).title;
+        let words = model.painting_words(&tok, title.as_deref())?;
+        let (masks, ids) =
+            model.analyze_titled(&f, &EMOTIONS, model.config().decoding, words.as_ref())?;
         let masks = masks.to_dtype(DType::F32)?;
         // The model's maps as the application shows them: refined to the painting's edges
         // at EVAL_MAP_SIDE on the long side ([`postprocess_refined`]).

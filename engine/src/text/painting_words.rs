@@ -1,8 +1,9 @@
 //! Painting words: explanation decoding nudged towards the words of the painting's own
-//! title (Artemo's, issue 21; neither SEVLM nor EmoSEM has it). The demo kit's small
-//! decoders read the title as a memory token but, trained on 186 paintings, rarely name
-//! what it names; a copy bias lets "Boats on the Beach" give "the boats" rather than "the
-//! soft trees".
+//! title (Artemo's, issue 21; neither SEVLM nor EmoSEM has it): SEVLM's
+//! `painting_word_bias` (on in the demo kit) and EmoSEM's (an option, off in the kit,
+//! `docs/emosem.md`). The kit's SEVLM reads the title as a memory token but, trained on
+//! 186 paintings, rarely names what it names; a copy bias lets "Boats on the Beach" give
+//! "the boats" rather than "the soft trees".
 //!
 //! At each explanation step, the pieces that write a title word not yet written get their
 //! probability multiplied by `exp(bias)` (a logit bias of `bias`), and the step is
@@ -105,13 +106,50 @@ impl PaintingWords {
         if self.factor == 1.0 {
             return false;
         }
+        let mut changed = false;
+        for id in self.pushed(written) {
+            if let Some(p) = probs.get_mut(id as usize) {
+                if *p > 0.0 {
+                    *p *= self.factor;
+                    changed = true;
+                }
+            }
+        }
+        let total: f32 = probs.iter().sum();
+        if changed && total > 0.0 {
+            probs.iter_mut().for_each(|p| *p /= total);
+        }
+        changed
+    }
+
+    /// [`PaintingWords::apply`] on a step's logits: the bias added to the pushed pieces
+    /// (those at minus infinity, masked out, stay there). Returns whether any changed.
+    pub fn apply_logits(&self, written: &str, logits: &mut [f32]) -> bool {
+        let bias = self.factor.ln();
+        if bias == 0.0 {
+            return false;
+        }
+        let mut changed = false;
+        for id in self.pushed(written) {
+            if let Some(l) = logits.get_mut(id as usize) {
+                if l.is_finite() {
+                    *l += bias;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// The pieces pushed after `written`, once each.
+    fn pushed(&self, written: &str) -> Vec<u32> {
         let partial = KnownWords::partial(written);
         // Every word written, the one at the end included (it may be finished: a new word
         // may start at any step, the word list, if any, decides where) ...
         let words: Vec<String> = words_in(written).collect();
         // ... and those certainly finished.
         let finished = &words[..words.len() - usize::from(!partial.is_empty())];
-        let mut changed = false;
+        let mut ids = Vec::new();
         for e in &self.entries {
             let first = (!written_already(&e.word, &words))
                 .then(|| e.spellings.iter().filter_map(|pieces| pieces.first()))
@@ -128,19 +166,12 @@ impl PaintingWords {
                 .into_iter()
                 .flatten();
             for &(id, _) in first.chain(next) {
-                if let Some(p) = probs.get_mut(id as usize) {
-                    if *p > 0.0 {
-                        *p *= self.factor;
-                        changed = true;
-                    }
+                if !ids.contains(&id) {
+                    ids.push(id);
                 }
             }
         }
-        let total: f32 = probs.iter().sum();
-        if changed && total > 0.0 {
-            probs.iter_mut().for_each(|p| *p /= total);
-        }
-        changed
+        ids
     }
 }
 
