@@ -1,12 +1,14 @@
 //! EmoSEM's explanation decoding: each mask's explanation written by the explainer after
 //! its prefix, greedy or nucleus ([`crate::text::sampling`]), with the demo kit's known
-//! words, emotion guidance ([`EmosemConfig::guidance`](super::EmosemConfig::guidance)) and title-word push
-//! ([`EmosemConfig::painting_word_bias`](super::EmosemConfig::painting_word_bias), [`crate::text::painting_words`]; Artemo's, in
-//! neither the paper nor SEVLM), and the whole analysis of one image (masks, then
+//! words, emotion guidance ([`EmosemConfig::guidance`]) and title-word push
+//! ([`EmosemConfig::painting_word_bias`], [`crate::text::painting_words`]; Artemo's, in
+//! neither paper), and the whole analysis of one image (masks, then
 //! explanations).
 
 use candle_core::{DType, IndexOp, Tensor, D};
 
+#[cfg(doc)]
+use super::EmosemConfig;
 use super::{Emosem, ImageFeatures, Query};
 use crate::emotion::Emotion;
 use crate::error::{Error, Result};
@@ -18,7 +20,7 @@ use crate::tokenize::{TextTokenizer, GPT2_EOS};
 
 impl Emosem {
     /// Explanations (GPT-2 ids without `<eos>`), one per prefix, decoded as the
-    /// configuration says ([`EmosemConfig::decoding`](super::EmosemConfig::decoding); prefix `i` samples on random stream
+    /// configuration says ([`EmosemConfig::decoding`]; prefix `i` samples on random stream
     /// `i`); `memory` `[Q, N, n_embd]`.
     pub fn explain(&self, prefixes: &[Option<Tensor>], memory: &Tensor) -> Result<Vec<Vec<u32>>> {
         let streams: Vec<u64> = (0..prefixes.len() as u64).collect();
@@ -39,7 +41,7 @@ impl Emosem {
         self.explain_guided(prefixes, memory, streams, decoding, None)
     }
 
-    /// [`Emosem::explain_with`] with emotion guidance ([`EmosemConfig::guidance`](super::EmosemConfig::guidance)):
+    /// [`Emosem::explain_with`] with emotion guidance ([`EmosemConfig::guidance`]):
     /// `guide` is the neutral prefix `[l_f, n_embd]` (of the same length as every prefix)
     /// and the strength; each query's scores are pushed away from those of a twin that
     /// reads the same words after the neutral prefix.
@@ -55,7 +57,7 @@ impl Emosem {
     }
 
     /// [`Emosem::explain_guided`] with the painting's title words pushed
-    /// ([`EmosemConfig::painting_word_bias`](super::EmosemConfig::painting_word_bias), [`Emosem::painting_words`]; `None`: none).
+    /// ([`EmosemConfig::painting_word_bias`], [`Emosem::painting_words`]; `None`: none).
     pub fn explain_pushed(
         &self,
         prefixes: &[Option<Tensor>],
@@ -220,7 +222,7 @@ impl Emosem {
     }
 
     /// Segments and explains `emotions` for one image: mask logits `[E, 4h, 4w]` and the
-    /// explanations' ids, decoded as the configuration says ([`EmosemConfig::decoding`](super::EmosemConfig::decoding)).
+    /// explanations' ids, decoded as the configuration says ([`EmosemConfig::decoding`]).
     pub fn analyze(
         &self,
         features: &ImageFeatures,
@@ -268,7 +270,7 @@ impl Emosem {
         Ok((d.masks, ids))
     }
 
-    /// The words of `title` this model pushes ([`EmosemConfig::painting_word_bias`](super::EmosemConfig::painting_word_bias) over
+    /// The words of `title` this model pushes ([`EmosemConfig::painting_word_bias`] over
     /// its word list), `tok` the explainer's tokenizer; `None` where it pushes none (bias
     /// 0, no word list, no title or no content word in it).
     pub fn painting_words(

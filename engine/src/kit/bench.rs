@@ -15,8 +15,9 @@ use crate::pacl::PaclModel;
 const VIEW_SIDE: usize = 768;
 
 /// One painting's full demo-kit inference, timed: SEVLM's emotion distribution and greedy
-/// explanation (as the Painting tab decodes it), EmoSEM's eight masks with their explanations, and the PACL embedding,
-/// each model loaded once beforehand (as the app keeps them). `kit` is the demo-kit
+/// explanation (as the Painting tab decodes it), EmoSEM's eight masks with their
+/// explanations, and the PACL embedding, each model loaded once beforehand (as the app
+/// keeps them). `kit` is the demo-kit
 /// folder (`models/demo`). Returns per-part medians and the whole painting's median and
 /// worst over `paintings`. It runs on the CPU.
 pub fn bench_inference(
