@@ -456,9 +456,12 @@ pub fn evaluate(
                 .collect::<std::collections::BTreeMap<String, f64>>(),
         );
     }
-    let ea =
-        crate::text::ea_classifier::EaClassifier::load(&models.join("ea-minilm"), models, device)
-            .ok();
+    let ea = crate::text::ea_classifier::EaClassifier::load(
+        &models.join(crate::text::ea_classifier::EA_DIR),
+        models,
+        device,
+    )
+    .ok();
     let measures = explanation_measures(
         &explanations,
         ea.as_ref()

@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod card;
 pub mod emosem;
+pub mod emotion_head;
 pub mod pacl;
 pub mod sevlm;
 
@@ -322,6 +323,7 @@ pub fn run(
             &ids,
             &set,
             assets,
+            models,
             &seq_full,
             &kit,
             device,
@@ -427,9 +429,12 @@ pub fn run(
         .map(|r| r.utterance.clone())
         .collect();
     systems.extend(baselines);
-    let ea =
-        crate::text::ea_classifier::EaClassifier::load(&models.join("ea-minilm"), models, device)
-            .ok();
+    let ea = crate::text::ea_classifier::EaClassifier::load(
+        &models.join(crate::text::ea_classifier::EA_DIR),
+        models,
+        device,
+    )
+    .ok();
     let mut sevlm_eval = BTreeMap::new();
     for (name, rows) in &systems {
         let checks = sevlm::explanation_checks(

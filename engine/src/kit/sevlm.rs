@@ -20,6 +20,11 @@ use crate::sevlm::data::{
 use crate::sevlm::model::{Sevlm, SevlmConfig};
 use crate::sevlm::train::{train, SevlmTrainConfig, StepLosses, TrainData};
 
+use super::emotion_head::{
+    choose_and_fit, emotion_head_accuracy, emotion_head_config, emotion_shares, install_reader,
+    reader_config,
+};
+
 /// GoEmotions' train comments mapped to exactly one ArtEmis emotion (no image).
 pub fn goemotions_examples(assets: &Path) -> Result<Vec<Example>> {
     let dir = assets.join("text/goemotions");
@@ -123,6 +128,13 @@ pub struct KitSevlmConfig {
     pub emotion_head_steps: usize,
     /// L2 penalty (on the sum of squared weights) of that fit.
     pub emotion_head_l2: f64,
+    /// Give the emotion head the `ea-minilm` classifier's reading of each text field
+    /// ([`crate::sevlm::model::EmotionReaderConfig`]); cross-validation then decides
+    /// whether the head reads it.
+    pub emotion_head_reader: bool,
+    /// Shuffles of the 5-fold cross-validation that chooses the emotion head (1: one
+    /// 5-fold split, as the kit before the reader).
+    pub emotion_head_cv_repeats: usize,
     /// Decode the evaluation's explanations by nucleus sampling (top-p 0.9, seed 0, the
     /// emotion kept greedy) at this temperature; `None`: greedy.
     pub sample_temperature: Option<f32>,
@@ -172,6 +184,8 @@ impl KitSevlmConfig {
             emotion_head: false,
             emotion_head_steps: 400,
             emotion_head_l2: 1e-3,
+            emotion_head_reader: false,
+            emotion_head_cv_repeats: 1,
             sample_temperature: None,
             painting_word_bias: 0.0,
         }
@@ -203,6 +217,10 @@ impl KitSevlmConfig {
         let mut c = Self::reads(seed);
         c.emotion_head = true;
         c.train.freeze_emotion_head = true;
+        // What a classifier of 24,000 emotion-labelled sentences reads in the title, and
+        // a choice among twice the candidates stable enough to trust (docs/sevlm.md).
+        c.emotion_head_reader = true;
+        c.emotion_head_cv_repeats = 5;
         // Chosen on the 27 validation paintings: the strongest CIDEr-D among 0-8 whose
         // BLEU-1 and ROUGE-L stay at or above those without it (docs/sevlm.md).
         c.painting_word_bias = 5.0;
@@ -244,6 +262,7 @@ pub fn train_small(
     images: &[String],
     set: &AnnotationSet,
     assets: &Path,
+    models: &Path,
     seq_full: &SequenceBuilder,
     kit: &KitSevlmConfig,
     device: &Device,
@@ -272,10 +291,20 @@ pub fn train_small(
         &cfg,
     );
     if kit.emotion_head {
-        cfg.emotion_head = Some(emotion_head_config(&seq)?);
+        let mut head = emotion_head_config(&seq)?;
+        if kit.emotion_head_reader {
+            let text = cfg.text_memory.as_ref().ok_or_else(|| {
+                Error::Invalid("SEVLM kit: the emotion head's reader needs the text memory".into())
+            })?;
+            head.reader = Some(reader_config(models, text)?);
+        }
+        cfg.emotion_head = Some(head);
     }
     cfg.painting_word_bias = kit.painting_word_bias;
     let (model, vm) = Sevlm::init(&cfg, kit.train.seed, device)?;
+    if cfg.reader_labels() > 0 {
+        install_reader(&vm, models, device)?;
+    }
     let mut log = Vec::new();
 
     // Stage 1: language pretraining with a blank image (index n_images).
@@ -291,50 +320,22 @@ pub fn train_small(
         // together (27 val paintings alone decide by one or two paintings), then fitted on
         // all of them; the test paintings are only scored.
         let pool: Vec<(usize, Vec<f32>)> = tr.iter().chain(va.iter()).cloned().collect();
-        let mut best: Option<(f64, f64, &[bool; 5])> = None;
-        for use_grid in EMOTION_HEAD_INPUTS {
-            let grid = if use_grid[4] {
-                EMOTION_HEAD_L2_RAW
-            } else {
-                EMOTION_HEAD_L2
-            };
-            for &l2 in grid {
-                let cv = emotion_head_cv(
-                    &model,
-                    &vm,
-                    grids,
-                    &pool,
-                    kit.emotion_head_steps,
-                    l2,
-                    use_grid,
-                    kit.train.text_dropout,
-                    kit.train.seed,
-                )?;
-                let msg = format!(
-                    "SEVLM emotion head candidate l2 {l2} inputs {use_grid:?}: 5-fold accuracy over {} train+val paintings {cv:.3}",
-                    pool.len()
-                );
-                tracing::info!("{msg}");
-                progress.report(0.0, &msg);
-                if best.is_none_or(|b| cv > b.0) {
-                    best = Some((cv, l2, use_grid));
-                }
-            }
-        }
-        let (cv, l2, use_grid) = best.unwrap_or((0.0, kit.emotion_head_l2, EMOTION_HEAD_INPUTS[0]));
-        fit_emotion_head(
+        let choice = choose_and_fit(
             &model,
             &vm,
             grids,
             &pool,
             kit.emotion_head_steps,
-            l2,
-            use_grid,
             kit.train.text_dropout,
+            kit.train.seed,
+            kit.emotion_head_cv_repeats,
+            progress,
         )?;
+        let (cv, l2, use_grid) = (choice.cv, choice.l2, choice.inputs);
         let bare = crate::sevlm::train::drop_text(&model, grids, &vec![false; grids.dim(0)?])?;
         let msg = format!(
-            "SEVLM emotion head (l2 {l2}, inputs {use_grid:?}, chosen by 5-fold CV {cv:.3}, fitted on {} train+val paintings): test accuracy {:.3} with text, {:.3} pixels only, over {} test paintings",
+            "SEVLM emotion head (l2 {l2}, inputs {use_grid:?}, chosen by {} x 5-fold CV {cv:.3}, fitted on {} train+val paintings): test accuracy {:.3} with text, {:.3} pixels only, over {} test paintings",
+            kit.emotion_head_cv_repeats.max(1),
             pool.len(),
             emotion_head_accuracy(&model, grids, &te)?,
             emotion_head_accuracy(&model, &bare, &te)?,
@@ -453,301 +454,6 @@ pub fn train_small(
 }
 
 /// Lower-case words of a text (letters, digits and apostrophes).
-/// L2 penalties the kit tries for the emotion head on standardised features (chosen by
-/// cross-validation).
-const EMOTION_HEAD_L2: &[f64] = &[0.03, 0.1, 0.3, 1.0, 3.0];
-
-/// L2 penalties tried on raw features (before the 1/100 scaling of
-/// [`fit_emotion_head`]): 0.03 .. 1 give an effective penalty 3e-4 .. 1e-2 on the mean
-/// cross-entropy, scikit-learn's `C` of about 8 .. 0.2 over 213 paintings.
-const EMOTION_HEAD_L2_RAW: &[f64] = &[0.03, 0.1, 0.3, 1.0];
-
-/// Mean accuracy of [`fit_emotion_head`] over 5 folds of `pool` (a seeded shuffle of the
-/// paintings; each fold scored by [`emotion_head_accuracy`] after fitting on the other
-/// four). The head's weights are left as the last fold's fit.
-#[allow(clippy::too_many_arguments)]
-pub fn emotion_head_cv(
-    model: &Sevlm,
-    vm: &VarMap,
-    memory: &Tensor,
-    pool: &[(usize, Vec<f32>)],
-    steps: usize,
-    l2: f64,
-    inputs: &[bool],
-    text_dropout: f64,
-    seed: u64,
-) -> Result<f64> {
-    use rand::seq::SliceRandom;
-    use rand::SeedableRng;
-    const FOLDS: usize = 5;
-    let mut order: Vec<usize> = (0..pool.len()).collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-    let (mut hits, mut seen) = (0.0, 0usize);
-    for f in 0..FOLDS {
-        // Fold f holds every FOLDS-th painting of the shuffled order.
-        let pick = |held: bool| {
-            order
-                .iter()
-                .enumerate()
-                .filter(|(p, _)| (p % FOLDS == f) == held)
-                .map(|(_, &i)| pool[i].clone())
-                .collect::<Vec<_>>()
-        };
-        let (fit, score) = (pick(false), pick(true));
-        if fit.is_empty() || score.is_empty() {
-            continue;
-        }
-        fit_emotion_head(model, vm, memory, &fit, steps, l2, inputs, text_dropout)?;
-        hits += emotion_head_accuracy(model, memory, &score)? * score.len() as f64;
-        seen += score.len();
-    }
-    Ok(if seen == 0 { 0.0 } else { hits / seen as f64 })
-}
-
-/// Input sets the kit tries for the emotion head (chosen on the val split): which of
-/// title; artist, date, medium; description; grid mean it reads.
-/// A fifth entry true: raw (unstandardised) features, whose L2 is scaled by 1/100.
-const EMOTION_HEAD_INPUTS: [&[bool; 5]; 6] = [
-    &[true, false, false, false, false],
-    &[true, true, false, false, false],
-    &[true, true, true, false, false],
-    &[true, false, false, false, true],
-    &[true, true, false, false, true],
-    &[true, true, true, false, true],
-];
-
-/// The emotion head's configuration for a sequence builder: the position that predicts
-/// the emotion word (the last prompt token) and each emotion word's first model id.
-pub fn emotion_head_config(
-    seq: &SequenceBuilder,
-) -> Result<crate::sevlm::model::EmotionHeadConfig> {
-    let prompt = seq.prompt_ids()?.len();
-    let mut token_ids = Vec::with_capacity(crate::emotion::Emotion::ALL.len());
-    for e in crate::emotion::Emotion::ALL {
-        let ids = seq.emotion_ids(e)?;
-        let Some(&id) = ids.get(prompt) else {
-            return Err(Error::Invalid(format!(
-                "emotion head: the emotion word {:?} has no token after the prompt",
-                e.name()
-            )));
-        };
-        if token_ids.contains(&id) {
-            return Err(Error::Invalid(format!(
-                "emotion head: the emotion word {:?} starts with the same token as another",
-                e.name()
-            )));
-        }
-        token_ids.push(id);
-    }
-    Ok(crate::sevlm::model::EmotionHeadConfig {
-        position: prompt.saturating_sub(1),
-        token_ids,
-    })
-}
-
-/// Per image (index into the memory), the share of each emotion among `examples`
-/// (`Emotion::ALL` order); images not in `index` are left out. Sorted by image.
-pub fn emotion_shares(
-    examples: &[Example],
-    index: &HashMap<&str, usize>,
-) -> Vec<(usize, Vec<f32>)> {
-    let n = crate::emotion::Emotion::ALL.len();
-    let mut by: std::collections::BTreeMap<usize, Vec<f32>> = std::collections::BTreeMap::new();
-    for e in examples {
-        let Some(&i) = index.get(e.image.as_str()) else {
-            continue;
-        };
-        let row = by.entry(i).or_insert_with(|| vec![0.0; n]);
-        if let Some(k) = crate::emotion::Emotion::ALL
-            .iter()
-            .position(|&x| x == e.emotion)
-        {
-            row[k] += 1.0;
-        }
-    }
-    by.into_iter()
-        .filter_map(|(i, mut r)| {
-            let s: f32 = r.iter().sum();
-            (s > 0.0).then(|| {
-                r.iter_mut().for_each(|x| *x /= s);
-                (i, r)
-            })
-        })
-        .collect()
-}
-
-fn head_features(model: &Sevlm, memory: &Tensor, rows: &[usize]) -> Result<Tensor> {
-    let idx = Tensor::from_vec(
-        rows.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-        rows.len(),
-        memory.device(),
-    )?;
-    model
-        .emotion_head_features(&memory.index_select(&idx, 0)?)?
-        .ok_or_else(|| Error::Invalid("this SEVLM has no emotion head".into()))
-}
-
-/// Fits the emotion head alone (full batch, Adam, cross-entropy against each image's
-/// emotion shares + `l2` times the squared weights, on standardised features; `inputs`
-/// says which text fields and whether the grid mean are read, missing entries: read; a
-/// fifth entry true: raw features, `l2` / 100) on `targets` (image index into `memory`, shares). With `text_dropout` > 0 every image also appears without its text,
-/// weighted by `text_dropout`, so the head keeps a pixels-only answer.
-#[allow(clippy::too_many_arguments)]
-pub fn fit_emotion_head(
-    model: &Sevlm,
-    vm: &VarMap,
-    memory: &Tensor,
-    targets: &[(usize, Vec<f32>)],
-    steps: usize,
-    l2: f64,
-    inputs: &[bool],
-    text_dropout: f64,
-) -> Result<()> {
-    use candle_nn::Optimizer;
-    if targets.is_empty() {
-        return Err(Error::Invalid(
-            "emotion head: no training images with emotion labels".into(),
-        ));
-    }
-    let rows: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
-    let x = head_features(model, memory, &rows)?;
-    let bare = crate::sevlm::train::drop_text(model, memory, &vec![false; memory.dim(0)?])?;
-    let x0 = head_features(model, &bare, &rows)?;
-    let n = rows.len();
-    let e = targets[0].1.len();
-    let y: Vec<f32> = targets
-        .iter()
-        .flat_map(|(_, r)| r.iter().copied())
-        .collect();
-    let y = Tensor::from_vec(y, (n, e), memory.device())?;
-    let td = text_dropout.clamp(0.0, 1.0);
-    let (x, y, w) = if td > 0.0 && model.config().text_memory.is_some() {
-        let w: Vec<f32> = std::iter::repeat_n((1.0 - td) as f32, n)
-            .chain(std::iter::repeat_n(td as f32, n))
-            .collect();
-        (
-            Tensor::cat(&[&x, &x0], 0)?,
-            Tensor::cat(&[&y, &y], 0)?,
-            Tensor::from_vec(w, 2 * n, memory.device())?,
-        )
-    } else {
-        (x, y, Tensor::ones(n, DType::F32, memory.device())?)
-    };
-    let vars: Vec<candle_core::Var> = {
-        let data = vm
-            .data()
-            .lock()
-            .map_err(|_| Error::Invalid("variable map lock poisoned".into()))?;
-        ["emotion_head.weight", "emotion_head.bias"]
-            .iter()
-            .filter_map(|k| data.get(*k).cloned())
-            .collect()
-    };
-    if vars.len() != 2 {
-        return Err(Error::Invalid(
-            "emotion head: the model has no emotion_head.{weight,bias}".into(),
-        ));
-    }
-    // Fit on standardised features (mean 0, sd 1 over the fitted rows; the grid's columns
-    // zeroed unless `use_grid`), then fold the standardisation into the head's weights.
-    let width = x.dim(1)?;
-    let text_dim = model
-        .config()
-        .text_memory
-        .as_ref()
-        .map_or(1, |t| t.text_dim);
-    let text_cols = model
-        .config()
-        .text_memory
-        .as_ref()
-        .map_or(0, |t| t.tokens() * t.text_dim);
-    let field = |c: usize| {
-        if c < text_cols {
-            c / text_dim
-        } else {
-            text_cols / text_dim
-        }
-    };
-    let mu = x.mean_keepdim(0)?;
-    let sd = x.broadcast_sub(&mu)?.sqr()?.mean_keepdim(0)?.sqrt()?;
-    let keep: Vec<f32> = (0..width)
-        .map(|c| {
-            if inputs.get(field(c)).copied().unwrap_or(true) {
-                1.0
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let keep = Tensor::from_vec(keep, (1, width), memory.device())?;
-    let raw = inputs.get(4).copied().unwrap_or(false);
-    let (mu, scale, l2) = if raw {
-        (mu.zeros_like()?, keep, l2 / 100.0)
-    } else {
-        (mu, keep.div(&(sd + 1e-6)?)?, l2)
-    }; // scale: [1, width]
-    let xs = x.broadcast_sub(&mu)?.broadcast_mul(&scale)?;
-    let w_s = candle_core::Var::zeros((e, width), DType::F32, memory.device())?;
-    let b_s = candle_core::Var::zeros(e, DType::F32, memory.device())?;
-    let weight = w_s.as_tensor().clone();
-    let mut opt = candle_nn::AdamW::new(
-        vec![w_s.clone(), b_s.clone()],
-        candle_nn::ParamsAdamW {
-            lr: if raw { 5e-2 } else { 1e-2 },
-            weight_decay: 0.0,
-            ..Default::default()
-        },
-    )?;
-    let wsum = w.sum_all()?;
-    for _ in 0..steps {
-        let logits = xs.matmul(&w_s.t()?)?.broadcast_add(b_s.as_tensor())?;
-        let logp = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
-        let ce = (logp * &y)?.sum(1)?.neg()?;
-        let ce = ce.mul(&w)?.sum_all()?.div(&wsum)?;
-        let loss = (ce + (weight.sqr()?.sum_all()? * l2)?)?;
-        opt.backward_step(&loss)?;
-    }
-    // logits = ((x - mu) * scale) W'^T + b' = x (W' * scale)^T + (b' - (mu * scale) W'^T).
-    let w_fold = w_s.as_tensor().broadcast_mul(&scale)?;
-    let b_fold = (b_s.as_tensor()
-        - mu.broadcast_mul(&scale)?
-            .matmul(&w_s.as_tensor().t()?)?
-            .squeeze(0)?)?;
-    vars[0].set(&w_fold)?;
-    vars[1].set(&b_fold)?;
-    Ok(())
-}
-
-/// The emotion head's accuracy on `targets`: how often its top emotion is the image's
-/// dominant one (largest share; ties: the first in `Emotion::ALL` order).
-pub fn emotion_head_accuracy(
-    model: &Sevlm,
-    memory: &Tensor,
-    targets: &[(usize, Vec<f32>)],
-) -> Result<f64> {
-    if targets.is_empty() {
-        return Ok(0.0);
-    }
-    let rows: Vec<usize> = targets.iter().map(|(i, _)| *i).collect();
-    let x = head_features(model, memory, &rows)?;
-    let logits = model
-        .emotion_head_logits_from_features(&x)?
-        .ok_or_else(|| Error::Invalid("this SEVLM has no emotion head".into()))?
-        .to_vec2::<f32>()?;
-    let argmax = |r: &[f32]| {
-        r.iter()
-            .enumerate()
-            .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-            .0
-    };
-    let hits = targets
-        .iter()
-        .zip(&logits)
-        .filter(|((_, t), l)| argmax(t) == argmax(l))
-        .count();
-    Ok(hits as f64 / targets.len() as f64)
-}
-
 fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
         .filter(|w| !w.is_empty())

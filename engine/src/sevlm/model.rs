@@ -16,6 +16,7 @@
 //! | `decoder.lm_head.weight` (only when untied) | `lm_head.weight` (tied to `wte` in the release) |
 //! | `emo_encoder.*` | `emo_encoder_state_dict` of `ckpt_stats_<e>.tar` |
 //! | `encoder_proj.{weight,bias}` | none: only when the image features are not `n_embd` wide (our small configuration) |
+//! | `text_proj.*`, `emotion_head.{weight,bias}`, `emotion_head.reader.{fc1,fc2}.*` | none: Artemo's demo kit (issue 21; [`TextMemoryConfig`], [`EmotionHeadConfig`], [`EmotionReaderConfig`]) |
 //!
 //! Paper vs code, where we follow the code: the VAD fusion starts at a fixed position
 //! (`emotion_span` = 6: `<bos> the emotion is <emotion> because`), the contrastive head
@@ -126,6 +127,28 @@ pub struct EmotionHeadConfig {
     pub position: usize,
     /// Model ids of the first token of each emotion word after the prompt.
     pub token_ids: Vec<u32>,
+    /// A frozen text-emotion classifier read on each text field, whose log-probabilities
+    /// join the head's input (`None`: the head reads the embeddings and grid only, as
+    /// in every folder saved before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<EmotionReaderConfig>,
+}
+
+/// The emotion head's reader (Artemo's demo kit, issue 21; not in SEVLM): a copy of a
+/// text-emotion classifier head in the `ea-minilm` layout (`emotion_head.reader.fc1`
+/// [hidden, text_dim], ReLU, `emotion_head.reader.fc2` [labels, hidden]) applied to each
+/// field's sentence embedding. Its log-probabilities (zeros for an absent field) are the
+/// head's input after the embeddings: what a classifier trained on thousands of
+/// emotion-labelled sentences reads in the title, where 186 training paintings alone teach
+/// the head little. Frozen: neither the head's fit nor the decoder's training changes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmotionReaderConfig {
+    /// Where the weights were copied from (a models-folder name, for the record).
+    pub source: String,
+    /// Hidden width.
+    pub hidden: usize,
+    /// The classifier's labels, in its output order.
+    pub labels: Vec<String>,
 }
 
 /// The text memory of a SEVLM model (issue 21): `tokens` sentence embeddings of
@@ -234,12 +257,21 @@ impl SevlmConfig {
         c
     }
 
-    /// Input width of the emotion head: every text field's embedding, then the grid mean.
+    /// Input width of the emotion head: every text field's embedding, then (with a
+    /// reader) every field's reading, then the grid mean.
     pub fn emotion_head_inputs(&self) -> usize {
-        self.text_memory
-            .as_ref()
-            .map_or(0, |t| t.tokens() * t.text_dim)
+        let text = self.text_memory.as_ref();
+        text.map_or(0, |t| t.tokens() * t.text_dim)
+            + text.map_or(0, |t| t.tokens()) * self.reader_labels()
             + self.encoder_dim
+    }
+
+    /// The emotion head reader's label count (0 without a reader).
+    pub fn reader_labels(&self) -> usize {
+        self.emotion_head
+            .as_ref()
+            .and_then(|h| h.reader.as_ref())
+            .map_or(0, |r| r.labels.len())
     }
 
     /// Reads `config.json`.
@@ -303,6 +335,16 @@ impl SevlmConfig {
                     "SEVLM config: emotion head at position {} over ids {:?} does not fit the model",
                     h.position, h.token_ids
                 )));
+            }
+            if let Some(r) = &h.reader {
+                if self.text_memory.is_none() || r.hidden == 0 || r.labels.is_empty() {
+                    return Err(Error::Invalid(format!(
+                        "SEVLM config: the emotion head's reader ({}, {} hidden, {} labels) needs a text memory, hidden units and labels",
+                        r.source,
+                        r.hidden,
+                        r.labels.len()
+                    )));
+                }
             }
         }
         if self.emotion_span >= self.max_seq_len {
@@ -371,6 +413,7 @@ pub struct Sevlm {
     encoder_proj: Option<Linear>,
     text_proj: Option<Linear>,
     emotion_head: Option<Linear>,
+    emotion_reader: Option<crate::text::ea_classifier::EaHead>,
     dropout: crate::models::gpt2::Dropout,
 }
 
@@ -424,6 +467,21 @@ impl Sevlm {
             )?),
             None => None,
         };
+        let emotion_reader = match (
+            cfg.emotion_head.as_ref().and_then(|h| h.reader.as_ref()),
+            &cfg.text_memory,
+        ) {
+            (Some(r), Some(t)) => Some(crate::text::ea_classifier::EaHead::new(
+                &crate::text::ea_classifier::HeadConfig {
+                    encoder: t.encoder.clone(),
+                    input: t.text_dim,
+                    hidden: r.hidden,
+                    labels: r.labels.clone(),
+                },
+                vb.pp("emotion_head").pp("reader"),
+            )?),
+            _ => None,
+        };
         Ok(Sevlm {
             cfg: cfg.clone(),
             gpt,
@@ -434,6 +492,7 @@ impl Sevlm {
             encoder_proj,
             text_proj,
             emotion_head,
+            emotion_reader,
             dropout,
         })
     }
@@ -648,8 +707,10 @@ impl Sevlm {
         self.emotion_head_vocab_logits(image).map(Some)
     }
 
-    /// The emotion head's input [B, tokens * text_dim + encoder_dim]: the text fields'
-    /// embeddings (zeros when absent), then the grid mean. `None` without the head.
+    /// The emotion head's input [B, [`SevlmConfig::emotion_head_inputs`]]: the text
+    /// fields' embeddings (zeros when absent), then with a reader each field's reading
+    /// ([`EmotionReaderConfig`]; zeros when absent), then the grid mean. `None` without
+    /// the head.
     pub fn emotion_head_features(&self, image: &Tensor) -> Result<Option<Tensor>> {
         if self.emotion_head.is_none() {
             return Ok(None);
@@ -659,7 +720,22 @@ impl Sevlm {
         Ok(Some(match text {
             Some(t) => {
                 let (b, k, d) = t.dims3()?;
-                Tensor::cat(&[&t.contiguous()?.reshape((b, k * d))?, &pooled], 1)?
+                let flat = t.contiguous()?.reshape((b * k, d))?;
+                let mut parts = vec![flat.reshape((b, k * d))?];
+                if let Some(r) = &self.emotion_reader {
+                    let logp = candle_nn::ops::log_softmax(&r.logits(&flat)?, D::Minus1)?;
+                    // An absent field (a zero embedding) reads as nothing, not as the
+                    // classifier's answer to a zero vector.
+                    let present = flat
+                        .sqr()?
+                        .sum_keepdim(1)?
+                        .gt(0.0)?
+                        .to_dtype(logp.dtype())?;
+                    let l = logp.dim(1)?;
+                    parts.push(logp.broadcast_mul(&present)?.reshape((b, k * l))?);
+                }
+                parts.push(pooled);
+                Tensor::cat(&parts, 1)?
             }
             None => pooled,
         }))

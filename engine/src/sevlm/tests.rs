@@ -766,3 +766,4 @@ fn shipped_demo_runtime() -> (SevlmRuntime, std::path::PathBuf) {
 
 mod decode_equality;
 mod demo_kit;
+mod emotion_reader;

@@ -606,7 +606,12 @@ pub fn trainable_groups_except(
     names.sort();
     let (mut dec, mut vad) = (Vec::new(), Vec::new());
     for n in names {
-        if n.starts_with("emo_encoder.decoder.") || frozen.is_some_and(|f| n.starts_with(f)) {
+        // The emotion head's reader is a frozen copy of a classifier (see
+        // `EmotionReaderConfig`).
+        if n.starts_with("emo_encoder.decoder.")
+            || n.starts_with("emotion_head.reader.")
+            || frozen.is_some_and(|f| n.starts_with(f))
+        {
             continue;
         }
         if n.starts_with("emo_encoder.") {

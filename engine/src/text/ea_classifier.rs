@@ -22,6 +22,9 @@ use crate::models::bert::SentenceEncoder;
 use crate::models::loading::Weights;
 use crate::progress::{Progress, Scaled, Silent};
 
+/// The classifier's folder in the models folder.
+pub const EA_DIR: &str = "ea-minilm";
+
 /// Head configuration (`config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadConfig {

@@ -134,7 +134,7 @@ fn shortcuts_equal_full_recompute_on_tiny_paper_configurations() {
     for (label, mut cfg) in cases {
         let seq = default_builder(&cfg);
         if cfg.text_memory.is_some() {
-            cfg.emotion_head = Some(crate::kit::sevlm::emotion_head_config(&seq).unwrap());
+            cfg.emotion_head = Some(crate::kit::emotion_head::emotion_head_config(&seq).unwrap());
         }
         let (model, vm) = Sevlm::init(&cfg, 5, &dev).unwrap();
         sharpen(&vm);

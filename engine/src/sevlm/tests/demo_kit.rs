@@ -271,7 +271,7 @@ fn emotion_weight_adds_the_emotion_token_loss() {
 /// from the emotion-token loss; a frozen head is left out of the optimizer.
 #[test]
 fn emotion_head_reads_the_text_and_trains() {
-    use crate::kit::sevlm::{emotion_head_accuracy, emotion_head_config, fit_emotion_head};
+    use crate::kit::emotion_head::{emotion_head_accuracy, emotion_head_config, fit_emotion_head};
     let dev = Device::Cpu;
     let seq = builder(16);
     let mut cfg = tiny();
