@@ -122,6 +122,7 @@ pub fn emotion_head_config(
         position: prompt.saturating_sub(1),
         token_ids,
         reader: None,
+        decides: false,
     })
 }
 
@@ -610,6 +611,53 @@ pub fn choose_and_fit(
         text_dropout,
     )?;
     Ok(best)
+}
+
+/// Whether the head alone should pick the emotion
+/// ([`crate::sevlm::model::EmotionHeadConfig::decides`]) in a trained model (`cfg`,
+/// `vm`): the top emotion of [`crate::sevlm::generate::emotion_distribution`] against each
+/// of `val`'s dominant emotion (image index into `memory`, shares; paintings the decoder
+/// was not trained on), with the decoder's logits added to the head's and with the head
+/// alone. Returns (head alone, accuracy added, accuracy alone); the head alone unless
+/// adding raises the accuracy.
+pub fn choose_decides(
+    cfg: &crate::sevlm::model::SevlmConfig,
+    vm: &VarMap,
+    seq: &SequenceBuilder,
+    memory: &Tensor,
+    val: &[(usize, Vec<f32>)],
+    device: &Device,
+) -> Result<(bool, f64, f64)> {
+    let mut acc = [0.0; 2];
+    for (slot, decides) in [false, true].into_iter().enumerate() {
+        let mut c = cfg.clone();
+        match c.emotion_head.as_mut() {
+            Some(h) => h.decides = decides,
+            None => return Err(Error::Invalid("this SEVLM has no emotion head".into())),
+        }
+        let model = Sevlm::new(
+            &c,
+            candle_nn::VarBuilder::from_varmap(vm, DType::F32, device),
+            false,
+        )?;
+        let mut hits = 0usize;
+        for (i, share) in val {
+            let (dist, _) = crate::sevlm::generate::emotion_distribution(
+                &model,
+                seq,
+                &memory.narrow(0, *i, 1)?,
+            )?;
+            let probs: Vec<f32> = crate::emotion::Emotion::ALL
+                .iter()
+                .map(|e| dist.iter().find(|(x, _)| x == e).map_or(0.0, |d| d.1))
+                .collect();
+            if argmax(&probs) == argmax(share) {
+                hits += 1;
+            }
+        }
+        acc[slot] = hits as f64 / val.len().max(1) as f64;
+    }
+    Ok((acc[1] >= acc[0], acc[0], acc[1]))
 }
 
 /// The emotion head's accuracy on `targets`: how often its top emotion is the image's

@@ -201,7 +201,7 @@ pub fn emotion_distribution_in(
     let read = t.saturating_sub(1).saturating_sub(first).max(1);
     let logits = model.head_logits(&hidden.narrow(1, first, read)?, first, ctx.emotion())?;
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec3::<f32>()?;
-    Ok(distribution_from(&rows, prompt, |r, k, id| {
+    Ok(distribution_from(model, &rows, prompt, |r, k, id| {
         logp[r][k - 1 - first][id]
     }))
 }
@@ -232,16 +232,26 @@ fn distribution_inputs(
 }
 
 /// The normalised distribution from each row's log-probabilities `logp(row, k, id)` of
-/// token `id` at position `k` (predicted at `k - 1`).
+/// token `id` at position `k` (predicted at `k - 1`): each emotion word's tokens after
+/// the prompt, or its first token only where the model's emotion head decides
+/// ([`crate::sevlm::model::EmotionHeadConfig::decides`]; the first token fixes the word,
+/// and the distribution is then the head's, as greedy decoding reads it).
 fn distribution_from(
+    model: &Sevlm,
     rows: &[Vec<u32>],
     prompt: usize,
     logp: impl Fn(usize, usize, usize) -> f32,
 ) -> (Vec<(Emotion, f32)>, f32) {
+    let first_only = model
+        .config()
+        .emotion_head
+        .as_ref()
+        .is_some_and(|h| h.decides);
     let mut scores = Vec::with_capacity(rows.len());
     for (r, row) in rows.iter().enumerate() {
         let mut lp = 0f32;
-        for (k, &id) in row.iter().enumerate().skip(prompt) {
+        let take = if first_only { 1 } else { row.len() };
+        for (k, &id) in row.iter().enumerate().skip(prompt).take(take) {
             lp += logp(r, k, id as usize);
         }
         scores.push(lp.exp());
@@ -271,7 +281,7 @@ pub fn emotion_distribution_reference(
     let out = model.forward(&ids, &segs, Some(&zeros), &img, Mode::Infer)?;
     let logp = candle_nn::ops::log_softmax(&out.logits, D::Minus1)?.to_vec3::<f32>()?;
     let prompt = seq.prompt_ids()?.len();
-    Ok(distribution_from(&rows, prompt, |r, k, id| {
+    Ok(distribution_from(model, &rows, prompt, |r, k, id| {
         logp[r][k - 1][id]
     }))
 }

@@ -132,6 +132,13 @@ pub struct EmotionHeadConfig {
     /// in every folder saved before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reader: Option<EmotionReaderConfig>,
+    /// The head alone splits the emotion words' share at its position: their logits
+    /// become the head's, shifted so that their total probability is the decoder's
+    /// (false: the head's logits are added to the decoder's, as in every folder saved
+    /// before it). The kit turns it on where the decoder's own logits there lower the
+    /// accuracy on the val paintings, which the decoder never saw.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decides: bool,
 }
 
 /// The emotion head's reader (Artemo's demo kit, issue 21; not in SEVLM): a copy of a
@@ -679,7 +686,12 @@ impl Sevlm {
                 if p > 0 {
                     parts.push(logits.narrow(1, 0, p)?);
                 }
-                parts.push(logits.narrow(1, p, 1)?.broadcast_add(&add)?);
+                let row = logits.narrow(1, p, 1)?;
+                parts.push(if h.decides {
+                    Self::head_decides(&row, &add, &h.token_ids)?
+                } else {
+                    row.broadcast_add(&add)?
+                });
                 if t > p + 1 {
                     parts.push(logits.narrow(1, p + 1, t - p - 1)?);
                 }
@@ -687,6 +699,38 @@ impl Sevlm {
             }
         }
         Ok(logits)
+    }
+
+    /// [`EmotionHeadConfig::decides`] at the head's position: `row` [B, 1, V] (the
+    /// decoder's logits) with each emotion word's first token set to the head's
+    /// log-probability among them (from the scattered `add` [B, 1, V]) plus the
+    /// log-sum-exp of the decoder's logits over those tokens, so the emotion words keep
+    /// their total probability and the head alone divides it.
+    fn head_decides(row: &Tensor, add: &Tensor, token_ids: &[u32]) -> Result<Tensor> {
+        let v = row.dim(D::Minus1)?;
+        let ids = Tensor::from_vec(token_ids.to_vec(), token_ids.len(), row.device())?;
+        let row = row.contiguous()?;
+        let dec = row.index_select(&ids, 2)?; // [B, 1, E]
+        let head = add
+            .broadcast_as(row.shape())?
+            .contiguous()?
+            .index_select(&ids, 2)?;
+        let mx = dec.max_keepdim(D::Minus1)?;
+        let lse = (dec
+            .broadcast_sub(&mx)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + &mx)?;
+        let head = candle_nn::ops::log_softmax(&head, D::Minus1)?;
+        let delta = (head.broadcast_add(&lse)? - &dec)?; // [B, 1, E]
+        let mut onehot = vec![0f32; token_ids.len() * v];
+        for (r, &id) in token_ids.iter().enumerate() {
+            onehot[r * v + id as usize] = 1.0;
+        }
+        let s =
+            Tensor::from_vec(onehot, (token_ids.len(), v), row.device())?.to_dtype(row.dtype())?;
+        Ok((&row + delta.broadcast_matmul(&s)?)?)
     }
 
     /// The VAD head on hidden states [B, n, d] -> [B, n, 3] (position t predicts token

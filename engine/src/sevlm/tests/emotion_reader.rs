@@ -259,3 +259,114 @@ fn kit_reader_is_the_shipped_classifier() {
     let e = reader_config(&models, &wide).unwrap_err().to_string();
     assert!(e.contains("config.json") && e.contains("768"), "{e}");
 }
+
+/// `decides` (the head alone divides the emotion words' share): with a fitted head, the
+/// emotion distribution is the softmax of the head's logits over the emotion words
+/// (`generate.rs` `distribution_from`, first token only), the emotion words' total
+/// probability at the head's position is the decoder's own (the plain model's, head
+/// removed), greedy decoding starts with the head's top emotion, and the flag is absent
+/// from a configuration that does not set it (older folders load with it off).
+#[test]
+fn a_deciding_head_alone_divides_the_emotion_words_share() {
+    let dev = Device::Cpu;
+    let seq = builder(16);
+    let mut cfg = tiny();
+    cfg.text_memory = Some(crate::models::text_memory::kit_config());
+    cfg.emotion_head = Some(emotion_head_config(&seq).unwrap());
+    let (model, vm) = Sevlm::init(&cfg, 11, &dev).unwrap();
+    let grid = Tensor::rand(-1f32, 1.0, (2, 4, cfg.encoder_dim), &dev).unwrap();
+    let text = Tensor::rand(-0.1f32, 0.1, (2, 3, 384), &dev).unwrap();
+    let mem = crate::models::text_memory::pack(&grid, &text).unwrap();
+    let share = |k: usize| {
+        let mut r = vec![0f32; Emotion::ALL.len()];
+        r[k] = 1.0;
+        r
+    };
+    fit_emotion_head(
+        &model,
+        &vm,
+        &mem,
+        &[(0, share(1)), (1, share(7))],
+        100,
+        0.0,
+        &[],
+        0.0,
+    )
+    .unwrap();
+    let json = serde_json::to_string(&cfg).unwrap();
+    assert!(!json.contains("decides"), "written although off");
+    let mut dcfg = cfg.clone();
+    dcfg.emotion_head.as_mut().unwrap().decides = true;
+    let deciding = Sevlm::new(
+        &dcfg,
+        candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        false,
+    )
+    .unwrap();
+    let mut pcfg = cfg.clone();
+    pcfg.emotion_head = None;
+    let plain = Sevlm::new(
+        &pcfg,
+        candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &dev),
+        false,
+    )
+    .unwrap();
+    let h = cfg.emotion_head.clone().unwrap();
+    for i in 0..2 {
+        let m = mem.narrow(0, i, 1).unwrap();
+        let head = model.emotion_head_logits(&m).unwrap().unwrap();
+        let want = candle_nn::ops::softmax(&head, candle_core::D::Minus1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let (dist, _) = emotion_distribution(&deciding, &seq, &m).unwrap();
+        for ((e, p), w) in dist.iter().zip(&want) {
+            assert!(
+                (p - w).abs() < 1e-5,
+                "painting {i} {e:?}: {p} vs the head's {w}"
+            );
+        }
+        // The emotion words' total probability at the head's position is the plain
+        // decoder's.
+        let prompt = seq.prompt_ids().unwrap();
+        let ids = Tensor::new(prompt.as_slice(), &dev)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let segs = Tensor::full(seq.emotion_segment(), (1, prompt.len()), &dev).unwrap();
+        let zeros = Tensor::zeros((1, prompt.len(), 3), DType::F32, &dev).unwrap();
+        let mass = |m_: &Sevlm| {
+            let out = m_
+                .forward(&ids, &segs, Some(&zeros), &m, Mode::Infer)
+                .unwrap();
+            let p = candle_nn::ops::softmax(&out.logits, candle_core::D::Minus1)
+                .unwrap()
+                .get(0)
+                .unwrap()
+                .get(h.position)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            h.token_ids.iter().map(|&t| p[t as usize]).sum::<f32>()
+        };
+        assert!((mass(&deciding) - mass(&plain)).abs() < 1e-5);
+        let top = want
+            .iter()
+            .enumerate()
+            .fold((0, f32::MIN), |b, (k, &v)| if v > b.1 { (k, v) } else { b })
+            .0;
+        let opts = DecodeOptions {
+            max_tokens: 3,
+            ..Default::default()
+        };
+        let g = generate(&deciding, &seq, &m, &opts, |_| {}, &Silent).unwrap();
+        assert!(
+            g.text.starts_with(Emotion::ALL[top].name()),
+            "painting {i}: {:?} does not start with {:?}",
+            g.text,
+            Emotion::ALL[top].name()
+        );
+    }
+}
