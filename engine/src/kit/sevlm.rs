@@ -456,7 +456,6 @@ pub fn train_small(
         progress,
     )?;
     log.extend(r.steps);
-    let mut cfg = cfg;
     if kit.emotion_head && kit.emotion_head_decides_on_val {
         let index: HashMap<&str, usize> = images
             .iter()

@@ -148,30 +148,13 @@ fn reader_is_frozen_and_read_only_where_the_inputs_say() {
     let title = 0..384;
     let readings = |f: usize| 3 * 384 + 8 * f..3 * 384 + 8 * (f + 1);
     let others = 384..3 * 384 + 24 + d;
-    fit_emotion_head(
-        &model,
-        &vm,
-        &mem,
-        &targets,
-        50,
-        0.0,
-        &[true, false, false, false, false, false],
-        0.0,
-    )
-    .unwrap();
+    let fit = |inputs: &[bool]| {
+        fit_emotion_head(&model, &vm, &mem, &targets, 50, 0.0, inputs, 0.0).unwrap()
+    };
+    fit(&[true, false, false, false, false, false]);
     assert!(weight_on(title.clone()) > 0.0);
     assert_eq!(weight_on(others), 0.0);
-    fit_emotion_head(
-        &model,
-        &vm,
-        &mem,
-        &targets,
-        50,
-        0.0,
-        &[true, false, false, false, false, true],
-        0.0,
-    )
-    .unwrap();
+    fit(&[true, false, false, false, false, true]);
     assert!(weight_on(title) > 0.0);
     assert!(weight_on(readings(0)) > 0.0);
     assert_eq!(weight_on(readings(1)) + weight_on(readings(2)), 0.0);
