@@ -126,7 +126,9 @@ pub struct KitSevlmConfig {
     /// Full-batch steps fitting the emotion head alone on the train images' emotion
     /// shares before the image-conditioned stage (0: none).
     pub emotion_head_steps: usize,
-    /// L2 penalty (on the sum of squared weights) of that fit.
+    /// L2 penalty (on the sum of squared weights) of that fit. Not read since the
+    /// cross-validation chooses the penalty ([`super::emotion_head::choose_and_fit`]);
+    /// kept so that kit files and training logs that name it still parse.
     pub emotion_head_l2: f64,
     /// Give the emotion head the `ea-minilm` classifier's reading of each text field
     /// ([`crate::sevlm::model::EmotionReaderConfig`]); cross-validation then decides
