@@ -477,12 +477,14 @@ pub fn train_small(
         if let Some(h) = cfg.emotion_head.as_mut() {
             h.decides = decides;
         }
+        // The returned model follows the configuration it is saved with.
+        let model = Sevlm::new(
+            &cfg,
+            candle_nn::VarBuilder::from_varmap(&vm, DType::F32, device),
+            false,
+        )?;
+        return Ok((model, vm, cfg, log));
     }
-    let model = Sevlm::new(
-        &cfg,
-        candle_nn::VarBuilder::from_varmap(&vm, DType::F32, device),
-        false,
-    )?;
     Ok((model, vm, cfg, log))
 }
 

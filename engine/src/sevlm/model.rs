@@ -114,6 +114,16 @@ fn is_zero(x: &f32) -> bool {
     *x == 0.0
 }
 
+/// The one-hot map [E, V] from the emotion head's outputs to the vocabulary (row r has a 1
+/// at `token_ids[r]`), on `like`'s device and in its dtype.
+fn emotion_scatter(token_ids: &[u32], v: usize, like: &Tensor) -> Result<Tensor> {
+    let mut onehot = vec![0f32; token_ids.len() * v];
+    for (r, &id) in token_ids.iter().enumerate() {
+        onehot[r * v + id as usize] = 1.0;
+    }
+    Ok(Tensor::from_vec(onehot, (token_ids.len(), v), like.device())?.to_dtype(like.dtype())?)
+}
+
 /// The demo kit's direct path from the painting's text (and pooled grid) to the emotion
 /// decision (Artemo's addition, not in SEVLM). Weights `emotion_head.{weight [E, in],
 /// bias [E]}`, `in` = `tokens * text_dim + encoder_dim` (the raw text embeddings of
@@ -724,13 +734,7 @@ impl Sevlm {
             + &mx)?;
         let head = candle_nn::ops::log_softmax(&head, D::Minus1)?;
         let delta = (head.broadcast_add(&lse)? - &dec)?; // [B, 1, E]
-        let mut onehot = vec![0f32; token_ids.len() * v];
-        for (r, &id) in token_ids.iter().enumerate() {
-            onehot[r * v + id as usize] = 1.0;
-        }
-        let s =
-            Tensor::from_vec(onehot, (token_ids.len(), v), row.device())?.to_dtype(row.dtype())?;
-        Ok((&row + delta.broadcast_matmul(&s)?)?)
+        Ok((&row + delta.broadcast_matmul(&emotion_scatter(token_ids, v, &row)?)?)?)
     }
 
     /// The VAD head on hidden states [B, n, d] -> [B, n, 3] (position t predicts token
@@ -807,12 +811,7 @@ impl Sevlm {
         let (Some(h), Some(e)) = (&self.cfg.emotion_head, self.emotion_head_logits(image)?) else {
             return Err(Error::Invalid("this SEVLM has no emotion head".into()));
         };
-        let v = self.cfg.decoder.vocab_size;
-        let mut onehot = vec![0f32; h.token_ids.len() * v];
-        for (r, &id) in h.token_ids.iter().enumerate() {
-            onehot[r * v + id as usize] = 1.0;
-        }
-        let s = Tensor::from_vec(onehot, (h.token_ids.len(), v), e.device())?;
+        let s = emotion_scatter(&h.token_ids, self.cfg.decoder.vocab_size, &e)?;
         Ok(e.matmul(&s)?)
     }
 
