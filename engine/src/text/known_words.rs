@@ -9,7 +9,9 @@
 //! characters (punctuation, digits) end the word before them. A piece that is only part
 //! of a character (GPT-2 writes the typographic apostrophe "’" as two byte-level pieces,
 //! each decoding to U+FFFD alone) is never allowed: the word it would join cannot be
-//! checked, and letting it through wrote "I’s". The mask only removes candidates: where
+//! checked, and letting it through wrote "I’s". Nor is a piece that continues a word with a
+//! capital letter: compared in lower case, "chelse" + "A" passed as "chelsea" and sampling
+//! wrote "chelseA". The mask only removes candidates: where
 //! it would remove every one, the step is left as it was.
 
 use std::collections::HashSet;
@@ -31,6 +33,9 @@ enum Piece {
     Ends,
     /// Part of a multi-byte character (decodes to U+FFFD on its own): never allowed.
     Fragment,
+    /// Continues a word with a capital letter ("chelse" + "A"): never allowed, since the
+    /// list cannot tell "chelseA" from "chelsea"; a word's capital is its first letter.
+    Capital,
 }
 
 fn is_word_char(c: char) -> bool {
@@ -51,6 +56,8 @@ fn piece(text: &str) -> Piece {
     let lower = rest.to_lowercase();
     if spaced {
         Piece::Starts(lower)
+    } else if lower != rest {
+        Piece::Capital
     } else {
         Piece::Continues(lower)
     }
@@ -97,7 +104,7 @@ impl KnownWords {
             .iter()
             .map(|p| match p {
                 Piece::Starts(core) => prefixes.contains(core),
-                Piece::Continues(_) | Piece::Fragment => false,
+                Piece::Continues(_) | Piece::Fragment | Piece::Capital => false,
                 Piece::Ends => true,
             })
             .collect();
@@ -198,7 +205,7 @@ impl KnownWords {
                 self.prefixes.contains(&w)
             }
             Piece::Ends => complete,
-            Piece::Fragment => false,
+            Piece::Fragment | Piece::Capital => false,
         }
     }
 
@@ -239,7 +246,7 @@ impl KnownWords {
         match self.pieces.get(token).unwrap_or(&Piece::Ends) {
             Piece::Starts(core) => core.clone(),
             Piece::Continues(core) => format!("{partial}{core}"),
-            Piece::Ends | Piece::Fragment => String::new(),
+            Piece::Ends | Piece::Fragment | Piece::Capital => String::new(),
         }
     }
 
@@ -299,6 +306,7 @@ mod tests {
     fn vocab() -> Vec<String> {
         [
             " red", "ing", " gold", "en", ",", "-", " the", " sky", "'s", " baby", "<|end|>", "y",
+            "EN",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -315,7 +323,10 @@ mod tests {
     #[test]
     fn pieces_are_classified_by_space_and_letters() {
         assert_eq!(piece(" red"), Piece::Starts("red".into()));
-        assert_eq!(piece("ING"), Piece::Continues("ing".into()));
+        assert_eq!(piece("ing"), Piece::Continues("ing".into()));
+        assert_eq!(piece("ING"), Piece::Capital);
+        assert_eq!(piece("A"), Piece::Capital);
+        assert_eq!(piece(" A"), Piece::Starts("a".into()));
         assert_eq!(piece("'s"), Piece::Continues("'s".into()));
         assert_eq!(piece(","), Piece::Ends);
         assert_eq!(piece(" "), Piece::Ends);
@@ -380,6 +391,7 @@ mod tests {
             ("", " red", true),
             ("red", "ing", false),  // "reding" is no word
             ("gold", "en", true),   // "golden" is
+            ("gold", "EN", false),  // "goldEN" is not, though its lower case is
             ("gold", " sky", true), // "gold" is complete
             ("gol", " sky", false), // "gol" is not
             ("gol", ",", false),
