@@ -9,9 +9,10 @@
 //! characters (punctuation, digits) end the word before them. A piece that is only part
 //! of a character (GPT-2 writes the typographic apostrophe "’" as two byte-level pieces,
 //! each decoding to U+FFFD alone) is never allowed: the word it would join cannot be
-//! checked, and letting it through wrote "I’s". Nor is a piece that continues a word with a
-//! capital letter: compared in lower case, "chelse" + "A" passed as "chelsea" and sampling
-//! wrote "chelseA". The mask only removes candidates: where
+//! checked, and letting it through wrote "I’s". Nor may a piece with a capital letter and
+//! no leading space continue a word: compared in lower case, "chelse" + "A" passed as
+//! "chelsea" and sampling wrote "chelseA" (such a piece still starts the text: "The").
+//! The mask only removes candidates: where
 //! it would remove every one, the step is left as it was.
 
 use std::collections::HashSet;
@@ -33,9 +34,10 @@ enum Piece {
     Ends,
     /// Part of a multi-byte character (decodes to U+FFFD on its own): never allowed.
     Fragment,
-    /// Continues a word with a capital letter ("chelse" + "A"): never allowed, since the
-    /// list cannot tell "chelseA" from "chelsea"; a word's capital is its first letter.
-    Capital,
+    /// Holds a capital letter but no leading space ("The", "A"): it may start a word
+    /// where none is being written (the text's start, after punctuation), never continue
+    /// one, since the list cannot tell "chelseA" from "chelsea". Its letters, lower case.
+    Capital(String),
 }
 
 fn is_word_char(c: char) -> bool {
@@ -57,7 +59,7 @@ fn piece(text: &str) -> Piece {
     if spaced {
         Piece::Starts(lower)
     } else if lower != rest {
-        Piece::Capital
+        Piece::Capital(lower)
     } else {
         Piece::Continues(lower)
     }
@@ -82,6 +84,8 @@ pub struct KnownWords {
     /// The continuing pieces by their first letter (a word's next letter must be one a
     /// known word has there, so a step looks at few of them).
     continues_by_first: std::collections::HashMap<char, Vec<usize>>,
+    /// The [`Piece::Capital`] entries that begin a known word.
+    capital_starts: Vec<usize>,
 }
 
 impl KnownWords {
@@ -104,7 +108,7 @@ impl KnownWords {
             .iter()
             .map(|p| match p {
                 Piece::Starts(core) => prefixes.contains(core),
-                Piece::Continues(_) | Piece::Fragment | Piece::Capital => false,
+                Piece::Continues(_) | Piece::Fragment | Piece::Capital(_) => false,
                 Piece::Ends => true,
             })
             .collect();
@@ -117,12 +121,19 @@ impl KnownWords {
                 }
             }
         }
+        let capital_starts = pieces
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p, Piece::Capital(core) if prefixes.contains(core)))
+            .map(|(i, _)| i)
+            .collect();
         KnownWords {
             words,
             prefixes,
             pieces,
             starts_ok,
             continues_by_first,
+            capital_starts,
         }
     }
 
@@ -204,8 +215,9 @@ impl KnownWords {
                 w.push_str(core);
                 self.prefixes.contains(&w)
             }
+            Piece::Capital(core) => partial.is_empty() && self.prefixes.contains(core),
             Piece::Ends => complete,
-            Piece::Fragment | Piece::Capital => false,
+            Piece::Fragment => false,
         }
     }
 
@@ -221,6 +233,12 @@ impl KnownWords {
         } else {
             vec![false; self.pieces.len()]
         };
+        if partial.is_empty() {
+            // A capital glued to the text's start or to punctuation starts a word.
+            for &t in &self.capital_starts {
+                out[t] = true;
+            }
+        }
         let mut buf = String::with_capacity(partial.len() + 16);
         for (c, tokens) in &self.continues_by_first {
             buf.clear();
@@ -246,7 +264,8 @@ impl KnownWords {
         match self.pieces.get(token).unwrap_or(&Piece::Ends) {
             Piece::Starts(core) => core.clone(),
             Piece::Continues(core) => format!("{partial}{core}"),
-            Piece::Ends | Piece::Fragment | Piece::Capital => String::new(),
+            Piece::Capital(core) if partial.is_empty() => core.clone(),
+            Piece::Ends | Piece::Fragment | Piece::Capital(_) => String::new(),
         }
     }
 
@@ -306,7 +325,7 @@ mod tests {
     fn vocab() -> Vec<String> {
         [
             " red", "ing", " gold", "en", ",", "-", " the", " sky", "'s", " baby", "<|end|>", "y",
-            "EN",
+            "EN", "The",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -324,8 +343,8 @@ mod tests {
     fn pieces_are_classified_by_space_and_letters() {
         assert_eq!(piece(" red"), Piece::Starts("red".into()));
         assert_eq!(piece("ing"), Piece::Continues("ing".into()));
-        assert_eq!(piece("ING"), Piece::Capital);
-        assert_eq!(piece("A"), Piece::Capital);
+        assert_eq!(piece("ING"), Piece::Capital("ing".into()));
+        assert_eq!(piece("The"), Piece::Capital("the".into()));
         assert_eq!(piece(" A"), Piece::Starts("a".into()));
         assert_eq!(piece("'s"), Piece::Continues("'s".into()));
         assert_eq!(piece(","), Piece::Ends);
@@ -392,6 +411,9 @@ mod tests {
             ("red", "ing", false),  // "reding" is no word
             ("gold", "en", true),   // "golden" is
             ("gold", "EN", false),  // "goldEN" is not, though its lower case is
+            ("", "The", true),      // a capital starts a word at the text's start ...
+            ("red", "The", false),  // ... but never continues one ("redThe")
+            ("", "EN", false),      // "en" starts no known word
             ("gold", " sky", true), // "gold" is complete
             ("gol", " sky", false), // "gol" is not
             ("gol", ",", false),
