@@ -171,6 +171,26 @@ pub fn model_card(report: &DemoReport, out: &Path) -> Result<String> {
             }
         }
     }
+    if let Some(z) = &report.pacl_eval {
+        if !s.contains("\n## PACL\n") {
+            s.push_str("\n## PACL\n");
+        }
+        s.push_str(&format!(
+            "\nZero-shot over the {} paintings ({} prompt, {} calibration; `eval/pacl/zero_shot.csv`): \
+             accuracy {:.3} on {} test paintings (majority {:.3}); largest share {} {:.0} % \
+             (bound {:.0} %: 40 %, or the labels' share of that emotion, {:.0} %).\n",
+            z.paintings,
+            z.prompts,
+            z.calibration,
+            z.accuracy,
+            z.test_paintings,
+            z.majority,
+            z.largest,
+            100.0 * z.largest_share,
+            100.0 * z.largest_share_bound(),
+            100.0 * z.labels_share
+        ));
+    }
     Ok(s)
 }
 

@@ -18,6 +18,7 @@ pub mod emosem;
 pub mod emotion_head;
 pub mod pacl;
 pub mod sevlm;
+pub mod zero_shot;
 
 pub use bench::bench_inference;
 pub use card::model_card;
@@ -94,6 +95,9 @@ pub struct DemoReport {
     /// EmoSEM's explanations of the test paintings: (painting, emotion, text).
     #[serde(default)]
     pub emosem_explanations: Vec<(String, String, String)>,
+    /// PACL's zero-shot over the collection ([`zero_shot`]; absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacl_eval: Option<zero_shot::ZeroShotEval>,
 }
 
 fn done(dir: &Path) -> bool {
@@ -149,6 +153,7 @@ pub fn run(
             test_paintings: 0,
             emosem_eval: BTreeMap::new(),
             emosem_explanations: Vec::new(),
+            pacl_eval: None,
         });
     }
     if opts.only.as_deref() != Some("eval") && !(opts.resume && done(&pacl_dir)) {
@@ -293,6 +298,7 @@ pub fn run(
             test_paintings: 0,
             emosem_eval,
             emosem_explanations,
+            pacl_eval: None,
         });
     }
 
@@ -506,6 +512,9 @@ pub fn run(
         progress,
     )?;
     seconds.insert("emosem_eval".into(), t.elapsed().as_secs_f64());
+    progress.report(0.99, "PACL zero-shot over the collection");
+    let pacl_eval =
+        zero_shot::evaluate(&pacl, models, &ids, &embeds, &set, &eval_dir.join("pacl"))?;
     let report = DemoReport {
         options: opts.clone(),
         seconds,
@@ -513,6 +522,7 @@ pub fn run(
         test_paintings: test.len(),
         emosem_eval,
         emosem_explanations,
+        pacl_eval: Some(pacl_eval),
     };
     write_atomic(
         &eval_dir.join("summary.json"),
