@@ -275,6 +275,7 @@ pub fn compute_map(
                 zero_shot: zs,
                 from_cache: false,
                 atlas: None,
+                measured_zero_shot: None,
             }
         }
     };
@@ -349,6 +350,7 @@ pub fn compute_map(
         }
     }
     data.from_cache = from_cache;
+    data.measured_zero_shot = crate::kit::zero_shot::measured(&req.model_dir);
     report(1.0, "map ready");
     Ok(data)
 }

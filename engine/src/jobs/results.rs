@@ -131,6 +131,10 @@ pub struct MapData {
     /// its own, [`crate::atlas`]).
     #[serde(skip)]
     pub atlas: Option<std::sync::Arc<crate::atlas::Atlas>>,
+    /// The zero-shot scores measured for this model when it is a demo kit's
+    /// ([`crate::kit::zero_shot::measured`]; read on every run, never cached).
+    #[serde(skip)]
+    pub measured_zero_shot: Option<crate::kit::zero_shot::ZeroShotEval>,
 }
 
 /// The key of a projection method in [`MapData::projections`].

@@ -312,6 +312,34 @@ impl Map {
             .small()
             .weak(),
         );
+        // What the kit's zero-shot is worth, as measured when it was built (issue 21).
+        if let Some(z) = &data.measured_zero_shot {
+            let right = (z.accuracy * z.test_paintings as f64).round();
+            let majority = (z.majority * z.test_paintings as f64).round();
+            let setting =
+                if z.prompts == self.prompts.name() && z.calibration == self.calibration.name() {
+                    String::new()
+                } else {
+                    format!(
+                        " ({} prompt, {}; not the setting shown)",
+                        z.prompts, z.calibration
+                    )
+                };
+            ui.label(
+                RichText::new(format!(
+                    "zero-shot measured on the kit's {} test paintings: {right:.0} right; \
+                     always the commonest emotion: {majority:.0}{setting}",
+                    z.test_paintings,
+                ))
+                .small()
+                .weak(),
+            )
+            .on_hover_text(
+                "The emotion the kit's PACL predicts without training labels, against the \
+                 viewers' dominant emotion of the annotation test split \
+                 (models/demo/eval/pacl/zero_shot.csv; MODEL_CARD.md)",
+            );
+        }
         // What the model read (issue 21), as the Painting tab says it.
         if !data.embeddings.read.is_empty() {
             ui.label(RichText::new(format!("read: {}", data.embeddings.read)).small())
