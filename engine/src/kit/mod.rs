@@ -513,8 +513,16 @@ pub fn run(
     )?;
     seconds.insert("emosem_eval".into(), t.elapsed().as_secs_f64());
     progress.report(0.99, "PACL zero-shot over the collection");
-    let pacl_eval =
-        zero_shot::evaluate(&pacl, models, &ids, &embeds, &set, &eval_dir.join("pacl"))?;
+    let pacl_eval = zero_shot::evaluate(
+        &pacl,
+        models,
+        &ids,
+        &descs,
+        &texts,
+        &embeds,
+        &set,
+        &eval_dir.join("pacl"),
+    )?;
     let report = DemoReport {
         options: opts.clone(),
         seconds,

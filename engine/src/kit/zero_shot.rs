@@ -118,18 +118,32 @@ pub fn score(
     })
 }
 
-/// Classifies the collection's paintings (`ids`, PACL embeddings `embeds`) with `model`,
-/// writes `dir/zero_shot.csv` and returns the scores.
+/// Classifies the collection's paintings (`ids`, descriptors `descs`, texts `texts`) with
+/// `model` as the Map tab does: its pixels-only embeddings `pixels`, or, for a model with
+/// a text branch, the embeddings that also read each painting's text. Writes
+/// `dir/zero_shot.csv` and returns the scores.
+#[allow(clippy::too_many_arguments)] // the collection's parallel columns, then where to write
 pub fn evaluate(
     model: &PaclModel,
     models: &Path,
     ids: &[String],
-    embeds: &[Vec<f32>],
+    descs: &[crate::models::patch_tower::Descriptors],
+    texts: &[crate::models::text_memory::PaintingText],
+    pixels: &[Vec<f32>],
     set: &AnnotationSet,
     dir: &Path,
 ) -> Result<ZeroShotEval> {
     let (prompts, calibration) = (PromptSet::default(), Calibration::default());
     let encoder = crate::pacl::embed::text_encoder(model, models)?;
+    let with_text;
+    let embeds = match model.text_branch() {
+        Some(b) => {
+            let tokens = crate::pacl::text_branch::text_tokens(&encoder, texts, b.config())?;
+            with_text = model.embed_text(descs, Some(&tokens), 32, &crate::progress::Silent)?;
+            &with_text
+        }
+        None => pixels,
+    };
     let emotions = Emotion::EIGHT.to_vec();
     let classes = crate::pacl::zeroshot::class_embeddings(model, &encoder, &emotions, prompts)?;
     let zs = crate::pacl::zeroshot::classify_calibrated(
