@@ -56,6 +56,11 @@ fn map_tab() {
     h.get_by_label_contains("computed now");
     // No human responses for this subset: coloured by PACL zero-shot, and it says so.
     h.get_by_label_contains("PACL zero-shot emotion (model prediction");
+    // What the kit's zero-shot is worth, as its evaluation measured it (issue 21).
+    h.get_by_label_contains(
+        "zero-shot measured on the kit's 54 test paintings: 7 right; always the commonest \
+         emotion: 27",
+    );
     settle(&mut h);
     common::snapshot(&mut h, "map_zero_shot");
     // Search: title/artist substring matches and PACL's closest paintings, highlighted.
