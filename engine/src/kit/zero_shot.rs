@@ -200,14 +200,15 @@ pub fn write_predictions(path: &Path, predictions: &[(String, Emotion)]) -> Resu
     write_atomic(path, &bytes)
 }
 
-/// Reads what [`write_predictions`] wrote; a row without a known emotion is an error
-/// naming the file and the row.
+/// Reads what [`write_predictions`] wrote; a row without a known emotion, without a
+/// painting or repeating one is an error naming the file and the row.
 pub fn read_predictions(path: &Path) -> Result<Vec<(String, Emotion)>> {
     let bad =
         |row: usize, what: String| Error::Invalid(format!("{}: row {row}: {what}", path.display()));
     let mut r = csv::Reader::from_path(path)
         .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     let mut out = Vec::new();
+    let mut first_row: std::collections::HashMap<String, usize> = Default::default();
     for (k, rec) in r.records().enumerate() {
         let row = k + 2;
         let rec = rec.map_err(|e| bad(row, e.to_string()))?;
@@ -215,10 +216,17 @@ pub fn read_predictions(path: &Path) -> Result<Vec<(String, Emotion)>> {
             return Err(bad(row, "expected painting,emotion".into()));
         };
         let e = Emotion::parse(e).ok_or_else(|| bad(row, format!("unknown emotion {e:?}")))?;
-        if p.trim().is_empty() {
+        let p = p.trim();
+        if p.is_empty() {
             return Err(bad(row, "empty painting id".into()));
         }
-        out.push((p.trim().to_string(), e));
+        if let Some(first) = first_row.insert(p.to_string(), row) {
+            return Err(bad(
+                row,
+                format!("painting {p} again (first at row {first})"),
+            ));
+        }
+        out.push((p.to_string(), e));
     }
     Ok(out)
 }
@@ -359,6 +367,12 @@ mod tests {
         let e = read_predictions(&f).unwrap_err().to_string();
         assert!(
             e.contains("row 3") && e.contains("glee") && e.contains(PREDICTIONS_FILE),
+            "{e}"
+        );
+        std::fs::write(&f, "painting,emotion\n1,awe\n2,fear\n1,fear\n").unwrap();
+        let e = read_predictions(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("row 4") && e.contains("painting 1 again (first at row 2)"),
             "{e}"
         );
         let s = set();
