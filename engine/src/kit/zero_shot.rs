@@ -135,28 +135,25 @@ pub fn evaluate(
 ) -> Result<ZeroShotEval> {
     let (prompts, calibration) = (PromptSet::default(), Calibration::default());
     let encoder = crate::pacl::embed::text_encoder(model, models)?;
-    let with_text;
-    let embeds = match model.text_branch() {
+    // As the Map tab embeds and classifies (`pacl::embed::zero_shot`).
+    let vectors = match model.text_branch() {
         Some(b) => {
             let tokens = crate::pacl::text_branch::text_tokens(&encoder, texts, b.config())?;
-            with_text = model.embed_text(descs, Some(&tokens), 32, &crate::progress::Silent)?;
-            &with_text
+            model.embed_text(descs, Some(&tokens), 32, &crate::progress::Silent)?
         }
-        None => pixels,
+        None => pixels.to_vec(),
     };
-    let emotions = Emotion::EIGHT.to_vec();
-    let classes = crate::pacl::zeroshot::class_embeddings(model, &encoder, &emotions, prompts)?;
-    let zs = crate::pacl::zeroshot::classify_calibrated(
-        embeds,
-        &classes,
-        &emotions,
-        model.config().temperature,
-        calibration,
-    );
-    let predictions: Vec<(String, Emotion)> = ids
-        .iter()
-        .zip(&zs)
-        .map(|(id, z)| (id.clone(), z.emotion))
+    let embeddings = crate::pacl::embed::Embeddings {
+        ids: ids.to_vec(),
+        vectors,
+        read: String::new(),
+    };
+    let zs = crate::pacl::embed::zero_shot(model, &encoder, &embeddings, prompts, calibration)?;
+    let predictions: Vec<(String, Emotion)> = zs
+        .ids
+        .into_iter()
+        .zip(&zs.predictions)
+        .map(|(id, z)| (id, z.emotion))
         .collect();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_predictions(&dir.join(PREDICTIONS_FILE), &predictions)?;
